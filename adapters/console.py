@@ -1,0 +1,177 @@
+"""The console adapter: talk to Chorus in a terminal, or pipe messages through it.
+
+Each input line is a message; lines starting with ``/`` are commands (``/help``). Piped input
+(``echo "hello" | chorus chat``) prints one reply per line and exits 0 at end of input.
+It goes through the same dispatcher as the Slack and Discord adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import itertools
+import sys
+import uuid
+from typing import TextIO
+
+from adapters.base import Adapter
+from bot.app import Chorus
+from bot.events import Message, Outgoing, Reaction
+
+__all__ = ["ConsoleAdapter", "CONSOLE_HELP"]
+
+CONSOLE_HELP = """\
+Type a message and press Enter. Commands:
+  /use NAME        talk to one personality (/use default to let me choose)
+  /personalities   list the personalities available
+  /rate up|down    rate my last answer, exactly like a 👍 or 👎 reaction
+  /whoami          who I think you are
+  /plugins ...     list, enable or disable plugins (you are the admin here)
+  /help            this help
+  /quit            leave (Ctrl-D works too)"""
+
+RATINGS = {"up": "+1", "down": "-1", "+1": "+1", "-1": "-1", "good": "+1", "bad": "-1"}
+
+
+class ConsoleAdapter(Adapter):
+    platform = "console"
+    tenant = "local"
+    channel = "console"
+
+    def __init__(
+        self,
+        app: Chorus,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        user: str | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        super().__init__(app)
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.user = user or getpass.getuser()
+        self.interactive = self.stdin.isatty() if interactive is None else interactive
+        self._ids = itertools.count(1)
+        self.last_answer: str | None = None
+        self.sent: list[Outgoing] = []
+        #: A command to run before the first line (``chorus chat --personality NAME``).
+        self.pending_command: str | None = None
+        self._closed = False
+
+    @classmethod
+    def configured(cls, app: Chorus) -> bool:
+        return True
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _print(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    async def send(self, out: Outgoing) -> list[str]:
+        message_id = f"c{next(self._ids)}"
+        if out.speaker is not None:
+            label = f"{out.speaker.emoji} {out.speaker.display_name}".strip()
+        else:
+            label = self.app.settings.bot.name
+        self._print(f"{label}: {out.text}")
+        self.sent.append(out)
+        if out.kind == "answer":
+            self.last_answer = message_id
+        return [message_id]
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def _message(self, text: str) -> Message:
+        return Message(
+            platform=self.platform,
+            tenant=self.tenant,
+            channel=self.channel,
+            user=self.user,
+            user_name=self.user,
+            text=text,
+            event_id=uuid.uuid4().hex,
+            message_id=f"u{next(self._ids)}",
+            is_dm=True,
+            mentions_bot=True,
+            is_admin=True,
+        )
+
+    async def _readline(self) -> str | None:
+        if self.interactive:
+            self.stdout.write("you> ")
+            self.stdout.flush()
+        line: str = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
+        if line == "":
+            return None
+        return line.rstrip("\r\n")
+
+    async def handle_line(self, line: str) -> bool:
+        """Handle one input line; False when the person asked to quit."""
+        stripped = line.strip()
+        if stripped.startswith("/"):
+            return await self._command(stripped[1:])
+        await self.app.dispatcher.handle_message(self._message(line), self)
+        return True
+
+    async def _command(self, line: str) -> bool:
+        name, _, rest = line.partition(" ")
+        name = name.lower()
+        if name in ("quit", "exit", "q"):
+            return False
+        if name in ("help", "?", ""):
+            self._print(CONSOLE_HELP)
+        elif name == "rate":
+            await self._rate(rest.strip().lower())
+        else:
+            answer = await self.app.dispatcher.run_command(self._message(line), line)
+            self._print(f"{self.app.settings.bot.name}: {answer}")
+        return True
+
+    async def _rate(self, how: str) -> None:
+        emoji = RATINGS.get(how)
+        if emoji is None:
+            self._print("Usage: /rate up  or  /rate down")
+            return
+        if self.last_answer is None:
+            self._print("There is no answer of mine to rate yet.")
+            return
+        opposite = "-1" if emoji == "+1" else "+1"
+        for e, added in ((opposite, False), (emoji, True)):
+            await self.app.dispatcher.handle_reaction(
+                Reaction(
+                    platform=self.platform,
+                    tenant=self.tenant,
+                    channel=self.channel,
+                    user=self.user,
+                    message_id=self.last_answer,
+                    emoji=e,
+                    added=added,
+                    event_id=uuid.uuid4().hex,
+                )
+            )
+        self._print("Thanks, noted." if emoji == "+1" else "Thanks, I'll try to do better.")
+
+    async def start(self) -> None:
+        if self.pending_command:
+            answer = await self.app.dispatcher.run_command(
+                self._message(self.pending_command), self.pending_command
+            )
+            if self.interactive or not answer.startswith("OK"):
+                self._print(f"{self.app.settings.bot.name}: {answer}")
+        if self.interactive:
+            names = ", ".join(sorted(self.app.pm.registry.personalities))
+            self._print(
+                f"{self.app.settings.bot.name} console — personalities: {names}. "
+                "Type /help for commands."
+            )
+        while not self._closed:
+            line = await self._readline()
+            if line is None:
+                break
+            if not await self.handle_line(line):
+                break
+
+    async def aclose(self) -> None:
+        self._closed = True

@@ -1,0 +1,155 @@
+"""Wiring: builds storage, the LLM provider, the plugin manager and the dispatcher.
+
+:class:`Chorus` is the running application that adapters and plugins receive. Adapters are
+found through the ``chorus.adapters`` entry-point group, so the core never imports a platform
+SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+
+from bot import messages
+from bot.errors import StorageUnavailable
+from bot.hooks import HookRunner, PluginHealth
+from bot.kv import make_redis
+from bot.llm.base import LLMProvider
+from bot.plugin_state import PluginState
+from bot.plugins import ChorusPluginManager, get_plugin_manager
+from bot.settings import Secrets, Settings, load_secrets, mask_url
+from bot.storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.dispatcher import Dispatcher
+
+__all__ = ["Chorus", "ADAPTER_GROUP", "adapter_classes"]
+
+log = logging.getLogger(__name__)
+
+ADAPTER_GROUP = "chorus.adapters"
+
+
+def adapter_classes() -> dict[str, Any]:
+    """Adapter classes registered under the ``chorus.adapters`` entry-point group."""
+    found: dict[str, Any] = {}
+    for ep in importlib.metadata.entry_points(group=ADAPTER_GROUP):
+        try:
+            found[ep.name] = ep.load()
+        except Exception:
+            log.exception("adapter %s failed to load", ep.name)
+    return found
+
+
+async def _check_redis(redis: aioredis.Redis, url: str | None) -> None:
+    try:
+        await redis.ping()
+    except Exception as e:
+        raise StorageUnavailable(
+            f"cannot reach Redis at {mask_url(url)}: {e}. "
+            "Check storage.redis_url (CHORUS_STORAGE__REDIS_URL), or unset it to use the "
+            "in-process default."
+        ) from e
+
+
+@dataclass
+class Chorus:
+    """The running application."""
+
+    settings: Settings
+    secrets: Secrets
+    db: Database
+    redis: aioredis.Redis
+    llm: LLMProvider
+    pm: ChorusPluginManager
+    state: PluginState
+    hooks: HookRunner
+    dispatcher: Dispatcher
+    admin_notices: list[str] = field(default_factory=list)
+
+    @classmethod
+    async def create(
+        cls,
+        settings: Settings,
+        secrets: Secrets | None = None,
+        *,
+        llm: LLMProvider | None = None,
+        redis: aioredis.Redis | None = None,
+        pm: ChorusPluginManager | None = None,
+        db: Database | None = None,
+    ) -> Chorus:
+        """Build everything from settings; tests pass doubles for any part.
+
+        Raises :class:`StorageUnavailable` or :class:`ConfigError` with a clear message.
+        """
+        from bot.dispatcher import Dispatcher
+        from bot.llm.factory import make_provider
+
+        secrets = secrets if secrets is not None else load_secrets()
+        storage = settings.storage
+        if db is None:
+            db = Database(storage.resolved_database_url())
+            try:
+                if storage.auto_migrate:
+                    await asyncio.to_thread(db.upgrade)
+                else:
+                    await asyncio.to_thread(db.check)
+            except StorageUnavailable:
+                db.dispose()
+                raise
+            except Exception as e:
+                db.dispose()
+                raise StorageUnavailable(
+                    f"could not prepare the database at {db.display_url}: {e}"
+                ) from e
+        redis = redis if redis is not None else make_redis(storage.redis_url)
+        await _check_redis(redis, storage.redis_url)
+        llm = llm if llm is not None else make_provider(settings, secrets)
+        pm = pm if pm is not None else get_plugin_manager(settings.plugins.paths)
+
+        holder: dict[str, Chorus] = {}
+
+        async def disable(plugin: str, tenant: str, failures: int) -> None:
+            if tenant:
+                await holder["app"].auto_disable(plugin, uuid.UUID(tenant), failures)
+
+        health = PluginHealth(settings.dispatcher.plugin_max_failures, on_disable=disable)
+        state = PluginState(
+            db,
+            pm.info,
+            disabled_by_config=settings.plugins.disabled,
+            cache_s=settings.plugins.state_cache_s,
+        )
+        hooks = HookRunner(pm, health, settings.dispatcher.plugin_timeout_s)
+        dispatcher = Dispatcher(
+            settings=settings, db=db, redis=redis, llm=llm, pm=pm, state=state, hooks=hooks
+        )
+        app = cls(settings, secrets, db, redis, llm, pm, state, hooks, dispatcher)
+        holder["app"] = app
+        await hooks.call("chorus_startup", app=app)
+        return app
+
+    async def auto_disable(self, plugin: str, tenant_id: uuid.UUID, failures: int) -> None:
+        """Switch off a plugin that keeps failing for a tenant, and tell the admins."""
+        await self.state.set(
+            tenant_id, plugin, False, actor="chorus", reason=f"{failures} consecutive failures"
+        )
+        notice = messages.plugin_auto_disabled(plugin, failures)
+        self.admin_notices.append(notice)
+        log.warning("%s (tenant %s)", notice, tenant_id)
+
+    async def aclose(self) -> None:
+        """Run shutdown hooks and close every connection (safe to call once)."""
+        await self.hooks.call("chorus_shutdown", app=self)
+        for closer in (self.llm.aclose, self.redis.aclose):
+            try:
+                await closer()
+            except Exception:
+                log.warning("error while closing", exc_info=True)
+        await asyncio.to_thread(self.db.dispose)

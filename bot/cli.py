@@ -1,0 +1,221 @@
+"""The ``chorus`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from bot import __version__
+from bot.errors import ChorusError
+from bot.settings import Settings, load_secrets, load_settings
+
+__all__ = ["main", "cli"]
+
+T = TypeVar("T")
+log = logging.getLogger("chorus")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Libraries log request bodies and headers at DEBUG/INFO; keep them quieter than us.
+    for noisy in ("httpx", "openai", "anthropic", "slack_bolt", "slack_sdk", "discord", "chromadb"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Print a Chorus error as one clear line and exit 2, instead of a traceback."""
+    try:
+        yield
+    except ChorusError as e:
+        click.echo(f"chorus: error: {e}", err=True)
+        sys.exit(2)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings | None = ctx.obj.get("settings")
+    if settings is None:
+        with _errors():
+            settings = load_settings(path=ctx.obj.get("config"))
+        ctx.obj["settings"] = settings
+    return settings
+
+
+def _run(coro: Awaitable[T]) -> T:
+    with _errors():
+        return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="chorus")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML settings file (default: $CHORUS_CONFIG or ./config/chorus.yaml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Chorus: a team chat bot with pluggable personalities."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+# -- run / chat -------------------------------------------------------------------------------
+
+
+async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None:
+    from bot.app import Chorus
+
+    app = await Chorus.create(settings, load_secrets())
+    adapters = choose(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        tasks = [asyncio.create_task(a.start(), name=f"adapter:{a.platform}") for a in adapters]
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for adapter in adapters:
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
+        for task in asyncio.all_tasks():
+            if task.get_name().startswith("adapter:") and not task.done():
+                task.cancel()
+        await app.aclose()
+
+
+def _platform_adapters(app: Any) -> list[Any]:
+    from bot.app import adapter_classes
+
+    classes = adapter_classes()
+    chosen = [
+        cls(app) for name, cls in classes.items() if name != "console" and cls.configured(app)
+    ]
+    if not chosen:
+        log.info("no platform tokens configured; starting the console adapter")
+        chosen = [classes["console"](app)]
+    for adapter in chosen:
+        log.info("starting the %s adapter", adapter.platform)
+    return chosen
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Start Chorus: every adapter whose tokens are configured, else the console."""
+    settings = _settings(ctx)
+    _setup_logging(settings.bot.log_level)
+    _run(_serve(settings, _platform_adapters))
+
+
+@cli.command()
+@click.option("--personality", "-p", default=None, help="Talk to this personality.")
+@click.option("--verbose", "-v", is_flag=True, help="Show log messages.")
+@click.pass_context
+def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
+    """Talk to Chorus in this terminal; pipe text in for one reply per line."""
+    settings = _settings(ctx)
+    _setup_logging(settings.bot.log_level if verbose else "ERROR")
+
+    def console(app: Any) -> list[Any]:
+        from adapters.console import ConsoleAdapter
+
+        adapter = ConsoleAdapter(app)
+        if personality:
+            adapter.pending_command = f"use {personality}"
+        return [adapter]
+
+    _run(_serve(settings, console))
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective configuration, with secrets masked."""
+    from bot.llm.factory import describe_provider
+    from bot.settings import mask_url
+
+    settings = _settings(ctx)
+    data = settings.model_dump(mode="json")
+    storage = data["storage"]
+    storage["database_url"] = mask_url(settings.storage.resolved_database_url())
+    storage["redis_url"] = mask_url(storage["redis_url"]) or "in-process (fakeredis)"
+    secrets = load_secrets()
+    data["secrets"] = {
+        name.upper(): ("***" if value is not None else "(not set)") for name, value in secrets
+    }
+    data["llm"]["effective"] = describe_provider(settings)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Manage the SQL database."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply migrations (to REVISION, default the newest)."""
+    from bot.storage.db import Database
+    from bot.storage.migrate import current_revision
+
+    settings = _settings(ctx)
+    database = Database(settings.storage.resolved_database_url())
+    try:
+        with _errors():
+            database.upgrade(revision)
+        click.echo(
+            f"database {database.display_url} is at revision {current_revision(database.engine)}"
+        )
+    finally:
+        database.dispose()
+
+
+from bot.cli_plugins import plugins  # noqa: E402
+
+cli.add_command(plugins)
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Commands people give the bot, shared by every adapter.
+
+The console's ``/use NAME``, Slack's ``/chorus use NAME`` and a plain message ``use NAME`` all
+end here. Plain messages count as commands only when unambiguous (``help`` alone,
+``use`` followed by a known personality), so ordinary questions are never swallowed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from bot import messages
+from bot.audit import audit
+from bot.errors import CommandError
+from bot.plugin_state import PluginState
+from bot.plugins import PersonalityRegistry
+from bot.storage.db import Database
+from bot.storage.models import User
+
+__all__ = ["Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
+
+USER_COMMANDS = ("help", "personalities", "use", "whoami")
+ADMIN_COMMANDS = ("plugins",)
+RESET_WORDS = ("default", "auto", "reset")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who gives a command, where."""
+
+    platform: str
+    tenant: str
+    user: str
+    channel: str
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    is_admin: bool = False
+
+    @property
+    def actor(self) -> str:
+        return f"{self.platform}:{self.user}"
+
+
+class Commands:
+    def __init__(
+        self,
+        db: Database,
+        registry: PersonalityRegistry,
+        state: PluginState,
+        *,
+        default_personality: str,
+        admins: list[str],
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.state = state
+        self.default_personality = default_personality
+        self.admins = set(admins)
+
+    def parse(self, text: str, *, strict: bool) -> tuple[str, list[str]] | None:
+        """The command in ``text``, or None. ``strict``: the caller said it is a command."""
+        words = text.strip().split()
+        if not words:
+            return ("help", []) if strict else None
+        name, args = words[0].lower().lstrip("/"), words[1:]
+        if strict:
+            if name in USER_COMMANDS or name in ADMIN_COMMANDS:
+                return name, args
+            raise CommandError(f"Unknown command `{name}`.\n\n{messages.HELP}")
+        if name in ("help", "personalities", "whoami") and not args:
+            return name, args
+        if name == "use" and len(args) == 1:
+            target = args[0].lower()
+            if target in self.registry or target in RESET_WORDS:
+                return name, args
+        return None
+
+    def is_admin(self, caller: Caller) -> bool:
+        return caller.is_admin or caller.actor in self.admins
+
+    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
+        """Carry out a command; the text returned is the answer. Raises CommandError."""
+        if name == "help":
+            return messages.HELP
+        if name == "personalities":
+            return await self._personalities(caller)
+        if name == "use":
+            return await self._use(caller, args)
+        if name == "whoami":
+            return await self._whoami(caller)
+        if name == "plugins":
+            return await self._plugins(caller, args)
+        raise CommandError(f"Unknown command `{name}`.")
+
+    async def _available(self, caller: Caller) -> dict[str, str]:
+        enabled = await self.state.enabled(caller.tenant_id, caller.channel)
+        return {p.name: p.display_name for p in self.registry.available(enabled)}
+
+    async def _personalities(self, caller: Caller) -> str:
+        enabled = await self.state.enabled(caller.tenant_id, caller.channel)
+        lines = ["Personalities available here:"]
+        for p in self.registry.available(enabled):
+            default = " (default)" if p.name == self.default_personality else ""
+            lines.append(f"• {p.emoji} *{p.display_name}* `{p.name}`{default}: {p.description}")
+        if len(lines) == 1:
+            return "No personality is enabled here. An admin can enable one with `plugins enable`."
+        return "\n".join(lines)
+
+    async def _use(self, caller: Caller, args: list[str]) -> str:
+        if len(args) != 1:
+            raise CommandError("Usage: `use NAME` (or `use default`).")
+        target = args[0].lower().lstrip("@")
+        available = await self._available(caller)
+        if target not in RESET_WORDS and target not in available:
+            raise CommandError(
+                messages.UNKNOWN_PERSONALITY.format(
+                    name=target, available=", ".join(sorted(available)) or "none"
+                )
+            )
+
+        def save(session: Session) -> None:
+            user = session.get(User, caller.user_id)
+            if user is None:
+                raise CommandError("I don't know you yet; say hello first.")
+            settings = dict(user.settings or {})
+            if target in RESET_WORDS:
+                settings.pop("personality", None)
+            else:
+                settings["personality"] = target
+            user.settings = settings
+            session.add(user)
+
+        await self.db.run(save)
+        if target in RESET_WORDS:
+            return "OK, I'll pick the best personality for each message again."
+        return f"OK, you're now talking to {available[target]}. Say `use default` to switch back."
+
+    async def _whoami(self, caller: Caller) -> str:
+        user = await self.db.run(lambda s: s.get(User, caller.user_id))
+        name = (user.display_name if user else None) or caller.user
+        chosen = (user.settings or {}).get("personality") if user else None
+        role = "an admin" if self.is_admin(caller) else "a member"
+        talking = f"You've chosen `{chosen}`." if chosen else "I pick a personality for you."
+        return f"You are {name} ({caller.actor}), {role} of this workspace. {talking}"
+
+    async def _plugins(self, caller: Caller, args: list[str]) -> str:
+        if not self.is_admin(caller):
+            await self.db.run(
+                lambda s: audit(
+                    s,
+                    tenant_id=caller.tenant_id,
+                    actor=caller.actor,
+                    action="command.refused",
+                    target="plugins " + " ".join(args),
+                )
+            )
+            return "Sorry, only workspace admins can manage plugins. Ask an admin to do it for you."
+        sub = args[0].lower() if args else "list"
+        if sub == "list":
+            return await self._plugin_list(caller)
+        if sub in ("enable", "disable") and len(args) in (2, 3):
+            plugin = args[1].lower()
+            channel = args[2].lstrip("#") if len(args) == 3 else ""
+            await self.state.set(
+                caller.tenant_id, plugin, sub == "enable", channel=channel, actor=caller.actor
+            )
+            where = f"in #{channel}" if channel else "in this workspace"
+            return f"`{plugin}` is now {sub}d {where}."
+        raise CommandError("Usage: `plugins list` or `plugins enable|disable NAME [#channel]`.")
+
+    async def _plugin_list(self, caller: Caller) -> str:
+        enabled = await self.state.enabled(caller.tenant_id, caller.channel)
+        lines = ["Plugins:"]
+        for plugin in sorted(self.state.plugins):
+            mark = "on" if plugin in enabled else "off"
+            offers = [n for n, owner in self.registry.plugin_of.items() if owner == plugin]
+            lines.append(f"• `{plugin}` ({mark}){': ' + ', '.join(offers) if offers else ''}")
+        return "\n".join(lines)

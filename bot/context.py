@@ -1,0 +1,147 @@
+"""The context of one reply: persona, sections added by the core and plugins, thread history.
+
+:meth:`Context.render` turns it into chat messages within a token budget, keeping the most
+important parts and dropping the least important first. What was kept is reported, so the
+interaction can record which parts of the context produced the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["ChatMessage", "Context", "Rendered", "Section", "Turn", "approx_tokens"]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A named block of the system prompt; higher ``priority`` is kept first (0–100)."""
+
+    name: str
+    text: str
+    priority: int = 50
+    source: str = "core"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    messages: list[ChatMessage]
+    tokens: int
+    sections: list[str]
+    dropped: list[str]
+    history_turns: int
+
+
+def approx_tokens(text: str) -> int:
+    """A provider-independent estimate: about four characters per token."""
+    return max(1, (len(text) + 3) // 4)
+
+
+#: Priority of the newest history turn; each older turn ranks one lower.
+HISTORY_PRIORITY = 60
+
+
+@dataclass
+class Context:
+    """Built for one message; plugins add sections through ``chorus_build_context``."""
+
+    persona: str
+    budget: int
+    count_tokens: Callable[[str], int] = approx_tokens
+    sections: list[Section] = field(default_factory=list)
+    history: list[Turn] = field(default_factory=list)
+    data: dict[str, object] = field(default_factory=dict)
+
+    def add(self, name: str, text: str, *, priority: int = 50, source: str = "core") -> None:
+        """Add a section to the system prompt. Empty text is ignored."""
+        if text and text.strip():
+            priority = max(0, min(100, priority))
+            self.sections.append(Section(name, text.strip(), priority, source))
+
+    def render(self, user_text: str) -> Rendered:
+        """Chat messages for ``user_text`` within :attr:`budget` tokens."""
+        count = self.count_tokens
+        used = count(self.persona) + 8
+        user_cost = count(user_text)
+        if used + user_cost > self.budget:
+            user_text = _cut(user_text, max(1, self.budget - used), count)
+            user_cost = count(user_text)
+        used += user_cost
+
+        candidates: list[tuple[int, int, str, str]] = []  # (priority, order, kind, key)
+        for i, section in enumerate(self.sections):
+            candidates.append((section.priority, -i, "section", str(i)))
+        for age, _turn in enumerate(reversed(self.history)):
+            index = len(self.history) - 1 - age
+            candidates.append((HISTORY_PRIORITY - age, -age, "turn", str(index)))
+        candidates.sort(reverse=True)
+
+        kept_sections: set[int] = set()
+        kept_turns: set[int] = set()
+        dropped: list[str] = []
+        for _priority, _order, kind, key in candidates:
+            idx = int(key)
+            if kind == "section":
+                sec = self.sections[idx]
+                cost = count(f"## {sec.name}\n{sec.text}") + 2
+                if used + cost <= self.budget:
+                    kept_sections.add(idx)
+                    used += cost
+                else:
+                    dropped.append(sec.name)
+            else:
+                cost = count(self.history[idx].text) + 4
+                if used + cost <= self.budget:
+                    kept_turns.add(idx)
+                    used += cost
+                else:
+                    dropped.append(f"history[{idx}]")
+
+        system = self.persona.strip()
+        ordered = sorted(kept_sections, key=lambda i: (-self.sections[i].priority, i))
+        for i in ordered:
+            sec = self.sections[i]
+            system += f"\n\n## {sec.name}\n{sec.text}"
+        messages = [ChatMessage("system", system)]
+        messages += [
+            ChatMessage(self.history[i].role, self.history[i].text) for i in sorted(kept_turns)
+        ]
+        messages.append(ChatMessage("user", user_text))
+        return Rendered(
+            messages=messages,
+            tokens=used,
+            sections=[self.sections[i].name for i in ordered],
+            dropped=dropped,
+            history_turns=len(kept_turns),
+        )
+
+
+def _cut(text: str, tokens: int, count: Callable[[str], int]) -> str:
+    """Shorten ``text`` to about ``tokens`` tokens, keeping its start."""
+    if count(text) <= tokens:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(text[:mid]) <= tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]

@@ -1,0 +1,267 @@
+"""The pipeline for one event (see ARCHITECTURE.md, "Flow of one message").
+
+Messages pass the middleware chain (error boundary, ignore bots, dedupe, sanitize, rate
+limit), then the stages: identify → route → build context → generate → deliver → record.
+Reactions pass error boundary and dedupe, then become feedback. A stage that fails degrades
+the answer and is logged; the person always gets an answer or a clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from bot import messages
+from bot.commands import Caller, Commands
+from bot.errors import CommandError, UnknownPersonality
+from bot.events import Message, Outgoing, Reaction, Speaker, Transport
+from bot.hooks import HookRunner
+from bot.llm.base import LLMProvider
+from bot.memory.short_term import ShortTermMemory
+from bot.middleware.base import Handler, Incoming, build_chain, notice
+from bot.middleware.dedupe import Dedupe
+from bot.middleware.error_boundary import ErrorBoundary
+from bot.middleware.ignore_bots import IgnoreBots
+from bot.middleware.rate_limit import RateLimit
+from bot.middleware.sanitize import Sanitize
+from bot.pipeline.build_context import build_context
+from bot.pipeline.deliver import deliver
+from bot.pipeline.feedback import RatingTable, record_reaction
+from bot.pipeline.generate import generate
+from bot.pipeline.identify import IdentityCache, Who, identify
+from bot.pipeline.record import record
+from bot.pipeline.route import Route, route
+from bot.plugin_state import PluginState
+from bot.plugins import ChorusPluginManager
+from bot.settings import Settings
+from bot.storage.db import Database
+
+__all__ = ["Dispatcher", "Handled"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What became of a message (for adapters and tests)."""
+
+    interaction_id: uuid.UUID | None
+    dropped: bool
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        redis: aioredis.Redis,
+        llm: LLMProvider,
+        pm: ChorusPluginManager,
+        state: PluginState,
+        hooks: HookRunner,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.redis = redis
+        self.llm = llm
+        self.pm = pm
+        self.registry = pm.registry
+        self.state = state
+        self.hooks = hooks
+        self.identity = IdentityCache()
+        d = settings.dispatcher
+        self.short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
+        reactions = settings.learning.reactions
+        self.ratings = RatingTable(reactions.positive, reactions.negative)
+        self.commands = Commands(
+            db,
+            self.registry,
+            state,
+            default_personality=settings.bot.default_personality,
+            admins=settings.bot.admins,
+        )
+        boundary = ErrorBoundary()
+        dedupe = Dedupe(redis, d.dedupe_ttl_s)
+        self._messages: Handler = build_chain(
+            [
+                boundary,
+                IgnoreBots(),
+                dedupe,
+                Sanitize(settings.bot.max_message_chars),
+                RateLimit(redis, d.rate_limit_per_minute),
+            ],
+            self._answer,
+        )
+        self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
+
+    # -- entry points -------------------------------------------------------------------------
+
+    async def handle_message(self, msg: Message, transport: Transport) -> Handled:
+        """Answer one message through ``transport``. Never raises."""
+        event = Incoming(msg, transport)
+        await self._messages(event)
+        iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
+        return Handled(iid, dropped=event.original_text == "" and iid is None)
+
+    async def handle_reaction(self, reaction: Reaction) -> None:
+        """Turn a reaction on a bot message into feedback. Never raises."""
+        await self._reactions(Incoming(reaction))
+
+    async def run_command(self, msg: Message, line: str) -> str:
+        """Run a command given explicitly (console ``/use``, Slack ``/chorus``); the answer."""
+        try:
+            who = await identify(self.db, self.identity, msg)
+            parsed = self.commands.parse(line, strict=True)
+            assert parsed is not None
+            return await self.commands.run(self._caller(msg, who), *parsed)
+        except CommandError as e:
+            return str(e)
+
+    # -- the stages ---------------------------------------------------------------------------
+
+    def _caller(self, msg: Message, who: Who) -> Caller:
+        return Caller(
+            platform=msg.platform,
+            tenant=msg.tenant,
+            user=msg.user,
+            channel=msg.channel,
+            tenant_id=who.tenant_id,
+            user_id=who.user_id,
+            is_admin=msg.is_admin,
+        )
+
+    async def _identify(self, msg: Message) -> Who | None:
+        try:
+            return await identify(self.db, self.identity, msg)
+        except Exception:
+            log.exception("identify failed (storage unavailable?); answering without memory")
+            return None
+
+    async def _enabled(self, tenant_id: uuid.UUID | None, channel: str) -> Collection[str]:
+        if tenant_id is None:
+            return self.state.defaults(channel)
+        try:
+            return await self.state.enabled(tenant_id, channel)
+        except Exception:
+            log.exception("plugin state unavailable; using the configured defaults")
+            return self.state.defaults(channel)
+
+    async def _answer(self, event: Incoming) -> None:
+        msg = event.event
+        assert isinstance(msg, Message) and event.transport is not None
+        who = await self._identify(msg)
+        if who is not None:
+            parsed = self.commands.parse(msg.text, strict=False)
+            if parsed is not None:
+                try:
+                    answer = await self.commands.run(self._caller(msg, who), *parsed)
+                except CommandError as e:
+                    answer = str(e)
+                await notice(event, answer)
+                return
+
+        enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
+        anonymous = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
+        try:
+            chosen: Route = route(
+                msg.text,
+                who or anonymous,
+                self.registry,
+                enabled,
+                self.settings.bot.default_personality,
+            )
+        except UnknownPersonality as e:
+            await notice(
+                event,
+                messages.UNKNOWN_PERSONALITY.format(
+                    name=e.name, available=", ".join(e.available) or "none"
+                ),
+            )
+            return
+        personality = chosen.personality
+        if not chosen.text:
+            await notice(event, f"What would you like to ask {personality.display_name}?")
+            return
+
+        llm_cfg = self.settings.llm
+        ctx = await build_context(
+            msg,
+            personality,
+            who or anonymous,
+            bot_name=self.settings.bot.name,
+            budget=llm_cfg.context_tokens,
+            count_tokens=self.llm.count_tokens,
+            context_awareness=self.settings.learning.context_awareness and who is not None,
+            short_term=self.short_term,
+            hooks=self.hooks,
+            enabled=enabled,
+        )
+        tenant_key = str(who.tenant_id) if who else ""
+        generation = await generate(
+            msg,
+            chosen.text,
+            personality,
+            ctx,
+            self.llm,
+            self.hooks,
+            enabled=enabled,
+            tenant=tenant_key,
+            max_tokens=llm_cfg.max_tokens,
+            temperature=llm_cfg.temperature,
+        )
+        notes = list(event.notes)
+        if who is None:
+            notes.append(messages.STORAGE_DEGRADED)
+        text = "\n\n".join([generation.text, *notes]) if notes else generation.text
+        out = Outgoing(
+            platform=msg.platform,
+            tenant=msg.tenant,
+            channel=msg.channel,
+            thread=msg.thread,
+            text=text,
+            speaker=Speaker(personality.name, personality.display_name, personality.emoji),
+            in_reply_to=msg.message_id,
+            kind="answer" if generation.outcome == "answered" else "error",
+        )
+        delivery = await deliver(event.transport, out)
+        if who is None:
+            log.error("interaction for event %s not recorded: storage unavailable", msg.event_id)
+            return
+        try:
+            event.interaction_id = await record(
+                self.db,
+                self.short_term,
+                msg,
+                who,
+                request_text=event.original_text or msg.text,
+                personality=personality.name,
+                prompt_version=personality.prompt_version,
+                route_reason=chosen.reason,
+                generation=generation,
+                delivery=delivery,
+                track_content=self.settings.learning.interaction_tracking,
+            )
+        except Exception:
+            log.exception("could not record the interaction for event %s", msg.event_id)
+
+    async def _rate(self, event: Incoming) -> None:
+        reaction = event.event
+        assert isinstance(reaction, Reaction)
+        rated = await self.db.run(
+            lambda s: record_reaction(s, reaction, self.ratings, self.identity)
+        )
+        if rated is None:
+            return
+        enabled = await self._enabled(rated.tenant_id, reaction.channel)
+        await self.hooks.call(
+            "chorus_on_feedback",
+            enabled=enabled,
+            tenant=str(rated.tenant_id),
+            interaction=rated.interaction,
+            feedback=rated.feedback,
+        )

@@ -1,0 +1,181 @@
+"""Platform-neutral value types that flow between adapters, the dispatcher and plugins.
+
+Adapters turn SDK events into these types and back; nothing here knows a platform SDK.
+
+- :class:`Message`   a person wrote something the bot should consider
+- :class:`Reaction`  a person added or removed an emoji on a message
+- :class:`Reply`     what a plugin or the LLM answers (text plus metadata)
+- :class:`Outgoing`  a reply addressed to a place on a platform, handed to a :class:`Transport`
+- :class:`Transport` what the dispatcher needs from an adapter to deliver
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "Message",
+    "Reaction",
+    "Reply",
+    "Outgoing",
+    "Speaker",
+    "Transport",
+    "DeliveryError",
+    "OutgoingKind",
+    "InteractionInfo",
+    "FeedbackInfo",
+    "UserInfo",
+    "utcnow",
+]
+
+OutgoingKind = Literal["answer", "notice", "error"]
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the only clock the core reads)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message a person sent, as the core sees it.
+
+    ``tenant`` is the platform's team (Slack workspace, Discord guild; ``"local"`` on the
+    console); ``user`` the platform's user id within it. ``thread`` is the thread the message
+    belongs to (``None`` for a top-level channel message or a DM without threads);
+    ``event_id`` is what the platform uses to identify a delivery, so retries can be dropped.
+    """
+
+    platform: str
+    tenant: str
+    channel: str
+    user: str
+    text: str
+    event_id: str
+    message_id: str
+    thread: str | None = None
+    is_dm: bool = False
+    mentions_bot: bool = False
+    from_bot: bool = False
+    user_name: str | None = None
+    is_admin: bool = False
+    received_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def conversation_key(self) -> str:
+        """Where the conversation lives: the thread if any, else the channel."""
+        return f"{self.channel}:{self.thread or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """An emoji added to (or removed from) a message, usually one the bot sent.
+
+    ``emoji`` is a short name without colons (``"+1"``, ``"thumbsup"``) or a unicode
+    character (``"👍"``); the dispatcher maps both through the configured rating table.
+    """
+
+    platform: str
+    tenant: str
+    channel: str
+    user: str
+    message_id: str
+    emoji: str
+    added: bool = True
+    event_id: str = ""
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What a plugin's ``chorus_generate`` (or the LLM) answers.
+
+    ``metadata`` is free-form and stored with the interaction (e.g. tool calls made).
+    """
+
+    text: str
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """Which personality is speaking, for adapters that show a name or an emoji."""
+
+    name: str
+    display_name: str
+    emoji: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A reply addressed to a place: what an adapter's ``send`` delivers."""
+
+    platform: str
+    tenant: str
+    channel: str
+    text: str
+    thread: str | None = None
+    speaker: Speaker | None = None
+    in_reply_to: str | None = None
+    kind: OutgoingKind = "answer"
+
+
+class DeliveryError(Exception):
+    """An adapter could not deliver an :class:`Outgoing` (after its own retries)."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """The part of an adapter the dispatcher uses to answer."""
+
+    async def send(self, out: Outgoing) -> list[str]:
+        """Deliver ``out``; return the platform ids of the messages posted (one per chunk).
+
+        Raise :class:`DeliveryError` when it cannot be delivered.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A person as plugins see them (no platform SDK objects)."""
+
+    id: str
+    platform: str
+    tenant: str
+    external_id: str
+    display_name: str | None = None
+    profile: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionInfo:
+    """A recorded request and answer, as handed to ``chorus_on_feedback``."""
+
+    id: str
+    platform: str
+    tenant: str
+    user: str
+    personality: str
+    request: str
+    reply: str
+    provider: str
+    model: str
+    prompt_version: str
+    outcome: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackInfo:
+    """One person's rating of an answer: ``rating`` is +1, -1 (or 0 when retracted)."""
+
+    interaction_id: str
+    user: str
+    emoji: str
+    rating: int
+    retracted: bool
+    by_asker: bool

@@ -1,0 +1,142 @@
+"""Calling plugin hooks safely from async code.
+
+pluggy is synchronous: an ``async def`` hook returns a coroutine that pluggy would count as a
+result, and one raising plugin would stop the rest. So the host calls each implementation
+itself, with keyword arguments, awaits what needs awaiting (:func:`await_me_maybe`), applies
+"first non-None" after awaiting, and isolates every call: an exception or a call past the time
+budget is logged with the plugin's name, counted, and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+__all__ = ["HookResult", "HookRunner", "PluginHealth", "await_me_maybe"]
+
+log = logging.getLogger(__name__)
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (a coroutine from an ``async def`` hook)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    plugin: str
+    value: Any
+
+
+#: Called with (plugin, tenant key, consecutive failures) when a plugin crosses the limit.
+DisableCallback = Callable[[str, str, int], Awaitable[None]]
+
+
+class PluginHealth:
+    """Counts consecutive failures per (plugin, tenant); trips once at ``max_failures``."""
+
+    def __init__(self, max_failures: int, on_disable: DisableCallback | None = None) -> None:
+        self.max_failures = max_failures
+        self.on_disable = on_disable
+        self.failures: dict[tuple[str, str], int] = defaultdict(int)
+        self.total_failures: dict[str, int] = defaultdict(int)
+
+    def success(self, plugin: str, tenant: str) -> None:
+        self.failures.pop((plugin, tenant), None)
+
+    async def failure(self, plugin: str, tenant: str) -> None:
+        key = (plugin, tenant)
+        self.failures[key] += 1
+        self.total_failures[plugin] += 1
+        count = self.failures[key]
+        if count == self.max_failures and self.on_disable is not None:
+            log.error("plugin %s failed %d times in a row; disabling it", plugin, count)
+            try:
+                await self.on_disable(plugin, tenant, count)
+            except Exception:
+                log.exception("could not disable plugin %s", plugin)
+            self.failures.pop(key, None)
+
+
+class HookRunner:
+    """Runs hooks of a pluggy manager one implementation at a time, isolated."""
+
+    def __init__(self, pm: pluggy.PluginManager, health: PluginHealth, timeout_s: float) -> None:
+        self.pm = pm
+        self.health = health
+        self.timeout_s = timeout_s
+
+    def _impls(self, hook: str, enabled: Collection[str] | None) -> list[Any]:
+        caller = getattr(self.pm.hook, hook)
+        # pluggy calls the last implementation first (tryfirst last in this list).
+        impls = list(reversed(caller.get_hookimpls()))
+        if enabled is None:
+            return impls
+        return [i for i in impls if i.plugin_name in enabled]
+
+    async def _call_one(self, impl: Any, tenant: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        name = impl.plugin_name
+        args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        started = time.perf_counter()
+        try:
+            value = impl.function(**args)
+            if inspect.isawaitable(value):
+                value = await asyncio.wait_for(await_me_maybe(value), self.timeout_s)
+            elif time.perf_counter() - started > self.timeout_s:
+                raise TimeoutError(f"took {time.perf_counter() - started:.1f}s")
+        except TimeoutError:
+            log.error(
+                "plugin %s: hook %s ran past its %.1fs budget",
+                name,
+                impl.function.__name__,
+                self.timeout_s,
+            )
+            await self.health.failure(name, tenant)
+            return False, None
+        except Exception:
+            log.exception("plugin %s: hook %s raised", name, impl.function.__name__)
+            await self.health.failure(name, tenant)
+            return False, None
+        self.health.success(name, tenant)
+        return True, value
+
+    async def call(
+        self,
+        hook: str,
+        *,
+        enabled: Collection[str] | None = None,
+        tenant: str = "",
+        **kwargs: Any,
+    ) -> list[HookResult]:
+        """Call every (enabled) implementation; return the non-None results in call order."""
+        results: list[HookResult] = []
+        for impl in self._impls(hook, enabled):
+            ok, value = await self._call_one(impl, tenant, kwargs)
+            if ok and value is not None:
+                results.append(HookResult(impl.plugin_name, value))
+        return results
+
+    async def first(
+        self,
+        hook: str,
+        *,
+        enabled: Collection[str] | None = None,
+        tenant: str = "",
+        **kwargs: Any,
+    ) -> HookResult | None:
+        """The first non-None result, stopping there (later plugins are not called)."""
+        for impl in self._impls(hook, enabled):
+            ok, value = await self._call_one(impl, tenant, kwargs)
+            if ok and value is not None:
+                return HookResult(impl.plugin_name, value)
+        return None

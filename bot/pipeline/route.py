@@ -1,0 +1,84 @@
+"""Stage 3, route: which personality answers.
+
+Precedence: explicit ("ask NAME …") > the person's own choice (``use NAME``) > the channel's
+binding > a learned preference (when preference learning provides one) > the default.
+Names that are not enabled here are skipped at every level but the explicit one, where the
+person is told which names exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.errors import UnknownPersonality
+from bot.personality import Personality
+from bot.pipeline.identify import Who
+from bot.plugins import PersonalityRegistry
+
+__all__ = ["Route", "RouteReason", "parse_explicit", "route"]
+
+RouteReason = Literal["explicit", "chosen", "channel", "learned", "default"]
+
+_EXPLICIT = re.compile(r"^\s*ask\s+@?([A-Za-z][\w-]{1,39})\b[\s,:]*(.*)\Z", re.S | re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    personality: Personality
+    text: str
+    reason: RouteReason
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_").lstrip("@")
+
+
+def parse_explicit(text: str, known: Collection[str]) -> tuple[str, str] | None:
+    """``("data_analyst", "how many …")`` for "ask data_analyst how many …", else None.
+
+    A name that no plugin registered counts only when it looks like a personality name
+    (contains an underscore), so "ask me anything" stays an ordinary message.
+    """
+    match = _EXPLICIT.match(text)
+    if not match:
+        return None
+    name = _normalise(match.group(1))
+    if name in known or "_" in name:
+        return name, match.group(2).strip()
+    return None
+
+
+def route(
+    text: str,
+    who: Who,
+    registry: PersonalityRegistry,
+    enabled_plugins: Collection[str],
+    default: str,
+    learned: Callable[[], str | None] | None = None,
+) -> Route:
+    """Pick the personality for a message; raise :class:`UnknownPersonality` on a bad name."""
+    available = {p.name: p for p in registry.available(enabled_plugins)}
+    explicit = parse_explicit(text, registry.personalities)
+    if explicit is not None:
+        name, rest = explicit
+        if name not in available:
+            raise UnknownPersonality(name, sorted(available))
+        return Route(available[name], rest, "explicit")
+
+    chosen = who.settings.get("personality")
+    candidates: list[tuple[str | None, RouteReason]] = [
+        (chosen if isinstance(chosen, str) else None, "chosen"),
+        (who.channel_personality, "channel"),
+        (learned() if learned is not None else None, "learned"),
+        (default, "default"),
+    ]
+    for candidate, reason in candidates:
+        if candidate and candidate in available:
+            return Route(available[candidate], text, reason)
+    if available:
+        first = sorted(available)[0]
+        return Route(available[first], text, "default")
+    raise UnknownPersonality(default, [])

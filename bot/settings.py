@@ -1,0 +1,273 @@
+"""Typed settings: defaults < ``config/chorus.yaml`` < ``CHORUS_*`` environment variables.
+
+Every key has a default here; ``config/chorus.yaml`` repeats them with comments (a test keeps
+the two equal). ``CHORUS_SECTION__KEY=value`` overrides ``section.key`` (double underscore for
+nesting; the value is read as a YAML scalar, so ``true``, ``5`` and ``[a, b]`` are typed).
+Secrets are read only from the environment, into :class:`Secrets`, and never print.
+
+Usage::
+
+    settings = load_settings()                  # os.environ, ./config/chorus.yaml if present
+    settings = load_settings(env={...}, path=p) # tests inject both
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import ConfigError
+
+__all__ = [
+    "Settings",
+    "Secrets",
+    "load_settings",
+    "load_secrets",
+    "default_config_path",
+    "mask_url",
+    "ENV_PREFIX",
+]
+
+ENV_PREFIX = "CHORUS_"
+#: Environment variables with the prefix that are not settings keys.
+_NOT_KEYS = {"CHORUS_CONFIG"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BotSettings(_Section):
+    name: str = "Chorus"
+    default_personality: str = "assistant"
+    max_message_chars: int = Field(default=20_000, ge=100)
+    admins: list[str] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class OpenAISettings(_Section):
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+
+
+class AnthropicSettings(_Section):
+    base_url: str = "https://api.anthropic.com"
+    model: str = "claude-haiku-4-5"
+
+
+class LocalModelSettings(_Section):
+    model_path: str | None = None
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+
+class LLMSettings(_Section):
+    provider: Literal["local", "openai", "anthropic"] = "local"
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_tokens: int = Field(default=400, ge=1)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    context_tokens: int = Field(default=1800, ge=128)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+    local: LocalModelSettings = Field(default_factory=LocalModelSettings)
+
+
+class StorageSettings(_Section):
+    data_dir: str = "data"
+    database_url: str | None = None
+    redis_url: str | None = None
+    auto_migrate: bool = True
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir) / 'chorus.db'}"
+
+
+class DispatcherSettings(_Section):
+    dedupe_ttl_s: int = Field(default=86_400, ge=1)
+    history_turns: int = Field(default=10, ge=0)
+    history_ttl_s: int = Field(default=7 * 86_400, ge=60)
+    rate_limit_per_minute: int = Field(default=30, ge=0)
+    plugin_timeout_s: float = Field(default=10.0, gt=0)
+    plugin_max_failures: int = Field(default=5, ge=1)
+
+
+class PluginSettings(_Section):
+    paths: list[str] = Field(default_factory=list)
+    disabled: list[str] = Field(default_factory=list)
+    state_cache_s: float = Field(default=5.0, ge=0)
+    config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ReactionSettings(_Section):
+    positive: list[str] = Field(
+        default_factory=lambda: [
+            "+1",
+            "thumbsup",
+            "heart",
+            "tada",
+            "white_check_mark",
+            "heavy_check_mark",
+            "👍",
+            "❤️",
+            "🎉",
+            "✅",
+            "✔️",
+        ]
+    )
+    negative: list[str] = Field(
+        default_factory=lambda: ["-1", "thumbsdown", "confused", "x", "👎", "😕", "❌"]
+    )
+
+    @field_validator("negative")
+    @classmethod
+    def _disjoint(cls, negative: list[str], info: Any) -> list[str]:
+        both = set(negative) & set(info.data.get("positive", []))
+        if both:
+            raise ValueError(f"emoji listed as both positive and negative: {sorted(both)}")
+        return negative
+
+
+class LearningSettings(_Section):
+    """Switches for each learning mechanism; off means the mechanism does not run."""
+
+    interaction_tracking: bool = True
+    workflow_pattern_tracking: bool = True
+    preference_learning: bool = True
+    adaptation: bool = True
+    context_awareness: bool = True
+    personalized_planning: bool = True
+    safety_enhanced_execution: bool = True
+    reactions: ReactionSettings = Field(default_factory=ReactionSettings)
+
+
+class Settings(_Section):
+    bot: BotSettings = Field(default_factory=BotSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    learning: LearningSettings = Field(default_factory=LearningSettings)
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The ``plugins.config.NAME`` block for one plugin (empty if none)."""
+        return dict(self.plugins.config.get(name, {}))
+
+
+class Secrets(BaseModel):
+    """Tokens and keys. Read from the environment only; ``repr`` and ``str`` mask them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    discord_token: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+
+    def configured(self) -> list[str]:
+        """Names of the environment variables that are set (never their values)."""
+        return [name.upper() for name, value in self if value is not None]
+
+
+def default_config_path(env: Mapping[str, str]) -> Path | None:
+    """``$CHORUS_CONFIG`` if set, else ``./config/chorus.yaml`` if it exists."""
+    if env.get("CHORUS_CONFIG"):
+        return Path(env["CHORUS_CONFIG"])
+    candidate = Path("config") / "chorus.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file {path} does not exist") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections")
+    return data
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Overlay ``CHORUS_A__B`` variables onto ``data``; return key path -> variable name."""
+    origins: dict[str, str] = {}
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or var in _NOT_KEYS:
+            continue
+        parts = [p.lower() for p in var[len(ENV_PREFIX) :].split("__")]
+        if not all(parts):
+            raise ConfigError(f"{var}: malformed name (use CHORUS_SECTION__KEY)")
+        try:
+            value = yaml.safe_load(env[var]) if env[var].strip() else None
+        except yaml.YAMLError:
+            value = env[var]
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+        origins[".".join(parts)] = var
+    return origins
+
+
+def _explain(error: ValidationError, origins: Mapping[str, str]) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"])
+        origin = origins.get(key)
+        where = f" (from {origin})" if origin else ""
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{key}{where}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(env: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
+    """Build :class:`Settings` from defaults, the YAML file and the environment.
+
+    Raises :class:`ConfigError` naming every invalid key and its problem.
+    """
+    env = os.environ if env is None else env
+    path = path if path is not None else default_config_path(env)
+    data = _read_yaml(path) if path is not None else {}
+    origins = _apply_env(data, env)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_explain(e, origins)) from e
+
+
+def load_secrets(env: Mapping[str, str] | None = None) -> Secrets:
+    """Read the secrets :class:`Secrets` declares from their environment variables."""
+    env = os.environ if env is None else env
+    values = {name: env.get(name.upper()) or None for name in Secrets.model_fields}
+    return Secrets.model_validate(values)
+
+
+def mask_url(url: str | None) -> str | None:
+    """Hide the password in a database or Redis URL: ``postgresql://u:***@host/db``."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,196 @@
+"""SQL tables (sqlmodel). UUID primary keys, timestamps in UTC.
+
+Every table holding user data carries ``tenant_id`` so queries can be scoped by tenant.
+A schema change needs an Alembic revision in ``bot/storage/migrations/versions``;
+``tests/test_migrations.py`` fails when the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.events import utcnow
+
+__all__ = [
+    "AuditEntry",
+    "ChannelBinding",
+    "Conversation",
+    "Feedback",
+    "Interaction",
+    "PersonalityInstall",
+    "ReplyMessage",
+    "Tenant",
+    "User",
+    "OUTCOMES",
+]
+
+#: What happened to an interaction.
+OUTCOMES = ("answered", "failed", "undelivered", "rejected")
+
+
+def _uuid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kw)
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Tenant(SQLModel, table=True):
+    """A Slack workspace, a Discord guild, or the local console."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    platform: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)
+    name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    """A person as known on one platform within one tenant."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    platform: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)
+    display_name: str | None = Field(default=None, max_length=200)
+    profile: dict[str, Any] = _json()
+    settings: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+
+
+class PersonalityInstall(SQLModel, table=True):
+    """Whether a plugin is enabled for a tenant (``channel`` empty) or one channel."""
+
+    __tablename__ = "personality_installs"
+    __table_args__ = (UniqueConstraint("tenant_id", "plugin", "channel"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    plugin: str = Field(max_length=100)
+    channel: str = Field(default="", max_length=128)
+    enabled: bool = True
+    updated_by: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = _ts()
+
+
+class ChannelBinding(SQLModel, table=True):
+    """A channel whose messages go to one personality unless asked otherwise."""
+
+    __tablename__ = "channel_bindings"
+    __table_args__ = (UniqueConstraint("tenant_id", "channel"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    channel: str = Field(max_length=128)
+    personality: str = Field(max_length=100)
+    updated_at: datetime = _ts()
+
+
+class Conversation(SQLModel, table=True):
+    """A thread, a channel's top level, or a DM."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("tenant_id", "channel", "thread"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    platform: str = Field(max_length=32)
+    channel: str = Field(max_length=128)
+    thread: str = Field(default="", max_length=128)
+    is_dm: bool = False
+    created_at: datetime = _ts()
+    last_active_at: datetime = _ts()
+
+
+class Interaction(SQLModel, table=True):
+    """One request and the answer to it, with everything that produced the answer."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_tenant_created", "tenant_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    conversation_id: uuid.UUID = Field(foreign_key="conversations.id", index=True)
+    platform: str = Field(max_length=32)
+    request_event_id: str = Field(default="", max_length=200)
+    request_message_id: str = Field(default="", max_length=200)
+    request_text: str = Field(default="", sa_type=Text)
+    reply_text: str = Field(default="", sa_type=Text)
+    personality: str = Field(max_length=100)
+    route_reason: str = Field(default="", max_length=32)
+    prompt_version: str = Field(default="", max_length=50)
+    provider: str = Field(default="", max_length=100)
+    model: str = Field(default="", max_length=200)
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    outcome: str = Field(default="answered", max_length=20)
+    error: str | None = Field(default=None, max_length=500)
+    reply_message_ids: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    context: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class ReplyMessage(SQLModel, table=True):
+    """A platform message the bot posted, pointing back at its interaction (for reactions)."""
+
+    __tablename__ = "reply_messages"
+    __table_args__ = (UniqueConstraint("tenant_id", "channel", "message_id"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    interaction_id: uuid.UUID = Field(foreign_key="interactions.id", index=True)
+    channel: str = Field(max_length=128)
+    message_id: str = Field(max_length=200)
+
+
+class Feedback(SQLModel, table=True):
+    """One person's emoji on one answer. Only the newest active row per rater counts."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("interaction_id", "user_id", "emoji"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    interaction_id: uuid.UUID = Field(foreign_key="interactions.id", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    emoji: str = Field(max_length=100)
+    rating: int
+    retracted: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class AuditEntry(SQLModel, table=True):
+    """An admin action, a refused command or an automatic decision, for the record."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_tenant_created", "tenant_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id")
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=100)
+    target: str = Field(default="", max_length=200)
+    detail: dict[str, Any] = _json()
+    created_at: datetime = _ts()
