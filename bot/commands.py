@@ -15,6 +15,7 @@ from sqlmodel import Session
 from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
+from bot.pipeline.identify import IdentityCache
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
 from bot.storage.db import Database
@@ -50,11 +51,13 @@ class Commands:
         db: Database,
         registry: PersonalityRegistry,
         state: PluginState,
+        identity: IdentityCache,
         *,
         default_personality: str,
         admins: list[str],
     ) -> None:
         self.db = db
+        self.identity = identity
         self.registry = registry
         self.state = state
         self.default_personality = default_personality
@@ -134,6 +137,7 @@ class Commands:
             session.add(user)
 
         await self.db.run(save)
+        self.identity.forget_user(caller.user_id)
         if target in RESET_WORDS:
             return "OK, I'll pick the best personality for each message again."
         return f"OK, you're now talking to {available[target]}. Say `use default` to switch back."

@@ -73,7 +73,7 @@ class Dispatcher:
         self.registry = pm.registry
         self.state = state
         self.hooks = hooks
-        self.identity = IdentityCache()
+        self.identity = IdentityCache(ttl_s=settings.dispatcher.identity_cache_s)
         d = settings.dispatcher
         self.short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
         reactions = settings.learning.reactions
@@ -82,6 +82,7 @@ class Dispatcher:
             db,
             self.registry,
             state,
+            self.identity,
             default_personality=settings.bot.default_personality,
             admins=settings.bot.admins,
         )

@@ -96,6 +96,7 @@ class DispatcherSettings(_Section):
     dedupe_ttl_s: int = Field(default=86_400, ge=1)
     history_turns: int = Field(default=10, ge=0)
     history_ttl_s: int = Field(default=7 * 86_400, ge=60)
+    identity_cache_s: float = Field(default=30.0, ge=0)
     rate_limit_per_minute: int = Field(default=30, ge=0)
     plugin_timeout_s: float = Field(default=10.0, gt=0)
     plugin_max_failures: int = Field(default=5, ge=1)

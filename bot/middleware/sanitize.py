@@ -13,11 +13,12 @@ from bot.middleware.base import Handler, Incoming, notice
 __all__ = ["Sanitize", "clean_text"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
     """Replace lone surrogates (undecodable bytes) and drop control characters."""
-    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _SURROGATE.sub("\ufffd", text)
     text = _CONTROL.sub("", text)
     return unicodedata.normalize("NFC", text)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,14 +36,50 @@ class Who:
 
 @dataclass
 class IdentityCache:
-    """Ids already resolved in this process (rows are never renamed, only created)."""
+    """Rows already resolved in this process, so most messages need no SQL to identify.
 
+    Tenant and conversation ids never change once created. Users and channel bindings are
+    kept for ``ttl_s`` seconds (other processes may change them) and dropped at once when
+    this process changes them (:meth:`forget_user`, :meth:`forget_binding`).
+    """
+
+    ttl_s: float = 30.0
     tenants: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
     conversations: dict[tuple[uuid.UUID, str, str], uuid.UUID] = field(default_factory=dict)
+    users: dict[tuple[uuid.UUID, str], tuple[float, Who, datetime]] = field(default_factory=dict)
+    bindings: dict[tuple[uuid.UUID, str], tuple[float, str | None]] = field(default_factory=dict)
 
     def forget_tenant(self, tenant_id: uuid.UUID) -> None:
         self.tenants = {k: v for k, v in self.tenants.items() if v != tenant_id}
         self.conversations = {k: v for k, v in self.conversations.items() if k[0] != tenant_id}
+        self.users = {k: v for k, v in self.users.items() if k[0] != tenant_id}
+        self.bindings = {k: v for k, v in self.bindings.items() if k[0] != tenant_id}
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        self.users = {k: v for k, v in self.users.items() if v[1].user_id != user_id}
+
+    def forget_binding(self, tenant_id: uuid.UUID, channel: str) -> None:
+        self.bindings.pop((tenant_id, channel), None)
+
+    def lookup(self, msg: Message) -> Who | None:
+        """The cached :class:`Who` for ``msg``, or None if any part must be read or written."""
+        tenant_id = self.tenants.get((msg.platform, msg.tenant))
+        if tenant_id is None:
+            return None
+        conversation_id = self.conversations.get((tenant_id, msg.channel, msg.thread or ""))
+        user = self.users.get((tenant_id, msg.user))
+        binding = self.bindings.get((tenant_id, msg.channel))
+        now = time.monotonic()
+        if conversation_id is None or user is None or binding is None:
+            return None
+        if now - user[0] > self.ttl_s or now - binding[0] > self.ttl_s:
+            return None
+        _fetched, who, last_seen = user
+        if utcnow() - last_seen > LAST_SEEN_RESOLUTION:
+            return None
+        if msg.user_name and who.display_name != msg.user_name:
+            return None
+        return replace(who, conversation_id=conversation_id, channel_personality=binding[1])
 
 
 def _aware(ts: datetime) -> datetime:
@@ -115,7 +152,7 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
             ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == msg.channel
         )
     ).first()
-    return Who(
+    who = Who(
         tenant_id=tenant_id,
         user_id=user.id,
         conversation_id=conversation_id,
@@ -124,8 +161,18 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
         settings=dict(user.settings or {}),
         channel_personality=binding,
     )
+    fetched = time.monotonic()
+    cache.users[(tenant_id, msg.user)] = (fetched, who, _aware(user.last_seen_at))
+    cache.bindings[(tenant_id, msg.channel)] = (fetched, binding)
+    return who
 
 
 async def identify(db: Database, cache: IdentityCache, msg: Message) -> Who:
-    """Resolve (creating if needed) the tenant, user and conversation of ``msg``."""
+    """Resolve (creating if needed) the tenant, user and conversation of ``msg``.
+
+    Served from ``cache`` when fresh; otherwise one short transaction.
+    """
+    cached = cache.lookup(msg)
+    if cached is not None:
+        return cached
     return await db.run(lambda s: identify_sync(s, cache, msg))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlmodel import Session
+from sqlalchemy import Connection, Table
 
 from bot.context import Turn
-from bot.events import Message
+from bot.events import Message, utcnow
 from bot.memory.short_term import ShortTermMemory
 from bot.pipeline.deliver import Delivery
 from bot.pipeline.generate import Generation
@@ -19,6 +19,10 @@ from bot.storage.models import Interaction, ReplyMessage
 __all__ = ["record"]
 
 log = logging.getLogger(__name__)
+
+# Core tables: one interaction per message makes this the hot path, so skip the ORM here.
+INTERACTIONS: Table = Interaction.__table__  # type: ignore[attr-defined]
+REPLY_MESSAGES: Table = ReplyMessage.__table__  # type: ignore[attr-defined]
 
 
 async def record(
@@ -35,49 +39,56 @@ async def record(
     delivery: Delivery,
     track_content: bool,
 ) -> uuid.UUID:
-    """Store what happened. ``track_content=False`` keeps metadata but not the texts."""
+    """Store what happened; return the interaction id.
+
+    ``track_content=False`` keeps the metadata but not the texts.
+    """
     outcome = generation.outcome
     error = generation.error
     if not delivery.ok:
         outcome, error = "undelivered", delivery.error
-    interaction = Interaction(
-        tenant_id=who.tenant_id,
-        user_id=who.user_id,
-        conversation_id=who.conversation_id,
-        platform=msg.platform,
-        request_event_id=msg.event_id[:200],
-        request_message_id=msg.message_id[:200],
-        request_text=request_text if track_content else "",
-        reply_text=generation.text if track_content else "",
-        personality=personality,
-        route_reason=route_reason,
-        prompt_version=prompt_version,
-        provider=generation.provider[:100],
-        model=generation.model[:200],
-        latency_ms=round(generation.latency_ms, 2),
-        prompt_tokens=generation.prompt_tokens,
-        completion_tokens=generation.completion_tokens,
-        outcome=outcome,
-        error=error,
-        reply_message_ids=delivery.message_ids,
-        context=generation.context,
-    )
+    interaction_id = uuid.uuid4()
+    row = {
+        "id": interaction_id,
+        "tenant_id": who.tenant_id,
+        "user_id": who.user_id,
+        "conversation_id": who.conversation_id,
+        "platform": msg.platform,
+        "request_event_id": msg.event_id[:200],
+        "request_message_id": msg.message_id[:200],
+        "request_text": request_text if track_content else "",
+        "reply_text": generation.text if track_content else "",
+        "personality": personality,
+        "route_reason": route_reason,
+        "prompt_version": prompt_version,
+        "provider": generation.provider[:100],
+        "model": generation.model[:200],
+        "latency_ms": round(generation.latency_ms, 2),
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "outcome": outcome,
+        "error": error,
+        "reply_message_ids": delivery.message_ids,
+        "context": generation.context,
+        "created_at": utcnow(),
+    }
     replies = [
-        ReplyMessage(
-            tenant_id=who.tenant_id,
-            interaction_id=interaction.id,
-            channel=msg.channel,
-            message_id=mid[:200],
-        )
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": who.tenant_id,
+            "interaction_id": interaction_id,
+            "channel": msg.channel,
+            "message_id": mid[:200],
+        }
         for mid in dict.fromkeys(delivery.message_ids)
     ]
 
-    def write(session: Session) -> None:
-        session.add(interaction)
-        session.flush()
-        session.add_all(replies)
+    def write(conn: Connection) -> None:
+        conn.execute(INTERACTIONS.insert(), [row])
+        if replies:
+            conn.execute(REPLY_MESSAGES.insert(), replies)
 
-    await db.run(write)
+    await db.run_core(write)
     if delivery.ok and generation.outcome == "answered":
         try:
             await short_term.append(
@@ -89,4 +100,4 @@ async def record(
             log.warning(
                 "short-term memory unavailable; the turn is stored in SQL only", exc_info=True
             )
-    return interaction.id
+    return interaction_id

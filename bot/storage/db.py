@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
@@ -85,6 +85,19 @@ class Database:
         def work() -> T:
             with self.session() as session:
                 return fn(session)
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, work)
+
+    async def run_core(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` (SQLAlchemy Core, no ORM) in a worker thread, one transaction.
+
+        For the per-message hot path, where the ORM's bookkeeping costs more than the SQL.
+        """
+
+        def work() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
 
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, work)

@@ -1,0 +1,164 @@
+"""Shared fixtures. Each test builds its own settings, plugin manager and app.
+
+Storage-facing fixtures run on the embedded defaults and, where marked, on the PostgreSQL and
+Redis servers on 127.0.0.1 (``CHORUS_TEST_PG_URL`` / ``CHORUS_TEST_REDIS_URL`` override them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import create_engine, text
+
+from bot.app import Chorus
+from bot.events import Message, Reaction
+from bot.settings import Secrets, Settings
+from bot.storage.db import Database
+from tests.fakes import FakeLLM, FakeTransport
+
+PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+_ids = itertools.count(1)
+
+
+def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
+    """Settings for a test: data under ``tmp_path``, no caching of plugin state."""
+    data: dict[str, Any] = {
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "plugins": {"state_cache_s": 0},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return Settings.model_validate(data)
+
+
+def message(text: str, **kw: Any) -> Message:
+    """A console-like message with fresh ids."""
+    n = next(_ids)
+    fields: dict[str, Any] = {
+        "platform": "test",
+        "tenant": "T1",
+        "channel": "C1",
+        "user": "U1",
+        "text": text,
+        "event_id": f"ev{n}-{uuid.uuid4().hex[:6]}",
+        "message_id": f"u{n}",
+        "user_name": "Ada",
+    }
+    fields.update(kw)
+    return Message(**fields)
+
+
+def reaction(message_id: str, emoji: str = "+1", **kw: Any) -> Reaction:
+    fields: dict[str, Any] = {
+        "platform": "test", "tenant": "T1", "channel": "C1", "user": "U1",
+        "message_id": message_id, "emoji": emoji, "event_id": uuid.uuid4().hex,
+    }
+    fields.update(kw)
+    return Reaction(**fields)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def llm() -> FakeLLM:
+    return FakeLLM()
+
+
+@pytest.fixture
+def transport() -> FakeTransport:
+    return FakeTransport()
+
+
+@pytest.fixture
+async def app(settings: Settings, llm: FakeLLM) -> AsyncIterator[Chorus]:
+    """A Chorus on embedded defaults (SQLite file, fakeredis) with the LLM double."""
+    chorus = await Chorus.create(
+        settings, Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
+    )
+    yield chorus
+    await chorus.aclose()
+
+
+def _pg_available() -> bool:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """PostgreSQL on 127.0.0.1, in a fresh schema for this test session."""
+    if not _pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = f"chorus_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database on SQLite and on PostgreSQL (each test runs on both)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'chorus.db'}")
+        db.upgrade()
+        yield db
+        db.dispose()
+        return
+    url = request.getfixturevalue("pg_url")
+    db = Database(url)
+    db.upgrade()
+    yield db
+    with db.engine.begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename != 'alembic_version'"
+            )
+        ).scalars().all()
+        if tables:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+    db.dispose()
+
+
+@pytest.fixture(params=["fakeredis", "redis_server"])
+async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
+    """The in-process Redis API and the Redis server on 127.0.0.1 (each test runs on both)."""
+    if request.param == "fakeredis":
+        client: aioredis.Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+        yield client
+        await client.aclose()
+        return
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        await client.ping()
+    except Exception:
+        await client.aclose()
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

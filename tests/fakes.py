@@ -1,0 +1,86 @@
+"""Test doubles: an LLM with a script, and a transport that records what it sent."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Sequence
+
+from bot.context import ChatMessage, approx_tokens
+from bot.errors import ProviderError
+from bot.events import DeliveryError, Outgoing
+from bot.llm.base import Completion
+
+
+class FakeLLM:
+    """Answers from a queue (``enqueue``), else echoes the last user message.
+
+    ``history`` holds every list of messages it was called with.
+    """
+
+    name = "fake"
+    model = "fake-1"
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.queue: deque[str | BaseException] = deque()
+        self.history: list[list[ChatMessage]] = []
+        self.delay_s = delay_s
+        self.closed = False
+
+    def enqueue(self, *answers: str | BaseException) -> None:
+        self.queue.extend(answers)
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Completion:
+        self.history.append(list(messages))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        answer: str | BaseException = (
+            self.queue.popleft() if self.queue else f"echo: {messages[-1].content}"
+        )
+        if isinstance(answer, BaseException):
+            raise answer
+        return Completion(answer, self.name, self.model, prompt_tokens=7, completion_tokens=3)
+
+    def count_tokens(self, text: str) -> int:
+        return approx_tokens(text)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    @property
+    def last_system(self) -> str:
+        return self.history[-1][0].content
+
+    @staticmethod
+    def failure(message: str = "HTTP 500 from http://127.0.0.1") -> ProviderError:
+        return ProviderError("fake", message)
+
+
+class FakeTransport:
+    """Records every Outgoing; ``fail_next`` makes the next sends raise DeliveryError."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+        self.ids: list[str] = []
+        self.fail_next = 0
+        self._counter = itertools.count(1)
+
+    async def send(self, out: Outgoing) -> list[str]:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DeliveryError("channel_not_found")
+        self.sent.append(out)
+        mid = f"m{next(self._counter)}"
+        self.ids.append(mid)
+        return [mid]
+
+    @property
+    def texts(self) -> list[str]:
+        return [o.text for o in self.sent]
+
+    @property
+    def last(self) -> Outgoing:
+        return self.sent[-1]
