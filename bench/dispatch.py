@@ -39,10 +39,15 @@ def _messages(n: int) -> list[Message]:
         user = f"U{i % 200}"
         out.append(
             Message(
-                platform="bench", tenant=f"T{i % 3}", channel=f"C{i % 20}", user=user,
+                platform="bench",
+                tenant=f"T{i % 3}",
+                channel=f"C{i % 20}",
+                user=user,
                 text=f"question number {i}: how do we scale the API for launch week?",
-                event_id=f"ev{i}", message_id=f"m{i}",
-                thread=f"t{i % 50}" if i % 3 == 0 else None, user_name=user,
+                event_id=f"ev{i}",
+                message_id=f"m{i}",
+                thread=f"t{i % 50}" if i % 3 == 0 else None,
+                user_name=user,
             )
         )
     return out
@@ -86,8 +91,11 @@ def _with_id(msg: Message, event_id: str) -> Message:
 def _settings(data_dir: Path, database_url: str | None, redis_url: str | None) -> Settings:
     return Settings.model_validate(
         {
-            "storage": {"data_dir": str(data_dir), "database_url": database_url,
-                        "redis_url": redis_url},
+            "storage": {
+                "data_dir": str(data_dir),
+                "database_url": database_url,
+                "redis_url": redis_url,
+            },
             "dispatcher": {"rate_limit_per_minute": 0},
         }
     )

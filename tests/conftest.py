@@ -60,8 +60,13 @@ def message(text: str, **kw: Any) -> Message:
 
 def reaction(message_id: str, emoji: str = "+1", **kw: Any) -> Reaction:
     fields: dict[str, Any] = {
-        "platform": "test", "tenant": "T1", "channel": "C1", "user": "U1",
-        "message_id": message_id, "emoji": emoji, "event_id": uuid.uuid4().hex,
+        "platform": "test",
+        "tenant": "T1",
+        "channel": "C1",
+        "user": "U1",
+        "message_id": message_id,
+        "emoji": emoji,
+        "event_id": uuid.uuid4().hex,
     }
     fields.update(kw)
     return Reaction(**fields)
@@ -133,12 +138,16 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     db.upgrade()
     yield db
     with db.engine.begin() as conn:
-        tables = conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename != 'alembic_version'"
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename != 'alembic_version'"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
     db.dispose()

@@ -12,9 +12,13 @@ from bot.storage.models import Feedback, Interaction
 from tests.fakes import FakeLLM
 
 
-async def _session(app: Chorus, text: str, *, interactive: bool = False) -> tuple[ConsoleAdapter, list[str]]:
+async def _session(
+    app: Chorus, text: str, *, interactive: bool = False
+) -> tuple[ConsoleAdapter, list[str]]:
     out = io.StringIO()
-    adapter = ConsoleAdapter(app, stdin=io.StringIO(text), stdout=out, user="ada", interactive=interactive)
+    adapter = ConsoleAdapter(
+        app, stdin=io.StringIO(text), stdout=out, user="ada", interactive=interactive
+    )
     await adapter.start()
     return adapter, out.getvalue().splitlines()
 
@@ -39,7 +43,9 @@ async def test_help_and_quit(app: Chorus, llm: FakeLLM) -> None:
 
 
 async def test_use_and_personalities(app: Chorus, llm: FakeLLM) -> None:
-    _, lines = await _session(app, "/personalities\n/use data_analyst\nhow many users?\n/use nobody\n")
+    _, lines = await _session(
+        app, "/personalities\n/use data_analyst\nhow many users?\n/use nobody\n"
+    )
     text = "\n".join(lines)
     assert "data_analyst" in text and "marketing_maestro" in text
     assert any(line.startswith("📊 Data Analyst:") for line in lines)

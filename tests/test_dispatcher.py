@@ -20,7 +20,9 @@ def _interactions(app: Chorus) -> list[Interaction]:
         return list(s.exec(select(Interaction).order_by(Interaction.created_at)))
 
 
-async def test_answer_is_attributed_and_recorded(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_answer_is_attributed_and_recorded(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     llm.enqueue("Hi Ada!")
     handled = await app.dispatcher.handle_message(message("hello"), transport)
     assert transport.texts == ["Hi Ada!"]
@@ -29,14 +31,21 @@ async def test_answer_is_attributed_and_recorded(app: Chorus, llm: FakeLLM, tran
     assert (out.channel, out.thread, out.in_reply_to) == ("C1", None, out.in_reply_to)
     [row] = _interactions(app)
     assert row.id == handled.interaction_id
-    assert (row.personality, row.provider, row.model, row.outcome) == ("assistant", "fake", "fake-1", "answered")
+    assert (row.personality, row.provider, row.model, row.outcome) == (
+        "assistant",
+        "fake",
+        "fake-1",
+        "answered",
+    )
     assert row.prompt_version and row.route_reason == "default"
     assert (row.request_text, row.reply_text) == ("hello", "Hi Ada!")
     assert row.reply_message_ids == ["m1"] and row.prompt_tokens == 7
     assert row.context["history_turns"] == 0
 
 
-async def test_first_sight_creates_tenant_user_and_conversation(app: Chorus, transport: FakeTransport) -> None:
+async def test_first_sight_creates_tenant_user_and_conversation(
+    app: Chorus, transport: FakeTransport
+) -> None:
     await app.dispatcher.handle_message(message("one"), transport)
     await app.dispatcher.handle_message(message("two", thread="t1"), transport)
     await app.dispatcher.handle_message(message("three", user="U2", user_name="Bo"), transport)
@@ -47,7 +56,9 @@ async def test_first_sight_creates_tenant_user_and_conversation(app: Chorus, tra
         assert {c.thread for c in s.exec(select(Conversation))} == {"", "t1"}
 
 
-async def test_thread_history_reaches_the_model(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_thread_history_reaches_the_model(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     llm.enqueue("The capital is Paris.", "About 2.1 million.")
     await app.dispatcher.handle_message(message("capital of France?", thread="t9"), transport)
     await app.dispatcher.handle_message(message("and its population?", thread="t9"), transport)
@@ -58,12 +69,17 @@ async def test_thread_history_reaches_the_model(app: Chorus, llm: FakeLLM, trans
     assert [m.content for m in llm.history[-1]][1:] == ["hi"]
 
 
-async def test_context_awareness_off_sends_no_history(tmp_path, llm: FakeLLM, transport: FakeTransport) -> None:
-    from tests.conftest import make_settings
+async def test_context_awareness_off_sends_no_history(
+    tmp_path, llm: FakeLLM, transport: FakeTransport
+) -> None:
     import fakeredis
 
+    from tests.conftest import make_settings
+
     settings = make_settings(tmp_path, learning={"context_awareness": False})
-    app = await Chorus.create(settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True))
+    app = await Chorus.create(
+        settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
+    )
     try:
         await app.dispatcher.handle_message(message("first", thread="t"), transport)
         await app.dispatcher.handle_message(message("second", thread="t"), transport)
@@ -73,12 +89,17 @@ async def test_context_awareness_off_sends_no_history(tmp_path, llm: FakeLLM, tr
         await app.aclose()
 
 
-async def test_interaction_tracking_off_keeps_metadata_only(tmp_path, llm: FakeLLM, transport: FakeTransport) -> None:
-    from tests.conftest import make_settings
+async def test_interaction_tracking_off_keeps_metadata_only(
+    tmp_path, llm: FakeLLM, transport: FakeTransport
+) -> None:
     import fakeredis
 
+    from tests.conftest import make_settings
+
     settings = make_settings(tmp_path, learning={"interaction_tracking": False})
-    app = await Chorus.create(settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True))
+    app = await Chorus.create(
+        settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
+    )
     try:
         await app.dispatcher.handle_message(message("secret plans"), transport)
         [row] = _interactions(app)
@@ -95,17 +116,24 @@ async def test_redelivered_event_is_answered_once(app: Chorus, transport: FakeTr
     assert len(transport.sent) == 1 and len(_interactions(app)) == 1
 
 
-async def test_messages_from_bots_are_ignored(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_messages_from_bots_are_ignored(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     await app.dispatcher.handle_message(message("I am a bot", from_bot=True), transport)
     assert transport.sent == [] and llm.history == []
 
 
-async def test_rate_limit_sends_one_notice(tmp_path, llm: FakeLLM, transport: FakeTransport) -> None:
-    from tests.conftest import make_settings
+async def test_rate_limit_sends_one_notice(
+    tmp_path, llm: FakeLLM, transport: FakeTransport
+) -> None:
     import fakeredis
 
+    from tests.conftest import make_settings
+
     settings = make_settings(tmp_path, dispatcher={"rate_limit_per_minute": 2})
-    app = await Chorus.create(settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True))
+    app = await Chorus.create(
+        settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
+    )
     try:
         for i in range(5):
             await app.dispatcher.handle_message(message(f"m{i}"), transport)
@@ -128,7 +156,9 @@ async def test_provider_failure_gives_apology_and_failed_interaction(
     assert row.outcome == "failed" and "503" in (row.error or "")
 
 
-async def test_empty_completion_is_not_sent_blank(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_empty_completion_is_not_sent_blank(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     llm.enqueue("   ")
     await app.dispatcher.handle_message(message("hello"), transport)
     assert transport.texts == [messages.EMPTY_ANSWER]
@@ -147,7 +177,9 @@ async def test_undeliverable_reply_is_recorded_as_undelivered(
     assert "could not deliver" in caplog.text
 
 
-async def test_use_command_sticks_and_default_resets(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_use_command_sticks_and_default_resets(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     await app.dispatcher.handle_message(message("use data_analyst"), transport)
     assert "Data Analyst" in transport.last.text
     assert llm.history == []
@@ -160,14 +192,18 @@ async def test_use_command_sticks_and_default_resets(app: Chorus, llm: FakeLLM, 
 
 
 async def test_ask_routes_once_without_sticking(app: Chorus, transport: FakeTransport) -> None:
-    await app.dispatcher.handle_message(message("ask marketing_maestro a tagline please"), transport)
+    await app.dispatcher.handle_message(
+        message("ask marketing_maestro a tagline please"), transport
+    )
     assert transport.last.speaker and transport.last.speaker.name == "marketing_maestro"
     assert _interactions(app)[-1].request_text == "ask marketing_maestro a tagline please"
     await app.dispatcher.handle_message(message("thanks"), transport)
     assert transport.last.speaker and transport.last.speaker.name == "assistant"
 
 
-async def test_unknown_personality_gets_a_clear_message(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_unknown_personality_gets_a_clear_message(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     await app.dispatcher.handle_message(message("ask sales_wizard for numbers"), transport)
     assert "sales_wizard" in transport.last.text and "data_analyst" in transport.last.text
     assert llm.history == []
@@ -180,11 +216,19 @@ async def test_ask_with_no_question_prompts_for_one(app: Chorus, transport: Fake
     assert transport.last.text == "What would you like to ask Data Analyst?"
 
 
-async def test_help_personalities_and_whoami(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+async def test_help_personalities_and_whoami(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
     await app.dispatcher.handle_message(message("help"), transport)
     assert "ask NAME" in transport.last.text
     await app.dispatcher.handle_message(message("personalities"), transport)
-    for name in ("assistant", "marketing_maestro", "support_assistant", "data_analyst", "content_creator"):
+    for name in (
+        "assistant",
+        "marketing_maestro",
+        "support_assistant",
+        "data_analyst",
+        "content_creator",
+    ):
         assert name in transport.last.text
     await app.dispatcher.handle_message(message("whoami"), transport)
     assert "Ada" in transport.last.text and "test:U1" in transport.last.text
@@ -197,7 +241,9 @@ async def test_help_personalities_and_whoami(app: Chorus, llm: FakeLLM, transpor
 async def test_plugin_admin_commands_need_an_admin(app: Chorus, transport: FakeTransport) -> None:
     refused = await app.dispatcher.run_command(message("x"), "plugins disable data_analyst")
     assert "only workspace admins" in refused
-    ok = await app.dispatcher.run_command(message("x", is_admin=True), "plugins disable data_analyst")
+    ok = await app.dispatcher.run_command(
+        message("x", is_admin=True), "plugins disable data_analyst"
+    )
     assert "disabled" in ok
     with app.db.session() as s:
         actions = [a.action for a in s.exec(select(AuditEntry).order_by(AuditEntry.created_at))]
@@ -207,8 +253,12 @@ async def test_plugin_admin_commands_need_an_admin(app: Chorus, transport: FakeT
     assert "not" in transport.last.text or "don't know" in transport.last.text
 
 
-async def test_disable_per_channel_leaves_other_channels(app: Chorus, transport: FakeTransport) -> None:
-    await app.dispatcher.run_command(message("x", is_admin=True), "plugins disable data_analyst #C1")
+async def test_disable_per_channel_leaves_other_channels(
+    app: Chorus, transport: FakeTransport
+) -> None:
+    await app.dispatcher.run_command(
+        message("x", is_admin=True), "plugins disable data_analyst #C1"
+    )
     await app.dispatcher.handle_message(message("ask data_analyst hi", channel="C2"), transport)
     assert transport.last.speaker and transport.last.speaker.name == "data_analyst"
     await app.dispatcher.handle_message(message("ask data_analyst hi", channel="C1"), transport)
@@ -216,11 +266,14 @@ async def test_disable_per_channel_leaves_other_channels(app: Chorus, transport:
 
 
 async def test_config_admins_may_manage_plugins(tmp_path, llm: FakeLLM) -> None:
-    from tests.conftest import make_settings
     import fakeredis
 
+    from tests.conftest import make_settings
+
     settings = make_settings(tmp_path, bot={"admins": ["test:U7"]})
-    app = await Chorus.create(settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True))
+    app = await Chorus.create(
+        settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
+    )
     try:
         reply = await app.dispatcher.run_command(message("x", user="U7"), "plugins list")
         assert "`data_analyst` (on)" in reply
@@ -228,7 +281,9 @@ async def test_config_admins_may_manage_plugins(tmp_path, llm: FakeLLM) -> None:
         await app.aclose()
 
 
-async def test_reaction_becomes_feedback_latest_vote_counts(app: Chorus, transport: FakeTransport) -> None:
+async def test_reaction_becomes_feedback_latest_vote_counts(
+    app: Chorus, transport: FakeTransport
+) -> None:
     await app.dispatcher.handle_message(message("hello"), transport)
     mid = transport.ids[0]
     await app.dispatcher.handle_reaction(reaction(mid, "+1"))
@@ -244,7 +299,9 @@ async def test_reaction_becomes_feedback_latest_vote_counts(app: Chorus, transpo
     assert retracted.retracted
 
 
-async def test_storage_failure_still_answers(app: Chorus, llm: FakeLLM, transport: FakeTransport, caplog) -> None:
+async def test_storage_failure_still_answers(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport, caplog
+) -> None:
     async def broken(fn):  # type: ignore[no-untyped-def]
         raise RuntimeError("database is locked")
 
@@ -258,7 +315,9 @@ async def test_storage_failure_still_answers(app: Chorus, llm: FakeLLM, transpor
     assert "not recorded" in caplog.text
 
 
-async def test_unexpected_crash_gives_a_clear_message(app: Chorus, transport: FakeTransport) -> None:
+async def test_unexpected_crash_gives_a_clear_message(
+    app: Chorus, transport: FakeTransport
+) -> None:
     async def boom(*a, **kw):  # type: ignore[no-untyped-def]
         raise RuntimeError("bug")
 

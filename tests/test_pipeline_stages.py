@@ -38,15 +38,26 @@ NAMES = ("assistant", "data_analyst", "marketing_maestro")
 
 def test_route_explicit_wins() -> None:
     reg = _registry(*NAMES)
-    who = Who(WHO.tenant_id, WHO.user_id, WHO.conversation_id, settings={"personality": "assistant"})
+    who = Who(
+        WHO.tenant_id, WHO.user_id, WHO.conversation_id, settings={"personality": "assistant"}
+    )
     r = route("ask data_analyst how many signups?", who, reg, NAMES, "assistant")
-    assert (r.personality.name, r.text, r.reason) == ("data_analyst", "how many signups?", "explicit")
+    assert (r.personality.name, r.text, r.reason) == (
+        "data_analyst",
+        "how many signups?",
+        "explicit",
+    )
 
 
 def test_route_precedence_chosen_channel_learned_default() -> None:
     reg = _registry(*NAMES)
-    chosen = Who(WHO.tenant_id, WHO.user_id, WHO.conversation_id,
-                 settings={"personality": "marketing_maestro"}, channel_personality="data_analyst")
+    chosen = Who(
+        WHO.tenant_id,
+        WHO.user_id,
+        WHO.conversation_id,
+        settings={"personality": "marketing_maestro"},
+        channel_personality="data_analyst",
+    )
     assert route("hi", chosen, reg, NAMES, "assistant").reason == "chosen"
     bound = Who(WHO.tenant_id, WHO.user_id, WHO.conversation_id, channel_personality="data_analyst")
     r = route("hi", bound, reg, NAMES, "assistant")
@@ -58,7 +69,9 @@ def test_route_precedence_chosen_channel_learned_default() -> None:
 
 def test_route_skips_disabled_choices() -> None:
     reg = _registry(*NAMES)
-    who = Who(WHO.tenant_id, WHO.user_id, WHO.conversation_id, settings={"personality": "data_analyst"})
+    who = Who(
+        WHO.tenant_id, WHO.user_id, WHO.conversation_id, settings={"personality": "data_analyst"}
+    )
     r = route("hi", who, reg, ["assistant"], "assistant")
     assert r.personality.name == "assistant"
     with pytest.raises(UnknownPersonality) as err:
@@ -86,7 +99,10 @@ def test_route_falls_back_when_default_disabled() -> None:
 
 def test_parse_explicit_accepts_case_dashes_and_punctuation() -> None:
     known = {"data_analyst": None}
-    assert parse_explicit("Ask Data-Analyst: what's churn?", known) == ("data_analyst", "what's churn?")
+    assert parse_explicit("Ask Data-Analyst: what's churn?", known) == (
+        "data_analyst",
+        "what's churn?",
+    )
     assert parse_explicit("  ask @data_analyst,  hi", known) == ("data_analyst", "hi")
 
 
@@ -139,7 +155,9 @@ def test_clean_text_replaces_invalid_utf8_and_controls() -> None:
     cleaned.encode("utf-8")  # never raises
 
 
-async def _through_sanitize(text: str, limit: int = 100) -> tuple[Incoming, list[Incoming], FakeTransport]:
+async def _through_sanitize(
+    text: str, limit: int = 100
+) -> tuple[Incoming, list[Incoming], FakeTransport]:
     seen: list[Incoming] = []
     transport = FakeTransport()
 
@@ -194,9 +212,24 @@ def test_delivery_error_is_an_exception() -> None:
 
 @pytest.mark.parametrize(
     ("emoji", "rating"),
-    [("+1", 1), (":+1::skin-tone-4:", 1), ("👍🏽", 1), ("heart", 1), ("❤️", 1), ("tada", 1),
-     ("white_check_mark", 1), ("✅", 1), ("-1", -1), ("👎", -1), ("confused", -1), ("😕", -1),
-     ("x", -1), ("❌", -1), ("eyes", None), ("🚀", None)],
+    [
+        ("+1", 1),
+        (":+1::skin-tone-4:", 1),
+        ("👍🏽", 1),
+        ("heart", 1),
+        ("❤️", 1),
+        ("tada", 1),
+        ("white_check_mark", 1),
+        ("✅", 1),
+        ("-1", -1),
+        ("👎", -1),
+        ("confused", -1),
+        ("😕", -1),
+        ("x", -1),
+        ("❌", -1),
+        ("eyes", None),
+        ("🚀", None),
+    ],
 )
 def test_default_rating_table(emoji: str, rating: int | None) -> None:
     from bot.settings import ReactionSettings
