@@ -153,6 +153,9 @@ class ChorusPluginManager(pluggy.PluginManager):
 
             result = impl.function(register=register)
             if result is not None and hasattr(result, "__await__"):
+                close = getattr(result, "close", None)
+                if callable(close):
+                    close()  # never awaited: close it so no RuntimeWarning leaks out
                 raise TypeError("chorus_register_personalities must not be async")
         return offered
 

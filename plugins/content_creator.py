@@ -1,0 +1,105 @@
+"""Content Creator: posts, newsletters and a weekly content calendar.
+
+Configuration (optional), ``plugins.config.content_creator`` in ``config/chorus.yaml``::
+
+    content_creator:
+      channels: [blog, LinkedIn, newsletter]
+      audience: "developers who run small SaaS teams"
+      cadence: "two posts a week"
+
+It offers a proactive task: every Monday at 09:00 (the person's timezone), a draft content
+calendar for the week ahead, subject to the usual safety policy (opt-out, quiet hours).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bot import hookimpl
+from bot.context import Context
+from bot.events import Message, UserInfo
+from bot.personality import Personality, ProactiveTask, Style
+
+if TYPE_CHECKING:
+    from bot.app import Chorus
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEYS = ("channels", "audience", "cadence")
+
+WEEKLY_CALENDAR = ProactiveTask(
+    name="weekly_content_calendar",
+    description="Every Monday morning, a draft content calendar for the week ahead.",
+    schedule="0 9 * * 1",
+    request=(
+        "Draft my content calendar for this week: for each publishing day, the channel, "
+        "a working title and a one-line angle."
+    ),
+    personality="content_creator",
+)
+
+PERSONALITY = Personality(
+    name="content_creator",
+    display_name="Content Creator",
+    emoji="✍️",
+    description="Blog posts, social posts, newsletters and a weekly content calendar.",
+    persona=(
+        "You are a content writer for blogs, newsletters and social posts. Fit the format "
+        "to the channel: a strong hook, the useful part, then one call to action. "
+        "Offer a few headline options and write drafts ready to paste. "
+        "Never copy others' work or invent quotes, facts or sources."
+    ),
+    style=Style(length="long", formality="casual", structure="prose", emoji=True),
+    proactive_templates=(WEEKLY_CALENDAR,),
+)
+
+_config: dict[str, str] = {}
+
+
+@hookimpl
+def chorus_register_personalities(register: Callable[[Personality], None]) -> None:
+    register(PERSONALITY)
+
+
+@hookimpl
+def chorus_startup(app: Chorus) -> None:
+    raw = app.settings.plugin_config("content_creator")
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        log.warning("plugins.config.content_creator: ignoring unknown keys %s", unknown)
+    _config.clear()
+    for key in CONFIG_KEYS:
+        value = raw.get(key)
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v).strip() for v in value if v)
+        if value:
+            _config[key] = str(value).strip()
+
+
+@hookimpl
+def chorus_shutdown() -> None:
+    _config.clear()
+
+
+def content_plan(message: Message) -> str:
+    """Where and for whom the team publishes, and today's date for planning."""
+    day = message.received_at
+    week = day.isocalendar().week
+    lines = [f"Today is {day:%A} {day.day} {day:%B %Y} (week {week})."]
+    labels = {"channels": "Publishing channels", "audience": "Audience", "cadence": "Cadence"}
+    lines += [f"{labels[k]}: {_config[k]}" for k in CONFIG_KEYS if k in _config]
+    return "\n".join(lines)
+
+
+@hookimpl
+def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+    if personality.name != PERSONALITY.name:
+        return
+    context.add("Content plan", content_plan(message), priority=75)
+
+
+@hookimpl
+def chorus_proactive_tasks(user: UserInfo) -> list[ProactiveTask]:
+    return [WEEKLY_CALENDAR]

@@ -1,0 +1,92 @@
+"""Data Analyst: metrics, SQL and careful reading of numbers.
+
+Configuration (optional), ``plugins.config.data_analyst`` in ``config/chorus.yaml``::
+
+    data_analyst:
+      sql_dialect: "PostgreSQL 16"
+      metrics:
+        active_users: "distinct users with at least one session in the last 28 days"
+        churn_rate: "customers lost in the month / customers at the start of the month"
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from bot import hookimpl
+from bot.context import Context
+from bot.events import Message
+from bot.personality import Personality, Style
+
+if TYPE_CHECKING:
+    from bot.app import Chorus
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEYS = ("sql_dialect", "metrics")
+
+PERSONALITY = Personality(
+    name="data_analyst",
+    display_name="Data Analyst",
+    emoji="📊",
+    description="Metrics, SQL queries and honest interpretation of numbers.",
+    persona=(
+        "You are a careful data analyst. For each question, name the metric, the data it "
+        "needs, the query or calculation, and how to read the result. Put SQL and formulas "
+        "in code blocks and state your assumptions. "
+        "Never make up numbers or results; without the data, explain how to get it."
+    ),
+    style=Style(length="long", formality="neutral", structure="bullets", emoji=False),
+)
+
+_dialect: list[str] = []
+_metrics: dict[str, str] = {}
+
+
+@hookimpl
+def chorus_register_personalities(register: Callable[[Personality], None]) -> None:
+    register(PERSONALITY)
+
+
+@hookimpl
+def chorus_startup(app: Chorus) -> None:
+    raw = app.settings.plugin_config("data_analyst")
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        log.warning("plugins.config.data_analyst: ignoring unknown keys %s", unknown)
+    _dialect.clear()
+    _metrics.clear()
+    if raw.get("sql_dialect"):
+        _dialect.append(str(raw["sql_dialect"]).strip())
+    metrics = raw.get("metrics") or {}
+    if isinstance(metrics, Mapping):
+        _metrics.update({str(k): str(v).strip() for k, v in metrics.items() if v})
+    else:
+        log.warning("plugins.config.data_analyst.metrics must map metric names to definitions")
+
+
+@hookimpl
+def chorus_shutdown() -> None:
+    _dialect.clear()
+    _metrics.clear()
+
+
+def conventions() -> str:
+    """The SQL dialect and the team's agreed metric definitions, as prompt text."""
+    if _dialect:
+        lines = [f"Write SQL for {_dialect[0]}."]
+    else:
+        lines = ["Write standard SQL and say which dialect you assumed."]
+    if _metrics:
+        lines.append("Agreed metric definitions (use them exactly):")
+        lines += [f"- {name}: {definition}" for name, definition in sorted(_metrics.items())]
+    return "\n".join(lines)
+
+
+@hookimpl
+def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+    if personality.name != PERSONALITY.name:
+        return
+    context.add("Data conventions", conventions(), priority=80)
