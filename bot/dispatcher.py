@@ -8,6 +8,7 @@ the answer and is logged; the person always gets an answer or a clear message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Collection
@@ -189,9 +190,11 @@ class Dispatcher:
             await notice(event, f"What would you like to ask {personality.display_name}?")
             return
 
+        # Plugins and the model see the question itself ("ask NAME" removed).
+        question = dataclasses.replace(msg, text=chosen.text)
         llm_cfg = self.settings.llm
         ctx = await build_context(
-            msg,
+            question,
             personality,
             who or anonymous,
             bot_name=self.settings.bot.name,
@@ -204,8 +207,7 @@ class Dispatcher:
         )
         tenant_key = str(who.tenant_id) if who else ""
         generation = await generate(
-            msg,
-            chosen.text,
+            question,
             personality,
             ctx,
             self.llm,

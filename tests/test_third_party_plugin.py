@@ -88,7 +88,7 @@ async def test_conversation_with_the_installed_plugin(
     await app.dispatcher.handle_message(message("ask hello_bot how are you?"), transport)
     await app.dispatcher.handle_message(message("use hello_bot"), transport)
     await app.dispatcher.handle_message(message("nice weather", user_name=None), transport)
-    assert transport.texts[0] == "Hello, Ada! You said: ask hello_bot how are you?"
+    assert transport.texts[0] == "Hello, Ada! You said: how are you?"
     assert transport.texts[2] == "Hello, there! You said: nice weather"
     assert llm.history == []
     speaker = transport.sent[0].speaker
@@ -140,8 +140,8 @@ async def test_drop_in_file_from_plugins_paths(
         assert "_helpers" not in app.pm.info and not app.pm.load_errors
         await app.dispatcher.handle_message(message("ask shouty hi there"), transport)
         module = app.pm.get_plugin("shouty")
-    assert transport.texts == ["ASK SHOUTY HI THERE"]
-    assert module is not None and module.CALLS == ["ask shouty hi there"]
+    assert transport.texts == ["HI THERE"]
+    assert module is not None and module.CALLS == ["hi there"]
 
 
 def test_missing_drop_in_file_is_a_load_error(tmp_path: Path) -> None:

@@ -38,7 +38,6 @@ class Generation:
 
 async def generate(
     msg: Message,
-    text: str,
     personality: Personality,
     ctx: Context,
     llm: LLMProvider,
@@ -51,7 +50,7 @@ async def generate(
 ) -> Generation:
     """Produce the answer. A failing provider yields a short apology with outcome ``failed``."""
     started = time.perf_counter()
-    rendered = ctx.render(text)
+    rendered = ctx.render(msg.text)
     meta: dict[str, Any] = {
         "sections": rendered.sections,
         "dropped": rendered.dropped,
