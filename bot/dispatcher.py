@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from bot import messages
 from bot.commands import Caller, Commands
 from bot.errors import CommandError, UnknownPersonality
-from bot.events import Message, Outgoing, Reaction, Speaker, Transport
+from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
 from bot.hooks import HookRunner
 from bot.llm.base import LLMProvider
 from bot.memory.short_term import ShortTermMemory
@@ -153,6 +153,16 @@ class Dispatcher:
             log.exception("plugin state unavailable; using the configured defaults")
             return self.state.defaults(channel)
 
+    @staticmethod
+    async def _show_progress(transport: Transport, msg: Message, speaker: Speaker) -> None:
+        if isinstance(transport, ShowsProgress):
+            try:
+                await transport.show_progress(msg, speaker)
+            except Exception:
+                log.warning(
+                    "could not show progress in %s/%s", msg.platform, msg.channel, exc_info=True
+                )
+
     async def _answer(self, event: Incoming) -> None:
         msg = event.event
         assert isinstance(msg, Message) and event.transport is not None
@@ -192,6 +202,8 @@ class Dispatcher:
 
         # Plugins and the model see the question itself ("ask NAME" removed).
         question = dataclasses.replace(msg, text=chosen.text)
+        speaker = Speaker(personality.name, personality.display_name, personality.emoji)
+        await self._show_progress(event.transport, question, speaker)
         llm_cfg = self.settings.llm
         ctx = await build_context(
             question,
@@ -227,7 +239,7 @@ class Dispatcher:
             channel=msg.channel,
             thread=msg.thread,
             text=text,
-            speaker=Speaker(personality.name, personality.display_name, personality.emoji),
+            speaker=speaker,
             in_reply_to=msg.message_id,
             kind="answer" if generation.outcome == "answered" else "error",
         )

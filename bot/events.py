@@ -7,6 +7,7 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 - :class:`Reply`     what a plugin or the LLM answers (text plus metadata)
 - :class:`Outgoing`  a reply addressed to a place on a platform, handed to a :class:`Transport`
 - :class:`Transport` what the dispatcher needs from an adapter to deliver
+- :class:`ShowsProgress` optional: an adapter that can show "working on it" while generating
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "Outgoing",
     "Speaker",
     "Transport",
+    "ShowsProgress",
     "DeliveryError",
     "OutgoingKind",
     "InteractionInfo",
@@ -137,6 +139,17 @@ class Transport(Protocol):
         Raise :class:`DeliveryError` when it cannot be delivered.
         """
         ...
+
+
+@runtime_checkable
+class ShowsProgress(Protocol):
+    """An adapter that can show progress (a placeholder, typing) while an answer is made.
+
+    The dispatcher calls it once the message will be answered, before generation; the
+    following :meth:`Transport.send` for the same message replaces or ends it.
+    """
+
+    async def show_progress(self, msg: Message, speaker: Speaker) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

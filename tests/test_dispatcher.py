@@ -325,3 +325,38 @@ async def test_unexpected_crash_gives_a_clear_message(
     app.dispatcher.commands.parse = lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("bug"))  # type: ignore[method-assign]
     await app.dispatcher.handle_message(message("hello"), transport)
     assert transport.texts == [messages.INTERNAL_ERROR]
+
+
+async def test_progress_is_shown_before_generation_only_for_answers(
+    app: Chorus, llm: FakeLLM
+) -> None:
+    from bot.events import Outgoing, Speaker
+
+    events: list[str] = []
+
+    class Progressing(FakeTransport):
+        async def show_progress(self, msg: object, speaker: Speaker) -> None:
+            events.append(f"progress:{speaker.name}:{len(llm.history)}")
+
+        async def send(self, out: Outgoing) -> list[str]:
+            events.append("send")
+            return await super().send(out)
+
+    transport = Progressing()
+    await app.dispatcher.handle_message(message("ask data_analyst churn?"), transport)
+    assert events == ["progress:data_analyst:0", "send"]
+    events.clear()
+    await app.dispatcher.handle_message(message("help"), transport)
+    await app.dispatcher.handle_message(message(" "), transport)
+    assert events == ["send", "send"]
+
+
+async def test_failing_progress_does_not_stop_the_answer(app: Chorus, llm: FakeLLM) -> None:
+    class Broken(FakeTransport):
+        async def show_progress(self, msg: object, speaker: object) -> None:
+            raise RuntimeError("placeholder failed")
+
+    transport = Broken()
+    llm.enqueue("answer")
+    await app.dispatcher.handle_message(message("hi"), transport)
+    assert transport.texts == ["answer"]

@@ -1,0 +1,69 @@
+"""Platform-neutral text helpers adapters share: splitting long answers at a size limit.
+
+Chat platforms cap message length (Slack advises about 4,000 characters, Discord allows
+2,000). :func:`split_message` cuts on paragraph, line, sentence or word boundaries, never
+inside a fenced code block unless the block itself is too long (then the block is closed at
+the cut and reopened, with its language, in the next chunk).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["split_message"]
+
+_FENCE = re.compile(r"^\s*```")
+_BREAKS = ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " ")
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to cut ``text`` (longer than ``limit``): the last natural break before it."""
+    window = text[:limit]
+    for sep in _BREAKS:
+        at = window.rfind(sep)
+        if at >= limit // 3:
+            return at + len(sep)
+    return limit
+
+
+def _open_fence(chunk: str) -> tuple[str, int] | None:
+    """(opening fence line, its offset) if ``chunk`` ends inside a fenced code block."""
+    fence: tuple[str, int] | None = None
+    offset = 0
+    for line in chunk.splitlines(keepends=True):
+        if _FENCE.match(line):
+            fence = None if fence is not None else (line.strip(), offset)
+        offset += len(line)
+    return fence
+
+
+def split_message(text: str, limit: int) -> list[str]:
+    """Split ``text`` into chunks of at most ``limit`` characters (``limit`` ≥ 20)."""
+    if limit < 20:
+        raise ValueError("limit must be at least 20 characters")
+    text = text.strip()
+    if len(text) <= limit:
+        return [text] if text else []
+    chunks: list[str] = []
+    rest = text
+    while rest:
+        if len(rest) <= limit:
+            chunks.append(rest)
+            break
+        room = limit - 4  # space for a closing fence if we cut inside a block
+        cut = _cut_point(rest, room)
+        chunk, rest = rest[:cut].rstrip(), rest[cut:].lstrip("\n")
+        open_fence = _open_fence(chunk)
+        if open_fence is not None:
+            fence, start = open_fence
+            if start >= limit // 3:
+                # End the chunk before the block starts; the block goes whole to the next.
+                rest = chunk[start:] + "\n" + rest
+                chunk = chunk[:start].rstrip()
+            else:
+                # The block itself is too long: close it here and reopen it next chunk.
+                chunk += "\n```"
+                rest = fence + "\n" + rest
+        if chunk.strip():
+            chunks.append(chunk)
+    return chunks
