@@ -35,8 +35,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "CHORUS_"
-#: Environment variables with the prefix that are not settings keys.
-_NOT_KEYS = {"CHORUS_CONFIG"}
+#: Environment variables with the prefix that are not settings keys (the test suite's
+#: server URLs may be set in the same environment as the settings).
+_NOT_KEYS = {"CHORUS_CONFIG", "CHORUS_TEST_PG_URL", "CHORUS_TEST_REDIS_URL"}
 
 
 class _Section(BaseModel):
@@ -151,6 +152,27 @@ class LearningSettings(_Section):
     reactions: ReactionSettings = Field(default_factory=ReactionSettings)
 
 
+class SlackSettings(_Section):
+    """The Slack adapter; it starts when SLACK_BOT_TOKEN and an app token or signing secret
+    are set."""
+
+    api_url: str = "https://slack.com/api/"
+    mode: Literal["auto", "socket", "http"] = "auto"
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+    path: str = "/slack/events"
+    max_chars: int = Field(default=3900, ge=100, le=40_000)
+    placeholder: str = "_Thinking…_"
+    thread_memory_s: int = Field(default=30 * 86_400, ge=60)
+    timeout_s: int = Field(default=30, ge=1)
+    max_rate_limit_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("api_url")
+    @classmethod
+    def _trailing_slash(cls, url: str) -> str:
+        return url if url.endswith("/") else url + "/"
+
+
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -158,6 +180,7 @@ class Settings(_Section):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         """The ``plugins.config.NAME`` block for one plugin (empty if none)."""
@@ -228,12 +251,21 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
     return origins
 
 
-def _explain(error: ValidationError, origins: Mapping[str, str]) -> str:
+def _origin(loc: tuple[int | str, ...], origins: Mapping[str, str], path: Path | None) -> str:
+    """Where the value at ``loc`` came from: the variable that set it or a parent, else the file."""
+    parts = [str(p) for p in loc]
+    for end in range(len(parts), 0, -1):
+        origin = origins.get(".".join(parts[:end]))
+        if origin:
+            return f" (from {origin})"
+    return f" (in {path})" if path is not None else ""
+
+
+def _explain(error: ValidationError, origins: Mapping[str, str], path: Path | None) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
-        origin = origins.get(key)
-        where = f" (from {origin})" if origin else ""
+        where = _origin(item["loc"], origins, path)
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown setting"
@@ -253,7 +285,7 @@ def load_settings(env: Mapping[str, str] | None = None, path: Path | None = None
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_explain(e, origins)) from e
+        raise ConfigError(_explain(e, origins, path)) from e
 
 
 def load_secrets(env: Mapping[str, str] | None = None) -> Secrets:

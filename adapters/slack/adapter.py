@@ -1,0 +1,293 @@
+"""The Slack adapter, on Bolt for Python (async).
+
+Socket Mode when ``SLACK_APP_TOKEN`` is set, otherwise the Events API over HTTP (Bolt verifies
+the signing secret) served on ``slack.host:slack.port`` at ``slack.path``. Bolt acknowledges
+every event at once and runs the listener after, so Slack's 3-second rule holds whatever the
+model does. Web API calls go through slack_sdk's retry handlers (HTTP 429 honours
+``Retry-After``; dropped connections are retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.base import Adapter
+from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
+from adapters.slack.mrkdwn import to_mrkdwn
+from bot.app import Chorus
+from bot.events import DeliveryError, Message, Outgoing, Speaker
+from bot.kv import KEY_PREFIX
+from bot.text import split_message
+
+__all__ = ["SlackAdapter", "BOT_EVENTS", "BOT_SCOPES", "SLASH_COMMAND"]
+
+log = logging.getLogger(__name__)
+
+#: What the adapter subscribes to and needs; config/slack_manifest.yaml declares exactly these.
+BOT_EVENTS = (
+    "app_mention",
+    "message.channels",
+    "message.groups",
+    "message.im",
+    "message.mpim",
+    "reaction_added",
+    "reaction_removed",
+)
+BOT_SCOPES = (
+    "app_mentions:read",
+    "channels:history",
+    "chat:write",
+    "commands",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "reactions:read",
+    "users:read",
+)
+SLASH_COMMAND = "/chorus"
+
+_CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
+_USER_CACHE_S = 600.0
+
+
+class SlackAdapter(Adapter):
+    platform = "slack"
+
+    def __init__(self, app: Chorus) -> None:
+        super().__init__(app)
+        cfg = app.settings.slack
+        secrets = app.secrets
+        assert secrets.slack_bot_token is not None
+        self.cfg = cfg
+        self.client = AsyncWebClient(
+            token=secrets.slack_bot_token.get_secret_value(),
+            base_url=cfg.api_url,
+            timeout=cfg.timeout_s,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=cfg.max_rate_limit_retries),
+            ],
+        )
+        self.socket_mode = secrets.slack_app_token is not None and cfg.mode != "http"
+        signing = secrets.slack_signing_secret
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=signing.get_secret_value() if signing else "",
+            request_verification_enabled=not self.socket_mode,
+            process_before_response=False,
+            logger=logging.getLogger("slack_bolt.chorus"),
+        )
+        self.bot_user_id = ""
+        self.bot_id = ""
+        self._placeholders: dict[tuple[str, str], str] = {}
+        self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopped = asyncio.Event()
+        #: Set once connected (Socket Mode) or listening (HTTP).
+        self.ready = asyncio.Event()
+        #: The Events API URL when serving HTTP (``slack.port: 0`` picks a free port).
+        self.http_url: str | None = None
+        self._register_listeners()
+
+    @classmethod
+    def configured(cls, app: Chorus) -> bool:
+        s = app.secrets
+        return s.slack_bot_token is not None and (
+            s.slack_app_token is not None or s.slack_signing_secret is not None
+        )
+
+    # -- Bolt listeners -----------------------------------------------------------------------
+
+    def _register_listeners(self) -> None:
+        self.bolt.event("app_mention")(self._on_message_event)
+        self.bolt.event("message")(self._on_message_event)
+        self.bolt.event("reaction_added")(self._on_reaction_event)
+        self.bolt.event("reaction_removed")(self._on_reaction_event)
+        self.bolt.command(SLASH_COMMAND)(self._on_command)
+
+    async def _on_message_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        known = await self._in_known_thread(body, event)
+        msg = message_from_event(body, event, bot_user_id=self.bot_user_id, in_known_thread=known)
+        if msg is None:
+            return
+        user = await self._user_info(msg.tenant, msg.user)
+        msg = _with_user(msg, user)
+        await self.app.dispatcher.handle_message(msg, self)
+
+    async def _on_reaction_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        reaction = reaction_from_event(body, event, bot_user_id=self.bot_user_id)
+        if reaction is not None:
+            await self.app.dispatcher.handle_reaction(reaction)
+
+    async def _on_command(
+        self,
+        ack: Callable[..., Awaitable[None]],
+        body: dict[str, Any],
+        respond: Callable[..., Awaitable[Any]],
+    ) -> None:
+        await ack()
+        text = _CHANNEL_REF.sub(lambda m: m.group(1), str(body.get("text") or "")).strip()
+        team = tenant_of(body)
+        user_id = str(body.get("user_id", ""))
+        user = await self._user_info(team, user_id)
+        msg = _with_user(
+            Message(
+                platform="slack",
+                tenant=team,
+                channel=str(body.get("channel_id", "")),
+                user=user_id,
+                text=text,
+                event_id="",
+                message_id=str(body.get("trigger_id", "")),
+                is_dm=str(body.get("channel_id", "")).startswith("D"),
+            ),
+            user,
+        )
+        answer = await self.app.dispatcher.run_command(msg, text or "help")
+        await respond(text=to_mrkdwn(answer), response_type="ephemeral")
+
+    # -- people and threads -------------------------------------------------------------------
+
+    async def _user_info(self, team: str, user_id: str) -> dict[str, Any]:
+        """users.info, cached for ten minutes: display name and admin flags."""
+        key = (team, user_id)
+        cached = self._users.get(key)
+        if cached and time.monotonic() - cached[0] < _USER_CACHE_S:
+            return cached[1]
+        try:
+            response = await self.client.users_info(user=user_id)
+            info: dict[str, Any] = dict(response.get("user") or {})
+        except SlackClientError as e:
+            log.warning("users.info failed for a user in %s: %s", team, type(e).__name__)
+            info = {}
+        self._users[key] = (time.monotonic(), info)
+        return info
+
+    @staticmethod
+    def _thread_key(team: str, channel: str, thread: str) -> str:
+        return f"{KEY_PREFIX}slack:thread:{team}:{channel}:{thread}"
+
+    async def _in_known_thread(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
+        thread, channel = event.get("thread_ts"), event.get("channel")
+        if not thread or not channel or event.get("type") != "message":
+            return False
+        try:
+            key = self._thread_key(tenant_of(body, event), str(channel), str(thread))
+            return bool(await self.app.redis.exists(key))
+        except Exception:
+            log.warning("thread memory unavailable; ignoring a thread reply", exc_info=True)
+            return False
+
+    async def _remember_thread(self, team: str, channel: str, thread: str) -> None:
+        try:
+            key = self._thread_key(team, channel, thread)
+            await self.app.redis.set(key, "1", ex=self.cfg.thread_memory_s)
+        except Exception:
+            log.warning("thread memory unavailable", exc_info=True)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    async def show_progress(self, msg: Message, speaker: Speaker) -> None:
+        """Post a placeholder that the answer will replace."""
+        response = await self.client.chat_postMessage(
+            channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
+        )
+        self._placeholders[(msg.channel, msg.message_id)] = str(response["ts"])
+
+    def _render(self, out: Outgoing) -> list[str]:
+        text = to_mrkdwn(out.text)
+        if out.speaker is not None and out.kind == "answer":
+            text = f"{out.speaker.emoji} *{out.speaker.display_name}*\n{text}".strip()
+        return split_message(text, self.cfg.max_chars) or [self.cfg.placeholder]
+
+    async def send(self, out: Outgoing) -> list[str]:
+        chunks = self._render(out)
+        placeholder = (
+            self._placeholders.pop((out.channel, out.in_reply_to), None)
+            if out.in_reply_to
+            else None
+        )
+        ids: list[str] = []
+        try:
+            for i, chunk in enumerate(chunks):
+                if i == 0 and placeholder:
+                    await self.client.chat_update(channel=out.channel, ts=placeholder, text=chunk)
+                    ids.append(placeholder)
+                else:
+                    response = await self.client.chat_postMessage(
+                        channel=out.channel, thread_ts=out.thread, text=chunk
+                    )
+                    ids.append(str(response["ts"]))
+        except SlackApiError as e:
+            error = e.response.get("error", "unknown_error") if e.response else "unknown_error"
+            raise DeliveryError(f"Slack answered {error}") from e
+        except SlackClientError as e:
+            raise DeliveryError(f"Slack unreachable: {type(e).__name__}") from e
+        if out.thread:
+            await self._remember_thread(out.tenant, out.channel, out.thread)
+        return ids
+
+    async def react(self, channel: str, message_id: str, emoji: str) -> None:
+        await self.client.reactions_add(channel=channel, timestamp=message_id, name=emoji)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _identify_bot(self) -> None:
+        auth = await self.client.auth_test()
+        self.bot_user_id = str(auth.get("user_id", ""))
+        self.bot_id = str(auth.get("bot_id", ""))
+        log.info("connected to Slack workspace %s as %s", auth.get("team_id"), self.bot_user_id)
+
+    async def start(self) -> None:
+        await self._identify_bot()
+        if self.socket_mode:
+            token = self.app.secrets.slack_app_token
+            assert token is not None
+            self._socket = AsyncSocketModeHandler(self.bolt, token.get_secret_value())
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Slack Socket Mode connected")
+        else:
+            self._runner = web.AppRunner(self.bolt.web_app(path=self.cfg.path))
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
+            await site.start()
+            host, port = self._runner.addresses[0][:2]
+            self.http_url = f"http://{host}:{port}{self.cfg.path}"
+            log.info("Slack Events API listening on %s", self.http_url)
+        self.ready.set()
+        await self._stopped.wait()
+
+    async def aclose(self) -> None:
+        self._stopped.set()
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await asyncio.sleep(0)
+
+
+def _with_user(msg: Message, user: dict[str, Any]) -> Message:
+    """Add what users.info says: a display name and whether they administer the workspace."""
+    profile = user.get("profile") or {}
+    name = profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+    admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+    return replace(msg, user_name=name or msg.user_name, is_admin=admin)
