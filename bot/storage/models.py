@@ -8,10 +8,10 @@ A schema change needs an Alembic revision in ``bot/storage/migrations/versions``
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.events import utcnow
@@ -26,6 +26,7 @@ __all__ = [
     "ReplyMessage",
     "Tenant",
     "User",
+    "UTCDateTime",
     "OUTCOMES",
 ]
 
@@ -37,8 +38,33 @@ def _uuid() -> uuid.UUID:
     return uuid.uuid4()
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that stores UTC and always reads back an aware UTC datetime.
+
+    SQLite keeps no offset: without this an aware non-UTC value would be stored as its wall
+    time and every value would read back naive. A naive value is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 def _ts(**kw: Any) -> Any:
-    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kw)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime(), **kw)
 
 
 def _json() -> Any:
