@@ -145,7 +145,8 @@ class Chorus:
         log.warning("%s (tenant %s)", notice, tenant_id)
 
     async def aclose(self) -> None:
-        """Run shutdown hooks and close every connection (safe to call once)."""
+        """Finish the events in progress, run shutdown hooks, close every connection."""
+        await self.dispatcher.drain(self.settings.dispatcher.shutdown_grace_s)
         await self.hooks.call("chorus_shutdown", app=self)
         for closer in (self.llm.aclose, self.redis.aclose):
             try:

@@ -8,10 +8,12 @@ the answer and is logged; the person always gets an answer or a clear message.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -100,19 +102,44 @@ class Dispatcher:
             self._answer,
         )
         self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- entry points -------------------------------------------------------------------------
 
     async def handle_message(self, msg: Message, transport: Transport) -> Handled:
         """Answer one message through ``transport``. Never raises."""
         event = Incoming(msg, transport)
-        await self._messages(event)
+        async with self._tracked():
+            await self._messages(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
         return Handled(iid, dropped=event.original_text == "" and iid is None)
 
     async def handle_reaction(self, reaction: Reaction) -> None:
         """Turn a reaction on a bot message into feedback. Never raises."""
-        await self._reactions(Incoming(reaction))
+        async with self._tracked():
+            await self._reactions(Incoming(reaction))
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    async def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait until no event is being handled (at shutdown); False if time ran out."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            log.error("%d events still in progress at shutdown", self._inflight)
+            return False
+        return True
 
     async def run_command(self, msg: Message, line: str) -> str:
         """Run a command given explicitly (console ``/use``, Slack ``/chorus``); the answer."""

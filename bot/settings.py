@@ -98,6 +98,7 @@ class DispatcherSettings(_Section):
     history_turns: int = Field(default=10, ge=0)
     history_ttl_s: int = Field(default=7 * 86_400, ge=60)
     identity_cache_s: float = Field(default=30.0, ge=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
     rate_limit_per_minute: int = Field(default=30, ge=0)
     plugin_timeout_s: float = Field(default=10.0, gt=0)
     plugin_max_failures: int = Field(default=5, ge=1)
@@ -163,6 +164,7 @@ class SlackSettings(_Section):
     path: str = "/slack/events"
     max_chars: int = Field(default=3900, ge=100, le=40_000)
     placeholder: str = "_Thinking…_"
+    progress_after_s: float = Field(default=1.0, ge=0)
     thread_memory_s: int = Field(default=30 * 86_400, ge=60)
     timeout_s: int = Field(default=30, ge=1)
     max_rate_limit_retries: int = Field(default=3, ge=0, le=10)

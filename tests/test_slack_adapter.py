@@ -61,7 +61,14 @@ async def _rig(tmp_path: Path, *, socket: bool, llm: FakeLLM, **slack: Any) -> A
     fake.add_user("U2", name="bo", display_name="Bo")
     fake.add_user("UADMIN", name="root", display_name="Admin", is_admin=True)
     settings = make_settings(
-        tmp_path, slack={"api_url": fake.api_url, "port": 0, "max_chars": 1000, **slack}
+        tmp_path,
+        slack={
+            "api_url": fake.api_url,
+            "port": 0,
+            "max_chars": 1000,
+            "progress_after_s": 0,
+            **slack,
+        },
     )
     secrets = Secrets.model_validate(
         {
@@ -116,6 +123,29 @@ async def test_mention_is_answered_in_a_thread_replacing_a_placeholder(rig: Rig)
     assert row.request_text == "what's the plan?" and row.outcome == "answered"
     assert row.reply_message_ids == [placeholder.response["ts"]]
     assert rig.llm.history[0][-1].content == "what's the plan?"  # mention stripped
+
+
+async def test_fast_answers_skip_the_placeholder(tmp_path: Path, llm: FakeLLM) -> None:
+    async for rig in _rig(tmp_path, socket=False, llm=llm, progress_after_s=5):
+        rig.llm.enqueue("Quick one.")
+        mention = sf.app_mention("quick?")
+        await rig.post(mention)
+        [post] = await rig.fake.wait_for_call("chat.postMessage")
+        await rig.settle()
+        assert post.params["text"] == "🤖 *Assistant*\nQuick one."
+        assert post.params["thread_ts"] == mention["ts"]
+        assert rig.fake.calls_to("chat.update") == []
+
+
+async def test_slow_answers_show_a_placeholder_first(tmp_path: Path) -> None:
+    slow = FakeLLM(delay_s=0.5)
+    async for rig in _rig(tmp_path, socket=False, llm=slow, progress_after_s=0.1):
+        await rig.post(sf.app_mention("think hard"))
+        [placeholder] = await rig.fake.wait_for_call("chat.postMessage")
+        assert placeholder.params["text"] == "_Thinking…_"
+        assert rig.fake.calls_to("chat.update") == []
+        [update] = await rig.fake.wait_for_call("chat.update")
+        assert update.params["ts"] == placeholder.response["ts"]
 
 
 async def test_dm_is_answered_where_it_was_written(rig: Rig) -> None:

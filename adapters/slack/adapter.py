@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -30,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.base import Adapter
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
 from adapters.slack.mrkdwn import to_mrkdwn
+from adapters.slack.progress import Placeholder
 from bot.app import Chorus
 from bot.events import DeliveryError, Message, Outgoing, Speaker
 from bot.kv import KEY_PREFIX
@@ -95,7 +97,7 @@ class SlackAdapter(Adapter):
         )
         self.bot_user_id = ""
         self.bot_id = ""
-        self._placeholders: dict[tuple[str, str], str] = {}
+        self._placeholders: dict[tuple[str, str], Placeholder] = {}
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -205,11 +207,17 @@ class SlackAdapter(Adapter):
     # -- output ---------------------------------------------------------------------------------
 
     async def show_progress(self, msg: Message, speaker: Speaker) -> None:
-        """Post a placeholder that the answer will replace."""
-        response = await self.client.chat_postMessage(
-            channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
+        """Show a placeholder if the answer is not ready within ``slack.progress_after_s``."""
+
+        async def post() -> str:
+            response = await self.client.chat_postMessage(
+                channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
+            )
+            return str(response["ts"])
+
+        self._placeholders[(msg.channel, msg.message_id)] = Placeholder(
+            post, self.cfg.progress_after_s
         )
-        self._placeholders[(msg.channel, msg.message_id)] = str(response["ts"])
 
     def _render(self, out: Outgoing) -> list[str]:
         text = to_mrkdwn(out.text)
@@ -219,11 +227,8 @@ class SlackAdapter(Adapter):
 
     async def send(self, out: Outgoing) -> list[str]:
         chunks = self._render(out)
-        placeholder = (
-            self._placeholders.pop((out.channel, out.in_reply_to), None)
-            if out.in_reply_to
-            else None
-        )
+        pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
+        placeholder = await pending.take() if pending is not None else None
         ids: list[str] = []
         try:
             for i, chunk in enumerate(chunks):
@@ -256,6 +261,9 @@ class SlackAdapter(Adapter):
         log.info("connected to Slack workspace %s as %s", auth.get("team_id"), self.bot_user_id)
 
     async def start(self) -> None:
+        # One HTTP session for every Web API call: slack_sdk opens a new connection per
+        # request otherwise.
+        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         await self._identify_bot()
         if self.socket_mode:
             token = self.app.secrets.slack_app_token
@@ -275,6 +283,7 @@ class SlackAdapter(Adapter):
         await self._stopped.wait()
 
     async def aclose(self) -> None:
+        """Stop taking events, finish those in progress, disconnect (idempotent)."""
         self._stopped.set()
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
@@ -282,7 +291,10 @@ class SlackAdapter(Adapter):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await asyncio.sleep(0)
+        await self.app.dispatcher.drain(self.app.settings.dispatcher.shutdown_grace_s)
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
 
 def _with_user(msg: Message, user: dict[str, Any]) -> Message:

@@ -101,6 +101,8 @@ class ApiCall:
     token: str | None
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    #: ``time.perf_counter()`` when the request arrived (for benchmarks).
+    received_at: float = field(default_factory=time.perf_counter)
 
     @property
     def ok(self) -> bool:
@@ -1890,19 +1892,27 @@ async def post_signed(
     retry_num: int | None = None,
     retry_reason: str | None = None,
     bad_signature: bool = False,
+    session: ClientSession | None = None,
 ) -> HttpResult:
-    """POST ``body`` signed like Slack does; ``bad_signature`` signs with a wrong secret."""
+    """POST ``body`` signed like Slack does; ``bad_signature`` signs with a wrong secret.
+
+    Pass ``session`` to reuse connections (benchmarks); otherwise one is opened and closed.
+    """
     headers = sign_request(signing_secret + ("-wrong" if bad_signature else ""), body, timestamp)
     headers["Content-Type"] = content_type
     headers["User-Agent"] = "Slackbot 1.0 (+https://api.slack.com/robots)"
     if retry_num is not None:
         headers["X-Slack-Retry-Num"] = str(retry_num)
         headers["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
-    async with ClientSession() as session:
-        async with session.post(url, data=body.encode(), headers=headers) as resp:
-            return HttpResult(
-                status=resp.status, text=await resp.text(), headers=_flat(resp.headers)
-            )
+    if session is None:
+        async with ClientSession() as own:
+            return await _post(own, url, body, headers)
+    return await _post(session, url, body, headers)
+
+
+async def _post(session: ClientSession, url: str, body: str, headers: dict[str, str]) -> HttpResult:
+    async with session.post(url, data=body.encode(), headers=headers) as resp:
+        return HttpResult(status=resp.status, text=await resp.text(), headers=_flat(resp.headers))
 
 
 def _flat(headers: CIMultiDictProxy[str]) -> dict[str, str]:
@@ -1918,6 +1928,7 @@ async def post_event(
     retry_num: int | None = None,
     retry_reason: str | None = None,
     bad_signature: bool = False,
+    session: ClientSession | None = None,
 ) -> HttpResult:
     """POST an Events API payload as JSON (a bare inner event is wrapped first)."""
     body = json.dumps(_as_event_callback(event_payload))
@@ -1930,6 +1941,7 @@ async def post_event(
         retry_num=retry_num,
         retry_reason=retry_reason,
         bad_signature=bad_signature,
+        session=session,
     )
 
 
