@@ -52,6 +52,9 @@ class ConsoleAdapter(Adapter):
         self.stdout = stdout if stdout is not None else sys.stdout
         self.user = user or getpass.getuser()
         self.interactive = self.stdin.isatty() if interactive is None else interactive
+        # Message ids must differ between runs: the bot's replies are stored per channel by id
+        # (so reactions find them), and every console run talks in the same channel.
+        self._run = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
         self.last_answer: str | None = None
         self.sent: list[Outgoing] = []
@@ -70,7 +73,7 @@ class ConsoleAdapter(Adapter):
         self.stdout.flush()
 
     async def send(self, out: Outgoing) -> list[str]:
-        message_id = f"c{next(self._ids)}"
+        message_id = f"c{next(self._ids)}-{self._run}"
         if out.speaker is not None:
             label = f"{out.speaker.emoji} {out.speaker.display_name}".strip()
         else:
@@ -92,7 +95,7 @@ class ConsoleAdapter(Adapter):
             user_name=self.user,
             text=text,
             event_id=uuid.uuid4().hex,
-            message_id=f"u{next(self._ids)}",
+            message_id=f"u{next(self._ids)}-{self._run}",
             is_dm=True,
             mentions_bot=True,
             is_admin=True,

