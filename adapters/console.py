@@ -15,7 +15,9 @@ import uuid
 from typing import TextIO
 
 from adapters.base import Adapter
+from bot import messages
 from bot.app import Chorus
+from bot.errors import CommandError
 from bot.events import Message, Outgoing, Reaction
 
 __all__ = ["ConsoleAdapter", "CONSOLE_HELP"]
@@ -58,8 +60,8 @@ class ConsoleAdapter(Adapter):
         self._ids = itertools.count(1)
         self.last_answer: str | None = None
         self.sent: list[Outgoing] = []
-        #: A command to run before the first line (``chorus chat --personality NAME``).
-        self.pending_command: str | None = None
+        #: Talk to this personality from the start (``chorus chat --personality NAME``).
+        self.personality: str | None = None
         self._closed = False
 
     @classmethod
@@ -156,13 +158,18 @@ class ConsoleAdapter(Adapter):
             )
         self._print("Thanks, noted." if emoji == "+1" else "Thanks, I'll try to do better.")
 
+    async def _choose(self, name: str) -> None:
+        """Like ``/use NAME``; an unknown name stops the console with CommandError."""
+        if name not in self.app.pm.registry:
+            available = ", ".join(sorted(self.app.pm.registry.personalities))
+            raise CommandError(messages.UNKNOWN_PERSONALITY.format(name=name, available=available))
+        answer = await self.app.dispatcher.run_command(self._message(f"use {name}"), f"use {name}")
+        if self.interactive:
+            self._print(f"{self.app.settings.bot.name}: {answer}")
+
     async def start(self) -> None:
-        if self.pending_command:
-            answer = await self.app.dispatcher.run_command(
-                self._message(self.pending_command), self.pending_command
-            )
-            if self.interactive or not answer.startswith("OK"):
-                self._print(f"{self.app.settings.bot.name}: {answer}")
+        if self.personality:
+            await self._choose(self.personality)
         if self.interactive:
             names = ", ".join(sorted(self.app.pm.registry.personalities))
             self._print(

@@ -7,9 +7,11 @@ HTTP mode), with an LLM that answers instantly; this process plays Slack: the lo
 the tests use receives the Web API calls, and the load generator signs and posts the events.
 So the figures are what Chorus, Bolt and slack_sdk add. Each conversation is a
 person mentioning the bot in their own channel and waiting for the answer before the next
-message; all conversations run at once. Reported: events per second sustained, and p50/p99
-from posting the event to the placeholder (``chat.postMessage``) and to the final answer
-(``chat.update``). Every event must be answered exactly once. Last line: JSON figures.
+message; all conversations run at once, twice: "saturated" (no pause between messages: the
+most events per second Chorus sustains, latency then is mostly queueing) and "paced" (each
+person pauses ``--think-s`` on average, as people do: latency at a realistic load). Reported
+per phase: events per second, p50/p99 from posting the event to the first ``chat.postMessage``
+and to the final answer. Every event must be answered exactly once. Last line: JSON figures.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import signal
 import socket
 import statistics
@@ -26,15 +29,17 @@ import time
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from bench.dispatch import _percentile
 from bench.doubles import InstantLLM
-from bot.app import Chorus
+from bot.app import Chorus, tune_gc
 from bot.settings import Secrets, Settings
 from tests.servers import slack_fake as sf
 
 SECRET = "bench-signing-secret"
+PLACEHOLDER = "_Thinking…_"
 
 
 class Watcher:
@@ -47,29 +52,42 @@ class Watcher:
         self.posted: dict[str, float] = {}  # mention ts -> time placeholder arrived
         self.waiting: dict[str, asyncio.Future[float]] = {}
         self.answers: dict[str, int] = {}
-        original = fake._notify
+        self._original = fake._notify
 
         def notify() -> None:
             self._scan()
-            original()
+            self._original()
 
+        self.seen = len(fake.calls)
         fake._notify = notify  # type: ignore[method-assign]
+
+    def detach(self) -> None:
+        self.fake._notify = self._original  # type: ignore[method-assign]
 
     def _scan(self) -> None:
         calls = self.fake.calls
         for call in calls[self.seen :]:
-            if call.method == "chat.postMessage" and call.ok:
-                thread = str(call.params.get("thread_ts"))
-                self.placeholders[str(call.response["ts"])] = thread
-                self.posted.setdefault(thread, call.received_at)
-            elif call.method == "chat.update" and call.ok:
-                mention = self.placeholders.get(str(call.params["ts"]))
-                if mention is not None:
-                    self.answers[mention] = self.answers.get(mention, 0) + 1
-                    future = self.waiting.get(mention)
-                    if future is not None and not future.done():
-                        future.set_result(call.received_at)
+            if not call.ok:
+                continue
+            if call.method == "chat.postMessage":
+                mention = str(call.params.get("thread_ts"))
+                self.posted.setdefault(mention, call.received_at)
+                if call.params.get("text") == PLACEHOLDER:
+                    self.placeholders[str(call.response["ts"])] = mention
+                else:
+                    self._answered(mention, call.received_at)
+            elif call.method == "chat.update":
+                mention = self.placeholders.get(str(call.params["ts"]), "")
+                self._answered(mention, call.received_at)
         self.seen = len(calls)
+
+    def _answered(self, mention: str, at: float) -> None:
+        if not mention:
+            return
+        self.answers[mention] = self.answers.get(mention, 0) + 1
+        future = self.waiting.get(mention)
+        if future is not None and not future.done():
+            future.set_result(at)
 
     def expect(self, mention_ts: str) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -85,8 +103,12 @@ async def _conversation(
     to_post: list[float],
     to_answer: list[float],
     session: aiohttp.ClientSession,
+    think_s: float,
 ) -> None:
+    pause = random.Random(i)
     for _ in range(n):
+        if think_s:
+            await asyncio.sleep(pause.expovariate(1 / think_s))
         event = sf.app_mention(f"question {i}", channel=f"C{i:03d}", user=f"U{i:03d}")
         done = watcher.expect(event["ts"])
         started = time.perf_counter()
@@ -119,6 +141,7 @@ async def serve_chorus(api_url: str, port: int, data_dir: str) -> None:
     )
     app = await Chorus.create(settings, secrets, llm=InstantLLM())
     adapter = SlackAdapter(app)
+    tune_gc()  # as `chorus run` does
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     task = asyncio.create_task(adapter.start())
@@ -144,12 +167,46 @@ async def _wait_listening(port: int, child: asyncio.subprocess.Process) -> None:
     raise RuntimeError("the Chorus process did not start listening")
 
 
-async def run(conversations: int, messages: int) -> dict[str, Any]:
-    """Fake Slack and the load here; Chorus in a child process, as in production."""
-    fake = sf.FakeSlack()
-    await fake.start()
-    for i in range(conversations):
-        fake.add_user(f"U{i:03d}", name=f"user{i}")
+async def serve_baseline(api_url: str, port: int) -> None:
+    """The least any bot must do: take the event, ack it, post one message. No Chorus.
+
+    Run through the same harness, it shows how much of the measured latency is the harness
+    itself (this process's load generator and fake Slack), so Chorus's share can be told.
+    """
+    session = aiohttp.ClientSession()
+    token = sf.FakeSlack().bot_token
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(event: dict[str, Any]) -> None:
+        await session.post(
+            f"{api_url}chat.postMessage",
+            json={"channel": event["channel"], "thread_ts": event["ts"], "text": "ok"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async def handle(request: web.Request) -> web.Response:
+        event = (await request.json())["event"]
+        task = asyncio.create_task(answer(event))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return web.Response(text="")
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handle)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await session.close()
+
+
+async def _measure(
+    fake: sf.FakeSlack, mode: str, conversations: int, messages: int, think_s: float
+) -> dict[str, dict[str, Any]]:
+    """Start a child in ``mode``, run both phases against it, stop it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,7 +214,7 @@ async def run(conversations: int, messages: int) -> dict[str, Any]:
             sys.executable,
             "-m",
             "bench.slack",
-            "--serve-chorus",
+            f"--serve-{mode}",
             "--api-url",
             fake.api_url,
             "--port",
@@ -165,29 +222,69 @@ async def run(conversations: int, messages: int) -> dict[str, Any]:
             "--data-dir",
             tmp,
         )
-        watcher = Watcher(fake)
-        to_post: list[float] = []
-        to_answer: list[float] = []
         try:
             await _wait_listening(port, child)
-            async with aiohttp.ClientSession() as session:
-                started = time.perf_counter()
-                await asyncio.gather(
-                    *(
-                        _conversation(i, messages, url, watcher, to_post, to_answer, session)
-                        for i in range(conversations)
-                    )
-                )
-                elapsed = time.perf_counter() - started
+            return {
+                "saturated": await _phase(fake, url, conversations, messages, 0.0),
+                "paced": await _phase(fake, url, conversations, messages, think_s),
+            }
         finally:
             if child.returncode is None:
                 child.send_signal(signal.SIGTERM)
             await child.wait()
-            await fake.stop()
-    total = conversations * messages
-    duplicates = sum(1 for count in watcher.answers.values() if count > 1)
+
+
+async def run(conversations: int, messages: int, think_s: float) -> dict[str, Any]:
+    """Fake Slack and the load here; Chorus in a child process, as in production."""
+    fake = sf.FakeSlack()
+    await fake.start()
+    for i in range(conversations):
+        fake.add_user(f"U{i:03d}", name=f"user{i}")
+    try:
+        chorus = await _measure(fake, "chorus", conversations, messages, think_s)
+        baseline = await _measure(fake, "baseline", conversations, messages, think_s)
+    finally:
+        await fake.stop()
+    for name, result in chorus.items():
+        print(f"chorus {name}: {result}")
+        print(f"harness-only baseline {name}: {baseline[name]}")
+    paced, base = chorus["paced"], baseline["paced"]
     return {
         "conversations": conversations,
+        "think_s": think_s,
+        "events_per_s_max": chorus["saturated"]["events_per_s"],
+        "baseline_events_per_s_max": baseline["saturated"]["events_per_s"],
+        "paced_events_per_s": paced["events_per_s"],
+        "p50_event_to_post_ms": paced["p50_event_to_post_ms"],
+        "p99_event_to_post_ms": paced["p99_event_to_post_ms"],
+        "baseline_p99_event_to_post_ms": base["p99_event_to_post_ms"],
+        "p99_added_by_chorus_ms": round(
+            paced["p99_event_to_post_ms"] - base["p99_event_to_post_ms"], 2
+        ),
+        "lost": chorus["saturated"]["lost"] + paced["lost"],
+        "duplicates": chorus["saturated"]["duplicates"] + paced["duplicates"],
+    }
+
+
+async def _phase(
+    fake: sf.FakeSlack, url: str, conversations: int, messages: int, think_s: float
+) -> dict[str, Any]:
+    """All conversations at once; each waits ``think_s`` on average between messages."""
+    watcher = Watcher(fake)
+    to_post: list[float] = []
+    to_answer: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                _conversation(i, messages, url, watcher, to_post, to_answer, session, think_s)
+                for i in range(conversations)
+            )
+        )
+        elapsed = time.perf_counter() - started
+    watcher.detach()
+    total = conversations * messages
+    return {
         "events": total,
         "events_per_s": round(total / elapsed, 1),
         "p50_event_to_post_ms": round(statistics.median(to_post), 2),
@@ -195,7 +292,7 @@ async def run(conversations: int, messages: int) -> dict[str, Any]:
         "p50_event_to_answer_ms": round(statistics.median(to_answer), 2),
         "p99_event_to_answer_ms": round(_percentile(to_answer, 0.99), 2),
         "lost": total - len(watcher.answers),
-        "duplicates": duplicates,
+        "duplicates": sum(1 for count in watcher.answers.values() if count > 1),
     }
 
 
@@ -203,7 +300,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument(
+        "--think-s",
+        type=float,
+        default=1.0,
+        help="mean pause between one person's messages in the paced phase",
+    )
     parser.add_argument("--serve-chorus", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -211,7 +315,10 @@ def main() -> None:
     if args.serve_chorus:
         asyncio.run(serve_chorus(args.api_url, args.port, args.data_dir))
         return
-    figures = asyncio.run(run(args.conversations, args.messages))
+    if args.serve_baseline:
+        asyncio.run(serve_baseline(args.api_url, args.port))
+        return
+    figures = asyncio.run(run(args.conversations, args.messages, args.think_s))
     print(json.dumps(figures))
 
 

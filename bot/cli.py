@@ -78,10 +78,11 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None:
-    from bot.app import Chorus
+    from bot.app import Chorus, tune_gc
 
     app = await Chorus.create(settings, load_secrets())
     adapters = choose(app)
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,8 +142,7 @@ def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
         from adapters.console import ConsoleAdapter
 
         adapter = ConsoleAdapter(app)
-        if personality:
-            adapter.pending_command = f"use {personality}"
+        adapter.personality = personality
         return [adapter]
 
     _run(_serve(settings, console))

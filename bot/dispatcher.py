@@ -287,6 +287,7 @@ class Dispatcher:
                 generation=generation,
                 delivery=delivery,
                 track_content=self.settings.learning.interaction_tracking,
+                known_conversations=self.identity.conversations,
             )
         except Exception:
             log.exception("could not record the interaction for event %s", msg.event_id)

@@ -107,6 +107,16 @@ async def test_chat_personality_option_routes_to_it(
     assert system["role"] == "system" and "Data Analyst" in system["content"]
 
 
+async def test_chat_with_an_unknown_personality_option_stops_clearly(
+    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
+) -> None:
+    run = await chorus("chat", "--personality", "nobody", env=env, cwd=tmp_path, stdin="hi\n")
+
+    assert run.code == 2
+    assert "I don't know a personality called `nobody`" in run.err
+    assert "Traceback" not in run.err and fake.requests == []
+
+
 async def test_asking_an_unknown_personality_gets_a_clear_message(
     fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
 ) -> None:

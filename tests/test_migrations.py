@@ -24,7 +24,7 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.storage.db import Database
 from bot.storage.migrate import MIGRATIONS, alembic_config, current_revision, head_revision
-from bot.storage.models import Conversation, Tenant, User
+from bot.storage.models import Conversation, Tenant, User, conversation_id
 from tests.conftest import PG_URL
 
 HEAD = head_revision()
@@ -236,6 +236,13 @@ def test_upgrading_a_database_with_data_keeps_the_data(empty_db: Database) -> No
         assert user.profile == {"role": "PM"}
         assert user.settings == {"personality": "data_analyst"}
         # The upgraded database takes new rows through the current models.
-        session.add(Conversation(tenant_id=tenant_id, platform="slack", channel="C1"))
+        session.add(
+            Conversation(
+                id=conversation_id(tenant_id, "C1", None),
+                tenant_id=tenant_id,
+                platform="slack",
+                channel="C1",
+            )
+        )
         session.commit()
         assert len(session.exec(select(Conversation)).all()) == 1

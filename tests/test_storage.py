@@ -38,6 +38,7 @@ from bot.storage.models import (
     ReplyMessage,
     Tenant,
     User,
+    conversation_id,
 )
 from tests.conftest import message, reaction
 
@@ -106,6 +107,7 @@ async def answer(
         ),
         delivery=Delivery(reply_ids),
         track_content=track_content,
+        known_conversations=set(),
     )
     return Answered(msg, who, iid)
 
@@ -198,15 +200,15 @@ def test_json_columns_round_trip(database: Database) -> None:
 
 def test_identify_creates_rows_on_first_sight_and_reuses_them(database: Database) -> None:
     first = identify_once(database, message("hi", user_name="Ada"))
+    # The conversation row comes with its first interaction (see the recording tests).
     assert (count(database, Tenant), count(database, User), count(database, Conversation)) == (
         1,
         1,
-        1,
+        0,
     )
     user = rows(database, User)[0]
     assert (user.platform, user.external_id, user.display_name) == ("test", "U1", "Ada")
-    conversation = rows(database, Conversation)[0]
-    assert (conversation.channel, conversation.thread, conversation.is_dm) == ("C1", "", False)
+    assert first.conversation_id == conversation_id(first.tenant_id, "C1", None)
 
     # A new process (empty cache) finds the same rows.
     again = identify_once(database, message("again", user_name="Ada"))
@@ -215,11 +217,7 @@ def test_identify_creates_rows_on_first_sight_and_reuses_them(database: Database
         first.user_id,
         first.conversation_id,
     )
-    assert (count(database, Tenant), count(database, User), count(database, Conversation)) == (
-        1,
-        1,
-        1,
-    )
+    assert (count(database, Tenant), count(database, User)) == (1, 1)
 
     # A thread is a conversation of its own; a new name is remembered.
     threaded = identify_once(database, message("in a thread", thread="1700.1", user_name="Ada L"))
@@ -227,7 +225,6 @@ def test_identify_creates_rows_on_first_sight_and_reuses_them(database: Database
     assert threaded.conversation_id != first.conversation_id
     assert threaded.display_name == "Ada L"
     assert rows(database, User)[0].display_name == "Ada L"
-    assert count(database, Conversation) == 2
 
 
 async def test_identify_is_served_from_the_cache(database: Database) -> None:
@@ -287,7 +284,6 @@ def test_identify_is_safe_when_sessions_race(database: Database) -> None:
     assert results[0].user_id == results[1].user_id
     assert results[0].conversation_id == results[1].conversation_id
     assert count(database, User, col(User.external_id) == "U-new") == 1
-    assert count(database, Conversation) == 1
 
 
 def test_identify_many_concurrent_first_messages(database: Database) -> None:
@@ -299,11 +295,7 @@ def test_identify_many_concurrent_first_messages(database: Database) -> None:
     results = race(6, worker)
     assert len({r.user_id for r in results}) == 1
     assert len({r.tenant_id for r in results}) == 1
-    assert (count(database, Tenant), count(database, User), count(database, Conversation)) == (
-        1,
-        1,
-        1,
-    )
+    assert (count(database, Tenant), count(database, User)) == (1, 1)
 
 
 # -- interactions -----------------------------------------------------------------------------
@@ -339,6 +331,21 @@ async def test_interaction_with_reply_message_rows(
     assert [(t.role, t.text) for t in turns] == [("user", "hello"), ("assistant", "hi there")]
 
 
+async def test_recording_creates_each_conversation_row_once(
+    database: Database, short_term: ShortTermMemory
+) -> None:
+    first = await answer(database, short_term, reply_ids=["m1"])
+    # Another worker (empty cache) records in the same conversation, then a thread starts.
+    await answer(database, short_term, reply_ids=["m2"])
+    threaded = await answer(database, short_term, reply_ids=["m3"], thread="1700.1", is_dm=True)
+    conversations = {c.id: c for c in rows(database, Conversation)}
+    assert set(conversations) == {first.who.conversation_id, threaded.who.conversation_id}
+    top = conversations[first.who.conversation_id]
+    assert (top.channel, top.thread, top.is_dm, top.platform) == ("C1", "", False, "test")
+    assert conversations[threaded.who.conversation_id].thread == "1700.1"
+    assert count(database, Interaction) == 3
+
+
 async def test_interaction_without_tracking_keeps_no_text(
     database: Database, short_term: ShortTermMemory
 ) -> None:
@@ -365,6 +372,7 @@ async def test_undelivered_interaction_has_no_reply_rows(
         generation=Generation("hi", "fake", "fake-1"),
         delivery=Delivery([], error="channel_not_found"),
         track_content=True,
+        known_conversations=set(),
     )
     interaction = rows(database, Interaction)[0]
     assert (interaction.outcome, interaction.error) == ("undelivered", "channel_not_found")

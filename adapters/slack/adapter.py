@@ -99,6 +99,7 @@ class SlackAdapter(Adapter):
         self.bot_id = ""
         self._placeholders: dict[tuple[str, str], Placeholder] = {}
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._threads_noted: dict[str, float] = {}
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._stopped = asyncio.Event()
@@ -198,9 +199,14 @@ class SlackAdapter(Adapter):
             return False
 
     async def _remember_thread(self, team: str, channel: str, thread: str) -> None:
+        """Note (in Redis, shared by all workers) that we take part in this thread."""
+        key = self._thread_key(team, channel, thread)
+        now = time.monotonic()
+        if now - self._threads_noted.get(key, -1e9) < self.cfg.thread_memory_s / 2:
+            return  # noted recently enough; save a round trip per answer
         try:
-            key = self._thread_key(team, channel, thread)
             await self.app.redis.set(key, "1", ex=self.cfg.thread_memory_s)
+            self._threads_noted[key] = now
         except Exception:
             log.warning("thread memory unavailable", exc_info=True)
 

@@ -47,7 +47,8 @@ class ShortTermMemory:
             return
         key = self.key(conversation_id)
         values = [json.dumps({"role": t.role, "text": t.text}) for t in turns]
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # No MULTI/EXEC: a reader between RPUSH and LTRIM only sees a turn or two extra.
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, *values)
             pipe.ltrim(key, -2 * self.max_turns, -1)
             pipe.expire(key, self.ttl_s)

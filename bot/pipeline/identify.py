@@ -1,4 +1,10 @@
-"""Stage 2, identify: tenant, user and conversation rows of a message, created on first sight."""
+"""Stage 2, identify: the tenant and user of a message (created on first sight), and its
+conversation.
+
+A conversation's id is derived from where it happens (:func:`conversation_id`), so knowing it
+needs no SQL; its row is written with the first interaction recorded in it (stage 7). With the
+identity cache, most messages are identified without touching the database.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from sqlmodel import Session, select
 
 from bot.events import Message, utcnow
 from bot.storage.db import Database
-from bot.storage.models import ChannelBinding, Conversation, Tenant, User
+from bot.storage.models import ChannelBinding, Tenant, User, conversation_id
 
 __all__ = ["Who", "IdentityCache", "identify", "identify_sync", "ensure_tenant"]
 
@@ -38,20 +44,22 @@ class Who:
 class IdentityCache:
     """Rows already resolved in this process, so most messages need no SQL to identify.
 
-    Tenant and conversation ids never change once created. Users and channel bindings are
-    kept for ``ttl_s`` seconds (other processes may change them) and dropped at once when
-    this process changes them (:meth:`forget_user`, :meth:`forget_binding`).
+    Tenant ids never change once created, and conversation rows are never renamed.
+    Users and channel bindings are kept for ``ttl_s`` seconds (other processes may change them)
+    and dropped at once when this process changes them (:meth:`forget_user`,
+    :meth:`forget_binding`).
     """
 
     ttl_s: float = 30.0
     tenants: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
-    conversations: dict[tuple[uuid.UUID, str, str], uuid.UUID] = field(default_factory=dict)
+    #: Conversation rows known to exist (so recording skips the insert-if-missing).
+    conversations: set[uuid.UUID] = field(default_factory=set)
     users: dict[tuple[uuid.UUID, str], tuple[float, Who, datetime]] = field(default_factory=dict)
     bindings: dict[tuple[uuid.UUID, str], tuple[float, str | None]] = field(default_factory=dict)
 
     def forget_tenant(self, tenant_id: uuid.UUID) -> None:
         self.tenants = {k: v for k, v in self.tenants.items() if v != tenant_id}
-        self.conversations = {k: v for k, v in self.conversations.items() if k[0] != tenant_id}
+        self.conversations.clear()
         self.users = {k: v for k, v in self.users.items() if k[0] != tenant_id}
         self.bindings = {k: v for k, v in self.bindings.items() if k[0] != tenant_id}
 
@@ -66,11 +74,10 @@ class IdentityCache:
         tenant_id = self.tenants.get((msg.platform, msg.tenant))
         if tenant_id is None:
             return None
-        conversation_id = self.conversations.get((tenant_id, msg.channel, msg.thread or ""))
         user = self.users.get((tenant_id, msg.user))
         binding = self.bindings.get((tenant_id, msg.channel))
         now = time.monotonic()
-        if conversation_id is None or user is None or binding is None:
+        if user is None or binding is None:
             return None
         if now - user[0] > self.ttl_s or now - binding[0] > self.ttl_s:
             return None
@@ -79,7 +86,11 @@ class IdentityCache:
             return None
         if msg.user_name and who.display_name != msg.user_name:
             return None
-        return replace(who, conversation_id=conversation_id, channel_personality=binding[1])
+        return replace(
+            who,
+            conversation_id=conversation_id(tenant_id, msg.channel, msg.thread),
+            channel_personality=binding[1],
+        )
 
 
 def _aware(ts: datetime) -> datetime:
@@ -133,20 +144,6 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
             user.display_name = msg.user_name
         session.add(user)
 
-    thread = msg.thread or ""
-    conv_key = (tenant_id, msg.channel, thread)
-    conversation_id = cache.conversations.get(conv_key)
-    if conversation_id is None:
-        conv = _get_or_create(
-            session,
-            Conversation,
-            {"tenant_id": tenant_id, "channel": msg.channel, "thread": thread},
-            platform=msg.platform,
-            is_dm=msg.is_dm,
-        )
-        conversation_id = conv.id
-        cache.conversations[conv_key] = conversation_id
-
     binding = session.exec(
         select(ChannelBinding.personality).where(
             ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == msg.channel
@@ -155,7 +152,7 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
     who = Who(
         tenant_id=tenant_id,
         user_id=user.id,
-        conversation_id=conversation_id,
+        conversation_id=conversation_id(tenant_id, msg.channel, msg.thread),
         display_name=user.display_name,
         profile=dict(user.profile or {}),
         settings=dict(user.settings or {}),
@@ -168,7 +165,7 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
 
 
 async def identify(db: Database, cache: IdentityCache, msg: Message) -> Who:
-    """Resolve (creating if needed) the tenant, user and conversation of ``msg``.
+    """Resolve (creating if needed) the tenant and user of ``msg``, and its conversation id.
 
     Served from ``cache`` when fresh; otherwise one short transaction.
     """

@@ -13,8 +13,9 @@ from bot.memory.short_term import ShortTermMemory
 from bot.pipeline.deliver import Delivery
 from bot.pipeline.generate import Generation
 from bot.pipeline.identify import Who
+from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
-from bot.storage.models import Interaction, ReplyMessage
+from bot.storage.models import Conversation, Interaction, ReplyMessage
 
 __all__ = ["record"]
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # Core tables: one interaction per message makes this the hot path, so skip the ORM here.
 INTERACTIONS: Table = Interaction.__table__  # type: ignore[attr-defined]
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 REPLY_MESSAGES: Table = ReplyMessage.__table__  # type: ignore[attr-defined]
 
 
@@ -38,6 +40,7 @@ async def record(
     generation: Generation,
     delivery: Delivery,
     track_content: bool,
+    known_conversations: set[uuid.UUID],
 ) -> uuid.UUID:
     """Store what happened; return the interaction id.
 
@@ -83,12 +86,27 @@ async def record(
         for mid in dict.fromkeys(delivery.message_ids)
     ]
 
+    new_conversation = who.conversation_id not in known_conversations
+    conversation = {
+        "id": who.conversation_id,
+        "tenant_id": who.tenant_id,
+        "platform": msg.platform,
+        "channel": msg.channel,
+        "thread": msg.thread or "",
+        "is_dm": msg.is_dm,
+        "created_at": row["created_at"],
+        "last_active_at": row["created_at"],
+    }
+
     def write(conn: Connection) -> None:
+        if new_conversation:
+            conn.execute(insert_if_missing(conn, CONVERSATIONS), [conversation])
         conn.execute(INTERACTIONS.insert(), [row])
         if replies:
             conn.execute(REPLY_MESSAGES.insert(), replies)
 
     await db.run_core(write)
+    known_conversations.add(who.conversation_id)
     if delivery.ok and generation.outcome == "answered":
         try:
             await short_term.append(

@@ -129,13 +129,25 @@ class ChannelBinding(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+#: Namespace of :func:`conversation_id`.
+CONVERSATION_NAMESPACE = uuid.UUID("6c9f3c1e-3f0a-4d8e-9a49-2f1b5c7d8e01")
+
+
+def conversation_id(tenant_id: uuid.UUID, channel: str, thread: str | None) -> uuid.UUID:
+    """The id of the conversation in ``channel`` (and ``thread``) of a tenant.
+
+    Derived, not stored elsewhere: every worker computes the same id without a query.
+    """
+    return uuid.uuid5(CONVERSATION_NAMESPACE, f"{tenant_id}\x1f{channel}\x1f{thread or ''}")
+
+
 class Conversation(SQLModel, table=True):
-    """A thread, a channel's top level, or a DM."""
+    """A thread, a channel's top level, or a DM. ``id`` is :func:`conversation_id`."""
 
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("tenant_id", "channel", "thread"),)
 
-    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    id: uuid.UUID = Field(primary_key=True)
     tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
     platform: str = Field(max_length=32)
     channel: str = Field(max_length=128)
