@@ -10,16 +10,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
+from bot.events import utcnow
 from bot.pipeline.identify import IdentityCache
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
 from bot.storage.db import Database
-from bot.storage.models import User
+from bot.storage.models import ChannelBinding, User
 
 __all__ = ["Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
 
@@ -173,7 +174,53 @@ class Commands:
             )
             where = f"in #{channel}" if channel else "in this workspace"
             return f"`{plugin}` is now {sub}d {where}."
-        raise CommandError("Usage: `plugins list` or `plugins enable|disable NAME [#channel]`.")
+        if sub == "bind" and len(args) in (2, 3):
+            channel = args[2].lstrip("#") if len(args) == 3 else caller.channel
+            return await self._bind(caller, channel, args[1].lower())
+        if sub == "unbind" and len(args) in (1, 2):
+            channel = args[1].lstrip("#") if len(args) == 2 else caller.channel
+            return await self._bind(caller, channel, None)
+        raise CommandError(messages.PLUGINS_USAGE)
+
+    async def _bind(self, caller: Caller, channel: str, personality: str | None) -> str:
+        """Make ``personality`` answer in ``channel`` unless someone asks for another."""
+        if personality is not None and personality not in self.registry:
+            known = ", ".join(sorted(self.registry.personalities))
+            raise CommandError(
+                messages.UNKNOWN_PERSONALITY.format(name=personality, available=known)
+            )
+
+        def save(session: Session) -> None:
+            row = session.exec(
+                select(ChannelBinding).where(
+                    ChannelBinding.tenant_id == caller.tenant_id,
+                    ChannelBinding.channel == channel,
+                )
+            ).first()
+            if personality is None:
+                if row is not None:
+                    session.delete(row)
+            else:
+                row = row or ChannelBinding(
+                    tenant_id=caller.tenant_id, channel=channel, personality=personality
+                )
+                row.personality = personality
+                row.updated_at = utcnow()
+                session.add(row)
+            audit(
+                session,
+                tenant_id=caller.tenant_id,
+                actor=caller.actor,
+                action="channel.bind" if personality else "channel.unbind",
+                target=channel,
+                detail={"personality": personality} if personality else {},
+            )
+
+        await self.db.run(save)
+        self.identity.forget_binding(caller.tenant_id, channel)
+        if personality is None:
+            return f"#{channel} has no personality of its own any more."
+        return f"`{personality}` now answers in #{channel} unless someone asks for another."
 
     async def _plugin_list(self, caller: Caller) -> str:
         enabled = await self.state.enabled(caller.tenant_id, caller.channel)

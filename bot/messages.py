@@ -16,6 +16,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "STORAGE_DEGRADED",
     "HELP",
+    "PLUGINS_USAGE",
     "plugin_auto_disabled",
 ]
 
@@ -45,6 +46,13 @@ Talk to me in plain language. Things you can also do:
 • `use NAME` – keep talking to one personality (`use default` to go back)
 • `personalities` – list who is available here
 • react 👍 / 👎 to my answers so I learn what works for you"""
+
+
+PLUGINS_USAGE = (
+    "Usage: `plugins list`, `plugins enable|disable NAME [#channel]`, "
+    "`plugins bind NAME [#channel]` (that personality answers there by default), "
+    "`plugins unbind [#channel]`."
+)
 
 
 def plugin_auto_disabled(plugin: str, failures: int) -> str:

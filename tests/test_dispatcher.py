@@ -360,3 +360,28 @@ async def test_failing_progress_does_not_stop_the_answer(app: Chorus, llm: FakeL
     llm.enqueue("answer")
     await app.dispatcher.handle_message(message("hi"), transport)
     assert transport.texts == ["answer"]
+
+
+async def test_admin_binds_a_channel_to_a_personality(
+    app: Chorus, transport: FakeTransport
+) -> None:
+    admin = message("x", is_admin=True)
+    reply = await app.dispatcher.run_command(admin, "plugins bind data_analyst")
+    assert "`data_analyst` now answers in #C1" in reply
+    await app.dispatcher.handle_message(message("how many signups?"), transport)
+    assert transport.last.speaker and transport.last.speaker.name == "data_analyst"
+    assert _interactions(app)[-1].route_reason == "channel"
+    # another channel is unaffected; an explicit ask still wins
+    await app.dispatcher.handle_message(message("hi", channel="C2"), transport)
+    assert transport.last.speaker and transport.last.speaker.name == "assistant"
+    await app.dispatcher.handle_message(message("ask marketing_maestro a slogan"), transport)
+    assert transport.last.speaker and transport.last.speaker.name == "marketing_maestro"
+    await app.dispatcher.run_command(admin, "plugins unbind")
+    await app.dispatcher.handle_message(message("and now?"), transport)
+    assert transport.last.speaker and transport.last.speaker.name == "assistant"
+    assert "nobody" in await app.dispatcher.run_command(admin, "plugins bind nobody")
+    refused = await app.dispatcher.run_command(message("x"), "plugins bind data_analyst")
+    assert "only workspace admins" in refused
+    with app.db.session() as s:
+        actions = [a.action for a in s.exec(select(AuditEntry).order_by(AuditEntry.created_at))]
+    assert actions == ["channel.bind", "channel.unbind", "command.refused"]
