@@ -175,6 +175,30 @@ class SlackSettings(_Section):
         return url if url.endswith("/") else url + "/"
 
 
+class RetrievalWeights(_Section):
+    """How long-term memories are ranked for a message (bench/memory.py measures each)."""
+
+    semantic: float = Field(default=0.75, ge=0)
+    lexical: float = Field(default=0.2, ge=0)
+    recency: float = Field(default=0.03, ge=0)
+    importance: float = Field(default=0.02, ge=0)
+
+
+class MemorySettings(_Section):
+    """Long-term memory: canonical rows in SQL, vectors in Chroma."""
+
+    enabled: bool = True
+    embedder: Literal["minilm", "openai"] = "minilm"
+    openai_model: str = "text-embedding-3-small"
+    openai_base_url: str | None = None
+    chroma_url: str | None = None
+    top_k: int = Field(default=5, ge=1, le=50)
+    min_score: float = Field(default=0.3, ge=0, le=1)
+    recency_half_life_days: float = Field(default=30.0, gt=0)
+    extraction: Literal["auto", "rules", "off"] = "auto"
+    weights: RetrievalWeights = Field(default_factory=RetrievalWeights)
+
+
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -182,6 +206,7 @@ class Settings(_Section):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
 
     def plugin_config(self, name: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ __all__ = [
     "Conversation",
     "Feedback",
     "Interaction",
+    "Memory",
+    "MEMORY_KINDS",
     "PersonalityInstall",
     "ReplyMessage",
     "Tenant",
@@ -81,6 +83,7 @@ class Tenant(SQLModel, table=True):
     platform: str = Field(max_length=32)
     external_id: str = Field(max_length=128)
     name: str | None = Field(default=None, max_length=200)
+    profile: dict[str, Any] = _json()
     created_at: datetime = _ts()
 
 
@@ -232,3 +235,36 @@ class AuditEntry(SQLModel, table=True):
     target: str = Field(default="", max_length=200)
     detail: dict[str, Any] = _json()
     created_at: datetime = _ts()
+
+
+#: What a long-term memory is.
+MEMORY_KINDS = ("fact", "preference", "goal", "project", "correction", "episode", "document")
+
+
+class Memory(SQLModel, table=True):
+    """One long-term memory: the canonical record (its vector lives in Chroma).
+
+    Scope: a tenant; a user within it (``user_id`` None: the whole team); optionally one
+    personality (None: every personality). A profile fact has a ``key`` (``company``,
+    ``role`` …); a newer fact with the same key supersedes the older one, which stays as
+    history (``superseded_by``) and leaves the search index.
+    """
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        Index("ix_memories_scope", "tenant_id", "user_id", "superseded_by"),
+        Index("ix_memories_key", "tenant_id", "user_id", "key"),
+    )
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    personality: str | None = Field(default=None, max_length=100)
+    kind: str = Field(default="fact", max_length=20)
+    key: str | None = Field(default=None, max_length=100)
+    text: str = Field(sa_type=Text)
+    importance: float = 0.5
+    source_interaction_id: uuid.UUID | None = Field(default=None, index=True)
+    superseded_by: uuid.UUID | None = Field(default=None)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
