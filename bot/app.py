@@ -13,7 +13,9 @@ import gc
 import importlib.metadata
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -23,6 +25,9 @@ from bot.errors import StorageUnavailable
 from bot.hooks import HookRunner, PluginHealth
 from bot.kv import make_redis
 from bot.llm.base import LLMProvider
+from bot.memory.index import VectorIndex
+from bot.memory.service import MemoryService
+from bot.memory.store import MemoryStore
 from bot.plugin_state import PluginState
 from bot.plugins import ChorusPluginManager, get_plugin_manager
 from bot.settings import Secrets, Settings, load_secrets, mask_url
@@ -30,6 +35,7 @@ from bot.storage.db import Database
 
 if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
+    from bot.memory.embedding import Embedder
 
 __all__ = ["Chorus", "ADAPTER_GROUP", "adapter_classes", "tune_gc"]
 
@@ -71,6 +77,31 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def _store_factory(
+    settings: Settings, secrets: Secrets, db: Database, embedder: Embedder | None
+) -> Callable[[], MemoryStore]:
+    """How to build the long-term memory store, when first needed."""
+
+    def make() -> MemoryStore:
+        from bot.memory.embedding import ChromaEmbeddingFunction, make_embedder
+
+        chosen = embedder if embedder is not None else make_embedder(settings, secrets)
+        index = VectorIndex.open(
+            Path(settings.storage.data_dir) / "chroma",
+            settings.memory.chroma_url,
+            embedding_function=ChromaEmbeddingFunction(chosen),
+        )
+        return MemoryStore(
+            db,
+            index,
+            chosen,
+            weights=settings.memory.weights,
+            half_life_days=settings.memory.recency_half_life_days,
+        )
+
+    return make
+
+
 async def _prepare(db: Database, *, migrate: bool) -> None:
     """Migrate (or just reach) the database, turning any failure into StorageUnavailable."""
     try:
@@ -93,6 +124,7 @@ class Chorus:
     pm: ChorusPluginManager
     state: PluginState
     hooks: HookRunner
+    memory: MemoryService
     dispatcher: Dispatcher
     admin_notices: list[str] = field(default_factory=list)
 
@@ -106,6 +138,7 @@ class Chorus:
         redis: aioredis.Redis | None = None,
         pm: ChorusPluginManager | None = None,
         db: Database | None = None,
+        embedder: Embedder | None = None,
     ) -> Chorus:
         """Build everything from settings; tests pass doubles for any part.
 
@@ -147,10 +180,18 @@ class Chorus:
             cache_s=settings.plugins.state_cache_s,
         )
         hooks = HookRunner(pm, health, settings.dispatcher.plugin_timeout_s)
+        memory = MemoryService(db, _store_factory(settings, secrets, db, embedder), settings.memory)
         dispatcher = Dispatcher(
-            settings=settings, db=db, redis=redis, llm=llm, pm=pm, state=state, hooks=hooks
+            settings=settings,
+            db=db,
+            redis=redis,
+            llm=llm,
+            pm=pm,
+            state=state,
+            hooks=hooks,
+            memory=memory,
         )
-        app = cls(settings, secrets, db, redis, llm, pm, state, hooks, dispatcher)
+        app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher)
         holder["app"] = app
         await hooks.call("chorus_startup", app=app)
         return app
@@ -173,4 +214,5 @@ class Chorus:
                 await closer()
             except Exception:
                 log.warning("error while closing", exc_info=True)
+        await asyncio.to_thread(self.memory.close)
         await asyncio.to_thread(self.db.dispose)

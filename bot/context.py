@@ -67,6 +67,8 @@ class Context:
     count_tokens: Callable[[str], int] = approx_tokens
     sections: list[Section] = field(default_factory=list)
     history: list[Turn] = field(default_factory=list)
+    #: Facts about this reply stored with its interaction (JSON values only), e.g. the ids of
+    #: the memories used, so later feedback can be credited to them.
     data: dict[str, object] = field(default_factory=dict)
 
     def add(self, name: str, text: str, *, priority: int = 50, source: str = "core") -> None:

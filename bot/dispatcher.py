@@ -24,6 +24,7 @@ from bot.errors import CommandError, UnknownPersonality
 from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
 from bot.hooks import HookRunner
 from bot.llm.base import LLMProvider
+from bot.memory.service import MemoryService
 from bot.memory.short_term import ShortTermMemory
 from bot.middleware.base import Handler, Incoming, build_chain, notice
 from bot.middleware.dedupe import Dedupe
@@ -67,6 +68,7 @@ class Dispatcher:
         pm: ChorusPluginManager,
         state: PluginState,
         hooks: HookRunner,
+        memory: MemoryService | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -76,6 +78,7 @@ class Dispatcher:
         self.registry = pm.registry
         self.state = state
         self.hooks = hooks
+        self.memory = memory
         self.identity = IdentityCache(ttl_s=settings.dispatcher.identity_cache_s)
         d = settings.dispatcher
         self.short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
@@ -243,6 +246,7 @@ class Dispatcher:
             short_term=self.short_term,
             hooks=self.hooks,
             enabled=enabled,
+            memory=self.memory if self.settings.learning.context_awareness else None,
         )
         tenant_key = str(who.tenant_id) if who else ""
         generation = await generate(

@@ -7,6 +7,7 @@ The hierarchy::
     ├── StorageUnavailable     the SQL database cannot be reached or migrated
     ├── ProviderError          an LLM provider failed (timeout, HTTP error, bad answer)
     │   └── ModelNotFound      the local model file is missing
+    ├── EmbedderUnavailable    the embedding model cannot be loaded or its API failed
     ├── PluginError
     │   ├── PluginLoadFailed   a plugin could not be imported or registered (rolled back)
     │   ├── DuplicatePersonality
@@ -23,6 +24,7 @@ __all__ = [
     "CommandError",
     "ConfigError",
     "DuplicatePersonality",
+    "EmbedderUnavailable",
     "ModelNotFound",
     "PluginError",
     "PluginLoadFailed",
@@ -54,6 +56,11 @@ class ProviderError(ChorusError):
 
 class ModelNotFound(ProviderError):
     """The local model file does not exist or cannot be read."""
+
+
+class EmbedderUnavailable(ChorusError):
+    """Texts cannot be embedded: a model file is missing or unreadable, or the embedding API
+    failed. The text names the file or server and what to check, never a secret."""
 
 
 class PluginError(ChorusError):

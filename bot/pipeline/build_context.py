@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from bot.context import Context
 from bot.events import Message
 from bot.hooks import HookRunner
+from bot.memory.service import MemoryService, Recall
 from bot.memory.short_term import ShortTermMemory
+from bot.memory.store import Scope
 from bot.personality import Personality
 from bot.pipeline.identify import Who
 
@@ -28,18 +30,59 @@ def persona_prompt(personality: Personality, bot_name: str, platform: str) -> st
     )
 
 
+#: Profile keys in the order they are shown to the model, with their labels.
+PROFILE_LABELS = {
+    "company": "Company",
+    "role": "Role",
+    "industry": "Industry",
+    "communication_style": "Prefers",
+    "projects": "Projects",
+    "goals": "Goals",
+    "tools": "Tools",
+    "timezone": "Timezone",
+}
+
+
+def _render_profile(profile: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key, label in PROFILE_LABELS.items():
+        value = profile.get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value if v)
+        if value:
+            lines.append(f"{label}: {value}")
+    return lines
+
+
 def profile_summary(who: Who, msg: Message) -> str:
-    """What the bot knows of the person asking, as prompt text."""
+    """What the bot knows of the person asking (and their team), as prompt text."""
     parts: list[str] = []
     if who.display_name:
         parts.append(f"Name: {who.display_name}")
-    for key in ("company", "role", "industry", "timezone"):
-        value: Any = who.profile.get(key)
-        if value:
-            parts.append(f"{key.capitalize()}: {value}")
+    parts += _render_profile(who.profile)
+    team = _render_profile(who.team_profile)
+    if team:
+        parts.append("Their team — " + "; ".join(team))
     if msg.is_dm:
         parts.append("This is a private conversation.")
     return "\n".join(parts)
+
+
+def memory_sections(ctx: Context, recall: Recall) -> None:
+    """Put recalled memories and corrections into the context, and note which were used."""
+    if recall.memories:
+        ctx.add(
+            "What you remember (use it when relevant; never mention how you know)",
+            "\n".join(f"- {h.memory.text}" for h in recall.memories),
+            priority=65,
+        )
+    if recall.corrections:
+        ctx.add(
+            "Corrections you were given earlier (follow them)",
+            "\n".join(f"- {h.memory.text}" for h in recall.corrections),
+            priority=85,
+        )
+    ctx.data["memories"] = recall.ids
 
 
 async def build_context(
@@ -54,6 +97,7 @@ async def build_context(
     short_term: ShortTermMemory,
     hooks: HookRunner,
     enabled: Collection[str],
+    memory: MemoryService | None = None,
 ) -> Context:
     """Assemble the context of one reply. A failing part is left out, never fatal."""
     ctx = Context(
@@ -70,6 +114,12 @@ async def build_context(
             log.warning(
                 "short-term memory unavailable; answering without thread history", exc_info=True
             )
+        if memory is not None:
+            scope = Scope(who.tenant_id, who.user_id, personality.name)
+            try:
+                memory_sections(ctx, await memory.recall(scope, msg.text))
+            except Exception:
+                log.warning("long-term memory unavailable; answering without recall", exc_info=True)
     await hooks.call(
         "chorus_build_context",
         enabled=enabled,

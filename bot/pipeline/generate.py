@@ -52,6 +52,7 @@ async def generate(
     started = time.perf_counter()
     rendered = ctx.render(msg.text)
     meta: dict[str, Any] = {
+        **ctx.data,
         "sections": rendered.sections,
         "dropped": rendered.dropped,
         "history_turns": rendered.history_turns,

@@ -37,6 +37,7 @@ class Who:
     display_name: str | None = None
     profile: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    team_profile: dict[str, Any] = field(default_factory=dict)
     channel_personality: str | None = None
 
 
@@ -149,6 +150,7 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
             ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == msg.channel
         )
     ).first()
+    team_profile = session.exec(select(Tenant.profile).where(Tenant.id == tenant_id)).first()
     who = Who(
         tenant_id=tenant_id,
         user_id=user.id,
@@ -157,6 +159,7 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
         profile=dict(user.profile or {}),
         settings=dict(user.settings or {}),
         channel_personality=binding,
+        team_profile=dict(team_profile or {}),
     )
     fetched = time.monotonic()
     cache.users[(tenant_id, msg.user)] = (fetched, who, _aware(user.last_seen_at))

