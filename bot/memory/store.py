@@ -276,7 +276,7 @@ class MemoryStore:
             self._exactly(select(Memory), scope).where(
                 col(Memory.superseded_by).is_(None),
                 Memory.key == item.key if item.key else col(Memory.key).is_(None),
-                *([] if item.key else [Memory.text == text]),
+                *([] if item.key else [func.lower(Memory.text) == text.lower()]),
             )
         ).first()
         if current is not None and _same(current.text, text):
