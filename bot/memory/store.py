@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, delete, func, select
 
 from bot.events import utcnow
@@ -238,14 +238,16 @@ class MemoryStore:
             if not item.text.strip():
                 raise ValueError("a memory needs some text")
         with self.db.session() as session:
+            existing = self._existing(session, scope, items)
             new_rows: list[Memory] = []
             results: list[Memory] = []
             retired: list[str] = []
             for item in items:
-                row, old = self._place(session, scope, item, new_rows)
+                row, old = self._place(scope, item, existing, new_rows)
                 results.append(row)
                 if old is not None:
                     retired.append(str(old.id))
+            session.add_all(new_rows)
             vectors = (
                 self.embedder.embed([r.text for r in new_rows])
                 if new_rows
@@ -263,8 +265,34 @@ class MemoryStore:
             self.index.delete(str(scope.tenant_id), retired)
             return [MemoryRecord.of(r) for r in results]
 
+    def _existing(
+        self, session: Session, scope: Scope, items: Sequence[NewMemory]
+    ) -> dict[tuple[str, str], Memory]:
+        """Active rows of exactly ``scope`` that items may repeat or supersede, in one query:
+        by ``("key", key)`` for keyed facts, by ``("text", lowercased text)`` for the rest."""
+        keys = {i.key for i in items if i.key}
+        texts = {" ".join(i.text.split()).lower() for i in items if not i.key}
+        if not keys and not texts:
+            return {}
+        match: list[ColumnElement[bool]] = []
+        if keys:
+            match.append(col(Memory.key).in_(keys))
+        if texts:
+            match.append(and_(col(Memory.key).is_(None), func.lower(Memory.text).in_(texts)))
+        stmt = self._exactly(select(Memory), scope).where(
+            col(Memory.superseded_by).is_(None), or_(*match)
+        )
+        found: dict[tuple[str, str], Memory] = {}
+        for row in session.exec(stmt):
+            found[("key", row.key) if row.key else ("text", row.text.lower())] = row
+        return found
+
     def _place(
-        self, session: Session, scope: Scope, item: NewMemory, pending: list[Memory]
+        self,
+        scope: Scope,
+        item: NewMemory,
+        existing: dict[tuple[str, str], Memory],
+        pending: list[Memory],
     ) -> tuple[Memory, Memory | None]:
         now = utcnow()
         at = _aware(item.at) if item.at else now
@@ -272,17 +300,10 @@ class MemoryStore:
         for row in pending:  # the same text twice in one batch
             if _same(row.text, text) and row.key == item.key:
                 return row, None
-        current = session.exec(
-            self._exactly(select(Memory), scope).where(
-                col(Memory.superseded_by).is_(None),
-                Memory.key == item.key if item.key else col(Memory.key).is_(None),
-                *([] if item.key else [func.lower(Memory.text) == text.lower()]),
-            )
-        ).first()
+        current = existing.get(("key", item.key) if item.key else ("text", text.lower()))
         if current is not None and _same(current.text, text):
             current.importance = max(current.importance, item.importance)
             current.updated_at = max(_aware(current.updated_at), at)
-            session.add(current)
             return current, None
         row = Memory(
             tenant_id=scope.tenant_id,
@@ -296,12 +317,11 @@ class MemoryStore:
             created_at=at,
             updated_at=at,
         )
-        session.add(row)
         pending.append(row)
         if current is not None and item.key:  # a contradicting fact: keep history
             current.superseded_by = row.id
             current.updated_at = now
-            session.add(current)
+            existing[("key", item.key)] = row
             return row, current
         return row, None
 

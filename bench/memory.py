@@ -1,0 +1,133 @@
+"""Long-term memory: recall of the right fact, search latency and write speed.
+
+    python -m bench.memory [--sizes 1000,10000,100000] [--queries 400]
+
+Builds the synthetic data set of bench/memory_data.py through the public memory API on the
+embedded defaults (SQLite, Chroma on disk, MiniLM offline), growing to each size in turn. At
+each size: recall@5 and recall@10 of the fact that answers a paraphrased question (only the
+asker's own memories and the team's are searched, as in the bot), and search latency p50/p95
+(query embedding included). At the first size, every ranking signal alone and combined, so
+the defaults keep what wins. Writes are batched per person. Last line: JSON figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.dispatch import _percentile
+from bench.memory_data import Person, generate, team_facts
+from bot.memory.api import Memory, NewMemory
+from bot.settings import RetrievalWeights, Settings
+
+#: Team facts were stated before anyone's personal facts (2025) in the data set.
+TEAM_FACTS_AT = datetime(2024, 6, 1, tzinfo=UTC)
+
+SIGNALS = {
+    "semantic": RetrievalWeights(semantic=1, lexical=0, recency=0, importance=0),
+    "lexical": RetrievalWeights(semantic=0, lexical=1, recency=0, importance=0),
+    "recency": RetrievalWeights(semantic=0, lexical=0, recency=1, importance=0),
+    "semantic+lexical": RetrievalWeights(semantic=0.8, lexical=0.2, recency=0, importance=0),
+    "semantic+recency": RetrievalWeights(semantic=0.95, lexical=0, recency=0.05, importance=0),
+}
+
+
+async def _grow(memory: Memory, people: list[Person], teams: set[str]) -> tuple[int, float]:
+    """Add everyone's memories, one batch per person; (memories written, seconds)."""
+    written = 0
+    started = time.perf_counter()
+    for person in people:
+        if person.tenant not in teams:
+            teams.add(person.tenant)
+            shared = [NewMemory(t, at=TEAM_FACTS_AT) for t in team_facts(person.tenant)]
+            await memory.add_many(person.tenant, shared)
+            written += len(shared)
+        items = [NewMemory(f.text, kind="fact", at=f.at) for f in person.facts]
+        items += [NewMemory(text, kind="episode", at=at) for text, at in person.noise]
+        await memory.add_many(person.tenant, items, user=person.user)
+        written += len(items)
+    return written, time.perf_counter() - started
+
+
+async def _evaluate(
+    memory: Memory,
+    people: list[Person],
+    queries: int,
+    weights: RetrievalWeights | None,
+    rng: random.Random,
+) -> dict[str, float]:
+    sample = rng.sample(people, min(queries, len(people)))
+    at5 = at10 = 0
+    latencies: list[float] = []
+    for person in sample:
+        question, answer = rng.choice(person.queries)
+        started = time.perf_counter()
+        hits = await memory.search(person.tenant, question, user=person.user, k=10, weights=weights)
+        latencies.append((time.perf_counter() - started) * 1000)
+        found = [h.memory.text for h in hits]
+        at5 += answer in found[:5]
+        at10 += answer in found[:10]
+    n = len(sample)
+    return {
+        "recall_at_5": round(at5 / n, 3),
+        "recall_at_10": round(at10 / n, 3),
+        "search_p50_ms": round(statistics.median(latencies), 2),
+        "search_p95_ms": round(_percentile(latencies, 0.95), 2),
+    }
+
+
+async def run(sizes: list[int], queries: int) -> dict[str, Any]:
+    everyone = generate(max(sizes) // 18 + 50)
+    teams: set[str] = set()
+    figures: dict[str, Any] = {"sizes": sizes}
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.model_validate({"storage": {"data_dir": str(Path(tmp))}})
+        async with Memory.open(settings) as memory:
+            await memory.search("warm-up", "load the model", user="nobody")
+            total_written, total_seconds, used = 0, 0.0, 0
+            for size in sizes:
+                batch: list[Person] = []
+                count = total_written
+                while count < size and used < len(everyone):
+                    batch.append(everyone[used])
+                    count += len(everyone[used].facts) + len(everyone[used].noise)
+                    used += 1
+                written, seconds = await _grow(memory, batch, teams)
+                total_written += written
+                total_seconds += seconds
+                people = everyone[:used]
+                rng = random.Random(size)
+                if size == sizes[0]:
+                    for name, weights in SIGNALS.items():
+                        result = await _evaluate(
+                            memory, people, queries, weights, random.Random(size)
+                        )
+                        print(f"{size} memories, {name} alone: {result}")
+                        figures[f"signal_{name}_recall_at_5"] = result["recall_at_5"]
+                result = await _evaluate(memory, people, queries, None, rng)
+                print(f"{size} memories, combined (defaults): {result}")
+                figures.update({f"{size}_{k}": v for k, v in result.items()})
+                figures[f"{size}_memories"] = total_written
+            figures["writes_per_s"] = round(total_written / total_seconds, 1)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--queries", type=int, default=400)
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    print(json.dumps(asyncio.run(run(sizes, args.queries))))
+
+
+if __name__ == "__main__":
+    main()
