@@ -70,12 +70,33 @@ class Context:
     #: Facts about this reply stored with its interaction (JSON values only), e.g. the ids of
     #: the memories used, so later feedback can be credited to them.
     data: dict[str, object] = field(default_factory=dict)
+    #: Per section name, the ids of the memories it was built from (see :meth:`used_memories`).
+    memory_ids: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, name: str, text: str, *, priority: int = 50, source: str = "core") -> None:
-        """Add a section to the system prompt. Empty text is ignored."""
+    def add(
+        self,
+        name: str,
+        text: str,
+        *,
+        priority: int = 50,
+        source: str = "core",
+        memory_ids: list[str] | None = None,
+    ) -> None:
+        """Add a section to the system prompt. Empty text is ignored.
+
+        ``memory_ids``: the long-term memories the section quotes, credited with the answer
+        only if the section survives the token budget.
+        """
         if text and text.strip():
             priority = max(0, min(100, priority))
             self.sections.append(Section(name, text.strip(), priority, source))
+            if memory_ids:
+                self.memory_ids[name] = list(memory_ids)
+
+    def used_memories(self, rendered: Rendered) -> list[str]:
+        """Ids of the memories in the sections that made it into ``rendered``."""
+        kept = set(rendered.sections)
+        return [i for name, ids in self.memory_ids.items() if name in kept for i in ids]
 
     def render(self, user_text: str) -> Rendered:
         """Chat messages for ``user_text`` within :attr:`budget` tokens."""

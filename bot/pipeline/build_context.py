@@ -75,14 +75,15 @@ def memory_sections(ctx: Context, recall: Recall) -> None:
             "What you remember (use it when relevant; never mention how you know)",
             "\n".join(f"- {h.memory.text}" for h in recall.memories),
             priority=65,
+            memory_ids=[str(h.memory.id) for h in recall.memories],
         )
     if recall.corrections:
         ctx.add(
             "Corrections you were given earlier (follow them)",
             "\n".join(f"- {h.memory.text}" for h in recall.corrections),
             priority=85,
+            memory_ids=[str(h.memory.id) for h in recall.corrections],
         )
-    ctx.data["memories"] = recall.ids
 
 
 async def build_context(

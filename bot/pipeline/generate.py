@@ -56,6 +56,7 @@ async def generate(
         "sections": rendered.sections,
         "dropped": rendered.dropped,
         "history_turns": rendered.history_turns,
+        "memories": ctx.used_memories(rendered),
         "prompt_tokens_estimate": rendered.tokens,
     }
     answered = await hooks.first(
