@@ -232,21 +232,32 @@ class MemoryStore:
         current fact with that key: the old row stays as history and leaves the index.
         Searchable as soon as this returns.
         """
-        for item in items:
+        return self.add_batch([(scope, item) for item in items])
+
+    def add_batch(self, batch: Sequence[tuple[Scope, NewMemory]]) -> list[MemoryRecord]:
+        """:meth:`add_many` for memories of many scopes at once (imports, benchmarks):
+        one transaction, one embedding batch, one index write per tenant."""
+        for _, item in batch:
             if item.kind not in MEMORY_KINDS:
                 raise ValueError(f"unknown memory kind {item.kind!r}; one of {MEMORY_KINDS}")
             if not item.text.strip():
                 raise ValueError("a memory needs some text")
+        by_scope: dict[Scope, list[NewMemory]] = {}
+        for scope, item in batch:
+            by_scope.setdefault(scope, []).append(item)
         with self.db.session() as session:
-            existing = self._existing(session, scope, items)
+            placed: dict[int, Memory] = {}
             new_rows: list[Memory] = []
-            results: list[Memory] = []
-            retired: list[str] = []
-            for item in items:
-                row, old = self._place(scope, item, existing, new_rows)
-                results.append(row)
-                if old is not None:
-                    retired.append(str(old.id))
+            retired: dict[uuid.UUID, list[str]] = {}
+            for scope, items in by_scope.items():
+                existing = self._existing(session, scope, items)
+                pending: list[Memory] = []
+                for item in items:
+                    row, old = self._place(scope, item, existing, pending)
+                    placed[id(item)] = row
+                    if old is not None:
+                        retired.setdefault(scope.tenant_id, []).append(str(old.id))
+                new_rows += pending
             session.add_all(new_rows)
             vectors = (
                 self.embedder.embed([r.text for r in new_rows])
@@ -255,15 +266,20 @@ class MemoryStore:
             )
             session.flush()
             # The index first: if it fails, the transaction rolls back and nothing is half-kept.
-            self.index.add(
-                str(scope.tenant_id),
-                [str(r.id) for r in new_rows],
-                vectors,
-                [{"kind": r.kind, "user": str(r.user_id or "")} for r in new_rows],
-                [r.text for r in new_rows],
-            )
-            self.index.delete(str(scope.tenant_id), retired)
-            return [MemoryRecord.of(r) for r in results]
+            for tenant_id in {r.tenant_id for r in new_rows} | set(retired):
+                mine = [i for i, r in enumerate(new_rows) if r.tenant_id == tenant_id]
+                self.index.add(
+                    str(tenant_id),
+                    [str(new_rows[i].id) for i in mine],
+                    vectors[mine],
+                    [
+                        {"kind": new_rows[i].kind, "user": str(new_rows[i].user_id or "")}
+                        for i in mine
+                    ],
+                    [new_rows[i].text for i in mine],
+                )
+                self.index.delete(str(tenant_id), retired.get(tenant_id, []))
+            return [MemoryRecord.of(placed[id(item)]) for _, item in batch]
 
     def _existing(
         self, session: Session, scope: Scope, items: Sequence[NewMemory]
