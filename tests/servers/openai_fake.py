@@ -1,5 +1,7 @@
 """A local OpenAI-compatible server: ``POST /v1/chat/completions`` in the real shapes.
 
+:class:`FakeOpenAIEmbeddings` serves ``POST /v1/embeddings`` the same way.
+
 The key arrives as ``Authorization: Bearer KEY``. Requests the real API would refuse (no
 model, no messages, an unknown role, a temperature out of range) get its 400 body; errors
 use its ``{"error": {message, type, param, code}}`` shape. Scripting: see
@@ -8,14 +10,18 @@ use its ``{"error": {message, type, param, code}}`` shape. Scripting: see
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from tests.servers.llm_base import FakeLLMServer, bearer, word_count
 
-__all__ = ["FakeOpenAI"]
+__all__ = ["FakeOpenAI", "FakeOpenAIEmbeddings", "fake_embedding"]
 
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
 _ERRORS: dict[int, tuple[str, str, str | None]] = {
@@ -113,3 +119,64 @@ class FakeOpenAI(FakeLLMServer):
                 "code": code,
             }
         return {"error": error}, {"x-request-id": f"req_{uuid.uuid4().hex}"}
+
+
+# -- /v1/embeddings ----------------------------------------------------------------------------
+
+
+def fake_embedding(text: str, dim: int) -> list[float]:
+    """The fake's vector for ``text``: deterministic, unit length, unrelated to meaning."""
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    row = np.random.default_rng(seed).standard_normal(dim)
+    return [float(x) for x in row / np.linalg.norm(row)]
+
+
+class FakeOpenAIEmbeddings(FakeOpenAI):
+    """``POST /v1/embeddings`` in the real shapes: one vector per input, in input order, as
+    floats or (``encoding_format: base64``) little-endian float32 bytes. Requests the real
+    API refuses (no model, an empty string, more than 2048 inputs, an unknown encoding) get
+    its 400 body; ``dimensions`` shortens the vectors. Scripting as for :class:`FakeOpenAI`
+    (``fail``, ``stall``, ``garbage``); the scripted texts are ignored.
+    """
+
+    endpoint = "/v1/embeddings"
+
+    def __init__(self, *, dim: int = 1536, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Length of the vectors when the request names no ``dimensions``.
+        self.dim = dim
+
+    def validate(self, body: dict[str, Any], headers: Mapping[str, str]) -> str | None:
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return "you must provide a model parameter"
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs or len(inputs) > 2048:
+            return "'$.input' is invalid. Please check the API reference."
+        if not all(isinstance(t, str) and t for t in inputs):
+            return "'$.input' is invalid. Please check the API reference."
+        if body.get("encoding_format", "float") not in ("float", "base64"):
+            return "'encoding_format' must be 'float' or 'base64'"
+        dimensions = body.get("dimensions", 1)
+        if not isinstance(dimensions, int) or dimensions < 1:
+            return "'dimensions' must be a positive integer"
+        return None
+
+    def success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        dim = body.get("dimensions", self.dim)
+        data = []
+        for i, item in enumerate(inputs):
+            vector: list[float] | str = fake_embedding(item, dim)
+            if body.get("encoding_format") == "base64":
+                raw = np.asarray(vector, dtype="<f4").tobytes()
+                vector = base64.b64encode(raw).decode("ascii")
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        tokens = sum(word_count(t) for t in inputs)
+        return {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
