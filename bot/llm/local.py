@@ -8,6 +8,7 @@ generation runs in a worker thread, one request at a time per model, off the eve
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -30,6 +31,10 @@ _WEIGHTS = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Loaded models, one per (path, n_ctx, n_threads, seed), each with the lock that keeps
 #: generation on it to one thread at a time (a llama.cpp context is not thread-safe, and every
 #: provider for the same file shares it).
+#: A 135M model rambles: keep its answers short and discourage it from repeating itself.
+LOCAL_MAX_TOKENS = 200
+REPEAT_PENALTY = 1.3
+
 _models: dict[tuple[str, int, int | None, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
@@ -58,7 +63,19 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> tuple[Any
                 model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
             )
             loaded = _models[key] = (model, threading.Lock())
+            if len(_models) == 1:
+                atexit.register(_close_all)
         return loaded
+
+
+def _close_all() -> None:
+    """Free the models before interpreter shutdown tears down what llama.cpp's finaliser
+    needs (otherwise it prints a traceback on exit)."""
+    with _models_lock:
+        for model, lock in _models.values():
+            with lock:
+                model.close()
+        _models.clear()
 
 
 class LocalProvider:
@@ -104,7 +121,10 @@ class LocalProvider:
             if room < 16:
                 raise ProviderError(self.name, "the prompt does not fit the model's context window")
             result = llama.create_chat_completion(
-                messages=messages, max_tokens=min(max_tokens, room), temperature=temperature
+                messages=messages,
+                max_tokens=min(max_tokens, room, LOCAL_MAX_TOKENS),
+                temperature=temperature,
+                repeat_penalty=REPEAT_PENALTY,
             )
         usage = result.get("usage") or {}
         return Completion(
