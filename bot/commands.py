@@ -3,6 +3,8 @@
 The console's ``/use NAME``, Slack's ``/chorus use NAME`` and a plain message ``use NAME`` all
 end here. Plain messages count as commands only when unambiguous (``help`` alone,
 ``use`` followed by a known personality), so ordinary questions are never swallowed.
+Memory commands (``remember …``, ``forget …``, ``what do you know about me``) are recognised
+and carried out by :mod:`bot.memory.commands`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.events import utcnow
+from bot.memory.commands import MEMORY_COMMANDS, MemoryCommands, memory_intent
 from bot.pipeline.identify import IdentityCache
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
@@ -24,7 +27,7 @@ from bot.storage.models import ChannelBinding, User
 
 __all__ = ["Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
 
-USER_COMMANDS = ("help", "personalities", "use", "whoami")
+USER_COMMANDS = ("help", "personalities", "use", "whoami", *MEMORY_COMMANDS)
 ADMIN_COMMANDS = ("plugins",)
 RESET_WORDS = ("default", "auto", "reset")
 
@@ -56,8 +59,10 @@ class Commands:
         *,
         default_personality: str,
         admins: list[str],
+        memory: MemoryCommands | None = None,
     ) -> None:
         self.db = db
+        self.memory = memory
         self.identity = identity
         self.registry = registry
         self.state = state
@@ -69,6 +74,10 @@ class Commands:
         words = text.strip().split()
         if not words:
             return ("help", []) if strict else None
+        if self.memory is not None:
+            intent = memory_intent(text, explicit=strict)
+            if intent is not None:
+                return intent
         name, args = words[0].lower().lstrip("/"), words[1:]
         if strict:
             if name in USER_COMMANDS or name in ADMIN_COMMANDS:
@@ -85,8 +94,18 @@ class Commands:
     def is_admin(self, caller: Caller) -> bool:
         return caller.is_admin or caller.actor in self.admins
 
-    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
-        """Carry out a command; the text returned is the answer. Raises CommandError."""
+    async def run(
+        self, caller: Caller, name: str, args: list[str], *, explicit: bool = True
+    ) -> str | None:
+        """Carry out a command; the text returned is the answer. Raises CommandError.
+
+        None (only when not ``explicit``): the message was not a command after all, answer it
+        as a question.
+        """
+        if name in MEMORY_COMMANDS and self.memory is not None:
+            return await self.memory.run(
+                caller, name, args, is_admin=self.is_admin(caller), explicit=explicit
+            )
         if name == "help":
             return messages.HELP
         if name == "personalities":

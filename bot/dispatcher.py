@@ -24,6 +24,8 @@ from bot.errors import CommandError, UnknownPersonality
 from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
 from bot.hooks import HookRunner
 from bot.llm.base import LLMProvider
+from bot.memory.commands import MemoryCommands
+from bot.memory.learn import Exchange, Learner
 from bot.memory.service import MemoryService
 from bot.memory.short_term import ShortTermMemory
 from bot.middleware.base import Handler, Incoming, build_chain, notice
@@ -84,6 +86,9 @@ class Dispatcher:
         self.short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
         reactions = settings.learning.reactions
         self.ratings = RatingTable(reactions.positive, reactions.negative)
+        self.learner = Learner(
+            settings=settings, db=db, memory=memory, llm=llm, identity=self.identity
+        )
         self.commands = Commands(
             db,
             self.registry,
@@ -91,6 +96,14 @@ class Dispatcher:
             self.identity,
             default_personality=settings.bot.default_personality,
             admins=settings.bot.admins,
+            memory=MemoryCommands(
+                settings=settings,
+                db=db,
+                memory=memory,
+                short_term=self.short_term,
+                identity=self.identity,
+                learner=self.learner,
+            ),
         )
         boundary = ErrorBoundary()
         dedupe = Dedupe(redis, d.dedupe_ttl_s)
@@ -136,11 +149,17 @@ class Dispatcher:
                 self._idle.set()
 
     async def drain(self, timeout_s: float = 30.0) -> bool:
-        """Wait until no event is being handled (at shutdown); False if time ran out."""
+        """Wait until no event is being handled and nothing is being learned (at shutdown);
+        False if time ran out."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:
             log.error("%d events still in progress at shutdown", self._inflight)
+            return False
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        if not await self.learner.idle(remaining):
+            log.error("%d learning tasks still running at shutdown", self.learner.pending)
             return False
         return True
 
@@ -150,7 +169,8 @@ class Dispatcher:
             who = await identify(self.db, self.identity, msg)
             parsed = self.commands.parse(line, strict=True)
             assert parsed is not None
-            return await self.commands.run(self._caller(msg, who), *parsed)
+            answer = await self.commands.run(self._caller(msg, who), *parsed)
+            return answer or messages.HELP
         except CommandError as e:
             return str(e)
 
@@ -201,11 +221,14 @@ class Dispatcher:
             parsed = self.commands.parse(msg.text, strict=False)
             if parsed is not None:
                 try:
-                    answer = await self.commands.run(self._caller(msg, who), *parsed)
+                    answer = await self.commands.run(
+                        self._caller(msg, who), *parsed, explicit=False
+                    )
                 except CommandError as e:
                     answer = str(e)
-                await notice(event, answer)
-                return
+                if answer is not None:
+                    await notice(event, answer)
+                    return
 
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
         anonymous = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
@@ -295,6 +318,16 @@ class Dispatcher:
             )
         except Exception:
             log.exception("could not record the interaction for event %s", msg.event_id)
+            return
+        self.learner.after_exchange(
+            Exchange(
+                who.tenant_id,
+                who.user_id,
+                chosen.text,
+                generation.text if generation.outcome == "answered" else "",
+                event.interaction_id,
+            )
+        )
 
     async def _rate(self, event: Incoming) -> None:
         reaction = event.event

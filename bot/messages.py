@@ -5,6 +5,8 @@ Keep them short, friendly and free of internals: no stack traces, hostnames or s
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "EMPTY_MESSAGE",
     "GENERATION_FAILED",
@@ -18,6 +20,19 @@ __all__ = [
     "HELP",
     "PLUGINS_USAGE",
     "plugin_auto_disabled",
+    "MEMORY_OFF",
+    "MEMORY_USAGE",
+    "MEMORY_FAILED",
+    "REMEMBERED",
+    "NOTHING_TO_FORGET",
+    "FORGOT",
+    "FORGET_ME_CONFIRM",
+    "FORGET_ME_FAILED",
+    "FORGOTTEN_ME",
+    "MEMORY_STATS_REFUSED",
+    "PROFILE_FIELD_NAMES",
+    "what_i_know",
+    "memory_stats",
 ]
 
 EMPTY_MESSAGE = (
@@ -45,7 +60,9 @@ Talk to me in plain language. Things you can also do:
 • `ask NAME your question` – ask one personality directly (e.g. `ask data_analyst …`)
 • `use NAME` – keep talking to one personality (`use default` to go back)
 • `personalities` – list who is available here
-• react 👍 / 👎 to my answers so I learn what works for you"""
+• react 👍 / 👎 to my answers so I learn what works for you
+• `remember …` / `forget …` – tell me what to keep or drop; `what do you know about me?`
+• `forget me` – delete everything I know about you"""
 
 
 PLUGINS_USAGE = (
@@ -62,3 +79,99 @@ def plugin_auto_disabled(plugin: str, failures: int) -> str:
         f"for this workspace. Re-enable it with `chorus plugins enable {plugin}` "
         "once it is fixed."
     )
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+MEMORY_OFF = (
+    "Memory is switched off here, so I don't learn or keep anything about you between "
+    "conversations."
+)
+MEMORY_USAGE = (
+    "Usage: `remember SOMETHING`, `forget SOMETHING` (words, or an id from "
+    "`what do you know about me`), `forget me`, `memory stats` (admins)."
+)
+MEMORY_FAILED = "Sorry, I couldn't reach my memory just now. Please try again in a moment."
+REMEMBERED = "Got it, I'll remember: {text}"
+NOTHING_TO_FORGET = (
+    "I couldn't find anything about “{words}” in what I remember about you. "
+    "Say `what do you know about me` to see it all."
+)
+FORGOT = "Done, I've forgotten:"
+FORGET_ME_CONFIRM = (
+    "This deletes everything I know about you here: your profile, everything I remember, "
+    "our conversations and your ratings. It can't be undone. "
+    "To go ahead, say `forget me confirm`."
+)
+FORGET_ME_FAILED = (
+    "Sorry, I couldn't finish deleting your data just now. Please try again; "
+    "nothing new was learned in the meantime."
+)
+FORGOTTEN_ME = (
+    "Done. I've deleted your profile, everything I remembered about you, our conversations "
+    "and your ratings. If you write to me again, I'll start from scratch."
+)
+MEMORY_STATS_REFUSED = "Sorry, only workspace admins can see memory statistics."
+
+#: How profile fields are named to people.
+PROFILE_FIELD_NAMES = {
+    "company": "Company",
+    "role": "Role",
+    "industry": "Industry",
+    "communication_style": "Communication style",
+    "projects": "Projects",
+    "goals": "Goals",
+    "tools": "Tools",
+    "timezone": "Timezone",
+}
+
+
+def what_i_know(
+    *,
+    profile: list[tuple[str, str]],
+    team: list[tuple[str, str]],
+    memories: list[tuple[str, str, datetime]],
+    more: int,
+    memory_off: bool,
+) -> str:
+    """The answer to "what do you know about me?": profile, team profile, memories by id."""
+    lines: list[str] = [MEMORY_OFF, ""] if memory_off else []
+    if not profile and not memories:
+        lines.append("I don't know anything about you yet.")
+    else:
+        lines.append("Here's what I know about you.")
+    if profile:
+        lines += ["", "*Your profile*", *(f"• {name}: {value}" for name, value in profile)]
+    if team:
+        lines += [
+            "",
+            "*Your team* (shared with everyone in this workspace)",
+            *(f"• {name}: {value}" for name, value in team),
+        ]
+    if memories:
+        lines += ["", "*What I remember*, newest first"]
+        lines += [f"• `{sid}` {text} ({at:%Y-%m-%d})" for sid, text, at in memories]
+        if more:
+            lines.append(f"…and {more} more.")
+    if profile or memories:
+        lines += [
+            "",
+            "Say `forget ID` or `forget SOME WORDS` to remove something, "
+            "or `forget me` to delete everything.",
+        ]
+    return "\n".join(lines)
+
+
+def memory_stats(
+    people: list[tuple[str, str, int, int, int]], *, team_memories: int, team_fields: int
+) -> str:
+    """Counts per person for admins (never contents): (name, id, memories, profile fields,
+    interactions)."""
+    lines = ["Memory in this workspace (counts only):"]
+    for name, uid, memories, fields, interactions in people:
+        lines.append(
+            f"• {name} ({uid}): {memories} memories, {fields} profile fields, "
+            f"{interactions} interactions"
+        )
+    lines.append(f"• team: {team_memories} memories, {team_fields} profile fields")
+    return "\n".join(lines)

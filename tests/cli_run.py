@@ -31,13 +31,18 @@ class Run:
 
 
 def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
-    """This process's environment without Chorus settings or API keys, plus ``values``."""
+    """This process's environment without Chorus settings or API keys, plus ``values``.
+
+    Memory extraction is by rules only unless ``values`` say otherwise, so the model fakes
+    answer the conversation, not background extraction calls.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("CHORUS_", "OPENAI_", "ANTHROPIC_", "SLACK_", "DISCORD_"))
     }
     env["CHORUS_STORAGE__DATA_DIR"] = str(tmp_path / "data")
+    env["CHORUS_MEMORY__EXTRACTION"] = "rules"
     env.update(values)
     return env
 

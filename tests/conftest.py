@@ -31,10 +31,13 @@ _ids = itertools.count(1)
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
-    """Settings for a test: data under ``tmp_path``, no caching of plugin state."""
+    """Settings for a test: data under ``tmp_path``, no caching of plugin state, and memory
+    extraction by rules only (so the LLM double's queue serves replies; tests of the LLM
+    extractor ask for ``memory={"extraction": "auto"}``)."""
     data: dict[str, Any] = {
         "storage": {"data_dir": str(tmp_path / "data")},
         "plugins": {"state_cache_s": 0},
+        "memory": {"extraction": "rules"},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

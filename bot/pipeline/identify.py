@@ -48,7 +48,7 @@ class IdentityCache:
     Tenant ids never change once created, and conversation rows are never renamed.
     Users and channel bindings are kept for ``ttl_s`` seconds (other processes may change them)
     and dropped at once when this process changes them (:meth:`forget_user`,
-    :meth:`forget_binding`).
+    :meth:`forget_team`, :meth:`forget_binding`).
     """
 
     ttl_s: float = 30.0
@@ -66,6 +66,10 @@ class IdentityCache:
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         self.users = {k: v for k, v in self.users.items() if v[1].user_id != user_id}
+
+    def forget_team(self, tenant_id: uuid.UUID) -> None:
+        """Drop the cached people of a tenant (their team profile changed)."""
+        self.users = {k: v for k, v in self.users.items() if k[0] != tenant_id}
 
     def forget_binding(self, tenant_id: uuid.UUID, channel: str) -> None:
         self.bindings.pop((tenant_id, channel), None)

@@ -1,0 +1,159 @@
+"""Learning from each exchange, after the reply is delivered, in the background.
+
+:class:`Learner` is what the dispatcher calls once an interaction is recorded: it starts
+:func:`learn_from_exchange` as a task and returns at once, so learning never delays a reply.
+The rules always run (``memory.extraction`` ``rules`` or ``auto``); with ``auto`` and a
+provider other than the local demo model, the LLM reads the exchange too (only when the
+person said something about themselves), and the rules win where both found a field.
+
+Nothing here raises: a failure is logged (without message text) and the next exchange tries
+again. Learning is off when ``memory.enabled`` is false, ``memory.extraction`` is ``off`` or
+``learning.interaction_tracking`` is false (the person asked not to keep what they say).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from bot.llm.base import LLMProvider
+from bot.memory.extract import Fact, llm_facts, merge, rule_facts, says_something_about_self
+from bot.memory.profile import apply_facts
+from bot.memory.service import MemoryService
+from bot.pipeline.identify import IdentityCache
+from bot.settings import Settings
+from bot.storage.db import Database
+
+__all__ = ["Exchange", "Learner", "learn_from_exchange"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One message and the answer to it, as learning sees it."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    text: str
+    reply: str = ""
+    interaction_id: uuid.UUID | None = None
+
+
+async def learn_from_exchange(
+    exchange: Exchange,
+    *,
+    db: Database,
+    memory: MemoryService,
+    identity: IdentityCache,
+    llm: LLMProvider | None = None,
+) -> list[Fact]:
+    """Extract the facts of ``exchange`` and apply them; the facts learned.
+
+    ``llm``: also ask this model (None: rules only). Raises on storage failures; see
+    :meth:`Learner.learn` for the variant that never raises.
+    """
+    facts = await memory.run(rule_facts, exchange.text)
+    if llm is not None and says_something_about_self(exchange.text):
+        facts = merge(facts, await llm_facts(llm, exchange.text, exchange.reply))
+    if facts:
+        await apply_facts(
+            facts,
+            db=db,
+            memory=memory,
+            identity=identity,
+            tenant_id=exchange.tenant_id,
+            user_id=exchange.user_id,
+            source_interaction_id=exchange.interaction_id,
+        )
+    return facts
+
+
+class Learner:
+    """Runs :func:`learn_from_exchange` in the background for each recorded exchange."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        memory: MemoryService | None,
+        llm: LLMProvider,
+        identity: IdentityCache,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.memory = memory
+        self.llm = llm
+        self.identity = identity
+        self._tasks: set[asyncio.Task[list[Fact]]] = set()
+
+    @property
+    def enabled(self) -> bool:
+        m = self.settings.memory
+        return (
+            self.memory is not None
+            and m.enabled
+            and m.extraction != "off"
+            and self.settings.learning.interaction_tracking
+        )
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether the LLM reads exchanges too (``auto``, and not the local demo model)."""
+        return self.settings.memory.extraction == "auto" and self.llm.name != "local"
+
+    def after_exchange(self, exchange: Exchange) -> None:
+        """Learn from ``exchange`` in the background (returns at once)."""
+        if not self.enabled or not exchange.text.strip():
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.learn(exchange), name="chorus-memory-learn"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def learn(self, exchange: Exchange) -> list[Fact]:
+        """Learn from ``exchange`` now; never raises."""
+        assert self.memory is not None
+        started = time.perf_counter()
+        try:
+            facts = await learn_from_exchange(
+                exchange,
+                db=self.db,
+                memory=self.memory,
+                identity=self.identity,
+                llm=self.llm if self.uses_llm else None,
+            )
+        except Exception:
+            log.warning(
+                "learning from interaction %s failed; nothing learned from it",
+                exchange.interaction_id,
+                exc_info=True,
+            )
+            return []
+        if facts:
+            log.info(
+                "learned %d profile facts from interaction %s in %.0f ms",
+                len(facts),
+                exchange.interaction_id,
+                (time.perf_counter() - started) * 1000,
+            )
+        return facts
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def idle(self, timeout_s: float | None = None) -> bool:
+        """Wait until every learning task has finished; False if ``timeout_s`` ran out."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._tasks:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            _done, _ = await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
