@@ -28,6 +28,9 @@ Type a message and press Enter. Commands:
   /personalities   list the personalities available
   /rate up|down    rate my last answer, exactly like a 👍 or 👎 reaction
   /whoami          who I think you are
+  /remember TEXT   make me remember something about you
+  /forget TEXT|ID  make me forget it (/forget me deletes everything I know about you)
+  /memories        what I know about you
   /plugins ...     list, enable or disable plugins (you are the admin here)
   /help            this help
   /quit            leave (Ctrl-D works too)"""

@@ -208,9 +208,11 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
         database.dispose()
 
 
+from bot.cli_memory import memory  # noqa: E402
 from bot.cli_plugins import plugins  # noqa: E402
 
 cli.add_command(plugins)
+cli.add_command(memory)
 
 
 def main() -> None:

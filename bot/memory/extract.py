@@ -274,9 +274,12 @@ _CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
 _FILLER = re.compile(
     r"(?:\s+(?:right now|at the moment|currently|these days|nowadays|now|lately|as well|too|"
     r"also|btw|though|anyway|haha|lol|:\)|mostly|mainly|a lot|every day|daily|at work|"
-    r"for work|internally|heavily|recently|today|yesterday|(?:last|this|next) (?:week|month|"
-    r"year|quarter)))+$",
+    r"for work|internally|heavily))+$",
     re.I,
+)
+#: When something started, not part of what it is ("I joined Stripe last month").
+_SINCE = re.compile(
+    r"(?:\s+(?:recently|today|yesterday|(?:last|this) (?:week|month|year|quarter)))+$", re.I
 )
 _NEGATIVE_START = re.compile(r"^(?:not|no|never|nothing|none|neither|nor)\b", re.I)
 _VAGUE = frozenset(
@@ -330,11 +333,15 @@ _NOT_COMPANY = re.compile(
 )
 
 
-def _clean(value: str) -> str:
+def _clean(value: str, *, since: bool = True) -> str:
+    """``value`` without quotes, trailing punctuation and filler ("right now", "too");
+    ``since`` also drops when it started ("last month")."""
     value = value.strip().strip("\"'“”‘’`*_").strip()
     value = re.sub(r"[\s.,!;:]+$", "", value)
     for _ in range(3):
         stripped = _FILLER.sub("", value).strip()
+        if since:
+            stripped = _SINCE.sub("", stripped).strip()
         stripped = re.sub(r"[\s.,!;:]+$", "", stripped)
         if stripped == value:
             break
@@ -618,7 +625,7 @@ def _facts_of(kind: str, match: re.Match[str]) -> list[Fact]:
             ok = _acceptable(project, max_words=15)
             return [Fact("projects", project)] if ok else []
         case "goals":
-            goal = _clean(value)
+            goal = _clean(value, since=False)
             return [Fact("goals", goal)] if _acceptable(goal, max_words=20) else []
         case "team_tools":
             return [Fact("tools", t, team=True) for t in _items(value)]

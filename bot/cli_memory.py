@@ -1,0 +1,177 @@
+"""``chorus memory``: export a person's data, delete it, and see counts per person.
+
+People are named ``PLATFORM:TENANT:USER`` with the platform's ids (``slack:T0123:U0456``,
+``console:local:ada``). Statistics show counts only, never what is remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import click
+from sqlmodel import Session, col, select
+
+from bot.errors import ChorusError
+from bot.memory.personal import erase_user, export_user, find_user, memory_stats
+from bot.settings import Settings, load_settings
+from bot.storage.db import Database
+from bot.storage.models import Tenant, User
+
+__all__ = ["memory"]
+
+
+def _open(ctx: click.Context) -> tuple[Settings, Database]:
+    try:
+        settings = load_settings(path=ctx.obj.get("config"))
+        database = Database(settings.storage.resolved_database_url())
+        if settings.storage.auto_migrate:
+            database.upgrade()
+        else:
+            database.check()
+    except ChorusError as e:
+        raise click.ClickException(str(e)) from e
+    return settings, database
+
+
+def _person(session: Session, spec: str) -> User:
+    platform, _, rest = spec.partition(":")
+    tenant, _, user = rest.partition(":")
+    if not (platform and tenant and user):
+        raise click.BadParameter(
+            "use PLATFORM:TENANT:USER, e.g. slack:T0123:U0456 or console:local:ada",
+            param_hint="--user",
+        )
+    row = find_user(session, platform, tenant, user)
+    if row is None:
+        raise click.ClickException(f"no user {spec} (nothing is stored about them)")
+    return row
+
+
+_user = click.option("--user", "-u", "spec", required=True, help="PLATFORM:TENANT:USER")
+
+
+@click.group()
+def memory() -> None:
+    """Export or delete what Chorus knows about a person; counts per person."""
+
+
+@memory.command("export")
+@_user
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON here (default: standard output).",
+)
+@click.pass_context
+def memory_export(ctx: click.Context, spec: str, out: Path | None) -> None:
+    """Write everything stored about one person as JSON: profile, settings, memories with
+    their history, interactions and ratings. Nothing about anyone else."""
+    _, database = _open(ctx)
+    try:
+        with database.session() as session:
+            data = export_user(session, _person(session, spec).id)
+    finally:
+        database.dispose()
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if out is None:
+        click.echo(text)
+        return
+    out.write_text(text + "\n", encoding="utf-8")
+    click.echo(
+        f"wrote {out}: {len(data['memories'])} memories, "
+        f"{len(data['interactions'])} interactions, {len(data['feedback'])} ratings",
+        err=True,
+    )
+
+
+@memory.command("stats")
+@click.option("--tenant", "-t", default=None, help="PLATFORM:ID of one workspace (default: all).")
+@click.pass_context
+def memory_stats_command(ctx: click.Context, tenant: str | None) -> None:
+    """How much is stored per person (counts only, never contents)."""
+    _, database = _open(ctx)
+    try:
+        with database.session() as session:
+            stmt = select(Tenant).order_by(col(Tenant.platform), col(Tenant.external_id))
+            if tenant:
+                platform, _, external = tenant.partition(":")
+                stmt = stmt.where(Tenant.platform == platform, Tenant.external_id == external)
+            tenants = list(session.exec(stmt))
+            if tenant and not tenants:
+                raise click.ClickException(f"no workspace {tenant}")
+            for row in tenants:
+                people, team, team_fields = memory_stats(session, row.id)
+                click.echo(f"{row.platform}:{row.external_id}")
+                click.echo(
+                    f"  {'USER':<24} {'MEMORIES':>8} {'HISTORY':>8} {'PROFILE':>8} "
+                    f"{'INTERACTIONS':>12} {'RATINGS':>8}"
+                )
+                for p in people:
+                    click.echo(
+                        f"  {p.user:<24} {p.memories:>8} {p.history:>8} {p.profile_fields:>8} "
+                        f"{p.interactions:>12} {p.feedback:>8}"
+                    )
+                click.echo(f"  {'(team)':<24} {team:>8} {'':>8} {team_fields:>8}")
+    finally:
+        database.dispose()
+
+
+async def _clear_histories(settings: Settings, conversations: list[uuid.UUID]) -> str:
+    from bot.kv import make_redis
+    from bot.memory.short_term import ShortTermMemory
+
+    if not settings.storage.redis_url:
+        return "thread histories live in the running bot's memory (no storage.redis_url)"
+    redis = make_redis(settings.storage.redis_url)
+    try:
+        short_term = ShortTermMemory(redis, max_turns=1, ttl_s=60)
+        for conversation in conversations:
+            await short_term.clear(conversation)
+    finally:
+        await redis.aclose()
+    return f"{len(conversations)} thread histories cleared"
+
+
+@memory.command("forget")
+@_user
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
+    """Delete everything stored about one person (SQL, vectors, thread histories in Redis)."""
+    from bot.app import _store_factory
+    from bot.settings import load_secrets
+
+    settings, database = _open(ctx)
+    try:
+        with database.session() as session:
+            user = _person(session, spec)
+            tenant_id, user_id = user.tenant_id, user.id
+        if not yes:
+            click.confirm(
+                f"Delete everything stored about {spec}? This cannot be undone", abort=True
+            )
+        make_store = _store_factory(settings, load_secrets(), database, None)
+        try:
+            erased = erase_user(
+                database,
+                tenant_id,
+                user_id,
+                store=make_store,
+                actor="cli",
+                action="memory.forget",
+            )
+        except ChorusError as e:
+            raise click.ClickException(str(e)) from e
+        note = asyncio.run(_clear_histories(settings, erased.conversations))
+        counts = erased.counts()
+        click.echo(
+            f"forgot {spec}: {counts['memories']} memories, {counts['interactions']} "
+            f"interactions, {counts['feedback']} ratings; {note}"
+        )
+    finally:
+        database.dispose()
