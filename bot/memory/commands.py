@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 MEMORY_COMMANDS = ("remember", "forget", "memories", "memory")
 
 #: How well a memory must match "forget WORDS" to be deleted, and how close to the best.
-FORGET_MIN_SCORE = 0.45
-FORGET_MARGIN = 0.12
+FORGET_MIN_SCORE = 0.38
+FORGET_MARGIN = 0.05
 FORGET_MAX = 3
 #: How many memories "what do you know about me" lists.
 LIST_LIMIT = 25
@@ -76,9 +76,14 @@ _FORGET = re.compile(
     r"(?:\s+what\s+i\s+(?:said|told\s+you)\s+about)?\s+(.+?)[\s?]*$",
     re.I | re.S,
 )
-_NOT_A_MEMORY = re.compile(
-    r"^(?:when|what|how|who|where|why|which|if|whether|to\s|me\b|it\b|that$|this$|"
-    r"everything$|about\s+it)",
+#: "remember when we…", "remember to…": a question or a reminder, not something to keep.
+_NOT_TO_REMEMBER = re.compile(
+    r"^(?:when|what|how|who|where|why|which|if|whether|to\s|me\b|it\b|that$|this$)", re.I
+)
+#: "forget it", "forget how to…": a figure of speech.
+_NOT_TO_FORGET = re.compile(
+    r"^(?:it\b|that$|this$|everything$|how\s+to\b|to\s|about\s+it|the\s+(?:last|previous)\s+"
+    r"(?:message|question|answer)$)",
     re.I,
 )
 _SHORT_ID = re.compile(r"^`?([0-9a-f]{8})`?$", re.I)
@@ -119,16 +124,17 @@ def memory_intent(text: str, *, explicit: bool = False) -> tuple[str, list[str]]
         assert m is not None
         return "forget", ["me confirm" if m.group(1) else "me"]
     polite = bool(re.match(r"^(?:can|could|would|will)\s+you\b", low))
-    for name, pattern in (("remember", _REMEMBER), ("forget", _FORGET)):
+    for name, pattern, exclude in (
+        ("remember", _REMEMBER, _NOT_TO_REMEMBER),
+        ("forget", _FORGET, _NOT_TO_FORGET),
+    ):
         m = pattern.match(text)
         if m is None:
             if explicit and low.split()[:1] == [name]:
                 return name, []
             continue
         rest = m.group(1).strip()
-        if not explicit and (
-            (text.rstrip().endswith("?") and not polite) or _NOT_A_MEMORY.match(rest)
-        ):
+        if not explicit and ((text.rstrip().endswith("?") and not polite) or exclude.match(rest)):
             return None
         if name == "forget" and not explicit and len(rest.split()) > 12:
             return None
