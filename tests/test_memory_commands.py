@@ -159,6 +159,18 @@ async def test_remember_what_do_you_know_and_forget(
     assert reply == messages.NOTHING_TO_FORGET.format(words="the old plan")
 
 
+async def test_remember_keeps_more_than_the_profile_fact(
+    app: Chorus, transport: FakeTransport
+) -> None:
+    await _send(app, transport, "remember that I work at Acme and my badge number is 8086")
+    user = _user(app)
+    assert user is not None and user.profile == {"company": "Acme"}
+    assert {m.text for m in _rows(app, Memory)} == {
+        "Works at Acme",
+        "I work at Acme and my badge number is 8086",
+    }
+
+
 async def test_with_memory_off_commands_explain_it(
     tmp_path: Path, transport: FakeTransport
 ) -> None:

@@ -119,10 +119,8 @@ def memory_intent(text: str, *, explicit: bool = False) -> tuple[str, list[str]]
         return "memories", []
     if re.match(r"^memory\s+stats" + _END, low):
         return "memory", ["stats"]
-    if _FORGET_ME.match(text):
-        m = _FORGET_ME.match(text)
-        assert m is not None
-        return "forget", ["me confirm" if m.group(1) else "me"]
+    if me := _FORGET_ME.match(text):
+        return "forget", ["me confirm" if me.group(1) else "me"]
     polite = bool(re.match(r"^(?:can|could|would|will)\s+you\b", low))
     for name, pattern, exclude in (
         ("remember", _REMEMBER, _NOT_TO_REMEMBER),
@@ -143,6 +141,7 @@ def memory_intent(text: str, *, explicit: bool = False) -> tuple[str, list[str]]
 
 
 def short_id(record: MemoryRecord) -> str:
+    """The id people use to name a memory: the first 8 hex digits of its UUID."""
     return record.id.hex[:8]
 
 
@@ -203,6 +202,9 @@ class MemoryCommands:
         assert self.memory is not None
         text = " ".join(text.split())[:1000]
         facts = rule_facts(text)
+        # One plain statement of a profile fact is kept as that fact; anything more is also
+        # kept in the person's words, so nothing they asked for is lost.
+        in_words = not facts or bool(re.search(r"[,;.]\s|\s(?:and|but|also)\s", text))
         try:
             if facts:
                 await apply_facts(
@@ -214,7 +216,7 @@ class MemoryCommands:
                     user_id=caller.user_id,
                     importance=EXPLICIT_IMPORTANCE,
                 )
-            else:
+            if in_words:
                 kind = "preference" if re.match(r"^i\s+(?:prefer|like)\b", text, re.I) else "fact"
                 await self.memory.remember(
                     Scope(caller.tenant_id, caller.user_id),
