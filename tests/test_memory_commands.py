@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,16 @@ from bot import messages
 from bot.app import Chorus
 from bot.cli import cli
 from bot.memory.commands import memory_intent
+from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
+from bot.memory.index import VectorIndex
+from bot.memory.personal import erase_user, export_user, memory_stats
 from bot.memory.short_term import ShortTermMemory
+from bot.memory.store import MemoryStore, NewMemory, Scope
 from bot.settings import Secrets
+from bot.storage.db import Database
 from bot.storage.models import (
     AuditEntry,
+    Conversation,
     Feedback,
     Interaction,
     Memory,
@@ -376,3 +383,108 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
             assert s.exec(select(Memory).where(col(Memory.user_id).is_not(None))).all()
     finally:
         db.dispose()
+
+
+# -- the data functions on both databases ---------------------------------------------------------
+
+
+def test_export_stats_and_erase_on_sqlite_and_postgres(database: Database, tmp_path: Path) -> None:
+    embedder = MiniLMEmbedder()
+    store = MemoryStore(
+        database,
+        VectorIndex.open(tmp_path / "chroma", embedding_function=ChromaEmbeddingFunction(embedder)),
+        embedder,
+    )
+    with database.session() as s:
+        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
+        s.add(tenant)
+        s.flush()
+        ada = User(tenant_id=tenant.id, platform="test", external_id="ada", profile={"role": "PM"})
+        bo = User(tenant_id=tenant.id, platform="test", external_id="bo")
+        s.add_all([ada, bo])
+        s.flush()
+        conversation = Conversation(
+            id=uuid.uuid4(), tenant_id=tenant.id, platform="test", channel="C1"
+        )
+        s.add(conversation)
+        s.flush()
+        turns = [
+            Interaction(
+                tenant_id=tenant.id,
+                user_id=who.id,
+                conversation_id=conversation.id,
+                platform="test",
+                personality="assistant",
+                request_text=text,
+            )
+            for who, text in ((ada, "ada asks"), (bo, "bo asks"))
+        ]
+        s.add_all(turns)
+        s.flush()
+        s.add_all(
+            [
+                ReplyMessage(
+                    tenant_id=tenant.id, interaction_id=t.id, channel="C1", message_id=f"m{i}"
+                )
+                for i, t in enumerate(turns)
+            ]
+        )
+        s.add_all(
+            [
+                Feedback(  # Bo rates Ada's answer, Ada rates Bo's
+                    tenant_id=tenant.id,
+                    interaction_id=turns[0].id,
+                    user_id=bo.id,
+                    emoji="+1",
+                    rating=1,
+                ),
+                Feedback(
+                    tenant_id=tenant.id,
+                    interaction_id=turns[1].id,
+                    user_id=ada.id,
+                    emoji="-1",
+                    rating=-1,
+                ),
+            ]
+        )
+        ids = (tenant.id, ada.id, bo.id)
+    tenant_id, ada_id, bo_id = ids
+    store.add_many(
+        Scope(tenant_id, ada_id),
+        [NewMemory("Works at Acme", key="company"), NewMemory("Ada's pin is 1234")],
+    )
+    store.add(Scope(tenant_id, ada_id), NewMemory("Works at Globex", key="company"))
+    store.add(Scope(tenant_id, bo_id), NewMemory("Bo likes tea"))
+    store.add(Scope(tenant_id, None), NewMemory("The team uses Jira"))
+
+    with database.session() as s:
+        data = export_user(s, ada_id)
+        people, team, _ = memory_stats(s, tenant_id)
+    assert len(data["memories"]) == 3 and [i["request"] for i in data["interactions"]] == [
+        "ada asks"
+    ]
+    assert [f["rating"] for f in data["feedback"]] == [-1]
+    assert "Bo likes tea" not in json.dumps(data) and "Jira" not in json.dumps(data)
+    assert [(p.user, p.memories, p.history, p.interactions, p.feedback) for p in people] == [
+        ("ada", 2, 1, 1, 1),
+        ("bo", 1, 0, 1, 1),
+    ]
+    assert team == 1
+
+    erased = erase_user(database, tenant_id, ada_id, store=lambda: store, actor="test:ada")
+    assert erased.counts() == {
+        "memories": 3,
+        "interactions": 1,
+        "feedback": 2,
+        "reply_messages": 1,
+        "conversations": 1,
+    }
+    assert store.index.count(str(tenant_id)) == 2
+    with database.session() as s:
+        assert s.get(User, ada_id) is None and s.get(User, bo_id) is not None
+        assert [i.request_text for i in s.exec(select(Interaction))] == ["bo asks"]
+        assert len(s.exec(select(ReplyMessage)).all()) == 1
+        assert s.exec(select(Feedback)).all() == []
+        assert {m.text for m in s.exec(select(Memory))} == {"Bo likes tea", "The team uses Jira"}
+        [entry] = s.exec(select(AuditEntry).where(AuditEntry.action == "memory.forget_me"))
+        assert entry.detail == erased.counts() and entry.target == "test:ada"
