@@ -150,6 +150,15 @@ class LearningSettings(_Section):
     context_awareness: bool = True
     personalized_planning: bool = True
     safety_enhanced_execution: bool = True
+    #: How much one reaction counts: the asker's own, and anyone else's (a bystander).
+    asker_weight: float = Field(default=1.0, ge=0)
+    bystander_weight: float = Field(default=0.5, ge=0)
+    #: Self-checks: admins are told when the share of 👍 among the last
+    #: ``satisfaction_window`` ratings of a personality or a person falls below
+    #: ``satisfaction_alert`` (0 turns them off), once there are ``min_ratings_for_alert``.
+    satisfaction_alert: float = Field(default=0.6, ge=0, le=1)
+    min_ratings_for_alert: int = Field(default=10, ge=1)
+    satisfaction_window: int = Field(default=50, ge=1)
     reactions: ReactionSettings = Field(default_factory=ReactionSettings)
 
 
