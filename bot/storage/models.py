@@ -25,6 +25,7 @@ __all__ = [
     "Memory",
     "MEMORY_KINDS",
     "PersonalityInstall",
+    "PreferenceState",
     "ReplyMessage",
     "Tenant",
     "User",
@@ -267,4 +268,18 @@ class Memory(SQLModel, table=True):
     source_interaction_id: uuid.UUID | None = Field(default=None, index=True)
     superseded_by: uuid.UUID | None = Field(default=None)
     created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class PreferenceState(SQLModel, table=True):
+    """What the preference learner knows about a person (or, ``user_id`` None, a team):
+    decayed 👍/👎 evidence per decision and option (:class:`bot.learning.bandit.State`)."""
+
+    __tablename__ = "preference_states"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    state: dict[str, Any] = _json()
     updated_at: datetime = _ts()
