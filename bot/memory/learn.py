@@ -17,7 +17,9 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from bot.llm.base import LLMProvider
 from bot.memory.extract import Fact, llm_facts, merge, rule_facts, says_something_about_self
@@ -89,7 +91,7 @@ class Learner:
         self.memory = memory
         self.llm = llm
         self.identity = identity
-        self._tasks: set[asyncio.Task[list[Fact]]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -110,9 +112,12 @@ class Learner:
         """Learn from ``exchange`` in the background (returns at once)."""
         if not self.enabled or not exchange.text.strip():
             return
-        task = asyncio.get_running_loop().create_task(
-            self.learn(exchange), name="chorus-memory-learn"
-        )
+        self.spawn(self.learn(exchange), name="chorus-memory-learn")
+
+    def spawn(self, work: Coroutine[Any, Any, object], *, name: str) -> None:
+        """Run ``work`` in the background, tracked with the rest of learning: :meth:`idle`
+        (and so the dispatcher's drain at shutdown) waits for it. ``work`` should not raise."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
