@@ -6,7 +6,8 @@ thread) and reads one person's rows by tenant and user, never anyone else's.
 
 Erasing a person (:func:`erase_user`) deletes their memories (SQL rows and Chroma vectors,
 with history), their interactions with the replies' message ids and all feedback on them, the
-feedback they gave, and their ``users`` row with its profile and settings. The row is deleted,
+feedback they gave (and its share in the learned patterns' ledger), the cached answers to their
+questions, and their ``users`` row with its profile and settings. The row is deleted,
 not anonymised: their next message creates a fresh one, so nothing links old and new. The
 audit entry records who asked and how many rows went, never content. Team facts ("we use
 Jira") belong to the workspace and stay. Clearing the thread histories in Redis is the
@@ -28,10 +29,12 @@ from bot.events import utcnow
 from bot.memory.store import MemoryRecord, MemoryStore, Scope
 from bot.storage.db import Database
 from bot.storage.models import (
+    CachedAnswer,
     Conversation,
     Feedback,
     Interaction,
     Memory,
+    PatternVote,
     ReplyMessage,
     Tenant,
     User,
@@ -217,6 +220,20 @@ def erase_user(
         )
         replies = _count(
             session, select(ReplyMessage.id).where(col(ReplyMessage.interaction_id).in_(mine))
+        )
+        # Feedback learning (bot.learning): the ledger of their ratings (the team's pattern
+        # counts stay, like team facts) and the answers to their questions kept for reuse.
+        session.exec(
+            delete(PatternVote).where(
+                col(PatternVote.tenant_id) == tenant_id,
+                (col(PatternVote.user_id) == user_id) | col(PatternVote.interaction_id).in_(mine),
+            )
+        )
+        session.exec(
+            delete(CachedAnswer).where(
+                col(CachedAnswer.tenant_id) == tenant_id,
+                (col(CachedAnswer.user_id) == user_id) | col(CachedAnswer.interaction_id).in_(mine),
+            )
         )
         session.exec(
             delete(Feedback).where(

@@ -11,19 +11,32 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from bot.events import utcnow
 
 __all__ = [
     "AuditEntry",
+    "CachedAnswer",
     "ChannelBinding",
     "Conversation",
     "Feedback",
     "Interaction",
     "Memory",
     "MEMORY_KINDS",
+    "Pattern",
+    "PatternVote",
     "PersonalityInstall",
     "PreferenceState",
     "ReplyMessage",
@@ -283,3 +296,58 @@ class PreferenceState(SQLModel, table=True):
     user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
     state: dict[str, Any] = _json()
     updated_at: datetime = _ts()
+
+
+class Pattern(SQLModel, table=True):
+    """How one part of an approach fared for one kind of request in a tenant: a style choice,
+    the tools called in order, or the personality (``facet``, ``value``), with the asker-
+    weighted 👍 (``up``) and 👎 (``down``) it earned (see :mod:`bot.learning.patterns`)."""
+
+    __tablename__ = "patterns"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "personality", "facet", "value"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    kind: str = Field(max_length=20)
+    personality: str = Field(max_length=100)
+    facet: str = Field(max_length=60)
+    value: str = Field(max_length=300)
+    up: float = 0.0
+    down: float = 0.0
+    updated_at: datetime = _ts()
+
+
+class PatternVote(SQLModel, table=True):
+    """What one person's rating of one answer adds to the patterns now (a signed weight), so
+    a changed or retracted rating takes back exactly what it gave."""
+
+    __tablename__ = "pattern_votes"
+    __table_args__ = (UniqueConstraint("interaction_id", "user_id"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    interaction_id: uuid.UUID = Field(foreign_key="interactions.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    value: float = 0.0
+    updated_at: datetime = _ts()
+
+
+class CachedAnswer(SQLModel, table=True):
+    """An answer rated 👍, offered again for a near-identical question (see
+    :mod:`bot.learning.answer_cache`). The texts stay in the interaction; this row holds the
+    question's vector, who may reuse it (the asker, or the team) and whether a 👎 retired it."""
+
+    __tablename__ = "answer_cache"
+    __table_args__ = (Index("ix_answer_cache_scope", "tenant_id", "personality", "user_id"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    interaction_id: uuid.UUID = Field(foreign_key="interactions.id", unique=True)
+    personality: str = Field(max_length=100)
+    team: bool = False
+    embedder: str = Field(default="", max_length=200)
+    vector: bytes = Field(default=b"", sa_type=LargeBinary)
+    hits: int = 0
+    created_at: datetime = _ts()
+    invalidated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
