@@ -208,11 +208,15 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
         database.dispose()
 
 
+from bot.cli_export import export  # noqa: E402
 from bot.cli_memory import memory  # noqa: E402
 from bot.cli_plugins import plugins  # noqa: E402
+from bot.cli_stats import stats  # noqa: E402
 
 cli.add_command(plugins)
 cli.add_command(memory)
+cli.add_command(export)
+cli.add_command(stats)
 
 
 def main() -> None:

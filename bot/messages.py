@@ -33,6 +33,13 @@ __all__ = [
     "PROFILE_FIELD_NAMES",
     "what_i_know",
     "memory_stats",
+    "STATS_OVERALL",
+    "STATS_REFUSED",
+    "STATS_CHART_SENT",
+    "STATS_CHART_FAILED",
+    "learning_stats",
+    "learning_stats_line",
+    "satisfaction_alert",
 ]
 
 EMPTY_MESSAGE = (
@@ -175,3 +182,62 @@ def memory_stats(
         )
     lines.append(f"• team: {team_memories} memories, {team_fields} profile fields")
     return "\n".join(lines)
+
+
+# -- learning: stats and self-checks ---------------------------------------------------------
+
+STATS_OVERALL = "*All personalities*"
+STATS_REFUSED = "Sorry, only workspace admins can see learning statistics."
+STATS_CHART_SENT = "_I've sent you the chart in a direct message._"
+STATS_CHART_FAILED = "_(I couldn't send you the chart just now.)_"
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share:.0%}"
+
+
+def learning_stats_line(
+    label: str,
+    *,
+    interactions: int,
+    up: int,
+    down: int,
+    satisfaction: float | None,
+    reuse_rate: float,
+    patterns: int,
+    memories: int,
+) -> str:
+    """One personality's figures in ``stats``."""
+    return (
+        f"• {label}: {interactions} answers, {up} 👍 / {down} 👎, "
+        f"satisfaction {_percent(satisfaction)}, reused {_percent(reuse_rate)}, "
+        f"{patterns} patterns learned, {memories} memories"
+    )
+
+
+def learning_stats(lines: list[str], overall: str, *, shared_memories: int) -> str:
+    """The ``stats`` answer for admins: one line per personality, then the totals."""
+    if not lines:
+        return "Nothing to show yet: nobody has talked to me here."
+    return "\n".join(
+        [
+            "How I'm learning here (satisfaction = share of 👍, the asker's counting most):",
+            *lines,
+            overall,
+            f"• memories shared by every personality: {shared_memories}",
+        ]
+    )
+
+
+def satisfaction_alert(
+    subject: str, satisfaction: float, ratings: int, threshold: float, dataset: str | None
+) -> str:
+    """Notice for admins when a personality's or a person's satisfaction drops (once)."""
+    text = (
+        f"Satisfaction with {subject} has dropped to {satisfaction:.0%} over the last "
+        f"{ratings} ratings (the alert is below {threshold:.0%}). "
+        "I'll tell you again only after it has recovered."
+    )
+    if dataset:
+        text += f" A training data set of its well-rated answers is in {dataset}."
+    return text

@@ -1,0 +1,61 @@
+"""``chorus stats``: what Chorus has learned per personality, and a chart of satisfaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bot.cli_export import find_tenant, open_storage, tenant_option
+from bot.learning.ratings import Weights
+from bot.learning.stats import PersonalityStats, compute_stats, render_chart
+
+__all__ = ["stats"]
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _row(p: PersonalityStats) -> str:
+    return (
+        f"{p.name:<22} {p.interactions:>8} {p.up:>5} {p.down:>5} "
+        f"{_percent(p.satisfaction):>12} {_percent(p.reuse_rate):>6} {p.patterns:>8} "
+        f"{p.memories:>8}"
+    )
+
+
+@click.command()
+@tenant_option
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the PNG chart here (default: STORAGE.DATA_DIR/stats/satisfaction.png).",
+)
+@click.pass_context
+def stats(ctx: click.Context, tenant: str | None, chart: Path | None) -> None:
+    """Satisfaction, ratings, reuse rate, patterns learned and memory size per personality,
+    and a PNG chart of satisfaction over time."""
+    settings, database = open_storage(ctx)
+    try:
+        with database.session() as session:
+            tenant_id = find_tenant(session, tenant).id if tenant else None
+            figures = compute_stats(session, Weights.of(settings.learning), tenant_id=tenant_id)
+    finally:
+        database.dispose()
+    click.echo(f"{tenant or 'all workspaces'}")
+    click.echo(
+        f"{'PERSONALITY':<22} {'ANSWERS':>8} {'UP':>5} {'DOWN':>5} {'SATISFACTION':>12} "
+        f"{'REUSE':>6} {'PATTERNS':>8} {'MEMORIES':>8}"
+    )
+    for p in figures.personalities:
+        click.echo(_row(p))
+    click.echo(
+        f"{'(shared)':<22} {'':>8} {'':>5} {'':>5} {'':>12} {'':>6} {'':>8} "
+        f"{figures.shared_memories:>8}"
+    )
+    click.echo(_row(figures.overall))
+    path = chart or Path(settings.storage.data_dir) / "stats" / "satisfaction.png"
+    render_chart(figures, path, threshold=settings.learning.satisfaction_alert)
+    click.echo(f"chart: {path}")
