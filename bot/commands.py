@@ -10,7 +10,10 @@ and carried out by :mod:`bot.memory.commands`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
@@ -25,11 +28,26 @@ from bot.plugins import PersonalityRegistry
 from bot.storage.db import Database
 from bot.storage.models import ChannelBinding, User
 
-__all__ = ["Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
+if TYPE_CHECKING:
+    from bot.learning.stats import StatsReporter
+
+__all__ = ["Answer", "Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
 
 USER_COMMANDS = ("help", "personalities", "use", "whoami", *MEMORY_COMMANDS)
-ADMIN_COMMANDS = ("plugins",)
+ADMIN_COMMANDS = ("plugins", "stats")
 RESET_WORDS = ("default", "auto", "reset")
+
+
+class Answer(str):
+    """A command's answer that comes with files (a chart): adapters that can attach files
+    send them (Slack uploads them), the others name them (the console prints the paths)."""
+
+    files: tuple[Path, ...]
+
+    def __new__(cls, text: str, files: Iterable[Path] = ()) -> Answer:
+        answer = super().__new__(cls, text)
+        answer.files = tuple(files)
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +78,11 @@ class Commands:
         default_personality: str,
         admins: list[str],
         memory: MemoryCommands | None = None,
+        stats: StatsReporter | None = None,
     ) -> None:
         self.db = db
         self.memory = memory
+        self.stats = stats
         self.identity = identity
         self.registry = registry
         self.state = state
@@ -116,6 +136,8 @@ class Commands:
             return await self._whoami(caller)
         if name == "plugins":
             return await self._plugins(caller, args)
+        if name == "stats":
+            return await self._stats(caller)
         raise CommandError(f"Unknown command `{name}`.")
 
     async def _available(self, caller: Caller) -> dict[str, str]:
@@ -169,6 +191,24 @@ class Commands:
         role = "an admin" if self.is_admin(caller) else "a member"
         talking = f"You've chosen `{chosen}`." if chosen else "I pick a personality for you."
         return f"You are {name} ({caller.actor}), {role} of this workspace. {talking}"
+
+    async def _stats(self, caller: Caller) -> str:
+        """Learning figures of this workspace, with the satisfaction chart (admins only)."""
+        if not self.is_admin(caller):
+            await self.db.run(
+                lambda s: audit(
+                    s,
+                    tenant_id=caller.tenant_id,
+                    actor=caller.actor,
+                    action="command.refused",
+                    target="stats",
+                )
+            )
+            return messages.STATS_REFUSED
+        if self.stats is None:
+            raise CommandError("Unknown command `stats`.")
+        text, chart = await self.stats.report(caller.tenant_id, caller.platform, caller.tenant)
+        return Answer(text, [chart])
 
     async def _plugins(self, caller: Caller, args: list[str]) -> str:
         if not self.is_admin(caller):
