@@ -13,7 +13,7 @@ import gc
 import importlib.metadata
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,9 @@ class Chorus:
     memory: MemoryService
     dispatcher: Dispatcher
     admin_notices: list[str] = field(default_factory=list)
+    #: Per platform, how to send admins of a workspace a notice: ``send(tenant, text)``.
+    #: Adapters that can message admins directly register here (Slack DMs ``bot.admins``).
+    admin_channels: dict[str, Callable[[str, str], Awaitable[None]]] = field(default_factory=dict)
 
     @classmethod
     async def create(
@@ -193,6 +196,9 @@ class Chorus:
         )
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher)
         holder["app"] = app
+        dispatcher.selfcheck.notify = lambda alert: app.notify_admins(
+            alert.platform, alert.tenant, alert.notice
+        )
         await hooks.call("chorus_startup", app=app)
         return app
 
@@ -204,6 +210,20 @@ class Chorus:
         notice = messages.plugin_auto_disabled(plugin, failures)
         self.admin_notices.append(notice)
         log.warning("%s (tenant %s)", notice, tenant_id)
+
+    async def notify_admins(self, platform: str, tenant: str, notice: str) -> None:
+        """Tell the admins of a workspace: ``admin_notices``, and a direct message where the
+        platform's adapter registered in ``admin_channels``. Never raises."""
+        self.admin_notices.append(notice)
+        send = self.admin_channels.get(platform)
+        if send is None:
+            return
+        try:
+            await send(tenant, notice)
+        except Exception:
+            log.warning(
+                "could not send a notice to the %s admins of %s", platform, tenant, exc_info=True
+            )
 
     async def aclose(self) -> None:
         """Finish the events in progress, run shutdown hooks, close every connection."""

@@ -23,6 +23,8 @@ from bot.commands import Caller, Commands
 from bot.errors import CommandError, UnknownPersonality
 from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
 from bot.hooks import HookRunner
+from bot.learning.selfcheck import SelfCheck
+from bot.learning.stats import StatsReporter
 from bot.llm.base import LLMProvider
 from bot.memory.commands import MemoryCommands
 from bot.memory.learn import Exchange, Learner
@@ -89,6 +91,7 @@ class Dispatcher:
         self.learner = Learner(
             settings=settings, db=db, memory=memory, llm=llm, identity=self.identity
         )
+        self.selfcheck = SelfCheck(settings=settings, db=db, registry=self.registry)
         self.commands = Commands(
             db,
             self.registry,
@@ -96,6 +99,7 @@ class Dispatcher:
             self.identity,
             default_personality=settings.bot.default_personality,
             admins=settings.bot.admins,
+            stats=StatsReporter(settings, db, self.registry),
             memory=MemoryCommands(
                 settings=settings,
                 db=db,
@@ -160,6 +164,10 @@ class Dispatcher:
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         if not await self.learner.idle(remaining):
             log.error("%d learning tasks still running at shutdown", self.learner.pending)
+            return False
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        if not await self.selfcheck.idle(remaining):
+            log.error("%d self-checks still running at shutdown", self.selfcheck.pending)
             return False
         return True
 
@@ -337,6 +345,7 @@ class Dispatcher:
         )
         if rated is None:
             return
+        self.selfcheck.after_rating(rated)  # in the background, off the reaction's path
         enabled = await self._enabled(rated.tenant_id, reaction.channel)
         await self.hooks.call(
             "chorus_on_feedback",

@@ -1,0 +1,303 @@
+"""Self-checks: admins hear once when satisfaction drops, and get a training data set.
+
+After every rating the dispatcher calls :meth:`SelfCheck.after_rating`, which returns at once;
+the check runs in the background (:meth:`SelfCheck.idle` waits for it at shutdown). It looks
+at the rolling satisfaction of two scopes:
+
+- the personality that gave the rated answer, in that workspace: its last
+  ``learning.satisfaction_window`` current ratings;
+- the person who reacted: the last ``learning.satisfaction_window`` ratings they gave.
+
+Satisfaction is the weighted share of 👍 (:mod:`bot.learning.ratings`: the asker's rating
+counts ``learning.asker_weight``, anyone else's ``learning.bystander_weight``). When it is below
+``learning.satisfaction_alert`` with at least ``learning.min_ratings_for_alert`` ratings, and
+the scope is not in alert already, the scope goes into alert:
+
+- an audit entry ``learning.satisfaction_low`` (actor ``chorus``, target ``personality:NAME``
+  or ``user:<user uuid>``, figures in its detail), a WARNING log line, and the ``notify``
+  callback (the app adds the notice to ``app.admin_notices`` and DMs admins where the platform
+  adapter can);
+- for a personality, its well-rated answers in that workspace are exported
+  (:mod:`bot.learning.dataset`) to ``storage.data_dir/datasets/PLATFORM-TENANT-NAME-TIME.jsonl``.
+
+The scope leaves alert (audit entry ``learning.satisfaction_recovered``) once its satisfaction
+is back at or above the threshold; only then can it alert again. The state is the newest of
+those two audit entries for the scope, so it is shared by every worker and survives restarts
+without a table of its own. Checks in one process run one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from sqlmodel import Session, col, select
+
+from bot import messages
+from bot.audit import audit
+from bot.events import utcnow
+from bot.learning.dataset import DatasetQuery, write_dataset_file
+from bot.learning.ratings import Weights, effective_ratings, satisfaction
+from bot.pipeline.feedback import Rated
+from bot.plugins import PersonalityRegistry
+from bot.settings import Settings
+from bot.storage.db import Database
+from bot.storage.models import AuditEntry, Tenant, User
+
+__all__ = ["ALERT", "RECOVERED", "Alert", "SelfCheck"]
+
+log = logging.getLogger(__name__)
+
+ALERT = "learning.satisfaction_low"
+RECOVERED = "learning.satisfaction_recovered"
+ACTOR = "chorus"
+
+Kind = Literal["personality", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A scope whose satisfaction just dropped below the threshold."""
+
+    tenant_id: uuid.UUID
+    platform: str
+    tenant: str
+    kind: Kind
+    #: The personality's name, or the person's platform user id.
+    subject: str
+    satisfaction: float
+    ratings: int
+    threshold: float
+    dataset: Path | None
+    #: How the subject is named to admins.
+    label: str
+    #: The notice sent to admins (set once the data set is written).
+    notice: str = ""
+
+
+Notify = Callable[[Alert], Awaitable[None]]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def in_alert(session: Session, tenant_id: uuid.UUID, target: str) -> bool:
+    """Whether the scope ``target`` (``personality:NAME``, ``user:UUID``) is in alert."""
+    last = session.exec(
+        select(AuditEntry.action)
+        .where(
+            AuditEntry.tenant_id == tenant_id,
+            AuditEntry.target == target,
+            col(AuditEntry.action).in_((ALERT, RECOVERED)),
+        )
+        .order_by(col(AuditEntry.created_at).desc())
+        .limit(1)
+    ).first()
+    return last == ALERT
+
+
+class SelfCheck:
+    """Watches satisfaction after each rating (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        registry: PersonalityRegistry,
+        notify: Notify | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.registry = registry
+        self.notify = notify
+        self.weights = Weights.of(settings.learning)
+        self._tasks: set[asyncio.Task[list[Alert]]] = set()
+        self._lock = asyncio.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.learning.satisfaction_alert > 0
+
+    def after_rating(self, rated: Rated) -> None:
+        """Check the scopes of this rating in the background (returns at once)."""
+        if not self.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.check(rated), name="chorus-learning-selfcheck"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def idle(self, timeout_s: float | None = None) -> bool:
+        """Wait until every check has finished; False if ``timeout_s`` ran out."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._tasks:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        return True
+
+    async def check(self, rated: Rated) -> list[Alert]:
+        """Evaluate the personality and the rater of ``rated``; alert where due. Never raises."""
+        try:
+            async with self._lock:
+                alerts = await self.db.run(lambda s: self._evaluate(s, rated))
+                return [await self._deliver(alert) for alert in alerts]
+        except Exception:
+            log.warning("self-check after a rating failed", exc_info=True)
+            return []
+
+    # -- the work -------------------------------------------------------------------------------
+
+    def _evaluate(self, session: Session, rated: Rated) -> list[Alert]:
+        tenant = session.get(Tenant, rated.tenant_id)
+        rater = session.exec(
+            select(User).where(
+                User.tenant_id == rated.tenant_id, User.external_id == rated.feedback.user
+            )
+        ).first()
+        if tenant is None:
+            return []
+        personality = rated.interaction.personality
+        alerts: list[Alert] = []
+        found = self._scope(
+            session, tenant, "personality", personality, f"personality:{personality}"
+        )
+        if found is not None:
+            alerts.append(found)
+        if rater is not None:
+            found = self._scope(
+                session, tenant, "user", rater.external_id, f"user:{rater.id}", rater
+            )
+            if found is not None:
+                alerts.append(found)
+        return alerts
+
+    def _scope(
+        self,
+        session: Session,
+        tenant: Tenant,
+        kind: Kind,
+        subject: str,
+        target: str,
+        rater: User | None = None,
+    ) -> Alert | None:
+        cfg = self.settings.learning
+        ratings = effective_ratings(
+            session,
+            self.weights,
+            tenant_id=tenant.id,
+            personality=subject if kind == "personality" else None,
+            rater_id=rater.id if rater is not None else None,
+            limit=cfg.satisfaction_window,
+        )
+        share = satisfaction(ratings)
+        if share is None:
+            return None
+        alerted = in_alert(session, tenant.id, target)
+        detail: dict[str, object] = {
+            "satisfaction": round(share, 4),
+            "ratings": len(ratings),
+            "threshold": cfg.satisfaction_alert,
+            "window": cfg.satisfaction_window,
+        }
+        if alerted and share >= cfg.satisfaction_alert:
+            audit(
+                session,
+                tenant_id=tenant.id,
+                actor=ACTOR,
+                action=RECOVERED,
+                target=target,
+                detail=detail,
+            )
+            log.info("satisfaction of %s in %s recovered to %.0f%%", target, tenant.id, share * 100)
+            return None
+        if alerted or share >= cfg.satisfaction_alert or len(ratings) < cfg.min_ratings_for_alert:
+            return None
+        dataset = self._dataset_path(tenant, subject) if kind == "personality" else None
+        if rater is not None:
+            detail["user"] = f"{rater.platform}:{rater.external_id}"
+        if dataset is not None:
+            detail["dataset"] = str(dataset)
+        audit(session, tenant_id=tenant.id, actor=ACTOR, action=ALERT, target=target, detail=detail)
+        return Alert(
+            tenant_id=tenant.id,
+            platform=tenant.platform,
+            tenant=tenant.external_id,
+            kind=kind,
+            subject=subject,
+            satisfaction=share,
+            ratings=len(ratings),
+            threshold=cfg.satisfaction_alert,
+            dataset=dataset,
+            label=self._subject_label(kind, subject, rater),
+        )
+
+    def _subject_label(self, kind: Kind, subject: str, rater: User | None) -> str:
+        if kind == "personality":
+            if subject in self.registry:
+                return f"{self.registry.get(subject).display_name} (`{subject}`)"
+            return f"`{subject}`"
+        assert rater is not None
+        who = rater.display_name or rater.external_id
+        return f"my answers, as rated by {who} ({rater.platform}:{rater.external_id}),"
+
+    def _dataset_path(self, tenant: Tenant, personality: str) -> Path:
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        name = _UNSAFE.sub("_", f"{tenant.platform}-{tenant.external_id}-{personality}-{stamp}")
+        return Path(self.settings.storage.data_dir) / "datasets" / f"{name}.jsonl"
+
+    async def _deliver(self, alert: Alert) -> Alert:
+        """Export the data set (personality alerts), log, and notify the admins."""
+        written: int | None = None
+        if alert.dataset is not None:
+            path = alert.dataset
+            query = DatasetQuery(tenant_id=alert.tenant_id, personality=alert.subject)
+            try:
+                result = await self.db.run(
+                    lambda s: write_dataset_file(
+                        s,
+                        path,
+                        query,
+                        registry=self.registry,
+                        bot_name=self.settings.bot.name,
+                        weights=self.weights,
+                    )
+                )
+                written = result.written
+            except Exception:
+                log.warning("could not export a data set to %s", path, exc_info=True)
+                alert = replace(alert, dataset=None)
+        notice = messages.satisfaction_alert(
+            alert.label,
+            alert.satisfaction,
+            alert.ratings,
+            alert.threshold,
+            str(alert.dataset) if alert.dataset is not None else None,
+        )
+        alert = replace(alert, notice=notice)
+        log.warning(
+            "self-check: %s (%s:%s%s)",
+            notice,
+            alert.platform,
+            alert.tenant,
+            f", {written} examples exported" if written is not None else "",
+        )
+        if self.notify is not None:
+            try:
+                await self.notify(alert)
+            except Exception:
+                log.warning("could not notify admins of a satisfaction alert", exc_info=True)
+        return alert
