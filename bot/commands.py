@@ -21,6 +21,7 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.events import utcnow
+from bot.learning.commands import PREFERENCE_COMMANDS, PreferenceCommands, preference_intent
 from bot.memory.commands import MEMORY_COMMANDS, MemoryCommands, memory_intent
 from bot.pipeline.identify import IdentityCache
 from bot.plugin_state import PluginState
@@ -79,10 +80,12 @@ class Commands:
         admins: list[str],
         memory: MemoryCommands | None = None,
         stats: StatsReporter | None = None,
+        preferences: PreferenceCommands | None = None,
     ) -> None:
         self.db = db
         self.memory = memory
         self.stats = stats
+        self.preferences = preferences
         self.identity = identity
         self.registry = registry
         self.state = state
@@ -94,6 +97,10 @@ class Commands:
         words = text.strip().split()
         if not words:
             return ("help", []) if strict else None
+        if self.preferences is not None:
+            intent = preference_intent(text)
+            if intent is not None:
+                return intent
         if self.memory is not None:
             intent = memory_intent(text, explicit=strict)
             if intent is not None:
@@ -122,6 +129,8 @@ class Commands:
         None (only when not ``explicit``): the message was not a command after all, answer it
         as a question.
         """
+        if name in PREFERENCE_COMMANDS and self.preferences is not None:
+            return await self.preferences.run(caller, name, args)
         if name in MEMORY_COMMANDS and self.memory is not None:
             return await self.memory.run(
                 caller, name, args, is_admin=self.is_admin(caller), explicit=explicit

@@ -23,6 +23,11 @@ from bot.commands import Caller, Commands
 from bot.errors import CommandError, UnknownPersonality
 from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
 from bot.hooks import HookRunner
+from bot.learning.bandit import State
+from bot.learning.commands import PreferenceCommands
+from bot.learning.kinds import request_kind
+from bot.learning.preferences import Decisions, Preferences
+from bot.learning.ratings import Weights
 from bot.learning.selfcheck import SelfCheck
 from bot.learning.stats import StatsReporter
 from bot.llm.base import LLMProvider
@@ -38,7 +43,7 @@ from bot.middleware.rate_limit import RateLimit
 from bot.middleware.sanitize import Sanitize
 from bot.pipeline.build_context import build_context
 from bot.pipeline.deliver import deliver
-from bot.pipeline.feedback import RatingTable, record_reaction
+from bot.pipeline.feedback import Rated, RatingTable, record_reaction
 from bot.pipeline.generate import generate
 from bot.pipeline.identify import IdentityCache, Who, identify
 from bot.pipeline.record import record
@@ -92,6 +97,7 @@ class Dispatcher:
             settings=settings, db=db, memory=memory, llm=llm, identity=self.identity
         )
         self.selfcheck = SelfCheck(settings=settings, db=db, registry=self.registry)
+        self.preferences = Preferences(db, settings.learning)
         self.commands = Commands(
             db,
             self.registry,
@@ -108,6 +114,7 @@ class Dispatcher:
                 identity=self.identity,
                 learner=self.learner,
             ),
+            preferences=PreferenceCommands(self.preferences),
         )
         boundary = ErrorBoundary()
         dedupe = Dedupe(redis, d.dedupe_ttl_s)
@@ -240,6 +247,13 @@ class Dispatcher:
 
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
         anonymous = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
+        kind = request_kind(msg.text)
+        states = await self._preference_states(who)
+
+        def learned(available: list[str]) -> str | None:
+            choice = self.preferences.pick_personality(states, kind, available) if states else None
+            return choice.option if choice is not None else None
+
         try:
             chosen: Route = route(
                 msg.text,
@@ -247,6 +261,7 @@ class Dispatcher:
                 self.registry,
                 enabled,
                 self.settings.bot.default_personality,
+                learned=learned,
             )
         except UnknownPersonality as e:
             await notice(
@@ -263,6 +278,13 @@ class Dispatcher:
 
         # Plugins and the model see the question itself ("ask NAME" removed).
         question = dataclasses.replace(msg, text=chosen.text)
+        decisions = (
+            self.preferences.decide(states, personality, kind)
+            if states
+            else Decisions(personality.style, [], kind)
+        )
+        if states is not None:
+            self.preferences.credit_personality(decisions, personality.name)
         speaker = Speaker(personality.name, personality.display_name, personality.emoji)
         await self._show_progress(event.transport, question, speaker)
         llm_cfg = self.settings.llm
@@ -278,7 +300,10 @@ class Dispatcher:
             hooks=self.hooks,
             enabled=enabled,
             memory=self.memory if self.settings.learning.context_awareness else None,
+            style=decisions.style,
         )
+        if states is not None:
+            ctx.data.update(decisions.record())
         tenant_key = str(who.tenant_id) if who else ""
         generation = await generate(
             question,
@@ -337,6 +362,32 @@ class Dispatcher:
             )
         )
 
+    async def _preference_states(self, who: Who | None) -> tuple[State, State] | None:
+        """The team's and person's learned preferences, or None (learning off, no person)."""
+        if who is None or not self.settings.learning.preference_learning:
+            return None
+        try:
+            return await self.preferences.load(who.tenant_id, who.user_id)
+        except Exception:
+            log.warning("preferences unavailable; answering with defaults", exc_info=True)
+            return None
+
+    async def _learn_preferences(self, rated: Rated) -> None:
+        weight = Weights.of(self.settings.learning).weight(rated.feedback.by_asker)
+        try:
+            await self.db.call(
+                lambda: self.preferences.learn(
+                    rated.tenant_id,
+                    rated.rater_id,
+                    rated.context,
+                    before=rated.before,
+                    after=rated.after,
+                    weight=weight,
+                )
+            )
+        except Exception:
+            log.exception("could not learn from a rating")
+
     async def _rate(self, event: Incoming) -> None:
         reaction = event.event
         assert isinstance(reaction, Reaction)
@@ -346,6 +397,7 @@ class Dispatcher:
         if rated is None:
             return
         self.selfcheck.after_rating(rated)  # in the background, off the reaction's path
+        await self._learn_preferences(rated)
         enabled = await self._enabled(rated.tenant_id, reaction.channel)
         await self.hooks.call(
             "chorus_on_feedback",

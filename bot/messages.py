@@ -79,6 +79,19 @@ PLUGINS_USAGE = (
 )
 
 
+PREFERENCES_OFF = "Preference learning is switched off here, so I haven't learned any."
+NOTHING_LEARNED = (
+    "I haven't learned any preferences of yours yet. React 👍 or 👎 to my answers and I'll "
+    "adapt how I answer you. (For what I remember about you, ask `what do you know about me?`)"
+)
+LEARNED_HEADER = (
+    "Here is what I've learned from your reactions (for what I remember about you, ask "
+    "`what do you know about me?`):"
+)
+RESET_UNKNOWN = "I can't reset a `{what}` preference. I learn these: {options}."
+RESET_DONE = "Done: I've forgotten {what} I had learned from your reactions."
+
+
 def plugin_auto_disabled(plugin: str, failures: int) -> str:
     """Notice for admins when a plugin is switched off after repeated failures."""
     return (

@@ -62,7 +62,14 @@ def test_route_precedence_chosen_channel_learned_default() -> None:
     bound = Who(WHO.tenant_id, WHO.user_id, WHO.conversation_id, channel_personality="data_analyst")
     r = route("hi", bound, reg, NAMES, "assistant")
     assert (r.personality.name, r.reason) == ("data_analyst", "channel")
-    r = route("hi", WHO, reg, NAMES, "assistant", learned=lambda: "marketing_maestro")
+    r = route(
+        "hi",
+        WHO,
+        reg,
+        NAMES,
+        "assistant",
+        learned=lambda names: "marketing_maestro" if "marketing_maestro" in names else None,
+    )
     assert (r.personality.name, r.reason) == ("marketing_maestro", "learned")
     assert route("hi", WHO, reg, NAMES, "assistant").reason == "default"
 

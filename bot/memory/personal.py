@@ -35,6 +35,7 @@ from bot.storage.models import (
     Interaction,
     Memory,
     PatternVote,
+    PreferenceState,
     ReplyMessage,
     Tenant,
     User,
@@ -245,6 +246,13 @@ def erase_user(
         session.exec(
             delete(Interaction).where(
                 col(Interaction.tenant_id) == tenant_id, col(Interaction.user_id) == user_id
+            )
+        )
+        # What the preference learner learned from their own ratings (the team's evidence stays).
+        session.exec(
+            delete(PreferenceState).where(
+                col(PreferenceState.tenant_id) == tenant_id,
+                col(PreferenceState.user_id) == user_id,
             )
         )
         # Rows the store did not know (none, normally): the vectors were deleted with the scope.

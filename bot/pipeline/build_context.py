@@ -9,10 +9,11 @@ from typing import Any
 from bot.context import Context
 from bot.events import Message
 from bot.hooks import HookRunner
+from bot.learning.patterns import Patterns
 from bot.memory.service import MemoryService, Recall
 from bot.memory.short_term import ShortTermMemory
 from bot.memory.store import Scope
-from bot.personality import Personality
+from bot.personality import Personality, Style
 from bot.pipeline.identify import Who
 
 __all__ = ["build_context", "persona_prompt", "profile_summary"]
@@ -99,14 +100,19 @@ async def build_context(
     hooks: HookRunner,
     enabled: Collection[str],
     memory: MemoryService | None = None,
+    style: Style | None = None,
+    patterns: Patterns | None = None,
 ) -> Context:
-    """Assemble the context of one reply. A failing part is left out, never fatal."""
+    """Assemble the context of one reply. A failing part is left out, never fatal.
+
+    ``patterns``: suggest what worked before for this kind of request (feedback learning).
+    """
     ctx = Context(
         persona=persona_prompt(personality, bot_name, msg.platform),
         budget=budget,
         count_tokens=count_tokens,
     )
-    ctx.add("Style", personality.style.describe(), priority=90)
+    ctx.add("Style", (style or personality.style).describe(), priority=90)
     if context_awareness:
         ctx.add("About the person you are talking to", profile_summary(who, msg), priority=70)
         try:
@@ -121,6 +127,8 @@ async def build_context(
                 memory_sections(ctx, await memory.recall(scope, msg.text))
             except Exception:
                 log.warning("long-term memory unavailable; answering without recall", exc_info=True)
+    if patterns is not None:
+        await patterns.suggest(ctx, who.tenant_id, personality.name, msg.text)
     await hooks.call(
         "chorus_build_context",
         enabled=enabled,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -48,9 +50,17 @@ class RatingTable:
 
 @dataclass(frozen=True, slots=True)
 class Rated:
+    """A stored reaction: the answer, the rating now, and what it was before this reaction."""
+
     interaction: InteractionInfo
     feedback: FeedbackInfo
     tenant_id: uuid.UUID
+    rater_id: uuid.UUID
+    #: The rater's effective rating (+1, -1, 0: none) before and after, and since when.
+    before: tuple[int, datetime | None] = (0, None)
+    after: tuple[int, datetime | None] = (0, None)
+    #: What was chosen for the answer (``interaction.context``), for learners to credit.
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 def _effective(session: Session, interaction_id: uuid.UUID, user_id: uuid.UUID) -> Feedback | None:
@@ -100,6 +110,8 @@ def record_reaction(
         platform=reaction.platform,
     )
     emoji = normalise_emoji(reaction.emoji)
+    previous = _effective(session, interaction.id, rater.id)
+    before = (previous.rating, previous.updated_at) if previous else (0, None)
     row = session.exec(
         select(Feedback).where(
             Feedback.interaction_id == interaction.id,
@@ -149,4 +161,12 @@ def record_reaction(
         retracted=current is None,
         by_asker=rater.id == interaction.user_id,
     )
-    return Rated(info, feedback, tenant_id)
+    return Rated(
+        info,
+        feedback,
+        tenant_id,
+        rater.id,
+        before=before,
+        after=(current.rating, current.updated_at) if current else (0, None),
+        context=dict(interaction.context or {}),
+    )

@@ -1,7 +1,8 @@
 """Stage 3, route: which personality answers.
 
 Precedence: explicit ("ask NAME …") > the person's own choice (``use NAME``) > the channel's
-binding > a learned preference (when preference learning provides one) > the default.
+binding > a learned preference (``learned`` gets the available names and may pick one) >
+the default.
 Names that are not enabled here are skipped at every level but the explicit one, where the
 person is told which names exist.
 """
@@ -57,7 +58,7 @@ def route(
     registry: PersonalityRegistry,
     enabled_plugins: Collection[str],
     default: str,
-    learned: Callable[[], str | None] | None = None,
+    learned: Callable[[list[str]], str | None] | None = None,
 ) -> Route:
     """Pick the personality for a message; raise :class:`UnknownPersonality` on a bad name."""
     available = {p.name: p for p in registry.available(enabled_plugins)}
@@ -69,15 +70,16 @@ def route(
         return Route(available[name], rest, "explicit")
 
     chosen = who.settings.get("personality")
-    candidates: list[tuple[str | None, RouteReason]] = [
-        (chosen if isinstance(chosen, str) else None, "chosen"),
-        (who.channel_personality, "channel"),
-        (learned() if learned is not None else None, "learned"),
-        (default, "default"),
+    candidates: list[tuple[Callable[[], str | None], RouteReason]] = [
+        (lambda: chosen if isinstance(chosen, str) else None, "chosen"),
+        (lambda: who.channel_personality, "channel"),
+        (lambda: learned(sorted(available)) if learned is not None else None, "learned"),
+        (lambda: default, "default"),
     ]
-    for candidate, reason in candidates:
-        if candidate and candidate in available:
-            return Route(available[candidate], text, reason)
+    for candidate, reason in candidates:  # in order, each looked at only if needed
+        found = candidate()
+        if found and found in available:
+            return Route(available[found], text, reason)
     if available:
         first = sorted(available)[0]
         return Route(available[first], text, "default")

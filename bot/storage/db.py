@@ -89,6 +89,11 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, work)
 
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` (which opens its own sessions) in the SQL worker thread(s)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
     async def run_core(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` (SQLAlchemy Core, no ORM) in a worker thread, one transaction.
 

@@ -1,0 +1,89 @@
+"""Chat commands about learned preferences: "what have you learned about me?" and resets.
+
+- ``what have you learned about me?`` (and close variants): each learned preference with the
+  option preferred, how sure Chorus is, and how to reset it.
+- ``reset my length preference`` (``formality``/``tone``, ``structure``/``layout``,
+  ``emoji``, ``personality``) or ``reset my preferences``: forget what was learned.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import TYPE_CHECKING
+
+from bot import messages
+from bot.learning.preferences import Preferences, describe_preferences
+
+if TYPE_CHECKING:
+    from bot.commands import Caller
+
+__all__ = ["PREFERENCE_COMMANDS", "PreferenceCommands", "preference_intent"]
+
+PREFERENCE_COMMANDS = ("learned", "reset")
+
+_LEARNED = re.compile(
+    r"^\s*what\s+(?:have|did)\s+you\s+(?:learn(?:ed|t)?)\s+(?:about|of)\s+me\s*[?.!]*\s*$", re.I
+)
+_RESET = re.compile(
+    r"^\s*reset\s+(?:all\s+)?my\s+(?:(?P<what>[a-z]+)\s+)?preferences?\s*[.!]*\s*$", re.I
+)
+#: Words people use for each learned decision.
+_DECISIONS = {
+    "length": "length",
+    "formality": "formality",
+    "tone": "formality",
+    "structure": "structure",
+    "layout": "structure",
+    "format": "structure",
+    "emoji": "emoji",
+    "personality": "personality",
+}
+
+
+def preference_intent(text: str) -> tuple[str, list[str]] | None:
+    """``("learned", [])``, ``("reset", [decision or ""])`` or None."""
+    if _LEARNED.match(text):
+        return "learned", []
+    match = _RESET.match(text)
+    if match:
+        return "reset", [(match.group("what") or "").lower()]
+    return None
+
+
+class PreferenceCommands:
+    def __init__(self, preferences: Preferences) -> None:
+        self.preferences = preferences
+
+    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
+        if not self.preferences.settings.preference_learning:
+            return messages.PREFERENCES_OFF
+        if name == "learned":
+            return await self._learned(caller.tenant_id, caller.user_id)
+        return await self._reset(caller.tenant_id, caller.user_id, args[0] if args else "")
+
+    async def _learned(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        team, user = await self.preferences.db.call(
+            lambda: self.preferences.states(tenant_id, user_id)
+        )
+        lines = describe_preferences(user, team)
+        if not lines:
+            return messages.NOTHING_LEARNED
+        return "\n".join([messages.LEARNED_HEADER, *(f"• {line}" for line in lines)])
+
+    async def _reset(self, tenant_id: uuid.UUID, user_id: uuid.UUID, what: str) -> str:
+        if what and what not in _DECISIONS:
+            options = ", ".join(sorted(set(_DECISIONS)))
+            return messages.RESET_UNKNOWN.format(what=what, options=options)
+        decision = _DECISIONS.get(what)
+        team, user = await self.preferences.db.call(
+            lambda: self.preferences.states(tenant_id, user_id)
+        )
+        if decision is None:
+            targets = None
+        elif decision == "personality":
+            targets = [d for d in user.decisions if d.startswith("personality:")]
+        else:
+            targets = [decision]
+        await self.preferences.db.call(lambda: self.preferences.reset(tenant_id, user_id, targets))
+        return messages.RESET_DONE.format(what=f"your {what} preference" if what else "everything")

@@ -1,0 +1,304 @@
+"""Preferences that adapt, wired to storage: choose each reply's style (and, when nobody picked
+one, its personality) from what a person and their team rated, and learn from new ratings.
+
+Per reply the choices are recorded in ``interaction.context["choices"]`` (with the request
+kind), so every rating can be credited to exactly what was chosen, and retracted exactly.
+Switches: ``learning.preference_learning`` off → nothing is learned and nothing recorded;
+``learning.adaptation`` off → replies keep each personality's default style and routing,
+while ratings are still learned from.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bot.events import utcnow
+from bot.learning import bandit
+from bot.learning.bandit import Choice, State
+from bot.personality import Personality, Style
+from bot.settings import LearningSettings
+from bot.storage.db import Database
+from bot.storage.models import PreferenceState
+
+__all__ = ["Decisions", "Preferences", "SPECIALISTS", "describe_preferences"]
+
+#: The personality a request kind goes to unless a person's ratings say otherwise.
+SPECIALISTS = {
+    "data": "data_analyst",
+    "marketing": "marketing_maestro",
+    "support": "support_assistant",
+    "content": "content_creator",
+    "general": "assistant",
+}
+
+#: How long this process trusts a loaded state that another process may change.
+_CACHE_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """What was chosen for one reply."""
+
+    style: Style
+    choices: list[Choice] = field(default_factory=list)
+    kind: str = "general"
+
+    def record(self) -> dict[str, Any]:
+        """For ``interaction.context``: the picks, and the request kind."""
+        return {
+            "kind": self.kind,
+            "choices": [{"decision": c.decision, "option": c.option} for c in self.choices],
+        }
+
+
+def _key(tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID | None]:
+    return (tenant_id, user_id)
+
+
+class Preferences:
+    def __init__(
+        self,
+        db: Database,
+        settings: LearningSettings,
+        *,
+        params: bandit.Params = bandit.DEFAULT_PARAMS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.params = params
+        self.rng = rng or random.Random()
+        self._cache: dict[tuple[uuid.UUID, uuid.UUID | None], tuple[float, State]] = {}
+
+    # -- storage --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(
+        session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID | None, *, lock: bool = False
+    ) -> PreferenceState | None:
+        stmt = select(PreferenceState).where(PreferenceState.tenant_id == tenant_id)
+        stmt = stmt.where(
+            col(PreferenceState.user_id).is_(None)
+            if user_id is None
+            else PreferenceState.user_id == user_id
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        return session.exec(stmt).first()
+
+    def _load(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> State:
+        key = _key(tenant_id, user_id)
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _CACHE_S:
+            return cached[1]
+        with self.db.session() as session:
+            row = self._row(session, tenant_id, user_id)
+            state = State.from_dict(row.state) if row is not None and row.state else State()
+        self._cache[key] = (time.monotonic(), state)
+        return state
+
+    def states(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[State, State]:
+        """The team's and the person's learned states (synchronous; call off the loop)."""
+        return self._load(tenant_id, None), self._load(tenant_id, user_id)
+
+    async def load(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[State, State]:
+        """:meth:`states`, from async code (served from the cache when fresh)."""
+        team = self._cache.get(_key(tenant_id, None))
+        user = self._cache.get(_key(tenant_id, user_id))
+        now = time.monotonic()
+        if team and user and now - team[0] < _CACHE_S and now - user[0] < _CACHE_S:
+            return team[1], user[1]
+        return await self.db.call(lambda: self.states(tenant_id, user_id))
+
+    # -- choosing -------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        states: tuple[State, State],
+        personality: Personality,
+        kind: str,
+    ) -> Decisions:
+        """The style for a reply by ``personality``: learned choices, or its defaults.
+
+        A dimension nobody in the team has rated yet keeps the personality's default (it is
+        still recorded, so the first ratings teach something); exploration starts with
+        evidence, so people who never react get the predictable defaults.
+        """
+        if not (self.settings.preference_learning and self.settings.adaptation):
+            return Decisions(personality.style, [], kind)
+        team, user = states
+        defaults = bandit.style_defaults(personality.style)
+        sampled = bandit.choose_style(team, user, personality.style, self.rng, params=self.params)
+        choices = [
+            c
+            if c.decision in team.decisions or c.decision in user.decisions
+            else Choice(c.decision, defaults[c.decision], {}, {}, defaults[c.decision])
+            for c in sampled
+        ]
+        return Decisions(bandit.apply_style(personality.style, choices), choices, kind)
+
+    def pick_personality(
+        self, states: tuple[State, State], kind: str, available: Sequence[str]
+    ) -> Choice | None:
+        """A personality that ratings show suits this kind of request better than the one it
+        would go to anyway, or None.
+
+        Routing does not explore (an answer from a surprising personality is a poor way to
+        learn); it follows the evidence, which comes from ratings of every answer, including
+        those people routed themselves with ``ask NAME`` or ``use NAME``. The kind's
+        specialist (:data:`SPECIALISTS`) starts with a head start.
+        """
+        if not (self.settings.preference_learning and self.settings.adaptation):
+            return None
+        if len(available) < 2:
+            return None
+        team, user = states
+        decision = bandit.personality_decision(kind)
+        if decision not in team.decisions and decision not in user.decisions:
+            return None
+        default = SPECIALISTS.get(kind)
+        default = default if default in available else None
+        means = {}
+        for option in available:
+            alpha, beta = bandit.posterior(
+                team, user, decision, option, default=default, params=self.params
+            )
+            means[option] = alpha / (alpha + beta)
+        best = max(available, key=means.__getitem__)
+        if default is not None and means[best] <= means[default]:
+            best = default
+        return Choice(decision=decision, option=best, draws={}, means=means, default=default)
+
+    @staticmethod
+    def credit_personality(decisions: Decisions, personality: str) -> None:
+        """Let the rating of this reply teach which personality suits its kind of request."""
+        decisions.choices.append(
+            Choice(
+                decision=bandit.personality_decision(decisions.kind),
+                option=personality,
+                draws={},
+                means={},
+                default=None,
+            )
+        )
+
+    # -- learning -------------------------------------------------------------------------------
+
+    def learn(
+        self,
+        tenant_id: uuid.UUID,
+        rater_id: uuid.UUID,
+        record: Mapping[str, Any],
+        *,
+        before: tuple[int, datetime | None],
+        after: tuple[int, datetime | None],
+        weight: float,
+    ) -> bool:
+        """Apply a change of one person's rating of one reply (before → after).
+
+        ``record`` is what :meth:`Decisions.record` stored with the reply. A rating that
+        changed is first taken back (as of when it was cast), then the new one counted.
+        Synchronous: call it in a worker thread. Returns whether anything was learned.
+        """
+        if not self.settings.preference_learning:
+            return False
+        picks = [
+            (str(c["decision"]), str(c["option"]))
+            for c in record.get("choices", [])
+            if isinstance(c, Mapping) and "decision" in c and "option" in c
+        ]
+        if not picks or before[0] == after[0]:
+            return False
+        with self.db.session() as session:
+            team_row = self._row(session, tenant_id, None, lock=True)
+            user_row = self._row(session, tenant_id, rater_id, lock=True)
+            team = State.from_dict(team_row.state) if team_row and team_row.state else State()
+            user = State.from_dict(user_row.state) if user_row and user_row.state else State()
+            if before[0] != 0:
+                voted_at = (before[1] or utcnow()).timestamp()
+                bandit.retract(
+                    team, user, picks, before[0], weight, voted_at=voted_at, params=self.params
+                )
+            if after[0] != 0:
+                when = (after[1] or utcnow()).timestamp()
+                bandit.update(team, user, picks, after[0], weight, now=when, params=self.params)
+            self._save(session, team_row, tenant_id, None, team)
+            self._save(session, user_row, tenant_id, rater_id, user)
+        self._cache.pop(_key(tenant_id, None), None)
+        self._cache.pop(_key(tenant_id, rater_id), None)
+        return True
+
+    @staticmethod
+    def _save(
+        session: Session,
+        row: PreferenceState | None,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID | None,
+        state: State,
+    ) -> None:
+        row = row or PreferenceState(tenant_id=tenant_id, user_id=user_id)
+        row.state = state.to_dict()
+        row.updated_at = utcnow()
+        session.add(row)
+
+    def reset(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID, decisions: Iterable[str] | None = None
+    ) -> None:
+        """Forget what was learned about a person: everything, or some decisions."""
+        with self.db.session() as session:
+            row = self._row(session, tenant_id, user_id, lock=True)
+            if row is None:
+                return
+            state = State.from_dict(row.state) if row.state else State()
+            if decisions is None:
+                bandit.reset(state)
+            else:
+                for decision in decisions:
+                    bandit.reset(state, decision)
+            self._save(session, row, tenant_id, user_id, state)
+        self._cache.pop(_key(tenant_id, user_id), None)
+
+    def forget_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Delete a person's learned state entirely (``forget me``)."""
+        with self.db.session() as session:
+            row = self._row(session, tenant_id, user_id)
+            if row is not None:
+                session.delete(row)
+        self._cache.pop(_key(tenant_id, user_id), None)
+
+
+_LABELS = {
+    "length": "Answer length",
+    "formality": "Tone",
+    "structure": "Layout",
+    "emoji": "Emoji",
+}
+
+
+def describe_preferences(user: State, team: State | None = None) -> list[str]:
+    """Readable lines of what was learned about a person, with how sure it is."""
+    lines = []
+    for decision, pref in sorted(bandit.explain(user, team).items()):
+        if decision.startswith("personality:"):
+            label = f"Who answers {decision.split(':', 1)[1]} questions"
+        else:
+            label = _LABELS.get(decision, decision)
+        reset = "personality" if decision.startswith("personality:") else decision
+        source = (
+            f"from {pref.votes:.1f} of your ratings"
+            if pref.votes >= 0.05
+            else "from your team's ratings"
+        )
+        lines.append(
+            f"{label}: {pref.option} ({pref.mean:.0%} liked, likely {pref.low:.0%}–"
+            f"{pref.high:.0%}; {source}) — `reset my {reset} preference`"
+        )
+    return lines
