@@ -142,6 +142,11 @@ def export_dataset(
     )
 
 
+def _show_progress() -> bool:
+    """A progress bar only for a person watching: standard error is a terminal."""
+    return sys.stderr.isatty()
+
+
 def _write(
     session: Session,
     target: TextIO,
@@ -151,7 +156,7 @@ def _write(
     weights: Weights,
 ) -> ExportResult:
     """Write the data set, with a progress bar on standard error when it is a terminal."""
-    if not sys.stderr.isatty():
+    if not _show_progress():
         return write_dataset(
             session, target, ids, registry=registry, bot_name=bot_name, weights=weights
         )

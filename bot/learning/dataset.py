@@ -10,7 +10,7 @@ Each line of the file is one answer::
 
     {"messages": [
         {"role": "system", "content": "<the personality's persona prompt>"},
-        {"role": "user", "content": "<the question>"},
+        {"role": "user", "content": "<the question, without a leading 'ask NAME'>"},
         ...tool calls, see below...
         {"role": "assistant", "content": "<the answer>"}],
      "metadata": {"personality": "...", "prompt_version": "...", "model": "...",
@@ -49,6 +49,7 @@ from sqlmodel import Session, col, select
 from bot.learning.ratings import Weights, effective_ratings, net_by_interaction
 from bot.learning.redact import Redactor
 from bot.pipeline.build_context import persona_prompt
+from bot.pipeline.route import parse_explicit
 from bot.plugins import PersonalityRegistry
 from bot.storage.models import Interaction, User
 
@@ -58,6 +59,7 @@ __all__ = [
     "example",
     "known_names",
     "parse_day",
+    "question",
     "qualifying",
     "tool_call_messages",
     "write_dataset",
@@ -201,13 +203,23 @@ def tool_call_messages(calls: Any, redactor: Redactor) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": None, "tool_calls": requested}, *results]
 
 
+def question(interaction: Interaction) -> str:
+    """The question as the personality saw it: "ask NAME …" without the "ask NAME"."""
+    text = interaction.request_text
+    if interaction.route_reason == "explicit":
+        explicit = parse_explicit(text, [interaction.personality])
+        if explicit is not None and explicit[0] == interaction.personality and explicit[1]:
+            return explicit[1]
+    return text
+
+
 def example(
     interaction: Interaction, persona: str, redactor: Redactor, rating: float
 ) -> dict[str, Any]:
     """One line of the data set."""
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": persona},
-        {"role": "user", "content": redactor(interaction.request_text)},
+        {"role": "user", "content": redactor(question(interaction))},
         *tool_call_messages((interaction.context or {}).get("tool_calls"), redactor),
         {"role": "assistant", "content": redactor(interaction.reply_text)},
     ]
