@@ -17,6 +17,7 @@ from typing import TextIO
 from adapters.base import Adapter
 from bot import messages
 from bot.app import Chorus
+from bot.commands import Answer
 from bot.errors import CommandError
 from bot.events import Message, Outgoing, Reaction
 
@@ -32,6 +33,7 @@ Type a message and press Enter. Commands:
   /forget TEXT|ID  make me forget it (/forget me deletes everything I know about you)
   /memories        what I know about you
   /plugins ...     list, enable or disable plugins (you are the admin here)
+  /stats           what I've learned per personality, with a chart of satisfaction
   /help            this help
   /quit            leave (Ctrl-D works too)"""
 
@@ -135,6 +137,8 @@ class ConsoleAdapter(Adapter):
         else:
             answer = await self.app.dispatcher.run_command(self._message(line), line)
             self._print(f"{self.app.settings.bot.name}: {answer}")
+            for path in answer.files if isinstance(answer, Answer) else ():
+                self._print(f"Chart: {path}")
         return True
 
     async def _rate(self, how: str) -> None:

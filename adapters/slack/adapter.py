@@ -13,8 +13,9 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -32,7 +33,9 @@ from adapters.base import Adapter
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
+from bot import messages
 from bot.app import Chorus
+from bot.commands import Answer
 from bot.events import DeliveryError, Message, Outgoing, Speaker
 from bot.kv import KEY_PREFIX
 from bot.text import split_message
@@ -56,8 +59,10 @@ BOT_SCOPES = (
     "channels:history",
     "chat:write",
     "commands",
+    "files:write",
     "groups:history",
     "im:history",
+    "im:write",
     "mpim:history",
     "reactions:read",
     "users:read",
@@ -164,6 +169,11 @@ class SlackAdapter(Adapter):
             user,
         )
         answer = await self.app.dispatcher.run_command(msg, text or "help")
+        if isinstance(answer, Answer) and answer.files:
+            # A chart (``stats``) goes to the person's DM; the slash answer says so.
+            sent = await self.send_files(user_id, answer.files, answer)
+            note = messages.STATS_CHART_SENT if sent else messages.STATS_CHART_FAILED
+            answer = Answer(f"{answer}\n\n{note}")
         await respond(text=to_mrkdwn(answer), response_type="ephemeral")
 
     # -- people and threads -------------------------------------------------------------------
@@ -255,6 +265,35 @@ class SlackAdapter(Adapter):
             await self._remember_thread(out.tenant, out.channel, out.thread)
         return ids
 
+    async def send_files(self, user: str, files: Sequence[Path], comment: str) -> bool:
+        """Upload ``files`` into the direct message with ``user`` (files_upload_v2), with
+        ``comment``; False if Slack refused."""
+        try:
+            opened = await self.client.conversations_open(users=user)
+            channel = str(opened["channel"]["id"])
+            await self.client.files_upload_v2(
+                channel=channel,
+                initial_comment=to_mrkdwn(comment),
+                file_uploads=[
+                    {"file": str(path), "filename": path.name, "title": path.stem} for path in files
+                ],
+            )
+        except (SlackClientError, OSError) as e:
+            log.warning("could not upload %d files to a DM: %s", len(files), type(e).__name__)
+            return False
+        return True
+
+    async def notify_admins(self, team: str, text: str) -> None:
+        """DM a notice to the admins listed in ``bot.admins`` as ``slack:U…``."""
+        for admin in self.app.settings.bot.admins:
+            platform, _, user = admin.partition(":")
+            if platform != self.platform or not user:
+                continue
+            try:
+                await self.client.chat_postMessage(channel=user, text=to_mrkdwn(text))
+            except SlackClientError as e:
+                log.warning("could not DM admin %s: %s", user, type(e).__name__)
+
     async def react(self, channel: str, message_id: str, emoji: str) -> None:
         await self.client.reactions_add(channel=channel, timestamp=message_id, name=emoji)
 
@@ -285,12 +324,15 @@ class SlackAdapter(Adapter):
             host, port = self._runner.addresses[0][:2]
             self.http_url = f"http://{host}:{port}{self.cfg.path}"
             log.info("Slack Events API listening on %s", self.http_url)
+        self.app.admin_channels[self.platform] = self.notify_admins
         self.ready.set()
         await self._stopped.wait()
 
     async def aclose(self) -> None:
         """Stop taking events, finish those in progress, disconnect (idempotent)."""
         self._stopped.set()
+        if self.app.admin_channels.get(self.platform) == self.notify_admins:
+            del self.app.admin_channels[self.platform]
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
