@@ -257,7 +257,12 @@ class SelfCheck:
     def _dataset_path(self, tenant: Tenant, personality: str) -> Path:
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         name = _UNSAFE.sub("_", f"{tenant.platform}-{tenant.external_id}-{personality}-{stamp}")
-        return Path(self.settings.storage.data_dir) / "datasets" / f"{name}.jsonl"
+        folder = Path(self.settings.storage.data_dir) / "datasets"
+        path, n = folder / f"{name}.jsonl", 1
+        while path.exists():  # a second alert within the same second
+            n += 1
+            path = folder / f"{name}-{n}.jsonl"
+        return path
 
     async def _deliver(self, alert: Alert) -> Alert:
         """Export the data set (personality alerts), log, and notify the admins."""
