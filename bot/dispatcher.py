@@ -23,6 +23,7 @@ from bot.commands import Caller, Commands
 from bot.errors import CommandError, UnknownPersonality
 from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
 from bot.hooks import HookRunner
+from bot.learning.adapt import Adaptation
 from bot.learning.bandit import State
 from bot.learning.commands import PreferenceCommands
 from bot.learning.kinds import request_kind
@@ -95,6 +96,15 @@ class Dispatcher:
         self.ratings = RatingTable(reactions.positive, reactions.negative)
         self.learner = Learner(
             settings=settings, db=db, memory=memory, llm=llm, identity=self.identity
+        )
+        # Feedback learning: corrections, what worked per kind of request, the answer cache.
+        self.adapt = Adaptation(
+            settings=settings,
+            db=db,
+            redis=redis,
+            memory=memory,
+            learner=self.learner,
+            personalities=self.registry.personalities,
         )
         self.selfcheck = SelfCheck(settings=settings, db=db, registry=self.registry)
         self.preferences = Preferences(db, settings.learning)
@@ -278,6 +288,11 @@ class Dispatcher:
 
         # Plugins and the model see the question itself ("ask NAME" removed).
         question = dataclasses.replace(msg, text=chosen.text)
+        correction = (  # of the previous answer here; remembered in the background
+            await self.adapt.correction(question, who, explicit=chosen.reason == "explicit")
+            if who is not None
+            else None
+        )
         decisions = (
             self.preferences.decide(states, personality, kind)
             if states
@@ -301,11 +316,17 @@ class Dispatcher:
             enabled=enabled,
             memory=self.memory if self.settings.learning.context_awareness else None,
             style=decisions.style,
+            patterns=self.adapt.patterns if who is not None else None,
         )
         if states is not None:
             ctx.data.update(decisions.record())
         tenant_key = str(who.tenant_id) if who else ""
-        generation = await generate(
+        if correction is not None:
+            correction.note(ctx)
+        reused = (  # an answer rated 👍 to the same question, without asking the model
+            await self.adapt.reuse(question, who, personality, ctx, correction) if who else None
+        )
+        generation = reused or await generate(
             question,
             personality,
             ctx,
@@ -317,6 +338,8 @@ class Dispatcher:
             temperature=llm_cfg.temperature,
         )
         notes = list(event.notes)
+        if reused is not None:
+            notes.append(messages.REUSED_ANSWER)
         if who is None:
             notes.append(messages.STORAGE_DEGRADED)
         text = "\n\n".join([generation.text, *notes]) if notes else generation.text
@@ -398,6 +421,7 @@ class Dispatcher:
             return
         self.selfcheck.after_rating(rated)  # in the background, off the reaction's path
         await self._learn_preferences(rated)
+        await self.adapt.rated(rated)  # corrections, answer cache, patterns
         enabled = await self._enabled(rated.tenant_id, reaction.channel)
         await self.hooks.call(
             "chorus_on_feedback",

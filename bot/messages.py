@@ -11,6 +11,7 @@ __all__ = [
     "EMPTY_MESSAGE",
     "GENERATION_FAILED",
     "EMPTY_ANSWER",
+    "REUSED_ANSWER",
     "TRUNCATED_NOTICE",
     "RATE_LIMITED",
     "UNKNOWN_PERSONALITY",
@@ -50,6 +51,11 @@ GENERATION_FAILED = (
     "Please try again in a moment."
 )
 EMPTY_ANSWER = "Sorry, I came up empty on that one. Could you rephrase it?"
+#: Under an answer reused from the answer cache (rated 👍 before, not written anew).
+REUSED_ANSWER = (
+    "_(This answer was rated 👍 when the same question came up before. If it is out of date, "
+    "react 👎 and I'll write a fresh one next time.)_"
+)
 TRUNCATED_NOTICE = "_(Your message was very long, so I read only the first {limit:,} characters.)_"
 RATE_LIMITED = (
     "You're sending messages faster than I can keep up with. I'll answer again in about a minute."

@@ -1,0 +1,351 @@
+"""The answer cache: an answer rated 👍 is sent again for a near-identical question, without
+asking the model.
+
+Which answers are kept: one the asker rated 👍 (reused for that person), or that two or more
+people rated 👍 (reused for anyone in the workspace: a team answer), as long as nobody rated
+it 👎; written by the model (a plugin's own answer or one that called tools may hold live data);
+to a question that stands on its own (:func:`cacheable_question`: at least :data:`MIN_WORDS`
+informative words, not a follow-up such as "and for Berlin?", nothing that points back into the
+thread such as "it" or "that", nothing relative to now such as "today" or "latest").
+A 👎 on the answer, or on any reuse of it, retires it for good; taking back the 👍 that
+qualified it removes it until it qualifies again.
+
+When one is reused: the same personality is answering; the asker is the same person (or it
+is a team answer); the question's embedding is at least ``learning.cache_similarity`` alike
+(cosine); the answer is at most ``learning.cache_max_age_days`` old; and the message is not a
+correction. The reuse is recorded like any answer, with provider ``cache``, model ``""`` and
+``context["cached_from"]`` naming the original interaction, so it can be rated in turn.
+
+Storage: the ``answer_cache`` table, one row per kept answer with its question's vector
+(float32 bytes, with the embedder's name); the texts stay in the interaction. Candidates are
+chosen in SQL by tenant, personality and who may see them (an index), newest
+:data:`MAX_CANDIDATES` at most, and compared exactly with numpy. A person or a team has few
+answers rated 👍, so the exact scan takes microseconds, and keeping one store means a 👎
+retires an answer for every worker in the same transaction, and forgetting a person deletes
+theirs with their other rows; a vector index would be a second copy to keep in step for no
+gain at this size. A process remembers for 30 s that a scope has no candidates, so most
+messages cost nothing; the question is embedded (in the memory thread pool) only when there
+are candidates.
+
+Off when ``learning.adaptation`` or ``learning.interaction_tracking`` is false (nothing to
+reuse without texts) or ``learning.cache_max_age_days`` is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from bot.events import utcnow
+from bot.learning.patterns import current_ratings
+from bot.memory.learn import Learner
+from bot.memory.service import MemoryService
+from bot.memory.store import tokens
+from bot.pipeline.route import parse_explicit
+from bot.settings import Settings
+from bot.storage.db import Database
+from bot.storage.models import CachedAnswer, Interaction
+
+__all__ = ["AnswerCache", "MAX_CANDIDATES", "MIN_WORDS", "Reuse", "cacheable_question"]
+
+log = logging.getLogger(__name__)
+
+#: Informative words a question needs before its answer is kept or looked up.
+MIN_WORDS = 2
+#: The most kept answers compared for one question (the newest).
+MAX_CANDIDATES = 2000
+PROVIDER = "cache"
+_EMPTY_TTL_S = 30.0
+
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(?:and|but|also|so|then|same|ok(?:ay)?|what\s+about|how\s+about|what\s+if)\b", re.I
+)
+_POINTS_BACK = re.compile(
+    r"\b(?:it|its|that|this|these|those|them|they|there|he|she|him|her|above|previous|again"
+    r"|now|today|tonight|tomorrow|yesterday|current(?:ly)?|latest|recent(?:ly)?|last|next"
+    r"|upcoming|so\s+far)\b",
+    re.I,
+)
+
+
+def cacheable_question(text: str) -> bool:
+    """Whether ``text`` says enough on its own, and for good, for its answer to be kept or
+    reused (the conditions in the module docstring)."""
+    said = text.replace("\u2019", "'")
+    return (
+        len(tokens(said)) >= MIN_WORDS
+        and not _FOLLOW_UP.match(said)
+        and not _POINTS_BACK.search(said)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """A kept answer chosen for a question."""
+
+    entry_id: uuid.UUID
+    interaction_id: uuid.UUID
+    text: str
+    similarity: float
+    #: What the original answer recorded and the reuse repeats (its choices, its kind).
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    id: uuid.UUID
+    embedder: str
+    vector: bytes
+
+
+def _qualifies(interaction: Interaction, ratings: dict[uuid.UUID, int]) -> tuple[bool, bool]:
+    """(keep it, for the whole team) from the answer itself and its ratings now."""
+    context = interaction.context or {}
+    if (
+        interaction.outcome != "answered"
+        or not interaction.reply_text.strip()
+        or interaction.provider == PROVIDER
+        or interaction.provider.startswith("plugin:")
+        or context.get("tool_calls")
+        or context.get("correction")
+    ):
+        return False, False
+    ups = sum(1 for r in ratings.values() if r > 0)
+    if any(r < 0 for r in ratings.values()):
+        return False, False
+    team = ups >= 2
+    return team or ratings.get(interaction.user_id, 0) > 0, team
+
+
+def _entry(session: Session, interaction_id: uuid.UUID) -> CachedAnswer | None:
+    return session.exec(
+        select(CachedAnswer).where(CachedAnswer.interaction_id == interaction_id)
+    ).first()
+
+
+def _retire(session: Session, interaction: Interaction, now: datetime) -> None:
+    entry = _entry(session, interaction.id)
+    if entry is None:  # a tombstone, so later 👍s do not bring it back
+        entry = CachedAnswer(
+            tenant_id=interaction.tenant_id,
+            user_id=interaction.user_id,
+            interaction_id=interaction.id,
+            personality=interaction.personality[:100],
+        )
+    if entry.invalidated_at is None:
+        entry.invalidated_at = now
+        session.add(entry)
+
+
+def review(session: Session, interaction_id: uuid.UUID, question_of: Any = None) -> str | None:
+    """Bring the cache in line with an answer's ratings now.
+
+    Retires, removes or re-scopes its entry as needed; returns the question to embed when a
+    new entry is due (see :func:`keep`), else None. ``question_of(text)`` turns the recorded
+    request into the question asked (strips "ask NAME").
+    """
+    interaction = session.get(Interaction, interaction_id)
+    if interaction is None:
+        return None
+    now = utcnow()
+    ratings = current_ratings(session, interaction_id)
+    original = (interaction.context or {}).get("cached_from")
+    if interaction.provider == PROVIDER:
+        if any(r < 0 for r in ratings.values()) and isinstance(original, str):
+            first = session.get(Interaction, uuid.UUID(original))
+            if first is not None and first.tenant_id == interaction.tenant_id:
+                _retire(session, first, now)
+        return None
+    if any(r < 0 for r in ratings.values()):
+        _retire(session, interaction, now)
+        return None
+    keep_it, team = _qualifies(interaction, ratings)
+    question = question_of(interaction.request_text) if question_of else interaction.request_text
+    entry = _entry(session, interaction_id)
+    if entry is not None:
+        if entry.invalidated_at is not None:
+            return None
+        if not keep_it or not cacheable_question(question):
+            session.delete(entry)
+        elif entry.team != team:
+            entry.team = team
+            session.add(entry)
+        return None
+    if keep_it and cacheable_question(question):
+        return str(question)
+    return None
+
+
+def keep(
+    session: Session, interaction_id: uuid.UUID, vector: np.ndarray, embedder: str
+) -> CachedAnswer | None:
+    """Store the entry :func:`review` asked for, if the answer still qualifies."""
+    interaction = session.get(Interaction, interaction_id)
+    if interaction is None or _entry(session, interaction_id) is not None:
+        return None
+    keep_it, team = _qualifies(interaction, current_ratings(session, interaction_id))
+    if not keep_it:
+        return None
+    entry = CachedAnswer(
+        tenant_id=interaction.tenant_id,
+        user_id=interaction.user_id,
+        interaction_id=interaction_id,
+        personality=interaction.personality[:100],
+        team=team,
+        embedder=embedder[:200],
+        vector=np.asarray(vector, dtype=np.float32).tobytes(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(entry)
+    except IntegrityError:  # another worker kept it first
+        return None
+    return entry
+
+
+def candidates(
+    session: Session,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    personality: str,
+    since: datetime,
+) -> list[_Candidate]:
+    """Kept answers ``user_id`` may be given by ``personality``, newest first."""
+    rows = session.exec(
+        select(CachedAnswer.id, CachedAnswer.embedder, CachedAnswer.vector)
+        .where(
+            CachedAnswer.tenant_id == tenant_id,
+            CachedAnswer.personality == personality,
+            or_(col(CachedAnswer.user_id) == user_id, col(CachedAnswer.team).is_(True)),
+            col(CachedAnswer.invalidated_at).is_(None),
+            col(CachedAnswer.created_at) >= since,
+        )
+        .order_by(col(CachedAnswer.created_at).desc())
+        .limit(MAX_CANDIDATES)
+    )
+    return [_Candidate(i, e, bytes(v)) for i, e, v in rows]
+
+
+def take(session: Session, entry_id: uuid.UUID, similarity: float) -> Reuse | None:
+    """The answer of a chosen entry (counting the reuse), or None if it is gone meanwhile."""
+    entry = session.get(CachedAnswer, entry_id)
+    if entry is None or entry.invalidated_at is not None:
+        return None
+    interaction = session.get(Interaction, entry.interaction_id)
+    if interaction is None or not interaction.reply_text.strip():
+        return None
+    entry.hits += 1
+    session.add(entry)
+    recorded = interaction.context or {}
+    context: dict[str, Any] = {k: recorded[k] for k in ("choices", "kind") if k in recorded}
+    return Reuse(entry.id, interaction.id, interaction.reply_text, similarity, context)
+
+
+class AnswerCache:
+    """Looks up kept answers before generating, and keeps or retires them on ratings."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        memory: MemoryService | None,
+        learner: Learner,
+        personalities: Collection[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.memory = memory
+        self.learner = learner
+        self.personalities = personalities
+        self._empty: dict[tuple[uuid.UUID, uuid.UUID, str], float] = {}
+
+    @property
+    def enabled(self) -> bool:
+        learning = self.settings.learning
+        return (
+            self.memory is not None
+            and learning.adaptation
+            and learning.interaction_tracking
+            and learning.cache_max_age_days > 0
+        )
+
+    def _question(self, request: str) -> str:
+        explicit = parse_explicit(request, self.personalities)
+        return explicit[1] if explicit is not None else request
+
+    def _embed(self, text: str) -> tuple[np.ndarray, str]:
+        assert self.memory is not None
+        embedder = self.memory.store.embedder
+        return embedder.embed([text])[0], embedder.name
+
+    async def lookup(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID, personality: str, text: str
+    ) -> Reuse | None:
+        """A kept answer for the question ``text``, or None; never raises."""
+        if not self.enabled or not cacheable_question(text):
+            return None
+        key = (tenant_id, user_id, personality)
+        since = self._empty.get(key)
+        if since is not None and time.monotonic() - since < _EMPTY_TTL_S:
+            return None
+        learning = self.settings.learning
+        oldest = utcnow() - timedelta(days=learning.cache_max_age_days)
+        try:
+            found = await self.db.run(
+                lambda s: candidates(s, tenant_id, user_id, personality, oldest)
+            )
+            if not found:
+                self._empty[key] = time.monotonic()
+                return None
+            assert self.memory is not None
+            vector, embedder = await self.memory.run(self._embed, text)
+            usable = [c for c in found if c.embedder == embedder and len(c.vector) == vector.nbytes]
+            if not usable:
+                return None
+            matrix = np.stack([np.frombuffer(c.vector, dtype=np.float32) for c in usable])
+            scores = matrix @ vector.astype(np.float32)
+            best = int(np.argmax(scores))
+            similarity = float(scores[best])
+            if similarity < learning.cache_similarity:
+                return None
+            chosen = usable[best].id
+            return await self.db.run(lambda s: take(s, chosen, round(similarity, 4)))
+        except Exception:
+            log.warning("answer cache unavailable; asking the model", exc_info=True)
+            return None
+
+    async def rated(self, interaction_id: uuid.UUID) -> None:
+        """An answer's ratings changed: retire, remove or re-scope its entry now, and keep a
+        new one in the background (it needs an embedding); never raises."""
+        if not self.enabled:
+            return
+        try:
+            question = await self.db.run(lambda s: review(s, interaction_id, self._question))
+        except Exception:
+            log.warning("could not update the answer cache", exc_info=True)
+            return
+        if question is not None:
+            self.learner.spawn(self._keep(interaction_id, question), name="chorus-answer-cache")
+
+    async def _keep(self, interaction_id: uuid.UUID, question: str) -> None:
+        assert self.memory is not None
+        try:
+            vector, embedder = await self.memory.run(self._embed, question)
+            entry = await self.db.run(lambda s: keep(s, interaction_id, vector, embedder))
+        except Exception:
+            log.warning("could not keep an answer rated 👍 for reuse", exc_info=True)
+            return
+        if entry is not None:
+            self._empty = {k: v for k, v in self._empty.items() if k[0] != entry.tenant_id}
