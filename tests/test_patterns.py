@@ -15,11 +15,11 @@ from bot.app import Chorus
 from bot.context import Context
 from bot.events import Message
 from bot.learning.kinds import request_kind
-from bot.learning.patterns import SECTION, approach, render
+from bot.learning.patterns import SECTION, approach, count_patterns, render
 from bot.storage.models import Interaction, Pattern, PatternVote
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
-from tests.plugin_helpers import app_with
+from tests.plugin_helpers import app_with, tenant_id
 
 DATA_QUESTIONS = [
     "How many users churned last month?",
@@ -127,6 +127,23 @@ async def test_counts_are_asker_weighted_and_retractions_undo_exactly(
         assert SECTION not in llm.last_system
         with app.db.session() as s:
             assert len(s.exec(select(PatternVote)).all()) == 3
+
+
+async def test_patterns_learned_are_counted_for_stats(
+    tmp_path: Path, transport: FakeTransport
+) -> None:
+    llm = FakeLLM()
+    async with learning_app(tmp_path, llm) as app:
+        first = await ask(app, transport, DATA_QUESTIONS[0])
+        await rate(app, first)
+        with app.db.session() as s:
+            assert count_patterns(s, None) == {}
+        second = await ask(app, transport, DATA_QUESTIONS[1])
+        await rate(app, second)
+        with app.db.session() as s:
+            # tools, length and structure for the assistant; the personality itself is not one
+            assert count_patterns(s, tenant_id(app)) == {"assistant": 3}
+            assert count_patterns(s, None) == {"assistant": 3}
 
 
 async def test_switched_off_nothing_is_learned_or_suggested(

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, func, update
 from sqlmodel import Session, col, select
 
 from bot.context import Context
@@ -44,6 +44,7 @@ __all__ = [
     "SECTION",
     "approach",
     "best_facets",
+    "count_patterns",
     "current_ratings",
     "learn_rating",
     "render",
@@ -228,6 +229,22 @@ def best_facets(
         if facet not in best or net > best[facet][1]:
             best[facet] = (value, net)
     return best
+
+
+def count_patterns(session: Session, tenant_id: uuid.UUID | None) -> dict[str | None, int]:
+    """Patterns learned, per personality: facet values (but the personality itself) with
+    enough support to be suggested, in one tenant (None: all). For ``chorus stats``."""
+    stmt = (
+        select(Pattern.personality, func.count())
+        .where(
+            Pattern.facet != "personality",
+            Pattern.up - Pattern.down >= MIN_SUPPORT - 1e-9,
+        )
+        .group_by(col(Pattern.personality))
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(Pattern.tenant_id == tenant_id)
+    return {personality: int(n) for personality, n in session.exec(stmt)}
 
 
 def render(kind: str, best: Mapping[str, tuple[str, float]]) -> str:
