@@ -63,6 +63,7 @@ from bot.learning.bandit import (
     choose,
     choose_style,
     personality_decision,
+    style_defaults,
     update,
 )
 from bot.personality import Style
@@ -129,19 +130,36 @@ class Person:
         return {d: self.taste[d] for d in (*STYLE_OPTIONS, personality_decision(kind))}
 
 
-def _team_profile(rng: random.Random) -> dict[str, str]:
-    profile = {d: rng.choice(opts) for d, opts in STYLE_OPTIONS.items()}
-    for kind, own in KINDS.items():
-        natural = rng.random() < 0.5
-        profile[personality_decision(kind)] = own if natural else rng.choice(PERSONALITIES)
-    return profile
+def _population_pick(decision: str, specialist: float, rng: random.Random) -> str:
+    """One person's taste on one decision, drawn from the whole population.
+
+    Style: any option alike. Personality for a request kind: the specialist made for the
+    kind with probability ``specialist``, otherwise one of the others alike.
+    """
+    if decision.startswith("personality:"):
+        own = KINDS[decision.split(":", 1)[1]]
+        if rng.random() < specialist:
+            return own
+        return rng.choice([p for p in PERSONALITIES if p != own])
+    return rng.choice(DECISIONS[decision])
+
+
+def _team_profile(specialist: float, rng: random.Random) -> dict[str, str]:
+    return {d: _population_pick(d, specialist, rng) for d in DECISIONS}
 
 
 def _person(
-    name: str, team: int, profile: dict[str, str], share: float, curve: str, rng: random.Random
+    name: str,
+    team: int,
+    profile: dict[str, str],
+    share: float,
+    specialist: float,
+    curve: str,
+    rng: random.Random,
 ) -> Person:
     taste = {
-        d: profile[d] if rng.random() < share else rng.choice(opts) for d, opts in DECISIONS.items()
+        d: profile[d] if rng.random() < share else _population_pick(d, specialist, rng)
+        for d in DECISIONS
     }
     main = rng.randrange(len(KINDS))
     weights = tuple(0.5 if i == main else 0.5 / (len(KINDS) - 1) for i in range(len(KINDS)))
@@ -158,17 +176,25 @@ class World:
 
 
 def make_world(
-    seed: int, teams: int, members: int, share: float = 0.7, curve: str = "person"
+    seed: int,
+    teams: int,
+    members: int,
+    share: float = 0.7,
+    curve: str = "person",
+    specialist: float = 0.75,
 ) -> World:
     rng = random.Random(seed)
     world = World()
     for t in range(teams):
-        profile = _team_profile(rng)
+        profile = _team_profile(specialist, rng)
         world.profiles.append(profile)
         world.members.append(
-            [_person(f"t{t}u{i}", t, profile, share, curve, rng) for i in range(members)]
+            [
+                _person(f"t{t}u{i}", t, profile, share, specialist, curve, rng)
+                for i in range(members)
+            ]
         )
-        world.newcomers.append(_person(f"t{t}new", t, profile, share, curve, rng))
+        world.newcomers.append(_person(f"t{t}new", t, profile, share, specialist, curve, rng))
     return world
 
 
@@ -212,33 +238,45 @@ class Learner:
 
 @dataclass(slots=True)
 class QLearning:
-    """Epsilon-greedy Q-learning per person, one Q-table per decision."""
+    """Epsilon-greedy Q-learning per person, one Q-table per decision.
+
+    ``head_start`` is the value an entry that was never updated starts from when its option
+    is the default (the kind's specialist; the chosen personality's style), 0 otherwise.
+    """
 
     rng: random.Random
     epsilon: float = 0.1
     rate: float = 0.1
     rewards: tuple[float, float] = (15.0, -10.0)
+    head_start: float = 0.0
     q: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    last: dict[str, Reply] = field(default_factory=dict)
+    last: dict[str, tuple[Reply, Reply]] = field(default_factory=dict)
 
-    def _pick(self, table: dict[str, float], options: Sequence[str]) -> str:
+    def _pick(self, table: dict[str, float], options: Sequence[str], default: str) -> str:
         if self.rng.random() < self.epsilon:
             return self.rng.choice(options)
-        best = max(table.get(o, 0.0) for o in options)
-        return self.rng.choice([o for o in options if table.get(o, 0.0) == best])
+        values = {o: table.get(o, self.head_start if o == default else 0.0) for o in options}
+        best = max(values.values())
+        return self.rng.choice([o for o in options if values[o] == best])
 
     def reply(self, person: Person, kind: str, now: float) -> Reply:
         tables = self.q.setdefault(person.name, {})
-        asked = {**STYLE_OPTIONS, personality_decision(kind): PERSONALITIES}
-        reply = {d: self._pick(tables.setdefault(d, {}), opts) for d, opts in asked.items()}
-        self.last[person.name] = reply
+        who = personality_decision(kind)
+        reply = {who: self._pick(tables.setdefault(who, {}), PERSONALITIES, KINDS[kind])}
+        defaults = {who: KINDS[kind], **style_defaults(STYLES[reply[who]])}
+        for decision, options in STYLE_OPTIONS.items():
+            table = tables.setdefault(decision, {})
+            reply[decision] = self._pick(table, options, defaults[decision])
+        self.last[person.name] = (reply, defaults)
         return reply
 
     def feedback(self, person: Person, reward: int, now: float) -> None:
         r = self.rewards[0] if reward > 0 else self.rewards[1]
         tables = self.q[person.name]
-        for decision, option in self.last.pop(person.name).items():
-            q = tables[decision].get(option, 0.0)
+        reply, defaults = self.last.pop(person.name)
+        for decision, option in reply.items():
+            start = self.head_start if option == defaults[decision] else 0.0
+            q = tables[decision].get(option, start)
             tables[decision][option] = q + self.rate * (r - q)
 
 
