@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from bot import messages
 from bot.errors import StorageUnavailable
+from bot.events import DirectMessages
 from bot.hooks import HookRunner, PluginHealth
 from bot.kv import make_redis
 from bot.llm.base import LLMProvider
@@ -130,6 +131,9 @@ class Chorus:
     #: Per platform, how to send admins of a workspace a notice: ``send(tenant, text)``.
     #: Adapters that can message admins directly register here (Slack DMs ``bot.admins``).
     admin_channels: dict[str, Callable[[str, str], Awaitable[None]]] = field(default_factory=dict)
+    #: Per platform, the running adapter that can write to a person first (proactive
+    #: suggestions); adapters implementing :class:`bot.events.DirectMessages` register here.
+    direct: dict[str, DirectMessages] = field(default_factory=dict)
 
     @classmethod
     async def create(

@@ -21,7 +21,15 @@ import redis.asyncio as aioredis
 from bot import messages
 from bot.commands import Caller, Commands
 from bot.errors import CommandError, UnknownPersonality
-from bot.events import Message, Outgoing, Reaction, ShowsProgress, Speaker, Transport
+from bot.events import (
+    ClaimsReactions,
+    Message,
+    Outgoing,
+    Reaction,
+    ShowsProgress,
+    Speaker,
+    Transport,
+)
 from bot.hooks import HookRunner
 from bot.learning.adapt import Adaptation
 from bot.learning.bandit import State
@@ -139,6 +147,8 @@ class Dispatcher:
             self._answer,
         )
         self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
+        #: Features that own some bot messages' reactions (see ClaimsReactions).
+        self.reaction_claims: list[ClaimsReactions] = []
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -411,9 +421,20 @@ class Dispatcher:
         except Exception:
             log.exception("could not learn from a rating")
 
+    async def _claimed(self, reaction: Reaction) -> bool:
+        for claimant in self.reaction_claims:
+            try:
+                if await claimant.claim_reaction(reaction):
+                    return True
+            except Exception:
+                log.exception("%s failed on a reaction", type(claimant).__name__)
+        return False
+
     async def _rate(self, event: Incoming) -> None:
         reaction = event.event
         assert isinstance(reaction, Reaction)
+        if await self._claimed(reaction):
+            return
         rated = await self.db.run(
             lambda s: record_reaction(s, reaction, self.ratings, self.identity)
         )

@@ -8,6 +8,8 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 - :class:`Outgoing`  a reply addressed to a place on a platform, handed to a :class:`Transport`
 - :class:`Transport` what the dispatcher needs from an adapter to deliver
 - :class:`ShowsProgress` optional: an adapter that can show "working on it" while generating
+- :class:`DirectMessages` optional: an adapter that can start a direct message to a person
+- :class:`ClaimsReactions` a feature that owns some bot messages' reactions (not ratings)
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ __all__ = [
     "Speaker",
     "Transport",
     "ShowsProgress",
+    "DirectMessages",
+    "DirectSent",
+    "ClaimsReactions",
     "DeliveryError",
     "OutgoingKind",
     "InteractionInfo",
@@ -150,6 +155,43 @@ class ShowsProgress(Protocol):
     """
 
     async def show_progress(self, msg: Message, speaker: Speaker) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirectSent:
+    """Where a direct message landed: the DM channel and the ids of the posted messages."""
+
+    channel: str
+    message_ids: list[str]
+
+
+@runtime_checkable
+class DirectMessages(Protocol):
+    """An adapter that can write to a person first (a DM), e.g. for proactive suggestions.
+
+    Adapters that can register themselves in ``Chorus.direct`` under their platform name.
+    """
+
+    async def send_direct(
+        self, tenant: str, user: str, text: str, speaker: Speaker | None = None
+    ) -> DirectSent:
+        """Open (or reuse) the DM with platform user ``user`` of ``tenant`` and post ``text``.
+
+        Raise :class:`DeliveryError` when it cannot be delivered.
+        """
+        ...
+
+
+@runtime_checkable
+class ClaimsReactions(Protocol):
+    """A feature whose bot messages take reactions as actions, not ratings.
+
+    Proactive suggestions (✅ run it, 🔕 stop these) and tool-call confirmations (✅/❌) are
+    such messages. The dispatcher offers every reaction to each registered claimant first;
+    one that returns True has handled it, and the reaction is not recorded as a rating.
+    """
+
+    async def claim_reaction(self, reaction: Reaction) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

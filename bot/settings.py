@@ -50,6 +50,7 @@ class BotSettings(_Section):
     max_message_chars: int = Field(default=20_000, ge=100)
     admins: list[str] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_autonomy: Literal["low", "medium", "high"] = "medium"
 
 
 class OpenAISettings(_Section):

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from bot import messages
 from bot.app import Chorus
+from bot.events import Reaction
 from bot.storage.models import AuditEntry, Conversation, Feedback, Interaction, Tenant, User
 from tests.conftest import message, reaction
 from tests.fakes import FakeLLM, FakeTransport
@@ -385,3 +386,30 @@ async def test_admin_binds_a_channel_to_a_personality(
     with app.db.session() as s:
         actions = [a.action for a in s.exec(select(AuditEntry).order_by(AuditEntry.created_at))]
     assert actions == ["channel.bind", "channel.unbind", "command.refused"]
+
+
+async def test_claimed_reactions_are_actions_not_ratings(
+    app: Chorus, transport: FakeTransport, caplog
+) -> None:
+    await app.dispatcher.handle_message(message("hello"), transport)
+    mid = transport.ids[0]
+    seen: list[str] = []
+
+    class Broken:
+        async def claim_reaction(self, r: Reaction) -> bool:
+            raise RuntimeError("bug")
+
+    class Claims:
+        async def claim_reaction(self, r: Reaction) -> bool:
+            seen.append(r.emoji)
+            return r.emoji == "white_check_mark"
+
+    app.dispatcher.reaction_claims.extend([Broken(), Claims()])
+    with caplog.at_level(logging.ERROR):
+        await app.dispatcher.handle_reaction(reaction(mid, "white_check_mark"))
+        await app.dispatcher.handle_reaction(reaction(mid, "+1"))
+    assert seen == ["white_check_mark", "+1"]
+    assert "Broken failed on a reaction" in caplog.text  # a failing claimant skips, no crash
+    with app.db.session() as s:
+        rows = s.exec(select(Feedback)).all()
+    assert [(r.emoji, r.rating) for r in rows] == [("+1", 1)]
