@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -213,6 +214,36 @@ class MemorySettings(_Section):
     weights: RetrievalWeights = Field(default_factory=RetrievalWeights)
 
 
+class ProactiveSettings(_Section):
+    """Proactive suggestions: habits mined from the interaction history, offered before they
+    are usually needed."""
+
+    # Pattern mining
+    #: A habit needs this many similar requests in the last ``window_days`` days, seen in at
+    #: least ``min_weeks`` distinct weeks (weekly habits) or days (daily habits).
+    min_occurrences: int = Field(default=4, ge=2)
+    min_weeks: int = Field(default=3, ge=1)
+    window_days: int = Field(default=56, ge=7, le=366)
+    #: A suggestion is scheduled this many minutes before the usual time.
+    lead_minutes: int = Field(default=10, ge=0, le=720)
+    #: IANA time zone of people whose profile names none.
+    default_timezone: str = "UTC"
+    #: Two requests are the same kind of request when their word features are at least this
+    #: alike (cosine, 0-1).
+    similarity: float = Field(default=0.5, gt=0, le=1)
+    #: Requests this many minutes either side of the usual time count as the same slot.
+    slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown IANA time zone {name!r}") from e
+        return name
+
+
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -221,6 +252,7 @@ class Settings(_Section):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    proactive: ProactiveSettings = Field(default_factory=ProactiveSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
 
     def plugin_config(self, name: str) -> dict[str, Any]:
