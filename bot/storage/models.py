@@ -39,6 +39,8 @@ __all__ = [
     "PatternVote",
     "PersonalityInstall",
     "PreferenceState",
+    "ProactiveDelivery",
+    "ProactiveTaskRecord",
     "ReplyMessage",
     "Tenant",
     "User",
@@ -351,3 +353,59 @@ class CachedAnswer(SQLModel, table=True):
     hits: int = 0
     created_at: datetime = _ts()
     invalidated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class ProactiveTaskRecord(SQLModel, table=True):
+    """Something the bot offers a person on a schedule: a habit mined from their requests
+    (``source`` "pattern") or a plugin's template ("plugin"). ``schedule`` is a crontab in
+    ``timezone``; ``next_run_at`` (UTC) is when the scheduler's tick considers it next."""
+
+    __tablename__ = "proactive_tasks"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    key: str = Field(max_length=200)
+    source: str = Field(max_length=16)
+    personality: str = Field(max_length=64)
+    request: str = Field(sa_type=Text)
+    description: str = Field(max_length=300)
+    why: str = Field(default="", sa_type=Text)
+    schedule: str = Field(max_length=64)
+    timezone: str = Field(default="UTC", max_length=64)
+    support: int = 0
+    priority: float = 1.0
+    ignored_streak: int = 0
+    declined_streak: int = 0
+    accepted: int = 0
+    ignored: int = 0
+    declined: int = 0
+    status: str = Field(default="active", max_length=16)
+    stopped_reason: str | None = Field(default=None, max_length=200)
+    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime(), index=True)
+    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ProactiveDelivery(SQLModel, table=True):
+    """One scheduled slot of a proactive task and what became of it. Unique per (task, slot):
+    a slot fires at most once, across restarts and processes."""
+
+    __tablename__ = "proactive_deliveries"
+    __table_args__ = (UniqueConstraint("task_id", "slot"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    task_id: uuid.UUID = Field(foreign_key="proactive_tasks.id", index=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    slot: datetime = Field(sa_type=UTCDateTime())
+    platform: str = Field(default="", max_length=32)
+    channel: str | None = Field(default=None, max_length=128)
+    message_id: str | None = Field(default=None, max_length=128)
+    outcome: str = Field(default="sent", max_length=16)
+    reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    interaction_id: uuid.UUID | None = Field(default=None)

@@ -13,6 +13,20 @@ from bot.storage.models import UTCDateTime
 config = context.config
 target_metadata = SQLModel.metadata
 
+#: Tables in the Chorus database that Alembic does not own: APScheduler's SQL job store
+#: creates and manages ``apscheduler_jobs`` itself (see ``bot.scheduler.loop``).
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave tables owned by other libraries (and their indexes) out of the comparison."""
+    if type_ == "table":
+        return name not in FOREIGN_TABLES
+    table = getattr(obj, "table", None)
+    return table is None or table.name not in FOREIGN_TABLES
+
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Write the models' UTCDateTime into new revisions as the column type it stores."""
@@ -36,6 +50,7 @@ def run_migrations_online() -> None:
             render_as_batch=sqlite,
             compare_type=True,
             render_item=render_item,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
