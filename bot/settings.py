@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,8 @@ ENV_PREFIX = "CHORUS_"
 #: Environment variables with the prefix that are not settings keys (the test suite's
 #: server URLs may be set in the same environment as the settings).
 _NOT_KEYS = {"CHORUS_CONFIG", "CHORUS_TEST_PG_URL", "CHORUS_TEST_REDIS_URL"}
+#: A time of day, "HH:MM" on a 24-hour clock.
+_CLOCK = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 class _Section(BaseModel):
@@ -233,6 +236,29 @@ class ProactiveSettings(_Section):
     similarity: float = Field(default=0.5, gt=0, le=1)
     #: Requests this many minutes either side of the usual time count as the same slot.
     slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
+
+    # Suggestions and safety
+    #: At most this many suggestions per person per local day (0: none at all).
+    max_per_day: int = Field(default=2, ge=0, le=50)
+    #: No suggestions from ``quiet_hours_start`` until ``quiet_hours_end`` ("HH:MM", the
+    #: person's local time; the window may cross midnight; equal times: no quiet hours).
+    quiet_hours_start: str = "20:00"
+    quiet_hours_end: str = "08:00"
+    #: Whether suggestions may be sent on Saturdays and Sundays (the person's local days).
+    weekends: bool = False
+    #: A suggestion nobody reacted to within this many hours counts as ignored.
+    ignore_after_h: float = Field(default=12.0, gt=0, le=168)
+    #: A task is stopped after this many declines (❌) in a row; 🔕 stops it at once.
+    stop_after_declines: int = Field(default=2, ge=1, le=20)
+    #: Ignored suggestions back off 1, 2, 4… slots, at most this many.
+    backoff_max_slots: int = Field(default=4, ge=1, le=52)
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00-23:59)")
+        return value
 
     @field_validator("default_timezone")
     @classmethod
