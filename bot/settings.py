@@ -237,6 +237,22 @@ class ProactiveSettings(_Section):
     #: Requests this many minutes either side of the usual time count as the same slot.
     slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
 
+    # Scheduler (the loop)
+    #: False: no scheduler, no mining, no suggestions at all.
+    enabled: bool = True
+    #: Seconds between two checks for due suggestions.
+    tick_s: int = Field(default=60, ge=1, le=3600)
+    #: Hours between two runs of pattern mining (and of the plugins' task templates).
+    mining_interval_h: float = Field(default=24.0, gt=0, le=24 * 7)
+    #: A job or a suggestion late by up to this many seconds (the process was down or busy)
+    #: still runs; later than that it is skipped until its next time.
+    misfire_grace_s: int = Field(default=300, ge=1, le=86_400)
+    #: Seconds the scheduler leader's Redis lock lives without renewal: when the leader dies,
+    #: another process takes over within this time (plus one renewal period).
+    leader_lock_ttl_s: float = Field(default=30.0, ge=1, le=600)
+    #: Where the scheduler's own jobs persist: the Chorus SQL database, or memory (lost at exit).
+    jobstore: Literal["sql", "memory"] = "sql"
+
     # Suggestions and safety
     #: At most this many suggestions per person per local day (0: none at all).
     max_per_day: int = Field(default=2, ge=0, le=50)
