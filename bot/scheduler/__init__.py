@@ -7,3 +7,5 @@
 - :mod:`bot.scheduler.cadence`  how acceptance changes a task's priority, backoff and status
 - :mod:`bot.scheduler.suggest`  deliver a due task as a DM and act on ✅ / 🔕
 """
+
+from __future__ import annotations
