@@ -27,6 +27,7 @@ from sqlmodel import Field, SQLModel
 from bot.events import utcnow
 
 __all__ = [
+    "AccountLink",
     "AuditEntry",
     "CachedAnswer",
     "ChannelBinding",
@@ -118,6 +119,20 @@ class User(SQLModel, table=True):
     settings: dict[str, Any] = _json()
     created_at: datetime = _ts()
     last_seen_at: datetime = _ts()
+
+
+class AccountLink(SQLModel, table=True):
+    """One account (a ``users`` row) linked into a person whose *home* is another account,
+    usually on another platform (see :mod:`bot.identity`). The home account has no row; a
+    person is the home and every account linked to it. Personal data is written to the home
+    and read from every account of the person; team data stays in each account's tenant."""
+
+    __tablename__ = "account_links"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", unique=True)
+    home_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    created_at: datetime = _ts()
 
 
 class PersonalityInstall(SQLModel, table=True):
