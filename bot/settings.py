@@ -193,6 +193,45 @@ class SlackSettings(_Section):
         return url if url.endswith("/") else url + "/"
 
 
+class DiscordSettings(_Section):
+    """The Discord adapter; it starts when DISCORD_TOKEN is set."""
+
+    api_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg"
+    message_content_intent: bool = True
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] | None = None
+    max_chars: int = Field(default=2000, ge=100, le=2000)
+    typing_after_s: float = Field(default=0.5, ge=0)
+    ping_on_reply: bool = False
+    thread_memory_s: int = Field(default=30 * 86_400, ge=60)
+    sync_commands: bool = True
+    command_guilds: list[int] = Field(default_factory=list)
+    guild_ready_timeout_s: float = Field(default=2.0, ge=0)
+
+    @field_validator("api_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _websocket(cls, url: str) -> str:
+        if not url.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return url
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, ids: list[int] | None, info: Any) -> list[int] | None:
+        count = info.data.get("shard_count")
+        if ids is not None and (count is None or any(not 0 <= i < count for i in ids)):
+            raise ValueError("needs shard_count, and every id must be in 0..shard_count-1")
+        return ids
+
+
 class RetrievalWeights(_Section):
     """How long-term memories are ranked for a message (bench/memory.py measures each)."""
 
@@ -320,6 +359,7 @@ class Settings(_Section):
     proactive: ProactiveSettings = Field(default_factory=ProactiveSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         """The ``plugins.config.NAME`` block for one plugin (empty if none)."""
