@@ -41,6 +41,13 @@ __all__ = [
     "learning_stats",
     "learning_stats_line",
     "satisfaction_alert",
+    "DISCORD_INTENTS_REJECTED",
+    "DISCORD_LOGIN_FAILED",
+    "DISCORD_UNREACHABLE",
+    "DISCORD_COMMAND",
+    "DISCORD_SUBCOMMANDS",
+    "DISCORD_SUBCOMMAND_FALLBACK",
+    "DISCORD_ARGS",
 ]
 
 EMPTY_MESSAGE = (
@@ -260,3 +267,36 @@ def satisfaction_alert(
     if dataset:
         text += f" A training data set of its well-rated answers is in {dataset}."
     return text
+
+
+# -- Discord ---------------------------------------------------------------------------------
+
+DISCORD_INTENTS_REJECTED = (
+    "Discord refused the privileged Message Content intent (gateway close code 4014). Enable "
+    "it for the bot in the Discord Developer Portal (Bot → Privileged Gateway Intents → Message "
+    "Content Intent), or set discord.message_content_intent: false "
+    "(CHORUS_DISCORD__MESSAGE_CONTENT_INTENT=false) to answer only mentions, replies and DMs."
+)
+DISCORD_LOGIN_FAILED = (
+    "Discord rejected DISCORD_TOKEN. Copy the bot token again from the Discord Developer "
+    "Portal (Bot → Reset Token) and set it in the environment."
+)
+DISCORD_UNREACHABLE = "Cannot reach Discord at {url}: {error}. Check discord.api_url."
+#: The ``/chorus`` application command and its subcommands, as Discord lists them (at most
+#: 100 characters each).
+DISCORD_COMMAND = "Talk to Chorus: personalities, memory and settings"
+DISCORD_SUBCOMMANDS = {
+    "help": "What I can do",
+    "personalities": "List the personalities available here",
+    "use": "Keep talking to one personality (`default` to go back)",
+    "whoami": "Who I think you are here",
+    "remember": "Tell me something to remember",
+    "forget": "Forget something (or `me` for everything about you)",
+    "memories": "What I remember about you",
+    "memory": "Memory figures (admins: `stats`)",
+    "plugins": "Admins: list, enable, disable, bind or unbind plugins",
+    "stats": "Admins: learning figures and a satisfaction chart",
+    "link": "Link your accounts on other platforms",
+}
+DISCORD_SUBCOMMAND_FALLBACK = "Run `{name}`"
+DISCORD_ARGS = "What follows the command, e.g. a personality name"
