@@ -7,7 +7,8 @@ thread) and reads one person's rows by tenant and user, never anyone else's.
 Erasing a person (:func:`erase_user`) deletes their memories (SQL rows and Chroma vectors,
 with history), their interactions with the replies' message ids and all feedback on them, the
 feedback they gave (and its share in the learned patterns' ledger), the cached answers to their
-questions, and their ``users`` row with its profile and settings. The row is deleted,
+questions, the proactive suggestions offered to them with their deliveries, and their
+``users`` row with its profile and settings. The row is deleted,
 not anonymised: their next message creates a fresh one, so nothing links old and new. The
 audit entry records who asked and how many rows went, never content. Team facts ("we use
 Jira") belong to the workspace and stay. Clearing the thread histories in Redis is the
@@ -27,8 +28,10 @@ from sqlmodel import Session, col, delete, func, select
 from bot.audit import audit
 from bot.events import utcnow
 from bot.memory.store import MemoryRecord, MemoryStore, Scope
+from bot.scheduler.tasks import erase_user_tasks
 from bot.storage.db import Database
 from bot.storage.models import (
+    AccountLink,
     CachedAnswer,
     Conversation,
     Feedback,
@@ -255,9 +258,17 @@ def erase_user(
                 col(PreferenceState.user_id) == user_id,
             )
         )
+        # Proactive suggestions offered to them, and what became of each.
+        erase_user_tasks(session, tenant_id, user_id)
         # Rows the store did not know (none, normally): the vectors were deleted with the scope.
         session.exec(
             delete(Memory).where(col(Memory.tenant_id) == tenant_id, col(Memory.user_id) == user_id)
+        )
+        # Identity links (bot.identity): accounts linked to this one stand alone again.
+        session.exec(
+            delete(AccountLink).where(
+                (col(AccountLink.user_id) == user_id) | (col(AccountLink.home_id) == user_id)
+            )
         )
         user = session.get(User, user_id)
         target = f"{user.platform}:{user.external_id}" if user else str(user_id)
