@@ -1,0 +1,14 @@
+"""The logic behind the built-in personalities' tools, as plain functions and classes.
+
+- :mod:`bot.builtin_tools.sql_check` and :mod:`bot.builtin_tools.sql`: read-only SQL over the
+  analytics database the admin configures (``data_analyst``).
+- :mod:`bot.builtin_tools.knowledge`: a folder of Markdown/text documents indexed into the
+  team's long-term memory and searched (``support_assistant``).
+- :mod:`bot.builtin_tools.calendar`: the team's content calendar (``content_creator``).
+- :mod:`bot.builtin_tools.declare`: the :class:`bot.personality.Tool` declarations the built-in
+  plugins return from ``chorus_tools``.
+
+A tool argument whose default should follow the person's learned preferences carries
+``"x-chorus-preference": NAME`` in its JSON schema (``row_limit``, ``output_format``,
+``time_range_days``, ``result_count``); the tool executor fills it when the model leaves it out.
+"""
