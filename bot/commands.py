@@ -21,6 +21,7 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.events import utcnow
+from bot.identity.person import AccountKey, Person
 from bot.learning.commands import PREFERENCE_COMMANDS, PreferenceCommands, preference_intent
 from bot.memory.commands import MEMORY_COMMANDS, MemoryCommands, memory_intent
 from bot.pipeline.identify import IdentityCache
@@ -62,10 +63,24 @@ class Caller:
     tenant_id: uuid.UUID
     user_id: uuid.UUID
     is_admin: bool = False
+    #: The person this account is linked into (:mod:`bot.identity`); None: it stands alone.
+    person: Person | None = None
+    #: Only the caller sees the answer (a DM, a Slack ephemeral answer to ``/chorus``).
+    private: bool = False
 
     @property
     def actor(self) -> str:
         return f"{self.platform}:{self.user}"
+
+    def home(self) -> AccountKey:
+        """Where the caller's personal data is written: their home account, or this one."""
+        return self.person.home.key if self.person else (self.tenant_id, self.user_id)
+
+    def accounts(self) -> tuple[AccountKey, ...]:
+        """Every account of the caller (this one alone unless linked), home first."""
+        if self.person is None:
+            return ((self.tenant_id, self.user_id),)
+        return tuple(a.key for a in self.person.accounts)
 
 
 class Commands:

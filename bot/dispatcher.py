@@ -204,14 +204,15 @@ class Dispatcher:
             who = await identify(self.db, self.identity, msg)
             parsed = self.commands.parse(line, strict=True)
             assert parsed is not None
-            answer = await self.commands.run(self._caller(msg, who), *parsed)
+            caller = self._caller(msg, who, private=True)  # adapters answer it privately
+            answer = await self.commands.run(caller, *parsed)
             return answer or messages.HELP
         except CommandError as e:
             return str(e)
 
     # -- the stages ---------------------------------------------------------------------------
 
-    def _caller(self, msg: Message, who: Who) -> Caller:
+    def _caller(self, msg: Message, who: Who, *, private: bool = False) -> Caller:
         return Caller(
             platform=msg.platform,
             tenant=msg.tenant,
@@ -220,6 +221,8 @@ class Dispatcher:
             tenant_id=who.tenant_id,
             user_id=who.user_id,
             is_admin=msg.is_admin,
+            person=who.person,
+            private=private or msg.is_dm,
         )
 
     async def _identify(self, msg: Message) -> Who | None:
@@ -392,6 +395,7 @@ class Dispatcher:
                 chosen.text,
                 generation.text if generation.outcome == "answered" else "",
                 event.interaction_id,
+                home=who.home(),
             )
         )
 
@@ -400,7 +404,7 @@ class Dispatcher:
         if who is None or not self.settings.learning.preference_learning:
             return None
         try:
-            return await self.preferences.load(who.tenant_id, who.user_id)
+            return await self.preferences.load(who.tenant_id, who.user_id, home=who.home())
         except Exception:
             log.warning("preferences unavailable; answering with defaults", exc_info=True)
             return None

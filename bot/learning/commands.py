@@ -58,13 +58,16 @@ class PreferenceCommands:
     async def run(self, caller: Caller, name: str, args: list[str]) -> str:
         if not self.preferences.settings.preference_learning:
             return messages.PREFERENCES_OFF
+        # A linked person's learned state lives with their home account (bot.identity).
         if name == "learned":
-            return await self._learned(caller.tenant_id, caller.user_id)
-        return await self._reset(caller.tenant_id, caller.user_id, args[0] if args else "")
+            return await self._learned(caller.tenant_id, *caller.home())
+        return await self._reset(*caller.home(), args[0] if args else "")
 
-    async def _learned(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    async def _learned(
+        self, tenant_id: uuid.UUID, home_tenant: uuid.UUID, home_user: uuid.UUID
+    ) -> str:
         team, user = await self.preferences.db.call(
-            lambda: self.preferences.states(tenant_id, user_id)
+            lambda: self.preferences.states(tenant_id, home_user, home=(home_tenant, home_user))
         )
         lines = describe_preferences(user, team)
         if not lines:

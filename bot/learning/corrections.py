@@ -329,7 +329,7 @@ class Corrections:
 
     async def _store(self, correction: Correction, who: Who) -> None:
         assert self.memory is not None
-        scope = Scope(who.tenant_id, None if correction.team else who.user_id)
+        scope = Scope(who.tenant_id, None) if correction.team else Scope(*who.home())
         item = NewMemory(
             correction.memory,
             kind="correction",

@@ -21,6 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.events import utcnow
+from bot.identity.person import home_account
 from bot.learning import bandit
 from bot.learning.bandit import Choice, State
 from bot.personality import Personality, Style
@@ -105,18 +106,34 @@ class Preferences:
         self._cache[key] = (time.monotonic(), state)
         return state
 
-    def states(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[State, State]:
-        """The team's and the person's learned states (synchronous; call off the loop)."""
-        return self._load(tenant_id, None), self._load(tenant_id, user_id)
+    def states(
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID | None,
+        *,
+        home: tuple[uuid.UUID, uuid.UUID] | None = None,
+    ) -> tuple[State, State]:
+        """The team's and the person's learned states (synchronous; call off the loop).
 
-    async def load(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> tuple[State, State]:
+        ``home``: the person's home account when this one is linked (:mod:`bot.identity`):
+        their state lives there, the team's stays with ``tenant_id``.
+        """
+        return self._load(tenant_id, None), self._load(*(home or (tenant_id, user_id)))
+
+    async def load(
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        home: tuple[uuid.UUID, uuid.UUID] | None = None,
+    ) -> tuple[State, State]:
         """:meth:`states`, from async code (served from the cache when fresh)."""
         team = self._cache.get(_key(tenant_id, None))
-        user = self._cache.get(_key(tenant_id, user_id))
+        user = self._cache.get(_key(*(home or (tenant_id, user_id))))
         now = time.monotonic()
         if team and user and now - team[0] < _CACHE_S and now - user[0] < _CACHE_S:
             return team[1], user[1]
-        return await self.db.call(lambda: self.states(tenant_id, user_id))
+        return await self.db.call(lambda: self.states(tenant_id, user_id, home=home))
 
     # -- choosing -------------------------------------------------------------------------------
 
@@ -218,8 +235,10 @@ class Preferences:
         if not picks or before[0] == after[0]:
             return False
         with self.db.session() as session:
+            # a linked account's own state lives with the person's home account
+            home_tenant, home_user = home_account(session, tenant_id, rater_id)
             team_row = self._row(session, tenant_id, None, lock=True)
-            user_row = self._row(session, tenant_id, rater_id, lock=True)
+            user_row = self._row(session, home_tenant, home_user, lock=True)
             team = State.from_dict(team_row.state) if team_row and team_row.state else State()
             user = State.from_dict(user_row.state) if user_row and user_row.state else State()
             if before[0] != 0:
@@ -231,9 +250,9 @@ class Preferences:
                 when = (after[1] or utcnow()).timestamp()
                 bandit.update(team, user, picks, after[0], weight, now=when, params=self.params)
             self._save(session, team_row, tenant_id, None, team)
-            self._save(session, user_row, tenant_id, rater_id, user)
+            self._save(session, user_row, home_tenant, home_user, user)
         self._cache.pop(_key(tenant_id, None), None)
-        self._cache.pop(_key(tenant_id, rater_id), None)
+        self._cache.pop(_key(home_tenant, home_user), None)
         return True
 
     @staticmethod

@@ -43,6 +43,8 @@ class Exchange:
     text: str
     reply: str = ""
     interaction_id: uuid.UUID | None = None
+    #: The person's home account when this one is linked (:mod:`bot.identity`).
+    home: tuple[uuid.UUID, uuid.UUID] | None = None
 
 
 async def learn_from_exchange(
@@ -70,6 +72,7 @@ async def learn_from_exchange(
             tenant_id=exchange.tenant_id,
             user_id=exchange.user_id,
             source_interaction_id=exchange.interaction_id,
+            home=exchange.home,
         )
     return facts
 

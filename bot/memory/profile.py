@@ -110,20 +110,26 @@ async def apply_facts(
     user_id: uuid.UUID,
     importance: float = 0.6,
     source_interaction_id: uuid.UUID | None = None,
+    home: tuple[uuid.UUID, uuid.UUID] | None = None,
 ) -> list[MemoryRecord]:
     """Update the profiles and remember each fact as a keyed memory; the memories written.
 
-    The identity cache forgets the person (and, for team facts, their whole team), so the next
-    message sees the new profile.
+    ``home``: where the person's personal facts go when the account is linked
+    (:mod:`bot.identity`); team facts always go to ``tenant_id``. The identity cache forgets
+    the person (and, for team facts, their whole team), so the next message sees the new
+    profile.
     """
     if not facts:
         return []
-    changed = await db.run(lambda s: update_profiles(s, tenant_id, user_id, facts))
+    home_tenant, home_user = home or (tenant_id, user_id)
+    changed = await db.run(lambda s: update_profiles(s, tenant_id, home_user, facts))
     identity.forget_user(user_id)
+    identity.forget_user(home_user)
     if any(f.team for f in changed):
         identity.forget_team(tenant_id)
     records: list[MemoryRecord] = []
-    for team, scope in ((False, Scope(tenant_id, user_id)), (True, Scope(tenant_id, None))):
+    personal = Scope(home_tenant, home_user)
+    for team, scope in ((False, personal), (True, Scope(tenant_id, None))):
         items = [
             f.memory(importance=importance, source_interaction_id=source_interaction_id)
             for f in facts

@@ -80,8 +80,10 @@ class MemoryService:
         """Memories and corrections relevant to ``text`` that ``scope`` may see."""
         if not self.settings.enabled or not text.strip():
             return Recall([], [])
-        if self._known_empty(scope.tenant_id, scope.user_id) and self._known_empty(
-            scope.tenant_id, None
+        if (
+            not scope.linked
+            and self._known_empty(scope.tenant_id, scope.user_id)
+            and self._known_empty(scope.tenant_id, None)
         ):
             return Recall([], [])
 
@@ -90,12 +92,13 @@ class MemoryService:
                 count_memories(self.db, scope.tenant_id, scope.user_id) if scope.user_id else 0
             )
             team_count = count_memories(self.db, scope.tenant_id) - user_count
+            linked_count = sum(count_memories(self.db, t, u) for t, u in scope.linked)
             now = time.monotonic()
             if scope.user_id is not None and user_count == 0:
                 self._empty[(scope.tenant_id, scope.user_id)] = now
             if team_count <= 0:
                 self._empty[(scope.tenant_id, None)] = now
-            if user_count == 0 and team_count <= 0:
+            if user_count == 0 and team_count <= 0 and linked_count == 0:
                 return Recall([], [])
             hits = self.store.search(
                 scope, text, k=self.settings.top_k * 2, min_score=self.settings.min_score

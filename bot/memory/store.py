@@ -68,11 +68,17 @@ def tokens(text: str) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Whose memories: a tenant; one user (None: the team); one personality (None: all)."""
+    """Whose memories: a tenant; one user (None: the team); one personality (None: all).
+
+    ``linked``: the same person's other accounts as ``(tenant_id, user_id)`` (identity
+    linking, :mod:`bot.identity`): a search also sees their *personal* memories, never their
+    tenants' team memories. Writes go to exactly ``tenant_id``/``user_id``.
+    """
 
     tenant_id: uuid.UUID
     user_id: uuid.UUID | None = None
     personality: str | None = None
+    linked: tuple[tuple[uuid.UUID, uuid.UUID], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,14 +190,21 @@ class MemoryStore:
 
     @staticmethod
     def _visible(stmt: Any, scope: Scope) -> Any:
-        """Restrict ``stmt`` to what ``scope`` may see (own + team, own personality + all)."""
-        stmt = stmt.where(Memory.tenant_id == scope.tenant_id, col(Memory.superseded_by).is_(None))
+        """Restrict ``stmt`` to what ``scope`` may see (own + team, own personality + all;
+        plus the personal memories of the person's linked accounts)."""
+        stmt = stmt.where(col(Memory.superseded_by).is_(None))
+        here = col(Memory.tenant_id) == scope.tenant_id
         if scope.user_id is None:
-            stmt = stmt.where(col(Memory.user_id).is_(None))
+            stmt = stmt.where(here, col(Memory.user_id).is_(None))
         else:
-            stmt = stmt.where(
-                or_(col(Memory.user_id) == scope.user_id, col(Memory.user_id).is_(None))
+            own = and_(
+                here, or_(col(Memory.user_id) == scope.user_id, col(Memory.user_id).is_(None))
             )
+            linked = [
+                and_(col(Memory.tenant_id) == tenant_id, col(Memory.user_id) == user_id)
+                for tenant_id, user_id in scope.linked
+            ]
+            stmt = stmt.where(or_(own, *linked))
         if scope.personality is None:
             stmt = stmt.where(col(Memory.personality).is_(None))
         else:
@@ -405,7 +418,8 @@ class MemoryStore:
             for row in session.exec(stmt.where(col(Memory.id).in_(near))):
                 picked[row.id] = row
         if scope.user_id is not None:
-            for row in session.exec(stmt.where(Memory.user_id == scope.user_id).limit(500)):
+            mine = [scope.user_id, *(user_id for _, user_id in scope.linked)]
+            for row in session.exec(stmt.where(col(Memory.user_id).in_(mine)).limit(500)):
                 picked[row.id] = row
         words = sorted(tokens(query), key=len, reverse=True)[:4]
         if words:
@@ -424,17 +438,26 @@ class MemoryStore:
         min_score: float,
         weights: RetrievalWeights,
     ) -> list[Hit]:
-        stored = self.index.vectors(str(scope.tenant_id), [str(r.id) for r in rows])
+        stored: dict[str, np.ndarray] = {}
+        for tenant_id in {r.tenant_id for r in rows}:  # one tenant unless linked accounts
+            stored |= self.index.vectors(
+                str(tenant_id), [str(r.id) for r in rows if r.tenant_id == tenant_id]
+            )
         missing = [r for r in rows if str(r.id) not in stored]
         if missing:  # the index lost them (or never had them): SQL is canonical, re-index
             fresh = self.embedder.embed([r.text for r in missing])
-            self.index.add(
-                str(scope.tenant_id),
-                [str(r.id) for r in missing],
-                fresh,
-                [{"kind": r.kind, "user": str(r.user_id or "")} for r in missing],
-                [r.text for r in missing],
-            )
+            for tenant_id in {r.tenant_id for r in missing}:
+                mine = [i for i, r in enumerate(missing) if r.tenant_id == tenant_id]
+                self.index.add(
+                    str(tenant_id),
+                    [str(missing[i].id) for i in mine],
+                    fresh[mine],
+                    [
+                        {"kind": missing[i].kind, "user": str(missing[i].user_id or "")}
+                        for i in mine
+                    ],
+                    [missing[i].text for i in mine],
+                )
             stored.update({str(r.id): v for r, v in zip(missing, fresh, strict=True)})
         matrix = np.stack([stored[str(r.id)] for r in rows])
         semantic = np.clip(matrix @ vector, 0.0, 1.0)

@@ -122,7 +122,7 @@ async def build_context(
                 "short-term memory unavailable; answering without thread history", exc_info=True
             )
         if memory is not None:
-            scope = Scope(who.tenant_id, who.user_id, personality.name)
+            scope = Scope(who.tenant_id, who.user_id, personality.name, linked=who.linked())
             try:
                 memory_sections(ctx, await memory.recall(scope, msg.text))
             except Exception:

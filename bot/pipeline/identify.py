@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.events import Message, utcnow
+from bot.identity.person import AccountKey, Person, person_of, person_profile
 from bot.storage.db import Database
 from bot.storage.models import ChannelBinding, Tenant, User, conversation_id
 
@@ -39,6 +40,17 @@ class Who:
     settings: dict[str, Any] = field(default_factory=dict)
     team_profile: dict[str, Any] = field(default_factory=dict)
     channel_personality: str | None = None
+    #: The person this account is linked into (:mod:`bot.identity`); None: it stands alone.
+    #: ``profile`` is then the person's merged profile.
+    person: Person | None = None
+
+    def home(self) -> AccountKey:
+        """Where this person's personal data is written: their home account, or this one."""
+        return self.person.home.key if self.person else (self.tenant_id, self.user_id)
+
+    def linked(self) -> tuple[AccountKey, ...]:
+        """The person's other accounts, whose personal (never team) data this one sees."""
+        return self.person.others(self.user_id) if self.person else ()
 
 
 @dataclass
@@ -65,7 +77,12 @@ class IdentityCache:
         self.bindings = {k: v for k, v in self.bindings.items() if k[0] != tenant_id}
 
     def forget_user(self, user_id: uuid.UUID) -> None:
-        self.users = {k: v for k, v in self.users.items() if v[1].user_id != user_id}
+        """Drop the cached account ``user_id`` and every account linked with it."""
+        self.users = {
+            k: v
+            for k, v in self.users.items()
+            if v[1].user_id != user_id and not (v[1].person and user_id in v[1].person.user_ids)
+        }
 
     def forget_team(self, tenant_id: uuid.UUID) -> None:
         """Drop the cached people of a tenant (their team profile changed)."""
@@ -155,12 +172,14 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
         )
     ).first()
     team_profile = session.exec(select(Tenant.profile).where(Tenant.id == tenant_id)).first()
+    person = person_of(session, user.id)
     who = Who(
         tenant_id=tenant_id,
         user_id=user.id,
         conversation_id=conversation_id(tenant_id, msg.channel, msg.thread),
         display_name=user.display_name,
-        profile=dict(user.profile or {}),
+        profile=person_profile(session, person) if person else dict(user.profile or {}),
+        person=person,
         settings=dict(user.settings or {}),
         channel_personality=binding,
         team_profile=dict(team_profile or {}),
