@@ -5,7 +5,7 @@ refuses anything but one read-only query before the database sees it. Second, th
 itself cannot write, whatever text reaches it:
 
 - SQLite is opened with a ``mode=ro`` URI, ``PRAGMA query_only``, no attached databases, and
-  an authorizer that denies every action but reading (and a few read-only pragma functions).
+  an authorizer that denies every action but reading (no pragma, no denied function).
 - PostgreSQL sessions start with ``default_transaction_read_only=on``; every query runs in a
   ``READ ONLY`` transaction that has already taken its snapshot (so it cannot be switched to
   read-write), through a server-side cursor (``DECLARE … CURSOR FOR`` takes one query only),
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -64,10 +65,6 @@ OutputFormat = Literal["json", "csv", "markdown"]
 MAX_CELL_CHARS = 500
 #: Idle PostgreSQL connections kept for the next query.
 _POOL_SIZE = 4
-#: Pragma table-valued functions a SQLite query may use (they only describe the schema).
-_SQLITE_PRAGMAS = frozenset(
-    {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
-)
 
 
 class SQLToolError(ChorusError):
@@ -178,8 +175,6 @@ def _sqlite_authorizer(
             name.startswith(p[:-1]) if p.endswith("*") else name == p for p in DENIED_FUNCTIONS
         )
         return sqlite3.SQLITE_DENY if denied else sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _SQLITE_PRAGMAS:
-        return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
@@ -194,20 +189,32 @@ class SQLiteReadOnly:
             raise ConfigError(f"data_analyst: the SQLite database {self.path} does not exist")
         self._uri = self.path.as_uri() + "?mode=ro"
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, authorize: bool = True) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False, timeout=2.0)
         except sqlite3.Error as e:
             raise SQLToolError(f"cannot open the analytics database: {e}") from e
         conn.execute("PRAGMA query_only = ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-        conn.set_authorizer(_sqlite_authorizer)
+        if authorize:
+            conn.set_authorizer(_sqlite_authorizer)
         return conn
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, max_rows: int, timeout_s: float
     ) -> QueryResult:
-        conn = self._connect()
+        return self._execute(sql, params, max_rows=max_rows, timeout_s=timeout_s)
+
+    def _execute(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        max_rows: int,
+        timeout_s: float,
+        authorize: bool = True,
+    ) -> QueryResult:
+        conn = self._connect(authorize=authorize)
         started = time.monotonic()
         deadline = started + timeout_s
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
@@ -237,11 +244,14 @@ class SQLiteReadOnly:
         return [{"name": n, "type": t} for n, t in result.rows]
 
     def describe_table(self, table: str) -> list[dict[str, Any]]:
-        result = self.execute(
+        # Chorus's own fixed query (the pragma function's virtual table needs more than the
+        # authorizer grants user queries); the connection is still mode=ro and query_only.
+        result = self._execute(
             'SELECT name, type, "notnull", pk FROM pragma_table_info(?)',
             (table,),
             max_rows=10_000,
             timeout_s=10,
+            authorize=False,
         )
         return [
             {"name": n, "type": t or "", "nullable": not notnull, "primary_key": bool(pk)}
@@ -267,11 +277,12 @@ class PostgresReadOnly:
         self._lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection[Any]:
+        params = conninfo_to_dict(self._conninfo)
+        # Keep the URL's own options (e.g. -csearch_path=analytics), add read-only sessions.
+        options = f"{params.get('options') or ''} -c default_transaction_read_only=on".strip()
         try:
             conn = psycopg.connect(
-                self._conninfo,
-                connect_timeout=self._connect_timeout,
-                options="-c default_transaction_read_only=on",
+                self._conninfo, connect_timeout=self._connect_timeout, options=options
             )
         except psycopg.Error as e:
             raise SQLToolError(
