@@ -2,7 +2,9 @@
 
 Each input line is a message; lines starting with ``/`` are commands (``/help``). Piped input
 (``echo "hello" | chorus chat``) prints one reply per line and exits 0 at end of input.
-It goes through the same dispatcher as the Slack and Discord adapters.
+It goes through the same dispatcher as the Slack and Discord adapters. Proactive
+suggestions arrive as direct messages printed in the same terminal; ``/react ✅`` (or 🔕)
+answers the last one, like a reaction on Slack.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
 from bot.errors import CommandError
-from bot.events import Message, Outgoing, Reaction
+from bot.events import DirectSent, Message, Outgoing, Reaction, Speaker
 
 __all__ = ["ConsoleAdapter", "CONSOLE_HELP"]
 
@@ -34,10 +36,23 @@ Type a message and press Enter. Commands:
   /memories        what I know about you
   /plugins ...     list, enable or disable plugins (you are the admin here)
   /stats           what I've learned per personality, with a chart of satisfaction
+  /react ✅|🔕      answer my last suggestion: ✅ run it, 🔕 stop these (also: run, stop)
+  /proactive off   no more suggestions (on, status); /autonomy low|medium|high
   /help            this help
   /quit            leave (Ctrl-D works too)"""
 
 RATINGS = {"up": "+1", "down": "-1", "+1": "+1", "-1": "-1", "good": "+1", "bad": "-1"}
+#: ``/react`` words and the reaction each one is.
+SUGGESTION_REACTIONS = {
+    "✅": "✅",
+    "run": "✅",
+    "yes": "✅",
+    "🔕": "🔕",
+    "stop": "🔕",
+    "❌": "❌",
+    "no": "❌",
+    "not now": "❌",
+}
 
 
 class ConsoleAdapter(Adapter):
@@ -64,6 +79,8 @@ class ConsoleAdapter(Adapter):
         self._run = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
         self.last_answer: str | None = None
+        #: The last proactive suggestion printed (what ``/react`` answers).
+        self.last_suggestion: str | None = None
         self.sent: list[Outgoing] = []
         #: Talk to this personality from the start (``chorus chat --personality NAME``).
         self.personality: str | None = None
@@ -90,6 +107,16 @@ class ConsoleAdapter(Adapter):
         if out.kind == "answer":
             self.last_answer = message_id
         return [message_id]
+
+    async def send_direct(
+        self, tenant: str, user: str, text: str, speaker: Speaker | None = None
+    ) -> DirectSent:
+        """A direct message (a proactive suggestion): printed like an answer, marked as such."""
+        message_id = f"c{next(self._ids)}-{self._run}"
+        label = f"{speaker.emoji} {speaker.display_name}".strip() if speaker else ""
+        self._print(f"{label or self.app.settings.bot.name} (to {user}): {text}")
+        self.last_suggestion = message_id
+        return DirectSent(self.channel, [message_id])
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -134,6 +161,8 @@ class ConsoleAdapter(Adapter):
             self._print(CONSOLE_HELP)
         elif name == "rate":
             await self._rate(rest.strip().lower())
+        elif name == "react":
+            await self._react(rest.strip().lower())
         else:
             answer = await self.app.dispatcher.run_command(self._message(line), line)
             self._print(f"{self.app.settings.bot.name}: {answer}")
@@ -165,6 +194,27 @@ class ConsoleAdapter(Adapter):
             )
         self._print("Thanks, noted." if emoji == "+1" else "Thanks, I'll try to do better.")
 
+    async def _react(self, how: str) -> None:
+        """React to the last suggestion, as a person would on Slack or Discord."""
+        emoji = SUGGESTION_REACTIONS.get(how)
+        if emoji is None:
+            self._print("Usage: /react ✅  (run it)  or  /react 🔕  (stop these)")
+            return
+        if self.last_suggestion is None:
+            self._print("There is no suggestion of mine to react to yet.")
+            return
+        await self.app.dispatcher.handle_reaction(
+            Reaction(
+                platform=self.platform,
+                tenant=self.tenant,
+                channel=self.channel,
+                user=self.user,
+                message_id=self.last_suggestion,
+                emoji=emoji,
+                event_id=uuid.uuid4().hex,
+            )
+        )
+
     async def _choose(self, name: str) -> None:
         """Like ``/use NAME``; an unknown name stops the console with CommandError."""
         if name not in self.app.pm.registry:
@@ -175,6 +225,7 @@ class ConsoleAdapter(Adapter):
             self._print(f"{self.app.settings.bot.name}: {answer}")
 
     async def start(self) -> None:
+        self.app.direct[self.platform] = self
         if self.personality:
             await self._choose(self.personality)
         if self.interactive:
@@ -192,3 +243,5 @@ class ConsoleAdapter(Adapter):
 
     async def aclose(self) -> None:
         self._closed = True
+        if self.app.direct.get(self.platform) is self:
+            del self.app.direct[self.platform]

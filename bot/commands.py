@@ -27,6 +27,7 @@ from bot.memory.commands import MEMORY_COMMANDS, MemoryCommands, memory_intent
 from bot.pipeline.identify import IdentityCache
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
+from bot.scheduler.commands import PROACTIVE_COMMANDS, ProactiveCommands, proactive_intent
 from bot.storage.db import Database
 from bot.storage.models import ChannelBinding, User
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
 
-USER_COMMANDS = ("help", "personalities", "use", "whoami", *MEMORY_COMMANDS)
+USER_COMMANDS = ("help", "personalities", "use", "whoami", *MEMORY_COMMANDS, *PROACTIVE_COMMANDS)
 ADMIN_COMMANDS = ("plugins", "stats")
 RESET_WORDS = ("default", "auto", "reset")
 
@@ -96,8 +97,10 @@ class Commands:
         memory: MemoryCommands | None = None,
         stats: StatsReporter | None = None,
         preferences: PreferenceCommands | None = None,
+        proactive: ProactiveCommands | None = None,
     ) -> None:
         self.db = db
+        self.proactive = proactive
         self.memory = memory
         self.stats = stats
         self.preferences = preferences
@@ -114,6 +117,10 @@ class Commands:
             return ("help", []) if strict else None
         if self.preferences is not None:
             intent = preference_intent(text)
+            if intent is not None:
+                return intent
+        if self.proactive is not None:
+            intent = proactive_intent(text, explicit=strict)
             if intent is not None:
                 return intent
         if self.memory is not None:
@@ -146,6 +153,8 @@ class Commands:
         """
         if name in PREFERENCE_COMMANDS and self.preferences is not None:
             return await self.preferences.run(caller, name, args)
+        if name in PROACTIVE_COMMANDS and self.proactive is not None:
+            return await self.proactive.run(caller, name, args)
         if name in MEMORY_COMMANDS and self.memory is not None:
             return await self.memory.run(
                 caller, name, args, is_admin=self.is_admin(caller), explicit=explicit

@@ -41,6 +41,16 @@ __all__ = [
     "learning_stats",
     "learning_stats_line",
     "satisfaction_alert",
+    "proactive_suggestion",
+    "proactive_status",
+    "PROACTIVE_TASK_STOPPED",
+    "PROACTIVE_DECLINES_STOPPED",
+    "PROACTIVE_NOT_NOW",
+    "PROACTIVE_OFF",
+    "PROACTIVE_ON",
+    "PROACTIVE_USAGE",
+    "AUTONOMY_SET",
+    "AUTONOMY_USAGE",
     "DISCORD_INTENTS_REJECTED",
     "DISCORD_LOGIN_FAILED",
     "DISCORD_UNREACHABLE",
@@ -82,7 +92,10 @@ Talk to me in plain language. Things you can also do:
 • `personalities` – list who is available here
 • react 👍 / 👎 to my answers so I learn what works for you
 • `remember …` / `forget …` – tell me what to keep or drop; `what do you know about me?`
-• `forget me` – delete everything I know about you"""
+• `forget me` – delete everything I know about you
+• `stop suggestions` – no more proactive suggestions (`proactive on`, `proactive status`); \
+react ✅ to a suggestion to get it, 🔕 to stop that one
+• `set my autonomy to low|medium|high` – how much I may do for you without asking"""
 
 
 PLUGINS_USAGE = (
@@ -267,6 +280,83 @@ def satisfaction_alert(
     if dataset:
         text += f" A training data set of its well-rated answers is in {dataset}."
     return text
+
+
+# -- proactive suggestions: what people read -------------------------------------------------
+
+#: The reactions a suggestion offers, as the person reads them.
+PROACTIVE_CHOICES = "✅ to run, 🔕 to stop these."
+PROACTIVE_SUGGEST_ONLY = (
+    "_(Your autonomy is set to low, so ✅ only gets you this answer: I won't use any tools "
+    "or take any action.)_"
+)
+PROACTIVE_TASK_STOPPED = (
+    "OK, I won't suggest {description} any more. To stop all my suggestions, say "
+    "`stop suggestions` (or `/chorus proactive off`)."
+)
+PROACTIVE_DECLINES_STOPPED = (
+    "OK. You've said no to {description} a few times, so I won't suggest it any more."
+)
+PROACTIVE_NOT_NOW = "OK, not this time."
+PROACTIVE_OFF = (
+    "Done: I won't send you any more suggestions. Say `proactive on` (`/chorus proactive on`) "
+    "if you want them back."
+)
+PROACTIVE_ON = (
+    "OK, I'll offer help again at the moments you usually need it: at most {per_day} a day, "
+    "never between {quiet_start} and {quiet_end}{weekends}. React ✅ to get one, 🔕 to stop it."
+)
+PROACTIVE_USAGE = (
+    "Usage: `proactive off` (no more suggestions), `proactive on`, `proactive status`."
+)
+AUTONOMY_SET = {
+    "low": (
+        "Your autonomy is now low: I only suggest. A ✅ on a suggestion gets you the answer, "
+        "nothing more, and I ask before any tool call beyond reading."
+    ),
+    "medium": "Your autonomy is now medium: I ask before any tool call that acts outside Chorus.",
+    "high": (
+        "Your autonomy is now high: I use tools without asking, within the limits your admins set."
+    ),
+}
+AUTONOMY_USAGE = "Usage: `set my autonomy to low|medium|high` (`/chorus autonomy low`)."
+
+
+def proactive_suggestion(
+    *, when: str, description: str, why: str, habit: bool, suggest_only: bool
+) -> str:
+    """A proactive suggestion: "It's Monday 9:00 and you usually ask me for …"."""
+    if habit:
+        first = f"It's {when} and you usually ask me for {description}. Want it now?"
+    else:
+        first = f"It's {when}. Would you like {description}?"
+    lines = [first]
+    if why:
+        lines.append(f"_Why you're seeing this: {why}_")
+    if suggest_only:
+        lines.append(PROACTIVE_SUGGEST_ONLY)
+    lines.append(PROACTIVE_CHOICES)
+    return "\n".join(lines)
+
+
+def proactive_status(
+    *, enabled: bool, opted_out: bool, autonomy: str, active: list[str], stopped: list[str]
+) -> str:
+    """The answer to ``proactive status``: on or off, autonomy, what may be suggested."""
+    if not enabled:
+        head = "Proactive suggestions are switched off here by the people running me."
+    elif opted_out:
+        head = "You've switched my suggestions off. Say `proactive on` to get them again."
+    else:
+        head = "My suggestions are on for you. Say `stop suggestions` to switch them off."
+    lines = [head, f"Your autonomy: {autonomy}."]
+    if active:
+        lines += ["", "*What I may suggest*", *(f"• {item}" for item in active)]
+    elif enabled and not opted_out:
+        lines.append("I haven't noticed a habit of yours to suggest yet.")
+    if stopped:
+        lines += ["", "*Stopped*", *(f"• {item}" for item in stopped)]
+    return "\n".join(lines)
 
 
 # -- Discord ---------------------------------------------------------------------------------

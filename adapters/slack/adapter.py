@@ -36,7 +36,7 @@ from adapters.slack.progress import Placeholder
 from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
-from bot.events import DeliveryError, Message, Outgoing, Speaker
+from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
 from bot.kv import KEY_PREFIX
 from bot.text import split_message
 
@@ -294,6 +294,24 @@ class SlackAdapter(Adapter):
             except SlackClientError as e:
                 log.warning("could not DM admin %s: %s", user, type(e).__name__)
 
+    async def send_direct(
+        self, tenant: str, user: str, text: str, speaker: Speaker | None = None
+    ) -> DirectSent:
+        """Open (or reuse) the DM with ``user`` (conversations.open) and post ``text`` there,
+        headed by the speaking personality. Raises DeliveryError."""
+        try:
+            opened = await self.client.conversations_open(users=user)
+            channel = str(opened["channel"]["id"])
+        except SlackApiError as e:
+            error = e.response.get("error", "unknown_error") if e.response else "unknown_error"
+            raise DeliveryError(f"Slack answered {error} to conversations.open") from e
+        except SlackClientError as e:
+            raise DeliveryError(f"Slack unreachable: {type(e).__name__}") from e
+        out = Outgoing(
+            platform=self.platform, tenant=tenant, channel=channel, text=text, speaker=speaker
+        )
+        return DirectSent(channel, await self.send(out))
+
     async def react(self, channel: str, message_id: str, emoji: str) -> None:
         await self.client.reactions_add(channel=channel, timestamp=message_id, name=emoji)
 
@@ -325,6 +343,7 @@ class SlackAdapter(Adapter):
             self.http_url = f"http://{host}:{port}{self.cfg.path}"
             log.info("Slack Events API listening on %s", self.http_url)
         self.app.admin_channels[self.platform] = self.notify_admins
+        self.app.direct[self.platform] = self
         self.ready.set()
         await self._stopped.wait()
 
@@ -333,6 +352,8 @@ class SlackAdapter(Adapter):
         self._stopped.set()
         if self.app.admin_channels.get(self.platform) == self.notify_admins:
             del self.app.admin_channels[self.platform]
+        if self.app.direct.get(self.platform) is self:
+            del self.app.direct[self.platform]
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None

@@ -1,0 +1,530 @@
+"""Proactive suggestions: deliver a due task as a direct message and act on its reactions.
+
+:class:`Suggester` is what the scheduler's tick calls for each claimed slot
+(:meth:`Suggester.deliver`): the safety policy (:mod:`bot.scheduler.policy`) decides, then
+the task's personality writes to the person through the platform's
+:class:`~bot.events.DirectMessages` adapter ("It's Monday 9:00 and you usually ask me for …
+✅ to run, 🔕 to stop these."), and the ✅ and 🔕 reactions are added to it where the
+platform can. The suggester claims reactions on those messages
+(:class:`~bot.events.ClaimsReactions`), only from the person the suggestion was for:
+
+- ✅ runs the task's request through the normal dispatcher, as that person, in the DM, with
+  the task's personality; the answer's interaction is marked ``context["proactive"]`` (the
+  task key) so mining does not count it as a habit again.
+- 🔕 stops that task and says how to stop all suggestions; ❌ is "not now".
+
+:meth:`Suggester.sweep` turns suggestions nobody reacted to within ``ignore_after_h`` into
+"ignored". Every outcome moves the task's cadence (:mod:`bot.scheduler.cadence`) and is
+written to the audit log as ``proactive.<outcome>``. People whose autonomy is low get the
+same suggestion, marked suggest-only: ✅ runs just that request for a read-only answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from bot import messages
+from bot.app import Chorus
+from bot.audit import audit
+from bot.autonomy import autonomy_of
+from bot.events import (
+    DirectMessages,
+    Message,
+    Outgoing,
+    Reaction,
+    Speaker,
+    Transport,
+    utcnow,
+)
+from bot.scheduler import cadence, policy
+from bot.scheduler.tasks import next_slot
+from bot.storage.models import Interaction, ProactiveDelivery, ProactiveTaskRecord, Tenant, User
+
+__all__ = ["Suggester", "RUN", "STOP", "NOT_NOW", "reaction_names", "suggestion_text"]
+
+log = logging.getLogger(__name__)
+
+#: Reactions that accept a suggestion, stop its task, or decline it this time, as Slack
+#: names them and as Unicode (Discord, the console).
+RUN = frozenset({"white_check_mark", "heavy_check_mark", "✅", "✔️", "✔"})
+STOP = frozenset({"no_bell", "🔕"})
+NOT_NOW = frozenset({"x", "❌"})
+#: The ✅ and 🔕 added under a suggestion, per platform (Unicode elsewhere).
+_REACTION_NAMES = {"slack": ("white_check_mark", "no_bell")}
+#: Deliveries that reached the person (they count towards the daily cap).
+_DELIVERED = ("sent", "accepted", "declined", "ignored")
+_ACTOR = "chorus"
+
+
+def reaction_names(platform: str) -> tuple[str, str]:
+    """The names of ✅ and 🔕 for ``platform``'s ``react``."""
+    return _REACTION_NAMES.get(platform, ("✅", "🔕"))
+
+
+def _emoji(name: str) -> str:
+    """A reaction name without colons or a skin tone (``:x::skin-tone-2:`` → ``x``)."""
+    return name.strip().strip(":").split("::", 1)[0]
+
+
+def suggestion_text(task: ProactiveTaskRecord, now: datetime, *, suggest_only: bool) -> str:
+    """What the person reads, in their time zone: "It's Monday 9:00 and you usually …"."""
+    local = now.astimezone(policy.zone(task.timezone))
+    return messages.proactive_suggestion(
+        when=f"{local:%A} {local.hour}:{local.minute:02d}",
+        description=task.description or task.request,
+        why=task.why,
+        habit=task.source == "pattern",
+        suggest_only=suggest_only,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Who a due task is for, read in one transaction before deciding."""
+
+    task: ProactiveTaskRecord
+    user: User
+    tenant: str
+    has_spoken: bool
+    sent_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A reaction matched to a delivery, settled in the database, with what to do next."""
+
+    delivery: ProactiveDelivery
+    task: ProactiveTaskRecord
+    action: str  # "run" | "stopped" | "declined" | "none"
+    user_name: str | None = None
+    suggest_only: bool = False
+
+
+class Suggester:
+    """Delivers due proactive tasks and acts on ✅ / 🔕 (see the module docstring).
+
+    Creating one registers it in ``app.dispatcher.reaction_claims``; every process that takes
+    reactions needs one. ``clock`` is the time used for reactions (tests pass their own).
+    """
+
+    def __init__(self, app: Chorus, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.app = app
+        self.clock = clock
+        app.dispatcher.reaction_claims.append(self)
+
+    @property
+    def enabled(self) -> bool:
+        """The configuration allows suggestions (``proactive.enabled`` and
+        ``learning.personalized_planning``)."""
+        s = self.app.settings
+        return s.proactive.enabled and s.learning.personalized_planning
+
+    # -- delivering --------------------------------------------------------------------------
+
+    async def deliver(
+        self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
+    ) -> str:
+        """Decide, send and record one due slot; the final outcome. Never raises."""
+        try:
+            return await self._deliver(task, delivery, now)
+        except Exception as e:
+            log.exception("proactive delivery %s failed", delivery.id)
+            try:
+                await self._settle(delivery, task, "failed", now, reason=_reason(e))
+            except Exception:
+                log.exception("could not record the failure of delivery %s", delivery.id)
+            return "failed"
+
+    async def _deliver(
+        self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
+    ) -> str:
+        cfg = self.app.settings.proactive
+        target = await self.app.db.run(lambda s: self._target(s, task, delivery, now))
+        if target is None:
+            await self._settle(delivery, task, "skipped", now, reason="person or task gone")
+            return "skipped"
+        person = policy.Person(
+            settings=target.user.settings or {},
+            timezone=target.task.timezone,
+            has_spoken=target.has_spoken,
+        )
+        reason = policy.check(
+            cfg,
+            enabled=self.enabled,
+            person=person,
+            task_status=target.task.status,
+            sent_today=target.sent_today,
+            now=now,
+        )
+        if reason is not None:
+            await self._settle(delivery, target.task, "skipped", now, reason=reason)
+            return "skipped"
+        platform = target.user.platform
+        adapter = self.app.direct.get(platform)
+        if adapter is None:
+            reason = f"no direct messages on {platform}"
+            await self._settle(delivery, target.task, "failed", now, reason=reason)
+            return "failed"
+        suggest_only = self._suggest_only(target.user.settings)
+        text = suggestion_text(target.task, now, suggest_only=suggest_only)
+        try:
+            sent = await adapter.send_direct(
+                target.tenant, target.user.external_id, text, self._speaker(target.task)
+            )
+        except Exception as e:
+            log.warning("could not send proactive suggestion %s: %s", delivery.id, _reason(e))
+            await self._settle(delivery, target.task, "failed", now, reason=_reason(e))
+            return "failed"
+        if not sent.message_ids:
+            await self._settle(delivery, target.task, "failed", now, reason="nothing was posted")
+            return "failed"
+        message_id = sent.message_ids[-1]
+        await self._add_choices(adapter, platform, sent.channel, message_id)
+        await self._settle(
+            delivery,
+            target.task,
+            "sent",
+            now,
+            platform=platform,
+            channel=sent.channel,
+            message_id=message_id,
+            detail={"suggest_only": suggest_only},
+        )
+        return "sent"
+
+    def _target(
+        self, s: Session, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
+    ) -> _Target | None:
+        fresh = s.get(ProactiveTaskRecord, task.id)
+        user = s.get(User, task.user_id)
+        tenant = s.get(Tenant, task.tenant_id)
+        if fresh is None or user is None or tenant is None:
+            return None
+        spoke = s.exec(
+            select(Interaction.id)
+            .where(Interaction.user_id == user.id, Interaction.outcome == "answered")
+            .limit(1)
+        ).first()
+        start, end = policy.local_day(
+            now, policy.zone(fresh.timezone, self.app.settings.proactive.default_timezone)
+        )
+        sent_today = s.exec(
+            select(func.count())
+            .select_from(ProactiveDelivery)
+            .where(
+                ProactiveDelivery.user_id == user.id,
+                ProactiveDelivery.id != delivery.id,
+                col(ProactiveDelivery.message_id).is_not(None),
+                col(ProactiveDelivery.outcome).in_(_DELIVERED),
+                col(ProactiveDelivery.slot) >= start,
+                col(ProactiveDelivery.slot) < end,
+            )
+        ).one()
+        return _Target(fresh, user, tenant.external_id, spoke is not None, int(sent_today))
+
+    def _suggest_only(self, settings: Mapping[str, object] | None) -> bool:
+        return autonomy_of(settings, self.app.settings.bot.default_autonomy) == "low"
+
+    def _speaker(self, task: ProactiveTaskRecord) -> Speaker:
+        personalities = self.app.pm.registry.personalities
+        p = personalities.get(task.personality) or personalities.get(
+            self.app.settings.bot.default_personality
+        )
+        if p is None:
+            return Speaker("chorus", self.app.settings.bot.name)
+        return Speaker(p.name, p.display_name, p.emoji)
+
+    @staticmethod
+    async def _add_choices(
+        adapter: DirectMessages, platform: str, channel: str, message_id: str
+    ) -> None:
+        react = getattr(adapter, "react", None)
+        if react is None:
+            return
+        for name in reaction_names(platform):
+            try:
+                await react(channel, message_id, name)
+            except Exception as e:
+                log.warning("could not add %s to a suggestion: %s", name, _reason(e))
+
+    async def _settle(
+        self,
+        delivery: ProactiveDelivery,
+        task: ProactiveTaskRecord,
+        outcome: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        platform: str | None = None,
+        channel: str | None = None,
+        message_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record what became of a delivery (and, when sent, the task's last send)."""
+
+        def write(s: Session) -> None:
+            row = s.get(ProactiveDelivery, delivery.id)
+            if row is None:
+                return
+            row.outcome, row.reason = outcome, reason[:200] if reason else None
+            if platform is not None:
+                row.platform = platform
+            row.channel = channel if channel is not None else row.channel
+            row.message_id = message_id if message_id is not None else row.message_id
+            if outcome != "sent":
+                row.decided_at = now
+            s.add(row)
+            fresh = s.get(ProactiveTaskRecord, task.id)
+            if fresh is not None and outcome == "sent":
+                fresh.last_sent_at = now
+                s.add(fresh)
+            _audit(s, row, task, outcome, {"reason": reason, **dict(detail or {})})
+
+        await self.app.db.run(write)
+        delivery.outcome, delivery.reason = outcome, reason
+
+    # -- reactions -----------------------------------------------------------------------------
+
+    async def claim_reaction(self, reaction: Reaction) -> bool:
+        """Act on ✅ / 🔕 / ❌ from the person a suggestion was for; False for anything else."""
+        emoji = _emoji(reaction.emoji)
+        if emoji in RUN:
+            wanted = "accepted"
+        elif emoji in STOP:
+            wanted = "stopped"
+        elif emoji in NOT_NOW:
+            wanted = "declined"
+        else:
+            return False
+        now = self.clock()
+        claim = await self.app.db.run(
+            lambda s: self._settle_reaction(s, reaction, wanted if reaction.added else "", now)
+        )
+        if claim is None:
+            return False
+        if claim.action == "run":
+            await self._run(claim, reaction)
+        elif claim.action == "stopped":
+            text = messages.PROACTIVE_TASK_STOPPED.format(description=_description(claim.task))
+            await self._reply(claim, reaction, text)
+        elif claim.action == "declined":
+            text = (
+                messages.PROACTIVE_DECLINES_STOPPED.format(description=_description(claim.task))
+                if claim.task.status == "stopped"
+                else messages.PROACTIVE_NOT_NOW
+            )
+            await self._reply(claim, reaction, text)
+        return True
+
+    def _settle_reaction(
+        self, s: Session, reaction: Reaction, wanted: str, now: datetime
+    ) -> _Claim | None:
+        """Match ``reaction`` to a delivery of its person and record the outcome ``wanted``
+        ("" for a removed reaction: claimed, nothing done). None: not a suggestion's."""
+        row = s.exec(
+            select(ProactiveDelivery)
+            .join(Tenant, col(Tenant.id) == ProactiveDelivery.tenant_id)
+            .join(User, col(User.id) == ProactiveDelivery.user_id)
+            .where(
+                ProactiveDelivery.platform == reaction.platform,
+                ProactiveDelivery.channel == reaction.channel,
+                ProactiveDelivery.message_id == reaction.message_id,
+                Tenant.external_id == reaction.tenant,
+                User.external_id == reaction.user,
+            )
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        task = s.get(ProactiveTaskRecord, row.task_id)
+        user = s.get(User, row.user_id)
+        if task is None or user is None:
+            return None
+        # Each suggestion is decided once: a second ✅ (or a ✅ after 🔕) does nothing.
+        if not wanted or row.outcome not in ("sent", "ignored"):
+            return _Claim(row, task, "none")
+        previously = row.outcome
+        row.outcome = "declined" if wanted == "stopped" else wanted
+        row.decided_at = now
+        row.reason = "🔕" if wanted == "stopped" else None
+        s.add(row)
+        if previously == "sent" or wanted != "declined":  # ignoring already backed it off
+            self._move(task, wanted, now)
+        s.add(task)
+        _audit(s, row, task, row.outcome, {"emoji": reaction.emoji, "stopped": wanted == "stopped"})
+        action = {"accepted": "run", "stopped": "stopped", "declined": "declined"}[wanted]
+        return _Claim(
+            row,
+            task,
+            action,
+            user_name=user.display_name,
+            suggest_only=self._suggest_only(user.settings),
+        )
+
+    def _move(self, task: ProactiveTaskRecord, outcome: str, now: datetime) -> None:
+        """Apply the cadence of ``outcome`` to ``task`` (in the caller's session)."""
+        cfg = self.app.settings.proactive
+        change = cadence.after(
+            cadence.Standing(
+                priority=task.priority,
+                ignored_streak=task.ignored_streak,
+                declined_streak=task.declined_streak,
+                accepted=task.accepted,
+                ignored=task.ignored,
+                declined=task.declined,
+                status=task.status,
+                stopped_reason=task.stopped_reason,
+            ),
+            outcome,
+            stop_after_declines=cfg.stop_after_declines,
+            backoff_max_slots=cfg.backoff_max_slots,
+        )
+        new = change.standing
+        task.priority, task.ignored_streak, task.declined_streak = (
+            new.priority,
+            new.ignored_streak,
+            new.declined_streak,
+        )
+        task.accepted, task.ignored, task.declined = new.accepted, new.ignored, new.declined
+        if new.status != task.status:
+            task.status, task.stopped_reason = new.status, new.stopped_reason
+            if new.status == "stopped":
+                task.next_run_at = None
+        for _ in range(change.skip_slots):
+            if task.next_run_at is None:
+                break
+            task.next_run_at = next_slot(task, task.next_run_at)
+        task.updated_at = now
+
+    def _transport(self, platform: str) -> Transport | None:
+        adapter = self.app.direct.get(platform)
+        return adapter if isinstance(adapter, Transport) else None
+
+    async def _reply(self, claim: _Claim, reaction: Reaction, text: str) -> None:
+        transport = self._transport(reaction.platform)
+        if transport is None or claim.delivery.channel is None:
+            return
+        out = Outgoing(
+            platform=reaction.platform,
+            tenant=reaction.tenant,
+            channel=claim.delivery.channel,
+            text=text,
+            kind="notice",
+        )
+        try:
+            await transport.send(out)
+        except Exception as e:
+            log.warning("could not answer a reaction to a suggestion: %s", _reason(e))
+
+    async def _run(self, claim: _Claim, reaction: Reaction) -> None:
+        """✅: the task's request through the dispatcher, as the person, in the DM."""
+        transport = self._transport(reaction.platform)
+        delivery, task = claim.delivery, claim.task
+        if transport is None or delivery.channel is None:
+            log.warning("cannot run accepted suggestion %s: no adapter", delivery.id)
+            return
+        text = f"ask {task.personality} {task.request}" if task.personality else task.request
+        msg = Message(
+            platform=reaction.platform,
+            tenant=reaction.tenant,
+            channel=delivery.channel,
+            user=reaction.user,
+            text=text,
+            event_id=f"proactive:{delivery.id}",
+            message_id=delivery.message_id or f"proactive:{delivery.id}",
+            is_dm=True,
+            mentions_bot=True,
+            user_name=claim.user_name,
+        )
+        handled = await self.app.dispatcher.handle_message(msg, transport)
+        if handled.interaction_id is None:
+            return
+        mode = "suggest_only" if claim.suggest_only else "run"
+        iid = handled.interaction_id
+
+        def mark(s: Session) -> None:
+            interaction = s.get(Interaction, iid)
+            if interaction is not None:
+                interaction.context = {
+                    **(interaction.context or {}),
+                    "proactive": task.key,
+                    "proactive_mode": mode,
+                }
+                s.add(interaction)
+            row = s.get(ProactiveDelivery, delivery.id)
+            if row is not None:
+                row.interaction_id = iid
+                s.add(row)
+
+        await self.app.db.run(mark)
+
+    # -- sweeping --------------------------------------------------------------------------------
+
+    async def sweep(self, now: datetime) -> int:
+        """Mark suggestions without a reaction after ``proactive.ignore_after_h`` as ignored
+        (their tasks back off); the number marked. Never raises."""
+        cutoff = now - timedelta(hours=self.app.settings.proactive.ignore_after_h)
+
+        def work(s: Session) -> int:
+            rows = s.exec(
+                select(ProactiveDelivery)
+                .where(
+                    ProactiveDelivery.outcome == "sent",
+                    col(ProactiveDelivery.message_id).is_not(None),
+                    col(ProactiveDelivery.slot) <= cutoff,
+                )
+                .with_for_update()
+            ).all()
+            for row in rows:
+                row.outcome, row.decided_at = "ignored", now
+                s.add(row)
+                task = s.get(ProactiveTaskRecord, row.task_id)
+                if task is None:
+                    continue
+                self._move(task, "ignored", now)
+                s.add(task)
+                _audit(s, row, task, "ignored", {"slot": row.slot.isoformat()})
+            return len(rows)
+
+        try:
+            return await self.app.db.run(work)
+        except Exception:
+            log.exception("could not sweep ignored suggestions")
+            return 0
+
+
+def _description(task: ProactiveTaskRecord) -> str:
+    return task.description or task.request
+
+
+def _reason(e: BaseException) -> str:
+    return (str(e) or type(e).__name__)[:200]
+
+
+def _audit(
+    s: Session,
+    delivery: ProactiveDelivery,
+    task: ProactiveTaskRecord,
+    outcome: str,
+    detail: Mapping[str, Any],
+) -> None:
+    audit(
+        s,
+        tenant_id=delivery.tenant_id,
+        actor=_ACTOR,
+        action=f"proactive.{outcome}",
+        target=task.key[:200],
+        detail={
+            "user_id": str(delivery.user_id),
+            "task_id": str(task.id),
+            "delivery_id": str(delivery.id),
+            "personality": task.personality,
+            **{k: v for k, v in detail.items() if v is not None},
+        },
+    )
