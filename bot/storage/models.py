@@ -8,7 +8,7 @@ A schema change needs an Alembic revision in ``bot/storage/migrations/versions``
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,10 +30,13 @@ __all__ = [
     "AccountLink",
     "AuditEntry",
     "CachedAnswer",
+    "CALENDAR_STATUSES",
+    "CalendarEntry",
     "ChannelBinding",
     "Conversation",
     "Feedback",
     "Interaction",
+    "KnowledgeSection",
     "Memory",
     "MEMORY_KINDS",
     "Pattern",
@@ -424,3 +427,46 @@ class ProactiveDelivery(SQLModel, table=True):
     created_at: datetime = _ts()
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     interaction_id: uuid.UUID | None = Field(default=None)
+
+
+#: Where a content calendar entry stands.
+CALENDAR_STATUSES = ("draft", "scheduled", "published", "cancelled")
+
+
+class CalendarEntry(SQLModel, table=True):
+    """One entry of a workspace's content calendar (the content creator's tools).
+
+    ``created_by`` is who saved it. Forget me deletes a person's ``draft`` entries (their
+    unfinished work) and keeps the others, the team's calendar, with ``created_by`` cleared.
+    """
+
+    __tablename__ = "content_calendar"
+    __table_args__ = (Index("ix_content_calendar_tenant_day", "tenant_id", "publish_on"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", index=True)
+    title: str = Field(max_length=200)
+    channel: str = Field(max_length=64)
+    publish_on: date
+    body: str = Field(default="", sa_type=Text)
+    status: str = Field(default="draft", max_length=16)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class KnowledgeSection(SQLModel, table=True):
+    """Where a knowledge base section in long-term memory came from: the file (relative to
+    the knowledge base folder), its heading, and the file's hash when it was indexed."""
+
+    __tablename__ = "knowledge_sections"
+    __table_args__ = (Index("ix_knowledge_sections_file", "tenant_id", "path"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
+    memory_id: uuid.UUID = Field(unique=True)
+    path: str = Field(max_length=500)
+    heading: str = Field(default="", max_length=300)
+    position: int = 0
+    file_hash: str = Field(max_length=64)
+    indexed_at: datetime = _ts()
