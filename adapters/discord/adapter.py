@@ -1,0 +1,331 @@
+"""The Discord adapter, on discord.py 2 (``AutoShardedClient``).
+
+It starts when ``DISCORD_TOKEN`` is set. Each guild is a Chorus tenant; DMs are each person's
+own tenant (see :mod:`adapters.discord.convert`). discord.py runs the Gateway (identify,
+heartbeats, RESUME after a lost connection) and the REST rate limits (per-route buckets, 429
+``retry_after``); the adapter only translates. Every send carries ``AllowedMentions`` that
+never ping ``@everyone``/``@here``, roles or users named in an answer. A privileged intent
+Discord refuses (close code 4014) or a rejected token stops the adapter with a
+:class:`~bot.errors.ConfigError` that says what to do, instead of reconnecting forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+import discord
+
+from adapters.base import Adapter
+from adapters.discord.client import ChorusClient, use_endpoints
+from adapters.discord.commands import chorus_group
+from adapters.discord.convert import (
+    mentions_bot,
+    message_from_discord,
+    reaction_from_payload,
+    tenant_of,
+)
+from adapters.discord.split import render
+from bot import messages
+from bot.app import Chorus
+from bot.commands import Answer
+from bot.errors import ConfigError
+from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
+from bot.kv import KEY_PREFIX
+
+__all__ = ["DiscordAdapter"]
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_REF = re.compile(r"<#(\d+)>")
+
+
+class DiscordAdapter(Adapter):
+    platform = "discord"
+
+    def __init__(self, app: Chorus) -> None:
+        super().__init__(app)
+        self.cfg = app.settings.discord
+        use_endpoints(self.cfg)
+        #: Never ping from an answer; a reply pings the asker only with ``ping_on_reply``.
+        self.mentions = discord.AllowedMentions(
+            everyone=False, users=False, roles=False, replied_user=self.cfg.ping_on_reply
+        )
+        self.client = ChorusClient(self, self.cfg, allowed_mentions=self.mentions)
+        self.tree = discord.app_commands.CommandTree(self.client)
+        self.tree.add_command(chorus_group(self._on_command))
+        self._typing: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._threads_noted: dict[str, float] = {}
+        self._stopping = False
+        #: Set once every shard is connected and its guilds are known.
+        self.ready = asyncio.Event()
+
+    @classmethod
+    def configured(cls, app: Chorus) -> bool:
+        return app.secrets.discord_token is not None
+
+    @property
+    def bot_id(self) -> int:
+        user = self.client.user
+        return user.id if user is not None else 0
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        known = await self._in_known_thread(message)
+        msg = message_from_discord(message, self.bot_id, in_known_thread=known)
+        if msg is not None:
+            await self.app.dispatcher.handle_message(msg, self)
+
+    async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        reaction = reaction_from_payload(payload, self.bot_id)
+        if reaction is not None:
+            await self.app.dispatcher.handle_reaction(reaction)
+
+    async def _on_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        """``/chorus NAME ARGS``: answered privately (ephemeral) through the core's commands."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        user = interaction.user
+        args = _CHANNEL_REF.sub(lambda m: m.group(1), args).strip()
+        line = f"{name} {args}".strip()
+        channel = str(interaction.channel_id or "")
+        msg = Message(
+            platform=self.platform,
+            tenant=tenant_of(interaction.guild_id, user.id),
+            channel=channel,
+            user=str(user.id),
+            text=line,
+            event_id="",
+            message_id=str(interaction.id),
+            is_dm=interaction.guild_id is None,
+            user_name=user.display_name,
+            is_admin=interaction.guild_id is not None and interaction.permissions.manage_guild,
+        )
+        answer = await self.app.dispatcher.run_command(msg, line)
+        files = answer.files if isinstance(answer, Answer) else ()
+        chunks = render(Outgoing(self.platform, msg.tenant, channel, answer, kind="notice"))
+        try:
+            for i, chunk in enumerate(chunks or [messages.EMPTY_ANSWER]):
+                attach = [discord.File(path) for path in files] if i == 0 else []
+                await interaction.followup.send(
+                    chunk, ephemeral=True, allowed_mentions=self.mentions, files=attach
+                )
+        except (discord.HTTPException, OSError) as e:
+            log.warning("could not answer /%s %s: %s", "chorus", name, type(e).__name__)
+
+    # -- threads ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _thread_key(channel: str) -> str:
+        return f"{KEY_PREFIX}discord:thread:{channel}"
+
+    async def _in_known_thread(self, message: discord.Message) -> bool:
+        """Whether ``message`` is in a thread the bot started or answered in (and does not
+        mention the bot, which is answered anyway)."""
+        thread = message.channel
+        if not isinstance(thread, discord.Thread) or message.author.bot:
+            return False
+        if mentions_bot(message, self.bot_id):
+            return False
+        if thread.owner_id == self.bot_id:
+            return True
+        try:
+            return bool(await self.app.redis.exists(self._thread_key(str(thread.id))))
+        except Exception:
+            log.warning("thread memory unavailable; ignoring a thread message", exc_info=True)
+            return False
+
+    async def _remember_thread(self, channel: str) -> None:
+        key = self._thread_key(channel)
+        now = time.monotonic()
+        if now - self._threads_noted.get(key, -1e9) < self.cfg.thread_memory_s / 2:
+            return  # noted recently enough; save a round trip per answer
+        try:
+            await self.app.redis.set(key, "1", ex=self.cfg.thread_memory_s)
+            self._threads_noted[key] = now
+        except Exception:
+            log.warning("thread memory unavailable", exc_info=True)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    async def show_progress(self, msg: Message, speaker: Speaker) -> None:
+        """ "Chorus is typing…" from ``discord.typing_after_s`` until the answer is sent."""
+        key = (msg.channel, msg.message_id)
+        self._typing[key] = asyncio.create_task(self._type(int(msg.channel)))
+
+    async def _type(self, channel_id: int) -> None:
+        if self.cfg.typing_after_s:
+            await asyncio.sleep(self.cfg.typing_after_s)
+        try:
+            async with self.client.get_partial_messageable(channel_id).typing():
+                await asyncio.Event().wait()  # until the answer is sent (cancelled)
+        except discord.HTTPException as e:
+            log.warning("could not show typing: %s", type(e).__name__)
+
+    async def _stop_typing(self, channel: str, message_id: str | None) -> None:
+        task = self._typing.pop((channel, message_id or ""), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def send(self, out: Outgoing) -> list[str]:
+        await self._stop_typing(out.channel, out.in_reply_to)
+        channel = self.client.get_partial_messageable(int(out.channel))
+        reference = (
+            channel.get_partial_message(int(out.in_reply_to)).to_reference(fail_if_not_exists=False)
+            if out.in_reply_to and out.in_reply_to.isdigit()
+            else None
+        )
+        ids = await self._post(channel, render(out, self.cfg.max_chars), reference)
+        if out.thread:
+            await self._remember_thread(out.thread)
+        return ids
+
+    async def _post(
+        self,
+        channel: discord.abc.Messageable,
+        chunks: Sequence[str],
+        reference: discord.MessageReference | None = None,
+    ) -> list[str]:
+        """Post ``chunks`` in order (the first as a reply to ``reference``); their ids."""
+        ids: list[str] = []
+        try:
+            for i, chunk in enumerate(chunks or [messages.EMPTY_ANSWER]):
+                sent = await channel.send(
+                    chunk,
+                    allowed_mentions=self.mentions,
+                    reference=reference if i == 0 and reference is not None else None,  # type: ignore[arg-type]
+                )
+                ids.append(str(sent.id))
+        except discord.HTTPException as e:
+            raise DeliveryError(f"Discord answered {e.status} (code {e.code})") from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise DeliveryError(f"Discord unreachable: {type(e).__name__}") from e
+        return ids
+
+    async def send_direct(
+        self, tenant: str, user: str, text: str, speaker: Speaker | None = None
+    ) -> DirectSent:
+        """Open (or reuse) the DM with ``user`` and post ``text`` (proactive suggestions)."""
+        try:
+            dm = await self.client.create_dm(discord.Object(int(user)))
+        except discord.HTTPException as e:
+            raise DeliveryError(f"Discord refused a DM: {e.status} (code {e.code})") from e
+        except (aiohttp.ClientError, OSError, ValueError) as e:
+            raise DeliveryError(f"could not open a DM: {type(e).__name__}") from e
+        chunks = render(Outgoing(self.platform, tenant, str(dm.id), text, speaker=speaker))
+        return DirectSent(str(dm.id), await self._post(dm, chunks))
+
+    async def send_files(self, user: str, files: Sequence[Path], comment: str) -> bool:
+        """DM ``files`` with ``comment`` to ``user``; False if Discord refused."""
+        try:
+            dm = await self.client.create_dm(discord.Object(int(user)))
+            [first, *rest] = render(Outgoing(self.platform, "", str(dm.id), comment)) or [""]
+            await dm.send(
+                first, files=[discord.File(p) for p in files], allowed_mentions=self.mentions
+            )
+            await self._post(dm, rest) if rest else None
+        except (discord.HTTPException, DeliveryError, OSError, ValueError) as e:
+            log.warning("could not send %d files to a DM: %s", len(files), type(e).__name__)
+            return False
+        return True
+
+    async def notify_admins(self, tenant: str, text: str) -> None:
+        """DM a notice to the admins listed in ``bot.admins`` as ``discord:USER_ID``."""
+        for admin in self.app.settings.bot.admins:
+            platform, _, user = admin.partition(":")
+            if platform != self.platform or not user.isdigit():
+                continue
+            try:
+                await self.send_direct(tenant, user, text)
+            except DeliveryError as e:
+                log.warning("could not DM admin %s: %s", user, e)
+
+    async def react(self, channel: str, message_id: str, emoji: str) -> None:
+        partial = self.client.get_partial_messageable(int(channel))
+        try:
+            await partial.get_partial_message(int(message_id)).add_reaction(emoji)
+        except discord.HTTPException as e:
+            raise DeliveryError(f"Discord refused the reaction: {e.status} (code {e.code})") from e
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _sync_commands(self) -> None:
+        """Register ``/chorus`` globally, and at once in ``discord.command_guilds``."""
+        if not self.cfg.sync_commands:
+            return
+        try:
+            await self.tree.sync()
+            for guild_id in self.cfg.command_guilds:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        except discord.HTTPException as e:
+            log.error("could not register /chorus with Discord: %s (code %s)", e.status, e.code)
+
+    async def _connect(self, token: str) -> None:
+        client = self.client
+        await client.login(token)
+        log.info("logged in to Discord as %s", self.bot_id)
+        if client.shard_count is None:
+            # Discord's recommendation; the gateway URL stays discord.gateway_url.
+            client.shard_count = (await client.http.get_bot_gateway())[0]
+        await self._sync_commands()
+        self.app.admin_channels[self.platform] = self.notify_admins
+        self.app.direct[self.platform] = self
+        waiter = asyncio.create_task(self._when_ready())
+        try:
+            await client.connect(reconnect=True)
+        finally:
+            waiter.cancel()
+
+    async def _when_ready(self) -> None:
+        await self.client.wait_until_ready()
+        log.info(
+            "Discord connected: %d guilds, %d shards",
+            len(self.client.guilds),
+            self.client.shard_count or 1,
+        )
+        self.ready.set()
+
+    async def start(self) -> None:
+        token = self.app.secrets.discord_token
+        assert token is not None
+        try:
+            async with self.client:
+                await self._connect(token.get_secret_value())
+        except discord.PrivilegedIntentsRequired as e:
+            log.error(messages.DISCORD_INTENTS_REJECTED)
+            raise ConfigError(messages.DISCORD_INTENTS_REJECTED) from e
+        except discord.LoginFailure as e:
+            raise ConfigError(messages.DISCORD_LOGIN_FAILED) from e
+        except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as e:
+            if self._stopping:
+                return
+            url, error = self.cfg.api_url, type(e).__name__
+            raise ConfigError(messages.DISCORD_UNREACHABLE.format(url=url, error=error)) from e
+        finally:
+            self._unregister()
+
+    def _unregister(self) -> None:
+        if self.app.admin_channels.get(self.platform) == self.notify_admins:
+            del self.app.admin_channels[self.platform]
+        if self.app.direct.get(self.platform) is self:
+            del self.app.direct[self.platform]
+
+    async def aclose(self) -> None:
+        """Stop taking events, finish those in progress, disconnect (idempotent)."""
+        self._stopping = True
+        self._unregister()
+        await self.app.dispatcher.drain(self.app.settings.dispatcher.shutdown_grace_s)
+        for task in list(self._typing.values()):
+            task.cancel()
+        if not self.client.is_closed():
+            await self.client.close()

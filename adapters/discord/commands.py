@@ -1,0 +1,54 @@
+"""The ``/chorus`` application command: one subcommand per Chorus command.
+
+Every command of the core (:data:`bot.commands.USER_COMMANDS` and :data:`ADMIN_COMMANDS`, plus
+``link`` for identity linking) is a subcommand with one optional text option, ``args``: the
+rest of the command line, as after Slack's ``/chorus NAME``. The core decides what each does
+and who may: admin subcommands check the Manage Server permission Discord resolves for the
+interaction, or ``bot.admins`` (``discord:USER_ID``). They stay visible to everyone, so admins
+listed only in the configuration can use them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot import messages
+from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
+
+__all__ = ["COMMAND_NAME", "RunCommand", "chorus_group", "subcommand_names"]
+
+COMMAND_NAME = "chorus"
+#: Discord allows 25 subcommands in a group.
+_MAX_SUBCOMMANDS = 25
+
+#: What a subcommand does: ``run(interaction, name, args)``.
+RunCommand = Callable[[discord.Interaction, str, str], Awaitable[None]]
+
+
+def subcommand_names() -> list[str]:
+    """The core's commands, in order, each once (``link`` included)."""
+    names = dict.fromkeys([*USER_COMMANDS, *ADMIN_COMMANDS, "link"])
+    return list(names)[:_MAX_SUBCOMMANDS]
+
+
+def _subcommand(name: str, run: RunCommand) -> app_commands.Command[Any, ..., None]:
+    @app_commands.describe(args=messages.DISCORD_ARGS)
+    async def callback(interaction: discord.Interaction, args: str | None = None) -> None:
+        await run(interaction, name, args or "")
+
+    description = messages.DISCORD_SUBCOMMANDS.get(
+        name, messages.DISCORD_SUBCOMMAND_FALLBACK.format(name=name)
+    )
+    return app_commands.Command(name=name, description=description[:100], callback=callback)
+
+
+def chorus_group(run: RunCommand) -> app_commands.Group:
+    """``/chorus`` with every subcommand calling ``run``."""
+    group = app_commands.Group(name=COMMAND_NAME, description=messages.DISCORD_COMMAND)
+    for name in subcommand_names():
+        group.add_command(_subcommand(name, run))
+    return group
