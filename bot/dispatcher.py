@@ -62,6 +62,7 @@ from bot.plugins import ChorusPluginManager
 from bot.scheduler.commands import ProactiveCommands
 from bot.settings import Settings
 from bot.storage.db import Database
+from bot.tools.service import Tools
 
 __all__ = ["Dispatcher", "Handled"]
 
@@ -150,7 +151,10 @@ class Dispatcher:
         )
         self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
         #: Features that own some bot messages' reactions (see ClaimsReactions).
-        self.reaction_claims: list[ClaimsReactions] = []
+        #: Tools the personalities call, through one executor with safety checks; its
+        #: confirmation questions take ✅/❌ reactions.
+        self.tools = Tools(settings, db, hooks)
+        self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -351,6 +355,7 @@ class Dispatcher:
             tenant=tenant_key,
             max_tokens=llm_cfg.max_tokens,
             temperature=llm_cfg.temperature,
+            tools=self.tools.use(question, personality.name, who, event.transport),
         )
         notes = list(event.notes)
         if reused is not None:

@@ -41,6 +41,11 @@ __all__ = [
     "learning_stats",
     "learning_stats_line",
     "satisfaction_alert",
+    "tool_confirmation",
+    "TOOL_REFUSALS",
+    "TOOL_CANCELLED",
+    "TOOL_EXPIRED",
+    "TOOL_ROUNDS_EXHAUSTED",
     "proactive_suggestion",
     "proactive_status",
     "PROACTIVE_TASK_STOPPED",
@@ -390,3 +395,33 @@ DISCORD_SUBCOMMANDS = {
 }
 DISCORD_SUBCOMMAND_FALLBACK = "Run `{name}`"
 DISCORD_ARGS = "What follows the command, e.g. a personality name"
+
+
+# -- tools ---------------------------------------------------------------------------------------
+
+
+def tool_confirmation(action: str, arguments: str, minutes: float) -> str:
+    """Asks the person who made the request before a tool call runs."""
+    within = f"{minutes:g} minute" + ("" if minutes == 1 else "s")
+    args = f" with {arguments}" if arguments else ""
+    return (
+        f"I'm about to {action}{args}. React ✅ to run it or ❌ to cancel "
+        f"(only you can answer; this expires in {within})."
+    )
+
+
+#: Why a tool call did not run, as the model is told (it explains to the person).
+TOOL_REFUSALS = {
+    "denied": "An admin has not allowed this tool here.",
+    "not_allowed": "This tool is not on the admin's list of tools allowed here.",
+    "cannot_confirm": "This action needs the person's confirmation, which cannot be asked here.",
+    "undeliverable": "The confirmation question could not be posted, so it did not run.",
+    "out_of_time": "The time for tool calls in this answer ran out, so it did not run.",
+}
+TOOL_CANCELLED = "The person cancelled this action (❌); it did not run."
+TOOL_EXPIRED = "The person did not confirm this action in time; it did not run."
+#: Told to the model when the bound on tool rounds or time is reached.
+TOOL_ROUNDS_EXHAUSTED = (
+    "No more tool calls are possible for this answer. Answer with what you have, and say what "
+    "you could not finish."
+)

@@ -147,4 +147,3 @@ def audit_actions(app: Chorus, prefix: str = "proactive.") -> list[tuple[str, di
     with app.db.session() as s:
         rows = s.exec(select(AuditEntry).order_by(AuditEntry.created_at)).all()
     return [(r.action, r.detail) for r in rows if r.action.startswith(prefix)]
-

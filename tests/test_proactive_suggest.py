@@ -210,12 +210,16 @@ async def test_not_now_twice_stops_the_task(
 ) -> None:
     task = add_task(app, ada, schedule="0 9 * * *")
     await fire(app, suggester, task.id, clock)
-    await suggester.claim_reaction(reaction(deliveries(app)[-1].message_id or "", "x", channel="D-U1"))
+    await suggester.claim_reaction(
+        reaction(deliveries(app)[-1].message_id or "", "x", channel="D-U1")
+    )
     assert dm.sent[-1].text == messages.PROACTIVE_NOT_NOW
     assert task_row(app, task.id).status == "active"
     clock.now = task_row(app, task.id).next_run_at or clock.now
     await fire(app, suggester, task.id, clock)
-    await suggester.claim_reaction(reaction(deliveries(app)[-1].message_id or "", "❌", channel="D-U1"))
+    await suggester.claim_reaction(
+        reaction(deliveries(app)[-1].message_id or "", "❌", channel="D-U1")
+    )
     stopped = task_row(app, task.id)
     assert (stopped.status, stopped.stopped_reason) == ("stopped", "declined 2 times in a row")
     assert "won't suggest it any more" in dm.sent[-1].text

@@ -1,19 +1,26 @@
-"""Anthropic's Messages API, through the official SDK."""
+"""Anthropic's Messages API, through the official SDK.
+
+Tool calling uses the API's own shapes: tools go out as ``{name, description, input_schema}``;
+the model's calls come back as ``tool_use`` content blocks (``id``, ``name``, ``input``); each
+round goes back as the assistant turn with those blocks, then a user turn of ``tool_result``
+blocks (``tool_use_id``, ``content``, ``is_error``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import anthropic
 from anthropic.types import Message, MessageParam
 
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
-from bot.llm.base import Completion
+from bot.llm.base import Completion, ToolCall, ToolChoice, ToolSpec, ToolTurn
 from bot.llm.http import budget_s, status_reason, where
 
-__all__ = ["AnthropicProvider"]
+__all__ = ["AnthropicProvider", "tool_turns"]
 
 
 def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[MessageParam]]:
@@ -32,6 +39,29 @@ def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[MessagePara
         elif m.role == "assistant":
             turns.append({"role": "assistant", "content": m.content})
     return system, turns
+
+
+def tool_turns(turns: Sequence[ToolTurn]) -> list[MessageParam]:
+    """Each tool round as an assistant turn of ``tool_use`` blocks and a user turn of
+    ``tool_result`` blocks."""
+    out: list[MessageParam] = []
+    for turn in turns:
+        asked: list[Any] = [{"type": "text", "text": turn.text}] if turn.text.strip() else []
+        asked += [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": dict(c.arguments or {})}
+            for c in turn.calls
+        ]
+        answered: list[Any] = [
+            {
+                "type": "tool_result",
+                "tool_use_id": r.call_id,
+                "content": r.content,
+                "is_error": r.is_error,
+            }
+            for r in turn.results
+        ]
+        out += [{"role": "assistant", "content": asked}, {"role": "user", "content": answered}]
+    return out
 
 
 class AnthropicProvider:
@@ -61,8 +91,45 @@ class AnthropicProvider:
     ) -> Completion:
         # The current Messages API takes no sampling temperature; the model's default applies.
         del temperature
-        server = where(self.base_url)
         system, turns = to_anthropic(messages)
+        return await self._create(system, turns, max_tokens=max_tokens)
+
+    async def complete_with_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        turns: Sequence[ToolTurn],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tool_choice: ToolChoice = "auto",
+    ) -> Completion:
+        del temperature
+        system, history = to_anthropic(messages)
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+                for t in tools
+            ]
+            extra["tool_choice"] = {"type": tool_choice}
+        completion = await self._create(
+            system, history + tool_turns(turns), max_tokens=max_tokens, **extra
+        )
+        if tool_choice == "none" and completion.tool_calls:
+            return Completion(
+                completion.text,
+                completion.provider,
+                completion.model,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+            )
+        return completion
+
+    async def _create(
+        self, system: str, turns: list[MessageParam], *, max_tokens: int, **extra: Any
+    ) -> Completion:
+        server = where(self.base_url)
         try:
             async with asyncio.timeout(self.budget_s):
                 response = await self._client.messages.create(
@@ -70,6 +137,7 @@ class AnthropicProvider:
                     system=system or anthropic.omit,
                     messages=turns,
                     max_tokens=max_tokens,
+                    **extra,
                 )
         except anthropic.APITimeoutError as e:
             raise ProviderError(self.name, f"the request to {server} timed out") from e
@@ -93,13 +161,24 @@ class AnthropicProvider:
                 self.name,
                 f"{server} did not answer with a message; check llm.anthropic.base_url",
             )
-        text = "".join(getattr(block, "text", "") for block in response.content)
+        text = "".join(block.text for block in response.content if block.type == "text")
+        calls = tuple(
+            ToolCall(
+                block.id,
+                block.name,
+                block.input if isinstance(block.input, dict) else None,
+                repr(block.input),
+            )
+            for block in response.content
+            if block.type == "tool_use"
+        )
         return Completion(
             text=text,
             provider=self.name,
             model=response.model or self.model,
             prompt_tokens=response.usage.input_tokens,
             completion_tokens=response.usage.output_tokens,
+            tool_calls=calls,
         )
 
     def count_tokens(self, text: str) -> int:

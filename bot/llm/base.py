@@ -1,14 +1,72 @@
-"""The protocol every LLM provider implements, and what a completion returns."""
+"""The protocol every LLM provider implements, and what a completion returns.
+
+Providers whose API can call tools (OpenAI-compatible, Anthropic) also implement
+:class:`ToolCalling`: they are offered :class:`ToolSpec` s, answer with :class:`ToolCall` s in
+:attr:`Completion.tool_calls`, and are handed back each round's calls and results as
+:class:`ToolTurn` s, which they write in their API's own shapes. A provider without it (the
+local model) answers without tools: see :func:`supports_tools`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.context import ChatMessage
 
-__all__ = ["Completion", "LLMProvider"]
+__all__ = [
+    "Completion",
+    "LLMProvider",
+    "ToolCall",
+    "ToolCalling",
+    "ToolChoice",
+    "ToolResult",
+    "ToolSpec",
+    "ToolTurn",
+    "supports_tools",
+]
+
+#: ``auto``: the model may call tools; ``none``: it must answer in text (the last round).
+ToolChoice = Literal["auto", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a model is offered it: name, what it does, a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model asked for. ``arguments`` is None when what it sent is not a JSON
+    object (``raw`` keeps it, for the error the model is shown)."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any] | None
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a call gave, as text for the model; ``is_error`` when it did not run or failed."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolTurn:
+    """One round: the model's text and calls, and the result of each call, in order."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+    results: tuple[ToolResult, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +78,8 @@ class Completion:
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Tools the model asked to call (only from :meth:`ToolCalling.complete_with_tools`).
+    tool_calls: tuple[ToolCall, ...] = field(default=())
 
 
 @runtime_checkable
@@ -47,3 +107,29 @@ class LLMProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ToolCalling(Protocol):
+    """A provider whose model can call tools."""
+
+    async def complete_with_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        turns: Sequence[ToolTurn],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tool_choice: ToolChoice = "auto",
+    ) -> Completion:
+        """Like :meth:`LLMProvider.complete`, offering ``tools``; ``turns`` are the rounds so far,
+        after ``messages``. The completion's ``tool_calls`` are what the model wants run next
+        (none with ``tool_choice="none"``). Raises :class:`bot.errors.ProviderError`."""
+        ...
+
+
+def supports_tools(llm: object) -> bool:
+    """Whether ``llm`` can be offered tools (it implements :class:`ToolCalling` and does not
+    say otherwise with ``supports_tools = False``)."""
+    return isinstance(llm, ToolCalling) and getattr(llm, "supports_tools", True) is not False

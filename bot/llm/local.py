@@ -80,6 +80,8 @@ def _close_all() -> None:
 
 class LocalProvider:
     name = "local"
+    #: A 135M model cannot call tools: it answers plainly (no ``complete_with_tools``).
+    supports_tools = False
 
     def __init__(
         self,

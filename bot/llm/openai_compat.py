@@ -1,19 +1,65 @@
-"""Any OpenAI-compatible chat completions server: OpenAI, Ollama, vLLM, llama.cpp server."""
+"""Any OpenAI-compatible chat completions server: OpenAI, Ollama, vLLM, llama.cpp server.
+
+Tool calling uses the API's own shapes: tools go out as ``{"type": "function", "function":
+{name, description, parameters}}``; the model's calls come back in ``message.tool_calls`` with
+``function.arguments`` as a JSON string; each round goes back as the assistant message with its
+``tool_calls`` followed by one ``{"role": "tool", "tool_call_id", "content"}`` per call.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
-from bot.llm.base import Completion
+from bot.llm.base import Completion, ToolCall, ToolChoice, ToolSpec, ToolTurn
 from bot.llm.http import budget_s, status_reason, where
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["OpenAIProvider", "parse_arguments", "to_openai"]
+
+
+def parse_arguments(raw: str) -> dict[str, Any] | None:
+    """A call's ``function.arguments`` as an object, or None when it is not a JSON object."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def to_openai(messages: Sequence[ChatMessage], turns: Sequence[ToolTurn]) -> list[dict[str, Any]]:
+    """The chat messages, then each tool round as the API takes it."""
+    out: list[dict[str, Any]] = [{"role": m.role, "content": m.content} for m in messages]
+    for turn in turns:
+        out.append(
+            {
+                "role": "assistant",
+                "content": turn.text or None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {
+                            "name": call.name,
+                            "arguments": call.raw
+                            if call.arguments is None
+                            else json.dumps(call.arguments, ensure_ascii=False),
+                        },
+                    }
+                    for call in turn.calls
+                ],
+            }
+        )
+        out += [
+            {"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in turn.results
+        ]
+    return out
 
 
 class OpenAIProvider:
@@ -42,14 +88,60 @@ class OpenAIProvider:
     async def complete(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
     ) -> Completion:
+        return await self._create(
+            [{"role": m.role, "content": m.content} for m in messages],
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+
+    async def complete_with_tools(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        turns: Sequence[ToolTurn],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tool_choice: ToolChoice = "auto",
+    ) -> Completion:
+        offered = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                },
+            }
+            for t in tools
+        ]
+        extra: dict[str, Any] = {"tools": offered, "tool_choice": tool_choice} if offered else {}
+        completion = await self._create(
+            to_openai(messages, turns), max_tokens=max_tokens, temperature=temperature, **extra
+        )
+        if tool_choice == "none" and completion.tool_calls:
+            # A server that ignores tool_choice: its calls are not run.
+            return Completion(
+                completion.text,
+                completion.provider,
+                completion.model,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+            )
+        return completion
+
+    async def _create(
+        self, payload: list[dict[str, Any]], *, max_tokens: int, temperature: float, **extra: Any
+    ) -> Completion:
         server = where(self.base_url)
         try:
             async with asyncio.timeout(self.budget_s):
                 response = await self._client.chat.completions.create(
                     model=self.model,
-                    messages=[{"role": m.role, "content": m.content} for m in messages],  # type: ignore[misc]
+                    messages=payload,  # type: ignore[arg-type]
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    **extra,
                 )
         except openai.APITimeoutError as e:
             raise ProviderError(self.name, f"the request to {server} timed out") from e
@@ -75,14 +167,22 @@ class OpenAIProvider:
             )
         if not response.choices:
             raise ProviderError(self.name, "the response had no choices")
-        text = response.choices[0].message.content or ""
+        message = response.choices[0].message
+        calls = []
+        for call in message.tool_calls or ():
+            function = getattr(call, "function", None)
+            if function is None:  # a custom (non-function) tool call: none are offered
+                continue
+            raw = function.arguments or ""
+            calls.append(ToolCall(call.id, function.name, parse_arguments(raw), raw))
         usage = response.usage
         return Completion(
-            text=text,
+            text=message.content or "",
             provider=self.name,
             model=response.model or self.model,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
+            tool_calls=tuple(calls),
         )
 
     def count_tokens(self, text: str) -> int:

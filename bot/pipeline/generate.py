@@ -1,4 +1,10 @@
-"""Stage 5, generate: the first plugin that answers, else the LLM with the rendered context."""
+"""Stage 5, generate: the first plugin that answers, else the LLM with the rendered context.
+
+When the model can call tools (:func:`bot.llm.base.supports_tools`), ``tools.enabled`` is on and
+the personality has tools, the model is offered them and its calls run through the executor
+(:mod:`bot.tools.loop`); every call is recorded in the context as ``tool_calls`` (name,
+redacted arguments, outcome, short result, ms), which the pattern learner credits.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import messages
-from bot.context import Context
+from bot.context import ChatMessage, Context
 from bot.errors import ProviderError
 from bot.events import Message, Reply
 from bot.hooks import HookRunner
-from bot.llm.base import LLMProvider
+from bot.llm.base import Completion, LLMProvider, ToolCalling, supports_tools
 from bot.personality import Personality
+from bot.tools.loop import ToolUse, run_with_tools
 
 __all__ = ["Generation", "generate"]
 
@@ -47,8 +54,12 @@ async def generate(
     tenant: str,
     max_tokens: int,
     temperature: float,
+    tools: ToolUse | None = None,
 ) -> Generation:
-    """Produce the answer. A failing provider yields a short apology with outcome ``failed``."""
+    """Produce the answer. A failing provider yields a short apology with outcome ``failed``.
+
+    With ``tools``, the model may call the personality's tools (see the module docstring).
+    """
     started = time.perf_counter()
     rendered = ctx.render(msg.text)
     meta: dict[str, Any] = {
@@ -79,9 +90,22 @@ async def generate(
             context=meta,
         )
     try:
-        completion = await llm.complete(
-            rendered.messages, max_tokens=max_tokens, temperature=temperature
-        )
+        if tools is not None and tools.settings.enabled and supports_tools(llm):
+            completion = await _with_tools(
+                llm,
+                rendered.messages,
+                personality,
+                tools,
+                meta,
+                enabled,
+                tenant,
+                max_tokens,
+                temperature,
+            )
+        else:
+            completion = await llm.complete(
+                rendered.messages, max_tokens=max_tokens, temperature=temperature
+            )
     except ProviderError as e:
         log.error("LLM provider failed: %s", e)
         return Generation(
@@ -105,3 +129,34 @@ async def generate(
         latency_ms=(time.perf_counter() - started) * 1000,
         context=meta,
     )
+
+
+async def _with_tools(
+    llm: LLMProvider,
+    chat: list[ChatMessage],
+    personality: Personality,
+    tools: ToolUse,
+    meta: dict[str, Any],
+    enabled: Collection[str],
+    tenant: str,
+    max_tokens: int,
+    temperature: float,
+) -> Completion:
+    """The answer after any tool rounds; the calls made go into ``meta`` even on failure."""
+    toolbox = await tools.registry.collect(personality, enabled=enabled, tenant=tenant)
+    if not toolbox:
+        return await llm.complete(chat, max_tokens=max_tokens, temperature=temperature)
+    assert isinstance(llm, ToolCalling)
+    result = await run_with_tools(
+        llm, chat, toolbox, tools, max_tokens=max_tokens, temperature=temperature
+    )
+    if result.records:
+        meta["tool_calls"] = [r.as_context() for r in result.records]
+        meta["tool_rounds"] = result.rounds
+    if result.bound is not None:
+        meta["tool_bound"] = result.bound
+    if result.error is not None:
+        raise result.error
+    assert result.completion is not None
+    c = result.completion
+    return Completion(c.text, c.provider, c.model, result.prompt_tokens, result.completion_tokens)

@@ -2,8 +2,11 @@
 
 The key is read from ``x-api-key`` or ``Authorization: Bearer`` (the SDK in use sends the
 latter); ``anthropic-version`` is required. Requests the real API refuses (no ``max_tokens``,
-an unknown role, empty text) get its 400 body; errors use its
-``{"type": "error", "error": {type, message}, "request_id"}`` shape. Scripting: see
+an unknown role, empty text, a ``tool_result`` that answers no ``tool_use`` of the assistant turn
+before it, tool blocks without ``tools``) get its 400 body; errors use its
+``{"type": "error", "error": {type, message}, "request_id"}`` shape. Tool calls
+(``fake.call_tools``) come back as ``tool_use`` content blocks with ``stop_reason:
+"tool_use"``. Scripting: see
 :mod:`tests.servers.llm_base`. Give the SDK ``fake.url`` (``http://127.0.0.1:PORT``).
 """
 
@@ -13,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from tests.servers.llm_base import FakeLLMServer, bearer, word_count
+from tests.servers.llm_base import FakeLLMServer, ScriptedCall, bearer, word_count
 
 __all__ = ["FakeAnthropic"]
 
@@ -36,6 +39,58 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+
+
+def _empty(content: Any) -> bool:
+    """No text and no tool block (the API refuses empty messages)."""
+    if isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result") for b in content
+    ):
+        return False
+    return not _text_of(content).strip()
+
+
+def _blocks(content: Any, kind: str) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == kind]
+
+
+def _check_tool_blocks(messages: list[Any], tools: Any) -> str | None:
+    """The API's rules for tool_use and tool_result blocks."""
+    used = False
+    previous_uses: set[str] = set()
+    for i, m in enumerate(messages):
+        uses = _blocks(m["content"], "tool_use")
+        results = _blocks(m["content"], "tool_result")
+        used = used or bool(uses or results)
+        for b in uses:
+            if m["role"] != "assistant" or not isinstance(b.get("input"), dict):
+                return f"messages.{i}: tool_use blocks belong to assistant turns, with an input"
+        ids = {str(b.get("tool_use_id")) for b in results}
+        if results and (m["role"] != "user" or not ids <= previous_uses):
+            return (
+                f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks. "
+                "Each `tool_result` block must have a corresponding `tool_use` block in the "
+                "previous message."
+            )
+        if previous_uses and not previous_uses <= ids:
+            return (
+                f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                "immediately after"
+            )
+        previous_uses = {str(b.get("id")) for b in uses}
+    if used and not tools:
+        return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "tools: Input should be a valid list"
+        for j, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not isinstance(tool.get("input_schema"), dict):
+                return f"tools.{j}.custom.input_schema: Field required"
+            if not isinstance(tool.get("name"), str) or not tool["name"]:
+                return f"tools.{j}.custom.name: Field required"
+    return None
 
 
 class FakeAnthropic(FakeLLMServer):
@@ -64,9 +119,9 @@ class FakeAnthropic(FakeLLMServer):
             if role not in ("user", "assistant", "system"):
                 return f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'"
             content = m.get("content")
-            if not isinstance(content, str | list) or not _text_of(content).strip():
+            if not isinstance(content, str | list) or _empty(content):
                 return f"messages.{i}: all messages must have non-empty content"
-        return None
+        return _check_tool_blocks(messages, body.get("tools"))
 
     def success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         system = body.get("system", "")
@@ -83,6 +138,23 @@ class FakeAnthropic(FakeLLMServer):
             "stop_sequence": None,
             "usage": {"input_tokens": prompt, "output_tokens": word_count(text)},
         }
+
+    def may_call_tools(self, body: dict[str, Any]) -> bool:
+        choice = body.get("tool_choice") or {"type": "auto"}
+        return bool(body.get("tools")) and choice.get("type") != "none"
+
+    def tool_success(
+        self, body: dict[str, Any], calls: tuple[ScriptedCall, ...], text: str
+    ) -> dict[str, Any]:
+        response = self.success(body, text)
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+        blocks += [
+            {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}", "name": n, "input": a}
+            for n, a in calls
+        ]
+        response["content"] = blocks
+        response["stop_reason"] = "tool_use"
+        return response
 
     def error(
         self, status: int, presented: str | None, message: str | None

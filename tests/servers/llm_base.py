@@ -10,6 +10,7 @@ body. Everything else, the scripting included, lives here::
         fake.fail(429, retry_after=0.01)       # a rate limit with a Retry-After header
         fake.stall()                           # hold the next request past any client timeout
         fake.garbage()                         # a 200 that is not the API's JSON
+        fake.call_tools(("get_weather", {"city": "Oslo"}))  # the model asks for tool calls
         ...
         fake.requests[-1].body["model"]        # what the client sent
 """
@@ -26,9 +27,12 @@ from typing import Any, ClassVar, Literal, Self
 
 from aiohttp import web
 
-__all__ = ["FakeLLMServer", "Recorded", "Step", "bearer", "word_count"]
+__all__ = ["FakeLLMServer", "Recorded", "ScriptedCall", "Step", "bearer", "word_count"]
 
-StepKind = Literal["text", "status", "stall", "garbage"]
+StepKind = Literal["text", "status", "stall", "garbage", "tools"]
+#: A scripted tool call: the tool's name and its arguments (an object, or a raw string for
+#: APIs that send arguments as JSON text, to script arguments that are not valid JSON).
+ScriptedCall = tuple[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class Step:
     text: str = ""
     status: int = 200
     retry_after: float | None = None
+    calls: tuple[ScriptedCall, ...] = ()
 
 
 def word_count(text: str) -> int:
@@ -102,6 +107,12 @@ class FakeLLMServer:
     def garbage(self, *, times: int = 1) -> None:
         """Answer the next ``times`` requests with 200 and an HTML page, not the API's JSON."""
         self._script.extend([Step("garbage")] * times)
+
+    def call_tools(self, *calls: ScriptedCall, text: str = "") -> None:
+        """Answer the next request with these tool calls (and ``text`` beside them), as the
+        API does. A request that offers no tools, or forbids calling them, gets ``text`` (or
+        ``default_text``) instead, as the real model would answer."""
+        self._script.append(Step("tools", text=text, calls=tuple(calls)))
 
     @property
     def last(self) -> Recorded:
@@ -183,6 +194,10 @@ class FakeLLMServer:
                 await asyncio.wait_for(self._closing.wait(), self.stall_s)
             except TimeoutError:
                 pass
+        if step.kind == "tools":
+            if self.may_call_tools(body):
+                return web.json_response(self.tool_success(body, step.calls, step.text))
+            return web.json_response(self.success(body, step.text or self.default_text))
         text = step.text if step.kind == "text" else self.default_text
         return web.json_response(self.success(body, text))
 
@@ -217,6 +232,16 @@ class FakeLLMServer:
         self, status: int, presented: str | None, message: str | None
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """The API's error body and headers for HTTP ``status``."""
+        raise NotImplementedError
+
+    def may_call_tools(self, body: dict[str, Any]) -> bool:
+        """Whether the request offers tools and lets the model call them."""
+        raise NotImplementedError
+
+    def tool_success(
+        self, body: dict[str, Any], calls: tuple[ScriptedCall, ...], text: str
+    ) -> dict[str, Any]:
+        """The API's success body asking for ``calls`` (with ``text`` beside them)."""
         raise NotImplementedError
 
 

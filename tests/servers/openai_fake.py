@@ -3,15 +3,19 @@
 :class:`FakeOpenAIEmbeddings` serves ``POST /v1/embeddings`` the same way.
 
 The key arrives as ``Authorization: Bearer KEY``. Requests the real API would refuse (no
-model, no messages, an unknown role, a temperature out of range) get its 400 body; errors
-use its ``{"error": {message, type, param, code}}`` shape. Scripting: see
-:mod:`tests.servers.llm_base`. Give the SDK ``fake.url`` (``http://127.0.0.1:PORT/v1``).
+model, no messages, an unknown role, a temperature out of range, a tool message that answers
+no call of the assistant message before it, a malformed tool) get its 400 body; errors
+use its ``{"error": {message, type, param, code}}`` shape. Tool calls (``fake.call_tools``)
+come back in ``message.tool_calls`` with ``function.arguments`` as a JSON string and
+``finish_reason: "tool_calls"``. Scripting: see :mod:`tests.servers.llm_base`. Give the SDK ``fake.url`` (``http://127.0.0.1:PORT/v1``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from tests.servers.llm_base import FakeLLMServer, bearer, word_count
+from tests.servers.llm_base import FakeLLMServer, ScriptedCall, bearer, word_count
 
 __all__ = ["FakeOpenAI", "FakeOpenAIEmbeddings", "fake_embedding"]
 
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ERRORS: dict[int, tuple[str, str, str | None]] = {
     # status: (message, type, code)
     400: ("Invalid request.", "invalid_request_error", None),
@@ -60,11 +65,37 @@ class FakeOpenAI(FakeLLMServer):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return "'messages' must be a non-empty array"
+        answerable: set[str] = set()  # tool call ids the next tool messages may answer
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or m.get("role") not in _ROLES:
                 return f"Invalid value for 'messages[{i}].role'"
+            calls = m.get("tool_calls")
+            if m["role"] == "assistant" and calls is not None:
+                problem = _check_calls(calls, i)
+                if problem:
+                    return problem
+                if not isinstance(m.get("content"), str | list | None):
+                    return f"Invalid type for 'messages[{i}].content'"
+                answerable = {c["id"] for c in calls}
+                continue
             if not isinstance(m.get("content"), str | list):
                 return f"Invalid type for 'messages[{i}].content'"
+            if m["role"] == "tool":
+                if m.get("tool_call_id") not in answerable:
+                    return (
+                        "Invalid parameter: messages with role 'tool' must be a response to a "
+                        "preceeding message with 'tool_calls'."
+                    )
+                answerable.discard(m["tool_call_id"])
+            elif answerable:
+                return (
+                    "An assistant message with 'tool_calls' must be followed by tool messages "
+                    "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                    f"response messages: {', '.join(sorted(answerable))}"
+                )
+        problem = _check_tools(body)
+        if problem:
+            return problem
         temperature = body.get("temperature", 1)
         if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
             return "'temperature' must be between 0 and 2"
@@ -97,6 +128,29 @@ class FakeOpenAI(FakeLLMServer):
             "system_fingerprint": None,
         }
 
+    def may_call_tools(self, body: dict[str, Any]) -> bool:
+        return bool(body.get("tools")) and body.get("tool_choice", "auto") != "none"
+
+    def tool_success(
+        self, body: dict[str, Any], calls: tuple[ScriptedCall, ...], text: str
+    ) -> dict[str, Any]:
+        response = self.success(body, text)
+        choice = response["choices"][0]
+        choice["message"]["content"] = text or None
+        choice["message"]["tool_calls"] = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+            for name, args in calls
+        ]
+        choice["finish_reason"] = "tool_calls"
+        return response
+
     def error(
         self, status: int, presented: str | None, message: str | None
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -119,6 +173,43 @@ class FakeOpenAI(FakeLLMServer):
                 "code": code,
             }
         return {"error": error}, {"x-request-id": f"req_{uuid.uuid4().hex}"}
+
+
+def _check_calls(calls: Any, i: int) -> str | None:
+    if not isinstance(calls, list) or not calls:
+        return f"Invalid 'messages[{i}].tool_calls': empty array."
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if (
+            not isinstance(function, dict)
+            or call.get("type") != "function"
+            or not isinstance(call.get("id"), str)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments"), str)
+        ):
+            return f"Invalid value for 'messages[{i}].tool_calls[{j}]'"
+    return None
+
+
+def _check_tools(body: dict[str, Any]) -> str | None:
+    tools = body.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return "Invalid type for 'tools': expected an array."
+    for j, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if tool.get("type") != "function" or not isinstance(function, dict):
+            return f"Invalid value for 'tools[{j}]'"
+        if not _TOOL_NAME.match(str(function.get("name", ""))):
+            return f"Invalid 'tools[{j}].function.name': string does not match pattern."
+        if not isinstance(function.get("parameters", {}), dict):
+            return f"Invalid type for 'tools[{j}].function.parameters'"
+    if body.get("tool_choice", "auto") not in ("auto", "none", "required") and not isinstance(
+        body.get("tool_choice"), dict
+    ):
+        return "Invalid value for 'tool_choice'"
+    return None
 
 
 # -- /v1/embeddings ----------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""For the tool tests: a plugin declaring one tool of each side effect, and a Chorus whose model
+is a real SDK client talking to a local OpenAI or Anthropic double."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import fakeredis
+from sqlmodel import col, select
+
+from bot import hookimpl
+from bot.app import Chorus
+from bot.llm.anthropic_provider import AnthropicProvider
+from bot.llm.base import LLMProvider
+from bot.llm.openai_compat import OpenAIProvider
+from bot.personality import Personality, Tool
+from bot.plugins import get_plugin_manager
+from bot.settings import Secrets, Settings
+from bot.storage.models import AuditEntry
+from tests.servers.anthropic_fake import FakeAnthropic
+from tests.servers.llm_base import FakeLLMServer
+from tests.servers.openai_fake import FakeOpenAI
+
+__all__ = ["Toolkit", "audit_rows", "provider_for", "tool_app", "FAKES"]
+
+FAKES: dict[str, type[FakeLLMServer]] = {"openai": FakeOpenAI, "anthropic": FakeAnthropic}
+
+METRIC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "metric": {"type": "string", "minLength": 1},
+        "days": {"type": "integer", "minimum": 1, "maximum": 90},
+    },
+    "required": ["metric"],
+    "additionalProperties": False,
+}
+NOTE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+}
+EMAIL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"to": {"type": "string"}, "subject": {"type": "string"}},
+    "required": ["to", "subject"],
+}
+
+
+class Toolkit:
+    """Declares ``lookup_metric`` (read-only), ``save_note`` (writes inside Chorus) and
+    ``send_email`` (acts outside) for every personality; records what ran."""
+
+    def __init__(self, *, slow_s: float = 0.0) -> None:
+        self.ran: list[tuple[str, dict[str, Any]]] = []
+        self.slow_s = slow_s
+
+    @hookimpl
+    def chorus_tools(self, personality: Personality) -> list[Tool]:
+        return [
+            Tool(
+                "lookup_metric",
+                "Look up the latest value of a metric.",
+                METRIC_SCHEMA,
+                "read_only",
+                self.lookup_metric,
+            ),
+            Tool(
+                "save_note", "Save a note for the team.", NOTE_SCHEMA, "writes_internal", self.save
+            ),
+            Tool(
+                "send_email",
+                "Send an email to a customer.",
+                EMAIL_SCHEMA,
+                "acts_outside",
+                self.send,
+            ),
+        ]
+
+    def lookup_metric(self, metric: str, days: int = 7) -> dict[str, Any]:
+        if self.slow_s:
+            time.sleep(self.slow_s)
+        self.ran.append(("lookup_metric", {"metric": metric, "days": days}))
+        return {"metric": metric, "days": days, "value": 42}
+
+    async def save(self, text: str) -> str:
+        await asyncio.sleep(0)
+        self.ran.append(("save_note", {"text": text}))
+        return "saved"
+
+    def send(self, to: str, subject: str) -> str:
+        self.ran.append(("send_email", {"to": to, "subject": subject}))
+        return f"sent to {to}"
+
+
+def provider_for(kind: str, fake: FakeLLMServer) -> LLMProvider:
+    """The real provider class of ``kind``, pointed at ``fake``."""
+    cls = OpenAIProvider if kind == "openai" else AnthropicProvider
+    return cls(base_url=fake.url, model="test-model", api_key="k", timeout_s=5, max_retries=0)
+
+
+@asynccontextmanager
+async def tool_app(
+    settings: Settings, llm: Any, plugins: Mapping[str, object]
+) -> AsyncIterator[Chorus]:
+    """A Chorus on embedded defaults with ``llm`` and the extra ``plugins`` loaded."""
+    pm = get_plugin_manager(settings.plugins.paths)
+    for name, plugin in plugins.items():
+        pm.load(name, lambda plugin=plugin: plugin, source="test")
+    app = await Chorus.create(
+        settings, Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True), pm=pm
+    )
+    try:
+        yield app
+    finally:
+        await app.aclose()
+
+
+def audit_rows(app: Chorus, action: str = "tool_call") -> list[AuditEntry]:
+    with app.db.session() as s:
+        stmt = select(AuditEntry).where(AuditEntry.action == action)
+        return list(s.exec(stmt.order_by(col(AuditEntry.created_at))))
