@@ -388,46 +388,6 @@ class ToolsSettings(_Section):
     scopes: dict[str, ToolRules] = Field(default_factory=dict)
 
 
-class DataAnalystSettings(_Section):
-    """The data analyst's read-only SQL tools over an analytics database the admin names."""
-
-    #: ``sqlite:///FILE`` or ``postgresql://USER@HOST:PORT/DB`` without a password (the
-    #: password comes from ANALYTICS_DATABASE_PASSWORD, or the whole URL from
-    #: ANALYTICS_DATABASE_URL). None (and no ANALYTICS_DATABASE_URL): no SQL tools.
-    database_url: str | None = None
-    max_rows: int = Field(default=200, ge=1, le=10_000)
-    timeout_s: float = Field(default=10.0, gt=0, le=600)
-
-    @field_validator("database_url")
-    @classmethod
-    def _no_password(cls, url: str | None) -> str | None:
-        if url and urlsplit(url).password is not None:
-            raise ValueError(
-                "holds a password; set it in ANALYTICS_DATABASE_PASSWORD (or the whole URL "
-                "in ANALYTICS_DATABASE_URL) instead"
-            )
-        return url
-
-
-class KnowledgeBaseSettings(_Section):
-    """A folder of Markdown/text documents indexed into the team's long-term memory."""
-
-    #: The folder; None: no knowledge base and no search tool.
-    path: str | None = None
-    patterns: list[str] = Field(default_factory=lambda: ["**/*.md", "**/*.markdown", "**/*.txt"])
-    section_chars: int = Field(default=1200, ge=200, le=8000)
-    #: Workspaces ("platform:team") it is indexed for; empty: every workspace Chorus knows.
-    tenants: list[str] = Field(default_factory=list)
-    index_on_start: bool = True
-    top_k: int = Field(default=5, ge=1, le=20)
-
-
-class SupportAssistantSettings(_Section):
-    """The support assistant's knowledge base search."""
-
-    knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
-
-
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
