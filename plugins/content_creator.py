@@ -9,6 +9,10 @@ Configuration (optional), ``plugins.config.content_creator`` in ``config/chorus.
 
 It offers a proactive task: every Monday at 09:00 (the person's timezone), a draft content
 calendar for the week ahead, subject to the usual safety policy (opt-out, quiet hours).
+
+Tools: the workspace's content calendar (``bot.builtin_tools.calendar``): draft_calendar_entry
+(checks an entry and shows that day's plan, saves nothing), save_calendar_entry (writes inside
+Chorus) and list_calendar.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot import hookimpl
+from bot.builtin_tools.declare import calendar_tools
 from bot.context import Context
 from bot.events import Message, UserInfo
-from bot.personality import Personality, ProactiveTask, Style
+from bot.personality import Personality, ProactiveTask, Style, Tool
 
 if TYPE_CHECKING:
     from bot.app import Chorus
@@ -56,6 +61,7 @@ PERSONALITY = Personality(
 )
 
 _config: dict[str, str] = {}
+_tools: list[Tool] = []
 
 
 @hookimpl
@@ -76,11 +82,19 @@ def chorus_startup(app: Chorus) -> None:
             value = ", ".join(str(v).strip() for v in value if v)
         if value:
             _config[key] = str(value).strip()
+    _tools.clear()
+    _tools.extend(calendar_tools(app.db))
 
 
 @hookimpl
 def chorus_shutdown() -> None:
     _config.clear()
+    _tools.clear()
+
+
+@hookimpl
+def chorus_tools(personality: Personality) -> list[Tool]:
+    return list(_tools) if personality.name == PERSONALITY.name else []
 
 
 def content_plan(message: Message) -> str:

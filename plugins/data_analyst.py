@@ -7,6 +7,11 @@ Configuration (optional), ``plugins.config.data_analyst`` in ``config/chorus.yam
       metrics:
         active_users: "distinct users with at least one session in the last 28 days"
         churn_rate: "customers lost in the month / customers at the start of the month"
+
+Tools: with an analytics database configured (``data_analyst.database_url`` or
+ANALYTICS_DATABASE_URL), the data analyst can list its tables, describe one, and run one
+read-only SELECT with row and time limits (``bot.builtin_tools.sql``). Without one it offers
+no tools.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from bot import hookimpl
+from bot.builtin_tools.declare import SQLToolset
 from bot.context import Context
 from bot.events import Message
-from bot.personality import Personality, Style
+from bot.personality import Personality, Style, Tool
 
 if TYPE_CHECKING:
     from bot.app import Chorus
@@ -43,6 +49,7 @@ PERSONALITY = Personality(
 
 _dialect: list[str] = []
 _metrics: dict[str, str] = {}
+_sql: list[SQLToolset] = []
 
 
 @hookimpl
@@ -65,20 +72,46 @@ def chorus_startup(app: Chorus) -> None:
         _metrics.update({str(k): str(v).strip() for k, v in metrics.items() if v})
     else:
         log.warning("plugins.config.data_analyst.metrics must map metric names to definitions")
+    _close_sql()
+    toolset = SQLToolset.from_app(app)  # None: no analytics database, no SQL tools
+    if toolset is not None:
+        _sql.append(toolset)
+
+
+def _close_sql() -> None:
+    for toolset in _sql:
+        toolset.close()
+    _sql.clear()
 
 
 @hookimpl
 def chorus_shutdown() -> None:
     _dialect.clear()
     _metrics.clear()
+    _close_sql()
+
+
+@hookimpl
+def chorus_tools(personality: Personality) -> list[Tool]:
+    if personality.name != PERSONALITY.name or not _sql:
+        return []
+    return list(_sql[0].tools)
 
 
 def conventions() -> str:
     """The SQL dialect and the team's agreed metric definitions, as prompt text."""
     if _dialect:
         lines = [f"Write SQL for {_dialect[0]}."]
+    elif _sql:
+        lines = [f"Write SQL for {_sql[0].dialect}, the analytics database your tools query."]
     else:
         lines = ["Write standard SQL and say which dialect you assumed."]
+    if _sql:
+        lines.append(
+            "You can query the team's analytics database: list_tables and describe_table "
+            "before writing SQL, then run_select (one read-only SELECT, limited rows). "
+            "Report only numbers a query returned."
+        )
     if _metrics:
         lines.append("Agreed metric definitions (use them exactly):")
         lines += [f"- {name}: {definition}" for name, definition in sorted(_metrics.items())]

@@ -7,6 +7,11 @@ Configuration (optional), ``plugins.config.support_assistant`` in ``config/choru
       docs_url: "https://docs.example.com"
       escalation: "#support-escalations (or support@example.com)"
       hours: "Mon-Fri 08:00-18:00 CET"
+
+Tools: with ``support_assistant.knowledge_base.path`` set, a folder of Markdown/text documents
+is indexed into each workspace's long-term memory (in the background at start-up, or with
+``chorus kb index``) and the search_knowledge_base tool returns the best sections with their
+file and heading (``bot.builtin_tools.knowledge``).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot import hookimpl
+from bot.builtin_tools.declare import KnowledgeToolset
 from bot.context import Context
 from bot.events import Message
-from bot.personality import Personality, Style
+from bot.personality import Personality, Style, Tool
 
 if TYPE_CHECKING:
     from bot.app import Chorus
@@ -43,6 +49,7 @@ PERSONALITY = Personality(
 )
 
 _config: dict[str, str] = {}
+_kb: list[KnowledgeToolset] = []
 
 
 @hookimpl
@@ -51,18 +58,39 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
 
 
 @hookimpl
-def chorus_startup(app: Chorus) -> None:
+async def chorus_startup(app: Chorus) -> None:
     raw = app.settings.plugin_config("support_assistant")
     unknown = sorted(set(raw) - set(CONFIG_KEYS))
     if unknown:
         log.warning("plugins.config.support_assistant: ignoring unknown keys %s", unknown)
     _config.clear()
     _config.update({k: str(raw[k]).strip() for k in CONFIG_KEYS if raw.get(k)})
+    await _close_kb()
+    toolset = KnowledgeToolset.from_app(app)  # None: no knowledge base folder configured
+    if toolset is None:
+        return
+    _kb.append(toolset)
+    if app.settings.support_assistant.knowledge_base.index_on_start:
+        toolset.start_indexing()
+
+
+async def _close_kb() -> None:
+    pending, _kb[:] = list(_kb), []
+    for toolset in pending:
+        await toolset.aclose()
 
 
 @hookimpl
-def chorus_shutdown() -> None:
+async def chorus_shutdown() -> None:
     _config.clear()
+    await _close_kb()
+
+
+@hookimpl
+def chorus_tools(personality: Personality) -> list[Tool]:
+    if personality.name != PERSONALITY.name or not _kb:
+        return []
+    return list(_kb[0].tools)
 
 
 def desk_brief() -> str:
@@ -82,6 +110,11 @@ def desk_brief() -> str:
         lines.append(
             "If the steps do not solve it, or it involves billing, security or lost data, "
             "tell the person to contact their support team; do not name a contact."
+        )
+    if _kb:
+        lines.append(
+            "Search the team's knowledge base (search_knowledge_base) before answering a "
+            "how-to or troubleshooting question, and name the document and section you used."
         )
     return "\n".join(lines)
 

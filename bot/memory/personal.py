@@ -7,8 +7,9 @@ thread) and reads one person's rows by tenant and user, never anyone else's.
 Erasing a person (:func:`erase_user`) deletes their memories (SQL rows and Chroma vectors,
 with history), their interactions with the replies' message ids and all feedback on them, the
 feedback they gave (and its share in the learned patterns' ledger), the cached answers to their
-questions, the proactive suggestions offered to them with their deliveries, and their
-``users`` row with its profile and settings. The row is deleted,
+questions, the proactive suggestions offered to them with their deliveries, their content
+calendar drafts (the team's other entries stay, unattributed), and their ``users`` row with
+its profile and settings. The row is deleted,
 not anonymised: their next message creates a fresh one, so nothing links old and new. The
 audit entry records who asked and how many rows went, never content. Team facts ("we use
 Jira") belong to the workspace and stay. Clearing the thread histories in Redis is the
@@ -26,6 +27,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, func, select
 
 from bot.audit import audit
+from bot.builtin_tools.calendar import erase_person as erase_calendar_entries
 from bot.events import utcnow
 from bot.memory.store import MemoryRecord, MemoryStore, Scope
 from bot.scheduler.tasks import erase_user_tasks
@@ -260,6 +262,8 @@ def erase_user(
         )
         # Proactive suggestions offered to them, and what became of each.
         erase_user_tasks(session, tenant_id, user_id)
+        # Their content calendar drafts; the team's other entries stay, no longer theirs.
+        erase_calendar_entries(session, tenant_id, user_id)
         # Rows the store did not know (none, normally): the vectors were deleted with the scope.
         session.exec(
             delete(Memory).where(col(Memory.tenant_id) == tenant_id, col(Memory.user_id) == user_id)
