@@ -155,6 +155,9 @@ class Dispatcher:
         #: confirmation questions take ✅/❌ reactions.
         self.tools = Tools(settings, db, hooks)
         self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
+        #: Event ids of messages answered without tools: a proactive suggestion accepted by
+        #: someone whose autonomy is low gets a read-only, plain answer.
+        self.without_tools: set[str] = set()
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -355,7 +358,9 @@ class Dispatcher:
             tenant=tenant_key,
             max_tokens=llm_cfg.max_tokens,
             temperature=llm_cfg.temperature,
-            tools=self.tools.use(question, personality.name, who, event.transport),
+            tools=None
+            if msg.event_id in self.without_tools
+            else self.tools.use(question, personality.name, who, event.transport),
         )
         notes = list(event.notes)
         if reused is not None:
