@@ -98,11 +98,15 @@ def _choices(raw: object) -> list[tuple[str, str]]:
 
 
 def _tools(raw: object) -> list[str]:
-    """Tool names in call order, from ``[{"name": …}, …]`` (or plain names)."""
+    """Tool names in call order, from ``[{"name": …}, …]`` (or plain names); calls whose
+    recorded ``outcome`` is not ``"ok"`` (refused, failed, cancelled …) are not part of what
+    worked."""
     if not isinstance(raw, list):
         return []
     names = []
     for call in raw[: _MAX_TOOLS * 2]:
+        if isinstance(call, Mapping) and call.get("outcome", "ok") != "ok":
+            continue
         name = call.get("name") if isinstance(call, Mapping) else call
         if isinstance(name, str) and name.strip():
             names.append(name.strip()[:60])
