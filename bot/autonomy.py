@@ -12,7 +12,7 @@ people who never set it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 
 __all__ = ["Autonomy", "LEVELS", "SETTING", "autonomy_of", "parse_autonomy"]
 
@@ -25,7 +25,7 @@ SETTING = "autonomy"
 def parse_autonomy(text: str) -> Autonomy | None:
     """``"low"``/``"medium"``/``"high"`` (any case, surrounding space ignored), else None."""
     value = text.strip().lower()
-    return cast(Autonomy, value) if value in LEVELS else None
+    return value if value in LEVELS else None
 
 
 def autonomy_of(user_settings: Mapping[str, object] | None, default: Autonomy) -> Autonomy:
