@@ -65,6 +65,7 @@ BOT_SCOPES = (
     "im:write",
     "mpim:history",
     "reactions:read",
+    "reactions:write",
     "users:read",
 )
 SLASH_COMMAND = "/chorus"
