@@ -119,6 +119,18 @@ LEARNED_HEADER = (
     "Here is what I've learned from your reactions (for what I remember about you, ask "
     "`what do you know about me?`):"
 )
+#: One learned preference in "what have you learned about me?": the option the person most
+#: likely prefers, the probability of that, and where the evidence comes from.
+LEARNED_LINE = "{label}: {option} ({sure:.0%} sure; {source}) — `reset my {reset} preference`"
+LEARNED_FROM_YOU = "from {votes:.1f} of your ratings"
+LEARNED_FROM_TEAM = "from your team's ratings"
+LEARNED_WHO = "Who answers {kind} questions"
+LEARNED_LABELS = {
+    "length": "Answer length",
+    "formality": "Tone",
+    "structure": "Layout",
+    "emoji": "Emoji",
+}
 RESET_UNKNOWN = "I can't reset a `{what}` preference. I learn these: {options}."
 RESET_DONE = "Done: I've forgotten {what} I had learned from your reactions."
 

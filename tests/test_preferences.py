@@ -73,20 +73,26 @@ async def test_a_rating_teaches_the_person_and_the_team_and_removal_takes_it_bac
         user = bandit.State.from_dict(states["user"])
         team = bandit.State.from_dict(states["team"])
         length = bandit.style_defaults(app.pm.registry.get("assistant").style)["length"]
-        assert user.counts("length", length).up == pytest.approx(1.0, abs=1e-3)
-        assert team.counts("length", length).up == pytest.approx(1.0, abs=1e-3)
+        assert user.votes["length"] == pytest.approx(1.0, abs=1e-3)
+        assert team.votes["length"] == pytest.approx(1.0, abs=1e-3)
+        liked = user.evidence["length"][length]
+        assert liked > 0 and team.evidence["length"][length] > 0
+        assert [v.picks for v in user.ledger] == [
+            tuple(sorted((c["decision"], c["option"]) for c in _last(app).context["choices"]))
+        ]
         # changing the vote moves the evidence over; removing it leaves nothing
         await app.dispatcher.handle_reaction(reaction(answer, "-1"))
         user = bandit.State.from_dict(_states(app)["user"])
-        counts = user.counts("length", length)
-        assert counts is not None and counts.up == pytest.approx(0, abs=1e-3)
-        assert counts.down == pytest.approx(1.0, abs=1e-3)
+        assert user.votes["length"] == pytest.approx(1.0, abs=1e-3)
+        assert user.evidence["length"][length] < 0
         # removing the 👎 brings the 👍 still there back; removing that too leaves nothing
         await app.dispatcher.handle_reaction(reaction(answer, "-1", added=False))
         user = bandit.State.from_dict(_states(app)["user"])
-        assert user.counts("length", length).up == pytest.approx(1.0, abs=1e-3)
+        assert user.evidence["length"][length] == pytest.approx(liked, abs=1e-3)
         await app.dispatcher.handle_reaction(reaction(answer, "+1", added=False))
-        assert bandit.State.from_dict(_states(app)["user"]).counts("length", length) is None
+        states = _states(app)
+        assert bandit.State.from_dict(states["user"]).decisions == set()
+        assert bandit.State.from_dict(states["team"]).decisions == set()
     finally:
         await app.aclose()
 
@@ -100,7 +106,8 @@ async def test_bystanders_count_less(
         await app.dispatcher.handle_reaction(reaction(answer, "+1", user="U2"))
         team = bandit.State.from_dict(_states(app)["team"])
         length = bandit.style_defaults(app.pm.registry.get("assistant").style)["length"]
-        assert team.counts("length", length).up == pytest.approx(0.5, abs=1e-3)
+        assert team.votes["length"] == pytest.approx(0.5, abs=1e-3)
+        assert 0 < team.evidence["length"][length]
     finally:
         await app.aclose()
 

@@ -1,31 +1,53 @@
-"""Preferences that adapt: hierarchical Thompson sampling on Beta posteriors, team → user.
+"""Preferences that adapt: Thompson sampling on a hierarchical posterior, team → user.
 
 A *decision* is one dimension of a reply with discrete options: the four style dimensions
 (``length``, ``formality``, ``structure``, ``emoji``) and ``personality:<request kind>`` whose
-options are personality names. For every (scope, decision, option) a :class:`State` keeps
-the decayed weight of 👍 and 👎 votes (:class:`Counts`); a scope is a team or one user in it.
+options are personality names. The learner's belief, per person and decision, is the
+posterior probability of each option being the one the person likes best (their
+*favourite*). A reply makes several decisions at once and gets one 👍 or 👎, so a vote is
+evidence about all of them together; the model says how (see :class:`Params`)::
 
-The math, per option ``o`` of a decision, for a user ``u`` in a team ``T`` at time ``now``::
+    P(👍 | k of the reply's choices miss the person's favourites)
+        = floor + (1 - 2 floor) / (1 + exp(slope (k - midpoint)))
 
-    up_X, down_X   = counts of scope X decayed by 0.5 ** ((now - at) / half_life)
-    up_O, down_O   = up_T - up_u, down_T - down_u     # the others in the team (own votes once)
-    s              = min(team_scale, team_cap / (up_O + down_O))   # the team's say, capped
-    alpha          = prior + bonus(o is the default) + s * up_O   + up_u
-    beta           = prior +                           s * down_O + down_u
-    choose         = argmax over options of a draw from Beta(alpha / e, beta / e)
+*Credit* (assumed density filtering on a factorised posterior): for a decision ``d`` of the
+reply, with ``h_j`` the current probability that the option chosen for each other decision
+``j`` is the favourite, the misses among the others follow a Poisson-binomial law ``K``, and
+the vote adds to the chosen option's evidence (in nats)::
 
-That is Thompson sampling on the Beta posterior Beta(alpha, beta); ``e`` (``exploration``,
-below 1) narrows the draws so a handful of answers is not spent on long-shot options, while
-:func:`explain` reports the posterior itself. A newcomer starts from the team's taste (at
-most ``team_cap`` pseudo-votes of it), and the person's own votes, which are not capped,
-override it once there are enough of them. A vote adds ``min(|weight|, max_step)`` to ``up``
-or ``down`` of every option chosen for the reply, in the team and in the user scope, so a vote
-moves an option's mean by at most ``max_step / (alpha + beta)``: little once a preference is
-established. A negative weight takes a vote back (:func:`retract`). Decay is applied lazily:
-each :class:`Counts` remembers the time its figures are measured at.
+    step_d = log( E[P(vote | K misses)] / E[P(vote | K + 1 misses)] )
 
-Everything here is deterministic given a :class:`random.Random` and explicit times, and every
-state is plain data with ``to_dict``/``from_dict`` so the caller can store it anywhere.
+so a 👎 is blamed on the choices that were least likely to be right, and one option that is
+surely right takes none of it. Evidence ``ℓ(o)`` is the sum of steps, each at most
+``max_step`` times the vote's weight (itself at most ``max_weight``), so one vote moves the
+log-odds between two options by at most ``max_step``: an established preference does not flip.
+
+*Hierarchy*: a person's favourite is the team's favourite with probability ``team_share`` and
+otherwise drawn from the base distribution (options alike, the default ``head_start`` times
+as likely). The team's favourite is unknown: its posterior is the base times what the other
+members' evidence says about it. Member ``m`` with evidence ``ℓ_m`` contributes::
+
+    c_m(o) = log(share λ(o) + (1 - share) Σ_t base(t) λ(t)),   λ = exp(ℓ_m)
+
+(shifted so an option they never rated gets 0), which saturates: a member whose taste
+differs from the team's cannot outvote the others. The team's :class:`State` holds the sum of
+its members' contributions (updated by difference whenever a member learns), and a person's
+prior is the team posterior *without their own contribution*::
+
+    P_team(o)  ∝ base(o) exp(team(o) - c_me(o))
+    prior(o)   = share P_team(o) + (1 - share) base(o)
+    P_me(o)    ∝ prior(o) exp(ℓ_me(o))
+
+A newcomer thus starts from what the team likes, and their own votes take over as they come.
+*Thompson sampling*: each decision's option is drawn from ``P_me`` tempered by
+``exploration`` (1 samples the posterior itself, less explores less); :func:`explain` reports
+``P_me`` itself. *Decay*: evidence (and the team's sums) lose half their weight every
+``half_life_s``, applied lazily from each state's ``at``. A vote's steps are kept in the
+person's ledger so :func:`retract` takes back exactly what the vote added.
+
+The reaction curve's constants and the rest of :class:`Params` were tuned on seeds 100-123 of
+``bench/learning.py``'s simulator; everything is deterministic given a :class:`random.Random`
+and explicit times, and every state is plain data with ``to_dict``/``from_dict``.
 """
 
 from __future__ import annotations
@@ -35,26 +57,26 @@ import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from bot.personality import Style
 
 __all__ = [
+    "DEFAULT_PARAMS",
+    "STYLE_OPTIONS",
     "Choice",
-    "Counts",
     "OptionBelief",
     "Params",
     "Pick",
     "Preference",
     "State",
-    "STYLE_OPTIONS",
+    "Vote",
     "apply_style",
-    "beta_interval",
+    "beliefs",
     "choose",
     "choose_style",
     "explain",
     "personality_decision",
-    "posterior",
     "prune",
     "reset",
     "retract",
@@ -71,143 +93,221 @@ STYLE_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 _DAY = 86_400.0
-_FORMAT = 1
-#: Evidence below this many votes is nothing (what is left when a vote is taken back).
+_FORMAT = 2
+#: Evidence below this is nothing (what is left when a vote is taken back).
 _EMPTY = 1e-9
+#: What prune() drops: evidence and votes that decayed below this.
+_FADED = 0.01
+#: The most votes a person's ledger keeps for exact retraction (older ones are recomputed).
+_LEDGER = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """The learner's constants (``bench/learning.py`` measures them).
+    """The learner's constants (``bench/learning.py`` measures them; see the module doc).
 
-    ``prior`` is the Beta(prior, prior) an option starts from; ``default_bonus`` is extra
-    👍 pseudo-weight for the default option (e.g. the personality's own style);
-    ``team_scale`` is how much one team vote counts in a member's prior and ``team_cap`` the
-    most pseudo-votes the team prior may hold per option; ``max_step`` bounds what one vote
-    may add; ``half_life_s`` is how long evidence takes to lose half its weight;
-    ``exploration`` scales the spread of the Thompson draws (1 draws from the posterior
-    itself, less explores less; the posterior and :func:`explain` are unaffected);
-    ``credible`` is the mass of the interval :func:`explain` reports.
+    ``team_share``: how often a person's favourite is their team's. ``head_start``: how many
+    times likelier than another option the default is a priori, for routing (the kind's
+    specialist); ``style_head_start`` the same for a personality's own style. ``like_floor``,
+    ``like_slope`` and ``like_midpoint`` shape the reaction curve. ``max_weight`` caps a vote's
+    weight, ``max_step`` the evidence (nats) one vote of weight 1 may add to an option.
+    ``half_life_s`` is how long evidence takes to lose half its weight; ``exploration`` is the
+    temperature of the Thompson draws (1 draws from the posterior itself).
     """
 
-    prior: float = 0.5
-    default_bonus: float = 1.0
-    team_scale: float = 1.0
-    team_cap: float = 15.0
+    team_share: float = 0.7
+    head_start: float = 10.0
+    style_head_start: float = 1.0
+    like_floor: float = 0.1
+    like_slope: float = 1.5
+    like_midpoint: float = 2.0
+    max_weight: float = 1.0
     max_step: float = 1.0
     half_life_s: float = 90 * _DAY
-    exploration: float = 0.25
-    credible: float = 0.9
+    exploration: float = 0.3
 
     def __post_init__(self) -> None:
-        if min(self.prior, self.half_life_s, self.max_step, self.exploration) <= 0:
-            raise ValueError("prior, half_life_s, max_step and exploration must be positive")
-        if self.default_bonus < 0 or self.team_scale < 0 or self.team_cap < 0:
-            raise ValueError("default_bonus, team_scale and team_cap must not be negative")
-        if not 0 < self.credible < 1:
-            raise ValueError("credible must be between 0 and 1")
+        positive = (self.half_life_s, self.max_step, self.max_weight, self.exploration)
+        if min(positive) <= 0 or self.like_slope <= 0:
+            raise ValueError(
+                "half_life_s, max_step, max_weight, exploration and like_slope must be positive"
+            )
+        if not 0 <= self.team_share < 1:
+            raise ValueError("team_share must be at least 0 and below 1")
+        if self.head_start <= 0 or self.style_head_start <= 0:
+            raise ValueError("head_start and style_head_start must be positive")
+        if not 0 < self.like_floor < 0.5:
+            raise ValueError("like_floor must be between 0 and 0.5")
+
+    def like(self, misses: int, reward: int) -> float:
+        """The chance of ``reward`` (+1 👍, -1 👎) for a reply that misses ``misses`` favourites."""
+        up = self.like_floor + (1.0 - 2.0 * self.like_floor) / (
+            1.0 + math.exp(self.like_slope * (misses - self.like_midpoint))
+        )
+        return up if reward > 0 else 1.0 - up
 
 
 DEFAULT_PARAMS = Params()
 
 
-def _decay(elapsed_s: float, half_life_s: float) -> float:
+def _keep(elapsed_s: float, half_life_s: float) -> float:
     """The factor evidence keeps after ``elapsed_s`` seconds (1 for no or negative time)."""
     return math.exp(-math.log(2.0) * max(elapsed_s, 0.0) / half_life_s)
 
 
-@dataclass(slots=True)
-class Counts:
-    """Decayed 👍 (``up``) and 👎 (``down``) weight for one option, measured at time ``at``."""
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """A vote as it was counted: what it credited, and the evidence step (nats) per pick."""
 
-    up: float = 0.0
-    down: float = 0.0
-    at: float = 0.0
+    at: float
+    reward: int
+    weight: float
+    picks: tuple[tuple[str, str], ...]
+    steps: tuple[float, ...]
 
-    def at_time(self, now: float, half_life_s: float) -> tuple[float, float]:
-        """``(up, down)`` as they stand at ``now``, without changing the counts."""
-        keep = _decay(now - self.at, half_life_s)
-        return self.up * keep, self.down * keep
+    def matches(self, at: float, reward: int, weight: float, picks: Sequence[_Pick]) -> bool:
+        return (
+            abs(self.at - at) < 1e-6
+            and self.reward == reward
+            and abs(self.weight - weight) < 1e-9
+            and self.picks == tuple((p.decision, p.option) for p in picks)
+        )
 
-    def add(self, reward: int, amount: float, at: float, half_life_s: float) -> None:
-        """Add ``amount`` (negative takes back) of a vote cast at ``at``; never below zero.
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "reward": self.reward,
+            "weight": self.weight,
+            "picks": [list(p) for p in self.picks],
+            "steps": list(self.steps),
+        }
 
-        The counts move to the later of their own time and ``at``, and the vote is decayed to
-        that time, so votes and retractions give the same result in any order.
-        """
-        ref = max(self.at, at)
-        self.up, self.down = self.at_time(ref, half_life_s)
-        self.at = ref
-        amount *= _decay(ref - at, half_life_s)
-        if reward > 0:
-            self.up = max(self.up + amount, 0.0)
-        else:
-            self.down = max(self.down + amount, 0.0)
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Vote:
+        return cls(
+            at=float(data["at"]),
+            reward=int(data["reward"]),
+            weight=float(data["weight"]),
+            picks=tuple((str(d), str(o)) for d, o in data["picks"]),
+            steps=tuple(float(s) for s in data["steps"]),
+        )
 
 
 @dataclass(slots=True)
 class State:
-    """What has been learned for one scope (a team, or one user in it).
+    """What has been learned in one scope: a person, or a team (the sum of its members').
 
-    ``decisions`` maps decision → option → :class:`Counts`; ``scope`` is a free label
-    (e.g. ``"team:T1"``) kept for auditing.
+    ``evidence`` maps decision → option → nats (a person's own evidence; for a team, its
+    members' contributions), ``votes`` decision → weight of the votes behind it, both
+    measured at time ``at``. ``ledger`` holds a person's recent votes for retraction;
+    ``scope`` is a free label (e.g. ``"team:T1"``) kept for auditing.
     """
 
     scope: str = ""
-    decisions: dict[str, dict[str, Counts]] = field(default_factory=dict)
+    evidence: dict[str, dict[str, float]] = field(default_factory=dict)
+    votes: dict[str, float] = field(default_factory=dict)
+    at: float = 0.0
+    ledger: list[Vote] = field(default_factory=list)
 
-    def counts(self, decision: str, option: str) -> Counts | None:
-        """The counts for one option, or None if it was never rated in this scope."""
-        return self.decisions.get(decision, {}).get(option)
+    @property
+    def decisions(self) -> set[str]:
+        """The decisions this scope has learned something about."""
+        return set(self.votes) | set(self.evidence)
+
+    def evidence_at(self, decision: str, now: float, half_life_s: float) -> dict[str, float]:
+        """One decision's evidence as it stands at ``now`` (a copy)."""
+        keep = _keep(now - self.at, half_life_s)
+        return {o: v * keep for o, v in self.evidence.get(decision, {}).items()}
+
+    def votes_at(self, decision: str, now: float, half_life_s: float) -> float:
+        """The weight of the votes on one decision as it stands at ``now``."""
+        return self.votes.get(decision, 0.0) * _keep(now - self.at, half_life_s)
+
+    def advance(self, now: float, half_life_s: float) -> None:
+        """Decay everything to ``now`` (no-op for a time before ``at``)."""
+        if now <= self.at:
+            return
+        keep = _keep(now - self.at, half_life_s)
+        for options in self.evidence.values():
+            for option in options:
+                options[option] *= keep
+        for decision in self.votes:
+            self.votes[decision] *= keep
+        self.at = now
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy."""
         return {
             "format": _FORMAT,
             "scope": self.scope,
-            "decisions": {
-                decision: {
-                    option: {"up": c.up, "down": c.down, "at": c.at}
-                    for option, c in options.items()
-                }
-                for decision, options in self.decisions.items()
-            },
+            "at": self.at,
+            "evidence": {d: dict(options) for d, options in self.evidence.items()},
+            "votes": dict(self.votes),
+            "ledger": [v.to_dict() for v in self.ledger],
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> State:
-        """The state :meth:`to_dict` wrote."""
-        if data.get("format", _FORMAT) != _FORMAT:
-            raise ValueError(f"unknown learner state format {data.get('format')!r}")
-        decisions = {
-            str(decision): {
-                str(option): Counts(float(c["up"]), float(c["down"]), float(c["at"]))
-                for option, c in options.items()
-            }
-            for decision, options in data.get("decisions", {}).items()
+    def from_dict(cls, data: Mapping[str, Any], params: Params | None = None) -> State:
+        """The state :meth:`to_dict` wrote; format 1 (Beta 👍/👎 counts) is converted."""
+        fmt = data.get("format", _FORMAT)
+        if fmt == 1:
+            return _from_counts(data, params or DEFAULT_PARAMS)
+        if fmt != _FORMAT:
+            raise ValueError(f"unknown learner state format {fmt!r}")
+        return cls(
+            scope=str(data.get("scope", "")),
+            evidence={
+                str(d): {str(o): float(v) for o, v in options.items()}
+                for d, options in data.get("evidence", {}).items()
+            },
+            votes={str(d): float(v) for d, v in data.get("votes", {}).items()},
+            at=float(data.get("at", 0.0)),
+            ledger=[Vote.from_dict(v) for v in data.get("ledger", [])],
+        )
+
+
+def _from_counts(data: Mapping[str, Any], params: Params) -> State:
+    """A format-1 state: each option's decayed 👍 and 👎 count become evidence at the strength
+    of a vote on a reply with nothing else in doubt (the votes' context is not known)."""
+    up_step = _step([], params, +1)
+    down_step = _step([], params, -1)
+    counts = {
+        str(d): {
+            str(o): (float(c["up"]), float(c["down"]), float(c["at"])) for o, c in opts.items()
         }
-        return cls(scope=str(data.get("scope", "")), decisions=decisions)
+        for d, opts in data.get("decisions", {}).items()
+    }
+    ats = [at for opts in counts.values() for _, _, at in opts.values()]
+    state = State(scope=str(data.get("scope", "")), at=max(ats, default=0.0))
+    for decision, options in counts.items():
+        for option, (up, down, at) in options.items():
+            keep = _keep(state.at - at, params.half_life_s)
+            value = (up * up_step + down * down_step) * keep
+            if abs(value) > _EMPTY:
+                state.evidence.setdefault(decision, {})[option] = value
+            state.votes[decision] = state.votes.get(decision, 0.0) + (up + down) * keep
+    return state
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One decision made for a reply, recorded with the reply so learning can be audited.
 
-    ``draws`` holds the Thompson draw of every option and ``means`` its posterior mean at the
-    time; ``option`` won the draw. ``default`` is the option that had the head start.
+    ``beliefs`` holds each option's posterior probability of being the favourite at the time
+    and ``draws`` its Thompson draw (tempered log-probability plus Gumbel noise); ``option``
+    won the draw. ``default`` is the option that had the head start.
     """
 
     decision: str
     option: str
     draws: dict[str, float]
-    means: dict[str, float]
+    beliefs: dict[str, float]
     default: str | None = None
 
     @property
     def explored(self) -> bool:
-        """True when the draw picked an option that is not the best by posterior mean."""
-        best = max(self.means.values())
-        return self.means[self.option] < best
+        """True when the draw picked an option that is not the most likely favourite."""
+        return self.beliefs[self.option] < max(self.beliefs.values())
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy."""
@@ -215,7 +315,7 @@ class Choice:
             "decision": self.decision,
             "option": self.option,
             "draws": dict(self.draws),
-            "means": dict(self.means),
+            "beliefs": dict(self.beliefs),
             "default": self.default,
         }
 
@@ -226,13 +326,21 @@ class Choice:
             decision=str(data["decision"]),
             option=str(data["option"]),
             draws={str(k): float(v) for k, v in data["draws"].items()},
-            means={str(k): float(v) for k, v in data["means"].items()},
+            beliefs={str(k): float(v) for k, v in data.get("beliefs", {}).items()},
             default=None if data.get("default") is None else str(data["default"]),
         )
 
 
-#: What :func:`update` accepts for a decision taken: a :class:`Choice` or (decision, option).
-Pick = Choice | tuple[str, str]
+#: What :func:`update` accepts for a decision taken: a :class:`Choice`, (decision, option),
+#: or (decision, option, default).
+Pick = Choice | tuple[str, str] | tuple[str, str, str | None]
+
+
+class _Pick(NamedTuple):
+    decision: str
+    option: str
+    default: str | None
+    options: tuple[str, ...]  # empty: not known (a record without them)
 
 
 def personality_decision(kind: str) -> str:
@@ -244,38 +352,96 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
-def _counts_at(
-    state: State | None, decision: str, option: str, now: float, params: Params
-) -> tuple[float, float]:
-    counts = state.counts(decision, option) if state is not None else None
-    return counts.at_time(now, params.half_life_s) if counts is not None else (0.0, 0.0)
+# -- the posterior ----------------------------------------------------------------------
 
 
-def posterior(
+def _head_start(decision: str, params: Params) -> float:
+    return params.style_head_start if decision in STYLE_OPTIONS else params.head_start
+
+
+def _options(
+    decision: str, team: State | None, user: State | None, extra: Iterable[str | None] = ()
+) -> list[str]:
+    """A decision's options: the style ones, or every option rated in either scope."""
+    if decision in STYLE_OPTIONS:
+        return list(STYLE_OPTIONS[decision])
+    known = {o for o in extra if o is not None}
+    for state in (team, user):
+        if state is not None:
+            known |= set(state.evidence.get(decision, {}))
+    return sorted(known)
+
+
+def _base(
+    decision: str, options: Sequence[str], default: str | None, params: Params
+) -> dict[str, float]:
+    weights = {o: _head_start(decision, params) if o == default else 1.0 for o in options}
+    total = sum(weights.values())
+    return {o: w / total for o, w in weights.items()}
+
+
+def _softmax(logits: Mapping[str, float]) -> dict[str, float]:
+    top = max(logits.values())
+    exp = {o: math.exp(v - top) for o, v in logits.items()}
+    total = sum(exp.values())
+    return {o: v / total for o, v in exp.items()}
+
+
+def _contribution(
+    evidence: Mapping[str, float], base: Mapping[str, float], share: float
+) -> dict[str, float]:
+    """What one member's evidence says about the team's favourite (0 for unrated options)."""
+    if not evidence:
+        return {}
+    top = max(0.0, *(evidence.get(o, 0.0) for o in base))
+    lam = {o: math.exp(evidence.get(o, 0.0) - top) for o in base}
+    mix = (1.0 - share) * sum(base[o] * lam[o] for o in base)
+    unrated = math.log(share * math.exp(-top) + mix)
+    return {o: math.log(share * lam[o] + mix) - unrated for o in base if o in evidence}
+
+
+def _log_posterior(
     team: State | None,
     user: State | None,
     decision: str,
-    option: str,
+    options: Sequence[str],
+    default: str | None,
+    now: float,
+    params: Params,
+) -> dict[str, float]:
+    base = _base(decision, options, default, params)
+    own = user.evidence_at(decision, now, params.half_life_s) if user is not None else {}
+    pooled = team.evidence_at(decision, now, params.half_life_s) if team is not None else {}
+    mine = _contribution(own, base, params.team_share) if team is not None else {}
+    p_team = _softmax(
+        {o: math.log(base[o]) + pooled.get(o, 0.0) - mine.get(o, 0.0) for o in options}
+    )
+    share = params.team_share
+    return {
+        o: math.log(share * p_team[o] + (1.0 - share) * base[o]) + own.get(o, 0.0) for o in options
+    }
+
+
+def beliefs(
+    team: State | None,
+    user: State | None,
+    decision: str,
+    options: Sequence[str] | None = None,
     *,
     default: str | None = None,
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
-) -> tuple[float, float]:
-    """``(alpha, beta)`` of the user's Beta posterior for one option (see the module doc)."""
-    now = _now(now)
-    alpha = params.prior + (params.default_bonus if option == default else 0.0)
-    beta = params.prior
-    own_up, own_down = _counts_at(user, decision, option, now, params)
-    team_up, team_down = _counts_at(team, decision, option, now, params)
-    # The team prior is what the others taught: the user's own votes count once, not twice.
-    others_up, others_down = max(team_up - own_up, 0.0), max(team_down - own_down, 0.0)
-    if others_up + others_down > 0:
-        scale = min(params.team_scale, params.team_cap / (others_up + others_down))
-        alpha += scale * others_up
-        beta += scale * others_down
-    alpha += own_up
-    beta += own_down
-    return alpha, beta
+) -> dict[str, float]:
+    """Each option's posterior probability of being the person's favourite.
+
+    ``options`` defaults to the style options, or those rated in either scope.
+    """
+    options = list(options) if options else _options(decision, team, user, [default])
+    if not options:
+        return {}
+    if default is not None and default not in options:
+        raise ValueError(f"default {default!r} is not one of the options for {decision!r}")
+    return _softmax(_log_posterior(team, user, decision, options, default, _now(now), params))
 
 
 def choose(
@@ -289,35 +455,93 @@ def choose(
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
 ) -> Choice:
-    """Pick an option by Thompson sampling from the user's posteriors (team as prior).
+    """Pick an option by Thompson sampling from the person's posterior (team as prior).
 
-    Draws are taken in the order of ``options`` (ties go to the earlier one), so the same
-    ``rng`` state gives the same choice.
+    Draws are taken in the order of ``options``, so the same ``rng`` state gives the same
+    choice.
     """
     if not options:
         raise ValueError(f"no options to choose from for {decision!r}")
     if default is not None and default not in options:
         raise ValueError(f"default {default!r} is not one of the options for {decision!r}")
-    now = _now(now)
-    draws: dict[str, float] = {}
-    means: dict[str, float] = {}
-    for option in options:
-        alpha, beta = posterior(
-            team, user, decision, option, default=default, now=now, params=params
-        )
-        draws[option] = rng.betavariate(alpha / params.exploration, beta / params.exploration)
-        means[option] = alpha / (alpha + beta)
+    logits = _log_posterior(team, user, decision, options, default, _now(now), params)
+    draws = {o: logits[o] / params.exploration + _gumbel(rng) for o in options}
     best = max(options, key=draws.__getitem__)
-    return Choice(decision=decision, option=best, draws=draws, means=means, default=default)
+    return Choice(decision, best, draws, _softmax(logits), default)
 
 
-def _picks(choices: Pick | Iterable[Pick]) -> list[tuple[str, str]]:
-    if isinstance(choices, Choice):
-        return [(choices.decision, choices.option)]
-    if isinstance(choices, tuple) and len(choices) == 2 and isinstance(choices[0], str):
-        return [(choices[0], choices[1])]
-    items = cast(Iterable[Pick], choices)
-    return [(c.decision, c.option) if isinstance(c, Choice) else (c[0], c[1]) for c in items]
+def _gumbel(rng: random.Random) -> float:
+    u = min(max(rng.random(), 1e-12), 1.0 - 1e-12)
+    return -math.log(-math.log(u))
+
+
+# -- learning ---------------------------------------------------------------------------
+
+
+def _picks(choices: Pick | Iterable[Pick]) -> list[_Pick]:
+    if isinstance(choices, Choice) or (
+        isinstance(choices, tuple) and choices and isinstance(choices[0], str)
+    ):
+        items: list[Pick] = [cast(Pick, choices)]
+    else:
+        items = list(cast(Iterable[Pick], choices))
+    out: list[_Pick] = []
+    for item in items:
+        if isinstance(item, Choice):
+            out.append(_Pick(item.decision, item.option, item.default, tuple(item.beliefs)))
+        else:
+            default = item[2] if len(item) > 2 else None
+            out.append(_Pick(item[0], item[1], default, ()))
+    decisions = [p.decision for p in out]
+    if len(set(decisions)) != len(decisions):
+        raise ValueError(f"one option per decision, not {decisions}")
+    return sorted(out)
+
+
+def _pick_options(pick: _Pick, team: State | None, user: State | None) -> list[str]:
+    if pick.options:
+        return list(pick.options)
+    return _options(pick.decision, team, user, [pick.option, pick.default])
+
+
+def _step(hits: Sequence[float], params: Params, reward: int) -> float:
+    """The evidence (nats) a vote gives one choice, given the chance each other one is right."""
+    misses = [1.0]  # the Poisson-binomial law of misses among the other choices
+    for hit in hits:
+        nxt = [0.0] * (len(misses) + 1)
+        for k, p in enumerate(misses):
+            nxt[k] += p * hit
+            nxt[k + 1] += p * (1.0 - hit)
+        misses = nxt
+    if_right = sum(p * params.like(k, reward) for k, p in enumerate(misses))
+    if_wrong = sum(p * params.like(k + 1, reward) for k, p in enumerate(misses))
+    step = math.log(if_right / if_wrong)
+    return max(-params.max_step, min(params.max_step, step))
+
+
+def _steps(
+    team: State | None,
+    user: State | None,
+    picks: Sequence[_Pick],
+    reward: int,
+    now: float,
+    params: Params,
+) -> list[float]:
+    hit = [
+        beliefs(
+            team,
+            user,
+            p.decision,
+            _pick_options(p, team, user),
+            default=p.default,
+            now=now,
+            params=params,
+        )[p.option]
+        for p in picks
+    ]
+    return [
+        _step([h for j, h in enumerate(hit) if j != i], params, reward) for i in range(len(picks))
+    ]
 
 
 def update(
@@ -330,36 +554,28 @@ def update(
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
 ) -> None:
-    """Credit a 👍 (``reward`` +1) or 👎 (-1) to every option chosen for a reply.
+    """Learn from a 👍 (``reward`` +1) or 👎 (-1) on a reply made of ``choices``.
 
     ``user`` is the person who reacted and ``now`` when they did (default: the current time).
-    ``weight`` is how much the reaction counts (1 for the asker, less for a bystander); its
-    size is capped at ``params.max_step`` so one vote cannot swamp what was learned. A
-    negative weight takes a vote cast at ``now`` back (see :func:`retract`).
+    ``weight`` is how much the reaction counts (1 for the asker, less for a bystander), at most
+    ``params.max_weight``. Each choice's evidence moves by its share of the credit (see the
+    module doc); the team's sums follow. Take a vote back with :func:`retract`.
     """
     if reward not in (1, -1):
         raise ValueError(f"reward must be +1 or -1, not {reward!r}")
-    now = _now(now)
-    step = math.copysign(min(abs(weight), params.max_step), weight)
-    if step == 0:
+    if weight < 0:
+        raise ValueError("a vote's weight must not be negative; take a vote back with retract()")
+    weight = min(weight, params.max_weight)
+    picks = _picks(choices)
+    if weight == 0 or not picks or (team is None and user is None):
         return
-    for decision, option in _picks(choices):
-        for state in (team, user):
-            if state is not None:
-                _add(state, decision, option, reward, step, now, params)
-
-
-def _add(
-    state: State, decision: str, option: str, reward: int, step: float, at: float, params: Params
-) -> None:
-    """Add one vote's step to one option; an option whose evidence is all taken back goes."""
-    options = state.decisions.setdefault(decision, {})
-    counts = options.setdefault(option, Counts(at=at))
-    counts.add(reward, step, at, params.half_life_s)
-    if step < 0 and counts.up + counts.down < _EMPTY:
-        del options[option]
-        if not options:
-            del state.decisions[decision]
+    now = _now(now)
+    steps = [s * weight for s in _steps(team, user, picks, reward, now, params)]
+    _apply(team, user, picks, steps, weight, now, params, +1)
+    if user is not None:
+        done = tuple((p.decision, p.option) for p in picks)
+        user.ledger.append(Vote(now, reward, weight, done, tuple(steps)))
+        del user.ledger[:-_LEDGER]
 
 
 def retract(
@@ -372,34 +588,106 @@ def retract(
     voted_at: float,
     params: Params = DEFAULT_PARAMS,
 ) -> None:
-    """Take back the vote :func:`update` recorded at ``voted_at`` (same arguments otherwise).
+    """Take back the vote :func:`update` counted at ``voted_at`` (same arguments otherwise).
 
-    ``retract(update(x)) == x``, up to the decay between the vote and now: evidence is
-    decayed from the time it was cast, whenever it arrives, so the order does not matter.
+    The vote's steps come from the person's ledger, so ``retract(update(x)) == x`` up to the
+    decay since; a vote too old for the ledger is taken back at today's credit.
     """
-    update(team, user, choices, reward, -weight, now=voted_at, params=params)
+    if reward not in (1, -1):
+        raise ValueError(f"reward must be +1 or -1, not {reward!r}")
+    weight = min(abs(weight), params.max_weight)
+    picks = _picks(choices)
+    if weight == 0 or not picks or (team is None and user is None):
+        return
+    found = None
+    if user is not None:
+        for i in range(len(user.ledger) - 1, -1, -1):
+            if user.ledger[i].matches(voted_at, reward, weight, picks):
+                found = user.ledger.pop(i)
+                break
+    if found is not None:
+        steps = list(found.steps)
+    else:
+        steps = [s * weight for s in _steps(team, user, picks, reward, voted_at, params)]
+    _apply(team, user, picks, steps, weight, voted_at, params, -1)
+
+
+def _apply(
+    team: State | None,
+    user: State | None,
+    picks: Sequence[_Pick],
+    steps: Sequence[float],
+    weight: float,
+    at: float,
+    params: Params,
+    sign: int,
+) -> None:
+    """Add (``sign`` +1) or take back (-1) a vote cast at ``at`` with these ``steps`` and
+    ``weight``; the team's sums follow the person's contribution by difference."""
+    states = [s for s in (team, user) if s is not None]
+    ref = max([at, *(s.at for s in states)])
+    for state in states:
+        state.advance(ref, params.half_life_s)
+    keep = _keep(ref - at, params.half_life_s)
+    for pick, step in zip(picks, steps, strict=True):
+        decision, option = pick.decision, pick.option
+        base = _base(decision, _pick_options(pick, team, user), pick.default, params)
+        if user is not None:
+            before = _contribution(user.evidence.get(decision, {}), base, params.team_share)
+            _add(user, decision, {option: sign * step * keep}, sign * weight * keep)
+            after = _contribution(user.evidence.get(decision, {}), base, params.team_share)
+        else:  # a vote nobody owns counts as a member of its own
+            before = {}
+            alone = _contribution({option: step * keep}, base, params.team_share)
+            after = {o: sign * v for o, v in alone.items()}
+        if team is not None:
+            change = {o: after.get(o, 0.0) - before.get(o, 0.0) for o in set(before) | set(after)}
+            _add(team, decision, change, sign * weight * keep)
+
+
+def _add(state: State, decision: str, change: Mapping[str, float], votes: float) -> None:
+    options = state.evidence.setdefault(decision, {})
+    for option, amount in change.items():
+        options[option] = options.get(option, 0.0) + amount
+        if abs(options[option]) < _EMPTY:
+            del options[option]
+    state.votes[decision] = state.votes.get(decision, 0.0) + votes
+    if state.votes[decision] < _EMPTY:
+        del state.votes[decision]
+        options.clear()
+    if not options:
+        del state.evidence[decision]
 
 
 def reset(state: State, decision: str | None = None) -> None:
     """Forget everything learned in ``state``, or only about one decision."""
     if decision is None:
-        state.decisions.clear()
-    else:
-        state.decisions.pop(decision, None)
+        state.evidence.clear()
+        state.votes.clear()
+        state.ledger.clear()
+        return
+    state.evidence.pop(decision, None)
+    state.votes.pop(decision, None)
+    state.ledger[:] = [v for v in state.ledger if all(d != decision for d, _ in v.picks)]
 
 
 def prune(state: State, *, now: float | None = None, params: Params = DEFAULT_PARAMS) -> int:
-    """Drop options whose evidence decayed below 0.01 votes; return how many were dropped."""
+    """Drop evidence that decayed below 0.01 (and faded ledger votes); return how many
+    options were dropped."""
     now = _now(now)
+    state.advance(now, params.half_life_s)
     dropped = 0
-    for decision in list(state.decisions):
-        options = state.decisions[decision]
-        for option in list(options):
-            if sum(options[option].at_time(now, params.half_life_s)) < 0.01:
-                del options[option]
-                dropped += 1
+    for decision in list(state.evidence):
+        options = state.evidence[decision]
+        for option in [o for o, v in options.items() if abs(v) < _FADED]:
+            del options[option]
+            dropped += 1
         if not options:
-            del state.decisions[decision]
+            del state.evidence[decision]
+    for decision in [d for d, v in state.votes.items() if v < _FADED]:
+        del state.votes[decision]
+        dropped += len(state.evidence.pop(decision, {}))
+    state.ledger[:] = [v for v in state.ledger if _keep(now - v.at, params.half_life_s) >= _FADED]
     return dropped
 
 
@@ -455,37 +743,26 @@ def choose_style(
 
 @dataclass(frozen=True, slots=True)
 class OptionBelief:
-    """What the learner believes about one option: posterior mean and credible interval."""
+    """One option: the probability it is the person's favourite, and their own evidence."""
 
     option: str
-    mean: float
-    low: float
-    high: float
-    votes: float
+    probability: float
+    evidence: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "option": self.option,
-            "mean": self.mean,
-            "low": self.low,
-            "high": self.high,
-            "votes": self.votes,
-        }
+        return {"option": self.option, "probability": self.probability, "evidence": self.evidence}
 
 
 @dataclass(frozen=True, slots=True)
 class Preference:
-    """The learned preference for one decision: the best option by mean, then the rest.
+    """The learned preference for one decision: the likeliest favourite, then every option.
 
-    ``votes`` is the person's own decayed evidence on the decision (team evidence excluded);
-    ``mean``, ``low`` and ``high`` describe the preferred option.
+    ``votes`` is the weight of the person's own votes on the decision (team's excluded).
     """
 
     decision: str
     option: str
-    mean: float
-    low: float
-    high: float
+    probability: float
     votes: float
     options: tuple[OptionBelief, ...]
 
@@ -493,9 +770,7 @@ class Preference:
         return {
             "decision": self.decision,
             "option": self.option,
-            "mean": self.mean,
-            "low": self.low,
-            "high": self.high,
+            "probability": self.probability,
             "votes": self.votes,
             "options": [o.to_dict() for o in self.options],
         }
@@ -505,95 +780,30 @@ def explain(
     user: State,
     team: State | None = None,
     *,
+    defaults: Mapping[str, str] | None = None,
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
 ) -> dict[str, Preference]:
-    """Per decision rated in ``user`` or ``team``, the learned preference and its confidence.
-
-    Options are those rated in either scope; the interval holds ``params.credible`` of the
-    posterior mass. Pass ``team=None`` to explain a scope on its own (e.g. a team).
+    """Per decision learned in ``user`` or ``team``, the person's likeliest favourite and how
+    sure the learner is. ``defaults`` gives the option with the head start per decision (the
+    specialist per request kind); explain a newcomer's view with ``explain(State(), team)``.
     """
     now = _now(now)
-    decisions = sorted(set(user.decisions) | set(team.decisions if team else ()))
-    return {d: _preference(team, user, d, now, params) for d in decisions}
-
-
-def _preference(
-    team: State | None, user: State, decision: str, now: float, params: Params
-) -> Preference:
-    options = set(user.decisions.get(decision, {}))
-    if team is not None:
-        options |= set(team.decisions.get(decision, {}))
-    beliefs = []
-    for option in sorted(options):
-        alpha, beta = posterior(team, user, decision, option, now=now, params=params)
-        low, high = beta_interval(alpha, beta, params.credible)
-        counts = user.counts(decision, option)
-        votes = sum(counts.at_time(now, params.half_life_s)) if counts else 0.0
-        beliefs.append(OptionBelief(option, alpha / (alpha + beta), low, high, votes))
-    beliefs.sort(key=lambda b: (-b.mean, b.option))
-    top = beliefs[0]
-    return Preference(
-        decision=decision,
-        option=top.option,
-        mean=top.mean,
-        low=top.low,
-        high=top.high,
-        votes=sum(b.votes for b in beliefs),
-        options=tuple(beliefs),
-    )
-
-
-def beta_interval(alpha: float, beta: float, mass: float = 0.9) -> tuple[float, float]:
-    """The central interval holding ``mass`` of Beta(alpha, beta)."""
-    tail = (1.0 - mass) / 2.0
-    return _beta_quantile(alpha, beta, tail), _beta_quantile(alpha, beta, 1.0 - tail)
-
-
-def _beta_quantile(alpha: float, beta: float, q: float) -> float:
-    """The ``q`` quantile of Beta(alpha, beta), by bisection on the CDF."""
-    low, high = 0.0, 1.0
-    for _ in range(60):
-        mid = (low + high) / 2.0
-        if _beta_cdf(alpha, beta, mid) < q:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2.0
-
-
-def _beta_cdf(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta function (modified Lentz's method)."""
-    tiny = 1e-300
-
-    def guard(v: float) -> float:
-        return v if abs(v) > tiny else tiny
-
-    c, d = 1.0, 1.0 / guard(1.0 - (a + b) * x / (a + 1.0))
-    result = d
-    for m in range(1, 500):
-        even = m * (b - m) * x / ((a + 2 * m - 1.0) * (a + 2 * m))
-        d = 1.0 / guard(1.0 + even * d)
-        c = guard(1.0 + even / c)
-        result *= d * c
-        odd = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1.0))
-        d = 1.0 / guard(1.0 + odd * d)
-        c = guard(1.0 + odd / c)
-        result *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return result
+    defaults = defaults or {}
+    out = {}
+    for decision in sorted(user.decisions | (team.decisions if team else set())):
+        default = defaults.get(decision)
+        options = _options(decision, team, user, [default])
+        if not options:
+            continue
+        probs = beliefs(team, user, decision, options, default=default, now=now, params=params)
+        own = user.evidence_at(decision, now, params.half_life_s)
+        ranked = sorted(options, key=lambda o: (-probs[o], o))
+        out[decision] = Preference(
+            decision=decision,
+            option=ranked[0],
+            probability=probs[ranked[0]],
+            votes=user.votes_at(decision, now, params.half_life_s),
+            options=tuple(OptionBelief(o, probs[o], own.get(o, 0.0)) for o in ranked),
+        )
+    return out

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot import messages
 from bot.events import utcnow
 from bot.identity.person import home_account
 from bot.learning import bandit
@@ -30,6 +31,11 @@ from bot.storage.db import Database
 from bot.storage.models import PreferenceState
 
 __all__ = ["Decisions", "Preferences", "SPECIALISTS", "describe_preferences"]
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
 
 #: The personality a request kind goes to unless a person's ratings say otherwise.
 SPECIALISTS = {
@@ -53,10 +59,15 @@ class Decisions:
     kind: str = "general"
 
     def record(self) -> dict[str, Any]:
-        """For ``interaction.context``: the picks, and the request kind."""
+        """For ``interaction.context``: the picks (with the option that had the head start),
+        and the request kind."""
         return {
             "kind": self.kind,
-            "choices": [{"decision": c.decision, "option": c.option} for c in self.choices],
+            "choices": [
+                {"decision": c.decision, "option": c.option}
+                | ({"default": c.default} if c.default is not None else {})
+                for c in self.choices
+            ],
         }
 
 
@@ -102,7 +113,11 @@ class Preferences:
             return cached[1]
         with self.db.session() as session:
             row = self._row(session, tenant_id, user_id)
-            state = State.from_dict(row.state) if row is not None and row.state else State()
+            state = (
+                State.from_dict(row.state, self.params)
+                if row is not None and row.state
+                else State()
+            )
         self._cache[key] = (time.monotonic(), state)
         return state
 
@@ -183,16 +198,13 @@ class Preferences:
             return None
         default = SPECIALISTS.get(kind)
         default = default if default in available else None
-        means = {}
-        for option in available:
-            alpha, beta = bandit.posterior(
-                team, user, decision, option, default=default, params=self.params
-            )
-            means[option] = alpha / (alpha + beta)
-        best = max(available, key=means.__getitem__)
-        if default is not None and means[best] <= means[default]:
+        probs = bandit.beliefs(
+            team, user, decision, list(available), default=default, params=self.params
+        )
+        best = max(available, key=probs.__getitem__)
+        if default is not None and probs[best] <= probs[default]:
             best = default
-        return Choice(decision=decision, option=best, draws={}, means=means, default=default)
+        return Choice(decision=decision, option=best, draws={}, beliefs=probs, default=default)
 
     @staticmethod
     def credit_personality(decisions: Decisions, personality: str) -> None:
@@ -202,8 +214,8 @@ class Preferences:
                 decision=bandit.personality_decision(decisions.kind),
                 option=personality,
                 draws={},
-                means={},
-                default=None,
+                beliefs={},
+                default=SPECIALISTS.get(decisions.kind),
             )
         )
 
@@ -228,7 +240,7 @@ class Preferences:
         if not self.settings.preference_learning:
             return False
         picks = [
-            (str(c["decision"]), str(c["option"]))
+            (str(c["decision"]), str(c["option"]), _optional(c.get("default")))
             for c in record.get("choices", [])
             if isinstance(c, Mapping) and "decision" in c and "option" in c
         ]
@@ -239,8 +251,8 @@ class Preferences:
             home_tenant, home_user = home_account(session, tenant_id, rater_id)
             team_row = self._row(session, tenant_id, None, lock=True)
             user_row = self._row(session, home_tenant, home_user, lock=True)
-            team = State.from_dict(team_row.state) if team_row and team_row.state else State()
-            user = State.from_dict(user_row.state) if user_row and user_row.state else State()
+            team = self._state(team_row)
+            user = self._state(user_row)
             if before[0] != 0:
                 voted_at = (before[1] or utcnow()).timestamp()
                 bandit.retract(
@@ -254,6 +266,9 @@ class Preferences:
         self._cache.pop(_key(tenant_id, None), None)
         self._cache.pop(_key(home_tenant, home_user), None)
         return True
+
+    def _state(self, row: PreferenceState | None) -> State:
+        return State.from_dict(row.state, self.params) if row and row.state else State()
 
     @staticmethod
     def _save(
@@ -276,7 +291,7 @@ class Preferences:
             row = self._row(session, tenant_id, user_id, lock=True)
             if row is None:
                 return
-            state = State.from_dict(row.state) if row.state else State()
+            state = self._state(row)
             if decisions is None:
                 bandit.reset(state)
             else:
@@ -294,30 +309,27 @@ class Preferences:
         self._cache.pop(_key(tenant_id, user_id), None)
 
 
-_LABELS = {
-    "length": "Answer length",
-    "formality": "Tone",
-    "structure": "Layout",
-    "emoji": "Emoji",
-}
-
-
 def describe_preferences(user: State, team: State | None = None) -> list[str]:
     """Readable lines of what was learned about a person, with how sure it is."""
+    defaults = {bandit.personality_decision(k): p for k, p in SPECIALISTS.items()}
     lines = []
-    for decision, pref in sorted(bandit.explain(user, team).items()):
+    for decision, pref in sorted(bandit.explain(user, team, defaults=defaults).items()):
         if decision.startswith("personality:"):
-            label = f"Who answers {decision.split(':', 1)[1]} questions"
+            label = messages.LEARNED_WHO.format(kind=decision.split(":", 1)[1])
         else:
-            label = _LABELS.get(decision, decision)
-        reset = "personality" if decision.startswith("personality:") else decision
+            label = messages.LEARNED_LABELS.get(decision, decision)
         source = (
-            f"from {pref.votes:.1f} of your ratings"
+            messages.LEARNED_FROM_YOU.format(votes=pref.votes)
             if pref.votes >= 0.05
-            else "from your team's ratings"
+            else messages.LEARNED_FROM_TEAM
         )
         lines.append(
-            f"{label}: {pref.option} ({pref.mean:.0%} liked, likely {pref.low:.0%}–"
-            f"{pref.high:.0%}; {source}) — `reset my {reset} preference`"
+            messages.LEARNED_LINE.format(
+                label=label,
+                option=pref.option,
+                sure=pref.probability,
+                source=source,
+                reset="personality" if decision.startswith("personality:") else decision,
+            )
         )
     return lines
