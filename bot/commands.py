@@ -21,6 +21,7 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.events import utcnow
+from bot.identity.commands import LINK_COMMANDS, LinkCommands
 from bot.identity.person import AccountKey, Person
 from bot.learning.commands import PREFERENCE_COMMANDS, PreferenceCommands, preference_intent
 from bot.memory.commands import MEMORY_COMMANDS, MemoryCommands, memory_intent
@@ -36,7 +37,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Caller", "Commands", "USER_COMMANDS", "ADMIN_COMMANDS"]
 
-USER_COMMANDS = ("help", "personalities", "use", "whoami", *MEMORY_COMMANDS, *PROACTIVE_COMMANDS)
+USER_COMMANDS = (
+    "help",
+    "personalities",
+    "use",
+    "whoami",
+    *MEMORY_COMMANDS,
+    *PROACTIVE_COMMANDS,
+    *LINK_COMMANDS,
+)
 ADMIN_COMMANDS = ("plugins", "stats")
 RESET_WORDS = ("default", "auto", "reset")
 
@@ -98,8 +107,10 @@ class Commands:
         stats: StatsReporter | None = None,
         preferences: PreferenceCommands | None = None,
         proactive: ProactiveCommands | None = None,
+        linking: LinkCommands | None = None,
     ) -> None:
         self.db = db
+        self.linking = linking
         self.proactive = proactive
         self.memory = memory
         self.stats = stats
@@ -125,6 +136,10 @@ class Commands:
                 return intent
         if self.memory is not None:
             intent = memory_intent(text, explicit=strict)
+            if intent is not None:
+                return intent
+        if self.linking is not None:
+            intent = self.linking.intent(text, explicit=strict)
             if intent is not None:
                 return intent
         name, args = words[0].lower().lstrip("/"), words[1:]
@@ -165,6 +180,8 @@ class Commands:
             return await self._personalities(caller)
         if name == "use":
             return await self._use(caller, args)
+        if name in LINK_COMMANDS and self.linking is not None:
+            return await self.linking.run(caller, name, args)
         if name == "whoami":
             return await self._whoami(caller)
         if name == "plugins":
@@ -223,7 +240,9 @@ class Commands:
         chosen = (user.settings or {}).get("personality") if user else None
         role = "an admin" if self.is_admin(caller) else "a member"
         talking = f"You've chosen `{chosen}`." if chosen else "I pick a personality for you."
-        return f"You are {name} ({caller.actor}), {role} of this workspace. {talking}"
+        answer = f"You are {name} ({caller.actor}), {role} of this workspace. {talking}"
+        linked = await self.linking.describe(caller) if self.linking is not None else None
+        return f"{answer}\n{linked}" if linked else answer
 
     async def _stats(self, caller: Caller) -> str:
         """Learning figures of this workspace, with the satisfaction chart (admins only)."""

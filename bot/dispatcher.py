@@ -31,6 +31,7 @@ from bot.events import (
     Transport,
 )
 from bot.hooks import HookRunner
+from bot.identity.commands import LinkCommands
 from bot.learning.adapt import Adaptation
 from bot.learning.bandit import State
 from bot.learning.commands import PreferenceCommands
@@ -136,6 +137,9 @@ class Dispatcher:
             ),
             preferences=PreferenceCommands(self.preferences),
             proactive=ProactiveCommands(db, self.identity, settings),
+            linking=LinkCommands(
+                settings=settings.linking, db=db, redis=redis, identity=self.identity
+            ),
         )
         boundary = ErrorBoundary()
         dedupe = Dedupe(redis, d.dedupe_ttl_s)

@@ -256,6 +256,16 @@ class MemorySettings(_Section):
     weights: RetrievalWeights = Field(default_factory=RetrievalWeights)
 
 
+class LinkingSettings(_Section):
+    """Identity linking (bot.identity): one person's accounts on several platforms."""
+
+    enabled: bool = True
+    code_ttl_minutes: int = Field(default=10, ge=1, le=1440)
+    code_length: int = Field(default=10, ge=8, le=32)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    attempt_window_minutes: int = Field(default=60, ge=1, le=1440)
+
+
 class ProactiveSettings(_Section):
     """Proactive suggestions: habits mined from the interaction history, offered before they
     are usually needed."""
@@ -396,6 +406,7 @@ class Settings(_Section):
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    linking: LinkingSettings = Field(default_factory=LinkingSettings)
     proactive: ProactiveSettings = Field(default_factory=ProactiveSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     data_analyst: DataAnalystSettings = Field(default_factory=DataAnalystSettings)

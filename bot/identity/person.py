@@ -16,7 +16,15 @@ from sqlmodel import Session, col, select
 
 from bot.storage.models import AccountLink, User
 
-__all__ = ["Account", "AccountKey", "Person", "home_account", "merged_profile", "person_of", "person_profile"]
+__all__ = [
+    "Account",
+    "AccountKey",
+    "Person",
+    "home_account",
+    "merged_profile",
+    "person_of",
+    "person_profile",
+]
 
 #: An account as ``(tenant_id, user_id)``: what memory scopes and preference rows are keyed by.
 AccountKey = tuple[uuid.UUID, uuid.UUID]

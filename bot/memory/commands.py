@@ -4,6 +4,9 @@
 "forget my timezone", "what do you know about me?") or an explicit command (console
 ``/forget me``, Slack ``/chorus forget me``); :class:`MemoryCommands` carries them out. They
 never reach the model. ``forget me`` asks for confirmation first (``forget me confirm``).
+
+A person with linked accounts (:mod:`bot.identity`) has one memory: the commands read and
+forget across every account, write to the home account, and ``forget me`` erases them all.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +23,7 @@ from sqlmodel import Session
 from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
+from bot.identity.person import person_profile
 from bot.memory.extract import PROFILE_FIELDS, field_of_key, rule_facts
 from bot.memory.learn import Learner
 from bot.memory.personal import Erasure, erase_user, memory_stats, user_memories
@@ -189,6 +194,10 @@ class MemoryCommands:
                 raise CommandError(messages.MEMORY_USAGE)
             if re.fullmatch(r"me(?:\s+(?:confirm(?:ed)?|yes))?", arg, re.I):
                 if arg.lower() == "me":
+                    if caller.person is not None:
+                        return messages.FORGET_ME_CONFIRM_LINKED.format(
+                            accounts=len(caller.person.accounts)
+                        )
                     return messages.FORGET_ME_CONFIRM
                 return await self.forget_me(caller)
             return await self.forget(caller, arg, explicit=explicit)
@@ -215,11 +224,12 @@ class MemoryCommands:
                     tenant_id=caller.tenant_id,
                     user_id=caller.user_id,
                     importance=EXPLICIT_IMPORTANCE,
+                    home=caller.home(),
                 )
             if in_words:
                 kind = "preference" if re.match(r"^i\s+(?:prefer|like)\b", text, re.I) else "fact"
                 await self.memory.remember(
-                    Scope(caller.tenant_id, caller.user_id),
+                    Scope(*caller.home()),
                     [NewMemory(text, kind=kind, importance=EXPLICIT_IMPORTANCE)],
                 )
         except Exception:
@@ -230,9 +240,17 @@ class MemoryCommands:
     # -- forget -----------------------------------------------------------------------------------
 
     async def _own(self, caller: Caller, history: bool = False) -> list[MemoryRecord]:
-        return await self.db.run(
-            lambda s: user_memories(s, caller.tenant_id, caller.user_id, history=history)
-        )
+        """The caller's memories, of every linked account, newest first."""
+
+        def read(session: Session) -> list[MemoryRecord]:
+            records = [
+                r
+                for tenant_id, user_id in caller.accounts()
+                for r in user_memories(session, tenant_id, user_id, history=history)
+            ]
+            return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+        return await self.db.run(read)
 
     async def _matching(self, caller: Caller, words: str) -> list[MemoryRecord]:
         """The person's memories that ``words`` point at: a short id, a profile field, a
@@ -251,12 +269,13 @@ class MemoryCommands:
         if not own or self.memory is None:
             return []
         memory = self.memory
+        linked = caller.person.others(caller.user_id) if caller.person else ()
+        scope = Scope(caller.tenant_id, caller.user_id, linked=linked)
         hits = await memory.run(
-            lambda: memory.store.search(
-                Scope(caller.tenant_id, caller.user_id), words, k=10, min_score=FORGET_MIN_SCORE
-            )
+            lambda: memory.store.search(scope, words, k=10, min_score=FORGET_MIN_SCORE)
         )
-        mine = [h for h in hits if h.memory.user_id == caller.user_id]
+        accounts = {user_id for _, user_id in caller.accounts()}
+        mine = [h for h in hits if h.memory.user_id in accounts]
         if not mine:
             return []
         best = mine[0].score
@@ -273,15 +292,23 @@ class MemoryCommands:
         if not doomed:
             # "forget the old plan, let's…" was probably not meant for memory.
             return messages.NOTHING_TO_FORGET.format(words=words) if explicit else None
-        memory = self.memory
-        ids = [r.id for r in doomed]
-        await memory.run(lambda: memory.store.delete(ids, tenant_id=caller.tenant_id))
-        await self.db.run(
-            lambda s: remove_from_profile(s, caller.tenant_id, caller.user_id, doomed)
-        )
-        memory.forgot(caller.tenant_id, caller.user_id)
+        for tenant_id, user_id in caller.accounts():  # one account unless linked
+            theirs = [r for r in doomed if r.user_id == user_id]
+            if theirs:
+                await self._delete(tenant_id, user_id, theirs)
         self.identity.forget_user(caller.user_id)
         return messages.FORGOT + "\n" + "\n".join(f"• {r.text}" for r in doomed)
+
+    async def _delete(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID, records: list[MemoryRecord]
+    ) -> None:
+        """Delete one account's ``records`` and take their values out of its profile."""
+        memory = self.memory
+        assert memory is not None
+        ids = [r.id for r in records]
+        await memory.run(lambda: memory.store.delete(ids, tenant_id=tenant_id))
+        await self.db.run(lambda s: remove_from_profile(s, tenant_id, user_id, records))
+        memory.forgot(tenant_id, user_id)
 
     async def forget_me(self, caller: Caller) -> str:
         if self.learner is not None:  # nothing learned mid-way may outlive the erasure
@@ -289,40 +316,48 @@ class MemoryCommands:
         memory = self.memory
         store = (lambda: memory.store) if memory is not None else None
 
-        def erase() -> Erasure:
-            return erase_user(
-                self.db, caller.tenant_id, caller.user_id, store=store, actor=caller.actor
-            )
+        def erase() -> list[Erasure]:
+            # A linked person is erased on every account, each in its own tenant.
+            return [
+                erase_user(self.db, tenant_id, user_id, store=store, actor=caller.actor)
+                for tenant_id, user_id in reversed(caller.accounts())
+            ]
 
+        self.identity.forget_user(caller.user_id)  # before the links go
         try:
             erased = await (memory.run(erase) if memory is not None else asyncio.to_thread(erase))
         except Exception:
             log.exception("forget me failed for %s", caller.actor)
             return messages.FORGET_ME_FAILED
-        for conversation in erased.conversations:
+        for conversation in [c for e in erased for c in e.conversations]:
             try:
                 await self.short_term.clear(conversation)
             except Exception:
                 log.warning("could not clear thread history %s", conversation, exc_info=True)
-        if memory is not None:
-            memory.forgot(caller.tenant_id, caller.user_id)
-        self.identity.forget_user(caller.user_id)
-        log.info("forgot %s on request: %s", caller.actor, erased.counts())
+        for tenant_id, user_id in caller.accounts():
+            if memory is not None:
+                memory.forgot(tenant_id, user_id)
+            self.identity.forget_user(user_id)
+        log.info("forgot %s on request: %s", caller.actor, [e.counts() for e in erased])
         return messages.FORGOTTEN_ME
 
     # -- what do you know -------------------------------------------------------------------------
 
     async def what_i_know(self, caller: Caller) -> str:
-        def read(session: Session) -> tuple[dict[str, Any], dict[str, Any], list[MemoryRecord]]:
+        def read(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
             user = session.get(User, caller.user_id)
-            tenant = session.get(Tenant, caller.tenant_id)
-            return (
-                dict(user.profile or {}) if user else {},
-                dict(tenant.profile or {}) if tenant else {},
-                user_memories(session, caller.tenant_id, caller.user_id),
+            tenant = session.get(Tenant, caller.tenant_id)  # this workspace's team only
+            profile = (
+                person_profile(session, caller.person)
+                if caller.person
+                else dict(user.profile or {})
+                if user
+                else {}
             )
+            return profile, dict(tenant.profile or {}) if tenant else {}
 
-        profile, team, records = await self.db.run(read)
+        profile, team = await self.db.run(read)
+        records = await self._own(caller)
         return messages.what_i_know(
             profile=_profile_lines(profile),
             team=_profile_lines(team),

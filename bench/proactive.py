@@ -1,0 +1,265 @@
+"""Proactive suggestions: pattern mining on synthetic histories of 10,000 people.
+
+    python -m bench.proactive [--users 10000] [--seed 0] [--workers 2] [--stability-users 2000]
+
+The histories (bench/proactive_data.py): 8 weeks per person in their own time zone, planted
+weekly and daily habits phrased five ways with time jitter, 20-40 one-off requests, and decoys
+that must not be found (a request three times in one slot, six times at random times, a slot
+with a different request each week, a habit that stopped, a burst within one week).
+
+Figures:
+
+* precision: the share of mined patterns that are a planted habit of that person: the same
+  cadence, the same weekday (weekly), the usual time within 30 minutes of the planted one, and
+  a representative request that is one of the habit's phrasings. A second pattern for the
+  same habit counts as a false one.
+* recall: the share of planted habits found, among those whose realised occurrences meet the
+  thresholds (min_occurrences, min_weeks, seen in the last three weeks; a habit the dice left
+  with too few occurrences cannot be mined and is not counted).
+* schedule_ok: the share of found habits whose crontab line is ``lead_minutes`` before the
+  planted time (within the 30 minutes above) on the planted weekdays.
+* key_stability: mining again a week later (one more week of history, the window slid) for
+  the first ``--stability-users`` people: the share of habits found both times with the same
+  key (the upsert key of their proactive task).
+* mining_s: wall time of ``mine()`` over every request of every person, with the people split
+  between ``--workers`` processes (forked; the time includes starting them and collecting the
+  results); mining_1proc_s the same in this one process.
+
+The last line is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bench.proactive_data import World, family_of, make_world
+from bot.scheduler.mining import MinedPattern, Request, mine
+from bot.scheduler.slots import DAY, distance
+from bot.settings import ProactiveSettings
+
+#: Planted and mined usual times match within this many minutes.
+MATCH_MINUTES = 30
+
+# Set before forking, read by the workers (inherited, never pickled).
+_SHARDS: list[list[Request]] = []
+_ZONES: dict[uuid.UUID, str] = {}
+_NOW: list[datetime] = []
+
+
+def _mine(
+    requests: Sequence[Request], zones: dict[uuid.UUID, str], now: datetime
+) -> list[MinedPattern]:
+    cfg = ProactiveSettings()
+    return mine(
+        requests,
+        timezone_of=zones.__getitem__,
+        now=now,
+        min_occurrences=cfg.min_occurrences,
+        min_weeks=cfg.min_weeks,
+        window_days=cfg.window_days,
+        similarity=cfg.similarity,
+        tolerance_minutes=cfg.slot_tolerance_minutes,
+    )
+
+
+def _mine_shard(index: int) -> list[MinedPattern]:
+    return _mine(_SHARDS[index], _ZONES, _NOW[0])
+
+
+def mine_parallel(
+    requests: Sequence[Request], zones: dict[uuid.UUID, str], now: datetime, workers: int
+) -> list[MinedPattern]:
+    """``mine()`` over ``requests`` with the people split between ``workers`` processes."""
+    if workers <= 1:
+        return _mine(requests, zones, now)
+    shards: list[list[Request]] = [[] for _ in range(workers)]
+    for r in requests:
+        shards[r.user_id.int % workers].append(r)
+    _SHARDS[:], _NOW[:] = shards, [now]
+    _ZONES.clear()
+    _ZONES.update(zones)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        parts = pool.map(_mine_shard, range(workers))
+    return [p for part in parts for p in part]
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    person: int
+    habit: int
+    family: str
+    cadence: str
+    weekday: int | None
+    minute: int
+    days: tuple[int, ...]
+
+
+def expected(world: World, cfg: ProactiveSettings) -> list[Truth]:
+    """The planted habits whose on-time occurrences before ``now`` meet the thresholds."""
+    truths = []
+    now_days = {}
+    for i, person in enumerate(world.people):
+        for h, habit in enumerate(person.habits):
+            zone_now = world.now.astimezone(_zone(person.zone)).date()
+            now_days[i] = zone_now
+            seen = [(d, m) for d, m in person.on_time[h] if d < zone_now]
+            weeks = {d.isocalendar()[:2] for d, _ in seen}
+            recent = seen and (zone_now - seen[-1][0]).days <= (
+                21 if habit.cadence == "weekly" else 7
+            )
+            if len(seen) >= cfg.min_occurrences and len(weeks) >= cfg.min_weeks and recent:
+                truths.append(
+                    Truth(
+                        i, h, habit.family, habit.cadence, habit.weekday, habit.minute, habit.days
+                    )
+                )
+    return truths
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def match(
+    world: World, truths: list[Truth], found: list[MinedPattern]
+) -> tuple[dict[tuple[int, int], MinedPattern], int]:
+    """Planted habit -> the mined pattern that found it; and how many mined patterns are false."""
+    index = {p.user_id: i for i, p in enumerate(world.people)}
+    by_person: dict[int, list[Truth]] = {}
+    for t in truths:
+        by_person.setdefault(t.person, []).append(t)
+    matched: dict[tuple[int, int], MinedPattern] = {}
+    false = 0
+    for pattern in found:
+        person = index[pattern.user_id]
+        hit = None
+        for t in by_person.get(person, []):
+            if (t.person, t.habit) in matched or t.cadence != pattern.cadence:
+                continue
+            if t.cadence == "weekly" and t.weekday != pattern.weekday:
+                continue
+            if distance(t.minute, pattern.minute, DAY) > MATCH_MINUTES:
+                continue
+            if family_of(pattern.request) != t.family:
+                continue
+            hit = t
+            break
+        if hit is None:
+            false += 1
+        else:
+            matched[(hit.person, hit.habit)] = pattern
+    return matched, false
+
+
+def schedule_ok(truth: Truth, pattern: MinedPattern, lead: int) -> bool:
+    minute, hour, _, _, dow = pattern.schedule(lead).split()
+    planned = int(hour) * 60 + int(minute)
+    names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    want = truth.minute - lead
+    shift, want = divmod(want, DAY)
+    days = sorted({(d + shift) % 7 for d in truth.days})
+    expected_dow = (
+        "*"
+        if len(days) == 7
+        else "mon-fri"
+        if days == [0, 1, 2, 3, 4]
+        else ",".join(names[d] for d in days)
+    )
+    return distance(planned, want, DAY) <= MATCH_MINUTES and dow == expected_dow
+
+
+def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    cfg = ProactiveSettings()
+    zones = {p.user_id: p.zone for p in world.people}
+    requests = [r for p in world.people for r in p.requests if r.at <= world.now]
+    print(
+        f"{len(world.people):,} people, {len(requests):,} requests over 8 weeks "
+        f"({len(requests) / len(world.people):.1f} each); {os.cpu_count()} CPUs"
+    )
+    started = time.perf_counter()
+    found = mine_parallel(requests, zones, world.now, args.workers)
+    mining_s = time.perf_counter() - started
+    print(f"mining, {args.workers} processes: {mining_s:.2f} s, {len(found):,} patterns")
+    started = time.perf_counter()
+    alone = mine_parallel(requests, zones, world.now, 1)
+    mining_1proc_s = time.perf_counter() - started
+    print(f"mining, 1 process: {mining_1proc_s:.2f} s")
+    assert sorted(p.key for p in alone) == sorted(p.key for p in found)
+
+    truths = expected(world, cfg)
+    matched, false = match(world, truths, found)
+    precision = len(matched) / max(len(found), 1)
+    recall = len(matched) / max(len(truths), 1)
+    planted = sum(len(p.habits) for p in world.people)
+    by_truth = {(t.person, t.habit): t for t in truths}
+    on_time = sum(schedule_ok(by_truth[k], p, cfg.lead_minutes) for k, p in matched.items())
+    decoys = sum(p.decoy is not None for p in world.people)
+    print(
+        f"planted habits: {planted:,}, of which {len(truths):,} meet the thresholds "
+        f"({sum(t.cadence == 'daily' for t in truths):,} daily); decoys: {decoys:,}"
+    )
+    print(
+        f"precision {precision:.3f} ({len(matched):,} of {len(found):,} mined; {false:,} false), "
+        f"recall {recall:.3f}, schedule right for {on_time / max(len(matched), 1):.3f}"
+    )
+    example = next(iter(matched.values()), None)
+    if example is not None:
+        print(f"e.g. {example.key}  {example.schedule(cfg.lead_minutes)}  {example.timezone}")
+        print(f"     {example.why()}")
+
+    # A week later: one more week of history, the window slid by a week.
+    subset = world.people[: args.stability_users]
+    later_requests = [r for p in subset for r in p.requests if r.at <= world.end]
+    later = _mine(later_requests, zones, world.end)
+    first = {k: p for k, p in matched.items() if k[0] < len(subset)}
+    later_world = World(subset, world.start, world.end, world.end)
+    later_truths = expected(later_world, cfg)
+    later_matched, _ = match(later_world, later_truths, later)
+    both = [k for k in first if k in later_matched]
+    same = sum(first[k].key == later_matched[k].key for k in both)
+    stability = same / max(len(both), 1)
+    print(f"key stability a week later: {stability:.3f} ({same} of {len(both)} habits found twice)")
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "schedule_ok": round(on_time / max(len(matched), 1), 4),
+        "key_stability": round(stability, 4),
+        "mining_s": round(mining_s, 2),
+        "mining_1proc_s": round(mining_1proc_s, 2),
+        "workers": args.workers,
+        "users": len(world.people),
+        "requests": len(requests),
+        "patterns": len(found),
+        "planted_expected": len(truths),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stability-users", type=int, default=2_000)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    world = make_world(args.users, seed=args.seed)
+    print(f"histories generated in {time.perf_counter() - started:.1f} s")
+    figures: dict[str, Any] = {}
+    # Each measurement adds its figures; the last line printed is all of them.
+    figures.update(mining_figures(world, args))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The linking commands: ``link`` (a one-time code), ``link CODE`` (on the other platform),
+``unlink``, and the linked accounts line of ``whoami``.
+
+Codes are shown and taken only where nobody else reads them: a direct message or an answer
+only the caller sees (Slack's ephemeral answer to ``/chorus``, the console). A code typed in a
+channel is cancelled, since others saw it. Entering the code proves control of both accounts:
+the platform vouches for the account that types it, the code for the one that asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlmodel import Session, col, select
+
+from bot import messages
+from bot.audit import audit
+from bot.errors import CommandError
+from bot.identity.codes import LinkCodes, looks_like_code
+from bot.identity.links import link, unlink
+from bot.identity.person import Account, Person
+from bot.pipeline.identify import IdentityCache
+from bot.settings import LinkingSettings
+from bot.storage.db import Database
+from bot.storage.models import User
+
+if TYPE_CHECKING:
+    from bot.commands import Caller
+
+__all__ = ["LINK_COMMANDS", "LinkCommands", "link_intent"]
+
+log = logging.getLogger(__name__)
+
+LINK_COMMANDS = ("link", "unlink")
+
+_PLATFORM = r"(?:slack|discord)\s+"
+_ACCOUNTS = (
+    r"(?:my\s+)?(?:"
+    + _PLATFORM
+    + r"(?:and|&|with|to)\s+(?:my\s+)?)?(?:"
+    + _PLATFORM
+    + r")?accounts?"
+)
+_LINK_ME = re.compile(r"^(?:please\s+)?link(?:\s+" + _ACCOUNTS + r")?[\s.!]*$", re.I)
+_UNLINK_ME = re.compile(r"^(?:please\s+)?unlink(?:\s+" + _ACCOUNTS + r")?[\s.!]*$", re.I)
+_LINK_CODE = re.compile(r"^(?:please\s+)?link\s+(?:code\s+)?(.+?)[\s.!]*$", re.I)
+
+
+def link_intent(text: str, *, explicit: bool, code_length: int) -> tuple[str, list[str]] | None:
+    """``("link", [])``, ``("link", [CODE])``, ``("unlink", [])`` or None.
+
+    Plain messages count only when unambiguous: "link my account", "unlink", or "link"
+    followed by something shaped like a code; ``explicit`` (``/chorus link …``) takes any
+    argument as the code.
+    """
+    text = text.strip().lstrip("/").strip()
+    if _LINK_ME.match(text):
+        return "link", []
+    if _UNLINK_ME.match(text):
+        return "unlink", []
+    words = text.split()
+    if explicit and words and words[0].lower() in LINK_COMMANDS:
+        return words[0].lower(), words[1:]
+    m = _LINK_CODE.match(text)
+    if m and looks_like_code(m.group(1), code_length):
+        return "link", [m.group(1)]
+    return None
+
+
+class LinkCommands:
+    """Carries out the linking commands for a :class:`bot.commands.Caller`."""
+
+    def __init__(
+        self,
+        *,
+        settings: LinkingSettings,
+        db: Database,
+        redis: aioredis.Redis,
+        identity: IdentityCache,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.codes = LinkCodes(redis, settings)
+        self.identity = identity
+
+    def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
+        return link_intent(text, explicit=explicit, code_length=self.settings.code_length)
+
+    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
+        try:
+            if name == "unlink":
+                if args:
+                    raise CommandError(messages.LINK_USAGE)
+                return await self.unlink(caller)
+            if not self.settings.enabled:
+                return messages.LINKING_OFF
+            if not args:
+                return await self.issue(caller)
+            return await self.redeem(caller, "".join(args))
+        except RedisError as e:
+            log.warning("link codes unavailable: %s", type(e).__name__)
+            raise CommandError(messages.LINK_UNAVAILABLE) from e
+
+    @staticmethod
+    def _account(caller: Caller) -> Account:
+        return Account(caller.tenant_id, caller.user_id, caller.platform)
+
+    def _forget(self, *people: Person | None) -> None:
+        for person in people:
+            for account in person.accounts if person else ():
+                self.identity.forget_user(account.user_id)
+
+    async def issue(self, caller: Caller) -> str:
+        if not caller.private:
+            return messages.LINK_PRIVATE_ONLY
+        code = await self.codes.issue(self._account(caller), caller.actor)
+        await self.db.run(
+            lambda s: audit(
+                s,
+                tenant_id=caller.tenant_id,
+                actor=caller.actor,
+                action="identity.link_code",
+                target=caller.actor,
+                detail={"minutes": self.settings.code_ttl_minutes},
+            )
+        )
+        return messages.LINK_CODE.format(code=code, minutes=self.settings.code_ttl_minutes)
+
+    async def redeem(self, caller: Caller, code: str) -> str:
+        if await self.codes.blocked(caller.user_id):
+            return messages.LINK_TOO_MANY.format(minutes=self.settings.attempt_window_minutes)
+        issued = await self.codes.redeem(code)  # used up, whatever happens next
+        if issued is None:
+            await self.codes.failed(caller.user_id)
+        if not caller.private:  # others saw it: cancelled, and no hint whether it was real
+            return messages.LINK_CODE_SHOWN
+        if issued is None:
+            return messages.LINK_BAD_CODE
+        joiner = self._account(caller)
+        person = await self.db.run(lambda s: link(s, issued.account, joiner, actor=caller.actor))
+        await self.codes.succeeded(caller.user_id)
+        self._forget(person)
+        log.info("linked %s into a person of %d accounts", caller.actor, len(person.accounts))
+        return messages.LINKED.format(home=person.home.platform, here=caller.platform)
+
+    async def unlink(self, caller: Caller) -> str:
+        person, detached = await self.db.run(
+            lambda s: unlink(s, caller.user_id, actor=caller.actor)
+        )
+        self._forget(person)
+        log.info("unlinked %d accounts on request of %s", len(detached), caller.actor)
+        if caller.user_id == person.home.user_id:
+            others = " and ".join(a.platform for a in detached)
+            return messages.UNLINKED_HOME.format(others=others)
+        return messages.UNLINKED_OTHER.format(home=person.home.platform)
+
+    async def describe(self, caller: Caller) -> str | None:
+        """The ``whoami`` line of a linked account, or None."""
+        person = caller.person
+        if person is None:
+            return None
+
+        def names(session: Session) -> dict[object, str | None]:
+            rows = session.exec(
+                select(User.id, User.display_name).where(col(User.id).in_(list(person.user_ids)))
+            )
+            return dict(rows.all())
+
+        found = await self.db.run(names)
+        return messages.linked_accounts(
+            [
+                (a.platform, found.get(a.user_id), i == 0, a.user_id == caller.user_id)
+                for i, a in enumerate(person.accounts)
+            ]
+        )

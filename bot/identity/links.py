@@ -1,0 +1,101 @@
+"""Linking and unlinking accounts in SQL (``account_links``), with an audit entry per tenant.
+
+Rules: two accounts of one person are on different platforms (one account per platform per
+person); an account belongs to at most one person; the account that issued the code brings
+its person (or becomes the home), and the account that entered it joins as a linked account,
+so it must not be linked already. Both functions are synchronous (call them through
+:meth:`bot.storage.db.Database.run`) and raise :class:`bot.errors.CommandError` with the
+message to show.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from bot import messages
+from bot.audit import audit
+from bot.errors import CommandError
+from bot.identity.person import Account, Person, person_of
+from bot.storage.models import AccountLink, User
+
+__all__ = ["link", "unlink"]
+
+
+def _audit(
+    session: Session, person: Person, action: str, actor: str, detail: dict[str, object]
+) -> None:
+    """One entry in every tenant of ``person`` (each workspace sees what touched its member),
+    naming only that tenant's account."""
+    users = {
+        u.id: u for u in session.exec(select(User).where(col(User.id).in_(list(person.user_ids))))
+    }
+    for account in person.accounts:
+        user = users.get(account.user_id)
+        audit(
+            session,
+            tenant_id=account.tenant_id,
+            actor=actor,
+            action=action,
+            target=f"{user.platform}:{user.external_id}" if user else str(account.user_id),
+            detail=detail,
+        )
+
+
+def link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> Person:
+    """Link ``joiner`` (who entered the code) into the person of ``issuer`` (who asked for it);
+    the person now."""
+    if issuer.user_id == joiner.user_id:
+        raise CommandError(messages.LINK_SAME_ACCOUNT)
+    if issuer.platform == joiner.platform:
+        raise CommandError(messages.LINK_SAME_PLATFORM.format(platform=joiner.platform))
+    if session.get(User, issuer.user_id) is None:  # erased since it asked for the code
+        raise CommandError(messages.LINK_BAD_CODE)
+    theirs = person_of(session, issuer.user_id)
+    if theirs is not None and joiner.user_id in theirs.user_ids:
+        raise CommandError(messages.LINK_ALREADY)
+    if person_of(session, joiner.user_id) is not None:
+        raise CommandError(messages.LINK_TAKEN)
+    if theirs is not None and any(a.platform == joiner.platform for a in theirs.accounts):
+        raise CommandError(messages.LINK_PLATFORM_TAKEN.format(platform=joiner.platform))
+    home = theirs.home if theirs is not None else issuer
+    try:
+        with session.begin_nested():
+            session.add(AccountLink(user_id=joiner.user_id, home_id=home.user_id))
+    except IntegrityError as e:  # linked elsewhere a moment ago
+        raise CommandError(messages.LINK_TAKEN) from e
+    person = person_of(session, joiner.user_id)
+    if person is None:  # the home was erased a moment ago
+        raise CommandError(messages.LINK_BAD_CODE)
+    _audit(
+        session,
+        person,
+        "identity.link",
+        actor,
+        {"home": home.platform, "linked": joiner.platform, "accounts": len(person.accounts)},
+    )
+    return person
+
+
+def unlink(session: Session, user_id: uuid.UUID, *, actor: str) -> tuple[Person, list[Account]]:
+    """Split account ``user_id`` from its person: a linked account leaves; the home lets every
+    linked account go. The person before, and the accounts that stand alone again."""
+    person = person_of(session, user_id)
+    if person is None:
+        raise CommandError(messages.NOT_LINKED)
+    if user_id == person.home.user_id:
+        detached = list(person.accounts[1:])
+        session.exec(delete(AccountLink).where(col(AccountLink.home_id) == user_id))
+    else:
+        detached = [a for a in person.accounts if a.user_id == user_id]
+        session.exec(delete(AccountLink).where(col(AccountLink.user_id) == user_id))
+    _audit(
+        session,
+        person,
+        "identity.unlink",
+        actor,
+        {"home": person.home.platform, "detached": [a.platform for a in detached]},
+    )
+    return person, detached
