@@ -80,8 +80,12 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None:
     from bot.app import Chorus, tune_gc
 
+    from bot.scheduler.loop import start_proactive
+
     app = await Chorus.create(settings, load_secrets())
     adapters = choose(app)
+    # In this event loop, beside the adapters; the scheduler runs only on the elected leader.
+    proactive = await start_proactive(app)
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,6 +100,9 @@ async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None
             if task is not waiter and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        if proactive is not None:
+            with contextlib.suppress(Exception):
+                await proactive.aclose()
         for adapter in adapters:
             with contextlib.suppress(Exception):
                 await adapter.aclose()
@@ -209,6 +216,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 
 
 from bot.cli_export import export  # noqa: E402
+from bot.cli_kb import kb  # noqa: E402
 from bot.cli_memory import memory  # noqa: E402
 from bot.cli_plugins import plugins  # noqa: E402
 from bot.cli_stats import stats  # noqa: E402
@@ -217,6 +225,7 @@ cli.add_command(plugins)
 cli.add_command(memory)
 cli.add_command(export)
 cli.add_command(stats)
+cli.add_command(kb)
 
 
 def main() -> None:

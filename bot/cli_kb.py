@@ -1,0 +1,95 @@
+"""``chorus kb``: index the support assistant's knowledge base folder, and try a search."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+from sqlmodel import select
+
+from bot.builtin_tools.knowledge import KnowledgeBase, SyncReport
+from bot.cli_export import find_tenant, open_storage, tenant_option
+from bot.errors import ChorusError
+from bot.settings import Settings, load_secrets
+from bot.storage.db import Database
+from bot.storage.models import Tenant
+
+__all__ = ["kb"]
+
+
+def _open(ctx: click.Context) -> tuple[Settings, Database, KnowledgeBase]:
+    from bot.app import _store_factory
+
+    settings, database = open_storage(ctx)
+    kb_settings = settings.support_assistant.knowledge_base
+    if not kb_settings.path:
+        database.dispose()
+        raise click.ClickException(
+            "no knowledge base: set support_assistant.knowledge_base.path "
+            "(or CHORUS_SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH)"
+        )
+    make_store = _store_factory(settings, load_secrets(), database, None)
+    return settings, database, KnowledgeBase(kb_settings, database, make_store)
+
+
+def _tenants(database: Database, kb_: KnowledgeBase, spec: str | None) -> dict[uuid.UUID, str]:
+    with database.session() as session:
+        if spec:
+            tenant = find_tenant(session, spec)
+            return {tenant.id: spec}
+        rows = session.exec(select(Tenant))
+        names = {t.id: f"{t.platform}:{t.external_id}" for t in rows}
+    return {t: names[t] for t in kb_.tenants()}
+
+
+def _line(name: str, report: SyncReport) -> str:
+    return (
+        f"{name}: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged "
+        f"({report.sections} sections indexed)"
+    )
+
+
+@click.group()
+def kb() -> None:
+    """The support assistant's knowledge base (support_assistant.knowledge_base)."""
+
+
+@kb.command("index")
+@tenant_option
+@click.option("--full", is_flag=True, help="Re-index every file, changed or not.")
+@click.pass_context
+def kb_index(ctx: click.Context, tenant: str | None, full: bool) -> None:
+    """Index new and changed documents, and drop deleted ones, for each workspace."""
+    _, database, base = _open(ctx)
+    try:
+        tenants = _tenants(database, base, tenant)
+        if not tenants:
+            click.echo("no workspace yet: each is indexed when Chorus first serves it")
+            return
+        for tenant_id, name in tenants.items():
+            click.echo(_line(name, base.sync(tenant_id, full=full)))
+    except ChorusError as e:
+        raise click.ClickException(str(e)) from e
+    finally:
+        database.dispose()
+
+
+@kb.command("search")
+@click.argument("query")
+@click.option("--tenant", "-t", required=True, help="PLATFORM:ID of the workspace.")
+@click.option("-k", default=None, type=click.IntRange(1, 20), help="How many sections.")
+@click.pass_context
+def kb_search(ctx: click.Context, query: str, tenant: str, k: int | None) -> None:
+    """Show the sections the search tool would return for QUERY."""
+    _, database, base = _open(ctx)
+    try:
+        (tenant_id,) = _tenants(database, base, tenant)
+        found = base.search(tenant_id, query, k)
+    except ChorusError as e:
+        raise click.ClickException(str(e)) from e
+    finally:
+        database.dispose()
+    for hit in found["results"]:
+        click.echo(f"{hit['score']:.2f}  {hit['file']} — {hit['heading']}")
+        click.echo(f"      {hit['text'][:200]}")
