@@ -80,12 +80,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None:
     from bot.app import Chorus, tune_gc
 
-    from bot.scheduler.loop import start_proactive
-
     app = await Chorus.create(settings, load_secrets())
     adapters = choose(app)
-    # In this event loop, beside the adapters; the scheduler runs only on the elected leader.
-    proactive = await start_proactive(app)
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -100,9 +96,6 @@ async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None
             if task is not waiter and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
-        if proactive is not None:
-            with contextlib.suppress(Exception):
-                await proactive.aclose()
         for adapter in adapters:
             with contextlib.suppress(Exception):
                 await adapter.aclose()
