@@ -412,9 +412,13 @@ DISCORD_ARGS = "What follows the command, e.g. a personality name"
 # -- tools ---------------------------------------------------------------------------------------
 
 
-def tool_confirmation(action: str, arguments: str, minutes: float) -> str:
+def tool_confirmation(action: str, arguments: str, seconds: float) -> str:
     """Asks the person who made the request before a tool call runs."""
-    within = f"{minutes:g} minute" + ("" if minutes == 1 else "s")
+    if seconds < 120:
+        within = f"{seconds:g} second" + ("" if seconds == 1 else "s")
+    else:
+        minutes = round(seconds / 60)
+        within = f"{minutes} minute" + ("" if minutes == 1 else "s")
     args = f" with {arguments}" if arguments else ""
     return (
         f"I'm about to {action}{args}. React ✅ to run it or ❌ to cancel "

@@ -145,6 +145,17 @@ def redacted(value: Any, key: str = "") -> Any:
     return value
 
 
+def _masked(value: Any, key: str = "") -> Any:
+    """``value`` with only secrets hidden: what the person who asked is shown."""
+    if key and any(word in key.lower() for word in _SECRET_KEYS):
+        return TOKEN
+    if isinstance(value, Mapping):
+        return {str(k): _masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
 def as_text(value: Any) -> str:
     """A handler's result as text for the model (JSON unless it is a string), cut to size."""
     if isinstance(value, str):
@@ -167,10 +178,11 @@ def _takes_call(handler: Callable[..., Any]) -> bool:
 
 
 def _describe(tool: RegisteredTool, arguments: Mapping[str, Any]) -> tuple[str, str]:
-    """What the confirmation says: the action and its arguments."""
+    """What the confirmation says: the action and its arguments (secrets hidden; the rest as
+    it will be used, since the person is asked to approve exactly that)."""
     description = tool.tool.description.strip().rstrip(".")
-    action = f"use *{tool.name}* ({description[:1].lower()}{description[1:200]})"
-    shown = json.dumps(redacted(dict(arguments)), ensure_ascii=False, default=str)
+    action = f"use `{tool.name}` ({description[:1].lower()}{description[1:200]})"
+    shown = json.dumps(_masked(arguments), ensure_ascii=False, default=str)
     return action, ("" if shown == "{}" else f"`{shown[:300]}`")
 
 
@@ -283,8 +295,7 @@ class Executor:
         """Ask the person; False (with the record's outcome set) unless they said ✅."""
         assert scope.transport is not None
         action, shown = _describe(tool, arguments)
-        minutes = round(self.confirmations.timeout_s / 60, 1)
-        text = messages.tool_confirmation(action, shown, minutes)
+        text = messages.tool_confirmation(action, shown, self.confirmations.timeout_s)
         asked = time.perf_counter()
         verdict = await self.confirmations.ask(scope.transport, scope.message, text)
         record.waited_ms = (time.perf_counter() - asked) * 1000

@@ -1,0 +1,267 @@
+"""Confirmation before a tool call: "I'm about to …", ✅ runs it, ❌ cancels it, only the person
+who asked can answer, and it expires. Through the test transport and through Slack (the real
+Bolt app and SDK against the local Slack fake)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from sqlmodel import select
+
+from adapters.slack import SlackAdapter
+from bot.app import Chorus
+from bot.plugins import get_plugin_manager
+from bot.settings import Secrets
+from bot.storage.models import Feedback
+from tests.conftest import make_settings, message, reaction
+from tests.fakes import FakeTransport
+from tests.plugin_helpers import interactions
+from tests.servers import slack_fake as sf
+from tests.servers.openai_fake import FakeOpenAI
+from tests.servers.slack_fake import FakeSlack
+from tests.tool_helpers import Toolkit, audit_rows, provider_for, tool_app
+
+EMAIL = {"to": "ada@example.com", "subject": "Renewal"}
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+@dataclass
+class Rig:
+    fake: FakeOpenAI
+    app: Chorus
+    toolkit: Toolkit
+    transport: FakeTransport
+
+    def start(self, text: str = "email Ada about the renewal", **kw: Any) -> asyncio.Task[Any]:
+        msg = message(text, **kw)
+        return asyncio.create_task(self.app.dispatcher.handle_message(msg, self.transport))
+
+    async def question(self) -> tuple[str, str]:
+        """The confirmation question once posted: (its text, its message id)."""
+        await _until(lambda: any(o.kind == "notice" for o in self.transport.sent))
+        i = next(i for i, o in enumerate(self.transport.sent) if o.kind == "notice")
+        return self.transport.sent[i].text, self.transport.ids[i]
+
+    async def react(self, message_id: str, emoji: str, **kw: Any) -> None:
+        await self.app.dispatcher.handle_reaction(reaction(message_id, emoji, **kw))
+
+    def result_sent(self) -> dict[str, Any]:
+        [tool] = [m for m in self.fake.requests[1].body["messages"] if m["role"] == "tool"]
+        content: dict[str, Any] = json.loads(tool["content"]) if tool["content"][0] == "{" else {}
+        return content
+
+
+async def _rig(tmp_path: Path, **sections: Any) -> AsyncIterator[Rig]:
+    async with FakeOpenAI(default_text="Done.") as fake:
+        settings = make_settings(tmp_path, **sections)
+        toolkit = Toolkit()
+        async with tool_app(settings, provider_for("openai", fake), {"toolkit": toolkit}) as app:
+            yield Rig(fake, app, toolkit, FakeTransport())
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async for r in _rig(tmp_path, tools={"confirm_timeout_s": 10}):
+        yield r
+
+
+async def test_check_mark_from_the_asker_runs_the_action(rig: Rig) -> None:
+    rig.fake.call_tools(("send_email", EMAIL))
+    rig.fake.reply("Sent the email to Ada.")
+    task = rig.start(thread="t7")
+    text, mid = await rig.question()
+    assert text.startswith("I'm about to use `send_email` (send an email to a customer)")
+    assert '{"to": "ada@example.com", "subject": "Renewal"}' in text
+    assert "React ✅ to run it or ❌ to cancel" in text and "expires in 10 seconds" in text
+    assert rig.transport.sent[0].thread == "t7"  # asked in the same thread
+    assert rig.toolkit.ran == []  # nothing runs before the answer
+    await rig.react(mid, "✅")
+    await task
+    assert rig.toolkit.ran == [("send_email", EMAIL)]
+    assert rig.transport.texts[-1] == "Sent the email to Ada."
+    [row] = audit_rows(rig.app)
+    assert row.detail["outcome"] == "ok" and row.detail["confirmation"] == "approved"
+    assert row.detail["reason"] == "autonomy_medium"
+    assert rig.app.dispatcher.tools.confirmations.waiting == 0
+
+
+async def test_cross_from_the_asker_cancels(rig: Rig) -> None:
+    rig.fake.call_tools(("send_email", EMAIL))
+    rig.fake.reply("OK, I did not send it.")
+    task = rig.start()
+    _, mid = await rig.question()
+    await rig.react(mid, "❌")
+    await task
+    assert rig.toolkit.ran == []
+    assert rig.result_sent()["outcome"] == "cancelled"
+    assert rig.transport.texts[-1] == "OK, I did not send it."
+    [row] = interactions(rig.app)
+    assert row.context["tool_calls"][0]["outcome"] == "cancelled"
+    assert audit_rows(rig.app)[0].detail["confirmation"] == "cancelled"
+
+
+async def test_others_reactions_removals_and_other_emoji_are_ignored(rig: Rig) -> None:
+    rig.fake.call_tools(("send_email", EMAIL))
+    task = rig.start()
+    _, mid = await rig.question()
+    await rig.react(mid, "✅", user="U2")  # someone else
+    await rig.react(mid, "❌", user="U2")
+    await rig.react(mid, "👍")  # the asker, but not an answer
+    await rig.react(mid, "✅", added=False)  # a removal
+    await asyncio.sleep(0.05)
+    assert not task.done() and rig.toolkit.ran == []
+    await rig.react(mid, "white_check_mark")  # Slack's name for ✅ works too
+    await task
+    assert rig.toolkit.ran == [("send_email", EMAIL)]
+    with rig.app.db.session() as s:  # reactions on a question are never ratings
+        assert s.exec(select(Feedback)).all() == []
+
+
+async def test_unanswered_questions_expire_and_the_action_does_not_run(tmp_path: Path) -> None:
+    async for rig in _rig(tmp_path, tools={"confirm_timeout_s": 0.1}):
+        rig.fake.call_tools(("send_email", EMAIL))
+        rig.fake.reply("You did not confirm, so I did not send it.")
+        await rig.start()
+        _, mid = await rig.question()
+        assert rig.toolkit.ran == [] and rig.result_sent()["outcome"] == "expired"
+        assert rig.app.dispatcher.tools.confirmations.waiting == 0
+        # A late ✅ does nothing (and is not a rating either: the question is not an answer).
+        await rig.react(mid, "✅")
+        assert rig.toolkit.ran == []
+        assert audit_rows(rig.app)[0].detail["confirmation"] == "expired"
+
+
+@pytest.mark.parametrize(
+    ("autonomy", "tool", "args", "asks"),
+    [
+        ("low", "lookup_metric", {"metric": "churn"}, False),
+        ("low", "save_note", {"text": "hi"}, True),
+        ("medium", "save_note", {"text": "hi"}, False),
+        ("high", "send_email", EMAIL, False),
+    ],
+)
+async def test_the_persons_comfort_decides_what_is_asked(
+    tmp_path: Path, autonomy: str, tool: str, args: dict[str, Any], asks: bool
+) -> None:
+    async for rig in _rig(tmp_path, bot={"default_autonomy": autonomy}):
+        rig.fake.call_tools((tool, args))
+        task = rig.start()
+        if asks:
+            _, mid = await rig.question()
+            await rig.react(mid, "✅")
+        await task
+        assert [o.kind for o in rig.transport.sent] == (["notice"] if asks else []) + ["answer"]
+        assert rig.toolkit.ran == [(tool, rig.toolkit.ran[0][1])]
+
+
+async def test_a_persons_own_comfort_wins_over_the_default(rig: Rig) -> None:
+    await rig.app.dispatcher.handle_message(message("set my autonomy to high"), rig.transport)
+    rig.fake.call_tools(("send_email", EMAIL))
+    await rig.start()
+    assert [o.kind for o in rig.transport.sent][-1] == "answer"
+    assert "notice" not in [o.kind for o in rig.transport.sent[1:]], rig.transport.texts
+    assert rig.toolkit.ran == [("send_email", EMAIL)]
+
+
+async def test_safety_checks_switched_off_run_without_asking(tmp_path: Path) -> None:
+    async for rig in _rig(
+        tmp_path, learning={"safety_enhanced_execution": False}, bot={"default_autonomy": "low"}
+    ):
+        rig.fake.call_tools(("send_email", EMAIL))
+        await rig.start()
+        assert [o.kind for o in rig.transport.sent] == ["answer"]
+        assert audit_rows(rig.app)[0].detail["reason"] == "safety_checks_off"
+
+
+async def test_an_undeliverable_question_does_not_run_the_action(rig: Rig) -> None:
+    rig.fake.call_tools(("send_email", EMAIL))
+    rig.transport.fail_next = 1
+    await rig.start()
+    assert rig.toolkit.ran == [] and rig.result_sent()["outcome"] == "refused"
+    assert audit_rows(rig.app)[0].detail["reason"] == "undeliverable"
+
+
+# -- Slack ---------------------------------------------------------------------------------------
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@dataclass
+class SlackRig:
+    slack: FakeSlack
+    llm: FakeOpenAI
+    app: Chorus
+    adapter: SlackAdapter
+    toolkit: Toolkit
+
+    async def post(self, event: dict[str, Any]) -> None:
+        assert self.adapter.http_url is not None
+        result = await sf.post_event(self.adapter.http_url, SECRET, sf.event_callback(event))
+        assert result.status == 200
+
+
+@pytest.fixture
+async def slack(tmp_path: Path) -> AsyncIterator[SlackRig]:
+    async with FakeSlack() as fake, FakeOpenAI(default_text="Done.") as llm:
+        fake.add_user("U1", name="ada", display_name="Ada")
+        fake.add_user("U2", name="bo", display_name="Bo")
+        settings = make_settings(
+            tmp_path,
+            slack={"api_url": fake.api_url, "port": 0, "progress_after_s": 30},
+            tools={"confirm_timeout_s": 10},
+        )
+        secrets = Secrets.model_validate(
+            {"slack_bot_token": fake.bot_token, "slack_signing_secret": SECRET}
+        )
+        pm = get_plugin_manager(settings.plugins.paths)
+        toolkit = Toolkit()
+        pm.load("toolkit", lambda: toolkit, source="test")
+        app = await Chorus.create(
+            settings,
+            secrets,
+            llm=provider_for("openai", llm),
+            redis=fakeredis.FakeAsyncRedis(decode_responses=True),
+            pm=pm,
+        )
+        adapter = SlackAdapter(app)
+        task = asyncio.create_task(adapter.start())
+        await asyncio.wait_for(adapter.ready.wait(), 10)
+        try:
+            yield SlackRig(fake, llm, app, adapter, toolkit)
+        finally:
+            await adapter.aclose()
+            await asyncio.wait_for(task, 10)
+            await app.aclose()
+
+
+@pytest.mark.parametrize(("emoji", "runs"), [("white_check_mark", True), ("x", False)])
+async def test_slack_confirmation_by_reaction(slack: SlackRig, emoji: str, runs: bool) -> None:
+    slack.llm.call_tools(("send_email", EMAIL))
+    slack.llm.reply("Sent." if runs else "Not sent.")
+    mention = sf.app_mention("email Ada about the renewal")
+    await slack.post(mention)
+    [question] = await slack.slack.wait_for_call("chat.postMessage")
+    assert question.params["thread_ts"] == mention["ts"]
+    assert "I'm about to use `send_email`" in question.params["text"]
+    ts = question.response["ts"]
+    await slack.post(sf.reaction_added("white_check_mark", item_ts=ts, user="U2"))  # ignored
+    await slack.post(sf.reaction_added(emoji, item_ts=ts, user="U1"))
+    posts = await slack.slack.wait_for_call("chat.postMessage", count=2)
+    assert posts[1].params["text"].endswith("Sent." if runs else "Not sent.")
+    assert posts[1].params["thread_ts"] == mention["ts"]
+    assert slack.toolkit.ran == ([("send_email", EMAIL)] if runs else [])
+    await _until(lambda: len(audit_rows(slack.app)) == 1)
+    detail = audit_rows(slack.app)[0].detail
+    assert detail["confirmation"] == ("approved" if runs else "cancelled")
