@@ -28,12 +28,15 @@ from bot.storage.models import AccountLink, AuditEntry, Tenant, User
 
 @dataclass(frozen=True)
 class People:
-    """Ada on Slack (workspace TS, colleague Bo), on Discord (guild G1) and on the console."""
+    """Ada on Slack (workspace TS, colleague Bo), on Discord (guild G1, colleague Cy, and her
+    DMs with the bot: a tenant of their own) and on the console."""
 
     slack: Account
     discord: Account
     console: Account
     bo: Account
+    discord_dm: Account
+    cy: Account
 
 
 @pytest.fixture
@@ -46,12 +49,16 @@ def people(database: Database) -> Iterator[People]:
             ("bo", "slack", "TS"),
             ("discord", "discord", "G1"),
             ("console", "console", "local"),
+            ("discord_dm", "discord", "dm:ada"),
+            ("cy", "discord", "G1"),
         ):
             if tenant not in tenants:
                 tenants[tenant] = Tenant(platform=platform, external_id=tenant)
                 s.add(tenants[tenant])
                 s.flush()
-            user = User(tenant_id=tenants[tenant].id, platform=platform, external_id=name)
+            # the same Discord user in the guild and in DMs
+            external_id = "discord" if name == "discord_dm" else name
+            user = User(tenant_id=tenants[tenant].id, platform=platform, external_id=external_id)
             s.add(user)
             s.flush()
             accounts[name] = Account(tenants[tenant].id, user.id, platform)
@@ -93,6 +100,26 @@ def test_refusals_write_nothing(database: Database, people: People) -> None:
         link(s, people.bo, people.discord, actor="x")
     with database.session() as s:
         assert len(s.exec(select(AccountLink)).all()) == 1
+
+
+def test_one_platform_user_may_bring_each_of_its_tenants(
+    database: Database, people: People
+) -> None:
+    with database.session() as s:
+        link(s, people.slack, people.discord, actor="x")
+        # her DMs with the bot are another tenant of the same Discord user: welcome
+        person = link(s, people.slack, people.discord_dm, actor="x")
+    assert person.accounts == (people.slack, people.discord, people.discord_dm)
+    with pytest.raises(CommandError) as e, database.session() as s:
+        link(s, people.slack, people.cy, actor="x")  # another Discord user: not hers
+    assert str(e.value) == messages.LINK_PLATFORM_TAKEN.format(platform="discord")
+    with database.session() as s:
+        unlink(s, people.discord_dm.user_id, actor="x")
+        # a code from her Discord server account, entered in her Discord DMs
+        assert len(link(s, people.discord, people.discord_dm, actor="x").accounts) == 3
+    with pytest.raises(CommandError) as e, database.session() as s:
+        link(s, people.bo, people.discord_dm, actor="x")  # Bo's code: she is linked already
+    assert str(e.value) == messages.LINK_TAKEN
 
 
 def test_unlink_from_either_side(database: Database, people: People) -> None:

@@ -1,11 +1,12 @@
 """Linking and unlinking accounts in SQL (``account_links``), with an audit entry per tenant.
 
-Rules: two accounts of one person are on different platforms (one account per platform per
-person); an account belongs to at most one person; the account that issued the code brings
-its person (or becomes the home), and the account that entered it joins as a linked account,
-so it must not be linked already. Both functions are synchronous (call them through
-:meth:`bot.storage.db.Database.run`) and raise :class:`bot.errors.CommandError` with the
-message to show.
+Rules: the accounts of one person are on different platforms, except that one platform user
+may bring several of its tenants (on Discord, each server and the DMs with the bot are
+tenants of their own, all of one Discord user); an account belongs to at most one person; the
+account that issued the code brings its person (or becomes the home), and the account that
+entered it joins as a linked account, so it must not be linked already. Both functions are
+synchronous (call them through :meth:`bot.storage.db.Database.run`) and raise
+:class:`bot.errors.CommandError` with the message to show.
 """
 
 from __future__ import annotations
@@ -49,17 +50,22 @@ def link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> P
     the person now."""
     if issuer.user_id == joiner.user_id:
         raise CommandError(messages.LINK_SAME_ACCOUNT)
-    if issuer.platform == joiner.platform:
-        raise CommandError(messages.LINK_SAME_PLATFORM.format(platform=joiner.platform))
-    if session.get(User, issuer.user_id) is None:  # erased since it asked for the code
+    issuer_row, joiner_row = session.get(User, issuer.user_id), session.get(User, joiner.user_id)
+    if issuer_row is None or joiner_row is None:  # erased since the code was asked for
         raise CommandError(messages.LINK_BAD_CODE)
+    me = joiner_row.external_id
+    if issuer.platform == joiner.platform and issuer_row.external_id != me:
+        raise CommandError(messages.LINK_SAME_PLATFORM.format(platform=joiner.platform))
     theirs = person_of(session, issuer.user_id)
     if theirs is not None and joiner.user_id in theirs.user_ids:
         raise CommandError(messages.LINK_ALREADY)
     if person_of(session, joiner.user_id) is not None:
         raise CommandError(messages.LINK_TAKEN)
-    if theirs is not None and any(a.platform == joiner.platform for a in theirs.accounts):
-        raise CommandError(messages.LINK_PLATFORM_TAKEN.format(platform=joiner.platform))
+    if theirs is not None:
+        same_platform = [a.user_id for a in theirs.accounts if a.platform == joiner.platform]
+        others = session.exec(select(User.external_id).where(col(User.id).in_(same_platform))).all()
+        if any(external_id != me for external_id in others):
+            raise CommandError(messages.LINK_PLATFORM_TAKEN.format(platform=joiner.platform))
     home = theirs.home if theirs is not None else issuer
     try:
         with session.begin_nested():
