@@ -47,7 +47,7 @@ from bot import messages
 from bot.pipeline.route import parse_explicit
 from bot.scheduler import similarity
 from bot.scheduler.similarity import Matrix
-from bot.scheduler.slots import DAY, WEEK, densest, distance
+from bot.scheduler.slots import DAY, WEEK, densest, distance, offset
 from bot.storage.models import Interaction, User
 
 __all__ = [
@@ -318,6 +318,8 @@ class _Found:
     days: tuple[int, ...]
     members: list[_Seen]
     centre: Matrix
+    #: Distinct weeks (weekly) or days (daily) it was seen in.
+    periods: int
 
 
 def mine(
@@ -431,9 +433,9 @@ def _slots(
     left = list(members)
     daily = _daily(left, options)
     if daily is not None:
-        minute, days, taken = daily
+        minute, days, taken, dates = daily
         if now - taken[-1].request.at <= DAILY_STALE:
-            yield _Found("daily", minute, days, taken, centre)
+            yield _Found("daily", minute, days, taken, centre, dates)
         ids = {id(s) for s in taken}
         left = [s for s in left if id(s) not in ids]
     while len(left) >= options.min_occurrences:
@@ -447,32 +449,39 @@ def _slots(
             and now - taken[-1].request.at <= WEEKLY_STALE
         ):
             weekday, minute = divmod(slot.minute, DAY)
-            yield _Found("weekly", minute, (weekday,), taken, centre)
+            yield _Found("weekly", minute, (weekday,), taken, centre, weeks)
         chosen = set(slot.members)
         left = [s for i, s in enumerate(left) if i not in chosen]
 
 
 def _daily(
     members: list[_Seen], options: _Options
-) -> tuple[int, tuple[int, ...], list[_Seen]] | None:
-    """The usual minute, the weekdays and the occurrences of a daily habit, or None."""
+) -> tuple[int, tuple[int, ...], list[_Seen], int] | None:
+    """The usual minute, the weekdays, the occurrences and the number of distinct days of a
+    daily habit, or None."""
     slot = densest([s.minute_of_day for s in members], tolerance=options.tolerance, period=DAY)
     if slot is None:
         return None
     inside = [members[i] for i in slot.members]
+    # The day each occurrence belongs to: 23:55 for a 00:05 habit counts for the next day.
+    day_of = {
+        id(s): (s.local - timedelta(minutes=offset(s.minute_of_day, slot.minute, DAY))).date()
+        for s in inside
+    }
     dates: dict[int, set[date]] = defaultdict(set)
     for s in inside:
-        dates[s.local.weekday()].add(s.day)
+        dates[day_of[id(s)].weekday()].add(day_of[id(s)])
     busiest = max(len(d) for d in dates.values())
     days = tuple(sorted(w for w, d in dates.items() if len(d) >= max(2, busiest / 2)))
-    taken = [s for s in inside if s.local.weekday() in days]
+    taken = [s for s in inside if day_of[id(s)].weekday() in days]
+    taken_days = {day_of[id(s)] for s in taken}
     if (
         len(days) < DAILY_MIN_WEEKDAYS
-        or len({s.day for s in taken}) < options.min_occurrences
-        or len({s.week for s in taken}) < options.min_weeks
+        or len(taken_days) < options.min_occurrences
+        or len({d.isocalendar()[:2] for d in taken_days}) < options.min_weeks
     ):
         return None
-    return slot.minute, days, taken
+    return slot.minute, days, taken, len(taken_days)
 
 
 def _overlap(a: _Found, b: _Found, tolerance: int) -> bool:
@@ -508,12 +517,14 @@ def _patterns(found: list[_Found], x: Matrix, zone_name: str, now: datetime) -> 
         first, last = f.members[0], f.members[-1]
         text = _representative(f.members, x)
         personalities = Counter(s.request.personality for s in reversed(f.members))
+        weeks = f.periods
         if f.cadence == "weekly":
-            weeks = len({s.week for s in f.members})
-            today = now.astimezone(first.local.tzinfo).date()
+            local_now = now.astimezone(first.local.tzinfo)
+            today = local_now.date()
+            if local_now.hour * 60 + local_now.minute < f.minute:  # not yet today
+                today -= timedelta(days=1)
             out_of = max(weeks, _weekdays_between(first.day, today, f.days[0]))
         else:
-            weeks = len({s.day for s in f.members})
             out_of = max(1, -(-(now - first.request.at).days // 7))
         patterns.append(
             MinedPattern(

@@ -14,7 +14,7 @@ from statistics import median
 
 import numpy as np
 
-__all__ = ["DAY", "WEEK", "Slot", "densest", "distance"]
+__all__ = ["DAY", "WEEK", "Slot", "densest", "distance", "offset"]
 
 DAY = 24 * 60
 WEEK = 7 * DAY
@@ -34,14 +34,14 @@ def distance(a: int, b: int, period: int) -> int:
     return min(d, period - d)
 
 
-def _offset(value: int, centre: int, period: int) -> int:
+def offset(value: int, centre: int, period: int) -> int:
     """``value`` relative to ``centre``, in (-period/2, period/2]."""
     d = (value - centre) % period
     return d - period if d > period // 2 else d
 
 
 def _centre(values: Sequence[int], around: int, period: int) -> int:
-    offsets = [_offset(v, around, period) for v in values]
+    offsets = [offset(v, around, period) for v in values]
     return (around + round(median(offsets))) % period
 
 
