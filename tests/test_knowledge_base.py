@@ -8,6 +8,7 @@ and on the PostgreSQL server.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -21,14 +22,19 @@ from bot.builtin_tools.knowledge import (
     KnowledgeBaseError,
     split_document,
 )
+from bot.llm.base import ToolCall
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
 from bot.memory.store import MemoryStore, Scope
 from bot.settings import KnowledgeBaseSettings
 from bot.storage.db import Database
 from bot.storage.models import KnowledgeSection, Memory, Tenant
-from bot.tools.executor import ToolInvocation
+from bot.tools.executor import CallScope, ToolInvocation
+from bot.tools.registry import ToolRegistry
 from tests.cli_run import chorus, clean_env
+from tests.conftest import make_settings, message
+from tests.fakes import FakeLLM
+from tests.tool_helpers import tool_app
 
 INSTALL = """# Installing Acme
 
@@ -326,3 +332,65 @@ async def test_chorus_kb_without_a_folder_says_how_to_set_one(tmp_path: Path) ->
     run = await chorus("kb", "index", env=clean_env(tmp_path), cwd=tmp_path)
     assert run.code != 0
     assert "support_assistant.knowledge_base.path" in run.err
+
+
+# -- the plugin -----------------------------------------------------------------------------------
+
+
+async def test_plugin_indexes_at_start_up_and_offers_search_to_the_support_assistant(
+    tmp_path: Path, docs: Path
+) -> None:
+    settings = make_settings(
+        tmp_path, support_assistant={"knowledge_base": {"path": str(docs), "top_k": 1}}
+    )
+    db = Database(settings.storage.resolved_database_url())
+    db.upgrade()
+    tenant_id = _tenant(db, "T1")
+    db.dispose()
+    async with tool_app(settings, FakeLLM(), {}) as app:
+        registry = ToolRegistry(app.hooks)
+        people = app.pm.registry.personalities
+        enabled = app.state.defaults()
+        box = await registry.collect(people["support_assistant"], enabled=enabled)
+        assert "search_knowledge_base" in box
+        assert "search_knowledge_base" not in await registry.collect(
+            people["assistant"], enabled=enabled
+        )
+        scope = CallScope(
+            message("refund?", tenant="T1"), "support_assistant", "low", tenant_id=tenant_id
+        )
+        record = await app.dispatcher.tools.executor.execute(
+            ToolCall("c1", "search_knowledge_base", {"query": "refund to my card"}, ""), box, scope
+        )
+        assert record.outcome == "ok", record.result
+        [hit] = json.loads(record.result)["results"]
+        assert (hit["file"], hit["heading"]) == ("billing.md", "Billing › Refunds")
+
+
+async def test_no_folder_no_search_tool(tmp_path: Path) -> None:
+    async with tool_app(make_settings(tmp_path), FakeLLM(), {}) as app:
+        box = await ToolRegistry(app.hooks).collect(
+            app.pm.registry.personalities["support_assistant"], enabled=app.state.defaults()
+        )
+        assert "search_knowledge_base" not in box
+
+
+async def test_start_up_indexes_every_known_workspace_in_the_background(
+    tmp_path: Path, docs: Path
+) -> None:
+    settings = make_settings(tmp_path, support_assistant={"knowledge_base": {"path": str(docs)}})
+    db = Database(settings.storage.resolved_database_url())
+    db.upgrade()
+    first, second = _tenant(db), _tenant(db)
+    async with tool_app(settings, FakeLLM(), {}):
+        pass  # no search: only start-up indexing; shutdown waits for it
+    for tenant_id in (first, second):
+        assert _memories(db, tenant_id) == 6
+    off = make_settings(
+        tmp_path, support_assistant={"knowledge_base": {"path": str(docs), "index_on_start": False}}
+    )
+    third = _tenant(db)
+    async with tool_app(off, FakeLLM(), {}):
+        pass
+    assert _memories(db, third) == 0
+    db.dispose()

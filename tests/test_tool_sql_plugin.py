@@ -1,0 +1,140 @@
+"""The data analyst plugin offers its SQL tools only with an analytics database configured, and
+the executor runs them: a query answers, an injection attempt comes back as an error."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import fakeredis
+from pydantic import SecretStr
+
+from bot.app import Chorus
+from bot.context import Context
+from bot.llm.base import ToolCall
+from bot.plugins import get_plugin_manager
+from bot.settings import Secrets, Settings
+from bot.tools.executor import CallScope
+from bot.tools.registry import Toolbox, ToolRegistry
+from bot.tools.schema import check_schema
+from tests.conftest import make_settings, message
+from tests.fakes import FakeLLM
+
+SQL_TOOLS = {"list_tables", "describe_table", "run_select"}
+
+
+def _analytics(path: Path, rows: int = 30) -> Path:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE signups (id INTEGER PRIMARY KEY, plan TEXT, day TEXT)")
+    conn.executemany(
+        "INSERT INTO signups VALUES (?, ?, ?)",
+        [(i, "pro" if i % 3 == 0 else "free", f"2026-11-{1 + i % 20:02d}") for i in range(rows)],
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+@asynccontextmanager
+async def _app(settings: Settings, secrets: Secrets | None = None) -> AsyncIterator[Chorus]:
+    app = await Chorus.create(
+        settings,
+        secrets or Secrets(),
+        llm=FakeLLM(),
+        redis=fakeredis.FakeAsyncRedis(decode_responses=True),
+        pm=get_plugin_manager(settings.plugins.paths),
+    )
+    try:
+        yield app
+    finally:
+        await app.aclose()
+
+
+async def _tools(app: Chorus, personality: str = "data_analyst") -> Toolbox:
+    return await ToolRegistry(app.hooks).collect(
+        app.pm.registry.personalities[personality], enabled=app.state.defaults()
+    )
+
+
+async def test_no_analytics_database_no_sql_tools(tmp_path: Path) -> None:
+    async with _app(make_settings(tmp_path)) as app:
+        assert not SQL_TOOLS & set(await _tools(app))
+
+
+async def test_unusable_database_leaves_the_tools_out_and_chorus_up(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, data_analyst={"database_url": f"sqlite:///{tmp_path / 'missing.db'}"}
+    )
+    async with _app(settings) as app:
+        assert not SQL_TOOLS & set(await _tools(app))
+
+
+async def test_configured_database_gives_the_analyst_its_tools(tmp_path: Path) -> None:
+    url = f"sqlite:///{_analytics(tmp_path / 'a.db')}"
+    settings = make_settings(tmp_path, data_analyst={"database_url": url, "max_rows": 10})
+    async with _app(settings) as app:
+        box = await _tools(app)
+        assert SQL_TOOLS <= set(box)
+        assert not SQL_TOOLS & set(await _tools(app, "assistant"))
+        for name in SQL_TOOLS:
+            assert box[name].tool.side_effect == "read_only"
+            check_schema(box[name].tool.parameters)
+        props = box["run_select"].tool.parameters["properties"]
+        assert props["limit"]["maximum"] == 10
+        assert props["limit"]["x-chorus-preference"] == "row_limit"
+        assert props["format"]["x-chorus-preference"] == "output_format"
+
+        context = Context(persona="p", budget=4000)
+        analyst = app.pm.registry.personalities["data_analyst"]
+        await app.hooks.call(
+            "chorus_build_context",
+            enabled=app.state.defaults(),
+            message=message("how many signups?"),
+            personality=analyst,
+            context=context,
+        )
+        rendered = "\n".join(section.text for section in context.sections)
+        assert "SQLite" in rendered and "run_select" in rendered
+
+        scope = CallScope(message("signups per plan"), "data_analyst", "high")
+        executor = app.dispatcher.tools.executor
+        query = "SELECT plan, count(*) AS n FROM signups GROUP BY plan ORDER BY plan"
+        ok = await executor.execute(ToolCall("c1", "run_select", {"query": query}, ""), box, scope)
+        assert ok.outcome == "ok", ok.result
+        assert json.loads(ok.result)["rows"] == [["free", 20], ["pro", 10]]
+
+        many = await executor.execute(
+            ToolCall("c2", "run_select", {"query": "SELECT * FROM signups"}, ""), box, scope
+        )
+        assert json.loads(many.result)["truncated"] is True
+
+        attack = "SELECT 1; DROP TABLE signups"
+        refused = await executor.execute(
+            ToolCall("c3", "run_select", {"query": attack}, ""), box, scope
+        )
+        assert refused.outcome == "error"
+        assert "exactly one statement" in refused.result
+        assert refused.for_model().is_error
+
+        tables = await executor.execute(ToolCall("c4", "list_tables", {}, ""), box, scope)
+        assert json.loads(tables.result) == {"tables": [{"name": "signups", "type": "table"}]}
+
+
+async def test_analytics_url_secret_wins_over_the_setting(tmp_path: Path) -> None:
+    real = f"sqlite:///{_analytics(tmp_path / 'real.db', rows=4)}"
+    settings = make_settings(
+        tmp_path, data_analyst={"database_url": f"sqlite:///{tmp_path / 'missing.db'}"}
+    )
+    secrets = Secrets(analytics_database_url=SecretStr(real))
+    async with _app(settings, secrets) as app:
+        box = await _tools(app)
+        scope = CallScope(message("count"), "data_analyst", "high")
+        record = await app.dispatcher.tools.executor.execute(
+            ToolCall("c1", "run_select", {"query": "SELECT count(*) FROM signups"}, ""),
+            box,
+            scope,
+        )
+        assert json.loads(record.result)["rows"] == [[4]]
