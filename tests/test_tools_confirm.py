@@ -91,7 +91,7 @@ async def test_check_mark_from_the_asker_runs_the_action(rig: Rig) -> None:
     await task
     assert rig.toolkit.ran == [("send_email", EMAIL)]
     assert rig.transport.texts[-1] == "Sent the email to Ada."
-    [row] = audit_rows(rig.app)
+    [row] = await audit_rows(rig.app)
     assert row.detail["outcome"] == "ok" and row.detail["confirmation"] == "approved"
     assert row.detail["reason"] == "autonomy_medium"
     assert rig.app.dispatcher.tools.confirmations.waiting == 0
@@ -109,7 +109,7 @@ async def test_cross_from_the_asker_cancels(rig: Rig) -> None:
     assert rig.transport.texts[-1] == "OK, I did not send it."
     [row] = interactions(rig.app)
     assert row.context["tool_calls"][0]["outcome"] == "cancelled"
-    assert audit_rows(rig.app)[0].detail["confirmation"] == "cancelled"
+    assert (await audit_rows(rig.app))[0].detail["confirmation"] == "cancelled"
 
 
 async def test_others_reactions_removals_and_other_emoji_are_ignored(rig: Rig) -> None:
@@ -140,7 +140,7 @@ async def test_unanswered_questions_expire_and_the_action_does_not_run(tmp_path:
         # A late ✅ does nothing (and is not a rating either: the question is not an answer).
         await rig.react(mid, "✅")
         assert rig.toolkit.ran == []
-        assert audit_rows(rig.app)[0].detail["confirmation"] == "expired"
+        assert (await audit_rows(rig.app))[0].detail["confirmation"] == "expired"
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ async def test_safety_checks_switched_off_run_without_asking(tmp_path: Path) -> 
         rig.fake.call_tools(("send_email", EMAIL))
         await rig.start()
         assert [o.kind for o in rig.transport.sent] == ["answer"]
-        assert audit_rows(rig.app)[0].detail["reason"] == "safety_checks_off"
+        assert (await audit_rows(rig.app))[0].detail["reason"] == "safety_checks_off"
 
 
 async def test_an_undeliverable_question_does_not_run_the_action(rig: Rig) -> None:
@@ -190,7 +190,7 @@ async def test_an_undeliverable_question_does_not_run_the_action(rig: Rig) -> No
     rig.transport.fail_next = 1
     await rig.start()
     assert rig.toolkit.ran == [] and rig.result_sent()["outcome"] == "refused"
-    assert audit_rows(rig.app)[0].detail["reason"] == "undeliverable"
+    assert (await audit_rows(rig.app))[0].detail["reason"] == "undeliverable"
 
 
 # -- Slack ---------------------------------------------------------------------------------------
@@ -262,6 +262,6 @@ async def test_slack_confirmation_by_reaction(slack: SlackRig, emoji: str, runs:
     assert posts[1].params["text"].endswith("Sent." if runs else "Not sent.")
     assert posts[1].params["thread_ts"] == mention["ts"]
     assert slack.toolkit.ran == ([("send_email", EMAIL)] if runs else [])
-    await _until(lambda: len(audit_rows(slack.app)) == 1)
-    detail = audit_rows(slack.app)[0].detail
+    [row] = await audit_rows(slack.app)
+    detail = row.detail
     assert detail["confirmation"] == ("approved" if runs else "cancelled")

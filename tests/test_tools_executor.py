@@ -104,7 +104,7 @@ async def test_a_valid_call_runs_and_is_audited(app: Chorus) -> None:
     assert record.outcome == "ok"
     assert json.loads(record.result) == {"metric": "churn", "days": 7, "value": 42}
     assert record.for_model().is_error is False
-    [row] = audit_rows(app)
+    [row] = await audit_rows(app)
     assert (row.action, row.target, row.actor) == ("tool_call", "lookup_metric", "test:U1")
     assert row.detail["outcome"] == "ok" and row.detail["reason"] == "autonomy_high"
     assert row.detail["plugin"] == "toolkit" and row.detail["side_effect"] == "read_only"
@@ -129,7 +129,7 @@ async def test_bad_calls_become_errors_the_model_sees(
     result = record.for_model()
     assert result.is_error and json.loads(result.content)["outcome"] == outcome
     assert toolkit.ran == []  # nothing ran
-    [row] = audit_rows(app)
+    [row] = await audit_rows(app)
     assert row.detail["outcome"] == outcome
 
 
@@ -144,7 +144,7 @@ async def test_exceptions_and_timeouts_are_results_not_crashes(app: Chorus) -> N
     stuck = await executor.execute(_call("hang_sync", {}), box, _scope(), timeout_s=0.05)
     misc.release.set()
     assert stuck.outcome == "timeout"
-    assert [r.detail["outcome"] for r in audit_rows(app)] == ["error", "timeout", "timeout"]
+    assert [r.detail["outcome"] for r in await audit_rows(app)] == ["error", "timeout", "timeout"]
 
 
 async def test_results_are_text_cut_to_size(app: Chorus) -> None:
@@ -181,7 +181,7 @@ async def test_refusals_by_the_admin_lists_do_not_run(tmp_path: Path) -> None:
         elsewhere = CallScope(message("x", channel="C2"), "assistant", "high")
         ok = await executor.execute(_call("lookup_metric", {"metric": "x"}), box, elsewhere)
         assert ok.outcome == "ok"
-        assert [r.detail["reason"] for r in audit_rows(app)] == ["denied", "autonomy_high"]
+        assert [r.detail["reason"] for r in await audit_rows(app)] == ["denied", "autonomy_high"]
         assert toolkit.ran == [("lookup_metric", {"metric": "x", "days": 7})]
 
 
@@ -202,7 +202,7 @@ async def test_secrets_and_personal_data_are_redacted_in_records_and_audit(app: 
         _call("send_email", args), box, _scope("high")
     )
     assert record.outcome == "ok"
-    stored = json.dumps(record.as_context()) + json.dumps(audit_rows(app)[0].detail)
+    stored = json.dumps(record.as_context()) + json.dumps((await audit_rows(app))[0].detail)
     assert "ada@example.com" not in stored and "sk-abcdefghij" not in stored
     assert "[EMAIL]" in stored and "[TOKEN]" in stored
     # The tool itself got the real values.
@@ -219,8 +219,26 @@ async def test_an_audit_failure_does_not_fail_the_call(
         _call("lookup_metric", {"metric": "x"}), await _toolbox(app), scope
     )
     assert record.outcome == "ok"
+    assert await audit_rows(app) == []
     assert "could not audit a call of tool lookup_metric" in caplog.text
-    assert audit_rows(app) == []
+
+
+async def test_audit_entries_of_a_burst_are_written_together_and_a_bad_one_is_left_out(
+    app: Chorus, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = await _toolbox(app)
+    executor = app.dispatcher.tools.executor
+    scopes = [_scope(), _scope(tenant_id=uuid.uuid4()), _scope()]  # the middle one is refused
+    records = await asyncio.gather(
+        *[
+            executor.execute(_call("lookup_metric", {"metric": f"m{i}"}), box, scope)
+            for i, scope in enumerate(scopes)
+        ]
+    )
+    assert [r.outcome for r in records] == ["ok", "ok", "ok"]
+    rows = await audit_rows(app)
+    assert sorted(r.detail["arguments"]["metric"] for r in rows) == ["m0", "m2"]
+    assert caplog.text.count("could not audit a call of tool lookup_metric") == 1
 
 
 async def test_executor_without_a_database_still_runs(app: Chorus) -> None:
@@ -228,4 +246,4 @@ async def test_executor_without_a_database_still_runs(app: Chorus) -> None:
     record = await executor.execute(
         _call("lookup_metric", {"metric": "x"}), await _toolbox(app), _scope()
     )
-    assert record.outcome == "ok" and audit_rows(app) == []
+    assert record.outcome == "ok" and await audit_rows(app) == []

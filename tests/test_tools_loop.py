@@ -115,7 +115,7 @@ async def test_model_calls_a_tool_and_answers_with_its_result(rig: Rig) -> None:
     assert row.completion_tokens == 1 + 6
     # The pattern learner credits the tools used.
     assert ("tools", "lookup_metric") in approach(row.context, row.personality)
-    [audit] = audit_rows(rig.app)
+    [audit] = await audit_rows(rig.app)
     assert audit.detail["outcome"] == "ok" and audit.target == "lookup_metric"
 
 

@@ -119,7 +119,11 @@ async def tool_app(
         await app.aclose()
 
 
-def audit_rows(app: Chorus, action: str = "tool_call") -> list[AuditEntry]:
+async def audit_rows(app: Chorus, action: str = "tool_call") -> list[AuditEntry]:
+    """The audit entries of tool calls, once those waiting to be written are."""
+    audit_log = app.dispatcher.tools.executor.audit_log
+    if audit_log is not None:
+        await audit_log.idle()
     with app.db.session() as s:
         stmt = select(AuditEntry).where(AuditEntry.action == action)
         return list(s.exec(stmt.order_by(col(AuditEntry.created_at))))

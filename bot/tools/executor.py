@@ -3,8 +3,9 @@
 :meth:`Executor.execute` never raises for a bad call: unknown tools, arguments that are not a
 JSON object or do not match the tool's schema, refusals, cancellations, expiries, timeouts and
 exceptions in the handler all become a :class:`CallRecord` whose result the model sees as an
-error, so it can explain or try again. Each call writes one audit entry (``action
-"tool_call"``, ``target`` the tool) with its outcome, decision and time, the arguments redacted.
+error, so it can explain or try again. Each call adds one audit entry (``action
+"tool_call"``, ``target`` the tool) with its outcome, decision and time, the arguments redacted;
+entries are written in the background (:mod:`bot.tools.audit_log`).
 
 Handlers are called with the arguments as keyword arguments. A handler that also takes a
 parameter named ``call`` receives a :class:`ToolInvocation` (who asked, where, for which
@@ -25,8 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Table, insert
-
 from bot import messages
 from bot.autonomy import Autonomy
 from bot.events import Message, Transport, utcnow
@@ -34,7 +33,7 @@ from bot.learning.redact import TOKEN, redact
 from bot.llm.base import ToolCall, ToolResult
 from bot.settings import Settings
 from bot.storage.db import Database
-from bot.storage.models import AuditEntry
+from bot.tools.audit_log import AuditLog, Spawn
 from bot.tools.confirm import Confirmations
 from bot.tools.policy import Decision, Policy
 from bot.tools.registry import RegisteredTool, Toolbox
@@ -58,7 +57,6 @@ MAX_RESULT_CHARS = 8000
 #: How much of a result and of the arguments the interaction's record keeps.
 RECORD_CHARS = 500
 _SECRET_KEYS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
-AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
 #: ``ok``; ``error`` (the handler raised); ``timeout``; ``invalid`` (arguments);
 #: ``unknown_tool``; ``refused`` (policy); ``cancelled`` (❌); ``expired`` (no answer in time).
@@ -194,9 +192,11 @@ class Executor:
         db: Database | None,
         confirmations: Confirmations,
         policy: Policy | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         self.settings = settings
-        self.db = db
+        #: Where the audit entries go (None: no database, nothing audited).
+        self.audit_log = AuditLog(db, spawn) if db is not None else None
         self.confirmations = confirmations
         self.policy = policy or Policy(
             settings.tools, ask_autonomy=settings.learning.safety_enhanced_execution
@@ -363,8 +363,8 @@ class Executor:
         record.result = as_text(value)
 
     async def _audit(self, record: CallRecord, scope: CallScope) -> None:
-        """One audit entry per call; a failure to write it is logged, never raised."""
-        if self.db is None:
+        """One audit entry per call, written in the background (see :mod:`bot.tools.audit_log`)."""
+        if self.audit_log is None:
             return
         msg = scope.message
         detail = {
@@ -380,16 +380,14 @@ class Executor:
             "arguments": record.arguments,
             **record.extra,
         }
-        values = {
-            "id": uuid.uuid4(),
-            "tenant_id": scope.tenant_id,
-            "actor": f"{msg.platform}:{msg.user}"[:200],
-            "action": AUDIT_ACTION,
-            "target": record.name[:200],
-            "detail": detail,
-            "created_at": utcnow(),
-        }
-        try:
-            await self.db.run_core(lambda conn: conn.execute(insert(AUDIT).values(**values)))
-        except Exception:
-            log.exception("could not audit a call of tool %s", record.name)
+        self.audit_log.add(
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": scope.tenant_id,
+                "actor": f"{msg.platform}:{msg.user}"[:200],
+                "action": AUDIT_ACTION,
+                "target": record.name[:200],
+                "detail": detail,
+                "created_at": utcnow(),
+            }
+        )

@@ -9,6 +9,7 @@ from bot.hooks import HookRunner
 from bot.pipeline.identify import Who
 from bot.settings import Settings
 from bot.storage.db import Database
+from bot.tools.audit_log import Spawn
 from bot.tools.confirm import Confirmations
 from bot.tools.executor import CallScope, Executor
 from bot.tools.loop import ToolUse
@@ -18,12 +19,20 @@ __all__ = ["Tools"]
 
 
 class Tools:
-    def __init__(self, settings: Settings, db: Database | None, hooks: HookRunner) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database | None,
+        hooks: HookRunner,
+        *,
+        spawn: Spawn | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = ToolRegistry(hooks)
         #: Register in ``Dispatcher.reaction_claims`` so ✅/❌ on questions reach it.
         self.confirmations = Confirmations(settings.tools.confirm_timeout_s)
-        self.executor = Executor(settings, db=db, confirmations=self.confirmations)
+        #: ``spawn`` tracks the audit writer with other background work (drained at shutdown).
+        self.executor = Executor(settings, db=db, confirmations=self.confirmations, spawn=spawn)
 
     def use(
         self,
