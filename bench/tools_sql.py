@@ -1,0 +1,176 @@
+"""The data analyst's SQL tool on a 100k-row table, with the configured limits.
+
+    python -m bench.tools_sql [--rows 100000] [--runs 50] [--pg]
+
+Each run is the tool's whole path, as the executor calls it: the statement check (sqlglot
+parse, walk, regeneration), a read-only connection, the query under its time limit, and at
+most ``data_analyst.max_rows`` rows (default 200) turned into JSON-able values. The query mix
+an analyst asks for: an aggregate over the whole table, a filtered listing cut at the row
+limit, a count over a date range, a point lookup. SQLite (a file, opened read-only) by
+default; ``--pg`` adds PostgreSQL on 127.0.0.1 (CHORUS_BENCH_PG_URL) with the same data.
+``python -m bench.tools`` includes these figures. The last line printed is a JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bot.builtin_tools.sql import AnalyticsSQL, open_readonly
+from bot.builtin_tools.sql_check import check_query
+from bot.settings import DataAnalystSettings
+
+__all__ = ["QUERIES", "sql_figures"]
+
+PG_URL = os.environ.get("CHORUS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+QUERIES = {
+    "aggregate": "SELECT kind, count(*) AS n, sum(amount) AS total, avg(amount) AS mean "
+    "FROM events GROUP BY kind ORDER BY total DESC",
+    "listing": "SELECT id, user_id, kind, amount, day FROM events WHERE amount > 50 ORDER BY id",
+    "range_count": "SELECT count(DISTINCT user_id) FROM events "
+    "WHERE day >= '2026-03-01' AND day < '2026-04-01'",
+    "lookup": "SELECT * FROM events WHERE id = 4242",
+}
+_KINDS = ("signup", "login", "purchase", "refund", "invite", "upgrade", "churn")
+
+
+def _sqlite(path: Path, rows: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER, kind TEXT, "
+        "amount REAL, day TEXT)"
+    )
+    conn.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?, ?)",
+        (
+            (
+                i,
+                i % 5000,
+                _KINDS[i % 7],
+                (i * 37) % 100 + 0.5,
+                f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            )
+            for i in range(1, rows + 1)
+        ),
+    )
+    conn.commit()
+    conn.close()
+
+
+def _postgres(schema: str, rows: int) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(
+            f'CREATE TABLE "{schema}".events (id INTEGER PRIMARY KEY, user_id INTEGER, '
+            "kind TEXT, amount NUMERIC(10, 2), day DATE)"
+        )
+        conn.execute(
+            f'INSERT INTO "{schema}".events SELECT i, i % 5000, '
+            "(ARRAY['signup','login','purchase','refund','invite','upgrade','churn'])"
+            "[1 + i % 7], (i * 37) % 100 + 0.5, "
+            "make_date(2026, 1 + i % 12, 1 + i % 28) "
+            f"FROM generate_series(1, {rows}) AS i"
+        )
+        conn.execute(f'ANALYZE "{schema}".events')
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _measure(tool: AnalyticsSQL, runs: int) -> dict[str, float]:
+    for sql in QUERIES.values():  # warm-up: caches, pooled connection
+        tool.run_select(sql)
+    times: list[float] = []
+    per_query: dict[str, list[float]] = {name: [] for name in QUERIES}
+    for _ in range(runs):
+        for name, sql in QUERIES.items():
+            started = time.perf_counter()
+            out = tool.run_select(sql)
+            elapsed = (time.perf_counter() - started) * 1000
+            if name == "listing" and not out["truncated"]:
+                raise SystemExit("the listing should have been cut at the row limit")
+            times.append(elapsed)
+            per_query[name].append(elapsed)
+    figures = {
+        "p50_ms": round(statistics.median(times), 2),
+        "p95_ms": round(_percentile(times, 0.95), 2),
+    }
+    for name, values in per_query.items():
+        figures[f"{name}_p95_ms"] = round(_percentile(values, 0.95), 2)
+    return figures
+
+
+def _check_only(runs: int) -> dict[str, float]:
+    times = []
+    for _ in range(runs):
+        for sql in QUERIES.values():
+            started = time.perf_counter()
+            check_query(sql, "sqlite")
+            times.append((time.perf_counter() - started) * 1000)
+    return {"p95_ms": round(_percentile(times, 0.95), 3)}
+
+
+def sql_figures(*, rows: int = 100_000, runs: int = 50, pg: bool = False) -> dict[str, Any]:
+    """The SQL tool's latency figures (flat keys ``sql_…``) with the default limits."""
+    limits = DataAnalystSettings()
+    figures: dict[str, Any] = {
+        "sql_rows": rows,
+        "sql_max_rows": limits.max_rows,
+        "sql_timeout_s": limits.timeout_s,
+    }
+    figures.update({f"sql_check_{k}": v for k, v in _check_only(runs).items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "analytics.db"
+        _sqlite(path, rows)
+        tool = AnalyticsSQL(
+            open_readonly(f"sqlite:///{path}"),
+            max_rows=limits.max_rows,
+            timeout_s=limits.timeout_s,
+        )
+        figures.update({f"sql_sqlite_{k}": v for k, v in _measure(tool, runs).items()})
+        tool.close()
+    if pg:
+        schema = f"chorus_bench_sql_{uuid.uuid4().hex[:8]}"
+        _postgres(schema, rows)
+        try:
+            sep = "&" if "?" in PG_URL else "?"
+            tool = AnalyticsSQL(
+                open_readonly(f"{PG_URL}{sep}options=-csearch_path%3D{schema}"),
+                max_rows=limits.max_rows,
+                timeout_s=limits.timeout_s,
+            )
+            figures.update({f"sql_pg_{k}": v for k, v in _measure(tool, runs).items()})
+            tool.close()
+        finally:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=50, help="Runs of the four-query mix.")
+    parser.add_argument("--pg", action="store_true", help="Also on PostgreSQL (127.0.0.1).")
+    args = parser.parse_args()
+    figures = sql_figures(rows=args.rows, runs=args.runs, pg=args.pg)
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
