@@ -379,9 +379,45 @@ def test_embeddings_can_tell_alike_requests_without_shared_words() -> None:
     assert found.support == 6 and found.request in kpis
 
 
-def test_now_must_be_aware() -> None:
+def test_now_must_be_aware_and_naive_request_times_are_utc() -> None:
     with pytest.raises(ValueError, match="aware"):
         run([], now=datetime(2026, 3, 30))
+    naive = [
+        Request(r.tenant_id, r.user_id, r.at.replace(tzinfo=None), r.text, r.personality)
+        for r in habit(METRICS, zone="UTC", days=mondays(5), hh=9, mm=0)
+    ]
+    [found] = run(naive)
+    assert found.support == 5 and found.last_seen.tzinfo is not None
+
+
+def test_one_person_who_cannot_be_mined_does_not_stop_the_others() -> None:
+    bo = uuid.UUID(int=3)
+    requests = habit(METRICS, zone="UTC", days=mondays(5), hh=9, mm=0) + habit(
+        METRICS, zone="UTC", days=mondays(5), hh=9, mm=0, user=bo
+    )
+
+    def zone_of(user: uuid.UUID) -> str:
+        if user == ADA:
+            raise LookupError("no such person")
+        return "UTC"
+
+    assert [f.user_id for f in run(requests, zone_of)] == [bo]
+
+
+def test_descriptions_drop_greetings_and_courtesy() -> None:
+    found = run(
+        habit(
+            ("Hey, could you please send me the weekly metrics summary?",),
+            zone="UTC",
+            days=mondays(5),
+            hh=9,
+            mm=0,
+        )
+    )
+    assert found[0].description == "the weekly metrics summary"
+    assert (
+        'You asked me for "the weekly metrics summary" on 5 of the last 5 Mondays' in found[0].why()
+    )
 
 
 # -- the history in SQL -----------------------------------------------------------------------

@@ -3,17 +3,26 @@
 A habit is the same kind of request (:mod:`bot.scheduler.similarity`: by meaning, not exact
 text) asked at a similar time (:mod:`bot.scheduler.slots`), in the person's own time zone:
 
-- **daily**: on at least three weekdays, each seen on at least two dates and on at least half
-  as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around the median
+- **daily**: on at least three weekdays, each seen on at least two dates and on at least a
+  third as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around the median
   time of day, on ``min_occurrences`` or more days in ``min_weeks`` or more weeks.
 - **weekly**: on one weekday, within ±``tolerance_minutes`` of the median time, at least
   ``min_occurrences`` times in at least ``min_weeks`` distinct weeks.
 
 Only requests of the last ``window_days`` count. A habit not seen for three weeks (weekly) or
-one week (daily) is over. Daily habits are looked for first and take their occurrences; a habit
-whose slot an alike, stronger habit already covers is left out. Each habit's ``key`` depends
-on the person, the cadence, the weekday and the words the habit's requests share most, not
-on the exact time or phrasing, so mining again with new occurrences gives the same key.
+one week (daily) is over. Daily habits are looked for first and take their occurrences.
+
+One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
+inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
+pipeline summary"). What tells them apart is the calendar: one habit is asked once per slot,
+in one phrasing or the other, while two habits are asked side by side on the same days. So
+groups of somewhat alike requests (half the similarity) asked at the same times of day but
+(nearly) never on the same day are joined into one habit, and a habit whose slot such a
+stronger habit already covers is left out.
+
+Each habit's ``key`` depends on the person, the cadence, the weekday and the word the habit's
+requests share most, not on the exact time or phrasing, so mining again with new occurrences
+gives the same key (bench/proactive.py measures how often).
 
 Usage (the mining job)::
 
@@ -35,8 +44,8 @@ import uuid
 import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -334,12 +343,13 @@ def mine(
     tolerance_minutes: int = 90,
     embed: Embed | None = None,
 ) -> list[MinedPattern]:
-    """The habits in ``requests``, for each person, strongest first per person.
+    """The habits in ``requests``; per person, daily habits first, then the best supported.
 
     ``timezone_of`` gives a person's IANA zone (an unknown name is mined in UTC). Only
-    requests in the ``window_days`` before ``now`` count. ``embed`` (texts to unit vectors)
-    replaces the word features for telling requests alike; ``similarity`` is then a cosine
-    of those vectors.
+    requests in the ``window_days`` before ``now`` count (a naive ``at`` is taken as UTC).
+    ``embed`` (texts to unit vectors) replaces the word features for telling requests alike;
+    ``similarity`` is then a cosine of those vectors. One person whose history cannot be
+    mined is logged and skipped; the others are still mined.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -347,13 +357,18 @@ def mine(
     since = now - timedelta(days=window_days)
     people: dict[tuple[uuid.UUID, uuid.UUID], list[Request]] = defaultdict(list)
     for r in requests:
+        if r.at.tzinfo is None:
+            r = replace(r, at=r.at.replace(tzinfo=UTC))
         if since <= r.at <= now and r.text.strip():
             people[(r.tenant_id, r.user_id)].append(r)
     found: list[MinedPattern] = []
-    for (_tenant, user), history in people.items():
+    for (tenant, user), history in people.items():
         if len(history) < min_occurrences:
             continue
-        found.extend(_mine_person(history, timezone_of(user), now, options, embed))
+        try:
+            found.extend(_mine_person(history, timezone_of(user), now, options, embed))
+        except Exception:
+            log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
     return found
 
 
@@ -472,7 +487,7 @@ def _daily(
     for s in inside:
         dates[day_of[id(s)].weekday()].add(day_of[id(s)])
     busiest = max(len(d) for d in dates.values())
-    days = tuple(sorted(w for w, d in dates.items() if len(d) >= max(2, busiest / 2)))
+    days = tuple(sorted(w for w, d in dates.items() if len(d) >= max(2, busiest / 3)))
     taken = [s for s in inside if day_of[id(s)].weekday() in days]
     taken_days = {day_of[id(s)] for s in taken}
     if (
