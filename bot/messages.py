@@ -30,6 +30,25 @@ __all__ = [
     "FORGET_ME_CONFIRM",
     "FORGET_ME_FAILED",
     "FORGOTTEN_ME",
+    "FORGET_ME_CONFIRM_LINKED",
+    "LINK_CODE",
+    "LINK_PRIVATE_ONLY",
+    "LINK_CODE_SHOWN",
+    "LINK_BAD_CODE",
+    "LINK_TOO_MANY",
+    "LINK_SAME_ACCOUNT",
+    "LINK_SAME_PLATFORM",
+    "LINK_ALREADY",
+    "LINK_TAKEN",
+    "LINK_PLATFORM_TAKEN",
+    "LINK_USAGE",
+    "LINKED",
+    "LINKING_OFF",
+    "LINK_UNAVAILABLE",
+    "NOT_LINKED",
+    "UNLINKED_HOME",
+    "UNLINKED_OTHER",
+    "linked_accounts",
     "MEMORY_STATS_REFUSED",
     "PROFILE_FIELD_NAMES",
     "what_i_know",
@@ -98,6 +117,7 @@ Talk to me in plain language. Things you can also do:
 • react 👍 / 👎 to my answers so I learn what works for you
 • `remember …` / `forget …` – tell me what to keep or drop; `what do you know about me?`
 • `forget me` – delete everything I know about you
+• `link` – one profile and memory for your Slack and Discord accounts (`unlink` splits them)
 • `stop suggestions` – no more proactive suggestions (`proactive on`, `proactive status`); \
 react ✅ to a suggestion to get it, 🔕 to stop that one
 • `set my autonomy to low|medium|high` – how much I may do for you without asking"""
@@ -175,6 +195,79 @@ FORGOTTEN_ME = (
     "and your ratings. If you write to me again, I'll start from scratch."
 )
 MEMORY_STATS_REFUSED = "Sorry, only workspace admins can see memory statistics."
+
+# -- identity linking (bot.identity) ---------------------------------------------------------
+
+FORGET_ME_CONFIRM_LINKED = (
+    "This deletes everything I know about you on all {accounts} of your linked accounts: your "
+    "profile, everything I remember, our conversations and your ratings, on every platform. "
+    "It can't be undone. To go ahead, say `forget me confirm`. (To keep your other account, "
+    "say `unlink` first.)"
+)
+LINK_CODE = (
+    "Your one-time code: `{code}`\n"
+    "On your account on the other platform, send me `/chorus link {code}` (or `link {code}` "
+    "in a direct message) within {minutes} minutes. It works once. Never share it: whoever "
+    "enters it gets this account's profile and memories."
+)
+LINK_PRIVATE_ONLY = (
+    "Let's do that privately: send me `link` in a direct message, or use `/chorus link` "
+    "(only you see the answer)."
+)
+LINK_CODE_SHOWN = (
+    "Codes only work where only you see them: in a direct message or with "
+    "`/chorus link CODE`. If that was a real code, it no longer works: ask for a new one with "
+    "`/chorus link` on your other account."
+)
+LINK_BAD_CODE = (
+    "That code doesn't work: it may be mistyped, already used or expired. "
+    "Ask for a new one with `/chorus link` on your other account."
+)
+LINK_TOO_MANY = "Too many wrong codes. Please try again in {minutes} minutes."
+LINK_SAME_ACCOUNT = (
+    "That code was made by this account. Enter it on your *other* account to link the two."
+)
+LINK_SAME_PLATFORM = (
+    "That code was made by an account on {platform} too. Linking joins your accounts on "
+    "different platforms: enter the code on the other platform."
+)
+LINK_ALREADY = "These two accounts are already linked."
+LINK_TAKEN = (
+    "This account is already linked to another one. Say `unlink` here first, then link again."
+)
+LINK_PLATFORM_TAKEN = (
+    "The account that made the code already has a {platform} account linked. Unlink that one first."
+)
+LINK_USAGE = (
+    "Usage: `link` (get a one-time code), `link CODE` (enter it on your other account), "
+    "`unlink` (split them again)."
+)
+LINKED = (
+    "Linked. Your {home} account and this {here} account are now one person to me: your "
+    "profile, what I remember about you and your learned preferences follow you on both. Team "
+    "knowledge stays in each workspace. Say `unlink` to split them again."
+)
+LINKING_OFF = "Linking accounts is turned off."
+LINK_UNAVAILABLE = "Linking isn't available right now. Please try again in a minute."
+NOT_LINKED = "This account isn't linked to any other. Say `link` to get a code."
+UNLINKED_HOME = (
+    "Unlinked. This account keeps everything, including what I learned while linked; your "
+    "{others} account is back to what it had before linking."
+)
+UNLINKED_OTHER = (
+    "Unlinked. This account is back to what it had before linking; what I learned while "
+    "linked stays with your {home} account."
+)
+
+
+def linked_accounts(accounts: list[tuple[str, str | None, bool, bool]]) -> str:
+    """The ``whoami`` line of a linked person: (platform, name, is home, is this one)."""
+    parts = []
+    for platform, name, home, this in accounts:
+        notes = [n for n, on in (("home", home), ("this one", this)) if on]
+        label = f"{platform} ({name})" if name else platform
+        parts.append(label + (f" [{', '.join(notes)}]" if notes else ""))
+    return "Linked accounts: " + ", ".join(parts) + ". Say `unlink` to split them."
 
 #: How profile fields are named to people.
 PROFILE_FIELD_NAMES = {

@@ -62,7 +62,7 @@ DISCORD_TEAM = "Kubernetes"
 ADA_SLACK_SECRETS = ("SecretCorp", "BLUEFALCON")
 PROBE = "What is my codename, where do I work, what database do we use and what do I drink?"
 CELLO = "Which musical instrument do I play?"
-CODE = re.compile(r"\*([A-Z0-9-]{9,})\*")
+CODE = re.compile(r"`([A-Z0-9-]{9,})`")
 
 
 @dataclass
