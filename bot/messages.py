@@ -496,7 +496,10 @@ DISCORD_SUBCOMMANDS = {
     "memory": "Memory figures (admins: `stats`)",
     "plugins": "Admins: list, enable, disable, bind or unbind plugins",
     "stats": "Admins: learning figures and a satisfaction chart",
-    "link": "Link your accounts on other platforms",
+    "link": "Link your account on another platform (a one-time code, or enter one)",
+    "unlink": "Unlink this account from your other platforms",
+    "proactive": "Proactive suggestions: `on`, `off` or `status`",
+    "autonomy": "How much I may do without asking: `low`, `medium` or `high`",
 }
 DISCORD_SUBCOMMAND_FALLBACK = "Run `{name}`"
 DISCORD_ARGS = "What follows the command, e.g. a personality name"

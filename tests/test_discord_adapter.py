@@ -415,3 +415,10 @@ async def test_direct_messages_and_admin_notices(tmp_path: Path, llm: FakeLLM) -
             "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
         )
         assert reacted.params["emoji"] == "✅"
+
+
+async def test_link_is_a_subcommand_answered_privately_with_a_code(rig: Rig) -> None:
+    rig.fake.slash_command(rig.ada, "link", guild=rig.guild)
+    [answer] = await rig.fake.wait_for_call(FOLLOWUP)
+    assert answer.body["content"].startswith("Your one-time code: `")
+    assert answer.body["flags"] & 64  # only Ada sees it
