@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bench.proactive_data import World, family_of, make_world
 from bot.scheduler.mining import MinedPattern, Request, mine
@@ -106,16 +107,13 @@ class Truth:
 def expected(world: World, cfg: ProactiveSettings) -> list[Truth]:
     """The planted habits whose on-time occurrences before ``now`` meet the thresholds."""
     truths = []
-    now_days = {}
     for i, person in enumerate(world.people):
+        today = world.now.astimezone(ZoneInfo(person.zone)).date()
         for h, habit in enumerate(person.habits):
-            zone_now = world.now.astimezone(_zone(person.zone)).date()
-            now_days[i] = zone_now
-            seen = [(d, m) for d, m in person.on_time[h] if d < zone_now]
+            seen = [(d, m) for d, m in person.on_time[h] if d < today]
             weeks = {d.isocalendar()[:2] for d, _ in seen}
-            recent = seen and (zone_now - seen[-1][0]).days <= (
-                21 if habit.cadence == "weekly" else 7
-            )
+            stale = 21 if habit.cadence == "weekly" else 7
+            recent = bool(seen) and (today - seen[-1][0]).days <= stale
             if len(seen) >= cfg.min_occurrences and len(weeks) >= cfg.min_weeks and recent:
                 truths.append(
                     Truth(
@@ -123,12 +121,6 @@ def expected(world: World, cfg: ProactiveSettings) -> list[Truth]:
                     )
                 )
     return truths
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def match(
