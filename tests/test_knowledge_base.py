@@ -394,3 +394,16 @@ async def test_start_up_indexes_every_known_workspace_in_the_background(
         pass
     assert _memories(db, third) == 0
     db.dispose()
+
+
+def test_sections_wiped_from_memory_are_indexed_again(
+    database: Database, store: MemoryStore, docs: Path
+) -> None:
+    tenant_id = _tenant(database)
+    kb = _kb(database, store, docs)
+    kb.sync(tenant_id)
+    assert store.drop_tenant(tenant_id) == 6  # e.g. the workspace's memory deleted by an admin
+    report = kb.sync(tenant_id)
+    assert sorted(report.updated) == ["billing.md", "guides/install.md", "notes.txt"]
+    assert _memories(database, tenant_id) == 6
+    assert kb.search(tenant_id, "refund", 1)["results"][0]["file"] == "billing.md"

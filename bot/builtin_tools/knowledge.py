@@ -29,7 +29,7 @@ from bot.errors import ChorusError
 from bot.memory.store import MemoryStore, NewMemory, Scope
 from bot.settings import KnowledgeBaseSettings
 from bot.storage.db import Database
-from bot.storage.models import KnowledgeSection, Tenant
+from bot.storage.models import KnowledgeSection, Memory, Tenant
 
 __all__ = [
     "KnowledgeBase",
@@ -231,13 +231,21 @@ class KnowledgeBase:
                     select(KnowledgeSection).where(KnowledgeSection.tenant_id == tenant_id)
                 )
             )
+            # Memories deleted behind the index's back (a team's memory wiped) are re-indexed.
+            lost = set(
+                session.exec(
+                    select(KnowledgeSection.path)
+                    .join(Memory, col(Memory.id) == col(KnowledgeSection.memory_id), isouter=True)
+                    .where(KnowledgeSection.tenant_id == tenant_id, col(Memory.id).is_(None))
+                )
+            )
         known: dict[str, tuple[str, list[uuid.UUID]]] = {}
         for row in rows:
             known.setdefault(row.path, (row.file_hash, []))[1].append(row.memory_id)
         stale = [
             rel
             for rel, (digest, _) in known.items()
-            if full or rel not in hashes or hashes[rel] != digest
+            if full or rel in lost or rel not in hashes or hashes[rel] != digest
         ]
         for rel in stale:
             self._forget_file(tenant_id, rel, known[rel][1])
