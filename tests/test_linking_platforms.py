@@ -20,6 +20,7 @@ import pytest
 
 from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
+from adapters.slack.mrkdwn import to_mrkdwn
 from bot import messages
 from bot.app import Chorus
 from bot.settings import Secrets
@@ -187,3 +188,22 @@ async def test_link_across_slack_and_discord(rig: Rig) -> None:
     assert await rig.slack_command("unlink") == messages.UNLINKED_HOME.format(others="discord")
     _absent(await rig.discord_mention(probe, rig.ada), "SecretCorp", "oolong")
     assert "oolong" in await rig.slack_dm(probe)
+
+
+async def test_no_code_is_posted_in_a_slack_channel(rig: Rig) -> None:
+    assert rig.slack_adapter.http_url is not None
+    before = len(rig.slack.calls_to("chat.postMessage"))
+    await sf.post_event(
+        rig.slack_adapter.http_url,
+        SECRET,
+        sf.event_callback(sf.app_mention("link my account")),
+    )
+    posts = await rig.slack.wait_for_call("chat.postMessage", count=before + 1)
+    assert posts[-1].params["text"] == to_mrkdwn(messages.LINK_PRIVATE_ONLY)
+    assert not rig.slack.responses  # and no code anywhere else
+    # in a DM it is given
+    await sf.post_event(
+        rig.slack_adapter.http_url, SECRET, sf.event_callback(sf.dm_message("link", channel="D1"))
+    )
+    posts = await rig.slack.wait_for_call("chat.postMessage", count=before + 2)
+    assert posts[-1].params["channel"] == "D1" and CODE.search(posts[-1].params["text"])
