@@ -400,3 +400,16 @@ async def test_identify_gives_the_merged_profile_and_linked_accounts(world: Worl
     assert who.linked() == ((slack.tenant_id, slack.id),)
     assert DISCORD_TEAM in str(who.team_profile) and SLACK_TEAM not in str(who.team_profile)
     assert who.user_id == world.user(ADA_DISCORD).id
+
+
+async def test_a_personal_correction_on_either_account_follows_the_person(world: World) -> None:
+    await world.link(ADA_SLACK, ADA_DISCORD)
+    world.llm.enqueue("Your one-on-one is on Monday.")
+    await world.say("When is my weekly one-on-one with Bo?", ADA_DISCORD, thread="t1")
+    await world.say("no, actually it moved to Wednesdays at 10", ADA_DISCORD, thread="t1")
+    slack = world.user(ADA_SLACK)
+    with world.app.db.session() as s:
+        [correction] = s.exec(select(Memory).where(Memory.kind == "correction")).all()
+    assert (correction.tenant_id, correction.user_id) == (slack.tenant_id, slack.id)
+    assert "Wednesdays" in await world.context_of("when is my one-on-one with Bo?", ADA_SLACK)
+    _absent(await world.context_of("when is my one-on-one with Bo?", BO_SLACK), "Wednesdays")
