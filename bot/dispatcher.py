@@ -364,7 +364,9 @@ class Dispatcher:
             temperature=llm_cfg.temperature,
             tools=None
             if msg.event_id in self.without_tools
-            else self.tools.use(question, personality.name, who, event.transport),
+            else self.tools.use(
+                question, personality.name, who, event.transport, style=decisions.style
+            ),
         )
         notes = list(event.notes)
         if reused is not None:

@@ -31,10 +31,12 @@ from bot.autonomy import Autonomy
 from bot.events import Message, Transport, utcnow
 from bot.learning.redact import TOKEN, redact
 from bot.llm.base import ToolCall, ToolResult
+from bot.personality import Style
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.tools.audit_log import AuditLog, Spawn
 from bot.tools.confirm import Confirmations
+from bot.tools.personal import personalise
 from bot.tools.policy import Decision, Policy
 from bot.tools.registry import RegisteredTool, Toolbox
 from bot.tools.schema import problems
@@ -88,6 +90,9 @@ class CallScope:
     autonomy: Autonomy
     tenant_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
+    #: The answer style chosen for this reply from learned preferences: the source of
+    #: personalised argument defaults (:mod:`bot.tools.personal`).
+    style: Style | None = None
     #: Where to ask for a confirmation; None when no one can be asked (calls needing it are
     #: refused).
     transport: Transport | None = None
@@ -254,6 +259,10 @@ class Executor:
             record.outcome, record.result = "invalid", "The arguments must be a JSON object."
             return record
         arguments = dict(call.arguments)
+        defaults = personalise(tool.tool.parameters, arguments, scope.style)
+        if defaults:
+            arguments.update(defaults)
+            record.extra["personalised"] = sorted(defaults)
         record.arguments = redacted(arguments)
         wrong = problems(tool.validator, arguments)
         if wrong:

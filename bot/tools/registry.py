@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from bot.hooks import HookRunner
 from bot.llm.base import ToolSpec
 from bot.personality import Personality, SideEffect, Tool
+from bot.tools.personal import offered_schema
 from bot.tools.schema import ToolSchemaError, validator_for
 
 __all__ = ["NAME_PATTERN", "RegisteredTool", "ToolRegistry", "Toolbox"]
@@ -42,7 +43,7 @@ class RegisteredTool:
 
     @property
     def spec(self) -> ToolSpec:
-        return ToolSpec(self.name, self.tool.description, self.tool.parameters)
+        return ToolSpec(self.name, self.tool.description, offered_schema(self.tool.parameters))
 
 
 class Toolbox(Mapping[str, RegisteredTool]):

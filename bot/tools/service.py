@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.autonomy import autonomy_of
 from bot.events import Message, Transport
 from bot.hooks import HookRunner
+from bot.personality import Style
 from bot.pipeline.identify import Who
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -40,6 +41,7 @@ class Tools:
         personality: str,
         who: Who | None,
         transport: Transport | None,
+        style: Style | None = None,
     ) -> ToolUse:
         """What the generate stage needs to let the model call tools for ``msg``."""
         autonomy = autonomy_of(who.settings if who else None, self.settings.bot.default_autonomy)
@@ -50,5 +52,6 @@ class Tools:
             tenant_id=who.tenant_id if who else None,
             user_id=who.user_id if who else None,
             transport=transport,
+            style=style,
         )
         return ToolUse(self.registry, self.executor, scope, self.settings.tools)
