@@ -4,8 +4,8 @@ A habit is the same kind of request (:mod:`bot.scheduler.similarity`: by meaning
 text) asked at a similar time (:mod:`bot.scheduler.slots`), in the person's own time zone:
 
 - **daily**: on at least three weekdays, each seen on at least two dates and on at least a
-  third as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around the median
-  time of day, on ``min_occurrences`` or more days in ``min_weeks`` or more weeks.
+  third as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around
+  the median time of day, on ``min_occurrences`` or more days in ``min_weeks`` or more weeks.
 - **weekly**: on one weekday, within ±``tolerance_minutes`` of the median time, at least
   ``min_occurrences`` times in at least ``min_weeks`` distinct weeks.
 
@@ -54,7 +54,7 @@ from sqlmodel import Session, col, select
 
 from bot import messages
 from bot.pipeline.route import parse_explicit
-from bot.scheduler import similarity
+from bot.scheduler import similarity as lexical
 from bot.scheduler.similarity import Matrix
 from bot.scheduler.slots import DAY, WEEK, densest, distance, offset
 from bot.storage.models import Interaction, User
@@ -362,13 +362,16 @@ def mine(
         if since <= r.at <= now and r.text.strip():
             people[(r.tenant_id, r.user_id)].append(r)
     found: list[MinedPattern] = []
-    for (tenant, user), history in people.items():
-        if len(history) < min_occurrences:
-            continue
-        try:
-            found.extend(_mine_person(history, timezone_of(user), now, options, embed))
-        except Exception:
-            log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
+    try:
+        for (tenant, user), history in people.items():
+            if len(history) < min_occurrences:
+                continue
+            try:
+                found.extend(_mine_person(history, timezone_of(user), now, options, embed))
+            except Exception:
+                log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
+    finally:
+        lexical.terms.cache_clear()  # keep no request texts in memory between runs
     return found
 
 
@@ -384,9 +387,9 @@ def _mine_person(
         iso = day.isocalendar()
         seen.append(_Seen(r, len(seen), local, day, (iso.year, iso.week)))
     texts = [r.text for r in history]
-    x = embed(texts) if embed is not None else similarity.vectors(texts)[0]
+    x = embed(texts) if embed is not None else lexical.vectors(texts)[0]
     candidates: list[_Found] = []
-    for group in _join_split(similarity.cluster(x, options.similarity), x, seen, options):
+    for group in _join_split(lexical.cluster(x, options.similarity), x, seen, options):
         if len(group) < options.min_occurrences:
             continue
         centre = x[group].sum(axis=0)
@@ -574,7 +577,7 @@ def _ranked_terms(members: list[_Seen]) -> list[str]:
     df: Counter[str] = Counter()
     weight: dict[str, float] = {}
     for s in members:
-        bag = similarity.terms(s.request.text)
+        bag = lexical.terms(s.request.text)
         df.update(bag)
         weight.update(bag)
     return sorted(df, key=lambda t: (-df[t] * weight[t], t)) or [""]
