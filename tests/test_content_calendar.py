@@ -191,7 +191,7 @@ def test_tool_declarations(database: Database) -> None:
     for tool in tools.values():
         check_schema(tool.parameters)
     days = tools["list_calendar"].parameters["properties"]["days"]
-    assert days["x-chorus-preference"] == "time_range_days"
+    assert days["x-chorus-default"] == {"length": {"short": 7, "medium": 14, "long": 31}}
 
     tenant, ada, _, _ = _people(database)
     call = _invocation(tenant, ada)

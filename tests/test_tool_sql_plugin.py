@@ -84,8 +84,10 @@ async def test_configured_database_gives_the_analyst_its_tools(tmp_path: Path) -
             check_schema(box[name].tool.parameters)
         props = box["run_select"].tool.parameters["properties"]
         assert props["limit"]["maximum"] == 10
-        assert props["limit"]["x-chorus-preference"] == "row_limit"
-        assert props["format"]["x-chorus-preference"] == "output_format"
+        assert props["limit"]["x-chorus-default"] == {
+            "length": {"short": 10, "medium": 10, "long": 10}  # never above max_rows
+        }
+        assert props["format"]["x-chorus-default"]["structure"]["bullets"] == "markdown"
 
         context = Context(persona="p", budget=4000)
         analyst = app.pm.registry.personalities["data_analyst"]

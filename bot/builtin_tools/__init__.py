@@ -9,6 +9,7 @@
   plugins return from ``chorus_tools``.
 
 A tool argument whose default should follow the person's learned preferences carries
-``"x-chorus-preference": NAME`` in its JSON schema (``row_limit``, ``output_format``,
-``time_range_days``, ``result_count``); the tool executor fills it when the model leaves it out.
+``"x-chorus-default": {aspect: {option: value}}`` in its JSON schema (row limits and the output
+format of a query, sections per search, days of the calendar listed); the tool executor fills
+it from the learned answer style when the model leaves it out (:mod:`bot.tools.personal`).
 """

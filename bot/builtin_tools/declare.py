@@ -7,8 +7,9 @@ database: no SQL tools; no knowledge base folder: no search tool).
 Handlers are plain ``def`` functions (the executor runs them in a worker thread) taking the
 validated arguments as keyword arguments; those that need the workspace take ``call``, the
 executor's :class:`bot.tools.executor.ToolInvocation`. Errors are raised with a message the
-model can act on. Arguments whose default follows the person's learned preferences carry
-``"x-chorus-preference"`` (see :mod:`bot.builtin_tools`).
+model can act on. Arguments whose default follows the person's learned answer style carry
+``"x-chorus-default"`` (:mod:`bot.tools.personal`): row limits, the output format, how many
+sections, how many days.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: JSON-schema annotation: the argument's default follows this learned preference of the person.
-PREFERENCE_KEY = "x-chorus-preference"
+#: JSON-schema annotation (read by :mod:`bot.tools.personal`): when the model leaves the argument
+#: out, its value follows the person's learned answer style, ``{aspect: {option: value}}``.
+PREFERENCE_KEY = "x-chorus-default"
 _FORMATS: dict[str, OutputFormat] = {"json": "json", "csv": "csv", "markdown": "markdown"}
 
 
@@ -145,14 +147,26 @@ def sql_tools(sql: AnalyticsSQL) -> list[Tool]:
                         "minimum": 1,
                         "maximum": sql.max_rows,
                         "description": f"Most rows to return (default and cap {sql.max_rows}).",
-                        PREFERENCE_KEY: "row_limit",
+                        PREFERENCE_KEY: {
+                            "length": {
+                                "short": min(20, sql.max_rows),
+                                "medium": min(50, sql.max_rows),
+                                "long": sql.max_rows,
+                            }
+                        },
                     },
                     "format": {
                         "type": "string",
                         "enum": ["json", "csv", "markdown"],
                         "default": "json",
                         "description": "Rows as JSON lists, or as CSV or Markdown table text.",
-                        PREFERENCE_KEY: "output_format",
+                        PREFERENCE_KEY: {
+                            "structure": {
+                                "bullets": "markdown",
+                                "mixed": "markdown",
+                                "prose": "json",
+                            }
+                        },
                     },
                 },
                 ["query"],
@@ -197,7 +211,7 @@ def knowledge_tools(kb: KnowledgeBase) -> list[Tool]:
                         "minimum": 1,
                         "maximum": 20,
                         "description": f"How many sections (default {kb.settings.top_k}).",
-                        PREFERENCE_KEY: "result_count",
+                        PREFERENCE_KEY: {"length": {"short": 3, "medium": 5, "long": 8}},
                     },
                 },
                 ["query"],
@@ -323,7 +337,7 @@ def calendar_tools(db: Database) -> list[Tool]:
                         "maximum": 366,
                         "default": 14,
                         "description": "How many days from the first (default 14).",
-                        PREFERENCE_KEY: "time_range_days",
+                        PREFERENCE_KEY: {"length": {"short": 7, "medium": 14, "long": 31}},
                     },
                     "channel": {"type": "string", "maxLength": 64},
                     "status": status,
