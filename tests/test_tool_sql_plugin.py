@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from bot.app import Chorus
 from bot.context import Context
 from bot.llm.base import ToolCall
+from bot.personality import Style
 from bot.plugins import get_plugin_manager
 from bot.settings import Secrets, Settings
 from bot.tools.executor import CallScope
@@ -140,3 +141,27 @@ async def test_analytics_url_secret_wins_over_the_setting(tmp_path: Path) -> Non
             scope,
         )
         assert json.loads(record.result)["rows"] == [[4]]
+
+
+async def test_left_out_limit_and_format_follow_the_learned_style(tmp_path: Path) -> None:
+    url = f"sqlite:///{_analytics(tmp_path / 'a.db', rows=100)}"
+    settings = make_settings(tmp_path, data_analyst={"database_url": url})
+    async with _app(settings) as app:
+        box = await _tools(app)
+        executor = app.dispatcher.tools.executor
+        call = ToolCall("c1", "run_select", {"query": "SELECT id FROM signups ORDER BY id"}, "")
+
+        brief_style = Style(length="short", structure="bullets")
+        brief = CallScope(message("ids"), "data_analyst", "high", style=brief_style)
+        short = json.loads((await executor.execute(call, box, brief)).result)
+        assert short["row_count"] == 20 and short["truncated"] is True
+        assert short["markdown"].startswith("| id |")
+
+        long_style = Style(length="long", structure="prose")
+        thorough = CallScope(message("ids"), "data_analyst", "high", style=long_style)
+        long = json.loads((await executor.execute(call, box, thorough)).result)
+        assert long["row_count"] == 100 and "rows" in long
+
+        asked = ToolCall("c2", "run_select", {**call.arguments, "limit": 5, "format": "csv"}, "")
+        given = json.loads((await executor.execute(asked, box, brief)).result)
+        assert given["row_count"] == 5 and "csv" in given  # what the model gave is kept
