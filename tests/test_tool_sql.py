@@ -53,6 +53,11 @@ INJECTIONS = [
     "SET statement_timeout = 0",
     "COPY orders TO '/tmp/orders.csv'",
     "EXPLAIN ANALYZE DELETE FROM orders",
+    "REINDEX",
+    "LISTEN orders",
+    "CALL refresh_orders()",
+    "DO $$ BEGIN DELETE FROM orders; END $$",
+    "PREPARE p AS DELETE FROM orders",
     "",
     "   ;  ",
     "SELECT FROM WHERE",
@@ -68,6 +73,12 @@ POSTGRES_ONLY_INJECTIONS = [
     "SELECT query_to_xml('DELETE FROM orders', true, false, '')",
     "SELECT pg_terminate_backend(1)",
     "SELECT * FROM orders FOR SHARE",
+    "SELECT pg_catalog.pg_sleep(1)",
+    'SELECT "pg_sleep"(1)',
+    "SELECT (SELECT PG_SLEEP(1))",
+    "SELECT * FROM pg_sleep(5)",
+    "SELECT 1 INTO TEMP stolen",
+    "SELECT * FROM dblink('host=x', 'DELETE FROM orders') AS t(a int)",
 ]
 SQLITE_ONLY_INJECTIONS = [
     "SELECT load_extension('evil')",
@@ -120,8 +131,10 @@ def test_check_admits_queries_and_runs_them_without_comments(sql: str, expected:
 def test_check_names_the_reason() -> None:
     with pytest.raises(QueryRefused, match="exactly one statement"):
         check_query("SELECT 1; SELECT 2", "sqlite")
-    with pytest.raises(QueryRefused, match="only SELECT"):
+    with pytest.raises(QueryRefused, match="only SELECT queries are allowed, not DELETE"):
         check_query("DELETE FROM orders", "sqlite")
+    with pytest.raises(QueryRefused, match="not REINDEX"):
+        check_query("REINDEX", "sqlite")
     with pytest.raises(QueryRefused, match="INTO"):
         check_query("SELECT * INTO x FROM orders", "postgresql")
     with pytest.raises(QueryRefused, match="pg_sleep"):

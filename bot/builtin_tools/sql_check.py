@@ -13,6 +13,7 @@ This is the first of two locks: the connection itself is read-only (:mod:`bot.bu
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import sqlglot
@@ -84,6 +85,10 @@ _DENIED_NODES: tuple[type, ...] = (
     exp.Rollback,
 )
 
+# sqlglot warns, with the statement's text, when it falls back to an opaque command; such a
+# statement is refused anyway, and statements are not logged.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
 #: sqlglot dialect of each supported backend.
 DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres"}
 
@@ -142,7 +147,8 @@ def check_query(sql: str, backend: str) -> CheckedQuery:
     while isinstance(root, exp.Subquery | exp.Paren):
         root = root.this
     if not isinstance(root, exp.Select | exp.SetOperation):
-        raise QueryRefused(f"only SELECT queries are allowed, not {type(root).__name__.upper()}")
+        first = sql.strip().lstrip("(").split(None, 1)[0].upper()[:20]
+        raise QueryRefused(f"only SELECT queries are allowed, not {first}")
     for node in tree.walk():
         if isinstance(node, _DENIED_NODES):
             what = "SELECT … INTO" if isinstance(node, exp.Into) else type(node).__name__.upper()
