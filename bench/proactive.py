@@ -23,7 +23,8 @@ Figures:
   key (the upsert key of their proactive task).
 * mining_s: wall time of ``mine()`` over every request of every person, with the people split
   between ``--workers`` processes (forked; the time includes starting them and collecting the
-  results); mining_1proc_s the same in this one process.
+  results); mining_1proc_s the same in this one process, and mining_cpu_s the CPU time it
+  took (the wall times grow when others use the machine's cores).
 
 The last line is one JSON object of the figures.
 """
@@ -183,10 +184,15 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
     found = mine_parallel(requests, zones, world.now, args.workers)
     mining_s = time.perf_counter() - started
     print(f"mining, {args.workers} processes: {mining_s:.2f} s, {len(found):,} patterns")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     alone = mine_parallel(requests, zones, world.now, 1)
     mining_1proc_s = time.perf_counter() - started
-    print(f"mining, 1 process: {mining_1proc_s:.2f} s")
+    mining_cpu_s = time.process_time() - cpu
+    load = os.getloadavg()[0]
+    print(
+        f"mining, 1 process: {mining_1proc_s:.2f} s ({mining_cpu_s:.2f} s of CPU; "
+        f"load average {load:.1f} on this shared machine)"
+    )
     assert sorted(p.key for p in alone) == sorted(p.key for p in found)
 
     truths = expected(world, cfg)
@@ -229,6 +235,7 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
         "key_stability": round(stability, 4),
         "mining_s": round(mining_s, 2),
         "mining_1proc_s": round(mining_1proc_s, 2),
+        "mining_cpu_s": round(mining_cpu_s, 2),
         "workers": args.workers,
         "users": len(world.people),
         "requests": len(requests),
