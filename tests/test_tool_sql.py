@@ -385,3 +385,11 @@ def test_password_comes_from_the_environment_not_the_setting() -> None:
     with pytest.raises(SQLToolError) as err:
         db.execute("SELECT 1", max_rows=1, timeout_s=1)
     assert "s3cret" not in str(err.value)
+
+
+def test_percent_signs_and_quotes_in_a_query_are_plain_sql(db: ReadOnlyDatabase) -> None:
+    tool = AnalyticsSQL(db, max_rows=1000, timeout_s=10)
+    out = tool.run_select(
+        "SELECT count(*) AS n, 'it''s 100%' AS label FROM orders WHERE customer LIKE '%1%'"
+    )
+    assert out["rows"] == [[ROWS // 7 + (1 if ROWS % 7 >= 1 else 0), "it's 100%"]]
