@@ -1,14 +1,17 @@
 """Preference learning: simulated people react 👍/👎; the learner against a Q-learning baseline.
 
-    python -m bench.learning [--seeds 20] [--teams 8] [--members 6] [--answers 50]
-                             [--share 0.7] [--join 30] [--curve person|linear]
+    python -m bench.learning [--seeds 20] [--first-seed 0] [--teams 8] [--members 6]
+                             [--answers 50] [--share 0.7] [--join 30] [--curve person|linear]
+                             [--ideal]
 
 The simulator: teams of people with hidden taste. Each person prefers one option per style
 decision (length, formality, structure, emoji) and one personality per request kind (data,
 marketing, support, content, general); each of those nine preferences is taken from a team
-profile with probability ``--share`` (0.7) and drawn at random otherwise. A team profile
-draws its style at random and, per request kind, the personality made for that kind half the
-time and a random one otherwise. People mostly ask about one kind (half of their requests).
+profile with probability ``--share`` (0.7) and drawn from the population otherwise. The
+population, for both team profiles and people's own picks: every style option alike; per
+request kind, the personality made for that kind with probability 0.75 and one of the other
+four alike otherwise. People mostly ask about one kind (half of their requests, the other
+kinds an eighth each).
 
 A reply is five choices: the four style options and the personality for the request's kind.
 A person reacts 👍 with probability ``noise + (1 - 2 * noise) * like(misses)``, where
@@ -23,10 +26,15 @@ rates five answers.
 The methods, on the same people, the same request kinds and the same reaction draws
 (common random numbers per seed):
 
-* learner: ``bot.learning.bandit`` with its default ``Params``: Thompson sampling per
-  decision, team evidence as the prior of each member, personality first (the one made for
-  the kind as its default) and then style (that personality's style as the default). Its
-  constants were tuned on seeds 100-123 of this simulator; the figures use seeds 0 upwards.
+* learner: ``bot.learning.bandit`` with its default ``Params``, as the dispatcher uses it.
+  Routing first, without exploring: the personality most likely to be the person's
+  favourite for the request's kind (``route``; the kind's specialist until something is
+  learned, and on ties); then Thompson sampling of each style decision with that
+  personality's style as the default (``choose_style``; a decision the team has not rated
+  keeps the default). A vote updates the person and the team (``update``). The model (see
+  the module's docstring) assumes a logistic reaction curve in the number of misses; its
+  constants were tuned on seeds 100-123 of this simulator (``--first-seed 100 --seeds 24``);
+  the reported figures use seeds 0 upwards.
 * baseline: epsilon-greedy Q-learning per person with the same factorisation, one Q-table per
   decision (four style tables, one personality table per request kind), each exploring with
   probability 0.1 and otherwise taking its best entry (ties at random); Q starts at 0 and
@@ -36,6 +44,11 @@ The methods, on the same people, the same request kinds and the same reaction dr
 * team oracle: always the team's profile, the best one can do knowing the team's taste
   perfectly but nothing about the person; a bound on what a team prior alone can give.
 * oracle: always the person's hidden taste.
+* ideal (only with ``--ideal``; slow, about 10 s a seed): a reference, not a method one could
+  deploy. Bayes' rule on the simulator's exact model (its reaction curve with noise 0.1, the
+  share, the population) *knowing each team's profile*, over every taste a person may have;
+  each reply is the one with the highest expected 👍 rate under the posterior. It shows what
+  the figures can reach once the team's taste is known, which the learner must first learn.
 
 Figures: cumulative regret over each member's answers (the oracle's expected 👍 rate minus
 the method's, summed), the expected 👍 rate of the 10th, 20th and 50th rated answer (the one
@@ -46,6 +59,7 @@ newcomer's first five answers. All averaged over people and seeds. Last line: JS
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -55,14 +69,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from bot.learning.bandit import (
     STYLE_OPTIONS,
     Choice,
     Params,
     State,
-    choose,
     choose_style,
     personality_decision,
+    route,
     style_defaults,
     update,
 )
@@ -217,17 +233,19 @@ class Learner:
     def reply(self, person: Person, kind: str, now: float) -> Reply:
         team = self.teams.setdefault(person.team, State(f"team:{person.team}"))
         user = self.users.setdefault(person.name, State(f"user:{person.name}"))
-        who = choose(
+        decision, specialist = personality_decision(kind), KINDS[kind]
+        who = route(
+            team, user, decision, PERSONALITIES, default=specialist, now=now, params=self.params
+        ) or Choice(decision, specialist, {}, {}, specialist)
+        style = choose_style(
             team,
             user,
-            personality_decision(kind),
-            PERSONALITIES,
+            STYLES[who.option],
             self.rng,
-            default=KINDS[kind],
             now=now,
             params=self.params,
+            unrated_default=True,
         )
-        style = choose_style(team, user, STYLES[who.option], self.rng, now=now, params=self.params)
         self.last[person.name] = [who, *style]
         return {c.decision: c.option for c in self.last[person.name]}
 
@@ -305,6 +323,87 @@ class TeamOracle:
         pass
 
 
+#: Every combination of style options, and how many of two combinations' options differ.
+STYLE_COMBOS = list(itertools.product(*STYLE_OPTIONS.values()))
+STYLE_MISSES = np.array(
+    [[sum(a != b for a, b in zip(s, t, strict=True)) for t in STYLE_COMBOS] for s in STYLE_COMBOS]
+)
+
+
+@dataclass(slots=True)
+class Ideal:
+    """Bayes' rule on the simulator's exact model, knowing each team's profile (a reference).
+
+    The posterior over a person's taste is kept on the grid of style combinations × the
+    personality for every kind; each reply maximises the expected 👍 rate.
+    """
+
+    world: World
+    share: float = 0.7
+    specialist: float = 0.75
+    noise: float = 0.1
+    logs: dict[str, np.ndarray] = field(default_factory=dict)
+    last: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def _p_up(self, misses: np.ndarray) -> np.ndarray:
+        like = 1.0 / (1.0 + np.exp(1.5 * (misses - 2)))
+        return self.noise + (1.0 - 2.0 * self.noise) * like
+
+    def _pick(self, decision: str, option: str) -> float:
+        if decision.startswith("personality:"):
+            own = KINDS[decision.split(":", 1)[1]]
+            return self.specialist if option == own else (1 - self.specialist) / 4
+        return 1.0 / len(DECISIONS[decision])
+
+    def _prior(self, person: Person) -> np.ndarray:
+        profile = self.world.profiles[person.team]
+
+        def prob(decision: str, option: str) -> float:
+            team = self.share * (option == profile[decision])
+            return team + (1 - self.share) * self._pick(decision, option)
+
+        style = np.log(
+            [
+                math.prod(prob(d, o) for d, o in zip(STYLE_OPTIONS, combo, strict=True))
+                for combo in STYLE_COMBOS
+            ]
+        )
+        logs = style.reshape(-1, *([1] * len(KINDS)))
+        for i, kind in enumerate(KINDS):
+            who = np.log([prob(personality_decision(kind), p) for p in PERSONALITIES])
+            shape = [1] * (1 + len(KINDS))
+            shape[1 + i] = len(PERSONALITIES)
+            logs = logs + who.reshape(shape)
+        return logs
+
+    def reply(self, person: Person, kind: str, now: float) -> Reply:
+        if person.name not in self.logs:
+            self.logs[person.name] = self._prior(person)
+        logs = self.logs[person.name]
+        k = list(KINDS).index(kind)
+        weights = np.exp(logs - logs.max())
+        marginal = weights.sum(axis=tuple(1 + j for j in range(len(KINDS)) if j != k))
+        marginal /= marginal.sum()  # style combination × personality for this kind
+        other = np.arange(len(PERSONALITIES))[:, None] != np.arange(len(PERSONALITIES))[None, :]
+        misses = STYLE_MISSES[:, None, :, None] + other[None, :, None, :]
+        expected = np.tensordot(self._p_up(misses), marginal, axes=([2, 3], [0, 1]))
+        s, p = np.unravel_index(int(np.argmax(expected)), expected.shape)
+        self.last[person.name] = (k, int(s), int(p))
+        reply = dict(zip(STYLE_OPTIONS, STYLE_COMBOS[int(s)], strict=True))
+        reply[personality_decision(kind)] = PERSONALITIES[int(p)]
+        return reply
+
+    def feedback(self, person: Person, reward: int, now: float) -> None:
+        k, s, p = self.last.pop(person.name)
+        shape = [1] * (1 + len(KINDS))
+        shape[1 + k] = len(PERSONALITIES)
+        misses = STYLE_MISSES[s].reshape(-1, *([1] * len(KINDS))) + (
+            np.arange(len(PERSONALITIES)) != p
+        ).reshape(shape)
+        up = self._p_up(misses)
+        self.logs[person.name] = self.logs[person.name] + np.log(up if reward > 0 else 1 - up)
+
+
 @dataclass(slots=True)
 class Trace:
     """Expected 👍 rates: per member, per answer; per newcomer, their first answers."""
@@ -372,6 +471,7 @@ LABELS = {
     "baseline": "baseline (ε-greedy Q)",
     "team": "team oracle (team's taste)",
     "oracle": "oracle (person's taste)",
+    "ideal": "ideal (knows team's taste)",
 }
 
 
@@ -382,17 +482,20 @@ def _mean(values: Sequence[float]) -> float:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="tuning used 100-123")
     parser.add_argument("--teams", type=int, default=8)
     parser.add_argument("--members", type=int, default=6)
     parser.add_argument("--answers", type=int, default=50)
     parser.add_argument("--share", type=float, default=0.7, help="share of taste from the team")
     parser.add_argument("--join", type=int, default=30, help="answers rated before newcomers")
     parser.add_argument("--curve", choices=sorted(CURVES), default="person")
+    parser.add_argument("--ideal", action="store_true", help="also the (slow) ideal reference")
     args = parser.parse_args(argv)
     marks = [n for n in (10, 20, 50) if n <= args.answers]
     started = time.perf_counter()
-    results: dict[str, list[Figures]] = {name: [] for name in NAMES}
-    for seed in range(args.seeds):
+    names = (*NAMES, "ideal") if args.ideal else NAMES
+    results: dict[str, list[Figures]] = {name: [] for name in names}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         world = make_world(seed, args.teams, args.members, args.share, args.curve)
         policies: dict[str, Policy] = {
             "learner": Learner(random.Random(seed * 1_000 + 3)),
@@ -400,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "team": TeamOracle(world),
             "oracle": Oracle(),
         }
+        if args.ideal:
+            policies["ideal"] = Ideal(world, share=args.share)
         for name, policy in policies.items():
             trace = run(world, policy, seed, args.answers, args.join, 5)
             results[name].append(figures(trace, marks))
@@ -411,7 +516,7 @@ def report(
 ) -> None:
     people = args.teams * args.members
     print(
-        f"{args.seeds} seeds × {args.teams} teams × {args.members} members "
+        f"{args.seeds} seeds from {args.first_seed} × {args.teams} teams × {args.members} members "
         f"({people} people a seed), {args.answers} rated answers each; "
         f"{args.share:.0%} of taste from the team; reaction curve {args.curve!r}; "
         f"newcomers join after {args.join}"
@@ -426,7 +531,7 @@ def report(
     newcomer_share = first5["learner"] / first5["oracle"]
 
     print(f"\ncumulative regret per person over {args.answers} answers (expected 👍 lost)")
-    for name in ("learner", "baseline", "team"):
+    for name in [n for n in results if n != "oracle"]:
         print(f"  {LABELS[name]:<26} {regret[name]:6.2f}")
     print(f"  learner / baseline         {ratio:6.2f}   (target ≤ 0.50)")
     print("\nexpected 👍 rate of the n-th rated answer (share of the oracle's)")
@@ -456,12 +561,25 @@ def report(
         "newcomer_first5_oracle_share": round(newcomer_share, 3),
         "newcomer_first5_baseline": round(first5["baseline"], 3),
         "newcomer_first5_team_oracle": round(first5["team"], 3),
+        **(
+            {
+                "regret_ideal": round(regret["ideal"], 3),
+                **{
+                    f"ideal_oracle_share_at_{n}": round(at["ideal"][n] / at["oracle"][n], 3)
+                    for n in marks
+                },
+                "newcomer_first5_ideal": round(first5["ideal"], 3),
+            }
+            if "ideal" in results
+            else {}
+        ),
         "targets_met": {
             "regret_ratio_le_0.5": ratio <= 0.5,
             "oracle_share_at_20_ge_0.9": share.get(20, 0.0) >= 0.9,
             "newcomer_first5_ge_0.7": first5["learner"] >= 0.7,
         },
         "seeds": args.seeds,
+        "first_seed": args.first_seed,
         "people_per_seed": people,
         "seconds": round(took, 1),
     }

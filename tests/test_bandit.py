@@ -25,6 +25,7 @@ from bot.learning.bandit import (
     prune,
     reset,
     retract,
+    route,
     style_defaults,
     update,
 )
@@ -477,3 +478,27 @@ def _rounded(state: State) -> dict[str, object]:
     }
     data["votes"] = {d: round(v, 9) for d, v in data["votes"].items()}
     return data
+
+
+def test_routing_follows_the_evidence_without_exploring() -> None:
+    team, ada = State("team:T1"), State("user:ada")
+    assert route(team, ada, DATA, NAMES, default="data_analyst", now=T0) is None  # nothing yet
+    update(team, ada, (DATA, "data_analyst", "data_analyst"), +1, now=T0)
+    routed = route(team, ada, DATA, NAMES, default="data_analyst", now=T0)
+    assert routed is not None and routed.option == "data_analyst" and not routed.explored
+    for _ in range(8):
+        update(team, ada, (DATA, "data_analyst", "data_analyst"), -1, now=T0)
+        update(team, ada, (DATA, "assistant", "data_analyst"), +1, now=T0)
+    picked = [route(team, ada, DATA, NAMES, default="data_analyst", now=T0) for _ in range(20)]
+    assert {c.option if c else None for c in picked} == {"assistant"}
+
+
+def test_unrated_style_decisions_keep_the_default() -> None:
+    base = Style(length="long", emoji=True)
+    ada = State()
+    plain = choose_style(None, ada, base, random.Random(1), now=T0, unrated_default=True)
+    assert {c.decision: c.option for c in plain} == style_defaults(base)
+    assert all(c.draws == {} for c in plain)
+    update(None, ada, ("length", "short"), +1, now=T0)
+    chosen = choose_style(None, ada, base, random.Random(1), now=T0, unrated_default=True)
+    assert [c.draws != {} for c in chosen] == [True, False, False, False]

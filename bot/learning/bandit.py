@@ -80,6 +80,7 @@ __all__ = [
     "prune",
     "reset",
     "retract",
+    "route",
     "style_defaults",
     "update",
 ]
@@ -470,6 +471,32 @@ def choose(
     return Choice(decision, best, draws, _softmax(logits), default)
 
 
+def route(
+    team: State | None,
+    user: State | None,
+    decision: str,
+    options: Sequence[str],
+    *,
+    default: str | None = None,
+    now: float | None = None,
+    params: Params = DEFAULT_PARAMS,
+) -> Choice | None:
+    """The option most likely to be the person's favourite, without exploring (the default
+    keeps ties); None when neither scope has learned anything about ``decision``.
+
+    For routing: an answer from a surprising personality is a poor way to learn, so routing
+    follows the evidence, which comes from every rated answer.
+    """
+    learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
+    if decision not in learned or not options:
+        return None
+    probs = beliefs(team, user, decision, options, default=default, now=now, params=params)
+    best = max(options, key=probs.__getitem__)
+    if default is not None and probs[best] <= probs[default]:
+        best = default
+    return Choice(decision, best, {}, probs, default)
+
+
 def _gumbel(rng: random.Random) -> float:
     u = min(max(rng.random(), 1e-12), 1.0 - 1e-12)
     return -math.log(-math.log(u))
@@ -728,12 +755,20 @@ def choose_style(
     *,
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
+    unrated_default: bool = False,
 ) -> list[Choice]:
-    """One :class:`Choice` per style decision, with ``base`` (the personality's) as default."""
+    """One :class:`Choice` per style decision, with ``base`` (the personality's) as default.
+
+    With ``unrated_default`` a decision neither scope has learned anything about keeps the
+    default without a draw, so people who never react get predictable answers.
+    """
     now = _now(now)
     defaults = style_defaults(base)
+    learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
     return [
         choose(team, user, d, opts, rng, default=defaults[d], now=now, params=params)
+        if d in learned or not unrated_default
+        else Choice(d, defaults[d], {}, {}, defaults[d])
         for d, opts in STYLE_OPTIONS.items()
     ]
 

@@ -167,14 +167,9 @@ class Preferences:
         if not (self.settings.preference_learning and self.settings.adaptation):
             return Decisions(personality.style, [], kind)
         team, user = states
-        defaults = bandit.style_defaults(personality.style)
-        sampled = bandit.choose_style(team, user, personality.style, self.rng, params=self.params)
-        choices = [
-            c
-            if c.decision in team.decisions or c.decision in user.decisions
-            else Choice(c.decision, defaults[c.decision], {}, {}, defaults[c.decision])
-            for c in sampled
-        ]
+        choices = bandit.choose_style(
+            team, user, personality.style, self.rng, params=self.params, unrated_default=True
+        )
         return Decisions(bandit.apply_style(personality.style, choices), choices, kind)
 
     def pick_personality(
@@ -193,18 +188,15 @@ class Preferences:
         if len(available) < 2:
             return None
         team, user = states
-        decision = bandit.personality_decision(kind)
-        if decision not in team.decisions and decision not in user.decisions:
-            return None
         default = SPECIALISTS.get(kind)
-        default = default if default in available else None
-        probs = bandit.beliefs(
-            team, user, decision, list(available), default=default, params=self.params
+        return bandit.route(
+            team,
+            user,
+            bandit.personality_decision(kind),
+            list(available),
+            default=default if default in available else None,
+            params=self.params,
         )
-        best = max(available, key=probs.__getitem__)
-        if default is not None and probs[best] <= probs[default]:
-            best = default
-        return Choice(decision=decision, option=best, draws={}, beliefs=probs, default=default)
 
     @staticmethod
     def credit_personality(decisions: Decisions, personality: str) -> None:
