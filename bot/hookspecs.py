@@ -123,7 +123,11 @@ def chorus_tools(personality: Personality) -> list[Tool] | None:
     :returns: a list of :class:`bot.personality.Tool` (possibly empty), or ``None``.
 
     Each tool declares a JSON schema for its arguments and a side-effect level that the
-    safety policy uses before any call runs.
+    safety policy uses before any call runs. Models that can call tools are offered them; every
+    call passes one executor (:mod:`bot.tools`): arguments validated against the schema, the
+    admin's allow/deny lists, the person's autonomy comfort (a ✅/❌ question when needed), a
+    timeout, and an audit entry. The handler gets the arguments as keyword arguments (plus a
+    ``call`` :class:`bot.tools.ToolInvocation` if it has that parameter).
     """
 
 
