@@ -223,7 +223,7 @@ LINK_BAD_CODE = (
     "That code doesn't work: it may be mistyped, already used or expired. "
     "Ask for a new one with `/chorus link` on your other account."
 )
-LINK_TOO_MANY = "Too many wrong codes. Please try again in {minutes} minutes."
+LINK_TOO_MANY = "Too many codes tried. Please try again in {minutes} minutes."
 LINK_SAME_ACCOUNT = (
     "That code was made by this account. Enter it on your *other* account to link the two."
 )

@@ -232,14 +232,17 @@ async def test_expired_codes_and_wrong_attempts(redis_client: aioredis.Redis) ->
     assert await codes.redeem(code) is None
 
     attacker = uuid.uuid4()
-    for _ in range(2):
-        await codes.failed(attacker)
-        assert not await codes.blocked(attacker)
-    await codes.failed(attacker)
-    assert await codes.blocked(attacker)
-    assert 3540 < await redis_client.ttl(f"chorus:link:failures:{attacker}") <= 3600
+    assert [await codes.attempt(attacker) for _ in range(4)] == [True, True, True, False]
+    assert 3540 < await redis_client.ttl(f"chorus:link:attempts:{attacker}") <= 3600
     await codes.succeeded(attacker)
-    assert not await codes.blocked(attacker)
+    assert await codes.attempt(attacker)
+
+
+async def test_attempts_at_once_cannot_slip_past_the_limit(redis_client: aioredis.Redis) -> None:
+    codes = LinkCodes(redis_client, LinkingSettings(max_attempts=5))
+    attacker = uuid.uuid4()
+    allowed = await asyncio.gather(*(codes.attempt(attacker) for _ in range(50)))
+    assert sum(allowed) == 5
 
 
 def test_code_shapes() -> None:

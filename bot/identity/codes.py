@@ -5,7 +5,7 @@ groups of five (``K7QXM-3WDRP``) and accepted in any case, with or without dashe
 Redis keeps only its SHA-256 (a dump of Redis holds no usable code) for
 ``linking.code_ttl_minutes``, bound to the issuing account; asking again replaces the
 previous code. Redeeming is one atomic ``GETDEL``: of two concurrent attempts one wins, and a
-code never works twice. Wrong codes count per account (:meth:`LinkCodes.failed`, at most
+code never works twice. Attempts count per account (:meth:`LinkCodes.attempt`, at most
 ``linking.max_attempts`` per window), so a code cannot be guessed: one guess at a
 10-character code (31^10, about 49 bits) has less than one chance in 10^14, and the code lives
 for minutes.
@@ -88,8 +88,8 @@ class LinkCodes:
         return f"{KEY_PREFIX}link:issued:{user_id}"
 
     @staticmethod
-    def _failures_key(user_id: uuid.UUID) -> str:
-        return f"{KEY_PREFIX}link:failures:{user_id}"
+    def _attempts_key(user_id: uuid.UUID) -> str:
+        return f"{KEY_PREFIX}link:attempts:{user_id}"
 
     async def issue(self, account: Account, actor: str) -> str:
         """A new code for ``account`` (its previous one stops working), for display."""
@@ -125,18 +125,19 @@ class LinkCodes:
         await self.redis.delete(self._issued_key(account.user_id))
         return Issued(account, str(bound.get("actor", "")))
 
-    async def blocked(self, user_id: uuid.UUID) -> bool:
-        """Whether account ``user_id`` entered too many wrong codes lately."""
-        failures = await self.redis.get(self._failures_key(user_id))
-        return int(failures or 0) >= self.settings.max_attempts
+    async def attempt(self, user_id: uuid.UUID) -> bool:
+        """Count one code entered by account ``user_id``; whether it may be checked.
 
-    async def failed(self, user_id: uuid.UUID) -> None:
-        """Count one wrong code of account ``user_id`` (the window starts at the first)."""
-        key = self._failures_key(user_id)
+        Counted before the check, in one atomic step, so that many attempts at once cannot
+        slip past the limit; the window starts at the first attempt, and a successful link
+        clears the count (:meth:`succeeded`).
+        """
+        key = self._attempts_key(user_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, self.settings.attempt_window_minutes * 60, nx=True)
-            await pipe.execute()
+            count, _ = await pipe.execute()
+        return int(count) <= self.settings.max_attempts
 
     async def succeeded(self, user_id: uuid.UUID) -> None:
-        await self.redis.delete(self._failures_key(user_id))
+        await self.redis.delete(self._attempts_key(user_id))

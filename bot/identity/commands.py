@@ -131,11 +131,9 @@ class LinkCommands:
         return messages.LINK_CODE.format(code=code, minutes=self.settings.code_ttl_minutes)
 
     async def redeem(self, caller: Caller, code: str) -> str:
-        if await self.codes.blocked(caller.user_id):
+        if not await self.codes.attempt(caller.user_id):
             return messages.LINK_TOO_MANY.format(minutes=self.settings.attempt_window_minutes)
         issued = await self.codes.redeem(code)  # used up, whatever happens next
-        if issued is None:
-            await self.codes.failed(caller.user_id)
         if not caller.private:  # others saw it: cancelled, and no hint whether it was real
             return messages.LINK_CODE_SHOWN
         if issued is None:
