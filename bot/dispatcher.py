@@ -157,7 +157,7 @@ class Dispatcher:
         #: Features that own some bot messages' reactions (see ClaimsReactions).
         #: Tools the personalities call, through one executor with safety checks; its
         #: confirmation questions take ✅/❌ reactions.
-        self.tools = Tools(settings, db, hooks, spawn=self.learner.spawn)
+        self.tools = Tools(settings, db, hooks, spawn=self.learner.spawn, redis=redis)
         self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
         #: Event ids of messages answered without tools: a proactive suggestion accepted by
         #: someone whose autonomy is low gets a read-only, plain answer.

@@ -13,6 +13,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis.asyncio as aioredis
 from sqlmodel import select
 
 from adapters.slack import SlackAdapter
@@ -20,6 +21,7 @@ from bot.app import Chorus
 from bot.plugins import get_plugin_manager
 from bot.settings import Secrets
 from bot.storage.models import Feedback
+from bot.tools.confirm import Confirmations
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeTransport
 from tests.plugin_helpers import interactions
@@ -265,3 +267,53 @@ async def test_slack_confirmation_by_reaction(slack: SlackRig, emoji: str, runs:
     [row] = await audit_rows(slack.app)
     detail = row.detail
     assert detail["confirmation"] == ("approved" if runs else "cancelled")
+
+
+# -- several workers ----------------------------------------------------------------------------
+
+
+async def test_an_answer_received_by_another_worker_reaches_the_waiting_one(
+    redis_client: Any,
+) -> None:
+    """Two workers sharing Redis: the question waits on one, the ✅ arrives at the other."""
+    waiting = Confirmations(10, redis_client, poll_s=0.02)
+    other = Confirmations(10, redis_client, poll_s=0.02)
+    transport = FakeTransport()
+    msg = message("email Ada", channel="C7")
+    task = asyncio.create_task(waiting.ask(transport, msg, "I'm about to …"))
+    await _until(lambda: waiting.waiting == 1)
+    mid = transport.ids[0]
+    # Not the asker's, not an answer, or a removal: claimed (never a rating) but no verdict.
+    assert await other.claim_reaction(reaction(mid, "white_check_mark", user="U2", channel="C7"))
+    assert await other.claim_reaction(reaction(mid, "eyes", channel="C7"))
+    assert await other.claim_reaction(reaction(mid, "✅", channel="C7", added=False))
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    assert await other.claim_reaction(reaction(mid, "x", channel="C7"))
+    assert await task == "cancelled"
+    # Answered and cleared: a late reaction is an ordinary one again, on every worker.
+    assert not await other.claim_reaction(reaction(mid, "✅", channel="C7"))
+    assert not await waiting.claim_reaction(reaction(mid, "✅", channel="C7"))
+    assert not await redis_client.keys("chorus:tools:confirm:*")
+
+
+async def test_without_redis_answers_stay_within_the_worker() -> None:
+    waiting, other = Confirmations(0.2), Confirmations(0.2)
+    transport = FakeTransport()
+    task = asyncio.create_task(waiting.ask(transport, message("x"), "I'm about to …"))
+    await _until(lambda: waiting.waiting == 1)
+    assert not await other.claim_reaction(reaction(transport.ids[0], "✅"))
+    assert await task == "expired"
+
+
+async def test_a_broken_redis_falls_back_to_this_worker(caplog: pytest.LogCaptureFixture) -> None:
+    broken = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    confirmations = Confirmations(5, broken, poll_s=0.02)
+    transport = FakeTransport()
+    task = asyncio.create_task(confirmations.ask(transport, message("x"), "I'm about to …"))
+    await _until(lambda: confirmations.waiting == 1)
+    assert await confirmations.claim_reaction(reaction(transport.ids[0], "✅"))
+    assert await task == "approved"
+    assert not await confirmations.claim_reaction(reaction("elsewhere", "✅"))
+    assert "answerable on this worker only" in caplog.text
+    await broken.aclose()

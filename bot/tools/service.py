@@ -3,6 +3,8 @@ dispatcher, and the per-request :class:`ToolUse` handed to the generate stage.""
 
 from __future__ import annotations
 
+import redis.asyncio as aioredis
+
 from bot.autonomy import autonomy_of
 from bot.events import Message, Transport
 from bot.hooks import HookRunner
@@ -27,11 +29,13 @@ class Tools:
         hooks: HookRunner,
         *,
         spawn: Spawn | None = None,
+        redis: aioredis.Redis | None = None,
     ) -> None:
         self.settings = settings
         self.registry = ToolRegistry(hooks)
-        #: Register in ``Dispatcher.reaction_claims`` so ✅/❌ on questions reach it.
-        self.confirmations = Confirmations(settings.tools.confirm_timeout_s)
+        #: Register in ``Dispatcher.reaction_claims`` so ✅/❌ on questions reach it; with
+        #: ``redis`` (shared by the workers) any worker can receive the answer.
+        self.confirmations = Confirmations(settings.tools.confirm_timeout_s, redis)
         #: ``spawn`` tracks the audit writer with other background work (drained at shutdown).
         self.executor = Executor(settings, db=db, confirmations=self.confirmations, spawn=spawn)
 
