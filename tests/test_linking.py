@@ -413,3 +413,17 @@ async def test_a_personal_correction_on_either_account_follows_the_person(world:
     assert (correction.tenant_id, correction.user_id) == (slack.tenant_id, slack.id)
     assert "Wednesdays" in await world.context_of("when is my one-on-one with Bo?", ADA_SLACK)
     _absent(await world.context_of("when is my one-on-one with Bo?", BO_SLACK), "Wednesdays")
+
+
+async def test_forget_me_erases_the_accounts_linked_now_not_as_cached(world: World) -> None:
+    await world.link(ADA_SLACK, ADA_DISCORD)
+    await world.say("hello", ADA_DISCORD)  # the identity cache now holds her as linked
+    with world.app.db.session() as s:  # another worker unlinks her meanwhile
+        for row in s.exec(select(AccountLink)):
+            s.delete(row)
+    await world.say("forget me confirm", ADA_DISCORD, is_dm=True)
+    slack, discord_name = world.user(ADA_SLACK), ADA_DISCORD["user"]
+    with world.app.db.session() as s:
+        assert s.get(User, slack.id) is not None
+        assert not s.exec(select(User).where(User.external_id == discord_name)).all()
+    assert "SecretCorp" in await world.context_of(PROBE, ADA_SLACK)

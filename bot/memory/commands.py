@@ -23,7 +23,7 @@ from sqlmodel import Session
 from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
-from bot.identity.person import person_profile
+from bot.identity.person import person_of, person_profile
 from bot.memory.extract import PROFILE_FIELDS, field_of_key, rule_facts
 from bot.memory.learn import Learner
 from bot.memory.personal import Erasure, erase_user, memory_stats, user_memories
@@ -316,11 +316,17 @@ class MemoryCommands:
         memory = self.memory
         store = (lambda: memory.store) if memory is not None else None
 
+        accounts = [(caller.tenant_id, caller.user_id)]
+
         def erase() -> list[Erasure]:
-            # A linked person is erased on every account, each in its own tenant.
+            # A linked person is erased on every account (as linked now), each in its tenant.
+            with self.db.session() as session:
+                person = person_of(session, caller.user_id)
+            if person is not None:
+                accounts[:] = [a.key for a in person.accounts]
             return [
                 erase_user(self.db, tenant_id, user_id, store=store, actor=caller.actor)
-                for tenant_id, user_id in reversed(caller.accounts())
+                for tenant_id, user_id in reversed(accounts)
             ]
 
         self.identity.forget_user(caller.user_id)  # before the links go
@@ -334,7 +340,7 @@ class MemoryCommands:
                 await self.short_term.clear(conversation)
             except Exception:
                 log.warning("could not clear thread history %s", conversation, exc_info=True)
-        for tenant_id, user_id in caller.accounts():
+        for tenant_id, user_id in accounts:
             if memory is not None:
                 memory.forgot(tenant_id, user_id)
             self.identity.forget_user(user_id)
