@@ -26,6 +26,9 @@ Figures:
   results); mining_1proc_s the same in this one process, and mining_cpu_s the CPU time it
   took (the wall times grow when others use the machine's cores).
 
+* tick figures (bench/proactive_tick.py): one scheduler tick over these people's proactive
+  tasks with 10,000 due at once, and with none due, on SQLite and PostgreSQL.
+
 The last line is one JSON object of the figures.
 """
 
@@ -44,6 +47,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.proactive_data import World, family_of, make_world
+from bench.proactive_tick import tick_figures
 from bot.scheduler.mining import MinedPattern, Request, mine
 from bot.scheduler.slots import DAY, distance
 from bot.settings import ProactiveSettings
@@ -250,6 +254,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--stability-users", type=int, default=2_000)
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+        help="PostgreSQL for the tick figures (skipped if unreachable; '' to skip)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     world = make_world(args.users, seed=args.seed)
@@ -257,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures: dict[str, Any] = {}
     # Each measurement adds its figures; the last line printed is all of them.
     figures.update(mining_figures(world, args))
+    figures.update(tick_figures(world, args.pg_url or None))
     print(json.dumps(figures))
 
 

@@ -30,7 +30,17 @@ def _setup_logging(level: str) -> None:
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Libraries log request bodies and headers at DEBUG/INFO; keep them quieter than us.
-    for noisy in ("httpx", "openai", "anthropic", "slack_bolt", "slack_sdk", "discord", "chromadb"):
+    noisy_loggers = (
+        "httpx",
+        "openai",
+        "anthropic",
+        "slack_bolt",
+        "slack_sdk",
+        "discord",
+        "chromadb",
+        "apscheduler",  # a line per job run
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
@@ -77,11 +87,17 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 # -- run / chat -------------------------------------------------------------------------------
 
 
-async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None:
+async def _serve(
+    settings: Settings, choose: Callable[[Any], list[Any]], *, scheduler: bool = False
+) -> None:
     from bot.app import Chorus, tune_gc
+    from bot.scheduler.loop import start_proactive
 
     app = await Chorus.create(settings, load_secrets())
     adapters = choose(app)
+    # Proactive suggestions run in this event loop, beside the adapters; the scheduler itself
+    # runs only in the process elected leader.
+    proactive = await start_proactive(app) if scheduler else None
     tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,6 +112,9 @@ async def _serve(settings: Settings, choose: Callable[[Any], list[Any]]) -> None
             if task is not waiter and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        if proactive is not None:
+            with contextlib.suppress(Exception):
+                await proactive.aclose()
         for adapter in adapters:
             with contextlib.suppress(Exception):
                 await adapter.aclose()
@@ -126,7 +145,7 @@ def run(ctx: click.Context) -> None:
     """Start Chorus: every adapter whose tokens are configured, else the console."""
     settings = _settings(ctx)
     _setup_logging(settings.bot.log_level)
-    _run(_serve(settings, _platform_adapters))
+    _run(_serve(settings, _platform_adapters, scheduler=True))
 
 
 @cli.command()
@@ -209,6 +228,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 
 
 from bot.cli_export import export  # noqa: E402
+from bot.cli_jobs import jobs  # noqa: E402
 from bot.cli_kb import kb  # noqa: E402
 from bot.cli_memory import memory  # noqa: E402
 from bot.cli_plugins import plugins  # noqa: E402
@@ -218,6 +238,7 @@ cli.add_command(plugins)
 cli.add_command(memory)
 cli.add_command(export)
 cli.add_command(stats)
+cli.add_command(jobs)
 cli.add_command(kb)
 
 

@@ -75,6 +75,10 @@ __all__ = [
     "PROACTIVE_USAGE",
     "AUTONOMY_SET",
     "AUTONOMY_USAGE",
+    "WEEKDAY_NAMES",
+    "pattern_why_weekly",
+    "pattern_why_daily",
+    "plugin_task_why",
     "DISCORD_INTENTS_REJECTED",
     "DISCORD_LOGIN_FAILED",
     "DISCORD_UNREACHABLE",
@@ -390,6 +394,53 @@ def satisfaction_alert(
     if dataset:
         text += f" A training data set of its well-rated answers is in {dataset}."
     return text
+
+
+# -- proactive suggestions: why a habit was suggested ("why am I seeing this") ---------------
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def pattern_why_weekly(
+    request: str, *, seen: int, out_of: int, weekday: int, time: str, zone: str
+) -> str:
+    """Why a weekly habit is suggested: seen on ``seen`` of the last ``out_of`` weekdays."""
+    day = WEEKDAY_NAMES[weekday] + "s"
+    last = f"the last {out_of} {day}" if out_of > 1 else f"the last {out_of} {day[:-1]}"
+    return (
+        f'You asked me for "{request}" on {seen} of {last} around {time} ({zone}), '
+        "so I offer it a little before then."
+    )
+
+
+def _days(weekdays: tuple[int, ...]) -> str:
+    if len(weekdays) == 7:
+        return "every day"
+    if weekdays == (0, 1, 2, 3, 4):
+        return "on weekdays"
+    names = [WEEKDAY_NAMES[d] + "s" for d in weekdays]
+    return "on " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
+
+
+def pattern_why_daily(
+    request: str, *, days: int, weeks: int, weekdays: tuple[int, ...], time: str, zone: str
+) -> str:
+    """Why a daily habit is suggested: seen on ``days`` days over ``weeks`` weeks, usually on
+    ``weekdays`` (0 = Monday)."""
+    span = f"{weeks} weeks" if weeks != 1 else "week"
+    return (
+        f'You asked me for "{request}" on {days} days over the last {span}, '
+        f"{_days(weekdays)} around {time} ({zone}), so I offer it a little before then."
+    )
+
+
+def plugin_task_why(
+    plugin: str, *, weekdays: tuple[int, ...] | None, time: str | None, zone: str
+) -> str:
+    """Why a plugin's task is suggested: ``plugin`` offers it on a schedule, read as
+    ``weekdays`` (0 = Monday) at ``time`` in ``zone`` when it is that simple."""
+    when = f" {_days(weekdays)} at {time} ({zone})" if weekdays and time else ""
+    return f"{plugin} offers this{when} to people who work with it."
 
 
 # -- proactive suggestions: what people read -------------------------------------------------

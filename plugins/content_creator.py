@@ -36,7 +36,8 @@ CONFIG_KEYS = ("channels", "audience", "cadence")
 
 WEEKLY_CALENDAR = ProactiveTask(
     name="weekly_content_calendar",
-    description="Every Monday morning, a draft content calendar for the week ahead.",
+    # Read as "It's Monday 9:00. Would you like a draft content calendar …?"
+    description="a draft content calendar for the week ahead",
     schedule="0 9 * * 1",
     request=(
         "Draft my content calendar for this week: for each publishing day, the channel, "

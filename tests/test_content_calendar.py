@@ -18,7 +18,7 @@ from bot.builtin_tools import calendar
 from bot.builtin_tools.calendar import CalendarError
 from bot.builtin_tools.declare import calendar_tools
 from bot.llm.base import ToolCall
-from bot.memory.personal import erase_user
+from bot.memory.personal import erase_user, export_user
 from bot.storage.db import Database
 from bot.storage.models import CalendarEntry, Tenant, User
 from bot.tools.executor import CallScope, ToolInvocation
@@ -233,3 +233,13 @@ async def test_executor_runs_the_calendar_tools_for_the_content_creator(app: Cho
     )
     assert bad.outcome == "invalid"  # the schema's pattern stops it before the handler
     assert _count(app.db) == 1
+
+
+def test_a_persons_export_holds_the_entries_they_saved(database: Database) -> None:
+    tenant, ada, bo, _ = _people(database)
+    _save(database, tenant, ada, title="Ada's post")
+    _save(database, tenant, bo, title="Bo's post")
+    with database.session() as session:
+        exported = export_user(session, ada)
+    assert [e["title"] for e in exported["calendar_entries"]] == ["Ada's post"]
+    json.dumps(exported)  # JSON-ready

@@ -25,6 +25,7 @@ __all__ = [
     "draft_entry",
     "erase_person",
     "list_entries",
+    "person_entries",
     "save_entry",
 ]
 
@@ -193,6 +194,18 @@ def list_entries(
         "entries": [_as_dict(r) for r in rows[:MAX_LIST]],
         "truncated": len(rows) > MAX_LIST,
     }
+
+
+def person_entries(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The entries a person saved, for the export of their data (oldest first)."""
+    stmt = (
+        select(CalendarEntry)
+        .where(CalendarEntry.tenant_id == tenant_id, CalendarEntry.created_by == user_id)
+        .order_by(col(CalendarEntry.created_at))
+    )
+    return [_as_dict(r) | {"saved_at": r.created_at.isoformat()} for r in session.exec(stmt)]
 
 
 def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from bot.audit import audit
 from bot.builtin_tools.calendar import erase_person as erase_calendar_entries
+from bot.builtin_tools.calendar import person_entries
 from bot.events import utcnow
 from bot.memory.store import MemoryRecord, MemoryStore, Scope
 from bot.scheduler.tasks import erase_user_tasks
@@ -90,8 +91,8 @@ def export_user(session: Session, user_id: uuid.UUID) -> dict[str, Any]:
     """Everything stored about one person, as JSON-ready data; only their rows.
 
     Their profile and settings, memories with history, interactions (with the bot's replies
-    to them) and the ratings they gave. Not the team's profile or memories, and not what other
-    people said or rated.
+    to them), the ratings they gave and the content calendar entries they saved. Not the team's
+    profile or memories, and not what other people said or rated.
     """
     user = session.get(User, user_id)
     if user is None:
@@ -151,6 +152,7 @@ def export_user(session: Session, user_id: uuid.UUID) -> dict[str, Any]:
         "memories": memories,
         "interactions": interactions,
         "feedback": feedback,
+        "calendar_entries": person_entries(session, user.tenant_id, user.id),
     }
 
 

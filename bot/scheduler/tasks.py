@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -36,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, case, func, literal, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, delete, select
 
-from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord
+from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord, UTCDateTime
 
 if TYPE_CHECKING:
     from bot.scheduler.mining import MinedPattern
@@ -60,6 +61,7 @@ __all__ = [
     "next_slot",
     "pattern_spec",
     "plugin_key",
+    "simple_times",
     "sync_tasks",
     "validate_schedule",
 ]
@@ -75,6 +77,7 @@ RETIRED = "no longer offered"
 MISSED = "missed: the scheduler was not running"
 
 TASKS: Table = ProactiveTaskRecord.__table__  # type: ignore[attr-defined]
+DELIVERIES: Table = ProactiveDelivery.__table__  # type: ignore[attr-defined]
 
 _DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 
@@ -149,6 +152,23 @@ def validate_schedule(schedule: str, timezone: str) -> str | None:
     except ValueError as e:
         return str(e)
     return None
+
+
+def simple_times(schedule: str) -> tuple[tuple[int, ...], str] | None:
+    """``(weekdays, "HH:MM")`` (0 = Monday) for a schedule at one fixed time on some days
+    of every week, e.g. ``"0 9 * * 1"`` → ``((0,), "09:00")``; ``None`` for anything else."""
+    fields = schedule.split()
+    if len(fields) != 5 or fields[2:4] != ["*", "*"]:
+        return None
+    minute, hour, _, _, weekday = fields
+    if not (minute.isdigit() and hour.isdigit() and int(minute) < 60 and int(hour) < 24):
+        return None
+    try:
+        days = _weekdays(weekday)
+    except ValueError:
+        return None
+    numbers = tuple(range(7)) if days == "*" else tuple(int(d) for d in days.split(","))
+    return numbers, f"{int(hour):02d}:{int(minute):02d}"
 
 
 @lru_cache(maxsize=65_536)
@@ -315,18 +335,17 @@ class Due:
     delivery: ProactiveDelivery
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+def _new_id(dialect: str) -> Any:
+    """A random UUID made by the database, as the ``Uuid`` type stores it there."""
     if dialect == "postgresql":
-        return postgresql.insert(ProactiveDelivery)
-    if dialect == "sqlite":
-        return sqlite.insert(ProactiveDelivery)
+        return func.gen_random_uuid()
+    if dialect == "sqlite":  # 32 hex digits, like SQLAlchemy's Uuid on SQLite
+        return func.lower(func.hex(func.randomblob(16)))
     raise NotImplementedError(f"claiming proactive slots is not supported on {dialect}")
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _insert(dialect: str) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DELIVERIES)
 
 
 def claim_due(
@@ -339,73 +358,86 @@ def claim_due(
     """Claim up to ``limit`` due slots (see the module docstring); the ones to deliver now.
 
     Each claimed slot gets a delivery row; ``next_run_at`` of every due task moves past
-    ``now`` (only if no other claimer moved it first). Slots older than ``grace`` are stored
-    as ``skipped`` (:data:`MISSED`) and not returned. The delivery's ``platform``, channel
-    and message id are the suggester's to fill in when it posts.
-    """
-    tasks = list(
-        session.exec(
-            select(ProactiveTaskRecord)
-            .where(
-                ProactiveTaskRecord.status == ACTIVE,
-                col(ProactiveTaskRecord.next_run_at).is_not(None),
-                col(ProactiveTaskRecord.next_run_at) <= now,
-            )
-            .order_by(col(ProactiveTaskRecord.next_run_at), col(ProactiveTaskRecord.id))
-            .limit(limit)
-        )
-    )
-    if not tasks:
-        return []
-    rows: list[dict[str, Any]] = []
-    moves: list[dict[str, Any]] = []
-    for task in tasks:
-        slot = task.next_run_at
-        assert slot is not None
-        late = now - slot > grace
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "task_id": task.id,
-                "tenant_id": task.tenant_id,
-                "user_id": task.user_id,
-                "slot": slot,
-                "platform": "",
-                "outcome": "skipped" if late else "sent",
-                "reason": MISSED if late else None,
-                "created_at": now,
-                "decided_at": now if late else None,
-            }
-        )
-        moves.append({"b_id": task.id, "b_old": slot, "b_new": next_slot(task, now)})
+    ``now`` (unless another claimer moved it first). Slots older than ``grace`` are stored as
+    ``skipped`` (:data:`MISSED`) and not returned. The delivery's ``platform``, channel and
+    message id are the suggester's to fill in when it posts.
 
-    claimed: dict[uuid.UUID, ProactiveDelivery] = {}
-    insert = _insert(session)
-    # One statement per chunk (SQLite allows 32,766 bound values: 10 columns x 500 rows).
-    for chunk in _chunks(rows, 500):
-        stmt = (
-            insert.values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["task_id", "slot"])
-            .returning(ProactiveDelivery)
-        )
-        for delivery in session.scalars(stmt):
-            claimed[delivery.task_id] = delivery
-    session.connection().execute(
-        update(TASKS)
-        .where(TASKS.c.id == bindparam("b_id"), TASKS.c.next_run_at == bindparam("b_old"))
-        .values(next_run_at=bindparam("b_new"), updated_at=now),
-        moves,
+    Set-based, so that thousands of slots due in the same minute take one statement each to
+    insert and to move (grouped by their next slot), not one per task.
+    """
+    t = TASKS.c
+    due = session.connection().execute(
+        sa_select(t.id, t.schedule, t.timezone)
+        .where(t.status == ACTIVE, t.next_run_at.is_not(None), t.next_run_at <= now)
+        .order_by(t.next_run_at, t.id)
+        .limit(limit)
     )
-    due: list[Due] = []
-    for task, move in zip(tasks, moves, strict=True):
-        delivery = claimed.get(task.id)
-        if delivery is None:
-            continue  # another claimer had this slot
-        set_committed_value(task, "next_run_at", move["b_new"])
-        set_committed_value(task, "updated_at", now)
-        if delivery.outcome == "sent":
-            due.append(Due(task, delivery))
-    return due
+    moves: dict[datetime | None, list[uuid.UUID]] = defaultdict(list)
+    for task_id, schedule, timezone in due:
+        try:
+            after = _next(schedule, timezone, now)
+        except ValueError as e:
+            log.warning("proactive task %s has an unusable schedule: %s", task_id, e)
+            after = None
+        moves[after].append(task_id)
+    ids = [task_id for group in moves.values() for task_id in group]
+    if not ids:
+        return []
+
+    dialect = session.get_bind().dialect.name
+    late = t.next_run_at < now - grace
+    stamp = literal(now, UTCDateTime())
+    claim = (
+        _insert(dialect)
+        .from_select(
+            [
+                "id",
+                "task_id",
+                "tenant_id",
+                "user_id",
+                "slot",
+                "platform",
+                "outcome",
+                "reason",
+                "created_at",
+                "decided_at",
+            ],
+            sa_select(
+                _new_id(dialect),
+                t.id,
+                t.tenant_id,
+                t.user_id,
+                t.next_run_at,
+                literal(""),
+                case((late, "skipped"), else_="sent"),
+                case((late, MISSED), else_=None),
+                stamp,
+                case((late, stamp), else_=None),
+            ).where(t.id.in_(ids), t.next_run_at <= now),
+        )
+        .on_conflict_do_nothing(index_elements=["task_id", "slot"])
+        .returning(*DELIVERIES.c)
+    )
+    claimed = list(session.scalars(select(ProactiveDelivery).from_statement(claim)))
+    # Every due task moves on, also one whose slot another claimer took (it moves it to the
+    # same place) or an already delivered slot (which would otherwise stay due forever).
+    for after, group in moves.items():
+        session.connection().execute(
+            update(TASKS)
+            .where(t.id.in_(group), t.next_run_at <= now)
+            .values(next_run_at=after, updated_at=now)
+        )
+    sent = {d.task_id: d for d in claimed if d.outcome == "sent"}
+    if not sent:
+        return []
+    tasks = session.exec(
+        select(ProactiveTaskRecord)
+        .where(col(ProactiveTaskRecord.id).in_(list(sent)))
+        .execution_options(populate_existing=True)
+    )
+    order = {task_id: i for i, task_id in enumerate(ids)}
+    found = sorted(tasks, key=lambda task: order[task.id])
+    return [Due(task, sent[task.id]) for task in found]
 
 
 # -- erasure ---------------------------------------------------------------------------------
