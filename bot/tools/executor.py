@@ -206,7 +206,6 @@ class Executor:
         self.policy = policy or Policy(
             settings.tools, ask_autonomy=settings.learning.safety_enhanced_execution
         )
-        self._takes_call: dict[int, bool] = {}
 
     async def execute(
         self,
@@ -218,9 +217,9 @@ class Executor:
     ) -> CallRecord:
         """Run one call the model asked for, under the policy; never raises."""
         started = time.perf_counter()
-        record = await self._execute(call, toolbox, scope, timeout_s, started)
+        record = await self._execute(call, toolbox, scope, timeout_s)
         record.ms = (time.perf_counter() - started) * 1000 - record.waited_ms
-        await self._audit(record, scope)
+        self._audit(record, scope)
         return record
 
     async def skip(self, call: ToolCall, scope: CallScope, reason: str) -> CallRecord:
@@ -229,7 +228,7 @@ class Executor:
             call.id, call.name, "refused", messages.TOOL_REFUSALS[reason], reason=reason
         )
         record.arguments = redacted(dict(call.arguments or {}))
-        await self._audit(record, scope)
+        self._audit(record, scope)
         return record
 
     async def _execute(
@@ -238,7 +237,6 @@ class Executor:
         toolbox: Toolbox,
         scope: CallScope,
         timeout_s: float | None,
-        started: float,
     ) -> CallRecord:
         tool = toolbox.get(call.name)
         if tool is None:
@@ -321,13 +319,6 @@ class Executor:
             record.result = messages.TOOL_REFUSALS["undeliverable"]
         return False
 
-    def _wants_call(self, handler: Callable[..., Any]) -> bool:
-        key = id(handler)
-        found = self._takes_call.get(key)
-        if found is None:
-            found = self._takes_call[key] = _takes_call(handler)
-        return found
-
     async def _run(
         self,
         record: CallRecord,
@@ -338,7 +329,7 @@ class Executor:
     ) -> None:
         handler = tool.tool.handler
         kwargs = dict(arguments)
-        if self._wants_call(handler):
+        if _takes_call(handler):
             msg = scope.message
             kwargs["call"] = ToolInvocation(
                 tool.name,
@@ -371,7 +362,7 @@ class Executor:
             return
         record.result = as_text(value)
 
-    async def _audit(self, record: CallRecord, scope: CallScope) -> None:
+    def _audit(self, record: CallRecord, scope: CallScope) -> None:
         """One audit entry per call, written in the background (see :mod:`bot.tools.audit_log`)."""
         if self.audit_log is None:
             return
