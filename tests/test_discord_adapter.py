@@ -422,3 +422,11 @@ async def test_link_is_a_subcommand_answered_privately_with_a_code(rig: Rig) -> 
     [answer] = await rig.fake.wait_for_call(FOLLOWUP)
     assert answer.body["content"].startswith("Your one-time code: `")
     assert answer.body["flags"] & 64  # only Ada sees it
+
+
+async def test_stats_answer_comes_with_its_chart_attached(rig: Rig) -> None:
+    rig.fake.slash_command(rig.boss, "stats", guild=rig.guild)
+    [answer] = await rig.fake.wait_for_call(FOLLOWUP, timeout=30)
+    assert answer.ok and answer.body["flags"] & 64
+    [chart] = answer.body["files"]
+    assert chart.endswith(".png")

@@ -24,7 +24,7 @@ import discord
 
 from adapters.base import Adapter
 from adapters.discord.client import ChorusClient, use_endpoints
-from adapters.discord.commands import chorus_group
+from adapters.discord.commands import COMMAND_NAME, chorus_group
 from adapters.discord.convert import (
     mentions_bot,
     message_from_discord,
@@ -44,6 +44,8 @@ __all__ = ["DiscordAdapter"]
 log = logging.getLogger(__name__)
 
 _CHANNEL_REF = re.compile(r"<#(\d+)>")
+#: Typing stops by itself after this long, should an answer never be sent.
+_MAX_TYPING_S = 300
 
 
 class DiscordAdapter(Adapter):
@@ -107,7 +109,11 @@ class DiscordAdapter(Adapter):
             user_name=user.display_name,
             is_admin=interaction.guild_id is not None and interaction.permissions.manage_guild,
         )
-        answer = await self.app.dispatcher.run_command(msg, line)
+        try:
+            answer = await self.app.dispatcher.run_command(msg, line)
+        except Exception:
+            log.exception("/%s %s failed", COMMAND_NAME, name)
+            answer = messages.INTERNAL_ERROR
         files = answer.files if isinstance(answer, Answer) else ()
         chunks = render(Outgoing(self.platform, msg.tenant, channel, answer, kind="notice"))
         try:
@@ -117,7 +123,7 @@ class DiscordAdapter(Adapter):
                     chunk, ephemeral=True, allowed_mentions=self.mentions, files=attach
                 )
         except (discord.HTTPException, OSError) as e:
-            log.warning("could not answer /%s %s: %s", "chorus", name, type(e).__name__)
+            log.warning("could not answer /%s %s: %s", COMMAND_NAME, name, type(e).__name__)
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -163,8 +169,11 @@ class DiscordAdapter(Adapter):
         if self.cfg.typing_after_s:
             await asyncio.sleep(self.cfg.typing_after_s)
         try:
-            async with self.client.get_partial_messageable(channel_id).typing():
-                await asyncio.Event().wait()  # until the answer is sent (cancelled)
+            async with asyncio.timeout(_MAX_TYPING_S):
+                async with self.client.get_partial_messageable(channel_id).typing():
+                    await asyncio.Event().wait()  # until the answer is sent (cancelled)
+        except TimeoutError:
+            log.warning("stopped typing in %s: no answer after %d s", channel_id, _MAX_TYPING_S)
         except discord.HTTPException as e:
             log.warning("could not show typing: %s", type(e).__name__)
 
