@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fakeredis
+import pytest
 from pydantic import SecretStr
 
 from bot.app import Chorus
@@ -22,7 +23,8 @@ from bot.tools.executor import CallScope
 from bot.tools.registry import Toolbox, ToolRegistry
 from bot.tools.schema import check_schema
 from tests.conftest import make_settings, message
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, FakeTransport
+from tests.tool_helpers import FAKES, provider_for, tool_app
 
 SQL_TOOLS = {"list_tables", "describe_table", "run_select"}
 
@@ -165,3 +167,33 @@ async def test_left_out_limit_and_format_follow_the_learned_style(tmp_path: Path
         asked = ToolCall("c2", "run_select", {**call.arguments, "limit": 5, "format": "csv"}, "")
         given = json.loads((await executor.execute(asked, box, brief)).result)
         assert given["row_count"] == 5 and "csv" in given  # what the model gave is kept
+
+
+async def _ask(app: Chorus, text: str, transport: FakeTransport) -> None:
+    await app.dispatcher.handle_message(message(f"ask data_analyst {text}"), transport)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_the_model_queries_through_the_real_sdks(kind: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{_analytics(tmp_path / 'a.db')}"
+    async with FAKES[kind](default_text="Done.") as fake:
+        settings = make_settings(tmp_path, data_analyst={"database_url": url})
+        async with tool_app(settings, provider_for(kind, fake), {}) as app:
+            transport = FakeTransport()
+            query = "SELECT count(*) AS n FROM signups WHERE plan = 'pro'"
+            fake.call_tools(("run_select", {"query": query}), text="Counting.")
+            fake.reply("10 people are on the pro plan.")
+            await _ask(app, "how many pro signups?", transport)
+            assert transport.texts == ["10 people are on the pro plan."]
+            sent = json.dumps(fake.requests[1].body["messages"])
+            # the analyst answers in bullets: the format left out became a Markdown table
+            assert "| n |" in sent and "| 10 |" in sent
+
+            fake.call_tools(("run_select", {"query": "SELECT 1; DELETE FROM signups"}))
+            fake.reply("I can only read the data.")
+            await _ask(app, "clean up the signups table", transport)
+            assert transport.texts[-1] == "I can only read the data."
+            assert "exactly one statement" in json.dumps(fake.requests[3].body["messages"])
+    conn = sqlite3.connect(tmp_path / "a.db")
+    assert conn.execute("SELECT count(*) FROM signups").fetchone() == (30,)
+    conn.close()
