@@ -430,3 +430,18 @@ async def test_stats_answer_comes_with_its_chart_attached(rig: Rig) -> None:
     assert answer.ok and answer.body["flags"] & 64
     [chart] = answer.body["files"]
     assert chart.endswith(".png")
+
+
+async def test_a_process_runs_only_its_shards(tmp_path: Path, llm: FakeLLM) -> None:
+    fake = FakeDiscord()
+    shard_one = next(g for g in iter(lambda: fake.add_guild("Other"), None) if g.shard_key % 2)
+    async for rig in _rig(tmp_path, llm, fake=fake, shard_count=2, shard_ids=[1]):
+        assert [i["shard"] for i in rig.fake.identifies] == [[1, 2]]
+        assert {g.id for g in rig.adapter.client.guilds} == {shard_one.id} | (
+            {rig.guild.id} if rig.guild.shard_key % 2 else set()
+        )
+        ada = rig.fake.add_user("ada-1")
+        rig.fake.add_member(shard_one, ada)
+        rig.fake.send_message(shard_one.general, ada, f"<@{rig.fake.bot.id}> on shard one")
+        [post] = await rig.fake.wait_for_call(POST)
+        assert post.params["channel_id"] == str(shard_one.general)

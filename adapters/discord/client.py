@@ -52,6 +52,8 @@ def intents_for(settings: DiscordSettings) -> discord.Intents:
 
 class ChorusClient(discord.AutoShardedClient):
     def __init__(self, listener: Listener, settings: DiscordSettings, **options: Any) -> None:
+        # Chorus has no voice: no warning at start-up that voice libraries are missing.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             intents=intents_for(settings),
             shard_count=settings.shard_count,
