@@ -16,7 +16,7 @@ from bot.app import Chorus
 from bot.learning.patterns import approach
 from bot.llm.base import supports_tools
 from bot.llm.local import LocalProvider
-from tests.conftest import make_settings, message
+from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
 from tests.plugin_helpers import interactions
 from tests.servers.llm_base import FakeLLMServer
@@ -226,3 +226,27 @@ async def test_providers_without_tool_calling_still_answer(tmp_path: Path) -> No
     assert LocalProvider.supports_tools is False
     assert not hasattr(LocalProvider, "complete_with_tools")
     assert not supports_tools(llm)
+
+
+async def test_tools_that_worked_for_a_kind_of_request_are_suggested_to_that_team(
+    tmp_path: Path,
+) -> None:
+    """Outcomes feed the pattern learner: answers rated 👍 that called a tool successfully
+    make the model hear, next time in that workspace, which tools worked (failed calls left
+    out)."""
+    async for rig in _rig("openai", tmp_path):
+        for _ in range(2):
+            rig.fake.call_tools(("no_such_tool", {}), ("lookup_metric", {"metric": "churn"}))
+            rig.fake.reply("Churn is 42.")
+            await rig.ask("ask data_analyst what is our churn this month?")
+            await rig.app.dispatcher.handle_reaction(reaction(rig.transport.ids[-1], "+1"))
+        await rig.app.dispatcher.learner.idle(10)
+        rig.fake.reply("Looking again.")
+        await rig.ask("ask data_analyst what is our churn this week?")
+        prompt = json.dumps(rig.fake.requests[-1].body["messages"], ensure_ascii=False)
+        assert "tools used, in this order — lookup_metric" in prompt
+        assert "no_such_tool" not in prompt.split("tools used")[1]
+        # Another workspace learned nothing.
+        rig.fake.reply("Hello.")
+        await rig.ask("ask data_analyst what is our churn this week?", tenant="T2")
+        assert "tools used" not in json.dumps(rig.fake.requests[-1].body["messages"])
