@@ -13,8 +13,10 @@ import pytest
 
 from bot import messages
 from bot.app import Chorus
+from bot.context import ChatMessage
+from bot.errors import ProviderError
 from bot.learning.patterns import approach
-from bot.llm.base import supports_tools
+from bot.llm.base import ToolCall, ToolCalling, ToolResult, ToolSpec, ToolTurn, supports_tools
 from bot.llm.local import LocalProvider
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
@@ -250,3 +252,25 @@ async def test_tools_that_worked_for_a_kind_of_request_are_suggested_to_that_tea
         rig.fake.reply("Hello.")
         await rig.ask("ask data_analyst what is our churn this week?", tenant="T2")
         assert "tools used" not in json.dumps(rig.fake.requests[-1].body["messages"])
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_the_doubles_refuse_results_that_answer_no_call(kind: str) -> None:
+    """As the real APIs do, so a provider that wrote rounds wrongly would fail these tests."""
+    async with FAKES[kind]() as fake:
+        llm = provider_for(kind, fake)
+        assert isinstance(llm, ToolCalling)
+        chat = [ChatMessage("system", "You help."), ChatMessage("user", "churn?")]
+        spec = ToolSpec("lookup_metric", "Look up a metric.", {"type": "object"})
+        call = ToolCall("call_1", "lookup_metric", {"metric": "churn"})
+        good = ToolTurn("", (call,), (ToolResult("call_1", "42"),))
+        wrong = ToolTurn("", (call,), (ToolResult("call_2", "42"),))
+        fake.reply("ok")
+        answer = await llm.complete_with_tools(chat, [spec], [good], max_tokens=50, temperature=0.2)
+        assert answer.text == "ok"
+        with pytest.raises(ProviderError, match="HTTP 400"):
+            await llm.complete_with_tools(chat, [spec], [wrong], max_tokens=50, temperature=0.2)
+        if kind == "anthropic":  # tool blocks without tools on offer
+            with pytest.raises(ProviderError, match="HTTP 400"):
+                await llm.complete_with_tools(chat, [], [good], max_tokens=50, temperature=0.2)
+        await llm.aclose()
