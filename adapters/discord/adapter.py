@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import aiohttp
 import discord
@@ -92,7 +91,11 @@ class DiscordAdapter(Adapter):
 
     async def _on_command(self, interaction: discord.Interaction, name: str, args: str) -> None:
         """``/chorus NAME ARGS``: answered privately (ephemeral) through the core's commands."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as e:  # e.g. Discord's 3 seconds to acknowledge ran out
+            log.warning("could not acknowledge /%s %s: %s", COMMAND_NAME, name, e.status)
+            return
         user = interaction.user
         args = _CHANNEL_REF.sub(lambda m: m.group(1), args).strip()
         line = f"{name} {args}".strip()
@@ -161,7 +164,7 @@ class DiscordAdapter(Adapter):
     # -- output ---------------------------------------------------------------------------------
 
     async def show_progress(self, msg: Message, speaker: Speaker) -> None:
-        """ "Chorus is typing…" from ``discord.typing_after_s`` until the answer is sent."""
+        """Show "Chorus is typing…" from ``discord.typing_after_s`` until the answer is sent."""
         key = (msg.channel, msg.message_id)
         self._typing[key] = asyncio.create_task(self._type(int(msg.channel)))
 
@@ -231,20 +234,6 @@ class DiscordAdapter(Adapter):
             raise DeliveryError(f"could not open a DM: {type(e).__name__}") from e
         chunks = render(Outgoing(self.platform, tenant, str(dm.id), text, speaker=speaker))
         return DirectSent(str(dm.id), await self._post(dm, chunks))
-
-    async def send_files(self, user: str, files: Sequence[Path], comment: str) -> bool:
-        """DM ``files`` with ``comment`` to ``user``; False if Discord refused."""
-        try:
-            dm = await self.client.create_dm(discord.Object(int(user)))
-            [first, *rest] = render(Outgoing(self.platform, "", str(dm.id), comment)) or [""]
-            await dm.send(
-                first, files=[discord.File(p) for p in files], allowed_mentions=self.mentions
-            )
-            await self._post(dm, rest) if rest else None
-        except (discord.HTTPException, DeliveryError, OSError, ValueError) as e:
-            log.warning("could not send %d files to a DM: %s", len(files), type(e).__name__)
-            return False
-        return True
 
     async def notify_admins(self, tenant: str, text: str) -> None:
         """DM a notice to the admins listed in ``bot.admins`` as ``discord:USER_ID``."""
@@ -330,7 +319,7 @@ class DiscordAdapter(Adapter):
             del self.app.direct[self.platform]
 
     async def aclose(self) -> None:
-        """Stop taking events, finish those in progress, disconnect (idempotent)."""
+        """Finish the events in progress (still answering), then disconnect (idempotent)."""
         self._stopping = True
         self._unregister()
         await self.app.dispatcher.drain(self.app.settings.dispatcher.shutdown_grace_s)
