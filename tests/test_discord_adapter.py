@@ -202,7 +202,7 @@ async def test_dm_is_answered_in_the_dm_in_the_persons_own_tenant(rig: Rig) -> N
     [row] = await rig.recorded()
     assert row.request_text == "hello there"
     with rig.app.db.session() as s:
-        assert [t.external_id for t in s.exec(select(Tenant))] == [f"dm:{rig.ada.id}"]
+        assert [t.external_id for t in s.exec(select(Tenant))] == [f"dm-{rig.ada.id}"]
 
 
 async def test_thread_follow_ups_are_answered_only_in_threads_the_bot_is_in(rig: Rig) -> None:

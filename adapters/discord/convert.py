@@ -9,7 +9,7 @@ Which messages are answered:
 
 Messages from bots (Chorus included), system messages and messages without text are not.
 Each Discord server (guild) is one Chorus tenant. A DM belongs to no guild: it is the tenant
-``dm:USER_ID`` of that person alone, so nothing said privately reaches a server's memory and
+``dm-USER_ID`` of that person alone, so nothing said privately reaches a server's memory and
 a person's DMs keep one memory whichever servers they share with the bot (reactions in the DM
 land in the same tenant).
 """
@@ -35,7 +35,8 @@ __all__ = [
     "tenant_of",
 ]
 
-DM_TENANT_PREFIX = "dm:"
+#: No colon: ``chorus memory --user discord:dm-42:42`` names a person in it.
+DM_TENANT_PREFIX = "dm-"
 
 #: Message types that are a person writing (not joins, pins, boosts …).
 _PERSON_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
