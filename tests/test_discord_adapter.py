@@ -445,3 +445,17 @@ async def test_a_process_runs_only_its_shards(tmp_path: Path, llm: FakeLLM) -> N
         rig.fake.send_message(shard_one.general, ada, f"<@{rig.fake.bot.id}> on shard one")
         [post] = await rig.fake.wait_for_call(POST)
         assert post.params["channel_id"] == str(shard_one.general)
+
+
+async def test_options_ping_the_asker_and_register_commands_in_test_guilds(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    fake = FakeDiscord()
+    test_guild = fake.snowflake()
+    async for rig in _rig(
+        tmp_path, llm, fake=fake, ping_on_reply=True, command_guilds=[test_guild]
+    ):
+        assert [c["name"] for c in rig.fake.commands[str(test_guild)]] == ["chorus"]
+        rig.mention("ping me")
+        [post] = await rig.fake.wait_for_call(POST)
+        assert post.body["allowed_mentions"] == {"parse": [], "replied_user": True}
