@@ -317,3 +317,65 @@ async def test_a_broken_redis_falls_back_to_this_worker(caplog: pytest.LogCaptur
     assert not await confirmations.claim_reaction(reaction("elsewhere", "✅"))
     assert "answerable on this worker only" in caplog.text
     await broken.aclose()
+
+
+# -- Discord ---------------------------------------------------------------------------------------
+
+DISCORD_POST = "POST /channels/{channel_id}/messages"
+
+
+async def test_discord_confirmation_by_reaction(tmp_path: Path) -> None:
+    """The real discord.py client against the local fake Discord: Discord sends ✅ itself."""
+    from adapters.discord import DiscordAdapter
+    from tests.servers.discord_fake import FakeDiscord
+
+    async with FakeOpenAI(default_text="Done.") as llm_fake:
+        fake = FakeDiscord()
+        await fake.start()
+        guild = fake.add_guild("Acme")
+        ada, bo = fake.add_user("ada"), fake.add_user("bo")
+        for user in (ada, bo):
+            fake.add_member(guild, user)
+        settings = make_settings(
+            tmp_path,
+            discord={
+                "api_url": fake.api_url,
+                "gateway_url": fake.gateway_url,
+                "guild_ready_timeout_s": 0.1,
+                "typing_after_s": 0,
+            },
+            tools={"confirm_timeout_s": 10},
+        )
+        secrets = Secrets.model_validate({"discord_token": fake.token})
+        pm = get_plugin_manager(settings.plugins.paths)
+        toolkit = Toolkit()
+        pm.load("toolkit", lambda: toolkit, source="test")
+        app = await Chorus.create(
+            settings,
+            secrets,
+            llm=provider_for("openai", llm_fake),
+            redis=fakeredis.FakeAsyncRedis(decode_responses=True),
+            pm=pm,
+        )
+        adapter = DiscordAdapter(app)
+        task = asyncio.create_task(adapter.start())
+        try:
+            await asyncio.wait_for(adapter.ready.wait(), 10)
+            llm_fake.call_tools(("send_email", EMAIL))
+            llm_fake.reply("Sent.")
+            fake.send_message(guild.general, ada, f"<@{fake.bot.id}> email Ada about it")
+            [question] = await fake.wait_for_call(DISCORD_POST)
+            assert "I'm about to use `send_email`" in question.body["content"]
+            asked = int(question.response["id"])
+            fake.react(asked, bo, "✅")  # not the asker: ignored
+            await asyncio.sleep(0.2)
+            assert toolkit.ran == []
+            fake.react(asked, ada, "✅")
+            posts = await fake.wait_for_call(DISCORD_POST, count=2)
+            assert posts[1].body["content"].endswith("Sent.")
+            assert toolkit.ran == [("send_email", EMAIL)]
+        finally:
+            await adapter.aclose()
+            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
+            await app.aclose()
+            await fake.stop()
