@@ -502,3 +502,19 @@ def test_unrated_style_decisions_keep_the_default() -> None:
     update(None, ada, ("length", "short"), +1, now=T0)
     chosen = choose_style(None, ada, base, random.Random(1), now=T0, unrated_default=True)
     assert [c.draws != {} for c in chosen] == [True, False, False, False]
+
+
+def test_a_reply_explores_at_most_one_style_decision() -> None:
+    ada = State()
+    update(None, ada, [("length", "short"), ("formality", "casual"), ("emoji", "on")], +1, now=T0)
+    update(None, ada, [("structure", "prose"), ("emoji", "off")], -1, now=T0)
+
+    def most_explored(params: Params) -> int:
+        rng = random.Random(21)
+        return max(
+            sum(c.explored for c in choose_style(None, ada, Style(), rng, now=T0, params=params))
+            for _ in range(300)
+        )
+
+    assert most_explored(Params()) == 1
+    assert most_explored(Params(explore_one=False)) > 1

@@ -113,7 +113,8 @@ class Params:
     ``like_slope`` and ``like_midpoint`` shape the reaction curve. ``max_weight`` caps a vote's
     weight, ``max_step`` the evidence (nats) one vote of weight 1 may add to an option.
     ``half_life_s`` is how long evidence takes to lose half its weight; ``exploration`` is the
-    temperature of the Thompson draws (1 draws from the posterior itself).
+    temperature of the Thompson draws (1 draws from the posterior itself); ``explore_one``
+    lets at most one style decision of a reply depart from its likeliest option.
     """
 
     team_share: float = 0.7
@@ -126,6 +127,7 @@ class Params:
     max_step: float = 1.0
     half_life_s: float = 90 * _DAY
     exploration: float = 0.3
+    explore_one: bool = True
 
     def __post_init__(self) -> None:
         positive = (self.half_life_s, self.max_step, self.max_weight, self.exploration)
@@ -296,7 +298,9 @@ class Choice:
 
     ``beliefs`` holds each option's posterior probability of being the favourite at the time
     and ``draws`` its Thompson draw (tempered log-probability plus Gumbel noise); ``option``
-    won the draw. ``default`` is the option that had the head start.
+    won the draw, or is the likeliest option when :func:`choose_style` let another decision
+    of the reply explore instead (``draws`` is empty when nothing was drawn: a default, a
+    route). ``default`` is the option that had the head start.
     """
 
     decision: str
@@ -759,18 +763,31 @@ def choose_style(
 ) -> list[Choice]:
     """One :class:`Choice` per style decision, with ``base`` (the personality's) as default.
 
-    With ``unrated_default`` a decision neither scope has learned anything about keeps the
-    default without a draw, so people who never react get predictable answers.
+    Each decision is drawn by :func:`choose`; with ``params.explore_one``, when several
+    draws depart from their likeliest option only the most doubtful decision's does (the one
+    whose likeliest option is least sure) and the others take their likeliest option, so a
+    reply is never off in several ways at once and its rating says more. With
+    ``unrated_default`` a decision neither scope has learned anything about keeps the default
+    without a draw, so people who never react get predictable answers.
     """
     now = _now(now)
     defaults = style_defaults(base)
     learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
-    return [
+    choices = [
         choose(team, user, d, opts, rng, default=defaults[d], now=now, params=params)
         if d in learned or not unrated_default
         else Choice(d, defaults[d], {}, {}, defaults[d])
         for d, opts in STYLE_OPTIONS.items()
     ]
+    explored = [i for i, c in enumerate(choices) if c.beliefs and c.explored]
+    if params.explore_one and len(explored) > 1:
+        keep = min(explored, key=lambda i: max(choices[i].beliefs.values()))
+        for i in explored:
+            if i != keep:
+                c = choices[i]
+                likeliest = max(c.beliefs, key=c.beliefs.__getitem__)
+                choices[i] = Choice(c.decision, likeliest, c.draws, c.beliefs, c.default)
+    return choices
 
 
 # -- explaining -------------------------------------------------------------------------
