@@ -7,7 +7,8 @@ model, no messages, an unknown role, a temperature out of range, a tool message 
 no call of the assistant message before it, a malformed tool) get its 400 body; errors
 use its ``{"error": {message, type, param, code}}`` shape. Tool calls (``fake.call_tools``)
 come back in ``message.tool_calls`` with ``function.arguments`` as a JSON string and
-``finish_reason: "tool_calls"``. Scripting: see :mod:`tests.servers.llm_base`. Give the SDK ``fake.url`` (``http://127.0.0.1:PORT/v1``).
+``finish_reason: "tool_calls"``. Scripting: see :mod:`tests.servers.llm_base`. Give the SDK
+``fake.url`` (``http://127.0.0.1:PORT/v1``).
 """
 
 from __future__ import annotations
