@@ -11,6 +11,7 @@ from bot.personality import Personality, Style, Tool
 from bot.tools.personal import KEY, offered_schema, personalise
 from tests.conftest import make_settings, message
 from tests.fakes import FakeTransport
+from tests.plugin_helpers import interactions
 from tests.servers.openai_fake import FakeOpenAI
 from tests.tool_helpers import audit_rows, provider_for, tool_app
 
@@ -99,3 +100,35 @@ async def test_defaults_follow_the_style_chosen_for_the_reply(tmp_path: Path) ->
             first, second = await audit_rows(app)
             assert first.detail["personalised"] == ["icons", "limit"]
             assert second.detail["personalised"] == ["format", "icons"]
+
+
+async def test_defaults_follow_what_the_person_was_learned_to_like(tmp_path: Path) -> None:
+    """With learned preferences, each reply's chosen length (recorded with the answer) sets the
+    row limit the tool gets."""
+    rows = Rows()
+    limits = {"short": 10, "medium": 50, "long": 200}
+    async with FakeOpenAI() as fake:
+        llm = provider_for("openai", fake)
+        async with tool_app(make_settings(tmp_path), llm, {"rows": rows}) as app:
+            transport = FakeTransport()
+            await app.dispatcher.handle_message(message("hello"), transport)
+            [first] = interactions(app)
+            record = {"choices": [{"decision": "length", "option": "long"}]}
+            for _ in range(12):  # Ada keeps rating long answers 👍
+                app.dispatcher.preferences.learn(
+                    first.tenant_id,
+                    first.user_id,
+                    record,
+                    before=(0, None),
+                    after=(1, None),
+                    weight=1.0,
+                )
+            for i in range(6):
+                fake.call_tools(("read_rows", {"table": f"t{i}"}))
+                await app.dispatcher.handle_message(message(f"show table t{i}"), transport)
+            chosen = [
+                {c["decision"]: c["option"] for c in row.context["choices"]}["length"]
+                for row in interactions(app)[1:]
+            ]
+            assert [r["limit"] for r in rows.ran] == [limits[c] for c in chosen]
+            assert chosen.count("long") >= 4  # what she likes, mostly
