@@ -214,14 +214,13 @@ class SlackRig:
         assert result.status == 200
 
 
-@pytest.fixture
-async def slack(tmp_path: Path) -> AsyncIterator[SlackRig]:
+async def _slack(tmp_path: Path, progress_after_s: float) -> AsyncIterator[SlackRig]:
     async with FakeSlack() as fake, FakeOpenAI(default_text="Done.") as llm:
         fake.add_user("U1", name="ada", display_name="Ada")
         fake.add_user("U2", name="bo", display_name="Bo")
         settings = make_settings(
             tmp_path,
-            slack={"api_url": fake.api_url, "port": 0, "progress_after_s": 30},
+            slack={"api_url": fake.api_url, "port": 0, "progress_after_s": progress_after_s},
             tools={"confirm_timeout_s": 10},
         )
         secrets = Secrets.model_validate(
@@ -246,6 +245,31 @@ async def slack(tmp_path: Path) -> AsyncIterator[SlackRig]:
             await adapter.aclose()
             await asyncio.wait_for(task, 10)
             await app.aclose()
+
+
+@pytest.fixture
+async def slack(tmp_path: Path) -> AsyncIterator[SlackRig]:
+    """Answers fast enough that no "thinking…" placeholder is shown."""
+    async for rig in _slack(tmp_path, 30):
+        yield rig
+
+
+async def test_slack_question_takes_the_place_of_the_thinking_placeholder(tmp_path: Path) -> None:
+    async for slack in _slack(tmp_path, 0):
+        slack.llm.call_tools(("send_email", EMAIL))
+        slack.llm.reply("Sent.")
+        mention = sf.app_mention("email Ada about the renewal")
+        await slack.post(mention)
+        [update] = await slack.slack.wait_for_call("chat.update")
+        [placeholder] = slack.slack.calls_to("chat.postMessage")
+        assert placeholder.params["text"] == slack.app.settings.slack.placeholder
+        assert update.params["ts"] == placeholder.response["ts"]
+        assert "I'm about to use `send_email`" in update.params["text"]
+        await slack.post(sf.reaction_added("white_check_mark", item_ts=update.params["ts"]))
+        posts = await slack.slack.wait_for_call("chat.postMessage", count=2)
+        assert posts[1].params["text"].endswith("Sent.")  # below the question, not above it
+        assert posts[1].params["thread_ts"] == mention["ts"]
+        assert slack.toolkit.ran == [("send_email", EMAIL)]
 
 
 @pytest.mark.parametrize(("emoji", "runs"), [("white_check_mark", True), ("x", False)])

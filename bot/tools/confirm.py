@@ -88,6 +88,9 @@ class Confirmations:
             channel=msg.channel,
             text=text,
             thread=msg.thread,
+            # In reply to the request: a "thinking…" placeholder shown for it (Slack) becomes
+            # the question, and the answer that follows is posted below it.
+            in_reply_to=msg.message_id,
             kind="notice",
         )
         try:
