@@ -10,7 +10,11 @@ when reachable, on PostgreSQL:
   case: every person's slot in the same minute): claiming each slot (a delivery row, unique per
   slot), moving each task to its next slot, and handing each to ``deliver``, here an instant
   stand-in (the suggester's policy checks and the DM are measured elsewhere).
+* tick_busiest_s: the tick of the minute in which most of these tasks are due by their real
+  schedules and time zones (``tick_busiest`` of them).
 * tick_idle_s: one tick when nothing is due, the common case.
+* ``*_cpu_s``: the CPU time of this process in those ticks (the machine may be shared; the
+  database server's own time is not in it).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
-from sqlalchemy import text, update
+from sqlalchemy import func, text, update
+from sqlalchemy import select as sa_select
 
 from bench.doubles import InstantLLM
 from bench.proactive_data import World
@@ -142,6 +147,20 @@ async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
         sync_s = time.perf_counter() - started
 
         loop = ProactiveLoop(app, deliver=_nothing, name="bench")
+        # The busiest minute of the real schedules (one time zone's Monday 09:00, …): the
+        # slots before it are delivered first, untimed, then that minute's tick is timed.
+        with db.engine.connect() as conn:
+            busiest = conn.execute(
+                sa_select(TASKS.c.next_run_at)
+                .group_by(TASKS.c.next_run_at)
+                .order_by(func.count().desc())
+                .limit(1)
+            ).scalar_one()
+        await loop.tick(busiest - timedelta(minutes=1))
+        started, cpu = time.perf_counter(), time.process_time()
+        busy = await loop.tick(busiest + timedelta(seconds=20))
+        busy_s, busy_cpu_s = time.perf_counter() - started, time.process_time() - cpu
+
         later = world.now + timedelta(days=30)
         # Nothing due: every next run is after ``world.now`` + 1 minute (pushed to ``later``).
         with db.engine.begin() as conn:
@@ -152,21 +171,27 @@ async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
         assert idle == []
 
         # The worst case: one calendar task per person due in the same minute.
-        slot = world.now + timedelta(hours=1)
+        slot = world.now + timedelta(days=20, seconds=7)  # a slot no task was delivered for
         with db.engine.begin() as conn:
             conn.execute(update(TASKS).where(TASKS.c.source == "plugin").values(next_run_at=slot))
-        started = time.perf_counter()
+            before = conn.execute(text("SELECT count(*) FROM proactive_deliveries")).scalar_one()
+        started, cpu = time.perf_counter(), time.process_time()
         outcomes = await loop.tick(slot + timedelta(seconds=20))
-        due_s = time.perf_counter() - started
+        due_s, due_cpu_s = time.perf_counter() - started, time.process_time() - cpu
         again = await loop.tick(slot + timedelta(seconds=40))
         with db.engine.connect() as conn:
             rows = conn.execute(text("SELECT count(*) FROM proactive_deliveries")).scalar_one()
-        assert again == [] and rows == len(outcomes)
+        assert again == [] and rows - before == len(outcomes)
         return {
+            "tick_people": len(world.people),
             "tasks": len(offered),
             "tasks_sync_s": round(sync_s, 2),
+            "tick_busiest": len(busy),
+            "tick_busiest_s": round(busy_s, 3),
+            "tick_busiest_cpu_s": round(busy_cpu_s, 3),
             "tick_due": len(outcomes),
             "tick_due_s": round(due_s, 3),
+            "tick_due_cpu_s": round(due_cpu_s, 3),
             "tick_idle_s": round(idle_s, 4),
         }
     finally:
@@ -192,15 +217,18 @@ def tick_figures(world: World, pg_url: str | None) -> dict[str, Any]:
             finally:
                 drop()
             _report("PostgreSQL", found)
-            figures.update({f"pg_{k}": v for k, v in found.items() if k != "tasks"})
+            skip = ("tasks", "tick_people")
+            figures.update({f"pg_{k}": v for k, v in found.items() if k not in skip})
     return figures
 
 
 def _report(where: str, f: dict[str, Any]) -> None:
     print(
-        f"tick ({where}): {f['tasks']:,} tasks of {DUE:,} people created in {f['tasks_sync_s']} s; "
-        f"a tick with {f['tick_due']:,} due: {f['tick_due_s']} s; with none due: "
-        f"{f['tick_idle_s']} s"
+        f"tick ({where}): {f['tasks']:,} tasks of {f['tick_people']:,} people created in "
+        f"{f['tasks_sync_s']} s; "
+        f"the busiest minute ({f['tick_busiest']:,} due): {f['tick_busiest_s']} s "
+        f"({f['tick_busiest_cpu_s']} s CPU here); {f['tick_due']:,} due at once: "
+        f"{f['tick_due_s']} s ({f['tick_due_cpu_s']} s CPU here); none due: {f['tick_idle_s']} s"
     )
 
 

@@ -431,9 +431,7 @@ def claim_due(
     if not sent:
         return []
     tasks = session.exec(
-        select(ProactiveTaskRecord)
-        .where(col(ProactiveTaskRecord.id).in_(list(sent)))
-        .execution_options(populate_existing=True)
+        select(ProactiveTaskRecord).where(col(ProactiveTaskRecord.id).in_(list(sent)))
     )
     order = {task_id: i for i, task_id in enumerate(ids)}
     found = sorted(tasks, key=lambda task: order[task.id])
