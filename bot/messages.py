@@ -65,6 +65,24 @@ __all__ = [
     "TOOL_CANCELLED",
     "TOOL_EXPIRED",
     "TOOL_ROUNDS_EXHAUSTED",
+    "PLAN_CHANGES",
+    "PLAN_TOOL_DESCRIPTION",
+    "PLAN_REQUESTED",
+    "PLAN_SUMMARY_PROMPT",
+    "PLAN_CANCELLED",
+    "PLAN_CANNOT_ASK",
+    "PLAN_RUNNING",
+    "plan_confidence",
+    "plan_model_estimate",
+    "plan_header",
+    "plan_prose_step",
+    "plan_ask",
+    "plan_invalid",
+    "plan_expired",
+    "plan_step_done",
+    "plan_step_failed",
+    "plan_done",
+    "plan_failed",
     "proactive_suggestion",
     "proactive_status",
     "PROACTIVE_TASK_STOPPED",
@@ -588,3 +606,110 @@ TOOL_ROUNDS_EXHAUSTED = (
     "No more tool calls are possible for this answer. Answer with what you have, and say what "
     "you could not finish."
 )
+
+
+# -- plans ---------------------------------------------------------------------------------------
+
+#: How each side effect is described in a plan (from the tool's declaration, never the model's).
+PLAN_CHANGES = {
+    "read_only": "changes nothing",
+    "writes_internal": "changes data inside Chorus",
+    "acts_outside": "acts outside Chorus",
+}
+#: Offered to the model as the ``propose_plan`` tool's description.
+PLAN_TOOL_DESCRIPTION = (
+    "Propose a plan instead of calling tools directly when the request needs several steps, or "
+    "any step that changes something. Each step names one of the other tools and its exact "
+    "arguments. The person sees the plan and approves it before anything runs; you are told "
+    "the outcome."
+)
+#: Added to the prompt when the person asks for a plan ("plan: …", "make a plan to …").
+PLAN_REQUESTED = (
+    "The person asked for a plan: answer by calling propose_plan with the steps (tools and "
+    "exact arguments) that would do what they ask."
+)
+#: Asks the model to tell the person what the plan did (the plan's report follows).
+PLAN_SUMMARY_PROMPT = (
+    "The plan below was carried out step by step; progress was already shown. In the person's "
+    "style, tell them briefly what was done and the results; if a step failed, say which and "
+    "why, and what was not done.\n\n{report}"
+)
+PLAN_CANCELLED = "Plan cancelled (❌); nothing was run."
+PLAN_CANNOT_ASK = "I drafted a plan but cannot ask for your approval here, so nothing was run."
+
+
+def plan_confidence(percent: int, checked: int, ok: int, calls: int, kind: str) -> str:
+    """The confidence line: the figure and where it comes from."""
+    steps = f"all {checked} steps checked" if checked != 1 else "the step checked"
+    if calls:
+        history = f"{ok} of {calls} calls of these tools worked for {kind} requests in your team"
+    else:
+        history = f"no calls of these tools for {kind} requests in your team yet"
+    return f"confidence {percent}%: {steps}; {history}"
+
+
+def plan_model_estimate(percent: int) -> str:
+    return f"; the model's own estimate {percent}%"
+
+
+def plan_header(goal: str, steps: int) -> str:
+    return f"Plan: {goal} ({steps} step{'' if steps == 1 else 's'})"
+
+
+def plan_prose_step(index: int, total: int, text: str) -> str:
+    """One step as a sentence of a plan shown as prose."""
+    if total == 1:
+        return f"I'll {text}."
+    if index == 1:
+        return f"First I'll {text}."
+    if index == total:
+        return f"Finally I'll {text}."
+    return f"Then I'll {text}."
+
+
+def plan_ask(seconds: float) -> str:
+    """How to answer a shown plan."""
+    if seconds < 120:
+        within = f"{seconds:g} second" + ("" if seconds == 1 else "s")
+    else:
+        minutes = round(seconds / 60)
+        within = f"{minutes} minute" + ("" if minutes == 1 else "s")
+    return f"React ✅ to run it or ❌ to cancel (only you can answer; this expires in {within})."
+
+
+PLAN_RUNNING = "Only reading, so I'm running it now."
+
+
+def plan_invalid(problems: list[str]) -> str:
+    """A drafted plan refused before it was shown."""
+    listed = "\n".join(f"- {p}" for p in problems)
+    return f"I drafted a plan but it cannot run as written, so I did not show it:\n{listed}"
+
+
+def plan_expired(seconds: float) -> str:
+    return f"No ✅ within {seconds:g} seconds, so the plan expired; nothing was run."
+
+
+def plan_step_done(index: int, total: int, description: str) -> str:
+    return f"Step {index}/{total} done: {description}"
+
+
+def plan_step_failed(index: int, total: int, description: str, why: str) -> str:
+    """A step that failed: which, why, and that the plan stopped."""
+    left = total - index
+    rest = (
+        ""
+        if left == 0
+        else f" The plan stopped here; {left} later step{'' if left == 1 else 's'} did not run."
+    )
+    return f"Step {index}/{total} failed: {description}: {why}.{rest}"
+
+
+def plan_done(goal: str, total: int) -> str:
+    """The plain summary of a plan that ran to the end (when no model can summarise it)."""
+    return f"Done: {goal} (all {total} step{'' if total == 1 else 's'} ran)."
+
+
+def plan_failed(goal: str, index: int, total: int, why: str) -> str:
+    """The plain summary of a plan stopped by a failed step."""
+    return f"The plan ({goal}) stopped at step {index}/{total}: {why}."
