@@ -58,6 +58,7 @@ from bot.pipeline.generate import generate
 from bot.pipeline.identify import IdentityCache, Who, identify
 from bot.pipeline.record import record
 from bot.pipeline.route import Route, route
+from bot.planner.run import Planner
 from bot.plugin_state import PluginState
 from bot.plugins import ChorusPluginManager
 from bot.scheduler.commands import ProactiveCommands
@@ -158,7 +159,12 @@ class Dispatcher:
         #: Tools the personalities call, through one executor with safety checks; its
         #: confirmation questions take ✅/❌ reactions.
         self.tools = Tools(settings, db, hooks, spawn=self.learner.spawn, redis=redis)
-        self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
+        #: Multi-step plans, run through the same executor; plans waiting for ✅/❌ too.
+        self.plans = Planner(settings, db, self.tools.executor, redis)
+        self.reaction_claims: list[ClaimsReactions] = [
+            self.tools.confirmations,
+            self.plans.approvals,
+        ]
         #: Event ids of messages answered without tools: a proactive suggestion accepted by
         #: someone whose autonomy is low gets a read-only, plain answer.
         self.without_tools: set[str] = set()
@@ -367,6 +373,7 @@ class Dispatcher:
             else self.tools.use(
                 question, personality.name, who, event.transport, style=decisions.style
             ),
+            plans=self.plans,
         )
         notes = list(event.notes)
         if reused is not None:

@@ -98,7 +98,8 @@ async def test_model_calls_a_tool_and_answers_with_its_result(rig: Rig) -> None:
     assert rig.transport.texts == ["Churn over 30 days is 42."]
     assert rig.toolkit.ran == [("lookup_metric", {"metric": "churn", "days": 30})]
     assert len(rig.fake.requests) == 2
-    assert rig.offered(0) == ["lookup_metric", "save_note", "send_email"]
+    # propose_plan is offered beside them (bot.planner: multi-step plans).
+    assert rig.offered(0) == ["lookup_metric", "save_note", "send_email", "propose_plan"]
     assert rig.tool_choice(0) == "auto"
     # The second request carries the call and its result, in the API's own shapes.
     [(call_id, content, is_error)] = rig.results_sent(1)

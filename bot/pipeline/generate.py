@@ -3,7 +3,9 @@
 When the model can call tools (:func:`bot.llm.base.supports_tools`), ``tools.enabled`` is on and
 the personality has tools, the model is offered them and its calls run through the executor
 (:mod:`bot.tools.loop`); every call is recorded in the context as ``tool_calls`` (name,
-redacted arguments, outcome, short result, ms), which the pattern learner credits.
+redacted arguments, outcome, short result, ms), which the pattern learner credits. With
+``plans`` the model may also propose a multi-step plan, which is shown, approved and run
+(:mod:`bot.planner`) and recorded as ``plan``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.events import Message, Reply
 from bot.hooks import HookRunner
 from bot.llm.base import Completion, LLMProvider, ToolCalling, supports_tools
 from bot.personality import Personality
+from bot.planner.run import Planner
 from bot.tools.loop import ToolUse, run_with_tools
 
 __all__ = ["Generation", "generate"]
@@ -55,6 +58,7 @@ async def generate(
     max_tokens: int,
     temperature: float,
     tools: ToolUse | None = None,
+    plans: Planner | None = None,
 ) -> Generation:
     """Produce the answer. A failing provider yields a short apology with outcome ``failed``.
 
@@ -101,6 +105,7 @@ async def generate(
                 tenant,
                 max_tokens,
                 temperature,
+                plans,
             )
         else:
             completion = await llm.complete(
@@ -141,14 +146,22 @@ async def _with_tools(
     tenant: str,
     max_tokens: int,
     temperature: float,
+    plans: Planner | None = None,
 ) -> Completion:
-    """The answer after any tool rounds; the calls made go into ``meta`` even on failure."""
+    """The answer after any tool rounds (or a plan the model proposed); the calls made go into
+    ``meta`` even on failure."""
     toolbox = await tools.registry.collect(personality, enabled=enabled, tenant=tenant)
     if not toolbox:
         return await llm.complete(chat, max_tokens=max_tokens, temperature=temperature)
     assert isinstance(llm, ToolCalling)
+    plan = plans.session(llm, chat, toolbox, tools) if plans is not None else None
     result = await run_with_tools(
-        llm, chat, toolbox, tools, max_tokens=max_tokens, temperature=temperature
+        plan.llm if plan is not None else llm,
+        plan.chat if plan is not None else chat,
+        toolbox,
+        tools,
+        max_tokens=max_tokens,
+        temperature=temperature,
     )
     if result.records:
         meta["tool_calls"] = [r.as_context() for r in result.records]
@@ -159,4 +172,9 @@ async def _with_tools(
         raise result.error
     assert result.completion is not None
     c = result.completion
-    return Completion(c.text, c.provider, c.model, result.prompt_tokens, result.completion_tokens)
+    prompt_tokens, completion_tokens = result.prompt_tokens, result.completion_tokens
+    if plan is not None and plan.proposal is not None:
+        c = await plan.carry_out(llm, chat, meta, max_tokens=max_tokens, temperature=temperature)
+        prompt_tokens += c.prompt_tokens
+        completion_tokens += c.completion_tokens
+    return Completion(c.text, c.provider, c.model, prompt_tokens, completion_tokens)

@@ -96,6 +96,9 @@ class CallScope:
     #: Where to ask for a confirmation; None when no one can be asked (calls needing it are
     #: refused).
     transport: Transport | None = None
+    #: Ids of calls the person already approved as steps of a plan they were shown
+    #: (:mod:`bot.planner`): the policy still decides, but they are not asked about again.
+    approved: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -273,7 +276,9 @@ class Executor:
             record.outcome, record.result = "refused", messages.TOOL_REFUSALS[decision.reason]
             return record
         if decision.action == "confirm":
-            if not await self._confirmed(record, tool, arguments, scope):
+            if call.id in scope.approved:
+                record.extra["confirmation"] = "plan"
+            elif not await self._confirmed(record, tool, arguments, scope):
                 return record
         await self._run(record, tool, arguments, scope, timeout_s)
         return record
