@@ -4,7 +4,10 @@ Each input line is a message; lines starting with ``/`` are commands (``/help``)
 (``echo "hello" | chorus chat``) prints one reply per line and exits 0 at end of input.
 It goes through the same dispatcher as the Slack and Discord adapters. Proactive
 suggestions arrive as direct messages printed in the same terminal; ``/react ✅`` (or 🔕)
-answers the last one, like a reaction on Slack.
+answers the last one, like a reaction on Slack. A question that waits for a reaction (a tool
+call to confirm, a plan to approve) is answered the same way, ``/react ✅`` or ``/react ❌``:
+a message is answered in the background while the next lines are read, so ``/react`` can reach
+it, and any other line waits for the answer before it is handled (one reply per line).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ Type a message and press Enter. Commands:
   /memories        what I know about you
   /plugins ...     list, enable or disable plugins (you are the admin here)
   /stats           what I've learned per personality, with a chart of satisfaction
-  /react ✅|🔕      answer my last suggestion: ✅ run it, 🔕 stop these (also: run, stop)
+  /react ✅|🔕|❌    answer my last suggestion (✅ run it, 🔕 stop these) or question
+                   (✅ go ahead, ❌ cancel); also: run, stop, no
   /proactive off   no more suggestions (on, status); /autonomy low|medium|high
   /help            this help
   /quit            leave (Ctrl-D works too)"""
@@ -79,8 +83,12 @@ class ConsoleAdapter(Adapter):
         self._run = uuid.uuid4().hex[:8]
         self._ids = itertools.count(1)
         self.last_answer: str | None = None
-        #: The last proactive suggestion printed (what ``/react`` answers).
+        #: The last proactive suggestion or question printed (what ``/react`` answers).
         self.last_suggestion: str | None = None
+        #: The message being answered in the background (see the module docstring).
+        self._pending: asyncio.Task[object] | None = None
+        #: Set when the message being answered posts a question.
+        self._asked = asyncio.Event()
         self.sent: list[Outgoing] = []
         #: Talk to this personality from the start (``chorus chat --personality NAME``).
         self.personality: str | None = None
@@ -106,6 +114,9 @@ class ConsoleAdapter(Adapter):
         self.sent.append(out)
         if out.kind == "answer":
             self.last_answer = message_id
+        elif out.kind == "question":
+            self.last_suggestion = message_id
+            self._asked.set()
         return [message_id]
 
     async def send_direct(
@@ -145,12 +156,43 @@ class ConsoleAdapter(Adapter):
         return line.rstrip("\r\n")
 
     async def handle_line(self, line: str) -> bool:
-        """Handle one input line; False when the person asked to quit."""
+        """Handle one input line; False when the person asked to quit.
+
+        A message is answered in the background: ``/react`` is handled at once (it may be the
+        answer the message waits for), any other line first waits for that answer.
+        """
         stripped = line.strip()
+        if stripped.lower().startswith("/react"):
+            await self._question_or_answer()
+        else:
+            await self.settle()
         if stripped.startswith("/"):
             return await self._command(stripped[1:])
-        await self.app.dispatcher.handle_message(self._message(line), self)
+        self._asked.clear()
+        self._pending = asyncio.create_task(
+            self.app.dispatcher.handle_message(self._message(line), self)
+        )
+        # Let it run up to its first wait, so an immediate answer is printed before the prompt.
+        await asyncio.sleep(0)
         return True
+
+    async def _question_or_answer(self) -> None:
+        """Wait until the message being answered asks its question or is answered (piped
+        input may bring ``/react`` before the question is out)."""
+        pending = self._pending
+        if pending is None or self._asked.is_set():
+            return
+        asked = asyncio.create_task(self._asked.wait())
+        try:
+            await asyncio.wait({pending, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+
+    async def settle(self) -> None:
+        """Wait for the message being answered, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
 
     async def _command(self, line: str) -> bool:
         name, _, rest = line.partition(" ")
@@ -240,6 +282,7 @@ class ConsoleAdapter(Adapter):
                 break
             if not await self.handle_line(line):
                 break
+        await self.settle()
 
     async def aclose(self) -> None:
         self._closed = True

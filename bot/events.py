@@ -38,7 +38,9 @@ __all__ = [
     "utcnow",
 ]
 
-OutgoingKind = Literal["answer", "notice", "error"]
+#: ``question``: a message that waits for its asker's ✅/❌ reaction (a tool confirmation, a plan
+#: to approve); adapters that cannot take reactions offer another way to answer it.
+OutgoingKind = Literal["answer", "notice", "error", "question"]
 
 
 def utcnow() -> datetime:

@@ -282,6 +282,7 @@ async def test_console_forget_me(app: Chorus, llm: FakeLLM) -> None:
     console = ConsoleAdapter(app, stdin=io.StringIO(""), stdout=out, user="ada")
     for line in ("I'm a data scientist", "/memories", "/forget me", "/FORGET ME confirm"):
         await console.handle_line(line)
+        await console.settle()  # a message is answered in the background
         assert await app.dispatcher.learner.idle(timeout_s=30)
     text = out.getvalue()
     assert "Role: data scientist" in text

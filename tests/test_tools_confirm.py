@@ -52,8 +52,8 @@ class Rig:
 
     async def question(self) -> tuple[str, str]:
         """The confirmation question once posted: (its text, its message id)."""
-        await _until(lambda: any(o.kind == "notice" for o in self.transport.sent))
-        i = next(i for i, o in enumerate(self.transport.sent) if o.kind == "notice")
+        await _until(lambda: any(o.kind == "question" for o in self.transport.sent))
+        i = next(i for i, o in enumerate(self.transport.sent) if o.kind == "question")
         return self.transport.sent[i].text, self.transport.ids[i]
 
     async def react(self, message_id: str, emoji: str, **kw: Any) -> None:
@@ -164,7 +164,7 @@ async def test_the_persons_comfort_decides_what_is_asked(
             _, mid = await rig.question()
             await rig.react(mid, "✅")
         await task
-        assert [o.kind for o in rig.transport.sent] == (["notice"] if asks else []) + ["answer"]
+        assert [o.kind for o in rig.transport.sent] == (["question"] if asks else []) + ["answer"]
         assert rig.toolkit.ran == [(tool, rig.toolkit.ran[0][1])]
 
 
@@ -173,7 +173,7 @@ async def test_a_persons_own_comfort_wins_over_the_default(rig: Rig) -> None:
     rig.fake.call_tools(("send_email", EMAIL))
     await rig.start()
     assert [o.kind for o in rig.transport.sent][-1] == "answer"
-    assert "notice" not in [o.kind for o in rig.transport.sent[1:]], rig.transport.texts
+    assert "question" not in [o.kind for o in rig.transport.sent[1:]], rig.transport.texts
     assert rig.toolkit.ran == [("send_email", EMAIL)]
 
 
@@ -403,3 +403,22 @@ async def test_discord_confirmation_by_reaction(tmp_path: Path) -> None:
             await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
             await app.aclose()
             await fake.stop()
+
+
+async def test_console_answers_a_question_with_react(rig: Rig) -> None:
+    """In the console a message is answered in the background, so the next line's ``/react ✅``
+    reaches the question it waits on; the line after it waits for the answer."""
+    import io
+
+    from adapters.console import ConsoleAdapter
+
+    rig.fake.call_tools(("send_email", EMAIL))
+    rig.fake.reply("Sent the email to Ada.")
+    out = io.StringIO()
+    lines = "email Ada about the renewal\n/react ✅\n/whoami\n"
+    console = ConsoleAdapter(rig.app, stdin=io.StringIO(lines), stdout=out, user="ada")
+    await console.start()
+    assert rig.toolkit.ran == [("send_email", EMAIL)]
+    text = out.getvalue()
+    assert text.index("React ✅ to run it") < text.index("Sent the email to Ada.")
+    assert text.index("Sent the email to Ada.") < text.rindex("ada")  # /whoami came after

@@ -91,7 +91,7 @@ class Confirmations:
             # In reply to the request: a "thinking…" placeholder shown for it (Slack) becomes
             # the question, and the answer that follows is posted below it.
             in_reply_to=msg.message_id,
-            kind="notice",
+            kind="question",
         )
         try:
             ids = await transport.send(out)
