@@ -251,8 +251,9 @@ def test_reset_forgets_one_decision_or_everything() -> None:
 def test_prune_drops_evidence_that_faded_away() -> None:
     ada = State()
     update(None, ada, ("length", "short"), +1, now=T0)
-    update(None, ada, ("emoji", "on"), +1, now=T0 + 3000 * DAY)
-    assert prune(ada, now=T0 + 3000 * DAY) == 1
+    update(None, ada, ("emoji", "on"), +1, now=T0 + 800 * DAY)
+    assert ada.decisions == {"length", "emoji"}
+    assert prune(ada, now=T0 + 800 * DAY) == 1
     assert ada.decisions == {"emoji"}
     assert len(ada.ledger) == 1
 
@@ -518,3 +519,25 @@ def test_a_reply_explores_at_most_one_style_decision() -> None:
 
     assert most_explored(Params()) == 1
     assert most_explored(Params(explore_one=False)) > 1
+
+
+def test_earlier_votes_are_credited_again_with_what_was_learned_since() -> None:
+    def first_vote_steps(params: Params) -> dict[str, float]:
+        ada = State()
+        reply = [("length", "short"), ("emoji", "on")]
+        update(None, ada, reply, -1, now=T0, params=params)
+        for _ in range(4):  # she surely likes short answers, whatever the rest
+            short = [("length", "short"), ("structure", "prose")]
+            long = [("length", "long"), ("structure", "prose")]
+            update(None, ada, short, +1, now=T0 + 60, params=params)
+            update(None, ada, long, -1, now=T0 + 60, params=params)
+        return dict(zip((d for d, _ in ada.ledger[0].picks), ada.ledger[0].steps, strict=True))
+
+    once = first_vote_steps(Params(recredit=0))
+    again = first_vote_steps(Params())
+    # short is now likely right, so the emoji's step moves towards what a 👎 says about it
+    # when the rest of the reply is right
+    p = Params()
+    if_rest_right = math.log(p.like(0, -1) / p.like(1, -1))
+    assert abs(again["emoji"] - if_rest_right) < abs(once["emoji"] - if_rest_right)
+    assert again["length"] == pytest.approx(once["length"])  # the emoji is as doubtful as ever

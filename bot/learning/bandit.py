@@ -56,7 +56,7 @@ import math
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, cast
 
 from bot.personality import Style
@@ -115,6 +115,8 @@ class Params:
     ``half_life_s`` is how long evidence takes to lose half its weight; ``exploration`` is the
     temperature of the Thompson draws (1 draws from the posterior itself); ``explore_one``
     lets at most one style decision of a reply depart from its likeliest option.
+    ``recredit`` is how many of a person's latest votes have their credit shared out again
+    after each vote, ``recredit_sweeps`` how many times (0 keeps the credit given at first).
     """
 
     team_share: float = 0.7
@@ -128,6 +130,8 @@ class Params:
     half_life_s: float = 90 * _DAY
     exploration: float = 0.3
     explore_one: bool = True
+    recredit: int = 10
+    recredit_sweeps: int = 2
 
     def __post_init__(self) -> None:
         positive = (self.half_life_s, self.max_step, self.max_weight, self.exploration)
@@ -139,6 +143,8 @@ class Params:
             raise ValueError("team_share must be at least 0 and below 1")
         if self.head_start <= 0 or self.style_head_start <= 0:
             raise ValueError("head_start and style_head_start must be positive")
+        if self.recredit < 0 or self.recredit_sweeps < 0:
+            raise ValueError("recredit and recredit_sweeps must not be negative")
         if not 0 < self.like_floor < 0.5:
             raise ValueError("like_floor must be between 0 and 0.5")
 
@@ -167,6 +173,17 @@ class Vote:
     weight: float
     picks: tuple[tuple[str, str], ...]
     steps: tuple[float, ...]
+    #: Per pick: the option with the head start, and the options there were (empty: unknown).
+    defaults: tuple[str | None, ...] = ()
+    options: tuple[tuple[str, ...], ...] = ()
+
+    def pick_list(self) -> list[_Pick]:
+        defaults = self.defaults or (None,) * len(self.picks)
+        options = self.options or ((),) * len(self.picks)
+        return [
+            _Pick(d, o, default, opts)
+            for (d, o), default, opts in zip(self.picks, defaults, options, strict=True)
+        ]
 
     def matches(self, at: float, reward: int, weight: float, picks: Sequence[_Pick]) -> bool:
         return (
@@ -183,6 +200,8 @@ class Vote:
             "weight": self.weight,
             "picks": [list(p) for p in self.picks],
             "steps": list(self.steps),
+            "defaults": list(self.defaults),
+            "options": [list(o) for o in self.options],
         }
 
     @classmethod
@@ -193,6 +212,8 @@ class Vote:
             weight=float(data["weight"]),
             picks=tuple((str(d), str(o)) for d, o in data["picks"]),
             steps=tuple(float(s) for s in data["steps"]),
+            defaults=tuple(None if x is None else str(x) for x in data.get("defaults", [])),
+            options=tuple(tuple(str(o) for o in opts) for opts in data.get("options", [])),
         )
 
 
@@ -413,14 +434,16 @@ def _log_posterior(
     default: str | None,
     now: float,
     params: Params,
+    others: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
+    """``others`` (the team's sums without the person's contribution) if already known."""
     base = _base(decision, options, default, params)
     own = user.evidence_at(decision, now, params.half_life_s) if user is not None else {}
-    pooled = team.evidence_at(decision, now, params.half_life_s) if team is not None else {}
-    mine = _contribution(own, base, params.team_share) if team is not None else {}
-    p_team = _softmax(
-        {o: math.log(base[o]) + pooled.get(o, 0.0) - mine.get(o, 0.0) for o in options}
-    )
+    if others is None:
+        pooled = team.evidence_at(decision, now, params.half_life_s) if team else {}
+        mine = _contribution(own, base, params.team_share) if team is not None else {}
+        others = {o: pooled.get(o, 0.0) - mine.get(o, 0.0) for o in options}
+    p_team = _softmax({o: math.log(base[o]) + others.get(o, 0.0) for o in options})
     share = params.team_share
     return {
         o: math.log(share * p_team[o] + (1.0 - share) * base[o]) + own.get(o, 0.0) for o in options
@@ -557,19 +580,16 @@ def _steps(
     reward: int,
     now: float,
     params: Params,
+    others: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[float]:
-    hit = [
-        beliefs(
-            team,
-            user,
-            p.decision,
-            _pick_options(p, team, user),
-            default=p.default,
-            now=now,
-            params=params,
-        )[p.option]
-        for p in picks
-    ]
+    hit = []
+    for p in picks:
+        options = _pick_options(p, team, user)
+        if p.default is not None and p.default not in options:
+            raise ValueError(f"default {p.default!r} is not one of the options for {p.decision!r}")
+        apart = None if others is None else others.get(p.decision)
+        logits = _log_posterior(team, user, p.decision, options, p.default, now, params, apart)
+        hit.append(_softmax(logits)[p.option])
     return [
         _step([h for j, h in enumerate(hit) if j != i], params, reward) for i in range(len(picks))
     ]
@@ -605,8 +625,11 @@ def update(
     _apply(team, user, picks, steps, weight, now, params, +1)
     if user is not None:
         done = tuple((p.decision, p.option) for p in picks)
-        user.ledger.append(Vote(now, reward, weight, done, tuple(steps)))
+        defaults = tuple(p.default for p in picks)
+        options = tuple(p.options for p in picks)
+        user.ledger.append(Vote(now, reward, weight, done, tuple(steps), defaults, options))
         del user.ledger[:-_LEDGER]
+        _recredit(team, user, params)
 
 
 def retract(
@@ -641,6 +664,47 @@ def retract(
     else:
         steps = [s * weight for s in _steps(team, user, picks, reward, voted_at, params)]
     _apply(team, user, picks, steps, weight, voted_at, params, -1)
+    if user is not None:
+        _recredit(team, user, params)
+
+
+def _recredit(team: State | None, user: State, params: Params) -> None:
+    """Share out the credit of the person's ``params.recredit`` latest votes again, knowing
+    what was learned since (expectation propagation: each vote's steps are recomputed from
+    the posterior without that vote, ``params.recredit_sweeps`` times); the team follows."""
+    first = max(0, len(user.ledger) - params.recredit)
+    if params.recredit <= 0 or first >= len(user.ledger):
+        return
+    latest = {p.decision: p for v in user.ledger[first:] for p in v.pick_list()}
+    now, share = user.at, params.team_share
+    bases = {
+        d: _base(d, _pick_options(p, team, user), p.default, params) for d, p in latest.items()
+    }
+    before = {d: _contribution(user.evidence.get(d, {}), bases[d], share) for d in latest}
+    others: dict[str, dict[str, float]] = {}
+    if team is not None:
+        for d, base in bases.items():
+            pooled = team.evidence_at(d, now, params.half_life_s)
+            others[d] = {o: pooled.get(o, 0.0) - before[d].get(o, 0.0) for o in base}
+    for _ in range(params.recredit_sweeps):
+        for i in range(first, len(user.ledger)):
+            vote = user.ledger[i]
+            picks = vote.pick_list()
+            keep = _keep(now - vote.at, params.half_life_s)
+            for pick, step in zip(picks, vote.steps, strict=True):
+                _add(user, pick.decision, {pick.option: -step * keep}, 0.0)
+            steps = tuple(
+                s * vote.weight
+                for s in _steps(team, user, picks, vote.reward, now, params, others or None)
+            )
+            for pick, step in zip(picks, steps, strict=True):
+                _add(user, pick.decision, {pick.option: step * keep}, 0.0)
+            user.ledger[i] = replace(vote, steps=steps)
+    if team is not None:
+        for d, base in bases.items():
+            after = _contribution(user.evidence.get(d, {}), base, share)
+            change = {o: after.get(o, 0.0) - before[d].get(o, 0.0) for o in base}
+            _add(team, d, change, 0.0)
 
 
 def _apply(
