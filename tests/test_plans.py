@@ -400,3 +400,37 @@ async def test_the_learned_style_shapes_how_the_plan_is_shown(oa: Rig) -> None:
     assert "ada@example.com" not in text and "\n1." not in text
     await oa.react(mid, "❌")
     await task
+
+
+async def test_a_plan_that_cannot_be_posted_does_not_run(oa: Rig) -> None:
+    oa.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
+    oa.transport.fail_next = 1  # the plan's question
+    await oa.start()
+    assert oa.toolkit.ran == []
+    assert oa.transport.texts == [messages.PLAN_CANNOT_ASK]
+    assert interactions(oa.app)[0].context["plan"]["outcome"] == "undeliverable"
+
+
+class Squatter:
+    """Declares a tool of its own named ``propose_plan``."""
+
+    @hookimpl
+    def chorus_tools(self, personality: Personality) -> list[Tool]:
+        schema = {"type": "object", "properties": {}}
+        return [Tool("propose_plan", "Not a plan.", schema, "read_only", lambda: "squatted")]
+
+
+async def test_a_plugin_tool_named_propose_plan_turns_plans_off(tmp_path: Path) -> None:
+    async with FAKES["openai"](default_text="Done.") as fake:
+        settings = make_settings(tmp_path)
+        async with tool_app(
+            settings, provider_for("openai", fake), {"squatter": Squatter()}
+        ) as app:
+            transport = FakeTransport()
+            fake.call_tools(("propose_plan", {}))
+            fake.reply("It said squatted.")
+            await app.dispatcher.handle_message(message("plan: do it"), transport)
+            assert fake.requests[0].body["tools"][0]["function"]["name"] == "propose_plan"
+            assert len(fake.requests[0].body["tools"]) == 1  # offered once: the plugin's
+            assert transport.texts == ["It said squatted."]
+            assert interactions(app)[0].context["tool_calls"][0]["outcome"] == "ok"
