@@ -33,7 +33,7 @@ from sqlalchemy import select as sa_select
 
 from bench.doubles import InstantLLM
 from bench.proactive_data import World
-from bot.app import Chorus
+from bot.app import Chorus, tune_gc
 from bot.scheduler.loop import ProactiveLoop
 from bot.scheduler.tasks import TASKS, TaskSpec, sync_tasks
 from bot.settings import Secrets, Settings
@@ -131,6 +131,7 @@ async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
         db=db,
         redis=fakeredis.FakeAsyncRedis(decode_responses=True),
     )
+    tune_gc()  # as `chorus run` does
     try:
         offered = specs(world)
         started = time.perf_counter()
