@@ -159,12 +159,9 @@ class Dispatcher:
         #: Tools the personalities call, through one executor with safety checks; its
         #: confirmation questions take ✅/❌ reactions.
         self.tools = Tools(settings, db, hooks, spawn=self.learner.spawn, redis=redis)
-        #: Multi-step plans, run through the same executor; plans waiting for ✅/❌ too.
-        self.plans = Planner(settings, db, self.tools.executor, redis)
-        self.reaction_claims: list[ClaimsReactions] = [
-            self.tools.confirmations,
-            self.plans.approvals,
-        ]
+        #: Multi-step plans, run through the same executor (their ✅/❌ questions too).
+        self.plans = Planner(settings, db, self.tools.executor)
+        self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
         #: Event ids of messages answered without tools: a proactive suggestion accepted by
         #: someone whose autonomy is low gets a read-only, plain answer.
         self.without_tools: set[str] = set()

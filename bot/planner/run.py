@@ -8,10 +8,10 @@ the tool loop (:mod:`bot.tools.loop`) ends there; :meth:`PlanSession.carry_out` 
    the person is told why;
 2. computes its confidence (:mod:`bot.planner.confidence`) and shows it in the person's style
    (:mod:`bot.planner.present`) in the thread;
-3. waits for the asker's ✅ or ❌ (:class:`bot.tools.confirm.Confirmations`, the same mechanism
-   as single calls, with ``plans.approval_timeout_s``). Approval is the default; a plan whose
-   steps only read, for someone whose autonomy comfort is high, runs at once when
-   ``plans.auto_run_read_only`` is on, as do all plans when
+3. waits for the asker's ✅ or ❌ (the executor's :class:`bot.tools.confirm.Confirmations`,
+   the same questions as single calls, with ``plans.approval_timeout_s``). Approval is the
+   default; a plan whose steps only read, for someone whose autonomy comfort is high, runs at
+   once when ``plans.auto_run_read_only`` is on, as do all plans when
    ``learning.safety_enhanced_execution`` is off (the executor asks nothing then either);
 4. runs the steps in order through the executor (each still validated, decided by the policy
    and audited; the approval of the plan counts as the confirmation of its steps), posting
@@ -32,8 +32,6 @@ import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
-
-import redis.asyncio as aioredis
 
 from bot import messages
 from bot.context import ChatMessage
@@ -110,20 +108,22 @@ class _Catcher:
 
 
 class Planner:
-    """Plans for one dispatcher. Register :attr:`approvals` in ``Dispatcher.reaction_claims``."""
+    """Plans for one dispatcher, run through ``executor``."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database | None,
-        executor: Executor,
-        redis: aioredis.Redis | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, db: Database | None, executor: Executor) -> None:
         self.settings = settings
         self.db = db
         self.executor = executor
-        #: The plans waiting for their asker's ✅/❌ (the tools' confirmation mechanism).
-        self.approvals = Confirmations(settings.plans.approval_timeout_s, redis)
+
+    @property
+    def approvals(self) -> Confirmations:
+        """Where plans wait for their asker's ✅/❌: the executor's confirmations (one mechanism,
+        already taking reactions in ``Dispatcher.reaction_claims``), with the plans' timeout."""
+        return self.executor.confirmations
+
+    @property
+    def timeout_s(self) -> float:
+        return self.settings.plans.approval_timeout_s
 
     def session(
         self, llm: ToolCalling, chat: Sequence[ChatMessage], toolbox: Toolbox, use: ToolUse
@@ -262,16 +262,17 @@ class PlanSession:
             return "auto"
         if scope.transport is None:
             return "cannot_ask"
-        approvals = self.planner.approvals
-        footer = messages.plan_ask(approvals.timeout_s)
-        text = present(plan, confidence, style, footer)
-        return await approvals.ask(scope.transport, scope.message, text)
+        timeout = self.planner.timeout_s
+        text = present(plan, confidence, style, messages.plan_ask(timeout))
+        return await self.planner.approvals.ask(
+            scope.transport, scope.message, text, timeout_s=timeout
+        )
 
     def _unrun(self, verdict: str) -> str:
         if verdict == "cancelled":
             return messages.PLAN_CANCELLED
         if verdict == "expired":
-            return messages.plan_expired(self.planner.approvals.timeout_s)
+            return messages.plan_expired(self.planner.timeout_s)
         return messages.PLAN_CANNOT_ASK
 
     async def _post(self, text: str) -> None:

@@ -80,8 +80,12 @@ class Confirmations:
         """How many questions this worker is waiting on."""
         return len({id(p) for p in self._pending.values()})
 
-    async def ask(self, transport: Transport, msg: Message, text: str) -> Verdict:
-        """Post ``text`` in reply to ``msg`` and wait for its author's ✅ or ❌."""
+    async def ask(
+        self, transport: Transport, msg: Message, text: str, *, timeout_s: float | None = None
+    ) -> Verdict:
+        """Post ``text`` in reply to ``msg`` and wait for its author's ✅ or ❌, for
+        ``timeout_s`` (default :attr:`timeout_s`; plans wait ``plans.approval_timeout_s``)."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         out = Outgoing(
             platform=msg.platform,
             tenant=msg.tenant,
@@ -102,18 +106,18 @@ class Confirmations:
         keys = [(msg.platform, msg.tenant, msg.channel, mid) for mid in ids]
         for key in keys:
             self._pending[key] = pending
-        shared = await self._share(keys, msg.user)
+        shared = await self._share(keys, msg.user, timeout)
         try:
-            return await self._wait(pending, keys if shared else [])
+            return await self._wait(pending, keys if shared else [], timeout)
         finally:
             for key in keys:
                 self._pending.pop(key, None)
             if shared:
                 await self._unshare(keys)
 
-    async def _wait(self, pending: _Pending, shared: list[_Key]) -> Verdict:
+    async def _wait(self, pending: _Pending, shared: list[_Key], timeout_s: float) -> Verdict:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
+        deadline = loop.time() + timeout_s
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -141,12 +145,12 @@ class Confirmations:
 
     # -- across workers --------------------------------------------------------------------------
 
-    async def _share(self, keys: list[_Key], user: str) -> bool:
+    async def _share(self, keys: list[_Key], user: str, timeout_s: float) -> bool:
         if self.redis is None:
             return False
         try:
             for key in keys:
-                await self.redis.set(_redis_key(key), user, ex=int(self.timeout_s) + 60)
+                await self.redis.set(_redis_key(key), user, ex=int(timeout_s) + 60)
         except Exception:
             log.warning("Redis unavailable: a confirmation is answerable on this worker only")
             return False
