@@ -412,20 +412,6 @@ class PlansSettings(_Section):
     auto_run_read_only: bool = True
 
 
-class PlansSettings(_Section):
-    """Multi-step plans: drafted by the model, shown with a confidence figure, run step by step
-    through the tool executor after the person who asked approves them."""
-
-    enabled: bool = True
-    #: Most steps one plan may have; a longer plan is refused before it is shown.
-    max_steps: int = Field(default=8, ge=1, le=20)
-    #: How long a shown plan waits for its asker's ✅ or ❌ before it expires unrun.
-    approval_timeout_s: float = Field(default=600.0, gt=0)
-    #: A plan whose steps only read, for someone whose autonomy comfort is high, runs at once
-    #: (still shown, with progress); false: every plan waits for ✅.
-    auto_run_read_only: bool = True
-
-
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
@@ -437,7 +423,6 @@ class Settings(_Section):
     linking: LinkingSettings = Field(default_factory=LinkingSettings)
     proactive: ProactiveSettings = Field(default_factory=ProactiveSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
-    plans: PlansSettings = Field(default_factory=PlansSettings)
     plans: PlansSettings = Field(default_factory=PlansSettings)
     data_analyst: DataAnalystSettings = Field(default_factory=DataAnalystSettings)
     support_assistant: SupportAssistantSettings = Field(default_factory=SupportAssistantSettings)
