@@ -20,7 +20,7 @@ from bot import hookimpl, messages
 from bot.app import Chorus
 from bot.learning.patterns import approach
 from bot.personality import Personality, Tool
-from bot.storage.models import Feedback
+from bot.storage.models import CalendarEntry, Feedback
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeTransport
 from tests.plugin_helpers import interactions
@@ -434,3 +434,42 @@ async def test_a_plugin_tool_named_propose_plan_turns_plans_off(tmp_path: Path) 
             assert len(fake.requests[0].body["tools"]) == 1  # offered once: the plugin's
             assert transport.texts == ["It said squatted."]
             assert interactions(app)[0].context["tool_calls"][0]["outcome"] == "ok"
+
+
+async def test_a_built_in_personality_plans_with_its_own_tools(tmp_path: Path) -> None:
+    """The content creator (prose, emoji) plans two calendar entries with the built-in calendar
+    tools; the plan is shown as prose and the entries are saved once it is approved."""
+    async with FAKES["anthropic"](default_text="Done.") as fake:
+        async with tool_app(make_settings(tmp_path), provider_for("anthropic", fake), {}) as app:
+            transport = FakeTransport()
+            entries = [
+                {"title": "Year in review", "channel": "blog", "publish_date": "2026-12-30"},
+                {"title": "New year tips", "channel": "newsletter", "publish_date": "2027-01-02"},
+            ]
+            plan = {
+                "goal": "Schedule the year-end posts",
+                "steps": [
+                    {"description": f"Save “{e['title']}”", "tool": "save_calendar_entry"}
+                    | {"arguments": e}
+                    for e in entries
+                ],
+            }
+            fake.call_tools(("propose_plan", plan))
+            fake.reply("Both posts are on the calendar 🎉")
+            msg = message("ask content_creator plan: schedule our year-end posts")
+            task = asyncio.create_task(app.dispatcher.handle_message(msg, transport))
+            await _until(lambda: bool(transport.sent))
+            shown = transport.sent[0].text
+            assert "First I'll save “Year in review” — `save_calendar_entry` with `{" in shown
+            assert "Finally I'll save “New year tips”" in shown
+            assert "(changes data inside Chorus)" in shown
+            await app.dispatcher.handle_reaction(reaction(transport.ids[0], "✅"))
+            await task
+            assert transport.texts[1:] == [
+                "Step 1/2 done: Save “Year in review”",
+                "Step 2/2 done: Save “New year tips”",
+                "Both posts are on the calendar 🎉",
+            ]
+            with app.db.session() as s:
+                saved = s.exec(select(CalendarEntry)).all()
+            assert sorted(e.title for e in saved) == ["New year tips", "Year in review"]
