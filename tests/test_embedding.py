@@ -287,19 +287,21 @@ async def test_openai_embedder_rejected_key_names_no_secret(fake: FakeOpenAIEmbe
 
 
 @pytest.mark.parametrize(
-    ("script", "expected"),
+    ("script", "expected", "timeout_s"),
     [
-        (lambda f: f.fail(500), "HTTP 500 .* internal error"),
-        (lambda f: f.fail(404), "check memory.openai_model and memory.openai_base_url"),
-        (lambda f: f.garbage(), "did not answer with one embedding per text"),
-        (lambda f: f.stall(), "timed out"),
+        # A generous timeout where the answer is an error: on a busy machine the retries of a
+        # 500 must not run into it and turn the message into "timed out".
+        (lambda f: f.fail(500), "HTTP 500 .* internal error", 30.0),
+        (lambda f: f.fail(404), "check memory.openai_model and memory.openai_base_url", 30.0),
+        (lambda f: f.garbage(), "did not answer with one embedding per text", 30.0),
+        (lambda f: f.stall(), "timed out", 0.3),
     ],
 )
 async def test_openai_embedder_failures(
-    fake: FakeOpenAIEmbeddings, script: Any, expected: str
+    fake: FakeOpenAIEmbeddings, script: Any, expected: str, timeout_s: float
 ) -> None:
     script(fake)
-    embedder = openai_embedder(fake.url, timeout_s=0.3)
+    embedder = openai_embedder(fake.url, timeout_s=timeout_s)
     with pytest.raises(EmbedderUnavailable, match=expected):
         await asyncio.to_thread(embedder.embed, ["hello"])
 
