@@ -81,19 +81,23 @@ def test_the_default_has_a_head_start_not_a_decision() -> None:
     assert after["data_analyst"] < 0.5
 
 
-def test_a_thumbs_down_is_blamed_on_the_doubtful_choices() -> None:
+def test_a_thumbs_down_hardly_moves_a_choice_the_learner_is_sure_of() -> None:
     ada = State("user:ada")
-    for _ in range(15):  # she surely likes short answers
-        update(None, ada, [("length", "short"), ("emoji", "off")], +1, now=T0)
-        update(None, ada, [("length", "long"), ("emoji", "off")], -1, now=T0)
-    sure = ada.evidence["length"]["short"]
-    doubt = ada.evidence["emoji"]["off"]
+    for _ in range(12):  # she surely likes short answers
+        update(None, ada, ("length", "long"), -1, now=T0)
+        update(None, ada, ("length", "medium"), -1, now=T0)
+    update(None, ada, ("emoji", "off"), +1, now=T0)  # and maybe no emoji
+
+    def sure() -> tuple[float, float]:
+        length = beliefs(None, ada, "length", now=T0)["short"]
+        return length, beliefs(None, ada, "emoji", now=T0)["off"]
+
+    short, off = sure()
+    assert short > 0.95 and 0.3 < off < 0.9
     update(None, ada, [("length", "short"), ("emoji", "off"), ("structure", "prose")], -1, now=T0)
-    blamed_short = sure - ada.evidence["length"]["short"]
-    blamed_emoji = doubt - ada.evidence["emoji"]["off"]
-    blamed_prose = -ada.evidence["structure"]["prose"]
-    assert 0 < blamed_short < blamed_emoji
-    assert blamed_short < blamed_prose
+    short_after, off_after = sure()
+    assert 0 < short - short_after < (off - off_after) / 3
+    assert beliefs(None, ada, "structure", now=T0)["prose"] < 1 / 3
 
 
 def test_team_prior_reaches_a_newcomer() -> None:

@@ -17,10 +17,15 @@ the vote adds to the chosen option's evidence (in nats)::
 
     step_d = log( E[P(vote | K misses)] / E[P(vote | K + 1 misses)] )
 
-so a 👎 is blamed on the choices that were least likely to be right, and one option that is
-surely right takes none of it. Evidence ``ℓ(o)`` is the sum of steps, each at most
-``max_step`` times the vote's weight (itself at most ``max_weight``), so one vote moves the
-log-odds between two options by at most ``max_step``: an established preference does not flip.
+so what a vote says about one choice depends on how likely the rest of the reply was to be
+right (the curve is steepest around ``midpoint`` misses), and a choice the posterior is sure
+of hardly moves. Evidence ``ℓ(o)`` is the sum of steps, each at most ``max_step`` times the
+vote's weight (itself at most ``max_weight``), so one vote moves the log-odds between two
+options by at most ``max_step``: an established preference does not flip. A step is first
+computed from what is known when the vote comes; after each vote the ``recredit`` latest
+votes of the person are credited again from the posterior without them (expectation
+propagation, ``recredit_sweeps`` passes), so an early 👎 is re-judged once the rest of that
+reply is known to have been right or wrong.
 
 *Hierarchy*: a person's favourite is the team's favourite with probability ``team_share`` and
 otherwise drawn from the base distribution (options alike, the default ``head_start`` times
@@ -40,8 +45,10 @@ prior is the team posterior *without their own contribution*::
 
 A newcomer thus starts from what the team likes, and their own votes take over as they come.
 *Thompson sampling*: each decision's option is drawn from ``P_me`` tempered by
-``exploration`` (1 samples the posterior itself, less explores less); :func:`explain` reports
-``P_me`` itself. *Decay*: evidence (and the team's sums) lose half their weight every
+``exploration`` (1 samples the posterior itself, less explores less), and a reply lets at
+most one style decision, the most doubtful, depart from its likeliest option
+(``explore_one``); routing (:func:`route`) does not explore. :func:`explain` reports ``P_me``
+itself, the calibrated probability that each option is the person's favourite. *Decay*: evidence (and the team's sums) lose half their weight every
 ``half_life_s``, applied lazily from each state's ``at``. A vote's steps are kept in the
 person's ledger so :func:`retract` takes back exactly what the vote added.
 
@@ -52,6 +59,7 @@ and explicit times, and every state is plain data with ``to_dict``/``from_dict``
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -567,10 +575,17 @@ def _step(hits: Sequence[float], params: Params, reward: int) -> float:
             nxt[k] += p * hit
             nxt[k + 1] += p * (1.0 - hit)
         misses = nxt
-    if_right = sum(p * params.like(k, reward) for k, p in enumerate(misses))
-    if_wrong = sum(p * params.like(k + 1, reward) for k, p in enumerate(misses))
+    like = _likes(params, reward, len(misses))
+    if_right = sum(p * like[k] for k, p in enumerate(misses))
+    if_wrong = sum(p * like[k + 1] for k, p in enumerate(misses))
     step = math.log(if_right / if_wrong)
     return max(-params.max_step, min(params.max_step, step))
+
+
+@functools.lru_cache(maxsize=256)
+def _likes(params: Params, reward: int, n: int) -> tuple[float, ...]:
+    """``params.like(k, reward)`` for k = 0 … n."""
+    return tuple(params.like(k, reward) for k in range(n + 1))
 
 
 def _steps(
