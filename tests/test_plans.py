@@ -473,3 +473,28 @@ async def test_a_built_in_personality_plans_with_its_own_tools(tmp_path: Path) -
             with app.db.session() as s:
                 saved = s.exec(select(CalendarEntry)).all()
             assert sorted(e.title for e in saved) == ["New year tips", "Year in review"]
+
+
+async def test_a_plan_approved_in_the_console(oa: Rig) -> None:
+    """The console shows the plan, ``/react ✅`` approves it, progress and the summary follow."""
+    import io
+
+    from adapters.console import ConsoleAdapter
+
+    oa.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
+    oa.fake.reply("Churn is 42; Ada has it.")
+    out = io.StringIO()
+    lines = "email Ada our churn figure\n/react ✅\n"
+    console = ConsoleAdapter(oa.app, stdin=io.StringIO(lines), stdout=out, user="ada")
+    await console.start()
+    assert [name for name, _ in oa.toolkit.ran] == ["lookup_metric", "send_email"]
+    text = out.getvalue()
+    order = [
+        "Plan: Email Ada the churn figure (2 steps)",
+        "React ✅ to run it",
+        "Step 1/2 done: Look up churn over 30 days",
+        "Step 2/2 done: Email Ada the figure",
+        "Churn is 42; Ada has it.",
+    ]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions)
