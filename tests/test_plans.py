@@ -498,3 +498,22 @@ async def test_a_plan_approved_in_the_console(oa: Rig) -> None:
     ]
     positions = [text.index(part) for part in order]
     assert positions == sorted(positions)
+
+
+async def test_a_plan_after_a_look_around_keeps_every_call_in_order(oa: Rig) -> None:
+    """The model may read first, then propose a plan: both rounds' calls are recorded."""
+    oa.fake.call_tools(("lookup_metric", {"metric": "churn"}))
+    oa.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
+    oa.fake.reply("Done and sent.")
+    task = oa.start()
+    _, mid = await oa.shown()
+    await oa.react(mid, "✅")
+    await task
+    [row] = interactions(oa.app)
+    assert [c["name"] for c in row.context["tool_calls"]] == [
+        "lookup_metric",
+        "lookup_metric",
+        "send_email",
+    ]
+    assert row.context["tool_rounds"] == 1 and row.context["plan"]["outcome"] == "done"
+    assert oa.transport.last.text == "Done and sent."

@@ -53,7 +53,7 @@ from bot.planner.present import present
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.tools.confirm import Confirmations, Verdict
-from bot.tools.executor import CallRecord, Executor
+from bot.tools.executor import CallRecord, Executor, redacted
 from bot.tools.loop import ToolUse
 from bot.tools.registry import Toolbox
 
@@ -222,7 +222,7 @@ class PlanSession:
             max_steps=planner.settings.plans.max_steps,
         )
         if drafted.plan is None:
-            meta["plan"] = {"outcome": "invalid", "problems": drafted.problems}
+            meta["plan"] = {"outcome": "invalid", "problems": redacted(drafted.problems)}
             planner.audit(use, "plan", meta["plan"])
             return self._plain(llm, messages.plan_invalid(drafted.problems))
         plan = drafted.plan
