@@ -517,3 +517,20 @@ async def test_a_plan_after_a_look_around_keeps_every_call_in_order(oa: Rig) -> 
     ]
     assert row.context["tool_rounds"] == 1 and row.context["plan"]["outcome"] == "done"
     assert oa.transport.last.text == "Done and sent."
+
+
+async def test_with_safety_checks_off_plans_run_without_asking(tmp_path: Path) -> None:
+    async for rig in _rig(
+        "openai",
+        tmp_path,
+        learning={"safety_enhanced_execution": False},
+        bot={"default_autonomy": "low"},
+    ):
+        rig.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
+        rig.fake.reply("Sent.")
+        await rig.start()
+        assert rig.notices[0].endswith(messages.PLAN_RUNNING)
+        assert [name for name, _ in rig.toolkit.ran] == ["lookup_metric", "send_email"]
+        assert interactions(rig.app)[0].context["plan"]["verdict"] == "auto"
+        calls = await audit_rows(rig.app)
+        assert [c.detail["reason"] for c in calls] == ["safety_checks_off"] * 2

@@ -233,7 +233,7 @@ class PlanSession:
         record["verdict"] = verdict
         if verdict not in ("approved", "auto"):
             record["outcome"] = verdict
-            planner.audit(use, plan.goal, record)
+            planner.audit(use, record["goal"], record)
             return self._plain(llm, self._unrun(verdict))
         records = await self._run(plan)
         meta.setdefault("tool_calls", []).extend(r.as_context() for r in records)
@@ -241,7 +241,7 @@ class PlanSession:
         record["outcome"] = "done" if failed is None else "failed"
         if failed is not None:
             record["failed_step"] = failed
-        planner.audit(use, plan.goal, record)
+        planner.audit(use, record["goal"], record)
         return await self._summary(llm, chat, plan, records, max_tokens, temperature)
 
     # -- showing and approval ----------------------------------------------------------------
