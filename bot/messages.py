@@ -70,6 +70,8 @@ __all__ = [
     "PLAN_REQUESTED",
     "PLAN_SUMMARY_PROMPT",
     "PLAN_CANCELLED",
+    "PLAN_CALL_BESIDE",
+    "plan_fix",
     "PLAN_CANNOT_ASK",
     "PLAN_RUNNING",
     "plan_confidence",
@@ -635,6 +637,19 @@ PLAN_SUMMARY_PROMPT = (
     "why, and what was not done.\n\n{report}"
 )
 PLAN_CANCELLED = "Plan cancelled (❌); nothing was run."
+#: Told to the model about a call it made beside ``propose_plan`` in the same round.
+PLAN_CALL_BESIDE = "Not run: a plan was proposed in the same turn; make this call a step of it."
+
+
+def plan_fix(problems: list[str]) -> str:
+    """Told to the model when its plan fails the checks (it may correct it once)."""
+    return (
+        "The plan was not shown to the person: "
+        + "; ".join(problems)
+        + ". Call propose_plan again with a corrected plan, or answer without one."
+    )
+
+
 PLAN_CANNOT_ASK = "I drafted a plan but cannot ask for your approval here, so nothing was run."
 
 

@@ -282,8 +282,12 @@ async def test_without_the_model_the_summary_is_plain(oa: Rig) -> None:
 async def test_an_invalid_plan_is_refused_before_it_is_shown(
     oa: Rig, steps: list[Any], problem: str
 ) -> None:
+    # The model is told what is wrong once, and proposes the same plan again.
+    oa.fake.call_tools(("propose_plan", {"goal": "Do it", "steps": steps}))
     oa.fake.call_tools(("propose_plan", {"goal": "Do it", "steps": steps}))
     await oa.start()
+    assert "The plan was not shown to the person: " in oa.sent(1) and problem in oa.sent(1)
+    assert len(oa.fake.requests) == 2
     assert oa.notices == []  # never shown, nothing to approve
     assert oa.transport.last.text.startswith("I drafted a plan but it cannot run as written")
     assert problem in oa.transport.last.text
@@ -296,10 +300,12 @@ async def test_an_invalid_plan_is_refused_before_it_is_shown(
 async def test_too_many_steps_and_denied_tools_are_refused(tmp_path: Path) -> None:
     async for rig in _rig("openai", tmp_path, plans={"max_steps": 2}, tools={"deny": ["send_*"]}):
         step = {"description": "x", "tool": "lookup_metric", "arguments": {"metric": "m"}}
-        rig.fake.call_tools(("propose_plan", {"goal": "g", "steps": [step] * 3}))
+        for _ in range(2):
+            rig.fake.call_tools(("propose_plan", {"goal": "g", "steps": [step] * 3}))
         await rig.start()
         assert "is too long" in rig.transport.last.text
-        rig.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
+        for _ in range(2):
+            rig.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
         await rig.start()
         text = rig.transport.last.text
         assert "step 2 (send_email): " + messages.TOOL_REFUSALS["denied"] in text
@@ -534,3 +540,32 @@ async def test_with_safety_checks_off_plans_run_without_asking(tmp_path: Path) -
         assert interactions(rig.app)[0].context["plan"]["verdict"] == "auto"
         calls = await audit_rows(rig.app)
         assert [c.detail["reason"] for c in calls] == ["safety_checks_off"] * 2
+
+
+async def test_the_model_may_correct_a_refused_plan_once(rig: Rig) -> None:
+    wrong = {**CHURN_AND_EMAIL, "steps": [{**CHURN_AND_EMAIL["steps"][0], "tool": "lookup"}]}
+    rig.fake.call_tools(("propose_plan", wrong), ("save_note", {"text": "beside"}))
+    rig.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
+    task = rig.start()
+    text, mid = await rig.shown()
+    assert text.startswith("Plan: Email Ada the churn figure (2 steps)")
+    # The first round went back with the plan refused and the call beside it not run.
+    assert "step 1: there is no tool named 'lookup' here" in rig.sent(1)
+    assert messages.PLAN_CALL_BESIDE in rig.sent(1)
+    assert rig.toolkit.ran == []
+    await rig.react(mid, "❌")
+    await task
+    plan = interactions(rig.app)[0].context["plan"]
+    assert plan["outcome"] == "cancelled"
+    assert plan["corrected"] == [
+        "step 1: there is no tool named 'lookup' here (tools: "
+        "lookup_metric, publish_post, save_note, send_email)"
+    ]
+
+
+async def test_a_model_that_drops_a_refused_plan_answers_as_usual(oa: Rig) -> None:
+    oa.fake.call_tools(("propose_plan", {"goal": "g", "steps": []}))
+    oa.fake.reply("Let me just tell you: churn is 42.")
+    await oa.start()
+    assert oa.transport.texts == ["Let me just tell you: churn is 42."]
+    assert "plan" not in interactions(oa.app)[0].context

@@ -4,7 +4,8 @@
 personality's tools, and when the model calls it the call is taken out of the completion, so
 the tool loop (:mod:`bot.tools.loop`) ends there; :meth:`PlanSession.carry_out` then
 
-1. checks the plan (:func:`bot.planner.plan.draft`); a plan that fails a check is not shown,
+1. checks the plan (:func:`bot.planner.plan.draft`); a plan that fails a check goes back to
+   the model once, with what is wrong, to be corrected; if it still fails it is not shown and
    the person is told why;
 2. computes its confidence (:mod:`bot.planner.confidence`) and shows it in the person's style
    (:mod:`bot.planner.present`) in the thread;
@@ -27,10 +28,11 @@ rated, as for single calls.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot import messages
@@ -44,11 +46,12 @@ from bot.llm.base import (
     ToolCall,
     ToolCalling,
     ToolChoice,
+    ToolResult,
     ToolSpec,
     ToolTurn,
 )
 from bot.planner.confidence import Confidence, combine, history, tally
-from bot.planner.plan import PLAN_TOOL, Plan, draft, plan_spec
+from bot.planner.plan import PLAN_TOOL, Drafted, Plan, draft, plan_spec
 from bot.planner.present import present
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -74,12 +77,23 @@ def requested(text: str) -> bool:
 
 
 class _Catcher:
-    """The model, offered ``propose_plan`` too; takes a plan proposal out of its completions."""
+    """The model, offered ``propose_plan`` too; takes a plan proposal out of its completions.
 
-    def __init__(self, llm: ToolCalling, spec: ToolSpec) -> None:
+    A proposal that fails the checks (``check``) goes back to the model once with what is
+    wrong, as a failed call would, so it can correct the plan; if it then answers without a
+    plan, that answer stands.
+    """
+
+    def __init__(
+        self, llm: ToolCalling, spec: ToolSpec, check: Callable[[ToolCall], Drafted]
+    ) -> None:
         self.llm = llm
         self.spec = spec
+        self.check = check
         self.proposal: ToolCall | None = None
+        self.drafted: Drafted | None = None
+        #: What was wrong with a first proposal the model was asked to correct.
+        self.corrected: list[str] = []
 
     async def complete_with_tools(
         self,
@@ -91,20 +105,54 @@ class _Catcher:
         temperature: float,
         tool_choice: ToolChoice = "auto",
     ) -> Completion:
+        offered = [*tools, self.spec]
         c = await self.llm.complete_with_tools(
             messages,
-            [*tools, self.spec],
+            offered,
             turns,
             max_tokens=max_tokens,
             temperature=temperature,
             tool_choice=tool_choice,
         )
-        plan = next((call for call in c.tool_calls if call.name == PLAN_TOOL), None)
-        if plan is None:
-            return c
+        prompt_tokens, completion_tokens = c.prompt_tokens, c.completion_tokens
+        for retry in (True, False):
+            plan = next((call for call in c.tool_calls if call.name == PLAN_TOOL), None)
+            if plan is None:
+                self.proposal = self.drafted = None
+                return Completion(
+                    c.text, c.provider, c.model, prompt_tokens, completion_tokens, c.tool_calls
+                )
+            self.proposal, self.drafted = plan, self.check(plan)
+            if self.drafted.plan is not None or not retry or tool_choice == "none":
+                break
+            self.corrected = list(self.drafted.problems)
+            turns = [*turns, self._feedback(c, plan, self.drafted.problems)]
+            c = await self.llm.complete_with_tools(
+                messages,
+                offered,
+                turns,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                tool_choice=tool_choice,
+            )
+            prompt_tokens += c.prompt_tokens
+            completion_tokens += c.completion_tokens
         # The plan replaces any other calls of this round; the loop ends with no calls left.
-        self.proposal = plan
-        return Completion(c.text, c.provider, c.model, c.prompt_tokens, c.completion_tokens)
+        return Completion(c.text, c.provider, c.model, prompt_tokens, completion_tokens)
+
+    @staticmethod
+    def _feedback(c: Completion, plan: ToolCall, problems: list[str]) -> ToolTurn:
+        """The round as the model is shown it: the plan refused with why, other calls not run."""
+
+        def result(call: ToolCall) -> ToolResult:
+            if call.id == plan.id:
+                text = messages.plan_fix(problems)
+            else:
+                text = messages.PLAN_CALL_BESIDE
+            payload = json.dumps({"error": text, "outcome": "invalid"}, ensure_ascii=False)
+            return ToolResult(call.id, payload, is_error=True)
+
+        return ToolTurn(c.text, c.tool_calls, tuple(result(call) for call in c.tool_calls))
 
 
 class Planner:
@@ -188,7 +236,14 @@ class PlanSession:
         self.planner = planner
         self.toolbox = toolbox
         self.use = use
-        self.llm = _Catcher(llm, plan_spec(planner.settings.plans.max_steps))
+        max_steps = planner.settings.plans.max_steps
+        self.llm = _Catcher(
+            llm,
+            plan_spec(max_steps),
+            lambda call: draft(
+                call, toolbox, use.scope, planner.executor.policy, max_steps=max_steps
+            ),
+        )
         self.asked = requested(use.scope.message.text)
         #: The conversation for the tool loop (with a nudge when the person asked for a plan).
         self.chat = (
@@ -197,8 +252,8 @@ class PlanSession:
 
     @property
     def proposal(self) -> ToolCall | None:
-        """The model's ``propose_plan`` call, once it made one."""
-        return self.llm.proposal
+        """The model's ``propose_plan`` call (checked), once it made one."""
+        return self.llm.proposal if self.llm.drafted is not None else None
 
     async def carry_out(
         self,
@@ -211,23 +266,25 @@ class PlanSession:
     ) -> Completion:
         """Check, show, await approval, run and summarise the proposed plan (module docstring).
         ``meta`` receives the record; the completion is the answer to deliver."""
-        call = self.proposal
-        assert call is not None
+        drafted = self.llm.drafted
+        assert drafted is not None
         planner, use = self.planner, self.use
-        drafted = draft(
-            call,
-            self.toolbox,
-            use.scope,
-            planner.executor.policy,
-            max_steps=planner.settings.plans.max_steps,
-        )
+        corrected = {"corrected": redacted(self.llm.corrected)} if self.llm.corrected else {}
         if drafted.plan is None:
-            meta["plan"] = {"outcome": "invalid", "problems": redacted(drafted.problems)}
+            meta["plan"] = {
+                "outcome": "invalid",
+                "problems": redacted(drafted.problems),
+                **corrected,
+            }
             planner.audit(use, "plan", meta["plan"])
             return self._plain(llm, messages.plan_invalid(drafted.problems))
         plan = drafted.plan
         confidence = await planner.confidence(plan, use)
-        record: dict[str, Any] = {**plan.as_context(), "confidence": confidence.as_context()}
+        record: dict[str, Any] = {
+            **plan.as_context(),
+            "confidence": confidence.as_context(),
+            **corrected,
+        }
         meta["plan"] = record
         verdict = await self._approval(plan, confidence)
         record["verdict"] = verdict
