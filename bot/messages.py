@@ -85,6 +85,13 @@ __all__ = [
     "plan_step_failed",
     "plan_done",
     "plan_failed",
+    "DISCORD_INTENTS_REJECTED",
+    "DISCORD_LOGIN_FAILED",
+    "DISCORD_UNREACHABLE",
+    "DISCORD_COMMAND",
+    "DISCORD_SUBCOMMANDS",
+    "DISCORD_SUBCOMMAND_FALLBACK",
+    "DISCORD_ARGS",
     "proactive_suggestion",
     "proactive_status",
     "PROACTIVE_TASK_STOPPED",
@@ -99,13 +106,6 @@ __all__ = [
     "pattern_why_weekly",
     "pattern_why_daily",
     "plugin_task_why",
-    "DISCORD_INTENTS_REJECTED",
-    "DISCORD_LOGIN_FAILED",
-    "DISCORD_UNREACHABLE",
-    "DISCORD_COMMAND",
-    "DISCORD_SUBCOMMANDS",
-    "DISCORD_SUBCOMMAND_FALLBACK",
-    "DISCORD_ARGS",
 ]
 
 EMPTY_MESSAGE = (
@@ -292,6 +292,7 @@ def linked_accounts(accounts: list[tuple[str, str | None, bool, bool]]) -> str:
         label = f"{platform} ({name})" if name else platform
         parts.append(label + (f" [{', '.join(notes)}]" if notes else ""))
     return "Linked accounts: " + ", ".join(parts) + ". Say `unlink` to split them."
+
 
 #: How profile fields are named to people.
 PROFILE_FIELD_NAMES = {

@@ -335,6 +335,29 @@ class ProactiveSettings(_Section):
         return name
 
 
+class ToolRules(_Section):
+    """Tool names (shell-style patterns: ``send_*``) allowed or denied in one scope."""
+
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
+class ToolsSettings(_Section):
+    """Tools that personalities call through the executor, and the admin's limits on them."""
+
+    enabled: bool = True
+    #: Rounds of model → tool calls → results, and the seconds they may take together.
+    max_rounds: int = Field(default=4, ge=1, le=20)
+    max_seconds: float = Field(default=60.0, gt=0)
+    call_timeout_s: float = Field(default=20.0, gt=0)
+    confirm_timeout_s: float = Field(default=300.0, gt=0)
+    #: Everywhere: a non-empty ``allow`` admits only those tools; ``deny`` always refuses.
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    #: Per workspace (``"slack:T0123"``) or channel (``"slack:T0123/C0456"``).
+    scopes: dict[str, ToolRules] = Field(default_factory=dict)
+
+
 class DataAnalystSettings(_Section):
     """The data analyst's read-only SQL tools over an analytics database the admin names."""
 
@@ -373,29 +396,6 @@ class SupportAssistantSettings(_Section):
     """The support assistant's knowledge base search."""
 
     knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
-
-
-class ToolRules(_Section):
-    """Tool names (shell-style patterns: ``send_*``) allowed or denied in one scope."""
-
-    allow: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
-
-
-class ToolsSettings(_Section):
-    """Tools that personalities call through the executor, and the admin's limits on them."""
-
-    enabled: bool = True
-    #: Rounds of model → tool calls → results, and the seconds they may take together.
-    max_rounds: int = Field(default=4, ge=1, le=20)
-    max_seconds: float = Field(default=60.0, gt=0)
-    call_timeout_s: float = Field(default=20.0, gt=0)
-    confirm_timeout_s: float = Field(default=300.0, gt=0)
-    #: Everywhere: a non-empty ``allow`` admits only those tools; ``deny`` always refuses.
-    allow: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
-    #: Per workspace (``"slack:T0123"``) or channel (``"slack:T0123/C0456"``).
-    scopes: dict[str, ToolRules] = Field(default_factory=dict)
 
 
 class PlansSettings(_Section):
