@@ -412,7 +412,11 @@ class ProactiveDelivery(SQLModel, table=True):
     a slot fires at most once, across restarts and processes."""
 
     __tablename__ = "proactive_deliveries"
-    __table_args__ = (UniqueConstraint("task_id", "slot"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "slot"),
+        # Every reaction on any bot message is looked up here (is it a suggestion's?).
+        Index("ix_proactive_deliveries_message", "message_id", "channel"),
+    )
 
     id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
     task_id: uuid.UUID = Field(foreign_key="proactive_tasks.id", index=True)
