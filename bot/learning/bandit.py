@@ -138,7 +138,7 @@ class Params:
     half_life_s: float = 90 * _DAY
     exploration: float = 0.3
     explore_one: bool = True
-    recredit: int = 10
+    recredit: int = 20
     recredit_sweeps: int = 2
 
     def __post_init__(self) -> None:
