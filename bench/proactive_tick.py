@@ -8,10 +8,15 @@ when reachable, on PostgreSQL:
   mining and plugin jobs do), next runs computed with the crontab triggers.
 * tick_due_s: one :meth:`ProactiveLoop.tick` when 10,000 tasks are due at once (the worst
   case: every person's slot in the same minute): claiming each slot (a delivery row, unique per
-  slot), moving each task to its next slot, and handing each to ``deliver``, here an instant
-  stand-in (the suggester's policy checks and the DM are measured elsewhere).
+  slot), moving each task to its next slot, and the real suggester's decisions for all of
+  them (``tick_due_sent`` sent; the others fall in their quiet hours, a weekend or the
+  daily cap), their DMs and records, as below.
 * tick_busiest_s: the tick of the minute in which most of these tasks are due by their real
-  schedules and time zones (``tick_busiest`` of them).
+  schedules and time zones (``tick_busiest`` of them), the whole way: the real
+  :class:`bot.scheduler.suggest.Suggester` checks the safety policy for each (everyone has spoken
+  to the bot once), writes the suggestion, sends it through an instant direct-message adapter,
+  adds its ✅/🔕 and records the delivery and its audit entry; ``tick_busiest_sent`` of them
+  were sent.
 * tick_idle_s: one tick when nothing is due, the common case.
 * ``*_cpu_s``: the CPU time of this process in those ticks (the machine may be shared; the
   database server's own time is not in it).
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,11 +40,20 @@ from sqlalchemy import select as sa_select
 from bench.doubles import InstantLLM
 from bench.proactive_data import World
 from bot.app import Chorus, tune_gc
+from bot.events import DirectSent, Speaker
 from bot.scheduler.loop import ProactiveLoop
+from bot.scheduler.suggest import Suggester
 from bot.scheduler.tasks import TASKS, TaskSpec, sync_tasks
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
-from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord, Tenant, User
+from bot.storage.models import (
+    Conversation,
+    Interaction,
+    ProactiveDelivery,
+    ProactiveTaskRecord,
+    Tenant,
+    User,
+)
 
 _DOW = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DUE = 10_000
@@ -119,10 +134,67 @@ async def _nothing(task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: 
     return "sent"
 
 
+class InstantDirect:
+    """A platform that posts a direct message at once (``bench`` users)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send_direct(
+        self, tenant: str, user: str, text: str, speaker: Speaker | None = None
+    ) -> DirectSent:
+        self.sent += 1
+        return DirectSent(f"D{user}", [f"m{self.sent}"])
+
+    async def react(self, channel: str, message_id: str, emoji: str) -> None:
+        return None
+
+
+def _spoken(db: Database, world: World) -> None:
+    """One answered request per person, so the safety policy lets suggestions through."""
+    rows = [(uuid.uuid4(), p) for p in world.people]
+    with db.engine.begin() as conn:
+        conn.execute(
+            Conversation.__table__.insert(),  # type: ignore[attr-defined]
+            [
+                {
+                    "id": cid,
+                    "tenant_id": p.tenant_id,
+                    "platform": "bench",
+                    "channel": f"D{p.user_id}",
+                    "thread": "",
+                    "is_dm": True,
+                    "created_at": world.start,
+                    "last_active_at": world.start,
+                }
+                for cid, p in rows
+            ],
+        )
+        conn.execute(
+            Interaction.__table__.insert(),  # type: ignore[attr-defined]
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": p.tenant_id,
+                    "user_id": p.user_id,
+                    "conversation_id": cid,
+                    "platform": "bench",
+                    "personality": "assistant",
+                    "outcome": "answered",
+                    "reply_message_ids": [],
+                    "context": {},
+                    "created_at": world.start,
+                }
+                for cid, p in rows
+            ],
+        )
+
+
 async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
     db = Database(url)
     db.upgrade()
     _people(db, world)
+    _spoken(db, world)
     settings = Settings.model_validate({"storage": {"data_dir": str(data_dir)}})
     app = await Chorus.create(
         settings,
@@ -158,8 +230,17 @@ async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
                 .limit(1)
             ).scalar_one()
         await loop.tick(busiest - timedelta(minutes=1))
+        direct = InstantDirect()
+        app.direct["bench"] = direct
+        suggester = Suggester(app)
+        full = ProactiveLoop(
+            app,
+            deliver=suggester.deliver,
+            deliver_batch=suggester.deliver_batch,
+            name="bench-full",
+        )
         started, cpu = time.perf_counter(), time.process_time()
-        busy = await loop.tick(busiest + timedelta(seconds=20))
+        busy = await full.tick(busiest + timedelta(seconds=20))
         busy_s, busy_cpu_s = time.perf_counter() - started, time.process_time() - cpu
 
         later = world.now + timedelta(days=30)
@@ -177,7 +258,7 @@ async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
             conn.execute(update(TASKS).where(TASKS.c.source == "plugin").values(next_run_at=slot))
             before = conn.execute(text("SELECT count(*) FROM proactive_deliveries")).scalar_one()
         started, cpu = time.perf_counter(), time.process_time()
-        outcomes = await loop.tick(slot + timedelta(seconds=20))
+        outcomes = await full.tick(slot + timedelta(seconds=20))
         due_s, due_cpu_s = time.perf_counter() - started, time.process_time() - cpu
         again = await loop.tick(slot + timedelta(seconds=40))
         with db.engine.connect() as conn:
@@ -188,10 +269,12 @@ async def _measure(url: str, world: World, data_dir: Path) -> dict[str, Any]:
             "tasks": len(offered),
             "tasks_sync_s": round(sync_s, 2),
             "tick_busiest": len(busy),
+            "tick_busiest_sent": busy.count("sent"),
             "tick_busiest_s": round(busy_s, 3),
             "tick_busiest_cpu_s": round(busy_cpu_s, 3),
             "tick_due": len(outcomes),
             "tick_due_s": round(due_s, 3),
+            "tick_due_sent": outcomes.count("sent"),
             "tick_due_cpu_s": round(due_cpu_s, 3),
             "tick_idle_s": round(idle_s, 4),
         }
@@ -227,15 +310,16 @@ def _report(where: str, f: dict[str, Any]) -> None:
     print(
         f"tick ({where}): {f['tasks']:,} tasks of {f['tick_people']:,} people created in "
         f"{f['tasks_sync_s']} s; "
-        f"the busiest minute ({f['tick_busiest']:,} due): {f['tick_busiest_s']} s "
-        f"({f['tick_busiest_cpu_s']} s CPU here); {f['tick_due']:,} due at once: "
+        f"the busiest minute, policy and DMs included ({f['tick_busiest']:,} due, "
+        f"{f['tick_busiest_sent']:,} sent): {f['tick_busiest_s']} s "
+        f"({f['tick_busiest_cpu_s']} s CPU here); {f['tick_due']:,} due at once "
+        f"({f['tick_due_sent']:,} sent): "
         f"{f['tick_due_s']} s ({f['tick_due_cpu_s']} s CPU here); none due: {f['tick_idle_s']} s"
     )
 
 
 def _pg_schema(pg_url: str) -> tuple[str, Any] | None:
     """A fresh schema on the PostgreSQL server (URL, and how to drop it), or None."""
-    import uuid
 
     from sqlalchemy import create_engine
 

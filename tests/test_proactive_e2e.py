@@ -52,6 +52,7 @@ async def proactive(app: Chorus, clock: Clock) -> AsyncIterator[tuple[ProactiveL
     loop = ProactiveLoop(
         app,
         deliver=suggester.deliver,
+        deliver_batch=suggester.deliver_batch,
         sweep=suggester.sweep,
         clock=clock,
         name=f"e2e-{uuid.uuid4().hex[:6]}",

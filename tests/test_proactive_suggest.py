@@ -13,7 +13,7 @@ from sqlmodel import select
 from bot import messages
 from bot.app import Chorus
 from bot.scheduler.suggest import Suggester
-from bot.storage.models import Feedback, Interaction, User
+from bot.storage.models import Feedback, Interaction, ProactiveDelivery, ProactiveTaskRecord, User
 from tests.conftest import message, reaction
 from tests.fakes import FakeLLM
 from tests.proactive_helpers import (
@@ -351,3 +351,29 @@ async def test_plugin_tasks_are_offered_without_claiming_a_habit(
         "It's Monday 9:00. Would you like a look at this week's dashboard?",
         "✅ to run, 🔕 to stop these.",
     ]
+
+
+async def test_a_batch_is_decided_together_within_the_daily_cap(
+    app: Chorus, dm: FakeDM, ada: Person, suggester: Suggester, clock: Clock, llm: FakeLLM
+) -> None:
+    """What a tick claimed is decided at once: the daily cap counts the suggestions planned
+    in the same batch, other people's slots are independent, a gone task is skipped, and
+    every outcome is recorded and audited."""
+    llm.enqueue("Hello Bo!")
+    await app.dispatcher.handle_message(message("hello", user="U2"), dm)
+    bo = person(app, "U2")
+    mine = [add_task(app, ada, key=f"pattern:{n}") for n in range(3)]
+    theirs = add_task(app, bo)
+    gone = add_task(app, bo, key="pattern:gone")
+    due = [(t, claim(app, t, clock.now)) for t in [*mine, theirs, gone]]
+    with app.db.session() as s:  # erased between the claim and the delivery
+        s.delete(s.get(ProactiveDelivery, due[-1][1].id))
+        s.flush()
+        s.delete(s.get(ProactiveTaskRecord, gone.id))
+    outcomes = await suggester.deliver_batch(due, clock.now)
+    assert outcomes == ["sent", "sent", "skipped", "sent", "skipped"]
+    reasons = {row.task_id: row.reason for row in deliveries(app)}
+    assert reasons[mine[2].id] == "daily cap"
+    assert sorted(user for user, _ in dm.direct) == ["U1", "U1", "U2"]
+    assert [a for a, _ in audit_actions(app)].count("proactive.sent") == 3
+    assert await suggester.deliver_batch([], clock.now) == []

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -88,6 +88,11 @@ T = TypeVar("T")
 
 #: What the tick hands each claimed slot to; returns the final outcome and never raises.
 Deliver = Callable[[ProactiveTaskRecord, ProactiveDelivery, datetime], Awaitable[str]]
+#: The same for all slots of a tick at once (the suggester's ``deliver_batch``): the outcomes
+#: in order; never raises.
+DeliverBatch = Callable[
+    [Sequence[tuple[ProactiveTaskRecord, ProactiveDelivery]], datetime], Awaitable[list[str]]
+]
 #: The suggester's sweep of unanswered suggestions.
 Sweep = Callable[[datetime], Awaitable[object]]
 
@@ -104,7 +109,8 @@ STOP_GRACE_S = 30.0
 class ProactiveLoop:
     """The proactive work of one Chorus process (see the module docstring).
 
-    ``deliver`` settles each claimed slot (the suggester's ``deliver``); ``sweep`` marks
+    ``deliver`` settles each claimed slot (the suggester's ``deliver``), or ``deliver_batch``
+    all slots of a tick together (the suggester's ``deliver_batch``, preferred); ``sweep`` marks
     unanswered suggestions (the suggester's ``sweep``; no sweep job without it). ``clock``
     gives the time when a job runs; tests pass their own, or call the work methods with
     ``now``. ``name`` tells several loops in one process apart (tests); ``leadership``
@@ -116,6 +122,7 @@ class ProactiveLoop:
         app: Chorus,
         *,
         deliver: Deliver,
+        deliver_batch: DeliverBatch | None = None,
         sweep: Sweep | None = None,
         clock: Callable[[], datetime] = utcnow,
         name: str = jobs.DEFAULT,
@@ -124,6 +131,7 @@ class ProactiveLoop:
         self.app = app
         self.settings = app.settings.proactive
         self.deliver = deliver
+        self.deliver_batch = deliver_batch
         self._sweep = sweep
         self.clock = clock
         self.name = name
@@ -147,17 +155,31 @@ class ProactiveLoop:
         now = now or self.clock()
         grace = timedelta(seconds=self.settings.misfire_grace_s)
         due = await self.app.db.run(lambda s: claim_due(s, now, TICK_LIMIT, grace=grace))
-        outcomes: list[str] = []
-        for item in due:
-            try:
-                outcome = await self.deliver(item.task, item.delivery, now)
-            except Exception:
-                log.exception("delivering proactive slot %s failed", item.delivery.id)
-                outcome = "failed"
-            outcomes.append(outcome)
-        if due:
-            log.info("proactive tick: %d due, outcomes %s", len(due), _count(outcomes))
+        if not due:
+            return []
+        if self.deliver_batch is not None:
+            outcomes = await self._deliver_all(self.deliver_batch, due, now)
+        else:
+            outcomes = [await self._deliver_one(item.task, item.delivery, now) for item in due]
+        log.info("proactive tick: %d due, outcomes %s", len(outcomes), _count(outcomes))
         return outcomes
+
+    @staticmethod
+    async def _deliver_all(deliver: DeliverBatch, due: Sequence[Any], now: datetime) -> list[str]:
+        try:
+            return await deliver([(item.task, item.delivery) for item in due], now)
+        except Exception:
+            log.exception("delivering %d proactive slots failed", len(due))
+            return ["failed"] * len(due)
+
+    async def _deliver_one(
+        self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
+    ) -> str:
+        try:
+            return await self.deliver(task, delivery, now)
+        except Exception:
+            log.exception("delivering proactive slot %s failed", delivery.id)
+            return "failed"
 
     async def mine(self, now: datetime | None = None) -> SyncResult:
         """Mine habits up to ``now`` and bring the pattern tasks in line. With
@@ -444,7 +466,12 @@ async def start_proactive(app: Chorus) -> ProactiveLoop | None:
         log.info("proactive suggestions are switched off")
         return None
     suggester = Suggester(app)
-    loop = ProactiveLoop(app, deliver=suggester.deliver, sweep=suggester.sweep)
+    loop = ProactiveLoop(
+        app,
+        deliver=suggester.deliver,
+        deliver_batch=suggester.deliver_batch,
+        sweep=suggester.sweep,
+    )
     await loop.start()
     return loop
 

@@ -21,17 +21,18 @@ same suggestion, marked suggest-only: ✅ runs just that request for a read-only
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from bot import messages
 from bot.app import Chorus
-from bot.audit import audit
+from bot.audit import insert_audit_rows
 from bot.autonomy import autonomy_of
 from bot.events import (
     DirectMessages,
@@ -43,6 +44,7 @@ from bot.events import (
     utcnow,
 )
 from bot.scheduler import cadence, policy
+from bot.scheduler.delivery import Due, Settled, Target, entry, load_targets, record
 from bot.scheduler.tasks import next_slot
 from bot.storage.models import Interaction, ProactiveDelivery, ProactiveTaskRecord, Tenant, User
 
@@ -57,9 +59,8 @@ STOP = frozenset({"no_bell", "🔕"})
 NOT_NOW = frozenset({"x", "❌"})
 #: The ✅ and 🔕 added under a suggestion, per platform (Unicode elsewhere).
 _REACTION_NAMES = {"slack": ("white_check_mark", "no_bell")}
-#: Deliveries that reached the person (they count towards the daily cap).
-_DELIVERED = ("sent", "accepted", "declined", "ignored")
-_ACTOR = "chorus"
+#: Most suggestions being sent at once (each waits on its platform's API).
+SEND_CONCURRENCY = 16
 
 
 def reaction_names(platform: str) -> tuple[str, str]:
@@ -82,17 +83,6 @@ def suggestion_text(task: ProactiveTaskRecord, now: datetime, *, suggest_only: b
         habit=task.source == "pattern",
         suggest_only=suggest_only,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """Who a due task is for, read in one transaction before deciding."""
-
-    task: ProactiveTaskRecord
-    user: User
-    tenant: str
-    has_spoken: bool
-    sent_today: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,46 +121,81 @@ class Suggester:
         self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
     ) -> str:
         """Decide, send and record one due slot; the final outcome. Never raises."""
-        try:
-            return await self._deliver(task, delivery, now)
-        except Exception as e:
-            log.exception("proactive delivery %s failed", delivery.id)
-            try:
-                await self._settle(delivery, task, "failed", now, reason=_reason(e))
-            except Exception:
-                log.exception("could not record the failure of delivery %s", delivery.id)
-            return "failed"
+        [outcome] = await self.deliver_batch([(task, delivery)], now)
+        return outcome
 
-    async def _deliver(
-        self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
-    ) -> str:
+    async def deliver_batch(self, due: Sequence[Due], now: datetime) -> list[str]:
+        """Decide, send and record due slots together (what a tick claimed); their final
+        outcomes, in order. Never raises.
+
+        The people and their recent suggestions are read in a few queries for all slots, the
+        messages go out concurrently (at most ``SEND_CONCURRENCY`` at a time) and the outcomes
+        are written in one transaction.
+        """
+        if not due:
+            return []
+        try:
+            settled = await self._decide_and_send(due, now)
+        except Exception as e:
+            log.exception("proactive delivery of %d slots failed", len(due))
+            settled = [Settled(d, t, "failed", reason=_reason(e)) for t, d in due]
+        try:
+            await self.app.db.run(lambda s: record(s, settled, now))
+        except Exception:
+            log.exception("could not record the outcomes of %d proactive slots", len(settled))
+        for x in settled:
+            x.delivery.outcome, x.delivery.reason = x.outcome, x.reason
+        return [x.outcome for x in settled]
+
+    async def _decide_and_send(self, due: Sequence[Due], now: datetime) -> list[Settled]:
         cfg = self.app.settings.proactive
-        target = await self.app.db.run(lambda s: self._target(s, task, delivery, now))
-        if target is None:
-            await self._settle(delivery, task, "skipped", now, reason="person or task gone")
-            return "skipped"
-        person = policy.Person(
-            settings=target.user.settings or {},
-            timezone=target.task.timezone,
-            has_spoken=target.has_spoken,
-        )
-        reason = policy.check(
-            cfg,
-            enabled=self.enabled,
-            person=person,
-            task_status=target.task.status,
-            sent_today=target.sent_today,
-            now=now,
-        )
-        if reason is not None:
-            await self._settle(delivery, target.task, "skipped", now, reason=reason)
-            return "skipped"
+        targets = await self.app.db.run(lambda s: load_targets(s, due, now, cfg.default_timezone))
+        settled: list[Settled | None] = [None] * len(due)
+        sends: list[tuple[int, Target, ProactiveDelivery, DirectMessages]] = []
+        planned: dict[uuid.UUID, int] = {}  # suggestions to one person in this batch
+        for i, ((task, delivery), target) in enumerate(zip(due, targets, strict=True)):
+            if target is None:
+                settled[i] = Settled(delivery, task, "skipped", reason="person or task gone")
+                continue
+            person = policy.Person(
+                settings=target.user.settings or {},
+                timezone=target.task.timezone,
+                has_spoken=target.has_spoken,
+            )
+            earlier = planned.get(target.user.id, 0)
+            reason = policy.check(
+                cfg,
+                enabled=self.enabled,
+                person=person,
+                task_status=target.status,
+                sent_today=target.sent_today + earlier,
+                now=now,
+            )
+            if reason is not None:
+                settled[i] = Settled(delivery, target.task, "skipped", reason=reason)
+                continue
+            adapter = self.app.direct.get(target.user.platform)
+            if adapter is None:
+                reason = f"no direct messages on {target.user.platform}"
+                settled[i] = Settled(delivery, target.task, "failed", reason=reason)
+                continue
+            planned[target.user.id] = earlier + 1
+            sends.append((i, target, delivery, adapter))
+
+        room = asyncio.Semaphore(SEND_CONCURRENCY)
+
+        async def send(i: int, target: Target, d: ProactiveDelivery, a: DirectMessages) -> None:
+            async with room:
+                settled[i] = await self._send(target, d, a, now)
+
+        await asyncio.gather(*(send(*item) for item in sends))
+        return [x for x in settled if x is not None]
+
+    async def _send(
+        self, target: Target, delivery: ProactiveDelivery, adapter: DirectMessages, now: datetime
+    ) -> Settled:
+        """Post one suggestion and add its ✅/🔕; what became of it. Never raises."""
         platform = target.user.platform
-        adapter = self.app.direct.get(platform)
-        if adapter is None:
-            reason = f"no direct messages on {platform}"
-            await self._settle(delivery, target.task, "failed", now, reason=reason)
-            return "failed"
         suggest_only = self._suggest_only(target.user.settings)
         text = suggestion_text(target.task, now, suggest_only=suggest_only)
         try:
@@ -179,54 +204,20 @@ class Suggester:
             )
         except Exception as e:
             log.warning("could not send proactive suggestion %s: %s", delivery.id, _reason(e))
-            await self._settle(delivery, target.task, "failed", now, reason=_reason(e))
-            return "failed"
+            return Settled(delivery, target.task, "failed", reason=_reason(e))
         if not sent.message_ids:
-            await self._settle(delivery, target.task, "failed", now, reason="nothing was posted")
-            return "failed"
+            return Settled(delivery, target.task, "failed", reason="nothing was posted")
         message_id = sent.message_ids[-1]
         await self._add_choices(adapter, platform, sent.channel, message_id)
-        await self._settle(
+        return Settled(
             delivery,
             target.task,
             "sent",
-            now,
             platform=platform,
             channel=sent.channel,
             message_id=message_id,
             detail={"suggest_only": suggest_only},
         )
-        return "sent"
-
-    def _target(
-        self, s: Session, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
-    ) -> _Target | None:
-        fresh = s.get(ProactiveTaskRecord, task.id)
-        user = s.get(User, task.user_id)
-        tenant = s.get(Tenant, task.tenant_id)
-        if fresh is None or user is None or tenant is None:
-            return None
-        spoke = s.exec(
-            select(Interaction.id)
-            .where(Interaction.user_id == user.id, Interaction.outcome == "answered")
-            .limit(1)
-        ).first()
-        start, end = policy.local_day(
-            now, policy.zone(fresh.timezone, self.app.settings.proactive.default_timezone)
-        )
-        sent_today = s.exec(
-            select(func.count())
-            .select_from(ProactiveDelivery)
-            .where(
-                ProactiveDelivery.user_id == user.id,
-                ProactiveDelivery.id != delivery.id,
-                col(ProactiveDelivery.message_id).is_not(None),
-                col(ProactiveDelivery.outcome).in_(_DELIVERED),
-                col(ProactiveDelivery.slot) >= start,
-                col(ProactiveDelivery.slot) < end,
-            )
-        ).one()
-        return _Target(fresh, user, tenant.external_id, spoke is not None, int(sent_today))
 
     def _suggest_only(self, settings: Mapping[str, object] | None) -> bool:
         return autonomy_of(settings, self.app.settings.bot.default_autonomy) == "low"
@@ -252,42 +243,6 @@ class Suggester:
                 await react(channel, message_id, name)
             except Exception as e:
                 log.warning("could not add %s to a suggestion: %s", name, _reason(e))
-
-    async def _settle(
-        self,
-        delivery: ProactiveDelivery,
-        task: ProactiveTaskRecord,
-        outcome: str,
-        now: datetime,
-        *,
-        reason: str | None = None,
-        platform: str | None = None,
-        channel: str | None = None,
-        message_id: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record what became of a delivery (and, when sent, the task's last send)."""
-
-        def write(s: Session) -> None:
-            row = s.get(ProactiveDelivery, delivery.id)
-            if row is None:
-                return
-            row.outcome, row.reason = outcome, reason[:200] if reason else None
-            if platform is not None:
-                row.platform = platform
-            row.channel = channel if channel is not None else row.channel
-            row.message_id = message_id if message_id is not None else row.message_id
-            if outcome != "sent":
-                row.decided_at = now
-            s.add(row)
-            fresh = s.get(ProactiveTaskRecord, task.id)
-            if fresh is not None and outcome == "sent":
-                fresh.last_sent_at = now
-                s.add(fresh)
-            _audit(s, row, task, outcome, {"reason": reason, **dict(detail or {})})
-
-        await self.app.db.run(write)
-        delivery.outcome, delivery.reason = outcome, reason
 
     # -- reactions -----------------------------------------------------------------------------
 
@@ -357,7 +312,8 @@ class Suggester:
         if previously == "sent" or wanted != "declined":  # ignoring already backed it off
             self._move(task, wanted, now)
         s.add(task)
-        _audit(s, row, task, row.outcome, {"emoji": reaction.emoji, "stopped": wanted == "stopped"})
+        detail = {"emoji": reaction.emoji, "stopped": wanted == "stopped"}
+        insert_audit_rows(s, [entry(row, task, row.outcome, detail)])
         action = {"accepted": "run", "stopped": "stopped", "declined": "declined"}[wanted]
         return _Claim(
             row,
@@ -487,6 +443,7 @@ class Suggester:
                 )
                 .with_for_update()
             ).all()
+            entries = []
             for row in rows:
                 row.outcome, row.decided_at = "ignored", now
                 s.add(row)
@@ -495,7 +452,8 @@ class Suggester:
                     continue
                 self._move(task, "ignored", now)
                 s.add(task)
-                _audit(s, row, task, "ignored", {"slot": row.slot.isoformat()})
+                entries.append(entry(row, task, "ignored", {"slot": row.slot.isoformat()}))
+            insert_audit_rows(s, entries)
             return len(rows)
 
         try:
@@ -511,26 +469,3 @@ def _description(task: ProactiveTaskRecord) -> str:
 
 def _reason(e: BaseException) -> str:
     return (str(e) or type(e).__name__)[:200]
-
-
-def _audit(
-    s: Session,
-    delivery: ProactiveDelivery,
-    task: ProactiveTaskRecord,
-    outcome: str,
-    detail: Mapping[str, Any],
-) -> None:
-    audit(
-        s,
-        tenant_id=delivery.tenant_id,
-        actor=_ACTOR,
-        action=f"proactive.{outcome}",
-        target=task.key[:200],
-        detail={
-            "user_id": str(delivery.user_id),
-            "task_id": str(task.id),
-            "delivery_id": str(delivery.id),
-            "personality": task.personality,
-            **{k: v for k, v in detail.items() if v is not None},
-        },
-    )

@@ -16,22 +16,21 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection
 
+from bot.audit import insert_audit_rows
 from bot.storage.db import Database
-from bot.storage.models import AuditEntry
 
 __all__ = ["AuditLog", "Spawn"]
 
 log = logging.getLogger(__name__)
 
-AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 #: Runs a coroutine in the background, tracked (``Learner.spawn``).
 Spawn = Callable[..., None]
 
 
 def _insert(conn: Connection, *, rows: list[dict[str, Any]]) -> None:
-    conn.execute(insert(AUDIT), rows)
+    insert_audit_rows(conn, rows)
 
 
 class AuditLog:
