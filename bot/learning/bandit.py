@@ -48,9 +48,10 @@ A newcomer thus starts from what the team likes, and their own votes take over a
 ``exploration`` (1 samples the posterior itself, less explores less), and a reply lets at
 most one style decision, the most doubtful, depart from its likeliest option
 (``explore_one``); routing (:func:`route`) does not explore. :func:`explain` reports ``P_me``
-itself, the calibrated probability that each option is the person's favourite. *Decay*: evidence (and the team's sums) lose half their weight every
-``half_life_s``, applied lazily from each state's ``at``. A vote's steps are kept in the
-person's ledger so :func:`retract` takes back exactly what the vote added.
+itself, the calibrated probability that each option is the person's favourite. *Decay*:
+evidence (and the team's sums) lose half their weight every ``half_life_s``, applied lazily
+from each state's ``at``. A vote's current steps are kept in the person's ledger, so
+:func:`retract` takes back exactly what the vote contributes (and credits the rest again).
 
 The reaction curve's constants and the rest of :class:`Params` were tuned on seeds 100-123 of
 ``bench/learning.py``'s simulator; everything is deterministic given a :class:`random.Random`
@@ -659,8 +660,10 @@ def retract(
 ) -> None:
     """Take back the vote :func:`update` counted at ``voted_at`` (same arguments otherwise).
 
-    The vote's steps come from the person's ledger, so ``retract(update(x)) == x`` up to the
-    decay since; a vote too old for the ledger is taken back at today's credit.
+    The vote's current steps come from the person's ledger, so the vote's whole contribution
+    goes (``retract(update(x))`` is ``x`` up to the decay since and to the re-crediting of the
+    other recent votes, which happens again without it); a vote too old for the ledger is
+    taken back at today's credit.
     """
     if reward not in (1, -1):
         raise ValueError(f"reward must be +1 or -1, not {reward!r}")
