@@ -116,15 +116,7 @@ class AnthropicProvider:
         completion = await self._create(
             system, history + tool_turns(turns), max_tokens=max_tokens, **extra
         )
-        if tool_choice == "none" and completion.tool_calls:
-            return Completion(
-                completion.text,
-                completion.provider,
-                completion.model,
-                completion.prompt_tokens,
-                completion.completion_tokens,
-            )
-        return completion
+        return completion.obeying(tool_choice)
 
     async def _create(
         self, system: str, turns: list[MessageParam], *, max_tokens: int, **extra: Any

@@ -10,7 +10,7 @@ local model) answers without tools: see :func:`supports_tools`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.context import ChatMessage
@@ -80,6 +80,13 @@ class Completion:
     completion_tokens: int = 0
     #: Tools the model asked to call (only from :meth:`ToolCalling.complete_with_tools`).
     tool_calls: tuple[ToolCall, ...] = field(default=())
+
+    def obeying(self, tool_choice: str) -> Completion:
+        """This completion as ``tool_choice`` allows: with ``"none"`` its tool calls are
+        dropped (a server that ignores tool_choice: its calls are not run)."""
+        if tool_choice == "none" and self.tool_calls:
+            return replace(self, tool_calls=())
+        return self
 
 
 @runtime_checkable

@@ -119,16 +119,7 @@ class OpenAIProvider:
         completion = await self._create(
             to_openai(messages, turns), max_tokens=max_tokens, temperature=temperature, **extra
         )
-        if tool_choice == "none" and completion.tool_calls:
-            # A server that ignores tool_choice: its calls are not run.
-            return Completion(
-                completion.text,
-                completion.provider,
-                completion.model,
-                completion.prompt_tokens,
-                completion.completion_tokens,
-            )
-        return completion
+        return completion.obeying(tool_choice)
 
     async def _create(
         self, payload: list[dict[str, Any]], *, max_tokens: int, temperature: float, **extra: Any
