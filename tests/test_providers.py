@@ -25,7 +25,7 @@ from bot.app import Chorus
 from bot.context import ChatMessage
 from bot.errors import ProviderError
 from bot.llm.anthropic_provider import AnthropicProvider
-from bot.llm.base import Completion, LLMProvider
+from bot.llm.base import Completion, LLMProvider, ToolCall
 from bot.llm.factory import make_provider
 from bot.llm.openai_compat import OpenAIProvider
 from bot.settings import Secrets, Settings
@@ -361,3 +361,11 @@ async def test_app_apologises_without_secrets_when_the_provider_fails(
     assert row.reply_text == messages.GENERATION_FAILED
     for text in (transport.last.text, row.error, row.reply_text, caplog.text):
         assert KEY not in text
+
+
+def test_tool_calls_against_tool_choice_none_are_dropped() -> None:
+    """A server that ignores ``tool_choice: none`` still gets its text through, never its calls."""
+    call = ToolCall("c1", "lookup_metric", {"metric": "churn"})
+    completion = Completion("Done.", "openai", "m", 3, 4, tool_calls=(call,))
+    assert completion.obeying("none") == Completion("Done.", "openai", "m", 3, 4)
+    assert completion.obeying("auto") is completion
