@@ -221,41 +221,38 @@ class ConsoleAdapter(Adapter):
             self._print("There is no answer of mine to rate yet.")
             return
         opposite = "-1" if emoji == "+1" else "+1"
-        for e, added in ((opposite, False), (emoji, True)):
-            await self.app.dispatcher.handle_reaction(
-                Reaction(
-                    platform=self.platform,
-                    tenant=self.tenant,
-                    channel=self.channel,
-                    user=self.user,
-                    message_id=self.last_answer,
-                    emoji=e,
-                    added=added,
-                    event_id=uuid.uuid4().hex,
-                )
-            )
+        await self._reaction(self.last_answer, opposite, added=False)
+        await self._reaction(self.last_answer, emoji)
         self._print("Thanks, noted." if emoji == "+1" else "Thanks, I'll try to do better.")
 
-    async def _react(self, how: str) -> None:
-        """React to the last suggestion, as a person would on Slack or Discord."""
-        emoji = SUGGESTION_REACTIONS.get(how)
-        if emoji is None:
-            self._print("Usage: /react ✅  (run it)  or  /react 🔕  (stop these)")
-            return
-        if self.last_suggestion is None:
-            self._print("There is no suggestion of mine to react to yet.")
-            return
+    async def _reaction(self, message_id: str, emoji: str, *, added: bool = True) -> None:
+        """``emoji`` added to (or removed from) one of the bot's messages, by this person."""
         await self.app.dispatcher.handle_reaction(
             Reaction(
                 platform=self.platform,
                 tenant=self.tenant,
                 channel=self.channel,
                 user=self.user,
-                message_id=self.last_suggestion,
+                message_id=message_id,
                 emoji=emoji,
+                added=added,
                 event_id=uuid.uuid4().hex,
             )
         )
+
+    async def _react(self, how: str) -> None:
+        """React to the last suggestion or question, as a person would on Slack or Discord."""
+        emoji = SUGGESTION_REACTIONS.get(how)
+        if emoji is None:
+            self._print(
+                "Usage: /react ✅  (run it, go ahead)  /react 🔕  (stop these)  "
+                "/react ❌  (not now, cancel)"
+            )
+            return
+        if self.last_suggestion is None:
+            self._print("There is no suggestion or question of mine to react to yet.")
+            return
+        await self._reaction(self.last_suggestion, emoji)
 
     async def _choose(self, name: str) -> None:
         """Like ``/use NAME``; an unknown name stops the console with CommandError."""

@@ -135,7 +135,10 @@ async def test_console_react_without_a_suggestion_and_bell(app: Chorus, llm: Fak
     console = ConsoleAdapter(app, stdin=io.StringIO("hello\n"), stdout=out, user="ada")
     await console.start()
     await console.handle_line("/react ✅")
-    assert out.getvalue().splitlines()[-1] == "There is no suggestion of mine to react to yet."
+    assert (
+        out.getvalue().splitlines()[-1]
+        == "There is no suggestion or question of mine to react to yet."
+    )
     await console.handle_line("/react maybe")
     assert out.getvalue().splitlines()[-1].startswith("Usage: /react ✅")
     task = add_task(app, person(app, "ada", "local"))
