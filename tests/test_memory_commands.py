@@ -326,7 +326,9 @@ async def _populate(tmp_path: Path) -> None:
         await _send(app, transport, "I work at Globex now")
         await _send(app, transport, "remember that my badge number is 8086")
         await app.dispatcher.handle_reaction(reaction(transport.ids[0]))
-        await _send(app, transport, "remember that Bo's secret is 1234", user="U2", user_name="Bo")
+        await _send(
+            app, transport, "remember that Bo's secret is hunter-zebra", user="U2", user_name="Bo"
+        )
         await _send(app, transport, "we use Jira", user="U2", user_name="Bo")
     finally:
         await app.aclose()
@@ -355,7 +357,7 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
     ]
     assert [f["rating"] for f in data["feedback"]] == [1]
     raw = out.read_text(encoding="utf-8")
-    assert "1234" not in raw and "Jira" not in raw and "Bo" not in raw
+    assert "hunter-zebra" not in raw and "Jira" not in raw and "Bo" not in raw
 
     result = chorus("memory", "stats", "--tenant", "test:T1")
     assert result.exit_code == 0, result.output
@@ -373,7 +375,7 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
     result = chorus("memory", "export", "--user", "test:T1:U1")
     assert result.exit_code == 1 and "no user" in result.output
     result = chorus("memory", "export", "--user", "test:T1:U2")
-    assert "Bo's secret is 1234" in result.output
+    assert "Bo's secret is hunter-zebra" in result.output
     from bot.storage.db import Database
 
     db = Database(f"sqlite:///{tmp_path / 'data' / 'chorus.db'}")
