@@ -48,6 +48,7 @@ __all__ = [
     "Executor",
     "MAX_RESULT_CHARS",
     "Outcome",
+    "masked",
     "ToolInvocation",
 ]
 
@@ -151,14 +152,14 @@ def redacted(value: Any, key: str = "") -> Any:
     return value
 
 
-def _masked(value: Any, key: str = "") -> Any:
+def masked(value: Any, key: str = "") -> Any:
     """``value`` with only secrets hidden: what the person who asked is shown."""
     if key and any(word in key.lower() for word in _SECRET_KEYS):
         return TOKEN
     if isinstance(value, Mapping):
-        return {str(k): _masked(v, str(k)) for k, v in value.items()}
+        return {str(k): masked(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_masked(v) for v in value]
+        return [masked(v) for v in value]
     return value
 
 
@@ -188,7 +189,7 @@ def _describe(tool: RegisteredTool, arguments: Mapping[str, Any]) -> tuple[str, 
     it will be used, since the person is asked to approve exactly that)."""
     description = tool.tool.description.strip().rstrip(".")
     action = f"use `{tool.name}` ({description[:1].lower()}{description[1:200]})"
-    shown = json.dumps(_masked(arguments), ensure_ascii=False, default=str)
+    shown = json.dumps(masked(arguments), ensure_ascii=False, default=str)
     return action, ("" if shown == "{}" else f"`{shown[:300]}`")
 
 
