@@ -155,25 +155,28 @@ class Dispatcher:
             self._answer,
         )
         self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
-        #: Features that own some bot messages' reactions (see ClaimsReactions).
         #: Tools the personalities call, through one executor with safety checks; its
         #: confirmation questions take ✅/❌ reactions.
         self.tools = Tools(settings, db, hooks, spawn=self.learner.spawn, redis=redis)
         #: Multi-step plans, run through the same executor (their ✅/❌ questions too).
         self.plans = Planner(settings, db, self.tools.executor)
+        #: Features that own some bot messages' reactions (see ClaimsReactions).
         self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
-        #: Event ids of messages answered without tools: a proactive suggestion accepted by
-        #: someone whose autonomy is low gets a read-only, plain answer.
-        self.without_tools: set[str] = set()
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     # -- entry points -------------------------------------------------------------------------
 
-    async def handle_message(self, msg: Message, transport: Transport) -> Handled:
-        """Answer one message through ``transport``. Never raises."""
-        event = Incoming(msg, transport)
+    async def handle_message(
+        self, msg: Message, transport: Transport, *, tools: bool = True
+    ) -> Handled:
+        """Answer one message through ``transport``. Never raises.
+
+        ``tools=False`` answers without offering the model any tool: a plain, read-only
+        answer (a suggestion accepted by someone whose autonomy comfort is low).
+        """
+        event = Incoming(msg, transport, tools=tools)
         async with self._tracked():
             await self._messages(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
@@ -366,7 +369,7 @@ class Dispatcher:
             max_tokens=llm_cfg.max_tokens,
             temperature=llm_cfg.temperature,
             tools=None
-            if msg.event_id in self.without_tools
+            if not event.tools
             else self.tools.use(
                 question, personality.name, who, event.transport, style=decisions.style
             ),

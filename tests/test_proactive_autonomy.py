@@ -61,4 +61,3 @@ async def test_accepting_with_low_autonomy_runs_no_tools(
             else:
                 assert toolkit.ran == []
                 assert dm.sent[-1].text == "Signups: see dashboard."
-            assert app.dispatcher.without_tools == set()

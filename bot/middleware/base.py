@@ -25,6 +25,8 @@ class Incoming:
     original_text: str = ""
     notes: list[str] = field(default_factory=list)
     interaction_id: object = None
+    #: False: answer without offering the model any tool (a read-only, plain answer).
+    tools: bool = True
 
 
 Handler = Callable[[Incoming], Awaitable[None]]

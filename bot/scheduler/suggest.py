@@ -398,13 +398,10 @@ class Suggester:
             mentions_bot=True,
             user_name=claim.user_name,
         )
-        plain = self.app.dispatcher.without_tools
-        if claim.suggest_only:  # suggest-only: a read-only answer, no tool runs
-            plain.add(msg.event_id)
-        try:
-            handled = await self.app.dispatcher.handle_message(msg, transport)
-        finally:
-            plain.discard(msg.event_id)
+        # Suggest-only (low autonomy): a read-only answer, no tool runs.
+        handled = await self.app.dispatcher.handle_message(
+            msg, transport, tools=not claim.suggest_only
+        )
         if handled.interaction_id is None:
             return
         mode = "suggest_only" if claim.suggest_only else "run"
