@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
@@ -84,3 +84,10 @@ class FakeTransport:
     @property
     def last(self) -> Outgoing:
         return self.sent[-1]
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait for ``condition`` to be true (polling); TimeoutError after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)

@@ -12,6 +12,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from tests.fakes import until
 from tests.servers.discord_fake import MESSAGE_CONTENT, FakeDiscord
 
 
@@ -49,14 +50,6 @@ async def _connect(
     return client, task
 
 
-async def _until(check: object, timeout: float = 5) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met")
-
-
 async def test_a_real_client_sees_guilds_messages_and_reactions(fake: FakeDiscord) -> None:
     guild = fake.add_guild("Acme")
     ada = fake.add_user("ada")
@@ -68,7 +61,7 @@ async def test_a_real_client_sees_guilds_messages_and_reactions(fake: FakeDiscor
         assert [g.name for g in client.guilds] == ["Acme"]
         mid = fake.send_message(guild.general, ada, "plain words")
         fake.react(mid, ada, "👍")
-        await _until(lambda: client.messages and client.reactions)
+        await until(lambda: client.messages and client.reactions)
         [message] = client.messages
         assert (message.content, message.author.id, message.guild.id) == (  # type: ignore[union-attr]
             "plain words",
@@ -91,7 +84,7 @@ async def test_without_the_content_intent_only_mentions_keep_their_text(fake: Fa
         fake.send_message(guild.general, ada, "unreadable")
         fake.send_message(guild.general, ada, f"<@{fake.bot.id}> readable")
         fake.dm(ada, "private and readable")
-        await _until(lambda: len(client.messages) == 3)
+        await until(lambda: len(client.messages) == 3)
         assert [m.content for m in client.messages] == [
             "",
             f"<@{fake.bot.id}> readable",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from bot.learning.patterns import approach
 from bot.personality import Personality, Tool
 from bot.storage.models import CalendarEntry, Feedback
 from tests.conftest import make_settings, message, reaction
-from tests.fakes import FakeTransport
+from tests.fakes import FakeTransport, until
 from tests.plugin_helpers import interactions
 from tests.servers.llm_base import FakeLLMServer
 from tests.tool_helpers import FAKES, Toolkit, audit_rows, provider_for, tool_app
@@ -39,12 +39,6 @@ CHURN_AND_EMAIL: dict[str, Any] = {
         {"description": "Email Ada the figure", "tool": "send_email", "arguments": EMAIL},
     ],
 }
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 class Breaker:
@@ -78,12 +72,12 @@ class Rig:
 
     async def shown(self) -> tuple[str, str]:
         """The plan once posted for approval: (its text, its message id)."""
-        await _until(lambda: bool(self.notices))
+        await until(lambda: bool(self.notices))
         return self.transport.sent[0].text, self.transport.ids[0]
 
     async def waiting(self, n: int) -> None:
         """Until ``n`` plans wait for an answer."""
-        await _until(lambda: self.app.dispatcher.plans.approvals.waiting == n)
+        await until(lambda: self.app.dispatcher.plans.approvals.waiting == n)
 
     async def react(self, message_id: str, emoji: str, **kw: Any) -> None:
         await self.app.dispatcher.handle_reaction(reaction(message_id, emoji, **kw))
@@ -464,7 +458,7 @@ async def test_a_built_in_personality_plans_with_its_own_tools(tmp_path: Path) -
             fake.reply("Both posts are on the calendar 🎉")
             msg = message("ask content_creator plan: schedule our year-end posts")
             task = asyncio.create_task(app.dispatcher.handle_message(msg, transport))
-            await _until(lambda: bool(transport.sent))
+            await until(lambda: bool(transport.sent))
             shown = transport.sent[0].text
             assert "First I'll save “Year in review” — `save_calendar_entry` with `{" in shown
             assert "Finally I'll save “New year tips”" in shown

@@ -23,6 +23,7 @@ from bot.scheduler.leader import Leadership, in_process
 from bot.scheduler.loop import ProactiveLoop
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord
 from tests.conftest import REDIS_URL
+from tests.fakes import until
 
 ROOT = Path(__file__).resolve().parents[1]
 TTL = 1.0
@@ -46,16 +47,6 @@ async def server() -> AsyncIterator[aioredis.Redis]:
 @pytest.fixture
 def key() -> str:
     return f"chorus:test:leader:{uuid.uuid4().hex}"
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Wait for ``condition`` (polling), failing after ``timeout`` seconds."""
-
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 class Flags:
@@ -151,7 +142,7 @@ async def test_a_dead_leaders_lock_is_taken_over(server: aioredis.Redis, key: st
 
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-        await until(lambda: flags.events == ["elected"])
+        await until(lambda: flags.events == ["elected"], timeout=15.0)
         assert await server.get(key) == "survivor"
         campaign.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -169,11 +160,13 @@ async def test_a_leader_that_loses_its_lock_steps_down(server: aioredis.Redis, k
     flags = Flags()
     campaign = asyncio.create_task(lead.run(*flags.callbacks()))
     try:
-        await until(lambda: flags.events == ["elected"])
+        await until(lambda: flags.events == ["elected"], timeout=15.0)
         await server.set(key, "usurper", px=int(TTL * 1000))  # its lock expired and was taken
-        await until(lambda: flags.events == ["elected", "deposed"])
+        await until(lambda: flags.events == ["elected", "deposed"], timeout=15.0)
         assert not lead.is_leader
-        await until(lambda: flags.events == ["elected", "deposed", "elected"])  # usurper gone
+        await until(
+            lambda: flags.events == ["elected", "deposed", "elected"], timeout=15.0
+        )  # usurper gone
     finally:
         campaign.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -202,7 +195,7 @@ async def test_two_loops_run_one_scheduler_and_fail_over(
     for loop in loops:
         await loop.start()
     try:
-        await until(lambda: any(loop.scheduler is not None for loop in loops))
+        await until(lambda: any(loop.scheduler is not None for loop in loops), timeout=15.0)
         await asyncio.sleep(SLOW_TTL)  # a few campaign rounds: still exactly one
         running = [loop for loop in loops if loop.scheduler is not None]
         assert len(running) == 1
@@ -212,7 +205,7 @@ async def test_two_loops_run_one_scheduler_and_fail_over(
 
         await leader.aclose()  # a clean shutdown hands over
         assert leader.scheduler is None
-        await until(lambda: other.scheduler is not None)
+        await until(lambda: other.scheduler is not None, timeout=15.0)
         assert await server.get(key) == other.leadership.name
     finally:
         for loop in loops:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from bot.settings import Secrets
 from bot.storage.models import Feedback
 from bot.tools.confirm import Confirmations
 from tests.conftest import make_settings, message, reaction
-from tests.fakes import FakeTransport
+from tests.fakes import FakeTransport, until
 from tests.plugin_helpers import interactions
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
@@ -31,12 +31,6 @@ from tests.servers.slack_fake import FakeSlack
 from tests.tool_helpers import Toolkit, audit_rows, provider_for, tool_app
 
 EMAIL = {"to": "ada@example.com", "subject": "Renewal"}
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
 
 
 @dataclass
@@ -52,7 +46,7 @@ class Rig:
 
     async def question(self) -> tuple[str, str]:
         """The confirmation question once posted: (its text, its message id)."""
-        await _until(lambda: any(o.kind == "question" for o in self.transport.sent))
+        await until(lambda: any(o.kind == "question" for o in self.transport.sent))
         i = next(i for i, o in enumerate(self.transport.sent) if o.kind == "question")
         return self.transport.sent[i].text, self.transport.ids[i]
 
@@ -305,7 +299,7 @@ async def test_an_answer_received_by_another_worker_reaches_the_waiting_one(
     transport = FakeTransport()
     msg = message("email Ada", channel="C7")
     task = asyncio.create_task(waiting.ask(transport, msg, "I'm about to …"))
-    await _until(lambda: waiting.waiting == 1)
+    await until(lambda: waiting.waiting == 1)
     mid = transport.ids[0]
     # Not the asker's, not an answer, or a removal: claimed (never a rating) but no verdict.
     assert await other.claim_reaction(reaction(mid, "white_check_mark", user="U2", channel="C7"))
@@ -325,7 +319,7 @@ async def test_without_redis_answers_stay_within_the_worker() -> None:
     waiting, other = Confirmations(0.2), Confirmations(0.2)
     transport = FakeTransport()
     task = asyncio.create_task(waiting.ask(transport, message("x"), "I'm about to …"))
-    await _until(lambda: waiting.waiting == 1)
+    await until(lambda: waiting.waiting == 1)
     assert not await other.claim_reaction(reaction(transport.ids[0], "✅"))
     assert await task == "expired"
 
@@ -335,7 +329,7 @@ async def test_a_broken_redis_falls_back_to_this_worker(caplog: pytest.LogCaptur
     confirmations = Confirmations(5, broken, poll_s=0.02)
     transport = FakeTransport()
     task = asyncio.create_task(confirmations.ask(transport, message("x"), "I'm about to …"))
-    await _until(lambda: confirmations.waiting == 1)
+    await until(lambda: confirmations.waiting == 1)
     assert await confirmations.claim_reaction(reaction(transport.ids[0], "✅"))
     assert await task == "approved"
     assert not await confirmations.claim_reaction(reaction("elsewhere", "✅"))
