@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,13 +346,3 @@ class KnowledgeBase:
             if len(results) == k:
                 break
         return {"query": query, "results": results}
-
-    def indexed_files(self, tenant_id: uuid.UUID) -> Iterable[str]:
-        with self.db.session() as session:
-            return sorted(
-                set(
-                    session.exec(
-                        select(KnowledgeSection.path).where(KnowledgeSection.tenant_id == tenant_id)
-                    )
-                )
-            )
