@@ -20,22 +20,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import random
-import signal
-import statistics
-import sys
-import tempfile
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
 
-from bench.dispatch import _percentile
+from bench import _report
 from bench.doubles import InstantLLM
 from tests.servers.discord_fake import FakeDiscord, FakeGuild, FakeUser
 
 POST = "POST /channels/{channel_id}/messages"
+NAMES = _report.Names(
+    rate="msgs_per_s",
+    rate_max="msgs_per_s",
+    p50="p50_ms",
+    p99="p99_ms",
+    added="chorus_p99_ms",
+    saturated_p99="saturated_p99_ms",
+)
 
 
 class BenchDiscord(FakeDiscord):
@@ -75,34 +78,15 @@ class BenchDiscord(FakeDiscord):
 async def serve_chorus(api_url: str, gateway_url: str, token: str, data_dir: str) -> None:
     """The Chorus side, as ``chorus run`` builds it, with the instant LLM."""
     from adapters.discord import DiscordAdapter
-    from bot.app import Chorus, tune_gc
+    from bot.app import Chorus
     from bot.settings import Secrets, Settings
 
-    settings = Settings.model_validate(
-        {
-            "storage": {"data_dir": data_dir},
-            "dispatcher": {"rate_limit_per_minute": 0},
-            "discord": {
-                "api_url": api_url,
-                "gateway_url": gateway_url,
-                "guild_ready_timeout_s": 0.1,
-            },
-        }
-    )
+    discord = {"api_url": api_url, "gateway_url": gateway_url, "guild_ready_timeout_s": 0.1}
+    settings = Settings.model_validate(_report.chorus_settings(data_dir, discord=discord))
     app = await Chorus.create(
         settings, Secrets.model_validate({"discord_token": token}), llm=InstantLLM()
     )
-    adapter = DiscordAdapter(app)
-    tune_gc()  # as `chorus run` does
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    task = asyncio.create_task(adapter.start())
-    try:
-        await stop.wait()
-    finally:
-        await adapter.aclose()
-        await task
-        await app.aclose()
+    await _report.serve_adapter(app, DiscordAdapter(app))
 
 
 async def serve_baseline(api_url: str, gateway_url: str, token: str) -> None:
@@ -123,10 +107,8 @@ async def serve_baseline(api_url: str, gateway_url: str, token: str) -> None:
                 await message.channel.send("ok", reference=message)
 
     client = Baseline(intents=intents, guild_ready_timeout=0.1, max_messages=None)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     task = asyncio.create_task(client.start(token))
-    await stop.wait()
+    await _report.until_sigterm()
     await client.close()
     await task
 
@@ -140,10 +122,9 @@ async def _conversation(
     think_s: float,
     seed: int,
 ) -> None:
-    pause = random.Random(seed)
+    pause = _report.Pauses(seed, think_s)
     for i in range(n):
-        if think_s:
-            await asyncio.sleep(pause.expovariate(1 / think_s))
+        await pause()
         started = time.perf_counter()
         _, answered = fake.ask(channel, user, f"question {i}")
         latencies.append((await asyncio.wait_for(answered, 30) - started) * 1000)
@@ -154,7 +135,7 @@ async def _phase(
     people: list[tuple[int, FakeUser]],
     messages: int,
     think_s: float,
-) -> dict[str, Any]:
+) -> _report.Phase:
     fake.forget()
     latencies: list[float] = []
     started = time.perf_counter()
@@ -166,15 +147,14 @@ async def _phase(
     )
     elapsed = time.perf_counter() - started
     await asyncio.sleep(0.2)  # a duplicate answer would arrive now
-    total = len(people) * messages
-    return {
-        "messages": total,
-        "msgs_per_s": round(total / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(_percentile(latencies, 0.99), 2),
-        "lost": total - len(fake.answers),
-        "duplicates": sum(1 for count in fake.answers.values() if count > 1),
-    }
+    return _report.phase_figures(
+        count="messages",
+        rate="msgs_per_s",
+        total=len(people) * messages,
+        elapsed=elapsed,
+        latencies={"": latencies},
+        answers=fake.answers,
+    )
 
 
 async def _measure(
@@ -183,36 +163,20 @@ async def _measure(
     mode: str,
     messages: int,
     think_s: float,
-) -> dict[str, dict[str, Any]]:
+) -> _report.Phases:
     """Start a child in ``mode``, warm it up, run both phases against it, stop it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.discord",
-            f"--serve-{mode}",
-            "--api-url",
-            fake.api_url,
-            "--gateway-url",
-            fake.gateway_url,
-            "--token",
-            fake.token,
-            "--data-dir",
-            tmp,
-        )
-        try:
-            await fake.wait_for_ready(sessions=len(fake._sessions) + 1, timeout=120)
-            for channel, user in people[:5]:  # warm-up: the first answers
-                _, answered = fake.ask(channel, user, "warm-up")
-                await asyncio.wait_for(answered, 60)
-            return {
-                "saturated": await _phase(fake, people, messages, 0.0),
-                "paced": await _phase(fake, people, messages, think_s),
-            }
-        finally:
-            if child.returncode is None:
-                child.send_signal(signal.SIGTERM)
-            await child.wait()
+
+    async def ready(child: asyncio.subprocess.Process) -> None:
+        await fake.wait_for_ready(sessions=len(fake._sessions) + 1, timeout=120)
+        for channel, user in people[:5]:  # warm-up: the first answers
+            _, answered = fake.ask(channel, user, "warm-up")
+            await asyncio.wait_for(answered, 60)
+
+    async def phase(pause_s: float) -> _report.Phase:
+        return await _phase(fake, people, messages, pause_s)
+
+    args = ["--api-url", fake.api_url, "--gateway-url", fake.gateway_url, "--token", fake.token]
+    return await _report.measure_child("bench.discord", mode, args, ready, phase, think_s)
 
 
 def _world(fake: BenchDiscord, conversations: int) -> list[tuple[int, FakeUser]]:
@@ -230,56 +194,22 @@ async def run(conversations: int, messages: int, think_s: float) -> dict[str, An
     fake = BenchDiscord()
     await fake.start()
     people = _world(fake, conversations)
-    try:
-        chorus = await _measure(fake, people, "chorus", messages, think_s)
-        baseline = await _measure(fake, people, "baseline", messages, think_s)
-    finally:
-        await fake.stop()
-    for name, result in chorus.items():
-        print(f"chorus {name}: {result}")
-        print(f"harness-only baseline {name}: {baseline[name]}")
-    paced, base = chorus["paced"], baseline["paced"]
-    return {
-        "conversations": conversations,
-        "think_s": think_s,
-        "msgs_per_s": chorus["saturated"]["msgs_per_s"],
-        "baseline_msgs_per_s": baseline["saturated"]["msgs_per_s"],
-        "paced_msgs_per_s": paced["msgs_per_s"],
-        "p50_ms": paced["p50_ms"],
-        "p99_ms": paced["p99_ms"],
-        "baseline_p99_ms": base["p99_ms"],
-        "chorus_p99_ms": round(paced["p99_ms"] - base["p99_ms"], 2),
-        "saturated_p99_ms": chorus["saturated"]["p99_ms"],
-        "lost": chorus["saturated"]["lost"] + paced["lost"],
-        "duplicates": chorus["saturated"]["duplicates"] + paced["duplicates"],
-    }
+
+    def measure(mode: str) -> Awaitable[_report.Phases]:
+        return _measure(fake, people, mode, messages, think_s)
+
+    return await _report.against_baseline(fake, measure, conversations, think_s, NAMES)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    if args.serve_chorus:
+        await serve_chorus(args.api_url, args.gateway_url, args.token, args.data_dir)
+    else:
+        await serve_baseline(args.api_url, args.gateway_url, args.token)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument(
-        "--think-s",
-        type=float,
-        default=1.0,
-        help="mean pause between one person's messages in the paced phase",
-    )
-    parser.add_argument("--serve-chorus", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--api-url", help=argparse.SUPPRESS)
-    parser.add_argument("--gateway-url", help=argparse.SUPPRESS)
-    parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve_chorus:
-        asyncio.run(serve_chorus(args.api_url, args.gateway_url, args.token, args.data_dir))
-        return
-    if args.serve_baseline:
-        asyncio.run(serve_baseline(args.api_url, args.gateway_url, args.token))
-        return
-    figures = asyncio.run(run(args.conversations, args.messages, args.think_s))
-    print(json.dumps(figures))
+    _report.main(__doc__, run, _serve, {"--api-url": str, "--gateway-url": str, "--token": str})
 
 
 if __name__ == "__main__":

@@ -18,28 +18,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import random
-import signal
 import socket
-import statistics
-import sys
-import tempfile
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from adapters.slack import SlackAdapter
-from bench.dispatch import _percentile
+from bench import _report
 from bench.doubles import InstantLLM
-from bot.app import Chorus, tune_gc
+from bot.app import Chorus
 from bot.settings import Secrets, Settings
 from tests.servers import slack_fake as sf
 
 SECRET = "bench-signing-secret"
 PLACEHOLDER = "_Thinking…_"
+NAMES = _report.Names(
+    rate="events_per_s",
+    rate_max="events_per_s_max",
+    p50="p50_event_to_post_ms",
+    p99="p99_event_to_post_ms",
+    added="p99_added_by_chorus_ms",
+)
 
 
 class Watcher:
@@ -105,10 +107,9 @@ async def _conversation(
     session: aiohttp.ClientSession,
     think_s: float,
 ) -> None:
-    pause = random.Random(i)
+    pause = _report.Pauses(i, think_s)
     for _ in range(n):
-        if think_s:
-            await asyncio.sleep(pause.expovariate(1 / think_s))
+        await pause()
         event = sf.app_mention(f"question {i}", channel=f"C{i:03d}", user=f"U{i:03d}")
         done = watcher.expect(event["ts"])
         started = time.perf_counter()
@@ -130,27 +131,13 @@ def _free_port() -> int:
 async def serve_chorus(api_url: str, port: int, data_dir: str) -> None:
     """The Chorus side, as ``chorus run`` builds it, with the instant LLM."""
     settings = Settings.model_validate(
-        {
-            "storage": {"data_dir": data_dir},
-            "dispatcher": {"rate_limit_per_minute": 0},
-            "slack": {"api_url": api_url, "port": port},
-        }
+        _report.chorus_settings(data_dir, slack={"api_url": api_url, "port": port})
     )
     secrets = Secrets.model_validate(
         {"slack_bot_token": sf.FakeSlack().bot_token, "slack_signing_secret": SECRET}
     )
     app = await Chorus.create(settings, secrets, llm=InstantLLM())
-    adapter = SlackAdapter(app)
-    tune_gc()  # as `chorus run` does
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    task = asyncio.create_task(adapter.start())
-    try:
-        await stop.wait()
-    finally:
-        await adapter.aclose()
-        await task
-        await app.aclose()
+    await _report.serve_adapter(app, SlackAdapter(app))
 
 
 async def _wait_listening(port: int, child: asyncio.subprocess.Process) -> None:
@@ -196,42 +183,26 @@ async def serve_baseline(api_url: str, port: int) -> None:
     runner = web.AppRunner(web_app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
+    await _report.until_sigterm()
     await runner.cleanup()
     await session.close()
 
 
 async def _measure(
     fake: sf.FakeSlack, mode: str, conversations: int, messages: int, think_s: float
-) -> dict[str, dict[str, Any]]:
+) -> _report.Phases:
     """Start a child in ``mode``, run both phases against it, stop it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/slack/events"
-    with tempfile.TemporaryDirectory() as tmp:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.slack",
-            f"--serve-{mode}",
-            "--api-url",
-            fake.api_url,
-            "--port",
-            str(port),
-            "--data-dir",
-            tmp,
-        )
-        try:
-            await _wait_listening(port, child)
-            return {
-                "saturated": await _phase(fake, url, conversations, messages, 0.0),
-                "paced": await _phase(fake, url, conversations, messages, think_s),
-            }
-        finally:
-            if child.returncode is None:
-                child.send_signal(signal.SIGTERM)
-            await child.wait()
+
+    async def ready(child: asyncio.subprocess.Process) -> None:
+        await _wait_listening(port, child)
+
+    async def phase(pause_s: float) -> _report.Phase:
+        return await _phase(fake, url, conversations, messages, pause_s)
+
+    args = ["--api-url", fake.api_url, "--port", str(port)]
+    return await _report.measure_child("bench.slack", mode, args, ready, phase, think_s)
 
 
 async def run(conversations: int, messages: int, think_s: float) -> dict[str, Any]:
@@ -240,35 +211,16 @@ async def run(conversations: int, messages: int, think_s: float) -> dict[str, An
     await fake.start()
     for i in range(conversations):
         fake.add_user(f"U{i:03d}", name=f"user{i}")
-    try:
-        chorus = await _measure(fake, "chorus", conversations, messages, think_s)
-        baseline = await _measure(fake, "baseline", conversations, messages, think_s)
-    finally:
-        await fake.stop()
-    for name, result in chorus.items():
-        print(f"chorus {name}: {result}")
-        print(f"harness-only baseline {name}: {baseline[name]}")
-    paced, base = chorus["paced"], baseline["paced"]
-    return {
-        "conversations": conversations,
-        "think_s": think_s,
-        "events_per_s_max": chorus["saturated"]["events_per_s"],
-        "baseline_events_per_s_max": baseline["saturated"]["events_per_s"],
-        "paced_events_per_s": paced["events_per_s"],
-        "p50_event_to_post_ms": paced["p50_event_to_post_ms"],
-        "p99_event_to_post_ms": paced["p99_event_to_post_ms"],
-        "baseline_p99_event_to_post_ms": base["p99_event_to_post_ms"],
-        "p99_added_by_chorus_ms": round(
-            paced["p99_event_to_post_ms"] - base["p99_event_to_post_ms"], 2
-        ),
-        "lost": chorus["saturated"]["lost"] + paced["lost"],
-        "duplicates": chorus["saturated"]["duplicates"] + paced["duplicates"],
-    }
+
+    def measure(mode: str) -> Awaitable[_report.Phases]:
+        return _measure(fake, mode, conversations, messages, think_s)
+
+    return await _report.against_baseline(fake, measure, conversations, think_s, NAMES)
 
 
 async def _phase(
     fake: sf.FakeSlack, url: str, conversations: int, messages: int, think_s: float
-) -> dict[str, Any]:
+) -> _report.Phase:
     """All conversations at once; each waits ``think_s`` on average between messages."""
     watcher = Watcher(fake)
     to_post: list[float] = []
@@ -283,43 +235,25 @@ async def _phase(
         )
         elapsed = time.perf_counter() - started
     watcher.detach()
-    total = conversations * messages
-    return {
-        "events": total,
-        "events_per_s": round(total / elapsed, 1),
-        "p50_event_to_post_ms": round(statistics.median(to_post), 2),
-        "p99_event_to_post_ms": round(_percentile(to_post, 0.99), 2),
-        "p50_event_to_answer_ms": round(statistics.median(to_answer), 2),
-        "p99_event_to_answer_ms": round(_percentile(to_answer, 0.99), 2),
-        "lost": total - len(watcher.answers),
-        "duplicates": sum(1 for count in watcher.answers.values() if count > 1),
-    }
+    return _report.phase_figures(
+        count="events",
+        rate="events_per_s",
+        total=conversations * messages,
+        elapsed=elapsed,
+        latencies={"event_to_post": to_post, "event_to_answer": to_answer},
+        answers=watcher.answers,
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    if args.serve_chorus:
+        await serve_chorus(args.api_url, args.port, args.data_dir)
+    else:
+        await serve_baseline(args.api_url, args.port)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument(
-        "--think-s",
-        type=float,
-        default=1.0,
-        help="mean pause between one person's messages in the paced phase",
-    )
-    parser.add_argument("--serve-chorus", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--api-url", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve_chorus:
-        asyncio.run(serve_chorus(args.api_url, args.port, args.data_dir))
-        return
-    if args.serve_baseline:
-        asyncio.run(serve_baseline(args.api_url, args.port))
-        return
-    figures = asyncio.run(run(args.conversations, args.messages, args.think_s))
-    print(json.dumps(figures))
+    _report.main(__doc__, run, _serve, {"--api-url": str, "--port": int})
 
 
 if __name__ == "__main__":
