@@ -197,6 +197,8 @@ class ConsoleAdapter(Adapter):
     async def _command(self, line: str) -> bool:
         name, _, rest = line.partition(" ")
         name = name.lower()
+        if name == "chorus":  # the Slack and Discord form, `/chorus stats`, as the README shows it
+            return await self._command(rest.strip())
         if name in ("quit", "exit", "q"):
             return False
         if name in ("help", "?", ""):

@@ -39,6 +39,7 @@ def _setup_logging(level: str) -> None:
         "discord",
         "chromadb",
         "apscheduler",  # a line per job run
+        "alembic.runtime.plugins",  # a line per plugin at every start-up
     )
     for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))

@@ -42,6 +42,14 @@ async def test_help_and_quit(app: Chorus, llm: FakeLLM) -> None:
     assert llm.history == []
 
 
+async def test_slash_chorus_prefix_works_as_on_slack_and_discord(app: Chorus, llm: FakeLLM) -> None:
+    _, lines = await _session(app, "/chorus help\n/CHORUS personalities\n/chorus\n")
+    text = "\n".join(lines)
+    assert text.count(CONSOLE_HELP) == 2  # `/chorus` alone is `/help`, as `/` alone is
+    assert "data_analyst" in text and "Unknown command" not in text
+    assert llm.history == []
+
+
 async def test_use_and_personalities(app: Chorus, llm: FakeLLM) -> None:
     _, lines = await _session(
         app, "/personalities\n/use data_analyst\nhow many users?\n/use nobody\n"
