@@ -186,6 +186,7 @@ class SlackSettings(_Section):
     thread_memory_s: int = Field(default=30 * 86_400, ge=60)
     timeout_s: int = Field(default=30, ge=1)
     max_rate_limit_retries: int = Field(default=3, ge=0, le=10)
+    feedback_buttons: bool = False
 
     @field_validator("api_url")
     @classmethod

@@ -295,6 +295,97 @@ async def test_reaction_rates_the_answer_and_removal_retracts(rig: Rig) -> None:
         assert s.exec(select(Feedback)).one().retracted
 
 
+# -- feedback buttons ---------------------------------------------------------------------------
+
+
+def _click(ts: str, value: str, user: str = "U2", channel: str = "C1") -> dict[str, Any]:
+    return sf.block_actions_payload(
+        action_id="chorus_feedback",
+        action_type="feedback_buttons",
+        value=value,
+        message_ts=ts,
+        user_id=user,
+        channel_id=channel,
+    )
+
+
+def _ratings(app: Chorus) -> list[tuple[str, int, bool]]:
+    """(emoji, rating, retracted) of every feedback row, newest last."""
+    with app.db.session() as s:
+        rows = s.exec(select(Feedback).order_by(Feedback.updated_at)).all()
+        return [(f.emoji, f.rating, f.retracted) for f in rows]
+
+
+async def test_answers_have_no_feedback_buttons_unless_configured(rig: Rig) -> None:
+    rig.llm.enqueue("Plain answer.")
+    await rig.post(sf.app_mention("hello"))
+    [update] = await rig.fake.wait_for_call("chat.update")
+    assert "blocks" not in update.params
+
+
+async def test_feedback_buttons_rate_the_answer_and_the_latest_click_counts(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    async for rig in _rig(tmp_path, socket=False, llm=llm, feedback_buttons=True):
+        rig.llm.enqueue("Here is **the plan**.")
+        await rig.post(sf.app_mention("what's the plan?"))
+        [update] = await rig.fake.wait_for_call("chat.update")
+        await rig.settle()
+        ts = update.params["ts"]
+        *sections, actions = update.params["blocks"]
+        assert [b["text"]["text"] for b in sections] == [update.params["text"]]
+        [buttons] = actions["elements"]
+        assert (actions["type"], buttons["type"]) == ("context_actions", "feedback_buttons")
+        assert (buttons["positive_button"]["value"], buttons["negative_button"]["value"]) == (
+            "+1",
+            "-1",
+        )
+
+        result = await sf.post_interactive(rig.url, SECRET, _click(ts, "+1"))
+        assert result.status == 200
+        await rig.settle()
+        assert _ratings(rig.app) == [("+1", 1, False)]
+        await sf.post_interactive(rig.url, SECRET, _click(ts, "-1"))
+        await rig.settle()
+        assert _ratings(rig.app)[-1] == ("-1", -1, False)  # the newest row is the rating
+
+        # A click whose payload lacks what it needs is acknowledged and ignored.
+        broken = _click(ts, "+1")
+        del broken["user"]
+        assert (await sf.post_interactive(rig.url, SECRET, broken)).status == 200
+        await rig.settle()
+        assert _ratings(rig.app)[-1] == ("-1", -1, False)
+
+
+async def test_feedback_buttons_over_socket_mode_and_on_the_last_part_of_a_long_answer(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    async for rig in _rig(tmp_path, socket=True, llm=llm, feedback_buttons=True, max_chars=8000):
+        rig.llm.enqueue("\n\n".join(f"Paragraph {i} " + "words " * 150 for i in range(16)))
+        envelope = sf.events_api_envelope(sf.event_callback(sf.dm_message("tell me a lot")))
+        await rig.fake.send_socket_event(envelope)
+        await rig.fake.wait_for_call("chat.postMessage", timeout=10)
+        await rig.settle()
+        placeholder = rig.app.settings.slack.placeholder
+        parts = [
+            c
+            for c in rig.fake.calls
+            if c.method in ("chat.postMessage", "chat.update") and c.params["text"] != placeholder
+        ]
+        assert len(parts) >= 2
+        assert all("blocks" not in c.params for c in parts[:-1])
+        *sections, actions = parts[-1].params["blocks"]
+        assert actions["type"] == "context_actions" and len(sections) >= 2
+        assert all(len(b["text"]["text"]) <= 3000 for b in sections)
+        ts = parts[-1].params.get("ts") or parts[-1].response["ts"]
+
+        click = sf.interactive_envelope(_click(ts, "+1", user="U1", channel="D1"))
+        await rig.fake.send_socket_event(click)
+        await rig.fake.wait_for_ack(click["envelope_id"])
+        await rig.settle()
+        assert _ratings(rig.app) == [("+1", 1, False)]
+
+
 # -- slash command ------------------------------------------------------------------------------
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from adapters.slack import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
+from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from tests.servers import slack_fake as sf
 
@@ -96,6 +99,53 @@ def test_reactions_only_on_bot_messages() -> None:
     assert r is not None and not r.added
 
 
+# -- feedback buttons ---------------------------------------------------------------------------
+
+
+def test_feedback_click_is_the_reaction_its_button_stands_for() -> None:
+    payload = sf.block_actions_payload(
+        action_id=FEEDBACK_ACTION, action_type="feedback_buttons", value="-1", message_ts="1.2"
+    )
+    r = reaction_from_feedback(payload)
+    assert r is not None
+    assert (r.tenant, r.channel, r.user, r.message_id, r.emoji, r.added) == (
+        "T1",
+        "C1",
+        "U1",
+        "1.2",
+        "-1",
+        True,
+    )
+    assert r.event_id.startswith("feedback:C1:1.2:U1:")
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda p: p.update(type="view_submission"),
+        lambda p: p.update(actions="nope"),
+        lambda p: p["actions"][0].update(action_id="someone_elses_button"),
+        lambda p: p["actions"][0].update(value=""),
+        lambda p: p["actions"][0].update(value=7),
+        lambda p: p.update(user=None),
+        lambda p: (p.pop("container"), p.pop("message")),
+        lambda p: (p["container"].pop("channel_id"), p.pop("channel")),
+    ],
+)
+def test_malformed_feedback_clicks_are_ignored(spoil: Any) -> None:
+    payload = sf.block_actions_payload(
+        action_id=FEEDBACK_ACTION, action_type="feedback_buttons", value="+1"
+    )
+    spoil(payload)
+    assert reaction_from_feedback(payload) is None
+
+
+def test_feedback_blocks_split_long_text_into_sections() -> None:
+    *sections, actions = feedback_blocks("word " * 1500, "+1", "-1")
+    assert len(sections) == 3 and all(len(b["text"]["text"]) <= 3000 for b in sections)
+    assert actions["elements"][0]["action_id"] == FEEDBACK_ACTION
+
+
 # -- manifest -----------------------------------------------------------------------------------
 
 
@@ -105,6 +155,7 @@ def test_manifest_declares_exactly_what_the_adapter_uses() -> None:
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == sorted(BOT_EVENTS)
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == [SLASH_COMMAND]
     assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True  # feedback buttons
     assert manifest["features"]["bot_user"]["display_name"]
 
 

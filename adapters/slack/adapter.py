@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Adapter
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
+from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
 from bot import messages
@@ -103,6 +104,7 @@ class SlackAdapter(Adapter):
         )
         self.bot_user_id = ""
         self.bot_id = ""
+        self._buttons = _button_values(app) if cfg.feedback_buttons else None
         self._placeholders: dict[tuple[str, str], Placeholder] = {}
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._threads_noted: dict[str, float] = {}
@@ -130,6 +132,7 @@ class SlackAdapter(Adapter):
         self.bolt.event("reaction_added")(self._on_reaction_event)
         self.bolt.event("reaction_removed")(self._on_reaction_event)
         self.bolt.command(SLASH_COMMAND)(self._on_command)
+        self.bolt.action(FEEDBACK_ACTION)(self._on_feedback)
 
     async def _on_message_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         known = await self._in_known_thread(body, event)
@@ -144,6 +147,15 @@ class SlackAdapter(Adapter):
         reaction = reaction_from_event(body, event, bot_user_id=self.bot_user_id)
         if reaction is not None:
             await self.app.dispatcher.handle_reaction(reaction)
+
+    async def _on_feedback(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        """A click on an answer's 👍/👎 feedback button: the same as reacting with it."""
+        await ack()
+        reaction = reaction_from_feedback(body)
+        if reaction is None:
+            log.warning("ignored a malformed feedback button click")
+            return
+        await self.app.dispatcher.handle_reaction(reaction)
 
     async def _on_command(
         self,
@@ -249,12 +261,16 @@ class SlackAdapter(Adapter):
         ids: list[str] = []
         try:
             for i, chunk in enumerate(chunks):
+                last = i == len(chunks) - 1
+                blocks = self._blocks(chunk) if last and out.kind == "answer" else None
                 if i == 0 and placeholder:
-                    await self.client.chat_update(channel=out.channel, ts=placeholder, text=chunk)
+                    await self.client.chat_update(
+                        channel=out.channel, ts=placeholder, text=chunk, blocks=blocks
+                    )
                     ids.append(placeholder)
                 else:
                     response = await self.client.chat_postMessage(
-                        channel=out.channel, thread_ts=out.thread, text=chunk
+                        channel=out.channel, thread_ts=out.thread, text=chunk, blocks=blocks
                     )
                     ids.append(str(response["ts"]))
         except SlackApiError as e:
@@ -265,6 +281,12 @@ class SlackAdapter(Adapter):
         if out.thread:
             await self._remember_thread(out.tenant, out.channel, out.thread)
         return ids
+
+    def _blocks(self, text: str) -> list[dict[str, Any]] | None:
+        """The answer's blocks with the feedback buttons, when they are on (else plain text)."""
+        if self._buttons is None:
+            return None
+        return feedback_blocks(text, *self._buttons)
 
     async def send_files(self, user: str, files: Sequence[Path], comment: str) -> bool:
         """Upload ``files`` into the direct message with ``user`` (files_upload_v2), with
@@ -365,6 +387,18 @@ class SlackAdapter(Adapter):
         if self.client.session is not None:
             await self.client.session.close()
             self.client.session = None
+
+
+def _button_values(app: Chorus) -> tuple[str, str] | None:
+    """The rating emoji the 👍 and 👎 buttons stand for: the first of each configured list."""
+    reactions = app.settings.learning.reactions
+    if not reactions.positive or not reactions.negative:
+        log.warning(
+            "slack.feedback_buttons is on but learning.reactions has no positive or no negative"
+            " emoji; answers are posted without feedback buttons"
+        )
+        return None
+    return reactions.positive[0], reactions.negative[0]
 
 
 def _with_user(msg: Message, user: dict[str, Any]) -> Message:
