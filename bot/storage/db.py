@@ -56,7 +56,10 @@ class Database:
             "psycopg2",
         ):
             parsed = parsed.set(drivername="postgresql+psycopg")
-        self.engine: Engine = create_engine(parsed, connect_args=args, pool_pre_ping=True)
+        # hide_parameters: a failed statement's error (logged) must not carry message texts.
+        self.engine: Engine = create_engine(
+            parsed, connect_args=args, pool_pre_ping=True, hide_parameters=True
+        )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._executor = ThreadPoolExecutor(
