@@ -76,6 +76,22 @@ async def test_slack_check_mark_reaction_answers_in_the_dm(rig: Rig) -> None:
     assert rig.llm.history[-1][-1].content == "weekly metrics summary"
 
 
+async def test_slack_feedback_buttons_go_under_the_answer_not_the_suggestion(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    async for rig in _rig(tmp_path, socket=False, llm=llm, feedback_buttons=True):
+        _, channel, ts = await _suggest_on_slack(rig)
+        assert "blocks" not in rig.fake.calls_to("chat.postMessage")[-1].params
+        rig.llm.enqueue("Revenue is up 4% week on week.")
+        before = len(rig.fake.calls_to("chat.update"))
+        await rig.post(
+            sf.reaction_added("white_check_mark", item_ts=ts, user="U1", channel=channel)
+        )
+        await rig.fake.wait_for_call("chat.update", before + 1)
+        answer = rig.fake.calls_to("chat.update")[-1]
+        assert answer.params["blocks"][-1]["type"] == "context_actions"
+
+
 async def test_slack_bell_reaction_stops_the_task(rig: Rig) -> None:
     _, channel, ts = await _suggest_on_slack(rig)
     await rig.post(sf.reaction_added("no_bell", item_ts=ts, user="U1", channel=channel))

@@ -255,6 +255,11 @@ class SlackAdapter(Adapter):
         return split_message(text, self.cfg.max_chars) or [self.cfg.placeholder]
 
     async def send(self, out: Outgoing) -> list[str]:
+        return await self._post(out, rated=out.kind == "answer")
+
+    async def _post(self, out: Outgoing, *, rated: bool) -> list[str]:
+        """Post ``out`` (replacing its placeholder, if any); ``rated``: the last part carries
+        the feedback buttons when they are on."""
         chunks = self._render(out)
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
@@ -262,7 +267,7 @@ class SlackAdapter(Adapter):
         try:
             for i, chunk in enumerate(chunks):
                 last = i == len(chunks) - 1
-                blocks = self._blocks(chunk) if last and out.kind == "answer" else None
+                blocks = self._blocks(chunk) if last and rated else None
                 if i == 0 and placeholder:
                     await self.client.chat_update(
                         channel=out.channel, ts=placeholder, text=chunk, blocks=blocks
@@ -333,7 +338,7 @@ class SlackAdapter(Adapter):
         out = Outgoing(
             platform=self.platform, tenant=tenant, channel=channel, text=text, speaker=speaker
         )
-        return DirectSent(channel, await self.send(out))
+        return DirectSent(channel, await self._post(out, rated=False))  # a suggestion: ✅/🔕
 
     async def react(self, channel: str, message_id: str, emoji: str) -> None:
         await self.client.reactions_add(channel=channel, timestamp=message_id, name=emoji)
