@@ -250,9 +250,10 @@ def test_a_due_slot_is_claimed_once_and_the_task_moves_on(database: Database) ->
     assert len(deliveries(database)) == 3
     assert {t.next_run_at for t in tasks_of(database)} == {slot + timedelta(days=7)}
 
-    # The returned rows can be settled in a new session (as the suggester does).
+    # The claimed rows are committed: a new session settles them by id (as the suggester does).
     with database.session() as session:
-        delivery = due[0].delivery
+        delivery = session.get(ProactiveDelivery, due[0].delivery.id)
+        assert delivery is not None and delivery.outcome == "sent"
         delivery.outcome = "accepted"
         session.add(delivery)
     assert sorted(d.outcome for d in deliveries(database)) == ["accepted", "sent", "sent"]

@@ -9,32 +9,42 @@ of queries, not a few per slot.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.audit import audit_row, insert_audit_rows
 from bot.scheduler import policy
+from bot.scheduler.claimed import SlotView, TaskView
+from bot.scheduler.ids import among, batches
 from bot.storage.models import Interaction, ProactiveDelivery, ProactiveTaskRecord, Tenant, User
 
-__all__ = ["DELIVERED", "Due", "Recipient", "Settled", "Target", "entry", "load_targets", "record"]
+__all__ = [
+    "DELIVERED",
+    "DueSlot",
+    "Recipient",
+    "Settled",
+    "Target",
+    "entry",
+    "load_targets",
+    "record",
+]
 
-#: A claimed slot: the task and its delivery row.
-Due = tuple[ProactiveTaskRecord, ProactiveDelivery]
+#: A claimed slot: the task and its delivery row (as claimed, or the ORM rows).
+DueSlot = tuple[TaskView, SlotView]
 #: Deliveries that reached the person (they count towards the daily cap).
 DELIVERED = ("sent", "accepted", "declined", "ignored")
 _ACTOR = "chorus"
-#: Ids per IN (...) list: below SQLite's oldest limit of 999 bound parameters.
-_CHUNK = 900
 DELIVERIES: Table = ProactiveDelivery.__table__  # type: ignore[attr-defined]
 TASKS: Table = ProactiveTaskRecord.__table__  # type: ignore[attr-defined]
 USERS: Table = User.__table__  # type: ignore[attr-defined]
 TENANTS: Table = Tenant.__table__  # type: ignore[attr-defined]
+INTERACTIONS: Table = Interaction.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +62,7 @@ class Target:
     """Who a due task is for, as read before deciding. ``task`` is the task as claimed and
     ``status`` its status now (a 🔕 may have stopped it since)."""
 
-    task: ProactiveTaskRecord
+    task: TaskView
     status: str
     user: Recipient
     tenant: str
@@ -64,8 +74,8 @@ class Target:
 class Settled:
     """What became of one due slot, to be recorded."""
 
-    delivery: ProactiveDelivery
-    task: ProactiveTaskRecord
+    delivery: SlotView
+    task: TaskView
     outcome: str
     reason: str | None = None
     platform: str | None = None
@@ -74,23 +84,37 @@ class Settled:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _chunks(ids: Iterable[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
-    items = list(dict.fromkeys(ids))
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _dialect(s: Session) -> str:
+    return s.get_bind().dialect.name
 
 
-def _spoken(s: Session, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    """The people among ``user_ids`` with an answered request (the first one found is enough)."""
-    spoke: set[uuid.UUID] = set()
-    for chunk in _chunks(user_ids):
-        answered = (
-            select(Interaction.id)
-            .where(Interaction.user_id == User.id, Interaction.outcome == "answered")
-            .exists()
+def _people(
+    s: Session, task_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, Recipient, str, bool]]:
+    """For each task still there: its status now, its person, their workspace's external id
+    and whether they have an answered request (the first one found is enough). One query
+    (batches on SQLite) for all tasks, with plain rows: thousands of ORM objects would cost
+    more than the SQL."""
+    t, u, n, i = TASKS.c, USERS.c, TENANTS.c, INTERACTIONS.c
+    answered = (
+        sa_select(i.id).where(i.user_id == u.id, i.outcome == "answered").exists().label("spoke")
+    )
+    dialect, conn = _dialect(s), s.connection()
+    found: dict[uuid.UUID, tuple[str, Recipient, str, bool]] = {}
+    for batch in batches(task_ids, dialect):
+        rows = conn.execute(
+            sa_select(
+                t.id, t.status, u.id, u.platform, u.external_id, u.settings, n.external_id, answered
+            )
+            .select_from(TASKS)
+            .join(USERS, u.id == t.user_id)
+            .join(TENANTS, n.id == t.tenant_id)
+            .where(among(t.id, batch, dialect))
         )
-        spoke.update(s.exec(select(User.id).where(col(User.id).in_(chunk), answered)))
-    return spoke
+        for task_id, status, user_id, platform, external_id, settings, tenant, spoke in rows:
+            person = Recipient(user_id, platform, external_id, settings or {})
+            found[task_id] = (status, person, tenant, bool(spoke))
+    return found
 
 
 def _recent_sends(
@@ -98,16 +122,18 @@ def _recent_sends(
 ) -> dict[uuid.UUID, list[datetime]]:
     """Slots of the suggestions that reached each person within two days of ``now`` (a local
     day lies inside), leaving out the deliveries being decided (``skip``)."""
+    d = DELIVERIES.c
     sends: dict[uuid.UUID, list[datetime]] = {}
     window = (now - timedelta(days=2), now + timedelta(days=2))
-    for chunk in _chunks(user_ids):
-        rows = s.exec(
-            select(ProactiveDelivery.id, ProactiveDelivery.user_id, ProactiveDelivery.slot).where(
-                col(ProactiveDelivery.user_id).in_(chunk),
-                col(ProactiveDelivery.message_id).is_not(None),
-                col(ProactiveDelivery.outcome).in_(DELIVERED),
-                col(ProactiveDelivery.slot) >= window[0],
-                col(ProactiveDelivery.slot) < window[1],
+    dialect, conn = _dialect(s), s.connection()
+    for batch in batches(user_ids, dialect):
+        rows = conn.execute(
+            sa_select(d.id, d.user_id, d.slot).where(
+                among(d.user_id, batch, dialect),
+                d.message_id.is_not(None),
+                d.outcome.in_(DELIVERED),
+                d.slot >= window[0],
+                d.slot < window[1],
             )
         )
         for delivery_id, user_id, slot in rows:
@@ -116,89 +142,93 @@ def _recent_sends(
     return sends
 
 
-def _rows(
-    s: Session, table: Table, columns: Sequence[str], ids: Iterable[uuid.UUID]
-) -> Iterator[Row[Any]]:
-    """``columns`` of the rows of ``table`` whose id is in ``ids`` (plain rows: thousands of
-    them are read in a fraction of the time ORM objects take)."""
-    conn = s.connection()
-    for chunk in _chunks(ids):
-        query = sa_select(*(table.c[name] for name in columns)).where(table.c.id.in_(chunk))
-        yield from conn.execute(query)
-
-
 def load_targets(
-    s: Session, due: Sequence[Due], now: datetime, default_timezone: str
+    s: Session, due: Sequence[DueSlot], now: datetime, default_timezone: str
 ) -> list[Target | None]:
     """For each due slot, in order, who it is for (None: the person or the task is gone)."""
-    status: dict[uuid.UUID, str] = {
-        row.id: row.status for row in _rows(s, TASKS, ("id", "status"), (t.id for t, _ in due))
-    }
-    users = {
-        row.id: Recipient(row.id, row.platform, row.external_id, row.settings or {})
-        for row in _rows(
-            s, USERS, ("id", "platform", "external_id", "settings"), (t.user_id for t, _ in due)
-        )
-    }
-    tenants: dict[uuid.UUID, str] = {
-        row.id: row.external_id
-        for row in _rows(s, TENANTS, ("id", "external_id"), (t.tenant_id for t, _ in due))
-    }
-    spoke = _spoken(s, users)
+    people = _people(s, (task.id for task, _ in due))
+    users = {person.id for _, person, _, _ in people.values()}
     sends = _recent_sends(s, users, {delivery.id for _, delivery in due}, now)
     targets: list[Target | None] = []
     for task, _ in due:
-        user, tenant = users.get(task.user_id), tenants.get(task.tenant_id)
-        if task.id not in status or user is None or tenant is None:
+        found = people.get(task.id)
+        if found is None:
             targets.append(None)
             continue
+        status, user, tenant, spoke = found
         start, end = policy.local_day(now, policy.zone(task.timezone, default_timezone))
         today = sum(1 for slot in sends.get(user.id, ()) if start <= slot < end)
-        targets.append(Target(task, status[task.id], user, tenant, user.id in spoke, today))
+        targets.append(Target(task, status, user, tenant, spoke, today))
     return targets
 
 
 def record(s: Session, settled: Iterable[Settled], now: datetime) -> None:
     """Write each outcome to its delivery (and, when sent, the task's last send) with its
     audit entry ``proactive.<outcome>``, in a few statements for the whole batch. Deliveries
-    no longer there (erased meanwhile) are passed over."""
+    no longer there (erased meanwhile) are passed over.
+
+    A slot not sent changes only its outcome, reason and decision time: those are written
+    with one ``UPDATE … RETURNING`` per (outcome, reason), which also tells which deliveries
+    are still there. The sent ones have a channel and message id each: one executemany."""
     items = list(settled)
+    conn, dialect = s.connection(), _dialect(s)
+    d = DELIVERIES.c
     present: set[uuid.UUID] = set()
-    for chunk in _chunks(x.delivery.id for x in items):
-        present.update(
-            s.exec(select(ProactiveDelivery.id).where(col(ProactiveDelivery.id).in_(chunk)))
+    groups: dict[tuple[str, str | None], list[uuid.UUID]] = {}
+    own: list[Settled] = []  # with values of their own: sent (or a platform named)
+    for x in items:
+        if x.outcome == "sent" or (x.platform, x.channel, x.message_id) != (None, None, None):
+            own.append(x)
+        else:
+            key = (x.outcome, x.reason[:200] if x.reason else None)
+            groups.setdefault(key, []).append(x.delivery.id)
+    for (outcome, reason), ids in groups.items():
+        for batch in batches(ids, dialect):
+            present.update(
+                conn.execute(
+                    update(DELIVERIES)
+                    .where(among(d.id, batch, dialect))
+                    .values(outcome=outcome, reason=reason, decided_at=now)
+                    .returning(d.id)
+                ).scalars()
+            )
+    for batch in batches((x.delivery.id for x in own), dialect):
+        present.update(conn.execute(sa_select(d.id).where(among(d.id, batch, dialect))).scalars())
+    own = [x for x in own if x.delivery.id in present]
+    if own:
+        conn.execute(
+            update(DELIVERIES).where(d.id == bindparam("row_id")),
+            [
+                {
+                    "row_id": x.delivery.id,
+                    "outcome": x.outcome,
+                    "reason": x.reason[:200] if x.reason else None,
+                    "platform": x.platform if x.platform is not None else x.delivery.platform,
+                    "channel": x.channel if x.channel is not None else x.delivery.channel,
+                    "message_id": (
+                        x.message_id if x.message_id is not None else x.delivery.message_id
+                    ),
+                    "decided_at": x.delivery.decided_at if x.outcome == "sent" else now,
+                }
+                for x in own
+            ],
         )
-    items = [x for x in items if x.delivery.id in present]
-    if not items:
-        return
-    conn = s.connection()
-    conn.execute(
-        update(DELIVERIES).where(DELIVERIES.c.id == bindparam("row_id")),
-        [
-            {
-                "row_id": x.delivery.id,
-                "outcome": x.outcome,
-                "reason": x.reason[:200] if x.reason else None,
-                "platform": x.platform if x.platform is not None else x.delivery.platform,
-                "channel": x.channel if x.channel is not None else x.delivery.channel,
-                "message_id": x.message_id if x.message_id is not None else x.delivery.message_id,
-                "decided_at": x.delivery.decided_at if x.outcome == "sent" else now,
-            }
-            for x in items
-        ],
-    )
-    sent = [{"row_id": x.task.id, "last_sent_at": now} for x in items if x.outcome == "sent"]
+    sent = [{"row_id": x.task.id, "last_sent_at": now} for x in own if x.outcome == "sent"]
     if sent:
         conn.execute(update(TASKS).where(TASKS.c.id == bindparam("row_id")), sent)
     insert_audit_rows(
         conn,
-        [entry(x.delivery, x.task, x.outcome, {"reason": x.reason, **x.detail}) for x in items],
+        [
+            entry(x.delivery, x.task, x.outcome, {"reason": x.reason, **x.detail})
+            for x in items
+            if x.delivery.id in present
+        ],
     )
 
 
 def entry(
-    delivery: ProactiveDelivery,
-    task: ProactiveTaskRecord,
+    delivery: SlotView,
+    task: TaskView,
     outcome: str,
     detail: Mapping[str, Any],
 ) -> dict[str, Any]:

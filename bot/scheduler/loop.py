@@ -49,6 +49,7 @@ from bot import messages
 from bot.events import UserInfo, utcnow
 from bot.personality import ProactiveTask
 from bot.scheduler import jobs
+from bot.scheduler.claimed import Due, SlotView, TaskView
 from bot.scheduler.leader import Leadership
 from bot.scheduler.mining import load_requests, mine, timezones
 from bot.scheduler.tasks import (
@@ -63,8 +64,6 @@ from bot.scheduler.tasks import (
 from bot.storage.db import Database
 from bot.storage.models import (
     Interaction,
-    ProactiveDelivery,
-    ProactiveTaskRecord,
     Tenant,
     User,
 )
@@ -87,12 +86,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: What the tick hands each claimed slot to; returns the final outcome and never raises.
-Deliver = Callable[[ProactiveTaskRecord, ProactiveDelivery, datetime], Awaitable[str]]
+Deliver = Callable[[TaskView, SlotView, datetime], Awaitable[str]]
 #: The same for all slots of a tick at once (the suggester's ``deliver_batch``): the outcomes
 #: in order; never raises.
-DeliverBatch = Callable[
-    [Sequence[tuple[ProactiveTaskRecord, ProactiveDelivery]], datetime], Awaitable[list[str]]
-]
+DeliverBatch = Callable[[Sequence[tuple[TaskView, SlotView]], datetime], Awaitable[list[str]]]
 #: The suggester's sweep of unanswered suggestions.
 Sweep = Callable[[datetime], Awaitable[object]]
 
@@ -165,16 +162,14 @@ class ProactiveLoop:
         return outcomes
 
     @staticmethod
-    async def _deliver_all(deliver: DeliverBatch, due: Sequence[Any], now: datetime) -> list[str]:
+    async def _deliver_all(deliver: DeliverBatch, due: Sequence[Due], now: datetime) -> list[str]:
         try:
             return await deliver([(item.task, item.delivery) for item in due], now)
         except Exception:
             log.exception("delivering %d proactive slots failed", len(due))
             return ["failed"] * len(due)
 
-    async def _deliver_one(
-        self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
-    ) -> str:
+    async def _deliver_one(self, task: TaskView, delivery: SlotView, now: datetime) -> str:
         try:
             return await self.deliver(task, delivery, now)
         except Exception:

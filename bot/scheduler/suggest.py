@@ -44,7 +44,8 @@ from bot.events import (
     utcnow,
 )
 from bot.scheduler import cadence, policy
-from bot.scheduler.delivery import Due, Settled, Target, entry, load_targets, record
+from bot.scheduler.claimed import SlotView, TaskView
+from bot.scheduler.delivery import DueSlot, Settled, Target, entry, load_targets, record
 from bot.scheduler.tasks import next_slot
 from bot.storage.models import Interaction, ProactiveDelivery, ProactiveTaskRecord, Tenant, User
 
@@ -73,7 +74,7 @@ def _emoji(name: str) -> str:
     return name.strip().strip(":").split("::", 1)[0]
 
 
-def suggestion_text(task: ProactiveTaskRecord, now: datetime, *, suggest_only: bool) -> str:
+def suggestion_text(task: TaskView, now: datetime, *, suggest_only: bool) -> str:
     """What the person reads, in their time zone: "It's Monday 9:00 and you usually …"."""
     local = now.astimezone(policy.zone(task.timezone))
     return messages.proactive_suggestion(
@@ -117,14 +118,12 @@ class Suggester:
 
     # -- delivering --------------------------------------------------------------------------
 
-    async def deliver(
-        self, task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: datetime
-    ) -> str:
+    async def deliver(self, task: TaskView, delivery: SlotView, now: datetime) -> str:
         """Decide, send and record one due slot; the final outcome. Never raises."""
         [outcome] = await self.deliver_batch([(task, delivery)], now)
         return outcome
 
-    async def deliver_batch(self, due: Sequence[Due], now: datetime) -> list[str]:
+    async def deliver_batch(self, due: Sequence[DueSlot], now: datetime) -> list[str]:
         """Decide, send and record due slots together (what a tick claimed); their final
         outcomes, in order. Never raises.
 
@@ -143,15 +142,13 @@ class Suggester:
             await self.app.db.run(lambda s: record(s, settled, now))
         except Exception:
             log.exception("could not record the outcomes of %d proactive slots", len(settled))
-        for x in settled:
-            x.delivery.outcome, x.delivery.reason = x.outcome, x.reason
         return [x.outcome for x in settled]
 
-    async def _decide_and_send(self, due: Sequence[Due], now: datetime) -> list[Settled]:
+    async def _decide_and_send(self, due: Sequence[DueSlot], now: datetime) -> list[Settled]:
         cfg = self.app.settings.proactive
         targets = await self.app.db.run(lambda s: load_targets(s, due, now, cfg.default_timezone))
         settled: list[Settled | None] = [None] * len(due)
-        sends: list[tuple[int, Target, ProactiveDelivery, DirectMessages]] = []
+        sends: list[tuple[int, Target, SlotView, DirectMessages]] = []
         planned: dict[uuid.UUID, int] = {}  # suggestions to one person in this batch
         for i, ((task, delivery), target) in enumerate(zip(due, targets, strict=True)):
             if target is None:
@@ -184,7 +181,7 @@ class Suggester:
 
         room = asyncio.Semaphore(SEND_CONCURRENCY)
 
-        async def send(i: int, target: Target, d: ProactiveDelivery, a: DirectMessages) -> None:
+        async def send(i: int, target: Target, d: SlotView, a: DirectMessages) -> None:
             async with room:
                 settled[i] = await self._send(target, d, a, now)
 
@@ -192,7 +189,7 @@ class Suggester:
         return [x for x in settled if x is not None]
 
     async def _send(
-        self, target: Target, delivery: ProactiveDelivery, adapter: DirectMessages, now: datetime
+        self, target: Target, delivery: SlotView, adapter: DirectMessages, now: datetime
     ) -> Settled:
         """Post one suggestion and add its ✅/🔕; what became of it. Never raises."""
         platform = target.user.platform
@@ -222,7 +219,7 @@ class Suggester:
     def _suggest_only(self, settings: Mapping[str, object] | None) -> bool:
         return autonomy_of(settings, self.app.settings.bot.default_autonomy) == "low"
 
-    def _speaker(self, task: ProactiveTaskRecord) -> Speaker:
+    def _speaker(self, task: TaskView) -> Speaker:
         personalities = self.app.pm.registry.personalities
         p = personalities.get(task.personality) or personalities.get(
             self.app.settings.bot.default_personality

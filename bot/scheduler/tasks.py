@@ -37,11 +37,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Table, Uuid, any_, case, func, literal, update
+from sqlalchemy import Connection, Table, Uuid, case, func, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
+from bot.scheduler.claimed import ClaimedSlot, ClaimedTask, Due
+from bot.scheduler.ids import among
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord, UTCDateTime
 
 if TYPE_CHECKING:
@@ -325,14 +327,20 @@ def sync_tasks(
 # -- claiming due slots --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A task whose slot has come, and the delivery row claimed for it (``outcome`` "sent",
-    to be settled by the suggester). Both rows are committed with the claim; update them by
-    adding them to a new session."""
-
-    task: ProactiveTaskRecord
-    delivery: ProactiveDelivery
+#: The columns of a due task read with its claim, in :class:`ClaimedTask`'s order after ``id``
+#: (``next_run_at`` is the slot it moves to).
+_CLAIMED_COLUMNS = (
+    "tenant_id",
+    "user_id",
+    "key",
+    "source",
+    "personality",
+    "request",
+    "description",
+    "why",
+    "schedule",
+    "timezone",
+)
 
 
 def _new_id(dialect: str) -> Any:
@@ -344,12 +352,36 @@ def _new_id(dialect: str) -> Any:
     raise NotImplementedError(f"claiming proactive slots is not supported on {dialect}")
 
 
-def _among(column: Any, ids: list[uuid.UUID], dialect: str) -> Any:
-    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``), since a statement
-    with thousands of placeholders costs more to prepare than to run."""
-    if dialect == "postgresql":
-        return column == any_(literal(ids, postgresql.ARRAY(Uuid())))
-    return column.in_(ids)
+def _move(
+    conn: Connection, moves: dict[datetime | None, list[uuid.UUID]], now: datetime, dialect: str
+) -> None:
+    """Set the ``next_run_at`` of the tasks in each group of ``moves`` to its key, where it has
+    not moved past ``now`` already. On PostgreSQL one statement for all, the ids and their next
+    slots as two arrays (a group per time zone would be hundreds of round trips); elsewhere
+    one statement per group."""
+    t = TASKS.c
+    if dialect != "postgresql":
+        for after, group in moves.items():
+            conn.execute(
+                update(TASKS)
+                .where(among(t.id, group, dialect), t.next_run_at <= now)
+                .values(next_run_at=after, updated_at=now)
+            )
+        return
+    ids = [task_id for group in moves.values() for task_id in group]
+    afters = [after for after, group in moves.items() for _ in group]
+    pairs = (
+        func.unnest(
+            literal(ids, postgresql.ARRAY(Uuid())), literal(afters, postgresql.ARRAY(UTCDateTime()))
+        )
+        .table_valued("id", "after")
+        .render_derived()
+    )
+    conn.execute(
+        update(TASKS)
+        .where(t.id == pairs.c.id, t.next_run_at <= now)
+        .values(next_run_at=pairs.c.after, updated_at=now)
+    )
 
 
 def _insert(dialect: str) -> Any:
@@ -374,20 +406,24 @@ def claim_due(
     insert and to move (grouped by their next slot), not one per task.
     """
     t = TASKS.c
-    due = session.connection().execute(
-        sa_select(t.id, t.schedule, t.timezone)
+    conn = session.connection()
+    due = conn.execute(
+        sa_select(t.id, *(t[name] for name in _CLAIMED_COLUMNS))
         .where(t.status == ACTIVE, t.next_run_at.is_not(None), t.next_run_at <= now)
         .order_by(t.next_run_at, t.id)
         .limit(limit)
     )
     moves: dict[datetime | None, list[uuid.UUID]] = defaultdict(list)
-    for task_id, schedule, timezone in due:
+    read: dict[uuid.UUID, tuple[Any, ...]] = {}
+    for row in due:
+        task_id, schedule, timezone = row[0], row.schedule, row.timezone
         try:
             after = _next(schedule, timezone, now)
         except ValueError as e:
             log.warning("proactive task %s has an unusable schedule: %s", task_id, e)
             after = None
         moves[after].append(task_id)
+        read[task_id] = (*row[1:], after)
     ids = [task_id for group in moves.values() for task_id in group]
     if not ids:
         return []
@@ -421,27 +457,29 @@ def claim_due(
                 case((late, MISSED), else_=None),
                 stamp,
                 case((late, stamp), else_=None),
-            ).where(_among(t.id, ids, dialect), t.next_run_at <= now),
+            ).where(among(t.id, ids, dialect), t.next_run_at <= now),
         )
         .on_conflict_do_nothing(index_elements=["task_id", "slot"])
-        .returning(*DELIVERIES.c)
+        .returning(DELIVERIES.c.id, DELIVERIES.c.task_id, DELIVERIES.c.slot, DELIVERIES.c.outcome)
     )
-    claimed = list(session.scalars(select(ProactiveDelivery).from_statement(claim)))
+    # Plain rows, not ORM objects: for thousands of slots, building those cost more than the SQL.
+    sent = {
+        task_id: (delivery_id, slot)
+        for delivery_id, task_id, slot, outcome in conn.execute(claim)
+        if outcome == "sent"
+    }
     # Every due task moves on, also one whose slot another claimer took (it moves it to the
     # same place) or an already delivered slot (which would otherwise stay due forever).
-    for after, group in moves.items():
-        session.connection().execute(
-            update(TASKS)
-            .where(_among(t.id, group, dialect), t.next_run_at <= now)
-            .values(next_run_at=after, updated_at=now)
-        )
-    sent = {d.task_id: d for d in claimed if d.outcome == "sent"}
-    if not sent:
-        return []
-    tasks = session.exec(select(ProactiveTaskRecord).where(_among(TASKS.c.id, list(sent), dialect)))
-    order = {task_id: i for i, task_id in enumerate(ids)}
-    found = sorted(tasks, key=lambda task: order[task.id])
-    return [Due(task, sent[task.id]) for task in found]
+    _move(conn, moves, now, dialect)
+    found: list[Due] = []
+    for task_id in ids:
+        if task_id in sent:
+            task = ClaimedTask(task_id, *read[task_id])
+            delivery_id, slot = sent[task_id]
+            found.append(
+                Due(task, ClaimedSlot(delivery_id, task_id, task.tenant_id, task.user_id, slot))
+            )
+    return found
 
 
 # -- erasure ---------------------------------------------------------------------------------
