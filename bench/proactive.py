@@ -1,6 +1,7 @@
 """Proactive suggestions: pattern mining on synthetic histories of 10,000 people.
 
     python -m bench.proactive [--users 10000] [--seed 0] [--workers 2] [--stability-users 2000]
+                              [--pg-url URL] [--tick-only]
 
 The histories (bench/proactive_data.py): 8 weeks per person in their own time zone, planted
 weekly and daily habits phrased five ways with time jitter, 20-40 one-off requests, and decoys
@@ -261,13 +262,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         help="PostgreSQL for the tick figures (skipped if unreachable; '' to skip)",
     )
+    parser.add_argument(
+        "--tick-only", action="store_true", help="only the tick figures (no mining figures)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     world = make_world(args.users, seed=args.seed)
     print(f"histories generated in {time.perf_counter() - started:.1f} s")
     figures: dict[str, Any] = {}
     # Each measurement adds its figures; the last line printed is all of them.
-    figures.update(mining_figures(world, args))
+    if not args.tick_only:
+        figures.update(mining_figures(world, args))
     figures.update(tick_figures(world, args.pg_url or None))
     print(json.dumps(figures))
 
