@@ -357,8 +357,8 @@ def _move(
 ) -> None:
     """Set the ``next_run_at`` of the tasks in each group of ``moves`` to its key, where it has
     not moved past ``now`` already. On PostgreSQL one statement for all, the ids and their next
-    slots as two arrays (a group per time zone would be hundreds of round trips); elsewhere
-    one statement per group."""
+    slots as two arrays (the groups, about one per time zone, would be a round trip each);
+    elsewhere (SQLite, in process) one statement per group."""
     t = TASKS.c
     if dialect != "postgresql":
         for after, group in moves.items():
@@ -403,7 +403,8 @@ def claim_due(
     message id are the suggester's to fill in when it posts.
 
     Set-based, so that thousands of slots due in the same minute take one statement each to
-    insert and to move (grouped by their next slot), not one per task.
+    read, insert and move (on SQLite one per next slot), not one per task; what is returned is
+    built from those rows (:mod:`bot.scheduler.claimed`), not loaded again as ORM objects.
     """
     t = TASKS.c
     conn = session.connection()
