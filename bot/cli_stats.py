@@ -8,6 +8,7 @@ import click
 
 from bot.cli_export import find_tenant, open_storage, tenant_option
 from bot.learning.ratings import Weights
+from bot.learning.sources import SourceStats, compute_sources
 from bot.learning.stats import PersonalityStats, compute_stats, render_chart
 
 __all__ = ["stats"]
@@ -25,6 +26,14 @@ def _row(p: PersonalityStats) -> str:
     )
 
 
+def _source_row(s: SourceStats) -> str:
+    src = s.source
+    return (
+        f"{src.personality:<22} {src.prompt_version:<10} {src.engine:<32} {s.interactions:>8} "
+        f"{s.up:>5} {s.down:>5} {_percent(s.satisfaction):>12}"
+    )
+
+
 @click.command()
 @tenant_option
 @click.option(
@@ -33,15 +42,22 @@ def _row(p: PersonalityStats) -> str:
     default=None,
     help="Write the PNG chart here (default: STORAGE.DATA_DIR/stats/satisfaction.png).",
 )
+@click.option(
+    "--by-source",
+    is_flag=True,
+    help="Also satisfaction per personality × prompt version × provider/model.",
+)
 @click.pass_context
-def stats(ctx: click.Context, tenant: str | None, chart: Path | None) -> None:
+def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source: bool) -> None:
     """Satisfaction, ratings, reuse rate, patterns learned and memory size per personality,
     and a PNG chart of satisfaction over time."""
     settings, database = open_storage(ctx)
+    weights = Weights.of(settings.learning)
     try:
         with database.session() as session:
             tenant_id = find_tenant(session, tenant).id if tenant else None
-            figures = compute_stats(session, Weights.of(settings.learning), tenant_id=tenant_id)
+            figures = compute_stats(session, weights, tenant_id=tenant_id)
+            sources = compute_sources(session, weights, tenant_id=tenant_id) if by_source else []
     finally:
         database.dispose()
     click.echo(f"{tenant or 'all workspaces'}")
@@ -56,6 +72,14 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None) -> None:
         f"{figures.shared_memories:>8}"
     )
     click.echo(_row(figures.overall))
+    if by_source:
+        click.echo("")
+        click.echo(
+            f"{'PERSONALITY':<22} {'PROMPT':<10} {'PROVIDER/MODEL':<32} {'ANSWERS':>8} "
+            f"{'UP':>5} {'DOWN':>5} {'SATISFACTION':>12}"
+        )
+        for source in sources:
+            click.echo(_source_row(source))
     path = chart or Path(settings.storage.data_dir) / "stats" / "satisfaction.png"
     render_chart(figures, path, threshold=settings.learning.satisfaction_alert)
     click.echo(f"chart: {path}")

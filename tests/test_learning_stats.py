@@ -21,6 +21,7 @@ from bot.app import Chorus
 from bot.cli import cli
 from bot.learning import stats as stats_module
 from bot.learning.ratings import Weights
+from bot.learning.sources import compute_sources
 from bot.learning.stats import (
     PersonalityStats,
     Stats,
@@ -30,7 +31,7 @@ from bot.learning.stats import (
     render_chart,
 )
 from bot.settings import Settings
-from bot.storage.models import AuditEntry, Feedback, Memory, Tenant
+from bot.storage.models import AuditEntry, Feedback, Interaction, Memory, Tenant
 from tests.conftest import make_settings
 from tests.fakes import FakeLLM, FakeTransport
 from tests.rating_helpers import SLACK_SECRET, ask, rate, slack_app, update_interaction
@@ -130,6 +131,55 @@ async def test_figures_per_personality_and_overall(
     ) in text
     assert "*All personalities*: 6 answers, 3 👍 / 1 👎, satisfaction 71%" in text
     assert "memories shared by every personality: 3" in text
+
+
+def _interaction_of(app: Chorus, question: str) -> uuid.UUID:
+    with app.db.session() as s:
+        return s.exec(select(Interaction.id).where(col(Interaction.request_text).endswith(question))).one()
+
+
+async def test_satisfaction_per_source_tells_prompt_versions_and_models_apart(
+    app: Chorus, transport: FakeTransport, tmp_path: Path
+) -> None:
+    tid = await plant(app, transport)
+    update_interaction(app, _interaction_of(app, "q2"), prompt_version="3", model="fake-2")
+    with app.db.session() as s:
+        sources = compute_sources(s, WEIGHTS, tenant_id=tid)
+        everywhere = compute_sources(s, WEIGHTS, tenant_id=None)
+    a = app.pm.registry.get("assistant").prompt_version
+    d = app.pm.registry.get("data_analyst").prompt_version
+    got = {
+        (x.source.personality, x.source.prompt_version, x.source.engine): (
+            x.interactions,
+            x.up,
+            x.down,
+            x.satisfaction,
+        )
+        for x in sources
+    }
+    assert got == {
+        ("assistant", a, "cache/fake-1"): (1, 0, 0, None),
+        ("assistant", a, "fake/fake-1"): (2, 2, 0, 1.0),  # the asker's 👍 and a bystander's
+        ("assistant", "3", "fake/fake-2"): (1, 0, 1, 0.0),
+        ("data_analyst", d, "fake/fake-1"): (2, 1, 0, 1.0),  # one 👍 taken back
+    }
+    assert sum(x.interactions for x in everywhere) == 7  # the other workspace's answer too
+
+    config = tmp_path / "chorus.yaml"
+    config.write_text(f"storage:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "stats", "--tenant", "test:T1", "--by-source"], obj={}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    table = lines[lines.index("") + 1 : -1]
+    assert table[0].split()[:3] == ["PERSONALITY", "PROMPT", "PROVIDER/MODEL"]
+    assert [line.split() for line in table[1:]] == [
+        ["assistant", a, "cache/fake-1", "1", "0", "0", "-"],
+        ["assistant", a, "fake/fake-1", "2", "2", "0", "100%"],
+        ["assistant", "3", "fake/fake-2", "1", "0", "1", "0%"],
+        ["data_analyst", d, "fake/fake-1", "2", "1", "0", "100%"],
+    ]
 
 
 async def test_satisfaction_series_by_day_then_by_week(

@@ -20,7 +20,14 @@ from sqlmodel import Session, col, select
 from bot.settings import LearningSettings
 from bot.storage.models import Feedback, Interaction
 
-__all__ = ["Rating", "Weights", "effective_ratings", "net_by_interaction", "satisfaction"]
+__all__ = [
+    "Rating",
+    "Tally",
+    "Weights",
+    "effective_ratings",
+    "net_by_interaction",
+    "satisfaction",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,33 @@ def effective_ratings(
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+@dataclass(slots=True, kw_only=True)
+class Tally:
+    """Current 👍 and 👎 of a set of answers, and their weighted satisfaction."""
+
+    up: int = 0
+    down: int = 0
+    up_weight: float = 0.0
+    weight: float = 0.0
+
+    @property
+    def ratings(self) -> int:
+        return self.up + self.down
+
+    @property
+    def satisfaction(self) -> float | None:
+        """Weighted share of 👍 (0–1); None when nothing counts."""
+        return self.up_weight / self.weight if self.weight > 0 else None
+
+    def add(self, rating: Rating) -> None:
+        if rating.rating > 0:
+            self.up += 1
+            self.up_weight += rating.weight
+        else:
+            self.down += 1
+        self.weight += rating.weight
 
 
 def satisfaction(ratings: Iterable[Rating]) -> float | None:

@@ -36,7 +36,7 @@ from sqlalchemy import case, inspect
 from sqlmodel import Session, SQLModel, col, func, select
 
 from bot import messages
-from bot.learning.ratings import Rating, Weights, effective_ratings
+from bot.learning.ratings import Rating, Tally, Weights, effective_ratings
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -62,38 +62,18 @@ SHARED = "(shared)"
 
 
 @dataclass(slots=True)
-class PersonalityStats:
+class PersonalityStats(Tally):
     """The figures of one personality (or of all of them: ``name == "(all)"``)."""
 
     name: str
     interactions: int = 0
-    up: int = 0
-    down: int = 0
-    up_weight: float = 0.0
-    weight: float = 0.0
     reused: int = 0
     patterns: int = 0
     memories: int = 0
 
     @property
-    def ratings(self) -> int:
-        return self.up + self.down
-
-    @property
-    def satisfaction(self) -> float | None:
-        return self.up_weight / self.weight if self.weight > 0 else None
-
-    @property
     def reuse_rate(self) -> float:
         return self.reused / self.interactions if self.interactions else 0.0
-
-    def add(self, rating: Rating) -> None:
-        if rating.rating > 0:
-            self.up += 1
-            self.up_weight += rating.weight
-        else:
-            self.down += 1
-        self.weight += rating.weight
 
 
 #: One point of the chart: the bucket's first day, satisfaction, number of ratings.
