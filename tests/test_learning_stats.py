@@ -135,7 +135,9 @@ async def test_figures_per_personality_and_overall(
 
 def _interaction_of(app: Chorus, question: str) -> uuid.UUID:
     with app.db.session() as s:
-        return s.exec(select(Interaction.id).where(col(Interaction.request_text).endswith(question))).one()
+        return s.exec(
+            select(Interaction.id).where(col(Interaction.request_text).endswith(question))
+        ).one()
 
 
 async def test_satisfaction_per_source_tells_prompt_versions_and_models_apart(
