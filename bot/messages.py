@@ -72,6 +72,7 @@ __all__ = [
     "PLAN_CANCELLED",
     "PLAN_CALL_BESIDE",
     "plan_fix",
+    "plan_bad_references",
     "PLAN_CANNOT_ASK",
     "PLAN_RUNNING",
     "plan_confidence",
@@ -623,8 +624,8 @@ PLAN_CHANGES = {
 PLAN_TOOL_DESCRIPTION = (
     "Propose a plan instead of calling tools directly when the request needs several steps, or "
     "any step that changes something. Each step names one of the other tools and its exact "
-    "arguments. The person sees the plan and approves it before anything runs; you are told "
-    "the outcome."
+    "arguments; inside a text argument, {{step N}} stands for the result of an earlier step N. "
+    "The person sees the plan and approves it before anything runs; you are told the outcome."
 )
 #: Added to the prompt when the person asks for a plan ("plan: …", "make a plan to …").
 PLAN_REQUESTED = (
@@ -649,6 +650,12 @@ def plan_fix(problems: list[str]) -> str:
         + "; ".join(problems)
         + ". Call propose_plan again with a corrected plan, or answer without one."
     )
+
+
+def plan_bad_references(steps: list[int]) -> str:
+    """A step uses the result of a step that will not have run before it."""
+    names = ", ".join(f"{{{{step {n}}}}}" for n in steps)
+    return f"{names} must name an earlier step of the plan"
 
 
 PLAN_CANNOT_ASK = "I drafted a plan but cannot ask for your approval here, so nothing was run."

@@ -171,6 +171,32 @@ async def test_a_plan_is_shown_approved_and_run_step_by_step(rig: Rig) -> None:
     assert rig.app.dispatcher.plans.approvals.waiting == 0
 
 
+async def test_a_step_uses_an_earlier_steps_result(oa: Rig) -> None:
+    chained = {
+        "goal": "Email Ada the churn figure",
+        "steps": [
+            CHURN_AND_EMAIL["steps"][0],
+            {
+                "description": "Email Ada the figure",
+                "tool": "send_email",
+                "arguments": {"to": "ada@example.com", "subject": "Churn: {{step 1}}"},
+            },
+        ],
+    }
+    oa.fake.call_tools(("propose_plan", chained))
+    oa.fake.reply("Sent.")
+    task = oa.start()
+    text, mid = await oa.shown()
+    assert "{{" not in text  # (the long style shows it as "(result of step 1)")
+    await oa.react(mid, "✅")
+    await task
+    (_, looked_up), (_, emailed) = oa.toolkit.ran
+    assert looked_up == {"metric": "churn", "days": 30}
+    assert emailed["subject"].startswith("Churn: ") and '"value": 42' in emailed["subject"]
+    [_, sent] = await audit_rows(oa.app)
+    assert sent.detail["arguments"]["subject"] == emailed["subject"]  # audited as it ran
+
+
 async def test_a_cross_cancels_and_nothing_runs(rig: Rig) -> None:
     rig.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
     task = rig.start()

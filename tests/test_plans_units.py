@@ -12,6 +12,7 @@ from bot.personality import Style, Tool
 from bot.planner.confidence import combine, tally
 from bot.planner.plan import PLAN_TOOL, Plan, draft, plan_spec
 from bot.planner.present import present
+from bot.planner.refs import MAX_RESULT, references, resolved
 from bot.planner.run import requested
 from bot.settings import ToolsSettings
 from bot.tools.executor import CallScope
@@ -97,7 +98,7 @@ def test_the_spec_bounds_the_steps() -> None:
 def test_what_is_shown_is_what_runs_personalised_defaults_included() -> None:
     plan = _plan(STEPS, Style(length="short"), confidence=0.7)
     assert dict(plan.steps[0].arguments) == {"query": "churn", "limit": 10}
-    assert plan.steps[0].call(plan.id).arguments == {"query": "churn", "limit": 10}
+    assert plan.steps[0].call(plan.id, {}).arguments == {"query": "churn", "limit": 10}
     assert [s.side_effect for s in plan.steps] == ["read_only", "acts_outside"]
     assert not plan.read_only and plan.model_estimate == 0.7
     # The record keeps the arguments with secrets redacted.
@@ -131,6 +132,44 @@ def test_problems_name_the_step_and_what_is_wrong() -> None:
     assert draft(bad_json, _box(), _scope(), Policy(ToolsSettings()), max_steps=5).problems == [
         "the plan is not a JSON object"
     ]
+
+
+CHAINED = [
+    {"description": "Search", "tool": "search", "arguments": {"query": "churn"}},
+    {
+        "description": "Log in with what was found",
+        "tool": "connect",
+        "arguments": {"user": "Found: {{ step 1 }} ({{STEP 1}})", "api_key": "sk-123"},
+    },
+]
+
+
+def test_a_step_may_use_an_earlier_steps_result() -> None:
+    plan = _plan(CHAINED, Style(length="long"))
+    assert references(plan.steps[1].arguments) == {1}
+    call = plan.steps[1].call(plan.id, {1: "42 rows"})
+    assert call.arguments == {"user": "Found: 42 rows (42 rows)", "api_key": "sk-123"}
+    assert call.id == plan.steps[1].call(plan.id, {}).id  # the approved call, whatever it holds
+    long = plan.steps[1].call(plan.id, {1: "x" * 5000}).arguments["user"]
+    assert len(long) == len("Found:  ()") + 2 * MAX_RESULT and long.endswith("…)")
+    shown = present(plan, combine(2, 0, 0, "data", None), Style(length="long"), "footer")
+    assert '"user": "Found: (result of step 1) ((result of step 1))"' in shown
+    assert "{{" not in shown
+    nested = {"a": ["{{step 2}}", {"b": "{{step 3}} and {{step 2}}"}], "n": 4}
+    assert references(nested) == {2, 3}
+    assert resolved(nested, {2: "two", 3: "three"}) == {
+        "a": ["two", {"b": "three and two"}],
+        "n": 4,
+    }
+
+
+@pytest.mark.parametrize("ref", ["{{step 2}}", "{{step 3}}", "{{step 0}}"])
+def test_a_step_cannot_use_its_own_or_a_later_result(ref: str) -> None:
+    steps = [CHAINED[0], {**CHAINED[1], "arguments": {"user": f"from {ref}"}}]
+    call = ToolCall("c1", PLAN_TOOL, {"goal": "g", "steps": steps})
+    drafted = draft(call, _box(), _scope(), Policy(ToolsSettings()), max_steps=5)
+    assert drafted.plan is None
+    assert drafted.problems == [f"step 2 (connect): {ref} must name an earlier step of the plan"]
 
 
 def test_confidence_from_history_and_the_models_estimate() -> None:

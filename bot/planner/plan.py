@@ -8,7 +8,8 @@ the list of problems that keep it from being shown:
 - the call's arguments match ``propose_plan``'s schema, with at most ``plans.max_steps`` steps;
 - every step's tool is offered to this personality (a step may not propose another plan);
 - every step's arguments, with the person's personalised defaults filled in
-  (:mod:`bot.tools.personal`), match the tool's schema, so what is shown is exactly what runs;
+  (:mod:`bot.tools.personal`), match the tool's schema, so what is shown is exactly what runs
+  (``{{step N}}`` in a string stands for an earlier step's result, see :mod:`bot.planner.refs`);
 - the admin's allow/deny lists let the tool run here (:class:`bot.tools.policy.Policy`).
 
 What each step changes is the tool's declared side effect, never what the model says.
@@ -24,6 +25,7 @@ from typing import Any
 from bot import messages
 from bot.llm.base import ToolCall, ToolSpec
 from bot.personality import SideEffect
+from bot.planner.refs import references, resolved
 from bot.tools.executor import CallScope, redacted
 from bot.tools.personal import personalise
 from bot.tools.policy import Policy
@@ -101,8 +103,9 @@ class Step:
         """What the step changes, from the tool's declaration."""
         return self.tool.tool.side_effect
 
-    def call(self, plan_id: str) -> ToolCall:
-        return ToolCall(f"{plan_id}-{self.index}", self.name, dict(self.arguments))
+    def call(self, plan_id: str, results: Mapping[int, str]) -> ToolCall:
+        """The call to make, with the earlier steps' ``results`` put in place."""
+        return ToolCall(f"{plan_id}-{self.index}", self.name, resolved(self.arguments, results))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,9 @@ def _step(
         known = ", ".join(sorted(toolbox)) or "none"
         return f"{where}: there is no tool named {name!r} here (tools: {known})"
     arguments = dict(raw["arguments"])
+    later = sorted(n for n in references(arguments) if not 1 <= n < index)
+    if later:
+        return f"{where} ({name}): " + messages.plan_bad_references(later)
     arguments.update(personalise(tool.tool.parameters, arguments, scope.style))
     wrong = problems(tool.validator, arguments)
     if wrong:

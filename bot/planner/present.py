@@ -19,6 +19,7 @@ from bot import messages
 from bot.personality import Style
 from bot.planner.confidence import Confidence
 from bot.planner.plan import Plan, Step
+from bot.planner.refs import described
 from bot.tools.executor import masked
 
 __all__ = ["LONG_ARGS", "SHORT_ARGS", "present"]
@@ -31,7 +32,7 @@ MARKS = {"read_only": "🔍", "writes_internal": "📝", "acts_outside": "📤"}
 def _arguments(step: Step, length: str) -> str:
     if length == "short" or not step.arguments:
         return ""
-    shown = json.dumps(masked(dict(step.arguments)), ensure_ascii=False, default=str)
+    shown = json.dumps(masked(described(step.arguments)), ensure_ascii=False, default=str)
     limit = SHORT_ARGS if length == "medium" else LONG_ARGS
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"

@@ -355,16 +355,21 @@ class PlanSession:
 
     async def _run(self, plan: Plan) -> list[CallRecord]:
         """The steps in order through the executor; stops at the first that fails."""
-        calls = [step.call(plan.id) for step in plan.steps]
-        scope = dataclasses.replace(self.use.scope, approved=frozenset(c.id for c in calls))
+        approved = frozenset(step.call(plan.id, {}).id for step in plan.steps)
+        scope = dataclasses.replace(self.use.scope, approved=approved)
         executor = self.planner.executor
         total = len(plan.steps)
         records: list[CallRecord] = []
-        for step, call in zip(plan.steps, calls, strict=True):
+        results: dict[int, str] = {}
+        for step in plan.steps:
             record = await executor.execute(
-                call, self.toolbox, scope, timeout_s=self.use.settings.call_timeout_s
+                step.call(plan.id, results),
+                self.toolbox,
+                scope,
+                timeout_s=self.use.settings.call_timeout_s,
             )
             records.append(record)
+            results[step.index] = record.result
             if record.ok:
                 await self._post(messages.plan_step_done(step.index, total, step.description))
                 continue
