@@ -149,7 +149,7 @@ def test_a_step_may_use_an_earlier_steps_result() -> None:
     assert references(plan.steps[1].arguments) == {1}
     call = plan.steps[1].call(plan.id, {1: "42 rows"})
     assert call.arguments == {"user": "Found: 42 rows (42 rows)", "api_key": "sk-123"}
-    assert call.id == plan.steps[1].call(plan.id, {}).id  # the approved call, whatever it holds
+    assert call.id == plan.steps[1].call_id(plan.id)  # the approved call, whatever it holds
     long = plan.steps[1].call(plan.id, {1: "x" * 5000}).arguments["user"]
     assert len(long) == len("Found:  ()") + 2 * MAX_RESULT and long.endswith("…)")
     shown = present(plan, combine(2, 0, 0, "data", None), Style(length="long"), "footer")

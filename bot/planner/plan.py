@@ -103,9 +103,13 @@ class Step:
         """What the step changes, from the tool's declaration."""
         return self.tool.tool.side_effect
 
+    def call_id(self, plan_id: str) -> str:
+        """The id of the step's call: approving the plan approves the calls with these ids."""
+        return f"{plan_id}-{self.index}"
+
     def call(self, plan_id: str, results: Mapping[int, str]) -> ToolCall:
         """The call to make, with the earlier steps' ``results`` put in place."""
-        return ToolCall(f"{plan_id}-{self.index}", self.name, resolved(self.arguments, results))
+        return ToolCall(self.call_id(plan_id), self.name, resolved(self.arguments, results))
 
 
 @dataclass(frozen=True, slots=True)

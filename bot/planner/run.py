@@ -355,7 +355,7 @@ class PlanSession:
 
     async def _run(self, plan: Plan) -> list[CallRecord]:
         """The steps in order through the executor; stops at the first that fails."""
-        approved = frozenset(step.call(plan.id, {}).id for step in plan.steps)
+        approved = frozenset(step.call_id(plan.id) for step in plan.steps)
         scope = dataclasses.replace(self.use.scope, approved=approved)
         executor = self.planner.executor
         total = len(plan.steps)
