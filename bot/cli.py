@@ -228,6 +228,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
         database.dispose()
 
 
+from bot.cli_check import check  # noqa: E402
 from bot.cli_export import export  # noqa: E402
 from bot.cli_jobs import jobs  # noqa: E402
 from bot.cli_kb import kb  # noqa: E402
@@ -241,6 +242,7 @@ cli.add_command(export)
 cli.add_command(stats)
 cli.add_command(jobs)
 cli.add_command(kb)
+cli.add_command(check)
 
 
 def main() -> None:

@@ -800,6 +800,15 @@ class FakeDiscord:
     async def _me(self, *_: Any) -> tuple[int, Any]:
         return 200, {**self.bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0}
 
+    def _application_flags(self) -> int:
+        """The application's flags for the privileged intents "enabled in the portal"
+        (GATEWAY_PRESENCE 1<<12, GATEWAY_GUILD_MEMBERS 1<<14, GATEWAY_MESSAGE_CONTENT 1<<18)."""
+        flags = 0
+        for intent, flag in ((GUILD_PRESENCES, 12), (GUILD_MEMBERS, 14), (MESSAGE_CONTENT, 18)):
+            if self.enabled_intents & intent:
+                flags |= 1 << flag
+        return flags
+
     async def _application(self, *_: Any) -> tuple[int, Any]:
         return 200, {
             "id": str(self.application_id),
@@ -810,7 +819,7 @@ class FakeDiscord:
             "bot_require_code_grant": False,
             "owner": self.add_user("app-owner").payload(),
             "verify_key": "0" * 64,
-            "flags": 0,
+            "flags": self._application_flags(),
             "summary": "",
         }
 

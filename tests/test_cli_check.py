@@ -1,0 +1,152 @@
+"""``chorus check``: each check against the real thing or the local fakes (Slack and Discord
+through their real wire protocols, the OpenAI SDK against its double), and the command's output
+and exit status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from adapters.slack import BOT_SCOPES
+from bot import check as check_module
+from bot.check import Check, run_checks
+from bot.cli import cli
+from bot.settings import Secrets
+from bot.storage.db import Database
+from tests.conftest import make_settings
+from tests.servers.discord_fake import FakeDiscord
+from tests.servers.openai_fake import FakeOpenAI
+from tests.servers.slack_fake import FakeSlack
+
+
+def _by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "chorus.yaml"
+    config.write_text(f"storage:\n  data_dir: {tmp_path / 'data'}\n{extra}", encoding="utf-8")
+    return config
+
+
+def test_embedded_defaults_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLACK_BOT_TOKEN", "DISCORD_TOKEN", "CHORUS_STORAGE__REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path)), "check"], obj={})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["✓", "database"],
+        ["✓", "redis"],
+        ["✓", "model"],
+    ]
+    assert "(newest)" in lines[0] or "at start" in lines[0]
+    assert "in-process" in lines[1]
+
+
+def test_an_unreachable_redis_fails_with_a_hint_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHORUS_STORAGE__REDIS_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(
+        cli, ["--config", str(_config(tmp_path)), "check", "--json"], obj={}
+    )
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    [redis] = [r for r in rows if r["name"] == "redis"]
+    assert not redis["ok"] and "cannot reach redis://127.0.0.1:1/0" in redis["detail"]
+    assert "CHORUS_STORAGE__REDIS_URL" in redis["hint"]
+
+
+async def test_the_database_behind_its_migrations_or_unreachable(
+    tmp_path: Path, pg_url: str
+) -> None:
+    behind = make_settings(tmp_path, storage={"auto_migrate": False})
+    Database(behind.storage.resolved_database_url()).dispose()  # an empty database file
+    [db] = (await run_checks(behind, Secrets()))[:1]
+    assert not db.ok and "schema empty" in db.detail and "chorus db upgrade" in db.hint
+    migrating = make_settings(tmp_path, storage={"auto_migrate": True})
+    [db] = (await run_checks(migrating, Secrets()))[:1]
+    assert db.ok and db.detail.endswith("at start")
+    down = make_settings(
+        tmp_path, storage={"database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    )
+    [db] = (await run_checks(down, Secrets()))[:1]
+    assert not db.ok and "cannot reach the database" in db.detail
+    up = make_settings(tmp_path, storage={"database_url": pg_url})
+    [db] = (await run_checks(up, Secrets()))[:1]
+    assert db.ok and "postgresql" in db.detail
+
+
+async def test_slack_tokens_workspace_and_scopes(tmp_path: Path) -> None:
+    async with FakeSlack(scopes=",".join(BOT_SCOPES)) as slack:  # installed from our manifest
+        settings = make_settings(tmp_path, slack={"api_url": slack.api_url})
+        secrets = Secrets(slack_bot_token=slack.bot_token, slack_app_token=slack.app_token)
+        ok = _by_name(await run_checks(settings, secrets))["slack"]
+        assert ok.ok and "Chorus Test" in ok.detail and "Socket Mode" in ok.detail
+        assert slack.calls_to("apps.connections.open")
+
+        slack.scopes = "chat:write,commands"
+        short = _by_name(await run_checks(settings, secrets))["slack"]
+        assert not short.ok and "missing scopes: app_mentions:read" in short.detail
+        assert "slack_manifest.yaml" in short.hint
+
+        wrong = Secrets(slack_bot_token="xoxb-wrong", slack_signing_secret="s")
+        refused = _by_name(await run_checks(settings, wrong))["slack"]
+        assert not refused.ok and refused.detail == "Slack answered invalid_auth"
+        assert "xoxb-wrong" not in json.dumps(refused.as_dict())
+
+
+async def test_discord_token_and_the_message_content_intent(tmp_path: Path) -> None:
+    async with FakeDiscord() as discord:
+        settings = make_settings(tmp_path, discord={"api_url": discord.api_url})
+        secrets = Secrets(discord_token=discord.token)
+        ok = _by_name(await run_checks(settings, secrets))["discord"]
+        assert ok.ok and "bot chorus" in ok.detail
+
+        refused = _by_name(await run_checks(settings, Secrets(discord_token="wrong")))["discord"]
+        assert not refused.ok and refused.detail == "Discord refused the token"
+
+    async with FakeDiscord(enabled_intents=0) as discord:
+        settings = make_settings(tmp_path, discord={"api_url": discord.api_url})
+        secrets = Secrets(discord_token=discord.token)
+        off = _by_name(await run_checks(settings, secrets))["discord"]
+        assert not off.ok and "Message Content intent is not enabled" in off.detail
+        assert "discord.message_content_intent: false" in off.hint
+        without = make_settings(
+            tmp_path, discord={"api_url": discord.api_url, "message_content_intent": False}
+        )
+        assert _by_name(await run_checks(without, secrets))["discord"].ok
+
+
+async def test_the_model_is_tried_only_when_asked(tmp_path: Path) -> None:
+    async with FakeOpenAI() as fake:
+        settings = make_settings(
+            tmp_path,
+            llm={"provider": "openai", "max_retries": 0, "openai": {"base_url": fake.url}},
+        )
+        secrets = Secrets(openai_api_key="sk-test")
+        quiet = _by_name(await run_checks(settings, secrets))["model"]
+        assert quiet.ok and "not called" in quiet.detail and fake.requests == []
+        fake.reply("OK")
+        tried = _by_name(await run_checks(settings, secrets, call_llm=True))["model"]
+        assert tried.ok and tried.detail.endswith("answered (2 characters)")
+        fake.fail(401)
+        failed = _by_name(await run_checks(settings, secrets, call_llm=True))["model"]
+        assert not failed.ok and "check llm." in failed.hint
+
+
+async def test_a_check_that_breaks_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Check:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(check_module, "check_redis", broken)
+    checks = _by_name(await run_checks(make_settings(tmp_path), Secrets()))
+    assert checks["redis"] == Check("redis", False, "unexpected RuntimeError: boom")
+    assert checks["database"].ok
