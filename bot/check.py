@@ -5,8 +5,9 @@ migration, or migrated at start-up), Redis (reachable, or the in-process default
 (configured; with ``--llm`` one tiny request is made), Slack (the bot token's workspace and
 granted scopes against those the adapter uses; the app token for Socket Mode) and Discord (the
 bot token, and whether the privileged Message Content intent Chorus asks for is enabled in the
-Developer Portal, which otherwise ends the connection with code 4014). Nothing is written and
-no message is posted; tokens are never printed.
+Developer Portal, which otherwise ends the connection with code 4014). No data is written (a
+missing SQLite file is created empty, as connecting to it does), no message is posted, and
+tokens are never printed.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ __all__ = ["check"]
 @click.pass_context
 def check(ctx: click.Context, call_llm: bool, as_json: bool) -> None:
     """Check the configuration, database, Redis, model, Slack and Discord before starting
-    (nothing is written or posted; exit status 1 if anything needs fixing)."""
+    (no data is written, nothing is posted; exit status 1 if anything needs fixing)."""
     try:
         settings = load_settings(path=ctx.obj.get("config"))
         secrets = load_secrets()
