@@ -357,6 +357,24 @@ async def test_feedback_buttons_rate_the_answer_and_the_latest_click_counts(
         assert _ratings(rig.app)[-1] == ("-1", -1, False)
 
 
+async def test_an_answer_whose_blocks_slack_refuses_goes_out_as_plain_text(
+    tmp_path: Path, llm: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    async for rig in _rig(
+        tmp_path, socket=False, llm=llm, feedback_buttons=True, progress_after_s=60
+    ):
+        rig.llm.enqueue("Still delivered.")
+        rig.fake.fail_next("chat.postMessage", error="invalid_blocks")
+        await rig.post(sf.app_mention("hello"))
+        await rig.fake.wait_for_call("chat.postMessage", 2)
+        await rig.settle()
+        refused, plain = rig.fake.calls_to("chat.postMessage")
+        assert "blocks" in refused.params and not refused.ok
+        assert "blocks" not in plain.params and plain.ok
+        assert plain.params["text"].endswith("Still delivered.")
+        assert "posting it without feedback buttons" in caplog.text
+
+
 async def test_feedback_buttons_over_socket_mode_and_on_the_last_part_of_a_long_answer(
     tmp_path: Path, llm: FakeLLM
 ) -> None:

@@ -268,16 +268,8 @@ class SlackAdapter(Adapter):
             for i, chunk in enumerate(chunks):
                 last = i == len(chunks) - 1
                 blocks = self._blocks(chunk) if last and rated else None
-                if i == 0 and placeholder:
-                    await self.client.chat_update(
-                        channel=out.channel, ts=placeholder, text=chunk, blocks=blocks
-                    )
-                    ids.append(placeholder)
-                else:
-                    response = await self.client.chat_postMessage(
-                        channel=out.channel, thread_ts=out.thread, text=chunk, blocks=blocks
-                    )
-                    ids.append(str(response["ts"]))
+                existing = placeholder if i == 0 else None
+                ids.append(await self._post_part(out, chunk, blocks, existing))
         except SlackApiError as e:
             error = e.response.get("error", "unknown_error") if e.response else "unknown_error"
             raise DeliveryError(f"Slack answered {error}") from e
@@ -286,6 +278,31 @@ class SlackAdapter(Adapter):
         if out.thread:
             await self._remember_thread(out.tenant, out.channel, out.thread)
         return ids
+
+    async def _post_part(
+        self,
+        out: Outgoing,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        placeholder: str | None,
+    ) -> str:
+        """Post one part of ``out`` (or put it in place of ``placeholder``); its ts. Blocks
+        Slack refuses fall back to the plain text, so the answer still arrives."""
+        try:
+            if placeholder:
+                await self.client.chat_update(
+                    channel=out.channel, ts=placeholder, text=text, blocks=blocks
+                )
+                return placeholder
+            response = await self.client.chat_postMessage(
+                channel=out.channel, thread_ts=out.thread, text=text, blocks=blocks
+            )
+            return str(response["ts"])
+        except SlackApiError as e:
+            if blocks is None or not e.response or e.response.get("error") != "invalid_blocks":
+                raise
+            log.warning("Slack refused an answer's blocks; posting it without feedback buttons")
+            return await self._post_part(out, text, None, placeholder)
 
     def _blocks(self, text: str) -> list[dict[str, Any]] | None:
         """The answer's blocks with the feedback buttons, when they are on (else plain text)."""
