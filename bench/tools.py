@@ -7,10 +7,12 @@ around a handler that does nothing.
 PostgreSQL on 127.0.0.1 (CHORUS_BENCH_PG_URL). Each call is a realistic one: a schema with a
 required string, a bounded integer and an enum; admin allow/deny lists with workspace and
 channel scopes; medium autonomy. ``no_audit`` is the same without a database (validation and
-policy only); ``sync_handler`` adds the worker-thread hop a ``def`` handler takes. Audit
-entries are written in the background in batches (``bot.tools.audit_log``), on the same core:
-the time they take shows in the calls' p99; ``audit_drain_ms`` is how long the entries still
-queued after the last call took to land (every entry is checked to be there). Target: p99
+policy only); ``sync_handler`` adds the worker-thread hop a ``def`` handler takes. A read-only
+call's audit entry is written in the background in batches (``bot.tools.audit_log``), on the
+same core: the time they take shows in the calls' p99; ``audit_drain_ms`` is how long the
+entries still queued after the last call took to land (every entry is checked to be there).
+``writes`` is the same tool declared ``writes_internal``: its entry is written before the call
+returns, one commit per call. Target: p99
 under 5 ms with the audit entry. The process is pinned to one core. The last line printed
 is a JSON object of the figures.
 
@@ -38,7 +40,7 @@ from sqlalchemy import create_engine, text
 from bench.tools_sql import sql_figures
 from bot.events import Message
 from bot.llm.base import ToolCall
-from bot.personality import Tool
+from bot.personality import SideEffect, Tool
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.tools.confirm import Confirmations
@@ -77,8 +79,8 @@ def _noop_sync(metric: str, days: int = 7, format: str = "table") -> str:
     return "ok"
 
 
-def _toolbox(handler: Callable[..., Any]) -> Toolbox:
-    tool = Tool("lookup_metric", "Look up a metric.", SCHEMA, "read_only", handler)
+def _toolbox(handler: Callable[..., Any], side_effect: SideEffect = "read_only") -> Toolbox:
+    tool = Tool("lookup_metric", "Look up a metric.", SCHEMA, side_effect, handler)
     return Toolbox({tool.name: RegisteredTool(tool.name, tool, "bench", validator_for(SCHEMA))})
 
 
@@ -87,14 +89,20 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def _measure(db: Database | None, handler: Callable[..., Any], n: int) -> dict[str, float]:
+async def _measure(
+    db: Database | None,
+    handler: Callable[..., Any],
+    n: int,
+    side_effect: SideEffect = "read_only",
+) -> dict[str, float]:
     """Per-call times of ``n`` calls (after a warm-up); with a database, also how long the
-    audit entries still waiting after the last call took to land, and a check that all did."""
+    audit entries still waiting after the last call took to land, and a check that all did.
+    A tool that writes has its audit entry written before each call returns."""
     settings = Settings.model_validate(SETTINGS)
     executor = Executor(settings, db=db, confirmations=Confirmations(60))
-    box = _toolbox(handler)
+    box = _toolbox(handler, side_effect)
     msg = Message("bench", "T1", "C1", "U1", "how is churn?", "ev1", "m1")
-    scope = CallScope(msg, "data_analyst", "medium")
+    scope = CallScope(msg, "data_analyst", "medium" if side_effect == "read_only" else "high")
     calls = [
         ToolCall(f"c{i}", "lookup_metric", {"metric": f"m{i % 50}", "days": 1 + i % 300})
         for i in range(n + n // 10)
@@ -130,6 +138,7 @@ async def _embedded(n: int) -> dict[str, dict[str, float]]:
         try:
             return {
                 "audit": await _measure(db, _noop_async, n),
+                "writes": await _measure(db, _noop_async, n, "writes_internal"),
                 "sync_handler": await _measure(db, _noop_sync, n),
                 "no_audit": await _measure(None, _noop_async, n),
             }
@@ -145,7 +154,10 @@ async def _server(n: int) -> dict[str, dict[str, float]]:
     db = Database(f"{PG_URL}?options=-csearch_path%3D{schema}")
     try:
         await asyncio.to_thread(db.upgrade)
-        return {"audit": await _measure(db, _noop_async, n)}
+        return {
+            "audit": await _measure(db, _noop_async, n),
+            "writes": await _measure(db, _noop_async, n, "writes_internal"),
+        }
     finally:
         db.dispose()
         with admin.begin() as conn:

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from bot.app import Chorus
 from bot.autonomy import Autonomy
 from bot.llm.base import ToolCall
 from bot.personality import Tool
+from bot.storage.models import AuditEntry
 from bot.tools.executor import MAX_RESULT_CHARS, CallScope, Executor, ToolInvocation
 from bot.tools.registry import Toolbox, ToolRegistry
 from tests.conftest import make_settings, message
@@ -207,6 +209,28 @@ async def test_secrets_and_personal_data_are_redacted_in_records_and_audit(app: 
     assert "[EMAIL]" in stored and "[TOKEN]" in stored
     # The tool itself got the real values.
     assert app.pm.get_plugin("toolkit").ran == [("send_email", args)]
+
+
+async def test_a_call_that_acted_is_on_record_before_its_result_goes_back(app: Chorus) -> None:
+    executor = app.dispatcher.tools.executor
+    assert executor.audit_log is not None
+    box = await _toolbox(app)
+
+    def written() -> list[str]:
+        with app.db.session() as s:
+            return [e.target for e in s.exec(select(AuditEntry))]
+
+    sent = await executor.execute(
+        _call("send_email", {"to": "a@b.c", "subject": "hi"}), box, _scope("high")
+    )
+    assert sent.outcome == "ok" and sent.side_effect == "acts_outside"
+    assert written() == ["send_email"] and executor.audit_log.pending == 0
+    # A read-only call waits for the batch writer: nothing was changed, nothing is at stake.
+    read = await executor.execute(_call("lookup_metric", {"metric": "churn"}), box, _scope())
+    assert read.outcome == "ok" and executor.audit_log.pending == 1
+    assert written() == ["send_email"]
+    await executor.audit_log.idle()
+    assert sorted(written()) == ["lookup_metric", "send_email"]
 
 
 async def test_an_audit_failure_does_not_fail_the_call(

@@ -1,11 +1,14 @@
-"""Audit entries of tool calls, written off the call's path in batches.
+"""Audit entries of tool calls: in batches off the call's path, or at once for calls that
+changed something.
 
-Each call adds its entry at once (:meth:`AuditLog.add`); a background task writes whatever is
-waiting in one transaction, so a call never waits for a commit and a burst of calls costs one
-round trip. An entry that cannot be written (the database is down, a row is refused) is logged
-with its tool's name and dropped; the others in its batch are still written. The writer is
-tracked with the rest of the background work (``spawn``), so the dispatcher's drain at shutdown
-waits for it; :meth:`AuditLog.idle` waits for it directly.
+A call that only read (or never ran) adds its entry (:meth:`AuditLog.add`); a background task
+writes whatever is waiting in one transaction, so such a call never waits for a commit and a
+burst of them costs one round trip. A call that wrote or acted outside is written before its
+result goes back (:meth:`AuditLog.write`), so a crash cannot lose the record of it. An entry
+that cannot be written (the database is down, a row is refused) is logged with its tool's name
+and dropped; the others in its batch are still written. The writer is tracked with the rest of
+the background work (``spawn``), so the dispatcher's drain at shutdown waits for it;
+:meth:`AuditLog.idle` waits for it directly.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ class AuditLog:
                 else:  # find the entries at fault; write the rest
                     for row in batch:
                         await self._write_one(row)
+
+    async def write(self, row: dict[str, Any]) -> None:
+        """Write one entry now (logged and dropped if it cannot be written)."""
+        await self._write_one(row)
 
     async def _write_one(self, row: dict[str, Any]) -> None:
         try:

@@ -5,7 +5,8 @@ JSON object or do not match the tool's schema, refusals, cancellations, expiries
 exceptions in the handler all become a :class:`CallRecord` whose result the model sees as an
 error, so it can explain or try again. Each call adds one audit entry (``action
 "tool_call"``, ``target`` the tool) with its outcome, decision and time, the arguments redacted;
-entries are written in the background (:mod:`bot.tools.audit_log`).
+a call that wrote or acted outside is on record before its result goes back, the others are
+written in the background (:mod:`bot.tools.audit_log`).
 
 Handlers are called with the arguments as keyword arguments. A handler that also takes a
 parameter named ``call`` receives a :class:`ToolInvocation` (who asked, where, for which
@@ -66,6 +67,10 @@ _SECRET_KEYS = ("password", "passwd", "secret", "token", "api_key", "apikey", "p
 Outcome = Literal[
     "ok", "error", "timeout", "invalid", "unknown_tool", "refused", "cancelled", "expired"
 ]
+#: Outcomes of a call whose handler ran (it may have changed something before failing), and
+#: the side effects whose audit entries are written before the call's result goes back.
+_RAN = frozenset({"ok", "error", "timeout"})
+_CHANGES = frozenset({"writes_internal", "acts_outside"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +228,8 @@ class Executor:
         started = time.perf_counter()
         record = await self._execute(call, toolbox, scope, timeout_s)
         record.ms = (time.perf_counter() - started) * 1000 - record.waited_ms
-        self._audit(record, scope)
+        changed = record.outcome in _RAN and record.side_effect in _CHANGES
+        await self._audit(record, scope, now=changed)
         return record
 
     async def skip(self, call: ToolCall, scope: CallScope, reason: str) -> CallRecord:
@@ -232,7 +238,7 @@ class Executor:
             call.id, call.name, "refused", messages.TOOL_REFUSALS[reason], reason=reason
         )
         record.arguments = redacted(dict(call.arguments or {}))
-        self._audit(record, scope)
+        await self._audit(record, scope)
         return record
 
     async def _execute(
@@ -368,8 +374,8 @@ class Executor:
             return
         record.result = as_text(value)
 
-    def _audit(self, record: CallRecord, scope: CallScope) -> None:
-        """One audit entry per call, written in the background (see :mod:`bot.tools.audit_log`)."""
+    async def _audit(self, record: CallRecord, scope: CallScope, *, now: bool = False) -> None:
+        """The call's audit entry: written ``now`` (before the result goes back), or queued."""
         if self.audit_log is None:
             return
         msg = scope.message
@@ -386,14 +392,16 @@ class Executor:
             "arguments": record.arguments,
             **record.extra,
         }
-        self.audit_log.add(
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": scope.tenant_id,
-                "actor": f"{msg.platform}:{msg.user}"[:200],
-                "action": AUDIT_ACTION,
-                "target": record.name[:200],
-                "detail": detail,
-                "created_at": utcnow(),
-            }
-        )
+        entry = {
+            "id": uuid.uuid4(),
+            "tenant_id": scope.tenant_id,
+            "actor": f"{msg.platform}:{msg.user}"[:200],
+            "action": AUDIT_ACTION,
+            "target": record.name[:200],
+            "detail": detail,
+            "created_at": utcnow(),
+        }
+        if now:
+            await self.audit_log.write(entry)
+        else:
+            self.audit_log.add(entry)
