@@ -43,17 +43,14 @@ from bot.app import Chorus, tune_gc
 from bot.events import DirectSent, Speaker
 from bot.scheduler.loop import ProactiveLoop
 from bot.scheduler.suggest import Suggester
-from bot.scheduler.tasks import TASKS, TaskSpec, sync_tasks
+from bot.scheduler.tasks import TaskSpec, sync_tasks
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
 from bot.storage.models import (
-    Conversation,
-    Interaction,
     ProactiveDelivery,
     ProactiveTaskRecord,
-    Tenant,
-    User,
 )
+from bot.storage.tables import CONVERSATIONS, INTERACTIONS, TASKS, TENANTS, USERS
 
 _DOW = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DUE = 10_000
@@ -100,7 +97,7 @@ def _people(db: Database, world: World) -> None:
     tenants = {p.tenant_id for p in world.people}
     with db.engine.begin() as conn:
         conn.execute(
-            Tenant.__table__.insert(),  # type: ignore[attr-defined]
+            TENANTS.insert(),
             [
                 {
                     "id": t,
@@ -113,7 +110,7 @@ def _people(db: Database, world: World) -> None:
             ],
         )
         conn.execute(
-            User.__table__.insert(),  # type: ignore[attr-defined]
+            USERS.insert(),
             [
                 {
                     "id": p.user_id,
@@ -155,7 +152,7 @@ def _spoken(db: Database, world: World) -> None:
     rows = [(uuid.uuid4(), p) for p in world.people]
     with db.engine.begin() as conn:
         conn.execute(
-            Conversation.__table__.insert(),  # type: ignore[attr-defined]
+            CONVERSATIONS.insert(),
             [
                 {
                     "id": cid,
@@ -171,7 +168,7 @@ def _spoken(db: Database, world: World) -> None:
             ],
         )
         conn.execute(
-            Interaction.__table__.insert(),  # type: ignore[attr-defined]
+            INTERACTIONS.insert(),
             [
                 {
                     "id": uuid.uuid4(),

@@ -6,15 +6,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session
 
 from bot.events import utcnow
 from bot.storage.models import AuditEntry
+from bot.storage.tables import AUDIT
 
 __all__ = ["AUDIT", "audit", "audit_row", "insert_audit_rows"]
-
-AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
 def audit(

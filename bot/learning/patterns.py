@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Table, func, update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bot.context import Context
@@ -37,6 +37,8 @@ from bot.settings import Settings
 from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
 from bot.storage.models import Feedback, Interaction, Pattern, PatternVote
+from bot.storage.tables import PATTERN_VOTES as VOTES
+from bot.storage.tables import PATTERNS
 
 __all__ = [
     "MIN_SUPPORT",
@@ -52,8 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PATTERNS: Table = Pattern.__table__  # type: ignore[attr-defined]
-VOTES: Table = PatternVote.__table__  # type: ignore[attr-defined]
 
 #: Net 👍 weight a facet value needs before it is suggested (two askers' 👍, for example).
 MIN_SUPPORT = 2.0

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bot.learning.ratings import Tally, Weights, effective_ratings
-from bot.pipeline.record import INTERACTIONS
+from bot.storage.tables import INTERACTIONS
 
 __all__ = ["Source", "SourceStats", "compute_sources"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection
 
 from bot.context import Turn
 from bot.events import Message, utcnow
@@ -15,16 +15,13 @@ from bot.pipeline.generate import Generation
 from bot.pipeline.identify import Who
 from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
-from bot.storage.models import Conversation, Interaction, ReplyMessage
+from bot.storage.tables import CONVERSATIONS, INTERACTIONS, REPLY_MESSAGES
 
 __all__ = ["record"]
 
 log = logging.getLogger(__name__)
 
 # Core tables: one interaction per message makes this the hot path, so skip the ORM here.
-INTERACTIONS: Table = Interaction.__table__  # type: ignore[attr-defined]
-CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
-REPLY_MESSAGES: Table = ReplyMessage.__table__  # type: ignore[attr-defined]
 
 
 async def record(

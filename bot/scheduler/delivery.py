@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -22,7 +22,7 @@ from bot.audit import audit_row, insert_audit_rows
 from bot.scheduler import policy
 from bot.scheduler.claimed import SlotView, TaskView
 from bot.scheduler.ids import among, batches
-from bot.storage.models import Interaction, ProactiveDelivery, ProactiveTaskRecord, Tenant, User
+from bot.storage.tables import DELIVERIES, INTERACTIONS, TASKS, TENANTS, USERS
 
 __all__ = [
     "DELIVERED",
@@ -40,11 +40,6 @@ DueSlot = tuple[TaskView, SlotView]
 #: Deliveries that reached the person (they count towards the daily cap).
 DELIVERED = ("sent", "accepted", "declined", "ignored")
 _ACTOR = "chorus"
-DELIVERIES: Table = ProactiveDelivery.__table__  # type: ignore[attr-defined]
-TASKS: Table = ProactiveTaskRecord.__table__  # type: ignore[attr-defined]
-USERS: Table = User.__table__  # type: ignore[attr-defined]
-TENANTS: Table = Tenant.__table__  # type: ignore[attr-defined]
-INTERACTIONS: Table = Interaction.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Connection, Table, Uuid, case, func, literal, update
+from sqlalchemy import Connection, Uuid, case, func, literal, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
@@ -45,6 +45,7 @@ from sqlmodel import Session, col, delete, select
 from bot.scheduler.claimed import ClaimedSlot, ClaimedTask, Due
 from bot.scheduler.ids import among
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord, UTCDateTime
+from bot.storage.tables import DELIVERIES, TASKS
 
 if TYPE_CHECKING:
     from bot.scheduler.mining import MinedPattern
@@ -78,8 +79,6 @@ RETIRED = "no longer offered"
 #: ``reason`` of a delivery whose slot passed while no scheduler was running.
 MISSED = "missed: the scheduler was not running"
 
-TASKS: Table = ProactiveTaskRecord.__table__  # type: ignore[attr-defined]
-DELIVERIES: Table = ProactiveDelivery.__table__  # type: ignore[attr-defined]
 
 _DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 
