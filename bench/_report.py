@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bench.dispatch import _percentile
+from bench.figures import percentile
 from bot.app import Chorus, tune_gc
 
 Phase = dict[str, Any]
@@ -68,7 +68,7 @@ def phase_figures(
     for name, values in latencies.items():
         suffix = f"_{name}_ms" if name else "_ms"
         figures[f"p50{suffix}"] = round(statistics.median(values), 2)
-        figures[f"p99{suffix}"] = round(_percentile(values, 0.99), 2)
+        figures[f"p99{suffix}"] = round(percentile(values, 0.99), 2)
     figures["lost"] = total - len(answers)
     figures["duplicates"] = sum(1 for n in answers.values() if n > 1)
     return figures

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from bench.doubles import InstantLLM, NullTransport
+from bench.figures import percentile
 from bot.app import Chorus
 from bot.events import Message
 from bot.kv import make_redis
@@ -53,11 +54,6 @@ def _messages(n: int) -> list[Message]:
     return out
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 async def _run(settings: Settings, n: int, redis_url: str | None) -> dict[str, float]:
     app = await Chorus.create(settings, Secrets(), llm=InstantLLM(), redis=make_redis(redis_url))
     transport = NullTransport()
@@ -78,7 +74,7 @@ async def _run(settings: Settings, n: int, redis_url: str | None) -> dict[str, f
     return {
         "msgs_per_s": round(n / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 3),
-        "p99_ms": round(_percentile(latencies, 0.99), 3),
+        "p99_ms": round(percentile(latencies, 0.99), 3),
     }
 
 

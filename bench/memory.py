@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.dispatch import _percentile
+from bench.figures import percentile
 from bench.memory_data import Person, generate, team_facts
 from bot.memory.api import Memory, NewMemory
 from bot.settings import RetrievalWeights, Settings
@@ -89,7 +89,7 @@ async def _evaluate(
         "recall_at_5": round(at5 / n, 3),
         "recall_at_10": round(at10 / n, 3),
         "search_p50_ms": round(statistics.median(latencies), 2),
-        "search_p95_ms": round(_percentile(latencies, 0.95), 2),
+        "search_p95_ms": round(percentile(latencies, 0.95), 2),
     }
 
 

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.figures import percentile
 from bot.events import Message
 from bot.llm.base import ToolCall
 from bot.personality import Style, Tool
@@ -87,11 +88,6 @@ def _seed(db: Database, n: int) -> uuid.UUID:
         return tenant.id
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 async def _measure(runs: int, n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'chorus.db'}")
@@ -134,7 +130,7 @@ async def _runs(db: Database, tenant_id: uuid.UUID, runs: int) -> dict[str, floa
     figures: dict[str, float] = {}
     for name, values in times.items():
         figures[f"{name}_p50_ms"] = round(statistics.median(values), 3)
-        figures[f"{name}_p95_ms"] = round(_percentile(values, 0.95), 3)
+        figures[f"{name}_p95_ms"] = round(percentile(values, 0.95), 3)
     figures["history_calls"] = calls
     return figures
 

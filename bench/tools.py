@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from bench.figures import percentile
 from bench.tools_sql import sql_figures
 from bot.events import Message
 from bot.llm.base import ToolCall
@@ -84,11 +85,6 @@ def _toolbox(handler: Callable[..., Any], side_effect: SideEffect = "read_only")
     return Toolbox({tool.name: RegisteredTool(tool.name, tool, "bench", validator_for(SCHEMA))})
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 async def _measure(
     db: Database | None,
     handler: Callable[..., Any],
@@ -118,7 +114,7 @@ async def _measure(
             times.append(elapsed)
     figures = {
         "p50_ms": round(statistics.median(times), 3),
-        "p99_ms": round(_percentile(times, 0.99), 3),
+        "p99_ms": round(percentile(times, 0.99), 3),
     }
     if executor.audit_log is not None and db is not None:
         started = time.perf_counter()

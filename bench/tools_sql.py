@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from bench.figures import percentile
 from bot.builtin_tools.sql import AnalyticsSQL, open_readonly
 from bot.builtin_tools.sql_check import check_query
 from bot.settings import DataAnalystSettings
@@ -85,11 +86,6 @@ def _postgres(schema: str, rows: int) -> None:
         conn.execute(f'ANALYZE "{schema}".events')
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def _measure(tool: AnalyticsSQL, runs: int) -> dict[str, float]:
     for sql in QUERIES.values():  # warm-up: caches, pooled connection
         tool.run_select(sql)
@@ -106,10 +102,10 @@ def _measure(tool: AnalyticsSQL, runs: int) -> dict[str, float]:
             per_query[name].append(elapsed)
     figures = {
         "p50_ms": round(statistics.median(times), 2),
-        "p95_ms": round(_percentile(times, 0.95), 2),
+        "p95_ms": round(percentile(times, 0.95), 2),
     }
     for name, values in per_query.items():
-        figures[f"{name}_p95_ms"] = round(_percentile(values, 0.95), 2)
+        figures[f"{name}_p95_ms"] = round(percentile(values, 0.95), 2)
     return figures
 
 
@@ -120,7 +116,7 @@ def _check_only(runs: int) -> dict[str, float]:
             started = time.perf_counter()
             check_query(sql, "sqlite")
             times.append((time.perf_counter() - started) * 1000)
-    return {"p95_ms": round(_percentile(times, 0.95), 3)}
+    return {"p95_ms": round(percentile(times, 0.95), 3)}
 
 
 def sql_figures(*, rows: int = 100_000, runs: int = 50, pg: bool = False) -> dict[str, Any]:
