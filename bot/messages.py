@@ -58,6 +58,8 @@ __all__ = [
     "STATS_CHART_SENT",
     "STATS_CHART_FAILED",
     "learning_stats",
+    "learning_source_line",
+    "learning_sources",
     "learning_stats_line",
     "satisfaction_alert",
     "tool_confirmation",
@@ -402,6 +404,21 @@ def learning_stats(lines: list[str], overall: str, *, shared_memories: int) -> s
             f"• memories shared by every personality: {shared_memories}",
         ]
     )
+
+
+def learning_source_line(
+    personality: str, prompt_version: str, engine: str, satisfaction: float | None, ratings: int
+) -> str:
+    """One source (prompt version × model) of a personality's answers in ``stats``."""
+    return (
+        f"• `{personality}` prompt {prompt_version} · {engine}: "
+        f"{_percent(satisfaction)} of {ratings} rating{'' if ratings == 1 else 's'}"
+    )
+
+
+def learning_sources(lines: list[str]) -> str:
+    """The ``stats`` section comparing what produced a personality's answers."""
+    return "\n".join(["Where a personality answered in several ways (prompt × model):", *lines])
 
 
 def satisfaction_alert(

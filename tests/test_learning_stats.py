@@ -25,6 +25,7 @@ from bot.learning.sources import compute_sources
 from bot.learning.stats import (
     PersonalityStats,
     Stats,
+    StatsReporter,
     compute_stats,
     format_stats,
     pattern_counts,
@@ -182,6 +183,24 @@ async def test_satisfaction_per_source_tells_prompt_versions_and_models_apart(
         ["assistant", "3", "fake/fake-2", "1", "0", "1", "0%"],
         ["data_analyst", d, "fake/fake-1", "2", "1", "0", "100%"],
     ]
+
+
+async def test_chat_stats_set_a_personalitys_prompt_versions_side_by_side(
+    app: Chorus, transport: FakeTransport
+) -> None:
+    tid = await plant(app, transport)
+    reporter = StatsReporter(app.settings, app.db, app.pm.registry)
+    text, _ = await reporter.report(tid, "test", "T1")
+    assert "several ways" not in text  # one prompt and model per personality: nothing to compare
+    update_interaction(app, _interaction_of(app, "q2"), prompt_version="3", model="fake-2")
+    text, _ = await reporter.report(tid, "test", "T1")
+    a = app.pm.registry.get("assistant").prompt_version
+    section = text.split("\n\n")[-1].splitlines()
+    assert section == [
+        "Where a personality answered in several ways (prompt × model):",
+        f"• `assistant` prompt {a} · fake/fake-1: 100% of 2 ratings",
+        "• `assistant` prompt 3 · fake/fake-2: 0% of 1 rating",
+    ]  # data_analyst answered one way only; the unrated cached answer is left out
 
 
 async def test_satisfaction_series_by_day_then_by_week(

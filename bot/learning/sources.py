@@ -18,10 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from bot import messages
 from bot.learning.ratings import Tally, Weights, effective_ratings
 from bot.storage.tables import INTERACTIONS
 
-__all__ = ["Source", "SourceStats", "compute_sources"]
+__all__ = ["Source", "SourceStats", "compute_sources", "format_sources"]
 
 _CHUNK = 500
 
@@ -84,3 +85,26 @@ def compute_sources(
         if r.interaction_id in of:
             by_source.setdefault(of[r.interaction_id], SourceStats(of[r.interaction_id])).add(r)
     return [by_source[s] for s in sorted(by_source)]
+
+
+def format_sources(sources: list[SourceStats]) -> str | None:
+    """For chat: the rated sources of every personality that answered in more than one way
+    (a new prompt version, another model, the cache), or None when there is nothing to set
+    side by side."""
+    rated: dict[str, list[SourceStats]] = {}
+    for s in sources:
+        if s.ratings:
+            rated.setdefault(s.source.personality, []).append(s)
+    lines = [
+        messages.learning_source_line(
+            s.source.personality,
+            s.source.prompt_version,
+            s.source.engine,
+            s.satisfaction,
+            s.ratings,
+        )
+        for group in rated.values()
+        if len(group) > 1
+        for s in group
+    ]
+    return messages.learning_sources(lines) if lines else None

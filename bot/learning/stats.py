@@ -37,6 +37,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 
 from bot import messages
 from bot.learning.ratings import Rating, Tally, Weights, effective_ratings
+from bot.learning.sources import compute_sources, format_sources
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -289,10 +290,13 @@ class StatsReporter:
     async def report(self, tenant_id: uuid.UUID, platform: str, tenant: str) -> tuple[str, Path]:
         """The summary text and the chart's path for one workspace."""
         stats = await self.db.run(lambda s: compute_stats(s, self.weights, tenant_id=tenant_id))
+        sources = await self.db.run(lambda s: compute_sources(s, self.weights, tenant_id=tenant_id))
         path = await asyncio.to_thread(
             render_chart,
             stats,
             self.chart_path(platform, tenant),
             threshold=self.settings.learning.satisfaction_alert,
         )
-        return format_stats(stats, self.registry), path
+        text = format_stats(stats, self.registry)
+        compared = format_sources(sources)
+        return (f"{text}\n\n{compared}" if compared else text), path
