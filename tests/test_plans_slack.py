@@ -9,20 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 
-from adapters.slack import SlackAdapter
-from bot.app import Chorus
-from bot.plugins import get_plugin_manager
-from bot.settings import Secrets
-from tests.conftest import make_settings
 from tests.servers import slack_fake as sf
-from tests.servers.openai_fake import FakeOpenAI
-from tests.servers.slack_fake import FakeSlack
-from tests.tool_helpers import Toolkit, audit_rows, provider_for
+from tests.tool_helpers import SlackToolRig, audit_rows, slack_tool_rig
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 EMAIL = {"to": "ada@example.com", "subject": "Churn report"}
 PLAN: dict[str, Any] = {
     "goal": "Email Ada the churn figure",
@@ -33,50 +24,13 @@ PLAN: dict[str, Any] = {
 }
 
 
-class Rig:
-    def __init__(
-        self, slack: FakeSlack, llm: FakeOpenAI, app: Chorus, adapter: SlackAdapter, kit: Toolkit
-    ) -> None:
-        self.slack, self.llm, self.app, self.adapter, self.toolkit = slack, llm, app, adapter, kit
-
-    async def post(self, event: dict[str, Any]) -> None:
-        assert self.adapter.http_url is not None
-        result = await sf.post_event(self.adapter.http_url, SECRET, sf.event_callback(event))
-        assert result.status == 200
+Rig = SlackToolRig
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with FakeSlack() as fake, FakeOpenAI(default_text="Done.") as llm:
-        fake.add_user("U1", name="ada", display_name="Ada")
-        fake.add_user("U2", name="bo", display_name="Bo")
-        settings = make_settings(
-            tmp_path,
-            slack={"api_url": fake.api_url, "port": 0, "progress_after_s": 30},
-            plans={"approval_timeout_s": 10},
-        )
-        secrets = Secrets.model_validate(
-            {"slack_bot_token": fake.bot_token, "slack_signing_secret": SECRET}
-        )
-        pm = get_plugin_manager(settings.plugins.paths)
-        toolkit = Toolkit()
-        pm.load("toolkit", lambda: toolkit, source="test")
-        app = await Chorus.create(
-            settings,
-            secrets,
-            llm=provider_for("openai", llm),
-            redis=fakeredis.FakeAsyncRedis(decode_responses=True),
-            pm=pm,
-        )
-        adapter = SlackAdapter(app)
-        task = asyncio.create_task(adapter.start())
-        await asyncio.wait_for(adapter.ready.wait(), 10)
-        try:
-            yield Rig(fake, llm, app, adapter, toolkit)
-        finally:
-            await adapter.aclose()
-            await asyncio.wait_for(task, 10)
-            await app.aclose()
+    async with slack_tool_rig(tmp_path, plans={"approval_timeout_s": 10}) as r:
+        yield r
 
 
 async def test_a_plan_approved_by_reaction_in_slack(rig: Rig) -> None:

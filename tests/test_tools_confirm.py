@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from sqlmodel import select
 
-from adapters.slack import SlackAdapter
 from bot.app import Chorus
-from bot.plugins import get_plugin_manager
 from bot.settings import Secrets
 from bot.storage.models import Feedback
 from bot.tools.confirm import Confirmations
@@ -27,8 +24,15 @@ from tests.fakes import FakeTransport, until
 from tests.plugin_helpers import interactions
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
-from tests.servers.slack_fake import FakeSlack
-from tests.tool_helpers import Toolkit, audit_rows, provider_for, tool_app
+from tests.tool_helpers import (
+    SlackToolRig,
+    Toolkit,
+    audit_rows,
+    provider_for,
+    running,
+    slack_tool_rig,
+    tool_app,
+)
 
 EMAIL = {"to": "ada@example.com", "subject": "Renewal"}
 
@@ -191,54 +195,14 @@ async def test_an_undeliverable_question_does_not_run_the_action(rig: Rig) -> No
 
 # -- Slack ---------------------------------------------------------------------------------------
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-
-
-@dataclass
-class SlackRig:
-    slack: FakeSlack
-    llm: FakeOpenAI
-    app: Chorus
-    adapter: SlackAdapter
-    toolkit: Toolkit
-
-    async def post(self, event: dict[str, Any]) -> None:
-        assert self.adapter.http_url is not None
-        result = await sf.post_event(self.adapter.http_url, SECRET, sf.event_callback(event))
-        assert result.status == 200
+SlackRig = SlackToolRig
 
 
 async def _slack(tmp_path: Path, progress_after_s: float) -> AsyncIterator[SlackRig]:
-    async with FakeSlack() as fake, FakeOpenAI(default_text="Done.") as llm:
-        fake.add_user("U1", name="ada", display_name="Ada")
-        fake.add_user("U2", name="bo", display_name="Bo")
-        settings = make_settings(
-            tmp_path,
-            slack={"api_url": fake.api_url, "port": 0, "progress_after_s": progress_after_s},
-            tools={"confirm_timeout_s": 10},
-        )
-        secrets = Secrets.model_validate(
-            {"slack_bot_token": fake.bot_token, "slack_signing_secret": SECRET}
-        )
-        pm = get_plugin_manager(settings.plugins.paths)
-        toolkit = Toolkit()
-        pm.load("toolkit", lambda: toolkit, source="test")
-        app = await Chorus.create(
-            settings,
-            secrets,
-            llm=provider_for("openai", llm),
-            redis=fakeredis.FakeAsyncRedis(decode_responses=True),
-            pm=pm,
-        )
-        adapter = SlackAdapter(app)
-        task = asyncio.create_task(adapter.start())
-        await asyncio.wait_for(adapter.ready.wait(), 10)
-        try:
-            yield SlackRig(fake, llm, app, adapter, toolkit)
-        finally:
-            await adapter.aclose()
-            await asyncio.wait_for(task, 10)
-            await app.aclose()
+    async with slack_tool_rig(
+        tmp_path, progress_after_s=progress_after_s, tools={"confirm_timeout_s": 10}
+    ) as rig:
+        yield rig
 
 
 @pytest.fixture
@@ -365,37 +329,27 @@ async def test_discord_confirmation_by_reaction(tmp_path: Path) -> None:
             tools={"confirm_timeout_s": 10},
         )
         secrets = Secrets.model_validate({"discord_token": fake.token})
-        pm = get_plugin_manager(settings.plugins.paths)
         toolkit = Toolkit()
-        pm.load("toolkit", lambda: toolkit, source="test")
-        app = await Chorus.create(
-            settings,
-            secrets,
-            llm=provider_for("openai", llm_fake),
-            redis=fakeredis.FakeAsyncRedis(decode_responses=True),
-            pm=pm,
-        )
-        adapter = DiscordAdapter(app)
-        task = asyncio.create_task(adapter.start())
+        provider = provider_for("openai", llm_fake)
         try:
-            await asyncio.wait_for(adapter.ready.wait(), 10)
-            llm_fake.call_tools(("send_email", EMAIL))
-            llm_fake.reply("Sent.")
-            fake.send_message(guild.general, ada, f"<@{fake.bot.id}> email Ada about it")
-            [question] = await fake.wait_for_call(DISCORD_POST)
-            assert "I'm about to use `send_email`" in question.body["content"]
-            asked = int(question.response["id"])
-            fake.react(asked, bo, "✅")  # not the asker: ignored
-            await asyncio.sleep(0.2)
-            assert toolkit.ran == []
-            fake.react(asked, ada, "✅")
-            posts = await fake.wait_for_call(DISCORD_POST, count=2)
-            assert posts[1].body["content"].endswith("Sent.")
-            assert toolkit.ran == [("send_email", EMAIL)]
+            async with (
+                tool_app(settings, provider, {"toolkit": toolkit}, secrets) as app,
+                running(DiscordAdapter(app)),
+            ):
+                llm_fake.call_tools(("send_email", EMAIL))
+                llm_fake.reply("Sent.")
+                fake.send_message(guild.general, ada, f"<@{fake.bot.id}> email Ada about it")
+                [question] = await fake.wait_for_call(DISCORD_POST)
+                assert "I'm about to use `send_email`" in question.body["content"]
+                asked = int(question.response["id"])
+                fake.react(asked, bo, "✅")  # not the asker: ignored
+                await asyncio.sleep(0.2)
+                assert toolkit.ran == []
+                fake.react(asked, ada, "✅")
+                posts = await fake.wait_for_call(DISCORD_POST, count=2)
+                assert posts[1].body["content"].endswith("Sent.")
+                assert toolkit.ran == [("send_email", EMAIL)]
         finally:
-            await adapter.aclose()
-            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
-            await app.aclose()
             await fake.stop()
 
 

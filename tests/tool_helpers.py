@@ -7,6 +7,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -21,9 +23,13 @@ from bot.personality import Personality, Tool
 from bot.plugins import get_plugin_manager
 from bot.settings import Secrets, Settings
 from bot.storage.models import AuditEntry
+from tests.conftest import make_settings
+from tests.rating_helpers import SLACK_SECRET
+from tests.servers import slack_fake as sf
 from tests.servers.anthropic_fake import FakeAnthropic
 from tests.servers.llm_base import FakeLLMServer
 from tests.servers.openai_fake import FakeOpenAI
+from tests.servers.slack_fake import FakeSlack
 
 __all__ = ["Toolkit", "audit_rows", "provider_for", "tool_app", "FAKES"]
 
@@ -104,14 +110,21 @@ def provider_for(kind: str, fake: FakeLLMServer) -> LLMProvider:
 
 @asynccontextmanager
 async def tool_app(
-    settings: Settings, llm: Any, plugins: Mapping[str, object]
+    settings: Settings,
+    llm: Any,
+    plugins: Mapping[str, object],
+    secrets: Secrets | None = None,
 ) -> AsyncIterator[Chorus]:
     """A Chorus on embedded defaults with ``llm`` and the extra ``plugins`` loaded."""
     pm = get_plugin_manager(settings.plugins.paths)
     for name, plugin in plugins.items():
         pm.load(name, lambda plugin=plugin: plugin, source="test")
     app = await Chorus.create(
-        settings, Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True), pm=pm
+        settings,
+        secrets or Secrets(),
+        llm=llm,
+        redis=fakeredis.FakeAsyncRedis(decode_responses=True),
+        pm=pm,
     )
     try:
         yield app
@@ -127,3 +140,54 @@ async def audit_rows(app: Chorus, action: str = "tool_call") -> list[AuditEntry]
     with app.db.session() as s:
         stmt = select(AuditEntry).where(AuditEntry.action == action)
         return list(s.exec(stmt.order_by(col(AuditEntry.created_at))))
+
+
+@asynccontextmanager
+async def running(adapter: Any, timeout_s: float = 10.0) -> AsyncIterator[Any]:
+    """``adapter`` started (until it is ready) and closed again afterwards."""
+    task = asyncio.create_task(adapter.start())
+    try:
+        await asyncio.wait_for(adapter.ready.wait(), timeout_s)
+        yield adapter
+    finally:
+        await adapter.aclose()
+        await asyncio.wait_for(task, timeout_s)
+
+
+@dataclass
+class SlackToolRig:
+    """Chorus with the :class:`Toolkit` on the real Slack adapter (HTTP events) against the
+    fake Slack, the model being the OpenAI SDK against its double."""
+
+    slack: FakeSlack
+    llm: FakeOpenAI
+    app: Chorus
+    adapter: Any
+    toolkit: Toolkit
+
+    async def post(self, event: dict[str, Any]) -> None:
+        assert self.adapter.http_url is not None
+        result = await sf.post_event(self.adapter.http_url, SLACK_SECRET, sf.event_callback(event))
+        assert result.status == 200
+
+
+@asynccontextmanager
+async def slack_tool_rig(
+    tmp_path: Path, *, progress_after_s: float = 30, **sections: dict[str, Any]
+) -> AsyncIterator[SlackToolRig]:
+    """A :class:`SlackToolRig`; Ada (U1) and Bo (U2) are in the workspace."""
+    from adapters.slack import SlackAdapter
+
+    async with FakeSlack() as fake, FakeOpenAI(default_text="Done.") as llm:
+        fake.add_user("U1", name="ada", display_name="Ada")
+        fake.add_user("U2", name="bo", display_name="Bo")
+        slack = {"api_url": fake.api_url, "port": 0, "progress_after_s": progress_after_s}
+        settings = make_settings(tmp_path, slack=slack, **sections)
+        secrets = Secrets.model_validate(
+            {"slack_bot_token": fake.bot_token, "slack_signing_secret": SLACK_SECRET}
+        )
+        toolkit = Toolkit()
+        provider = provider_for("openai", llm)
+        async with tool_app(settings, provider, {"toolkit": toolkit}, secrets) as app:
+            async with running(SlackAdapter(app)) as adapter:
+                yield SlackToolRig(fake, llm, app, adapter, toolkit)
