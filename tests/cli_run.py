@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CHORUS", "Run", "chorus", "clean_env"]
+__all__ = ["CHORUS", "Run", "Served", "chorus", "clean_env", "free_port", "serving"]
 
 CHORUS = Path(sys.executable).with_name("chorus")
 RUN_TIMEOUT_S = 120  # a safety net for a hung command, not a performance target
@@ -66,3 +70,59 @@ async def chorus(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") ->
         raise
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
+    for _ in range(600):
+        assert proc.returncode is None, "chorus run exited during start-up"
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("chorus run did not start listening")
+
+
+@dataclass
+class Served:
+    """A ``chorus run`` that serves HTTP; ``code``, ``out`` and ``err`` once it has stopped."""
+
+    proc: asyncio.subprocess.Process
+    out: str = ""
+    err: str = ""
+
+    @property
+    def code(self) -> int | None:
+        return self.proc.returncode
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Served]:
+    """``chorus run`` in a subprocess, once it listens on ``port``; stopped with SIGTERM after."""
+    proc = await asyncio.create_subprocess_exec(
+        str(CHORUS),
+        "run",
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    served = Served(proc)
+    try:
+        await _wait_listening(port, proc)
+        yield served
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        served.out, served.err = out.decode(), err.decode()

@@ -8,17 +8,15 @@ ends the command with a clear message, not a reconnect loop.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sqlite3
 from pathlib import Path
 
 from bot import messages
-from tests.cli_run import CHORUS, chorus, clean_env
+from tests.cli_run import chorus, clean_env, free_port, serving
 from tests.servers import slack_fake as sf
 from tests.servers.discord_fake import FakeDiscord
 from tests.servers.openai_fake import FakeOpenAI
-from tests.test_run_slack import SECRET, _free_port, _wait_listening
+from tests.test_run_slack import SECRET, slack_run_env
 
 
 def _discord_env(fake: FakeDiscord) -> dict[str, str]:
@@ -31,7 +29,7 @@ def _discord_env(fake: FakeDiscord) -> dict[str, str]:
 
 
 async def test_chorus_run_serves_discord_and_slack_in_one_process(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     async with (
         FakeDiscord() as discord,
         sf.FakeSlack() as slack,
@@ -41,28 +39,8 @@ async def test_chorus_run_serves_discord_and_slack_in_one_process(tmp_path: Path
         ada = discord.add_user("ada")
         discord.add_member(guild, ada)
         slack.add_user("U1", name="ada")
-        env = clean_env(
-            tmp_path,
-            **_discord_env(discord),
-            SLACK_BOT_TOKEN=slack.bot_token,
-            SLACK_SIGNING_SECRET=SECRET,
-            CHORUS_SLACK__API_URL=slack.api_url,
-            CHORUS_SLACK__PORT=str(port),
-            CHORUS_LLM__PROVIDER="openai",
-            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
-            OPENAI_API_KEY="sk-run",
-        )
-        proc = await asyncio.create_subprocess_exec(
-            str(CHORUS),
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            await _wait_listening(port, proc)
+        env = clean_env(tmp_path, **_discord_env(discord), **slack_run_env(slack, llm, port))
+        async with serving(env, tmp_path, port) as run:
             await discord.wait_for_ready(timeout=60)
             llm.reply("Answer on Discord.")
             discord.send_message(guild.general, ada, f"<@{discord.bot.id}> hello from discord")
@@ -73,13 +51,9 @@ async def test_chorus_run_serves_discord_and_slack_in_one_process(tmp_path: Path
             await sf.post_event(url, SECRET, sf.app_mention("hello from slack"))
             [answer] = await slack.wait_for_call("chat.postMessage", timeout=30)
             assert answer.params["text"].endswith("Answer on Slack.")
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    assert "Traceback" not in err.decode()
-    assert b"you>" not in out  # the console did not start
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err
+    assert "you>" not in run.out  # the console did not start
     with sqlite3.connect(tmp_path / "data" / "chorus.db") as db:
         rows = db.execute(
             "SELECT platform, request_text, outcome FROM interactions ORDER BY platform"

@@ -7,77 +7,44 @@ SIGTERM shuts it down cleanly with the interaction recorded.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import socket
 import sqlite3
 from pathlib import Path
 
-from tests.cli_run import CHORUS, clean_env
+from tests.cli_run import clean_env, free_port, serving
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
 
 SECRET = "run-test-signing-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
-    for _ in range(600):
-        assert proc.returncode is None, "chorus run exited during start-up"
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("chorus run did not start listening")
+def slack_run_env(slack: sf.FakeSlack, llm: FakeOpenAI, port: int) -> dict[str, str]:
+    """Slack in HTTP mode on ``port`` against the fake Slack, the model the OpenAI fake."""
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "CHORUS_SLACK__API_URL": slack.api_url,
+        "CHORUS_SLACK__PORT": str(port),
+        "CHORUS_LLM__PROVIDER": "openai",
+        "CHORUS_LLM__OPENAI__BASE_URL": llm.url,
+        "OPENAI_API_KEY": "sk-run",
+    }
 
 
 async def test_chorus_run_serves_slack_when_its_tokens_are_set(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run") as llm:
         slack.add_user("U1", name="ada")
         llm.reply("Answer from the model.")
-        env = clean_env(
-            tmp_path,
-            SLACK_BOT_TOKEN=slack.bot_token,
-            SLACK_SIGNING_SECRET=SECRET,
-            CHORUS_SLACK__API_URL=slack.api_url,
-            CHORUS_SLACK__PORT=str(port),
-            CHORUS_LLM__PROVIDER="openai",
-            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
-            OPENAI_API_KEY="sk-run",
-        )
-        proc = await asyncio.create_subprocess_exec(
-            str(CHORUS),
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            await _wait_listening(port, proc)
+        env = clean_env(tmp_path, **slack_run_env(slack, llm, port))
+        async with serving(env, tmp_path, port) as run:
             url = f"http://127.0.0.1:{port}/slack/events"
             result = await sf.post_event(url, SECRET, sf.app_mention("hello from slack"))
             assert result.status == 200
             [answer] = await slack.wait_for_call("chat.postMessage", timeout=30)
             assert answer.params["text"].endswith("Answer from the model.")
-        finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    assert "Traceback" not in err.decode()
-    assert b"you>" not in out  # the console did not start
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err
+    assert "you>" not in run.out  # the console did not start
     with sqlite3.connect(tmp_path / "data" / "chorus.db") as db:
         rows = db.execute("SELECT platform, request_text, outcome FROM interactions").fetchall()
     assert rows == [("slack", "hello from slack", "answered")]
