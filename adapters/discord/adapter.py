@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Sequence
 
 import aiohttp
@@ -31,12 +30,12 @@ from adapters.discord.convert import (
     tenant_of,
 )
 from adapters.discord.split import render
+from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
 from bot.errors import ConfigError
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
-from bot.kv import KEY_PREFIX
 
 __all__ = ["DiscordAdapter"]
 
@@ -62,7 +61,7 @@ class DiscordAdapter(Adapter):
         self.tree = discord.app_commands.CommandTree(self.client)
         self.tree.add_command(chorus_group(self._on_command))
         self._typing: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._threads_noted: dict[str, float] = {}
+        self.threads = ThreadMemory(app.redis, self.platform, self.cfg.thread_memory_s)
         self._stopping = False
         #: Set once every shard is connected and its guilds are known.
         self.ready = asyncio.Event()
@@ -130,10 +129,6 @@ class DiscordAdapter(Adapter):
 
     # -- threads ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _thread_key(channel: str) -> str:
-        return f"{KEY_PREFIX}discord:thread:{channel}"
-
     async def _in_known_thread(self, message: discord.Message) -> bool:
         """Whether ``message`` is in a thread the bot started or answered in (and does not
         mention the bot, which is answered anyway)."""
@@ -144,22 +139,7 @@ class DiscordAdapter(Adapter):
             return False
         if thread.owner_id == self.bot_id:
             return True
-        try:
-            return bool(await self.app.redis.exists(self._thread_key(str(thread.id))))
-        except Exception:
-            log.warning("thread memory unavailable; ignoring a thread message", exc_info=True)
-            return False
-
-    async def _remember_thread(self, channel: str) -> None:
-        key = self._thread_key(channel)
-        now = time.monotonic()
-        if now - self._threads_noted.get(key, -1e9) < self.cfg.thread_memory_s / 2:
-            return  # noted recently enough; save a round trip per answer
-        try:
-            await self.app.redis.set(key, "1", ex=self.cfg.thread_memory_s)
-            self._threads_noted[key] = now
-        except Exception:
-            log.warning("thread memory unavailable", exc_info=True)
+        return await self.threads.knows(str(thread.id))
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -197,7 +177,7 @@ class DiscordAdapter(Adapter):
         )
         ids = await self._post(channel, render(out, self.cfg.max_chars), reference)
         if out.thread:
-            await self._remember_thread(out.thread)
+            await self.threads.remember(out.thread)
         return ids
 
     async def _post(

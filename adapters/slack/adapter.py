@@ -34,11 +34,11 @@ from adapters.slack.convert import message_from_event, reaction_from_event, tena
 from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
+from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
-from bot.kv import KEY_PREFIX
 from bot.text import split_message
 
 __all__ = ["SlackAdapter", "BOT_EVENTS", "BOT_SCOPES", "SLASH_COMMAND"]
@@ -107,7 +107,7 @@ class SlackAdapter(Adapter):
         self._buttons = _button_values(app) if cfg.feedback_buttons else None
         self._placeholders: dict[tuple[str, str], Placeholder] = {}
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._threads_noted: dict[str, float] = {}
+        self.threads = ThreadMemory(app.redis, self.platform, cfg.thread_memory_s)
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self._stopped = asyncio.Event()
@@ -206,32 +206,11 @@ class SlackAdapter(Adapter):
         self._users[key] = (time.monotonic(), info)
         return info
 
-    @staticmethod
-    def _thread_key(team: str, channel: str, thread: str) -> str:
-        return f"{KEY_PREFIX}slack:thread:{team}:{channel}:{thread}"
-
     async def _in_known_thread(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
         thread, channel = event.get("thread_ts"), event.get("channel")
         if not thread or not channel or event.get("type") != "message":
             return False
-        try:
-            key = self._thread_key(tenant_of(body, event), str(channel), str(thread))
-            return bool(await self.app.redis.exists(key))
-        except Exception:
-            log.warning("thread memory unavailable; ignoring a thread reply", exc_info=True)
-            return False
-
-    async def _remember_thread(self, team: str, channel: str, thread: str) -> None:
-        """Note (in Redis, shared by all workers) that we take part in this thread."""
-        key = self._thread_key(team, channel, thread)
-        now = time.monotonic()
-        if now - self._threads_noted.get(key, -1e9) < self.cfg.thread_memory_s / 2:
-            return  # noted recently enough; save a round trip per answer
-        try:
-            await self.app.redis.set(key, "1", ex=self.cfg.thread_memory_s)
-            self._threads_noted[key] = now
-        except Exception:
-            log.warning("thread memory unavailable", exc_info=True)
+        return await self.threads.knows(f"{tenant_of(body, event)}:{channel}:{thread}")
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -276,7 +255,7 @@ class SlackAdapter(Adapter):
         except SlackClientError as e:
             raise DeliveryError(f"Slack unreachable: {type(e).__name__}") from e
         if out.thread:
-            await self._remember_thread(out.tenant, out.channel, out.thread)
+            await self.threads.remember(f"{out.tenant}:{out.channel}:{out.thread}")
         return ids
 
     async def _post_part(
