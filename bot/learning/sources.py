@@ -11,7 +11,6 @@ source of their own (provider ``cache``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +19,10 @@ from sqlmodel import Session
 
 from bot import messages
 from bot.learning.ratings import Tally, Weights, effective_ratings
+from bot.storage.ids import among, batches
 from bot.storage.tables import INTERACTIONS
 
 __all__ = ["Source", "SourceStats", "compute_sources", "format_sources"]
-
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -54,31 +52,26 @@ def _source(personality: str, version: Any, provider: Any, model: Any) -> Source
     return Source(personality, str(version or "-"), str(provider or "-"), str(model or ""))
 
 
-def _chunks(ids: list[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
 def compute_sources(
     session: Session, weights: Weights, *, tenant_id: uuid.UUID | None
 ) -> list[SourceStats]:
     """The figures of every source in one workspace (``tenant_id``) or all (None), sorted by
     personality, prompt version and provider/model."""
-    i = INTERACTIONS.c
+    i, conn = INTERACTIONS.c, session.connection()
+    dialect = conn.dialect.name
     columns = (i.personality, i.prompt_version, i.provider, i.model)
     counts = sa.select(*columns, sa.func.count()).group_by(*columns)
     if tenant_id is not None:
         counts = counts.where(i.tenant_id == tenant_id)
     by_source: dict[Source, SourceStats] = {}
-    for personality, version, provider, model, count in session.connection().execute(counts):
+    for personality, version, provider, model, count in conn.execute(counts):
         source = _source(personality, version, provider, model)
         by_source.setdefault(source, SourceStats(source)).interactions += int(count)
 
     ratings = effective_ratings(session, weights, tenant_id=tenant_id)
     of: dict[uuid.UUID, Source] = {}
-    rated = sorted({r.interaction_id for r in ratings})
-    for chunk in _chunks(rated):
-        rows = session.connection().execute(sa.select(i.id, *columns).where(i.id.in_(chunk)))
+    for batch in batches((r.interaction_id for r in ratings), dialect):
+        rows = conn.execute(sa.select(i.id, *columns).where(among(i.id, batch, dialect)))
         for interaction_id, personality, version, provider, model in rows:
             of[interaction_id] = _source(personality, version, provider, model)
     for r in ratings:

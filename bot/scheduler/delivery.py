@@ -21,7 +21,7 @@ from sqlmodel import Session
 from bot.audit import audit_row, insert_audit_rows
 from bot.scheduler import policy
 from bot.scheduler.claimed import SlotView, TaskView
-from bot.scheduler.ids import among, batches
+from bot.storage.ids import among, batches
 from bot.storage.tables import DELIVERIES, INTERACTIONS, TASKS, TENANTS, USERS
 
 __all__ = [

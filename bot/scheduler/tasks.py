@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
 from bot.scheduler.claimed import ClaimedSlot, ClaimedTask, Due
-from bot.scheduler.ids import among
+from bot.storage.ids import among
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord, UTCDateTime
 from bot.storage.tables import DELIVERIES, TASKS
 
