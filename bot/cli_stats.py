@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bot.cli_export import find_tenant, open_storage, tenant_option
-from bot.learning.ratings import Weights
+from bot.learning.ratings import Weights, effective_ratings
 from bot.learning.sources import SourceStats, compute_sources
 from bot.learning.stats import PersonalityStats, compute_stats, render_chart
 
@@ -56,8 +56,13 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
     try:
         with database.session() as session:
             tenant_id = find_tenant(session, tenant).id if tenant else None
-            figures = compute_stats(session, weights, tenant_id=tenant_id)
-            sources = compute_sources(session, weights, tenant_id=tenant_id) if by_source else []
+            ratings = effective_ratings(session, weights, tenant_id=tenant_id)
+            figures = compute_stats(session, weights, tenant_id=tenant_id, ratings=ratings)
+            sources = (
+                compute_sources(session, weights, tenant_id=tenant_id, ratings=ratings)
+                if by_source
+                else []
+            )
     finally:
         database.dispose()
     click.echo(f"{tenant or 'all workspaces'}")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bot import messages
-from bot.learning.ratings import Tally, Weights, effective_ratings
+from bot.learning.ratings import Rating, Tally, Weights, effective_ratings
 from bot.storage.ids import among, batches
 from bot.storage.tables import INTERACTIONS
 
@@ -53,10 +53,15 @@ def _source(personality: str, version: Any, provider: Any, model: Any) -> Source
 
 
 def compute_sources(
-    session: Session, weights: Weights, *, tenant_id: uuid.UUID | None
+    session: Session,
+    weights: Weights,
+    *,
+    tenant_id: uuid.UUID | None,
+    ratings: list[Rating] | None = None,
 ) -> list[SourceStats]:
     """The figures of every source in one workspace (``tenant_id``) or all (None), sorted by
-    personality, prompt version and provider/model."""
+    personality, prompt version and provider/model; ``ratings`` if the caller already read
+    them (:func:`effective_ratings` of the same scope)."""
     i, conn = INTERACTIONS.c, session.connection()
     dialect = conn.dialect.name
     columns = (i.personality, i.prompt_version, i.provider, i.model)
@@ -68,7 +73,8 @@ def compute_sources(
         source = _source(personality, version, provider, model)
         by_source.setdefault(source, SourceStats(source)).interactions += int(count)
 
-    ratings = effective_ratings(session, weights, tenant_id=tenant_id)
+    if ratings is None:
+        ratings = effective_ratings(session, weights, tenant_id=tenant_id)
     of: dict[uuid.UUID, Source] = {}
     for batch in batches((r.interaction_id for r in ratings), dialect):
         rows = conn.execute(sa.select(i.id, *columns).where(among(i.id, batch, dialect)))

@@ -37,7 +37,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 
 from bot import messages
 from bot.learning.ratings import Rating, Tally, Weights, effective_ratings
-from bot.learning.sources import compute_sources, format_sources
+from bot.learning.sources import SourceStats, compute_sources, format_sources
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -154,8 +154,15 @@ def _count_pattern_rows(session: Session, tenant_id: uuid.UUID | None) -> dict[s
     return {None: int(session.execute(stmt).scalar_one())}
 
 
-def compute_stats(session: Session, weights: Weights, *, tenant_id: uuid.UUID | None) -> Stats:
-    """The figures of one workspace (``tenant_id``) or of all of them (None)."""
+def compute_stats(
+    session: Session,
+    weights: Weights,
+    *,
+    tenant_id: uuid.UUID | None,
+    ratings: list[Rating] | None = None,
+) -> Stats:
+    """The figures of one workspace (``tenant_id``) or of all of them (None); ``ratings``
+    if the caller already read them (:func:`effective_ratings` of the same scope)."""
     by_name: dict[str, PersonalityStats] = {}
     overall = PersonalityStats(ALL)
 
@@ -172,7 +179,8 @@ def compute_stats(session: Session, weights: Weights, *, tenant_id: uuid.UUID | 
     for name, count, reused in session.exec(stmt):
         row(name).interactions, row(name).reused = int(count), int(reused or 0)
 
-    ratings = effective_ratings(session, weights, tenant_id=tenant_id)
+    if ratings is None:
+        ratings = effective_ratings(session, weights, tenant_id=tenant_id)
     for r in ratings:
         row(r.personality).add(r)
         overall.add(r)
@@ -289,8 +297,15 @@ class StatsReporter:
 
     async def report(self, tenant_id: uuid.UUID, platform: str, tenant: str) -> tuple[str, Path]:
         """The summary text and the chart's path for one workspace."""
-        stats = await self.db.run(lambda s: compute_stats(s, self.weights, tenant_id=tenant_id))
-        sources = await self.db.run(lambda s: compute_sources(s, self.weights, tenant_id=tenant_id))
+
+        def compute(s: Session) -> tuple[Stats, list[SourceStats]]:
+            ratings = effective_ratings(s, self.weights, tenant_id=tenant_id)
+            return (
+                compute_stats(s, self.weights, tenant_id=tenant_id, ratings=ratings),
+                compute_sources(s, self.weights, tenant_id=tenant_id, ratings=ratings),
+            )
+
+        stats, sources = await self.db.run(compute)
         path = await asyncio.to_thread(
             render_chart,
             stats,
