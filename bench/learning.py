@@ -2,7 +2,7 @@
 
     python -m bench.learning [--seeds 20] [--first-seed 0] [--teams 8] [--members 6]
                              [--answers 50] [--share 0.7] [--join 30] [--curve person|linear]
-                             [--ideal]
+                             [--ideal] [--told]
 
 The simulator: teams of people with hidden taste. Each person prefers one option per style
 decision (length, formality, structure, emoji) and one personality per request kind (data,
@@ -49,6 +49,13 @@ The methods, on the same people, the same request kinds and the same reaction dr
   share, the population) *knowing each team's profile*, over every taste a person may have;
   each reply is the one with the highest expected 👍 rate under the posterior. It shows what
   the figures can reach once the team's taste is known, which the learner must first learn.
+
+* told (only with ``--told``): references that show which part of the team's taste the
+  learner's gap comes from. The learner itself, but each team's state starts out holding the
+  team's profile as certain (30 nats of evidence on it): ``told`` for every decision,
+  ``told style`` for the four style decisions only, ``told routing`` for the personality per
+  request kind only. What the learner still loses when told is the cost of learning the
+  person; what it gains is the cost of learning the team.
 
 Figures: cumulative regret over each member's answers (the oracle's expected 👍 rate minus
 the method's, summed), the expected 👍 rate of the 10th, 20th and 50th rated answer (the one
@@ -249,9 +256,30 @@ class Learner:
         self.last[person.name] = [who, *style]
         return {c.decision: c.option for c in self.last[person.name]}
 
+    def tell(self, world: World, decisions: Sequence[str]) -> Learner:
+        """Start every team's state with its profile as certain on ``decisions`` (``--told``)."""
+        for t, profile in enumerate(world.profiles):
+            team = self.teams.setdefault(t, State(f"team:{t}"))
+            for decision in decisions:
+                team.evidence[decision] = {profile[decision]: TOLD_NATS}
+                team.votes[decision] = TOLD_VOTES
+        return self
+
     def feedback(self, person: Person, reward: int, now: float) -> None:
         team, user = self.teams[person.team], self.users[person.name]
         update(team, user, self.last.pop(person.name), reward, now=now, params=self.params)
+
+
+#: What ``--told`` plants in a team's state: evidence no member's votes can outweigh.
+TOLD_NATS = 30.0
+TOLD_VOTES = 100.0
+
+#: The ``--told`` references: the decisions each is told the team's profile for.
+TOLD: dict[str, tuple[str, ...]] = {
+    "told": tuple(DECISIONS),
+    "told_style": tuple(STYLE_OPTIONS),
+    "told_routing": tuple(d for d in DECISIONS if d not in STYLE_OPTIONS),
+}
 
 
 @dataclass(slots=True)
@@ -472,6 +500,9 @@ LABELS = {
     "team": "team oracle (team's taste)",
     "oracle": "oracle (person's taste)",
     "ideal": "ideal (knows team's taste)",
+    "told": "learner told team's taste",
+    "told_style": "learner told team's style",
+    "told_routing": "learner told team routing",
 }
 
 
@@ -490,10 +521,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--join", type=int, default=30, help="answers rated before newcomers")
     parser.add_argument("--curve", choices=sorted(CURVES), default="person")
     parser.add_argument("--ideal", action="store_true", help="also the (slow) ideal reference")
+    parser.add_argument(
+        "--told", action="store_true", help="also the learner told its teams' taste (references)"
+    )
     args = parser.parse_args(argv)
     marks = [n for n in (10, 20, 50) if n <= args.answers]
     started = time.perf_counter()
-    names = (*NAMES, "ideal") if args.ideal else NAMES
+    names = (*NAMES, *(("ideal",) if args.ideal else ()), *(TOLD if args.told else ()))
     results: dict[str, list[Figures]] = {name: [] for name in names}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         world = make_world(seed, args.teams, args.members, args.share, args.curve)
@@ -505,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         if args.ideal:
             policies["ideal"] = Ideal(world, share=args.share)
+        if args.told:
+            for name, decisions in TOLD.items():
+                policies[name] = Learner(random.Random(seed * 1_000 + 3)).tell(world, decisions)
         for name, policy in policies.items():
             trace = run(world, policy, seed, args.answers, args.join, 5)
             results[name].append(figures(trace, marks))
@@ -573,6 +610,16 @@ def report(
             if "ideal" in results
             else {}
         ),
+        **{
+            f"{name}_{figure}": value
+            for name in TOLD
+            if name in results
+            for figure, value in (
+                ("regret_ratio", round(regret[name] / regret["baseline"], 3)),
+                ("oracle_share_at_20", round(at[name].get(20, 0.0) / at["oracle"].get(20, 1.0), 3)),
+                ("newcomer_first5", round(first5[name], 3)),
+            )
+        },
         "targets_met": {
             "regret_ratio_le_0.5": ratio <= 0.5,
             "oracle_share_at_20_ge_0.9": share.get(20, 0.0) >= 0.9,
