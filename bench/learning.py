@@ -53,7 +53,7 @@ The methods, on the same people, the same request kinds and the same reaction dr
 * told (only with ``--told``): references that show which part of the team's taste the
   learner's gap comes from. The learner itself, but each team's state starts out holding the
   team's profile as certain (30 nats of evidence on it): ``told`` for every decision,
-  ``told style`` for the four style decisions only, ``told routing`` for the personality per
+  ``told_style`` for the four style decisions only, ``told_routing`` for the personality per
   request kind only. What the learner still loses when told is the cost of learning the
   person; what it gains is the cost of learning the team.
 
