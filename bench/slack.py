@@ -32,6 +32,7 @@ from bench.doubles import InstantLLM
 from bot.app import Chorus
 from bot.settings import Secrets, Settings
 from tests.servers import slack_fake as sf
+from tests.servers.listening import wait_listening
 
 SECRET = "bench-signing-secret"
 PLACEHOLDER = "_Thinking…_"
@@ -140,20 +141,6 @@ async def serve_chorus(api_url: str, port: int, data_dir: str) -> None:
     await _report.serve_adapter(app, SlackAdapter(app))
 
 
-async def _wait_listening(port: int, child: asyncio.subprocess.Process) -> None:
-    for _ in range(600):
-        if child.returncode is not None:
-            raise RuntimeError("the Chorus process exited during start-up")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the Chorus process did not start listening")
-
-
 async def serve_baseline(api_url: str, port: int) -> None:
     """The least any bot must do: take the event, ack it, post one message. No Chorus.
 
@@ -196,7 +183,7 @@ async def _measure(
     url = f"http://127.0.0.1:{port}/slack/events"
 
     async def ready(child: asyncio.subprocess.Process) -> None:
-        await _wait_listening(port, child)
+        await wait_listening(port, child)
 
     async def phase(pause_s: float) -> _report.Phase:
         return await _phase(fake, url, conversations, messages, pause_s)

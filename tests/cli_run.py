@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers.listening import wait_listening
+
 __all__ = ["CHORUS", "Run", "Served", "chorus", "clean_env", "free_port", "serving"]
 
 CHORUS = Path(sys.executable).with_name("chorus")
@@ -79,19 +81,6 @@ def free_port() -> int:
         return port
 
 
-async def _wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
-    for _ in range(600):
-        assert proc.returncode is None, "chorus run exited during start-up"
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("chorus run did not start listening")
-
-
 @dataclass
 class Served:
     """A ``chorus run`` that serves HTTP; ``code``, ``out`` and ``err`` once it has stopped."""
@@ -119,7 +108,7 @@ async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Se
     )
     served = Served(proc)
     try:
-        await _wait_listening(port, proc)
+        await wait_listening(port, proc)
         yield served
     finally:
         if proc.returncode is None:

@@ -1,0 +1,27 @@
+"""Waiting for a child process to start listening on a local port."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def wait_listening(
+    port: int, child: asyncio.subprocess.Process, *, tries: int = 600, pause: float = 0.05
+) -> None:
+    """Return once 127.0.0.1:``port`` accepts a connection.
+
+    Raises RuntimeError when ``child`` exits first or the port is still closed after
+    ``tries`` attempts ``pause`` seconds apart (30 s by default).
+    """
+    for _ in range(tries):
+        if child.returncode is not None:
+            raise RuntimeError(f"the process exited with {child.returncode} during start-up")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(pause)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError(f"the process did not start listening on port {port}")
