@@ -2,7 +2,7 @@
 
     python -m bench.learning [--seeds 20] [--first-seed 0] [--teams 8] [--members 6]
                              [--answers 50] [--share 0.7] [--join 30] [--curve person|linear]
-                             [--ideal] [--told]
+                             [--ideal] [--told] [--jobs 1]
 
 The simulator: teams of people with hidden taste. Each person prefers one option per style
 decision (length, formality, structure, emoji) and one personality per request kind (data,
@@ -66,9 +66,11 @@ newcomer's first five answers. All averaged over people and seeds. Last line: JS
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
+import multiprocessing
 import random
 import statistics
 import time
@@ -510,6 +512,28 @@ def _mean(values: Sequence[float]) -> float:
     return statistics.fmean(values)
 
 
+def run_seed(
+    seed: int, *, args: argparse.Namespace, names: Sequence[str], marks: Sequence[int]
+) -> dict[str, Figures]:
+    """Every method of ``names`` on one seed's world."""
+    world = make_world(seed, args.teams, args.members, args.share, args.curve)
+    policies: dict[str, Policy] = {
+        "learner": Learner(random.Random(seed * 1_000 + 3)),
+        "baseline": QLearning(random.Random(seed * 1_000 + 3)),
+        "team": TeamOracle(world),
+        "oracle": Oracle(),
+    }
+    if "ideal" in names:
+        policies["ideal"] = Ideal(world, share=args.share)
+    for name, decisions in TOLD.items():
+        if name in names:
+            policies[name] = Learner(random.Random(seed * 1_000 + 3)).tell(world, decisions)
+    return {
+        name: figures(run(world, policy, seed, args.answers, args.join, 5), marks)
+        for name, policy in policies.items()
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--seeds", type=int, default=20)
@@ -524,27 +548,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--told", action="store_true", help="also the learner told its teams' taste (references)"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="seeds run in this many processes (same figures)"
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     marks = [n for n in (10, 20, 50) if n <= args.answers]
     started = time.perf_counter()
     names = (*NAMES, *(("ideal",) if args.ideal else ()), *(TOLD if args.told else ()))
     results: dict[str, list[Figures]] = {name: [] for name in names}
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        world = make_world(seed, args.teams, args.members, args.share, args.curve)
-        policies: dict[str, Policy] = {
-            "learner": Learner(random.Random(seed * 1_000 + 3)),
-            "baseline": QLearning(random.Random(seed * 1_000 + 3)),
-            "team": TeamOracle(world),
-            "oracle": Oracle(),
-        }
-        if args.ideal:
-            policies["ideal"] = Ideal(world, share=args.share)
-        if args.told:
-            for name, decisions in TOLD.items():
-                policies[name] = Learner(random.Random(seed * 1_000 + 3)).tell(world, decisions)
-        for name, policy in policies.items():
-            trace = run(world, policy, seed, args.answers, args.join, 5)
-            results[name].append(figures(trace, marks))
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    job = functools.partial(run_seed, args=args, names=names, marks=marks)
+    if args.jobs > 1:
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            per_seed = pool.map(job, seeds)
+    else:
+        per_seed = [job(seed) for seed in seeds]
+    for figs in per_seed:  # in seed order, whatever the number of jobs
+        for name in names:
+            results[name].append(figs[name])
     report(results, marks, args, time.perf_counter() - started)
 
 
