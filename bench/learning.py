@@ -444,8 +444,18 @@ class Trace:
     newcomer_oracle: list[list[float]] = field(default_factory=list)
 
 
+#: Called after each reaction with the person, the request's kind, the reply and the reward.
+Observer = Callable[[Person, str, Reply, int], None]
+
+
 def run(
-    world: World, policy: Policy, seed: int, answers: int, join: int, newcomer_answers: int
+    world: World,
+    policy: Policy,
+    seed: int,
+    answers: int,
+    join: int,
+    newcomer_answers: int,
+    observe: Observer | None = None,
 ) -> Trace:
     """Everyone rates one answer a day; newcomers join after ``join`` days."""
     kinds_rng = random.Random(seed * 1_000 + 1)
@@ -467,6 +477,8 @@ def run(
                 best[person.name].append(person.p_up(kind, person.oracle(kind)))
                 reward = 1 if react_rng.random() < p else -1
                 policy.feedback(person, reward, now + 600.0)
+                if observe is not None:
+                    observe(person, kind, reply, reward)
     trace = Trace()
     for team in world.members:
         for person in team:
