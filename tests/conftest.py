@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,6 +29,20 @@ PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127
 REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 _ids = itertools.count(1)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the two /dev/null files llama-cpp-python opens at import and never closes.
+
+    ``filterwarnings = error`` turns warnings on for the whole run, so otherwise the
+    interpreter prints "Exception ignored ... ResourceWarning: unclosed file" for them at exit,
+    after the summary line, as if a test had leaked them.
+    """
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None and not handle.closed:
+            handle.close()
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
