@@ -136,7 +136,9 @@ class Dispatcher:
                 identity=self.identity,
                 learner=self.learner,
             ),
-            preferences=PreferenceCommands(self.preferences),
+            preferences=PreferenceCommands(
+                self.preferences, lambda: list(self.registry.personalities)
+            ),
             proactive=ProactiveCommands(db, self.identity, settings),
             linking=LinkCommands(
                 settings=settings.linking, db=db, redis=redis, identity=self.identity

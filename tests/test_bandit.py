@@ -314,6 +314,18 @@ def test_explain_reports_preference_and_confidence() -> None:
     assert DATA not in who
 
 
+def test_explain_weighs_a_choice_against_the_options_it_could_have_been() -> None:
+    team, ada = State("team:T1"), State("user:ada")
+    update(team, ada, [(DATA, "data_analyst", "data_analyst")], +1, now=T0)
+    alone = explain(ada, team, defaults={DATA: "data_analyst"}, now=T0)[DATA]
+    assert alone.probability == 1  # the only option anyone rated
+    others = ("assistant", "support_assistant")
+    among = explain(ada, team, defaults={DATA: "data_analyst"}, options={DATA: others}, now=T0)
+    assert among[DATA].option == "data_analyst"
+    assert 0.5 < among[DATA].probability < 1
+    assert {o.option for o in among[DATA].options} == {"data_analyst", *others}
+
+
 def test_beliefs_are_calibrated() -> None:
     """Among simulated people, the favourite the learner is p sure of is right about p of the
     time (people who react with the reaction curve the learner assumes)."""

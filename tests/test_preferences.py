@@ -185,6 +185,28 @@ async def test_what_have_you_learned_and_resets(
     assert len(llm.history) == 1  # only "hello" reached the model
 
 
+async def test_what_have_you_learned_weighs_routing_against_every_installed_personality(
+    app: Chorus, transport: FakeTransport
+) -> None:
+    await _ask(app, transport, "hello")
+    ada = _last(app)
+    picks = [("personality:general", "assistant"), ("emoji", "on"), ("length", "short")]
+    _teach(app, ada.tenant_id, ada.user_id, picks, 1, 2)
+    await _ask(app, transport, "what have you learned about me?")
+    lines = transport.last.text.splitlines()[1:]
+    labels = [line.split(":", 1)[0].lstrip("• ") for line in lines]
+    assert labels == ["Answer length", "Emoji", "Who answers general questions"]
+    states = _states(app)
+    user, team = (bandit.State.from_dict(states[k]) for k in ("user", "team"))
+    installed = sorted(app.pm.registry.personalities)
+    assert len(installed) > 1
+    sure = bandit.beliefs(team, user, "personality:general", installed, default="assistant")[
+        "assistant"
+    ]
+    assert sure < 0.99  # two ratings of the one personality tried are not certainty
+    assert f"Who answers general questions: assistant ({sure:.0%} sure;" in lines[-1]
+
+
 @pytest.mark.parametrize(
     "learning", [{"preference_learning": False}], ids=["preference_learning=False"]
 )

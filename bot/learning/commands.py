@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bot import messages
@@ -52,8 +53,13 @@ def preference_intent(text: str) -> tuple[str, list[str]] | None:
 
 
 class PreferenceCommands:
-    def __init__(self, preferences: Preferences) -> None:
+    """``personalities`` gives the installed personalities' names, which routing chooses from."""
+
+    def __init__(
+        self, preferences: Preferences, personalities: Callable[[], Iterable[str]] = tuple
+    ) -> None:
         self.preferences = preferences
+        self.personalities = personalities
 
     async def run(self, caller: Caller, name: str, args: list[str]) -> str:
         if not self.preferences.settings.preference_learning:
@@ -69,7 +75,7 @@ class PreferenceCommands:
         team, user = await self.preferences.db.call(
             lambda: self.preferences.states(tenant_id, home_user, home=(home_tenant, home_user))
         )
-        lines = describe_preferences(user, team)
+        lines = describe_preferences(user, team, sorted(self.personalities()))
         if not lines:
             return messages.NOTHING_LEARNED
         return "\n".join([messages.LEARNED_HEADER, *(f"• {line}" for line in lines)])

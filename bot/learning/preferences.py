@@ -301,11 +301,23 @@ class Preferences:
         self._cache.pop(_key(tenant_id, user_id), None)
 
 
-def describe_preferences(user: State, team: State | None = None) -> list[str]:
-    """Readable lines of what was learned about a person, with how sure it is."""
+def describe_preferences(
+    user: State, team: State | None = None, personalities: Sequence[str] = ()
+) -> list[str]:
+    """Readable lines of what was learned about a person, with how sure it is: the style
+    decisions in their usual order, then which personality suits each kind of request, out of
+    ``personalities`` (those installed) and any rated before."""
     defaults = {bandit.personality_decision(k): p for k, p in SPECIALISTS.items()}
+    learned = bandit.explain(
+        user,
+        team,
+        defaults=defaults,
+        options={bandit.personality_decision(k): personalities for k in SPECIALISTS},
+    )
+    order = {d: i for i, d in enumerate(bandit.STYLE_OPTIONS)}
+    ranked = sorted(learned.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
     lines = []
-    for decision, pref in sorted(bandit.explain(user, team, defaults=defaults).items()):
+    for decision, pref in ranked:
         if decision.startswith("personality:"):
             label = messages.LEARNED_WHO.format(kind=decision.split(":", 1)[1])
         else:

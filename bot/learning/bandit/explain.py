@@ -6,7 +6,7 @@ probability that each option is the person's favourite, with the person's own ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,24 +55,28 @@ def explain(
     team: State | None = None,
     *,
     defaults: Mapping[str, str] | None = None,
+    options: Mapping[str, Sequence[str]] | None = None,
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
 ) -> dict[str, Preference]:
     """Per decision learned in ``user`` or ``team``, the person's likeliest favourite and how
     sure the learner is. ``defaults`` gives the option with the head start per decision (the
-    specialist per request kind); explain a newcomer's view with ``explain(State(), team)``.
+    specialist per request kind); ``options`` the options a decision could take beyond those
+    rated (every installed personality for a request kind: how sure a choice is depends on
+    what else it could have been). Explain a newcomer's view with ``explain(State(), team)``.
     """
     now = _now(now)
     defaults = defaults or {}
+    options = options or {}
     out = {}
     for decision in sorted(user.decisions | (team.decisions if team else set())):
         default = defaults.get(decision)
-        options = _options(decision, team, user, [default])
-        if not options:
+        candidates = _options(decision, team, user, [default, *options.get(decision, ())])
+        if not candidates:
             continue
-        probs = beliefs(team, user, decision, options, default=default, now=now, params=params)
+        probs = beliefs(team, user, decision, candidates, default=default, now=now, params=params)
         own = user.evidence_at(decision, now, params.half_life_s)
-        ranked = sorted(options, key=lambda o: (-probs[o], o))
+        ranked = sorted(candidates, key=lambda o: (-probs[o], o))
         out[decision] = Preference(
             decision=decision,
             option=ranked[0],
