@@ -7,9 +7,10 @@ import io
 import sys
 import types
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -23,9 +24,11 @@ from bot.learning import stats as stats_module
 from bot.learning.ratings import Weights
 from bot.learning.sources import compute_sources
 from bot.learning.stats import (
+    CHART_MIN_DAYS,
     PersonalityStats,
     Stats,
     StatsReporter,
+    chart_figure,
     compute_stats,
     format_stats,
     pattern_counts,
@@ -264,6 +267,20 @@ async def test_chart_is_a_png(app: Chorus, transport: FakeTransport, tmp_path: P
     _check_png(render_chart(figures, tmp_path / "charts" / "s.png", threshold=0.6))
     empty = Stats([], PersonalityStats("(all)"))
     _check_png(render_chart(empty, tmp_path / "empty.png"))
+
+
+@pytest.mark.parametrize("spread", [0, 3, 40])
+def test_chart_frames_at_least_a_week_around_its_data(spread: int) -> None:
+    today = date(2026, 11, 23)
+    points = [(today - timedelta(days=spread), 0.5, 2), (today, 0.75, 4)]
+    stats = Stats([], PersonalityStats("(all)"), series={"assistant": points})
+    left, right = chart_figure(stats).axes[0].get_xlim()  # matplotlib dates: days
+    first = mdates.date2num(today - timedelta(days=spread))
+    assert left <= first and right >= mdates.date2num(today)
+    if spread < CHART_MIN_DAYS:  # not two years either side, as matplotlib frames one day
+        assert right - left == pytest.approx(CHART_MIN_DAYS)
+    else:  # matplotlib's own frame: the data and a small margin
+        assert spread < right - left < 1.2 * spread
 
 
 async def test_cli_prints_the_table_and_writes_the_chart(

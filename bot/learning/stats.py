@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import case, inspect
@@ -43,11 +43,16 @@ from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Interaction, Memory
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "CACHE_PROVIDER",
+    "CHART_MIN_DAYS",
     "PersonalityStats",
     "Stats",
     "StatsReporter",
+    "chart_figure",
     "compute_stats",
     "format_stats",
     "pattern_counts",
@@ -248,8 +253,13 @@ def format_stats(stats: Stats, registry: PersonalityRegistry | None = None) -> s
     return messages.learning_stats(lines, total, shared_memories=stats.shared_memories)
 
 
-def render_chart(stats: Stats, path: Path, *, threshold: float | None = None) -> Path:
-    """Draw satisfaction per personality over time into the PNG ``path``."""
+#: The chart shows at least this many days around its data (a single day would otherwise be
+#: framed by matplotlib with two years on either side).
+CHART_MIN_DAYS = 7
+
+
+def chart_figure(stats: Stats, *, threshold: float | None = None) -> Figure:
+    """Satisfaction per personality over time, as a matplotlib figure (800 × 450 px)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -273,7 +283,21 @@ def render_chart(stats: Stats, path: Path, *, threshold: float | None = None) ->
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower left", fontsize="small")
     if stats.series:
+        every = np.array(
+            [p[0] for points in stats.series.values() for p in points], dtype="datetime64[D]"
+        )
+        first, last = every.min(), every.max()
+        short = CHART_MIN_DAYS - int((last - first) // np.timedelta64(1, "D"))
+        if short > 0:  # the week up to the latest point, and a day after it
+            day = np.timedelta64(1, "D")
+            ax.set_xlim(first - (short - 1) * day, last + day)
         fig.autofmt_xdate()
+    return fig
+
+
+def render_chart(stats: Stats, path: Path, *, threshold: float | None = None) -> Path:
+    """Draw satisfaction per personality over time into the PNG ``path``."""
+    fig = chart_figure(stats, threshold=threshold)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
