@@ -422,16 +422,25 @@ def learning_sources(lines: list[str]) -> str:
 
 
 def satisfaction_alert(
-    subject: str, satisfaction: float, ratings: int, threshold: float, dataset: str | None
+    subject: str,
+    satisfaction: float,
+    ratings: int,
+    threshold: float,
+    dataset: str | None,
+    *,
+    contents: str = "its well-rated answers",
+    examples: int | None = None,
 ) -> str:
-    """Notice for admins when a personality's or a person's satisfaction drops (once)."""
+    """Notice for admins when a personality's or a person's satisfaction drops (once);
+    ``contents`` says what the data set at ``dataset`` holds, ``examples`` how many."""
     text = (
         f"Satisfaction with {subject} has dropped to {satisfaction:.0%} over the last "
         f"{ratings} ratings (the alert is below {threshold:.0%}). "
         "I'll tell you again only after it has recovered."
     )
     if dataset:
-        text += f" A training data set of its well-rated answers is in {dataset}."
+        count = "" if examples is None else f" ({examples} example{'s' * (examples != 1)})"
+        text += f" A training data set of {contents}{count} is in {dataset}."
     return text
 
 

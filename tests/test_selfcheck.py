@@ -106,25 +106,32 @@ async def test_bystanders_count_half(app: Chorus, transport: FakeTransport) -> N
     assert not any("Assistant" in n for n in app.admin_notices)
 
 
-async def test_a_persons_satisfaction_alerts_once(app: Chorus, transport: FakeTransport) -> None:
+async def test_a_persons_satisfaction_alerts_once_with_the_answers_they_liked(
+    app: Chorus, transport: FakeTransport
+) -> None:
     for n in range(4):
         await turn(app, transport, f"UP{n}", "+1")  # keeps the personality above 60%
-    # Ada dislikes what others were told, then her own answers: four 👎 from her.
+    # Ada likes one answer others were told and dislikes two (a bystander: half weight each),
+    # then her own answer: 0.5 / (3 x 0.5 + 1) = 20%.
     answers = []
     for n in range(3):
         m, _ = await ask(app, transport, f"more {n}", user=f"UP{n}")
         answers.append(m)
-    for m in answers:
-        await rate(app, m, "-1", user="U1")
+    for m, emoji in zip(answers, ["+1", "-1", "-1"], strict=True):
+        await rate(app, m, emoji, user="U1")
     assert await app.dispatcher.selfcheck.idle(10)
     assert not any("as rated by" in n for n in app.admin_notices)  # 3 ratings: too few
     await turn(app, transport, "U1", "-1")
-    mine = [n for n in app.admin_notices if "as rated by" in n]
-    assert mine == [
-        "Satisfaction with my answers, as rated by Ada (test:U1), has dropped to 0% over the "
+    [mine] = [n for n in app.admin_notices if "as rated by" in n]
+    [dataset] = [p for p in datasets(app) if "-user-" in p.name]
+    assert dataset.name.startswith("test-T1-user-U1-")
+    assert mine == (
+        "Satisfaction with my answers, as rated by Ada (test:U1), has dropped to 20% over the "
         "last 4 ratings (the alert is below 60%). I'll tell you again only after it has "
-        "recovered."
-    ]
+        f"recovered. A training data set of the answers they rated 👍 (1 example) is in {dataset}."
+    )
+    [line] = [json.loads(x) for x in dataset.read_text("utf-8").splitlines()]
+    assert line["messages"][1] == {"role": "user", "content": "more 0"}
     await turn(app, transport, "U1", "-1")
     assert len([n for n in app.admin_notices if "as rated by" in n]) == 1
     user_targets = [t for t in _targets(app) if t.startswith("user:")]

@@ -72,13 +72,15 @@ _BATCH = 200
 @dataclass(frozen=True, slots=True)
 class DatasetQuery:
     """Which answers to export: one workspace (None: all), one personality (None: all),
-    questions asked in [``since``, ``until``), net rating > 0 and >= ``min_rating``."""
+    questions asked in [``since``, ``until``), net rating > 0 and >= ``min_rating``; with
+    ``rater_id``, only that person's ratings count (the answers they liked)."""
 
     tenant_id: uuid.UUID | None = None
     personality: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     min_rating: float = 0.0
+    rater_id: uuid.UUID | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +117,7 @@ def qualifying(session: Session, query: DatasetQuery, weights: Weights) -> list[
         personality=query.personality,
         since=query.since,
         until=query.until,
+        rater_id=query.rater_id,
     )
     net = net_by_interaction(ratings)
     wanted = [i for i, v in net.items() if v > 1e-9 and v >= query.min_rating - 1e-9]

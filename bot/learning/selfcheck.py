@@ -17,8 +17,10 @@ the scope is not in alert already, the scope goes into alert:
   or ``user:<user uuid>``, figures in its detail), a WARNING log line, and the ``notify``
   callback (the app adds the notice to ``app.admin_notices`` and DMs admins where the platform
   adapter can);
-- for a personality, its well-rated answers in that workspace are exported
-  (:mod:`bot.learning.dataset`) to ``storage.data_dir/datasets/PLATFORM-TENANT-NAME-TIME.jsonl``.
+- a training data set is exported (:mod:`bot.learning.dataset`): for a personality, its
+  well-rated answers in that workspace, to
+  ``storage.data_dir/datasets/PLATFORM-TENANT-NAME-TIME.jsonl``; for a person, the answers
+  they rated 👍 there, to ``…/PLATFORM-TENANT-user-USERID-TIME.jsonl``.
 
 The scope leaves alert (audit entry ``learning.satisfaction_recovered``) once its satisfaction
 is back at or above the threshold; only then can it alert again. The state is the newest of
@@ -78,6 +80,8 @@ class Alert:
     dataset: Path | None
     #: How the subject is named to admins.
     label: str
+    #: For a person's alert: their user id (the data set holds the answers they liked).
+    rater_id: uuid.UUID | None = None
     #: The notice sent to admins (set once the data set is written).
     notice: str = ""
 
@@ -226,11 +230,12 @@ class SelfCheck:
             return None
         if alerted or share >= cfg.satisfaction_alert or len(ratings) < cfg.min_ratings_for_alert:
             return None
-        dataset = self._dataset_path(tenant, subject) if kind == "personality" else None
+        dataset = self._dataset_path(
+            tenant, subject if kind == "personality" else f"user-{subject}"
+        )
         if rater is not None:
             detail["user"] = f"{rater.platform}:{rater.external_id}"
-        if dataset is not None:
-            detail["dataset"] = str(dataset)
+        detail["dataset"] = str(dataset)
         audit(session, tenant_id=tenant.id, actor=ACTOR, action=ALERT, target=target, detail=detail)
         return Alert(
             tenant_id=tenant.id,
@@ -243,6 +248,7 @@ class SelfCheck:
             threshold=cfg.satisfaction_alert,
             dataset=dataset,
             label=self._subject_label(kind, subject, rater),
+            rater_id=rater.id if kind == "user" and rater is not None else None,
         )
 
     def _subject_label(self, kind: Kind, subject: str, rater: User | None) -> str:
@@ -254,9 +260,9 @@ class SelfCheck:
         who = rater.display_name or rater.external_id
         return f"my answers, as rated by {who} ({rater.platform}:{rater.external_id}),"
 
-    def _dataset_path(self, tenant: Tenant, personality: str) -> Path:
+    def _dataset_path(self, tenant: Tenant, subject: str) -> Path:
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        name = _UNSAFE.sub("_", f"{tenant.platform}-{tenant.external_id}-{personality}-{stamp}")
+        name = _UNSAFE.sub("_", f"{tenant.platform}-{tenant.external_id}-{subject}-{stamp}")
         folder = Path(self.settings.storage.data_dir) / "datasets"
         path, n = folder / f"{name}.jsonl", 1
         while path.exists():  # a second alert within the same second
@@ -265,11 +271,15 @@ class SelfCheck:
         return path
 
     async def _deliver(self, alert: Alert) -> Alert:
-        """Export the data set (personality alerts), log, and notify the admins."""
+        """Export the data set, log, and notify the admins."""
         written: int | None = None
         if alert.dataset is not None:
             path = alert.dataset
-            query = DatasetQuery(tenant_id=alert.tenant_id, personality=alert.subject)
+            query = (
+                DatasetQuery(tenant_id=alert.tenant_id, personality=alert.subject)
+                if alert.kind == "personality"
+                else DatasetQuery(tenant_id=alert.tenant_id, rater_id=alert.rater_id)
+            )
             try:
                 result = await self.db.run(
                     lambda s: write_dataset_file(
@@ -291,6 +301,10 @@ class SelfCheck:
             alert.ratings,
             alert.threshold,
             str(alert.dataset) if alert.dataset is not None else None,
+            contents="its well-rated answers"
+            if alert.kind == "personality"
+            else "the answers they rated 👍",
+            examples=written,
         )
         alert = replace(alert, notice=notice)
         log.warning(
