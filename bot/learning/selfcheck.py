@@ -312,7 +312,7 @@ class SelfCheck:
             notice,
             alert.platform,
             alert.tenant,
-            f", {written} examples exported" if written is not None else "",
+            f", {written} example{'s' * (written != 1)} exported" if written is not None else "",
         )
         if self.notify is not None:
             try:
