@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
-__all__ = ["percentile"]
+__all__ = ["map_jobs", "percentile"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -13,3 +18,12 @@ def percentile(values: Sequence[float], q: float) -> float:
         raise ValueError("no values")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def map_jobs(fn: Callable[[T], R], items: Iterable[T], jobs: int) -> list[R]:
+    """``[fn(x) for x in items]``, in ``jobs`` forked processes when more than one (``fn``
+    must be picklable: a module-level function or a ``functools.partial`` of one)."""
+    if jobs <= 1:
+        return [fn(x) for x in items]
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        return pool.map(fn, items)

@@ -70,7 +70,6 @@ import functools
 import itertools
 import json
 import math
-import multiprocessing
 import random
 import statistics
 import time
@@ -80,6 +79,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bench.figures import map_jobs
 from bot.learning.bandit import (
     STYLE_OPTIONS,
     Choice,
@@ -360,6 +360,28 @@ STYLE_MISSES = np.array(
 )
 
 
+def p_up_person(misses: np.ndarray, noise: float) -> np.ndarray:
+    """The chance of a 👍 with the ``person`` curve, for arrays of misses."""
+    like = 1.0 / (1.0 + np.exp(1.5 * (misses - 2)))
+    return noise + (1.0 - 2.0 * noise) * like
+
+
+def style_prior(team: Sequence[str], share: float) -> np.ndarray:
+    """For each of :data:`STYLE_COMBOS`, the chance it is a member's when ``team`` (one option
+    per style decision) is their team's: each option the team's with probability ``share``,
+    otherwise any alike."""
+    sizes = [len(options) for options in STYLE_OPTIONS.values()]
+    return np.array(
+        [
+            math.prod(
+                share * (mine == theirs) + (1 - share) * (1.0 / k)
+                for mine, theirs, k in zip(combo, team, sizes, strict=True)
+            )
+            for combo in STYLE_COMBOS
+        ]
+    )
+
+
 @dataclass(slots=True)
 class Ideal:
     """Bayes' rule on the simulator's exact model, knowing each team's profile (a reference).
@@ -376,8 +398,7 @@ class Ideal:
     last: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def _p_up(self, misses: np.ndarray) -> np.ndarray:
-        like = 1.0 / (1.0 + np.exp(1.5 * (misses - 2)))
-        return self.noise + (1.0 - 2.0 * self.noise) * like
+        return p_up_person(misses, self.noise)
 
     def _pick(self, decision: str, option: str) -> float:
         if decision.startswith("personality:"):
@@ -392,12 +413,7 @@ class Ideal:
             team = self.share * (option == profile[decision])
             return team + (1 - self.share) * self._pick(decision, option)
 
-        style = np.log(
-            [
-                math.prod(prob(d, o) for d, o in zip(STYLE_OPTIONS, combo, strict=True))
-                for combo in STYLE_COMBOS
-            ]
-        )
+        style = np.log(style_prior(tuple(profile[d] for d in STYLE_OPTIONS), self.share))
         logs = style.reshape(-1, *([1] * len(KINDS)))
         for i, kind in enumerate(KINDS):
             who = np.log([prob(personality_decision(kind), p) for p in PERSONALITIES])
@@ -546,37 +562,44 @@ def run_seed(
     }
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the simulated worlds and how they are run (seeds, teams, share
+    of taste from the team, processes), shared with ``bench.learning_team``."""
+    parser.add_argument("--seeds", type=_at_least_one, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="tuning used 100-123")
+    parser.add_argument("--teams", type=_at_least_one, default=8)
+    parser.add_argument("--members", type=_at_least_one, default=6)
+    parser.add_argument("--share", type=float, default=0.7, help="share of taste from the team")
+    parser.add_argument(
+        "--jobs", type=_at_least_one, default=1, help="seeds run in this many processes"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--first-seed", type=int, default=0, help="tuning used 100-123")
-    parser.add_argument("--teams", type=int, default=8)
-    parser.add_argument("--members", type=int, default=6)
+    world_arguments(parser)
     parser.add_argument("--answers", type=int, default=50)
-    parser.add_argument("--share", type=float, default=0.7, help="share of taste from the team")
     parser.add_argument("--join", type=int, default=30, help="answers rated before newcomers")
     parser.add_argument("--curve", choices=sorted(CURVES), default="person")
     parser.add_argument("--ideal", action="store_true", help="also the (slow) ideal reference")
     parser.add_argument(
         "--told", action="store_true", help="also the learner told its teams' taste (references)"
     )
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="seeds run in this many processes (same figures)"
-    )
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     marks = [n for n in (10, 20, 50) if n <= args.answers]
     started = time.perf_counter()
     names = (*NAMES, *(("ideal",) if args.ideal else ()), *(TOLD if args.told else ()))
     results: dict[str, list[Figures]] = {name: [] for name in names}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     job = functools.partial(run_seed, args=args, names=names, marks=marks)
-    if args.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            per_seed = pool.map(job, seeds)
-    else:
-        per_seed = [job(seed) for seed in seeds]
+    per_seed = map_jobs(job, seeds, args.jobs)
     for figs in per_seed:  # in seed order, whatever the number of jobs
         for name in names:
             results[name].append(figs[name])

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
-import multiprocessing
 import random
 import statistics
 import time
@@ -35,6 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.figures import map_jobs
 from bench.learning import (
     DAY,
     KINDS,
@@ -44,32 +43,14 @@ from bench.learning import (
     Person,
     Reply,
     make_world,
+    p_up_person,
     run,
+    style_prior,
+    world_arguments,
 )
 from bot.learning.bandit import STYLE_OPTIONS, beliefs, personality_decision
 
 NOISE = 0.1
-
-
-def _member_given_team(share: float) -> np.ndarray:
-    """``P[T, s]``: the chance a member's style combination is ``s`` when the team's is ``T``."""
-    sizes = [len(options) for options in STYLE_OPTIONS.values()]
-    return np.array(
-        [
-            [
-                math.prod(
-                    share * (a == b) + (1.0 - share) / k
-                    for a, b, k in zip(member, team, sizes, strict=True)
-                )
-                for member in STYLE_COMBOS
-            ]
-            for team in STYLE_COMBOS
-        ]
-    )
-
-
-def _p_up(misses: np.ndarray) -> np.ndarray:
-    return NOISE + (1.0 - 2.0 * NOISE) / (1.0 + np.exp(1.5 * (misses - 2)))
 
 
 def check(seed: int, *, days: int, teams: int, members: int, share: float) -> dict[str, float]:
@@ -82,12 +63,12 @@ def check(seed: int, *, days: int, teams: int, members: int, share: float) -> di
     def observe(person: Person, kind: str, reply: Reply, reward: int) -> None:
         who = personality_decision(kind)
         combo = index[tuple(reply[d] for d in STYLE_OPTIONS)]
-        up = _p_up(STYLE_MISSES[combo] + (reply[who] != person.taste[who]))
+        up = p_up_person(STYLE_MISSES[combo] + (reply[who] != person.taste[who]), NOISE)
         seen = np.log(up if reward > 0 else 1.0 - up)
         loglik[person.name] = loglik.get(person.name, 0.0) + seen
 
     run(world, learner, seed, days, join=days, newcomer_answers=0, observe=observe)
-    given = _member_given_team(share)
+    given = np.array([style_prior(team, share) for team in STYLE_COMBOS])  # [team, member]
     right: dict[str, list[bool]] = {"learner": [], "bayes": []}
     for t, team in enumerate(world.members):
         log_post = np.zeros(len(STYLE_COMBOS))  # over the team's style combination
@@ -109,19 +90,24 @@ def check(seed: int, *, days: int, teams: int, members: int, share: float) -> di
     return {name: statistics.fmean(hits) for name, hits in right.items()}
 
 
+def _days(text: str) -> list[int]:
+    try:
+        days = sorted({int(d) for d in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of days such as 10,30") from None
+    if days[0] < 1:
+        raise argparse.ArgumentTypeError("every day must be at least 1")
+    return days
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--teams", type=int, default=8)
-    parser.add_argument("--members", type=int, default=6)
-    parser.add_argument("--share", type=float, default=0.7, help="share of taste from the team")
-    parser.add_argument("--days", default="10,30", help="after how many days to judge, e.g. 10,30")
-    parser.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes")
+    world_arguments(parser)
+    parser.add_argument(
+        "--days", type=_days, default="10,30", help="after how many days to judge, e.g. 10,30"
+    )
     args = parser.parse_args(argv)
-    marks = sorted({int(d) for d in args.days.split(",")})
-    if args.jobs < 1 or not marks or marks[0] < 1:
-        parser.error("--jobs and every --days value must be at least 1")
+    marks: list[int] = args.days
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     out: dict[str, object] = {}
@@ -135,11 +121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         job = functools.partial(
             check, days=days, teams=args.teams, members=args.members, share=args.share
         )
-        if args.jobs > 1:
-            with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-                per_seed = pool.map(job, seeds)
-        else:
-            per_seed = [job(seed) for seed in seeds]
+        per_seed = map_jobs(job, seeds, args.jobs)
         learner = statistics.fmean(r["learner"] for r in per_seed)
         bayes = statistics.fmean(r["bayes"] for r in per_seed)
         print(f"  {days:<6}{learner:9.3f}{bayes:13.3f}")
