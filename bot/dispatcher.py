@@ -136,9 +136,7 @@ class Dispatcher:
                 identity=self.identity,
                 learner=self.learner,
             ),
-            preferences=PreferenceCommands(
-                self.preferences, lambda: list(self.registry.personalities)
-            ),
+            preferences=PreferenceCommands(self.preferences, lambda: self.registry.personalities),
             proactive=ProactiveCommands(db, self.identity, settings),
             linking=LinkCommands(
                 settings=settings.linking, db=db, redis=redis, identity=self.identity

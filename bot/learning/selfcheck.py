@@ -77,11 +77,11 @@ class Alert:
     satisfaction: float
     ratings: int
     threshold: float
+    #: Where the training data set goes (None once writing it failed), and what it holds.
     dataset: Path | None
+    query: DatasetQuery
     #: How the subject is named to admins.
     label: str
-    #: For a person's alert: their user id (the data set holds the answers they liked).
-    rater_id: uuid.UUID | None = None
     #: The notice sent to admins (set once the data set is written).
     notice: str = ""
 
@@ -247,8 +247,12 @@ class SelfCheck:
             ratings=len(ratings),
             threshold=cfg.satisfaction_alert,
             dataset=dataset,
+            query=(
+                DatasetQuery(tenant_id=tenant.id, personality=subject)
+                if rater is None
+                else DatasetQuery(tenant_id=tenant.id, rater_id=rater.id)
+            ),
             label=self._subject_label(kind, subject, rater),
-            rater_id=rater.id if kind == "user" and rater is not None else None,
         )
 
     def _subject_label(self, kind: Kind, subject: str, rater: User | None) -> str:
@@ -274,12 +278,7 @@ class SelfCheck:
         """Export the data set, log, and notify the admins."""
         written: int | None = None
         if alert.dataset is not None:
-            path = alert.dataset
-            query = (
-                DatasetQuery(tenant_id=alert.tenant_id, personality=alert.subject)
-                if alert.kind == "personality"
-                else DatasetQuery(tenant_id=alert.tenant_id, rater_id=alert.rater_id)
-            )
+            path, query = alert.dataset, alert.query
             try:
                 result = await self.db.run(
                     lambda s: write_dataset_file(
@@ -307,13 +306,7 @@ class SelfCheck:
             examples=written,
         )
         alert = replace(alert, notice=notice)
-        log.warning(
-            "self-check: %s (%s:%s%s)",
-            notice,
-            alert.platform,
-            alert.tenant,
-            f", {written} example{'s' * (written != 1)} exported" if written is not None else "",
-        )
+        log.warning("self-check: %s (%s:%s)", notice, alert.platform, alert.tenant)
         if self.notify is not None:
             try:
                 await self.notify(alert)
