@@ -233,6 +233,7 @@ class Chorus:
         """Finish the events in progress, run shutdown hooks, close every connection."""
         await self.dispatcher.drain(self.settings.dispatcher.shutdown_grace_s)
         await self.hooks.call("chorus_shutdown", app=self)
+        self.hooks.close()
         for closer in (self.llm.aclose, self.redis.aclose):
             try:
                 await closer()

@@ -5,24 +5,39 @@ result, and one raising plugin would stop the rest. So the host calls each imple
 itself, with keyword arguments, awaits what needs awaiting (:func:`await_me_maybe`), applies
 "first non-None" after awaiting, and isolates every call: an exception or a call past the time
 budget is logged with the plugin's name, counted, and skipped.
+
+A ``def`` hook runs in a worker thread of its own pool, never on the event loop: a slow or hung
+one cannot hold up anyone else's message, and its budget holds (it is abandoned at the
+deadline; the thread finishes on its own). A plugin with :data:`MAX_ABANDONED` abandoned calls
+still running is not called again until they return: each such call counts as a failure, so a
+plugin that keeps hanging is disabled instead of filling the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
-__all__ = ["HookResult", "HookRunner", "PluginHealth", "await_me_maybe"]
+__all__ = ["HookResult", "HookRunner", "MAX_ABANDONED", "PluginHealth", "await_me_maybe"]
 
 log = logging.getLogger(__name__)
+
+#: Threads for ``def`` hooks (shared by every plugin; see :data:`MAX_ABANDONED`).
+HOOK_THREADS = 16
+#: Abandoned (past-budget, still running) ``def`` calls a plugin may have before it is skipped.
+MAX_ABANDONED = 4
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -75,6 +90,44 @@ class HookRunner:
         self.pm = pm
         self.health = health
         self.timeout_s = timeout_s
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        #: ``def`` calls per plugin still running in a thread after their deadline.
+        self.abandoned: dict[str, int] = defaultdict(int)
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(HOOK_THREADS, thread_name_prefix="chorus-hook")
+        return self._pool
+
+    def close(self) -> None:
+        """Stop taking ``def`` calls; threads still running finish on their own."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def _in_thread(
+        self, name: str, function: Callable[..., Any], args: dict[str, Any]
+    ) -> Any:
+        """Run a ``def`` hook in the hook pool under the budget; abandon it at the deadline."""
+        with self._lock:
+            if self.abandoned[name] >= MAX_ABANDONED:
+                raise TimeoutError(f"{self.abandoned[name]} earlier calls still running")
+        call = functools.partial(contextvars.copy_context().run, function, **args)
+        future = asyncio.get_running_loop().run_in_executor(self._threads(), call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except TimeoutError:
+            with self._lock:
+                self.abandoned[name] += 1
+            future.add_done_callback(functools.partial(self._returned, name))
+            raise
+
+    def _returned(self, name: str, future: asyncio.Future[Any]) -> None:
+        with self._lock:
+            self.abandoned[name] -= 1
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("plugin %s: an abandoned hook call raised afterwards", name)
 
     def _impls(self, hook: str, enabled: Collection[str] | None) -> list[Any]:
         caller = getattr(self.pm.hook, hook)
@@ -88,12 +141,15 @@ class HookRunner:
         name = impl.plugin_name
         args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
         started = time.perf_counter()
+        function = impl.function
         try:
-            value = impl.function(**args)
-            if inspect.isawaitable(value):
-                value = await asyncio.wait_for(await_me_maybe(value), self.timeout_s)
-            elif time.perf_counter() - started > self.timeout_s:
-                raise TimeoutError(f"took {time.perf_counter() - started:.1f}s")
+            if inspect.iscoroutinefunction(function):
+                value = await asyncio.wait_for(function(**args), self.timeout_s)
+            else:
+                value = await self._in_thread(name, function, args)
+                if inspect.isawaitable(value):  # a def that returned a coroutine
+                    remaining = max(0.0, self.timeout_s - (time.perf_counter() - started))
+                    value = await asyncio.wait_for(await_me_maybe(value), remaining)
         except TimeoutError:
             log.error(
                 "plugin %s: hook %s ran past its %.1fs budget",

@@ -12,6 +12,7 @@ import importlib.metadata
 import logging
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from bot import hookimpl, messages
 from bot.app import Chorus
 from bot.context import Context
 from bot.events import Message, Reply
+from bot.hooks import MAX_ABANDONED
 from bot.personality import Personality
 from bot.plugins import ENTRY_POINT_GROUP, get_plugin_manager
 from bot.settings import Settings
@@ -332,6 +334,67 @@ async def test_slow_plugin_does_not_stop_the_reply(
     assert "## Helpful\nstill here" in llm.last_system
     assert "plugin slow: hook chorus_build_context ran past its 0.1s budget" in caplog.text
     assert "plugin slow: hook chorus_generate ran past its 0.1s budget" in caplog.text
+
+
+class Blocking:
+    """A ``def`` hook that blocks its thread until released (or 10 s pass)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = 0
+
+    @hookimpl
+    def chorus_build_context(self, message: Message, context: Context) -> None:
+        if message.user == "U-slow":
+            self.entered += 1
+            self.release.wait(10)
+
+
+async def test_a_blocking_def_hook_holds_up_nobody(
+    tmp_path: Path, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    blocking = Blocking()
+    settings = _budget(tmp_path, plugin_timeout_s=0.5)
+    async with app_with(settings, llm, {"blocking": blocking}) as app:
+        try:
+            slow = asyncio.create_task(
+                app.dispatcher.handle_message(message("first", user="U-slow"), transport)
+            )
+            other = asyncio.create_task(
+                app.dispatcher.handle_message(message("second", user="U-other"), transport)
+            )
+            await asyncio.gather(slow, other)
+            # Both answered while the hook is still blocked: it ran off the event loop and
+            # was abandoned at its budget, so neither its own reply nor another's waited.
+            assert not blocking.release.is_set() and blocking.entered == 1
+            assert sorted(transport.texts) == ["echo: first", "echo: second"]
+            assert app.hooks.abandoned["blocking"] == 1
+            assert app.hooks.health.total_failures["blocking"] == 1
+        finally:
+            blocking.release.set()
+
+
+async def test_a_plugin_with_hung_calls_is_not_called_again_until_they_return(
+    tmp_path: Path, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    blocking = Blocking()
+    settings = _budget(tmp_path, plugin_timeout_s=0.2, plugin_max_failures=100)
+    async with app_with(settings, llm, {"blocking": blocking}) as app:
+        try:
+            for n in range(MAX_ABANDONED + 2):
+                await app.dispatcher.handle_message(message(f"m{n}", user="U-slow"), transport)
+            # Only MAX_ABANDONED threads were taken; later calls failed at once.
+            assert blocking.entered == MAX_ABANDONED
+            assert app.hooks.health.total_failures["blocking"] == MAX_ABANDONED + 2
+            assert len(transport.texts) == MAX_ABANDONED + 2
+        finally:
+            blocking.release.set()
+        for _ in range(100):  # the threads return; the plugin is called again
+            if app.hooks.abandoned["blocking"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        await app.dispatcher.handle_message(message("again", user="U-slow"), transport)
+        assert blocking.entered == MAX_ABANDONED + 1
 
 
 async def test_plugin_that_keeps_failing_is_disabled_for_that_tenant(
