@@ -119,6 +119,15 @@ class ConsoleAdapter(Adapter):
             self._asked.set()
         return [message_id]
 
+    async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
+        """A terminal cannot change what it printed: print what the new version adds."""
+        before = next((o.text for o in reversed(self.sent) if o.in_reply_to == out.in_reply_to), "")
+        added = out.text[len(before) :].strip() if out.text.startswith(before) else out.text
+        if added:
+            self._print(added)
+        self.sent.append(out)
+        return message_ids
+
     async def send_direct(
         self, tenant: str, user: str, text: str, speaker: Speaker | None = None
     ) -> DirectSent:

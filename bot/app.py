@@ -24,6 +24,7 @@ from bot import messages
 from bot.errors import StorageUnavailable
 from bot.events import DirectMessages
 from bot.hooks import HookRunner, PluginHealth
+from bot.inbox import Inbox
 from bot.kv import make_redis
 from bot.llm.base import LLMProvider
 from bot.memory.index import VectorIndex
@@ -127,6 +128,8 @@ class Chorus:
     hooks: HookRunner
     memory: MemoryService
     dispatcher: Dispatcher
+    #: The inbound event journal adapters accept events into before acknowledging them.
+    inbox: Inbox
     admin_notices: list[str] = field(default_factory=list)
     #: Per platform, how to send admins of a workspace a notice: ``send(tenant, text)``.
     #: Adapters that can message admins directly register here (Slack DMs ``bot.admins``).
@@ -163,7 +166,12 @@ class Chorus:
                 llm = make_provider(settings, secrets)
                 undo.push_async_callback(llm.aclose)
             if db is None:
-                db = Database(storage.resolved_database_url())
+                db = Database(
+                    storage.resolved_database_url(),
+                    connect_timeout_s=storage.connect_timeout_s,
+                    statement_timeout_s=storage.statement_timeout_s,
+                    outage_s=storage.outage_s,
+                )
                 undo.callback(db.dispose)
                 await _prepare(db, migrate=storage.auto_migrate)
             if redis is None:
@@ -198,7 +206,8 @@ class Chorus:
             hooks=hooks,
             memory=memory,
         )
-        app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher)
+        inbox = Inbox(db, lease_s=settings.dispatcher.lease_s)
+        app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
         holder["app"] = app
         dispatcher.selfcheck.notify = lambda alert: app.notify_admins(
             alert.platform, alert.tenant, alert.notice
@@ -231,6 +240,7 @@ class Chorus:
 
     async def aclose(self) -> None:
         """Finish the events in progress, run shutdown hooks, close every connection."""
+        await self.inbox.aclose()
         await self.dispatcher.drain(self.settings.dispatcher.shutdown_grace_s)
         await self.hooks.call("chorus_shutdown", app=self)
         self.hooks.close()

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bot import messages
+from bot import deadline, messages
 from bot.commands import Caller, Commands
+from bot.deadline import Deadline
 from bot.errors import CommandError, UnknownPersonality
 from bot.events import (
     ClaimsReactions,
+    EditsMessages,
     Message,
     Outgoing,
     Reaction,
@@ -32,6 +34,7 @@ from bot.events import (
 )
 from bot.hooks import HookRunner
 from bot.identity.commands import LinkCommands
+from bot.inbox import answered_before
 from bot.learning.adapt import Adaptation
 from bot.learning.bandit import State
 from bot.learning.commands import PreferenceCommands
@@ -77,6 +80,8 @@ class Handled:
 
     interaction_id: uuid.UUID | None
     dropped: bool
+    #: A redelivered event found answered already: nothing was sent.
+    duplicate: bool = False
 
 
 class Dispatcher:
@@ -143,7 +148,7 @@ class Dispatcher:
             ),
         )
         boundary = ErrorBoundary()
-        dedupe = Dedupe(redis, d.dedupe_ttl_s)
+        dedupe = Dedupe(redis, d.dedupe_ttl_s, answered=self._answered_before)
         self._messages: Handler = build_chain(
             [
                 boundary,
@@ -169,18 +174,80 @@ class Dispatcher:
     # -- entry points -------------------------------------------------------------------------
 
     async def handle_message(
-        self, msg: Message, transport: Transport, *, tools: bool = True
+        self,
+        msg: Message,
+        transport: Transport,
+        *,
+        tools: bool = True,
+        redelivered: bool = False,
     ) -> Handled:
         """Answer one message through ``transport``. Never raises.
 
         ``tools=False`` answers without offering the model any tool: a plain, read-only
         answer (a suggestion accepted by someone whose autonomy comfort is low).
+        ``redelivered``: the inbound journal hands it over again after a worker died
+        (:mod:`bot.inbox`); it is answered unless an answer to it is on record.
         """
-        event = Incoming(msg, transport, tools=tools)
+        event = Incoming(msg, transport, tools=tools, redelivered=redelivered)
         async with self._tracked():
-            await self._messages(event)
+            await self._within_deadline(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
-        return Handled(iid, dropped=event.original_text == "" and iid is None)
+        return Handled(
+            iid, dropped=event.original_text == "" and iid is None, duplicate=event.duplicate
+        )
+
+    async def _answered_before(self, msg: Message) -> bool:
+        try:
+            return await self.db.run_core(
+                lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
+            )
+        except Exception:
+            log.warning("could not tell whether event %s was answered", msg.event_id)
+            return False
+
+    async def _within_deadline(self, event: Incoming) -> None:
+        """Run the message chain; if no reply is on its way by ``dispatcher.deadline_s`` (time
+        waiting for the person not counted, see :mod:`bot.deadline`), give the answer up and
+        apologise instead."""
+        clock = Deadline(self.settings.dispatcher.deadline_s)
+
+        async def answer() -> None:
+            await self._messages(event)
+
+        token = clock.bind()
+        try:
+            work = asyncio.create_task(answer(), name="chorus-answer")
+        finally:
+            deadline.reset(token)
+        try:
+            while not work.done():
+                if clock.replying or clock.is_paused or clock.remaining() > 0:
+                    await asyncio.wait({work}, timeout=max(clock.remaining(), 0.05))
+                    continue
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+                if not clock.replying:  # cancelled before any reply started
+                    await self._apologise(event)
+                return
+            work.result()
+        except asyncio.CancelledError:
+            work.cancel()
+            raise
+
+    async def _apologise(self, event: Incoming) -> None:
+        msg = event.event
+        log.warning(
+            "no reply to event %s in %s/%s within %.0fs; apologising",
+            msg.event_id or "-",
+            msg.platform,
+            msg.tenant,
+            self.settings.dispatcher.deadline_s,
+        )
+        try:
+            await notice(event, messages.DEADLINE_PASSED, kind="error")
+        except Exception:
+            log.exception("could not send the apology for event %s", msg.event_id or "-")
 
     async def handle_reaction(self, reaction: Reaction) -> None:
         """Turn a reaction on a bot message into feedback. Never raises."""
@@ -378,7 +445,7 @@ class Dispatcher:
         notes = list(event.notes)
         if reused is not None:
             notes.append(messages.REUSED_ANSWER)
-        if who is None:
+        if who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
             notes.append(messages.STORAGE_DEGRADED)
         text = "\n\n".join([generation.text, *notes]) if notes else generation.text
         out = Outgoing(
@@ -412,6 +479,8 @@ class Dispatcher:
             )
         except Exception:
             log.exception("could not record the interaction for event %s", msg.event_id)
+            if messages.STORAGE_DEGRADED not in notes and delivery.ok:
+                await self._unrecorded(event, out, delivery.message_ids)
             return
         self.learner.after_exchange(
             Exchange(
@@ -423,6 +492,20 @@ class Dispatcher:
                 home=who.home(),
             )
         )
+
+    @staticmethod
+    async def _unrecorded(event: Incoming, out: Outgoing, ids: list[str]) -> None:
+        """The answer went out but could not be recorded: it says it may not be remembered
+        (edited in where the platform allows, else as a note after it)."""
+        transport = event.transport
+        try:
+            if isinstance(transport, EditsMessages):
+                noted = dataclasses.replace(out, text=f"{out.text}\n\n{messages.STORAGE_DEGRADED}")
+                await transport.edit(noted, ids)
+            else:
+                await notice(event, messages.STORAGE_DEGRADED)
+        except Exception:
+            log.warning("could not add the storage note to an answer", exc_info=True)
 
     async def _preference_states(self, who: Who | None) -> tuple[State, State] | None:
         """The team's and person's learned preferences, or None (learning off, no person)."""

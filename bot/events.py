@@ -8,6 +8,7 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 - :class:`Outgoing`  a reply addressed to a place on a platform, handed to a :class:`Transport`
 - :class:`Transport` what the dispatcher needs from an adapter to deliver
 - :class:`ShowsProgress` optional: an adapter that can show "working on it" while generating
+- :class:`EditsMessages` optional: an adapter that can change a reply it posted
 - :class:`DirectMessages` optional: an adapter that can start a direct message to a person
 - :class:`ClaimsReactions` a feature that owns some bot messages' reactions (not ratings)
 """
@@ -15,9 +16,9 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "Message",
@@ -27,6 +28,7 @@ __all__ = [
     "Speaker",
     "Transport",
     "ShowsProgress",
+    "EditsMessages",
     "DirectMessages",
     "DirectSent",
     "ClaimsReactions",
@@ -77,6 +79,21 @@ class Message:
     def conversation_key(self) -> str:
         """Where the conversation lives: the thread if any, else the channel."""
         return f"{self.channel}:{self.thread or ''}"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields (for the inbound journal); :meth:`from_json` reads them back."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["received_at"] = self.received_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Message:
+        """A message from :meth:`to_json`'s fields; ValueError/TypeError if they are not."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "received_at" in values:
+            values["received_at"] = datetime.fromisoformat(str(values["received_at"]))
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,20 @@ class Transport(Protocol):
         """Deliver ``out``; return the platform ids of the messages posted (one per chunk).
 
         Raise :class:`DeliveryError` when it cannot be delivered.
+        """
+        ...
+
+
+@runtime_checkable
+class EditsMessages(Protocol):
+    """An adapter that can change a reply it already posted."""
+
+    async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
+        """Make the messages ``message_ids`` (what :meth:`Transport.send` returned for an
+        earlier version of ``out``) show ``out`` instead: parts are replaced in order, a part
+        more is posted after them. Return the ids that now hold ``out``.
+
+        Raise :class:`DeliveryError` when it cannot be done.
         """
         ...
 

@@ -17,6 +17,7 @@ __all__ = [
     "UNKNOWN_PERSONALITY",
     "PERSONALITY_DISABLED",
     "INTERNAL_ERROR",
+    "DEADLINE_PASSED",
     "STORAGE_DEGRADED",
     "HELP",
     "PLUGINS_USAGE",
@@ -134,6 +135,11 @@ INTERNAL_ERROR = (
     "Sorry, something went wrong on my side while answering. "
     "The team running me has been notified in the logs; please try again."
 )
+DEADLINE_PASSED = (
+    "Sorry, I couldn't answer that in time: something I depend on is slow right now. "
+    "Please try again in a minute."
+)
+
 STORAGE_DEGRADED = "_(I couldn't save this conversation just now, so I may not remember it.)_"
 
 HELP = """\

@@ -91,6 +91,9 @@ class StorageSettings(_Section):
     database_url: str | None = None
     redis_url: str | None = None
     auto_migrate: bool = True
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_s: float = Field(default=30.0, ge=0)
+    outage_s: float = Field(default=5.0, ge=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -107,6 +110,8 @@ class DispatcherSettings(_Section):
     rate_limit_per_minute: int = Field(default=30, ge=0)
     plugin_timeout_s: float = Field(default=10.0, gt=0)
     plugin_max_failures: int = Field(default=5, ge=1)
+    deadline_s: float = Field(default=90.0, gt=0)
+    lease_s: float = Field(default=15.0, gt=0)
 
 
 class PluginSettings(_Section):

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,10 +93,22 @@ class Served:
     def code(self) -> int | None:
         return self.proc.returncode
 
+    async def kill(self) -> None:
+        """``kill -9``: no shutdown of any kind."""
+        self.proc.kill()
+        await self.proc.wait()
+
 
 @asynccontextmanager
-async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Served]:
-    """``chorus run`` in a subprocess, once it listens on ``port``; stopped with SIGTERM after."""
+async def serving(
+    env: dict[str, str],
+    cwd: Path,
+    port: int | None,
+    ready: Callable[[], Awaitable[object]] | None = None,
+) -> AsyncIterator[Served]:
+    """``chorus run`` in a subprocess, once it listens on ``port`` (or, without a port, once
+    ``ready()`` returns: e.g. a fake's wait for its connection); stopped with SIGTERM after,
+    unless the test killed it (:meth:`Served.kill`)."""
     proc = await asyncio.create_subprocess_exec(
         str(CHORUS),
         "run",
@@ -108,7 +120,10 @@ async def serving(env: dict[str, str], cwd: Path, port: int) -> AsyncIterator[Se
     )
     served = Served(proc)
     try:
-        await wait_listening(port, proc)
+        if port is not None:
+            await wait_listening(port, proc)
+        if ready is not None:
+            await ready()
         yield served
     finally:
         if proc.returncode is None:

@@ -18,6 +18,7 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 from bot.app import Chorus
 from bot.events import Message, Reaction
@@ -155,7 +156,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     db = Database(url)
     db.upgrade()
     yield db
-    with db.engine.begin() as conn:
+    empty_postgres(db.engine)
+    db.dispose()
+
+
+def empty_postgres(engine: Engine) -> None:
+    """Delete every row of the test schema's tables (the schema is shared by the session)."""
+    with engine.begin() as conn:
         tables = (
             conn.execute(
                 text(
@@ -168,7 +175,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         )
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-    db.dispose()
 
 
 @pytest.fixture(params=["fakeredis", "redis_server"])

@@ -65,6 +65,7 @@ class FakeTransport:
     def __init__(self) -> None:
         self.sent: list[Outgoing] = []
         self.ids: list[str] = []
+        self.edits: list[tuple[str, Outgoing]] = []
         self.fail_next = 0
         self._counter = itertools.count(1)
 
@@ -75,6 +76,13 @@ class FakeTransport:
         self.sent.append(out)
         mid = f"m{next(self._counter)}"
         self.ids.append(mid)
+        return [mid]
+
+    async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
+        """Replace the message ``message_ids[0]`` with ``out`` (recorded in ``edits``)."""
+        [mid] = message_ids
+        self.sent[self.ids.index(mid)] = out
+        self.edits.append((mid, out))
         return [mid]
 
     @property

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlmodel import select
 
+from bot import messages
 from bot.app import Chorus
 from bot.events import Reaction
 from bot.storage.models import Feedback, Interaction
@@ -66,11 +67,17 @@ async def test_answers_go_out_while_the_disk_is_full_and_recording_resumes_after
             Reaction("test", "T1", "C1", "U1", transport.ids[0], "+1", event_id="r-full")
         )
         await app.dispatcher.drain(5)
-    assert transport.texts[1:] == [f"Answer {i} while the disk is full." for i in range(3)]
+    # Each answer went out; one that could not be recorded says it may not be remembered.
+    answers = transport.texts[1:]
+    assert [a.split("\n\n")[0] for a in answers] == [
+        f"Answer {i} while the disk is full." for i in range(3)
+    ]
+    unrecorded = [a for a in answers if a.endswith(messages.STORAGE_DEGRADED)]
     assert "database or disk is full" in caplog.text  # said in the log, not swallowed
     assert "needs new pages" not in caplog.text and "while the disk is full" not in caplog.text
     during = _interactions(app)
     assert len(during) < 4  # the writes did fail
+    assert len(unrecorded) == 4 - len(during) and unrecorded  # ... and said so
 
     llm.enqueue("After.")
     await app.dispatcher.handle_message(message(LONG), transport)

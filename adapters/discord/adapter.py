@@ -36,8 +36,12 @@ from bot.app import Chorus
 from bot.commands import Answer
 from bot.errors import ConfigError
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
+from bot.inbox import Pending
 
-__all__ = ["DiscordAdapter"]
+__all__ = ["DiscordAdapter", "JOURNAL_KIND"]
+
+#: The journal's name for a Discord message it holds (the core's Message, as JSON).
+JOURNAL_KIND = "discord.message"
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +84,29 @@ class DiscordAdapter(Adapter):
     async def on_message(self, message: discord.Message) -> None:
         known = await self._in_known_thread(message)
         msg = message_from_discord(message, self.bot_id, in_known_thread=known)
-        if msg is not None:
+        if msg is None:
+            return
+        # On record before anything else: the gateway never sends a message again, so one
+        # this worker dies handling is finished by another (or by this one, restarted).
+        key = str(message.id)
+        inbox = self.app.inbox
+        if not await inbox.accept(
+            self.platform, key, JOURNAL_KIND, msg.to_json(), tenant=msg.tenant, user=msg.user
+        ):
+            return  # another worker (another shard's process) is handling it
+        try:
             await self.app.dispatcher.handle_message(msg, self)
+        finally:
+            await inbox.finish(self.platform, key)
+
+    async def _recover(self, pending: Pending) -> None:
+        """Answer a message a dead worker accepted but did not finish (unless it had)."""
+        try:
+            msg = Message.from_json(pending.payload)
+        except (TypeError, ValueError) as e:
+            log.warning("dropping a journaled Discord message that does not parse: %s", e)
+            return
+        await self.app.dispatcher.handle_message(msg, self, redelivered=True)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         reaction = reaction_from_payload(payload, self.bot_id)
@@ -180,6 +205,27 @@ class DiscordAdapter(Adapter):
             await self.threads.remember(out.thread)
         return ids
 
+    async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
+        """Show ``out`` in the messages posted for an earlier version of it (edits them in
+        order; a part more is posted after them)."""
+        channel = self.client.get_partial_messageable(int(out.channel))
+        chunks = render(out, self.cfg.max_chars) or [messages.EMPTY_ANSWER]
+        ids: list[str] = []
+        try:
+            for i, chunk in enumerate(chunks):
+                if i < len(message_ids):
+                    await channel.get_partial_message(int(message_ids[i])).edit(
+                        content=chunk, allowed_mentions=self.mentions
+                    )
+                    ids.append(message_ids[i])
+                else:
+                    ids.extend(await self._post(channel, [chunk]))
+        except discord.HTTPException as e:
+            raise DeliveryError(f"Discord answered {e.status} (code {e.code})") from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise DeliveryError(f"Discord unreachable: {type(e).__name__}") from e
+        return ids
+
     async def _post(
         self,
         channel: discord.abc.Messageable,
@@ -271,6 +317,7 @@ class DiscordAdapter(Adapter):
             len(self.client.guilds),
             self.client.shard_count or 1,
         )
+        self.app.inbox.on_recover(self.platform, self._recover)
         self.ready.set()
 
     async def start(self) -> None:
@@ -293,6 +340,7 @@ class DiscordAdapter(Adapter):
             self._unregister()
 
     def _unregister(self) -> None:
+        self.app.inbox.forget_platform(self.platform)
         if self.app.admin_channels.get(self.platform) == self.notify_admins:
             del self.app.admin_channels[self.platform]
         if self.app.direct.get(self.platform) is self:

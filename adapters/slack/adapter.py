@@ -10,10 +10,11 @@ model does. Web API calls go through slack_sdk's retry handlers (HTTP 429 honour
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -38,12 +40,47 @@ from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
+from bot.dispatcher import Handled
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
+from bot.inbox import Pending
 from bot.text import split_message
 
-__all__ = ["SlackAdapter", "BOT_EVENTS", "BOT_SCOPES", "SLASH_COMMAND"]
+__all__ = [
+    "SlackAdapter",
+    "BOT_EVENTS",
+    "BOT_SCOPES",
+    "JOURNAL_KIND",
+    "SLASH_COMMAND",
+    "journal_key",
+]
 
 log = logging.getLogger(__name__)
+
+#: The journal's name for what Slack sent: an Events API body (``event_callback``).
+JOURNAL_KIND = "slack.event"
+#: The event types Chorus handles, and so puts on record before acknowledging them.
+_JOURNALED = frozenset({"app_mention", "message", "reaction_added", "reaction_removed"})
+#: The journal key of the event being handled in this task (for its placeholder).
+_handling: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "chorus_slack_event", default=None
+)
+
+
+def journal_key(body: Mapping[str, Any]) -> str | None:
+    """The key an Events API body is journaled under (Slack's ``event_id``), or None when
+    Chorus does not journal it."""
+    event = body.get("event")
+    event_id = body.get("event_id")
+    if (
+        body.get("type") == "event_callback"
+        and isinstance(event, dict)
+        and event.get("type") in _JOURNALED
+        and isinstance(event_id, str)
+        and event_id
+    ):
+        return event_id
+    return None
+
 
 #: What the adapter subscribes to and needs; config/slack_manifest.yaml declares exactly these.
 BOT_EVENTS = (
@@ -127,6 +164,7 @@ class SlackAdapter(Adapter):
     # -- Bolt listeners -----------------------------------------------------------------------
 
     def _register_listeners(self) -> None:
+        self.bolt.middleware(self._journal)
         self.bolt.event("app_mention")(self._on_message_event)
         self.bolt.event("message")(self._on_message_event)
         self.bolt.event("reaction_added")(self._on_reaction_event)
@@ -134,19 +172,83 @@ class SlackAdapter(Adapter):
         self.bolt.command(SLASH_COMMAND)(self._on_command)
         self.bolt.action(FEEDBACK_ACTION)(self._on_feedback)
 
+    # -- the inbound journal (bot.inbox): accepted events survive a crash ---------------------
+
+    async def _journal(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Put each event Chorus handles on record *before* Bolt acknowledges it (Bolt's
+        global middleware runs before the listener's ack); a copy already being handled by a
+        live worker is acknowledged and dropped."""
+        key = journal_key(body)
+        if key is not None:
+            event = body["event"]
+            fresh = await self.app.inbox.accept(
+                self.platform,
+                key,
+                JOURNAL_KIND,
+                body,
+                tenant=tenant_of(body, event),
+                user=str(event.get("user") or ""),
+            )
+            if not fresh:
+                log.info("Slack event %s is being handled already; acknowledged", key)
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    async def _recover(self, pending: Pending) -> None:
+        """Handle an event a dead worker accepted but did not finish, putting the answer in
+        place of its "Thinking…" placeholder, or removing that placeholder."""
+        body = pending.payload
+        event = body.get("event")
+        if not isinstance(event, dict):
+            return
+        if event.get("type") in ("reaction_added", "reaction_removed"):
+            await self._on_reaction_event(body, event)
+            return
+        slot = (str(event.get("channel", "")), str(event.get("ts", "")))
+        placeholder = pending.placeholder
+        if placeholder:
+            self._placeholders[slot] = Placeholder.posted(placeholder)
+        handled = await self._handle_message_event(body, event, redelivered=True)
+        left = self._placeholders.pop(slot, None) if placeholder else None
+        if placeholder and left is not None and not (handled is not None and handled.duplicate):
+            try:  # nothing replaced it: the answer was never due (or already elsewhere)
+                await self.client.chat_delete(channel=slot[0], ts=placeholder)
+            except SlackClientError as e:
+                log.warning("could not remove an orphan placeholder: %s", type(e).__name__)
+
     async def _on_message_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        key = journal_key(body)
+        token = _handling.set(key)
+        try:
+            await self._handle_message_event(body, event)
+        finally:
+            _handling.reset(token)
+            if key is not None:
+                await self.app.inbox.finish(self.platform, key)
+
+    async def _handle_message_event(
+        self, body: dict[str, Any], event: dict[str, Any], *, redelivered: bool = False
+    ) -> Handled | None:
         known = await self._in_known_thread(body, event)
         msg = message_from_event(body, event, bot_user_id=self.bot_user_id, in_known_thread=known)
         if msg is None:
-            return
+            return None
         user = await self._user_info(msg.tenant, msg.user)
         msg = _with_user(msg, user)
-        await self.app.dispatcher.handle_message(msg, self)
+        return await self.app.dispatcher.handle_message(msg, self, redelivered=redelivered)
 
     async def _on_reaction_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        reaction = reaction_from_event(body, event, bot_user_id=self.bot_user_id)
-        if reaction is not None:
-            await self.app.dispatcher.handle_reaction(reaction)
+        key = journal_key(body)
+        try:
+            reaction = reaction_from_event(body, event, bot_user_id=self.bot_user_id)
+            if reaction is not None:
+                await self.app.dispatcher.handle_reaction(reaction)
+        finally:
+            if key is not None:
+                await self.app.inbox.finish(self.platform, key)
 
     async def _on_feedback(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
         """A click on an answer's 👍/👎 feedback button: the same as reacting with it."""
@@ -217,15 +319,21 @@ class SlackAdapter(Adapter):
     async def show_progress(self, msg: Message, speaker: Speaker) -> None:
         """Show a placeholder if the answer is not ready within ``slack.progress_after_s``."""
 
+        slot = (msg.channel, msg.message_id)
+        if slot in self._placeholders:
+            return  # handled again after a crash: its placeholder is up already
+        key = _handling.get()
+
         async def post() -> str:
             response = await self.client.chat_postMessage(
                 channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
             )
-            return str(response["ts"])
+            ts = str(response["ts"])
+            if key is not None:  # so whoever finishes the event after a crash replaces it
+                await self.app.inbox.note_placeholder(self.platform, key, ts)
+            return ts
 
-        self._placeholders[(msg.channel, msg.message_id)] = Placeholder(
-            post, self.cfg.progress_after_s
-        )
+        self._placeholders[slot] = Placeholder(post, self.cfg.progress_after_s)
 
     def _render(self, out: Outgoing) -> list[str]:
         text = to_mrkdwn(out.text)
@@ -236,19 +344,27 @@ class SlackAdapter(Adapter):
     async def send(self, out: Outgoing) -> list[str]:
         return await self._post(out, rated=out.kind == "answer")
 
+    async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
+        """Show ``out`` in the messages posted for an earlier version of it (chat.update)."""
+        return await self._put(out, message_ids, rated=out.kind == "answer")
+
     async def _post(self, out: Outgoing, *, rated: bool) -> list[str]:
         """Post ``out`` (replacing its placeholder, if any); ``rated``: the last part carries
         the feedback buttons when they are on."""
-        chunks = self._render(out)
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
+        return await self._put(out, [placeholder] if placeholder else [], rated=rated)
+
+    async def _put(self, out: Outgoing, existing: list[str], *, rated: bool) -> list[str]:
+        """Post ``out``'s parts, updating the messages ``existing`` in order first."""
+        chunks = self._render(out)
         ids: list[str] = []
         try:
             for i, chunk in enumerate(chunks):
                 last = i == len(chunks) - 1
                 blocks = self._blocks(chunk) if last and rated else None
-                existing = placeholder if i == 0 else None
-                ids.append(await self._post_part(out, chunk, blocks, existing))
+                into = existing[i] if i < len(existing) else None
+                ids.append(await self._post_part(out, chunk, blocks, into))
         except SlackApiError as e:
             error = e.response.get("error", "unknown_error") if e.response else "unknown_error"
             raise DeliveryError(f"Slack answered {error}") from e
@@ -368,12 +484,14 @@ class SlackAdapter(Adapter):
             log.info("Slack Events API listening on %s", self.http_url)
         self.app.admin_channels[self.platform] = self.notify_admins
         self.app.direct[self.platform] = self
+        self.app.inbox.on_recover(self.platform, self._recover)
         self.ready.set()
         await self._stopped.wait()
 
     async def aclose(self) -> None:
         """Stop taking events, finish those in progress, disconnect (idempotent)."""
         self._stopped.set()
+        self.app.inbox.forget_platform(self.platform)
         if self.app.admin_channels.get(self.platform) == self.notify_admins:
             del self.app.admin_channels[self.platform]
         if self.app.direct.get(self.platform) is self:

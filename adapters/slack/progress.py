@@ -34,6 +34,17 @@ class Placeholder:
             log.warning("could not post the progress placeholder", exc_info=True)
             return None
 
+    @classmethod
+    def posted(cls, message_id: str) -> Placeholder:
+        """A placeholder that is up already (posted by a worker that died meanwhile)."""
+
+        async def shown() -> str:
+            return message_id
+
+        placeholder = cls(shown, 0)
+        placeholder._posting = True  # never cancelled: it exists
+        return placeholder
+
     async def take(self) -> str | None:
         """The placeholder's message id to replace, or None (and it will never appear)."""
         if not self._posting:

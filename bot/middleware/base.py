@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot import deadline
 from bot.events import Message, Outgoing, Reaction, Transport
 
 __all__ = ["Incoming", "Handler", "Middleware", "build_chain", "notice"]
@@ -27,6 +28,10 @@ class Incoming:
     interaction_id: object = None
     #: False: answer without offering the model any tool (a read-only, plain answer).
     tools: bool = True
+    #: Handled again after a worker died (:mod:`bot.inbox`): may have been answered already.
+    redelivered: bool = False
+    #: Set when the event turned out to be handled already (nothing was sent).
+    duplicate: bool = False
 
 
 Handler = Callable[[Incoming], Awaitable[None]]
@@ -55,6 +60,7 @@ async def notice(event: Incoming, text: str, kind: str = "notice") -> None:
     msg = event.event
     if event.transport is None or not isinstance(msg, Message):
         return
+    deadline.replying()
     await event.transport.send(
         Outgoing(
             platform=msg.platform,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot import deadline
 from bot.events import DeliveryError, Outgoing, Transport
 
 __all__ = ["Delivery", "deliver"]
@@ -24,6 +25,7 @@ class Delivery:
 
 async def deliver(transport: Transport, out: Outgoing) -> Delivery:
     """Send ``out``; report the platform message ids, or why it could not be delivered."""
+    deadline.replying()
     try:
         ids = await transport.send(out)
     except DeliveryError as e:

@@ -2,12 +2,22 @@
 
 One :class:`Database` per process. SQLite (the embedded default) gets WAL mode, foreign keys
 and one worker thread, so writers never contend; PostgreSQL gets a small pool of workers.
+
+A PostgreSQL that stops answering must not hold people up for minutes. Connections are opened
+with a connect timeout, TCP keepalives and ``tcp_user_timeout`` (data unacknowledged that long
+breaks the connection, which catches a black-holed server), and each session runs under a
+server-side ``statement_timeout``. When a call fails because the server cannot be reached, the
+database is marked *out* for ``outage_s`` seconds: calls made meanwhile, and calls already
+queued for a worker thread, fail at once with :class:`StorageUnavailable` instead of each
+waiting out its own timeout, so the answer goes on without storage. The first call after that
+tries the server again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,13 +26,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
+from bot.storage.watchdog import Watchdog
 
-__all__ = ["Database"]
+__all__ = ["Database", "unreachable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,11 +48,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database server could not be reached or stopped answering
+    (as opposed to a bad statement or a constraint)."""
+    if isinstance(error, StorageUnavailable | TimeoutError | ConnectionError):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+    module = type(error).__module__
+    if module.startswith("psycopg"):
+        import psycopg
+
+        return isinstance(
+            error, psycopg.OperationalError | psycopg.InterfaceError
+        ) and not isinstance(error, psycopg.errors.LockNotAvailable)
+    return False
+
+
+def _statement_timeout(ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {int(ms)}")
+        finally:
+            dbapi_connection.autocommit = autocommit
+
+    return on_connect
+
+
 class Database:
     """An engine plus an executor for running session work from async code."""
 
-    def __init__(self, url: str, *, connect_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_args: dict[str, Any] | None = None,
+        connect_timeout_s: float = 5.0,
+        statement_timeout_s: float = 30.0,
+        outage_s: float = 5.0,
+    ) -> None:
+        """``statement_timeout_s`` (PostgreSQL; 0: none) and ``connect_timeout_s`` also set
+        the TCP user timeout; ``outage_s``: see the module docstring."""
         self.url = url
+        self.outage_s = outage_s
+        self._out_until = 0.0
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         args: dict[str, Any] = dict(connect_args or {})
@@ -50,7 +105,15 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         else:
-            args.setdefault("connect_timeout", 5)
+            args.setdefault("connect_timeout", max(1, round(connect_timeout_s)))
+            if parsed.get_backend_name() == "postgresql":
+                # A server that stops acknowledging (black-holed) breaks the connection within
+                # the timeout, whether a statement is running or the connection is idle.
+                args.setdefault("tcp_user_timeout", int(max(1.0, connect_timeout_s) * 1000))
+                args.setdefault("keepalives", 1)
+                args.setdefault("keepalives_idle", max(1, round(connect_timeout_s)))
+                args.setdefault("keepalives_interval", 1)
+                args.setdefault("keepalives_count", 3)
         if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in (
             "",
             "psycopg2",
@@ -62,6 +125,15 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._watchdog: Watchdog | None = None
+        if parsed.get_backend_name() == "postgresql" and statement_timeout_s > 0:
+            event.listen(
+                self.engine, "connect", _statement_timeout(round(statement_timeout_s * 1000))
+            )
+            # Longer than the server itself would let a statement run: it is not answering.
+            self._watchdog = Watchdog(
+                self.engine, statement_timeout_s + connect_timeout_s, self._hung
+            )
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 8, thread_name_prefix="chorus-sql"
         )
@@ -73,7 +145,10 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
+        """A session that commits on success and rolls back on error; fails at once with
+        :class:`StorageUnavailable` while the server is known to be out."""
+        if self.out:
+            raise StorageUnavailable(f"the database at {self.display_url} is not answering")
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
@@ -82,6 +157,46 @@ class Database:
                 session.rollback()
                 raise
 
+    # -- the outage breaker (see the module docstring) -------------------------------------------
+
+    @property
+    def out(self) -> bool:
+        """True while the server is known to be unreachable (calls fail at once)."""
+        return time.monotonic() < self._out_until
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a worker thread, failing fast while the server is out and marking it
+        out when ``fn`` finds it unreachable."""
+        if self.out:
+            raise StorageUnavailable(f"the database at {self.display_url} is not answering")
+        try:
+            return fn()
+        except Exception as e:
+            if not self.is_sqlite and unreachable(e):
+                self._mark_out(type(getattr(e, "orig", None) or e).__name__)
+            raise
+
+    def _mark_out(self, why: str) -> None:
+        if self.outage_s <= 0:
+            return
+        if not self.out:
+            log.warning(
+                "database at %s not answering (%s); going on without it for %.0fs",
+                self.display_url,
+                why,
+                self.outage_s,
+            )
+        self._out_until = time.monotonic() + self.outage_s
+
+    def _hung(self) -> None:
+        self._mark_out("a statement got no answer")
+
+    async def _submit(self, fn: Callable[[], T]) -> T:
+        if self.out:  # not even queued behind threads waiting on the dead server
+            raise StorageUnavailable(f"the database at {self.display_url} is not answering")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, fn)
+
     async def run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in a worker thread inside one transaction."""
 
@@ -89,13 +204,11 @@ class Database:
             with self.session() as session:
                 return fn(session)
 
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work)
+        return await self._submit(work)
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` (which opens its own sessions) in the SQL worker thread(s)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn)
+        return await self._submit(fn)
 
     async def run_core(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` (SQLAlchemy Core, no ORM) in a worker thread, one transaction.
@@ -107,8 +220,7 @@ class Database:
             with self.engine.begin() as conn:
                 return fn(conn)
 
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, work)
+        return await self._submit(work)
 
     def check(self) -> None:
         """Connect once; raise :class:`StorageUnavailable` with a clear message if we can't."""
@@ -140,5 +252,7 @@ class Database:
         upgrade(self.engine, revision)
 
     def dispose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.close()
         self._executor.shutdown(wait=True)
         self.engine.dispose()

@@ -32,6 +32,7 @@ __all__ = [
     "CachedAnswer",
     "CALENDAR_STATUSES",
     "CalendarEntry",
+    "InboundEvent",
     "ChannelBinding",
     "Conversation",
     "Feedback",
@@ -474,3 +475,33 @@ class KnowledgeSection(SQLModel, table=True):
     position: int = 0
     file_hash: str = Field(max_length=64)
     indexed_at: datetime = _ts()
+
+
+class InboundEvent(SQLModel, table=True):
+    """A platform event accepted but not yet fully handled (see :mod:`bot.inbox`).
+
+    Written before the platform is told the event arrived, deleted once it is handled; a row
+    whose ``lease_until`` has passed belongs to a worker that died, and another finishes it.
+    ``payload`` holds the event as the adapter needs it to handle it again (so it holds the
+    person's words: ``forget me`` deletes their rows, by platform, workspace and user).
+    """
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        UniqueConstraint("platform", "event_key"),
+        Index("ix_inbound_events_lease", "platform", "lease_until"),
+        Index("ix_inbound_events_person", "platform", "tenant", "user"),
+    )
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    platform: str = Field(max_length=32)
+    event_key: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    tenant: str = Field(default="", max_length=200)
+    user: str = Field(default="", max_length=200)
+    payload: dict[str, Any] = _json()
+    placeholder: str | None = Field(default=None, max_length=200)
+    owner: str = Field(max_length=200)
+    lease_until: datetime = Field(sa_type=UTCDateTime())
+    attempts: int = 1
+    received_at: datetime = _ts()

@@ -8,6 +8,7 @@ from sqlalchemy import Table
 from bot.storage.models import (
     AuditEntry,
     Conversation,
+    InboundEvent,
     Interaction,
     Pattern,
     PatternVote,
@@ -22,6 +23,7 @@ __all__ = [
     "AUDIT",
     "CONVERSATIONS",
     "DELIVERIES",
+    "INBOUND",
     "INTERACTIONS",
     "PATTERNS",
     "PATTERN_VOTES",
@@ -40,6 +42,7 @@ def _table(model: type) -> Table:
 AUDIT = _table(AuditEntry)
 CONVERSATIONS = _table(Conversation)
 DELIVERIES = _table(ProactiveDelivery)
+INBOUND = _table(InboundEvent)
 INTERACTIONS = _table(Interaction)
 PATTERNS = _table(Pattern)
 PATTERN_VOTES = _table(PatternVote)

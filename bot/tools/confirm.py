@@ -26,6 +26,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
+from bot import deadline
 from bot.events import DeliveryError, Message, Outgoing, Reaction, Transport
 from bot.kv import KEY_PREFIX
 
@@ -108,7 +109,8 @@ class Confirmations:
             self._pending[key] = pending
         shared = await self._share(keys, msg.user, timeout)
         try:
-            return await self._wait(pending, keys if shared else [], timeout)
+            with deadline.paused():  # the person's time to decide is not Chorus being slow
+                return await self._wait(pending, keys if shared else [], timeout)
         finally:
             for key in keys:
                 self._pending.pop(key, None)

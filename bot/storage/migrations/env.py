@@ -44,6 +44,10 @@ def run_migrations_online() -> None:
             # on, dropping a referenced table fails. Off for the migration (outside any
             # transaction, where SQLite honours the pragma), on again after.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        elif connection.dialect.name == "postgresql":
+            # Chorus's sessions run under storage.statement_timeout_s; a migration (an index
+            # over a large table) may take longer.
+            connection.exec_driver_sql("SET statement_timeout = 0")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

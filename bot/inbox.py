@@ -1,0 +1,329 @@
+"""The inbound event journal: an event the platform was told we have is never lost.
+
+Slack forgets an event once it got its ``200`` (HTTP) or its envelope was acknowledged (Socket
+Mode), and Discord's gateway never sends one again. So an adapter *accepts* each event into
+the journal (one SQL row, durable) before acknowledging it, and *finishes* it (deletes the
+row) once it has been handled. A worker that dies in between leaves the row behind; its lease
+(``lease_s``, renewed while the worker lives) runs out, and any worker — the same one started
+again, or another sharing the database — *claims* it and hands it back to the adapter of its
+platform, which handles it again (:meth:`Inbox.on_recover`).
+
+Handled exactly once:
+
+- Accepting an event key already on record (a platform's redelivery while the first copy is
+  being handled) is refused, unless its lease has run out: then the redelivery takes it over.
+- An event handled again is checked against the interactions on record first (the dispatcher
+  does, for ``redelivered`` messages): one already answered is not answered twice. The only
+  window left is the few milliseconds between the platform accepting the reply and its
+  record being committed.
+- A progress placeholder ("Thinking…") posted for an event is noted on its row, so that the
+  worker finishing it replaces that placeholder with the answer, or removes it.
+
+When the journal itself cannot be written (the database is out), the event is handled
+anyway, without the guarantee: an answer now beats a durable record of the question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from bot.events import utcnow
+from bot.storage.db import Database
+from bot.storage.tables import INBOUND as T
+from bot.storage.tables import INTERACTIONS, TENANTS
+
+__all__ = ["Inbox", "MAX_ATTEMPTS", "Pending", "Recover", "answered_before", "worker_name"]
+
+log = logging.getLogger(__name__)
+
+#: How long accepting may hold up the acknowledgement before the event goes on unrecorded.
+ACCEPT_WAIT_S = 2.0
+#: Times an event is handled before it is given up (one that crashes its worker every time).
+MAX_ATTEMPTS = 3
+
+
+def worker_name() -> str:
+    """This process's name in the journal: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event taken over from a worker that did not finish it."""
+
+    platform: str
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    placeholder: str | None
+    attempts: int
+
+
+#: What an adapter does with an event it gets back: handle it again, as if it had just come.
+Recover = Callable[[Pending], Awaitable[None]]
+
+
+class Inbox:
+    """The journal of one worker (see the module docstring)."""
+
+    def __init__(self, db: Database, *, lease_s: float = 15.0, worker: str | None = None) -> None:
+        self.db = db
+        self.lease_s = lease_s
+        self.worker = worker or worker_name()
+        self._handlers: dict[str, Recover] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._recovering: set[asyncio.Task[None]] = set()
+        #: Events taken over from other workers and handled again, so far.
+        self.recovered = 0
+
+    def _lease(self) -> Any:
+        return utcnow() + timedelta(seconds=self.lease_s)
+
+    # -- the adapter's side -------------------------------------------------------------------
+
+    async def accept(
+        self,
+        platform: str,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        tenant: str = "",
+        user: str = "",
+    ) -> bool:
+        """Put an event on record before acknowledging it. False: it is already on record and
+        being handled (a redelivery): drop this copy. True: handle it (also when the journal
+        could not be written; that is logged)."""
+
+        def write(conn: Connection) -> bool:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(T).values(
+                            id=uuid.uuid4(),
+                            platform=platform,
+                            event_key=key[:200],
+                            kind=kind[:32],
+                            tenant=tenant[:200],
+                            user=user[:200],
+                            payload=payload,
+                            owner=self.worker,
+                            lease_until=self._lease(),
+                            attempts=1,
+                            received_at=utcnow(),
+                        )
+                    )
+                return True
+            except IntegrityError:
+                # On record already: take it over only if its worker's lease ran out.
+                taken = conn.execute(
+                    update(T)
+                    .where(
+                        T.c.platform == platform,
+                        T.c.event_key == key[:200],
+                        T.c.lease_until < utcnow(),
+                    )
+                    .values(owner=self.worker, lease_until=self._lease(), attempts=T.c.attempts + 1)
+                )
+                return bool(taken.rowcount)
+
+        try:
+            return await asyncio.wait_for(self.db.run_core(write), ACCEPT_WAIT_S)
+        except Exception as e:
+            log.warning(
+                "could not put %s event %s on record (%s); handling it without that guarantee",
+                platform,
+                key,
+                type(e).__name__,
+            )
+            return True
+
+    async def note_placeholder(self, platform: str, key: str, placeholder: str) -> None:
+        """Remember the progress message posted for an event (replaced or removed by whoever
+        finishes it)."""
+        try:
+            await self.db.run_core(
+                lambda c: c.execute(
+                    update(T)
+                    .where(T.c.platform == platform, T.c.event_key == key[:200])
+                    .values(placeholder=placeholder[:200])
+                )
+            )
+        except Exception:
+            log.warning("could not note the placeholder of %s event %s", platform, key)
+
+    async def finish(self, platform: str, key: str) -> None:
+        """The event has been handled: off the journal."""
+        try:
+            await self.db.run_core(
+                lambda c: c.execute(
+                    delete(T).where(T.c.platform == platform, T.c.event_key == key[:200])
+                )
+            )
+        except Exception:
+            # Left on record, it is handled again after its lease, and found answered then.
+            log.warning("could not take %s event %s off the journal", platform, key)
+
+    # -- taking over what dead workers left ------------------------------------------------------
+
+    def on_recover(self, platform: str, handler: Recover) -> None:
+        """``handler`` gets ``platform``'s events left unfinished by a worker that died. Starts
+        the journal's loop (renewing this worker's leases, claiming expired ones)."""
+        self._handlers[platform] = handler
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="chorus-inbox")
+
+    def forget_platform(self, platform: str) -> None:
+        self._handlers.pop(platform, None)
+
+    async def _loop(self) -> None:
+        every = max(0.05, self.lease_s / 3)
+        while True:
+            try:
+                await self.renew()
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("inbound event journal unavailable", exc_info=True)
+            await asyncio.sleep(every)
+
+    async def renew(self) -> None:
+        """Extend the lease of every event this worker is handling."""
+        await self.db.run_core(
+            lambda c: c.execute(
+                update(T).where(T.c.owner == self.worker).values(lease_until=self._lease())
+            )
+        )
+
+    async def claim(self, platform: str, limit: int = 20) -> list[Pending]:
+        """Take over up to ``limit`` of ``platform``'s events whose lease ran out."""
+
+        def take(conn: Connection) -> list[Pending]:
+            now = utcnow()
+            rows = conn.execute(
+                select(T.c.id)
+                .where(T.c.platform == platform, T.c.lease_until < now)
+                .order_by(T.c.received_at)
+                .limit(limit)
+            ).all()
+            taken: list[Pending] = []
+            for (row_id,) in rows:
+                doomed = conn.execute(
+                    delete(T)
+                    .where(T.c.id == row_id, T.c.attempts >= MAX_ATTEMPTS, T.c.lease_until < now)
+                    .returning(T.c.event_key)
+                ).all()
+                if doomed:
+                    log.error(
+                        "giving up %s event %s after %d attempts",
+                        platform,
+                        doomed[0][0],
+                        MAX_ATTEMPTS,
+                    )
+                    continue
+                won = conn.execute(
+                    update(T)
+                    .where(T.c.id == row_id, T.c.lease_until < now)
+                    .values(owner=self.worker, lease_until=self._lease(), attempts=T.c.attempts + 1)
+                )
+                if not won.rowcount:
+                    continue  # another worker was quicker
+                row = conn.execute(select(T).where(T.c.id == row_id)).one()
+                taken.append(
+                    Pending(
+                        row.platform,
+                        row.event_key,
+                        row.kind,
+                        dict(row.payload),
+                        row.placeholder,
+                        row.attempts,
+                    )
+                )
+            return taken
+
+        return await self.db.run_core(take)
+
+    async def recover(self) -> int:
+        """Claim every expired event of the platforms with a handler and hand each to it (in
+        the background); how many were claimed."""
+        claimed = 0
+        for platform, handler in list(self._handlers.items()):
+            for pending in await self.claim(platform):
+                claimed += 1
+                log.warning(
+                    "taking over %s event %s left unfinished (attempt %d)",
+                    platform,
+                    pending.key,
+                    pending.attempts,
+                )
+                task = asyncio.create_task(self._redo(handler, pending))
+                self._recovering.add(task)
+                task.add_done_callback(self._recovering.discard)
+        return claimed
+
+    async def _redo(self, handler: Recover, pending: Pending) -> None:
+        try:
+            await handler(pending)
+            self.recovered += 1
+        except Exception:
+            log.exception("could not handle %s event %s again", pending.platform, pending.key)
+            await self._release(pending)  # tried again after a lease, up to MAX_ATTEMPTS
+            return
+        await self.finish(pending.platform, pending.key)
+
+    async def _release(self, pending: Pending) -> None:
+        try:
+            await self.db.run_core(
+                lambda c: c.execute(
+                    update(T)
+                    .where(T.c.platform == pending.platform, T.c.event_key == pending.key[:200])
+                    .values(owner="", lease_until=self._lease())
+                )
+            )
+        except Exception:
+            log.warning("could not release %s event %s", pending.platform, pending.key)
+
+    async def aclose(self) -> None:
+        """Stop the loop (events being handled again are left to finish or to their lease)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._recovering):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+
+
+def answered_before(
+    conn: Connection, platform: str, tenant: str, event_id: str, since_s: float = 86_400
+) -> bool:
+    """Whether an interaction answering the event ``event_id`` is on record (within the last
+    ``since_s`` seconds, which keeps the lookup on the tenant/time index)."""
+    tenants, interactions = TENANTS, INTERACTIONS
+    found = conn.execute(
+        select(interactions.c.id)
+        .join(tenants, tenants.c.id == interactions.c.tenant_id)
+        .where(
+            tenants.c.platform == platform,
+            tenants.c.external_id == tenant,
+            interactions.c.created_at >= utcnow() - timedelta(seconds=since_s),
+            interactions.c.request_event_id == event_id,
+        )
+        .limit(1)
+    ).first()
+    return found is not None

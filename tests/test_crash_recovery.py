@@ -1,0 +1,156 @@
+"""``kill -9`` of ``chorus run`` mid-reply loses nothing and answers once.
+
+The real command runs in a subprocess against the fake Slack (HTTP mode and Socket Mode) and
+the fake Discord, with an OpenAI-compatible fake that holds the first request (the process is
+killed while its model is "thinking"). A second ``chorus run`` on the same data finishes the
+event its predecessor accepted: the answer takes the orphan "Thinking…" placeholder's place
+(Slack) or is posted once (Discord), and it is recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_run import clean_env, free_port, serving
+from tests.fakes import until
+from tests.servers import slack_fake as sf
+from tests.servers.discord_fake import FakeDiscord
+from tests.servers.openai_fake import FakeOpenAI
+from tests.test_run_slack import SECRET, slack_run_env
+
+pytestmark = pytest.mark.slow
+
+#: A generous bound for what takes a second or two (a lease running out, a restart).
+BOUND_S = 60
+
+RECOVERY = {
+    "CHORUS_DISPATCHER__LEASE_S": "1",
+    "CHORUS_SLACK__PROGRESS_AFTER_S": "0",
+}
+
+
+def _rows(data: Path, sql: str) -> list[Any]:
+    with sqlite3.connect(data / "chorus.db") as db:
+        return db.execute(sql).fetchall()
+
+
+async def _placeholder_on_record(data: Path) -> str:
+    """The placeholder noted on the accepted event's journal row, once it is there."""
+    found: list[str] = []
+
+    def noted() -> bool:
+        found[:] = [r[0] for r in _rows(data, "SELECT placeholder FROM inbound_events") if r[0]]
+        return bool(found)
+
+    await until(noted, timeout=BOUND_S)
+    return found[0]
+
+
+async def test_kill_9_mid_reply_over_http_is_answered_once_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    port, data = free_port(), tmp_path / "data"
+    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
+        slack.add_user("U1", name="ada")
+        env = clean_env(tmp_path, **slack_run_env(slack, llm, port), **RECOVERY)
+        llm.stall()  # the first run's model never answers
+        async with serving(env, tmp_path, port) as first:
+            url = f"http://127.0.0.1:{port}/slack/events"
+            result = await sf.post_event(url, SECRET, sf.app_mention("what is our refund policy"))
+            assert result.status == 200  # acknowledged: Slack will never send it again
+            placeholder = await _placeholder_on_record(data)
+            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
+            await first.kill()
+        assert [p.params["text"] for p in slack.calls_to("chat.postMessage")] == ["_Thinking…_"]
+
+        llm.reply("Refunds within 30 days.")
+        async with serving(env, tmp_path, port) as second:
+            [update] = await slack.wait_for_call("chat.update", timeout=BOUND_S)
+            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+    assert second.code == 0, second.err
+    assert update.params["ts"] == placeholder  # the orphan placeholder became the answer
+    assert update.params["text"].endswith("Refunds within 30 days.")
+    assert len(slack.calls_to("chat.postMessage")) == 1  # only the first run's placeholder
+    assert _rows(data, "SELECT request_text, reply_text FROM interactions") == [
+        ("what is our refund policy", "Refunds within 30 days.")
+    ]
+    assert "taking over slack event" in second.err
+
+
+async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
+        slack.add_user("U1", name="ada")
+        env = clean_env(
+            tmp_path,
+            **slack_run_env(slack, llm, free_port()),
+            SLACK_APP_TOKEN=slack.app_token,
+            **RECOVERY,
+        )
+        llm.stall()
+        async with serving(env, tmp_path, None, ready=slack.wait_for_socket) as first:
+            envelope = sf.events_api_envelope(sf.app_mention("what is our refund policy"))
+            await slack.send_socket_event(envelope)
+            await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
+            placeholder = await _placeholder_on_record(data)
+            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
+            await first.kill()
+
+        llm.reply("Refunds within 30 days.")
+
+        async def reconnected() -> None:
+            await slack.wait_for_socket(count=2, timeout=BOUND_S)
+
+        async with serving(env, tmp_path, None, ready=reconnected):
+            [update] = await slack.wait_for_call("chat.update", timeout=BOUND_S)
+    assert update.params["ts"] == placeholder
+    assert update.params["text"].endswith("Refunds within 30 days.")
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+
+
+async def test_kill_9_mid_reply_on_discord_is_answered_once_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
+        guild = discord.add_guild("Acme")
+        ada = discord.add_user("ada")
+        discord.add_member(guild, ada)
+        env = clean_env(
+            tmp_path,
+            DISCORD_TOKEN=discord.token,
+            CHORUS_DISCORD__API_URL=discord.api_url,
+            CHORUS_DISCORD__GATEWAY_URL=discord.gateway_url,
+            CHORUS_DISCORD__GUILD_READY_TIMEOUT_S="0.1",
+            CHORUS_LLM__PROVIDER="openai",
+            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
+            OPENAI_API_KEY="sk-run",
+            **RECOVERY,
+        )
+        llm.stall()
+
+        async def ready(sessions: int) -> None:
+            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
+
+        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
+            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
+            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
+            assert len(_rows(data, "SELECT 1 FROM inbound_events")) == 1
+            await first.kill()
+
+        llm.reply("Refunds within 30 days.")
+        route = "POST /channels/{channel_id}/messages"
+        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
+            [post] = await discord.wait_for_call(route, timeout=BOUND_S)
+            await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
+    assert post.body["content"].endswith("Refunds within 30 days.")
+    assert len(discord.calls_to(route)) == 1
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1

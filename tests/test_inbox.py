@@ -1,0 +1,127 @@
+"""The inbound event journal (bot.inbox) on SQLite and PostgreSQL: accepted once, taken over
+only from a worker whose lease ran out, claimed by exactly one worker, given up after
+MAX_ATTEMPTS, and through the dispatcher: a redelivered event already answered is not
+answered again."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.inbox import MAX_ATTEMPTS, Inbox, Pending
+from bot.storage.db import Database
+from bot.storage.tables import INBOUND
+from tests.conftest import make_settings, message
+from tests.fakes import FakeLLM, FakeTransport, until
+from tests.plugin_helpers import app_with, interactions
+
+BODY = {"event": {"type": "message", "text": "hello"}}
+
+
+def _rows(db: Database) -> list[Any]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(select(INBOUND)).all())
+
+
+async def _expire(inbox: Inbox) -> None:
+    await asyncio.sleep(inbox.lease_s * 1.5)
+
+
+async def test_an_event_is_accepted_once_while_its_worker_lives(database: Database) -> None:
+    one, two = Inbox(database, lease_s=30), Inbox(database, lease_s=30)
+    assert await one.accept("slack", "Ev1", "slack.event", BODY, tenant="T1", user="U1")
+    assert not await two.accept("slack", "Ev1", "slack.event", BODY)  # a redelivery: dropped
+    assert not await one.accept("slack", "Ev1", "slack.event", BODY)
+    [row] = _rows(database)
+    assert (row.owner, row.tenant, row.user, row.payload) == (one.worker, "T1", "U1", BODY)
+    await one.finish("slack", "Ev1")
+    assert _rows(database) == []
+    # Handled and off the journal: a later copy is new to the journal (Redis dedupe drops it).
+    assert await two.accept("slack", "Ev1", "slack.event", BODY)
+
+
+async def test_a_redelivery_takes_over_from_a_dead_worker(database: Database) -> None:
+    dead, live = Inbox(database, lease_s=0.2), Inbox(database, lease_s=30)
+    assert await dead.accept("slack", "Ev1", "slack.event", BODY)
+    await _expire(dead)
+    assert await live.accept("slack", "Ev1", "slack.event", BODY)
+    [row] = _rows(database)
+    assert row.owner == live.worker and row.attempts == 2
+
+
+async def test_expired_events_are_claimed_by_exactly_one_worker(database: Database) -> None:
+    dead = Inbox(database, lease_s=0.2)
+    for n in range(10):
+        await dead.accept("slack", f"Ev{n}", "slack.event", {"n": n})
+    await dead.note_placeholder("slack", "Ev3", "1700000000.000100")
+    await _expire(dead)
+    workers = [Inbox(database, lease_s=30) for _ in range(3)]
+    claimed = await asyncio.gather(*(w.claim("slack") for w in workers))
+    keys = sorted(p.key for batch in claimed for p in batch)
+    assert keys == sorted(f"Ev{n}" for n in range(10))  # each once, none twice
+    [three] = [p for batch in claimed for p in batch if p.key == "Ev3"]
+    assert three.placeholder == "1700000000.000100" and three.attempts == 2
+    assert await workers[0].claim("slack") == []  # leases are live again
+    assert await workers[0].claim("discord") == []  # other platforms' events are not touched
+
+
+async def test_renewing_keeps_a_live_workers_events(database: Database) -> None:
+    live, other = Inbox(database, lease_s=0.3), Inbox(database, lease_s=30)
+    await live.accept("discord", "1", "discord.message", BODY)
+    for _ in range(4):
+        await asyncio.sleep(0.1)
+        await live.renew()
+    assert await other.claim("discord") == []
+
+
+async def test_an_event_that_keeps_failing_is_given_up(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await Inbox(database, lease_s=0.1).accept("slack", "Poison", "slack.event", BODY)  # died
+    inbox = Inbox(database, lease_s=0.1)
+    failures: list[Pending] = []
+
+    async def crash(pending: Pending) -> None:
+        failures.append(pending)
+        raise RuntimeError("still broken")
+
+    inbox.on_recover("slack", crash)
+    try:
+        await until(lambda: not _rows(database), timeout=20)
+    finally:
+        await inbox.aclose()
+    assert [p.attempts for p in failures] == list(range(2, MAX_ATTEMPTS + 1))
+    assert f"giving up slack event Poison after {MAX_ATTEMPTS} attempts" in caplog.text
+
+
+async def test_a_journal_that_cannot_be_written_does_not_stop_the_event(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'never-migrated.db'}")  # no inbound_events table
+    try:
+        assert await Inbox(db).accept("slack", "Ev1", "slack.event", BODY)
+    finally:
+        db.dispose()
+    assert "could not put slack event Ev1 on record" in caplog.text
+
+
+async def test_a_redelivered_message_already_answered_is_not_answered_again(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    transport = FakeTransport()
+    async with app_with(make_settings(tmp_path), llm) as app:
+        msg = message("hello")
+        await app.dispatcher.handle_message(msg, transport)
+        again = await app.dispatcher.handle_message(msg, transport, redelivered=True)
+        assert again.duplicate
+        assert len(interactions(app)) == 1
+        # Never answered (the worker died before its reply): answered now, despite dedupe.
+        fresh = message("are you there")
+        await app.redis.set(f"chorus:seen:message:test:T1:{fresh.event_id}", "1")
+        handled = await app.dispatcher.handle_message(fresh, transport, redelivered=True)
+        assert not handled.duplicate
+    assert transport.texts == ["echo: hello", "echo: are you there"]
