@@ -63,9 +63,9 @@ def link_intent(text: str, *, explicit: bool, code_length: int) -> tuple[str, li
     """``("link", [])``, ``("link", [CODE])``, ``("link", ["confirm"])``, ``("unlink", [])``
     or None.
 
-    Plain messages count only when unambiguous: "link my account", "unlink", or "link"
-    followed by something shaped like a code; ``explicit`` (``/chorus link …``) takes any
-    argument as the code.
+    Plain messages count only when unambiguous: "link my account", "unlink", "link confirm",
+    or "link" followed by something shaped like a code; ``explicit`` (``/chorus link …``)
+    takes any other argument as the code.
     """
     text = text.strip().lstrip("/").strip()
     if _LINK_ME.match(text):
