@@ -43,6 +43,9 @@ __all__ = [
     "LINK_TAKEN",
     "LINK_PLATFORM_TAKEN",
     "LINK_USAGE",
+    "link_confirm",
+    "LINK_CONFIRM_PRIVATE",
+    "LINK_NOTHING_TO_CONFIRM",
     "LINKED",
     "LINKING_OFF",
     "LINK_UNAVAILABLE",
@@ -150,7 +153,8 @@ Talk to me in plain language. Things you can also do:
 • react 👍 / 👎 to my answers so I learn what works for you
 • `remember …` / `forget …` – tell me what to keep or drop; `what do you know about me?`
 • `forget me` – delete everything I know about you
-• `link` – one profile and memory for your Slack and Discord accounts (`unlink` splits them)
+• `link` – one profile and memory for your Slack and Discord accounts: `link` on one gives \
+a code, `link CODE` then `link confirm` on the other joins them (`unlink` splits them)
 • `stop suggestions` – no more proactive suggestions (`proactive on`, `proactive status`); \
 react ✅ to a suggestion to get it, 🔕 to stop that one
 • `set my autonomy to low|medium|high` – how much I may do for you without asking"""
@@ -240,8 +244,9 @@ FORGET_ME_CONFIRM_LINKED = (
 LINK_CODE = (
     "Your one-time code: `{code}`\n"
     "On your account on the other platform, send me `/chorus link {code}` (or `link {code}` "
-    "in a direct message) within {minutes} minutes. It works once. Never share it: whoever "
-    "enters it gets this account's profile and memories."
+    "in a direct message) within {minutes} minutes, then confirm there with `link confirm`. "
+    "It works once. Never share it: whoever enters it and confirms gets this account's "
+    "profile and memories."
 )
 LINK_PRIVATE_ONLY = (
     "Let's do that privately: send me `link` in a direct message, or use `/chorus link` "
@@ -273,7 +278,47 @@ LINK_PLATFORM_TAKEN = (
 )
 LINK_USAGE = (
     "Usage: `link` (get a one-time code), `link CODE` (enter it on your other account), "
-    "`unlink` (split them again)."
+    "`link confirm` (link them, once you've checked whose account it is), `unlink` (split "
+    "them again)."
+)
+
+
+def _shown(text: str, limit: int = 64) -> str:
+    """A name someone else chose, safe to show in a code span: one line, no backticks, at most
+    ``limit`` characters (so it cannot pose as part of the message around it)."""
+    flat = " ".join(text.replace("`", "'").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def link_confirm(
+    *, platform: str, name: str | None, user: str, workspace: str, others: int, minutes: int
+) -> str:
+    """The answer to ``link CODE``: whose account entering the code would join (the issuer's
+    platform, display name, user id and workspace), what that gives away, and how to go on."""
+    user_id = f"user id `{_shown(user)}`"
+    who = f"`{_shown(name)}` ({user_id})" if name else f"with {user_id} (no display name)"
+    more, they, are = "", "that account", "is"
+    if others:
+        more = f", together with the {others} other account{'s' if others > 1 else ''} linked to it"
+        they, are = "those accounts", "are"
+    return (
+        f"You are about to join the **{platform}** account {who} in the {platform} workspace "
+        f"`{_shown(workspace)}`{more}. This lets {they} read your profile, your memories and "
+        "what I learned about you, and everything I learn about you from now on. Only go "
+        f"ahead if {they} {are} yours: if someone asked you to enter their code, don't.\n"
+        f"To go ahead, confirm where you entered the code, within {minutes} minutes: "
+        "`/chorus link confirm` (or `link confirm` in a direct message). Otherwise ignore "
+        "this: nothing is linked."
+    )
+
+
+LINK_CONFIRM_PRIVATE = (
+    "Let's do that privately: say `link confirm` in a direct message, or use "
+    "`/chorus link confirm` (only you see the answer), from the account that entered the code."
+)
+LINK_NOTHING_TO_CONFIRM = (
+    "There's no link waiting for your confirmation here. Enter a code with `/chorus link CODE` "
+    "first, then confirm where you entered it within {minutes} minutes."
 )
 LINKED = (
     "Linked. Your {home} account and this {here} account are now one person to me: your "

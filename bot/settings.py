@@ -267,6 +267,8 @@ class LinkingSettings(_Section):
 
     enabled: bool = True
     code_ttl_minutes: int = Field(default=10, ge=1, le=1440)
+    #: How long a code entered waits for ``link confirm`` before nothing is linked.
+    confirm_minutes: int = Field(default=5, ge=1, le=60)
     code_length: int = Field(default=10, ge=8, le=32)
     max_attempts: int = Field(default=5, ge=1, le=100)
     attempt_window_minutes: int = Field(default=60, ge=1, le=1440)

@@ -4,7 +4,9 @@ Ada has a Slack account in workspace TS (colleague Bo) and a Discord account in 
 (colleague Cy). Each workspace has a team fact of its own. Linking makes her profile, personal
 memories and learned preferences follow her across both; team facts, colleagues' data and
 thread histories stay in their own workspace; unlinking splits them again. Mallory, on
-Discord, knows Ada's user ids but not her code.
+Discord, knows Ada's user ids but not her code, or talks Ada into entering Mallory's code.
+Entering a code links nothing: it names the account it would join, and only ``link confirm``
+from the account that entered it makes the link.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from bot import messages
 from bot.app import Chorus
 from bot.identity.person import person_of
 from bot.pipeline.identify import identify
-from bot.storage.models import AccountLink, AuditEntry, Memory, PreferenceState, User
+from bot.storage.models import AccountLink, AuditEntry, Memory, PreferenceState, Tenant, User
 from tests.conftest import message, reaction
 from tests.fakes import FakeLLM, FakeTransport
 
@@ -63,6 +65,22 @@ ADA_SLACK_SECRETS = ("SecretCorp", "BLUEFALCON")
 PROBE = "What is my codename, where do I work, what database do we use and what do I drink?"
 CELLO = "Which musical instrument do I play?"
 CODE = re.compile(r"`([A-Z0-9-]{9,})`")
+CONFIRM_MINUTES = 5  # linking.confirm_minutes by default
+
+
+def prompt(issuer: dict[str, Any], *, others: int = 0) -> str:
+    """What entering a code of ``issuer`` answers: whose account it would join."""
+    return messages.link_confirm(
+        platform=issuer["platform"],
+        name=issuer["user_name"],
+        user=issuer["user"],
+        workspace=issuer["tenant"],
+        others=others,
+        minutes=CONFIRM_MINUTES,
+    )
+
+
+NOTHING_TO_CONFIRM = messages.LINK_NOTHING_TO_CONFIRM.format(minutes=CONFIRM_MINUTES)
 
 
 @dataclass
@@ -92,9 +110,20 @@ class World:
         assert found, answer
         return found.group(1)
 
-    async def link(self, issuer: dict[str, Any], joiner: dict[str, Any]) -> str:
+    async def enter(self, issuer: dict[str, Any], joiner: dict[str, Any]) -> str:
+        """A new code of ``issuer``, entered by ``joiner`` (not confirmed)."""
         code = await self.code(issuer)
         return await self.command(f"link {code}", joiner)
+
+    async def link(self, issuer: dict[str, Any], joiner: dict[str, Any]) -> str:
+        """A new code of ``issuer``, entered and confirmed by ``joiner``."""
+        answer = await self.enter(issuer, joiner)
+        assert answer.startswith("You are about to join"), answer
+        return await self.command("link confirm", joiner)
+
+    def links(self) -> list[AccountLink]:
+        with self.app.db.session() as s:
+            return list(s.exec(select(AccountLink)))
 
     def user(self, who: dict[str, Any]) -> User:
         with self.app.db.session() as s:
@@ -133,9 +162,11 @@ async def test_a_code_entered_on_the_other_platform_links_the_accounts(world: Wo
     assert re.fullmatch(r"[A-Z2-9]{5}-[A-Z2-9]{5}", code.group(1))
     assert not set(code.group(1)) & set("01OIL")
 
-    # entered in a direct message, in any case, without the dash
+    # entered in a direct message, in any case, without the dash: it names the account first
     typed = code.group(1).replace("-", "").lower()
-    linked = await world.say(f"link {typed}", ADA_DISCORD, is_dm=True)
+    assert await world.say(f"link {typed}", ADA_DISCORD, is_dm=True) == prompt(ADA_SLACK)
+    assert world.links() == []
+    linked = await world.say("link confirm", ADA_DISCORD, is_dm=True)
     assert linked == messages.LINKED.format(home="slack", here="discord")
 
     slack, discord = world.user(ADA_SLACK), world.user(ADA_DISCORD)
@@ -159,7 +190,9 @@ async def test_plain_language_link_in_a_dm(world: World) -> None:
     answer = await world.say("link my Slack and Discord accounts", ADA_DISCORD, is_dm=True)
     code = CODE.search(answer)
     assert code, answer
-    assert await world.say(f"link {code.group(1)}", ADA_SLACK, is_dm=True) == (
+    entered = await world.say(f"link {code.group(1)}", ADA_SLACK, is_dm=True)
+    assert entered == prompt(ADA_DISCORD)
+    assert await world.say("please link confirm.", ADA_SLACK, is_dm=True) == (
         messages.LINKED.format(home="discord", here="slack")
     )
 
@@ -177,7 +210,12 @@ async def test_codes_are_never_shown_or_taken_in_a_channel(world: World) -> None
 
 
 async def test_ordinary_messages_about_links_are_not_commands(world: World) -> None:
-    for text in ("link the pricing page in the doc", "link ABCDEFGHJK", "links?"):
+    for text in (
+        "link the pricing page in the doc",
+        "link ABCDEFGHJK",
+        "links?",
+        "link confirmation emails to the ticket",
+    ):
         calls = len(world.llm.history)
         await world.say(text, ADA_SLACK)
         assert len(world.llm.history) == calls + 1, text  # answered by the model
@@ -193,13 +231,16 @@ async def test_same_account_same_platform_and_taken_accounts_are_refused(world: 
     assert await world.link(ADA_SLACK, ADA_DISCORD) == messages.LINKED.format(
         home="slack", here="discord"
     )
-    assert await world.link(ADA_DISCORD, ADA_SLACK) == messages.LINK_ALREADY
+    # refused as soon as the code is entered, with nothing left to confirm
+    assert await world.enter(ADA_DISCORD, ADA_SLACK) == messages.LINK_ALREADY
+    assert await world.command("link confirm", ADA_SLACK) == NOTHING_TO_CONFIRM
     # Bo's code entered by Ada's Discord account: it is already someone's
-    assert await world.link(BO_SLACK, ADA_DISCORD) == messages.LINK_TAKEN
+    assert await world.enter(BO_SLACK, ADA_DISCORD) == messages.LINK_TAKEN
     # Ada's person already has a Discord account
-    assert await world.link(ADA_SLACK, CY_DISCORD) == messages.LINK_PLATFORM_TAKEN.format(
+    assert await world.enter(ADA_SLACK, CY_DISCORD) == messages.LINK_PLATFORM_TAKEN.format(
         platform="discord"
     )
+    assert await world.command("link confirm", CY_DISCORD) == NOTHING_TO_CONFIRM
     assert await world.command("link a b c", ADA_SLACK) == messages.LINK_BAD_CODE
     assert await world.command("unlink now", ADA_SLACK) == messages.LINK_USAGE
 
@@ -218,7 +259,8 @@ async def test_an_attacker_who_knows_the_user_id_but_not_the_code_cannot_link(
     with world.app.db.session() as s:
         assert s.exec(select(AccountLink)).all() == []
     # Ada's code was not used up by Mallory's attempts
-    assert await world.command(f"link {code}", ADA_DISCORD) == messages.LINKED.format(
+    assert await world.command(f"link {code}", ADA_DISCORD) == prompt(ADA_SLACK)
+    assert await world.command("link confirm", ADA_DISCORD) == messages.LINKED.format(
         home="slack", here="discord"
     )
     mallory_context = await world.context_of(PROBE, MALLORY)
@@ -227,7 +269,8 @@ async def test_an_attacker_who_knows_the_user_id_but_not_the_code_cannot_link(
 
 async def test_a_code_works_once(world: World) -> None:
     code = await world.code(ADA_SLACK)
-    assert "Linked" in await world.command(f"link {code}", ADA_DISCORD)
+    assert await world.command(f"link {code}", ADA_DISCORD) == prompt(ADA_SLACK)
+    assert "Linked" in await world.command("link confirm", ADA_DISCORD)
     assert await world.command("unlink", ADA_DISCORD)
     # replayed: by Ada again, or by Mallory who saw it afterwards
     assert await world.command(f"link {code}", ADA_DISCORD) == messages.LINK_BAD_CODE
@@ -239,7 +282,8 @@ async def test_asking_again_cancels_the_previous_code(world: World) -> None:
     second = await world.code(ADA_SLACK)
     assert first != second
     assert await world.command(f"link {first}", ADA_DISCORD) == messages.LINK_BAD_CODE
-    assert "Linked" in await world.command(f"link {second}", ADA_DISCORD)
+    assert await world.command(f"link {second}", ADA_DISCORD) == prompt(ADA_SLACK)
+    assert "Linked" in await world.command("link confirm", ADA_DISCORD)
 
 
 async def test_an_expired_code_does_not_work(world: World) -> None:
@@ -249,6 +293,125 @@ async def test_an_expired_code_does_not_work(world: World) -> None:
     assert 0 < await world.app.redis.ttl(keys[0]) <= 600
     await world.app.redis.delete(keys[0])  # what Redis does when the TTL runs out
     assert await world.command(f"link {code}", ADA_DISCORD) == messages.LINK_BAD_CODE
+
+
+# -- entering a code names the account; only a confirmation links --------------------------------
+
+
+async def test_entering_a_code_links_nothing_until_confirmed(world: World) -> None:
+    code = await world.code(ADA_SLACK)
+    answer = await world.command(f"link {code}", ADA_DISCORD)
+    # whose account it would join (platform, display name, user id, workspace), what that
+    # gives away, and how to go ahead
+    for shown in ("**slack**", "`Ada`", "`UADA`", "workspace `TS`", "memories", "link confirm"):
+        assert shown in answer, answer
+    assert f"{CONFIRM_MINUTES} minutes" in answer
+    assert world.links() == [] and world.audit("identity.link") == []
+    assert "Linked accounts" not in await world.command("whoami", ADA_DISCORD)
+    _absent(await world.context_of(PROBE, ADA_DISCORD), *ADA_SLACK_SECRETS)
+    # the code was used up when it was entered
+    assert await world.command(f"link {code}", ADA_DISCORD) == messages.LINK_BAD_CODE
+
+    assert await world.command("link confirm", ADA_DISCORD) == messages.LINKED.format(
+        home="slack", here="discord"
+    )
+    assert len(world.links()) == 1
+    assert "SecretCorp" in await world.context_of(PROBE, ADA_DISCORD)
+    # confirmed once: there is nothing left to confirm
+    assert await world.command("link confirm", ADA_DISCORD) == NOTHING_TO_CONFIRM
+
+
+async def test_only_the_account_that_entered_the_code_can_confirm(world: World) -> None:
+    assert await world.command("link confirm", BO_SLACK) == NOTHING_TO_CONFIRM  # unrelated
+    assert await world.enter(ADA_SLACK, ADA_DISCORD) == prompt(ADA_SLACK)
+    # not the issuer, not someone else, not even Ada's account in her DMs with the bot (a
+    # tenant of its own): the account that entered the code is the one that would be linked
+    ada_discord_dms = {**ADA_DISCORD, "tenant": "dm-1001", "channel": "D1"}
+    for other in (ADA_SLACK, MALLORY, CY_DISCORD, BO_SLACK, ada_discord_dms):
+        assert await world.command("link confirm", other) == NOTHING_TO_CONFIRM, other
+    assert world.links() == []
+    assert await world.command("link confirm", ADA_DISCORD) == messages.LINKED.format(
+        home="slack", here="discord"
+    )
+
+
+async def test_a_confirmation_is_taken_only_privately(world: World) -> None:
+    assert await world.enter(ADA_SLACK, ADA_DISCORD) == prompt(ADA_SLACK)
+    # said in a channel: not taken, and not lost either
+    assert await world.say("link confirm", ADA_DISCORD) == messages.LINK_CONFIRM_PRIVATE
+    assert world.links() == []
+    assert await world.say("link confirm", ADA_DISCORD, is_dm=True) == messages.LINKED.format(
+        home="slack", here="discord"
+    )
+
+
+async def test_a_confirmation_expires(world: World) -> None:
+    assert await world.enter(ADA_SLACK, ADA_DISCORD) == prompt(ADA_SLACK)
+    [key] = [k async for k in world.app.redis.scan_iter("chorus:link:pending:*")]
+    assert 0 < await world.app.redis.ttl(key) <= CONFIRM_MINUTES * 60
+    await world.app.redis.delete(key)  # what Redis does when the TTL runs out
+    assert await world.command("link confirm", ADA_DISCORD) == NOTHING_TO_CONFIRM
+    assert world.links() == []
+
+
+async def test_what_changed_before_the_confirmation_is_checked_again(world: World) -> None:
+    # Ada's Discord account and Cy both enter a code of Ada's Slack account
+    assert await world.enter(ADA_SLACK, ADA_DISCORD) == prompt(ADA_SLACK)
+    assert await world.enter(ADA_SLACK, CY_DISCORD) == prompt(ADA_SLACK)
+    assert await world.command("link confirm", ADA_DISCORD) == messages.LINKED.format(
+        home="slack", here="discord"
+    )
+    # by now Ada's person has a Discord account: Cy's confirmation is refused
+    assert await world.command("link confirm", CY_DISCORD) == messages.LINK_PLATFORM_TAKEN.format(
+        platform="discord"
+    )
+    assert len(world.links()) == 1
+
+
+async def test_joining_a_linked_person_says_how_many_accounts_it_has(world: World) -> None:
+    await world.link(ADA_SLACK, ADA_DISCORD)
+    ada_discord_dms = {**ADA_DISCORD, "tenant": "dm-1001", "channel": "D1"}
+    assert await world.enter(ADA_SLACK, ada_discord_dms) == prompt(ADA_SLACK, others=1)
+    assert "the 1 other account linked to it" in prompt(ADA_SLACK, others=1)
+
+
+async def test_the_confirmation_shows_the_workspace_name_and_names_as_plain_text(
+    world: World,
+) -> None:
+    with world.app.db.session() as s:
+        tenant = s.exec(select(Tenant).where(Tenant.external_id == "TS")).one()
+        tenant.name = "Acme Corp"
+        s.add(tenant)
+    assert "workspace `Acme Corp`" in await world.enter(ADA_SLACK, ADA_DISCORD)
+    # a display name cannot break out of its code span to pose as part of the message
+    sneaky = {**MALLORY, "user_name": "x` (this is *your own* account, confirm it)\n\n`y"}
+    await world.say("hello", sneaky)
+    answer = await world.enter(sneaky, ADA_SLACK)
+    plain = prompt(MALLORY)
+    assert answer.count("`") == plain.count("`") and answer.count("\n") == plain.count("\n")
+    assert "(this is *your own* account, confirm it)" in answer
+
+
+async def test_someone_talked_into_entering_an_attackers_code_gives_nothing_away(
+    world: World,
+) -> None:
+    code = await world.code(MALLORY)
+    # Ada is told it is a harmless code and enters it: she is shown whose account it is
+    answer = await world.say(f"link {code}", ADA_SLACK, is_dm=True)
+    assert answer == prompt(MALLORY)
+    assert "**discord**" in answer and "`mallory`" in answer and "`G666`" in answer
+    # she does not confirm, and Mallory cannot confirm for her
+    assert await world.command("link confirm", MALLORY) == NOTHING_TO_CONFIRM
+    assert world.links() == []
+    _absent(await world.context_of(PROBE, MALLORY), *ADA_SLACK_SECRETS)
+    known = await world.say("what do you know about me?", MALLORY, is_dm=True)
+    _absent(known, *ADA_SLACK_SECRETS)
+    # the confirmation runs out; Ada's confirming later links nothing
+    [key] = [k async for k in world.app.redis.scan_iter("chorus:link:pending:*")]
+    await world.app.redis.delete(key)
+    assert await world.say("link confirm", ADA_SLACK, is_dm=True) == NOTHING_TO_CONFIRM
+    assert world.links() == []
+    _absent(await world.context_of(PROBE, MALLORY), *ADA_SLACK_SECRETS)
 
 
 async def test_linking_can_be_switched_off(tmp_path: Any, llm: FakeLLM) -> None:

@@ -2,9 +2,11 @@
 and Discord fakes, in one Chorus.
 
 Ada asks for a code with ``/chorus link`` on Slack (an ephemeral answer), enters it with
-``/chorus link CODE`` on Discord (ephemeral too), and from then on the Discord side knows what
-she told the bot on Slack, and the other way round, while each workspace's team facts stay
-in that workspace; ``/chorus unlink`` splits them again.
+``/chorus link CODE`` on Discord (ephemeral too), is shown whose account that is and confirms
+with ``/chorus link confirm``; from then on the Discord side knows what she told the bot on
+Slack, and the other way round, while each workspace's team facts stay in that workspace;
+``/chorus unlink`` splits them again. Cy, on Discord, talks her into entering his code: she is
+shown it is his, does not confirm, and he learns nothing.
 """
 
 from __future__ import annotations
@@ -164,7 +166,13 @@ async def test_link_across_slack_and_discord(rig: Rig) -> None:
     answer = await rig.slack_command("link")
     code = CODE.search(answer)
     assert code, answer
-    linked = await rig.discord_command("link", code.group(1), rig.ada)
+    entered = await rig.discord_command("link", code.group(1), rig.ada)
+    assert entered == messages.link_confirm(
+        platform="slack", name="Ada", user="U1", workspace="T1", others=0, minutes=5
+    )
+    assert "Linked accounts" not in await rig.discord_command("whoami", None, rig.ada)
+    _absent(await rig.discord_mention(probe, rig.ada), "SecretCorp")
+    linked = await rig.discord_command("link", "confirm", rig.ada)
     assert linked == messages.LINKED.format(home="slack", here="discord")
     assert "Linked accounts: slack (Ada) [home]" in await rig.discord_command(
         "whoami", None, rig.ada
@@ -207,3 +215,29 @@ async def test_no_code_is_posted_in_a_slack_channel(rig: Rig) -> None:
     )
     posts = await rig.slack.wait_for_call("chat.postMessage", count=before + 2)
     assert posts[-1].params["channel"] == "D1" and CODE.search(posts[-1].params["text"])
+
+
+async def test_a_code_entered_on_slack_names_the_discord_account_and_waits(rig: Rig) -> None:
+    await rig.slack_dm("I work at SecretCorp as a quantum cryptographer")
+    answer = await rig.discord_command("link", None, rig.cy)
+    code = CODE.search(answer)
+    assert code, answer
+    # Ada, told it is harmless, enters Cy's code: her ephemeral answer says whose it is
+    entered = await rig.slack_command(f"link {code.group(1)}")
+    shown = to_mrkdwn(
+        messages.link_confirm(
+            platform="discord",
+            name="Cy",
+            user=str(rig.cy.id),
+            workspace=str(rig.guild.id),
+            others=0,
+            minutes=5,
+        )
+    )
+    assert entered == shown, entered
+    assert "*discord*" in entered and "`Cy`" in entered
+    # Cy cannot confirm for her; without her confirmation he learns nothing
+    nothing = messages.LINK_NOTHING_TO_CONFIRM.format(minutes=5)
+    assert await rig.discord_command("link", "confirm", rig.cy) == nothing
+    _absent(await rig.discord_mention("where do I work?", rig.cy), "SecretCorp")
+    assert "Linked accounts" not in await rig.slack_command("whoami")

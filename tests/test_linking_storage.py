@@ -1,5 +1,6 @@
 """Identity linking's storage on SQLite and PostgreSQL (links, persons, recall across linked
-accounts, erasure) and its one-time codes on fakeredis and the Redis server."""
+accounts, erasure) and its one-time codes and links waiting for confirmation on fakeredis and
+the Redis server."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from sqlmodel import select
 
 from bot import messages
 from bot.errors import CommandError
-from bot.identity.codes import ALPHABET, LinkCodes, looks_like_code, normalise
-from bot.identity.links import link, unlink
+from bot.identity.codes import ALPHABET, Issued, LinkCodes, looks_like_code, normalise
+from bot.identity.links import check, link, unlink
+from bot.identity.pending import PendingLinks
 from bot.identity.person import Account, home_account, merged_profile, person_of
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
@@ -91,9 +93,13 @@ def test_refusals_write_nothing(database: Database, people: People) -> None:
         (people.slack, people.bo, messages.LINK_SAME_PLATFORM.format(platform="slack")),
     ]
     for issuer, joiner, refusal in cases:
-        with pytest.raises(CommandError) as e, database.session() as s:
-            link(s, issuer, joiner, actor="x")
-        assert str(e.value) == refusal
+        for attempt in (check, lambda s, i, j: link(s, i, j, actor="x")):
+            with pytest.raises(CommandError) as e, database.session() as s:
+                attempt(s, issuer, joiner)
+            assert str(e.value) == refusal
+    with database.session() as s:  # asked before the confirmation: writes nothing either
+        assert check(s, people.slack, people.discord) is None
+        assert s.exec(select(AccountLink)).all() == []
     with database.session() as s:
         link(s, people.slack, people.discord, actor="x")
     with pytest.raises(CommandError, match="already linked"), database.session() as s:
@@ -251,3 +257,42 @@ def test_code_shapes() -> None:
     assert not looks_like_code("K7QXM-3WDR", 10)  # too short
     assert not looks_like_code("K7QXM-3WDR0", 10)  # 0 is not in the alphabet
     assert not looks_like_code("the pricing page", 10)
+
+
+# -- links waiting for confirmation ---------------------------------------------------------------
+
+
+async def test_a_pending_link_is_taken_once_by_the_account_that_entered_the_code(
+    redis_client: aioredis.Redis,
+) -> None:
+    pending = PendingLinks(redis_client, LinkingSettings(confirm_minutes=3))
+    issued, joiner, other = Issued(_account(), "slack:U1"), uuid.uuid4(), uuid.uuid4()
+    assert await pending.take(joiner) is None  # nothing entered
+    await pending.hold(joiner, issued)
+    [key] = [k async for k in redis_client.scan_iter("chorus:link:pending:*")]
+    assert 170 < await redis_client.ttl(key) <= 180
+    assert await pending.take(other) is None  # another account confirms nothing
+    assert await pending.take(joiner) == issued
+    assert await pending.take(joiner) is None  # confirmed once
+    # a second code entered replaces the first
+    newer = Issued(_account(), "discord:42")
+    await pending.hold(joiner, issued)
+    await pending.hold(joiner, newer)
+    assert await pending.take(joiner) == newer
+
+
+async def test_two_confirmations_at_once_one_links(redis_client: aioredis.Redis) -> None:
+    pending = PendingLinks(redis_client, LinkingSettings())
+    joiner = uuid.uuid4()
+    await pending.hold(joiner, Issued(_account(), "slack:U1"))
+    results = await asyncio.gather(*(pending.take(joiner) for _ in range(5)))
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_an_expired_pending_link_is_gone(redis_client: aioredis.Redis) -> None:
+    pending = PendingLinks(redis_client, LinkingSettings())
+    joiner = uuid.uuid4()
+    await pending.hold(joiner, Issued(_account(), "slack:U1"))
+    await redis_client.pexpire(f"chorus:link:pending:{joiner}", 1)
+    await asyncio.sleep(0.05)  # let the 1 ms TTL run out
+    assert await pending.take(joiner) is None

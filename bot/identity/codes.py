@@ -1,5 +1,8 @@
 """One-time link codes in Redis: issued to one account, redeemed once, by anyone who knows it.
 
+Redeeming a code links nothing yet: the account that entered it is shown whose account it
+would join and must confirm (:mod:`bot.identity.pending`).
+
 A code is random (:mod:`secrets`) over :data:`ALPHABET` (no 0/O, 1/I/L look-alikes), shown in
 groups of five (``K7QXM-3WDRP``) and accepted in any case, with or without dashes and spaces.
 Redis keeps only its SHA-256 (a dump of Redis holds no usable code) for
@@ -40,6 +43,25 @@ class Issued:
 
     account: Account
     actor: str
+
+    def dumps(self) -> str:
+        """As stored in Redis (with a code, or with a link waiting for its confirmation)."""
+        return json.dumps(
+            {
+                "tenant_id": str(self.account.tenant_id),
+                "user_id": str(self.account.user_id),
+                "platform": self.account.platform,
+                "actor": self.actor,
+            }
+        )
+
+    @classmethod
+    def loads(cls, raw: str) -> Issued:
+        bound = json.loads(raw)
+        account = Account(
+            uuid.UUID(bound["tenant_id"]), uuid.UUID(bound["user_id"]), bound["platform"]
+        )
+        return cls(account, str(bound.get("actor", "")))
 
 
 def normalise(text: str) -> str:
@@ -97,16 +119,10 @@ class LinkCodes:
         digest = _hash(code)
         ttl = self.settings.code_ttl_minutes * 60
         previous = await self.redis.get(self._issued_key(account.user_id))
-        bound = {
-            "tenant_id": str(account.tenant_id),
-            "user_id": str(account.user_id),
-            "platform": account.platform,
-            "actor": actor,
-        }
         async with self.redis.pipeline(transaction=True) as pipe:
             if previous:
                 pipe.delete(self._code_key(str(previous)))
-            pipe.set(self._code_key(digest), json.dumps(bound), ex=ttl)
+            pipe.set(self._code_key(digest), Issued(account, actor).dumps(), ex=ttl)
             pipe.set(self._issued_key(account.user_id), digest, ex=ttl)
             await pipe.execute()
         return "-".join(code[i : i + _GROUP] for i in range(0, len(code), _GROUP))
@@ -118,19 +134,16 @@ class LinkCodes:
         raw = await self.redis.getdel(self._code_key(_hash(code)))
         if not raw:
             return None
-        bound = json.loads(raw)
-        account = Account(
-            uuid.UUID(bound["tenant_id"]), uuid.UUID(bound["user_id"]), bound["platform"]
-        )
-        await self.redis.delete(self._issued_key(account.user_id))
-        return Issued(account, str(bound.get("actor", "")))
+        issued = Issued.loads(str(raw))
+        await self.redis.delete(self._issued_key(issued.account.user_id))
+        return issued
 
     async def attempt(self, user_id: uuid.UUID) -> bool:
         """Count one code entered by account ``user_id``; whether it may be checked.
 
         Counted before the check, in one atomic step, so that many attempts at once cannot
-        slip past the limit; the window starts at the first attempt, and a successful link
-        clears the count (:meth:`succeeded`).
+        slip past the limit; the window starts at the first attempt, and a code that works (one
+        that may be linked, waiting for its confirmation) clears the count (:meth:`succeeded`).
         """
         key = self._attempts_key(user_id)
         async with self.redis.pipeline(transaction=True) as pipe:

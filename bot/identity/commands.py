@@ -1,10 +1,14 @@
 """The linking commands: ``link`` (a one-time code), ``link CODE`` (on the other platform),
-``unlink``, and the linked accounts line of ``whoami``.
+``link confirm``, ``unlink``, and the linked accounts line of ``whoami``.
 
 Codes are shown and taken only where nobody else reads them: a direct message or an answer
 only the caller sees (Slack's ephemeral answer to ``/chorus``, the console). A code typed in a
 channel is cancelled, since others saw it. Entering the code proves control of both accounts:
 the platform vouches for the account that types it, the code for the one that asked for it.
+It does not prove that the person typing it knows whose code it is (someone may have been
+talked into typing an attacker's code), so entering it links nothing: the answer names the
+account it would join, and only ``link confirm`` from the same account makes the link
+(:mod:`bot.identity.pending`).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.identity.codes import LinkCodes, looks_like_code
-from bot.identity.links import link, unlink
+from bot.identity.links import check, link, unlink
+from bot.identity.pending import PendingLinks
 from bot.identity.person import Account, Person
 from bot.pipeline.identify import IdentityCache
 from bot.settings import LinkingSettings
 from bot.storage.db import Database
-from bot.storage.models import User
+from bot.storage.models import Tenant, User
 
 if TYPE_CHECKING:
     from bot.commands import Caller
@@ -36,6 +41,9 @@ __all__ = ["LINK_COMMANDS", "LinkCommands", "link_intent"]
 log = logging.getLogger(__name__)
 
 LINK_COMMANDS = ("link", "unlink")
+#: ``link confirm``: the word that confirms a code entered (never a code: O and I are not in
+#: the codes' alphabet).
+CONFIRM = "confirm"
 
 _PLATFORM = r"(?:slack|discord)\s+"
 _ACCOUNTS = (
@@ -47,21 +55,25 @@ _ACCOUNTS = (
 )
 _LINK_ME = re.compile(r"^(?:please\s+)?link(?:\s+" + _ACCOUNTS + r")?[\s.!]*$", re.I)
 _UNLINK_ME = re.compile(r"^(?:please\s+)?unlink(?:\s+" + _ACCOUNTS + r")?[\s.!]*$", re.I)
+_LINK_CONFIRM = re.compile(r"^(?:please\s+)?link\s+" + CONFIRM + r"[\s.!]*$", re.I)
 _LINK_CODE = re.compile(r"^(?:please\s+)?link\s+(?:code\s+)?(.+?)[\s.!]*$", re.I)
 
 
 def link_intent(text: str, *, explicit: bool, code_length: int) -> tuple[str, list[str]] | None:
-    """``("link", [])``, ``("link", [CODE])``, ``("unlink", [])`` or None.
+    """``("link", [])``, ``("link", [CODE])``, ``("link", ["confirm"])``, ``("unlink", [])``
+    or None.
 
-    Plain messages count only when unambiguous: "link my account", "unlink", or "link"
-    followed by something shaped like a code; ``explicit`` (``/chorus link …``) takes any
-    argument as the code.
+    Plain messages count only when unambiguous: "link my account", "unlink", "link confirm",
+    or "link" followed by something shaped like a code; ``explicit`` (``/chorus link …``)
+    takes any other argument as the code.
     """
     text = text.strip().lstrip("/").strip()
     if _LINK_ME.match(text):
         return "link", []
     if _UNLINK_ME.match(text):
         return "unlink", []
+    if _LINK_CONFIRM.match(text):
+        return "link", [CONFIRM]
     words = text.split()
     if explicit and words and words[0].lower() in LINK_COMMANDS:
         return words[0].lower(), words[1:]
@@ -85,6 +97,7 @@ class LinkCommands:
         self.settings = settings
         self.db = db
         self.codes = LinkCodes(redis, settings)
+        self.pending = PendingLinks(redis, settings)
         self.identity = identity
 
     def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
@@ -100,6 +113,8 @@ class LinkCommands:
                 return messages.LINKING_OFF
             if not args:
                 return await self.issue(caller)
+            if len(args) == 1 and args[0].lower() == CONFIRM:
+                return await self.confirm(caller)
             return await self.redeem(caller, "".join(args))
         except RedisError as e:
             log.warning("link codes unavailable: %s", type(e).__name__)
@@ -139,8 +154,36 @@ class LinkCommands:
         if issued is None:
             return messages.LINK_BAD_CODE
         joiner = self._account(caller)
-        person = await self.db.run(lambda s: link(s, issued.account, joiner, actor=caller.actor))
+        prompt = await self.db.run(lambda s: self._prompt(s, issued.account, joiner))
         await self.codes.succeeded(caller.user_id)
+        await self.pending.hold(caller.user_id, issued)
+        log.info("%s entered a link code; the link waits for their confirmation", caller.actor)
+        return prompt
+
+    def _prompt(self, session: Session, issuer: Account, joiner: Account) -> str:
+        """Whose account ``joiner`` would join, or the refusal (raised) if it may not."""
+        theirs = check(session, issuer, joiner)
+        user, tenant = session.get(User, issuer.user_id), session.get(Tenant, issuer.tenant_id)
+        if user is None or tenant is None:  # erased a moment ago
+            raise CommandError(messages.LINK_BAD_CODE)
+        return messages.link_confirm(
+            platform=issuer.platform,
+            name=user.display_name,
+            user=user.external_id,
+            workspace=tenant.name or tenant.external_id,
+            others=len(theirs.accounts) - 1 if theirs else 0,
+            minutes=self.settings.confirm_minutes,
+        )
+
+    async def confirm(self, caller: Caller) -> str:
+        """Make the link the caller's account was shown when it entered a code."""
+        if not caller.private:  # the answer names the other account: not for a channel
+            return messages.LINK_CONFIRM_PRIVATE
+        issued = await self.pending.take(caller.user_id)
+        if issued is None:
+            return messages.LINK_NOTHING_TO_CONFIRM.format(minutes=self.settings.confirm_minutes)
+        joiner = self._account(caller)
+        person = await self.db.run(lambda s: link(s, issued.account, joiner, actor=caller.actor))
         self._forget(person)
         log.info("linked %s into a person of %d accounts", caller.actor, len(person.accounts))
         return messages.LINKED.format(home=person.home.platform, here=caller.platform)

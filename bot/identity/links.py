@@ -4,7 +4,7 @@ Rules: the accounts of one person are on different platforms, except that one pl
 may bring several of its tenants (on Discord, each server and the DMs with the bot are
 tenants of their own, all of one Discord user); an account belongs to at most one person; the
 account that issued the code brings its person (or becomes the home), and the account that
-entered it joins as a linked account, so it must not be linked already. Both functions are
+entered it joins as a linked account, so it must not be linked already. The functions are
 synchronous (call them through :meth:`bot.storage.db.Database.run`) and raise
 :class:`bot.errors.CommandError` with the message to show.
 """
@@ -22,7 +22,7 @@ from bot.errors import CommandError
 from bot.identity.person import Account, Person, person_of
 from bot.storage.models import AccountLink, User
 
-__all__ = ["link", "unlink"]
+__all__ = ["check", "link", "unlink"]
 
 
 def _audit(
@@ -45,9 +45,10 @@ def _audit(
         )
 
 
-def link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> Person:
-    """Link ``joiner`` (who entered the code) into the person of ``issuer`` (who asked for it);
-    the person now."""
+def check(session: Session, issuer: Account, joiner: Account) -> Person | None:
+    """Raise the refusal if ``joiner`` may not join the person of ``issuer``; that person (None:
+    ``issuer`` stands alone). Asked when the code is entered, so that a refusal comes before
+    the confirmation, and again by :func:`link`, since things may change in between."""
     if issuer.user_id == joiner.user_id:
         raise CommandError(messages.LINK_SAME_ACCOUNT)
     issuer_row, joiner_row = session.get(User, issuer.user_id), session.get(User, joiner.user_id)
@@ -66,6 +67,13 @@ def link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> P
         others = session.exec(select(User.external_id).where(col(User.id).in_(same_platform))).all()
         if any(external_id != me for external_id in others):
             raise CommandError(messages.LINK_PLATFORM_TAKEN.format(platform=joiner.platform))
+    return theirs
+
+
+def link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> Person:
+    """Link ``joiner`` (who entered the code and confirmed) into the person of ``issuer`` (who
+    asked for it); the person now."""
+    theirs = check(session, issuer, joiner)
     home = theirs.home if theirs is not None else issuer
     try:
         with session.begin_nested():
