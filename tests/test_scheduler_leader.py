@@ -22,7 +22,7 @@ from bot.app import Chorus
 from bot.scheduler.leader import Leadership, in_process
 from bot.scheduler.loop import ProactiveLoop
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, service_missing
 from tests.fakes import until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ async def server() -> AsyncIterator[aioredis.Redis]:
         await client.ping()
     except Exception:
         await client.aclose()
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+        service_missing(f"Redis not reachable at {REDIS_URL}")
     yield client
     await client.aclose()
 
