@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -89,6 +90,46 @@ def reaction(message_id: str, emoji: str = "+1", **kw: Any) -> Reaction:
     }
     fields.update(kw)
     return Reaction(**fields)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite database migrated to head by the real Alembic migrations, for the session."""
+    path = tmp_path_factory.mktemp("template") / "chorus.db"
+    db = Database(f"sqlite:///{path}")
+    _real_upgrade(db)
+    db.dispose()
+    return path
+
+
+_real_upgrade = Database.upgrade
+
+
+@pytest.fixture(autouse=True)
+def _migrate_from_template(monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path) -> None:
+    """A new SQLite database migrated to head is a copy of :func:`migrated_sqlite` (SQLite's
+    backup API), not eight migrations again: the suite's biggest single cost otherwise. Any
+    other upgrade (to a revision, on PostgreSQL, of a database that has tables) runs Alembic."""
+
+    def upgrade(self: Database, revision: str = "head") -> None:
+        if not (self.is_sqlite and revision == "head"):
+            _real_upgrade(self, revision)
+            return
+        self.check()
+        with self.engine.connect() as conn:
+            has_tables = conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).scalar_one()
+            if has_tables:
+                conn.rollback()
+                _real_upgrade(self, revision)
+                return
+            raw = conn.connection.dbapi_connection
+            with sqlite3.connect(migrated_sqlite) as template:
+                template.backup(raw)
+            conn.rollback()
+
+    monkeypatch.setattr(Database, "upgrade", upgrade)
 
 
 @pytest.fixture
