@@ -12,7 +12,9 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from bot.app import Chorus
+from bot.check import Check
 from bot.events import Outgoing
+from bot.settings import Secrets, Settings
 
 __all__ = ["Adapter"]
 
@@ -28,6 +30,12 @@ class Adapter(ABC):
     @abstractmethod
     def configured(cls, app: Chorus) -> bool:
         """True when the settings and secrets needed to start this adapter are present."""
+
+    @classmethod
+    async def check(cls, settings: Settings, secrets: Secrets) -> Check | None:
+        """``chorus check``'s line for this platform (can the configured tokens connect?), or
+        None when it is not configured or has nothing to check. Never raises on purpose."""
+        return None
 
     @abstractmethod
     async def start(self) -> None:

@@ -159,9 +159,9 @@ def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
     _setup_logging(settings.bot.log_level if verbose else "ERROR")
 
     def console(app: Any) -> list[Any]:
-        from adapters.console import ConsoleAdapter
+        from bot.app import adapter_classes  # the console adapter, found like any other
 
-        adapter = ConsoleAdapter(app)
+        adapter = adapter_classes()["console"](app)
         adapter.personality = personality
         return [adapter]
 

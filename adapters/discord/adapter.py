@@ -21,6 +21,7 @@ import aiohttp
 import discord
 
 from adapters.base import Adapter
+from adapters.discord.check import check_discord
 from adapters.discord.client import ChorusClient, use_endpoints
 from adapters.discord.commands import COMMAND_NAME, chorus_group
 from adapters.discord.convert import (
@@ -33,10 +34,12 @@ from adapters.discord.split import render
 from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
+from bot.check import Check
 from bot.commands import Answer
 from bot.errors import ConfigError
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
 from bot.inbox import Pending
+from bot.settings import Secrets, Settings
 
 __all__ = ["DiscordAdapter", "JOURNAL_KIND"]
 
@@ -69,6 +72,11 @@ class DiscordAdapter(Adapter):
         self._stopping = False
         #: Set once every shard is connected and its guilds are known.
         self.ready = asyncio.Event()
+
+    @classmethod
+    async def check(cls, settings: Settings, secrets: Secrets) -> Check | None:
+        """The bot token, and the Message Content intent."""
+        return await check_discord(settings, secrets)
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:

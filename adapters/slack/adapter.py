@@ -32,17 +32,21 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Adapter
+from adapters.slack.check import check_slack
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
 from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
+from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
 from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
+from bot.check import Check
 from bot.commands import Answer
 from bot.dispatcher import Handled
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
 from bot.inbox import Pending
+from bot.settings import Secrets, Settings
 from bot.text import split_message
 
 __all__ = [
@@ -81,32 +85,6 @@ def journal_key(body: Mapping[str, Any]) -> str | None:
         return event_id
     return None
 
-
-#: What the adapter subscribes to and needs; config/slack_manifest.yaml declares exactly these.
-BOT_EVENTS = (
-    "app_mention",
-    "message.channels",
-    "message.groups",
-    "message.im",
-    "message.mpim",
-    "reaction_added",
-    "reaction_removed",
-)
-BOT_SCOPES = (
-    "app_mentions:read",
-    "channels:history",
-    "chat:write",
-    "commands",
-    "files:write",
-    "groups:history",
-    "im:history",
-    "im:write",
-    "mpim:history",
-    "reactions:read",
-    "reactions:write",
-    "users:read",
-)
-SLASH_COMMAND = "/chorus"
 
 _CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _USER_CACHE_S = 600.0
@@ -153,6 +131,11 @@ class SlackAdapter(Adapter):
         #: The Events API URL when serving HTTP (``slack.port: 0`` picks a free port).
         self.http_url: str | None = None
         self._register_listeners()
+
+    @classmethod
+    async def check(cls, settings: Settings, secrets: Secrets) -> Check | None:
+        """The bot token's workspace and scopes, the app token (Socket Mode)."""
+        return await check_slack(settings, secrets)
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:
