@@ -156,6 +156,12 @@ def test_answer_cache_entries_and_candidates(database: Database) -> None:
         assert row.interaction_id == kept and not row.team
         assert answer_cache.take(s, entry.id, 0.97, asker=w["cy"], channel="C1", **same) is None
 
+        # Cy was given Ada's answer (a reuse) and liked it: she asked it too.
+        reused = answer(s, w, user_id=w["cy"], provider="cache", context={"cached_from": str(kept)})
+        rate(s, w, reused, "cy", 1)
+        assert answer_cache.review(s, reused, **same) is None
+        assert s.exec(select(CachedAnswer)).one().team
+
         rate(s, w, kept, "bo", -1)
         answer_cache.review(s, kept, **same)
         assert answer_cache.candidates(s, w["tenant"], w["ada"], "data_analyst", since) == []
