@@ -170,12 +170,16 @@ def _team(
     involved = set(which) | {int(j) for j in np.nonzero(same.any(axis=0))[0]}
     ok = _shareable_ids(session, {live[j].interaction_id for j in involved})
     mine = [live[i] for i in which if live[i].interaction_id in ok]
-    by_reuse = _reuse_raters(
-        session,
-        tenant_id,
-        personality,
-        [e.interaction_id for e in mine],
-        min((e.created_at for e in mine), default=datetime.max),
+    by_reuse = (  # a reuse comes after the entry it repeats
+        _reuse_raters(
+            session,
+            tenant_id,
+            personality,
+            [e.interaction_id for e in mine],
+            min(e.created_at for e in mine),
+        )
+        if mine
+        else {}
     )
     status: dict[int, bool] = {}
     for row, i in enumerate(which):
