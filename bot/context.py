@@ -93,6 +93,23 @@ class Context:
             if memory_ids:
                 self.memory_ids[name] = list(memory_ids)
 
+    def mark_personal(self, reason: str) -> None:
+        """Note that this context holds something of the asker's own (``reason``: the core
+        uses "memories", "correction", "profile", "dm_history", "about_asker"; a plugin that
+        adds a person's data names its own). The answer is then theirs alone: it is recorded
+        as ``personal`` and never reused for anyone else (:mod:`bot.learning.privacy`)."""
+        reasons = self.personal_reasons
+        if reason not in reasons:
+            reasons.append(reason)
+        self.data["personal"] = True
+        self.data["personal_reasons"] = reasons
+
+    @property
+    def personal_reasons(self) -> list[str]:
+        """Why the context is personal, in the order marked (empty: nothing marked)."""
+        held = self.data.get("personal_reasons")
+        return [str(r) for r in held] if isinstance(held, list) else []
+
     def used_memories(self, rendered: Rendered) -> list[str]:
         """Ids of the memories in the sections that made it into ``rendered``."""
         kept = set(rendered.sections)

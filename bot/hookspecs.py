@@ -89,7 +89,9 @@ def chorus_build_context(
     :param context: the context under construction: persona, sections, thread history.
 
     Called for every message, for every enabled plugin, before generation. Sections with
-    higher priority (0–100) survive when the token budget is tight.
+    higher priority (0–100) survive when the token budget is tight. A section holding the
+    asker's own data should be followed by ``context.mark_personal("reason")``, so the answer
+    is never reused for anyone else.
     """
 
 

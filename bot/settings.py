@@ -170,7 +170,8 @@ class LearningSettings(_Section):
     min_ratings_for_alert: int = Field(default=10, ge=1)
     satisfaction_window: int = Field(default=50, ge=1)
     #: Answer cache (with ``adaptation``): an answer rated 👍 is reused for a question at least
-    #: this similar (cosine of the embeddings) for ``cache_max_age_days`` (0 turns it off).
+    #: this similar (cosine of the embeddings) for ``cache_max_age_days`` (0 turns it off);
+    #: the same test tells when two people asked the same question (a team answer).
     cache_similarity: float = Field(default=0.95, ge=0.5, le=1)
     cache_max_age_days: float = Field(default=30.0, ge=0)
     reactions: ReactionSettings = Field(default_factory=ReactionSettings)

@@ -1,6 +1,7 @@
 """The answer cache through the real dispatcher: an answer rated 👍 is reused for a
-near-identical question of the same person (or, rated by several, of the team) without an LLM
-call, recorded with provider ``cache``, and retired by a 👎."""
+near-identical question of the same person without an LLM call, recorded with provider
+``cache``, and retired by a 👎; it is shared with the team only when two people each asked it
+and liked their own answer, and never when it is personal."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ import fakeredis
 import pytest
 from sqlmodel import col, select
 
-from bot import messages
+from bot import hookimpl, messages
 from bot.app import Chorus
+from bot.context import Context
+from bot.events import Message
 from bot.learning.answer_cache import cacheable_question
 from bot.settings import Secrets, Settings
-from bot.storage.models import CachedAnswer, Interaction
+from bot.storage.models import CachedAnswer, Interaction, User
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
+from tests.plugin_helpers import app_with
 
 QUESTION = "How do I export the quarterly sales report to CSV?"
 ANSWER = "Open Reports → Quarterly sales, then choose Export → CSV."
@@ -161,19 +165,213 @@ async def test_a_bystanders_thumbs_up_alone_keeps_nothing(
     assert entries(app) == []
 
 
-async def test_an_answer_rated_up_by_two_people_is_shared_with_the_team(
+SECRET = "X1234567"
+#: The same question in other words (cosine 0.997 with QUESTION).
+REWORDED = "How do I export the quarterly sales report as CSV?"
+NAMES = {"U1": "Ada", "U2": "Bo", "U3": "Cy", "U4": "Di", "U5": "Eve"}
+
+
+async def ask_as(app: Chorus, transport: FakeTransport, user: str, text: str, **kw: Any) -> str:
+    return await ask(app, transport, text, user=user, user_name=NAMES[user], **kw)
+
+
+async def liked(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport, user: str, text: str, **kw: Any
+) -> str:
+    """``user`` asks ``text``, the model answers ANSWER, and they rate their own answer 👍."""
+    llm.enqueue(ANSWER)
+    answer = await ask_as(app, transport, user, text, **kw)
+    assert newest(app).provider == "fake"
+    await rate(app, answer, user=user, channel=kw.get("channel", "C1"))
+    return answer
+
+
+@pytest.mark.parametrize(
+    "raters", [("U1", "U2"), ("U2", "U4")], ids=["asker-and-bystander", "two-bystanders"]
+)
+async def test_a_personal_answer_is_never_given_to_a_colleague(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport, raters: tuple[str, ...]
+) -> None:
+    await ask_as(app, transport, "U1", f"remember that my passport number is {SECRET}")
+    llm.enqueue(f"Your passport number is {SECRET}.")
+    answer = await ask_as(app, transport, "U1", "What is my passport number?", thread="t1")
+    assert SECRET in transport.last.text
+    for rater in raters:
+        await rate(app, answer, user=rater)
+
+    calls = len(llm.history)
+    await ask_as(app, transport, "U3", "What is my passport number?", thread="t2")
+    assert SECRET not in transport.last.text
+    assert len(llm.history) == calls + 1  # the model is asked
+    assert SECRET not in str(llm.history[-1])  # and Cy's context does not hold it
+    assert not any(e.team for e in entries(app))
+    mine = newest_answer(app, "U1")
+    assert mine.context["personal"] is True
+    assert {"memories", "about_asker"} <= set(mine.context["personal_reasons"])
+    if "U1" in raters:  # Ada still gets her own answer back
+        await ask_as(app, transport, "U1", "what is my passport number", thread="t3")
+        assert len(llm.history) == calls + 1
+        assert newest(app).provider == "cache" and SECRET in transport.last.text
+
+
+async def _remembered(app: Chorus, transport: FakeTransport) -> dict[str, Any]:
+    await ask_as(
+        app, transport, "U1", "remember that I export the quarterly sales report for finance"
+    )
+    return {"thread": "ta"}
+
+
+async def _profiled(app: Chorus, transport: FakeTransport) -> dict[str, Any]:
+    await ask_as(app, transport, "U1", "I work at Acme as a product manager", thread="tp")
+    assert await app.dispatcher.learner.idle(timeout_s=30)
+    return {"thread": "ta"}
+
+
+async def _in_a_dm(app: Chorus, transport: FakeTransport) -> dict[str, Any]:
+    await ask_as(app, transport, "U1", "Hello, a few questions about reports", channel="D1")
+    return {"channel": "D1", "is_dm": True}
+
+
+@pytest.mark.parametrize(
+    ("reason", "before"),
+    [("memories", _remembered), ("profile", _profiled), ("dm_history", _in_a_dm)],
+)
+async def test_an_answer_built_on_the_askers_own_data_is_reused_for_them_only(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport, reason: str, before: Any
+) -> None:
+    where = await before(app, transport)
+    adas = await liked(app, llm, transport, "U1", QUESTION, **where)
+    # Bo asks the same himself and likes his (generic) answer, and Ada's as well: were hers
+    # generic, that would share it; it is hers alone.
+    await liked(app, llm, transport, "U2", QUESTION, thread="tb")
+    await rate(app, adas, user="U2", channel=where.get("channel", "C1"))
+
+    calls = len(llm.history)
+    await ask_as(app, transport, "U3", QUESTION, thread="tc")
+    assert len(llm.history) == calls + 1
+    assert len(entries(app)) == 2 and not any(e.team for e in entries(app))
+    assert reason in newest_answer(app, "U1").context["personal_reasons"]
+    assert newest_answer(app, "U2").context["personal"] is False
+    await ask_as(app, transport, "U1", QUESTION, **where)  # Ada gets hers again
+    assert len(llm.history) == calls + 1
+    reuse = newest(app)
+    assert reuse.provider == "cache" and reuse.context["personal"] is True
+    assert reason in reuse.context["personal_reasons"]
+
+
+def newest_answer(app: Chorus, user: str) -> Interaction:
+    """The newest interaction of ``user`` answered by the model."""
+    with app.db.session() as s:
+        return s.exec(
+            select(Interaction)
+            .join(User, col(User.id) == col(Interaction.user_id))
+            .where(User.external_id == user, Interaction.provider == "fake")
+            .order_by(col(Interaction.created_at).desc())
+        ).first()
+
+
+async def test_a_question_two_people_asked_and_each_liked_is_shared_with_the_team(
     app: Chorus, llm: FakeLLM, transport: FakeTransport
 ) -> None:
-    answer = await upvoted(app, llm, transport)
-    await rate(app, answer, user="U2")
-    [entry] = entries(app)
-    assert entry.team
+    await liked(app, llm, transport, "U1", QUESTION, thread="ta")
+    assert not entries(app)[0].team  # one asker: hers alone
+    await liked(app, llm, transport, "U2", REWORDED, thread="tb")
+    assert [e.team for e in entries(app)] == [True, True]
+    assert newest(app).context["personal"] is False
+
     calls = len(llm.history)
-    await ask(app, transport, QUESTION, user="U3")
-    assert len(llm.history) == calls
+    await ask_as(app, transport, "U3", QUESTION, thread="tc")
+    assert len(llm.history) == calls  # no model call
+    assert transport.last.text == f"{ANSWER}\n\n{messages.REUSED_ANSWER}"
     assert newest(app).provider == "cache"
-    await ask(app, transport, f"ask data_analyst {QUESTION}", user="U3")  # another personality
+    await ask_as(app, transport, "U3", f"ask data_analyst {QUESTION}")  # another personality
     assert len(llm.history) == calls + 1
+
+
+async def test_bystanders_thumbs_up_never_share_an_answer(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    answer = await liked(app, llm, transport, "U1", QUESTION, thread="ta")
+    for bystander in ("U2", "U3", "U4"):
+        await rate(app, answer, user=bystander)
+    [entry] = entries(app)
+    assert not entry.team
+    calls = len(llm.history)
+    await ask_as(app, transport, "U5", QUESTION, thread="te")
+    assert len(llm.history) == calls + 1
+
+
+async def test_sharing_follows_the_askers_ratings_of_what_they_were_given(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    await liked(app, llm, transport, "U1", QUESTION, thread="ta")
+    bos = await liked(app, llm, transport, "U2", REWORDED, thread="tb")
+    cys = await ask_as(app, transport, "U3", QUESTION, thread="tc")  # closest to Ada's
+    adas = newest_answer(app, "U1").id
+    assert newest(app).context["cached_from"] == str(adas)
+    await rate(app, cys, user="U3")  # Cy liked the reuse she was given: she asked it too
+    await rate(app, bos, user="U2", added=False)  # Bo takes his 👍 back
+    [entry] = entries(app)
+    assert entry.interaction_id == adas and entry.team  # Ada and Cy still stand behind it
+    calls = len(llm.history)
+    await ask_as(app, transport, "U4", QUESTION, thread="td")
+    assert len(llm.history) == calls
+
+    await rate(app, cys, user="U3", added=False)  # Cy too: Ada's answer is hers alone again
+    [entry] = entries(app)
+    assert not entry.team
+    await ask_as(app, transport, "U5", QUESTION, thread="te")
+    assert len(llm.history) == calls + 1
+
+
+async def test_an_answer_calling_its_asker_by_name_is_not_shared(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    llm.enqueue(f"Sure, Ada: {ANSWER}")
+    answer = await ask_as(app, transport, "U1", QUESTION, thread="ta")
+    await rate(app, answer, user="U1")
+    await liked(app, llm, transport, "U2", QUESTION, thread="tb")
+    assert not any(e.team for e in entries(app))
+    calls = len(llm.history)
+    await ask_as(app, transport, "U3", QUESTION, thread="tc")
+    assert len(llm.history) == calls + 1
+
+
+async def test_an_answer_drawing_on_a_channels_history_stays_in_that_channel(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    await ask_as(app, transport, "U1", "Quick context: reports live in the finance space")
+    await liked(app, llm, transport, "U1", QUESTION)  # top level: the history is there
+    assert newest_answer(app, "U1").context["history_turns"] > 0
+    await liked(app, llm, transport, "U2", QUESTION)
+    assert all(e.team for e in entries(app))
+    calls = len(llm.history)
+    await ask_as(app, transport, "U3", QUESTION, channel="C2")
+    assert len(llm.history) == calls + 1
+    await ask_as(app, transport, "U3", QUESTION, thread="tc")  # in C1, where it was said
+    assert len(llm.history) == calls + 1
+
+
+class OnCall:
+    """A plugin that puts the asker's own on-call shifts in the context."""
+
+    @hookimpl
+    def chorus_build_context(self, message: Message, context: Context) -> None:
+        context.add("Your on-call shifts", f"{message.user_name}: Tuesdays", priority=60)
+        context.mark_personal("on_call")
+
+
+async def test_a_plugin_can_mark_the_context_personal(
+    settings: Settings, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    async with app_with(settings, llm, {"on_call": OnCall()}) as app:
+        await liked(app, llm, transport, "U1", QUESTION, thread="ta")
+        await liked(app, llm, transport, "U2", QUESTION, thread="tb")
+        assert newest(app).context["personal_reasons"] == ["on_call"]
+        assert not any(e.team for e in entries(app))
+        calls = len(llm.history)
+        await ask_as(app, transport, "U3", QUESTION, thread="tc")
+        assert len(llm.history) == calls + 1
 
 
 async def test_corrections_follow_ups_and_time_bound_questions_are_not_reused(

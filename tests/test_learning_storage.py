@@ -37,8 +37,10 @@ def world(session: Session) -> dict[str, Any]:
     tenant = Tenant(platform="test", external_id="T1")
     session.add(tenant)
     session.flush()
-    ada, bo = (User(tenant_id=tenant.id, platform="test", external_id=u) for u in ("U1", "U2"))
-    session.add_all([ada, bo])
+    ada, bo, cy = (
+        User(tenant_id=tenant.id, platform="test", external_id=u) for u in ("U1", "U2", "U3")
+    )
+    session.add_all([ada, bo, cy])
     conversation = Conversation(
         id=conversation_id(tenant.id, "C1", None),
         tenant_id=tenant.id,
@@ -47,7 +49,13 @@ def world(session: Session) -> dict[str, Any]:
     )
     session.add(conversation)
     session.flush()
-    return {"tenant": tenant.id, "ada": ada.id, "bo": bo.id, "conversation": conversation.id}
+    return {
+        "tenant": tenant.id,
+        "ada": ada.id,
+        "bo": bo.id,
+        "cy": cy.id,
+        "conversation": conversation.id,
+    }
 
 
 def answer(session: Session, w: dict[str, Any], **fields: Any) -> uuid.UUID:
@@ -106,16 +114,18 @@ def test_the_patterns_ledger(database: Database) -> None:
 
 def test_answer_cache_entries_and_candidates(database: Database) -> None:
     vector = np.ones(4, dtype=np.float32) / 2
+    same = {"threshold": 0.95}
+    generic = {k: v for k, v in CONTEXT.items() if k != "tool_calls"} | {"personal": False}
     with database.session() as s:
         w = world(s)
         # An answer that called tools is never kept (its figures may change); this one did not.
-        kept = answer(s, w, context={k: v for k, v in CONTEXT.items() if k != "tool_calls"})
+        kept = answer(s, w, context=generic)
         rate(s, w, kept, "ada", 1)
-        question = answer_cache.review(s, kept)
+        question = answer_cache.review(s, kept, **same)
         assert question == "How many users churned in March?"
-        entry = answer_cache.keep(s, kept, vector, "test-embedder")
+        entry = answer_cache.keep(s, kept, vector, "test-embedder", **same)
         assert entry is not None and not entry.team
-        assert answer_cache.keep(s, kept, vector, "test-embedder") is None  # only once
+        assert answer_cache.keep(s, kept, vector, "test-embedder", **same) is None  # only once
 
         since = utcnow() - timedelta(days=1)
         [mine] = answer_cache.candidates(s, w["tenant"], w["ada"], "data_analyst", since)
@@ -123,15 +133,37 @@ def test_answer_cache_entries_and_candidates(database: Database) -> None:
         assert answer_cache.candidates(s, w["tenant"], w["bo"], "data_analyst", since) == []
         assert answer_cache.candidates(s, w["tenant"], w["ada"], "assistant", since) == []
 
-        rate(s, w, kept, "bo", 1)
-        assert answer_cache.review(s, kept) is None
-        assert len(answer_cache.candidates(s, w["tenant"], w["bo"], "data_analyst", since)) == 1
-        reuse = answer_cache.take(s, entry.id, 0.97)
+        rate(s, w, kept, "bo", 1)  # a bystander's 👍 shares nothing
+        assert answer_cache.review(s, kept, **same) is None
+        assert answer_cache.candidates(s, w["tenant"], w["bo"], "data_analyst", since) == []
+
+        # Bo asks the same himself and likes his own answer: both answers are the team's.
+        his = answer(s, w, user_id=w["bo"], reply_text="412 churned.", context=generic)
+        rate(s, w, his, "bo", 1)
+        assert answer_cache.review(s, his, **same) == "How many users churned in March?"
+        assert answer_cache.keep(s, his, vector, "test-embedder", **same) is not None
+        assert all(e.team for e in s.exec(select(CachedAnswer)))
+        assert len(answer_cache.candidates(s, w["tenant"], w["cy"], "data_analyst", since)) == 2
+        reuse = answer_cache.take(s, entry.id, 0.97, asker=w["cy"], channel="C1", **same)
         assert reuse is not None and reuse.text == "412 users churned in March."
-        assert reuse.context == {"choices": CONTEXT["choices"], "kind": "data"}
+        assert reuse.context == {"choices": CONTEXT["choices"], "kind": "data", "personal": False}
+        # It drew on the channel's history (history_turns unknown): not shown elsewhere.
+        assert answer_cache.take(s, entry.id, 0.97, asker=w["cy"], channel="C2", **same) is None
+
+        rate(s, w, his, "bo", 0)  # Bo takes his 👍 back: Ada's answer is hers alone again
+        answer_cache.review(s, his, **same)
+        [row] = s.exec(select(CachedAnswer)).all()
+        assert row.interaction_id == kept and not row.team
+        assert answer_cache.take(s, entry.id, 0.97, asker=w["cy"], channel="C1", **same) is None
+
+        # Cy was given Ada's answer (a reuse) and liked it: she asked it too.
+        reused = answer(s, w, user_id=w["cy"], provider="cache", context={"cached_from": str(kept)})
+        rate(s, w, reused, "cy", 1)
+        assert answer_cache.review(s, reused, **same) is None
+        assert s.exec(select(CachedAnswer)).one().team
 
         rate(s, w, kept, "bo", -1)
-        answer_cache.review(s, kept)
+        answer_cache.review(s, kept, **same)
         assert answer_cache.candidates(s, w["tenant"], w["ada"], "data_analyst", since) == []
         [row] = s.exec(select(CachedAnswer)).all()
         assert row.invalidated_at is not None and row.hits == 1
@@ -145,7 +177,7 @@ def test_answers_that_are_never_kept(database: Database) -> None:
         untracked = answer(s, w, request_text="", reply_text="")
         for iid in (plugin, failed, untracked):
             rate(s, w, iid, "ada", 1)
-            assert answer_cache.review(s, iid) is None
+            assert answer_cache.review(s, iid, threshold=0.95) is None
         assert s.exec(select(CachedAnswer)).all() == []
 
 

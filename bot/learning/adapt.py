@@ -71,11 +71,16 @@ class Adaptation:
         if correction is not None:
             return None
         started = time.perf_counter()
-        hit = await self.cache.lookup(who.tenant_id, who.user_id, personality.name, msg.text)
+        hit = await self.cache.lookup(
+            who.tenant_id, who.user_id, personality.name, msg.text, msg.channel
+        )
         if hit is None:
             return None
-        # The reuse repeats the original's choices, so its ratings credit what was shown.
-        context: dict[str, object] = {k: v for k, v in ctx.data.items() if k != "choices"}
+        # The reuse repeats the original's choices, so its ratings credit what was shown, and
+        # is as personal as the original (whatever this message's context held).
+        context: dict[str, object] = {
+            k: v for k, v in ctx.data.items() if k not in ("choices", "personal_reasons")
+        }
         context.update(hit.context)
         context.update(
             {

@@ -1,19 +1,31 @@
 """The answer cache: an answer rated 👍 is sent again for a near-identical question, without
 asking the model.
 
-Which answers are kept: one the asker rated 👍 (reused for that person), or that two or more
-people rated 👍 (reused for anyone in the workspace: a team answer), as long as nobody rated
-it 👎; written by the model (a plugin's own answer or one that called tools may hold live data);
-to a question that stands on its own (:func:`cacheable_question`: at least :data:`MIN_WORDS`
-informative words, not a follow-up such as "and for Berlin?", nothing that points back into the
-thread such as "it" or "that", nothing relative to now such as "today" or "latest").
-A 👎 on the answer, or on any reuse of it, retires it for good; taking back the 👍 that
-qualified it removes it until it qualifies again.
+Which answers are kept: one its asker rated 👍 and nobody 👎 (a bystander's 👍 alone keeps
+nothing); written by the model (a plugin's own answer or one that called tools may hold live
+data); to a question that stands on its own (:func:`cacheable_question`: at least
+:data:`MIN_WORDS` informative words, not a follow-up such as "and for Berlin?", nothing that
+points back into the thread such as "it" or "that", nothing relative to now such as "today" or
+"latest"). A 👎 on the answer, or on any reuse of it, retires it for good; taking back the 👍
+that qualified it removes it until it qualifies again.
+
+Whose it is: a kept answer is its asker's. It is a team answer, reused for anyone in the
+workspace, only when it is not personal (:mod:`bot.learning.privacy`: its context held
+nothing of the asker's own — memories, profile fields, corrections, a DM's history — and the
+question is not about them) and two people each asked the same question themselves and rated
+👍 the answer they got: the asker, and someone else on their own kept answer to it or on a
+reuse of this one given to them. "The same question" is the reuse test below: same
+personality, question embeddings at least ``learning.cache_similarity`` alike. A bystander's
+👍 never shares an answer, and a personal answer is never shared, whatever its ratings
+(:mod:`bot.learning.sharing` decides, and re-decides when ratings change).
 
 When one is reused: the same personality is answering; the asker is the same person (or it
-is a team answer); the question's embedding is at least ``learning.cache_similarity`` alike
-(cosine); the answer is at most ``learning.cache_max_age_days`` old; and the message is not a
-correction. The reuse is recorded like any answer, with provider ``cache``, model ``""`` and
+is a team answer, checked again against the rows as they are now); the question's embedding is
+at least ``learning.cache_similarity`` alike (cosine); the answer is at most
+``learning.cache_max_age_days`` old; it drew on no conversation history, or the question is
+asked in the channel where that history was said (a DM's answer stays in the DM, a private
+channel's in that channel); and the message is not a correction. The reuse is recorded like
+any answer, with provider ``cache``, model ``""``, the original's ``personal`` mark and
 ``context["cached_from"]`` naming the original interaction, so it can be rated in turn.
 
 Storage: the ``answer_cache`` table, one row per kept answer with its question's vector
@@ -48,13 +60,15 @@ from sqlmodel import Session, col, or_, select
 
 from bot.events import utcnow
 from bot.learning.patterns import current_ratings
+from bot.learning.privacy import is_personal, personal_reasons
+from bot.learning.sharing import MAX_CANDIDATES, rescope, shareable, still_shared
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
 from bot.memory.store import tokens
 from bot.pipeline.route import parse_explicit
 from bot.settings import Settings
 from bot.storage.db import Database
-from bot.storage.models import CachedAnswer, Interaction
+from bot.storage.models import CachedAnswer, Conversation, Interaction, User
 
 __all__ = ["AnswerCache", "MAX_CANDIDATES", "MIN_WORDS", "Reuse", "cacheable_question"]
 
@@ -62,8 +76,8 @@ log = logging.getLogger(__name__)
 
 #: Informative words a question needs before its answer is kept or looked up.
 MIN_WORDS = 2
-#: The most kept answers compared for one question (the newest).
-MAX_CANDIDATES = 2000
+#: The most entries at or above the threshold tried for one question, best first.
+_TRIES = 5
 PROVIDER = "cache"
 _EMPTY_TTL_S = 30.0
 
@@ -109,8 +123,9 @@ class _Candidate:
     vector: bytes
 
 
-def _qualifies(interaction: Interaction, ratings: dict[uuid.UUID, int]) -> tuple[bool, bool]:
-    """(keep it, for the whole team) from the answer itself and its ratings now."""
+def _keepable(interaction: Interaction, ratings: dict[uuid.UUID, int]) -> bool:
+    """Whether an answer is kept (for its asker) by the answer itself and its ratings now:
+    its asker rated it 👍 and nobody 👎 (a bystander's 👍 alone keeps nothing)."""
     context = interaction.context or {}
     if (
         interaction.outcome != "answered"
@@ -120,12 +135,10 @@ def _qualifies(interaction: Interaction, ratings: dict[uuid.UUID, int]) -> tuple
         or context.get("tool_calls")
         or context.get("correction")
     ):
-        return False, False
-    ups = sum(1 for r in ratings.values() if r > 0)
+        return False
     if any(r < 0 for r in ratings.values()):
-        return False, False
-    team = ups >= 2
-    return team or ratings.get(interaction.user_id, 0) > 0, team
+        return False
+    return ratings.get(interaction.user_id, 0) > 0
 
 
 def _entry(session: Session, interaction_id: uuid.UUID) -> CachedAnswer | None:
@@ -134,7 +147,7 @@ def _entry(session: Session, interaction_id: uuid.UUID) -> CachedAnswer | None:
     ).first()
 
 
-def _retire(session: Session, interaction: Interaction, now: datetime) -> None:
+def _retire(session: Session, interaction: Interaction, now: datetime) -> CachedAnswer:
     entry = _entry(session, interaction.id)
     if entry is None:  # a tombstone, so later 👍s do not bring it back
         entry = CachedAnswer(
@@ -146,31 +159,53 @@ def _retire(session: Session, interaction: Interaction, now: datetime) -> None:
     if entry.invalidated_at is None:
         entry.invalidated_at = now
         session.add(entry)
+    return entry
 
 
-def review(session: Session, interaction_id: uuid.UUID, question_of: Any = None) -> str | None:
+def _rescope(session: Session, entry: CachedAnswer | None, threshold: float) -> None:
+    """Re-decide team status around ``entry``'s question (it changed, or one of its reuses)."""
+    if entry is not None and entry.vector:
+        rescope(
+            session, entry.tenant_id, entry.personality, entry.embedder, entry.vector, threshold
+        )
+
+
+def review(
+    session: Session,
+    interaction_id: uuid.UUID,
+    question_of: Any = None,
+    *,
+    threshold: float,
+) -> str | None:
     """Bring the cache in line with an answer's ratings now.
 
-    Retires, removes or re-scopes its entry as needed; returns the question to embed when a
-    new entry is due (see :func:`keep`), else None. ``question_of(text)`` turns the recorded
-    request into the question asked (strips "ask NAME").
+    Retires or removes its entry as needed and re-decides which answers to the same question
+    are team answers (:func:`bot.learning.sharing.rescope`; ``threshold`` is
+    ``learning.cache_similarity``); returns the question to embed when a new entry is due
+    (see :func:`keep`), else None. ``question_of(text)`` turns the recorded request into the
+    question asked (strips "ask NAME").
     """
     interaction = session.get(Interaction, interaction_id)
     if interaction is None:
         return None
     now = utcnow()
     ratings = current_ratings(session, interaction_id)
-    original = (interaction.context or {}).get("cached_from")
-    if interaction.provider == PROVIDER:
-        if any(r < 0 for r in ratings.values()) and isinstance(original, str):
-            first = session.get(Interaction, uuid.UUID(original))
-            if first is not None and first.tenant_id == interaction.tenant_id:
-                _retire(session, first, now)
+    refused = any(r < 0 for r in ratings.values())
+    if interaction.provider == PROVIDER:  # a reuse: a 👎 retires the original, a 👍 shares it
+        original = (interaction.context or {}).get("cached_from")
+        first = session.get(Interaction, uuid.UUID(original)) if isinstance(original, str) else None
+        if first is None or first.tenant_id != interaction.tenant_id:
+            return None
+        _rescope(
+            session,
+            _retire(session, first, now) if refused else _entry(session, first.id),
+            threshold,
+        )
         return None
-    if any(r < 0 for r in ratings.values()):
-        _retire(session, interaction, now)
+    if refused:
+        _rescope(session, _retire(session, interaction, now), threshold)
         return None
-    keep_it, team = _qualifies(interaction, ratings)
+    keep_it = _keepable(interaction, ratings)
     question = question_of(interaction.request_text) if question_of else interaction.request_text
     entry = _entry(session, interaction_id)
     if entry is not None:
@@ -178,9 +213,7 @@ def review(session: Session, interaction_id: uuid.UUID, question_of: Any = None)
             return None
         if not keep_it or not cacheable_question(question):
             session.delete(entry)
-        elif entry.team != team:
-            entry.team = team
-            session.add(entry)
+        _rescope(session, entry, threshold)
         return None
     if keep_it and cacheable_question(question):
         return str(question)
@@ -188,21 +221,26 @@ def review(session: Session, interaction_id: uuid.UUID, question_of: Any = None)
 
 
 def keep(
-    session: Session, interaction_id: uuid.UUID, vector: np.ndarray, embedder: str
+    session: Session,
+    interaction_id: uuid.UUID,
+    vector: np.ndarray,
+    embedder: str,
+    *,
+    threshold: float,
 ) -> CachedAnswer | None:
-    """Store the entry :func:`review` asked for, if the answer still qualifies."""
+    """Store the entry :func:`review` asked for, if the answer still qualifies: its asker's,
+    and a team answer if someone else asked the same and liked their answer (``threshold``:
+    ``learning.cache_similarity``)."""
     interaction = session.get(Interaction, interaction_id)
     if interaction is None or _entry(session, interaction_id) is not None:
         return None
-    keep_it, team = _qualifies(interaction, current_ratings(session, interaction_id))
-    if not keep_it:
+    if not _keepable(interaction, current_ratings(session, interaction_id)):
         return None
     entry = CachedAnswer(
         tenant_id=interaction.tenant_id,
         user_id=interaction.user_id,
         interaction_id=interaction_id,
         personality=interaction.personality[:100],
-        team=team,
         embedder=embedder[:200],
         vector=np.asarray(vector, dtype=np.float32).tobytes(),
     )
@@ -211,6 +249,7 @@ def keep(
             session.add(entry)
     except IntegrityError:  # another worker kept it first
         return None
+    _rescope(session, entry, threshold)
     return entry
 
 
@@ -237,19 +276,73 @@ def candidates(
     return [_Candidate(i, e, bytes(v)) for i, e, v in rows]
 
 
-def take(session: Session, entry_id: uuid.UUID, similarity: float) -> Reuse | None:
-    """The answer of a chosen entry (counting the reuse), or None if it is gone meanwhile."""
+def _heard_in(session: Session, interaction: Interaction, channel: str) -> bool:
+    """Whether an answer may be shown in ``channel``: one that drew on a conversation's
+    history (a DM's, a private channel's) goes back only where that history was said."""
+    if not (interaction.context or {}).get("history_turns", 1):
+        return True
+    conversation = session.get(Conversation, interaction.conversation_id)
+    return conversation is not None and conversation.channel == channel
+
+
+def take(
+    session: Session,
+    entry_id: uuid.UUID,
+    similarity: float,
+    *,
+    asker: uuid.UUID,
+    channel: str,
+    threshold: float,
+) -> Reuse | None:
+    """The answer of a chosen entry for ``asker`` in ``channel`` (counting the reuse), or None
+    if it is gone meanwhile or may not be given there: someone else's answer only while it is
+    still a team answer (:func:`bot.learning.sharing.still_shared`), one built on a
+    conversation's history only in that channel."""
     entry = session.get(CachedAnswer, entry_id)
     if entry is None or entry.invalidated_at is not None:
         return None
+    if entry.user_id != asker and not entry.team:
+        return None
     interaction = session.get(Interaction, entry.interaction_id)
     if interaction is None or not interaction.reply_text.strip():
+        return None
+    if entry.user_id != asker:
+        asked_by = session.get(User, interaction.user_id)
+        name = asked_by.display_name if asked_by is not None else None
+        if not shareable(interaction, name) or not still_shared(session, entry, threshold):
+            if entry.team:
+                entry.team = False
+                session.add(entry)
+            return None
+    if not _heard_in(session, interaction, channel):
         return None
     entry.hits += 1
     session.add(entry)
     recorded = interaction.context or {}
     context: dict[str, Any] = {k: recorded[k] for k in ("choices", "kind") if k in recorded}
+    # The reuse is as personal as the answer it repeats.
+    context["personal"] = is_personal(recorded)
+    if personal_reasons(recorded):
+        context["personal_reasons"] = personal_reasons(recorded)
     return Reuse(entry.id, interaction.id, interaction.reply_text, similarity, context)
+
+
+def first_usable(
+    session: Session,
+    picks: list[tuple[uuid.UUID, float]],
+    *,
+    asker: uuid.UUID,
+    channel: str,
+    threshold: float,
+) -> Reuse | None:
+    """The first of ``picks`` (entry, similarity; best first) that :func:`take` gives."""
+    for entry_id, similarity in picks:
+        found = take(
+            session, entry_id, similarity, asker=asker, channel=channel, threshold=threshold
+        )
+        if found is not None:
+            return found
+    return None
 
 
 class AnswerCache:
@@ -291,9 +384,15 @@ class AnswerCache:
         return embedder.embed([text])[0], embedder.name
 
     async def lookup(
-        self, tenant_id: uuid.UUID, user_id: uuid.UUID, personality: str, text: str
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        personality: str,
+        text: str,
+        channel: str,
     ) -> Reuse | None:
-        """A kept answer for the question ``text``, or None; never raises."""
+        """A kept answer for the question ``text`` asked in ``channel``, or None; never
+        raises."""
         if not self.enabled or not cacheable_question(text):
             return None
         key = (tenant_id, user_id, personality)
@@ -316,12 +415,19 @@ class AnswerCache:
                 return None
             matrix = np.stack([np.frombuffer(c.vector, dtype=np.float32) for c in usable])
             scores = matrix @ vector.astype(np.float32)
-            best = int(np.argmax(scores))
-            similarity = float(scores[best])
-            if similarity < learning.cache_similarity:
+            threshold = learning.cache_similarity
+            picks = [
+                (usable[i].id, round(float(scores[i]), 4))
+                for i in np.argsort(-scores)[:_TRIES]
+                if scores[i] >= threshold
+            ]
+            if not picks:
                 return None
-            chosen = usable[best].id
-            return await self.db.run(lambda s: take(s, chosen, round(similarity, 4)))
+            return await self.db.run(
+                lambda s: first_usable(
+                    s, picks, asker=user_id, channel=channel, threshold=threshold
+                )
+            )
         except Exception:
             log.warning("answer cache unavailable; asking the model", exc_info=True)
             return None
@@ -331,11 +437,15 @@ class AnswerCache:
         new one in the background (it needs an embedding); never raises."""
         if not self.enabled:
             return
+        threshold = self.settings.learning.cache_similarity
         try:
-            question = await self.db.run(lambda s: review(s, interaction_id, self._question))
+            question = await self.db.run(
+                lambda s: review(s, interaction_id, self._question, threshold=threshold)
+            )
         except Exception:
             log.warning("could not update the answer cache", exc_info=True)
             return
+        self._empty.clear()  # an answer may have become a team answer
         if question is not None:
             self.learner.spawn(self._keep(interaction_id, question), name="chorus-answer-cache")
 
@@ -343,7 +453,10 @@ class AnswerCache:
         assert self.memory is not None
         try:
             vector, embedder = await self.memory.run(self._embed, question)
-            entry = await self.db.run(lambda s: keep(s, interaction_id, vector, embedder))
+            threshold = self.settings.learning.cache_similarity
+            entry = await self.db.run(
+                lambda s: keep(s, interaction_id, vector, embedder, threshold=threshold)
+            )
         except Exception:
             log.warning("could not keep an answer rated 👍 for reuse", exc_info=True)
             return

@@ -1,4 +1,9 @@
-"""Stage 4, build context: persona, style, who is asking, thread history, plugin sections."""
+"""Stage 4, build context: persona, style, who is asking, thread history, plugin sections.
+
+It also notes whether the context is personal (:mod:`bot.learning.privacy`): the asker's own
+memories, corrections or profile fields, a direct message's history, a question about the
+asker, or a plugin's mark make the answer theirs alone.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from bot.context import Context
 from bot.events import Message
 from bot.hooks import HookRunner
 from bot.learning.patterns import Patterns
+from bot.learning.privacy import about_asker
 from bot.memory.service import MemoryService, Recall
 from bot.memory.short_term import ShortTermMemory
 from bot.memory.store import Scope
@@ -70,7 +76,8 @@ def profile_summary(who: Who, msg: Message) -> str:
 
 
 def memory_sections(ctx: Context, recall: Recall) -> None:
-    """Put recalled memories and corrections into the context, and note which were used."""
+    """Put recalled memories and corrections into the context, and note which were used (and
+    that the context is personal when any is the person's own rather than the team's)."""
     if recall.memories:
         ctx.add(
             "What you remember (use it when relevant; never mention how you know)",
@@ -85,6 +92,10 @@ def memory_sections(ctx: Context, recall: Recall) -> None:
             priority=85,
             memory_ids=[str(h.memory.id) for h in recall.corrections],
         )
+    if any(h.memory.user_id is not None for h in recall.memories):
+        ctx.mark_personal("memories")
+    if any(h.memory.user_id is not None for h in recall.corrections):
+        ctx.mark_personal("correction")
 
 
 async def build_context(
@@ -113,8 +124,13 @@ async def build_context(
         count_tokens=count_tokens,
     )
     ctx.add("Style", (style or personality.style).describe(), priority=90)
+    ctx.data["personal"] = False
+    if about_asker(msg.text):
+        ctx.mark_personal("about_asker")
     if context_awareness:
         ctx.add("About the person you are talking to", profile_summary(who, msg), priority=70)
+        if _render_profile(who.profile):
+            ctx.mark_personal("profile")
         try:
             ctx.history = await short_term.recent(who.conversation_id)
         except Exception:
@@ -137,4 +153,6 @@ async def build_context(
         personality=personality,
         context=ctx,
     )
+    if msg.is_dm and ctx.history:
+        ctx.mark_personal("dm_history")
     return ctx

@@ -7,6 +7,7 @@ from sqlalchemy import Table
 
 from bot.storage.models import (
     AuditEntry,
+    CachedAnswer,
     Conversation,
     InboundEvent,
     Interaction,
@@ -20,6 +21,7 @@ from bot.storage.models import (
 )
 
 __all__ = [
+    "ANSWER_CACHE",
     "AUDIT",
     "CONVERSATIONS",
     "DELIVERIES",
@@ -39,6 +41,7 @@ def _table(model: type) -> Table:
     return table
 
 
+ANSWER_CACHE = _table(CachedAnswer)
 AUDIT = _table(AuditEntry)
 CONVERSATIONS = _table(Conversation)
 DELIVERIES = _table(ProactiveDelivery)
