@@ -8,7 +8,6 @@ blocks (``tool_use_id``, ``content``, ``is_error``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from anthropic.types import Message, MessageParam
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
 from bot.llm.base import Completion, ToolCall, ToolChoice, ToolSpec, ToolTurn
-from bot.llm.http import budget_s, status_reason, where
+from bot.llm.http import SDKErrors, budget_s, calling, where
 
 __all__ = ["AnthropicProvider", "tool_turns"]
 
@@ -62,6 +61,16 @@ def tool_turns(turns: Sequence[ToolTurn]) -> list[MessageParam]:
         ]
         out += [{"role": "assistant", "content": asked}, {"role": "user", "content": answered}]
     return out
+
+
+ERRORS = SDKErrors(
+    anthropic.APITimeoutError,
+    anthropic.APIConnectionError,
+    anthropic.APIStatusError,
+    anthropic.AnthropicError,
+    key_var="ANTHROPIC_API_KEY",
+    settings_key="llm.anthropic",
+)
 
 
 class AnthropicProvider:
@@ -122,30 +131,14 @@ class AnthropicProvider:
         self, system: str, turns: list[MessageParam], *, max_tokens: int, **extra: Any
     ) -> Completion:
         server = where(self.base_url)
-        try:
-            async with asyncio.timeout(self.budget_s):
-                response = await self._client.messages.create(
-                    model=self.model,
-                    system=system or anthropic.omit,
-                    messages=turns,
-                    max_tokens=max_tokens,
-                    **extra,
-                )
-        except anthropic.APITimeoutError as e:
-            raise ProviderError(self.name, f"the request to {server} timed out") from e
-        except anthropic.APIConnectionError as e:
-            raise ProviderError(self.name, f"cannot connect to {server}") from e
-        except anthropic.APIStatusError as e:
-            reason = status_reason(
-                e.status_code, key_var="ANTHROPIC_API_KEY", settings_key="llm.anthropic"
+        async with calling(self.name, self.base_url, self.budget_s, ERRORS):
+            response = await self._client.messages.create(
+                model=self.model,
+                system=system or anthropic.omit,
+                messages=turns,
+                max_tokens=max_tokens,
+                **extra,
             )
-            raise ProviderError(self.name, f"HTTP {e.status_code} from {server}: {reason}") from e
-        except TimeoutError as e:
-            raise ProviderError(
-                self.name, f"no answer from {server} within {self.budget_s:g} s, retries included"
-            ) from e
-        except anthropic.AnthropicError as e:
-            raise ProviderError(self.name, f"{type(e).__name__} from {server}") from e
         # A server that is not the Messages API (a web page, a proxy's login form) answers 200
         # with something else, which the SDK hands back as it is.
         if not isinstance(response, Message):

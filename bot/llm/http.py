@@ -10,9 +10,15 @@ OpenAI's 401 text repeats the API key it was given.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.errors import ProviderError
 from bot.settings import mask_url
 
-__all__ = ["budget_s", "status_reason", "where"]
+__all__ = ["SDKErrors", "budget_s", "calling", "status_reason", "where"]
 
 #: The longest wait between attempts that the budget allows for (the SDKs' own backoff stays
 #: under 8 s); a longer ``Retry-After`` ends the call instead of stalling the conversation.
@@ -52,3 +58,42 @@ def status_reason(status: int, *, key_var: str, settings_key: str) -> str:
     if status >= 500:
         return "the service had an internal error, still after retrying"
     return "the request was refused"
+
+
+@dataclass(frozen=True, slots=True)
+class SDKErrors:
+    """An SDK's exception classes (the OpenAI and Anthropic SDKs share their shape) and where
+    the provider's key and settings live, for the messages."""
+
+    timeout: type[Exception]
+    connection: type[Exception]
+    status: type[Exception]
+    base: type[Exception]
+    key_var: str
+    settings_key: str
+
+
+@asynccontextmanager
+async def calling(
+    provider: str, base_url: str, budget: float, errors: SDKErrors
+) -> AsyncIterator[None]:
+    """Bound a call to ``budget`` seconds and turn whatever the SDK raises into a
+    :class:`ProviderError` that says what failed and what to check, never the SDK's text."""
+    server = where(base_url)
+    try:
+        async with asyncio.timeout(budget):
+            yield
+    except errors.timeout as e:  # before connection: the SDKs' timeout error is one of those
+        raise ProviderError(provider, f"the request to {server} timed out") from e
+    except errors.connection as e:
+        raise ProviderError(provider, f"cannot connect to {server}") from e
+    except errors.status as e:
+        status = int(getattr(e, "status_code", 0))
+        reason = status_reason(status, key_var=errors.key_var, settings_key=errors.settings_key)
+        raise ProviderError(provider, f"HTTP {status} from {server}: {reason}") from e
+    except TimeoutError as e:
+        raise ProviderError(
+            provider, f"no answer from {server} within {budget:g} s, retries included"
+        ) from e
+    except errors.base as e:
+        raise ProviderError(provider, f"{type(e).__name__} from {server}") from e

@@ -8,7 +8,6 @@ Tool calling uses the API's own shapes: tools go out as ``{"type": "function", "
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from openai.types.chat import ChatCompletion
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
 from bot.llm.base import Completion, ToolCall, ToolChoice, ToolSpec, ToolTurn
-from bot.llm.http import budget_s, status_reason, where
+from bot.llm.http import SDKErrors, budget_s, calling, where
 
 __all__ = ["OpenAIProvider", "parse_arguments", "to_openai"]
 
@@ -60,6 +59,16 @@ def to_openai(messages: Sequence[ChatMessage], turns: Sequence[ToolTurn]) -> lis
             {"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in turn.results
         ]
     return out
+
+
+ERRORS = SDKErrors(
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    openai.APIStatusError,
+    openai.OpenAIError,
+    key_var="OPENAI_API_KEY",
+    settings_key="llm.openai",
+)
 
 
 class OpenAIProvider:
@@ -125,30 +134,14 @@ class OpenAIProvider:
         self, payload: list[dict[str, Any]], *, max_tokens: int, temperature: float, **extra: Any
     ) -> Completion:
         server = where(self.base_url)
-        try:
-            async with asyncio.timeout(self.budget_s):
-                response = await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=payload,  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    **extra,
-                )
-        except openai.APITimeoutError as e:
-            raise ProviderError(self.name, f"the request to {server} timed out") from e
-        except openai.APIConnectionError as e:
-            raise ProviderError(self.name, f"cannot connect to {server}") from e
-        except openai.APIStatusError as e:
-            reason = status_reason(
-                e.status_code, key_var="OPENAI_API_KEY", settings_key="llm.openai"
+        async with calling(self.name, self.base_url, self.budget_s, ERRORS):
+            response = await self._client.chat.completions.create(
+                model=self.model,
+                messages=payload,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                **extra,
             )
-            raise ProviderError(self.name, f"HTTP {e.status_code} from {server}: {reason}") from e
-        except TimeoutError as e:
-            raise ProviderError(
-                self.name, f"no answer from {server} within {self.budget_s:g} s, retries included"
-            ) from e
-        except openai.OpenAIError as e:
-            raise ProviderError(self.name, f"{type(e).__name__} from {server}") from e
         # A server that is not an OpenAI-compatible API (a web page, a proxy's login form)
         # answers 200 with something else, which the SDK hands back as it is.
         if not isinstance(response, ChatCompletion):
