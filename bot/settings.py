@@ -368,6 +368,9 @@ class DataAnalystSettings(_Section):
     database_url: str | None = None
     max_rows: int = Field(default=200, ge=1, le=10_000)
     timeout_s: float = Field(default=10.0, gt=0, le=600)
+    #: Functions allowed beside the built-in side-effect-free ones (user-defined ones, as
+    #: ``name`` or ``schema.name``); see bot/builtin_tools/sql_functions.py.
+    allowed_functions: list[str] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bot.builtin_tools import calendar
 from bot.builtin_tools.knowledge import KnowledgeBase, KnowledgeBaseError
 from bot.builtin_tools.sql import AnalyticsSQL, OutputFormat
+from bot.builtin_tools.sql_functions import normalize_names
 from bot.errors import ChorusError
 from bot.personality import Tool
 from bot.settings import DataAnalystSettings, Secrets
@@ -76,15 +77,25 @@ def open_analytics(settings: DataAnalystSettings, secrets: Secrets) -> Analytics
     """
     from bot.builtin_tools.sql import open_readonly
 
+    allowed = normalize_names(settings.allowed_functions)
     secret_url = secrets.analytics_database_url
     if secret_url is not None:
-        db = open_readonly(secret_url.get_secret_value())
+        db = open_readonly(secret_url.get_secret_value(), allowed_functions=allowed)
     elif settings.database_url:
         password = secrets.analytics_database_password
-        db = open_readonly(settings.database_url, password.get_secret_value() if password else None)
+        db = open_readonly(
+            settings.database_url,
+            password.get_secret_value() if password else None,
+            allowed_functions=allowed,
+        )
     else:
         return None
-    return AnalyticsSQL(db, max_rows=settings.max_rows, timeout_s=settings.timeout_s)
+    return AnalyticsSQL(
+        db,
+        max_rows=settings.max_rows,
+        timeout_s=settings.timeout_s,
+        allowed_functions=allowed,
+    )
 
 
 def sql_tools(sql: AnalyticsSQL) -> list[Tool]:

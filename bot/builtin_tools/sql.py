@@ -1,11 +1,12 @@
 """Read-only SQL over the analytics database an admin configures (the data analyst's tools).
 
 Two locks keep the database unchanged. First, :func:`bot.builtin_tools.sql_check.check_query`
-refuses anything but one read-only query before the database sees it. Second, the connection
+refuses anything but one read-only query, calling only allow-listed functions
+(:mod:`bot.builtin_tools.sql_functions`), before the database sees it. Second, the connection
 itself cannot write, whatever text reaches it:
 
 - SQLite is opened with a ``mode=ro`` URI, ``PRAGMA query_only``, no attached databases, and
-  an authorizer that denies every action but reading (no pragma, no denied function).
+  an authorizer that denies every action but reading and every function but the allowed ones.
 - PostgreSQL sessions start with ``default_transaction_read_only=on``; every query runs in a
   ``READ ONLY`` transaction that has already taken its snapshot (so it cannot be switched to
   read-write), through a server-side cursor (``DECLARE … CURSOR FOR`` takes one query only),
@@ -28,7 +29,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -42,7 +43,8 @@ from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.builtin_tools.sql_check import DENIED_FUNCTIONS, check_query
+from bot.builtin_tools.sql_check import check_query
+from bot.builtin_tools.sql_functions import SQLITE_AUTHORIZED
 from bot.errors import ChorusError, ConfigError
 
 __all__ = [
@@ -164,18 +166,23 @@ class ReadOnlyDatabase(Protocol):
 # -- SQLite ---------------------------------------------------------------------------------------
 
 
-def _sqlite_authorizer(
-    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
-) -> int:
-    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE):
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_FUNCTION:
-        name = (arg2 or "").lower()
-        denied = any(
-            name.startswith(p[:-1]) if p.endswith("*") else name == p for p in DENIED_FUNCTIONS
-        )
-        return sqlite3.SQLITE_DENY if denied else sqlite3.SQLITE_OK
-    return sqlite3.SQLITE_DENY
+Authorizer = Callable[[int, str | None, str | None, str | None, str | None], int]
+
+
+def _sqlite_authorizer(functions: frozenset[str]) -> Authorizer:
+    """Reading, and calling only ``functions`` (SQLite names each one a statement or a view
+    calls, operators such as ``->`` and ``like`` included)."""
+
+    def authorize(
+        action: int, _arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+    ) -> int:
+        if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE):
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in functions:
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
+
+    return authorize
 
 
 class SQLiteReadOnly:
@@ -183,11 +190,12 @@ class SQLiteReadOnly:
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, allowed_functions: frozenset[str] = frozenset()):
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
             raise ConfigError(f"data_analyst: the SQLite database {self.path} does not exist")
         self._uri = self.path.as_uri() + "?mode=ro"
+        self._authorizer = _sqlite_authorizer(SQLITE_AUTHORIZED | allowed_functions)
 
     def _connect(self, *, authorize: bool = True) -> sqlite3.Connection:
         try:
@@ -197,7 +205,7 @@ class SQLiteReadOnly:
         conn.execute("PRAGMA query_only = ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         if authorize:
-            conn.set_authorizer(_sqlite_authorizer)
+            conn.set_authorizer(self._authorizer)
         return conn
 
     def execute(
@@ -376,8 +384,14 @@ class PostgresReadOnly:
             conn.close()
 
 
-def open_readonly(url: str, password: str | None = None) -> ReadOnlyDatabase:
-    """A read-only connection layer for a ``sqlite:///FILE`` or ``postgresql://`` URL."""
+def open_readonly(
+    url: str, password: str | None = None, *, allowed_functions: frozenset[str] = frozenset()
+) -> ReadOnlyDatabase:
+    """A read-only connection layer for a ``sqlite:///FILE`` or ``postgresql://`` URL.
+
+    ``allowed_functions`` (normalized) are the admin's additions to the SQLite authorizer's
+    function list (PostgreSQL has no such second check: the statement check is the one).
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as e:
@@ -386,7 +400,7 @@ def open_readonly(url: str, password: str | None = None) -> ReadOnlyDatabase:
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise ConfigError("data_analyst.database_url must name a SQLite file")
-        return SQLiteReadOnly(parsed.database)
+        return SQLiteReadOnly(parsed.database, allowed_functions=allowed_functions)
     if backend == "postgresql":
         if password:
             parsed = parsed.set(password=password)
@@ -400,10 +414,18 @@ def open_readonly(url: str, password: str | None = None) -> ReadOnlyDatabase:
 class AnalyticsSQL:
     """The data analyst's three tools over one read-only database."""
 
-    def __init__(self, db: ReadOnlyDatabase, *, max_rows: int = 200, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        db: ReadOnlyDatabase,
+        *,
+        max_rows: int = 200,
+        timeout_s: float = 10.0,
+        allowed_functions: frozenset[str] = frozenset(),
+    ):
         self.db = db
         self.max_rows = max_rows
         self.timeout_s = timeout_s
+        self.allowed_functions = allowed_functions
 
     def list_tables(self) -> dict[str, Any]:
         """The tables and views the query tool can read."""
@@ -420,7 +442,7 @@ class AnalyticsSQL:
         self, sql: str, limit: int | None = None, output: OutputFormat = "json"
     ) -> dict[str, Any]:
         """Check and run one read-only query; at most ``limit`` (≤ ``max_rows``) rows."""
-        checked = check_query(sql, self.db.backend)
+        checked = check_query(sql, self.db.backend, self.allowed_functions)
         rows = self.max_rows if limit is None else max(1, min(int(limit), self.max_rows))
         result = self.db.execute(checked.sql, max_rows=rows, timeout_s=self.timeout_s)
         log.debug("sql tool: %d rows in %.1f ms", len(result.rows), result.elapsed_ms)
