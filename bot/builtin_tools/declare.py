@@ -77,23 +77,23 @@ def open_analytics(settings: DataAnalystSettings, secrets: Secrets) -> Analytics
     """
     from bot.builtin_tools.sql import open_readonly
 
-    allowed = normalize_names(settings.allowed_functions)
     secret_url = secrets.analytics_database_url
+    url = secret_url.get_secret_value() if secret_url is not None else settings.database_url
+    if not url:
+        return None
+    allowed = normalize_names(settings.allowed_functions)
     if secret_url is not None:
-        db = open_readonly(secret_url.get_secret_value(), allowed_functions=allowed)
-    elif settings.database_url:
+        db = open_readonly(url, allowed_functions=allowed)
+    else:
         password = secrets.analytics_database_password
         db = open_readonly(
-            settings.database_url,
-            password.get_secret_value() if password else None,
-            allowed_functions=allowed,
+            url, password.get_secret_value() if password else None, allowed_functions=allowed
         )
-    else:
-        return None
     return AnalyticsSQL(
         db,
         max_rows=settings.max_rows,
         timeout_s=settings.timeout_s,
+        max_bytes=settings.max_result_bytes,
         allowed_functions=allowed,
     )
 
@@ -141,9 +141,11 @@ def sql_tools(sql: AnalyticsSQL) -> list[Tool]:
             name="run_select",
             description=(
                 f"Run ONE read-only {dialect} SELECT (WITH … SELECT allowed) on the analytics "
-                f"database and get its rows. At most {sql.max_rows} rows come back (aggregate "
-                f"rather than list), and a query is stopped after {sql.timeout_s:g} s. "
-                "Anything else (several statements, writes, SELECT INTO, locks) is refused."
+                f"database and get its rows. At most {sql.max_rows} rows and {sql.max_bytes} "
+                "bytes come back (aggregate rather than list), cells longer than 500 "
+                f"characters are cut, and a query is stopped after {sql.timeout_s:g} s. Only "
+                "built-in functions without side effects may be called. Anything else "
+                "(several statements, writes, SELECT INTO, locks) is refused."
             ),
             parameters=_object(
                 {
