@@ -25,6 +25,7 @@ from bot.builtin_tools.sql import (
     ReadOnlyDatabase,
     SQLiteReadOnly,
     SQLToolError,
+    check_not_storage,
     open_readonly,
 )
 from bot.builtin_tools.sql_check import QueryRefused, check_query
@@ -524,6 +525,37 @@ def test_sqlite_authorizer_admits_what_the_admin_lists(tmp_path: Path) -> None:
     finally:
         plain.close()
         listed.close()
+
+
+def test_analytics_database_must_not_be_chorus_own(tmp_path: Path) -> None:
+    own = tmp_path / "data" / "chorus.db"
+    own.parent.mkdir()
+    own.touch()
+    (tmp_path / "link.db").symlink_to(own)
+    storage = f"sqlite:///{own}"
+    for same in (
+        storage,
+        f"sqlite:///{tmp_path}/data/../data/chorus.db",
+        f"sqlite:///{tmp_path}/link.db",
+    ):
+        with pytest.raises(ConfigError, match="Chorus's own database"):
+            check_not_storage(same, storage)
+    check_not_storage(f"sqlite:///{tmp_path / 'analytics.db'}", storage)
+    pg = "postgresql+psycopg://chorus:pw@localhost:5432/chorus"
+    for same in (
+        "postgresql://analyst@127.0.0.1/chorus",
+        "postgresql://analyst@localhost:5432/chorus?options=-csearch_path%3Dpublic",
+        "postgresql://analyst@/chorus?host=/var/run/postgresql",
+    ):
+        with pytest.raises(ConfigError, match="storage.database_url"):
+            check_not_storage(same, pg)
+    for other in (
+        "postgresql://analyst@127.0.0.1/analytics",
+        "postgresql://analyst@127.0.0.1:5433/chorus",
+        "postgresql://analyst@db.internal/chorus",
+        f"sqlite:///{own}",
+    ):
+        check_not_storage(other, pg)
 
 
 def test_password_comes_from_the_environment_not_the_setting() -> None:

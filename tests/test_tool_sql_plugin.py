@@ -4,6 +4,7 @@ the executor runs them: a query answers, an injection attempt comes back as an e
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,6 +128,17 @@ async def test_configured_database_gives_the_analyst_its_tools(tmp_path: Path) -
 
         tables = await executor.execute(ToolCall("c4", "list_tables", {}, ""), box, scope)
         assert json.loads(tables.result) == {"tables": [{"name": "signups", "type": "table"}]}
+
+
+async def test_chorus_own_database_is_refused_as_the_analytics_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = make_settings(tmp_path).storage.resolved_database_url()
+    settings = make_settings(tmp_path, data_analyst={"database_url": own})
+    with caplog.at_level(logging.ERROR, logger="bot.builtin_tools.declare"):
+        async with _app(settings) as app:
+            assert not SQL_TOOLS & set(await _tools(app))
+    assert "points at Chorus's own database" in caplog.text
 
 
 async def test_size_limit_and_allowed_functions_come_from_the_settings(tmp_path: Path) -> None:

@@ -69,18 +69,23 @@ def _tenant(call: ToolInvocation | None) -> uuid.UUID:
 # -- data analyst ---------------------------------------------------------------------------------
 
 
-def open_analytics(settings: DataAnalystSettings, secrets: Secrets) -> AnalyticsSQL | None:
+def open_analytics(
+    settings: DataAnalystSettings, secrets: Secrets, storage_url: str | None = None
+) -> AnalyticsSQL | None:
     """The configured analytics database (read-only), or None when none is configured.
 
     ANALYTICS_DATABASE_URL wins over ``data_analyst.database_url``; the latter takes its
-    password from ANALYTICS_DATABASE_PASSWORD.
+    password from ANALYTICS_DATABASE_PASSWORD. Raises :class:`ConfigError` when it is
+    Chorus's own database (``storage_url``).
     """
-    from bot.builtin_tools.sql import open_readonly
+    from bot.builtin_tools.sql import check_not_storage, open_readonly
 
     secret_url = secrets.analytics_database_url
     url = secret_url.get_secret_value() if secret_url is not None else settings.database_url
     if not url:
         return None
+    if storage_url:
+        check_not_storage(url, storage_url)
     allowed = normalize_names(settings.allowed_functions)
     if secret_url is not None:
         db = open_readonly(url, allowed_functions=allowed)
@@ -378,7 +383,11 @@ class SQLToolset:
     def from_app(cls, app: Chorus) -> SQLToolset | None:
         """None when no analytics database is configured, or it is unusable (logged)."""
         try:
-            sql = open_analytics(app.settings.data_analyst, app.secrets)
+            sql = open_analytics(
+                app.settings.data_analyst,
+                app.secrets,
+                app.settings.storage.resolved_database_url(),
+            )
         except ChorusError as e:
             log.error("data_analyst: no SQL tools, the analytics database is unusable: %s", e)
             return None

@@ -19,16 +19,21 @@ the worker process on SQLite), so no query makes Chorus hold more than about a m
 ``max_bytes``; and each query is stopped after ``timeout_s`` seconds (the server's
 ``statement_timeout`` on PostgreSQL, fetches included; on SQLite the worker process is killed).
 
+The analytics database must not be Chorus's own (``storage.database_url``):
+:func:`check_not_storage` refuses it, so the analyst cannot read other people's memories.
+
 Every method is synchronous: the tool handlers run them in a worker thread.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.builtin_tools.sql_check import check_query
@@ -51,6 +56,7 @@ __all__ = [
     "ReadOnlyDatabase",
     "SQLToolError",
     "SQLiteReadOnly",
+    "check_not_storage",
     "open_readonly",
 ]
 
@@ -82,6 +88,47 @@ class ReadOnlyDatabase(Protocol):
     def describe_table(self, table: str) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+
+
+def _pg_address(url: URL) -> tuple[str, int, str]:
+    """Where a PostgreSQL URL points: host (local ones as one), port, database."""
+    host = (url.host or str(url.query.get("host") or "")).lower()
+    if host.startswith("/") or host in _LOCAL_HOSTS:
+        host = "localhost"
+    return host, url.port or 5432, url.database or url.username or ""
+
+
+def check_not_storage(analytics_url: str, storage_url: str) -> None:
+    """Refuse an analytics URL that names Chorus's own database (:class:`ConfigError`).
+
+    The same SQLite file (after resolving paths and links), or the same PostgreSQL host, port
+    and database (``localhost``, ``127.0.0.1``, ``::1`` and a socket count as one host).
+    """
+    try:
+        analytics, storage = make_url(analytics_url), make_url(storage_url)
+    except ArgumentError:
+        return  # open_readonly reports a bad analytics URL; storage reports its own
+    backend = analytics.get_backend_name()
+    if backend != storage.get_backend_name():
+        return
+    if backend == "sqlite":
+        if not analytics.database or not storage.database:
+            return
+        mine, theirs = Path(analytics.database).expanduser(), Path(storage.database).expanduser()
+        same = mine.resolve() == theirs.resolve() or (
+            mine.exists() and theirs.exists() and os.path.samefile(mine, theirs)
+        )
+    else:
+        same = _pg_address(analytics) == _pg_address(storage)
+    if same:
+        raise ConfigError(
+            "data_analyst.database_url (or ANALYTICS_DATABASE_URL) points at Chorus's own "
+            "database (storage.database_url); the SQL tools would let the model read every "
+            "conversation and memory. Point it at a separate analytics database."
+        )
 
 
 def open_readonly(
