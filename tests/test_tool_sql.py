@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from bot.builtin_tools.sql import (
     AnalyticsSQL,
@@ -556,6 +557,56 @@ def test_analytics_database_must_not_be_chorus_own(tmp_path: Path) -> None:
         f"sqlite:///{own}",
     ):
         check_not_storage(other, pg)
+
+
+def _readme_role_sql() -> list[str]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Data analyst: read-only SQL**") :]
+    block = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    return [stmt.strip() for stmt in block.split(";") if stmt.strip()]
+
+
+def test_readme_read_only_role_can_read_and_nothing_else(pg_schema: str) -> None:
+    role = f"chorus_ro_{uuid.uuid4().hex[:8]}"
+    url = make_url(PG_URL)
+    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as admin:
+        owner = admin.execute("SELECT current_user").fetchone()
+        assert owner is not None
+        try:
+            for statement in _readme_role_sql():
+                admin.execute(
+                    statement.replace("chorus_ro", role)
+                    .replace("DATABASE analytics", f'DATABASE "{url.database}"')
+                    .replace("SCHEMA analytics", f'SCHEMA "{pg_schema}"')
+                    .replace("ROLE etl", f'ROLE "{owner[0]}"')
+                )
+            as_role = url.set(drivername="postgresql", username=role, password=None)
+            tool = AnalyticsSQL(
+                open_readonly(
+                    as_role.render_as_string(hide_password=False)
+                    + f"?options=-csearch_path%3D{pg_schema}"
+                )
+            )
+            try:
+                assert tool.run_select("SELECT count(*) FROM orders")["rows"] == [[ROWS]]
+            finally:
+                tool.close()
+            plain = as_role.render_as_string(hide_password=False)
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute("SET default_transaction_read_only = off")
+                conn.execute(f'SET search_path = "{pg_schema}"')
+                for write in (
+                    f"INSERT INTO \"{pg_schema}\".orders (id, customer) VALUES (-5, 'x')",
+                    f'DELETE FROM "{pg_schema}".orders',
+                    f'CREATE TABLE "{pg_schema}".stolen (a int)',
+                    f'SELECT "{pg_schema}".sneaky_write()',
+                ):
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(write)
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 def test_password_comes_from_the_environment_not_the_setting() -> None:
