@@ -148,6 +148,7 @@ NOT_ALLOWED = [
     ("postgresql", "SELECT pg_catalog.pg_sleep(1)", "pg_catalog.pg_sleep"),
     ("postgresql", "SELECT * FROM pg_catalog.pg_sleep(1)", "pg_catalog.pg_sleep"),
     ("postgresql", "SELECT sneaky_write()", "sneaky_write"),
+    ("postgresql", 'SELECT "jsonb_typeof"(data) FROM events', '"jsonb_typeof"'),
     (
         "postgresql",
         "SELECT analytics.fiscal_quarter(created_at) FROM orders",

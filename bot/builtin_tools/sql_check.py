@@ -65,13 +65,22 @@ class CheckedQuery:
 
 
 def _written_name(node: exp.Func, sql: str) -> str | None:
-    """The name the query text gives this call (None for syntax such as ``CAST`` or ``->``)."""
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
+    """The name the query text gives this call (None for syntax such as ``CAST`` or ``->``).
+
+    Unquoted names are case-insensitive and compared in lowercase. A quoted name of a call
+    sqlglot does not know stays quoted in the SQL that runs, where it is case-sensitive (and
+    may name another function than the built-in), so it is returned quoted: never allowed.
+    """
     start, end = node.meta.get("start"), node.meta.get("end")
     if isinstance(start, int) and isinstance(end, int):
-        return sql[start : end + 1].strip('"`[]').lower()
-    return None
+        text = sql[start : end + 1]
+    elif isinstance(node, exp.Anonymous):
+        text = str(node.name)
+    else:
+        return None
+    if isinstance(node, exp.Anonymous) and text[:1] in ('"', "`", "["):
+        return text
+    return text.strip('"`[]').lower()
 
 
 def _schema(node: exp.Func) -> str | None:

@@ -12,11 +12,13 @@ defined functions included, is refused with the function's name, unless the admi
 The names are lowercase, as written in SQL, for both dialects together (a PostgreSQL-only name
 never resolves on SQLite and the other way round). A call qualified with ``pg_catalog.`` is
 the built-in and checked by its bare name; any other qualified call (``analytics.my_fn``)
-must be listed by the admin with its schema. SQL written as syntax rather than as a call
-(``CAST``, ``EXTRACT``, ``x -> 'key'``…) is checked under the name sqlglot gives it, which the
-last group lists.
+must be listed by the admin with its schema. A quoted name (``"jsonb_typeof"(x)``) of a call
+sqlglot does not know is refused: it runs quoted, case-sensitive, maybe another function. SQL
+written as syntax rather than as a call (``CAST``, ``EXTRACT``, ``CASE``…) is checked under
+the names sqlglot gives it (:data:`SYNTAX`); operators are not calls.
 
-Only the standard library here: the SQLite worker process reads :data:`SQLITE_AUTHORIZED`.
+Only the standard library here; the SQLite worker process gets :data:`SQLITE_AUTHORIZED` (and
+the admin's names) from its parent.
 """
 
 from __future__ import annotations
