@@ -6,8 +6,9 @@ long function call (``replace(hex(zeroblob(200000000)), '0', 'ab')`` ran 6 s und
 limit); and every value a query builds lives in the caller's memory (three cells of 200 MB took
 Chorus to 1 GB). Here the queries run in :mod:`bot.builtin_tools.sqlite_worker` processes:
 at the time limit the process is killed, so the query really stops, and what comes back is
-already cut to the result's limits. Idle workers are kept for the next query (starting one
-takes about 20 ms); a killed one is replaced when needed.
+already cut to the result's limits. Up to four idle workers are kept for the next query
+(starting one takes a few tens of milliseconds; an idle one uses about 13 MB); a killed one is
+replaced when needed.
 
 Every method is synchronous: the tool handlers run them in a worker thread.
 """
