@@ -39,6 +39,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.builtin_tools.sql_check import check_query
 from bot.builtin_tools.sql_postgres import PostgresReadOnly
 from bot.builtin_tools.sql_result import (
+    DEFAULT_MAX_BYTES,
     OutputFormat,
     QueryResult,
     QueryTimeout,
@@ -62,9 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Size limit of results of Chorus's own queries (tables and columns), in bytes.
-_OWN_QUERY_BYTES = 1024 * 1024
-
 
 class ReadOnlyDatabase(Protocol):
     """A connection layer that cannot write, whatever SQL it is given."""
@@ -78,7 +76,7 @@ class ReadOnlyDatabase(Protocol):
         *,
         max_rows: int,
         timeout_s: float,
-        max_bytes: int = _OWN_QUERY_BYTES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> QueryResult:
         """Run one query (not checked here: the connection is what refuses writes)."""
         ...

@@ -35,6 +35,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import Format
 
 from bot.builtin_tools.sql_result import (
+    DEFAULT_MAX_BYTES,
     MAX_CELL_CHARS,
     QueryResult,
     QueryTimeout,
@@ -146,7 +147,7 @@ class PostgresReadOnly:
         *,
         max_rows: int,
         timeout_s: float,
-        max_bytes: int = 1024 * 1024,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> QueryResult:
         started = time.monotonic()
         deadline = started + timeout_s

@@ -25,6 +25,7 @@ from bot.errors import ChorusError
 
 __all__ = [
     "CUT_MARKER",
+    "DEFAULT_MAX_BYTES",
     "MAX_CELL_CHARS",
     "OutputFormat",
     "QueryResult",
@@ -40,6 +41,8 @@ OutputFormat = Literal["json", "csv", "markdown"]
 MAX_CELL_CHARS = 500
 #: What ends a cut cell.
 CUT_MARKER = "…[cut]"
+#: Size limit of a result when the caller gives none (Chorus's own queries: tables, columns).
+DEFAULT_MAX_BYTES = 1024 * 1024
 
 
 class SQLToolError(ChorusError):

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from bot.builtin_tools.sql_functions import SQLITE_AUTHORIZED
 from bot.builtin_tools.sql_result import (
+    DEFAULT_MAX_BYTES,
     MAX_CELL_CHARS,
     QueryResult,
     QueryTimeout,
@@ -61,8 +62,9 @@ class _Worker:
             )
         except OSError as e:
             raise SQLToolError(f"cannot start the SQLite worker process: {e}") from e
-        self._stdin: IO[bytes] = self.proc.stdin  # type: ignore[assignment]
-        self._stdout: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are PIPEs
+        self._stdin: IO[bytes] = self.proc.stdin
+        self._stdout: IO[bytes] = self.proc.stdout
         self._lock = threading.Lock()
         self.killed = False
         self.timed_out = False
@@ -179,7 +181,7 @@ class SQLiteReadOnly:
         *,
         max_rows: int,
         timeout_s: float,
-        max_bytes: int = 1024 * 1024,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> QueryResult:
         return self._execute(sql, params, max_rows, timeout_s, max_bytes, authorize=True)
 
@@ -233,7 +235,7 @@ class SQLiteReadOnly:
             (table,),
             10_000,
             10,
-            1024 * 1024,
+            DEFAULT_MAX_BYTES,
             authorize=False,
         )
         return [
