@@ -253,6 +253,13 @@ def test_postgres_wrapped_query_keeps_order_names_and_parameters(
     assert out.rows == [[i, str(i), "t"] for i in range(5, 0, -1)]
 
 
+def test_postgres_wrapped_query_may_end_in_a_comment_or_semicolon(
+    pg_db: PostgresReadOnly,
+) -> None:
+    for sql in ("SELECT 1 AS one -- the answer", "SELECT 1 AS one;  "):
+        assert pg_db.execute(sql, max_rows=1, timeout_s=5).rows == [[1]]
+
+
 def test_postgres_query_without_columns(pg_db: PostgresReadOnly) -> None:
     assert pg_db.execute("SELECT", max_rows=1, timeout_s=5).rows == [[]]
 

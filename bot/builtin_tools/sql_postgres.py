@@ -266,7 +266,8 @@ def _bounded(sql: str, oids: list[int]) -> str:
             cells.append(f"octet_length(q.c{i})")
         else:
             cells.append(f"left(q.c{i}::text, {MAX_CELL_CHARS + 1})")
-    return f"SELECT {', '.join(cells)} FROM ({sql}) AS q({names})"
+    # The newline ends a trailing "-- comment" of the query before the wrapper goes on.
+    return f"SELECT {', '.join(cells)} FROM ({sql.rstrip().rstrip(';')}\n) AS q({names})"
 
 
 def _converter(conn: psycopg.Connection[Any], oid: int) -> Convert:
