@@ -8,7 +8,13 @@ most ``data_analyst.max_rows`` rows (default 200) turned into JSON-able values. 
 an analyst asks for: an aggregate over the whole table, a filtered listing cut at the row
 limit, a count over a date range, a point lookup. SQLite (a file, opened read-only) by
 default; ``--pg`` adds PostgreSQL on 127.0.0.1 (CHORUS_BENCH_PG_URL) with the same data.
-``python -m bench.tools`` includes these figures. The last line printed is a JSON object.
+``python -m bench.tools`` includes these figures.
+
+The limits: how much this process's resident memory peaks above where it was while the tool
+answers a query of huge cells (three 200 MB cells on PostgreSQL; on SQLite three cells of
+almost its 8 MB value limit, and the 200 MB ones it refuses), read from Linux's ``VmHWM``
+after resetting it; and how long a single long SQLite function call (one quadratic
+``instr()``) takes to be stopped under a 1 s limit. The last line printed is a JSON object.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import statistics
 import tempfile
@@ -27,7 +34,7 @@ from typing import Any
 import psycopg
 
 from bench.figures import percentile
-from bot.builtin_tools.sql import AnalyticsSQL, open_readonly
+from bot.builtin_tools.sql import AnalyticsSQL, QueryTimeout, SQLToolError, open_readonly
 from bot.builtin_tools.sql_check import check_query
 from bot.settings import DataAnalystSettings
 
@@ -44,6 +51,27 @@ QUERIES = {
     "lookup": "SELECT * FROM events WHERE id = 4242",
 }
 _KINDS = ("signup", "login", "purchase", "refund", "invite", "upgrade", "churn")
+#: Queries of huge cells, per backend: (name, query).
+BIG_CELLS = {
+    "sqlite": [
+        (
+            "8mb_cells",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) "
+            "SELECT i, printf('%.*c', 8000000, 'x') FROM n",
+        ),
+        (
+            "200mb_cells",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) "
+            "SELECT i, length(replace(hex(zeroblob(100000000)), '0', 'x')) FROM n",
+        ),
+    ],
+    "pg": [("200mb_cells", "SELECT repeat('x', 200000000) FROM generate_series(1, 3)")],
+}
+#: One instr() call on a 1 MB text: about 2.5e11 comparisons inside one C function.
+LONG_FUNCTION = (
+    "SELECT instr(replace(hex(zeroblob(500000)), '0', 'a'), "
+    "replace(hex(zeroblob(250000)), '0', 'a') || 'b')"
+)
 
 
 def _sqlite(path: Path, rows: int) -> None:
@@ -119,12 +147,52 @@ def _check_only(runs: int) -> dict[str, float]:
     return {"p95_ms": round(percentile(times, 0.95), 3)}
 
 
+def _status_kb(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def _rss_growth_mb(tool: AnalyticsSQL, sql: str) -> float | None:
+    """How far this process's resident memory peaks above where it was while ``sql`` runs
+    (Linux: ``VmHWM`` after resetting it); None elsewhere."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from now
+    except OSError:
+        return None
+    before = _status_kb("VmRSS")
+    try:
+        tool.run_select(sql)
+    except SQLToolError:
+        pass  # refused (a value over SQLite's limit): what it held still counts
+    return round((_status_kb("VmHWM") - before) / 1024, 1)
+
+
+def _limits(tool: AnalyticsSQL, backend: str) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for name, sql in BIG_CELLS[backend]:
+        figures[f"sql_{backend}_{name}_rss_growth_mb"] = _rss_growth_mb(tool, sql)
+    if backend == "sqlite":
+        limited = AnalyticsSQL(tool.db, max_rows=tool.max_rows, timeout_s=1.0)
+        started = time.perf_counter()
+        try:
+            limited.run_select(LONG_FUNCTION)
+            stopped = False
+        except QueryTimeout:
+            stopped = True
+        figures["sql_sqlite_long_function_limit_s"] = 1.0
+        figures["sql_sqlite_long_function_stopped"] = stopped
+        figures["sql_sqlite_long_function_stop_s"] = round(time.perf_counter() - started, 3)
+    return figures
+
+
 def sql_figures(*, rows: int = 100_000, runs: int = 50, pg: bool = False) -> dict[str, Any]:
     """The SQL tool's latency figures (flat keys ``sql_…``) with the default limits."""
     limits = DataAnalystSettings()
     figures: dict[str, Any] = {
         "sql_rows": rows,
         "sql_max_rows": limits.max_rows,
+        "sql_max_result_bytes": limits.max_result_bytes,
         "sql_timeout_s": limits.timeout_s,
     }
     figures.update({f"sql_check_{k}": v for k, v in _check_only(runs).items()})
@@ -135,8 +203,10 @@ def sql_figures(*, rows: int = 100_000, runs: int = 50, pg: bool = False) -> dic
             open_readonly(f"sqlite:///{path}"),
             max_rows=limits.max_rows,
             timeout_s=limits.timeout_s,
+            max_bytes=limits.max_result_bytes,
         )
         figures.update({f"sql_sqlite_{k}": v for k, v in _measure(tool, runs).items()})
+        figures.update(_limits(tool, "sqlite"))
         tool.close()
     if pg:
         schema = f"chorus_bench_sql_{uuid.uuid4().hex[:8]}"
@@ -147,8 +217,10 @@ def sql_figures(*, rows: int = 100_000, runs: int = 50, pg: bool = False) -> dic
                 open_readonly(f"{PG_URL}{sep}options=-csearch_path%3D{schema}"),
                 max_rows=limits.max_rows,
                 timeout_s=limits.timeout_s,
+                max_bytes=limits.max_result_bytes,
             )
             figures.update({f"sql_pg_{k}": v for k, v in _measure(tool, runs).items()})
+            figures.update(_limits(tool, "pg"))
             tool.close()
         finally:
             with psycopg.connect(PG_URL, autocommit=True) as conn:

@@ -375,7 +375,12 @@ class DataAnalystSettings(_Section):
     #: ANALYTICS_DATABASE_URL). None (and no ANALYTICS_DATABASE_URL): no SQL tools.
     database_url: str | None = None
     max_rows: int = Field(default=200, ge=1, le=10_000)
+    #: Most bytes of one result (its rows as JSON); more rows are left out, and it says so.
+    max_result_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
     timeout_s: float = Field(default=10.0, gt=0, le=600)
+    #: Functions allowed beside the built-in side-effect-free ones (user-defined ones, as
+    #: ``name`` or ``schema.name``); see bot/builtin_tools/sql_functions.py.
+    allowed_functions: list[str] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ them directly (as if the check had been bypassed).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from bot.builtin_tools.sql import (
     AnalyticsSQL,
@@ -24,9 +26,11 @@ from bot.builtin_tools.sql import (
     ReadOnlyDatabase,
     SQLiteReadOnly,
     SQLToolError,
+    check_not_storage,
     open_readonly,
 )
 from bot.builtin_tools.sql_check import QueryRefused, check_query
+from bot.builtin_tools.sql_functions import normalize_names
 from bot.errors import ConfigError
 from bot.settings import DataAnalystSettings
 from tests.conftest import PG_URL, _pg_available
@@ -128,6 +132,119 @@ def test_check_admits_queries_and_runs_them_without_comments(sql: str, expected:
     assert checked.sql == expected
 
 
+#: Functions outside the allow-list, each refused by name (a deny-list missed most of them).
+NOT_ALLOWED = [
+    ("postgresql", "SELECT pg_stat_reset()", "pg_stat_reset"),
+    ("postgresql", "SELECT pg_stat_reset_shared('bgwriter')", "pg_stat_reset_shared"),
+    ("postgresql", "SELECT pg_log_backend_memory_contexts(1)", "pg_log_backend_memory_contexts"),
+    ("postgresql", "SELECT pg_backup_start('x')", "pg_backup_start"),
+    ("postgresql", "SELECT pg_export_snapshot()", "pg_export_snapshot"),
+    ("postgresql", "SELECT set_config('a.b', 'c', false)", "set_config"),
+    ("postgresql", "SELECT current_setting('data_directory')", "current_setting"),
+    ("postgresql", "SELECT lo_get(1)", "lo_get"),
+    ("postgresql", "SELECT * FROM dblink_connect('x')", "dblink_connect"),
+    ("postgresql", "SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+    ("postgresql", "SELECT * FROM pg_ls_dir('.')", "pg_ls_dir"),
+    ("postgresql", "SELECT pg_catalog.pg_sleep(1)", "pg_catalog.pg_sleep"),
+    ("postgresql", "SELECT * FROM pg_catalog.pg_sleep(1)", "pg_catalog.pg_sleep"),
+    ("postgresql", "SELECT sneaky_write()", "sneaky_write"),
+    ("postgresql", 'SELECT "jsonb_typeof"(data) FROM events', '"jsonb_typeof"'),
+    (
+        "postgresql",
+        "SELECT analytics.fiscal_quarter(created_at) FROM orders",
+        "analytics.fiscal_quarter",
+    ),
+    ("postgresql", "SELECT count(*) FROM orders WHERE my_check(id)", "my_check"),
+    ("sqlite", "SELECT load_extension('evil')", "load_extension"),
+    ("sqlite", "SELECT sqlite_log(1, 'x')", "sqlite_log"),
+    ("sqlite", "SELECT fts3_tokenizer('simple')", "fts3_tokenizer"),
+    ("sqlite", "SELECT readfile('/etc/passwd')", "readfile"),
+]
+#: What analysts write: aggregates, windows, strings, math, dates, JSON, casts, operators.
+ANALYTICS_QUERIES = [
+    (
+        "postgresql",
+        "SELECT date_trunc('month', created_at) AS m, count(*), sum(amount)::numeric(12, 2), "
+        "avg(amount), percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders "
+        "GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "postgresql",
+        "SELECT extract(year FROM created_at), to_char(created_at, 'YYYY-MM'), "
+        "created_at::date, now() - interval '7 days', date_part('dow', created_at), "
+        "age(created_at), make_date(2026, 1, 1), current_date FROM orders",
+    ),
+    (
+        "postgresql",
+        "SELECT data->>'plan', data->'meta'->>'src', data #>> '{a,b}', data ? 'k', "
+        "jsonb_array_length(data->'items'), jsonb_build_object('a', 1), json_agg(id) "
+        "FROM events GROUP BY data",
+    ),
+    (
+        "postgresql",
+        "SELECT coalesce(a, 0), nullif(b, 0), greatest(a, b), least(a, b), "
+        "CASE WHEN a > 1 THEN 'x' ELSE 'y' END, string_agg(name, ', ' ORDER BY name), "
+        "array_agg(DISTINCT id), count(*) FILTER (WHERE ok) FROM t GROUP BY a, b",
+    ),
+    (
+        "postgresql",
+        "SELECT row_number() OVER (PARTITION BY c ORDER BY d), lag(x) OVER w, sum(x) OVER w, "
+        "lower(trim(name)), upper(left(name, 3)), substring(name FROM 2 FOR 3), "
+        "position('a' IN name), split_part(email, '@', 2), regexp_replace(name, 's+', ' ') "
+        "FROM t WINDOW w AS (ORDER BY d)",
+    ),
+    (
+        "postgresql",
+        "SELECT round(avg(x)::numeric, 2), abs(min(x)), ceil(max(x)), floor(sum(x)), "
+        "power(2, 3), sqrt(4), ln(2), mod(7, 3), stddev(x), corr(x, y) FROM t",
+    ),
+    (
+        "postgresql",
+        "SELECT d, u FROM generate_series(DATE '2026-01-01', DATE '2026-02-01', "
+        "interval '1 day') AS d, unnest(ARRAY[1, 2, 3]) AS u WHERE name ILIKE '%a%' AND "
+        "name ~ '^a' AND tags @> ARRAY['a'] AND EXISTS (SELECT 1 FROM u WHERE u.id = t.id)",
+    ),
+    ("postgresql", "SELECT pg_catalog.upper(name), md5(name), format('%s', name) FROM t"),
+    (
+        "sqlite",
+        "SELECT strftime('%Y-%m', created_at) AS m, count(*), sum(amount), total(amount), "
+        "date(created_at), julianday(created_at) - julianday('now') FROM orders GROUP BY 1",
+    ),
+    (
+        "sqlite",
+        "SELECT ifnull(a, 0), iif(a > 1, 'x', 'y'), json_extract(doc, '$.a'), doc -> '$.a', "
+        "doc ->> '$.a', substr(name, 1, 3), instr(name, 'a'), printf('%05d', id), "
+        "group_concat(name, ', '), round(amount, 2), typeof(name) FROM t GROUP BY a",
+    ),
+    (
+        "sqlite",
+        "SELECT value FROM json_each('[1, 2]') WHERE value LIKE '1%' OR value GLOB '2*' "
+        "OR CAST(value AS TEXT) = '3'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("backend", "sql", "name"), NOT_ALLOWED)
+def test_check_refuses_functions_not_on_the_allow_list(backend: str, sql: str, name: str) -> None:
+    with pytest.raises(QueryRefused, match=rf"the function {re.escape(name)}\(\) is not allowed"):
+        check_query(sql, backend)
+
+
+@pytest.mark.parametrize(("backend", "sql"), ANALYTICS_QUERIES)
+def test_check_admits_the_functions_analysts_use(backend: str, sql: str) -> None:
+    check_query(sql, backend)
+
+
+def test_admin_listed_functions_are_allowed() -> None:
+    sql = "SELECT analytics.fiscal_quarter(created_at), my_check(id) FROM orders"
+    with pytest.raises(QueryRefused, match="is not allowed"):
+        check_query(sql, "postgresql")
+    allowed = normalize_names([" Analytics.Fiscal_Quarter ", "pg_catalog.my_check"])
+    assert check_query(sql, "postgresql", allowed).sql.startswith("SELECT analytics.")
+    with pytest.raises(QueryRefused, match="other.fiscal_quarter"):  # the schema counts
+        check_query("SELECT other.fiscal_quarter(1)", "postgresql", allowed)
+
+
 def test_check_names_the_reason() -> None:
     with pytest.raises(QueryRefused, match="exactly one statement"):
         check_query("SELECT 1; SELECT 2", "sqlite")
@@ -192,6 +309,10 @@ def pg_schema() -> Iterator[str]:
         conn.execute(
             "CREATE FUNCTION sneaky_write() RETURNS int LANGUAGE plpgsql AS "
             "$$ BEGIN INSERT INTO orders VALUES (-1, 'x', 0, NULL); RETURN 1; END $$"
+        )
+        conn.execute(
+            "CREATE FUNCTION fiscal_quarter(d date) RETURNS int LANGUAGE sql IMMUTABLE AS "
+            "$$ SELECT extract(quarter FROM d)::int $$"
         )
     yield schema
     with psycopg.connect(base, autocommit=True) as conn:
@@ -316,6 +437,7 @@ def test_postgres_timeout_stops_a_long_query(pg_db: PostgresReadOnly) -> None:
         "PRAGMA query_only = 0",
         "ATTACH DATABASE ':memory:' AS other",
         "SELECT load_extension('evil')",
+        "SELECT sqlite_log(1, 'the authorizer allows only listed functions')",
     ],
 )
 def test_sqlite_connection_refuses_writes_without_the_check(
@@ -375,6 +497,117 @@ def test_open_readonly_rejects_what_it_cannot_serve(tmp_path: Path) -> None:
         open_readonly("mysql://u@h/db")
     with pytest.raises(ConfigError, match="not a database URL"):
         open_readonly("not a url")
+
+
+def test_user_defined_functions_run_only_when_the_admin_lists_them(
+    pg_db: PostgresReadOnly, pg_schema: str
+) -> None:
+    sql = "SELECT fiscal_quarter(created_at) AS q, count(*) FROM orders GROUP BY 1 ORDER BY 1"
+    with pytest.raises(QueryRefused, match=r"fiscal_quarter\(\) is not allowed"):
+        AnalyticsSQL(pg_db).run_select(sql)
+    allowed = normalize_names(["fiscal_quarter"])
+    out = AnalyticsSQL(pg_db, allowed_functions=allowed).run_select(sql)
+    assert [row[0] for row in out["rows"]] == [1]
+    qualified = sql.replace("fiscal_quarter(", f"{pg_schema}.fiscal_quarter(")
+    with pytest.raises(QueryRefused, match="is not allowed"):
+        AnalyticsSQL(pg_db, allowed_functions=allowed).run_select(qualified)
+    listed = normalize_names([f"{pg_schema}.fiscal_quarter"])
+    assert AnalyticsSQL(pg_db, allowed_functions=listed).run_select(qualified)["rows"]
+
+
+def test_sqlite_authorizer_admits_what_the_admin_lists(tmp_path: Path) -> None:
+    path = _sqlite_file(tmp_path / "a.db")
+    sql = "SELECT sqlite_version() IS NOT NULL"
+    plain = SQLiteReadOnly(path)
+    listed = SQLiteReadOnly(path, allowed_functions=normalize_names(["sqlite_version"]))
+    try:
+        with pytest.raises(SQLToolError, match="not authorized"):
+            plain.execute(sql, max_rows=1, timeout_s=5)
+        assert listed.execute(sql, max_rows=1, timeout_s=5).rows == [[1]]
+    finally:
+        plain.close()
+        listed.close()
+
+
+def test_analytics_database_must_not_be_chorus_own(tmp_path: Path) -> None:
+    own = tmp_path / "data" / "chorus.db"
+    own.parent.mkdir()
+    own.touch()
+    (tmp_path / "link.db").symlink_to(own)
+    storage = f"sqlite:///{own}"
+    for same in (
+        storage,
+        f"sqlite:///{tmp_path}/data/../data/chorus.db",
+        f"sqlite:///{tmp_path}/link.db",
+    ):
+        with pytest.raises(ConfigError, match="Chorus's own database"):
+            check_not_storage(same, storage)
+    check_not_storage(f"sqlite:///{tmp_path / 'analytics.db'}", storage)
+    pg = "postgresql+psycopg://chorus:pw@localhost:5432/chorus"
+    for same in (
+        "postgresql://analyst@127.0.0.1/chorus",
+        "postgresql://analyst@localhost:5432/chorus?options=-csearch_path%3Dpublic",
+        "postgresql://analyst@/chorus?host=/var/run/postgresql",
+    ):
+        with pytest.raises(ConfigError, match="storage.database_url"):
+            check_not_storage(same, pg)
+    for other in (
+        "postgresql://analyst@127.0.0.1/analytics",
+        "postgresql://analyst@127.0.0.1:5433/chorus",
+        "postgresql://analyst@db.internal/chorus",
+        f"sqlite:///{own}",
+    ):
+        check_not_storage(other, pg)
+
+
+def _readme_role_sql() -> list[str]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Data analyst: read-only SQL**") :]
+    block = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    return [stmt.strip() for stmt in block.split(";") if stmt.strip()]
+
+
+def test_readme_read_only_role_can_read_and_nothing_else(pg_schema: str) -> None:
+    role = f"chorus_ro_{uuid.uuid4().hex[:8]}"
+    url = make_url(PG_URL)
+    base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as admin:
+        owner = admin.execute("SELECT current_user").fetchone()
+        assert owner is not None
+        try:
+            for statement in _readme_role_sql():
+                admin.execute(
+                    statement.replace("chorus_ro", role)
+                    .replace("DATABASE analytics", f'DATABASE "{url.database}"')
+                    .replace("SCHEMA analytics", f'SCHEMA "{pg_schema}"')
+                    .replace("ROLE etl", f'ROLE "{owner[0]}"')
+                )
+            as_role = url.set(drivername="postgresql", username=role, password=None)
+            tool = AnalyticsSQL(
+                open_readonly(
+                    as_role.render_as_string(hide_password=False)
+                    + f"?options=-csearch_path%3D{pg_schema}"
+                )
+            )
+            try:
+                assert tool.run_select("SELECT count(*) FROM orders")["rows"] == [[ROWS]]
+            finally:
+                tool.close()
+            plain = as_role.render_as_string(hide_password=False)
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute("SET default_transaction_read_only = off")
+                conn.execute(f'SET search_path = "{pg_schema}"')
+                for write in (
+                    f"INSERT INTO \"{pg_schema}\".orders (id, customer) VALUES (-5, 'x')",
+                    f'DELETE FROM "{pg_schema}".orders',
+                    f'CREATE TABLE "{pg_schema}".stolen (a int)',
+                    f'SELECT "{pg_schema}".sneaky_write()',
+                ):
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(write)
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 def test_password_comes_from_the_environment_not_the_setting() -> None:

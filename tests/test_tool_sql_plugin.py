@@ -4,10 +4,12 @@ the executor runs them: a query answers, an injection attempt comes back as an e
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import fakeredis
 import pytest
@@ -126,6 +128,45 @@ async def test_configured_database_gives_the_analyst_its_tools(tmp_path: Path) -
 
         tables = await executor.execute(ToolCall("c4", "list_tables", {}, ""), box, scope)
         assert json.loads(tables.result) == {"tables": [{"name": "signups", "type": "table"}]}
+
+
+async def test_chorus_own_database_is_refused_as_the_analytics_database(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = make_settings(tmp_path).storage.resolved_database_url()
+    settings = make_settings(tmp_path, data_analyst={"database_url": own})
+    with caplog.at_level(logging.ERROR, logger="bot.builtin_tools.declare"):
+        async with _app(settings) as app:
+            assert not SQL_TOOLS & set(await _tools(app))
+    assert "points at Chorus's own database" in caplog.text
+
+
+async def test_size_limit_and_allowed_functions_come_from_the_settings(tmp_path: Path) -> None:
+    url = f"sqlite:///{_analytics(tmp_path / 'a.db', rows=100)}"
+    settings = make_settings(
+        tmp_path,
+        data_analyst={
+            "database_url": url,
+            "max_result_bytes": 2048,
+            "allowed_functions": ["sqlite_version"],
+        },
+    )
+    async with _app(settings) as app:
+        box = await _tools(app)
+        scope = CallScope(message("ids"), "data_analyst", "high")
+        executor = app.dispatcher.tools.executor
+
+        async def run(query: str) -> dict[str, Any]:
+            call = ToolCall("c1", "run_select", {"query": query, "format": "json"}, "")
+            record = await executor.execute(call, box, scope)
+            assert record.outcome == "ok", record.result
+            result: dict[str, Any] = json.loads(record.result)
+            return result
+
+        cut = await run("SELECT id, plan, day FROM signups ORDER BY id")
+        assert cut["truncated"] is True and cut["max_bytes"] == 2048
+        assert 0 < cut["row_count"] < 100
+        assert (await run("SELECT sqlite_version() IS NOT NULL AS v"))["rows"] == [[1]]
 
 
 async def test_analytics_url_secret_wins_over_the_setting(tmp_path: Path) -> None:

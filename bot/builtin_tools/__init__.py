@@ -1,7 +1,9 @@
 """The logic behind the built-in personalities' tools, as plain functions and classes.
 
-- :mod:`bot.builtin_tools.sql_check` and :mod:`bot.builtin_tools.sql`: read-only SQL over the
-  analytics database the admin configures (``data_analyst``).
+- :mod:`bot.builtin_tools.sql`: read-only SQL over the analytics database the admin configures
+  (``data_analyst``): the statement check (``sql_check``, with the function allow-list of
+  ``sql_functions``), the bounded results (``sql_result``), PostgreSQL (``sql_postgres``) and
+  SQLite run in killable worker processes (``sql_sqlite``, ``sqlite_worker``).
 - :mod:`bot.builtin_tools.knowledge`: a folder of Markdown/text documents indexed into the
   team's long-term memory and searched (``support_assistant``).
 - :mod:`bot.builtin_tools.calendar`: the team's content calendar (``content_creator``).

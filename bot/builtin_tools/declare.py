@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bot.builtin_tools import calendar
 from bot.builtin_tools.knowledge import KnowledgeBase, KnowledgeBaseError
 from bot.builtin_tools.sql import AnalyticsSQL, OutputFormat
+from bot.builtin_tools.sql_functions import normalize_names
 from bot.errors import ChorusError
 from bot.personality import Tool
 from bot.settings import DataAnalystSettings, Secrets
@@ -68,23 +69,38 @@ def _tenant(call: ToolInvocation | None) -> uuid.UUID:
 # -- data analyst ---------------------------------------------------------------------------------
 
 
-def open_analytics(settings: DataAnalystSettings, secrets: Secrets) -> AnalyticsSQL | None:
+def open_analytics(
+    settings: DataAnalystSettings, secrets: Secrets, storage_url: str | None = None
+) -> AnalyticsSQL | None:
     """The configured analytics database (read-only), or None when none is configured.
 
     ANALYTICS_DATABASE_URL wins over ``data_analyst.database_url``; the latter takes its
-    password from ANALYTICS_DATABASE_PASSWORD.
+    password from ANALYTICS_DATABASE_PASSWORD. Raises :class:`ConfigError` when it is
+    Chorus's own database (``storage_url``).
     """
-    from bot.builtin_tools.sql import open_readonly
+    from bot.builtin_tools.sql import check_not_storage, open_readonly
 
     secret_url = secrets.analytics_database_url
-    if secret_url is not None:
-        db = open_readonly(secret_url.get_secret_value())
-    elif settings.database_url:
-        password = secrets.analytics_database_password
-        db = open_readonly(settings.database_url, password.get_secret_value() if password else None)
-    else:
+    url = secret_url.get_secret_value() if secret_url is not None else settings.database_url
+    if not url:
         return None
-    return AnalyticsSQL(db, max_rows=settings.max_rows, timeout_s=settings.timeout_s)
+    if storage_url:
+        check_not_storage(url, storage_url)
+    allowed = normalize_names(settings.allowed_functions)
+    if secret_url is not None:
+        db = open_readonly(url, allowed_functions=allowed)
+    else:
+        password = secrets.analytics_database_password
+        db = open_readonly(
+            url, password.get_secret_value() if password else None, allowed_functions=allowed
+        )
+    return AnalyticsSQL(
+        db,
+        max_rows=settings.max_rows,
+        timeout_s=settings.timeout_s,
+        max_bytes=settings.max_result_bytes,
+        allowed_functions=allowed,
+    )
 
 
 def sql_tools(sql: AnalyticsSQL) -> list[Tool]:
@@ -130,9 +146,11 @@ def sql_tools(sql: AnalyticsSQL) -> list[Tool]:
             name="run_select",
             description=(
                 f"Run ONE read-only {dialect} SELECT (WITH … SELECT allowed) on the analytics "
-                f"database and get its rows. At most {sql.max_rows} rows come back (aggregate "
-                f"rather than list), and a query is stopped after {sql.timeout_s:g} s. "
-                "Anything else (several statements, writes, SELECT INTO, locks) is refused."
+                f"database and get its rows. At most {sql.max_rows} rows and {sql.max_bytes} "
+                "bytes come back (aggregate rather than list), cells longer than 500 "
+                f"characters are cut, and a query is stopped after {sql.timeout_s:g} s. Only "
+                "built-in functions without side effects may be called. Anything else "
+                "(several statements, writes, SELECT INTO, locks) is refused."
             ),
             parameters=_object(
                 {
@@ -365,7 +383,11 @@ class SQLToolset:
     def from_app(cls, app: Chorus) -> SQLToolset | None:
         """None when no analytics database is configured, or it is unusable (logged)."""
         try:
-            sql = open_analytics(app.settings.data_analyst, app.secrets)
+            sql = open_analytics(
+                app.settings.data_analyst,
+                app.secrets,
+                app.settings.storage.resolved_database_url(),
+            )
         except ChorusError as e:
             log.error("data_analyst: no SQL tools, the analytics database is unusable: %s", e)
             return None

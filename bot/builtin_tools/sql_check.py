@@ -3,10 +3,12 @@
 The text is parsed with sqlglot in the database's dialect. It must be exactly one statement, a
 query (``SELECT``, ``WITH … SELECT``, ``UNION``/``INTERSECT``/``EXCEPT`` of selects) with no
 data-changing part anywhere inside (a ``DELETE … RETURNING`` in a CTE), no ``SELECT … INTO``,
-no row locks (``FOR UPDATE``), and no function known to act on the server (sleeping,
-reading files, changing settings, large objects, sequences, advisory locks, signals, running
-SQL given as text). What runs is the statement regenerated from the checked tree, without
-comments, so nothing hidden in a comment or quoting trick reaches the database.
+no row locks (``FOR UPDATE``), and no function but those on the allow-list of
+:mod:`bot.builtin_tools.sql_functions` (aggregates, strings, math, dates, JSON, windows…) and
+those the admin adds (``data_analyst.allowed_functions``): sleeping, reading files, changing
+settings, large objects, sequences, locks, signals, running SQL given as text and user-defined
+functions are refused by name. What runs is the statement regenerated from the checked tree,
+without comments, so nothing hidden in a comment or quoting trick reaches the database.
 
 This is the first of two locks: the connection itself is read-only (:mod:`bot.builtin_tools.sql`).
 """
@@ -20,53 +22,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
+from bot.builtin_tools.sql_functions import ALLOWED_FUNCTIONS, SYNTAX, function_allowed
 from bot.errors import ChorusError
 
-__all__ = ["CheckedQuery", "QueryRefused", "check_query", "DENIED_FUNCTIONS"]
-
-#: Functions (lowercase name, or a prefix ending in ``_``/``*``) refused in any position.
-DENIED_FUNCTIONS = (
-    # PostgreSQL: sleeping, server files, settings, large objects, sequences, locks, signals
-    "pg_sleep*",
-    "set_config",
-    "pg_read_file",
-    "pg_read_binary_file",
-    "pg_ls_*",
-    "pg_stat_file",
-    "lo_*",
-    "loread",
-    "lowrite",
-    "dblink*",
-    "nextval",
-    "setval",
-    "txid_current*",
-    "pg_current_xact_id*",
-    "pg_advisory*",
-    "pg_try_advisory*",
-    "pg_notify",
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "pg_logical_*",
-    "pg_create_*",
-    "pg_drop_*",
-    "pg_replication_*",
-    "pg_switch_wal",
-    "pg_promote",
-    "pg_import_system_collations",
-    "query_to_xml*",
-    "cursor_to_xml*",
-    "table_to_xml*",
-    "schema_to_xml*",
-    "database_to_xml*",
-    # SQLite: extensions and files (shell and extension functions)
-    "load_extension",
-    "readfile",
-    "writefile",
-    "edit",
-    "fts3_tokenizer",
-)
+__all__ = ["CheckedQuery", "QueryRefused", "check_query"]
 
 #: Node types that change data, schema, session or server state, wherever they appear.
 _DENIED_NODES: tuple[type, ...] = (
@@ -105,24 +64,60 @@ class CheckedQuery:
     tables: tuple[str, ...]
 
 
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return node.sql_name().lower()
+def _written_name(node: exp.Func, sql: str) -> str | None:
+    """The name the query text gives this call (None for syntax such as ``CAST`` or ``->``).
+
+    Unquoted names are case-insensitive and compared in lowercase. A quoted name of a call
+    sqlglot does not know stays quoted in the SQL that runs, where it is case-sensitive (and
+    may name another function than the built-in), so it is returned quoted: never allowed.
+    """
+    start, end = node.meta.get("start"), node.meta.get("end")
+    if isinstance(start, int) and isinstance(end, int):
+        text = sql[start : end + 1]
+    elif isinstance(node, exp.Anonymous):
+        text = str(node.name)
+    else:
+        return None
+    if isinstance(node, exp.Anonymous) and text[:1] in ('"', "`", "["):
+        return text
+    return text.strip('"`[]').lower()
 
 
-def _denied(name: str) -> bool:
-    for pattern in DENIED_FUNCTIONS:
-        if pattern.endswith("*"):
-            if name.startswith(pattern[:-1]):
-                return True
-        elif name == pattern:
-            return True
-    return False
+def _schema(node: exp.Func) -> str | None:
+    """``analytics`` for ``analytics.my_fn(…)``, in a select list or in FROM; else None."""
+    parent = node.parent
+    if isinstance(parent, exp.Dot) and parent.expression is node:
+        return str(parent.this.sql()).strip('"')
+    if isinstance(parent, exp.Table) and parent.this is node and parent.args.get("db"):
+        return ".".join(
+            part.name for part in (parent.args.get("catalog"), parent.args["db"]) if part
+        )
+    return None
 
 
-def check_query(sql: str, backend: str) -> CheckedQuery:
-    """Check ``sql`` for ``backend`` (``sqlite`` or ``postgresql``); raise :class:`QueryRefused`."""
+def _refused_function(node: exp.Func, sql: str, extra: frozenset[str]) -> str | None:
+    """The name of the function ``node`` calls if it is not allowed, else None."""
+    written = _written_name(node, sql)
+    if written is None:
+        if isinstance(node, exp.Binary | exp.Unary | exp.Connector):
+            return None  # an operator (AND, ->, @>, ~ …), not a call
+        # syntax (CAST, EXTRACT, CASE …) or a call sqlglot parses specially: its type's names
+        names = {node.key, *(n.lower() for n in type(node).sql_names())}
+        return None if names & (SYNTAX | ALLOWED_FUNCTIONS) else node.key
+    schema = _schema(node)
+    if function_allowed(written, schema, extra):
+        return None
+    return f"{schema}.{written}" if schema else written
+
+
+def check_query(
+    sql: str, backend: str, allowed_functions: frozenset[str] = frozenset()
+) -> CheckedQuery:
+    """Check ``sql`` for ``backend`` (``sqlite`` or ``postgresql``); raise :class:`QueryRefused`.
+
+    ``allowed_functions`` (:func:`bot.builtin_tools.sql_functions.normalize_names` of the
+    admin's ``data_analyst.allowed_functions``) are allowed beside the built-in list.
+    """
     dialect = DIALECTS.get(backend)
     if dialect is None:
         raise QueryRefused(f"unsupported database backend {backend!r}")
@@ -155,7 +150,13 @@ def check_query(sql: str, backend: str) -> CheckedQuery:
             if isinstance(node, exp.Lock):
                 what = "row locking (FOR UPDATE/SHARE)"
             raise QueryRefused(f"the query may only read data; it contains {what}")
-        if isinstance(node, exp.Func) and _denied(_function_name(node)):
-            raise QueryRefused(f"the function {_function_name(node)}() is not allowed")
+        if isinstance(node, exp.Func):
+            refused = _refused_function(node, sql, allowed_functions)
+            if refused is not None:
+                raise QueryRefused(
+                    f"the function {refused}() is not allowed: only built-in functions known "
+                    "to have no side effects (aggregates, strings, math, dates, JSON, windows) "
+                    "may be called; an admin can allow more in data_analyst.allowed_functions"
+                )
     tables = tuple(sorted({t.sql(dialect=dialect) for t in tree.find_all(exp.Table) if t.name}))
     return CheckedQuery(tree.sql(dialect=dialect, comments=False), tables)
