@@ -33,7 +33,7 @@ from bot.builtin_tools.sql_check import QueryRefused, check_query
 from bot.builtin_tools.sql_functions import normalize_names
 from bot.errors import ConfigError
 from bot.settings import DataAnalystSettings
-from tests.conftest import PG_URL, _pg_available
+from tests.conftest import PG_URL, _pg_available, service_missing
 
 ROWS = 500
 
@@ -290,7 +290,7 @@ def sqlite_db(tmp_path: Path) -> Iterator[SQLiteReadOnly]:
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
     if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+        service_missing(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"chorus_sqltool_{uuid.uuid4().hex[:8]}"
     base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(base, autocommit=True) as conn:

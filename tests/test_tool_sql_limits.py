@@ -28,7 +28,7 @@ from bot.builtin_tools.sql import (
     open_readonly,
 )
 from bot.builtin_tools.sql_result import CUT_MARKER, MAX_CELL_CHARS
-from tests.conftest import PG_URL, _pg_available
+from tests.conftest import PG_URL, _pg_available, service_missing
 
 #: Most a result may make Chorus hold, whatever the query builds (three cells of 5 MB held
 #: whole would be 15 MB).
@@ -63,7 +63,7 @@ def sqlite_db(tmp_path: Path) -> Iterator[SQLiteReadOnly]:
 @pytest.fixture
 def pg_db() -> Iterator[PostgresReadOnly]:
     if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+        service_missing(f"PostgreSQL not reachable at {PG_URL}")
     db = open_readonly(PG_URL)
     assert isinstance(db, PostgresReadOnly)
     yield db
@@ -267,7 +267,7 @@ def test_postgres_query_without_columns(pg_db: PostgresReadOnly) -> None:
 @pytest.fixture
 def pg_analytics() -> Iterator[str]:
     if not _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+        service_missing(f"PostgreSQL not reachable at {PG_URL}")
     schema = f"chorus_sqllimits_{uuid.uuid4().hex[:8]}"
     base = PG_URL.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(base, autocommit=True) as conn:
