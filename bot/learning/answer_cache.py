@@ -29,6 +29,9 @@ are candidates.
 
 Off when ``learning.adaptation`` or ``learning.interaction_tracking`` is false (nothing to
 reuse without texts) or ``learning.cache_max_age_days`` is 0.
+
+Forgetting a person (:data:`CACHED_ANSWERS`, :mod:`bot.personal_data`) deletes the entries of
+their answers.
 """
 
 from __future__ import annotations
@@ -44,19 +47,27 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, delete, or_, select
 
 from bot.events import utcnow
 from bot.learning.patterns import current_ratings
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
 from bot.memory.store import tokens
+from bot.personal_data import PersonalData
 from bot.pipeline.route import parse_explicit
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import CachedAnswer, Interaction
 
-__all__ = ["AnswerCache", "MAX_CANDIDATES", "MIN_WORDS", "Reuse", "cacheable_question"]
+__all__ = [
+    "AnswerCache",
+    "CACHED_ANSWERS",
+    "MAX_CANDIDATES",
+    "MIN_WORDS",
+    "Reuse",
+    "cacheable_question",
+]
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +261,27 @@ def take(session: Session, entry_id: uuid.UUID, similarity: float) -> Reuse | No
     recorded = interaction.context or {}
     context: dict[str, Any] = {k: recorded[k] for k in ("choices", "kind") if k in recorded}
     return Reuse(entry.id, interaction.id, interaction.reply_text, similarity, context)
+
+
+# -- forgetting a person ---------------------------------------------------------------------
+
+
+def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Forget me: delete the kept answers to their questions."""
+    theirs = select(Interaction.id).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+    )
+    kept = session.exec(
+        delete(CachedAnswer).where(
+            col(CachedAnswer.tenant_id) == tenant_id,
+            (col(CachedAnswer.user_id) == user_id) | col(CachedAnswer.interaction_id).in_(theirs),
+        )
+    )
+    return int(kept.rowcount or 0)
+
+
+#: The kept answers to a person's questions.
+CACHED_ANSWERS = PersonalData("cached_answers", ("answer_cache",), erase_person)
 
 
 class AnswerCache:
