@@ -31,7 +31,10 @@ Off when ``learning.adaptation`` or ``learning.interaction_tracking`` is false (
 reuse without texts) or ``learning.cache_max_age_days`` is 0.
 
 Forgetting a person (:data:`CACHED_ANSWERS`, :mod:`bot.personal_data`) deletes the entries of
-their answers.
+their answers, and takes their answer out of every reuse given to someone else: the reuse's
+reply text is emptied and its ``cached_from`` removed (the other person's question and ratings
+stay theirs). :func:`reuses_of` finds those reuses for the other stores that hold copies
+(thread histories, data sets).
 """
 
 from __future__ import annotations
@@ -63,10 +66,12 @@ from bot.storage.models import CachedAnswer, Interaction
 __all__ = [
     "AnswerCache",
     "CACHED_ANSWERS",
+    "CACHED_FROM",
     "MAX_CANDIDATES",
     "MIN_WORDS",
     "Reuse",
     "cacheable_question",
+    "reuses_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,7 +81,11 @@ MIN_WORDS = 2
 #: The most kept answers compared for one question (the newest).
 MAX_CANDIDATES = 2000
 PROVIDER = "cache"
+#: The key of a reuse's context naming the interaction whose answer it repeats.
+CACHED_FROM = "cached_from"
 _EMPTY_TTL_S = 30.0
+#: Ids per ``IN`` list when looking for reuses (below SQLite's limit of bound parameters).
+_CHUNK = 900
 
 
 _FOLLOW_UP = re.compile(
@@ -171,7 +180,7 @@ def review(session: Session, interaction_id: uuid.UUID, question_of: Any = None)
         return None
     now = utcnow()
     ratings = current_ratings(session, interaction_id)
-    original = (interaction.context or {}).get("cached_from")
+    original = (interaction.context or {}).get(CACHED_FROM)
     if interaction.provider == PROVIDER:
         if any(r < 0 for r in ratings.values()) and isinstance(original, str):
             first = session.get(Interaction, uuid.UUID(original))
@@ -266,8 +275,29 @@ def take(session: Session, entry_id: uuid.UUID, similarity: float) -> Reuse | No
 # -- forgetting a person ---------------------------------------------------------------------
 
 
-def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
-    """Forget me: delete the kept answers to their questions."""
+def reuses_of(
+    session: Session, tenant_id: uuid.UUID, interaction_ids: Collection[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Interactions whose reply was reused from one of ``interaction_ids``: (id, conversation
+    id) of each, for the stores that hold a copy of those answers."""
+    wanted = [str(i) for i in interaction_ids]
+    origin = col(Interaction.context)[CACHED_FROM].as_string()
+    found: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.exec(
+            select(Interaction.id, Interaction.conversation_id).where(
+                Interaction.tenant_id == tenant_id,
+                Interaction.provider == PROVIDER,
+                origin.in_(wanted[start : start + _CHUNK]),
+            )
+        )
+        found.extend((i, c) for i, c in rows)
+    return found
+
+
+def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, int]:
+    """Forget me: delete the kept answers to their questions, and empty their answer where it
+    was reused for someone else (see the module docstring)."""
     theirs = select(Interaction.id).where(
         Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
     )
@@ -277,10 +307,20 @@ def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> 
             (col(CachedAnswer.user_id) == user_id) | col(CachedAnswer.interaction_id).in_(theirs),
         )
     )
-    return int(kept.rowcount or 0)
+    reused = 0
+    for reuse_id, _ in reuses_of(session, tenant_id, list(session.exec(theirs))):
+        row = session.get(Interaction, reuse_id)
+        if row is None or row.user_id == user_id:
+            continue  # their own reuse goes with their interactions
+        row.reply_text = ""
+        row.context = {k: v for k, v in (row.context or {}).items() if k != CACHED_FROM}
+        session.add(row)
+        reused += 1
+    session.flush()
+    return {"cached_answers": int(kept.rowcount or 0), "reused_answers": reused}
 
 
-#: The kept answers to a person's questions.
+#: The kept answers of a person, and their answers in others' reuses.
 CACHED_ANSWERS = PersonalData("cached_answers", ("answer_cache",), erase_person)
 
 

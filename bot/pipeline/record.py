@@ -2,7 +2,8 @@
 
 What it records about a person is theirs to export and erase (:mod:`bot.personal_data`):
 :data:`INTERACTIONS` (their requests and the replies, with the replies' message ids) and
-:func:`thread_histories` (the recent turns in Redis of the conversations where they asked).
+:func:`thread_histories` (the recent turns in Redis of every conversation that holds their
+words: where they asked, and where an answer reused from theirs was given).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel import Session, col, delete, select
 
 from bot.context import Turn
 from bot.events import Message, utcnow
+from bot.learning.answer_cache import reuses_of
 from bot.memory.short_term import ShortTermMemory
 from bot.personal_data import PersonalData, PersonalStore, iso
 from bot.pipeline.deliver import Delivery
@@ -189,7 +191,8 @@ INTERACTIONS = PersonalData(
 def conversations_with_words_of(
     session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
 ) -> list[uuid.UUID]:
-    """The conversations whose recent turns hold a person's words: where they asked."""
+    """The conversations whose recent turns may hold a person's words: where they asked,
+    and where someone was given an answer reused from theirs."""
     mine = list(
         session.exec(
             select(Interaction.id, Interaction.conversation_id).where(
@@ -197,7 +200,8 @@ def conversations_with_words_of(
             )
         )
     )
-    return list(dict.fromkeys(c for _, c in mine))
+    reused = reuses_of(session, tenant_id, [i for i, _ in mine])
+    return list(dict.fromkeys(c for _, c in mine + reused))
 
 
 def thread_histories(short_term: ShortTermMemory) -> PersonalStore[list[uuid.UUID]]:
