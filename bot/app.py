@@ -123,6 +123,7 @@ def personal_data(
     from bot.learning.answer_cache import CACHED_ANSWERS
     from bot.learning.patterns import PATTERN_VOTES
     from bot.learning.preferences import PREFERENCES
+    from bot.learning.selfcheck import SATISFACTION_ALERTS, data_sets
     from bot.memory.personal import MEMORIES, memory_vectors
     from bot.memory.short_term import ShortTermMemory
     from bot.pipeline.feedback import FEEDBACK
@@ -132,6 +133,7 @@ def personal_data(
     registry = PersonalDataRegistry()
     # Outside SQL, erased first (in this order), while the rows still say where to look.
     registry.add(memory_vectors(memory_store))
+    registry.add(data_sets(Path(settings.storage.data_dir)))
     if redis is not None:
         d = settings.dispatcher
         short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
@@ -146,6 +148,7 @@ def personal_data(
     registry.add(PROACTIVE_TASKS)
     registry.add(CALENDAR_ENTRIES)
     registry.add(ACCOUNT_LINKS)
+    registry.add(SATISFACTION_ALERTS)
     return registry
 
 
