@@ -182,8 +182,11 @@ def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
         make_store = _store_factory(settings, load_secrets(), database, None)
         try:
             erased, note = asyncio.run(_erase(settings, database, make_store, tenant_id, user_id))
-        except ChorusError as e:
-            raise click.ClickException(str(e)) from e
+        except Exception as e:  # a store out of reach (Redis, disk): nothing in SQL went yet
+            raise click.ClickException(
+                f"could not forget {spec}: {e}. Nothing was deleted from the database; "
+                "try again once it is reachable."
+            ) from e
         counts = erased.counts
         click.echo(
             f"forgot {spec}: {counts['memories']} memories, {counts['interactions']} "

@@ -389,6 +389,24 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
         db.dispose()
 
 
+def test_cli_forget_with_redis_out_of_reach_deletes_nothing(tmp_path: Path) -> None:
+    asyncio.run(_populate(tmp_path))
+    config = tmp_path / "chorus.yaml"
+    config.write_text(
+        f"storage:\n  data_dir: {tmp_path / 'data'}\n  redis_url: redis://127.0.0.1:1/0\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    args = ["--config", str(config), "memory", "forget", "--user", "test:T1:U1", "--yes"]
+    result = runner.invoke(cli, args, obj={})
+    assert result.exit_code == 1
+    assert "Nothing was deleted from the database" in result.output
+    result = runner.invoke(
+        cli, ["--config", str(config), "memory", "export", "--user", "test:T1:U1"], obj={}
+    )
+    assert result.exit_code == 0 and "badge number is 8086" in result.output
+
+
 # -- the data functions on both databases ---------------------------------------------------------
 
 
