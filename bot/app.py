@@ -30,6 +30,7 @@ from bot.llm.base import LLMProvider
 from bot.memory.index import VectorIndex
 from bot.memory.service import MemoryService
 from bot.memory.store import MemoryStore
+from bot.personal_data import PersonalDataRegistry
 from bot.plugin_state import PluginState
 from bot.plugins import ChorusPluginManager, get_plugin_manager
 from bot.settings import Secrets, Settings, load_secrets, mask_url
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from bot.dispatcher import Dispatcher
     from bot.memory.embedding import Embedder
 
-__all__ = ["Chorus", "ADAPTER_GROUP", "adapter_classes", "tune_gc"]
+__all__ = ["Chorus", "ADAPTER_GROUP", "adapter_classes", "personal_data", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,56 @@ def _store_factory(
         )
 
     return make
+
+
+def personal_data(
+    settings: Settings,
+    *,
+    memory_store: Callable[[], MemoryStore] | None,
+    redis: aioredis.Redis | None,
+) -> PersonalDataRegistry:
+    """Everything Chorus keeps about a person, for ``forget me`` and ``chorus memory``.
+
+    One line per feature; a feature that stores something about a person registers here
+    (:mod:`bot.personal_data`; ``tests/test_personal_data.py`` fails for a table that refers
+    to a person and is covered by no part). ``memory_store`` gives the memory store (built
+    only to erase vectors); ``redis`` None: no thread histories to reach (the CLI without
+    ``storage.redis_url``).
+    """
+    from bot.builtin_tools.calendar import CALENDAR_ENTRIES
+    from bot.identity.links import ACCOUNT_LINKS
+    from bot.inbox import INBOUND_EVENTS
+    from bot.learning.answer_cache import CACHED_ANSWERS
+    from bot.learning.patterns import PATTERN_VOTES
+    from bot.learning.preferences import PREFERENCES
+    from bot.learning.selfcheck import SATISFACTION_ALERTS, data_sets
+    from bot.memory.personal import MEMORIES, memory_vectors
+    from bot.memory.short_term import ShortTermMemory
+    from bot.pipeline.feedback import FEEDBACK
+    from bot.pipeline.record import INTERACTIONS, thread_histories
+    from bot.scheduler.tasks import PROACTIVE_TASKS
+
+    registry = PersonalDataRegistry()
+    # Outside SQL, erased first (in this order), while the rows still say where to look.
+    registry.add(memory_vectors(memory_store))
+    registry.add(data_sets(Path(settings.storage.data_dir)))
+    if redis is not None:
+        d = settings.dispatcher
+        short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
+        registry.add(thread_histories(short_term))
+    # SQL, in one transaction (rows before the rows they refer to; the users row last).
+    registry.add(MEMORIES)
+    registry.add(INTERACTIONS)
+    registry.add(FEEDBACK)
+    registry.add(PATTERN_VOTES)
+    registry.add(CACHED_ANSWERS)
+    registry.add(INBOUND_EVENTS)
+    registry.add(PREFERENCES)
+    registry.add(PROACTIVE_TASKS)
+    registry.add(CALENDAR_ENTRIES)
+    registry.add(ACCOUNT_LINKS)
+    registry.add(SATISFACTION_ALERTS)
+    return registry
 
 
 async def _prepare(db: Database, *, migrate: bool) -> None:
@@ -205,6 +256,7 @@ class Chorus:
             state=state,
             hooks=hooks,
             memory=memory,
+            personal_data=personal_data(settings, memory_store=lambda: memory.store, redis=redis),
         )
         inbox = Inbox(db, lease_s=settings.dispatcher.lease_s)
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
@@ -214,6 +266,11 @@ class Chorus:
         )
         await hooks.call("chorus_startup", app=app)
         return app
+
+    @property
+    def personal_data(self) -> PersonalDataRegistry:
+        """Everything kept about a person, to export and erase (:func:`personal_data`)."""
+        return self.dispatcher.personal_data
 
     async def auto_disable(self, plugin: str, tenant_id: uuid.UUID, failures: int) -> None:
         """Switch off a plugin that keeps failing for a tenant, and tell the admins."""

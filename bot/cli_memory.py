@@ -1,7 +1,9 @@
 """``chorus memory``: export a person's data, delete it, and see counts per person.
 
 People are named ``PLATFORM:TENANT:USER`` with the platform's ids (``slack:T0123:U0456``,
-``console:local:ada``). Statistics show counts only, never what is remembered.
+``console:local:ada``). Statistics show counts only, never what is remembered. Export and
+erasure go through the registry of personal data (:func:`bot.app.personal_data`), like
+``forget me`` in chat.
 """
 
 from __future__ import annotations
@@ -9,16 +11,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlmodel import Session, col, select
 
 from bot.errors import ChorusError
-from bot.memory.personal import erase_user, export_user, find_user, memory_stats
+from bot.memory.personal import find_user, memory_stats
+from bot.personal_data import Erasure
 from bot.settings import Settings, load_settings
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
+
+if TYPE_CHECKING:
+    from bot.memory.store import MemoryStore
 
 __all__ = ["memory"]
 
@@ -70,11 +78,15 @@ def memory() -> None:
 @click.pass_context
 def memory_export(ctx: click.Context, spec: str, out: Path | None) -> None:
     """Write everything stored about one person as JSON: profile, settings, memories with
-    their history, interactions and ratings. Nothing about anyone else."""
-    _, database = _open(ctx)
+    their history, interactions, ratings and what else each feature keeps about them.
+    Nothing about anyone else."""
+    from bot.app import personal_data
+
+    settings, database = _open(ctx)
     try:
+        registry = personal_data(settings, memory_store=None, redis=None)
         with database.session() as session:
-            data = export_user(session, _person(session, spec).id)
+            data = registry.export(session, _person(session, spec).id)
     finally:
         database.dispose()
     text = json.dumps(data, indent=2, ensure_ascii=False)
@@ -121,20 +133,31 @@ def memory_stats_command(ctx: click.Context, tenant: str | None) -> None:
         database.dispose()
 
 
-async def _clear_histories(settings: Settings, conversations: list[uuid.UUID]) -> str:
+async def _erase(
+    settings: Settings,
+    database: Database,
+    make_store: Callable[[], MemoryStore],
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+) -> tuple[Erasure, str]:
+    """Erase through the registry, with Redis when the bot uses a server (thread histories)."""
+    from bot.app import personal_data
     from bot.kv import make_redis
-    from bot.memory.short_term import ShortTermMemory
 
-    if not settings.storage.redis_url:
-        return "thread histories live in the running bot's memory (no storage.redis_url)"
-    redis = make_redis(settings.storage.redis_url)
+    redis = make_redis(settings.storage.redis_url) if settings.storage.redis_url else None
     try:
-        short_term = ShortTermMemory(redis, max_turns=1, ttl_s=60)
-        for conversation in conversations:
-            await short_term.clear(conversation)
+        registry = personal_data(settings, memory_store=make_store, redis=redis)
+        erased = await registry.erase(
+            database, tenant_id, user_id, actor="cli", action="memory.forget"
+        )
     finally:
-        await redis.aclose()
-    return f"{len(conversations)} thread histories cleared"
+        if redis is not None:
+            await redis.aclose()
+    if redis is None:
+        note = "thread histories live in the running bot's memory (no storage.redis_url)"
+    else:
+        note = f"{erased.counts.get('thread_histories', 0)} thread histories cleared"
+    return erased, note
 
 
 @memory.command("forget")
@@ -142,7 +165,8 @@ async def _clear_histories(settings: Settings, conversations: list[uuid.UUID]) -
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
-    """Delete everything stored about one person (SQL, vectors, thread histories in Redis)."""
+    """Delete everything stored about one person (SQL, vectors, data sets, thread histories
+    in Redis)."""
     from bot.app import _store_factory
     from bot.settings import load_secrets
 
@@ -157,18 +181,13 @@ def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
             )
         make_store = _store_factory(settings, load_secrets(), database, None)
         try:
-            erased = erase_user(
-                database,
-                tenant_id,
-                user_id,
-                store=make_store,
-                actor="cli",
-                action="memory.forget",
-            )
-        except ChorusError as e:
-            raise click.ClickException(str(e)) from e
-        note = asyncio.run(_clear_histories(settings, erased.conversations))
-        counts = erased.counts()
+            erased, note = asyncio.run(_erase(settings, database, make_store, tenant_id, user_id))
+        except Exception as e:  # a store out of reach (Redis, disk): nothing in SQL went yet
+            raise click.ClickException(
+                f"could not forget {spec}: {e}. Nothing was deleted from the database; "
+                "try again once it is reachable."
+            ) from e
+        counts = erased.counts
         click.echo(
             f"forgot {spec}: {counts['memories']} memories, {counts['interactions']} "
             f"interactions, {counts['feedback']} ratings; {note}"

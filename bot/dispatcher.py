@@ -54,6 +54,7 @@ from bot.middleware.error_boundary import ErrorBoundary
 from bot.middleware.ignore_bots import IgnoreBots
 from bot.middleware.rate_limit import RateLimit
 from bot.middleware.sanitize import Sanitize
+from bot.personal_data import PersonalDataRegistry
 from bot.pipeline.build_context import build_context
 from bot.pipeline.deliver import deliver
 from bot.pipeline.feedback import Rated, RatingTable, record_reaction
@@ -96,6 +97,7 @@ class Dispatcher:
         state: PluginState,
         hooks: HookRunner,
         memory: MemoryService | None = None,
+        personal_data: PersonalDataRegistry,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -106,6 +108,8 @@ class Dispatcher:
         self.state = state
         self.hooks = hooks
         self.memory = memory
+        #: Everything kept about a person, for ``forget me`` (wired in :mod:`bot.app`).
+        self.personal_data = personal_data
         self.identity = IdentityCache(ttl_s=settings.dispatcher.identity_cache_s)
         d = settings.dispatcher
         self.short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
@@ -137,8 +141,8 @@ class Dispatcher:
                 settings=settings,
                 db=db,
                 memory=memory,
-                short_term=self.short_term,
                 identity=self.identity,
+                personal_data=personal_data,
                 learner=self.learner,
             ),
             preferences=PreferenceCommands(self.preferences, lambda: self.registry.personalities),

@@ -39,13 +39,23 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from bot.events import utcnow
+from bot.personal_data import PersonalData
 from bot.storage.db import Database
 from bot.storage.tables import INBOUND as T
-from bot.storage.tables import INTERACTIONS, TENANTS
+from bot.storage.tables import INTERACTIONS, TENANTS, USERS
 
-__all__ = ["Inbox", "MAX_ATTEMPTS", "Pending", "Recover", "answered_before", "worker_name"]
+__all__ = [
+    "INBOUND_EVENTS",
+    "Inbox",
+    "MAX_ATTEMPTS",
+    "Pending",
+    "Recover",
+    "answered_before",
+    "worker_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -327,3 +337,48 @@ def answered_before(
         .limit(1)
     ).first()
     return found is not None
+
+
+def _theirs(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+    """The journal rows of a person's events (the journal knows people by platform ids)."""
+    account = (
+        session.connection()
+        .execute(
+            select(USERS.c.platform, TENANTS.c.external_id, USERS.c.external_id)
+            .join(TENANTS, TENANTS.c.id == USERS.c.tenant_id)
+            .where(USERS.c.id == user_id, USERS.c.tenant_id == tenant_id)
+        )
+        .first()
+    )
+    if account is None:
+        return None
+    platform, tenant, user = account
+    return (T.c.platform == platform) & (T.c.tenant == tenant) & (T.c.user == user)
+
+
+def _erase_journal(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Forget me: events of theirs still on record (not yet handled, or left by a dead worker)
+    go unanswered rather than kept."""
+    where = _theirs(session, tenant_id, user_id)
+    if where is None:
+        return 0
+    return int(session.connection().execute(delete(T).where(where)).rowcount or 0)
+
+
+def _export_journal(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[Any]:
+    where = _theirs(session, tenant_id, user_id)
+    if where is None:
+        return []
+    rows = session.connection().execute(
+        select(T.c.event_key, T.c.kind, T.c.payload, T.c.received_at).where(where)
+    )
+    return [
+        {"event": key, "kind": kind, "payload": payload, "received_at": received.isoformat()}
+        for key, kind, payload, received in rows
+    ]
+
+
+#: Events of a person accepted but not yet handled (the journal holds their words meanwhile).
+INBOUND_EVENTS = PersonalData(
+    "inbound_events", ("inbound_events",), _erase_journal, _export_journal
+)

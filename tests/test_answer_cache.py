@@ -17,6 +17,7 @@ from bot.app import Chorus
 from bot.context import Context
 from bot.events import Message
 from bot.learning.answer_cache import cacheable_question
+from bot.memory.short_term import ShortTermMemory
 from bot.settings import Secrets, Settings
 from bot.storage.models import CachedAnswer, Interaction, User
 from tests.conftest import make_settings, message, reaction
@@ -419,6 +420,27 @@ async def test_forget_me_erases_kept_answers(
     await ask(app, transport, "forget me")
     await ask(app, transport, "forget me, CONFIRM")
     assert entries(app) == []
+
+
+async def test_forget_me_takes_their_answer_out_of_a_colleagues_reuse(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    answer = await upvoted(app, llm, transport, thread="ada")
+    await rate(app, answer, user="U3")  # a team answer now
+    await ask(app, transport, QUESTION, user="U2", thread="bo")
+    reuse = newest(app)
+    assert reuse.provider == "cache" and reuse.reply_text == ANSWER
+    bo_history = ShortTermMemory.key(reuse.conversation_id)
+    turns = await app.dispatcher.short_term.recent(reuse.conversation_id)
+    assert ANSWER in [t.text for t in turns]
+
+    await ask(app, transport, "forget me, CONFIRM")
+    assert transport.last.text == messages.FORGOTTEN_ME
+    with app.db.session() as s:
+        kept = s.get(Interaction, reuse.id)
+    assert kept is not None and kept.request_text == QUESTION  # Bo's question stays his
+    assert kept.reply_text == "" and "cached_from" not in kept.context
+    assert not await app.redis.exists(bo_history)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ from bot.builtin_tools import calendar
 from bot.builtin_tools.calendar import CalendarError
 from bot.builtin_tools.declare import calendar_tools
 from bot.llm.base import ToolCall
-from bot.memory.personal import erase_user, export_user
 from bot.storage.db import Database
 from bot.storage.models import CalendarEntry, Tenant, User
 from bot.tools.executor import CallScope, ToolInvocation
@@ -26,6 +25,7 @@ from bot.tools.registry import ToolRegistry
 from bot.tools.schema import check_schema
 from tests.conftest import make_settings, message
 from tests.fakes import FakeLLM
+from tests.personal_helpers import erase, export
 from tests.tool_helpers import tool_app
 
 
@@ -161,12 +161,12 @@ def test_bad_entries_are_clear_errors(
     assert _count(database) == 0
 
 
-def test_forget_me_deletes_drafts_and_detaches_the_rest(database: Database) -> None:
+def test_forget_me_deletes_drafts_and_detaches_the_rest(database: Database, tmp_path: Path) -> None:
     tenant, ada, bo, _ = _people(database)
     _save(database, tenant, ada, title="Ada's draft")
     kept = _save(database, tenant, ada, title="Ada's scheduled", status="scheduled")
     _save(database, tenant, bo, title="Bo's draft")
-    erase_user(database, tenant, ada, store=None, actor="test")
+    erase(database, tenant, ada, tmp_path)
     with database.session() as session:
         rows = {r.title: r for r in session.exec(select(CalendarEntry))}
     assert set(rows) == {"Ada's scheduled", "Bo's draft"}
@@ -235,11 +235,11 @@ async def test_executor_runs_the_calendar_tools_for_the_content_creator(app: Cho
     assert _count(app.db) == 1
 
 
-def test_a_persons_export_holds_the_entries_they_saved(database: Database) -> None:
+def test_a_persons_export_holds_the_entries_they_saved(database: Database, tmp_path: Path) -> None:
     tenant, ada, bo, _ = _people(database)
     _save(database, tenant, ada, title="Ada's post")
     _save(database, tenant, bo, title="Bo's post")
     with database.session() as session:
-        exported = export_user(session, ada)
+        exported = export(session, ada, tmp_path)
     assert [e["title"] for e in exported["calendar_entries"]] == ["Ada's post"]
     json.dumps(exported)  # JSON-ready

@@ -114,6 +114,7 @@ async def test_each_line_is_a_chat_example_with_persona_and_metadata(
     assert meta["prompt_version"] == app.pm.registry.get("assistant").prompt_version
     assert datetime.fromisoformat(meta["created_at"]).tzinfo is not None
     assert meta["rating"] == 1.0
+    assert meta["interaction_id"] == str(iid)  # forget me finds a person's lines by it
 
 
 async def test_tool_calls_become_an_assistant_call_and_tool_results(

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,11 +22,11 @@ from bot.identity.pending import PendingLinks
 from bot.identity.person import Account, home_account, merged_profile, person_of
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
-from bot.memory.personal import erase_user
 from bot.memory.store import MemoryStore, NewMemory, Scope
 from bot.settings import LinkingSettings
 from bot.storage.db import Database
 from bot.storage.models import AccountLink, AuditEntry, Tenant, User
+from tests.personal_helpers import erase
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,12 @@ def test_unlink_from_either_side(database: Database, people: People) -> None:
         unlink(s, people.slack.user_id, actor="x")
 
 
-def test_erasing_one_account_leaves_the_other_alone(database: Database, people: People) -> None:
+def test_erasing_one_account_leaves_the_other_alone(
+    database: Database, people: People, tmp_path: Path
+) -> None:
     with database.session() as s:
         link(s, people.slack, people.discord, actor="x")
-    erase_user(database, *people.slack.key, store=None, actor="operator")
+    erase(database, *people.slack.key, tmp_path, actor="operator")
     with database.session() as s:
         assert s.get(User, people.slack.user_id) is None
         assert s.get(User, people.discord.user_id) is not None

@@ -24,7 +24,7 @@ from bot.cli import cli
 from bot.memory.commands import memory_intent
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
-from bot.memory.personal import erase_user, export_user, memory_stats
+from bot.memory.personal import memory_stats
 from bot.memory.short_term import ShortTermMemory
 from bot.memory.store import MemoryStore, NewMemory, Scope
 from bot.settings import Secrets
@@ -41,6 +41,7 @@ from bot.storage.models import (
 )
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
+from tests.personal_helpers import erase, export
 from tests.servers import slack_fake as sf
 from tests.test_slack_adapter import SECRET, _rig
 
@@ -388,6 +389,24 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
         db.dispose()
 
 
+def test_cli_forget_with_redis_out_of_reach_deletes_nothing(tmp_path: Path) -> None:
+    asyncio.run(_populate(tmp_path))
+    config = tmp_path / "chorus.yaml"
+    config.write_text(
+        f"storage:\n  data_dir: {tmp_path / 'data'}\n  redis_url: redis://127.0.0.1:1/0\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    args = ["--config", str(config), "memory", "forget", "--user", "test:T1:U1", "--yes"]
+    result = runner.invoke(cli, args, obj={})
+    assert result.exit_code == 1
+    assert "Nothing was deleted from the database" in result.output
+    result = runner.invoke(
+        cli, ["--config", str(config), "memory", "export", "--user", "test:T1:U1"], obj={}
+    )
+    assert result.exit_code == 0 and "badge number is 8086" in result.output
+
+
 # -- the data functions on both databases ---------------------------------------------------------
 
 
@@ -461,7 +480,7 @@ def test_export_stats_and_erase_on_sqlite_and_postgres(database: Database, tmp_p
     store.add(Scope(tenant_id, None), NewMemory("The team uses Jira"))
 
     with database.session() as s:
-        data = export_user(s, ada_id)
+        data = export(s, ada_id, tmp_path)
         people, team, _ = memory_stats(s, tenant_id)
     assert len(data["memories"]) == 3 and [i["request"] for i in data["interactions"]] == [
         "ada asks"
@@ -474,13 +493,13 @@ def test_export_stats_and_erase_on_sqlite_and_postgres(database: Database, tmp_p
     ]
     assert team == 1
 
-    erased = erase_user(database, tenant_id, ada_id, store=lambda: store, actor="test:ada")
-    assert erased.counts() == {
+    erased = erase(database, tenant_id, ada_id, tmp_path, store=lambda: store, actor="test:ada")
+    assert {k: v for k, v in erased.counts.items() if v} == {
         "memories": 3,
+        "memory_vectors": 3,
         "interactions": 1,
         "feedback": 2,
         "reply_messages": 1,
-        "conversations": 1,
     }
     assert store.index.count(str(tenant_id)) == 2
     with database.session() as s:
@@ -490,4 +509,4 @@ def test_export_stats_and_erase_on_sqlite_and_postgres(database: Database, tmp_p
         assert s.exec(select(Feedback)).all() == []
         assert {m.text for m in s.exec(select(Memory))} == {"Bo likes tea", "The team uses Jira"}
         [entry] = s.exec(select(AuditEntry).where(AuditEntry.action == "memory.forget_me"))
-        assert entry.detail == erased.counts() and entry.target == "test:ada"
+        assert entry.detail == erased.counts and entry.target == "test:ada"

@@ -16,7 +16,6 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Chorus
-from bot.memory.personal import export_user
 from bot.memory.store import Scope
 from bot.pipeline.identify import identify
 from bot.storage.models import Memory, User
@@ -114,7 +113,9 @@ async def test_recall_itself_is_scoped(world: World) -> None:
 async def test_exports_hold_only_their_person(world: World) -> None:
     ada, bo, cy = world.user(**ADA), world.user(**BO), world.user(**CY)
     with world.app.db.session() as s:
-        exports = {u.display_name: str(export_user(s, u.id)) for u in (ada, bo, cy)}
+        exports = {
+            u.display_name: str(world.app.personal_data.export(s, u.id)) for u in (ada, bo, cy)
+        }
     for name in ("Bo", "Cy"):
         _absent(exports[name], *ADA_SECRETS, TEAM_SECRET)
     assert all(s in exports["Ada"] for s in ("SecretCorp", "BLUEFALCON", "ORCHID-42"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -349,15 +350,15 @@ def test_erase_user_tasks_deletes_only_that_persons_rows(database: Database) -> 
     assert [d.user_id for d in deliveries(database)] == [bob]
 
 
-def test_forget_me_erases_the_persons_proactive_tasks(database: Database) -> None:
-    from bot.memory.personal import erase_user
+def test_forget_me_erases_the_persons_proactive_tasks(database: Database, tmp_path: Path) -> None:
+    from tests.personal_helpers import erase
 
     tenant, (ada, bob) = people(database, 2)
     with database.session() as session:
         sync_tasks(session, "plugin", [spec(tenant, ada), spec(tenant, bob)], MONDAY)
     with database.session() as session:
         claim_due(session, MONDAY + timedelta(hours=2, seconds=5))
-    erase_user(database, tenant, ada, store=None, actor="test")
+    erase(database, tenant, ada, tmp_path)
     assert [r.user_id for r in tasks_of(database)] == [bob]
     assert [d.user_id for d in deliveries(database)] == [bob]
     with database.session() as session:

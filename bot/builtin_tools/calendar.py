@@ -1,9 +1,10 @@
 """The content calendar of a workspace: draft, save and list entries (content creator's tools).
 
 Entries belong to the workspace (``tenant_id``); every read and write is scoped by it. Who
-saved an entry is kept in ``created_by``. Forget me (:func:`erase_person`) deletes the person's
-``draft`` entries, their unfinished work, and keeps the rest of the team's calendar with
-``created_by`` cleared. Every function is synchronous: call it from a worker thread.
+saved an entry is kept in ``created_by``. Forget me (:func:`erase_person`, registered as
+:data:`CALENDAR_ENTRIES`) deletes the person's ``draft`` entries, their unfinished work, and
+keeps the rest of the team's calendar with ``created_by`` cleared. Every function is
+synchronous: call it from a worker thread.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from sqlmodel import Session, col, delete, select, update
 
 from bot.errors import ChorusError
 from bot.events import utcnow
+from bot.personal_data import PersonalData
 from bot.storage.db import Database
 from bot.storage.models import CALENDAR_STATUSES, CalendarEntry
 
 __all__ = [
+    "CALENDAR_ENTRIES",
     "CalendarError",
     "MAX_BODY_CHARS",
     "draft_entry",
@@ -215,3 +218,9 @@ def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> 
     deleted = session.exec(delete(CalendarEntry).where(mine, col(CalendarEntry.status) == "draft"))
     session.exec(update(CalendarEntry).where(mine).values(created_by=None))
     return int(deleted.rowcount or 0)
+
+
+#: A person's content calendar drafts (deleted) and their other entries (detached).
+CALENDAR_ENTRIES = PersonalData(
+    "calendar_entries", ("content_calendar",), erase_person, person_entries
+)

@@ -7,6 +7,9 @@ account that issued the code brings its person (or becomes the home), and the ac
 entered it joins as a linked account, so it must not be linked already. The functions are
 synchronous (call them through :meth:`bot.storage.db.Database.run`) and raise
 :class:`bot.errors.CommandError` with the message to show.
+
+Forgetting a person (:data:`ACCOUNT_LINKS`, :mod:`bot.personal_data`) deletes the links of
+the account erased: accounts linked to it stand alone again.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.identity.person import Account, Person, person_of
+from bot.personal_data import PersonalData
 from bot.storage.models import AccountLink, User
 
-__all__ = ["check", "link", "unlink"]
+__all__ = ["ACCOUNT_LINKS", "check", "link", "unlink"]
 
 
 def _audit(
@@ -113,3 +117,17 @@ def unlink(session: Session, user_id: uuid.UUID, *, actor: str) -> tuple[Person,
         {"home": person.home.platform, "detached": [a.platform for a in detached]},
     )
     return person, detached
+
+
+def erase_links(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Forget me: the account's links, as linked account and as home."""
+    result = session.exec(
+        delete(AccountLink).where(
+            (col(AccountLink.user_id) == user_id) | (col(AccountLink.home_id) == user_id)
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+#: The links of an account to the person's other accounts.
+ACCOUNT_LINKS = PersonalData("account_links", ("account_links",), erase_links)

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from bot.context import Context
 from bot.events import Message
-from bot.learning.answer_cache import PROVIDER, AnswerCache
+from bot.learning.answer_cache import CACHED_FROM, PROVIDER, AnswerCache
 from bot.learning.corrections import Correction, Corrections
 from bot.learning.patterns import Patterns
 from bot.memory.learn import Learner
@@ -84,7 +84,7 @@ class Adaptation:
         context.update(hit.context)
         context.update(
             {
-                "cached_from": str(hit.interaction_id),
+                CACHED_FROM: str(hit.interaction_id),
                 "cache_similarity": hit.similarity,
                 "sections": [],
                 "dropped": [],

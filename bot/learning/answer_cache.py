@@ -41,6 +41,12 @@ are candidates.
 
 Off when ``learning.adaptation`` or ``learning.interaction_tracking`` is false (nothing to
 reuse without texts) or ``learning.cache_max_age_days`` is 0.
+
+Forgetting a person (:data:`CACHED_ANSWERS`, :mod:`bot.personal_data`) deletes the entries of
+their answers, and takes their answer out of every reuse given to someone else: the reuse's
+reply text is emptied and its ``cached_from`` removed (the other person's question and ratings
+stay theirs). :func:`reuses_of` finds those reuses for the other stores that hold copies
+(thread histories, data sets).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, delete, or_, select
 
 from bot.events import utcnow
 from bot.learning.patterns import current_ratings
@@ -65,12 +71,22 @@ from bot.learning.sharing import MAX_CANDIDATES, rescope, shareable, still_share
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
 from bot.memory.store import tokens
+from bot.personal_data import PersonalData
 from bot.pipeline.route import parse_explicit
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import CachedAnswer, Conversation, Interaction, User
 
-__all__ = ["AnswerCache", "MAX_CANDIDATES", "MIN_WORDS", "Reuse", "cacheable_question"]
+__all__ = [
+    "AnswerCache",
+    "CACHED_ANSWERS",
+    "CACHED_FROM",
+    "MAX_CANDIDATES",
+    "MIN_WORDS",
+    "Reuse",
+    "cacheable_question",
+    "reuses_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +95,11 @@ MIN_WORDS = 2
 #: The most entries at or above the threshold tried for one question, best first.
 _TRIES = 5
 PROVIDER = "cache"
+#: The key of a reuse's context naming the interaction whose answer it repeats.
+CACHED_FROM = "cached_from"
 _EMPTY_TTL_S = 30.0
+#: Ids per ``IN`` list when looking for reuses (below SQLite's limit of bound parameters).
+_CHUNK = 900
 
 
 _FOLLOW_UP = re.compile(
@@ -192,7 +212,7 @@ def review(
     ratings = current_ratings(session, interaction_id)
     refused = any(r < 0 for r in ratings.values())
     if interaction.provider == PROVIDER:  # a reuse: a 👎 retires the original, a 👍 shares it
-        original = (interaction.context or {}).get("cached_from")
+        original = (interaction.context or {}).get(CACHED_FROM)
         first = session.get(Interaction, uuid.UUID(original)) if isinstance(original, str) else None
         if first is None or first.tenant_id != interaction.tenant_id:
             return None
@@ -343,6 +363,58 @@ def first_usable(
         if found is not None:
             return found
     return None
+
+
+# -- forgetting a person ---------------------------------------------------------------------
+
+
+def reuses_of(
+    session: Session, tenant_id: uuid.UUID, interaction_ids: Collection[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Interactions whose reply was reused from one of ``interaction_ids``: (id, conversation
+    id) of each, for the stores that hold a copy of those answers."""
+    wanted = [str(i) for i in interaction_ids]
+    origin = col(Interaction.context)[CACHED_FROM].as_string()
+    found: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.exec(
+            select(Interaction.id, Interaction.conversation_id).where(
+                Interaction.tenant_id == tenant_id,
+                Interaction.provider == PROVIDER,
+                origin.in_(wanted[start : start + _CHUNK]),
+            )
+        )
+        found.extend((i, c) for i, c in rows)
+    return found
+
+
+def erase_person(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, int]:
+    """Forget me: delete the kept answers to their questions, and empty their answer where it
+    was reused for someone else (see the module docstring)."""
+    theirs = select(Interaction.id).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+    )
+    kept = session.exec(
+        delete(CachedAnswer).where(
+            col(CachedAnswer.tenant_id) == tenant_id,
+            (col(CachedAnswer.user_id) == user_id) | col(CachedAnswer.interaction_id).in_(theirs),
+        )
+    )
+    reused = 0
+    for reuse_id, _ in reuses_of(session, tenant_id, list(session.exec(theirs))):
+        row = session.get(Interaction, reuse_id)
+        if row is None or row.user_id == user_id:
+            continue  # their own reuse goes with their interactions
+        row.reply_text = ""
+        row.context = {k: v for k, v in (row.context or {}).items() if k != CACHED_FROM}
+        session.add(row)
+        reused += 1
+    session.flush()
+    return {"cached_answers": int(kept.rowcount or 0), "reused_answers": reused}
+
+
+#: The kept answers of a person, and their answers in others' reuses.
+CACHED_ANSWERS = PersonalData("cached_answers", ("answer_cache",), erase_person)
 
 
 class AnswerCache:

@@ -14,7 +14,8 @@ Each line of the file is one answer::
         ...tool calls, see below...
         {"role": "assistant", "content": "<the answer>"}],
      "metadata": {"personality": "...", "prompt_version": "...", "model": "...",
-                  "created_at": "<ISO 8601, UTC>", "rating": <net rating>}}
+                  "created_at": "<ISO 8601, UTC>", "rating": <net rating>,
+                  "interaction_id": "<uuid>"}}
 
 Tool calls. A generate stage that calls tools records them in the interaction's context as
 ``context["tool_calls"]``: a list, in call order, of objects::
@@ -31,6 +32,10 @@ Every text (question, answer, tool arguments and results) passes through
 :class:`bot.learning.redact.Redactor` with the names of the people of that workspace: e-mail
 addresses, phone numbers, tokens, credentials and names become placeholders. The system
 prompt is the persona only (never a person's profile or memories).
+
+``interaction_id`` names the answer a line came from, so that forgetting a person can take
+their examples out of a data set file (:func:`drop_examples`); lines written before it was
+added are known by their ``created_at`` and ``personality`` (:func:`example_keys`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -56,7 +61,9 @@ from bot.storage.models import Interaction, User
 __all__ = [
     "DatasetQuery",
     "ExportResult",
+    "drop_examples",
     "example",
+    "example_keys",
     "known_names",
     "parse_day",
     "question",
@@ -234,8 +241,52 @@ def example(
             "model": interaction.model,
             "created_at": interaction.created_at.astimezone(UTC).isoformat(),
             "rating": round(rating, 3),
+            "interaction_id": str(interaction.id),
         },
     }
+
+
+def example_keys(interaction_id: uuid.UUID, created_at: datetime, personality: str) -> set[str]:
+    """The keys a data set line from this answer may carry (see :func:`_line_key`)."""
+    return {str(interaction_id), f"{created_at.astimezone(UTC).isoformat()}|{personality}"}
+
+
+def _line_key(line: str) -> str | None:
+    """A line's ``interaction_id``; for lines written before it, ``created_at|personality``."""
+    try:
+        meta = json.loads(line).get("metadata")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(meta, Mapping):
+        return None
+    if meta.get("interaction_id"):
+        return str(meta["interaction_id"])
+    return f"{meta.get('created_at')}|{meta.get('personality')}"
+
+
+def drop_examples(path: Path, keys: Collection[str]) -> int:
+    """Rewrite the data set ``path`` without the lines of the answers ``keys`` name
+    (:func:`example_keys`); how many went. The new file is written whole beside it and renamed
+    into place, so a reader sees the old file or the new one. Lines that are not JSON stay."""
+    kept: list[str] = []
+    dropped = 0
+    with path.open(encoding="utf-8", errors="surrogateescape") as lines:  # any bytes survive
+        for line in lines:
+            if line.strip() and _line_key(line) in keys:
+                dropped += 1
+            else:
+                kept.append(line)
+    if dropped:
+        fresh = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with fresh.open("w", encoding="utf-8", errors="surrogateescape") as out:
+                out.writelines(kept)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(fresh, path)
+        finally:
+            fresh.unlink(missing_ok=True)
+    return dropped
 
 
 def write_dataset(

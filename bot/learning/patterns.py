@@ -17,6 +17,9 @@ but it is counted, for statistics and routing to read.
 
 Switches: ``learning.workflow_pattern_tracking`` off → nothing learned or suggested;
 ``learning.adaptation`` off → still learned, not suggested.
+
+Forgetting a person (:data:`PATTERN_VOTES`, :mod:`bot.personal_data`) deletes the ledger of
+their ratings and of the ratings of their answers; the team's counts stay, like team facts.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from bot.context import Context
 from bot.events import utcnow
 from bot.learning.kinds import KINDS, request_kind
+from bot.personal_data import PersonalData
 from bot.settings import Settings
 from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
@@ -42,6 +46,7 @@ from bot.storage.tables import PATTERNS
 
 __all__ = [
     "MIN_SUPPORT",
+    "PATTERN_VOTES",
     "Patterns",
     "SECTION",
     "approach",
@@ -337,3 +342,21 @@ class Patterns:
             return
         if changed is not None:
             self._cache.pop(changed, None)
+
+
+def erase_votes(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Forget me: the ledger of a person's ratings and of the ratings of their answers."""
+    theirs = select(Interaction.id).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+    )
+    result = session.exec(
+        delete(PatternVote).where(
+            col(PatternVote.tenant_id) == tenant_id,
+            (col(PatternVote.user_id) == user_id) | col(PatternVote.interaction_id).in_(theirs),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+#: What a person's ratings (and the ratings of their answers) add to the team's patterns.
+PATTERN_VOTES = PersonalData("pattern_votes", ("pattern_votes",), erase_votes)

@@ -6,6 +6,10 @@ kind), so every rating can be credited to exactly what was chosen, and retracted
 Switches: ``learning.preference_learning`` off → nothing is learned and nothing recorded;
 ``learning.adaptation`` off → replies keep each personality's default style and routing,
 while ratings are still learned from.
+
+Forgetting a person (:data:`PREFERENCES`, :mod:`bot.personal_data`) deletes what was learned
+from their ratings; the team's evidence stays. A copy a process read into memory is keyed by
+the deleted ``users`` row: never used again (a new message makes a new row) or written back.
 """
 
 from __future__ import annotations
@@ -18,19 +22,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from bot import messages
 from bot.events import utcnow
 from bot.identity.person import home_account
 from bot.learning import bandit
 from bot.learning.bandit import Choice, State
+from bot.personal_data import PersonalData
 from bot.personality import Personality, Style
 from bot.settings import LearningSettings
 from bot.storage.db import Database
 from bot.storage.models import PreferenceState
 
-__all__ = ["Decisions", "Preferences", "SPECIALISTS", "describe_preferences"]
+__all__ = ["Decisions", "PREFERENCES", "Preferences", "SPECIALISTS", "describe_preferences"]
 
 
 def _optional(value: object) -> str | None:
@@ -292,14 +297,6 @@ class Preferences:
             self._save(session, row, tenant_id, user_id, state)
         self._cache.pop(_key(tenant_id, user_id), None)
 
-    def forget_user(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Delete a person's learned state entirely (``forget me``)."""
-        with self.db.session() as session:
-            row = self._row(session, tenant_id, user_id)
-            if row is not None:
-                session.delete(row)
-        self._cache.pop(_key(tenant_id, user_id), None)
-
 
 def describe_preferences(
     user: State, team: State | None = None, personalities: Sequence[str] = ()
@@ -337,3 +334,31 @@ def describe_preferences(
             )
         )
     return lines
+
+
+def export_preferences(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """What was learned from a person's ratings (the learner's state), or None."""
+    row = session.exec(
+        select(PreferenceState).where(
+            PreferenceState.tenant_id == tenant_id, PreferenceState.user_id == user_id
+        )
+    ).first()
+    return dict(row.state or {}) if row is not None else None
+
+
+def erase_preferences(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Forget me: what was learned from their own ratings (the team's evidence stays)."""
+    result = session.exec(
+        delete(PreferenceState).where(
+            col(PreferenceState.tenant_id) == tenant_id, col(PreferenceState.user_id) == user_id
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+#: What the preference learner learned from a person's ratings.
+PREFERENCES = PersonalData(
+    "preferences", ("preference_states",), erase_preferences, export_preferences
+)

@@ -26,6 +26,13 @@ The scope leaves alert (audit entry ``learning.satisfaction_recovered``) once it
 is back at or above the threshold; only then can it alert again. The state is the newest of
 those two audit entries for the scope, so it is shared by every worker and survives restarts
 without a table of its own. Checks in one process run one at a time.
+
+Forgetting a person (:mod:`bot.personal_data`): :func:`data_sets` deletes the data sets made
+for them (the answers they rated 👍, named after them) and takes their examples out of every
+other data set in the folder: each file is rewritten without the lines of their answers and
+of answers reused from theirs, and kept (it is the team's); :data:`SATISFACTION_ALERTS`
+deletes the alert state about them. A data set copied elsewhere, or written with ``chorus
+export dataset --out``, is out of Chorus's reach.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,20 +48,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from bot import messages
 from bot.audit import audit
 from bot.events import utcnow
-from bot.learning.dataset import DatasetQuery, write_dataset_file
+from bot.learning.answer_cache import reuses_of
+from bot.learning.dataset import DatasetQuery, drop_examples, example_keys, write_dataset_file
 from bot.learning.ratings import Weights, effective_ratings, satisfaction
+from bot.personal_data import PersonalData, PersonalStore
 from bot.pipeline.feedback import Rated
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
 from bot.storage.db import Database
-from bot.storage.models import AuditEntry, Tenant, User
+from bot.storage.models import AuditEntry, Interaction, Tenant, User
 
-__all__ = ["ALERT", "RECOVERED", "Alert", "SelfCheck"]
+__all__ = ["ALERT", "RECOVERED", "SATISFACTION_ALERTS", "Alert", "SelfCheck", "data_sets"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +99,15 @@ class Alert:
 Notify = Callable[[Alert], Awaitable[None]]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: The data sets' folder under ``storage.data_dir``.
+FOLDER = "datasets"
+#: What follows a data set's name: the time, and a number for a second one that second.
+_STAMP = r"-\d{8}T\d{6}Z(?:-\d+)?\.jsonl"
+
+
+def _dataset_name(tenant: Tenant, subject: str) -> str:
+    """A data set's file name without time and extension (safe on any file system)."""
+    return _UNSAFE.sub("_", f"{tenant.platform}-{tenant.external_id}-{subject}")
 
 
 def in_alert(session: Session, tenant_id: uuid.UUID, target: str) -> bool:
@@ -266,8 +285,8 @@ class SelfCheck:
 
     def _dataset_path(self, tenant: Tenant, subject: str) -> Path:
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        name = _UNSAFE.sub("_", f"{tenant.platform}-{tenant.external_id}-{subject}-{stamp}")
-        folder = Path(self.settings.storage.data_dir) / "datasets"
+        name = f"{_dataset_name(tenant, subject)}-{stamp}"
+        folder = Path(self.settings.storage.data_dir) / FOLDER
         path, n = folder / f"{name}.jsonl", 1
         while path.exists():  # a second alert within the same second
             n += 1
@@ -313,3 +332,84 @@ class SelfCheck:
             except Exception:
                 log.warning("could not notify admins of a satisfaction alert", exc_info=True)
         return alert
+
+
+# -- forgetting a person ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Theirs:
+    """What of a person the data sets may hold: the keys of their answers' lines (and of
+    answers reused from theirs), and the name pattern of the data sets made for them."""
+
+    keys: frozenset[str]
+    own: re.Pattern[str] | None
+
+
+def _find(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> _Theirs:
+    mine = list(
+        session.exec(
+            select(Interaction.id).where(
+                Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+            )
+        )
+    )
+    ids = mine + [i for i, _ in reuses_of(session, tenant_id, mine)]
+    keys: set[str] = set()
+    for start in range(0, len(ids), 900):
+        rows = session.exec(
+            select(Interaction.id, Interaction.created_at, Interaction.personality).where(
+                col(Interaction.id).in_(ids[start : start + 900])
+            )
+        )
+        for iid, at, personality in rows:
+            keys |= example_keys(iid, at, personality)
+    user, tenant = session.get(User, user_id), session.get(Tenant, tenant_id)
+    own = None
+    if user is not None and tenant is not None:
+        own = re.compile(re.escape(_dataset_name(tenant, f"user-{user.external_id}")) + _STAMP)
+    return _Theirs(frozenset(keys), own)
+
+
+#: One rewrite of the folder at a time in this process (two erasures must not interleave).
+_REWRITING = threading.Lock()
+
+
+def data_sets(data_dir: Path) -> PersonalStore[_Theirs]:
+    """A person's share of the data sets under ``data_dir`` (see the module docstring)."""
+    folder = data_dir / FOLDER
+
+    def erase_now(theirs: _Theirs) -> int:
+        """The data set files deleted or rewritten."""
+        if not folder.is_dir():
+            return 0
+        gone = 0
+        with _REWRITING:
+            for path in sorted(folder.glob("*.jsonl")):
+                if theirs.own is not None and theirs.own.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+                    gone += 1
+                elif theirs.keys and drop_examples(path, theirs.keys):
+                    gone += 1
+        return gone
+
+    async def erase(theirs: _Theirs) -> int:
+        return await asyncio.to_thread(erase_now, theirs)
+
+    return PersonalStore("data_sets", _find, erase)
+
+
+def erase_alerts(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Forget me: the satisfaction alerts about the person (the self-check's state)."""
+    result = session.exec(
+        delete(AuditEntry).where(
+            col(AuditEntry.tenant_id) == tenant_id,
+            col(AuditEntry.target) == f"user:{user_id}",
+            col(AuditEntry.action).in_((ALERT, RECOVERED)),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+#: The self-check's alert state about a person (audit entries ``user:<id>``).
+SATISFACTION_ALERTS = PersonalData("satisfaction_alerts", ("audit_log",), erase_alerts)

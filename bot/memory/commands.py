@@ -11,7 +11,6 @@ forget across every account, write to the home account, and ``forget me`` erases
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import uuid
@@ -26,11 +25,11 @@ from bot.errors import CommandError
 from bot.identity.person import person_of, person_profile
 from bot.memory.extract import PROFILE_FIELDS, field_of_key, rule_facts
 from bot.memory.learn import Learner
-from bot.memory.personal import Erasure, erase_user, memory_stats, user_memories
+from bot.memory.personal import memory_stats, user_memories
 from bot.memory.profile import apply_facts, remove_from_profile
 from bot.memory.service import MemoryService
-from bot.memory.short_term import ShortTermMemory
 from bot.memory.store import MemoryRecord, NewMemory, Scope
+from bot.personal_data import Erasure, PersonalDataRegistry
 from bot.pipeline.identify import IdentityCache
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -159,15 +158,15 @@ class MemoryCommands:
         settings: Settings,
         db: Database,
         memory: MemoryService | None,
-        short_term: ShortTermMemory,
         identity: IdentityCache,
+        personal_data: PersonalDataRegistry,
         learner: Learner | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.memory = memory
-        self.short_term = short_term
         self.identity = identity
+        self.personal_data = personal_data
         self.learner = learner
 
     @property
@@ -311,40 +310,37 @@ class MemoryCommands:
         memory.forgot(tenant_id, user_id)
 
     async def forget_me(self, caller: Caller) -> str:
+        """Erase the person everywhere (:mod:`bot.personal_data`), on every linked account."""
         if self.learner is not None:  # nothing learned mid-way may outlive the erasure
             await self.learner.idle(timeout_s=30)
-        memory = self.memory
-        store = (lambda: memory.store) if memory is not None else None
 
-        accounts = [(caller.tenant_id, caller.user_id)]
-
-        def erase() -> list[Erasure]:
+        def linked_now(session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
             # A linked person is erased on every account (as linked now), each in its tenant.
-            with self.db.session() as session:
-                person = person_of(session, caller.user_id)
-            if person is not None:
-                accounts[:] = [a.key for a in person.accounts]
-            return [
-                erase_user(self.db, tenant_id, user_id, store=store, actor=caller.actor)
-                for tenant_id, user_id in reversed(accounts)
-            ]
+            person = person_of(session, caller.user_id)
+            if person is None:
+                return [(caller.tenant_id, caller.user_id)]
+            return [a.key for a in person.accounts]
 
         self.identity.forget_user(caller.user_id)  # before the links go
+        accounts = [(caller.tenant_id, caller.user_id)]
+        erased: list[Erasure] = []
         try:
-            erased = await (memory.run(erase) if memory is not None else asyncio.to_thread(erase))
+            accounts = await self.db.run(linked_now)
+            for tenant_id, user_id in reversed(accounts):
+                erased.append(
+                    await self.personal_data.erase(
+                        self.db, tenant_id, user_id, actor=caller.actor, action="memory.forget_me"
+                    )
+                )
         except Exception:
             log.exception("forget me failed for %s", caller.actor)
             return messages.FORGET_ME_FAILED
-        for conversation in [c for e in erased for c in e.conversations]:
-            try:
-                await self.short_term.clear(conversation)
-            except Exception:
-                log.warning("could not clear thread history %s", conversation, exc_info=True)
-        for tenant_id, user_id in accounts:
-            if memory is not None:
-                memory.forgot(tenant_id, user_id)
-            self.identity.forget_user(user_id)
-        log.info("forgot %s on request: %s", caller.actor, [e.counts() for e in erased])
+        finally:
+            for tenant_id, user_id in accounts:
+                if self.memory is not None:
+                    self.memory.forgot(tenant_id, user_id)
+                self.identity.forget_user(user_id)
+        log.info("forgot %s on request: %s", caller.actor, [e.counts for e in erased])
         return messages.FORGOTTEN_ME
 
     # -- what do you know -------------------------------------------------------------------------

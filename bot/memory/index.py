@@ -7,12 +7,16 @@ and the same vectors serve semantic ranking of lexical candidates too.
 
 Which memories a search may see (its scope) is decided in SQL, where it is indexed; Chroma
 metadata filters were measured at 20–100 ms at 100k vectors, lookups by id at 2 ms.
+
+The index holds ids and vectors only: no document, no metadata. The text of a memory lives in
+SQL, the record; Chroma keeps what it is given in its own log (``chroma.sqlite3``) and full-text
+index beyond a delete, so text given to it would outlive "forget me".
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,23 +86,12 @@ class VectorIndex:
             self._collections[tenant] = collection
         return collection
 
-    def add(
-        self,
-        tenant: str,
-        ids: Sequence[str],
-        vectors: np.ndarray,
-        metadatas: Sequence[Mapping[str, str | float | int | bool]],
-        documents: Sequence[str],
-    ) -> None:
+    def add(self, tenant: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Store (or replace) the vectors of ``ids``; nothing else (see the module docstring)."""
         if not ids:
             return
         with self._lock:
-            self._collection(tenant).upsert(
-                ids=list(ids),
-                embeddings=vectors.astype(np.float32),
-                metadatas=[dict(m) for m in metadatas],
-                documents=list(documents),
-            )
+            self._collection(tenant).upsert(ids=list(ids), embeddings=vectors.astype(np.float32))
 
     def nearest(self, tenant: str, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The ``n`` nearest vectors of the tenant: (id, cosine similarity), best first."""

@@ -1,4 +1,5 @@
-"""Long-term memory: canonical rows in SQL, vectors in Chroma, hybrid retrieval.
+"""Long-term memory: canonical rows in SQL (the text), vectors in Chroma (ids only), hybrid
+retrieval.
 
 A memory belongs to a :class:`Scope`: a tenant; a user within it (or the whole team); one
 personality (or all). A search for a user sees that user's memories and the team's, never
@@ -281,16 +282,7 @@ class MemoryStore:
             # The index first: if it fails, the transaction rolls back and nothing is half-kept.
             for tenant_id in {r.tenant_id for r in new_rows} | set(retired):
                 mine = [i for i, r in enumerate(new_rows) if r.tenant_id == tenant_id]
-                self.index.add(
-                    str(tenant_id),
-                    [str(new_rows[i].id) for i in mine],
-                    vectors[mine],
-                    [
-                        {"kind": new_rows[i].kind, "user": str(new_rows[i].user_id or "")}
-                        for i in mine
-                    ],
-                    [new_rows[i].text for i in mine],
-                )
+                self.index.add(str(tenant_id), [str(new_rows[i].id) for i in mine], vectors[mine])
                 self.index.delete(str(tenant_id), retired.get(tenant_id, []))
             return [MemoryRecord.of(placed[id(item)]) for _, item in batch]
 
@@ -448,16 +440,7 @@ class MemoryStore:
             fresh = self.embedder.embed([r.text for r in missing])
             for tenant_id in {r.tenant_id for r in missing}:
                 mine = [i for i, r in enumerate(missing) if r.tenant_id == tenant_id]
-                self.index.add(
-                    str(tenant_id),
-                    [str(missing[i].id) for i in mine],
-                    fresh[mine],
-                    [
-                        {"kind": missing[i].kind, "user": str(missing[i].user_id or "")}
-                        for i in mine
-                    ],
-                    [missing[i].text for i in mine],
-                )
+                self.index.add(str(tenant_id), [str(missing[i].id) for i in mine], fresh[mine])
             stored.update({str(r.id): v for r, v in zip(missing, fresh, strict=True)})
         matrix = np.stack([stored[str(r.id)] for r in rows])
         semantic = np.clip(matrix @ vector, 0.0, 1.0)

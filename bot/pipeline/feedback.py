@@ -2,6 +2,9 @@
 
 Each (answer, person, emoji) is one row; removing the emoji retracts it. A person's rating of
 an answer is their newest active row, so only the latest rating per person per message counts.
+
+Forgetting a person (:data:`FEEDBACK`, :mod:`bot.personal_data`) deletes the ratings they gave
+and every rating of the answers to their questions.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from bot.events import FeedbackInfo, InteractionInfo, Reaction, utcnow
+from bot.personal_data import PersonalData, iso
 from bot.pipeline.identify import IdentityCache, _get_or_create, ensure_tenant
 from bot.storage.models import Feedback, Interaction, ReplyMessage, Tenant, User
 
-__all__ = ["RatingTable", "Rated", "record_reaction", "normalise_emoji"]
+__all__ = ["FEEDBACK", "RatingTable", "Rated", "record_reaction", "normalise_emoji"]
 
 _SKIN_TONE = re.compile(r"::skin-tone-\d$")
 _MODIFIERS = re.compile("[\ufe0f\ufe0e\U0001f3fb-\U0001f3ff]")
@@ -170,3 +174,44 @@ def record_reaction(
         after=(current.rating, current.updated_at) if current else (0, None),
         context=dict(interaction.context or {}),
     )
+
+
+# -- a person's ratings -------------------------------------------------------------------------
+
+
+def export_feedback(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The ratings a person gave, oldest first."""
+    return [
+        {
+            "interaction_id": str(f.interaction_id),
+            "emoji": f.emoji,
+            "rating": f.rating,
+            "retracted": f.retracted,
+            "created_at": iso(f.created_at),
+        }
+        for f in session.exec(
+            select(Feedback)
+            .where(Feedback.tenant_id == tenant_id, Feedback.user_id == user_id)
+            .order_by(col(Feedback.created_at))
+        )
+    ]
+
+
+def erase_feedback(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    """Delete the ratings a person gave and the ratings of the answers to their questions."""
+    theirs = select(Interaction.id).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+    )
+    result = session.exec(
+        delete(Feedback).where(
+            col(Feedback.tenant_id) == tenant_id,
+            (col(Feedback.user_id) == user_id) | col(Feedback.interaction_id).in_(theirs),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+#: The ratings a person gave, and those of the answers they were given.
+FEEDBACK = PersonalData("feedback", ("feedback",), erase_feedback, export_feedback)

@@ -1,23 +1,35 @@
-"""Stage 7, record: the interaction row, the reply's message ids, the short-term turns."""
+"""Stage 7, record: the interaction row, the reply's message ids, the short-term turns.
+
+What it records about a person is theirs to export and erase (:mod:`bot.personal_data`):
+:data:`INTERACTIONS` (their requests and the replies, with the replies' message ids) and
+:func:`thread_histories` (the recent turns in Redis of every conversation that holds their
+words: where they asked, and where an answer reused from theirs was given).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from sqlalchemy import Connection
+from sqlmodel import Session, col, delete, select
 
 from bot.context import Turn
 from bot.events import Message, utcnow
+from bot.learning.answer_cache import reuses_of
 from bot.memory.short_term import ShortTermMemory
+from bot.personal_data import PersonalData, PersonalStore, iso
 from bot.pipeline.deliver import Delivery
 from bot.pipeline.generate import Generation
 from bot.pipeline.identify import Who
 from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
-from bot.storage.tables import CONVERSATIONS, INTERACTIONS, REPLY_MESSAGES
+from bot.storage.models import Conversation, Interaction, ReplyMessage
+from bot.storage.tables import CONVERSATIONS, REPLY_MESSAGES
+from bot.storage.tables import INTERACTIONS as INTERACTION_ROWS
 
-__all__ = ["record"]
+__all__ = ["INTERACTIONS", "record", "thread_histories"]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +110,7 @@ async def record(
     def write(conn: Connection) -> None:
         if new_conversation:
             conn.execute(insert_if_missing(conn, CONVERSATIONS), [conversation])
-        conn.execute(INTERACTIONS.insert(), [row])
+        conn.execute(INTERACTION_ROWS.insert(), [row])
         if replies:
             conn.execute(REPLY_MESSAGES.insert(), replies)
 
@@ -116,3 +128,89 @@ async def record(
                 "short-term memory unavailable; the turn is stored in SQL only", exc_info=True
             )
     return interaction_id
+
+
+# -- a person's records ---------------------------------------------------------------------------
+
+
+def _theirs(tenant_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+    return select(Interaction.id).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+    )
+
+
+def export_interactions(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """A person's interactions (their requests and the replies to them), oldest first."""
+    rows = session.exec(
+        select(Interaction, Conversation)
+        .join(Conversation, col(Conversation.id) == col(Interaction.conversation_id))
+        .where(Interaction.tenant_id == tenant_id, Interaction.user_id == user_id)
+        .order_by(col(Interaction.created_at))
+    )
+    return [
+        {
+            "id": str(row.id),
+            "created_at": iso(row.created_at),
+            "channel": conversation.channel,
+            "thread": conversation.thread or None,
+            "personality": row.personality,
+            "request": row.request_text,
+            "reply": row.reply_text,
+            "outcome": row.outcome,
+        }
+        for row, conversation in rows
+    ]
+
+
+def erase_interactions(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> dict[str, int]:
+    """Delete a person's interactions and the message ids of the replies to them (the rows
+    that refer to those interactions go first: ratings, votes, kept answers)."""
+    theirs = _theirs(tenant_id, user_id)
+    replies = session.exec(delete(ReplyMessage).where(col(ReplyMessage.interaction_id).in_(theirs)))
+    interactions = session.exec(
+        delete(Interaction).where(
+            col(Interaction.tenant_id) == tenant_id, col(Interaction.user_id) == user_id
+        )
+    )
+    return {
+        "interactions": int(interactions.rowcount or 0),
+        "reply_messages": int(replies.rowcount or 0),
+    }
+
+
+#: A person's interactions and the message ids of the replies to them.
+INTERACTIONS = PersonalData(
+    "interactions", ("interactions", "reply_messages"), erase_interactions, export_interactions
+)
+
+
+def conversations_with_words_of(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The conversations whose recent turns may hold a person's words: where they asked,
+    and where someone was given an answer reused from theirs."""
+    mine = list(
+        session.exec(
+            select(Interaction.id, Interaction.conversation_id).where(
+                Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+            )
+        )
+    )
+    reused = reuses_of(session, tenant_id, [i for i, _ in mine])
+    return list(dict.fromkeys(c for _, c in mine + reused))
+
+
+def thread_histories(short_term: ShortTermMemory) -> PersonalStore[list[uuid.UUID]]:
+    """The recent turns in Redis of the conversations holding a person's words (the whole
+    history of each: it is a cache of the thread, and SQL keeps everyone else's part)."""
+
+    async def erase(conversations: list[uuid.UUID]) -> int:
+        for conversation in conversations:
+            await short_term.clear(conversation)
+        return len(conversations)
+
+    return PersonalStore("thread_histories", conversations_with_words_of, erase)

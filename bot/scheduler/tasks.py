@@ -22,6 +22,8 @@ into an APScheduler ``CronTrigger``. As in APScheduler, a restricted day of mont
 week must both match (crontab matches either).
 
 Every function here is synchronous and takes a session: run it through ``Database.run``.
+A person's tasks and deliveries are theirs to export and erase: :data:`PROACTIVE_TASKS`
+(:mod:`bot.personal_data`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
+from bot.personal_data import PersonalData, iso
 from bot.scheduler.claimed import ClaimedSlot, ClaimedTask, Due
 from bot.storage.ids import among
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord, UTCDateTime
@@ -54,6 +57,7 @@ __all__ = [
     "ACTIVE",
     "Due",
     "MISSED",
+    "PROACTIVE_TASKS",
     "RETIRED",
     "STOPPED",
     "SyncResult",
@@ -508,3 +512,41 @@ def erase_user_tasks(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID)
         )
     )
     return count
+
+
+def export_user_tasks(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """A person's proactive tasks (what is offered to them, when, and how it went)."""
+    rows = session.exec(
+        select(ProactiveTaskRecord)
+        .where(ProactiveTaskRecord.tenant_id == tenant_id, ProactiveTaskRecord.user_id == user_id)
+        .order_by(col(ProactiveTaskRecord.created_at))
+    )
+    return [
+        {
+            "description": t.description,
+            "request": t.request,
+            "why": t.why,
+            "schedule": t.schedule,
+            "timezone": t.timezone,
+            "source": t.source,
+            "personality": t.personality,
+            "status": t.status,
+            "accepted": t.accepted,
+            "ignored": t.ignored,
+            "declined": t.declined,
+            "created_at": iso(t.created_at),
+            "last_sent_at": iso(t.last_sent_at),
+        }
+        for t in rows
+    ]
+
+
+#: The suggestions offered to a person on a schedule, with their deliveries.
+PROACTIVE_TASKS = PersonalData(
+    "proactive_tasks",
+    ("proactive_tasks", "proactive_deliveries"),
+    erase_user_tasks,
+    export_user_tasks,
+)

@@ -11,6 +11,11 @@ database is marked *out* for ``outage_s`` seconds: calls made meanwhile, and cal
 queued for a worker thread, fail at once with :class:`StorageUnavailable` instead of each
 waiting out its own timeout, so the answer goes on without storage. The first call after that
 tries the server again.
+
+Deleted means gone from the files too (people's data, "forget me"): SQLite runs with
+``secure_delete``, which overwrites deleted content with zeros, and :meth:`Database.scrub`
+truncates the write-ahead log, which still holds older copies of the pages. PostgreSQL keeps
+deleted rows in its files until (auto)vacuum reclaims them; no query can read them.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -235,6 +241,21 @@ class Database:
                 f"cannot reach the database at {self.display_url}: {reason}. "
                 "Check storage.database_url (CHORUS_STORAGE__DATABASE_URL)."
             ) from e
+
+    def scrub(self) -> None:
+        """After deleting personal data: leave no copy of it in the database's files.
+
+        SQLite: checkpoint the write-ahead log into the database and truncate it (the log
+        keeps every page as it was written, deleted rows included). It waits for readers up
+        to the busy timeout; if they are still there, the copies go at a later checkpoint,
+        and a warning says so. PostgreSQL: nothing to do here (see the module docstring).
+        """
+        if not self.is_sqlite:
+            return
+        with self.engine.connect() as conn:
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+        if busy:
+            log.warning("SQLite was busy: the write-ahead log is truncated at a later checkpoint")
 
     def create_all(self) -> None:
         """Create every table directly (tests); production uses :meth:`upgrade`."""
