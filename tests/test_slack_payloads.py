@@ -227,3 +227,15 @@ async def test_malformed_socket_mode_messages_are_refused_with_one_warning_each(
     assert answer.params["text"].endswith("echo: still there?")
     await rig.settle()
     assert _warnings(caplog) == []
+
+
+async def test_a_slash_command_that_says_payload_is_answered(rig: Rig) -> None:
+    """Bolt alone reads a form whose text contains "payload" as an interactive payload, so
+    the command reached it empty and went unanswered (404)."""
+    url = rig.fake.new_response_url()
+    result = await sf.post_slash_command(
+        rig.url, SECRET, text="personalities payload", response_url=url
+    )
+    assert result.status == 200
+    [response] = await rig.fake.wait_for_response()
+    assert "data_analyst" in response.body["text"]

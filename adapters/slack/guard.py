@@ -13,7 +13,9 @@ keeping this free of aiohttp lets the same checks serve another web server later
 
 The body is parsed as Bolt parses it (JSON when the content type is ``application/json`` or
 the body starts with ``{``, else a form whose ``payload`` field, if any, holds JSON), so what
-passes here is what Bolt reads.
+passes here is what Bolt reads; but for one quirk of Bolt's, which reads any form that merely
+contains the text "payload" as an interactive payload (:mod:`adapters.slack.server` hands
+Bolt the fields parsed here then).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from aiohttp import web
 from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack.guard import Refused, check_request
@@ -44,6 +46,11 @@ def events_app(bolt: AsyncApp, path: str, signing_secret: SecretStr | None) -> w
             query=request.query_string,
             headers=request.headers,  # type: ignore[arg-type]  # as Bolt's own adapter does
         )
+        if bolt_request.body != checked.body:
+            # Bolt reads any form whose text contains "payload" as an interactive payload:
+            # a slash command saying "payload" would reach it empty (and go unanswered).
+            bolt_request.body = checked.body
+            bolt_request.context = build_async_context(AsyncBoltContext(), checked.body)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     app = web.Application()
