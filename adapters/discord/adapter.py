@@ -23,7 +23,7 @@ import discord
 from adapters.base import Adapter
 from adapters.discord.check import check_discord
 from adapters.discord.client import ChorusClient, use_endpoints
-from adapters.discord.commands import COMMAND_NAME, chorus_group
+from adapters.discord.commands import COMMAND_NAME, ChorusCommandTree, chorus_group
 from adapters.discord.convert import (
     mentions_bot,
     message_from_discord,
@@ -65,7 +65,7 @@ class DiscordAdapter(Adapter):
             everyone=False, users=False, roles=False, replied_user=self.cfg.ping_on_reply
         )
         self.client = ChorusClient(self, self.cfg, allowed_mentions=self.mentions)
-        self.tree = discord.app_commands.CommandTree(self.client)
+        self.tree = ChorusCommandTree(self.client)
         self.tree.add_command(chorus_group(self._on_command))
         self._typing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.threads = ThreadMemory(app.redis, self.platform, self.cfg.thread_memory_s)

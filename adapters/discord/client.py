@@ -4,7 +4,8 @@
 discord.py's own settings for where the REST API and the Gateway are (class attributes, so
 one per process): :func:`use_endpoints` points them at ``discord.api_url`` and
 ``discord.gateway_url``. The client is an ``AutoShardedClient``: with ``shard_count`` null the
-adapter asks Discord for the recommended count before connecting.
+adapter asks Discord for the recommended count before connecting. Its Gateway event parsers
+are guarded (:mod:`adapters.discord.guard`): a malformed event is skipped, not fatal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from adapters.discord.guard import guard_parsers
 from bot.settings import DiscordSettings
 
 __all__ = ["ChorusClient", "Listener", "intents_for", "use_endpoints"]
@@ -67,6 +69,8 @@ class ChorusClient(discord.AutoShardedClient):
         if settings.shard_ids is not None:
             self.shard_ids = settings.shard_ids
         self.listener = listener
+        # A malformed Gateway event is skipped with a warning instead of closing every shard.
+        guard_parsers(self._connection.parsers)
 
     async def on_message(self, message: discord.Message) -> None:
         await self.listener.on_message(message)

@@ -10,6 +10,7 @@ listed only in the configuration can use them too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,9 @@ from discord import app_commands
 from bot import messages
 from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
 
-__all__ = ["COMMAND_NAME", "RunCommand", "chorus_group", "subcommand_names"]
+__all__ = ["COMMAND_NAME", "ChorusCommandTree", "RunCommand", "chorus_group", "subcommand_names"]
+
+log = logging.getLogger(__name__)
 
 COMMAND_NAME = "chorus"
 #: Discord allows 25 subcommands in a group.
@@ -52,3 +55,25 @@ def chorus_group(run: RunCommand) -> app_commands.Group:
     for name in subcommand_names():
         group.add_command(_subcommand(name, run))
     return group
+
+
+class ChorusCommandTree(app_commands.CommandTree[discord.AutoShardedClient]):
+    """discord.py's command tree, with one warning instead of a traceback for an interaction
+    that names no command Chorus has, or whose options do not fit it (a registration that is
+    out of date, or a malformed interaction)."""
+
+    async def on_error(
+        self,
+        interaction: discord.Interaction[discord.AutoShardedClient],
+        error: app_commands.AppCommandError,
+        /,
+    ) -> None:
+        if isinstance(error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
+            log.warning(
+                "skipped an interaction that does not fit /%s (%s): is the registered"
+                " command out of date? (discord.sync_commands)",
+                COMMAND_NAME,
+                type(error).__name__,
+            )
+            return
+        await super().on_error(interaction, error)

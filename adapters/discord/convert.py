@@ -85,7 +85,8 @@ def answerable(message: discord.Message, bot_id: int, *, in_known_thread: bool) 
     if message.type not in _PERSON_TYPES or not message.content.strip():
         return False
     if message.guild is None:
-        return True
+        # A DM; not a message from a guild discord.py does not know (yet): that is no DM.
+        return isinstance(message.channel, discord.DMChannel)
     return mentions_bot(message, bot_id) or replies_to_bot(message, bot_id) or in_known_thread
 
 

@@ -1,7 +1,9 @@
 """The Slack adapter, on Bolt for Python (async).
 
-Socket Mode when ``SLACK_APP_TOKEN`` is set, otherwise the Events API over HTTP (Bolt verifies
-the signing secret) served on ``slack.host:slack.port`` at ``slack.path``. Bolt acknowledges
+Socket Mode when ``SLACK_APP_TOKEN`` is set, otherwise the Events API over HTTP served on
+``slack.host:slack.port`` at ``slack.path``. Requests not signed with the signing secret get 401
+and malformed ones 400 before Bolt sees them (:mod:`adapters.slack.server`); malformed Socket
+Mode envelopes are refused likewise (:mod:`adapters.slack.socket_mode`). Bolt acknowledges
 every event at once and runs the listener after, so Slack's 3-second rule holds whatever the
 model does. Web API calls go through slack_sdk's retry handlers (HTTP 429 honours
 ``Retry-After``; dropped connections are retried).
@@ -21,7 +23,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -38,6 +39,8 @@ from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_f
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
 from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
+from adapters.slack.server import events_app
+from adapters.slack.socket_mode import AsyncSocketModeHandler
 from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
@@ -458,7 +461,8 @@ class SlackAdapter(Adapter):
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")
         else:
-            self._runner = web.AppRunner(self.bolt.web_app(path=self.cfg.path))
+            events = events_app(self.bolt, self.cfg.path, self.app.secrets.slack_signing_secret)
+            self._runner = web.AppRunner(events)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
             await site.start()

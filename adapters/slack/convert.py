@@ -9,6 +9,9 @@ Which events become messages:
 Bots (Chorus included), edits, joins and other subtypes are ignored. The message identity
 (``channel:ts``) is the de-duplication key, so Slack's retries and the ``message`` +
 ``app_mention`` pair Slack sends for one mention are answered once.
+
+A field of the wrong type makes an event ignored here, never raise; such events do not get
+this far (:mod:`adapters.slack.guard` refuses them first, with a reason in the log).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def strip_mentions(text: str, bot_user_id: str) -> str:
 
 def thread_of(event: Mapping[str, Any]) -> str | None:
     thread = event.get("thread_ts")
-    return str(thread) if thread else None
+    return thread if isinstance(thread, str) and thread else None
 
 
 def _is_from_bot(event: Mapping[str, Any], bot_user_id: str) -> bool:
@@ -84,7 +87,8 @@ def message_from_event(
 ) -> Message | None:
     """The :class:`Message` for an ``app_mention`` or ``message`` event, or None to ignore it."""
     kind = event.get("type")
-    if event.get("subtype") not in ACCEPTED_SUBTYPES:
+    subtype = event.get("subtype")
+    if not (subtype is None or isinstance(subtype, str)) or subtype not in ACCEPTED_SUBTYPES:
         return None
     user = event.get("user")
     channel = event.get("channel")
@@ -129,8 +133,10 @@ def reaction_from_event(
     body: Mapping[str, Any], event: Mapping[str, Any], *, bot_user_id: str
 ) -> Reaction | None:
     """A :class:`Reaction` for ``reaction_added``/``reaction_removed`` on a bot message."""
-    item = event.get("item") or {}
-    if item.get("type") != "message" or event.get("item_user") != bot_user_id:
+    item = event.get("item")
+    if not isinstance(item, Mapping) or item.get("type") != "message":
+        return None
+    if event.get("item_user") != bot_user_id:
         return None
     user, emoji = event.get("user"), event.get("reaction")
     channel, ts = item.get("channel"), item.get("ts")

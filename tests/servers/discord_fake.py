@@ -363,6 +363,26 @@ class FakeDiscord:
         ``<@ID>`` in ``content`` become mentions, as Discord resolves them; ``reply_to`` makes
         it a reply to that message (which mentions its author, as Discord's default does).
         """
+        payload = self.message_payload(channel_id, author, content, reply_to=reply_to)
+        mid = int(payload["id"])
+        self.messages[mid] = payload
+        self._dispatch("MESSAGE_CREATE", payload, self._guild_of_channel(channel_id))
+        return mid
+
+    def send_event(self, event: str, data: Any, *, guild: FakeGuild | None = None) -> None:
+        """Dispatch ``event`` with ``data`` as given (e.g. a payload with a field missing or of
+        the wrong type) to the sessions of ``guild``'s shard (shard 0 without a guild)."""
+        self._dispatch(event, data, guild)
+
+    def message_payload(
+        self,
+        channel_id: int,
+        author: FakeUser,
+        content: str,
+        *,
+        reply_to: int | None = None,
+    ) -> dict[str, Any]:
+        """The MESSAGE_CREATE payload :meth:`send_message` would dispatch (not recorded)."""
         guild = self._guild_of_channel(channel_id)
         mid = self.snowflake()
         mentioned = [int(m) for m in re.findall(r"<@!?(\d+)>", content)]
@@ -402,9 +422,7 @@ class FakeDiscord:
         if guild is not None:
             payload["guild_id"] = str(guild.id)
             payload["member"] = self._member(guild, author.id, with_user=False)
-        self.messages[mid] = payload
-        self._dispatch("MESSAGE_CREATE", payload, guild)
-        return mid
+        return payload
 
     def dm_channel(self, user: FakeUser) -> int:
         """The DM channel between ``user`` and the bot (created on first use)."""
@@ -425,6 +443,20 @@ class FakeDiscord:
         custom_id: int | None = None,
     ) -> None:
         """``user`` adds (or removes) ``emoji`` on a message; only its id needs to be known."""
+        data = self.reaction_payload(message_id, user, emoji, remove=remove, custom_id=custom_id)
+        event = "MESSAGE_REACTION_REMOVE" if remove else "MESSAGE_REACTION_ADD"
+        self._dispatch(event, data, self._guild_of_channel(int(data["channel_id"])))
+
+    def reaction_payload(
+        self,
+        message_id: int,
+        user: FakeUser,
+        emoji: str,
+        *,
+        remove: bool = False,
+        custom_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The MESSAGE_REACTION_ADD (or _REMOVE) payload :meth:`react` would dispatch."""
         original = self.messages.get(message_id)
         if original is None:
             raise KeyError(f"no message {message_id}")
@@ -445,8 +477,7 @@ class FakeDiscord:
             data["burst_colors"] = []
             if guild is not None:
                 data["member"] = self._member(guild, user.id, with_user=True)
-        event = "MESSAGE_REACTION_REMOVE" if remove else "MESSAGE_REACTION_ADD"
-        self._dispatch(event, data, guild)
+        return data
 
     def slash_command(
         self,
@@ -458,6 +489,20 @@ class FakeDiscord:
         channel_id: int | None = None,
     ) -> str:
         """``user`` runs ``/chorus SUBCOMMAND [args]``; returns the interaction token."""
+        data = self.interaction_payload(user, subcommand, args, guild=guild, channel_id=channel_id)
+        self._dispatch("INTERACTION_CREATE", data, guild)
+        return str(data["token"])
+
+    def interaction_payload(
+        self,
+        user: FakeUser,
+        subcommand: str,
+        args: str | None = None,
+        *,
+        guild: FakeGuild | None = None,
+        channel_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The INTERACTION_CREATE payload :meth:`slash_command` would dispatch."""
         token = uuid.uuid4().hex
         options: list[dict[str, Any]] = []
         if args is not None:
@@ -504,8 +549,7 @@ class FakeDiscord:
                 context=1,
                 authorizing_integration_owners={"0": str(user.id)},
             )
-        self._dispatch("INTERACTION_CREATE", data, guild)
-        return token
+        return data
 
     # -- faults ---------------------------------------------------------------------------------
 

@@ -653,6 +653,13 @@ class FakeSlack:
         self.sent_envelopes.append(envelope)
         return envelope
 
+    async def send_socket_text(self, text: str, *, timeout: float = 5.0) -> None:
+        """Push raw ``text`` down the newest open websocket: a malformed message, as a broken
+        or hostile server might send."""
+        await self._wait_until(lambda: self.open_sockets > 0, timeout, "an open socket")
+        ws = [w for w in self._sockets if not w.closed][-1]
+        await ws.send_str(text)
+
     async def redeliver(
         self,
         envelope: dict[str, Any],
@@ -1872,33 +1879,36 @@ class HttpResult:
 
 
 def sign_request(
-    signing_secret: str, body: str, timestamp: int | str | None = None
+    signing_secret: str, body: str | bytes, timestamp: int | str | None = None
 ) -> dict[str, str]:
-    """``X-Slack-Request-Timestamp`` and ``X-Slack-Signature`` headers for ``body``."""
+    """``X-Slack-Request-Timestamp`` and ``X-Slack-Signature`` headers for ``body`` (Slack
+    signs the raw bytes, which need not be UTF-8)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(
-        signing_secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256
-    ).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(signing_secret.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest.hexdigest()}"}
 
 
 async def post_signed(
     url: str,
     signing_secret: str,
-    body: str,
+    body: str | bytes,
     *,
     content_type: str,
     timestamp: int | str | None = None,
     retry_num: int | None = None,
     retry_reason: str | None = None,
     bad_signature: bool = False,
+    unsigned: bool = False,
     session: ClientSession | None = None,
 ) -> HttpResult:
-    """POST ``body`` signed like Slack does; ``bad_signature`` signs with a wrong secret.
+    """POST ``body`` signed like Slack does; ``bad_signature`` signs with a wrong secret,
+    ``unsigned`` sends no signature headers at all.
 
     Pass ``session`` to reuse connections (benchmarks); otherwise one is opened and closed.
     """
-    headers = sign_request(signing_secret + ("-wrong" if bad_signature else ""), body, timestamp)
+    secret = signing_secret + ("-wrong" if bad_signature else "")
+    headers = {} if unsigned else sign_request(secret, body, timestamp)
     headers["Content-Type"] = content_type
     headers["User-Agent"] = "Slackbot 1.0 (+https://api.slack.com/robots)"
     if retry_num is not None:
@@ -1910,8 +1920,11 @@ async def post_signed(
     return await _post(session, url, body, headers)
 
 
-async def _post(session: ClientSession, url: str, body: str, headers: dict[str, str]) -> HttpResult:
-    async with session.post(url, data=body.encode(), headers=headers) as resp:
+async def _post(
+    session: ClientSession, url: str, body: str | bytes, headers: dict[str, str]
+) -> HttpResult:
+    data = body.encode() if isinstance(body, str) else body
+    async with session.post(url, data=data, headers=headers) as resp:
         return HttpResult(status=resp.status, text=await resp.text(), headers=_flat(resp.headers))
 
 

@@ -1,0 +1,121 @@
+"""What is wrong with a platform payload, said without repeating any of it.
+
+Slack and Discord payloads are checked against a JSON schema (Draft 2020-12) of the fields
+Chorus and the platform's SDK read, before either reads them: a payload that would make the
+SDK or Chorus's conversion raise is refused with one reason instead. The reason names where
+the problem is and what kind of value was found there (``event.item is a string, not an
+object``), never the value itself: payloads carry people's messages, and a log line must not.
+Paths are spelled only with property names the schema itself declares (any other key, which
+the payload chose, is written ``*``), so not even a key of the payload reaches the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+__all__ = ["Shape", "json_type"]
+
+_ARTICLES = {
+    "array": "an array",
+    "boolean": "a boolean",
+    "integer": "an integer",
+    "null": "null",
+    "number": "a number",
+    "object": "an object",
+    "string": "a string",
+}
+
+
+def json_type(value: object) -> str:
+    """The JSON type of ``value`` with its article: ``an object``, ``a string``, ``null`` …"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _names(schema: object) -> Iterator[str]:
+    """Every property name ``schema`` declares, at any depth."""
+    if isinstance(schema, Mapping):
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, Mapping):
+                yield from value
+            elif key == "required" and isinstance(value, list):
+                yield from (v for v in value if isinstance(v, str))
+            yield from _names(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _names(item)
+
+
+class Shape:
+    """A compiled schema that answers with one reason, or None when the payload fits."""
+
+    def __init__(
+        self, schema: Mapping[str, Any], *, name: str = "the payload", prefix: str = ""
+    ) -> None:
+        Draft202012Validator.check_schema(dict(schema))
+        self._validator = Draft202012Validator(dict(schema))
+        self._known = frozenset(_names(schema))
+        #: What reasons call the whole payload (``the body``) …
+        self._name = name
+        #: … and how paths inside it start (``payload`` for ``payload.actions``), if at all.
+        self._prefix = prefix
+
+    def problem(self, instance: object) -> str | None:
+        """The most telling thing wrong with ``instance`` (shallowest first), or None."""
+        error = best_match(self._validator.iter_errors(instance))
+        return None if error is None else self._reason(error)
+
+    def _where(self, path: list[str | int]) -> str:
+        where = self._prefix
+        for part in path:
+            if isinstance(part, int):
+                where += f"[{part}]"
+            else:
+                name = part if part in self._known else "*"
+                where = f"{where}.{name}" if where else name
+        return where
+
+    def _reason(self, error: ValidationError) -> str:
+        path = list(error.absolute_path)
+        where = self._where(path)
+        subject = where or self._name
+        title = error.schema.get("title") if isinstance(error.schema, Mapping) else None
+        if error.validator == "required":
+            wanted = [str(name) for name in error.validator_value]  # type: ignore[union-attr]
+            instance = error.instance if isinstance(error.instance, Mapping) else {}
+            missing = next((name for name in wanted if name not in instance), wanted[0])
+            return f"{self._where([*path, missing])} is missing"
+        if error.validator == "dependentRequired":
+            instance = error.instance if isinstance(error.instance, Mapping) else {}
+            dependencies: Any = error.validator_value
+            for present, needed in dict(dependencies).items():
+                absent = [name for name in needed if name not in instance]
+                if present in instance and absent:
+                    return f"{self._where([*path, absent[0]])} is missing (it goes with {present})"
+        if error.validator == "type":
+            expected = error.validator_value
+            names = [expected] if isinstance(expected, str) else list(expected)  # type: ignore[arg-type]
+            wanted_text = title or " or ".join(_ARTICLES.get(str(n), str(n)) for n in names)
+            return f"{subject} is {json_type(error.instance)}, not {wanted_text}"
+        if error.validator == "minItems":
+            return f"{subject} is empty"
+        if title:
+            return f"{subject} is not {title}"
+        return f"{subject} fails the schema's {error.validator!r} rule"
