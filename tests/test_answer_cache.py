@@ -425,11 +425,13 @@ async def test_forget_me_erases_kept_answers(
 async def test_forget_me_takes_their_answer_out_of_a_colleagues_reuse(
     app: Chorus, llm: FakeLLM, transport: FakeTransport
 ) -> None:
-    answer = await upvoted(app, llm, transport, thread="ada")
-    await rate(app, answer, user="U3")  # a team answer now
+    await liked(app, llm, transport, "U1", QUESTION, thread="ada")
+    await liked(app, llm, transport, "U3", REWORDED, thread="cy")  # two askers: shared
+    ada = newest_answer(app, "U1")
     await ask(app, transport, QUESTION, user="U2", thread="bo")
     reuse = newest(app)
     assert reuse.provider == "cache" and reuse.reply_text == ANSWER
+    assert reuse.context["cached_from"] == str(ada.id)  # hers, the closest question
     bo_history = ShortTermMemory.key(reuse.conversation_id)
     turns = await app.dispatcher.short_term.recent(reuse.conversation_id)
     assert ANSWER in [t.text for t in turns]
