@@ -23,9 +23,9 @@ from bot.errors import CommandError
 from bot.events import utcnow
 from bot.identity.commands import LINK_COMMANDS, LinkCommands
 from bot.identity.person import AccountKey, Person
+from bot.identity.who import IdentityCache
 from bot.learning.commands import PREFERENCE_COMMANDS, PreferenceCommands, preference_intent
 from bot.memory.commands import MEMORY_COMMANDS, MemoryCommands, memory_intent
-from bot.pipeline.identify import IdentityCache
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
 from bot.scheduler.commands import PROACTIVE_COMMANDS, ProactiveCommands, proactive_intent

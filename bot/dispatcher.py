@@ -34,6 +34,7 @@ from bot.events import (
 )
 from bot.hooks import HookRunner
 from bot.identity.commands import LinkCommands
+from bot.identity.who import IdentityCache, Who, identify
 from bot.inbox import answered_before
 from bot.learning.adapt import Adaptation
 from bot.learning.bandit import State
@@ -59,7 +60,6 @@ from bot.pipeline.build_context import build_context
 from bot.pipeline.deliver import deliver
 from bot.pipeline.feedback import Rated, RatingTable, record_reaction
 from bot.pipeline.generate import generate
-from bot.pipeline.identify import IdentityCache, Who, identify
 from bot.pipeline.record import record
 from bot.pipeline.route import Route, route
 from bot.planner.run import Planner

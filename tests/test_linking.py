@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from bot import messages
 from bot.app import Chorus
 from bot.identity.person import person_of
-from bot.pipeline.identify import identify
+from bot.identity.who import identify
 from bot.storage.models import AccountLink, AuditEntry, Memory, PreferenceState, Tenant, User
 from tests.conftest import message, reaction
 from tests.fakes import FakeLLM, FakeTransport

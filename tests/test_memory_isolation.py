@@ -16,8 +16,8 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Chorus
+from bot.identity.who import identify
 from bot.memory.store import Scope
-from bot.pipeline.identify import identify
 from bot.storage.models import Memory, User
 from tests.conftest import message
 from tests.fakes import FakeLLM, FakeTransport

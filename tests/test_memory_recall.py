@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from bot.app import Chorus
 from bot.context import Context, approx_tokens
+from bot.identity.who import identify
 from bot.memory.store import NewMemory, Scope
-from bot.pipeline.identify import identify
 from bot.settings import Secrets
 from bot.storage.models import Interaction
 from tests.conftest import make_settings, message

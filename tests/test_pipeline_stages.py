@@ -9,12 +9,12 @@ import pytest
 from bot.context import Context, Turn, approx_tokens
 from bot.errors import UnknownPersonality
 from bot.events import DeliveryError, Outgoing
+from bot.identity.who import Who
 from bot.middleware.base import Incoming, build_chain
 from bot.middleware.sanitize import Sanitize, clean_text
 from bot.personality import Personality, Style
 from bot.pipeline.deliver import deliver
 from bot.pipeline.feedback import RatingTable, normalise_emoji
-from bot.pipeline.identify import Who
 from bot.pipeline.route import parse_explicit, route
 from bot.plugins import PersonalityRegistry
 from tests.conftest import message

@@ -19,11 +19,11 @@ from sqlmodel import Session, SQLModel, col, select
 
 from bot.errors import CommandError, StorageUnavailable
 from bot.events import Message, Reaction
+from bot.identity.who import IdentityCache, Who, ensure_tenant, identify, identify_sync
 from bot.memory.short_term import ShortTermMemory
 from bot.pipeline.deliver import Delivery
 from bot.pipeline.feedback import Rated, RatingTable, normalise_emoji, record_reaction
 from bot.pipeline.generate import Generation
-from bot.pipeline.identify import IdentityCache, Who, ensure_tenant, identify, identify_sync
 from bot.pipeline.record import record
 from bot.plugin_state import PluginState
 from bot.settings import Settings

@@ -28,7 +28,7 @@ from bot.identity.codes import LinkCodes, looks_like_code
 from bot.identity.links import check, link, unlink
 from bot.identity.pending import PendingLinks
 from bot.identity.person import Account, Person
-from bot.pipeline.identify import IdentityCache
+from bot.identity.who import IdentityCache
 from bot.settings import LinkingSettings
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User

@@ -1,7 +1,7 @@
 """A person: the accounts linked together, and where their personal data lives.
 
 Read with :func:`person_of` (one query for an account that is not linked). The identify stage
-puts the result in :class:`bot.pipeline.identify.Who`, so most messages need no query for it.
+puts the result in :class:`bot.identity.who.Who`, so most messages need no query for it.
 """
 
 from __future__ import annotations

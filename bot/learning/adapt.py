@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from bot.context import Context
 from bot.events import Message
+from bot.identity.who import Who
 from bot.learning.answer_cache import CACHED_FROM, PROVIDER, AnswerCache
 from bot.learning.corrections import Correction, Corrections
 from bot.learning.patterns import Patterns
@@ -25,7 +26,6 @@ from bot.memory.service import MemoryService
 from bot.personality import Personality
 from bot.pipeline.feedback import Rated
 from bot.pipeline.generate import Generation
-from bot.pipeline.identify import Who
 from bot.settings import Settings
 from bot.storage.db import Database
 

@@ -40,11 +40,11 @@ from sqlmodel import Session, col, select
 
 from bot.context import Context
 from bot.events import Message
+from bot.identity.who import Who
 from bot.learning.patterns import current_ratings
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
 from bot.memory.store import NewMemory, Scope, tokens
-from bot.pipeline.identify import Who
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Interaction

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel import Session, select
 
+from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
 from bot.memory.store import Hit, MemoryRecord, MemoryStore, NewMemory, Scope
-from bot.pipeline.identify import IdentityCache, _get_or_create, ensure_tenant
 from bot.settings import RetrievalWeights, Secrets, Settings, load_secrets, load_settings
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User

@@ -23,6 +23,7 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.identity.person import person_of, person_profile
+from bot.identity.who import IdentityCache
 from bot.memory.extract import PROFILE_FIELDS, field_of_key, rule_facts
 from bot.memory.learn import Learner
 from bot.memory.personal import memory_stats, user_memories
@@ -30,7 +31,6 @@ from bot.memory.profile import apply_facts, remove_from_profile
 from bot.memory.service import MemoryService
 from bot.memory.store import MemoryRecord, NewMemory, Scope
 from bot.personal_data import Erasure, PersonalDataRegistry
-from bot.pipeline.identify import IdentityCache
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User

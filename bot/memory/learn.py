@@ -21,11 +21,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from bot.identity.who import IdentityCache
 from bot.llm.base import LLMProvider
 from bot.memory.extract import Fact, llm_facts, merge, rule_facts, says_something_about_self
 from bot.memory.profile import apply_facts
 from bot.memory.service import MemoryService
-from bot.pipeline.identify import IdentityCache
 from bot.settings import Settings
 from bot.storage.db import Database
 

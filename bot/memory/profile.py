@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.identity.who import IdentityCache
 from bot.memory.extract import LIST_FIELDS, Fact, field_of_key, normalise
 from bot.memory.service import MemoryService
 from bot.memory.store import MemoryRecord, Scope
-from bot.pipeline.identify import IdentityCache
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 

@@ -14,13 +14,13 @@ from typing import Any
 from bot.context import Context
 from bot.events import Message
 from bot.hooks import HookRunner
+from bot.identity.who import Who
 from bot.learning.patterns import Patterns
 from bot.learning.privacy import about_asker
 from bot.memory.service import MemoryService, Recall
 from bot.memory.short_term import ShortTermMemory
 from bot.memory.store import Scope
 from bot.personality import Personality, Style
-from bot.pipeline.identify import Who
 
 __all__ = ["build_context", "persona_prompt", "profile_summary"]
 

@@ -19,8 +19,8 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from bot.events import FeedbackInfo, InteractionInfo, Reaction, utcnow
+from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
 from bot.personal_data import PersonalData, iso
-from bot.pipeline.identify import IdentityCache, _get_or_create, ensure_tenant
 from bot.storage.models import Feedback, Interaction, ReplyMessage, Tenant, User
 
 __all__ = ["FEEDBACK", "RatingTable", "Rated", "record_reaction", "normalise_emoji"]

@@ -17,12 +17,12 @@ from sqlmodel import Session, col, delete, select
 
 from bot.context import Turn
 from bot.events import Message, utcnow
+from bot.identity.who import Who
 from bot.learning.answer_cache import reuses_of
 from bot.memory.short_term import ShortTermMemory
 from bot.personal_data import PersonalData, PersonalStore, iso
 from bot.pipeline.deliver import Delivery
 from bot.pipeline.generate import Generation
-from bot.pipeline.identify import Who
 from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
 from bot.storage.models import Conversation, Interaction, ReplyMessage

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.errors import UnknownPersonality
+from bot.identity.who import Who
 from bot.personality import Personality
-from bot.pipeline.identify import Who
 from bot.plugins import PersonalityRegistry
 
 __all__ = ["Route", "RouteReason", "parse_explicit", "route"]

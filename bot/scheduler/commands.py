@@ -21,7 +21,7 @@ from bot.audit import audit
 from bot.autonomy import SETTING as AUTONOMY_SETTING
 from bot.autonomy import autonomy_of, parse_autonomy
 from bot.errors import CommandError
-from bot.pipeline.identify import IdentityCache
+from bot.identity.who import IdentityCache
 from bot.scheduler.policy import OPT_OUT_SETTING, opted_out, zone
 from bot.settings import Settings
 from bot.storage.db import Database

@@ -8,8 +8,8 @@ import redis.asyncio as aioredis
 from bot.autonomy import autonomy_of
 from bot.events import Message, Transport
 from bot.hooks import HookRunner
+from bot.identity.who import Who
 from bot.personality import Style
-from bot.pipeline.identify import Who
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.tools.audit_log import Spawn

@@ -1,5 +1,5 @@
-"""Stage 2, identify: the tenant and user of a message (created on first sight), and its
-conversation.
+"""Who a message is from: its tenant and user (created on first sight), and its conversation
+(the dispatcher's identify step).
 
 A conversation's id is derived from where it happens (:func:`conversation_id`), so knowing it
 needs no SQL; its row is written with the first interaction recorded in it (stage 7). With the
