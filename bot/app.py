@@ -37,8 +37,13 @@ from bot.settings import Secrets, Settings, load_secrets, mask_url
 from bot.storage.db import Database
 
 if TYPE_CHECKING:
+    from bot.commands import Commands
     from bot.dispatcher import Dispatcher
+    from bot.identity.who import IdentityCache
+    from bot.learning.preferences import Preferences
+    from bot.learning.selfcheck import SelfCheck
     from bot.memory.embedding import Embedder
+    from bot.memory.learn import Learner
 
 __all__ = ["Chorus", "ADAPTER_GROUP", "adapter_classes", "personal_data", "tune_gc"]
 
@@ -155,6 +160,143 @@ def personal_data(
     return registry
 
 
+def command_groups(
+    settings: Settings,
+    db: Database,
+    redis: aioredis.Redis,
+    pm: ChorusPluginManager,
+    state: PluginState,
+    *,
+    identity: IdentityCache,
+    memory: MemoryService,
+    learner: Learner,
+    preferences: Preferences,
+    personal_data: PersonalDataRegistry,
+) -> Commands:
+    """Every command group: the features' (in the order their plain forms are recognised), the
+    core's, then the plugins' (``chorus_register_commands``)."""
+    from bot.commands import Commands
+    from bot.commands.core import CoreCommands
+    from bot.identity.commands import LinkCommands
+    from bot.learning.commands import PreferenceCommands
+    from bot.learning.stats import StatsCommands, StatsReporter
+    from bot.memory.commands import MemoryCommands
+    from bot.scheduler.commands import ProactiveCommands
+
+    registry = pm.registry
+    linking = LinkCommands(settings=settings.linking, db=db, redis=redis, identity=identity)
+    commands = Commands(
+        [
+            PreferenceCommands(preferences, lambda: registry.personalities),
+            ProactiveCommands(db, identity, settings),
+            MemoryCommands(
+                settings=settings,
+                db=db,
+                memory=memory,
+                identity=identity,
+                personal_data=personal_data,
+                learner=learner,
+            ),
+            linking,
+            CoreCommands(
+                db,
+                registry,
+                state,
+                identity,
+                default_personality=settings.bot.default_personality,
+                describe=linking.describe,
+            ),
+            StatsCommands(db, StatsReporter(settings, db, registry)),
+        ]
+    )
+    for plugin, group in pm.command_groups():
+        try:
+            commands.register(group)
+        except ValueError as e:
+            log.error("plugin %s: its commands are not registered: %s", plugin, e)
+    return commands
+
+
+def _wire(
+    settings: Settings,
+    db: Database,
+    redis: aioredis.Redis,
+    llm: LLMProvider,
+    pm: ChorusPluginManager,
+    state: PluginState,
+    hooks: HookRunner,
+    memory: MemoryService,
+) -> tuple[Dispatcher, SelfCheck]:
+    """Build the features and hand them to the dispatcher: this is where a new feature joins
+    (a command group, a feedback listener, a reaction claim, personal data)."""
+    from bot.dispatcher import Dispatcher
+    from bot.identity.who import IdentityCache
+    from bot.learning.adapt import Adaptation
+    from bot.learning.preferences import Preferences
+    from bot.learning.selfcheck import SelfCheck
+    from bot.memory.learn import Learner
+    from bot.memory.short_term import ShortTermMemory
+    from bot.pipeline.feedback import PluginFeedback
+    from bot.planner.run import Planner
+    from bot.tools.service import Tools
+
+    d = settings.dispatcher
+    registry = pm.registry
+    identity = IdentityCache(ttl_s=d.identity_cache_s)
+    short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
+    learner = Learner(settings=settings, db=db, memory=memory, llm=llm, identity=identity)
+    # Feedback learning: corrections, what worked per kind of request, the answer cache.
+    adapt = Adaptation(
+        settings=settings,
+        db=db,
+        redis=redis,
+        memory=memory,
+        learner=learner,
+        personalities=registry.personalities,
+    )
+    selfcheck = SelfCheck(settings=settings, db=db, registry=registry)
+    preferences = Preferences(db, settings.learning)
+    people = personal_data(settings, memory_store=lambda: memory.store, redis=redis)
+    # Tools the personalities call, through one executor with safety checks; its confirmation
+    # questions take ✅/❌ reactions. Plans run through the same executor.
+    tools = Tools(settings, db, hooks, spawn=learner.spawn, redis=redis)
+    plans = Planner(settings, db, tools.executor)
+    dispatcher = Dispatcher(
+        settings=settings,
+        db=db,
+        redis=redis,
+        llm=llm,
+        hooks=hooks,
+        registry=registry,
+        state=state,
+        identity=identity,
+        short_term=short_term,
+        commands=command_groups(
+            settings,
+            db,
+            redis,
+            pm,
+            state,
+            identity=identity,
+            memory=memory,
+            learner=learner,
+            preferences=preferences,
+            personal_data=people,
+        ),
+        learner=learner,
+        adapt=adapt,
+        preferences=preferences,
+        tools=tools,
+        plans=plans,
+        personal_data=people,
+        memory=memory,
+        feedback=[selfcheck, preferences, adapt, PluginFeedback(hooks, state)],
+        reaction_claims=[tools.confirmations],
+        background=[selfcheck],
+    )
+    return dispatcher, selfcheck
+
+
 async def _prepare(db: Database, *, migrate: bool) -> None:
     """Migrate (or just reach) the database, turning any failure into StorageUnavailable."""
     try:
@@ -188,6 +330,8 @@ class Chorus:
     #: Per platform, the running adapter that can write to a person first (proactive
     #: suggestions); adapters implementing :class:`bot.events.DirectMessages` register here.
     direct: dict[str, DirectMessages] = field(default_factory=dict)
+    #: Watches satisfaction after ratings and alerts admins (:mod:`bot.learning.selfcheck`).
+    selfcheck: SelfCheck | None = None
 
     @classmethod
     async def create(
@@ -205,7 +349,6 @@ class Chorus:
 
         Raises :class:`StorageUnavailable` or :class:`ConfigError` with a clear message.
         """
-        from bot.dispatcher import Dispatcher
         from bot.llm.factory import make_provider
 
         secrets = secrets if secrets is not None else load_secrets()
@@ -247,21 +390,12 @@ class Chorus:
         )
         hooks = HookRunner(pm, health, settings.dispatcher.plugin_timeout_s)
         memory = MemoryService(db, _store_factory(settings, secrets, db, embedder), settings.memory)
-        dispatcher = Dispatcher(
-            settings=settings,
-            db=db,
-            redis=redis,
-            llm=llm,
-            pm=pm,
-            state=state,
-            hooks=hooks,
-            memory=memory,
-            personal_data=personal_data(settings, memory_store=lambda: memory.store, redis=redis),
-        )
+        dispatcher, selfcheck = _wire(settings, db, redis, llm, pm, state, hooks, memory)
         inbox = Inbox(db, lease_s=settings.dispatcher.lease_s)
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
+        app.selfcheck = selfcheck
         holder["app"] = app
-        dispatcher.selfcheck.notify = lambda alert: app.notify_admins(
+        selfcheck.notify = lambda alert: app.notify_admins(
             alert.platform, alert.tenant, alert.notice
         )
         await hooks.call("chorus_startup", app=app)

@@ -1,9 +1,19 @@
-"""The pipeline for one event (see ARCHITECTURE.md, "Flow of one message").
+"""The pipeline for one event (docs/architecture.md, "Flow of one message").
 
-Messages pass the middleware chain (error boundary, ignore bots, dedupe, sanitize, rate
-limit), then the stages: identify → route → build context → generate → deliver → record.
-Reactions pass error boundary and dedupe, then become feedback. A stage that fails degrades
-the answer and is logged; the person always gets an answer or a clear message.
+A message passes the middleware chain (error boundary, ignore bots, dedupe, sanitize, rate
+limit) within its deadline (:mod:`bot.deadline`), then::
+
+    identify → a command? (the command registry) → route → context → generate
+             → deliver → record
+
+each a short method below, in that order. A reaction passes error boundary and dedupe, is
+offered to the features that claim reactions (tool confirmations, proactive ✅/🔕), and
+otherwise is stored as a rating and handed to every feedback listener.
+
+The dispatcher builds nothing: :mod:`bot.app` wires the features and hands them in, and knows
+them only through what they registered (command groups, feedback listeners, reaction claims).
+A stage that fails degrades the answer and is logged; the person always gets an answer or a
+clear message.
 """
 
 from __future__ import annotations
@@ -13,18 +23,21 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from bot import deadline, messages
+from bot.background import Waitable
 from bot.commands import Caller, Commands
+from bot.context import Context
 from bot.deadline import Deadline
 from bot.errors import CommandError, UnknownPersonality
 from bot.events import (
     ClaimsReactions,
     EditsMessages,
+    FeedbackListener,
     Message,
     Outgoing,
     Reaction,
@@ -33,19 +46,15 @@ from bot.events import (
     Transport,
 )
 from bot.hooks import HookRunner
-from bot.identity.commands import LinkCommands
 from bot.identity.who import IdentityCache, Who, identify
 from bot.inbox import answered_before
 from bot.learning.adapt import Adaptation
+from bot.learning.answer_cache import PROVIDER as CACHE_PROVIDER
 from bot.learning.bandit import State
-from bot.learning.commands import PreferenceCommands
+from bot.learning.corrections import Correction
 from bot.learning.kinds import request_kind
 from bot.learning.preferences import Decisions, Preferences
-from bot.learning.ratings import Weights
-from bot.learning.selfcheck import SelfCheck
-from bot.learning.stats import StatsReporter
 from bot.llm.base import LLMProvider
-from bot.memory.commands import MemoryCommands
 from bot.memory.learn import Exchange, Learner
 from bot.memory.service import MemoryService
 from bot.memory.short_term import ShortTermMemory
@@ -56,23 +65,26 @@ from bot.middleware.ignore_bots import IgnoreBots
 from bot.middleware.rate_limit import RateLimit
 from bot.middleware.sanitize import Sanitize
 from bot.personal_data import PersonalDataRegistry
+from bot.personality import Personality
 from bot.pipeline.build_context import build_context
-from bot.pipeline.deliver import deliver
-from bot.pipeline.feedback import Rated, RatingTable, record_reaction
-from bot.pipeline.generate import generate
+from bot.pipeline.deliver import Delivery, deliver
+from bot.pipeline.feedback import RatingTable, record_reaction
+from bot.pipeline.generate import Generation, generate
 from bot.pipeline.record import record
-from bot.pipeline.route import Route, route
+from bot.pipeline.route import route
 from bot.planner.run import Planner
 from bot.plugin_state import PluginState
-from bot.plugins import ChorusPluginManager
-from bot.scheduler.commands import ProactiveCommands
+from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.tools.service import Tools
 
-__all__ = ["Dispatcher", "Handled"]
+__all__ = ["Dispatcher", "Handled", "Turn"]
 
 log = logging.getLogger(__name__)
+
+#: Who a message is from when storage cannot say (answered without memory).
+ANONYMOUS = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,28 @@ class Handled:
     duplicate: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A message on its way to an answer, once routed: what the later stages need."""
+
+    who: Who | None
+    #: The message as plugins and the model see it ("ask NAME" removed).
+    question: Message
+    personality: Personality
+    reason: str
+    enabled: Collection[str]
+    #: The style and choices learned for this person and kind of request.
+    decisions: Decisions
+    #: The person's and team's learned preferences (None: learning off, nobody known).
+    states: tuple[State, State] | None
+    correction: Correction | None
+
+    @property
+    def speaker(self) -> Speaker:
+        p = self.personality
+        return Speaker(p.name, p.display_name, p.emoji)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -93,64 +127,50 @@ class Dispatcher:
         db: Database,
         redis: aioredis.Redis,
         llm: LLMProvider,
-        pm: ChorusPluginManager,
-        state: PluginState,
         hooks: HookRunner,
-        memory: MemoryService | None = None,
+        registry: PersonalityRegistry,
+        state: PluginState,
+        identity: IdentityCache,
+        short_term: ShortTermMemory,
+        commands: Commands,
+        learner: Learner,
+        adapt: Adaptation,
+        preferences: Preferences,
+        tools: Tools,
+        plans: Planner,
         personal_data: PersonalDataRegistry,
+        memory: MemoryService | None = None,
+        feedback: Sequence[FeedbackListener] = (),
+        reaction_claims: Sequence[ClaimsReactions] = (),
+        background: Sequence[Waitable] = (),
     ) -> None:
         self.settings = settings
         self.db = db
         self.redis = redis
         self.llm = llm
-        self.pm = pm
-        self.registry = pm.registry
-        self.state = state
         self.hooks = hooks
+        self.registry = registry
+        self.state = state
+        self.identity = identity
+        self.short_term = short_term
+        self.commands = commands
+        self.learner = learner
+        self.adapt = adapt
+        self.preferences = preferences
+        self.tools = tools
+        self.plans = plans
         self.memory = memory
-        #: Everything kept about a person, for ``forget me`` (wired in :mod:`bot.app`).
+        #: Everything kept about a person, for ``forget me``.
         self.personal_data = personal_data
-        self.identity = IdentityCache(ttl_s=settings.dispatcher.identity_cache_s)
-        d = settings.dispatcher
-        self.short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
+        #: Features that learn from ratings, in the order they hear of one.
+        self.feedback: list[FeedbackListener] = list(feedback)
+        #: Features that own some bot messages' reactions (see ClaimsReactions).
+        self.reaction_claims: list[ClaimsReactions] = list(reaction_claims)
+        #: Background work :meth:`drain` waits for at shutdown, besides the learner's.
+        self.background: list[Waitable] = list(background)
         reactions = settings.learning.reactions
         self.ratings = RatingTable(reactions.positive, reactions.negative)
-        self.learner = Learner(
-            settings=settings, db=db, memory=memory, llm=llm, identity=self.identity
-        )
-        # Feedback learning: corrections, what worked per kind of request, the answer cache.
-        self.adapt = Adaptation(
-            settings=settings,
-            db=db,
-            redis=redis,
-            memory=memory,
-            learner=self.learner,
-            personalities=self.registry.personalities,
-        )
-        self.selfcheck = SelfCheck(settings=settings, db=db, registry=self.registry)
-        self.preferences = Preferences(db, settings.learning)
-        self.commands = Commands(
-            db,
-            self.registry,
-            state,
-            self.identity,
-            default_personality=settings.bot.default_personality,
-            admins=settings.bot.admins,
-            stats=StatsReporter(settings, db, self.registry),
-            memory=MemoryCommands(
-                settings=settings,
-                db=db,
-                memory=memory,
-                identity=self.identity,
-                personal_data=personal_data,
-                learner=self.learner,
-            ),
-            preferences=PreferenceCommands(self.preferences, lambda: self.registry.personalities),
-            proactive=ProactiveCommands(db, self.identity, settings),
-            linking=LinkCommands(
-                settings=settings.linking, db=db, redis=redis, identity=self.identity
-            ),
-        )
+        d = settings.dispatcher
         boundary = ErrorBoundary()
         dedupe = Dedupe(redis, d.dedupe_ttl_s, answered=self._answered_before)
         self._messages: Handler = build_chain(
@@ -164,13 +184,6 @@ class Dispatcher:
             self._answer,
         )
         self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
-        #: Tools the personalities call, through one executor with safety checks; its
-        #: confirmation questions take ✅/❌ reactions.
-        self.tools = Tools(settings, db, hooks, spawn=self.learner.spawn, redis=redis)
-        #: Multi-step plans, run through the same executor (their ✅/❌ questions too).
-        self.plans = Planner(settings, db, self.tools.executor)
-        #: Features that own some bot messages' reactions (see ClaimsReactions).
-        self.reaction_claims: list[ClaimsReactions] = [self.tools.confirmations]
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -200,14 +213,51 @@ class Dispatcher:
             iid, dropped=event.original_text == "" and iid is None, duplicate=event.duplicate
         )
 
-    async def _answered_before(self, msg: Message) -> bool:
+    async def handle_reaction(self, reaction: Reaction) -> None:
+        """Turn a reaction on a bot message into feedback. Never raises."""
+        async with self._tracked():
+            await self._reactions(Incoming(reaction))
+
+    async def run_command(self, msg: Message, line: str) -> str:
+        """Run a command given explicitly (console ``/use``, Slack ``/chorus``); the answer."""
         try:
-            return await self.db.run_core(
-                lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
-            )
-        except Exception:
-            log.warning("could not tell whether event %s was answered", msg.event_id)
+            who = await identify(self.db, self.identity, msg)
+            parsed = self.commands.parse(line, strict=True)
+            assert parsed is not None
+            caller = self._caller(msg, who, private=True)  # adapters answer it privately
+            answer = await self.commands.run(caller, *parsed)
+            return answer or messages.HELP
+        except CommandError as e:
+            return str(e)
+
+    async def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait until no event is being handled and nothing is being learned (at shutdown);
+        False if time ran out."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout_s
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            log.error("%d events still in progress at shutdown", self._inflight)
             return False
+        for work in [self.learner, *self.background]:
+            if not await work.idle(max(0.0, until - loop.time())):
+                log.error("%d %s tasks still running at shutdown", work.pending, work)
+                return False
+        return True
+
+    # -- around every message ------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
 
     async def _within_deadline(self, event: Incoming) -> None:
         """Run the message chain; if no reply is on its way by ``dispatcher.deadline_s`` (time
@@ -253,113 +303,62 @@ class Dispatcher:
         except Exception:
             log.exception("could not send the apology for event %s", msg.event_id or "-")
 
-    async def handle_reaction(self, reaction: Reaction) -> None:
-        """Turn a reaction on a bot message into feedback. Never raises."""
-        async with self._tracked():
-            await self._reactions(Incoming(reaction))
-
-    @contextlib.asynccontextmanager
-    async def _tracked(self) -> AsyncIterator[None]:
-        self._inflight += 1
-        self._idle.clear()
+    async def _answered_before(self, msg: Message) -> bool:
         try:
-            yield
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
-
-    async def drain(self, timeout_s: float = 30.0) -> bool:
-        """Wait until no event is being handled and nothing is being learned (at shutdown);
-        False if time ran out."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            log.error("%d events still in progress at shutdown", self._inflight)
+            return await self.db.run_core(
+                lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
+            )
+        except Exception:
+            log.warning("could not tell whether event %s was answered", msg.event_id)
             return False
-        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-        if not await self.learner.idle(remaining):
-            log.error("%d learning tasks still running at shutdown", self.learner.pending)
-            return False
-        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-        if not await self.selfcheck.idle(remaining):
-            log.error("%d self-checks still running at shutdown", self.selfcheck.pending)
-            return False
-        return True
 
-    async def run_command(self, msg: Message, line: str) -> str:
-        """Run a command given explicitly (console ``/use``, Slack ``/chorus``); the answer."""
-        try:
-            who = await identify(self.db, self.identity, msg)
-            parsed = self.commands.parse(line, strict=True)
-            assert parsed is not None
-            caller = self._caller(msg, who, private=True)  # adapters answer it privately
-            answer = await self.commands.run(caller, *parsed)
-            return answer or messages.HELP
-        except CommandError as e:
-            return str(e)
+    # -- the answer, stage by stage -------------------------------------------------------------
 
-    # -- the stages ---------------------------------------------------------------------------
-
-    def _caller(self, msg: Message, who: Who, *, private: bool = False) -> Caller:
-        return Caller(
-            platform=msg.platform,
-            tenant=msg.tenant,
-            user=msg.user,
-            channel=msg.channel,
-            tenant_id=who.tenant_id,
-            user_id=who.user_id,
-            is_admin=msg.is_admin,
-            person=who.person,
-            private=private or msg.is_dm,
-        )
+    async def _answer(self, event: Incoming) -> None:
+        msg = event.event
+        assert isinstance(msg, Message) and event.transport is not None
+        who = await self._identify(msg)
+        if who is not None and await self._command(event, who):
+            return
+        turn = await self._route(event, who)
+        if turn is None:
+            return
+        await self._show_progress(event.transport, turn)
+        ctx = await self._context(turn)
+        generation = await self._generate(event, turn, ctx)
+        out, delivery = await self._deliver(event, turn, generation)
+        await self._record(event, turn, generation, out, delivery)
 
     async def _identify(self, msg: Message) -> Who | None:
+        """Who wrote it (tenant, user, conversation); None: storage cannot say."""
         try:
             return await identify(self.db, self.identity, msg)
         except Exception:
             log.exception("identify failed (storage unavailable?); answering without memory")
             return None
 
-    async def _enabled(self, tenant_id: uuid.UUID | None, channel: str) -> Collection[str]:
-        if tenant_id is None:
-            return self.state.defaults(channel)
-        try:
-            return await self.state.enabled(tenant_id, channel)
-        except Exception:
-            log.exception("plugin state unavailable; using the configured defaults")
-            return self.state.defaults(channel)
-
-    @staticmethod
-    async def _show_progress(transport: Transport, msg: Message, speaker: Speaker) -> None:
-        if isinstance(transport, ShowsProgress):
-            try:
-                await transport.show_progress(msg, speaker)
-            except Exception:
-                log.warning(
-                    "could not show progress in %s/%s", msg.platform, msg.channel, exc_info=True
-                )
-
-    async def _answer(self, event: Incoming) -> None:
+    async def _command(self, event: Incoming, who: Who) -> bool:
+        """Carry out the message if it is a command (any registered group's); True if so."""
         msg = event.event
-        assert isinstance(msg, Message) and event.transport is not None
-        who = await self._identify(msg)
-        if who is not None:
-            parsed = self.commands.parse(msg.text, strict=False)
-            if parsed is not None:
-                try:
-                    answer = await self.commands.run(
-                        self._caller(msg, who), *parsed, explicit=False
-                    )
-                except CommandError as e:
-                    answer = str(e)
-                if answer is not None:
-                    await notice(event, answer)
-                    return
+        assert isinstance(msg, Message)
+        parsed = self.commands.parse(msg.text, strict=False)
+        if parsed is None:
+            return False
+        try:
+            answer = await self.commands.run(self._caller(msg, who), *parsed, explicit=False)
+        except CommandError as e:
+            answer = str(e)
+        if answer is None:
+            return False  # not a command after all: a question
+        await notice(event, answer)
+        return True
 
+    async def _route(self, event: Incoming, who: Who | None) -> Turn | None:
+        """Which personality answers (explicit > channel binding > learned > default), and
+        the style learned for this person; None if the person was told why not."""
+        msg = event.event
+        assert isinstance(msg, Message)
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
-        anonymous = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
         kind = request_kind(msg.text)
         states = await self._preference_states(who)
 
@@ -368,101 +367,128 @@ class Dispatcher:
             return choice.option if choice is not None else None
 
         try:
-            chosen: Route = route(
+            chosen = route(
                 msg.text,
-                who or anonymous,
+                who or ANONYMOUS,
                 self.registry,
                 enabled,
                 self.settings.bot.default_personality,
                 learned=learned,
             )
         except UnknownPersonality as e:
+            available = ", ".join(e.available) or "none"
             await notice(
-                event,
-                messages.UNKNOWN_PERSONALITY.format(
-                    name=e.name, available=", ".join(e.available) or "none"
-                ),
+                event, messages.UNKNOWN_PERSONALITY.format(name=e.name, available=available)
             )
-            return
+            return None
         personality = chosen.personality
         if not chosen.text:
-            await notice(event, f"What would you like to ask {personality.display_name}?")
-            return
-
-        # Plugins and the model see the question itself ("ask NAME" removed).
+            await notice(event, messages.ASK_WHAT.format(display_name=personality.display_name))
+            return None
         question = dataclasses.replace(msg, text=chosen.text)
         correction = (  # of the previous answer here; remembered in the background
             await self.adapt.correction(question, who, explicit=chosen.reason == "explicit")
             if who is not None
             else None
         )
-        decisions = (
-            self.preferences.decide(states, personality, kind)
-            if states
-            else Decisions(personality.style, [], kind)
-        )
-        if states is not None:
+        if states is None:
+            decisions = Decisions(personality.style, [], kind)
+        else:
+            decisions = self.preferences.decide(states, personality, kind)
             self.preferences.credit_personality(decisions, personality.name)
-        speaker = Speaker(personality.name, personality.display_name, personality.emoji)
-        await self._show_progress(event.transport, question, speaker)
-        llm_cfg = self.settings.llm
+        return Turn(
+            who, question, personality, chosen.reason, enabled, decisions, states, correction
+        )
+
+    async def _context(self, turn: Turn) -> Context:
+        """What the model is told: persona, style, the person, memories, the thread, plugins."""
+        who, aware = turn.who, self.settings.learning.context_awareness
         ctx = await build_context(
-            question,
-            personality,
-            who or anonymous,
+            turn.question,
+            turn.personality,
+            who or ANONYMOUS,
             bot_name=self.settings.bot.name,
-            budget=llm_cfg.context_tokens,
+            budget=self.settings.llm.context_tokens,
             count_tokens=self.llm.count_tokens,
-            context_awareness=self.settings.learning.context_awareness and who is not None,
+            context_awareness=aware and who is not None,
             short_term=self.short_term,
             hooks=self.hooks,
-            enabled=enabled,
-            memory=self.memory if self.settings.learning.context_awareness else None,
-            style=decisions.style,
+            enabled=turn.enabled,
+            memory=self.memory if aware else None,
+            style=turn.decisions.style,
             patterns=self.adapt.patterns if who is not None else None,
         )
-        if states is not None:
-            ctx.data.update(decisions.record())
-        tenant_key = str(who.tenant_id) if who else ""
-        if correction is not None:
-            correction.note(ctx)
-        reused = (  # an answer rated 👍 to the same question, without asking the model
-            await self.adapt.reuse(question, who, personality, ctx, correction) if who else None
+        if turn.states is not None:
+            ctx.data.update(turn.decisions.record())
+        if turn.correction is not None:
+            turn.correction.note(ctx)
+        return ctx
+
+    async def _generate(self, event: Incoming, turn: Turn, ctx: Context) -> Generation:
+        """An answer rated 👍 to the same question (the answer cache), else a plugin's or the
+        model's (with the personality's tools and plans)."""
+        who, question = turn.who, turn.question
+        if who is not None:
+            reused = await self.adapt.reuse(question, who, turn.personality, ctx, turn.correction)
+            if reused is not None:
+                return reused
+        llm = self.settings.llm
+        assert event.transport is not None
+        tools = (
+            self.tools.use(
+                question, turn.personality.name, who, event.transport, style=turn.decisions.style
+            )
+            if event.tools
+            else None
         )
-        generation = reused or await generate(
+        return await generate(
             question,
-            personality,
+            turn.personality,
             ctx,
             self.llm,
             self.hooks,
-            enabled=enabled,
-            tenant=tenant_key,
-            max_tokens=llm_cfg.max_tokens,
-            temperature=llm_cfg.temperature,
-            tools=None
-            if not event.tools
-            else self.tools.use(
-                question, personality.name, who, event.transport, style=decisions.style
-            ),
+            enabled=turn.enabled,
+            tenant=str(who.tenant_id) if who else "",
+            max_tokens=llm.max_tokens,
+            temperature=llm.temperature,
+            tools=tools,
             plans=self.plans,
         )
+
+    async def _deliver(
+        self, event: Incoming, turn: Turn, generation: Generation
+    ) -> tuple[Outgoing, Delivery]:
+        """The answer, with its notes (reused, not remembered), to the platform."""
+        msg = turn.question
         notes = list(event.notes)
-        if reused is not None:
+        if generation.provider == CACHE_PROVIDER:
             notes.append(messages.REUSED_ANSWER)
-        if who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
+        if turn.who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
             notes.append(messages.STORAGE_DEGRADED)
-        text = "\n\n".join([generation.text, *notes]) if notes else generation.text
         out = Outgoing(
             platform=msg.platform,
             tenant=msg.tenant,
             channel=msg.channel,
             thread=msg.thread,
-            text=text,
-            speaker=speaker,
+            text="\n\n".join([generation.text, *notes]),
+            speaker=turn.speaker,
             in_reply_to=msg.message_id,
             kind="answer" if generation.outcome == "answered" else "error",
         )
-        delivery = await deliver(event.transport, out)
+        assert event.transport is not None
+        return out, await deliver(event.transport, out)
+
+    async def _record(
+        self,
+        event: Incoming,
+        turn: Turn,
+        generation: Generation,
+        out: Outgoing,
+        delivery: Delivery,
+    ) -> None:
+        """The interaction on record, the thread's history, and learning in the background."""
+        msg, who = event.event, turn.who
+        assert isinstance(msg, Message)
         if who is None:
             log.error("interaction for event %s not recorded: storage unavailable", msg.event_id)
             return
@@ -473,9 +499,9 @@ class Dispatcher:
                 msg,
                 who,
                 request_text=event.original_text or msg.text,
-                personality=personality.name,
-                prompt_version=personality.prompt_version,
-                route_reason=chosen.reason,
+                personality=turn.personality.name,
+                prompt_version=turn.personality.prompt_version,
+                route_reason=turn.reason,
                 generation=generation,
                 delivery=delivery,
                 track_content=self.settings.learning.interaction_tracking,
@@ -483,19 +509,65 @@ class Dispatcher:
             )
         except Exception:
             log.exception("could not record the interaction for event %s", msg.event_id)
-            if messages.STORAGE_DEGRADED not in notes and delivery.ok:
+            if not out.text.endswith(messages.STORAGE_DEGRADED) and delivery.ok:
                 await self._unrecorded(event, out, delivery.message_ids)
             return
+        answered = generation.text if generation.outcome == "answered" else ""
         self.learner.after_exchange(
             Exchange(
                 who.tenant_id,
                 who.user_id,
-                chosen.text,
-                generation.text if generation.outcome == "answered" else "",
+                turn.question.text,
+                answered,
                 event.interaction_id,
                 home=who.home(),
             )
         )
+
+    # -- helpers of the stages ------------------------------------------------------------------
+
+    def _caller(self, msg: Message, who: Who, *, private: bool = False) -> Caller:
+        return Caller(
+            platform=msg.platform,
+            tenant=msg.tenant,
+            user=msg.user,
+            channel=msg.channel,
+            tenant_id=who.tenant_id,
+            user_id=who.user_id,
+            is_admin=msg.is_admin or f"{msg.platform}:{msg.user}" in self.settings.bot.admins,
+            person=who.person,
+            private=private or msg.is_dm,
+        )
+
+    async def _enabled(self, tenant_id: uuid.UUID | None, channel: str) -> Collection[str]:
+        if tenant_id is None:
+            return self.state.defaults(channel)
+        try:
+            return await self.state.enabled(tenant_id, channel)
+        except Exception:
+            log.exception("plugin state unavailable; using the configured defaults")
+            return self.state.defaults(channel)
+
+    async def _preference_states(self, who: Who | None) -> tuple[State, State] | None:
+        """The team's and person's learned preferences, or None (learning off, no person)."""
+        if who is None or not self.settings.learning.preference_learning:
+            return None
+        try:
+            return await self.preferences.load(who.tenant_id, who.user_id, home=who.home())
+        except Exception:
+            log.warning("preferences unavailable; answering with defaults", exc_info=True)
+            return None
+
+    @staticmethod
+    async def _show_progress(transport: Transport, turn: Turn) -> None:
+        if isinstance(transport, ShowsProgress):
+            try:
+                await transport.show_progress(turn.question, turn.speaker)
+            except Exception:
+                q = turn.question
+                log.warning(
+                    "could not show progress in %s/%s", q.platform, q.channel, exc_info=True
+                )
 
     @staticmethod
     async def _unrecorded(event: Incoming, out: Outgoing, ids: list[str]) -> None:
@@ -511,40 +583,7 @@ class Dispatcher:
         except Exception:
             log.warning("could not add the storage note to an answer", exc_info=True)
 
-    async def _preference_states(self, who: Who | None) -> tuple[State, State] | None:
-        """The team's and person's learned preferences, or None (learning off, no person)."""
-        if who is None or not self.settings.learning.preference_learning:
-            return None
-        try:
-            return await self.preferences.load(who.tenant_id, who.user_id, home=who.home())
-        except Exception:
-            log.warning("preferences unavailable; answering with defaults", exc_info=True)
-            return None
-
-    async def _learn_preferences(self, rated: Rated) -> None:
-        weight = Weights.of(self.settings.learning).weight(rated.feedback.by_asker)
-        try:
-            await self.db.call(
-                lambda: self.preferences.learn(
-                    rated.tenant_id,
-                    rated.rater_id,
-                    rated.context,
-                    before=rated.before,
-                    after=rated.after,
-                    weight=weight,
-                )
-            )
-        except Exception:
-            log.exception("could not learn from a rating")
-
-    async def _claimed(self, reaction: Reaction) -> bool:
-        for claimant in self.reaction_claims:
-            try:
-                if await claimant.claim_reaction(reaction):
-                    return True
-            except Exception:
-                log.exception("%s failed on a reaction", type(claimant).__name__)
-        return False
+    # -- reactions ---------------------------------------------------------------------------
 
     async def _rate(self, event: Incoming) -> None:
         reaction = event.event
@@ -556,14 +595,17 @@ class Dispatcher:
         )
         if rated is None:
             return
-        self.selfcheck.after_rating(rated)  # in the background, off the reaction's path
-        await self._learn_preferences(rated)
-        await self.adapt.rated(rated)  # corrections, answer cache, patterns
-        enabled = await self._enabled(rated.tenant_id, reaction.channel)
-        await self.hooks.call(
-            "chorus_on_feedback",
-            enabled=enabled,
-            tenant=str(rated.tenant_id),
-            interaction=rated.interaction,
-            feedback=rated.feedback,
-        )
+        for listener in self.feedback:
+            try:
+                await listener.rated(rated)
+            except Exception:
+                log.exception("%s failed on a rating", type(listener).__name__)
+
+    async def _claimed(self, reaction: Reaction) -> bool:
+        for claimant in self.reaction_claims:
+            try:
+                if await claimant.claim_reaction(reaction):
+                    return True
+            except Exception:
+                log.exception("%s failed on a reaction", type(claimant).__name__)
+        return False

@@ -11,10 +11,12 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 - :class:`EditsMessages` optional: an adapter that can change a reply it posted
 - :class:`DirectMessages` optional: an adapter that can start a direct message to a person
 - :class:`ClaimsReactions` a feature that owns some bot messages' reactions (not ratings)
+- :class:`Rated`, :class:`FeedbackListener` a stored rating, and a feature that learns from it
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -32,6 +34,8 @@ __all__ = [
     "DirectMessages",
     "DirectSent",
     "ClaimsReactions",
+    "FeedbackListener",
+    "Rated",
     "DeliveryError",
     "OutgoingKind",
     "InteractionInfo",
@@ -267,3 +271,32 @@ class FeedbackInfo:
     rating: int
     retracted: bool
     by_asker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    """A stored reaction: the answer, the rating now, and what it was before this reaction."""
+
+    interaction: InteractionInfo
+    feedback: FeedbackInfo
+    tenant_id: uuid.UUID
+    rater_id: uuid.UUID
+    #: The rater's effective rating (+1, -1, 0: none) before and after, and since when.
+    before: tuple[int, datetime | None] = (0, None)
+    after: tuple[int, datetime | None] = (0, None)
+    #: What was chosen for the answer (``interaction.context``), for learners to credit.
+    context: dict[str, Any] = field(default_factory=dict)
+    #: Where the reaction was given.
+    channel: str = ""
+
+
+@runtime_checkable
+class FeedbackListener(Protocol):
+    """A feature that learns from ratings (preferences, the answer cache, self-checks, …).
+
+    The dispatcher hands every stored change of a rating to each registered listener in turn
+    (``Dispatcher.feedback``); a listener that raises is logged and the others still run.
+    Work that takes a while belongs in the background.
+    """
+
+    async def rated(self, rated: Rated) -> None: ...

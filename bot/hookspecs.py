@@ -16,7 +16,7 @@ The reference for each hook, with examples, is ``docs/plugin_hooks.md``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -25,10 +25,24 @@ from bot.events import FeedbackInfo, InteractionInfo, Message, Reply, UserInfo
 from bot.personality import Personality, ProactiveTask, Tool
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    from bot.commands.base import CommandGroup
     from bot.llm.base import LLMProvider
+    from bot.settings import Settings
+    from bot.storage.db import Database
 
-__all__ = ["PROJECT_NAME", "hookspec", "hookimpl"]
+__all__ = ["App", "PROJECT_NAME", "hookspec", "hookimpl"]
+
+
+class App(Protocol):
+    """What a plugin is handed at start-up and shutdown: the running Chorus, as far as a
+    plugin may use it."""
+
+    #: Every setting (read-only); a plugin's own are ``plugins.<name>`` (see
+    #: ``docs/plugin_hooks.md``, "Configuration").
+    settings: Settings
+    #: The SQL database (``db.run(fn)`` runs ``fn(session)`` in a worker thread).
+    db: Database
+
 
 PROJECT_NAME = "chorus"
 
@@ -42,10 +56,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def chorus_startup(app: Chorus) -> None | Awaitable[None]:
+def chorus_startup(app: App) -> None | Awaitable[None]:
     """Called once when Chorus has started, before the first message.
 
-    :param app: the running :class:`bot.app.Chorus` (settings, storage, LLM).
+    :param app: the running Chorus (:class:`App`: its settings and database).
 
     Open connections or warm caches here; read your configuration with
     ``app.settings.plugin_config("my_plugin")``.
@@ -53,10 +67,10 @@ def chorus_startup(app: Chorus) -> None | Awaitable[None]:
 
 
 @hookspec
-def chorus_shutdown(app: Chorus) -> None | Awaitable[None]:
+def chorus_shutdown(app: App) -> None | Awaitable[None]:
     """Called once when Chorus stops, after the last message.
 
-    :param app: the running :class:`bot.app.Chorus`.
+    :param app: the running Chorus (:class:`App`).
 
     Close what ``chorus_startup`` opened.
     """
@@ -75,6 +89,20 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
         plugin already registered (the plugin fails to load, with nothing half-registered).
 
     Called once per plugin when the plugin manager is built. Must not be ``async``.
+    """
+
+
+@hookspec
+def chorus_register_commands(register: Callable[[CommandGroup], None]) -> None:
+    """Offer commands by calling ``register(group)`` with a :class:`bot.commands.CommandGroup`
+    (``names``, ``intent(text, explicit=…)``, ``async run(caller, name, args, explicit=…)``).
+
+    :param register: call it once per group. A group whose names another already took is
+        left out (logged); the plugin's other hooks still work.
+
+    Called once when Chorus starts, after the built-in groups: ``/chorus NAME …`` (Slack,
+    Discord), ``/NAME …`` (console) and the plain messages ``intent`` recognises reach the
+    group. Must not be ``async``.
     """
 
 

@@ -160,6 +160,31 @@ react ✅ to a suggestion to get it, 🔕 to stop that one
 • `set my autonomy to low|medium|high` – how much I may do for you without asking"""
 
 
+def unknown_command(name: str) -> str:
+    return f"Unknown command `{name}`.\n\n{HELP}"
+
+
+NO_PERSONALITY_ENABLED = (
+    "No personality is enabled here. An admin can enable one with `plugins enable`."
+)
+PERSONALITIES_HEADER = "Personalities available here:"
+PERSONALITY_LINE = "• {emoji} *{display_name}* `{name}`{default}: {description}"
+USE_USAGE = "Usage: `use NAME` (or `use default`)."
+USE_UNKNOWN_PERSON = "I don't know you yet; say hello first."
+USE_RESET = "OK, I'll pick the best personality for each message again."
+USE_SET = "OK, you're now talking to {display_name}. Say `use default` to switch back."
+ASK_WHAT = "What would you like to ask {display_name}?"
+WHOAMI = "You are {name} ({actor}), {role} of this workspace. {talking}"
+WHOAMI_CHOSEN = "You've chosen `{personality}`."
+WHOAMI_PICKED = "I pick a personality for you."
+PLUGINS_REFUSED = "Sorry, only workspace admins can manage plugins. Ask an admin to do it for you."
+PLUGIN_SWITCHED = "`{plugin}` is now {state} {where}."
+PLUGINS_HEADER = "Plugins:"
+PLUGIN_LINE = "• `{plugin}` ({mark}){offers}"
+UNBOUND = "#{channel} has no personality of its own any more."
+BOUND = "`{personality}` now answers in #{channel} unless someone asks for another."
+
+
 PLUGINS_USAGE = (
     "Usage: `plugins list`, `plugins enable|disable NAME [#channel]`, "
     "`plugins bind NAME [#channel]` (that personality answers there by default), "

@@ -21,6 +21,7 @@ from typing import Literal
 import pluggy
 
 from bot import hookspecs
+from bot.commands.base import CommandGroup
 from bot.errors import DuplicatePersonality, PluginLoadFailed, UnknownPersonality
 from bot.personality import NAME_PATTERN, Personality
 
@@ -130,6 +131,29 @@ class ChorusPluginManager(pluggy.PluginManager):
             self.load_errors[name] = str(e)
             return False
         return True
+
+    def command_groups(self) -> list[tuple[str, CommandGroup]]:
+        """The command groups plugins offer (``chorus_register_commands``), with the name of
+        each one's plugin; a plugin whose hook fails offers none (logged)."""
+        found: list[tuple[str, CommandGroup]] = []
+        for impl in self.hook.chorus_register_commands.get_hookimpls():
+            offered: list[CommandGroup] = []
+
+            def register(group: CommandGroup, offered: list[CommandGroup] = offered) -> None:
+                if not isinstance(group, CommandGroup):
+                    raise TypeError(f"register() takes a CommandGroup, not {type(group)}")
+                offered.append(group)
+
+            try:
+                result = impl.function(register=register)
+                if result is not None and hasattr(result, "__await__"):
+                    getattr(result, "close", lambda: None)()
+                    raise TypeError("chorus_register_commands must not be async")
+            except Exception as e:
+                log.error("plugin %s: chorus_register_commands failed: %s", impl.plugin_name, e)
+                continue
+            found += [(impl.plugin_name, group) for group in offered]
+        return found
 
     def _collect_personalities(self, name: str) -> list[Personality]:
         offered: list[Personality] = []

@@ -10,9 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot import hookimpl
+import pytest
+
+from bot import hookimpl, messages
 from bot.app import Chorus
+from bot.commands import Caller, CommandGroup
 from bot.context import Context
+from bot.errors import CommandError
 from bot.events import FeedbackInfo, InteractionInfo, Message, Reply, UserInfo
 from bot.llm.base import LLMProvider
 from bot.personality import Personality, ProactiveTask, Style, Tool
@@ -92,6 +96,68 @@ async def test_hook_chorus_register_personalities(
     assert PIRATE.persona in llm.last_system
     assert PIRATE.style.describe() in llm.last_system
     assert llm.history[-1][-1].content == "where is the gold?"
+
+
+class Weather:
+    """A plugin's command group: ``weather CITY`` in plain words, ``/weather …`` explicitly."""
+
+    names = ("weather",)
+
+    def __init__(self) -> None:
+        self.callers: list[Caller] = []
+
+    def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
+        words = text.split()
+        if words and words[0].lower() == "weather" and (explicit or len(words) == 2):
+            return "weather", words[1:]
+        return None
+
+    async def run(
+        self, caller: Caller, name: str, args: list[str], *, explicit: bool
+    ) -> str | None:
+        self.callers.append(caller)
+        if not args:
+            raise CommandError("Which town?")
+        return f"It is sunny in {' '.join(args)}."
+
+
+class WeatherPlugin:
+    def __init__(self) -> None:
+        self.group = Weather()
+
+    @hookimpl
+    def chorus_register_commands(self, register: Callable[[CommandGroup], None]) -> None:
+        register(self.group)
+
+
+class Squatter:
+    """Offers a command whose name the core already has: left out, nothing else breaks."""
+
+    class Help(Weather):
+        names = ("help",)
+
+    @hookimpl
+    def chorus_register_commands(self, register: Callable[[CommandGroup], None]) -> None:
+        register(self.Help())
+
+
+async def test_hook_chorus_register_commands(
+    settings: Settings, llm: FakeLLM, transport: FakeTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugin = WeatherPlugin()
+    plugins = {"weather": plugin, "squatter": Squatter()}
+    async with app_with(settings, llm, plugins) as app:
+        assert "weather" in app.dispatcher.commands.names
+        await app.dispatcher.handle_message(message("weather Lisbon"), transport)
+        await app.dispatcher.handle_message(message("weather is nice today"), transport)
+        explicit = await app.dispatcher.run_command(message("x"), "weather")
+        answer = await app.dispatcher.run_command(message("x"), "help")
+    # A plain message the group recognises is its command; anything else is a question.
+    assert transport.texts == ["It is sunny in Lisbon.", "echo: weather is nice today"]
+    assert explicit == "Which town?"
+    assert answer == messages.HELP  # the core's help, not the squatter's
+    assert [c.user for c in plugin.group.callers] == ["U1", "U1"]
+    assert "plugin squatter: its commands are not registered" in caplog.text
 
 
 class TeamFacts:

@@ -323,7 +323,7 @@ class World:
     async def rate(self, answer: str, emoji: str, user: str) -> None:
         await self.app.dispatcher.handle_reaction(reaction(answer, emoji, user=user))
         assert await self.app.dispatcher.learner.idle(timeout_s=30)
-        assert await self.app.dispatcher.selfcheck.idle(30)
+        assert await self.app.selfcheck.idle(30)
 
     def conversation(self, thread: str) -> uuid.UUID:
         with self.app.db.session() as s:

@@ -31,7 +31,7 @@ async def turn(app: Chorus, transport: FakeTransport, user: str, emoji: str, **k
     """``user`` asks the assistant and rates the answer; wait for the self-check."""
     m, _ = await ask(app, transport, f"question from {user}", user=user, **kw)
     await rate(app, m, emoji, user=user, **kw)
-    assert await app.dispatcher.selfcheck.idle(10)
+    assert await app.selfcheck.idle(10)
 
 
 def trail(app: Chorus, target: str) -> list[str]:
@@ -102,7 +102,7 @@ async def test_bystanders_count_half(app: Chorus, transport: FakeTransport) -> N
         m, _ = await ask(app, transport, "q")
         await rate(app, m, "+1")
         await rate(app, m, "-1", user="U2")
-    assert await app.dispatcher.selfcheck.idle(10)
+    assert await app.selfcheck.idle(10)
     assert not any("Assistant" in n for n in app.admin_notices)
 
 
@@ -119,7 +119,7 @@ async def test_a_persons_satisfaction_alerts_once_with_the_answers_they_liked(
         answers.append(m)
     for m, emoji in zip(answers, ["+1", "-1", "-1"], strict=True):
         await rate(app, m, emoji, user="U1")
-    assert await app.dispatcher.selfcheck.idle(10)
+    assert await app.selfcheck.idle(10)
     assert not any("as rated by" in n for n in app.admin_notices)  # 3 ratings: too few
     await turn(app, transport, "U1", "-1")
     [mine] = [n for n in app.admin_notices if "as rated by" in n]
@@ -155,7 +155,7 @@ async def test_switched_off_with_a_zero_threshold(tmp_path: Path, llm: FakeLLM) 
         for n in range(6):
             m, _ = await ask(app, transport, f"q{n}", user=f"U{n}")
             await rate(app, m, "-1", user=f"U{n}")
-        assert app.dispatcher.selfcheck.pending == 0
+        assert app.selfcheck.pending == 0
         assert app.admin_notices == [] and _targets(app) == []
     finally:
         await app.aclose()
@@ -165,7 +165,7 @@ async def test_shutdown_waits_for_the_checks(app: Chorus, transport: FakeTranspo
     m, _ = await ask(app, transport, "q")
     await rate(app, m)
     assert await app.dispatcher.drain(10)
-    assert app.dispatcher.selfcheck.pending == 0
+    assert app.selfcheck.pending == 0
 
 
 async def test_slack_admins_get_a_direct_message(tmp_path: Path, llm: FakeLLM) -> None:

@@ -66,7 +66,7 @@ class DiscordAdapter(Adapter):
         )
         self.client = ChorusClient(self, self.cfg, allowed_mentions=self.mentions)
         self.tree = ChorusCommandTree(self.client)
-        self.tree.add_command(chorus_group(self._on_command))
+        self.tree.add_command(chorus_group(self._on_command, app.dispatcher.commands.names))
         self._typing: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.threads = ThreadMemory(app.redis, self.platform, self.cfg.thread_memory_s)
         self._stopping = False

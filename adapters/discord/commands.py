@@ -1,8 +1,8 @@
 """The ``/chorus`` application command: one subcommand per Chorus command.
 
-Every command of the core (:data:`bot.commands.USER_COMMANDS` and :data:`ADMIN_COMMANDS`, plus
-``link`` for identity linking) is a subcommand with one optional text option, ``args``: the
-rest of the command line, as after Slack's ``/chorus NAME``. The core decides what each does
+Every registered command (``app.dispatcher.commands.names``: the features', the core's and the
+plugins') is a subcommand with one optional text option, ``args``: the rest of the command
+line, as after Slack's ``/chorus NAME``. The core decides what each does
 and who may: admin subcommands check the Manage Server permission Discord resolves for the
 interaction, or ``bot.admins`` (``discord:USER_ID``). They stay visible to everyone, so admins
 listed only in the configuration can use them too.
@@ -11,14 +11,13 @@ listed only in the configuration can use them too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot import messages
-from bot.commands import ADMIN_COMMANDS, USER_COMMANDS
 
 __all__ = ["COMMAND_NAME", "ChorusCommandTree", "RunCommand", "chorus_group", "subcommand_names"]
 
@@ -32,10 +31,9 @@ _MAX_SUBCOMMANDS = 25
 RunCommand = Callable[[discord.Interaction, str, str], Awaitable[None]]
 
 
-def subcommand_names() -> list[str]:
-    """The core's commands, in order, each once (``link`` included)."""
-    names = dict.fromkeys([*USER_COMMANDS, *ADMIN_COMMANDS, "link"])
-    return list(names)[:_MAX_SUBCOMMANDS]
+def subcommand_names(names: Iterable[str]) -> list[str]:
+    """The commands, in order, each once, as many as Discord allows in a group."""
+    return list(dict.fromkeys(names))[:_MAX_SUBCOMMANDS]
 
 
 def _subcommand(name: str, run: RunCommand) -> app_commands.Command[Any, ..., None]:
@@ -49,10 +47,10 @@ def _subcommand(name: str, run: RunCommand) -> app_commands.Command[Any, ..., No
     return app_commands.Command(name=name, description=description[:100], callback=callback)
 
 
-def chorus_group(run: RunCommand) -> app_commands.Group:
-    """``/chorus`` with every subcommand calling ``run``."""
+def chorus_group(run: RunCommand, names: Iterable[str]) -> app_commands.Group:
+    """``/chorus`` with a subcommand per command name, each calling ``run``."""
     group = app_commands.Group(name=COMMAND_NAME, description=messages.DISCORD_COMMAND)
-    for name in subcommand_names():
+    for name in subcommand_names(names):
         group.add_command(_subcommand(name, run))
     return group
 

@@ -34,7 +34,7 @@ from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 
 if TYPE_CHECKING:
-    from bot.commands import Caller
+    from bot.commands.base import Caller
 
 __all__ = ["LINK_COMMANDS", "LinkCommands", "link_intent"]
 
@@ -84,7 +84,9 @@ def link_intent(text: str, *, explicit: bool, code_length: int) -> tuple[str, li
 
 
 class LinkCommands:
-    """Carries out the linking commands for a :class:`bot.commands.Caller`."""
+    """The linking commands (a :class:`bot.commands.CommandGroup`)."""
+
+    names = LINK_COMMANDS
 
     def __init__(
         self,
@@ -103,7 +105,7 @@ class LinkCommands:
     def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
         return link_intent(text, explicit=explicit, code_length=self.settings.code_length)
 
-    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
+    async def run(self, caller: Caller, name: str, args: list[str], *, explicit: bool) -> str:
         try:
             if name == "unlink":
                 if args:

@@ -16,7 +16,7 @@ from collections.abc import Collection
 import redis.asyncio as aioredis
 
 from bot.context import Context
-from bot.events import Message
+from bot.events import Message, Rated
 from bot.identity.who import Who
 from bot.learning.answer_cache import CACHED_FROM, PROVIDER, AnswerCache
 from bot.learning.corrections import Correction, Corrections
@@ -24,7 +24,6 @@ from bot.learning.patterns import Patterns
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
 from bot.personality import Personality
-from bot.pipeline.feedback import Rated
 from bot.pipeline.generate import Generation
 from bot.settings import Settings
 from bot.storage.db import Database

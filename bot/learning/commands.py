@@ -17,7 +17,7 @@ from bot import messages
 from bot.learning.preferences import Preferences, describe_preferences
 
 if TYPE_CHECKING:
-    from bot.commands import Caller
+    from bot.commands.base import Caller
 
 __all__ = ["PREFERENCE_COMMANDS", "PreferenceCommands", "preference_intent"]
 
@@ -55,13 +55,18 @@ def preference_intent(text: str) -> tuple[str, list[str]] | None:
 class PreferenceCommands:
     """``personalities`` gives the installed personalities' names, which routing chooses from."""
 
+    names = PREFERENCE_COMMANDS
+
     def __init__(
         self, preferences: Preferences, personalities: Callable[[], Iterable[str]] = tuple
     ) -> None:
         self.preferences = preferences
         self.personalities = personalities
 
-    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
+    def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
+        return preference_intent(text)
+
+    async def run(self, caller: Caller, name: str, args: list[str], *, explicit: bool) -> str:
         if not self.preferences.settings.preference_learning:
             return messages.PREFERENCES_OFF
         # A linked person's learned state lives with their home account (bot.identity).

@@ -14,6 +14,7 @@ the deleted ``users`` row: never used again (a new message makes a new row) or w
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -25,10 +26,11 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from bot import messages
-from bot.events import utcnow
+from bot.events import Rated, utcnow
 from bot.identity.person import home_account
 from bot.learning import bandit
 from bot.learning.bandit import Choice, State
+from bot.learning.ratings import Weights
 from bot.personal_data import PersonalData
 from bot.personality import Personality, Style
 from bot.settings import LearningSettings
@@ -36,6 +38,8 @@ from bot.storage.db import Database
 from bot.storage.models import PreferenceState
 
 __all__ = ["Decisions", "PREFERENCES", "Preferences", "SPECIALISTS", "describe_preferences"]
+
+log = logging.getLogger(__name__)
 
 
 def _optional(value: object) -> str | None:
@@ -217,6 +221,23 @@ class Preferences:
         )
 
     # -- learning -------------------------------------------------------------------------------
+
+    async def rated(self, rated: Rated) -> None:
+        """A feedback listener: learn from a changed rating (never raises)."""
+        weight = Weights.of(self.settings).weight(rated.feedback.by_asker)
+        try:
+            await self.db.call(
+                lambda: self.learn(
+                    rated.tenant_id,
+                    rated.rater_id,
+                    rated.context,
+                    before=rated.before,
+                    after=rated.after,
+                    weight=weight,
+                )
+            )
+        except Exception:
+            log.exception("could not learn from a rating")
 
     def learn(
         self,

@@ -41,7 +41,6 @@ import asyncio
 import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -52,12 +51,12 @@ from sqlmodel import Session, col, delete, select
 
 from bot import messages
 from bot.audit import audit
-from bot.events import utcnow
+from bot.background import Background
+from bot.events import Rated, utcnow
 from bot.learning.answer_cache import reuses_of
 from bot.learning.dataset import DatasetQuery, drop_examples, example_keys, write_dataset_file
 from bot.learning.ratings import Weights, effective_ratings, satisfaction
 from bot.personal_data import PersonalData, PersonalStore
-from bot.pipeline.feedback import Rated
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
 from bot.storage.db import Database
@@ -141,7 +140,7 @@ class SelfCheck:
         self.registry = registry
         self.notify = notify
         self.weights = Weights.of(settings.learning)
-        self._tasks: set[asyncio.Task[list[Alert]]] = set()
+        self._background = Background()
         self._lock = asyncio.Lock()
 
     @property
@@ -150,27 +149,20 @@ class SelfCheck:
 
     def after_rating(self, rated: Rated) -> None:
         """Check the scopes of this rating in the background (returns at once)."""
-        if not self.enabled:
-            return
-        task = asyncio.get_running_loop().create_task(
-            self.check(rated), name="chorus-learning-selfcheck"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self.enabled:
+            self._background.spawn(self.check(rated), name="chorus-learning-selfcheck")
+
+    async def rated(self, rated: Rated) -> None:
+        """A feedback listener: the check runs off the reaction's path."""
+        self.after_rating(rated)
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return self._background.pending
 
     async def idle(self, timeout_s: float | None = None) -> bool:
         """Wait until every check has finished; False if ``timeout_s`` ran out."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self._tasks:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            await asyncio.wait(set(self._tasks), timeout=remaining)
-        return True
+        return await self._background.idle(timeout_s)
 
     async def check(self, rated: Rated) -> list[Alert]:
         """Evaluate the personality and the rater of ``rated``; alert where due. Never raises."""

@@ -36,6 +36,7 @@ from sqlalchemy import case, inspect
 from sqlmodel import Session, SQLModel, col, func, select
 
 from bot import messages
+from bot.commands.base import Answer, Caller, Parsed, refused
 from bot.learning.ratings import Rating, Tally, Weights, effective_ratings
 from bot.learning.sources import SourceStats, compute_sources, format_sources
 from bot.plugins import PersonalityRegistry
@@ -339,3 +340,23 @@ class StatsReporter:
         text = format_stats(stats, self.registry)
         compared = format_sources(sources)
         return (f"{text}\n\n{compared}" if compared else text), path
+
+
+class StatsCommands:
+    """``stats``: the learning figures of this workspace with the satisfaction chart (admins
+    only; refusals are audited)."""
+
+    names = ("stats",)
+
+    def __init__(self, db: Database, reporter: StatsReporter) -> None:
+        self.db = db
+        self.reporter = reporter
+
+    def intent(self, text: str, *, explicit: bool) -> Parsed | None:
+        return None  # only ever given as a command (``/chorus stats``)
+
+    async def run(self, caller: Caller, name: str, args: list[str], *, explicit: bool) -> str:
+        if not caller.is_admin:
+            return await refused(self.db, caller, "stats", messages.STATS_REFUSED)
+        text, chart = await self.reporter.report(caller.tenant_id, caller.platform, caller.tenant)
+        return Answer(text, [chart])

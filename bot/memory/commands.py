@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from bot import messages
-from bot.audit import audit
+from bot.commands.base import refused
 from bot.errors import CommandError
 from bot.identity.person import person_of, person_profile
 from bot.identity.who import IdentityCache
@@ -36,7 +36,7 @@ from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 
 if TYPE_CHECKING:
-    from bot.commands import Caller
+    from bot.commands.base import Caller
 
 __all__ = ["MEMORY_COMMANDS", "MemoryCommands", "memory_intent"]
 
@@ -150,7 +150,9 @@ def short_id(record: MemoryRecord) -> str:
 
 
 class MemoryCommands:
-    """Carries out the memory commands for a :class:`bot.commands.Caller`."""
+    """The memory commands (a :class:`bot.commands.CommandGroup`)."""
+
+    names = MEMORY_COMMANDS
 
     def __init__(
         self,
@@ -173,8 +175,11 @@ class MemoryCommands:
     def enabled(self) -> bool:
         return self.memory is not None and self.settings.memory.enabled
 
+    def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
+        return memory_intent(text, explicit=explicit)
+
     async def run(
-        self, caller: Caller, name: str, args: Sequence[str], *, is_admin: bool, explicit: bool
+        self, caller: Caller, name: str, args: Sequence[str], *, explicit: bool
     ) -> str | None:
         """The answer to a memory command; None: not one after all (let the model answer)."""
         arg = " ".join(args).strip()
@@ -183,7 +188,7 @@ class MemoryCommands:
         if name == "memory":
             if arg.lower() != "stats":
                 raise CommandError(messages.MEMORY_USAGE)
-            return await self.stats(caller, is_admin=is_admin)
+            return await self.stats(caller)
         if name == "remember":
             if not arg:
                 raise CommandError(messages.MEMORY_USAGE)
@@ -370,18 +375,9 @@ class MemoryCommands:
 
     # -- admin ------------------------------------------------------------------------------------
 
-    async def stats(self, caller: Caller, *, is_admin: bool) -> str:
-        if not is_admin:
-            await self.db.run(
-                lambda s: audit(
-                    s,
-                    tenant_id=caller.tenant_id,
-                    actor=caller.actor,
-                    action="command.refused",
-                    target="memory stats",
-                )
-            )
-            return messages.MEMORY_STATS_REFUSED
+    async def stats(self, caller: Caller) -> str:
+        if not caller.is_admin:
+            return await refused(self.db, caller, "memory stats", messages.MEMORY_STATS_REFUSED)
         people, team, team_fields = await self.db.run(lambda s: memory_stats(s, caller.tenant_id))
         return messages.memory_stats(
             [

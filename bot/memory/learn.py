@@ -13,7 +13,6 @@ again. Learning is off when ``memory.enabled`` is false, ``memory.extraction`` i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -21,6 +20,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from bot.background import Background
 from bot.identity.who import IdentityCache
 from bot.llm.base import LLMProvider
 from bot.memory.extract import Fact, llm_facts, merge, rule_facts, says_something_about_self
@@ -94,7 +94,7 @@ class Learner:
         self.memory = memory
         self.llm = llm
         self.identity = identity
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background()
 
     @property
     def enabled(self) -> bool:
@@ -120,9 +120,7 @@ class Learner:
     def spawn(self, work: Coroutine[Any, Any, object], *, name: str) -> None:
         """Run ``work`` in the background, tracked with the rest of learning: :meth:`idle`
         (and so the dispatcher's drain at shutdown) waits for it. ``work`` should not raise."""
-        task = asyncio.get_running_loop().create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(work, name=name)
 
     async def learn(self, exchange: Exchange) -> list[Fact]:
         """Learn from ``exchange`` now; never raises."""
@@ -154,14 +152,8 @@ class Learner:
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return self._background.pending
 
     async def idle(self, timeout_s: float | None = None) -> bool:
         """Wait until every learning task has finished; False if ``timeout_s`` ran out."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self._tasks:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            _done, _ = await asyncio.wait(set(self._tasks), timeout=remaining)
-        return True
+        return await self._background.idle(timeout_s)

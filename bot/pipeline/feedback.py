@@ -9,21 +9,31 @@ and every rating of the answers to their questions.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
-from bot.events import FeedbackInfo, InteractionInfo, Reaction, utcnow
+from bot.events import FeedbackInfo, InteractionInfo, Rated, Reaction, utcnow
+from bot.hooks import HookRunner
 from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
 from bot.personal_data import PersonalData, iso
+from bot.plugin_state import PluginState
 from bot.storage.models import Feedback, Interaction, ReplyMessage, Tenant, User
 
-__all__ = ["FEEDBACK", "RatingTable", "Rated", "record_reaction", "normalise_emoji"]
+__all__ = [
+    "FEEDBACK",
+    "PluginFeedback",
+    "RatingTable",
+    "Rated",
+    "record_reaction",
+    "normalise_emoji",
+]
+
+log = logging.getLogger(__name__)
 
 _SKIN_TONE = re.compile(r"::skin-tone-\d$")
 _MODIFIERS = re.compile("[\ufe0f\ufe0e\U0001f3fb-\U0001f3ff]")
@@ -50,21 +60,6 @@ class RatingTable:
 
     def rating(self, emoji: str) -> int | None:
         return self.table.get(normalise_emoji(emoji))
-
-
-@dataclass(frozen=True, slots=True)
-class Rated:
-    """A stored reaction: the answer, the rating now, and what it was before this reaction."""
-
-    interaction: InteractionInfo
-    feedback: FeedbackInfo
-    tenant_id: uuid.UUID
-    rater_id: uuid.UUID
-    #: The rater's effective rating (+1, -1, 0: none) before and after, and since when.
-    before: tuple[int, datetime | None] = (0, None)
-    after: tuple[int, datetime | None] = (0, None)
-    #: What was chosen for the answer (``interaction.context``), for learners to credit.
-    context: dict[str, Any] = field(default_factory=dict)
 
 
 def _effective(session: Session, interaction_id: uuid.UUID, user_id: uuid.UUID) -> Feedback | None:
@@ -173,6 +168,7 @@ def record_reaction(
         before=before,
         after=(current.rating, current.updated_at) if current else (0, None),
         context=dict(interaction.context or {}),
+        channel=reaction.channel,
     )
 
 
@@ -215,3 +211,26 @@ def erase_feedback(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -
 
 #: The ratings a person gave, and those of the answers they were given.
 FEEDBACK = PersonalData("feedback", ("feedback",), erase_feedback, export_feedback)
+
+
+class PluginFeedback:
+    """Plugins' ``chorus_on_feedback``, as a feedback listener: the plugins enabled where the
+    reaction was given hear of it (each isolated by the hook runner)."""
+
+    def __init__(self, hooks: HookRunner, state: PluginState) -> None:
+        self.hooks = hooks
+        self.state = state
+
+    async def rated(self, rated: Rated) -> None:
+        try:
+            enabled: Collection[str] = await self.state.enabled(rated.tenant_id, rated.channel)
+        except Exception:
+            log.exception("plugin state unavailable; using the configured defaults")
+            enabled = self.state.defaults(rated.channel)
+        await self.hooks.call(
+            "chorus_on_feedback",
+            enabled=enabled,
+            tenant=str(rated.tenant_id),
+            interaction=rated.interaction,
+            feedback=rated.feedback,
+        )

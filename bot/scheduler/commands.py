@@ -28,7 +28,7 @@ from bot.storage.db import Database
 from bot.storage.models import ProactiveTaskRecord, User
 
 if TYPE_CHECKING:
-    from bot.commands import Caller
+    from bot.commands.base import Caller
 
 __all__ = ["PROACTIVE_COMMANDS", "ProactiveCommands", "proactive_intent"]
 
@@ -82,12 +82,19 @@ def proactive_intent(text: str, *, explicit: bool = False) -> tuple[str, list[st
 
 
 class ProactiveCommands:
+    """``proactive on|off``, ``autonomy LEVEL`` and their plain forms (a command group)."""
+
+    names = PROACTIVE_COMMANDS
+
     def __init__(self, db: Database, identity: IdentityCache, settings: Settings) -> None:
         self.db = db
         self.identity = identity
         self.settings = settings
 
-    async def run(self, caller: Caller, name: str, args: list[str]) -> str:
+    def intent(self, text: str, *, explicit: bool) -> tuple[str, list[str]] | None:
+        return proactive_intent(text, explicit=explicit)
+
+    async def run(self, caller: Caller, name: str, args: list[str], *, explicit: bool) -> str:
         arg = args[0] if args else ""
         if name == "autonomy":
             return await self._autonomy(caller, arg)

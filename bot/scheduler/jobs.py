@@ -12,16 +12,31 @@ process (tests do) under different names.
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from bot.scheduler.loop import ProactiveLoop
+T = TypeVar("T")
+
+
+class ProactiveLoop(Protocol):
+    """What a job needs of the running loop (:class:`bot.scheduler.loop.ProactiveLoop`)."""
+
+    async def run_job(self, work: Coroutine[Any, Any, T]) -> T: ...
+
+    async def tick(self) -> object: ...
+
+    async def mine(self) -> object: ...
+
+    async def refresh_plugin_tasks(self) -> object: ...
+
+    async def sweep(self) -> object: ...
 
 __all__ = [
     "DEFAULT",
     "JOBS",
     "JobInfo",
+    "ProactiveLoop",
     "mine",
     "plugin_tasks",
     "register",
