@@ -32,6 +32,7 @@ class ProactiveLoop(Protocol):
 
     async def sweep(self) -> object: ...
 
+
 __all__ = [
     "DEFAULT",
     "JOBS",
