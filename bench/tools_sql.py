@@ -34,9 +34,9 @@ from typing import Any
 import psycopg
 
 from bench.figures import percentile
+from bot.builtin_tools.settings import SQLSettings
 from bot.builtin_tools.sql import AnalyticsSQL, QueryTimeout, SQLToolError, open_readonly
 from bot.builtin_tools.sql_check import check_query
-from bot.settings import DataAnalystSettings
 
 __all__ = ["QUERIES", "sql_figures"]
 
@@ -188,7 +188,7 @@ def _limits(tool: AnalyticsSQL, backend: str) -> dict[str, Any]:
 
 def sql_figures(*, rows: int = 100_000, runs: int = 50, pg: bool = False) -> dict[str, Any]:
     """The SQL tool's latency figures (flat keys ``sql_…``) with the default limits."""
-    limits = DataAnalystSettings()
+    limits = SQLSettings()
     figures: dict[str, Any] = {
         "sql_rows": rows,
         "sql_max_rows": limits.max_rows,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from pydantic import BaseModel
 
 from bot import messages
 from bot.errors import StorageUnavailable
@@ -31,6 +32,7 @@ from bot.memory.index import VectorIndex
 from bot.memory.service import MemoryService
 from bot.memory.store import MemoryStore
 from bot.personal_data import PersonalDataRegistry
+from bot.plugin_settings import validate_plugin_settings
 from bot.plugin_state import PluginState
 from bot.plugins import ChorusPluginManager, get_plugin_manager
 from bot.settings import Secrets, Settings, load_secrets, mask_url
@@ -332,6 +334,8 @@ class Chorus:
     direct: dict[str, DirectMessages] = field(default_factory=dict)
     #: Watches satisfaction after ratings and alerts admins (:mod:`bot.learning.selfcheck`).
     selfcheck: SelfCheck | None = None
+    #: Each plugin's validated settings, by plugin name (:mod:`bot.plugin_settings`).
+    plugin_settings: dict[str, BaseModel] = field(default_factory=dict)
 
     @classmethod
     async def create(
@@ -373,6 +377,7 @@ class Chorus:
                 undo.push_async_callback(redis.aclose)
             await _check_redis(redis, storage.redis_url)
             pm = pm if pm is not None else get_plugin_manager(settings.plugins.paths)
+            configs = validate_plugin_settings(settings, pm)  # ConfigError: nothing started
             undo.pop_all()  # everything is up: the app owns it now
 
         holder: dict[str, Chorus] = {}
@@ -394,11 +399,17 @@ class Chorus:
         inbox = Inbox(db, lease_s=settings.dispatcher.lease_s)
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
         app.selfcheck = selfcheck
+        app.plugin_settings = configs
         holder["app"] = app
         selfcheck.notify = lambda alert: app.notify_admins(
             alert.platform, alert.tenant, alert.notice
         )
-        await hooks.call("chorus_startup", app=app)
+        await hooks.call(
+            "chorus_startup",
+            app=app,
+            config=None,
+            per_plugin={name: {"config": config} for name, config in configs.items()},
+        )
         return app
 
     @property

@@ -8,6 +8,7 @@ import click
 from sqlmodel import select
 
 from bot.builtin_tools.knowledge import KnowledgeBase, SyncReport
+from bot.builtin_tools.settings import KnowledgeBaseSettings
 from bot.cli_export import find_tenant, open_storage, tenant_option
 from bot.errors import ChorusError
 from bot.settings import Settings, load_secrets
@@ -16,18 +17,34 @@ from bot.storage.models import Tenant
 
 __all__ = ["kb"]
 
+#: The plugin whose knowledge base ``chorus kb`` indexes.
+SUPPORT = "support_assistant"
+
+
+def _knowledge_base(settings: Settings) -> KnowledgeBaseSettings:
+    """The support assistant's knowledge base settings, validated by the plugin's own model."""
+    from bot.plugin_settings import validate_plugin_settings
+    from bot.plugins import get_plugin_manager
+
+    configs = validate_plugin_settings(settings, get_plugin_manager(settings.plugins.paths))
+    kb_settings = getattr(configs.get(SUPPORT), "knowledge_base", None)
+    if not isinstance(kb_settings, KnowledgeBaseSettings) or not kb_settings.path:
+        raise click.ClickException(
+            f"no knowledge base: set plugins.{SUPPORT}.knowledge_base.path "
+            f"(or CHORUS_PLUGINS__{SUPPORT.upper()}__KNOWLEDGE_BASE__PATH)"
+        )
+    return kb_settings
+
 
 def _open(ctx: click.Context) -> tuple[Settings, Database, KnowledgeBase]:
     from bot.app import _store_factory
 
     settings, database = open_storage(ctx)
-    kb_settings = settings.support_assistant.knowledge_base
-    if not kb_settings.path:
+    try:
+        kb_settings = _knowledge_base(settings)
+    except (click.ClickException, ChorusError):
         database.dispose()
-        raise click.ClickException(
-            "no knowledge base: set support_assistant.knowledge_base.path "
-            "(or CHORUS_SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH)"
-        )
+        raise
     make_store = _store_factory(settings, load_secrets(), database, None)
     return settings, database, KnowledgeBase(kb_settings, database, make_store)
 
@@ -52,7 +69,7 @@ def _line(name: str, report: SyncReport) -> str:
 
 @click.group()
 def kb() -> None:
-    """The support assistant's knowledge base (support_assistant.knowledge_base)."""
+    """The support assistant's knowledge base (plugins.support_assistant.knowledge_base)."""
 
 
 @kb.command("index")

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -172,12 +172,17 @@ class HookRunner:
         *,
         enabled: Collection[str] | None = None,
         tenant: str = "",
+        per_plugin: Mapping[str, Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> list[HookResult]:
-        """Call every (enabled) implementation; return the non-None results in call order."""
+        """Call every (enabled) implementation; return the non-None results in call order.
+
+        ``per_plugin``: arguments that differ by plugin (its own settings), by plugin name,
+        over ``kwargs``."""
         results: list[HookResult] = []
         for impl in self._impls(hook, enabled):
-            ok, value = await self._call_one(impl, tenant, kwargs)
+            own = per_plugin.get(impl.plugin_name, {}) if per_plugin is not None else {}
+            ok, value = await self._call_one(impl, tenant, {**kwargs, **own} if own else kwargs)
             if ok and value is not None:
                 results.append(HookResult(impl.plugin_name, value))
         return results

@@ -25,12 +25,28 @@ from bot.events import FeedbackInfo, InteractionInfo, Message, Reply, UserInfo
 from bot.personality import Personality, ProactiveTask, Tool
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from bot.commands.base import CommandGroup
     from bot.llm.base import LLMProvider
+    from bot.memory.service import MemoryService
     from bot.settings import Settings
     from bot.storage.db import Database
 
-__all__ = ["App", "PROJECT_NAME", "hookspec", "hookimpl"]
+__all__ = ["App", "PROJECT_NAME", "PUBLIC_API", "hookspec", "hookimpl"]
+
+#: The modules a plugin may import from (and what a hook hands it): the plugin API. Anything
+#: else in ``bot`` may change without notice (a test holds the built-in plugins to this).
+PUBLIC_API = (
+    "bot",  # hookimpl
+    "bot.hookspecs",
+    "bot.events",
+    "bot.personality",
+    "bot.context",
+    "bot.commands",
+    "bot.errors",
+    "bot.builtin_tools",  # the SQL, knowledge base and calendar tools, and their settings
+)
 
 
 class App(Protocol):
@@ -42,6 +58,8 @@ class App(Protocol):
     settings: Settings
     #: The SQL database (``db.run(fn)`` runs ``fn(session)`` in a worker thread).
     db: Database
+    #: Long-term memory (its ``store`` indexes and searches team and personal memories).
+    memory: MemoryService
 
 
 PROJECT_NAME = "chorus"
@@ -56,13 +74,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def chorus_startup(app: App) -> None | Awaitable[None]:
+def chorus_settings_model() -> type[BaseModel] | None:
+    """Declare this plugin's settings: return a pydantic model class.
+
+    Chorus validates the section ``plugins.NAME`` of ``config/chorus.yaml`` (and its
+    ``CHORUS_PLUGINS__NAME__KEY`` environment overrides) against it when it starts, stops with
+    a clear error naming any key that does not fit, and hands the validated object to
+    ``chorus_startup`` as ``config``. Must not be ``async``.
+    """
+
+
+@hookspec
+def chorus_startup(app: App, config: BaseModel | None) -> None | Awaitable[None]:
     """Called once when Chorus has started, before the first message.
 
-    :param app: the running Chorus (:class:`App`: its settings and database).
+    :param app: the running Chorus (:class:`App`: its settings, database and memory).
+    :param config: this plugin's settings, validated (see ``chorus_settings_model``); None
+        when it declares no model.
 
-    Open connections or warm caches here; read your configuration with
-    ``app.settings.plugin_config("my_plugin")``.
+    Open connections or warm caches here.
     """
 
 

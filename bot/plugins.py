@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Literal
 
 import pluggy
+from pydantic import BaseModel
 
 from bot import hookspecs
 from bot.commands.base import CommandGroup
@@ -131,6 +132,28 @@ class ChorusPluginManager(pluggy.PluginManager):
             self.load_errors[name] = str(e)
             return False
         return True
+
+    def settings_models(self) -> dict[str, type[BaseModel]]:
+        """Each plugin's settings model (``chorus_settings_model``), by plugin name; a plugin
+        whose hook fails or returns something else is left out (logged)."""
+        found: dict[str, type[BaseModel]] = {}
+        for impl in self.hook.chorus_settings_model.get_hookimpls():
+            try:
+                model = impl.function()
+            except Exception as e:
+                log.error("plugin %s: chorus_settings_model failed: %s", impl.plugin_name, e)
+                continue
+            if model is None:
+                continue
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                log.error(
+                    "plugin %s: chorus_settings_model must return a pydantic model class, not %r",
+                    impl.plugin_name,
+                    model,
+                )
+                continue
+            found[impl.plugin_name] = model
+        return found
 
     def command_groups(self) -> list[tuple[str, CommandGroup]]:
         """The command groups plugins offer (``chorus_register_commands``), with the name of

@@ -22,7 +22,15 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 
@@ -39,7 +47,12 @@ __all__ = [
 ENV_PREFIX = "CHORUS_"
 #: Environment variables with the prefix that are not settings keys (the test suite's
 #: server URLs may be set in the same environment as the settings).
-_NOT_KEYS = {"CHORUS_CONFIG", "CHORUS_TEST_PG_URL", "CHORUS_TEST_REDIS_URL"}
+_NOT_KEYS = {
+    "CHORUS_CONFIG",
+    "CHORUS_TEST_PG_URL",
+    "CHORUS_TEST_REDIS_URL",
+    "CHORUS_TEST_ALLOW_SKIP",
+}
 #: A time of day, "HH:MM" on a 24-hour clock.
 _CLOCK = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
 
@@ -115,10 +128,35 @@ class DispatcherSettings(_Section):
 
 
 class PluginSettings(_Section):
+    """Where plugins come from and which are off; besides these keys, one section per plugin
+    (``plugins.NAME``), validated by the plugin's own settings model when Chorus starts
+    (:mod:`bot.plugin_settings`), so nothing plugin-specific is declared here."""
+
+    model_config = ConfigDict(extra="allow")
+
     paths: list[str] = Field(default_factory=list)
     disabled: list[str] = Field(default_factory=list)
     state_cache_s: float = Field(default=5.0, ge=0)
+    #: The older spelling of the plugins' sections (``plugins.config.NAME``); still read.
     config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sections_are_mappings(self) -> PluginSettings:
+        for name, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ValueError(f"plugins.{name} must be a mapping of that plugin's settings")
+        return self
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The raw settings of plugin ``name``: ``plugins.NAME`` over ``plugins.config.NAME``."""
+        extra = (self.model_extra or {}).get(name)
+        return {**self.config.get(name, {}), **(extra if isinstance(extra, dict) else {})}
+
+    @property
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """Every plugin section given, by plugin name."""
+        names = [*self.config, *(self.model_extra or {})]
+        return {name: self.section(name) for name in dict.fromkeys(names)}
 
 
 class ReactionSettings(_Section):
@@ -367,51 +405,6 @@ class ToolsSettings(_Section):
     scopes: dict[str, ToolRules] = Field(default_factory=dict)
 
 
-class DataAnalystSettings(_Section):
-    """The data analyst's read-only SQL tools over an analytics database the admin names."""
-
-    #: ``sqlite:///FILE`` or ``postgresql://USER@HOST:PORT/DB`` without a password (the
-    #: password comes from ANALYTICS_DATABASE_PASSWORD, or the whole URL from
-    #: ANALYTICS_DATABASE_URL). None (and no ANALYTICS_DATABASE_URL): no SQL tools.
-    database_url: str | None = None
-    max_rows: int = Field(default=200, ge=1, le=10_000)
-    #: Most bytes of one result (its rows as JSON); more rows are left out, and it says so.
-    max_result_bytes: int = Field(default=65_536, ge=1024, le=16 * 1024 * 1024)
-    timeout_s: float = Field(default=10.0, gt=0, le=600)
-    #: Functions allowed beside the built-in side-effect-free ones (user-defined ones, as
-    #: ``name`` or ``schema.name``); see bot/builtin_tools/sql_functions.py.
-    allowed_functions: list[str] = Field(default_factory=list)
-
-    @field_validator("database_url")
-    @classmethod
-    def _no_password(cls, url: str | None) -> str | None:
-        if url and urlsplit(url).password is not None:
-            raise ValueError(
-                "holds a password; set it in ANALYTICS_DATABASE_PASSWORD (or the whole URL "
-                "in ANALYTICS_DATABASE_URL) instead"
-            )
-        return url
-
-
-class KnowledgeBaseSettings(_Section):
-    """A folder of Markdown/text documents indexed into the team's long-term memory."""
-
-    #: The folder; None: no knowledge base and no search tool.
-    path: str | None = None
-    patterns: list[str] = Field(default_factory=lambda: ["**/*.md", "**/*.markdown", "**/*.txt"])
-    section_chars: int = Field(default=1200, ge=200, le=8000)
-    #: Workspaces ("platform:team") it is indexed for; empty: every workspace Chorus knows.
-    tenants: list[str] = Field(default_factory=list)
-    index_on_start: bool = True
-    top_k: int = Field(default=5, ge=1, le=20)
-
-
-class SupportAssistantSettings(_Section):
-    """The support assistant's knowledge base search."""
-
-    knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
-
-
 class PlansSettings(_Section):
     """Multi-step plans: drafted by the model, shown with a confidence figure, run step by step
     through the tool executor after the person who asked approves them."""
@@ -438,14 +431,14 @@ class Settings(_Section):
     proactive: ProactiveSettings = Field(default_factory=ProactiveSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     plans: PlansSettings = Field(default_factory=PlansSettings)
-    data_analyst: DataAnalystSettings = Field(default_factory=DataAnalystSettings)
-    support_assistant: SupportAssistantSettings = Field(default_factory=SupportAssistantSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
 
     def plugin_config(self, name: str) -> dict[str, Any]:
-        """The ``plugins.config.NAME`` block for one plugin (empty if none)."""
-        return dict(self.plugins.config.get(name, {}))
+        """The raw settings block of one plugin, ``plugins.NAME`` (empty if none). A plugin
+        that declares a settings model gets them validated instead (``chorus_startup``'s
+        ``config``)."""
+        return self.plugins.section(name)
 
 
 class Secrets(BaseModel):
@@ -459,9 +452,6 @@ class Secrets(BaseModel):
     discord_token: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     anthropic_api_key: SecretStr | None = None
-    #: The data analyst's database: a whole URL, or the password of data_analyst.database_url.
-    analytics_database_url: SecretStr | None = None
-    analytics_database_password: SecretStr | None = None
 
     def configured(self) -> list[str]:
         """Names of the environment variables that are set (never their values)."""

@@ -1,9 +1,10 @@
 """The general assistant: the default personality, for everyday questions.
 
-Configuration (optional), ``plugins.config.assistant`` in ``config/chorus.yaml``::
+Configuration (optional), ``plugins.assistant`` in ``config/chorus.yaml``::
 
-    assistant:
-      about_team: "We build the billing service; standup is at 9:30 CET."
+    plugins:
+      assistant:
+        about_team: "We build the billing service; standup is at 9:30 CET."
 """
 
 from __future__ import annotations
@@ -12,17 +13,29 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict
+
 from bot import hookimpl
 from bot.context import Context
 from bot.events import Message
 from bot.personality import Personality, Style
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    pass
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("about_team",)
+
+class AssistantSettings(BaseModel):
+    """``plugins.assistant``: what the assistant should know about the team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: A sentence or two about the team, its work and its tools.
+    about_team: str | None = None
+
+
+CONFIG_KEYS = tuple(AssistantSettings.model_fields)
 
 PERSONALITY = Personality(
     name="assistant",
@@ -48,13 +61,16 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
 
 
 @hookimpl
-def chorus_startup(app: Chorus) -> None:
-    raw = app.settings.plugin_config("assistant")
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    if unknown:
-        log.warning("plugins.config.assistant: ignoring unknown keys %s", unknown)
+def chorus_settings_model() -> type[BaseModel]:
+    return AssistantSettings
+
+
+@hookimpl
+def chorus_startup(config: AssistantSettings) -> None:
     _config.clear()
-    _config.update({k: str(raw[k]).strip() for k in CONFIG_KEYS if raw.get(k)})
+    _config.update(
+        {k: v.strip() for k, v in config.model_dump().items() if isinstance(v, str) and v.strip()}
+    )
 
 
 @hookimpl

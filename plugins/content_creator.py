@@ -1,11 +1,12 @@
 """Content Creator: posts, newsletters and a weekly content calendar.
 
-Configuration (optional), ``plugins.config.content_creator`` in ``config/chorus.yaml``::
+Configuration (optional), ``plugins.content_creator`` in ``config/chorus.yaml``::
 
-    content_creator:
-      channels: [blog, LinkedIn, newsletter]
-      audience: "developers who run small SaaS teams"
-      cadence: "two posts a week"
+    plugins:
+      content_creator:
+        channels: [blog, LinkedIn, newsletter]
+        audience: "developers who run small SaaS teams"
+        cadence: "two posts a week"
 
 It offers a proactive task: every Monday at 09:00 (the person's timezone), a draft content
 calendar for the week ahead, subject to the usual safety policy (opt-out, quiet hours).
@@ -21,18 +22,32 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict
+
 from bot import hookimpl
-from bot.builtin_tools.declare import calendar_tools
+from bot.builtin_tools import calendar_tools
 from bot.context import Context
 from bot.events import Message, UserInfo
 from bot.personality import Personality, ProactiveTask, Style, Tool
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    from bot.hookspecs import App
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("channels", "audience", "cadence")
+
+class ContentSettings(BaseModel):
+    """``plugins.content_creator``: where the team publishes, for whom, how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The channels it writes for, as a list or one comma-separated text.
+    channels: list[str] | str | None = None
+    audience: str | None = None
+    cadence: str | None = None
+
+
+CONFIG_KEYS = tuple(ContentSettings.model_fields)
 
 WEEKLY_CALENDAR = ProactiveTask(
     name="weekly_content_calendar",
@@ -71,18 +86,19 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
 
 
 @hookimpl
-def chorus_startup(app: Chorus) -> None:
-    raw = app.settings.plugin_config("content_creator")
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    if unknown:
-        log.warning("plugins.config.content_creator: ignoring unknown keys %s", unknown)
+def chorus_settings_model() -> type[BaseModel]:
+    return ContentSettings
+
+
+@hookimpl
+def chorus_startup(app: App, config: ContentSettings) -> None:
     _config.clear()
     for key in CONFIG_KEYS:
-        value = raw.get(key)
-        if isinstance(value, list | tuple):
-            value = ", ".join(str(v).strip() for v in value if v)
-        if value:
-            _config[key] = str(value).strip()
+        value = getattr(config, key)
+        if isinstance(value, list):
+            value = ", ".join(v.strip() for v in value if v.strip())
+        if value and value.strip():
+            _config[key] = value.strip()
     _tools.clear()
     _tools.extend(calendar_tools(app.db))
 

@@ -1,37 +1,49 @@
 """Data Analyst: metrics, SQL and careful reading of numbers.
 
-Configuration (optional), ``plugins.config.data_analyst`` in ``config/chorus.yaml``::
+Configuration (optional), ``plugins.data_analyst`` in ``config/chorus.yaml``::
 
-    data_analyst:
-      sql_dialect: "PostgreSQL 16"
-      metrics:
-        active_users: "distinct users with at least one session in the last 28 days"
-        churn_rate: "customers lost in the month / customers at the start of the month"
+    plugins:
+      data_analyst:
+        sql_dialect: "PostgreSQL 16"
+        metrics:
+          active_users: "distinct users with at least one session in the last 28 days"
+          churn_rate: "customers lost in the month / customers at the start of the month"
 
-Tools: with an analytics database configured (``data_analyst.database_url`` or
-ANALYTICS_DATABASE_URL), the data analyst can list its tables, describe one, and run one
-read-only SELECT with row and time limits (``bot.builtin_tools.sql``). Without one it offers
-no tools.
+Tools: with an analytics database configured (``plugins.data_analyst.database_url`` or
+ANALYTICS_DATABASE_URL; the SQL tool's limits are in the same section), the data analyst can
+list its tables, describe one, and run one read-only SELECT with row and time limits
+(``bot.builtin_tools.sql``). Without one it offers no tools.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, Field
+
 from bot import hookimpl
-from bot.builtin_tools.declare import SQLToolset
+from bot.builtin_tools import SQLSettings, SQLToolset
 from bot.context import Context
 from bot.events import Message
 from bot.personality import Personality, Style, Tool
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    from bot.hookspecs import App
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("sql_dialect", "metrics")
+
+class DataAnalystSettings(SQLSettings):
+    """``plugins.data_analyst``: the SQL tool's database and limits, and the team's
+    conventions."""
+
+    #: The SQL dialect to write, e.g. "PostgreSQL 16" (default: the analytics database's).
+    sql_dialect: str | None = None
+    #: The team's agreed metric definitions, by metric name.
+    metrics: dict[str, str] = Field(default_factory=dict)
+
 
 PERSONALITY = Personality(
     name="data_analyst",
@@ -58,22 +70,19 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
 
 
 @hookimpl
-def chorus_startup(app: Chorus) -> None:
-    raw = app.settings.plugin_config("data_analyst")
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    if unknown:
-        log.warning("plugins.config.data_analyst: ignoring unknown keys %s", unknown)
+def chorus_settings_model() -> type[BaseModel]:
+    return DataAnalystSettings
+
+
+@hookimpl
+def chorus_startup(app: App, config: DataAnalystSettings) -> None:
     _dialect.clear()
     _metrics.clear()
-    if raw.get("sql_dialect"):
-        _dialect.append(str(raw["sql_dialect"]).strip())
-    metrics = raw.get("metrics") or {}
-    if isinstance(metrics, Mapping):
-        _metrics.update({str(k): str(v).strip() for k, v in metrics.items() if v})
-    else:
-        log.warning("plugins.config.data_analyst.metrics must map metric names to definitions")
+    if config.sql_dialect and config.sql_dialect.strip():
+        _dialect.append(config.sql_dialect.strip())
+    _metrics.update({k: v.strip() for k, v in config.metrics.items() if v.strip()})
     _close_sql()
-    toolset = SQLToolset.from_app(app)  # None: no analytics database, no SQL tools
+    toolset = SQLToolset.from_app(app, config)  # None: no analytics database, no SQL tools
     if toolset is not None:
         _sql.append(toolset)
 

@@ -1,12 +1,13 @@
 """Marketing Maestro: campaigns, positioning, copy and launch plans in the brand's voice.
 
-Configuration (optional), ``plugins.config.marketing_maestro`` in ``config/chorus.yaml``::
+Configuration (optional), ``plugins.marketing_maestro`` in ``config/chorus.yaml``::
 
-    marketing_maestro:
-      brand: "Acme Analytics"
-      voice: "plain-spoken, confident, a little playful; no jargon"
-      audience: "operations leads at mid-sized logistics companies"
-      avoid: "revolutionary, synergy, game-changer"
+    plugins:
+      marketing_maestro:
+        brand: "Acme Analytics"
+        voice: "plain-spoken, confident, a little playful; no jargon"
+        audience: "operations leads at mid-sized logistics companies"
+        avoid: "revolutionary, synergy, game-changer"
 """
 
 from __future__ import annotations
@@ -15,17 +16,32 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict
+
 from bot import hookimpl
 from bot.context import Context
 from bot.events import Message
 from bot.personality import Personality, Style
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    pass
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("brand", "voice", "audience", "avoid")
+
+class MarketingSettings(BaseModel):
+    """``plugins.marketing_maestro``: the brand the copy is written for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brand: str | None = None
+    voice: str | None = None
+    audience: str | None = None
+    #: Words, claims or topics the copy must stay away from.
+    avoid: str | None = None
+
+
+CONFIG_KEYS = tuple(MarketingSettings.model_fields)
 
 PERSONALITY = Personality(
     name="marketing_maestro",
@@ -50,13 +66,16 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
 
 
 @hookimpl
-def chorus_startup(app: Chorus) -> None:
-    raw = app.settings.plugin_config("marketing_maestro")
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    if unknown:
-        log.warning("plugins.config.marketing_maestro: ignoring unknown keys %s", unknown)
+def chorus_settings_model() -> type[BaseModel]:
+    return MarketingSettings
+
+
+@hookimpl
+def chorus_startup(config: MarketingSettings) -> None:
     _config.clear()
-    _config.update({k: str(raw[k]).strip() for k in CONFIG_KEYS if raw.get(k)})
+    _config.update(
+        {k: v.strip() for k, v in config.model_dump().items() if isinstance(v, str) and v.strip()}
+    )
 
 
 @hookimpl

@@ -1,16 +1,17 @@
 """Support Assistant: troubleshooting and how-to answers, with a clear path to a human.
 
-Configuration (optional), ``plugins.config.support_assistant`` in ``config/chorus.yaml``::
+Configuration (optional), ``plugins.support_assistant`` in ``config/chorus.yaml``::
 
-    support_assistant:
-      product: "Acme Cloud"
-      docs_url: "https://docs.example.com"
-      escalation: "#support-escalations (or support@example.com)"
-      hours: "Mon-Fri 08:00-18:00 CET"
+    plugins:
+      support_assistant:
+        product: "Acme Cloud"
+        docs_url: "https://docs.example.com"
+        escalation: "#support-escalations (or support@example.com)"
+        hours: "Mon-Fri 08:00-18:00 CET"
 
-Tools: with ``support_assistant.knowledge_base.path`` set, a folder of Markdown/text documents
-is indexed into each workspace's long-term memory (in the background at start-up, or with
-``chorus kb index``) and the search_knowledge_base tool returns the best sections with their
+Tools: with ``plugins.support_assistant.knowledge_base.path`` set, a folder of Markdown/text
+documents is indexed into each workspace's long-term memory (in the background at start-up, or
+with ``chorus kb index``) and the search_knowledge_base tool returns the best sections with their
 file and heading (``bot.builtin_tools.knowledge``).
 """
 
@@ -20,16 +21,32 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from bot import hookimpl
-from bot.builtin_tools.declare import KnowledgeToolset
+from bot.builtin_tools import KnowledgeBaseSettings, KnowledgeToolset
 from bot.context import Context
 from bot.events import Message
 from bot.personality import Personality, Style, Tool
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    from bot.hookspecs import App
 
 log = logging.getLogger(__name__)
+
+
+class SupportSettings(BaseModel):
+    """``plugins.support_assistant``: the desk it supports, and its knowledge base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: str | None = None
+    docs_url: str | None = None
+    #: Where people go when the bot cannot solve it.
+    escalation: str | None = None
+    hours: str | None = None
+    knowledge_base: KnowledgeBaseSettings = Field(default_factory=KnowledgeBaseSettings)
+
 
 CONFIG_KEYS = ("product", "docs_url", "escalation", "hours")
 
@@ -58,19 +75,21 @@ def chorus_register_personalities(register: Callable[[Personality], None]) -> No
 
 
 @hookimpl
-async def chorus_startup(app: Chorus) -> None:
-    raw = app.settings.plugin_config("support_assistant")
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    if unknown:
-        log.warning("plugins.config.support_assistant: ignoring unknown keys %s", unknown)
+def chorus_settings_model() -> type[BaseModel]:
+    return SupportSettings
+
+
+@hookimpl
+async def chorus_startup(app: App, config: SupportSettings) -> None:
     _config.clear()
-    _config.update({k: str(raw[k]).strip() for k in CONFIG_KEYS if raw.get(k)})
+    _config.update({k: v.strip() for k in CONFIG_KEYS if (v := getattr(config, k)) and v.strip()})
     await _close_kb()
-    toolset = KnowledgeToolset.from_app(app)  # None: no knowledge base folder configured
+    kb = config.knowledge_base
+    toolset = KnowledgeToolset.from_app(app, kb)  # None: no knowledge base folder configured
     if toolset is None:
         return
     _kb.append(toolset)
-    if app.settings.support_assistant.knowledge_base.index_on_start:
+    if kb.index_on_start:
         toolset.start_indexing()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,17 @@ import pytest
 from bot import __version__
 from bot.app import Chorus
 from bot.context import approx_tokens
+from bot.errors import ConfigError
 from bot.events import UserInfo
+from bot.hookspecs import PUBLIC_API
 from bot.plugins import BUILTIN_PLUGINS, get_plugin_manager
+from bot.settings import load_settings
 from tests.conftest import make_settings, message
 from tests.fakes import FakeLLM, FakeTransport
 from tests.plugin_helpers import app_with, interactions
 
-PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS_DIR = ROOT / "plugins"
 
 #: Each built-in personality and the context section it adds for itself.
 SECTIONS = {
@@ -30,14 +33,8 @@ SECTIONS = {
 }
 
 #: What a plugin may import from the core: the documented API only.
-ALLOWED = {
-    "bot": {"hookimpl"},
-    "bot.personality": None,
-    "bot.events": None,
-    "bot.context": None,
-    # the built-in tools' library (SQL, knowledge base, content calendar), made for plugins
-    "bot.builtin_tools.declare": None,
-}
+#: The plugin API (bot.hookspecs.PUBLIC_API); from ``bot`` itself only the marker.
+ALLOWED: dict[str, set[str] | None] = {name: None for name in PUBLIC_API} | {"bot": {"hookimpl"}}
 
 
 def test_every_builtin_loads_as_a_plugin() -> None:
@@ -66,13 +63,15 @@ def test_personalities_are_distinct_and_short() -> None:
         assert "never" in p.persona.lower(), f"{p.name}: say what the personality never does"
 
 
-@pytest.mark.parametrize("path", sorted(PLUGINS_DIR.glob("[!_]*.py")), ids=lambda p: p.stem)
-def test_builtins_use_only_the_documented_api(path: Path) -> None:
+THIRD_PARTY = [ROOT / "tests" / "plugin_pkg" / "chorus_hello.py"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PLUGINS_DIR.glob("[!_]*.py")) + THIRD_PARTY, ids=lambda p: p.stem
+)
+def test_plugins_use_only_the_public_plugin_api(path: Path) -> None:
+    """Built-in and third-party plugins import only the plugin API (type-only imports too)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    type_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
-            type_only |= {id(n) for n in ast.walk(node)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -85,8 +84,6 @@ def test_builtins_use_only_the_documented_api(path: Path) -> None:
             assert top not in ("plugins", "adapters"), f"{path.name}: from {node.module}"
             if top != "bot":
                 continue
-            if id(node) in type_only and node.module == "bot.app":
-                continue  # annotations only: the app a hook is handed
             assert node.module in ALLOWED, f"{path.name}: from {node.module} import …"
             names = ALLOWED[node.module]
             if names is not None:
@@ -182,16 +179,39 @@ async def test_plugin_config_is_honoured(
             assert not any(t in configured for t in texts)
 
 
-async def test_unknown_config_keys_are_reported(
-    tmp_path: Path, llm: FakeLLM, caplog: pytest.LogCaptureFixture
+async def test_plugin_settings_that_do_not_fit_stop_start_up_naming_each_key(
+    tmp_path: Path, llm: FakeLLM
 ) -> None:
-    config = {"support_assistant": {"prodcut": "typo"}, "data_analyst": {"metrics": "oops"}}
-    settings = make_settings(tmp_path, plugins={"config": config})
-    with caplog.at_level(logging.WARNING, logger="plugins"):
+    sections = {"support_assistant": {"prodcut": "typo"}, "data_analyst": {"metrics": "oops"}}
+    settings = make_settings(tmp_path, plugins=sections)
+    with pytest.raises(ConfigError) as raised:
         async with app_with(settings, llm):
             pass
-    assert "plugins.config.support_assistant: ignoring unknown keys ['prodcut']" in caplog.text
-    assert "plugins.config.data_analyst.metrics must map metric names" in caplog.text
+    assert "plugins.support_assistant.prodcut: unknown setting" in str(raised.value)
+    assert "plugins.data_analyst.metrics: Input should be a valid dictionary" in str(raised.value)
+    assert "CHORUS_PLUGINS__DATA_ANALYST__METRICS" in str(raised.value)
+
+
+async def test_plugin_settings_come_from_their_section_and_the_environment(
+    tmp_path: Path, llm: FakeLLM, transport: FakeTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "chorus.yaml"
+    path.write_text(
+        "plugins:\n  marketing_maestro:\n    brand: Acme Budget\n"
+        "  nobody_installed:\n    key: value\n",
+        encoding="utf-8",
+    )
+    env = {
+        "CHORUS_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        "CHORUS_PLUGINS__MARKETING_MAESTRO__VOICE": "warm and plain",
+    }
+    settings = load_settings(env=env, path=path)
+    async with app_with(settings, llm) as app:
+        await app.dispatcher.handle_message(message("ask marketing_maestro hi"), transport)
+        config = app.plugin_settings["marketing_maestro"]
+    assert (config.brand, config.voice) == ("Acme Budget", "warm and plain")  # type: ignore[attr-defined]
+    assert "Acme Budget" in llm.last_system and "warm and plain" in llm.last_system
+    assert "plugins.nobody_installed: no such plugin is loaded" in caplog.text
 
 
 async def test_content_creator_offers_a_weekly_content_calendar(app: Chorus) -> None:

@@ -281,7 +281,7 @@ async def test_whatever_the_guard_accepts_discord_py_and_chorus_read_without_rai
             ran.append(name)
 
         tree = ChorusCommandTree(client)
-        tree.add_command(chorus_group(run))
+        tree.add_command(chorus_group(run, ["help", "use", "remember", "stats"]))
         task = asyncio.create_task(client.start(fake.token))
         try:
             await asyncio.wait_for(client.wait_until_ready(), 10)

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot import hookimpl, messages
 from bot.app import Chorus
 from bot.commands import Caller, CommandGroup
 from bot.context import Context
-from bot.errors import CommandError
+from bot.errors import CommandError, ConfigError
 from bot.events import FeedbackInfo, InteractionInfo, Message, Reply, UserInfo
 from bot.llm.base import LLMProvider
 from bot.personality import Personality, ProactiveTask, Style, Tool
@@ -55,17 +56,56 @@ async def test_hook_chorus_startup(settings: Settings, llm: FakeLLM) -> None:
         assert app.settings.plugin_config("lifecycle") == {}
 
 
-async def test_hook_chorus_startup_async_reads_plugin_config(tmp_path: Path, llm: FakeLLM) -> None:
-    seen: list[dict[str, Any]] = []
+class Greeter:
+    """Declares its settings; gets them validated at start-up."""
 
-    class Configured:
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        greeting: str = "hello"
+        times: int = Field(default=1, ge=1)
+
+    def __init__(self) -> None:
+        self.configs: list[Any] = []
+
+    @hookimpl
+    def chorus_settings_model(self) -> type[BaseModel]:
+        return self.Settings
+
+    @hookimpl
+    async def chorus_startup(self, config: Greeter.Settings) -> None:
+        self.configs.append(config)
+
+
+async def test_hook_chorus_settings_model(tmp_path: Path, llm: FakeLLM) -> None:
+    greeter = Greeter()
+    settings = make_settings(tmp_path, plugins={"greeter": {"greeting": "ahoy", "times": 2}})
+    async with app_with(settings, llm, {"greeter": greeter, "lifecycle": Lifecycle()}) as app:
+        assert greeter.configs == [Greeter.Settings(greeting="ahoy", times=2)]
+        assert app.plugin_settings["greeter"] is greeter.configs[0]
+    # The older spelling still reaches it; a value that does not fit stops start-up.
+    older = make_settings(tmp_path, plugins={"config": {"greeter": {"times": 3}}})
+    async with app_with(older, llm, {"greeter": (again := Greeter())}):
+        assert again.configs == [Greeter.Settings(times=3)]
+    wrong = make_settings(tmp_path, plugins={"greeter": {"times": 0}})
+    with pytest.raises(ConfigError, match=r"plugins\.greeter\.times: Input should be greater"):
+        async with app_with(wrong, llm, {"greeter": Greeter()}):
+            pass
+
+
+async def test_hook_chorus_startup_without_a_settings_model_gets_no_config(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    seen: list[object] = []
+
+    class Plain:
         @hookimpl
-        async def chorus_startup(self, app: Chorus) -> None:
-            seen.append(app.settings.plugin_config("configured"))
+        async def chorus_startup(self, app: Chorus, config: object) -> None:
+            seen.append(config)
+            seen.append(app.settings.plugin_config("plain"))  # the raw section, still there
 
-    settings = make_settings(tmp_path, plugins={"config": {"configured": {"greeting": "ahoy"}}})
-    async with app_with(settings, llm, {"configured": Configured()}):
-        assert seen == [{"greeting": "ahoy"}]
+    settings = make_settings(tmp_path, plugins={"plain": {"greeting": "ahoy"}})
+    async with app_with(settings, llm, {"plain": Plain()}):
+        assert seen == [None, {"greeting": "ahoy"}]
 
 
 async def test_hook_chorus_shutdown(settings: Settings, llm: FakeLLM) -> None:

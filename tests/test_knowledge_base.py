@@ -22,11 +22,11 @@ from bot.builtin_tools.knowledge import (
     KnowledgeBaseError,
     split_document,
 )
+from bot.builtin_tools.settings import KnowledgeBaseSettings
 from bot.llm.base import ToolCall
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
 from bot.memory.store import MemoryStore, Scope
-from bot.settings import KnowledgeBaseSettings
 from bot.storage.db import Database
 from bot.storage.models import KnowledgeSection, Memory, Tenant
 from bot.tools.executor import CallScope, ToolInvocation
@@ -305,7 +305,7 @@ def test_search_tool_scopes_to_the_callers_workspace(
 
 
 async def test_chorus_kb_index_reports_changes(tmp_path: Path, docs: Path) -> None:
-    env = clean_env(tmp_path, CHORUS_SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH=str(docs))
+    env = clean_env(tmp_path, CHORUS_PLUGINS__SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH=str(docs))
     db = Database(f"sqlite:///{tmp_path / 'data' / 'chorus.db'}")
     db.upgrade()
     _tenant(db, "T9")
@@ -341,7 +341,7 @@ async def test_plugin_indexes_at_start_up_and_offers_search_to_the_support_assis
     tmp_path: Path, docs: Path
 ) -> None:
     settings = make_settings(
-        tmp_path, support_assistant={"knowledge_base": {"path": str(docs), "top_k": 1}}
+        tmp_path, plugins={"support_assistant": {"knowledge_base": {"path": str(docs), "top_k": 1}}}
     )
     db = Database(settings.storage.resolved_database_url())
     db.upgrade()
@@ -378,7 +378,9 @@ async def test_no_folder_no_search_tool(tmp_path: Path) -> None:
 async def test_start_up_indexes_every_known_workspace_in_the_background(
     tmp_path: Path, docs: Path
 ) -> None:
-    settings = make_settings(tmp_path, support_assistant={"knowledge_base": {"path": str(docs)}})
+    settings = make_settings(
+        tmp_path, plugins={"support_assistant": {"knowledge_base": {"path": str(docs)}}}
+    )
     db = Database(settings.storage.resolved_database_url())
     db.upgrade()
     first, second = _tenant(db), _tenant(db)
@@ -387,7 +389,10 @@ async def test_start_up_indexes_every_known_workspace_in_the_background(
     for tenant_id in (first, second):
         assert _memories(db, tenant_id) == 6
     off = make_settings(
-        tmp_path, support_assistant={"knowledge_base": {"path": str(docs), "index_on_start": False}}
+        tmp_path,
+        plugins={
+            "support_assistant": {"knowledge_base": {"path": str(docs), "index_on_start": False}}
+        },
     )
     third = _tenant(db)
     async with tool_app(off, FakeLLM(), {}):

@@ -11,7 +11,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from bot.builtin_tools.settings import AnalyticsSecrets
 from bot.errors import ConfigError
+from bot.plugins import get_plugin_manager
 from bot.settings import (
     Secrets,
     Settings,
@@ -57,6 +59,10 @@ def load(env: dict[str, str] | None = None, path: Path | None = None) -> Setting
     return load_settings(env=env or {}, path=path)
 
 
+#: The built-in plugins' settings models (each declares its own: bot/plugin_settings.py).
+PLUGIN_MODELS = get_plugin_manager(entry_points=False).settings_models()
+
+
 def leaf_keys(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """Every key path of a settings model, e.g. ``("llm", "openai", "model")``."""
     for name, field in model.model_fields.items():
@@ -75,11 +81,19 @@ def env_var(key: tuple[str, ...]) -> str:
 
 
 def test_chorus_yaml_loads_to_exactly_the_defaults() -> None:
-    assert load(path=CONFIG) == Settings()
+    settings = load(path=CONFIG)
+    core = settings.model_dump(exclude={"plugins": set(PLUGIN_MODELS)})
+    assert core == Settings().model_dump()
+    # Each built-in plugin's section is exactly its settings model's defaults.
+    assert sorted(settings.plugins.sections) == sorted(PLUGIN_MODELS)
+    for name, model in PLUGIN_MODELS.items():
+        assert model.model_validate(settings.plugins.section(name)) == model(), name
 
 
 def test_chorus_yaml_lists_every_key_in_the_models_order() -> None:
     raw = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    sections = {name: raw["plugins"].pop(name) for name in list(raw["plugins"])[4:]}
+    assert list(sections) == list(PLUGIN_MODELS), "one section per built-in plugin, in order"
 
     def check(model: type[BaseModel], data: dict[str, Any], where: str) -> None:
         assert list(data) == list(model.model_fields), f"keys of {where or 'the top level'}"
@@ -92,11 +106,16 @@ def test_chorus_yaml_lists_every_key_in_the_models_order() -> None:
     check(Settings, raw, "")
     # The values as written (not merely their effect after defaults fill the gaps).
     assert raw == Settings().model_dump(mode="json")
+    for name, model in PLUGIN_MODELS.items():
+        check(model, sections[name], f"plugins.{name}.")
+        assert sections[name] == model().model_dump(mode="json"), name
 
 
 def test_chorus_yaml_comments_every_key_with_its_environment_variable() -> None:
     text = CONFIG.read_text(encoding="utf-8")
     keys = list(leaf_keys(Settings))
+    for name, model in PLUGIN_MODELS.items():
+        keys += list(leaf_keys(model, ("plugins", name)))
     assert len(keys) > 30
     missing = [env_var(k) for k in keys if env_var(k) not in text]
     assert not missing, f"not mentioned in config/chorus.yaml: {missing}"
@@ -126,7 +145,9 @@ def test_chorus_yaml_header_explains_precedence_and_secrets() -> None:
 
 
 def test_secrets_named_in_the_header_are_the_ones_secrets_reads() -> None:
-    assert sorted(name.upper() for name in Secrets.model_fields) == sorted(SECRET_VARS)
+    read = [name.upper() for name in Secrets.model_fields]
+    read += [f"ANALYTICS_DATABASE_{name.upper()}" for name in AnalyticsSecrets.model_fields]
+    assert sorted(read) == sorted(SECRET_VARS)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -322,8 +343,11 @@ def test_secrets_only_from_the_environment() -> None:
 
 
 def test_secrets_never_print() -> None:
-    secrets = load_secrets({var: f"value-of-{var}" for var in SECRET_VARS})
-    assert len(secrets.configured()) == len(SECRET_VARS)
+    env = {var: f"value-of-{var}" for var in SECRET_VARS}
+    secrets = load_secrets(env)
+    analytics = AnalyticsSecrets.from_env(env)
+    assert len(secrets.configured()) == len(SECRET_VARS) - 2
+    assert analytics.url is not None and analytics.password is not None
     shown = [
         repr(secrets),
         str(secrets),
@@ -332,6 +356,8 @@ def test_secrets_never_print() -> None:
         secrets.model_dump_json(),
         repr(secrets.slack_bot_token),
         str(secrets.slack_bot_token),
+        repr(analytics),
+        analytics.model_dump_json(),
     ]
     for text in shown:
         assert "value-of-" not in text, text

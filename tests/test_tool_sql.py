@@ -19,6 +19,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from bot.builtin_tools.settings import SQLSettings
 from bot.builtin_tools.sql import (
     AnalyticsSQL,
     PostgresReadOnly,
@@ -32,7 +33,6 @@ from bot.builtin_tools.sql import (
 from bot.builtin_tools.sql_check import QueryRefused, check_query
 from bot.builtin_tools.sql_functions import normalize_names
 from bot.errors import ConfigError
-from bot.settings import DataAnalystSettings
 from tests.conftest import PG_URL, _pg_available, service_missing
 
 ROWS = 500
@@ -612,7 +612,7 @@ def test_readme_read_only_role_can_read_and_nothing_else(pg_schema: str) -> None
 
 def test_password_comes_from_the_environment_not_the_setting() -> None:
     with pytest.raises(ValidationError, match="ANALYTICS_DATABASE_PASSWORD"):
-        DataAnalystSettings(database_url="postgresql://u:secret@h/db")
+        SQLSettings(database_url="postgresql://u:secret@h/db")
     db = open_readonly("postgresql://u@127.0.0.1:1/db", password="s3cret")
     assert isinstance(db, PostgresReadOnly)
     with pytest.raises(SQLToolError) as err:

@@ -13,7 +13,6 @@ from typing import Any
 
 import fakeredis
 import pytest
-from pydantic import SecretStr
 
 from bot.app import Chorus
 from bot.context import Context
@@ -71,7 +70,7 @@ async def test_no_analytics_database_no_sql_tools(tmp_path: Path) -> None:
 
 async def test_unusable_database_leaves_the_tools_out_and_chorus_up(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path, data_analyst={"database_url": f"sqlite:///{tmp_path / 'missing.db'}"}
+        tmp_path, plugins={"data_analyst": {"database_url": f"sqlite:///{tmp_path / 'missing.db'}"}}
     )
     async with _app(settings) as app:
         assert not SQL_TOOLS & set(await _tools(app))
@@ -79,7 +78,9 @@ async def test_unusable_database_leaves_the_tools_out_and_chorus_up(tmp_path: Pa
 
 async def test_configured_database_gives_the_analyst_its_tools(tmp_path: Path) -> None:
     url = f"sqlite:///{_analytics(tmp_path / 'a.db')}"
-    settings = make_settings(tmp_path, data_analyst={"database_url": url, "max_rows": 10})
+    settings = make_settings(
+        tmp_path, plugins={"data_analyst": {"database_url": url, "max_rows": 10}}
+    )
     async with _app(settings) as app:
         box = await _tools(app)
         assert SQL_TOOLS <= set(box)
@@ -134,7 +135,7 @@ async def test_chorus_own_database_is_refused_as_the_analytics_database(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     own = make_settings(tmp_path).storage.resolved_database_url()
-    settings = make_settings(tmp_path, data_analyst={"database_url": own})
+    settings = make_settings(tmp_path, plugins={"data_analyst": {"database_url": own}})
     with caplog.at_level(logging.ERROR, logger="bot.builtin_tools.declare"):
         async with _app(settings) as app:
             assert not SQL_TOOLS & set(await _tools(app))
@@ -145,10 +146,12 @@ async def test_size_limit_and_allowed_functions_come_from_the_settings(tmp_path:
     url = f"sqlite:///{_analytics(tmp_path / 'a.db', rows=100)}"
     settings = make_settings(
         tmp_path,
-        data_analyst={
-            "database_url": url,
-            "max_result_bytes": 2048,
-            "allowed_functions": ["sqlite_version"],
+        plugins={
+            "data_analyst": {
+                "database_url": url,
+                "max_result_bytes": 2048,
+                "allowed_functions": ["sqlite_version"],
+            }
         },
     )
     async with _app(settings) as app:
@@ -169,13 +172,15 @@ async def test_size_limit_and_allowed_functions_come_from_the_settings(tmp_path:
         assert (await run("SELECT sqlite_version() IS NOT NULL AS v"))["rows"] == [[1]]
 
 
-async def test_analytics_url_secret_wins_over_the_setting(tmp_path: Path) -> None:
+async def test_analytics_url_secret_wins_over_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = f"sqlite:///{_analytics(tmp_path / 'real.db', rows=4)}"
     settings = make_settings(
-        tmp_path, data_analyst={"database_url": f"sqlite:///{tmp_path / 'missing.db'}"}
+        tmp_path, plugins={"data_analyst": {"database_url": f"sqlite:///{tmp_path / 'missing.db'}"}}
     )
-    secrets = Secrets(analytics_database_url=SecretStr(real))
-    async with _app(settings, secrets) as app:
+    monkeypatch.setenv("ANALYTICS_DATABASE_URL", real)  # secrets come from the environment
+    async with _app(settings) as app:
         box = await _tools(app)
         scope = CallScope(message("count"), "data_analyst", "high")
         record = await app.dispatcher.tools.executor.execute(
@@ -188,7 +193,7 @@ async def test_analytics_url_secret_wins_over_the_setting(tmp_path: Path) -> Non
 
 async def test_left_out_limit_and_format_follow_the_learned_style(tmp_path: Path) -> None:
     url = f"sqlite:///{_analytics(tmp_path / 'a.db', rows=100)}"
-    settings = make_settings(tmp_path, data_analyst={"database_url": url})
+    settings = make_settings(tmp_path, plugins={"data_analyst": {"database_url": url}})
     async with _app(settings) as app:
         box = await _tools(app)
         executor = app.dispatcher.tools.executor
@@ -218,7 +223,7 @@ async def _ask(app: Chorus, text: str, transport: FakeTransport) -> None:
 async def test_the_model_queries_through_the_real_sdks(kind: str, tmp_path: Path) -> None:
     url = f"sqlite:///{_analytics(tmp_path / 'a.db')}"
     async with FAKES[kind](default_text="Done.") as fake:
-        settings = make_settings(tmp_path, data_analyst={"database_url": url})
+        settings = make_settings(tmp_path, plugins={"data_analyst": {"database_url": url}})
         async with tool_app(settings, provider_for(kind, fake), {}) as app:
             transport = FakeTransport()
             query = "SELECT count(*) AS n FROM signups WHERE plan = 'pro'"

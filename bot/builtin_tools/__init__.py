@@ -14,4 +14,21 @@ A tool argument whose default should follow the person's learned preferences car
 ``"x-chorus-default": {aspect: {option: value}}`` in its JSON schema (row limits and the output
 format of a query, sections per search, days of the calendar listed); the tool executor fills
 it from the learned answer style when the model leaves it out (:mod:`bot.tools.personal`).
+
+Plugins use this package through what it exports here (part of the plugin API, like
+``bot.events``): the toolsets, the calendar tools and the settings models they take.
 """
+
+from __future__ import annotations
+
+from bot.builtin_tools.declare import KnowledgeToolset, SQLToolset, calendar_tools
+from bot.builtin_tools.settings import AnalyticsSecrets, KnowledgeBaseSettings, SQLSettings
+
+__all__ = [
+    "AnalyticsSecrets",
+    "KnowledgeBaseSettings",
+    "KnowledgeToolset",
+    "SQLSettings",
+    "SQLToolset",
+    "calendar_tools",
+]

@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from bot.builtin_tools import calendar
 from bot.builtin_tools.knowledge import KnowledgeBase, KnowledgeBaseError
+from bot.builtin_tools.settings import AnalyticsSecrets, KnowledgeBaseSettings, SQLSettings
 from bot.builtin_tools.sql import AnalyticsSQL, OutputFormat
 from bot.builtin_tools.sql_functions import normalize_names
 from bot.errors import ChorusError
 from bot.personality import Tool
-from bot.settings import DataAnalystSettings, Secrets
 from bot.storage.db import Database
 from bot.storage.models import CALENDAR_STATUSES
 
 if TYPE_CHECKING:
-    from bot.app import Chorus
+    from bot.hookspecs import App
     from bot.tools.executor import ToolInvocation
 
 __all__ = [
@@ -70,17 +70,17 @@ def _tenant(call: ToolInvocation | None) -> uuid.UUID:
 
 
 def open_analytics(
-    settings: DataAnalystSettings, secrets: Secrets, storage_url: str | None = None
+    settings: SQLSettings, secrets: AnalyticsSecrets, storage_url: str | None = None
 ) -> AnalyticsSQL | None:
     """The configured analytics database (read-only), or None when none is configured.
 
-    ANALYTICS_DATABASE_URL wins over ``data_analyst.database_url``; the latter takes its
-    password from ANALYTICS_DATABASE_PASSWORD. Raises :class:`ConfigError` when it is
-    Chorus's own database (``storage_url``).
+    ANALYTICS_DATABASE_URL wins over ``database_url``; the latter takes its password from
+    ANALYTICS_DATABASE_PASSWORD. Raises :class:`ConfigError` when it is Chorus's own
+    database (``storage_url``).
     """
     from bot.builtin_tools.sql import check_not_storage, open_readonly
 
-    secret_url = secrets.analytics_database_url
+    secret_url = secrets.url
     url = secret_url.get_secret_value() if secret_url is not None else settings.database_url
     if not url:
         return None
@@ -90,7 +90,7 @@ def open_analytics(
     if secret_url is not None:
         db = open_readonly(url, allowed_functions=allowed)
     else:
-        password = secrets.analytics_database_password
+        password = secrets.password
         db = open_readonly(
             url, password.get_secret_value() if password else None, allowed_functions=allowed
         )
@@ -380,12 +380,15 @@ class SQLToolset:
         self.dialect = "SQLite" if sql.db.backend == "sqlite" else "PostgreSQL"
 
     @classmethod
-    def from_app(cls, app: Chorus) -> SQLToolset | None:
-        """None when no analytics database is configured, or it is unusable (logged)."""
+    def from_app(
+        cls, app: App, settings: SQLSettings, secrets: AnalyticsSecrets | None = None
+    ) -> SQLToolset | None:
+        """None when no analytics database is configured, or it is unusable (logged).
+        ``secrets``: ANALYTICS_DATABASE_URL/PASSWORD, read from the environment if not given."""
         try:
             sql = open_analytics(
-                app.settings.data_analyst,
-                app.secrets,
+                settings,
+                secrets if secrets is not None else AnalyticsSecrets.from_env(),
                 app.settings.storage.resolved_database_url(),
             )
         except ChorusError as e:
@@ -406,9 +409,8 @@ class KnowledgeToolset:
         self._indexing: asyncio.Future[Any] | None = None
 
     @classmethod
-    def from_app(cls, app: Chorus) -> KnowledgeToolset | None:
-        """None when ``support_assistant.knowledge_base.path`` is not set."""
-        settings = app.settings.support_assistant.knowledge_base
+    def from_app(cls, app: App, settings: KnowledgeBaseSettings) -> KnowledgeToolset | None:
+        """None when the knowledge base's ``path`` is not set."""
         if not settings.path:
             return None
         memory = app.memory

@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlmodel import col, delete, select
 
+from bot.builtin_tools.settings import KnowledgeBaseSettings
 from bot.errors import ChorusError
 from bot.memory.store import MemoryStore, NewMemory, Scope
-from bot.settings import KnowledgeBaseSettings
 from bot.storage.db import Database
 from bot.storage.models import KnowledgeSection, Memory, Tenant
 
@@ -162,7 +162,9 @@ class KnowledgeBase:
         on_change: Callable[[uuid.UUID], None] | None = None,
     ) -> None:
         if not settings.path:
-            raise KnowledgeBaseError("support_assistant.knowledge_base.path is not set")
+            raise KnowledgeBaseError(
+                "no knowledge base folder: plugins.support_assistant.knowledge_base.path is not set"
+            )
         self.settings = settings
         self.root = Path(settings.path).expanduser().resolve()
         self.db = db

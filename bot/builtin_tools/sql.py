@@ -123,7 +123,7 @@ def check_not_storage(analytics_url: str, storage_url: str) -> None:
         same = _pg_address(analytics) == _pg_address(storage)
     if same:
         raise ConfigError(
-            "data_analyst.database_url (or ANALYTICS_DATABASE_URL) points at Chorus's own "
+            "plugins.data_analyst.database_url (or ANALYTICS_DATABASE_URL) points at Chorus's own "
             "database (storage.database_url); the SQL tools would let the model read every "
             "conversation and memory. Point it at a separate analytics database."
         )
@@ -140,11 +140,11 @@ def open_readonly(
     try:
         parsed = make_url(url)
     except ArgumentError as e:
-        raise ConfigError(f"data_analyst.database_url is not a database URL: {e}") from e
+        raise ConfigError(f"plugins.data_analyst.database_url is not a database URL: {e}") from e
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
-            raise ConfigError("data_analyst.database_url must name a SQLite file")
+            raise ConfigError("plugins.data_analyst.database_url must name a SQLite file")
         return SQLiteReadOnly(parsed.database, allowed_functions=allowed_functions)
     if backend == "postgresql":
         if password:
@@ -152,7 +152,7 @@ def open_readonly(
         plain = parsed.set(drivername="postgresql")
         return PostgresReadOnly(plain.render_as_string(hide_password=False))
     raise ConfigError(
-        f"data_analyst.database_url: {backend} is not supported (use sqlite or postgresql)"
+        f"plugins.data_analyst.database_url: {backend} is not supported (use sqlite or postgresql)"
     )
 
 
