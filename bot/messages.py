@@ -1,4 +1,5 @@
-"""Every string Chorus shows to a person, in one place.
+"""Every string Chorus shows to a person, on any platform, in one place (what the model reads
+from Chorus itself is :mod:`bot.prompts`; what only one platform shows is beside its adapter).
 
 Keep them short, friendly and free of internals: no stack traces, hostnames or secrets.
 """
@@ -67,18 +68,8 @@ __all__ = [
     "learning_stats_line",
     "satisfaction_alert",
     "tool_confirmation",
-    "TOOL_REFUSALS",
-    "TOOL_CANCELLED",
-    "TOOL_EXPIRED",
-    "TOOL_ROUNDS_EXHAUSTED",
     "PLAN_CHANGES",
-    "PLAN_TOOL_DESCRIPTION",
-    "PLAN_REQUESTED",
-    "PLAN_SUMMARY_PROMPT",
     "PLAN_CANCELLED",
-    "PLAN_CALL_BESIDE",
-    "plan_fix",
-    "plan_bad_references",
     "PLAN_CANNOT_ASK",
     "PLAN_RUNNING",
     "plan_confidence",
@@ -92,13 +83,6 @@ __all__ = [
     "plan_step_failed",
     "plan_done",
     "plan_failed",
-    "DISCORD_INTENTS_REJECTED",
-    "DISCORD_LOGIN_FAILED",
-    "DISCORD_UNREACHABLE",
-    "DISCORD_COMMAND",
-    "DISCORD_SUBCOMMANDS",
-    "DISCORD_SUBCOMMAND_FALLBACK",
-    "DISCORD_ARGS",
     "proactive_suggestion",
     "proactive_status",
     "PROACTIVE_TASK_STOPPED",
@@ -113,6 +97,36 @@ __all__ = [
     "pattern_why_weekly",
     "pattern_why_daily",
     "plugin_task_why",
+    "unknown_command",
+    "NO_PERSONALITY_ENABLED",
+    "PERSONALITIES_HEADER",
+    "PERSONALITY_LINE",
+    "USE_USAGE",
+    "USE_UNKNOWN_PERSON",
+    "USE_RESET",
+    "USE_SET",
+    "ASK_WHAT",
+    "WHOAMI",
+    "WHOAMI_CHOSEN",
+    "WHOAMI_PICKED",
+    "PLUGINS_REFUSED",
+    "PLUGIN_SWITCHED",
+    "PLUGINS_HEADER",
+    "PLUGIN_LINE",
+    "UNBOUND",
+    "BOUND",
+    "PREFERENCES_OFF",
+    "NOTHING_LEARNED",
+    "LEARNED_HEADER",
+    "LEARNED_LINE",
+    "LEARNED_FROM_YOU",
+    "LEARNED_FROM_TEAM",
+    "LEARNED_WHO",
+    "LEARNED_LABELS",
+    "RESET_UNKNOWN",
+    "RESET_DONE",
+    "PROACTIVE_CHOICES",
+    "PROACTIVE_SUGGEST_ONLY",
 ]
 
 EMPTY_MESSAGE = (
@@ -644,42 +658,6 @@ def proactive_status(
     return "\n".join(lines)
 
 
-# -- Discord ---------------------------------------------------------------------------------
-
-DISCORD_INTENTS_REJECTED = (
-    "Discord refused the privileged Message Content intent (gateway close code 4014). Enable "
-    "it for the bot in the Discord Developer Portal (Bot → Privileged Gateway Intents → Message "
-    "Content Intent), or set discord.message_content_intent: false "
-    "(CHORUS_DISCORD__MESSAGE_CONTENT_INTENT=false) to answer only mentions, replies and DMs."
-)
-DISCORD_LOGIN_FAILED = (
-    "Discord rejected DISCORD_TOKEN. Copy the bot token again from the Discord Developer "
-    "Portal (Bot → Reset Token) and set it in the environment."
-)
-DISCORD_UNREACHABLE = "Cannot reach Discord at {url}: {error}. Check discord.api_url."
-#: The ``/chorus`` application command and its subcommands, as Discord lists them (at most
-#: 100 characters each).
-DISCORD_COMMAND = "Talk to Chorus: personalities, memory and settings"
-DISCORD_SUBCOMMANDS = {
-    "help": "What I can do",
-    "personalities": "List the personalities available here",
-    "use": "Keep talking to one personality (`default` to go back)",
-    "whoami": "Who I think you are here",
-    "remember": "Tell me something to remember",
-    "forget": "Forget something (or `me` for everything about you)",
-    "memories": "What I remember about you",
-    "memory": "Memory figures (admins: `stats`)",
-    "plugins": "Admins: list, enable, disable, bind or unbind plugins",
-    "stats": "Admins: learning figures and a satisfaction chart",
-    "link": "Link your account on another platform (a one-time code, or enter one)",
-    "unlink": "Unlink this account from your other platforms",
-    "proactive": "Proactive suggestions: `on`, `off` or `status`",
-    "autonomy": "How much I may do without asking: `low`, `medium` or `high`",
-}
-DISCORD_SUBCOMMAND_FALLBACK = "Run `{name}`"
-DISCORD_ARGS = "What follows the command, e.g. a personality name"
-
-
 # -- tools ---------------------------------------------------------------------------------------
 
 
@@ -697,23 +675,6 @@ def tool_confirmation(action: str, arguments: str, seconds: float) -> str:
     )
 
 
-#: Why a tool call did not run, as the model is told (it explains to the person).
-TOOL_REFUSALS = {
-    "denied": "An admin has not allowed this tool here.",
-    "not_allowed": "This tool is not on the admin's list of tools allowed here.",
-    "cannot_confirm": "This action needs the person's confirmation, which cannot be asked here.",
-    "undeliverable": "The confirmation question could not be posted, so it did not run.",
-    "out_of_time": "The time for tool calls in this answer ran out, so it did not run.",
-}
-TOOL_CANCELLED = "The person cancelled this action (❌); it did not run."
-TOOL_EXPIRED = "The person did not confirm this action in time; it did not run."
-#: Told to the model when the bound on tool rounds or time is reached.
-TOOL_ROUNDS_EXHAUSTED = (
-    "No more tool calls are possible for this answer. Answer with what you have, and say what "
-    "you could not finish."
-)
-
-
 # -- plans ---------------------------------------------------------------------------------------
 
 #: How each side effect is described in a plan (from the tool's declaration, never the model's).
@@ -722,42 +683,7 @@ PLAN_CHANGES = {
     "writes_internal": "changes data inside Chorus",
     "acts_outside": "acts outside Chorus",
 }
-#: Offered to the model as the ``propose_plan`` tool's description.
-PLAN_TOOL_DESCRIPTION = (
-    "Propose a plan instead of calling tools directly when the request needs several steps, or "
-    "any step that changes something. Each step names one of the other tools and its exact "
-    "arguments; inside a text argument, {{step N}} stands for the result of an earlier step N. "
-    "The person sees the plan and approves it before anything runs; you are told the outcome."
-)
-#: Added to the prompt when the person asks for a plan ("plan: …", "make a plan to …").
-PLAN_REQUESTED = (
-    "The person asked for a plan: answer by calling propose_plan with the steps (tools and "
-    "exact arguments) that would do what they ask."
-)
-#: Asks the model to tell the person what the plan did (the plan's report follows).
-PLAN_SUMMARY_PROMPT = (
-    "The plan below was carried out step by step; progress was already shown. In the person's "
-    "style, tell them briefly what was done and the results; if a step failed, say which and "
-    "why, and what was not done.\n\n{report}"
-)
 PLAN_CANCELLED = "Plan cancelled (❌); nothing was run."
-#: Told to the model about a call it made beside ``propose_plan`` in the same round.
-PLAN_CALL_BESIDE = "Not run: a plan was proposed in the same turn; make this call a step of it."
-
-
-def plan_fix(problems: list[str]) -> str:
-    """Told to the model when its plan fails the checks (it may correct it once)."""
-    return (
-        "The plan was not shown to the person: "
-        + "; ".join(problems)
-        + ". Call propose_plan again with a corrected plan, or answer without one."
-    )
-
-
-def plan_bad_references(steps: list[int]) -> str:
-    """A step uses the result of a step that will not have run before it."""
-    names = ", ".join(f"{{{{step {n}}}}}" for n in steps)
-    return f"{names} must name an earlier step of the plan"
 
 
 PLAN_CANNOT_ASK = "I drafted a plan but cannot ask for your approval here, so nothing was run."

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from adapters.discord import DiscordAdapter
-from bot import messages
+from adapters.discord import messages as discord_messages
 from bot.app import Chorus
 from bot.errors import ConfigError
 from bot.settings import Secrets
@@ -149,7 +149,7 @@ async def test_a_refused_privileged_intent_stops_with_a_clear_error(
     with pytest.raises(ConfigError) as raised:
         async for _ in _rig(tmp_path, llm, fake=fake):
             pass
-    assert str(raised.value) == messages.DISCORD_INTENTS_REJECTED
+    assert str(raised.value) == discord_messages.DISCORD_INTENTS_REJECTED
     assert fake.closes == [4014] and len(fake.identifies) == 1  # no reconnect loop
 
 

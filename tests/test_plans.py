@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import hookimpl, messages
+from bot import hookimpl, messages, prompts
 from bot.app import Chorus
 from bot.learning.patterns import approach
 from bot.personality import Personality, Tool
@@ -328,7 +328,7 @@ async def test_too_many_steps_and_denied_tools_are_refused(tmp_path: Path) -> No
             rig.fake.call_tools(("propose_plan", CHURN_AND_EMAIL))
         await rig.start()
         text = rig.transport.last.text
-        assert "step 2 (send_email): " + messages.TOOL_REFUSALS["denied"] in text
+        assert "step 2 (send_email): " + prompts.TOOL_REFUSALS["denied"] in text
         assert rig.notices == [] and rig.toolkit.ran == []
 
 
@@ -384,12 +384,12 @@ async def test_confidence_learns_from_the_teams_history(oa: Rig) -> None:
 async def test_asking_for_a_plan_tells_the_model_to_propose_one(oa: Rig) -> None:
     oa.fake.reply("I would look up churn, then email Ada.")
     await oa.start("make a plan to email Ada our churn")
-    assert messages.PLAN_REQUESTED in oa.sent(0)
+    assert prompts.PLAN_REQUESTED in oa.sent(0)
     # The model answered in text: an ordinary answer, no plan.
     assert oa.transport.texts == ["I would look up churn, then email Ada."]
     assert "plan" not in interactions(oa.app)[0].context
     await oa.start("what is our churn?")
-    assert messages.PLAN_REQUESTED not in oa.sent(1)
+    assert prompts.PLAN_REQUESTED not in oa.sent(1)
 
 
 async def test_plans_switched_off_are_not_offered(tmp_path: Path) -> None:
@@ -397,7 +397,7 @@ async def test_plans_switched_off_are_not_offered(tmp_path: Path) -> None:
         rig.fake.reply("Fine.")
         await rig.start("plan: email Ada")
         assert "propose_plan" not in rig.offered(0)
-        assert messages.PLAN_REQUESTED not in rig.sent(0)
+        assert prompts.PLAN_REQUESTED not in rig.sent(0)
 
 
 def _teach(app: Chorus, picks: list[tuple[str, str]], reward: int) -> None:
@@ -571,7 +571,7 @@ async def test_the_model_may_correct_a_refused_plan_once(rig: Rig) -> None:
     assert text.startswith("Plan: Email Ada the churn figure (2 steps)")
     # The first round went back with the plan refused and the call beside it not run.
     assert "step 1: there is no tool named 'lookup' here" in rig.sent(1)
-    assert messages.PLAN_CALL_BESIDE in rig.sent(1)
+    assert prompts.PLAN_CALL_BESIDE in rig.sent(1)
     assert rig.toolkit.ran == []
     await rig.react(mid, "❌")
     await task

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from bot import messages
+from adapters.discord import messages as discord_messages
 from tests.cli_run import chorus, clean_env, free_port, serving
 from tests.servers import slack_fake as sf
 from tests.servers.discord_fake import FakeDiscord
@@ -71,6 +71,6 @@ async def test_chorus_run_stops_with_a_clear_message_when_the_intent_is_refused(
         env = clean_env(tmp_path, **_discord_env(discord))
         run = await chorus("run", env=env, cwd=tmp_path)
     assert run.code == 2, run.err
-    assert f"chorus: error: {messages.DISCORD_INTENTS_REJECTED}" in run.err
+    assert f"chorus: error: {discord_messages.DISCORD_INTENTS_REJECTED}" in run.err
     assert "Traceback" not in run.err
     assert discord.closes == [4014] and len(discord.identifies) == 1

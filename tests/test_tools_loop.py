@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot import messages
+from bot import messages, prompts
 from bot.app import Chorus
 from bot.context import ChatMessage
 from bot.errors import ProviderError
@@ -166,7 +166,7 @@ async def test_rounds_are_bounded_then_the_model_answers_without_tools(tmp_path:
             assert row.context["tool_bound"] == "rounds" and row.context["tool_rounds"] == 2
             assert len(row.context["tool_calls"]) == 2 and len(rig.toolkit.ran) == 2
             system = json.dumps(rig.fake.requests[2].body)
-            assert messages.TOOL_ROUNDS_EXHAUSTED[:40] in system
+            assert prompts.TOOL_ROUNDS_EXHAUSTED[:40] in system
 
 
 async def test_time_is_bounded(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import aiohttp
 import discord
 
 from adapters.base import Adapter
+from adapters.discord import messages as discord_messages
 from adapters.discord.check import check_discord
 from adapters.discord.client import ChorusClient, use_endpoints
 from adapters.discord.commands import COMMAND_NAME, ChorusCommandTree, chorus_group
@@ -335,15 +336,17 @@ class DiscordAdapter(Adapter):
             async with self.client:
                 await self._connect(token.get_secret_value())
         except discord.PrivilegedIntentsRequired as e:
-            log.error(messages.DISCORD_INTENTS_REJECTED)
-            raise ConfigError(messages.DISCORD_INTENTS_REJECTED) from e
+            log.error(discord_messages.DISCORD_INTENTS_REJECTED)
+            raise ConfigError(discord_messages.DISCORD_INTENTS_REJECTED) from e
         except discord.LoginFailure as e:
-            raise ConfigError(messages.DISCORD_LOGIN_FAILED) from e
+            raise ConfigError(discord_messages.DISCORD_LOGIN_FAILED) from e
         except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as e:
             if self._stopping:
                 return
             url, error = self.cfg.api_url, type(e).__name__
-            raise ConfigError(messages.DISCORD_UNREACHABLE.format(url=url, error=error)) from e
+            raise ConfigError(
+                discord_messages.DISCORD_UNREACHABLE.format(url=url, error=error)
+            ) from e
         finally:
             self._unregister()
 

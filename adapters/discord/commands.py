@@ -17,7 +17,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot import messages
+from adapters.discord import messages as discord_messages
 
 __all__ = ["COMMAND_NAME", "ChorusCommandTree", "RunCommand", "chorus_group", "subcommand_names"]
 
@@ -37,19 +37,19 @@ def subcommand_names(names: Iterable[str]) -> list[str]:
 
 
 def _subcommand(name: str, run: RunCommand) -> app_commands.Command[Any, ..., None]:
-    @app_commands.describe(args=messages.DISCORD_ARGS)
+    @app_commands.describe(args=discord_messages.DISCORD_ARGS)
     async def callback(interaction: discord.Interaction, args: str | None = None) -> None:
         await run(interaction, name, args or "")
 
-    description = messages.DISCORD_SUBCOMMANDS.get(
-        name, messages.DISCORD_SUBCOMMAND_FALLBACK.format(name=name)
+    description = discord_messages.DISCORD_SUBCOMMANDS.get(
+        name, discord_messages.DISCORD_SUBCOMMAND_FALLBACK.format(name=name)
     )
     return app_commands.Command(name=name, description=description[:100], callback=callback)
 
 
 def chorus_group(run: RunCommand, names: Iterable[str]) -> app_commands.Group:
     """``/chorus`` with a subcommand per command name, each calling ``run``."""
-    group = app_commands.Group(name=COMMAND_NAME, description=messages.DISCORD_COMMAND)
+    group = app_commands.Group(name=COMMAND_NAME, description=discord_messages.DISCORD_COMMAND)
     for name in subcommand_names(names):
         group.add_command(_subcommand(name, run))
     return group

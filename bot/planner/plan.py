@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot import messages
+from bot import prompts
 from bot.llm.base import ToolCall, ToolSpec
 from bot.personality import SideEffect
 from bot.planner.refs import references, resolved
@@ -82,7 +82,7 @@ def _schema(max_steps: int) -> dict[str, Any]:
 
 def plan_spec(max_steps: int) -> ToolSpec:
     """``propose_plan`` as the model is offered it."""
-    return ToolSpec(PLAN_TOOL, messages.PLAN_TOOL_DESCRIPTION, _schema(max_steps))
+    return ToolSpec(PLAN_TOOL, prompts.PLAN_TOOL_DESCRIPTION, _schema(max_steps))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,7 @@ def _step(
     arguments = dict(raw["arguments"])
     later = sorted(n for n in references(arguments) if not 1 <= n < index)
     if later:
-        return f"{where} ({name}): " + messages.plan_bad_references(later)
+        return f"{where} ({name}): " + prompts.plan_bad_references(later)
     arguments.update(personalise(tool.tool.parameters, arguments, scope.style))
     wrong = problems(tool.validator, arguments)
     if wrong:
@@ -184,7 +184,7 @@ def _step(
         channel=msg.channel,
     )
     if decision.action == "refuse":
-        return f"{where} ({name}): {messages.TOOL_REFUSALS[decision.reason]}"
+        return f"{where} ({name}): {prompts.TOOL_REFUSALS[decision.reason]}"
     description = " ".join(str(raw["description"]).split())[:MAX_TEXT]
     return Step(index, description, tool, arguments)
 

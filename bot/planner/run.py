@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import messages
+from bot import messages, prompts
 from bot.context import ChatMessage
 from bot.errors import ProviderError
 from bot.events import DeliveryError, Outgoing, utcnow
@@ -146,9 +146,9 @@ class _Catcher:
 
         def result(call: ToolCall) -> ToolResult:
             if call.id == plan.id:
-                text = messages.plan_fix(problems)
+                text = prompts.plan_fix(problems)
             else:
-                text = messages.PLAN_CALL_BESIDE
+                text = prompts.PLAN_CALL_BESIDE
             payload = json.dumps({"error": text, "outcome": "invalid"}, ensure_ascii=False)
             return ToolResult(call.id, payload, is_error=True)
 
@@ -247,7 +247,7 @@ class PlanSession:
         self.asked = requested(use.scope.message.text)
         #: The conversation for the tool loop (with a nudge when the person asked for a plan).
         self.chat = (
-            [*chat, ChatMessage("system", messages.PLAN_REQUESTED)] if self.asked else list(chat)
+            [*chat, ChatMessage("system", prompts.PLAN_REQUESTED)] if self.asked else list(chat)
         )
 
     @property
@@ -405,7 +405,7 @@ class PlanSession:
         temperature: float,
     ) -> Completion:
         report = self._report(plan, records)
-        prompt = [*chat, ChatMessage("system", messages.PLAN_SUMMARY_PROMPT.format(report=report))]
+        prompt = [*chat, ChatMessage("system", prompts.PLAN_SUMMARY_PROMPT.format(report=report))]
         try:
             c = await llm.complete(prompt, max_tokens=max_tokens, temperature=temperature)
             if c.text.strip():

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot import messages
+from bot import messages, prompts
 from bot.autonomy import Autonomy
 from bot.events import Message, Transport, utcnow
 from bot.learning.redact import TOKEN, redact
@@ -235,7 +235,7 @@ class Executor:
     async def skip(self, call: ToolCall, scope: CallScope, reason: str) -> CallRecord:
         """Record (and audit) a call that is not run at all, e.g. when time ran out."""
         record = CallRecord(
-            call.id, call.name, "refused", messages.TOOL_REFUSALS[reason], reason=reason
+            call.id, call.name, "refused", prompts.TOOL_REFUSALS[reason], reason=reason
         )
         record.arguments = redacted(dict(call.arguments or {}))
         await self._audit(record, scope)
@@ -280,7 +280,7 @@ class Executor:
         decision = self._decide(tool, scope)
         record.reason = decision.reason
         if decision.action == "refuse":
-            record.outcome, record.result = "refused", messages.TOOL_REFUSALS[decision.reason]
+            record.outcome, record.result = "refused", prompts.TOOL_REFUSALS[decision.reason]
             return record
         if decision.action == "confirm":
             if call.id in scope.approved:
@@ -322,13 +322,13 @@ class Executor:
         if verdict == "approved":
             return True
         if verdict == "cancelled":
-            record.outcome, record.result = "cancelled", messages.TOOL_CANCELLED
+            record.outcome, record.result = "cancelled", prompts.TOOL_CANCELLED
         elif verdict == "expired":
-            record.outcome, record.result = "expired", messages.TOOL_EXPIRED
+            record.outcome, record.result = "expired", prompts.TOOL_EXPIRED
         else:
             record.outcome = "refused"
             record.reason = "undeliverable"
-            record.result = messages.TOOL_REFUSALS["undeliverable"]
+            record.result = prompts.TOOL_REFUSALS["undeliverable"]
         return False
 
     async def _run(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot import messages
+from bot import prompts
 from bot.context import ChatMessage
 from bot.errors import ProviderError
 from bot.llm.base import Completion, ToolCalling, ToolTurn
@@ -75,7 +75,7 @@ async def run_with_tools(
         elif elapsed() >= cfg.max_seconds:
             result.bound = "time"
         last = result.bound is not None
-        prompt = [*chat, ChatMessage("system", messages.TOOL_ROUNDS_EXHAUSTED)] if last else chat
+        prompt = [*chat, ChatMessage("system", prompts.TOOL_ROUNDS_EXHAUSTED)] if last else chat
         try:
             completion = await llm.complete_with_tools(
                 prompt,
