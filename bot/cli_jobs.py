@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 from sqlmodel import Session, col, select
 
-from bot.cli_export import find_tenant, open_storage, tenant_option
+from bot.cli_common import find_tenant, open_storage, tenant_option
 from bot.scheduler.leader import LEADER_KEY
 from bot.scheduler.loop import ScheduledJob, scheduled_jobs
 from bot.settings import Settings

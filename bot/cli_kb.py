@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from bot.builtin_tools.knowledge import KnowledgeBase, SyncReport
 from bot.builtin_tools.settings import KnowledgeBaseSettings
-from bot.cli_export import find_tenant, open_storage, tenant_option
+from bot.cli_common import find_tenant, open_storage, tenant_option
 from bot.errors import ChorusError
 from bot.settings import Settings, load_secrets
 from bot.storage.db import Database

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import click
 from sqlmodel import Session, col, select
 
-from bot.errors import ChorusError
+from bot.cli_common import open_storage
 from bot.memory.personal import find_user, memory_stats
 from bot.personal_data import Erasure
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 
@@ -29,19 +29,6 @@ if TYPE_CHECKING:
     from bot.memory.store import MemoryStore
 
 __all__ = ["memory"]
-
-
-def _open(ctx: click.Context) -> tuple[Settings, Database]:
-    try:
-        settings = load_settings(path=ctx.obj.get("config"))
-        database = Database(settings.storage.resolved_database_url())
-        if settings.storage.auto_migrate:
-            database.upgrade()
-        else:
-            database.check()
-    except ChorusError as e:
-        raise click.ClickException(str(e)) from e
-    return settings, database
 
 
 def _person(session: Session, spec: str) -> User:
@@ -82,7 +69,7 @@ def memory_export(ctx: click.Context, spec: str, out: Path | None) -> None:
     Nothing about anyone else."""
     from bot.app import personal_data
 
-    settings, database = _open(ctx)
+    settings, database = open_storage(ctx)
     try:
         registry = personal_data(settings, memory_store=None, redis=None)
         with database.session() as session:
@@ -106,7 +93,7 @@ def memory_export(ctx: click.Context, spec: str, out: Path | None) -> None:
 @click.pass_context
 def memory_stats_command(ctx: click.Context, tenant: str | None) -> None:
     """How much is stored per person (counts only, never contents)."""
-    _, database = _open(ctx)
+    _, database = open_storage(ctx)
     try:
         with database.session() as session:
             stmt = select(Tenant).order_by(col(Tenant.platform), col(Tenant.external_id))
@@ -170,7 +157,7 @@ def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
     from bot.app import _store_factory
     from bot.settings import load_secrets
 
-    settings, database = _open(ctx)
+    settings, database = open_storage(ctx)
     try:
         with database.session() as session:
             user = _person(session, spec)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 from sqlmodel import Session, select
 
-from bot.errors import ChorusError, CommandError
+from bot.cli_common import open_storage
+from bot.errors import CommandError
 from bot.plugin_state import PluginState
 from bot.plugins import ChorusPluginManager, get_plugin_manager
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Tenant
 
@@ -16,15 +17,7 @@ __all__ = ["plugins"]
 
 
 def _open(ctx: click.Context) -> tuple[Settings, Database, ChorusPluginManager, PluginState]:
-    try:
-        settings = load_settings(path=ctx.obj.get("config"))
-        database = Database(settings.storage.resolved_database_url())
-        if settings.storage.auto_migrate:
-            database.upgrade()
-        else:
-            database.check()
-    except ChorusError as e:
-        raise click.ClickException(str(e)) from e
+    settings, database = open_storage(ctx)
     pm = get_plugin_manager(settings.plugins.paths)
     state = PluginState(database, pm.info, disabled_by_config=settings.plugins.disabled, cache_s=0)
     return settings, database, pm, state

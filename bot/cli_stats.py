@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli_export import find_tenant, open_storage, tenant_option
+from bot.cli_common import find_tenant, open_storage, tenant_option
 from bot.learning.ratings import Weights, effective_ratings
 from bot.learning.sources import SourceStats, compute_sources
 from bot.learning.stats import PersonalityStats, compute_stats, render_chart
