@@ -43,6 +43,7 @@ from bot.learning.preferences import Decisions, Preferences
 from bot.learning.ratings import Weights
 from bot.learning.selfcheck import SelfCheck
 from bot.learning.stats import StatsReporter
+from bot.learning.style_requests import read_style
 from bot.llm.base import LLMProvider
 from bot.memory.commands import MemoryCommands
 from bot.memory.learn import Exchange, Learner
@@ -358,6 +359,7 @@ class Dispatcher:
         anonymous = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
         kind = request_kind(msg.text)
         states = await self._preference_states(who)
+        learning = self.settings.learning.preference_learning
 
         def learned(available: list[str]) -> str | None:
             choice = self.preferences.pick_personality(states, kind, available) if states else None
@@ -392,12 +394,16 @@ class Dispatcher:
             if who is not None
             else None
         )
+        # What the person says about how to answer holds from this answer on.
+        asked: dict[str, str] = {}
+        if who is not None and states is not None:
+            states, asked = await self._style_requests(who, chosen.text, states)
         decisions = (
             self.preferences.decide(states, personality, kind)
             if states
             else Decisions(personality.style, [], kind)
         )
-        if states is not None:
+        if states is not None and learning:
             self.preferences.credit_personality(decisions, personality.name)
         speaker = Speaker(personality.name, personality.display_name, personality.emoji)
         await self._show_progress(event.transport, question, speaker)
@@ -415,15 +421,20 @@ class Dispatcher:
             enabled=enabled,
             memory=self.memory if self.settings.learning.context_awareness else None,
             style=decisions.style,
+            requested=decisions.requested,
             patterns=self.adapt.patterns if who is not None else None,
         )
-        if states is not None:
+        if states is not None and learning:
             ctx.data.update(decisions.record())
         tenant_key = str(who.tenant_id) if who else ""
         if correction is not None:
             correction.note(ctx)
         reused = (  # an answer rated 👍 to the same question, without asking the model
-            await self.adapt.reuse(question, who, personality, ctx, correction) if who else None
+            await self.adapt.reuse(
+                question, who, personality, ctx, correction, requested=decisions.requested
+            )
+            if who
+            else None
         )
         generation = reused or await generate(
             question,
@@ -443,6 +454,8 @@ class Dispatcher:
             plans=self.plans,
         )
         notes = list(event.notes)
+        if asked:
+            notes.append(messages.STYLE_NOTED.format(what=messages.requested_words(asked)))
         if reused is not None:
             notes.append(messages.REUSED_ANSWER)
         if who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
@@ -508,14 +521,38 @@ class Dispatcher:
             log.warning("could not add the storage note to an answer", exc_info=True)
 
     async def _preference_states(self, who: Who | None) -> tuple[State, State] | None:
-        """The team's and person's learned preferences, or None (learning off, no person)."""
-        if who is None or not self.settings.learning.preference_learning:
+        """The team's and person's preferences, or None (no person, storage unavailable).
+
+        Loaded even with ``learning.preference_learning`` off: what a person asked for is
+        kept to whatever the switches say (:meth:`Preferences.decide` applies them)."""
+        if who is None:
             return None
         try:
             return await self.preferences.load(who.tenant_id, who.user_id, home=who.home())
         except Exception:
             log.warning("preferences unavailable; answering with defaults", exc_info=True)
             return None
+
+    async def _style_requests(
+        self, who: Who, text: str, states: tuple[State, State]
+    ) -> tuple[tuple[State, State], dict[str, str]]:
+        """Keep to what ``text`` asks of answers ("keep answers short", "no emoji") from now
+        on: the states to answer with, and the options that changed (for the note that says
+        so). If it cannot be stored, this answer still keeps to it."""
+        options = read_style(text).options
+        if not options:
+            return states, {}
+        home = who.home()
+        try:
+            changed = await self.db.call(lambda: self.preferences.request(*home, options))
+            if changed:
+                states = await self.preferences.load(who.tenant_id, who.user_id, home=home)
+            return states, changed
+        except Exception:
+            log.warning("could not keep a style request; this answer keeps to it", exc_info=True)
+            team, user = states
+            user = dataclasses.replace(user, requested={**user.requested, **options})
+            return (team, user), {}
 
     async def _learn_preferences(self, rated: Rated) -> None:
         weight = Weights.of(self.settings.learning).weight(rated.feedback.by_asker)

@@ -253,6 +253,16 @@ def test_llm_values_the_person_never_said_are_dropped() -> None:
     }
 
 
+def test_the_models_communication_style_leaves_the_style_decisions_to_requests() -> None:
+    said = "I'd like short answers in German, and no emoji"
+    answer = '{"user": {"communication_style": "short answers in German, no emoji"}}'
+    assert [(f.field, f.value) for f in parse_llm_answer(answer, said)] == [
+        ("communication_style", "answers in German")
+    ]
+    only = '{"user": {"communication_style": "short answers with bullet points"}}'
+    assert parse_llm_answer(only, "short answers with bullet points please") == []
+
+
 @pytest.mark.parametrize(
     "answer",
     [
