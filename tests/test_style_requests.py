@@ -95,3 +95,16 @@ def test_clauses_split_where_a_new_one_starts() -> None:
         ("I'm a PM at Acme", False),
         ("can you summarise this doc", True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        ("that was detailed, thanks", {}),
+        ("your answers are great, short and clear", {}),
+        ("that's too long", {"length": "short"}),
+        ("your answers should be shorter", {"length": "short"}),
+    ],
+)
+def test_praise_of_an_answer_is_not_a_request(text: str, options: dict[str, str]) -> None:
+    assert read_style(text).options == options

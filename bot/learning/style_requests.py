@@ -12,10 +12,10 @@ a false one is worse than a missed one (which ratings can still teach). Hence:
 
 * A clause is a request only when it is framed as one: an imperative ("keep it short", "no
   emoji", "stop using lists"), a wish of the person's own ("I prefer bullet points", "I don't
-  need long answers"), a complaint about the answers ("way too long"), a bare request ("short
-  answers please") or a polite question ("can you be less formal?"). Real questions ("should I
-  keep answers short?"), statements about others ("my boss likes short answers") and
-  hypotheticals are not.
+  need long answers"), a complaint about the answers ("way too long"; praise such as "that was
+  detailed, thanks" is not one), a bare request ("short answers please") or a polite question
+  ("can you be less formal?"). Real questions ("should I keep answers short?"), statements
+  about others ("my boss likes short answers") and hypotheticals are not.
 * For the four decisions every word of the part must be one people use about answers
   (:data:`_VOCABULARY`, typos within one edit forgiven): a request about one piece of work
   ("summarise this thread in bullets", "write a short bio", "more detail on option 2")
@@ -149,7 +149,7 @@ _WORDS = """i i'd i'm i've i'll me myself you your you're yours it it's that tha
         answers replies responses explanations explanation messages text writing one all
         into get talk speak fun hold back find stand can't these those here wordy tone down
         point form full sentence paragraph way overkill distracting unnecessary necessary
-        needed aren't isn't there short long have by""".split()
+        needed aren't isn't there short long have by should must ought needs""".split()
 _VOCABULARY = frozenset(_STEMMER.stemWords(_WORDS))
 _TYPO_TARGETS = sorted({w for w in _WORDS if len(w) >= 5})
 
@@ -165,9 +165,20 @@ _FRAME = re.compile(
     r"i(?:'d| would| do|'m| am)?\s+(?:not\s+|really\s+|much\s+|definitely\s+|also\s+|"
     r"don't\s+|do not\s+|can't\s+|just\s+)*(?:prefer|like|love|want|need|hate|dislike|"
     r"rather|stand|find|a fan|fan|mind)\b|"
-    r"(?:your|the|these|those|my)\s+(?:answers|replies|responses|explanations|messages|tone)\b|"
-    r"(?:that|that's|that was|it's|it is|this is|they're|they are)\b|"
-    r"no need\b|a |an |the |some )",
+    r"no need\b|a |an |the (?!answer|repl|respons|explanation|message|tone)|some )",
+    re.I,
+)
+#: A sentence about the answers themselves ("your answers are way too long", "that's too
+#: formal") asks for something only as a complaint or a comparison: "that was detailed,
+#: thanks" is praise, not a request for detail from now on.
+_ABOUT_ANSWERS = re.compile(
+    r"^(?:(?:your|the|these|those|my)\s+(?:answers?|replies|reply|responses?|explanations?|"
+    r"messages?|tone)|that|that's|that was|it's|it is|it was|this is|this was|they're|they are)\b",
+    re.I,
+)
+_COMPLAINT = re.compile(
+    r"\b(?:too|way|so|not|no|less|fewer|more|shorter|longer|briefer|should|could|need to|"
+    r"needs to|must|has to|have to|ought to|would be better)\b",
     re.I,
 )
 
@@ -293,9 +304,11 @@ def clause_style(clause: Clause) -> ClauseStyle | None:
     rests: list[str] = []
     other: list[str] = []
     parts = [p.strip() for p in re.split(r"\s*,\s*|\s+(?:and|but|&)\s+", text) if p.strip()]
-    framed = bool(_FRAME.match(text))
+    if parts and _ABOUT_ANSWERS.match(parts[0]) and not _COMPLAINT.search(text):
+        return None  # "your answers are great, short and clear": praise, not a request
+    framed = False
     for i, part in enumerate(parts):
-        if i > 0 and _FRAME.match(part):
+        if (i == 0 or not framed) and _framed(part):
             framed = True
         found = _options(part) if framed or _bare(part) else None
         if found:
@@ -309,6 +322,13 @@ def clause_style(clause: Clause) -> ClauseStyle | None:
     if not options and not rests:
         return None
     return ClauseStyle(StyleRequest(options, ", ".join(rests)), ", ".join(other))
+
+
+def _framed(part: str) -> bool:
+    """Whether ``part`` is put as a request (see :data:`_FRAME`, :data:`_ABOUT_ANSWERS`)."""
+    if _ABOUT_ANSWERS.match(part):
+        return bool(_COMPLAINT.search(part))
+    return bool(_FRAME.match(part))
 
 
 def _bare(part: str) -> bool:
