@@ -54,6 +54,7 @@ from bot.learning.bandit import State
 from bot.learning.corrections import Correction
 from bot.learning.kinds import request_kind
 from bot.learning.preferences import Decisions, Preferences
+from bot.learning.style_requests import read_style
 from bot.llm.base import LLMProvider
 from bot.memory.learn import Exchange, Learner
 from bot.memory.service import MemoryService
@@ -112,6 +113,8 @@ class Turn:
     #: The person's and team's learned preferences (None: learning off, nobody known).
     states: tuple[State, State] | None
     correction: Correction | None
+    #: What the message asked of answers that changed ("keep answers short"), to confirm.
+    asked: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def speaker(self) -> Speaker:
@@ -361,6 +364,7 @@ class Dispatcher:
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
         kind = request_kind(msg.text)
         states = await self._preference_states(who)
+        learning = self.settings.learning.preference_learning
 
         def learned(available: list[str]) -> str | None:
             choice = self.preferences.pick_personality(states, kind, available) if states else None
@@ -391,13 +395,18 @@ class Dispatcher:
             if who is not None
             else None
         )
+        # What the person says about how to answer holds from this answer on.
+        asked: dict[str, str] = {}
+        if who is not None and states is not None:
+            states, asked = await self._style_requests(who, chosen.text, states)
         if states is None:
             decisions = Decisions(personality.style, [], kind)
         else:
             decisions = self.preferences.decide(states, personality, kind)
-            self.preferences.credit_personality(decisions, personality.name)
+            if learning:
+                self.preferences.credit_personality(decisions, personality.name)
         return Turn(
-            who, question, personality, chosen.reason, enabled, decisions, states, correction
+            who, question, personality, chosen.reason, enabled, decisions, states, correction, asked
         )
 
     async def _context(self, turn: Turn) -> Context:
@@ -417,8 +426,9 @@ class Dispatcher:
             memory=self.memory if aware else None,
             style=turn.decisions.style,
             patterns=self.adapt.patterns if who is not None else None,
+            requested=turn.decisions.requested,
         )
-        if turn.states is not None:
+        if turn.states is not None and self.settings.learning.preference_learning:
             ctx.data.update(turn.decisions.record())
         if turn.correction is not None:
             turn.correction.note(ctx)
@@ -429,7 +439,14 @@ class Dispatcher:
         model's (with the personality's tools and plans)."""
         who, question = turn.who, turn.question
         if who is not None:
-            reused = await self.adapt.reuse(question, who, turn.personality, ctx, turn.correction)
+            reused = await self.adapt.reuse(
+                question,
+                who,
+                turn.personality,
+                ctx,
+                turn.correction,
+                requested=turn.decisions.requested,
+            )
             if reused is not None:
                 return reused
         llm = self.settings.llm
@@ -463,6 +480,8 @@ class Dispatcher:
         notes = list(event.notes)
         if generation.provider == CACHE_PROVIDER:
             notes.append(messages.REUSED_ANSWER)
+        if turn.asked:
+            notes.append(messages.STYLE_NOTED.format(what=messages.requested_words(turn.asked)))
         if turn.who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
             notes.append(messages.STORAGE_DEGRADED)
         out = Outgoing(
@@ -549,14 +568,38 @@ class Dispatcher:
             return self.state.defaults(channel)
 
     async def _preference_states(self, who: Who | None) -> tuple[State, State] | None:
-        """The team's and person's learned preferences, or None (learning off, no person)."""
-        if who is None or not self.settings.learning.preference_learning:
+        """The team's and person's preferences, or None (no person, storage unavailable).
+
+        Loaded even with ``learning.preference_learning`` off: what a person asked for is
+        kept to whatever the switches say (:meth:`Preferences.decide` applies them)."""
+        if who is None:
             return None
         try:
             return await self.preferences.load(who.tenant_id, who.user_id, home=who.home())
         except Exception:
             log.warning("preferences unavailable; answering with defaults", exc_info=True)
             return None
+
+    async def _style_requests(
+        self, who: Who, text: str, states: tuple[State, State]
+    ) -> tuple[tuple[State, State], dict[str, str]]:
+        """Keep to what ``text`` asks of answers ("keep answers short", "no emoji") from now
+        on: the states to answer with, and the options that changed (for the note that says
+        so). If it cannot be stored, this answer still keeps to it."""
+        options = read_style(text).options
+        if not options:
+            return states, {}
+        home = who.home()
+        try:
+            changed = await self.db.call(lambda: self.preferences.request(*home, options))
+            if changed:
+                states = await self.preferences.load(who.tenant_id, who.user_id, home=home)
+            return states, changed
+        except Exception:
+            log.warning("could not keep a style request; this answer keeps to it", exc_info=True)
+            team, user = states
+            user = dataclasses.replace(user, requested={**user.requested, **options})
+            return (team, user), {}
 
     @staticmethod
     async def _show_progress(transport: Transport, turn: Turn) -> None:

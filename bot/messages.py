@@ -6,6 +6,7 @@ Keep them short, friendly and free of internals: no stack traces, hostnames or s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 __all__ = [
@@ -164,7 +165,9 @@ Talk to me in plain language. Things you can also do:
 • `ask NAME your question` – ask one personality directly (e.g. `ask data_analyst …`)
 • `use NAME` – keep talking to one personality (`use default` to go back)
 • `personalities` – list who is available here
-• react 👍 / 👎 to my answers so I learn what works for you
+• react 👍 / 👎 to my answers so I learn what works for you; `what have you learned about me?`
+• say how to answer (`keep answers short`, `no emoji`, `use bullet points`, `be more formal`) \
+and I keep to it until you say otherwise; `answer however you like` drops it
 • `remember …` / `forget …` – tell me what to keep or drop; `what do you know about me?`
 • `forget me` – delete everything I know about you
 • `link` – one profile and memory for your Slack and Discord accounts: `link` on one gives \
@@ -228,7 +231,74 @@ LEARNED_LABELS = {
     "emoji": "Emoji",
 }
 RESET_UNKNOWN = "I can't reset a `{what}` preference. I learn these: {options}."
-RESET_DONE = "Done: I've forgotten {what} I had learned from your reactions."
+RESET_DONE = (
+    "Done: I've forgotten {what}: what you had asked for, and what I had learned from your "
+    "reactions."
+)
+
+#: What someone asked for, per style decision and option: in the note that confirms it, in
+#: "what have you learned about me?" and, for the model, in the style of each answer.
+REQUESTED_OPTIONS = {
+    "length": {
+        "short": "short answers",
+        "medium": "medium-length answers",
+        "long": "detailed answers",
+    },
+    "formality": {
+        "casual": "a casual tone",
+        "neutral": "a neutral tone",
+        "formal": "a formal tone",
+    },
+    "structure": {
+        "prose": "prose, no bullet points",
+        "bullets": "bullet points",
+        "mixed": "prose with bullet points for lists",
+    },
+    "emoji": {"on": "emoji", "off": "no emoji"},
+}
+
+
+def requested_words(options: Mapping[str, str]) -> str:
+    """What someone asked for, in words and in the usual order: "short answers, no emoji"."""
+    order = list(REQUESTED_OPTIONS)
+    return ", ".join(
+        REQUESTED_OPTIONS[d][o]
+        for d, o in sorted(options.items(), key=lambda item: order.index(item[0]))
+        if o in REQUESTED_OPTIONS.get(d, {})
+    )
+
+
+#: Added to the answer that follows a request (or a changed one).
+STYLE_NOTED = (
+    "_Noted: {what} from now on. Say “answer however you like” to go back to what I learn "
+    "from your reactions._"
+)
+STYLE_CLEARED = (
+    "OK: I'll no longer keep to what you asked for ({what}); I'll answer as I learn from your "
+    "reactions."
+)
+NOTHING_REQUESTED = (
+    "You haven't asked me to answer in any particular way, so I already answer as I learn from "
+    "your reactions."
+)
+#: In "what have you learned about me?": a decision the person asked for, and (if any) what
+#: their ratings say beneath it.
+REQUESTED_LINE = "{label}: {option} (you asked for it)"
+REQUESTED_LEARNED = " — learned from {source}: {option} ({sure:.0%} sure)"
+REQUESTED_FROM_YOU = "your ratings"
+REQUESTED_FROM_TEAM = "your team's ratings"
+REQUESTED_HEADER = (
+    "Here is how I answer you: what you asked for, and what I've learned from your reactions "
+    "(for what I remember about you, ask `what do you know about me?`):"
+)
+REQUESTED_FOOTER = (
+    "I keep to what you asked for until you say otherwise; `answer however you like` drops it, "
+    "`reset my length preference` (or formality, structure, emoji) forgets both for one."
+)
+REQUESTED_LEARNING_OFF = (
+    "Preference learning is switched off here, so I learn nothing from your reactions; I still "
+    "keep to what you asked for:"
+)
 
 
 def plugin_auto_disabled(plugin: str, failures: int) -> str:

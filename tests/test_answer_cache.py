@@ -100,6 +100,18 @@ async def test_a_near_identical_question_reuses_the_answer_without_the_model(
     assert entry.hits == 1 and not entry.team
 
 
+async def test_a_kept_answer_is_not_reused_once_someone_asked_for_another_style(
+    app: Chorus, llm: FakeLLM, transport: FakeTransport
+) -> None:
+    await upvoted(app, llm, transport)
+    await ask(app, transport, "more detail please")
+    calls = len(llm.history)
+    await ask(app, transport, QUESTION, thread="t2")
+    assert len(llm.history) == calls + 1  # written before the request: not reused
+    assert newest(app).provider == "fake"
+    assert "asked for detailed answers themselves" in llm.last_system
+
+
 async def test_a_near_but_different_question_asks_the_model(
     app: Chorus, llm: FakeLLM, transport: FakeTransport
 ) -> None:

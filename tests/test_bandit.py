@@ -557,3 +557,27 @@ def test_earlier_votes_are_credited_again_with_what_was_learned_since() -> None:
     if_rest_right = math.log(p.like(0, -1) / p.like(1, -1))
     assert abs(again["emoji"] - if_rest_right) < abs(once["emoji"] - if_rest_right)
     assert again["length"] == pytest.approx(once["length"])  # the emoji is as doubtful as ever
+
+
+def test_what_the_person_asked_for_is_chosen_without_a_draw_and_kept() -> None:
+    team, ada = State("team:T1"), State("user:ada")
+    for _ in range(20):
+        update(team, ada, [("length", "long"), ("emoji", "on")], +1, now=T0)
+    ada.requested = {"length": "short"}
+    rng = random.Random(1)
+    for _ in range(30):
+        made = {c.decision: c for c in choose_style(team, ada, Style(), rng, now=T0)}
+        assert made["length"].option == "long"  # what was learned, unasked
+        asked = {
+            c.decision: c
+            for c in choose_style(team, ada, Style(), rng, now=T0, requested=ada.requested)
+        }
+        assert asked["length"].option == "short" and asked["length"].draws == {}
+        assert not asked["length"].beliefs  # never the one decision that explores
+    # ratings still train beneath it, and it survives storage and a reset of what was learned
+    update(team, ada, [("length", "short")], -1, now=T0)
+    assert State.from_dict(json.loads(json.dumps(ada.to_dict()))) == ada
+    reset(ada, "length")
+    assert ada.requested == {"length": "short"} and "length" not in ada.decisions
+    with pytest.raises(ValueError, match="not an option"):
+        choose_style(team, ada, Style(), rng, requested={"length": "tiny"})

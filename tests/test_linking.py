@@ -554,6 +554,23 @@ async def test_ratings_on_either_account_teach_the_persons_preferences(world: Wo
     assert learned != messages.NOTHING_LEARNED, learned
 
 
+async def test_a_style_request_on_either_account_follows_the_person(world: World) -> None:
+    await world.link(ADA_SLACK, ADA_DISCORD)
+    await world.say("no emoji, and keep it short please", ADA_DISCORD)
+    context = await world.context_of("what's new?", ADA_SLACK)
+    assert "asked for short answers, no emoji themselves" in context
+    slack, discord = world.user(ADA_SLACK), world.user(ADA_DISCORD)
+    with world.app.db.session() as s:
+        rows = {(r.tenant_id, r.user_id): r.state for r in s.exec(select(PreferenceState))}
+    assert rows[(slack.tenant_id, slack.id)]["requested"] == {"emoji": "off", "length": "short"}
+    assert (discord.tenant_id, discord.id) not in rows
+    assert "asked for" not in await world.context_of("what's new?", BO_SLACK)
+    learned = await world.say("what have you learned about me?", ADA_SLACK)
+    assert "Emoji: off (you asked for it)" in learned
+    await world.say("answer however you like", ADA_SLACK)
+    assert "asked for" not in await world.context_of("and now?", ADA_DISCORD)
+
+
 async def test_identify_gives_the_merged_profile_and_linked_accounts(world: World) -> None:
     await world.link(ADA_SLACK, ADA_DISCORD)
     who = await identify(world.app.db, world.app.dispatcher.identity, message("x", **ADA_DISCORD))

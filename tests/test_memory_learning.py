@@ -39,7 +39,12 @@ POSITIVE: list[tuple[str, list[tuple[str, str, bool]]]] = [
         "I work at TechFlow AI as a product manager",
         [("company", "TechFlow AI", False), ("role", "product manager", False)],
     ),
-    ("Hi! I'm Ada and I work for Acme Corp in Berlin.", [("company", "Acme Corp", False)]),
+    (
+        "Hi! I'm Ada and I work for Acme Corp in Berlin.",
+        [("company", "Acme Corp", False), ("timezone", "Europe/Berlin", False)],
+    ),
+    # a fact said before a question is still said
+    ("I work at Acme, do you know it?", [("company", "Acme", False)]),
     ("I'm currently working at Globex", [("company", "Globex", False)]),
     ("I just joined Stripe last month", [("company", "Stripe", False)]),
     ("My employer is Initech", [("company", "Initech", False)]),
@@ -61,20 +66,24 @@ POSITIVE: list[tuple[str, list[tuple[str, str, bool]]]] = [
     ("I work in the healthcare sector", [("industry", "healthcare", False)]),
     ("we're a small fintech startup", [("industry", "fintech", True)]),
     ("We are a B2B SaaS company.", [("industry", "B2B SaaS", True)]),
-    (
-        "I prefer short answers with bullet points.",
-        [("communication_style", "short answers with bullet points", False)],
-    ),
+    # how to answer: the style decisions are requests (test_style_requests.py), never profile
+    # values; only what they do not cover is the communication style
+    ("I prefer short answers with bullet points.", []),
     (
         "I'd like detailed explanations with examples",
-        [("communication_style", "detailed explanations with examples", False)],
+        [("communication_style", "explanations with examples", False)],
     ),
-    ("please keep answers short", [("communication_style", "answers that are short", False)]),
-    (
-        "Please keep your answers short and to the point.",
-        [("communication_style", "answers that are short and to the point", False)],
-    ),
+    ("please keep answers short", []),
+    ("Please keep your answers short and to the point.", []),
     ("From now on, please answer in German", [("communication_style", "answers in German", False)]),
+    (
+        "I work at Acme as a PM, keep answers short",
+        [("company", "Acme", False), ("role", "PM", False)],
+    ),
+    (
+        "I'm a sales rep at HubSpot, casual tone is fine",
+        [("role", "sales rep", False), ("company", "HubSpot", False)],
+    ),
     ("I prefer tea over coffee", [("preference", "tea over coffee", False)]),
     (
         "I'm working on the mobile app relaunch right now.",
@@ -127,7 +136,6 @@ NEGATIVE = [
     "what am I working on?",
     "Can you keep answers short?",
     "Am I in the fintech industry?",
-    "I work at Acme, do you know it?",
     "Which tools do we use?",
     # negations
     "I don't work at Google anymore",
@@ -243,6 +251,16 @@ def test_llm_values_the_person_never_said_are_dropped() -> None:
         ("tools", "Jira", False),
         ("tools", "Slack", True),
     }
+
+
+def test_the_models_communication_style_leaves_the_style_decisions_to_requests() -> None:
+    said = "I'd like short answers in German, and no emoji"
+    answer = '{"user": {"communication_style": "short answers in German, no emoji"}}'
+    assert [(f.field, f.value) for f in parse_llm_answer(answer, said)] == [
+        ("communication_style", "answers in German")
+    ]
+    only = '{"user": {"communication_style": "short answers with bullet points"}}'
+    assert parse_llm_answer(only, "short answers with bullet points please") == []
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,22 @@ async def test_a_pattern_rated_up_twice_is_suggested_for_that_kind_only(
         assert SECTION not in llm.last_system  # another personality's patterns are its own
 
 
+async def test_what_worked_is_not_suggested_against_what_someone_asked_for(
+    tmp_path: Path, transport: FakeTransport
+) -> None:
+    llm = FakeLLM()
+    async with learning_app(tmp_path, llm) as app:
+        await two_upvoted_data_answers(app, transport)
+        await ask(app, transport, "more detail please", user="U2", user_name="Bo")
+        await ask(app, transport, DATA_QUESTIONS[2], user="U2", user_name="Bo")
+        system = llm.last_system
+        assert "sql_query → chart" in system and "structure: bullets" in system
+        assert "length: short" not in system  # Bo asked for detail
+        assert "length" not in last_interaction(app).context["pattern"]["suggested"]
+        await ask(app, transport, DATA_QUESTIONS[2])  # Ada asked for nothing
+        assert "length: short" in llm.last_system
+
+
 async def test_counts_are_asker_weighted_and_retractions_undo_exactly(
     tmp_path: Path, transport: FakeTransport
 ) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -65,15 +66,20 @@ class Adaptation:
         personality: Personality,
         ctx: Context,
         correction: Correction | None = None,
+        *,
+        requested: Mapping[str, str] | None = None,
     ) -> Generation | None:
-        """A kept answer rated 👍 for ``msg``, as a generation, or None (ask the model)."""
+        """A kept answer rated 👍 for ``msg``, as a generation, or None (ask the model).
+
+        ``requested``: style options the person asked for ("keep answers short"); a kept
+        answer written otherwise (or whose style was not recorded) is not reused."""
         if correction is not None:
             return None
         started = time.perf_counter()
         hit = await self.cache.lookup(
             who.tenant_id, who.user_id, personality.name, msg.text, msg.channel
         )
-        if hit is None:
+        if hit is None or not _written_as(hit.context, requested or {}):
             return None
         # The reuse repeats the original's choices, so its ratings credit what was shown, and
         # is as personal as the original (whatever this message's context held).
@@ -106,3 +112,16 @@ class Adaptation:
             await self.corrections.thumbs_down(interaction_id)
         await self.cache.rated(interaction_id)
         await self.patterns.learn(interaction_id, rated.rater_id)
+
+
+def _written_as(context: Mapping[str, Any], requested: Mapping[str, str]) -> bool:
+    """Whether a kept answer's recorded choices hold every requested option."""
+    if not requested:
+        return True
+    choices = context.get("choices")
+    made = {
+        str(c.get("decision")): str(c.get("option"))
+        for c in (choices if isinstance(choices, list) else [])
+        if isinstance(c, Mapping)
+    }
+    return all(made.get(d) == o for d, o in requested.items())

@@ -1,9 +1,18 @@
-"""Chat commands about learned preferences: "what have you learned about me?" and resets.
+"""Chat commands about preferences: "what have you learned about me?", resets, and dropping
+what someone asked for.
 
-- ``what have you learned about me?`` (and close variants): each learned preference with the
-  option preferred, how sure Chorus is, and how to reset it.
+- ``what have you learned about me?`` (and close variants): per style decision, what the
+  person asked for ("Answer length: short (you asked for it) — learned from your ratings:
+  long (60% sure)"), and each learned preference with the option preferred, how sure Chorus
+  is, and how to reset it.
 - ``reset my length preference`` (``formality``/``tone``, ``structure``/``layout``,
-  ``emoji``, ``personality``) or ``reset my preferences``: forget what was learned.
+  ``emoji``, ``personality``) or ``reset my preferences``: forget what was learned and what
+  was asked for.
+- ``answer however you like`` (``answer any way you want``, ``forget my style requests``…):
+  stop keeping to what the person asked for; what was learned takes over again.
+
+Requests themselves are not commands: any message may make one ("I work at Acme, keep answers
+short"); the dispatcher reads them (:mod:`bot.learning.style_requests`) before answering.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bot import messages
+from bot.learning.bandit import State
 from bot.learning.preferences import Preferences, describe_preferences
 
 if TYPE_CHECKING:
@@ -21,13 +31,21 @@ if TYPE_CHECKING:
 
 __all__ = ["PREFERENCE_COMMANDS", "PreferenceCommands", "preference_intent"]
 
-PREFERENCE_COMMANDS = ("learned", "reset")
+PREFERENCE_COMMANDS = ("learned", "reset", "clear-style")
 
 _LEARNED = re.compile(
     r"^\s*what\s+(?:have|did)\s+you\s+(?:learn(?:ed|t)?)\s+(?:about|of)\s+me\s*[?.!]*\s*$", re.I
 )
 _RESET = re.compile(
     r"^\s*reset\s+(?:all\s+)?my\s+(?:(?P<what>[a-z]+)\s+)?preferences?\s*[.!]*\s*$", re.I
+)
+_CLEAR = re.compile(
+    r"^\s*(?:(?:ok|okay|fine|actually|never mind|nvm|you know what)\W+)*(?:please\s+)?"
+    r"(?:(?:you can|feel free to)\s+)?(?:(?:answer|reply|respond|write)\s+(?:me\s+)?"
+    r"(?:however|any ?way|any way|how(?:ever)?|as)\s+you\s+(?:like|want|wish|prefer|see fit|"
+    r"think best)|(?:forget|clear|drop|undo|reset)\s+(?:what i asked(?: for)?|my (?:style )?"
+    r"requests?|how i asked you to answer))(?:\s+(?:again|from now on|please))*\s*[.!]*\s*$",
+    re.I,
 )
 #: Words people use for each learned decision.
 _DECISIONS = {
@@ -43,9 +61,11 @@ _DECISIONS = {
 
 
 def preference_intent(text: str) -> tuple[str, list[str]] | None:
-    """``("learned", [])``, ``("reset", [decision or ""])`` or None."""
+    """``("learned", [])``, ``("reset", [decision or ""])``, ``("clear-style", [])`` or None."""
     if _LEARNED.match(text):
         return "learned", []
+    if _CLEAR.match(text):
+        return "clear-style", []
     match = _RESET.match(text)
     if match:
         return "reset", [(match.group("what") or "").lower()]
@@ -67,12 +87,16 @@ class PreferenceCommands:
         return preference_intent(text)
 
     async def run(self, caller: Caller, name: str, args: list[str], *, explicit: bool) -> str:
-        if not self.preferences.settings.preference_learning:
-            return messages.PREFERENCES_OFF
-        # A linked person's learned state lives with their home account (bot.identity).
+        # A linked person's state lives with their home account (bot.identity).
         if name == "learned":
             return await self._learned(caller.tenant_id, *caller.home())
+        if name == "clear-style":
+            return await self._clear(*caller.home())
         return await self._reset(*caller.home(), args[0] if args else "")
+
+    @property
+    def learning(self) -> bool:
+        return self.preferences.settings.preference_learning
 
     async def _learned(
         self, tenant_id: uuid.UUID, home_tenant: uuid.UUID, home_user: uuid.UUID
@@ -80,10 +104,28 @@ class PreferenceCommands:
         team, user = await self.preferences.db.call(
             lambda: self.preferences.states(tenant_id, home_user, home=(home_tenant, home_user))
         )
+        if not self.learning:
+            # nothing learned is shown, but what they asked for is still kept to
+            asked = describe_preferences(State(requested=user.requested))
+            if not asked:
+                return messages.PREFERENCES_OFF
+            return "\n".join([messages.REQUESTED_LEARNING_OFF, *(f"• {a}" for a in asked)])
         lines = describe_preferences(user, team, sorted(self.personalities()))
         if not lines:
             return messages.NOTHING_LEARNED
-        return "\n".join([messages.LEARNED_HEADER, *(f"• {line}" for line in lines)])
+        if not user.requested:
+            return "\n".join([messages.LEARNED_HEADER, *(f"• {line}" for line in lines)])
+        return "\n".join(
+            [messages.REQUESTED_HEADER, *(f"• {line}" for line in lines), messages.REQUESTED_FOOTER]
+        )
+
+    async def _clear(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        dropped = await self.preferences.db.call(
+            lambda: self.preferences.clear_requests(tenant_id, user_id)
+        )
+        if not dropped:
+            return messages.NOTHING_REQUESTED
+        return messages.STYLE_CLEARED.format(what=messages.requested_words(dropped))
 
     async def _reset(self, tenant_id: uuid.UUID, user_id: uuid.UUID, what: str) -> str:
         if what and what not in _DECISIONS:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, update
@@ -294,9 +294,18 @@ class Patterns:
         return learning.workflow_pattern_tracking and learning.adaptation
 
     async def suggest(
-        self, ctx: Context, tenant_id: uuid.UUID, personality: str, text: str
+        self,
+        ctx: Context,
+        tenant_id: uuid.UUID,
+        personality: str,
+        text: str,
+        *,
+        fixed: Collection[str] = (),
     ) -> None:
-        """Add what worked before for this kind of request to ``ctx``; never raises."""
+        """Add what worked before for this kind of request to ``ctx``; never raises.
+
+        ``fixed``: style decisions the person asked for themselves ("keep answers short"),
+        for which what worked for others is not suggested."""
         if not self.suggesting:
             return
         kind = request_kind(text)
@@ -312,6 +321,7 @@ class Patterns:
         except Exception:
             log.warning("patterns unavailable; answering without them", exc_info=True)
             return
+        best = {f: v for f, v in best.items() if f.removeprefix("choice:") not in fixed}
         text = render(kind, best)
         if text:
             ctx.add(SECTION, text, priority=PRIORITY)

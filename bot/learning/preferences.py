@@ -8,8 +8,16 @@ Switches: ``learning.preference_learning`` off → nothing is learned and nothin
 while ratings are still learned from.
 
 Forgetting a person (:data:`PREFERENCES`, :mod:`bot.personal_data`) deletes what was learned
-from their ratings; the team's evidence stays. A copy a process read into memory is keyed by
-the deleted ``users`` row: never used again (a new message makes a new row) or written back.
+from their ratings and what they asked for; the team's evidence stays. A copy a process read
+into memory is keyed by the deleted ``users`` row: never used again (a new message makes a new
+row) or written back.
+
+What a person asks for ("keep answers short": :mod:`bot.learning.style_requests`) is kept
+apart from what was learned, in their own state (:attr:`State.requested`, their home account's
+when linked), and beats the learned choice for that decision until they ask for something
+else, say "answer however you like" (:meth:`Preferences.clear_requests`) or reset the
+preference. Ratings keep training the learned state beneath it. A request is an instruction,
+not learning: it is kept whatever the two switches say.
 """
 
 from __future__ import annotations
@@ -66,11 +74,13 @@ class Decisions:
     style: Style
     choices: list[Choice] = field(default_factory=list)
     kind: str = "general"
+    #: The options the person asked for, which the style keeps to.
+    requested: dict[str, str] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         """For ``interaction.context``: the picks (with the option that had the head start),
-        and the request kind."""
-        return {
+        the request kind, and what the person had asked for."""
+        record: dict[str, Any] = {
             "kind": self.kind,
             "choices": [
                 {"decision": c.decision, "option": c.option}
@@ -78,6 +88,9 @@ class Decisions:
                 for c in self.choices
             ],
         }
+        if self.requested:
+            record["requested"] = dict(self.requested)
+        return record
 
 
 def _key(tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> tuple[uuid.UUID, uuid.UUID | None]:
@@ -167,19 +180,35 @@ class Preferences:
         personality: Personality,
         kind: str,
     ) -> Decisions:
-        """The style for a reply by ``personality``: learned choices, or its defaults.
+        """The style for a reply by ``personality``: what the person asked for, then learned
+        choices, or its defaults.
 
         A dimension nobody in the team has rated yet keeps the personality's default (it is
         still recorded, so the first ratings teach something); exploration starts with
-        evidence, so people who never react get the predictable defaults.
+        evidence, so people who never react get the predictable defaults. A dimension the
+        person asked for takes that option, whatever was learned and whatever the switches
+        say; it is still recorded (when learning is on), so their ratings keep teaching.
         """
-        if not (self.settings.preference_learning and self.settings.adaptation):
-            return Decisions(personality.style, [], kind)
         team, user = states
+        requested = {
+            d: o
+            for d, o in user.requested.items()
+            if d in bandit.STYLE_OPTIONS and o in bandit.STYLE_OPTIONS[d]
+        }
+        if not (self.settings.preference_learning and self.settings.adaptation):
+            asked = [Choice(d, o, {}, {}) for d, o in requested.items()]
+            return Decisions(bandit.apply_style(personality.style, asked), [], kind, requested)
         choices = bandit.choose_style(
-            team, user, personality.style, self.rng, params=self.params, unrated_default=True
+            team,
+            user,
+            personality.style,
+            self.rng,
+            params=self.params,
+            unrated_default=True,
+            requested=requested,
         )
-        return Decisions(bandit.apply_style(personality.style, choices), choices, kind)
+        style = bandit.apply_style(personality.style, choices)
+        return Decisions(style, choices, kind, requested)
 
     def pick_personality(
         self, states: tuple[State, State], kind: str, available: Sequence[str]
@@ -304,7 +333,8 @@ class Preferences:
     def reset(
         self, tenant_id: uuid.UUID, user_id: uuid.UUID, decisions: Iterable[str] | None = None
     ) -> None:
-        """Forget what was learned about a person: everything, or some decisions."""
+        """Forget what was learned about a person, and what they asked for: everything, or
+        some decisions."""
         with self.db.session() as session:
             row = self._row(session, tenant_id, user_id, lock=True)
             if row is None:
@@ -312,19 +342,60 @@ class Preferences:
             state = self._state(row)
             if decisions is None:
                 bandit.reset(state)
+                state.requested.clear()
             else:
                 for decision in decisions:
                     bandit.reset(state, decision)
+                    state.requested.pop(decision, None)
             self._save(session, row, tenant_id, user_id, state)
         self._cache.pop(_key(tenant_id, user_id), None)
+
+    # -- what people ask for --------------------------------------------------------------------
+
+    def request(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID, options: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Keep to ``options`` (style decision → option) for this person from now on; the
+        ones that changed. ``tenant_id``/``user_id``: their home account when linked.
+        Synchronous: call it in a worker thread."""
+        for decision, option in options.items():
+            if option not in bandit.STYLE_OPTIONS.get(decision, ()):
+                raise ValueError(f"{option!r} is not an option for {decision!r}")
+        with self.db.session() as session:
+            row = self._row(session, tenant_id, user_id, lock=True)
+            state = self._state(row)
+            changed = {d: o for d, o in options.items() if state.requested.get(d) != o}
+            if changed:
+                state.requested.update(changed)
+                self._save(session, row, tenant_id, user_id, state)
+        self._cache.pop(_key(tenant_id, user_id), None)
+        return changed
+
+    def clear_requests(
+        self, tenant_id: uuid.UUID, user_id: uuid.UUID, decisions: Iterable[str] | None = None
+    ) -> dict[str, str]:
+        """Stop keeping to what the person asked for (every decision, or some): learned
+        choices take over again. The requests dropped."""
+        with self.db.session() as session:
+            row = self._row(session, tenant_id, user_id, lock=True)
+            if row is None:
+                return {}
+            state = self._state(row)
+            targets = list(state.requested) if decisions is None else list(decisions)
+            dropped = {d: state.requested.pop(d) for d in targets if d in state.requested}
+            if dropped:
+                self._save(session, row, tenant_id, user_id, state)
+        self._cache.pop(_key(tenant_id, user_id), None)
+        return dropped
 
 
 def describe_preferences(
     user: State, team: State | None = None, personalities: Sequence[str] = ()
 ) -> list[str]:
-    """Readable lines of what was learned about a person, with how sure it is: the style
-    decisions in their usual order, then which personality suits each kind of request, out of
-    ``personalities`` (those installed) and any rated before."""
+    """Readable lines of how a person is answered: per style decision, what they asked for
+    and what was learned, with how sure it is (decisions in their usual order); then which
+    personality suits each kind of request, out of ``personalities`` (those installed) and
+    any rated before."""
     defaults = {bandit.personality_decision(k): p for k, p in SPECIALISTS.items()}
     learned = bandit.explain(
         user,
@@ -333,13 +404,29 @@ def describe_preferences(
         options={bandit.personality_decision(k): personalities for k in SPECIALISTS},
     )
     order = {d: i for i, d in enumerate(bandit.STYLE_OPTIONS)}
-    ranked = sorted(learned.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+    requested = {d: o for d, o in user.requested.items() if d in bandit.STYLE_OPTIONS}
+    decisions = sorted(set(learned) | set(requested), key=lambda d: (order.get(d, len(order)), d))
     lines = []
-    for decision, pref in ranked:
+    for decision in decisions:
         if decision.startswith("personality:"):
             label = messages.LEARNED_WHO.format(kind=decision.split(":", 1)[1])
         else:
             label = messages.LEARNED_LABELS.get(decision, decision)
+        pref = learned.get(decision)
+        reset = "personality" if decision.startswith("personality:") else decision
+        if decision in requested:
+            line = messages.REQUESTED_LINE.format(label=label, option=requested[decision])
+            if pref is not None:
+                line += messages.REQUESTED_LEARNED.format(
+                    source=messages.REQUESTED_FROM_YOU
+                    if pref.votes >= 0.05
+                    else messages.REQUESTED_FROM_TEAM,
+                    option=pref.option,
+                    sure=pref.probability,
+                )
+            lines.append(line)
+            continue
+        assert pref is not None
         source = (
             messages.LEARNED_FROM_YOU.format(votes=pref.votes)
             if pref.votes >= 0.05
@@ -347,11 +434,7 @@ def describe_preferences(
         )
         lines.append(
             messages.LEARNED_LINE.format(
-                label=label,
-                option=pref.option,
-                sure=pref.probability,
-                source=source,
-                reset="personality" if decision.startswith("personality:") else decision,
+                label=label, option=pref.option, sure=pref.probability, source=source, reset=reset
             )
         )
     return lines

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from bot import messages
 from bot.context import Context
 from bot.events import Message
 from bot.hooks import HookRunner
@@ -22,7 +23,7 @@ from bot.memory.short_term import ShortTermMemory
 from bot.memory.store import Scope
 from bot.personality import Personality, Style
 
-__all__ = ["build_context", "persona_prompt", "profile_summary"]
+__all__ = ["build_context", "persona_prompt", "profile_summary", "style_text"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,18 @@ def profile_summary(who: Who, msg: Message) -> str:
     return "\n".join(parts)
 
 
+def style_text(style: Style, requested: Mapping[str, str]) -> str:
+    """The style section: how to write, and what of it the person asked for themselves."""
+    text = style.describe()
+    asked = messages.requested_words(requested)
+    if asked:
+        text += (
+            f" The person asked for {asked} themselves: keep to that, even where anything "
+            "else here suggests otherwise."
+        )
+    return text
+
+
 def memory_sections(ctx: Context, recall: Recall) -> None:
     """Put recalled memories and corrections into the context, and note which were used (and
     that the context is personal when any is the person's own rather than the team's)."""
@@ -112,10 +125,15 @@ async def build_context(
     enabled: Collection[str],
     memory: MemoryService | None = None,
     style: Style | None = None,
+    requested: Mapping[str, str] | None = None,
     patterns: Patterns | None = None,
 ) -> Context:
     """Assemble the context of one reply. A failing part is left out, never fatal.
 
+    ``style``: how to write this reply (the personality's, adapted to the person).
+    ``requested``: the style options the person asked for themselves ("keep answers short"),
+    which the style already holds; the model is told they were asked for and beat anything
+    else in the context, and what worked before is not suggested against them.
     ``patterns``: suggest what worked before for this kind of request (feedback learning).
     """
     ctx = Context(
@@ -123,7 +141,7 @@ async def build_context(
         budget=budget,
         count_tokens=count_tokens,
     )
-    ctx.add("Style", (style or personality.style).describe(), priority=90)
+    ctx.add("Style", style_text(style or personality.style, requested or {}), priority=90)
     ctx.data["personal"] = False
     if about_asker(msg.text):
         ctx.mark_personal("about_asker")
@@ -144,7 +162,9 @@ async def build_context(
             except Exception:
                 log.warning("long-term memory unavailable; answering without recall", exc_info=True)
     if patterns is not None:
-        await patterns.suggest(ctx, who.tenant_id, personality.name, msg.text)
+        await patterns.suggest(
+            ctx, who.tenant_id, personality.name, msg.text, fixed=set(requested or ())
+        )
     await hooks.call(
         "chorus_build_context",
         enabled=enabled,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.learning.bandit.decisions import STYLE_OPTIONS, Choice, style_defaults
 from bot.learning.bandit.params import DEFAULT_PARAMS, Params
@@ -86,8 +86,12 @@ def choose_style(
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
     unrated_default: bool = False,
+    requested: Mapping[str, str] | None = None,
 ) -> list[Choice]:
     """One :class:`Choice` per style decision, with ``base`` (the personality's) as default.
+
+    ``requested``: options the person asked for (:attr:`State.requested`); those decisions
+    take them without a draw (and never explore), whatever was learned.
 
     Each decision is drawn by :func:`choose`; with ``params.explore_one``, when several
     draws depart from their likeliest option only the most doubtful decision's does (the one
@@ -99,8 +103,14 @@ def choose_style(
     now = _now(now)
     defaults = style_defaults(base)
     learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
+    requested = requested or {}
+    for d, option in requested.items():
+        if d not in STYLE_OPTIONS or option not in STYLE_OPTIONS[d]:
+            raise ValueError(f"{option!r} is not an option for {d!r}")
     choices = [
-        choose(team, user, d, opts, rng, default=defaults[d], now=now, params=params)
+        Choice(d, requested[d], {}, {}, defaults[d])
+        if d in requested
+        else choose(team, user, d, opts, rng, default=defaults[d], now=now, params=params)
         if d in learned or not unrated_default
         else Choice(d, defaults[d], {}, {}, defaults[d])
         for d, opts in STYLE_OPTIONS.items()

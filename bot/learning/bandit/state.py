@@ -94,6 +94,10 @@ class State:
     members' contributions), ``votes`` decision → weight of the votes behind it, both
     measured at time ``at``. ``ledger`` holds a person's recent votes for retraction;
     ``scope`` is a free label (e.g. ``"team:T1"``) kept for auditing.
+
+    ``requested`` is not learned: the option a person asked for per decision ("keep answers
+    short"), which :func:`~bot.learning.bandit.choose.choose_style` takes over what was
+    learned until they ask otherwise; the evidence keeps learning beneath it.
     """
 
     scope: str = ""
@@ -101,6 +105,7 @@ class State:
     votes: dict[str, float] = field(default_factory=dict)
     at: float = 0.0
     ledger: list[Vote] = field(default_factory=list)
+    requested: dict[str, str] = field(default_factory=dict)
 
     @property
     def decisions(self) -> set[str]:
@@ -137,6 +142,7 @@ class State:
             "evidence": {d: dict(options) for d, options in self.evidence.items()},
             "votes": dict(self.votes),
             "ledger": [v.to_dict() for v in self.ledger],
+            "requested": dict(self.requested),
         }
 
     @classmethod
@@ -156,6 +162,7 @@ class State:
             votes={str(d): float(v) for d, v in data.get("votes", {}).items()},
             at=float(data.get("at", 0.0)),
             ledger=[Vote.from_dict(v) for v in data.get("ledger", [])],
+            requested={str(d): str(o) for d, o in data.get("requested", {}).items()},
         )
 
 
@@ -187,7 +194,8 @@ def _now(now: float | None) -> float:
 
 
 def reset(state: State, decision: str | None = None) -> None:
-    """Forget everything learned in ``state``, or only about one decision."""
+    """Forget everything learned in ``state``, or only about one decision (what the person
+    asked for stays: :attr:`State.requested` is theirs to change)."""
     if decision is None:
         state.evidence.clear()
         state.votes.clear()
