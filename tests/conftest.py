@@ -28,7 +28,21 @@ from bot.storage.db import Database
 from tests.fakes import FakeLLM, FakeTransport
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url() -> str:
+    """The test Redis database: ``CHORUS_TEST_REDIS_URL`` (db 15 by default), one database
+    lower per pytest-xdist worker after the first, since tests flush theirs."""
+    url = os.environ.get("CHORUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    base, _, db = url.rpartition("/")
+    if index and db.isdigit():
+        return f"{base}/{max(0, int(db) - index)}"
+    return url
+
+
+REDIS_URL = _redis_url()
 
 _ids = itertools.count(1)
 

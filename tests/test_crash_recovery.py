@@ -95,7 +95,11 @@ async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
             **RECOVERY,
         )
         llm.stall()
-        async with serving(env, tmp_path, None, ready=slack.wait_for_socket) as first:
+
+        async def connected() -> None:
+            await slack.wait_for_socket(timeout=BOUND_S)  # start-up takes a while under load
+
+        async with serving(env, tmp_path, None, ready=connected) as first:
             envelope = sf.events_api_envelope(sf.app_mention("what is our refund policy"))
             await slack.send_socket_event(envelope)
             await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
