@@ -9,6 +9,7 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 - :class:`Transport` what the dispatcher needs from an adapter to deliver
 - :class:`ShowsProgress` optional: an adapter that can show "working on it" while generating
 - :class:`EditsMessages` optional: an adapter that can change a reply it posted
+- :class:`StreamsReplies` optional: an adapter that shows an answer while it is written
 - :class:`DirectMessages` optional: an adapter that can start a direct message to a person
 - :class:`ClaimsReactions` a feature that owns some bot messages' reactions (not ratings)
 - :class:`Rated`, :class:`FeedbackListener` a stored rating, and a feature that learns from it
@@ -31,6 +32,8 @@ __all__ = [
     "Transport",
     "ShowsProgress",
     "EditsMessages",
+    "ReplyStream",
+    "StreamsReplies",
     "DirectMessages",
     "DirectSent",
     "ClaimsReactions",
@@ -166,6 +169,34 @@ class Transport(Protocol):
 
         Raise :class:`DeliveryError` when it cannot be delivered.
         """
+        ...
+
+
+class ReplyStream(Protocol):
+    """A reply being shown while it is written (see :class:`StreamsReplies`)."""
+
+    async def append(self, text: str) -> None:
+        """More of the answer, as it comes; the adapter decides how often the platform sees
+        it (its rate limits). Never raises: a failed update is caught up by the next one or by
+        :meth:`finish`."""
+        ...
+
+    async def finish(self, out: Outgoing) -> list[str]:
+        """Make the reply read exactly ``out.text`` (the whole answer, notes included; it may
+        differ from what was appended, e.g. an apology after a failure) and close it, with
+        whatever a finished answer carries (feedback buttons). The ids of the messages that
+        hold it. Raises :class:`DeliveryError` when it cannot be delivered."""
+        ...
+
+
+@runtime_checkable
+class StreamsReplies(Protocol):
+    """An adapter that shows an answer while the model writes it."""
+
+    async def open_stream(self, out: Outgoing) -> ReplyStream:
+        """Start a reply to ``out`` (its place, speaker, ``in_reply_to``) whose first text is
+        ``out.text``; it takes the place of a progress placeholder, if one is shown. Raises
+        :class:`DeliveryError` when it cannot be started."""
         ...
 
 

@@ -1,5 +1,10 @@
 """The protocol every LLM provider implements, and what a completion returns.
 
+Providers that can stream (all three built-in ones) also implement :class:`Streaming`: the
+answer's text arrives in pieces as the model writes it (:class:`CompletionStream`), and the
+whole :class:`Completion` is there once the pieces are done. ``finish_reason`` says whether
+the model finished or was cut at ``max_tokens`` (``"length"``).
+
 Providers whose API can call tools (OpenAI-compatible, Anthropic) also implement
 :class:`ToolCalling`: they are offered :class:`ToolSpec` s, answer with :class:`ToolCall` s in
 :attr:`Completion.tool_calls`, and are handed back each round's calls and results as
@@ -9,7 +14,7 @@ local model) answers without tools: see :func:`supports_tools`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -17,7 +22,10 @@ from bot.context import ChatMessage
 
 __all__ = [
     "Completion",
+    "CompletionStream",
+    "FinishReason",
     "LLMProvider",
+    "Streaming",
     "ToolCall",
     "ToolCalling",
     "ToolChoice",
@@ -29,6 +37,8 @@ __all__ = [
 
 #: ``auto``: the model may call tools; ``none``: it must answer in text (the last round).
 ToolChoice = Literal["auto", "none"]
+#: ``stop``: the model finished its answer; ``length``: it was cut at ``max_tokens``.
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,7 @@ class Completion:
     completion_tokens: int = 0
     #: Tools the model asked to call (only from :meth:`ToolCalling.complete_with_tools`).
     tool_calls: tuple[ToolCall, ...] = field(default=())
+    finish_reason: FinishReason = "stop"
 
     def obeying(self, tool_choice: str) -> Completion:
         """This completion as ``tool_choice`` allows: with ``"none"`` its tool calls are
@@ -140,3 +151,28 @@ def supports_tools(llm: object) -> bool:
     """Whether ``llm`` can be offered tools (it implements :class:`ToolCalling` and does not
     say otherwise with ``supports_tools = False``)."""
     return isinstance(llm, ToolCalling) and getattr(llm, "supports_tools", True) is not False
+
+
+class CompletionStream(Protocol):
+    """An answer as the model writes it: iterate for the pieces of text, in order; once the
+    iteration is over, :attr:`completion` holds the whole answer (its text is the pieces
+    joined). Iterating raises :class:`bot.errors.ProviderError` on a failure, like
+    ``complete``; :meth:`aclose` stops a stream that is abandoned half way."""
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    @property
+    def completion(self) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Streaming(Protocol):
+    """A provider that can stream its answer (see :class:`CompletionStream`)."""
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> CompletionStream:
+        """Start answering ``messages``; nothing is sent until the stream is iterated."""
+        ...
