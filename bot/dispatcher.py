@@ -22,13 +22,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bot import deadline, messages
+from bot import deadline, messages, prompts
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
@@ -43,11 +44,13 @@ from bot.events import (
     Reaction,
     ShowsProgress,
     Speaker,
+    StreamsReplies,
     Transport,
 )
 from bot.hooks import HookRunner
 from bot.identity.who import IdentityCache, Who, identify
 from bot.inbox import answered_before
+from bot.kv import KEY_PREFIX
 from bot.learning.adapt import Adaptation
 from bot.learning.answer_cache import PROVIDER as CACHE_PROVIDER
 from bot.learning.bandit import State
@@ -68,11 +71,11 @@ from bot.middleware.sanitize import Sanitize
 from bot.personal_data import PersonalDataRegistry
 from bot.personality import Personality
 from bot.pipeline.build_context import build_context
-from bot.pipeline.deliver import Delivery, deliver
+from bot.pipeline.deliver import Delivery, LiveReply, deliver
 from bot.pipeline.feedback import RatingTable, record_reaction
 from bot.pipeline.generate import Generation, generate
 from bot.pipeline.record import record
-from bot.pipeline.route import route
+from bot.pipeline.route import Route, route
 from bot.planner.run import Planner
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
@@ -83,6 +86,17 @@ from bot.tools.service import Tools
 __all__ = ["Dispatcher", "Handled", "Turn"]
 
 log = logging.getLogger(__name__)
+
+#: "go on" and its kin: continue an answer that was cut at the token limit.
+_GO_ON = re.compile(
+    r"^\s*(?:please\s+)?(?:go\s+on|continue|keep\s+going|carry\s+on|more)(?:\s+please)?\s*[.!]*\s*$",
+    re.I,
+)
+
+
+def _cut_key(who: Who) -> str:
+    return f"{KEY_PREFIX}cut:{who.conversation_id}"
+
 
 #: Who a message is from when storage cannot say (answered without memory).
 ANONYMOUS = Who(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0))
@@ -328,8 +342,9 @@ class Dispatcher:
             return
         await self._show_progress(event.transport, turn)
         ctx = await self._context(turn)
-        generation = await self._generate(event, turn, ctx)
-        out, delivery = await self._deliver(event, turn, generation)
+        live = LiveReply(event.transport, self._head(turn))  # shown as written, if it can be
+        generation = await self._generate(event, turn, ctx, live)
+        out, delivery = await self._deliver(event, turn, generation, live)
         await self._record(event, turn, generation, out, delivery)
 
     async def _identify(self, msg: Message) -> Who | None:
@@ -371,7 +386,7 @@ class Dispatcher:
             return choice.option if choice is not None else None
 
         try:
-            chosen = route(
+            chosen = await self._continuation(msg, who, enabled) or route(
                 msg.text,
                 who or ANONYMOUS,
                 self.registry,
@@ -409,6 +424,22 @@ class Dispatcher:
             who, question, personality, chosen.reason, enabled, decisions, states, correction, asked
         )
 
+    async def _continuation(
+        self, msg: Message, who: Who | None, enabled: Collection[str]
+    ) -> Route | None:
+        """ "go on" after an answer cut at the token limit: the same personality continues it
+        (the thread's history holds what it wrote so far)."""
+        if who is None or not _GO_ON.match(msg.text):
+            return None
+        try:
+            name = await self.redis.get(_cut_key(who))
+        except Exception:
+            return None
+        available = {p.name: p for p in self.registry.available(enabled)}
+        if not name or name not in available:
+            return None
+        return Route(available[name], prompts.CONTINUE_CUT, "continue")
+
     async def _context(self, turn: Turn) -> Context:
         """What the model is told: persona, style, the person, memories, the thread, plugins."""
         who, aware = turn.who, self.settings.learning.context_awareness
@@ -434,9 +465,12 @@ class Dispatcher:
             turn.correction.note(ctx)
         return ctx
 
-    async def _generate(self, event: Incoming, turn: Turn, ctx: Context) -> Generation:
+    async def _generate(
+        self, event: Incoming, turn: Turn, ctx: Context, live: LiveReply
+    ) -> Generation:
         """An answer rated 👍 to the same question (the answer cache), else a plugin's or the
-        model's (with the personality's tools and plans)."""
+        model's (with the personality's tools and plans; streamed to ``live`` as it is
+        written when it calls no tools)."""
         who, question = turn.who, turn.question
         if who is not None:
             reused = await self.adapt.reuse(
@@ -470,32 +504,46 @@ class Dispatcher:
             temperature=llm.temperature,
             tools=tools,
             plans=self.plans,
+            on_text=live.piece if isinstance(event.transport, StreamsReplies) else None,
         )
 
     async def _deliver(
-        self, event: Incoming, turn: Turn, generation: Generation
+        self, event: Incoming, turn: Turn, generation: Generation, live: LiveReply
     ) -> tuple[Outgoing, Delivery]:
-        """The answer, with its notes (reused, not remembered), to the platform."""
-        msg = turn.question
+        """The answer, with its notes (cut short, reused, not remembered), to the platform:
+        the streamed reply made to read it, or posted whole."""
         notes = list(event.notes)
+        if generation.finish_reason == "length":
+            notes.append(messages.ANSWER_CUT)
         if generation.provider == CACHE_PROVIDER:
             notes.append(messages.REUSED_ANSWER)
         if turn.asked:
             notes.append(messages.STYLE_NOTED.format(what=messages.requested_words(turn.asked)))
         if turn.who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
             notes.append(messages.STORAGE_DEGRADED)
-        out = Outgoing(
+        out = dataclasses.replace(
+            self._head(turn),
+            text="\n\n".join([generation.text, *notes]),
+            kind="answer" if generation.outcome == "answered" else "error",
+        )
+        if live.started:
+            return out, await live.finish(out)
+        assert event.transport is not None
+        return out, await deliver(event.transport, out)
+
+    @staticmethod
+    def _head(turn: Turn) -> Outgoing:
+        """Where the answer to ``turn`` goes, and who speaks (no text yet)."""
+        msg = turn.question
+        return Outgoing(
             platform=msg.platform,
             tenant=msg.tenant,
             channel=msg.channel,
             thread=msg.thread,
-            text="\n\n".join([generation.text, *notes]),
+            text="",
             speaker=turn.speaker,
             in_reply_to=msg.message_id,
-            kind="answer" if generation.outcome == "answered" else "error",
         )
-        assert event.transport is not None
-        return out, await deliver(event.transport, out)
 
     async def _record(
         self,
@@ -531,6 +579,7 @@ class Dispatcher:
             if not out.text.endswith(messages.STORAGE_DEGRADED) and delivery.ok:
                 await self._unrecorded(event, out, delivery.message_ids)
             return
+        await self._note_cut(who, turn, generation)
         answered = generation.text if generation.outcome == "answered" else ""
         self.learner.after_exchange(
             Exchange(
@@ -542,6 +591,18 @@ class Dispatcher:
                 home=who.home(),
             )
         )
+
+    async def _note_cut(self, who: Who, turn: Turn, generation: Generation) -> None:
+        """Remember that this conversation's last answer was cut (for "go on"); a continuation
+        that finished ends it."""
+        try:
+            if generation.finish_reason == "length":
+                ttl = self.settings.dispatcher.history_ttl_s
+                await self.redis.set(_cut_key(who), turn.personality.name, ex=ttl)
+            elif turn.reason == "continue":
+                await self.redis.delete(_cut_key(who))
+        except Exception:
+            log.warning("could not note a cut answer for 'go on'", exc_info=True)
 
     # -- helpers of the stages ------------------------------------------------------------------
 

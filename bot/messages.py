@@ -20,6 +20,7 @@ __all__ = [
     "PERSONALITY_DISABLED",
     "INTERNAL_ERROR",
     "DEADLINE_PASSED",
+    "ANSWER_CUT",
     "STORAGE_DEGRADED",
     "HELP",
     "PLUGINS_USAGE",
@@ -153,6 +154,7 @@ INTERNAL_ERROR = (
     "Sorry, something went wrong on my side while answering. "
     "The team running me has been notified in the logs; please try again."
 )
+ANSWER_CUT = "_(I ran out of room there. Say `go on` and I'll continue.)_"
 DEADLINE_PASSED = (
     "Sorry, I couldn't answer that in time: something I depend on is slow right now. "
     "Please try again in a minute."

@@ -7,6 +7,7 @@ what people see, and the other way round.
 from __future__ import annotations
 
 __all__ = [
+    "CONTINUE_CUT",
     "TOOL_REFUSALS",
     "TOOL_CANCELLED",
     "TOOL_EXPIRED",
@@ -84,3 +85,10 @@ def plan_bad_references(steps: list[int]) -> str:
     """A step uses the result of a step that will not have run before it."""
     names = ", ".join(f"{{{{step {n}}}}}" for n in steps)
     return f"{names} must name an earlier step of the plan"
+
+
+#: The question when someone says "go on" after an answer cut at the token limit.
+CONTINUE_CUT = (
+    "Continue your previous answer from exactly where it stopped. Do not repeat what you "
+    "already wrote, and do not start over."
+)

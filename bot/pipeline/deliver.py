@@ -1,14 +1,20 @@
-"""Stage 6, deliver: hand the reply to the adapter; a failure is logged, never raised."""
+"""Deliver: hand the reply to the adapter; a failure is logged, never raised.
+
+An answer can also be shown while the model writes it (:class:`LiveReply`, for adapters that
+implement :class:`bot.events.StreamsReplies`): the first piece opens the reply, the next ones
+are appended, and delivering then makes it read the final text, notes included. If the stream
+cannot be opened, the answer is delivered whole at the end, as for any other adapter.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot import deadline
-from bot.events import DeliveryError, Outgoing, Transport
+from bot.events import DeliveryError, Outgoing, ReplyStream, StreamsReplies, Transport
 
-__all__ = ["Delivery", "deliver"]
+__all__ = ["Delivery", "LiveReply", "deliver"]
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +41,57 @@ async def deliver(transport: Transport, out: Outgoing) -> Delivery:
         log.exception("adapter crashed delivering a reply in %s/%s", out.platform, out.channel)
         return Delivery([], f"delivery failed: {type(e).__name__}"[:500])
     return Delivery(list(ids))
+
+
+class LiveReply:
+    """An answer shown while it is written (see the module docstring)."""
+
+    def __init__(self, transport: Transport, head: Outgoing) -> None:
+        """``head``: where the reply goes and who speaks (its text is ignored)."""
+        self.transport = transport
+        self.head = head
+        self.stream: ReplyStream | None = None
+        self.failed = False
+        #: The text shown so far.
+        self.shown = ""
+
+    @property
+    def started(self) -> bool:
+        return self.stream is not None
+
+    async def piece(self, text: str) -> None:
+        """The next piece of the answer (an ``on_text`` for :func:`bot.pipeline.generate`)."""
+        if self.failed or not text:
+            return
+        self.shown += text
+        if self.stream is None:
+            if not isinstance(self.transport, StreamsReplies):
+                self.failed = True
+                return
+            deadline.replying()  # from now on the answer is on its way
+            try:
+                self.stream = await self.transport.open_stream(replace(self.head, text=text))
+            except Exception as e:
+                self.failed = True  # delivered whole at the end instead
+                log.warning(
+                    "could not start a streamed reply in %s/%s: %s",
+                    self.head.platform,
+                    self.head.channel,
+                    e,
+                )
+            return
+        await self.stream.append(text)
+
+    async def finish(self, out: Outgoing) -> Delivery:
+        """Make the reply read ``out.text`` (a stream that never opened: deliver it whole)."""
+        if self.stream is None:
+            return await deliver(self.transport, out)
+        try:
+            ids = await self.stream.finish(out)
+        except DeliveryError as e:
+            log.error("could not finish a reply in %s/%s: %s", out.platform, out.channel, e)
+            return Delivery([], f"delivery failed: {e}"[:500])
+        except Exception as e:
+            log.exception("adapter crashed finishing a reply in %s/%s", out.platform, out.channel)
+            return Delivery([], f"delivery failed: {type(e).__name__}"[:500])
+        return Delivery(list(ids))

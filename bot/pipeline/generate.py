@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +21,15 @@ from bot.context import ChatMessage, Context
 from bot.errors import ProviderError
 from bot.events import Message, Reply
 from bot.hooks import HookRunner
-from bot.llm.base import Completion, LLMProvider, ToolCalling, supports_tools
+from bot.llm.base import Completion, LLMProvider, Streaming, ToolCalling, supports_tools
 from bot.personality import Personality
 from bot.planner.run import Planner
 from bot.tools.loop import ToolUse, run_with_tools
 
-__all__ = ["Generation", "generate"]
+__all__ = ["Generation", "OnText", "generate"]
+
+#: Where streamed text goes, piece by piece.
+OnText = Callable[[str], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class Generation:
     completion_tokens: int = 0
     latency_ms: float = 0.0
     context: dict[str, Any] = field(default_factory=dict)
+    #: ``length``: the model was cut at ``max_tokens`` (the answer says so).
+    finish_reason: str = "stop"
 
 
 async def generate(
@@ -59,6 +64,7 @@ async def generate(
     temperature: float,
     tools: ToolUse | None = None,
     plans: Planner | None = None,
+    on_text: OnText | None = None,
 ) -> Generation:
     """Produce the answer. A failing provider yields a short apology with outcome ``failed``.
 
@@ -106,6 +112,11 @@ async def generate(
                 max_tokens,
                 temperature,
                 plans,
+                on_text,
+            )
+        elif on_text is not None and isinstance(llm, Streaming):
+            completion = await _streamed(
+                llm, rendered.messages, on_text, max_tokens=max_tokens, temperature=temperature
             )
         else:
             completion = await llm.complete(
@@ -133,7 +144,27 @@ async def generate(
         completion_tokens=completion.completion_tokens,
         latency_ms=(time.perf_counter() - started) * 1000,
         context=meta,
+        finish_reason=completion.finish_reason,
     )
+
+
+async def _streamed(
+    llm: Streaming,
+    chat: list[ChatMessage],
+    on_text: OnText,
+    *,
+    max_tokens: int,
+    temperature: float,
+) -> Completion:
+    """The model's answer, each piece handed to ``on_text`` as it comes."""
+    stream = llm.stream(chat, max_tokens=max_tokens, temperature=temperature)
+    try:
+        async for piece in stream:
+            if piece:
+                await on_text(piece)
+    finally:
+        await stream.aclose()
+    return stream.completion
 
 
 async def _with_tools(
@@ -147,11 +178,16 @@ async def _with_tools(
     max_tokens: int,
     temperature: float,
     plans: Planner | None = None,
+    on_text: OnText | None = None,
 ) -> Completion:
     """The answer after any tool rounds (or a plan the model proposed); the calls made go into
-    ``meta`` even on failure."""
+    ``meta`` even on failure. Without tools to offer, it is streamed to ``on_text``."""
     toolbox = await tools.registry.collect(personality, enabled=enabled, tenant=tenant)
     if not toolbox:
+        if on_text is not None and isinstance(llm, Streaming):
+            return await _streamed(
+                llm, chat, on_text, max_tokens=max_tokens, temperature=temperature
+            )
         return await llm.complete(chat, max_tokens=max_tokens, temperature=temperature)
     assert isinstance(llm, ToolCalling)
     plan = plans.session(llm, chat, toolbox, tools) if plans is not None else None

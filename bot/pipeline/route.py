@@ -21,7 +21,8 @@ from bot.plugins import PersonalityRegistry
 
 __all__ = ["Route", "RouteReason", "parse_explicit", "route"]
 
-RouteReason = Literal["explicit", "chosen", "channel", "learned", "default"]
+#: ``continue``: "go on" after an answer cut at the token limit (the same personality).
+RouteReason = Literal["explicit", "chosen", "channel", "learned", "default", "continue"]
 
 _EXPLICIT = re.compile(r"^\s*ask\s+@?([A-Za-z][\w-]{1,39})\b[\s,:]*(.*)\Z", re.S | re.I)
 
