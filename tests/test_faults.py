@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.plugin_helpers import app_with
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
 from tests.test_run_slack import SECRET, slack_run_env
+from tests.test_slack_adapter import Rig, _rig
 
 #: A generous bound for what must happen within a few seconds.
 BOUND_S = 60
@@ -47,6 +49,36 @@ def _answers(slack: sf.FakeSlack, mention: dict[str, Any]) -> list[str]:
 
 def _all_answered(slack: sf.FakeSlack, mentions: list[dict[str, Any]]) -> bool:
     return all(_answers(slack, m) for m in mentions)
+
+
+# -- Slack: a 429 storm ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def storm_rig(tmp_path: Path, llm: FakeLLM) -> AsyncIterator[Rig]:
+    """The Slack adapter with no fixed 429 retries at all: only the messages' deadlines keep
+    the calls going."""
+    async for rig in _rig(tmp_path, socket=False, llm=llm, max_rate_limit_retries=0):
+        yield rig
+
+
+async def test_a_429_storm_outlasting_the_retries_still_gets_each_answer_through_once(
+    storm_rig: Rig,
+) -> None:
+    slack = storm_rig.fake
+    slack.rate_limit_next("chat.postMessage", times=3, retry_after=1)
+    slack.rate_limit_next("chat.update", times=3, retry_after=1)
+    mentions = [sf.app_mention(f"question {i}", user=f"U{i + 1}") for i in range(2)]
+    for mention in mentions:
+        assert (await storm_rig.post(mention)).status == 200
+    await until(lambda: _all_answered(slack, mentions), timeout=BOUND_S)
+    await storm_rig.settle()
+    assert len(slack.calls_to("chat.postMessage", ok=False)) == 3  # the storm happened
+    for i, mention in enumerate(mentions):
+        [answer] = _answers(slack, mention)
+        assert answer.endswith(f"echo: question {i}")
+        thread = slack.thread(mention["channel"], mention["ts"])
+        assert PLACEHOLDER not in [m["text"] for m in thread]
 
 
 # -- a plugin that hangs --------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Socket Mode when ``SLACK_APP_TOKEN`` is set, otherwise the Events API over HTTP 
 the signing secret) served on ``slack.host:slack.port`` at ``slack.path``. Bolt acknowledges
 every event at once and runs the listener after, so Slack's 3-second rule holds whatever the
 model does. Web API calls go through slack_sdk's retry handlers (HTTP 429 honours
-``Retry-After``; dropped connections are retried).
+``Retry-After``, and is retried while the message being answered has time left, see
+:mod:`adapters.slack.retry`; dropped connections are retried).
 """
 
 from __future__ import annotations
@@ -25,10 +26,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Adapter
@@ -36,6 +34,7 @@ from adapters.slack.convert import message_from_event, reaction_from_event, tena
 from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
+from adapters.slack.retry import RateLimitRetry
 from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
@@ -127,7 +126,7 @@ class SlackAdapter(Adapter):
             timeout=cfg.timeout_s,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=cfg.max_rate_limit_retries),
+                RateLimitRetry(max_retry_count=cfg.max_rate_limit_retries),
             ],
         )
         self.socket_mode = secrets.slack_app_token is not None and cfg.mode != "http"
