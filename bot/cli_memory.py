@@ -127,7 +127,7 @@ async def _clear_histories(settings: Settings, conversations: list[uuid.UUID]) -
 
     if not settings.storage.redis_url:
         return "thread histories live in the running bot's memory (no storage.redis_url)"
-    redis = make_redis(settings.storage.redis_url)
+    redis = make_redis(settings.storage.redis_url, timeout_s=settings.storage.redis_timeout_s)
     try:
         short_term = ShortTermMemory(redis, max_turns=1, ttl_s=60)
         for conversation in conversations:

@@ -15,22 +15,28 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import redis.asyncio as aioredis
 
 from bot import hookimpl, messages
+from bot.app import Chorus
 from bot.context import Context
 from bot.events import Message
 from bot.hooks import PLUGIN_THREADS
+from bot.kv import GuardedRedis
+from bot.settings import Secrets
 from tests.cli_run import clean_env, free_port, serving
-from tests.conftest import make_settings, message
+from tests.conftest import REDIS_URL, make_settings, message
 from tests.fakes import FakeLLM, FakeTransport, until
 from tests.plugin_helpers import app_with
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
+from tests.servers.tcp_proxy import TCPProxy, proxy_to
 from tests.test_run_slack import SECRET, slack_run_env
 from tests.test_slack_adapter import Rig, _rig
 
@@ -49,6 +55,121 @@ def _answers(slack: sf.FakeSlack, mention: dict[str, Any]) -> list[str]:
 
 def _all_answered(slack: sf.FakeSlack, mentions: list[dict[str, Any]]) -> bool:
     return all(_answers(slack, m) for m in mentions)
+
+
+# -- Redis refused, black-holed, and back ---------------------------------------------------------
+
+
+@pytest.fixture
+def redis_proxy() -> Iterator[TCPProxy]:
+    server = urlsplit(REDIS_URL)
+    with proxy_to(server.hostname or "127.0.0.1", server.port or 6379) as proxy:
+        yield proxy
+
+
+async def _flush(url: str) -> bool:
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.flushdb()
+        return True
+    except Exception:
+        return False
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_app(tmp_path: Path, redis_proxy: TCPProxy, llm: FakeLLM) -> AsyncIterator[Chorus]:
+    """A Chorus on the Redis server, reached through ``redis_proxy``: a command gets no answer
+    after 1 s (twice), Redis counts as out for 1 s, a message has 5 s."""
+    if not await _flush(REDIS_URL):
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    db = urlsplit(REDIS_URL).path.strip("/") or "0"
+    settings = make_settings(
+        tmp_path,
+        storage={
+            "redis_url": f"redis://127.0.0.1:{redis_proxy.port}/{db}",
+            "redis_timeout_s": 1,
+            "outage_s": 1,
+        },
+        dispatcher={"deadline_s": 5},
+    )
+    app = await Chorus.create(settings, Secrets(), llm=llm)
+    yield app
+    redis_proxy.heal()
+    await app.aclose()
+    await _flush(REDIS_URL)
+
+
+async def _redis_back(app: Chorus) -> None:
+    """Until a command reaches Redis again."""
+
+    async def answers() -> bool:
+        try:
+            return bool(await app.redis.ping())
+        except Exception:
+            return False
+
+    async with asyncio.timeout(BOUND_S):
+        while not await answers():
+            await asyncio.sleep(0.1)
+
+
+async def _state_works(app: Chorus, llm: FakeLLM, transport: FakeTransport) -> None:
+    """Thread history written before the fault is read again, and a redelivered event is
+    answered once (dedupe)."""
+    again = message("what did I ask first?", channel="C-history")
+    await asyncio.wait_for(app.dispatcher.handle_message(again, transport), BOUND_S)
+    seen = [m.content for m in llm.history[-1]]
+    assert "my first question" in seen  # the turn stored before the fault
+    before = len(transport.sent)
+    await asyncio.wait_for(app.dispatcher.handle_message(again, transport), BOUND_S)
+    assert len(transport.sent) == before  # the redelivered event was dropped
+
+
+@pytest.mark.redis_server
+async def test_redis_refused_then_back_everyone_is_answered_and_state_works_again(
+    redis_app: Chorus, redis_proxy: TCPProxy, llm: FakeLLM
+) -> None:
+    app, transport = redis_app, FakeTransport()
+    first = message("my first question", channel="C-history")
+    await asyncio.wait_for(app.dispatcher.handle_message(first, transport), BOUND_S)
+
+    redis_proxy.refuse()
+    during = [message(f"question {i}", user=f"U{i}") for i in range(5)]
+    await asyncio.wait_for(
+        asyncio.gather(*(app.dispatcher.handle_message(m, transport) for m in during)), BOUND_S
+    )
+    replies = {o.in_reply_to: o.text for o in transport.sent[1:]}
+    assert len(transport.sent) == 1 + len(during)  # once each
+    assert replies == {m.message_id: f"echo: {m.text}" for m in during}
+    assert isinstance(app.redis, GuardedRedis) and app.redis.out
+
+    redis_proxy.heal()
+    await _redis_back(app)
+    await _state_works(app, llm, transport)
+
+
+@pytest.mark.redis_server
+async def test_a_black_holed_redis_costs_one_timeout_not_one_per_command(
+    redis_app: Chorus, redis_proxy: TCPProxy, llm: FakeLLM
+) -> None:
+    # A message touches Redis five times or more: at 2 x 1 s each against a server that never
+    # answers, it would run past its 5 s and get the apology instead of its answer.
+    app, transport = redis_app, FakeTransport()
+    first = message("my first question", channel="C-history")
+    await asyncio.wait_for(app.dispatcher.handle_message(first, transport), BOUND_S)
+
+    redis_proxy.freeze()
+    for n in range(3):
+        msg = message(f"question {n}")
+        await asyncio.wait_for(app.dispatcher.handle_message(msg, transport), BOUND_S)
+        assert transport.texts[-1] == f"echo: question {n}"
+    assert messages.DEADLINE_PASSED not in transport.texts
+
+    redis_proxy.heal()
+    await _redis_back(app)
+    await _state_works(app, llm, transport)
 
 
 # -- Slack: a 429 storm ---------------------------------------------------------------------------
