@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
 
 from bot import hookimpl, messages
 from bot.app import Chorus
@@ -29,11 +32,12 @@ from bot.context import Context
 from bot.events import Message
 from bot.hooks import PLUGIN_THREADS
 from bot.kv import GuardedRedis
+from bot.llm.openai_compat import OpenAIProvider
 from bot.settings import Secrets
 from tests.cli_run import clean_env, free_port, serving
-from tests.conftest import REDIS_URL, make_settings, message
+from tests.conftest import REDIS_URL, empty_postgres, make_settings, message
 from tests.fakes import FakeLLM, FakeTransport, until
-from tests.plugin_helpers import app_with
+from tests.plugin_helpers import app_with, interactions
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
 from tests.servers.tcp_proxy import TCPProxy, proxy_to
@@ -172,6 +176,37 @@ async def test_a_black_holed_redis_costs_one_timeout_not_one_per_command(
     await _state_works(app, llm, transport)
 
 
+# -- the model: 500s and timeouts in bursts -------------------------------------------------------
+
+
+async def test_bursts_of_model_500s_and_timeouts_get_everyone_an_answer_or_an_apology_once(
+    tmp_path: Path,
+) -> None:
+    async with FakeOpenAI(default_text="The answer.", stall_s=30) as fake:
+        provider = OpenAIProvider(
+            base_url=fake.url, model="gpt-4o-mini", api_key="sk-x", timeout_s=0.5, max_retries=1
+        )
+        settings = make_settings(tmp_path, dispatcher={"deadline_s": 20})
+        async with app_with(settings, provider) as app:  # type: ignore[arg-type]
+            # Eight people at once; the model fails the first twelve requests (two tries each).
+            fake.fail(500, times=6)
+            fake.stall(times=6)
+            asked = [message(f"question {i}", user=f"U{i}") for i in range(8)]
+            transport = FakeTransport()
+            await asyncio.wait_for(
+                asyncio.gather(*(app.dispatcher.handle_message(m, transport) for m in asked)),
+                BOUND_S,
+            )
+            rows = interactions(app)
+    assert Counter(o.in_reply_to for o in transport.sent) == {m.message_id: 1 for m in asked}
+    texts = Counter(transport.texts)
+    assert set(texts) == {"The answer.", messages.GENERATION_FAILED}  # some of each
+    assert Counter(r.outcome for r in rows) == {
+        "answered": texts["The answer."],
+        "failed": texts[messages.GENERATION_FAILED],
+    }
+
+
 # -- Slack: a 429 storm ---------------------------------------------------------------------------
 
 
@@ -292,3 +327,80 @@ async def test_a_drop_in_plugin_that_hangs_under_chorus_run_holds_up_no_answer_n
         assert answer.endswith("The answer.")
     late = [line for line in run.err.splitlines() if "ran past its" in line]
     assert late and all("plugin hanging:" in line for line in late)  # no one else's hook
+
+
+# -- PostgreSQL black-holed and back under `chorus run` -------------------------------------------
+
+
+def _recorded(engine: Engine) -> set[str]:
+    """The questions of the interactions on record."""
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT request_text FROM interactions")).scalars())
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """The test schema, reached directly (not through the proxy), emptied after."""
+    engine = create_engine(pg_url)
+    yield engine
+    empty_postgres(engine)
+    engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+async def test_postgres_black_holed_then_back_under_chorus_run(
+    tmp_path: Path, pg_url: str, pg_engine: Engine
+) -> None:
+    url = make_url(pg_url)
+    port = free_port()
+    with proxy_to(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        async with sf.FakeSlack() as slack, FakeOpenAI(default_text="The answer.") as llm:
+            env = clean_env(
+                tmp_path,
+                **slack_run_env(slack, llm, port),
+                CHORUS_STORAGE__DATABASE_URL=through,
+                CHORUS_STORAGE__CONNECT_TIMEOUT_S="1",
+                CHORUS_STORAGE__STATEMENT_TIMEOUT_S="1",
+                CHORUS_STORAGE__OUTAGE_S="1",
+                CHORUS_DISPATCHER__DEADLINE_S="20",
+                CHORUS_DISPATCHER__RATE_LIMIT_PER_MINUTE="0",
+            )
+            events = f"http://127.0.0.1:{port}/slack/events"
+            mentions: list[dict[str, Any]] = []
+
+            async def ask(text: str, *, noted: bool = False) -> str:
+                """The answer to ``text``; with ``noted``, once it says it may not be
+                remembered (an answer whose recording fails is edited to say so)."""
+                mention = sf.app_mention(text)
+                mentions.append(mention)
+                assert (await sf.post_event(events, SECRET, mention)).status == 200
+
+                def there() -> bool:
+                    found = _answers(slack, mention)
+                    return bool(found) and (not noted or found[0].endswith(NOTE))
+
+                await until(there, timeout=BOUND_S)
+                [answer] = _answers(slack, mention)
+                return answer
+
+            async with serving(env, tmp_path, port) as run:
+                assert (await ask("before")).endswith("The answer.")
+                await until(lambda: "before" in _recorded(pg_engine), timeout=BOUND_S)
+                proxy.freeze()
+                # Answered within the deadline without storage, and saying so.
+                during = [ask(f"during {n}", noted=True) for n in ("one", "two")]
+                for answer in await asyncio.gather(*during):
+                    assert answer.startswith("🤖 *Assistant*\nThe answer.")
+                proxy.heal()
+                for n in range(BOUND_S):  # until Chorus tries the server again
+                    after = await ask(f"after {n}")
+                    if not after.endswith(NOTE):
+                        break
+                    await asyncio.sleep(0.5)
+                assert after.endswith("The answer.")
+            assert run.code == 0, run.err[-2000:]
+    assert _recorded(pg_engine) >= {"before", f"after {n}"}
+    assert not {"during one", "during two"} & _recorded(pg_engine)
+    assert all(len(_answers(slack, m)) == 1 for m in mentions)  # once each
