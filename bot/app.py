@@ -373,7 +373,11 @@ class Chorus:
                 undo.callback(db.dispose)
                 await _prepare(db, migrate=storage.auto_migrate)
             if redis is None:
-                redis = make_redis(storage.redis_url)
+                redis = make_redis(
+                    storage.redis_url,
+                    timeout_s=storage.redis_timeout_s,
+                    outage_s=storage.outage_s,
+                )
                 undo.push_async_callback(redis.aclose)
             await _check_redis(redis, storage.redis_url)
             pm = pm if pm is not None else get_plugin_manager(settings.plugins.paths)

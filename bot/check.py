@@ -75,7 +75,7 @@ async def check_redis(settings: Settings) -> Check:
     url = settings.storage.redis_url
     if not url:
         return Check("redis", True, "in-process (storage.redis_url unset; one process only)")
-    redis = make_redis(url)
+    redis = make_redis(url, timeout_s=settings.storage.redis_timeout_s)
     try:
         await redis.ping()
     except Exception as e:

@@ -131,7 +131,11 @@ async def _erase(
     from bot.app import personal_data
     from bot.kv import make_redis
 
-    redis = make_redis(settings.storage.redis_url) if settings.storage.redis_url else None
+    redis = (
+        make_redis(settings.storage.redis_url, timeout_s=settings.storage.redis_timeout_s)
+        if settings.storage.redis_url
+        else None
+    )
     try:
         registry = personal_data(settings, memory_store=make_store, redis=redis)
         erased = await registry.erase(

@@ -8,9 +8,13 @@ budget is logged with the plugin's name, counted, and skipped.
 
 A ``def`` hook runs in a worker thread of its own pool, never on the event loop: a slow or hung
 one cannot hold up anyone else's message, and its budget holds (it is abandoned at the
-deadline; the thread finishes on its own). A plugin with :data:`MAX_ABANDONED` abandoned calls
-still running is not called again until they return: each such call counts as a failure, so a
-plugin that keeps hanging is disabled instead of filling the pool.
+deadline; the thread finishes on its own). One plugin holds at most :data:`PLUGIN_THREADS` of
+the pool's threads at once (its other calls wait for one of them, within their budget), so a
+plugin that hangs on many messages at once leaves the rest of the pool to the other plugins
+instead of making their calls run past their budgets too. A plugin with :data:`MAX_ABANDONED`
+abandoned calls still running is not called again until they return: each such call counts
+as a failure, so a plugin that keeps hanging is disabled. The pool's threads are daemons
+(:mod:`bot.daemon_threads`): a call that never returns does not keep a stopped process alive.
 """
 
 from __future__ import annotations
@@ -24,20 +28,31 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
-__all__ = ["HookResult", "HookRunner", "MAX_ABANDONED", "PluginHealth", "await_me_maybe"]
+from bot.daemon_threads import DaemonThreads
+
+__all__ = [
+    "HookResult",
+    "HookRunner",
+    "MAX_ABANDONED",
+    "PLUGIN_THREADS",
+    "PluginHealth",
+    "await_me_maybe",
+]
 
 log = logging.getLogger(__name__)
 
-#: Threads for ``def`` hooks (shared by every plugin; see :data:`MAX_ABANDONED`).
+#: Threads for ``def`` hooks (shared by every plugin; see :data:`PLUGIN_THREADS`).
 HOOK_THREADS = 16
-#: Abandoned (past-budget, still running) ``def`` calls a plugin may have before it is skipped.
-MAX_ABANDONED = 4
+#: Threads one plugin may hold at once.
+PLUGIN_THREADS = 4
+#: Abandoned (past-budget, still running) ``def`` calls a plugin may have before it is skipped:
+#: all of its threads are taken by calls that ran past their budget.
+MAX_ABANDONED = PLUGIN_THREADS
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -90,33 +105,46 @@ class HookRunner:
         self.pm = pm
         self.health = health
         self.timeout_s = timeout_s
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonThreads | None = None
         self._lock = threading.Lock()
         #: ``def`` calls per plugin still running in a thread after their deadline.
         self.abandoned: dict[str, int] = defaultdict(int)
+        #: Per plugin, the pool threads it may still take (see :data:`PLUGIN_THREADS`).
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
-    def _threads(self) -> ThreadPoolExecutor:
+    def _threads(self) -> DaemonThreads:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(HOOK_THREADS, thread_name_prefix="chorus-hook")
+            self._pool = DaemonThreads(HOOK_THREADS, "chorus-hook")
         return self._pool
 
     def close(self) -> None:
-        """Stop taking ``def`` calls; threads still running finish on their own."""
+        """Stop taking ``def`` calls; threads still running finish on their own (or are
+        abandoned with the process)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
     async def _in_thread(
         self, name: str, function: Callable[..., Any], args: dict[str, Any]
     ) -> Any:
-        """Run a ``def`` hook in the hook pool under the budget; abandon it at the deadline."""
+        """Run a ``def`` hook in the hook pool under the budget, in one of the plugin's
+        threads (waiting for one counts against the budget); abandon it at the deadline."""
         with self._lock:
             if self.abandoned[name] >= MAX_ABANDONED:
                 raise TimeoutError(f"{self.abandoned[name]} earlier calls still running")
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + self.timeout_s
+        slots = self._slots.setdefault(name, asyncio.Semaphore(PLUGIN_THREADS))
+        await asyncio.wait_for(slots.acquire(), self.timeout_s)
         call = functools.partial(contextvars.copy_context().run, function, **args)
-        future = asyncio.get_running_loop().run_in_executor(self._threads(), call)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            future = asyncio.wrap_future(self._threads().submit(call))
+        except BaseException:
+            slots.release()
+            raise
+        future.add_done_callback(lambda _: slots.release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), max(0.0, ends - loop.time()))
         except TimeoutError:
             with self._lock:
                 self.abandoned[name] += 1

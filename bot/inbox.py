@@ -18,6 +18,9 @@ Handled exactly once:
   record being committed.
 - A progress placeholder ("Thinking…") posted for an event is noted on its row, so that the
   worker finishing it replaces that placeholder with the answer, or removes it.
+- An event handled while the database is out (its answer then unrecorded) keeps its row until
+  the journal's loop can delete it: otherwise the worker would renew that row for as long as it
+  lives, and, should it die, another worker would answer the event again.
 
 When the journal itself cannot be written (the database is out), the event is handled
 anyway, without the guarantee: an answer now beats a durable record of the question.
@@ -96,6 +99,10 @@ class Inbox:
         self._handlers: dict[str, Recover] = {}
         self._task: asyncio.Task[None] | None = None
         self._recovering: set[asyncio.Task[None]] = set()
+        #: Events handled whose rows could not be deleted (the database was out): the loop
+        #: deletes them once it can, so they are not renewed for as long as this worker lives
+        #: nor, should it die, handled again by another.
+        self.unfinished: set[tuple[str, str]] = set()
         #: Events taken over from other workers and handled again, so far.
         self.recovered = 0
 
@@ -176,16 +183,25 @@ class Inbox:
             log.warning("could not note the placeholder of %s event %s", platform, key)
 
     async def finish(self, platform: str, key: str) -> None:
-        """The event has been handled: off the journal."""
+        """The event has been handled: off the journal (now, or once the database answers)."""
         try:
-            await self.db.run_core(
-                lambda c: c.execute(
-                    delete(T).where(T.c.platform == platform, T.c.event_key == key[:200])
-                )
-            )
+            await self._delete(platform, key)
         except Exception:
-            # Left on record, it is handled again after its lease, and found answered then.
-            log.warning("could not take %s event %s off the journal", platform, key)
+            self.unfinished.add((platform, key))
+            log.warning("could not take %s event %s off the journal yet", platform, key)
+
+    async def _delete(self, platform: str, key: str) -> None:
+        await self.db.run_core(
+            lambda c: c.execute(
+                delete(T).where(T.c.platform == platform, T.c.event_key == key[:200])
+            )
+        )
+        self.unfinished.discard((platform, key))
+
+    async def finish_left(self) -> None:
+        """Take off the journal the events whose :meth:`finish` failed."""
+        for platform, key in list(self.unfinished):
+            await self._delete(platform, key)
 
     # -- taking over what dead workers left ------------------------------------------------------
 
@@ -203,6 +219,7 @@ class Inbox:
         every = max(0.05, self.lease_s / 3)
         while True:
             try:
+                await self.finish_left()
                 await self.renew()
                 await self.recover()
             except asyncio.CancelledError:

@@ -107,6 +107,7 @@ class StorageSettings(_Section):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     statement_timeout_s: float = Field(default=30.0, ge=0)
     outage_s: float = Field(default=5.0, ge=0)
+    redis_timeout_s: float = Field(default=2.0, gt=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

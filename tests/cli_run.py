@@ -98,6 +98,21 @@ class Served:
         self.proc.kill()
         await self.proc.wait()
 
+    async def stop(self, timeout_s: float = 60) -> bool:
+        """SIGTERM, and its output once it exits; False if it was still running ``timeout_s``
+        later (it is killed then, so no test leaves it behind)."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = await asyncio.wait_for(self.proc.communicate(), timeout_s)
+            stopped = True
+        except TimeoutError:
+            self.proc.kill()
+            out, err = await self.proc.communicate()
+            stopped = False
+        self.out, self.err = self.out + out.decode(), self.err + err.decode()
+        return stopped
+
 
 @asynccontextmanager
 async def serving(
@@ -108,7 +123,8 @@ async def serving(
 ) -> AsyncIterator[Served]:
     """``chorus run`` in a subprocess, once it listens on ``port`` (or, without a port, once
     ``ready()`` returns: e.g. a fake's wait for its connection); stopped with SIGTERM after,
-    unless the test killed it (:meth:`Served.kill`)."""
+    unless the test stopped or killed it (:meth:`Served.stop`, :meth:`Served.kill`); one that
+    does not exit is killed and fails the test."""
     proc = await asyncio.create_subprocess_exec(
         str(CHORUS),
         "run",
@@ -126,7 +142,5 @@ async def serving(
             await ready()
         yield served
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        served.out, served.err = out.decode(), err.decode()
+        if not await served.stop():
+            raise AssertionError(f"`chorus run` did not exit on SIGTERM:\n{served.err[-2000:]}")

@@ -98,6 +98,27 @@ async def test_an_event_that_keeps_failing_is_given_up(
     assert f"giving up slack event Poison after {MAX_ATTEMPTS} attempts" in caplog.text
 
 
+async def test_an_event_finished_while_the_database_is_out_leaves_the_journal_once_it_is_back(
+    database: Database,
+) -> None:
+    inbox = Inbox(database, lease_s=0.3)
+    assert await inbox.accept("slack", "Ev1", "slack.event", BODY)
+    database.outage_s = 0.5
+    database._mark_out("a test")  # as a statement that got no answer does
+    await inbox.finish("slack", "Ev1")  # handled, but the row cannot be deleted now
+    assert len(_rows(database)) == 1 and inbox.unfinished == {("slack", "Ev1")}
+
+    async def never(pending: Pending) -> None:
+        raise AssertionError(f"{pending.key} handled again")
+
+    inbox.on_recover("slack", never)  # the journal's loop
+    try:
+        await until(lambda: not inbox.unfinished, timeout=10)
+    finally:
+        await inbox.aclose()
+    assert _rows(database) == []
+
+
 async def test_a_journal_that_cannot_be_written_does_not_stop_the_event(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,6 +6,7 @@ and a Bolt ``AsyncApp`` served over HTTP against ``tests.servers.slack_fake``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -168,6 +169,20 @@ async def test_rate_limit_is_retried_by_the_sdk_handler(fake: FakeSlack) -> None
     assert resp["ok"]
     assert [c.status for c in fake.calls_to("chat.postMessage")] == [429, 200]
     assert len(fake.messages["C1"]) == 1
+
+
+async def test_a_rate_limit_storm_refuses_every_call_until_it_passes(fake: FakeSlack) -> None:
+    client = client_for(fake)
+    posted = await client.chat_postMessage(channel="C1", text="before the storm")
+    fake.rate_limit_for("chat.postMessage", 0.3, retry_after=2)
+    for _ in range(3):  # however often it is tried meanwhile
+        with pytest.raises(SlackApiError) as limited:
+            await client.chat_postMessage(channel="C1", text="x")
+        assert limited.value.response.status_code == 429
+        assert limited.value.response.headers["Retry-After"] == "2"
+    assert (await client.chat_update(channel="C1", ts=posted["ts"], text="y"))["ok"]  # others pass
+    await asyncio.sleep(0.35)
+    assert (await client.chat_postMessage(channel="C1", text="after the storm"))["ok"]
 
 
 async def test_files_upload_v2_external_flow(fake: FakeSlack) -> None:

@@ -6,7 +6,8 @@ and malformed ones 400 before Bolt sees them (:mod:`adapters.slack.server`); mal
 Mode envelopes are refused likewise (:mod:`adapters.slack.socket_mode`). Bolt acknowledges
 every event at once and runs the listener after, so Slack's 3-second rule holds whatever the
 model does. Web API calls go through slack_sdk's retry handlers (HTTP 429 honours
-``Retry-After``; dropped connections are retried).
+``Retry-After``, and is retried while the message being answered has time left, see
+:mod:`adapters.slack.retry`; dropped connections are retried).
 """
 
 from __future__ import annotations
@@ -26,10 +27,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Adapter
@@ -38,6 +36,7 @@ from adapters.slack.convert import message_from_event, reaction_from_event, tena
 from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
+from adapters.slack.retry import RateLimitRetry
 from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
 from adapters.slack.server import events_app
 from adapters.slack.socket_mode import AsyncSocketModeHandler
@@ -108,7 +107,7 @@ class SlackAdapter(Adapter):
             timeout=cfg.timeout_s,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=cfg.max_rate_limit_retries),
+                RateLimitRetry(max_retry_count=cfg.max_rate_limit_retries),
             ],
         )
         self.socket_mode = secrets.slack_app_token is not None and cfg.mode != "http"

@@ -280,6 +280,7 @@ class FakeSlack:
         self.connection_urls: list[str] = []
 
         self._scripts: dict[str, deque[_Script]] = defaultdict(deque)
+        self._storms: dict[str, tuple[float, int]] = {}  # method -> (until, Retry-After)
         self._ts = _TsClock(1_700_000_000_000_000)
         self._ids = itertools.count(1)
         self._tickets: set[str] = set()
@@ -530,6 +531,11 @@ class FakeSlack:
                 _Script(kind="ratelimit", error="ratelimited", retry_after=retry_after, status=429)
             )
 
+    def rate_limit_for(self, method: str, seconds: float, *, retry_after: int = 1) -> None:
+        """Answer every call to ``method`` in the next ``seconds`` with HTTP 429 and
+        ``Retry-After`` (a storm: however often a client retries meanwhile)."""
+        self._storms[method] = (time.monotonic() + seconds, retry_after)
+
     def fail_next(
         self,
         method: str,
@@ -745,6 +751,9 @@ class FakeSlack:
             if identity is not None:
                 headers["x-oauth-scopes"] = self.scopes
             script = self._scripts[method].popleft() if self._scripts[method] else None
+            storm_until, storm_retry_after = self._storms.get(method, (0.0, 1))
+            if script is None and time.monotonic() < storm_until:
+                script = _Script("ratelimit", "ratelimited", storm_retry_after, 429)
             if script is not None and script.kind == "ratelimit":
                 call.status = 429
                 headers["Retry-After"] = str(script.retry_after)
