@@ -20,6 +20,9 @@ from bot import messages
 from tests.cli_run import Run, chorus, clean_env
 from tests.servers.openai_fake import FakeOpenAI
 
+#: Runs the real `chorus` command in subprocesses.
+pytestmark = pytest.mark.slow
+
 KEY = "sk-test-cli-7d3e91b0-DO-NOT-LEAK"
 
 

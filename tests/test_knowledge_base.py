@@ -304,6 +304,7 @@ def test_search_tool_scopes_to_the_callers_workspace(
 # -- chorus kb ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_chorus_kb_index_reports_changes(tmp_path: Path, docs: Path) -> None:
     env = clean_env(tmp_path, CHORUS_PLUGINS__SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH=str(docs))
     db = Database(f"sqlite:///{tmp_path / 'data' / 'chorus.db'}")

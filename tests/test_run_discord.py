@@ -11,12 +11,17 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from adapters.discord import messages as discord_messages
 from tests.cli_run import chorus, clean_env, free_port, serving
 from tests.servers import slack_fake as sf
 from tests.servers.discord_fake import FakeDiscord
 from tests.servers.openai_fake import FakeOpenAI
 from tests.test_run_slack import SECRET, slack_run_env
+
+#: Runs the real `chorus` command in subprocesses.
+pytestmark = pytest.mark.slow
 
 
 def _discord_env(fake: FakeDiscord) -> dict[str, str]:

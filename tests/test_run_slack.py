@@ -10,9 +10,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.cli_run import clean_env, free_port, serving
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
+
+#: Runs the real `chorus` command in subprocesses.
+pytestmark = pytest.mark.slow
 
 SECRET = "run-test-signing-secret"
 

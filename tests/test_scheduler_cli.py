@@ -170,6 +170,7 @@ def run_env(tmp_path: Path, **values: str) -> dict[str, str]:
     )
 
 
+@pytest.mark.slow
 async def test_chorus_run_starts_the_scheduler_and_stops_it_cleanly(tmp_path: Path) -> None:
     run = await chorus("run", env=run_env(tmp_path), cwd=tmp_path)
     assert run.code == 0, run.err
@@ -183,6 +184,7 @@ async def test_chorus_run_starts_the_scheduler_and_stops_it_cleanly(tmp_path: Pa
     ]
 
 
+@pytest.mark.slow
 async def test_chorus_run_with_proactive_off_schedules_nothing(tmp_path: Path) -> None:
     env = run_env(tmp_path, CHORUS_PROACTIVE__ENABLED="false")
     run = await chorus("run", env=env, cwd=tmp_path)
