@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from bot.audit import audit
 from bot.events import utcnow
 from bot.storage.db import Database
-from bot.storage.models import Tenant, User
+from bot.storage.models import Interaction, Tenant, User
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -55,6 +55,7 @@ __all__ = [
     "PersonalData",
     "PersonalDataRegistry",
     "PersonalStore",
+    "erase_theirs_and_on_theirs",
     "iso",
 ]
 
@@ -71,6 +72,23 @@ _CORE = frozenset({"format", "exported_at", "user", "profile", "settings"})
 Erase = Callable[[Session, uuid.UUID, uuid.UUID], int | Mapping[str, int]]
 #: How a part exports one person's rows, as JSON-ready data.
 Export = Callable[[Session, uuid.UUID, uuid.UUID], Any]
+
+
+def erase_theirs_and_on_theirs(
+    session: Session, model: Any, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> int:
+    """Delete the rows of ``model`` (with ``tenant_id``, ``user_id`` and ``interaction_id``)
+    that a person made, and those about the answers to their questions; how many went."""
+    theirs = select(Interaction.id).where(
+        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
+    )
+    result = session.exec(
+        delete(model).where(
+            col(model.tenant_id) == tenant_id,
+            (col(model.user_id) == user_id) | col(model.interaction_id).in_(theirs),
+        )
+    )
+    return int(result.rowcount or 0)
 
 
 def iso(ts: datetime | None) -> str | None:

@@ -31,12 +31,12 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from bot.context import Context
 from bot.events import utcnow
 from bot.learning.kinds import KINDS, request_kind
-from bot.personal_data import PersonalData
+from bot.personal_data import PersonalData, erase_theirs_and_on_theirs
 from bot.settings import Settings
 from bot.storage.core import insert_if_missing
 from bot.storage.db import Database
@@ -356,16 +356,7 @@ class Patterns:
 
 def erase_votes(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
     """Forget me: the ledger of a person's ratings and of the ratings of their answers."""
-    theirs = select(Interaction.id).where(
-        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
-    )
-    result = session.exec(
-        delete(PatternVote).where(
-            col(PatternVote.tenant_id) == tenant_id,
-            (col(PatternVote.user_id) == user_id) | col(PatternVote.interaction_id).in_(theirs),
-        )
-    )
-    return int(result.rowcount or 0)
+    return erase_theirs_and_on_theirs(session, PatternVote, tenant_id, user_id)
 
 
 #: What a person's ratings (and the ratings of their answers) add to the team's patterns.

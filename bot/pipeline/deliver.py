@@ -9,6 +9,7 @@ cannot be opened, the answer is delivered whole at the end, as for any other ada
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 
 from bot import deadline
@@ -32,8 +33,13 @@ class Delivery:
 async def deliver(transport: Transport, out: Outgoing) -> Delivery:
     """Send ``out``; report the platform message ids, or why it could not be delivered."""
     deadline.replying()
+    return await _delivered(transport.send(out), out)
+
+
+async def _delivered(sending: Awaitable[list[str]], out: Outgoing) -> Delivery:
+    """What became of ``sending`` the reply ``out``: its ids, or why it failed (logged)."""
     try:
-        ids = await transport.send(out)
+        ids = await sending
     except DeliveryError as e:
         log.error("could not deliver a reply in %s/%s: %s", out.platform, out.channel, e)
         return Delivery([], f"delivery failed: {e}"[:500])
@@ -86,12 +92,4 @@ class LiveReply:
         """Make the reply read ``out.text`` (a stream that never opened: deliver it whole)."""
         if self.stream is None:
             return await deliver(self.transport, out)
-        try:
-            ids = await self.stream.finish(out)
-        except DeliveryError as e:
-            log.error("could not finish a reply in %s/%s: %s", out.platform, out.channel, e)
-            return Delivery([], f"delivery failed: {e}"[:500])
-        except Exception as e:
-            log.exception("adapter crashed finishing a reply in %s/%s", out.platform, out.channel)
-            return Delivery([], f"delivery failed: {type(e).__name__}"[:500])
-        return Delivery(list(ids))
+        return await _delivered(self.stream.finish(out), out)

@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from bot.events import FeedbackInfo, InteractionInfo, Rated, Reaction, utcnow
 from bot.hooks import HookRunner
 from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
-from bot.personal_data import PersonalData, iso
+from bot.personal_data import PersonalData, erase_theirs_and_on_theirs, iso
 from bot.plugin_state import PluginState
 from bot.storage.models import Feedback, Interaction, ReplyMessage, Tenant, User
 
@@ -197,16 +197,7 @@ def export_feedback(
 
 def erase_feedback(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
     """Delete the ratings a person gave and the ratings of the answers to their questions."""
-    theirs = select(Interaction.id).where(
-        Interaction.tenant_id == tenant_id, Interaction.user_id == user_id
-    )
-    result = session.exec(
-        delete(Feedback).where(
-            col(Feedback.tenant_id) == tenant_id,
-            (col(Feedback.user_id) == user_id) | col(Feedback.interaction_id).in_(theirs),
-        )
-    )
-    return int(result.rowcount or 0)
+    return erase_theirs_and_on_theirs(session, Feedback, tenant_id, user_id)
 
 
 #: The ratings a person gave, and those of the answers they were given.
