@@ -11,7 +11,9 @@ answer was cut, a failure half way is a ProviderError, and ``aclose`` stops the 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from bot.context import ChatMessage
 from bot.errors import ProviderError
 from bot.llm.base import Completion, CompletionStream, LLMProvider, Streaming
 from bot.llm.factory import make_provider
+from bot.llm.local import LocalProvider
+from bot.llm.thread_stream import Feed, ThreadStream
 from bot.settings import Secrets
 from tests.conftest import make_settings
 from tests.fakes import until
@@ -312,3 +316,155 @@ async def test_the_anthropic_fake_streams_the_event_sequence() -> None:
         "message_stop",
     ]
     assert '"stop_reason": "max_tokens"' in text
+
+
+# -- the thread bridge of the embedded model ---------------------------------------------------
+
+
+def failure(error: Exception) -> ProviderError:
+    return ProviderError("local", f"llama.cpp failed: {type(error).__name__}")
+
+
+@pytest.fixture
+def executor() -> AsyncIterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool
+
+
+async def test_pieces_reach_the_loop_while_the_worker_is_still_generating(
+    executor: ThreadPoolExecutor,
+) -> None:
+    read_first = threading.Event()
+
+    def produce(feed: Feed) -> Completion:
+        feed.put("first ")
+        # Had the worker blocked the loop, the reader could never have read the first piece.
+        if not read_first.wait(10):
+            raise RuntimeError("the first piece never reached the reader")
+        feed.put("second")
+        return Completion("first second", "local", "m", finish_reason="length")
+
+    stream = ThreadStream(executor, produce, failure)
+    pieces = aiter(stream)
+    assert await anext(pieces) == "first "
+    read_first.set()
+    assert [piece async for piece in pieces] == ["second"]
+    assert stream.completion == Completion("first second", "local", "m", finish_reason="length")
+
+
+async def test_aclose_stops_the_worker_between_tokens(executor: ThreadPoolExecutor) -> None:
+    consumed = threading.Semaphore(0)  # the worker makes a token once the last one is read
+
+    def produce(feed: Feed) -> Completion:
+        for i in range(100):
+            if feed.stopped:
+                break
+            feed.put(f"{i} ")
+            consumed.acquire(timeout=10)
+        return Completion("", "local", "m")
+
+    stream = ThreadStream(executor, produce, failure)
+    pieces = aiter(stream)
+    assert await anext(pieces) == "0 "
+    consumed.release()
+    assert await anext(pieces) == "1 "
+    consumed.release()
+    assert await anext(pieces) == "2 "  # the worker now waits for it to be read
+    closing = asyncio.create_task(stream.aclose())
+    await asyncio.sleep(0)  # the flag is raised before the worker is let go
+    consumed.release()
+    await closing  # returns once the worker has stopped
+    assert stream.produced == 3  # nothing after the flag
+    assert [piece async for piece in stream] == []
+
+
+async def test_aclose_lets_a_worker_waiting_for_a_busy_model_go(
+    executor: ThreadPoolExecutor,
+) -> None:
+    busy = threading.Lock()
+    busy.acquire()  # another answer holds the model
+    started = threading.Event()
+    got_it: list[bool] = []
+
+    def produce(feed: Feed) -> Completion:
+        started.set()
+        got_it.append(feed.acquire(busy))
+        return Completion("", "local", "m")
+
+    stream = ThreadStream(executor, produce, failure)
+    reading = asyncio.create_task(anext(aiter(stream)))
+    await asyncio.to_thread(started.wait, 10)
+    await stream.aclose()
+    assert got_it == [False]  # it gave up waiting instead of generating for nobody
+    busy.release()
+    with pytest.raises(StopAsyncIteration):
+        await reading
+
+
+async def test_a_worker_failure_is_a_provider_error_after_the_pieces_so_far(
+    executor: ThreadPoolExecutor,
+) -> None:
+    def produce(feed: Feed) -> Completion:
+        feed.put("Half ")
+        raise ValueError("llama_decode returned -1")
+
+    got: list[str] = []
+    stream = ThreadStream(executor, produce, failure)
+    with pytest.raises(ProviderError, match="llama.cpp failed: ValueError") as caught:
+        await read(stream, got)
+    assert got == ["Half "]
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+async def test_a_closed_provider_streams_a_provider_error(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")  # never loaded: the provider is closed first
+    provider = LocalProvider(model_path=str(model))
+    await provider.aclose()
+    with pytest.raises(ProviderError, match="llama.cpp failed"):
+        await read(provider.stream(CHAT, max_tokens=8, temperature=0.0))
+
+
+# -- the embedded model, for real --------------------------------------------------------------
+
+STORY = [
+    ChatMessage("system", "You are a helpful assistant."),
+    ChatMessage("user", "Write a long story about a dragon who learns to bake bread."),
+]
+
+
+@pytest.mark.local_model
+async def test_the_embedded_model_streams_what_it_answers_and_says_when_cut() -> None:
+    provider = LocalProvider()
+    try:
+        stream = provider.stream(STORY, max_tokens=12, temperature=0.0)
+        pieces = await read(stream)
+        whole = await provider.complete(STORY, max_tokens=12, temperature=0.0)
+    finally:
+        await provider.aclose()
+    assert isinstance(provider, Streaming)
+    assert len(pieces) > 1
+    assert "".join(pieces) == stream.completion.text == whole.text
+    assert stream.completion.finish_reason == whole.finish_reason == "length"
+    assert stream.completion.completion_tokens == 12
+    assert (stream.completion.provider, stream.completion.model) == ("local", whole.model)
+
+
+@pytest.mark.local_model
+async def test_abandoning_the_embedded_models_stream_stops_generation() -> None:
+    provider = LocalProvider()
+    try:
+        stream = provider.stream(STORY, max_tokens=48, temperature=0.0)
+        pieces = aiter(stream)
+        await anext(pieces)
+        await anext(pieces)
+        await stream.aclose()
+        stopped_at = stream.produced
+        # The model is free at once for the next answer, which runs to its limit.
+        whole = provider.stream(STORY, max_tokens=48, temperature=0.0)
+        await read(whole)
+    finally:
+        await provider.aclose()
+    assert whole.completion.finish_reason == "length"
+    assert whole.produced == 48
+    assert stopped_at < 48
