@@ -28,7 +28,7 @@ from bot.llm.local import LocalProvider
 from bot.llm.thread_stream import Feed, ThreadStream
 from bot.settings import Secrets
 from tests.conftest import make_settings
-from tests.fakes import until
+from tests.fakes import BreaksOff, Cut, FakeLLM, until
 from tests.servers.anthropic_fake import FakeAnthropic
 from tests.servers.llm_base import FakeLLMServer, word_pieces
 from tests.servers.openai_fake import FakeOpenAI
@@ -468,3 +468,51 @@ async def test_abandoning_the_embedded_models_stream_stops_generation() -> None:
     assert whole.completion.finish_reason == "length"
     assert whole.produced == 48
     assert stopped_at < 48
+
+
+# -- the test double ---------------------------------------------------------------------------
+
+
+async def test_fake_llm_streams_its_queue_word_by_word() -> None:
+    llm = FakeLLM()
+    llm.enqueue("Hello big world.", Cut("Stopped in the"))
+    assert isinstance(llm, Streaming)
+    first, second = (
+        llm.stream(CHAT, max_tokens=9, temperature=0.1),
+        llm.stream(CHAT, max_tokens=9, temperature=0.1),
+    )
+    assert llm.history == []  # nothing taken before a stream is read
+    assert await read(first) == ["Hello ", "big ", "world."]
+    assert (first.completion.text, first.completion.finish_reason) == ("Hello big world.", "stop")
+    assert "".join(await read(second)) == "Stopped in the"
+    assert second.completion.finish_reason == "length"
+    third = llm.stream(CHAT, max_tokens=9, temperature=0.1)
+    assert "".join(await read(third)) == f"echo: {CHAT[-1].content}"
+    assert len(llm.history) == 3 and llm.streams == [first, second, third]
+
+
+async def test_fake_llm_complete_reports_cut_answers_and_keeps_its_behaviour() -> None:
+    llm = FakeLLM()
+    llm.enqueue("Plain.", Cut("Stopped in"), BreaksOff("Half"))
+    plain = await llm.complete(CHAT, max_tokens=9, temperature=0.1)
+    assert plain == Completion("Plain.", "fake", "fake-1", 7, 3)
+    cut = await llm.complete(CHAT, max_tokens=9, temperature=0.1)
+    assert (cut.text, cut.finish_reason) == ("Stopped in", "length")
+    with pytest.raises(ProviderError):
+        await llm.complete(CHAT, max_tokens=9, temperature=0.1)
+
+
+async def test_fake_llm_streams_fail_where_scripted_and_stop_when_closed() -> None:
+    llm = FakeLLM()
+    llm.enqueue(BreaksOff("Half an"), FakeLLM.failure(), "one two three")
+    got: list[str] = []
+    with pytest.raises(ProviderError):
+        await read(llm.stream(CHAT, max_tokens=9, temperature=0.1), got)
+    assert got == ["Half ", "an"]
+    with pytest.raises(ProviderError):  # a queued exception: before any text
+        await read(llm.stream(CHAT, max_tokens=9, temperature=0.1))
+    stream = llm.stream(CHAT, max_tokens=9, temperature=0.1)
+    assert await anext(aiter(stream)) == "one "
+    await stream.aclose()
+    assert stream.closed and stream.given == ["one "]
+    assert [piece async for piece in stream] == []
