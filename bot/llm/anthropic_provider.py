@@ -4,6 +4,10 @@ Tool calling uses the API's own shapes: tools go out as ``{name, description, in
 the model's calls come back as ``tool_use`` content blocks (``id``, ``name``, ``input``); each
 round goes back as the assistant turn with those blocks, then a user turn of ``tool_result``
 blocks (``tool_use_id``, ``content``, ``is_error``).
+
+Streaming uses the SDK's ``messages.stream``, which reads the API's event stream
+(``message_start``, ``content_block_*``, ``message_delta`` with the stop reason and usage,
+``message_stop``); an ``error`` event mid-stream is a failure like any other.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
 from bot.llm.base import Completion, ToolCall, ToolChoice, ToolSpec, ToolTurn
 from bot.llm.http import SDKErrors, budget_s, calling, where
+from bot.llm.streams import OPENED, Pieces, SDKStream, finish_reason
 
 __all__ = ["AnthropicProvider", "tool_turns"]
 
@@ -164,6 +169,54 @@ class AnthropicProvider:
             prompt_tokens=response.usage.input_tokens,
             completion_tokens=response.usage.output_tokens,
             tool_calls=calls,
+            finish_reason=finish_reason(response.stop_reason),
+        )
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> SDKStream:
+        del temperature  # as in complete()
+        system, turns = to_anthropic(messages)
+        pieces = self._pieces(system, turns, max_tokens=max_tokens)
+        return SDKStream(self.name, self.base_url, self.budget_s, ERRORS, pieces)
+
+    async def _pieces(self, system: str, turns: list[MessageParam], *, max_tokens: int) -> Pieces:
+        """The streamed answer's pieces, then the whole completion (see :class:`SDKStream`)."""
+        server = where(self.base_url)
+        async with self._client.messages.stream(
+            model=self.model,
+            system=system or anthropic.omit,
+            messages=turns,
+            max_tokens=max_tokens,
+        ) as stream:
+            yield OPENED
+            parts: list[str] = []
+            started = False
+            final: Message | None = None
+            async for event in stream:
+                if event.type == "message_start":
+                    started = True
+                elif event.type == "text" and event.text:
+                    parts.append(event.text)
+                    yield event.text
+                elif event.type == "message_stop":
+                    final = event.message
+        # A server that is not the Messages API (a web page, a proxy's login form) answers 200
+        # with something that holds no event.
+        if not started:
+            raise ProviderError(
+                self.name,
+                f"{server} did not answer with a message stream; check llm.anthropic.base_url",
+            )
+        if final is None:
+            raise ProviderError(self.name, f"the stream from {server} ended before the answer did")
+        yield Completion(
+            text="".join(parts),
+            provider=self.name,
+            model=final.model or self.model,
+            prompt_tokens=final.usage.input_tokens,
+            completion_tokens=final.usage.output_tokens,
+            finish_reason=finish_reason(final.stop_reason),
         )
 
     def count_tokens(self, text: str) -> int:

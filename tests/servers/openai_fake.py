@@ -9,6 +9,13 @@ use its ``{"error": {message, type, param, code}}`` shape. Tool calls (``fake.ca
 come back in ``message.tool_calls`` with ``function.arguments`` as a JSON string and
 ``finish_reason: "tool_calls"``. Scripting: see :mod:`tests.servers.llm_base`. Give the SDK
 ``fake.url`` (``http://127.0.0.1:PORT/v1``).
+
+``"stream": true`` is answered with server-sent events: ``data: {chat.completion.chunk}`` lines
+(the role first, then one ``delta.content`` per word, then an empty delta with the
+``finish_reason``), the usage in a last chunk without choices when ``stream_options:
+{"include_usage": true}`` asks for it, and ``data: [DONE]``; a failure mid-stream is a
+``data: {"error": {...}}`` line. ``FakeOpenAI(accepts_stream_options=False)`` refuses that
+option with a 400, as some compatible servers do; ``sends_usage=False`` ignores it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.servers.llm_base import FakeLLMServer, ScriptedCall, bearer, word_count
+from tests.servers.llm_base import FakeLLMServer, ScriptedCall, StreamEncoder, bearer, word_count
 
 __all__ = ["FakeOpenAI", "FakeOpenAIEmbeddings", "fake_embedding"]
 
@@ -53,9 +60,84 @@ _ERRORS: dict[int, tuple[str, str, str | None]] = {
 }
 
 
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    return sum(word_count(str(m["content"])) for m in body["messages"])
+
+
+class OpenAIStream:
+    """One streamed chat completion in the API's wire format."""
+
+    def __init__(self, body: dict[str, Any], *, usage: bool) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.model = str(body["model"])
+        self.usage = usage
+        self.prompt_tokens = _prompt_tokens(body)
+
+    def _event(self, payload: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ],
+        }
+        if self.usage:  # every chunk carries "usage": null until the last one
+            chunk["usage"] = None
+        return self._event(chunk)
+
+    def head(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": "", "refusal": None})
+
+    def piece(self, text: str) -> bytes:
+        return self._chunk({"content": text})
+
+    def tail(self, text: str, *, cut: bool) -> bytes:
+        out = self._chunk({}, "length" if cut else "stop")
+        if self.usage:
+            completion = word_count(text)
+            out += self._event(
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "system_fingerprint": None,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": self.prompt_tokens,
+                        "completion_tokens": completion,
+                        "total_tokens": self.prompt_tokens + completion,
+                    },
+                }
+            )
+        return out + b"data: [DONE]\n\n"
+
+    def error(self) -> bytes:
+        message, kind, code = _ERRORS[500]
+        return self._event(
+            {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        )
+
+
 class FakeOpenAI(FakeLLMServer):
     endpoint = "/v1/chat/completions"
     url_suffix = "/v1"
+
+    def __init__(
+        self, *, accepts_stream_options: bool = True, sends_usage: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        #: False: a request with ``stream_options`` gets a 400 (older compatible servers).
+        self.accepts_stream_options = accepts_stream_options
+        #: False: ``stream_options.include_usage`` is accepted but no usage is sent.
+        self.sends_usage = sends_usage
 
     def key_of(self, headers: Mapping[str, str]) -> str | None:
         return bearer(headers)
@@ -103,10 +185,19 @@ class FakeOpenAI(FakeLLMServer):
         max_tokens = body.get("max_tokens", 1)
         if not isinstance(max_tokens, int) or max_tokens < 1:
             return "'max_tokens' must be a positive integer"
+        if not isinstance(body.get("stream", False), bool):
+            return "Invalid type for 'stream': expected a boolean."
+        if "stream_options" in body:
+            if not self.accepts_stream_options:
+                return "Unrecognized request argument supplied: stream_options"
+            if body.get("stream") is not True:
+                return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            if not isinstance(body["stream_options"], dict):
+                return "Invalid type for 'stream_options': expected an object."
         return None
 
     def success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
-        prompt = sum(word_count(str(m["content"])) for m in body["messages"])
+        prompt = _prompt_tokens(body)
         completion = word_count(text)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -128,6 +219,15 @@ class FakeOpenAI(FakeLLMServer):
             },
             "system_fingerprint": None,
         }
+
+    def cut_success(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        response = self.success(body, text)
+        response["choices"][0]["finish_reason"] = "length"
+        return response
+
+    def encoder(self, body: dict[str, Any]) -> StreamEncoder:
+        options = body.get("stream_options") or {}
+        return OpenAIStream(body, usage=self.sends_usage and options.get("include_usage") is True)
 
     def may_call_tools(self, body: dict[str, Any]) -> bool:
         return bool(body.get("tools")) and body.get("tool_choice", "auto") != "none"
