@@ -129,6 +129,10 @@ __all__ = [
     "RESET_DONE",
     "PROACTIVE_CHOICES",
     "PROACTIVE_SUGGEST_ONLY",
+    "STARTER_ASK",
+    "ASSISTANT_GREETING",
+    "ASSISTANT_STARTERS_TITLE",
+    "ASSISTANT_THINKING",
 ]
 
 EMPTY_MESSAGE = (
@@ -193,6 +197,13 @@ USE_UNKNOWN_PERSON = "I don't know you yet; say hello first."
 USE_RESET = "OK, I'll pick the best personality for each message again."
 USE_SET = "OK, you're now talking to {display_name}. Say `use default` to switch back."
 ASK_WHAT = "What would you like to ask {display_name}?"
+#: A starter offered for a personality (bot.starters): picking it sends this as the person.
+STARTER_ASK = "ask {name} what can you help me with?"
+#: Where a platform greets a fresh conversation (Slack's assistant container), above starters.
+ASSISTANT_GREETING = "Hi! Ask me anything, or pick one of the suggestions to start."
+ASSISTANT_STARTERS_TITLE = "Try one of these"
+#: Shown after the bot's name while an answer is written ("Chorus is thinking…").
+ASSISTANT_THINKING = "is thinking…"
 WHOAMI = "You are {name} ({actor}), {role} of this workspace. {talking}"
 WHOAMI_CHOSEN = "You've chosen `{personality}`."
 WHOAMI_PICKED = "I pick a personality for you."

@@ -232,6 +232,7 @@ class SlackSettings(_Section):
     timeout_s: int = Field(default=30, ge=1)
     max_rate_limit_retries: int = Field(default=3, ge=0, le=10)
     feedback_buttons: bool = False
+    assistant: bool = True
 
     @field_validator("api_url")
     @classmethod

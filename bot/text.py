@@ -1,4 +1,5 @@
-"""Platform-neutral text helpers adapters share: splitting long answers at a size limit.
+"""Platform-neutral text helpers adapters share: splitting long answers at a size limit, and
+shortening a text to a one-line label (:func:`shorten`).
 
 Chat platforms cap message length (Slack advises about 4,000 characters, Discord allows
 2,000). :func:`split_message` cuts on paragraph, line, sentence or word boundaries, never
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["split_message"]
+__all__ = ["shorten", "split_message"]
 
 _FENCE = re.compile(r"^\s*```")
 _BREAKS = ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " ")
@@ -67,3 +68,18 @@ def split_message(text: str, limit: int) -> list[str]:
         if chunk.strip():
             chunks.append(chunk)
     return chunks
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace collapsed) and at most ``limit`` characters: cut at
+    the last word that fits, with "…" (a label, e.g. a thread's title from its question)."""
+    if limit < 2:
+        raise ValueError("limit must be at least 2 characters")
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    if line[limit - 1] != " " and space >= limit // 2:  # else the cut ends a word already
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"

@@ -101,6 +101,19 @@ async def test_slack_tokens_workspace_and_scopes(tmp_path: Path) -> None:
         assert "xoxb-wrong" not in json.dumps(refused.as_dict())
 
 
+async def test_slack_check_wants_the_assistant_scope_only_with_the_assistant_on(
+    tmp_path: Path,
+) -> None:
+    before = ",".join(s for s in BOT_SCOPES if s != "assistant:write")  # an older manifest
+    async with FakeSlack(scopes=before) as slack:
+        secrets = Secrets(slack_bot_token=slack.bot_token, slack_app_token=slack.app_token)
+        on = make_settings(tmp_path, slack={"api_url": slack.api_url})
+        check = _by_name(await run_checks(on, secrets))["slack"]
+        assert not check.ok and check.detail.endswith("missing scopes: assistant:write")
+        off = make_settings(tmp_path, slack={"api_url": slack.api_url, "assistant": False})
+        assert _by_name(await run_checks(off, secrets))["slack"].ok
+
+
 async def test_discord_token_and_the_message_content_intent(tmp_path: Path) -> None:
     async with FakeDiscord() as discord:
         settings = make_settings(tmp_path, discord={"api_url": discord.api_url})

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.assistant.async_assistant import AsyncAssistant
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
@@ -25,6 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tests.servers.slack_fake import (
     FakeSlack,
     app_mention,
+    assistant_thread_context_changed,
+    assistant_thread_started,
     block_actions_payload,
     bot_message,
     channel_join,
@@ -129,6 +132,46 @@ async def test_web_api_methods_with_the_real_client(fake: FakeSlack) -> None:
         channel_id="D1", thread_ts=first["ts"], status="is thinking..."
     )
     assert fake.assistant_statuses[-1]["status"] == "is thinking..."
+
+
+async def test_assistant_thread_methods_with_the_real_client(fake: FakeSlack) -> None:
+    client = client_for(fake)
+    started = fake.start_assistant_thread("U1", viewing="C1")
+    thread = started["assistant_thread"]
+    channel, ts = thread["channel_id"], thread["thread_ts"]
+    assert (channel, thread["user_id"], thread["context"]["channel_id"]) == ("D1", "U1", "C1")
+    assert fake.message(channel, ts)["subtype"] == "assistant_app_thread"
+    assert fake.assistant_thread_title(channel, ts) == ""
+
+    prompts = [{"title": "Hi", "message": "say hi"}, {"title": "Plan", "message": "plan it"}]
+    await client.assistant_threads_setSuggestedPrompts(
+        channel_id=channel, thread_ts=ts, prompts=prompts, title="Try"
+    )
+    assert fake.assistant_prompts[-1] == {
+        "channel_id": channel,
+        "thread_ts": ts,
+        "title": "Try",
+        "prompts": prompts,
+    }
+    await client.assistant_threads_setTitle(channel_id=channel, thread_ts=ts, title="Plans")
+    assert fake.assistant_thread_title(channel, ts) == "Plans"
+    assert fake.assistant_titles[-1]["title"] == "Plans"
+
+    for bad, error in [
+        ({"prompts": []}, "invalid_arguments"),
+        ({"prompts": prompts * 3}, "invalid_arguments"),  # Slack shows four at most
+        ({"prompts": [{"title": "no message"}]}, "invalid_arguments"),
+        ({"prompts": prompts, "thread_ts": "1.000001"}, "invalid_thread_ts"),
+    ]:
+        with pytest.raises(SlackApiError) as refused:
+            await client.api_call(
+                "assistant.threads.setSuggestedPrompts",
+                json={"channel_id": channel, "thread_ts": ts, **bad},
+            )
+        assert refused.value.response["error"] == error, bad
+    with pytest.raises(SlackApiError) as untitled:
+        await client.assistant_threads_setTitle(channel_id=channel, thread_ts=ts, title="")
+    assert untitled.value.response["error"] == "invalid_arguments"
 
 
 async def test_errors_tokens_and_scripted_failures(fake: FakeSlack) -> None:
@@ -309,6 +352,72 @@ async def test_bolt_socket_mode_events_commands_actions_and_reconnects(fake: Fak
         await handler.close_async()
 
 
+async def test_bolt_assistant_middleware_over_socket_mode_and_http(fake: FakeSlack) -> None:
+    """The events the fake builds are what Bolt's own assistant middleware recognises."""
+    app = bolt_app(fake)
+    assistant = AsyncAssistant()
+    seen: list[str] = []
+
+    @assistant.thread_started
+    async def started(set_suggested_prompts: Any, event: dict[str, Any]) -> None:
+        seen.append("started")
+        await set_suggested_prompts(prompts=["What can you do?"])
+
+    @assistant.thread_context_changed
+    async def changed(event: dict[str, Any]) -> None:
+        seen.append("changed " + event["assistant_thread"]["context"]["channel_id"])
+
+    @assistant.user_message
+    async def asked(set_status: Any, set_title: Any, event: dict[str, Any]) -> None:
+        seen.append("asked " + event["text"])
+        await set_title(event["text"])
+        await set_status("is thinking…")
+
+    app.assistant(assistant)
+    handler = AsyncSocketModeHandler(app, fake.app_token)
+    try:
+        await handler.connect_async()
+        await fake.wait_for_socket()
+        event = fake.start_assistant_thread("U1")
+        channel = event["assistant_thread"]["channel_id"]
+        ts = event["assistant_thread"]["thread_ts"]
+        env = await fake.send_socket_event(event)
+        await fake.wait_for_ack(env["envelope_id"])
+        await fake.wait_for_call("assistant.threads.setSuggestedPrompts")
+        assert fake.assistant_prompts[-1]["prompts"] == [
+            {"title": "What can you do?", "message": "What can you do?"}
+        ]
+        moved = assistant_thread_context_changed(channel=channel, thread_ts=ts, viewing="C9")
+        await fake.send_socket_event(moved)
+        question = dm_message("plans?", channel=channel, thread_ts=ts, parent_user_id="UBOT")
+        await fake.send_socket_event(question)
+        await fake.wait_for_call("assistant.threads.setStatus")
+        assert fake.assistant_thread_title(channel, ts) == "plans?"
+        assert fake.assistant_statuses[-1] == {
+            "channel_id": channel,
+            "thread_ts": ts,
+            "status": "is thinking…",
+        }
+    finally:
+        await handler.close_async()
+
+    url_app = bolt_app(fake)
+    url_app.assistant(assistant)
+    runner = web.AppRunner(url_app.web_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+        over_http = fake.start_assistant_thread("U2")
+        assert (await post_event(url, SECRET, over_http)).status == 200
+        await fake.wait_for_call("assistant.threads.setSuggestedPrompts", count=2, ok=True)
+        assert fake.assistant_prompts[-1]["channel_id"] == "D2"
+    finally:
+        await runner.cleanup()
+    assert seen == ["started", "changed C9", "asked plans?", "started"]
+
+
 # ---------------------------------------------------------------------- HTTP (Events API)
 
 
@@ -417,6 +526,17 @@ def test_event_builders_are_realistic() -> None:
     assert react["item"] == {"type": "message", "channel": "C1", "ts": "3.0"}
     assert react["item_user"] == "UBOT"
     assert slash_command_payload(enterprise_id="E1")["enterprise_id"] == "E1"
+    opened = assistant_thread_started(user="U2", channel="D2", thread_ts="4.0", viewing="C7")
+    assert opened["type"] == "assistant_thread_started"
+    assert opened["assistant_thread"] == {
+        "user_id": "U2",
+        "context": {"channel_id": "C7", "team_id": "T1", "enterprise_id": None},
+        "channel_id": "D2",
+        "thread_ts": "4.0",
+    }
+    changed_view = assistant_thread_context_changed(thread_ts="4.0", viewing=None)
+    assert changed_view["type"] == "assistant_thread_context_changed"
+    assert changed_view["assistant_thread"]["context"] == {}
     wrapped = events_api_envelope(dm)
     assert wrapped["payload"]["event"] is dm and wrapped["payload"]["event_id"].startswith("Ev")
     auths = grid_authorizations(["T1", "T2"], enterprise_id="E1")

@@ -84,6 +84,23 @@ MALFORMED: list[tuple[str, str | bytes, str, str]] = [
         JSON,
         "event.subtype is an array",
     ),
+    (
+        "an assistant thread without its thread_ts",
+        _event({**sf.assistant_thread_started(), "assistant_thread": {"channel_id": "D1"}}),
+        JSON,
+        "event.assistant_thread.thread_ts is missing",
+    ),
+    (
+        "an assistant thread whose channel is a list",
+        _event(
+            {
+                **sf.assistant_thread_started(),
+                "assistant_thread": {"channel_id": [TEXT], "thread_ts": "1.0"},
+            }
+        ),
+        JSON,
+        "event.assistant_thread.channel_id is an array",
+    ),
     ("a payload field that is not JSON", _form(payload="{" + TEXT), FORM, "not valid JSON"),
     ("a payload field with a JSON array", _form(payload=json.dumps([TEXT])), FORM, "payload is"),
     (

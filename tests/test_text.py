@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import split_message
+from bot.text import shorten, split_message
 
 
 def test_short_text_is_one_chunk() -> None:
@@ -57,3 +57,13 @@ def test_a_single_unbroken_word_is_cut_hard() -> None:
 def test_limit_must_be_sensible() -> None:
     with pytest.raises(ValueError):
         split_message("hi", 5)
+
+
+def test_shorten_makes_a_one_line_label_cut_at_a_word() -> None:
+    assert shorten(" a\n b\tc ", 10) == "a b c"
+    assert shorten("the quick brown fox jumps", 16) == "the quick brown…"
+    assert shorten("the quick, brown fox", 12) == "the quick…"  # no dangling comma
+    assert shorten("abcdefghij", 5) == "abcd…"  # one long word is cut inside
+    assert len(shorten("word " * 50, 60)) <= 60
+    with pytest.raises(ValueError):
+        shorten("x", 1)

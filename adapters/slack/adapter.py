@@ -31,8 +31,14 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import Adapter
+from adapters.slack.assistant import AssistantSurface, ignore_assistant_events
 from adapters.slack.check import check_slack
-from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of
+from adapters.slack.convert import (
+    ACCEPTED_SUBTYPES,
+    message_from_event,
+    reaction_from_event,
+    tenant_of,
+)
 from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
@@ -74,13 +80,16 @@ _handling: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 def journal_key(body: Mapping[str, Any]) -> str | None:
     """The key an Events API body is journaled under (Slack's ``event_id``), or None when
-    Chorus does not journal it."""
+    Chorus does not journal it: events it does not handle, message edits and deletions among
+    them (in assistant threads Bolt's assistant middleware acknowledges those without running
+    any listener, so a journaled one would stay on record)."""
     event = body.get("event")
     event_id = body.get("event_id")
     if (
         body.get("type") == "event_callback"
         and isinstance(event, dict)
         and event.get("type") in _JOURNALED
+        and (event.get("type") != "message" or event.get("subtype") in ACCEPTED_SUBTYPES)
         and isinstance(event_id, str)
         and event_id
     ):
@@ -132,6 +141,18 @@ class SlackAdapter(Adapter):
         self.ready = asyncio.Event()
         #: The Events API URL when serving HTTP (``slack.port: 0`` picks a free port).
         self.http_url: str | None = None
+        #: Slack's assistant container (``slack.assistant``): greeting, title, status.
+        self.assistant = (
+            AssistantSurface(
+                app,
+                self.client,
+                self._on_message_event,
+                bot_user_id=lambda: self.bot_user_id,
+                logger=self.bolt.logger,
+            )
+            if cfg.assistant
+            else None
+        )
         self._register_listeners()
 
     @classmethod
@@ -150,6 +171,10 @@ class SlackAdapter(Adapter):
 
     def _register_listeners(self) -> None:
         self.bolt.middleware(self._journal)
+        if self.assistant is not None:  # after the journal: its messages are journaled too
+            self.bolt.assistant(self.assistant.middleware)
+        else:
+            ignore_assistant_events(self.bolt)
         self.bolt.event("app_mention")(self._on_message_event)
         self.bolt.event("message")(self._on_message_event)
         self.bolt.event("reaction_added")(self._on_reaction_event)
@@ -223,7 +248,11 @@ class SlackAdapter(Adapter):
             return None
         user = await self._user_info(msg.tenant, msg.user)
         msg = _with_user(msg, user)
-        return await self.app.dispatcher.handle_message(msg, self, redelivered=redelivered)
+        try:
+            return await self.app.dispatcher.handle_message(msg, self, redelivered=redelivered)
+        finally:
+            if self.assistant is not None:
+                await self.assistant.answered(msg, redelivered=redelivered)
 
     async def _on_reaction_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         key = journal_key(body)
@@ -302,8 +331,10 @@ class SlackAdapter(Adapter):
     # -- output ---------------------------------------------------------------------------------
 
     async def show_progress(self, msg: Message, speaker: Speaker) -> None:
-        """Show a placeholder if the answer is not ready within ``slack.progress_after_s``."""
-
+        """Show a placeholder if the answer is not ready within ``slack.progress_after_s``
+        (in an assistant thread, "is thinking…" instead)."""
+        if self.assistant is not None and self.assistant.show_status(msg):
+            return
         slot = (msg.channel, msg.message_id)
         if slot in self._placeholders:
             return  # handled again after a crash: its placeholder is up already
@@ -489,6 +520,8 @@ class SlackAdapter(Adapter):
             await self._runner.cleanup()
             self._runner = None
         await self.app.dispatcher.drain(self.app.settings.dispatcher.shutdown_grace_s)
+        if self.assistant is not None:
+            await self.assistant.aclose()
         if self.client.session is not None:
             await self.client.session.close()
             self.client.session = None

@@ -1,12 +1,13 @@
 """``chorus check`` for Slack: the bot token's workspace and granted scopes against those the
-adapter uses, and the app token for Socket Mode. Nothing is posted; tokens are never printed."""
+adapter uses (the assistant container's only when ``slack.assistant`` is on), and the app
+token for Socket Mode. Nothing is posted; tokens are never printed."""
 
 from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.scopes import BOT_SCOPES
+from adapters.slack.scopes import ASSISTANT_SCOPES, BOT_SCOPES
 from bot.check import Check
 from bot.settings import Secrets, Settings
 
@@ -34,7 +35,8 @@ async def check_slack(settings: Settings, secrets: Secrets) -> Check | None:
     except SlackClientError as e:
         return Check("slack", False, f"Slack unreachable: {type(e).__name__}")
     team = f"workspace {auth.get('team') or auth.get('team_id')} as {auth.get('user')}"
-    missing = sorted(set(BOT_SCOPES) - granted - {""})
+    needed = set(BOT_SCOPES) if cfg.assistant else set(BOT_SCOPES) - set(ASSISTANT_SCOPES)
+    missing = sorted(needed - granted - {""})
     if missing:
         return Check(
             "slack",

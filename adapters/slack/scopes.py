@@ -3,10 +3,16 @@ these (a test compares them), ``chorus check`` checks the granted scopes against
 
 from __future__ import annotations
 
-__all__ = ["BOT_EVENTS", "BOT_SCOPES", "SLASH_COMMAND"]
+__all__ = ["ASSISTANT_EVENTS", "ASSISTANT_SCOPES", "BOT_EVENTS", "BOT_SCOPES", "SLASH_COMMAND"]
+
+#: What the assistant container needs (``slack.assistant``; :mod:`adapters.slack.assistant`):
+#: its events, and the scope of ``assistant.threads.setSuggestedPrompts``/``setTitle``.
+ASSISTANT_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
+ASSISTANT_SCOPES = ("assistant:write",)
 
 #: What the adapter subscribes to and needs; config/slack_manifest.yaml declares exactly these.
 BOT_EVENTS = (
+    *ASSISTANT_EVENTS,
     "app_mention",
     "message.channels",
     "message.groups",
@@ -16,6 +22,7 @@ BOT_EVENTS = (
     "reaction_removed",
 )
 BOT_SCOPES = (
+    *ASSISTANT_SCOPES,
     "app_mentions:read",
     "channels:history",
     "chat:write",

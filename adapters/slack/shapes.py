@@ -3,8 +3,9 @@
 Bolt builds its request context from a body before any listener runs: it reads ``user``,
 ``channel``, ``team`` and ``enterprise`` (a string, or an object with an ``id``) at the top
 level, in ``authorizations[*]``, ``event``, ``event.item``, ``message`` and
-``previous_message``; ``authorizations`` and ``response_urls`` as lists of objects; and its
-listener matchers read ``event.type`` and ``actions[0].action_id``. A value of another type
+``previous_message``; ``authorizations`` and ``response_urls`` as lists of objects; its
+listener matchers read ``event.type`` and ``actions[0].action_id``; and its assistant
+middleware reads an assistant thread's ``channel_id`` and ``thread_ts``. A value of another type
 there makes Bolt raise (HTTP 500, a traceback). Chorus's own conversion
 (:mod:`adapters.slack.convert`, :mod:`adapters.slack.feedback`) reads the message and
 reaction fields below as strings and a reaction's ``item`` as an object. Everything else is
@@ -62,6 +63,23 @@ _REACTION_EVENT: dict[str, Any] = {
         },
     },
 }
+#: Bolt's assistant middleware reads the thread's channel and ts as strings (it raises for a
+#: thread without them), and Chorus its user.
+_ASSISTANT_EVENT: dict[str, Any] = {
+    "required": ["assistant_thread"],
+    "properties": {
+        "assistant_thread": {
+            "type": "object",
+            "required": ["channel_id", "thread_ts"],
+            "properties": {
+                "channel_id": {"type": "string"},
+                "thread_ts": {"type": "string"},
+                "user_id": _TEXT,
+                "context": {"type": ["object", "null"]},
+            },
+        }
+    },
+}
 _EVENT: dict[str, Any] = {
     "type": "object",
     "required": ["type"],
@@ -76,6 +94,11 @@ _EVENT: dict[str, Any] = {
     "allOf": [
         _when("type", ["message", "app_mention"], _MESSAGE_EVENT),
         _when("type", ["reaction_added", "reaction_removed"], _REACTION_EVENT),
+        _when(
+            "type",
+            ["assistant_thread_started", "assistant_thread_context_changed"],
+            _ASSISTANT_EVENT,
+        ),
     ],
 }
 _ACTIONS: dict[str, Any] = {

@@ -61,6 +61,7 @@ __all__ = [
     "RETIRED",
     "STOPPED",
     "SyncResult",
+    "active_habits",
     "TaskSpec",
     "claim_due",
     "cron_trigger",
@@ -237,6 +238,32 @@ def pattern_spec(pattern: MinedPattern, lead_minutes: int) -> TaskSpec:
 def plugin_key(plugin: str, template: str) -> str:
     """The task key of a plugin's template."""
     return f"plugin:{plugin}:{template}"[:200]
+
+
+def active_habits(
+    session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID, limit: int
+) -> list[ProactiveTaskRecord]:
+    """The person's habits still offered (active tasks mined from their requests), the ones
+    they welcomed most first: what they usually ask for, to suggest when they start a
+    conversation. One indexed query (``user_id``)."""
+    if limit <= 0:
+        return []
+    stmt = (
+        select(ProactiveTaskRecord)
+        .where(
+            ProactiveTaskRecord.tenant_id == tenant_id,
+            ProactiveTaskRecord.user_id == user_id,
+            ProactiveTaskRecord.source == "pattern",
+            ProactiveTaskRecord.status == ACTIVE,
+        )
+        .order_by(
+            col(ProactiveTaskRecord.priority).desc(),
+            col(ProactiveTaskRecord.support).desc(),
+            col(ProactiveTaskRecord.key),
+        )
+        .limit(limit)
+    )
+    return list(session.exec(stmt))
 
 
 @dataclass(slots=True)

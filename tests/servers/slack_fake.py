@@ -47,6 +47,8 @@ __all__ = [
     "ResponseUrlPost",
     "UploadedFile",
     "app_mention",
+    "assistant_thread_context_changed",
+    "assistant_thread_started",
     "block_actions_payload",
     "bot_message",
     "channel_join",
@@ -74,11 +76,23 @@ __all__ = [
 
 # Parameters that Slack accepts either as JSON values or as JSON strings inside a form.
 _JSON_FIELDS = frozenset(
-    {"blocks", "attachments", "metadata", "files", "chunks", "unfurl", "user_auth_blocks"}
+    {
+        "blocks",
+        "attachments",
+        "metadata",
+        "files",
+        "chunks",
+        "unfurl",
+        "user_auth_blocks",
+        "prompts",
+        "loading_messages",
+    }
 )
 _MAX_TEXT = 40_000
 _MAX_BLOCKS = 50
 _RESPONSE_URL_USES = 5
+#: Suggested prompts an assistant thread shows at most (assistant.threads.setSuggestedPrompts).
+_MAX_PROMPTS = 4
 
 
 class SlackApiFailure(Exception):
@@ -218,8 +232,13 @@ class FakeSlack:
     """A fake Slack: Web API, file upload URL, Socket Mode websocket and response URLs.
 
     All recorded state is public and plain: ``calls``, ``messages`` (per channel),
-    ``ephemeral``, ``reactions``, ``files``, ``assistant_statuses``, ``acks``,
-    ``socket_messages``, ``sent_envelopes``, ``responses`` (response_url POSTs).
+    ``ephemeral``, ``reactions``, ``files``, ``assistant_statuses``, ``assistant_prompts``,
+    ``assistant_titles``, ``assistant_threads``, ``acks``, ``socket_messages``,
+    ``sent_envelopes``, ``responses`` (response_url POSTs).
+
+    An assistant container thread starts with :meth:`start_assistant_thread`, which returns
+    the ``assistant_thread_started`` event to send (``post_event`` over HTTP,
+    :meth:`send_socket_event` over Socket Mode).
     """
 
     def __init__(
@@ -270,6 +289,10 @@ class FakeSlack:
         self.reactions: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.files: dict[str, UploadedFile] = {}
         self.assistant_statuses: list[dict[str, Any]] = []
+        self.assistant_prompts: list[dict[str, Any]] = []
+        self.assistant_titles: list[dict[str, Any]] = []
+        #: Assistant threads by (DM channel, thread_ts): who opened each and where from.
+        self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.responses: list[ResponseUrlPost] = []
@@ -308,6 +331,8 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.replies": self._conversations_replies,
             "assistant.threads.setStatus": self._assistant_set_status,
+            "assistant.threads.setSuggestedPrompts": self._assistant_set_suggested_prompts,
+            "assistant.threads.setTitle": self._assistant_set_title,
             "files.upload": self._files_upload,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
@@ -523,6 +548,44 @@ class FakeSlack:
             }
         self.channels[channel_id] = channel
         return channel
+
+    def start_assistant_thread(
+        self,
+        user: str = "U1",
+        *,
+        channel: str | None = None,
+        viewing: str | None = "C1",
+        team_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Open a thread in the app's assistant container, as ``user`` clicking the app's icon
+        while looking at channel ``viewing``: Slack starts the thread with a message of its own
+        (subtype ``assistant_app_thread``) in the DM ``channel`` (``D`` + the user's id by
+        default); returns the ``assistant_thread_started`` event to deliver."""
+        channel = channel or "D" + user[1:]
+        if channel not in self.channels:
+            self.add_channel(channel, is_im=True, user=user)
+        ts = self._ts()
+        parent = {
+            "type": "message",
+            "subtype": "assistant_app_thread",
+            "user": self.bot_user_id,
+            "text": "New chat",
+            "ts": ts,
+            "thread_ts": ts,
+            "assistant_app_thread": {"title": "", "title_blocks": [], "artifacts": []},
+            "channel": channel,
+        }
+        self.messages[channel].append(parent)
+        self.assistant_threads[(channel, ts)] = {"user": user, "viewing": viewing}
+        self._notify()
+        return assistant_thread_started(
+            user=user, channel=channel, thread_ts=ts, viewing=viewing, team=team_id or self.team_id
+        )
+
+    def assistant_thread_title(self, channel: str, thread_ts: str) -> str:
+        """The title an assistant thread shows now ("" until the app sets one)."""
+        parent = self.message(channel, thread_ts) or {}
+        return str((parent.get("assistant_app_thread") or {}).get("title") or "")
 
     def rate_limit_next(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls to ``method`` with HTTP 429 and ``Retry-After``."""
@@ -1176,6 +1239,59 @@ class FakeSlack:
         )
         return {}
 
+    async def _assistant_set_suggested_prompts(
+        self, params: dict[str, Any], ident: _Identity | None
+    ) -> dict[str, Any]:
+        channel = _as_str(params.get("channel_id"))
+        if not channel:
+            raise SlackApiFailure("channel_not_found")
+        prompts = params.get("prompts")
+        if (
+            not isinstance(prompts, list)
+            or not 1 <= len(prompts) <= _MAX_PROMPTS
+            or not all(
+                isinstance(p, dict)
+                and isinstance(p.get("title"), str)
+                and p["title"]
+                and isinstance(p.get("message"), str)
+                and p["message"]
+                for p in prompts
+            )
+        ):
+            raise SlackApiFailure("invalid_arguments")
+        thread_ts = _as_str(params.get("thread_ts")) or None
+        if thread_ts is not None and self.message(channel, thread_ts) is None:
+            raise SlackApiFailure("invalid_thread_ts")
+        self.assistant_prompts.append(
+            {
+                "channel_id": channel,
+                "thread_ts": thread_ts,
+                "title": params.get("title"),
+                "prompts": prompts,
+            }
+        )
+        return {}
+
+    async def _assistant_set_title(
+        self, params: dict[str, Any], ident: _Identity | None
+    ) -> dict[str, Any]:
+        channel = _as_str(params.get("channel_id"))
+        thread_ts = _as_str(params.get("thread_ts"))
+        title = _as_str(params.get("title"))
+        if not channel:
+            raise SlackApiFailure("channel_not_found")
+        if not thread_ts or not title:
+            raise SlackApiFailure("invalid_arguments")
+        parent = self.message(channel, thread_ts)
+        if parent is None:
+            raise SlackApiFailure("invalid_thread_ts")
+        if "assistant_app_thread" in parent:
+            parent["assistant_app_thread"]["title"] = title
+        self.assistant_titles.append(
+            {"channel_id": channel, "thread_ts": thread_ts, "title": title}
+        )
+        return {}
+
     async def _files_get_upload_url(
         self, params: dict[str, Any], ident: _Identity | None
     ) -> dict[str, Any]:
@@ -1554,6 +1670,40 @@ def dm_message(
 ) -> dict[str, Any]:
     """A direct message to the bot (``channel_type: im``)."""
     return message(text, user=user, channel=channel, channel_type="im", **kw)
+
+
+def assistant_thread_started(
+    *,
+    user: str = "U1",
+    channel: str = "D1",
+    thread_ts: str | None = None,
+    viewing: str | None = "C1",
+    team: str = "T1",
+    enterprise_id: str | None = None,
+    event_type: str = "assistant_thread_started",
+) -> dict[str, Any]:
+    """An ``assistant_thread_started`` event: ``user`` opened a thread (``thread_ts``, in the
+    DM ``channel``) in the app's assistant container while looking at channel ``viewing``."""
+    thread_ts = thread_ts or new_ts()
+    context: dict[str, Any] = {}
+    if viewing is not None:
+        context = {"channel_id": viewing, "team_id": team, "enterprise_id": enterprise_id}
+    return {
+        "type": event_type,
+        "assistant_thread": {
+            "user_id": user,
+            "context": context,
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+        },
+        "event_ts": new_ts(),
+    }
+
+
+def assistant_thread_context_changed(**kw: Any) -> dict[str, Any]:
+    """An ``assistant_thread_context_changed`` event (the person looks at another channel);
+    arguments as for :func:`assistant_thread_started`, ``thread_ts`` required in practice."""
+    return assistant_thread_started(event_type="assistant_thread_context_changed", **kw)
 
 
 def bot_message(
