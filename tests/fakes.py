@@ -196,3 +196,54 @@ async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
+
+
+class RecordedStream:
+    """One answer streamed through :class:`StreamingTransport`: what it was opened with, the
+    pieces appended (``pieces[0]`` is the opening text), and the final Outgoing."""
+
+    def __init__(self, transport: StreamingTransport, opened: Outgoing) -> None:
+        self.transport = transport
+        self.opened = opened
+        self.pieces: list[str] = [opened.text]
+        self.final: Outgoing | None = None
+        #: Appends that came after ``finish`` (the dispatcher should make none).
+        self.late: list[str] = []
+        #: How often ``finish`` was called (once, for a well-behaved caller).
+        self.finishes = 0
+
+    @property
+    def text(self) -> str:
+        """Everything shown while it was written: the pieces, joined."""
+        return "".join(self.pieces)
+
+    async def append(self, text: str) -> None:
+        (self.late if self.final is not None else self.pieces).append(text)
+
+    async def finish(self, out: Outgoing) -> list[str]:
+        """Record ``out`` as the answer (in ``transport.sent`` too); ``fail_next`` makes it
+        raise DeliveryError instead."""
+        self.finishes += 1
+        self.final = out
+        return await self.transport.send(out)
+
+
+class StreamingTransport(FakeTransport):
+    """A FakeTransport that also shows answers while they are written (``StreamsReplies``).
+
+    ``streams`` holds each answer streamed, in order; what ``finish`` delivered is in ``sent``
+    like any send. ``fail_open`` makes the next ``open_stream`` calls raise DeliveryError.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams: list[RecordedStream] = []
+        self.fail_open = 0
+
+    async def open_stream(self, out: Outgoing) -> RecordedStream:
+        if self.fail_open:
+            self.fail_open -= 1
+            raise DeliveryError("stream refused")
+        stream = RecordedStream(self, out)
+        self.streams.append(stream)
+        return stream

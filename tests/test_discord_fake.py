@@ -112,3 +112,27 @@ async def test_rest_answers_as_discord_does(fake: FakeDiscord) -> None:
         async with http.post(url, json={"content": "hi"}, headers=auth) as ok:
             assert ok.status == 200 and (await ok.json())["content"] == "hi"
     assert [c.status for c in fake.calls] == [429, 400, 401, 200]
+
+
+async def test_messages_are_edited_and_deleted_as_discord_does(fake: FakeDiscord) -> None:
+    guild = fake.add_guild("Acme")
+    someone = fake.send_message(guild.general, fake.add_user("ada"), "mine")
+    url = f"{fake.api_url}/channels/{guild.general}/messages"
+    auth = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"content": "draft"}, headers=auth) as posted:
+            mid = (await posted.json())["id"]
+        async with http.patch(f"{url}/{mid}", json={"content": "final"}, headers=auth) as edited:
+            body = await edited.json()
+            assert edited.status == 200 and body["content"] == "final"
+            assert body["edited_timestamp"] is not None
+        async with http.patch(f"{url}/{mid}", json={"content": "x" * 2001}, headers=auth) as long:
+            assert long.status == 400 and (await long.json())["code"] == 50035
+        async with http.patch(f"{url}/{someone}", json={"content": "x"}, headers=auth) as theirs:
+            assert theirs.status == 403 and (await theirs.json())["code"] == 50005
+        async with http.delete(f"{url}/{mid}", headers=auth) as deleted:
+            assert deleted.status == 204
+        async with http.patch(f"{url}/{mid}", json={"content": "x"}, headers=auth) as gone:
+            assert gone.status == 404 and (await gone.json())["code"] == 10008
+    assert [m["content"] for m in fake.deleted] == ["final"]
+    assert fake.deleted[0]["edits"] == ["final"]

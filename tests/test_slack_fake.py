@@ -541,3 +541,52 @@ def test_event_builders_are_realistic() -> None:
     assert wrapped["payload"]["event"] is dm and wrapped["payload"]["event_id"].startswith("Ev")
     auths = grid_authorizations(["T1", "T2"], enterprise_id="E1")
     assert [a["team_id"] for a in auths] == ["T1", "T2"] and auths[0]["enterprise_id"] == "E1"
+
+
+# ---------------------------------------------------------------------- streamed replies
+
+
+async def test_streamed_replies_keep_the_text_as_slack_would(fake: FakeSlack) -> None:
+    client = client_for(fake)
+    parent = (await client.chat_postMessage(channel="C1", text="question"))["ts"]
+    with pytest.raises(SlackApiError) as no_recipient:  # required when streaming to channels
+        await client.chat_startStream(channel="C1", thread_ts=parent, markdown_text="Hi")
+    assert no_recipient.value.response["error"] == "invalid_arguments"
+    started = await client.chat_startStream(
+        channel="C1",
+        thread_ts=parent,
+        markdown_text="**Hel",
+        recipient_team_id="T1",
+        recipient_user_id="U1",
+    )
+    ts = started["ts"]
+    with pytest.raises(SlackApiError) as live:  # a stream is stopped before it is updated
+        await client.chat_update(channel="C1", ts=ts, text="x")
+    assert live.value.response["error"] == "cant_update_message"
+    await client.chat_appendStream(channel="C1", ts=ts, markdown_text="lo**")
+    await client.chat_stopStream(
+        channel="C1", ts=ts, markdown_text=" world", blocks=[{"type": "divider"}]
+    )
+    msg = fake.message("C1", ts)
+    assert msg is not None and msg["text"] == "**Hello** world"
+    assert msg["thread_ts"] == parent and msg["blocks"] == [{"type": "divider"}]
+    assert fake.streamed("C1", ts) == ["**Hel", "lo**", " world"]
+    with pytest.raises(SlackApiError) as stopped:
+        await client.chat_appendStream(channel="C1", ts=ts, markdown_text="more")
+    assert stopped.value.response["error"] == "message_not_in_streaming_state"
+    await client.chat_update(channel="C1", ts=ts, text="edited")  # a stopped one may be
+
+    # slack_sdk's own helper sends its buffer as markdown_text chunks; a DM needs no recipient.
+    streamer = await client.chat_stream(channel="D1", thread_ts=parent, buffer_size=4)
+    await streamer.append(markdown_text="chunk")
+    await streamer.append(markdown_text="ed")
+    await streamer.stop(markdown_text=" text")
+    assert streamer.ts is not None and fake.streamed("D1", streamer.ts) == ["chunk", "ed text"]
+
+    with pytest.raises(SlackApiError) as no_thread:
+        await client.chat_startStream(channel="D1", thread_ts="", markdown_text="x")
+    assert no_thread.value.response["error"] == "invalid_arguments"
+    fake.stream_refusal = "unknown_method"
+    with pytest.raises(SlackApiError) as refused:
+        await client.chat_startStream(channel="D1", thread_ts=parent, markdown_text="x")
+    assert refused.value.response["error"] == "unknown_method"

@@ -7,6 +7,7 @@ heartbeats, RESUME after a lost connection) and the REST rate limits (per-route 
 never ping ``@everyone``/``@here``, roles or users named in an answer. A privileged intent
 Discord refuses (close code 4014) or a rejected token stops the adapter with a
 :class:`~bot.errors.ConfigError` that says what to do, instead of reconnecting forever.
+Answers shown while they are written (``open_stream``) are :mod:`adapters.discord.stream`'s.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from adapters.discord.convert import (
     tenant_of,
 )
 from adapters.discord.split import render
+from adapters.discord.stream import EDIT_EVERY_S, DiscordReplyStream
 from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
 from bot.check import Check
 from bot.commands import Answer
 from bot.errors import ConfigError
-from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
+from bot.events import DeliveryError, DirectSent, Message, Outgoing, ReplyStream, Speaker
 from bot.inbox import Pending
 from bot.settings import Secrets, Settings
 
@@ -69,6 +71,8 @@ class DiscordAdapter(Adapter):
         self.tree = ChorusCommandTree(self.client)
         self.tree.add_command(chorus_group(self._on_command, app.dispatcher.commands.names))
         self._typing: dict[tuple[str, str], asyncio.Task[None]] = {}
+        #: Seconds between two edits of an answer being written.
+        self.edit_every_s = EDIT_EVERY_S
         self.threads = ThreadMemory(app.redis, self.platform, self.cfg.thread_memory_s)
         self._stopping = False
         #: Set once every shard is connected and its guilds are known.
@@ -204,15 +208,28 @@ class DiscordAdapter(Adapter):
     async def send(self, out: Outgoing) -> list[str]:
         await self._stop_typing(out.channel, out.in_reply_to)
         channel = self.client.get_partial_messageable(int(out.channel))
-        reference = (
-            channel.get_partial_message(int(out.in_reply_to)).to_reference(fail_if_not_exists=False)
-            if out.in_reply_to and out.in_reply_to.isdigit()
-            else None
-        )
-        ids = await self._post(channel, render(out, self.cfg.max_chars), reference)
+        ids = await self._post(channel, render(out, self.cfg.max_chars), _reference(channel, out))
         if out.thread:
             await self.threads.remember(out.thread)
         return ids
+
+    async def open_stream(self, out: Outgoing) -> ReplyStream:
+        """Post the first text of an answer and edit it as more is written
+        (:mod:`adapters.discord.stream`)."""
+        await self._stop_typing(out.channel, out.in_reply_to)
+        channel = self.client.get_partial_messageable(int(out.channel))
+        stream = DiscordReplyStream(
+            channel,
+            out,
+            mentions=self.mentions,
+            reference=_reference(channel, out),
+            max_chars=self.cfg.max_chars,
+            every_s=self.edit_every_s,
+        )
+        await stream.start()
+        if out.thread:
+            await self.threads.remember(out.thread)
+        return stream
 
     async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
         """Show ``out`` in the messages posted for an earlier version of it (edits them in
@@ -366,3 +383,12 @@ class DiscordAdapter(Adapter):
             task.cancel()
         if not self.client.is_closed():
             await self.client.close()
+
+
+def _reference(
+    channel: discord.PartialMessageable, out: Outgoing
+) -> discord.MessageReference | None:
+    """The question ``out`` answers, for its first message to reply to."""
+    if not (out.in_reply_to and out.in_reply_to.isdigit()):
+        return None
+    return channel.get_partial_message(int(out.in_reply_to)).to_reference(fail_if_not_exists=False)

@@ -1,6 +1,6 @@
-"""What Discord shows of Chorus that is Discord's own: the ``/chorus`` command's descriptions
-and the start-up failures only this adapter has. Everything else people read is in
-:mod:`bot.messages`, shared by every platform.
+"""What Discord shows of Chorus that is Discord's own: the ``/chorus`` command's descriptions,
+the start-up failures only this adapter has, and what an answer being written shows before its
+first words. Everything else people read is in :mod:`bot.messages`, shared by every platform.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ __all__ = [
     "DISCORD_SUBCOMMANDS",
     "DISCORD_SUBCOMMAND_FALLBACK",
     "DISCORD_ARGS",
+    "DISCORD_WRITING",
 ]
 
 
@@ -60,3 +61,7 @@ DISCORD_SUBCOMMAND_FALLBACK = "Run `{name}`"
 
 
 DISCORD_ARGS = "What follows the command, e.g. a personality name"
+
+
+#: An answer being written that has no text yet (a message cannot be empty).
+DISCORD_WRITING = "…"

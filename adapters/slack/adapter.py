@@ -7,7 +7,8 @@ Mode envelopes are refused likewise (:mod:`adapters.slack.socket_mode`). Bolt ac
 every event at once and runs the listener after, so Slack's 3-second rule holds whatever the
 model does. Web API calls go through slack_sdk's retry handlers (HTTP 429 honours
 ``Retry-After``, and is retried while the message being answered has time left, see
-:mod:`adapters.slack.retry`; dropped connections are retried).
+:mod:`adapters.slack.retry`; dropped connections are retried). Answers shown while they are
+written (``open_stream``) are :mod:`adapters.slack.stream`'s.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ from adapters.slack.retry import RateLimitRetry
 from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
 from adapters.slack.server import events_app
 from adapters.slack.socket_mode import AsyncSocketModeHandler
+from adapters.slack.stream import SlackStreams
 from adapters.threads import ThreadMemory
 from bot import messages
 from bot.app import Chorus
 from bot.check import Check
 from bot.commands import Answer
 from bot.dispatcher import Handled
-from bot.events import DeliveryError, DirectSent, Message, Outgoing, Speaker
+from bot.events import DeliveryError, DirectSent, Message, Outgoing, ReplyStream, Speaker
 from bot.inbox import Pending
 from bot.settings import Secrets, Settings
 from bot.text import split_message
@@ -75,6 +77,10 @@ _JOURNALED = frozenset({"app_mention", "message", "reaction_added", "reaction_re
 #: The journal key of the event being handled in this task (for its placeholder).
 _handling: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "chorus_slack_event", default=None
+)
+#: Who wrote the message being answered in this task (a native stream names its recipient).
+_asker: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "chorus_slack_asker", default=None
 )
 
 
@@ -131,6 +137,9 @@ class SlackAdapter(Adapter):
         self.bot_user_id = ""
         self.bot_id = ""
         self._buttons = _button_values(app) if cfg.feedback_buttons else None
+        self.streams = SlackStreams(
+            self.client, max_chars=cfg.max_chars, placeholder=cfg.placeholder, buttons=self._buttons
+        )
         self._placeholders: dict[tuple[str, str], Placeholder] = {}
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.threads = ThreadMemory(app.redis, self.platform, cfg.thread_memory_s)
@@ -248,9 +257,11 @@ class SlackAdapter(Adapter):
             return None
         user = await self._user_info(msg.tenant, msg.user)
         msg = _with_user(msg, user)
+        token = _asker.set(msg.user)
         try:
             return await self.app.dispatcher.handle_message(msg, self, redelivered=redelivered)
         finally:
+            _asker.reset(token)
             if self.assistant is not None:
                 await self.assistant.answered(msg, redelivered=redelivered)
 
@@ -363,6 +374,16 @@ class SlackAdapter(Adapter):
     async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
         """Show ``out`` in the messages posted for an earlier version of it (chat.update)."""
         return await self._put(out, message_ids, rated=out.kind == "answer")
+
+    async def open_stream(self, out: Outgoing) -> ReplyStream:
+        """Show an answer while it is written (:mod:`adapters.slack.stream`), in place of its
+        placeholder if that is up."""
+        pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
+        placeholder = await pending.take() if pending is not None else None
+        stream = await self.streams.open(out, placeholder=placeholder, asker=_asker.get())
+        if out.thread:
+            await self.threads.remember(f"{out.tenant}:{out.channel}:{out.thread}")
+        return stream
 
     async def _post(self, out: Outgoing, *, rated: bool) -> list[str]:
         """Post ``out`` (replacing its placeholder, if any); ``rated``: the last part carries

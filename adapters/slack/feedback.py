@@ -5,7 +5,9 @@ With ``slack.feedback_buttons`` on, the last message of each answer carries its 
 element. Each button's value is the rating emoji it stands for (the first of
 ``learning.reactions.positive`` / ``negative``), so a click is recorded exactly like that
 reaction: same rating row, and a click on the other button later replaces it (only the
-latest rating per person per message counts). Pure functions, no I/O.
+latest rating per person per message counts). A streamed answer (:mod:`adapters.slack.stream`)
+is the message's own text, so its stop carries the ``context_actions`` block alone. Pure
+functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from adapters.slack.convert import tenant_of
 from bot.events import Reaction
 from bot.text import split_message
 
-__all__ = ["FEEDBACK_ACTION", "SECTION_CHARS", "feedback_blocks", "reaction_from_feedback"]
+__all__ = [
+    "FEEDBACK_ACTION",
+    "SECTION_CHARS",
+    "feedback_actions",
+    "feedback_blocks",
+    "reaction_from_feedback",
+    "section_blocks",
+]
 
 #: The ``action_id`` of Chorus's feedback buttons (Bolt routes clicks on it to the adapter).
 FEEDBACK_ACTION = "chorus_feedback"
@@ -34,19 +43,29 @@ def _button(label: str, value: str, description: str) -> dict[str, Any]:
     }
 
 
-def feedback_blocks(text: str, positive: str, negative: str) -> list[dict[str, Any]]:
-    """``text`` (mrkdwn) as sections, then the 👍/👎 buttons rating it ``positive``/``negative``."""
-    sections = [
+def section_blocks(text: str) -> list[dict[str, Any]]:
+    """``text`` (mrkdwn) as section blocks (each within Slack's limit)."""
+    return [
         {"type": "section", "text": {"type": "mrkdwn", "text": part}}
         for part in split_message(text, SECTION_CHARS)
     ]
+
+
+def feedback_actions(positive: str, negative: str) -> dict[str, Any]:
+    """The block of 👍/👎 buttons rating an answer ``positive``/``negative``: under its
+    sections, or alone where the answer is the message's own text (a stopped stream)."""
     buttons = {
         "type": "feedback_buttons",
         "action_id": FEEDBACK_ACTION,
         "positive_button": _button("👍", positive, "This answer was helpful"),
         "negative_button": _button("👎", negative, "This answer was not helpful"),
     }
-    return [*sections, {"type": "context_actions", "elements": [buttons]}]
+    return {"type": "context_actions", "elements": [buttons]}
+
+
+def feedback_blocks(text: str, positive: str, negative: str) -> list[dict[str, Any]]:
+    """``text`` (mrkdwn) as sections, then the 👍/👎 buttons rating it ``positive``/``negative``."""
+    return [*section_blocks(text), feedback_actions(positive, negative)]
 
 
 def _part(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:

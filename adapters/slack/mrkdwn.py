@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["to_mrkdwn"]
+from adapters.partial import close_open_code
+
+__all__ = ["partial_mrkdwn", "to_mrkdwn"]
 
 _FENCED = re.compile(r"```[^\n`]*\n?(.*?)```", re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
@@ -66,3 +68,9 @@ def to_mrkdwn(markdown: str) -> str:
         last = m.end()
     out.append(_convert_outside_inline_code(markdown[last:]))
     return "".join(out)
+
+
+def partial_mrkdwn(markdown: str) -> str:
+    """:func:`to_mrkdwn` of an answer still being written: a code block or span it stops in
+    is closed first, so the code is not converted as prose meanwhile."""
+    return to_mrkdwn(close_open_code(markdown))

@@ -5,8 +5,8 @@
 * the REST API under ``/api/v10`` (``Authorization: Bot TOKEN``; JSON answered with a
   ``Content-Type`` of exactly ``application/json``; HTTP 429 with ``Via`` and ``retry_after``
   as Discord sends it; 400 with code 50035 for content over 2,000 characters): login, gateway
-  discovery, messages, typing, reactions, DMs, application commands, interaction callbacks and
-  follow-up webhooks;
+  discovery, messages (posted, edited: each message keeps its ``edits``, deleted), typing,
+  reactions, DMs, application commands, interaction callbacks and follow-up webhooks;
 * a Gateway v10 websocket (``/gateway``): hello, heartbeat ack, identify → READY and one
   GUILD_CREATE per guild of the shard, RESUME with the events missed while disconnected, close
   code 4014 for a privileged intent the "developer portal" did not enable, and dispatch of
@@ -161,6 +161,7 @@ class FakeDiscord:
         self.guilds: dict[int, FakeGuild] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.messages: dict[int, dict[str, Any]] = {}  # message id -> payload
+        self.deleted: list[dict[str, Any]] = []  # messages the bot deleted
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> commands
         self.calls: list[Call] = []
         self.identifies: list[dict[str, Any]] = []
@@ -775,6 +776,8 @@ class FakeDiscord:
             ("GET", "/gateway", self._gateway_info),
             ("GET", "/gateway/bot", self._gateway_info),
             ("POST", "/channels/{channel_id}/messages", self._post_message),
+            ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._edit_message),
+            ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._delete_message),
             ("POST", "/channels/{channel_id}/typing", self._no_content),
             (
                 "PUT",
@@ -933,6 +936,39 @@ class FakeDiscord:
         if self.echo_own_messages:
             self._dispatch("MESSAGE_CREATE", payload, self._guild_of_channel(channel_id))
         return 200, payload
+
+    def _own_message(self, params: dict[str, str]) -> dict[str, Any] | tuple[int, Any]:
+        """The bot's message at ``params``, or the error Discord answers for it."""
+        message = self.messages.get(int(params["message_id"]))
+        if message is None or message["channel_id"] != params["channel_id"]:
+            return 404, {"message": "Unknown Message", "code": 10008}
+        if message["author"]["id"] != str(self.bot.id):
+            return 403, {"message": "Cannot edit a message authored by another user", "code": 50005}
+        return message
+
+    async def _edit_message(
+        self, request: web.Request, params: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        message = self._own_message(params)
+        if isinstance(message, tuple):
+            return message
+        if "content" in body:
+            content = body.get("content") or ""
+            if len(content) > MAX_CONTENT or not (content or message["embeds"]):
+                return 400, self._invalid({"content": content})
+            message["content"] = content
+            message.setdefault("edits", []).append(content)
+        message["edited_timestamp"] = _now()
+        return 200, message
+
+    async def _delete_message(
+        self, request: web.Request, params: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        message = self._own_message(params)
+        if isinstance(message, tuple):
+            return message
+        self.deleted.append(self.messages.pop(int(params["message_id"])))
+        return 204, None
 
     async def _open_dm(self, request: web.Request, params: Any, body: Any) -> tuple[int, Any]:
         user = self.users.get(int(body["recipient_id"]))

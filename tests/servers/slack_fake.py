@@ -5,6 +5,9 @@ SDK uses:
 
 * the Web API under ``/api/<method>`` (form-encoded, query-string, multipart and JSON bodies,
   ``Authorization: Bearer`` tokens, Slack's response shapes, HTTP 429 with ``Retry-After``);
+* streamed replies (``chat.startStream`` / ``appendStream`` / ``stopStream``): the message's text
+  is the Markdown streamed so far, ``streamed`` lists the pieces; a stream needs a thread and,
+  outside DMs, its recipient; ``stream_refusal`` makes the workspace refuse streams;
 * the external file upload URL that ``files.getUploadURLExternal`` hands out (``/upload/v1/...``);
 * a Socket Mode websocket (``/socket``) that ``apps.connections.open`` points to;
 * ``response_url`` endpoints for slash commands (``/commands/...``).
@@ -89,6 +92,8 @@ _JSON_FIELDS = frozenset(
     }
 )
 _MAX_TEXT = 40_000
+#: What one chat.startStream / appendStream / stopStream call may add (``markdown_text``).
+_MAX_STREAM_TEXT = 12_000
 _MAX_BLOCKS = 50
 _RESPONSE_URL_USES = 5
 #: Suggested prompts an assistant thread shows at most (assistant.threads.setSuggestedPrompts).
@@ -293,6 +298,9 @@ class FakeSlack:
         self.assistant_titles: list[dict[str, Any]] = []
         #: Assistant threads by (DM channel, thread_ts): who opened each and where from.
         self.assistant_threads: dict[tuple[str, str], dict[str, Any]] = {}
+        #: When set, chat.startStream answers this error (a workspace that does not stream,
+        #: e.g. ``unknown_method``); ``fail_next`` refuses single calls.
+        self.stream_refusal: str | None = None
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.responses: list[ResponseUrlPost] = []
@@ -636,6 +644,11 @@ class FakeSlack:
             if msg["ts"] == ts:
                 return msg
         return None
+
+    def streamed(self, channel: str, ts: str) -> list[str]:
+        """The Markdown pieces a streamed message got, in order (start, appends, stop)."""
+        msg = self.message(channel, ts)
+        return list(msg.get("_streamed", [])) if msg is not None else []
 
     def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """The parent (if the fake has it) and the replies of a thread, in order."""
@@ -1033,6 +1046,8 @@ class FakeSlack:
         channel, msg = self._find_own(params)
         if ident is not None and msg.get("user") != ident.user_id:
             raise SlackApiFailure("cant_update_message")
+        if msg.get("_streaming"):  # stricter than known: Chorus stops a stream before
+            raise SlackApiFailure("cant_update_message")
         text = params.get("text")
         blocks = params.get("blocks")
         if text is None and blocks is None and params.get("attachments") is None:
@@ -1099,9 +1114,34 @@ class FakeSlack:
             "permalink": f"{url}archives/{channel}/p{ts.replace('.', '')}",
         }
 
+    @staticmethod
+    def _stream_text(params: dict[str, Any]) -> str:
+        """The Markdown a stream call adds: ``markdown_text``, then any ``markdown_text``
+        chunks (slack_sdk's ChatStream sends its buffer as chunks)."""
+        text = _as_str(params.get("markdown_text"))
+        chunks = params.get("chunks")
+        if chunks is not None and not isinstance(chunks, list):
+            raise SlackApiFailure("invalid_chunks")
+        for chunk in chunks or []:
+            if not isinstance(chunk, dict) or "type" not in chunk:
+                raise SlackApiFailure("invalid_chunks")
+            if chunk["type"] == "markdown_text":
+                text += _as_str(chunk.get("text"))
+        if len(text) > _MAX_STREAM_TEXT:
+            raise SlackApiFailure("msg_too_long")
+        return text
+
+    def _streaming(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        channel, msg = self._find_own(params)
+        if not msg.get("_streaming"):
+            raise SlackApiFailure("message_not_in_streaming_state")
+        return channel, msg
+
     async def _chat_start_stream(
         self, params: dict[str, Any], ident: _Identity | None
     ) -> dict[str, Any]:
+        if self.stream_refusal is not None:
+            raise SlackApiFailure(self.stream_refusal)
         channel = _as_str(params.get("channel"))
         thread_ts = _as_str(params.get("thread_ts"))
         if not channel:
@@ -1109,14 +1149,15 @@ class FakeSlack:
         if not thread_ts:
             raise SlackApiFailure("invalid_arguments")
         channel = self._resolve_channel(channel)
+        recipient = (params.get("recipient_user_id"), params.get("recipient_team_id"))
+        if not channel.startswith("D") and not all(recipient):
+            raise SlackApiFailure("invalid_arguments")  # required when streaming to channels
+        text = self._stream_text(params)
         ts = self._ts()
-        msg = self._bot_message(
-            ident,
-            text=_as_str(params.get("markdown_text")),
-            ts=ts,
-            thread_ts=thread_ts,
-        )
+        msg = self._bot_message(ident, text=text, ts=ts, thread_ts=thread_ts)
         msg["_streaming"] = True
+        msg["_streamed"] = [text] if text else []
+        msg["parent_user_id"] = self._thread_parent_user(channel, thread_ts)
         self._bump_reply_count(channel, thread_ts, ts)
         self.messages[channel].append({**msg, "channel": channel})
         return {"channel": channel, "ts": ts}
@@ -1124,24 +1165,27 @@ class FakeSlack:
     async def _chat_append_stream(
         self, params: dict[str, Any], ident: _Identity | None
     ) -> dict[str, Any]:
-        channel, msg = self._find_own(params)
-        if not msg.get("_streaming"):
-            raise SlackApiFailure("message_not_in_streaming_state")
-        text = _as_str(params.get("markdown_text"))
-        if not text and not params.get("chunks"):
+        channel, msg = self._streaming(params)
+        text = self._stream_text(params)
+        if not text:
             raise SlackApiFailure("invalid_arguments")
         msg["text"] = (msg.get("text") or "") + text
+        msg["_streamed"].append(text)
         return {"channel": channel, "ts": msg["ts"]}
 
     async def _chat_stop_stream(
         self, params: dict[str, Any], ident: _Identity | None
     ) -> dict[str, Any]:
-        channel, msg = self._find_own(params)
-        if not msg.get("_streaming"):
-            raise SlackApiFailure("message_not_in_streaming_state")
-        msg["text"] = (msg.get("text") or "") + _as_str(params.get("markdown_text"))
-        if params.get("blocks") is not None:
-            msg["blocks"] = params["blocks"]
+        channel, msg = self._streaming(params)
+        text = self._stream_text(params)
+        blocks = params.get("blocks")
+        if isinstance(blocks, list) and len(blocks) > _MAX_BLOCKS:
+            raise SlackApiFailure("invalid_blocks", errors=["must be less than 51 items"])
+        if text:
+            msg["text"] = (msg.get("text") or "") + text
+            msg["_streamed"].append(text)
+        if blocks is not None:
+            msg["blocks"] = blocks
         msg["_streaming"] = False
         return {"channel": channel, "ts": msg["ts"], "message": self._public(msg)}
 
