@@ -1,14 +1,24 @@
-"""Stage 6, deliver: hand the reply to the adapter; a failure is logged, never raised."""
+"""Stage 6, deliver: hand the reply to the adapter; a failure is logged, never raised.
+
+Features may add a note under an answer before it goes out (:class:`AnswerNotes`, handed to
+the dispatcher as ``notes``), e.g. the embedded model's first-answer note
+(:mod:`bot.pipeline.demo_note`).
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from bot import deadline
 from bot.events import DeliveryError, Outgoing, Transport
 
-__all__ = ["Delivery", "deliver"]
+if TYPE_CHECKING:
+    from bot.identity.who import Who
+    from bot.pipeline.generate import Generation
+
+__all__ = ["AnswerNotes", "Delivery", "deliver"]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +31,14 @@ class Delivery:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class AnswerNotes(Protocol):
+    """A feature that may add a note under an answer (after its text, like the other notes)."""
+
+    async def note(self, who: Who | None, generation: Generation) -> str | None:
+        """The note for this answer to ``who`` (None: storage could not say who), or None."""
+        ...
 
 
 async def deliver(transport: Transport, out: Outgoing) -> Delivery:
