@@ -17,6 +17,8 @@ __all__ = [
     "PLAN_CALL_BESIDE",
     "plan_fix",
     "plan_bad_references",
+    "MODEL_WARM_UP",
+    "MODEL_PROBE",
 ]
 
 
@@ -84,3 +86,9 @@ def plan_bad_references(steps: list[int]) -> str:
     """A step uses the result of a step that will not have run before it."""
     names = ", ".join(f"{{{{step {n}}}}}" for n in steps)
     return f"{names} must name an earlier step of the plan"
+
+
+#: ``chorus check --llm``: a tiny first request (a connection opened, the model loaded), then
+#: the probe whose speed is measured: an answer of one sentence, a few dozen tokens.
+MODEL_WARM_UP = "Say OK."
+MODEL_PROBE = "In one sentence, say what a team chat bot can do for a busy team."
