@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.console import PROMPT
+from adapters.terminal import ERASE_LINE
 from bot import messages
-from tests.cli_run import Run, chorus, clean_env
+from tests.cli_run import Run, chorus, chorus_in_terminal, clean_env
 from tests.servers.openai_fake import FakeOpenAI
 
 KEY = "sk-test-cli-7d3e91b0-DO-NOT-LEAK"
@@ -138,6 +140,24 @@ async def test_a_provider_failure_is_a_short_apology(
     assert run.code == 0, run.err
     assert run.lines == [f"🤖 Assistant: {messages.GENERATION_FAILED}"]
     assert_clean(run)
+
+
+async def test_in_a_terminal_the_prompt_returns_after_the_answer(
+    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
+) -> None:
+    """As a person sees it: the typed line (echoed by the terminal), a "thinking…" line the
+    answer replaces, the answer, and only then the prompt again."""
+    fake.reply("First answer.", "Second answer.")
+    shown = await chorus_in_terminal(
+        "chat", env=env, cwd=tmp_path, lines=["hello", "and again?"], prompt=PROMPT
+    )
+
+    banner, first, second, last = shown
+    assert banner.startswith("Chorus console — personalities: ")
+    thinking = f"🤖 Assistant: {messages.THINKING}{ERASE_LINE}"
+    assert first == f"hello\n{thinking}🤖 Assistant: First answer.\n"
+    assert second == f"and again?\n{thinking}🤖 Assistant: Second answer.\n"
+    assert last == ""  # Ctrl-D: the conversation ends quietly
 
 
 # -- logs: a file, not the conversation ------------------------------------------------------

@@ -10,7 +10,7 @@ from adapters.console import CONSOLE_HELP, PROMPT, ConsoleAdapter
 from adapters.terminal import ERASE_LINE
 from bot import messages
 from bot.app import Chorus
-from bot.events import Outgoing, Speaker
+from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
 from bot.storage.models import Feedback, Interaction
 from tests.fakes import FakeLLM
 
@@ -138,6 +138,7 @@ async def test_a_streamed_answer_is_printed_as_it_comes_and_reads_once(app: Chor
     """Piped: the same line as a sent answer, written piece by piece; the notes the final
     text adds are printed at the end, the answer itself not again."""
     console, out = _console(app)
+    assert isinstance(console, StreamsReplies) and isinstance(console, ShowsProgress)
     stream = await console.open_stream(_answer(""))
     assert out.getvalue() == ""  # nothing, not even a "thinking…" line, in a pipe
     shown = []
