@@ -8,6 +8,11 @@ answers the last one, like a reaction on Slack. A question that waits for a reac
 call to confirm, a plan to approve) is answered the same way, ``/react ✅`` or ``/react ❌``:
 a message is answered in the background while the next lines are read, so ``/react`` can reach
 it, and any other line waits for the answer before it is handled (one reply per line).
+
+In a terminal the console is a conversation: a "thinking…" line shows until the answer comes,
+the answer is printed as the model writes it (:meth:`ConsoleAdapter.open_stream`), and the
+``you>`` prompt returns once it is out (or once it asks a question to ``/react`` to). Piped
+output gets the same lines and nothing else. Log lines go to a file (:mod:`bot.logs`).
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import uuid
 from typing import TextIO
 
 from adapters.base import Adapter
+from adapters.terminal import Terminal
 from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
 from bot.errors import CommandError
-from bot.events import DirectSent, Message, Outgoing, Reaction, Speaker
+from bot.events import DirectSent, Message, Outgoing, Reaction, ReplyStream, Speaker
 
-__all__ = ["ConsoleAdapter", "CONSOLE_HELP"]
+__all__ = ["ConsoleAdapter", "CONSOLE_HELP", "PROMPT"]
+
+PROMPT = "you> "
 
 CONSOLE_HELP = """\
 Type a message and press Enter. Commands:
@@ -72,12 +80,19 @@ class ConsoleAdapter(Adapter):
         stdout: TextIO | None = None,
         user: str | None = None,
         interactive: bool | None = None,
+        terminal: bool | None = None,
     ) -> None:
+        """``interactive``: a person types (a prompt is shown; default: stdin is a terminal).
+        ``terminal``: output goes to a terminal that can erase a line, for the "thinking…"
+        line (default: interactive and stdout is a terminal)."""
         super().__init__(app)
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.user = user or getpass.getuser()
         self.interactive = self.stdin.isatty() if interactive is None else interactive
+        if terminal is None:
+            terminal = self.interactive and self.stdout.isatty()
+        self.term = Terminal(self.stdout, rewrites=terminal)
         # Message ids must differ between runs: the bot's replies are stored per channel by id
         # (so reactions find them), and every console run talks in the same channel.
         self._run = uuid.uuid4().hex[:8]
@@ -101,23 +116,41 @@ class ConsoleAdapter(Adapter):
     # -- output --------------------------------------------------------------------------------
 
     def _print(self, text: str) -> None:
-        self.stdout.write(text + "\n")
-        self.stdout.flush()
+        self.term.print(text)
 
-    async def send(self, out: Outgoing) -> list[str]:
+    def _label(self, speaker: Speaker | None) -> str:
+        if speaker is not None:
+            return f"{speaker.emoji} {speaker.display_name}".strip()
+        return self.app.settings.bot.name
+
+    def _posted(self, out: Outgoing) -> str:
+        """Note a reply printed: its id, and what ``/rate`` and ``/react`` answer."""
         message_id = f"c{next(self._ids)}-{self._run}"
-        if out.speaker is not None:
-            label = f"{out.speaker.emoji} {out.speaker.display_name}".strip()
-        else:
-            label = self.app.settings.bot.name
-        self._print(f"{label}: {out.text}")
         self.sent.append(out)
         if out.kind == "answer":
             self.last_answer = message_id
         elif out.kind == "question":
             self.last_suggestion = message_id
             self._asked.set()
-        return [message_id]
+        return message_id
+
+    async def send(self, out: Outgoing) -> list[str]:
+        self._print(f"{self._label(out.speaker)}: {out.text}")
+        return [self._posted(out)]
+
+    async def show_progress(self, msg: Message, speaker: Speaker) -> None:
+        """In a terminal, a "thinking…" line that the answer replaces; in a pipe nothing."""
+        self.term.progress(f"{self._label(speaker)}: {messages.THINKING}")
+
+    async def open_stream(self, out: Outgoing) -> ReplyStream:
+        """The answer printed as it comes, after the "thinking…" line (which stays until the
+        first text); :meth:`ReplyStream.finish` prints what the final text adds (notes)."""
+        stream = self.term.stream(self._label(out.speaker), self._posted)
+        if out.text:
+            await stream.append(out.text)
+        else:
+            self.term.progress(f"{stream.label}: {messages.THINKING}")
+        return stream
 
     async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
         """A terminal cannot change what it printed: print what the new version adds."""
@@ -157,9 +190,11 @@ class ConsoleAdapter(Adapter):
 
     async def _readline(self) -> str | None:
         if self.interactive:
-            self.stdout.write("you> ")
-            self.stdout.flush()
+            # The prompt returns after the answer (or its question), never in the middle of it.
+            await self._question_or_answer()
+            self.term.prompt(PROMPT)
         line: str = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
+        self.term.read()
         if line == "":
             return None
         return line.rstrip("\r\n")
@@ -173,6 +208,9 @@ class ConsoleAdapter(Adapter):
         stripped = line.strip()
         if stripped.lower().startswith("/react"):
             await self._question_or_answer()
+            # Answered from here on: a later question (a plan asks more than one) is awaited
+            # afresh, so the prompt does not come back before it.
+            self._asked.clear()
         else:
             await self.settle()
         if stripped.startswith("/"):

@@ -230,7 +230,8 @@ def _wire(
     memory: MemoryService,
 ) -> tuple[Dispatcher, SelfCheck]:
     """Build the features and hand them to the dispatcher: this is where a new feature joins
-    (a command group, a feedback listener, a reaction claim, personal data)."""
+    (a command group, a feedback listener, a reaction claim, a note under answers, personal
+    data)."""
     from bot.dispatcher import Dispatcher
     from bot.identity.who import IdentityCache
     from bot.learning.adapt import Adaptation
@@ -238,6 +239,7 @@ def _wire(
     from bot.learning.selfcheck import SelfCheck
     from bot.memory.learn import Learner
     from bot.memory.short_term import ShortTermMemory
+    from bot.pipeline.demo_note import DemoNote
     from bot.pipeline.feedback import PluginFeedback
     from bot.planner.run import Planner
     from bot.tools.service import Tools
@@ -294,6 +296,7 @@ def _wire(
         memory=memory,
         feedback=[selfcheck, preferences, adapt, PluginFeedback(hooks, state)],
         reaction_claims=[tools.confirmations],
+        notes=[DemoNote(settings, db, identity)],
         background=[selfcheck],
     )
     return dispatcher, selfcheck

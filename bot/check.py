@@ -2,9 +2,10 @@
 
 Each check is one line an admin can act on: the database (reachable; schema at the newest
 migration, or migrated at start-up), Redis (reachable, or the in-process default), the model
-(configured; with ``--llm`` one tiny request is made), then each platform adapter's own check
-(:meth:`adapters.base.Adapter.check`, found through the ``chorus.adapters`` entry points like
-the adapters themselves: the core knows no platform). No data is written (a missing SQLite
+(configured; with ``--llm`` it is asked for one sentence, and which model answers and how
+fast is reported), then each platform adapter's own check (:meth:`adapters.base.Adapter.check`,
+found through the ``chorus.adapters`` entry points like the adapters themselves: the core
+knows no platform). No data is written (a missing SQLite
 file is created empty, as connecting to it does), no message is posted, and tokens are never
 printed.
 """
@@ -13,20 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot import messages, prompts
 from bot.app import adapter_classes
 from bot.context import ChatMessage
 from bot.errors import ChorusError, ProviderError
 from bot.kv import make_redis
+from bot.llm.base import LLMProvider
 from bot.llm.factory import describe_provider, make_provider
 from bot.settings import Secrets, Settings, mask_url
 from bot.storage.db import Database
 from bot.storage.migrate import current_revision, head_revision
 
-__all__ = ["Check", "first_line", "run_checks"]
+__all__ = ["Check", "first_line", "probe", "run_checks"]
+
+#: Room for the probe's one sentence (it is not cut short by this at any usual length).
+PROBE_MAX_TOKENS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +106,29 @@ async def check_model(settings: Settings, secrets: Secrets, *, call: bool) -> Ch
     try:
         if not call:
             return Check("model", True, f"{what} (not called; --llm tries it)")
-        reply = await llm.complete([ChatMessage("user", "Say OK.")], max_tokens=4, temperature=0)
-        return Check("model", True, f"{what} answered ({len(reply.text)} characters)")
+        return Check("model", True, await probe(llm, what))
     except ProviderError as e:
         return Check("model", False, f"{what}: {first_line(e)}", "check llm.* and its API key")
     finally:
         await llm.aclose()
+
+
+async def probe(llm: LLMProvider, what: str) -> str:
+    """Which model answers and how fast: a tiny warm-up request (connecting, loading the model:
+    not what answers cost afterwards), then a one-sentence answer, timed around the call.
+    Tokens are the completion's own count (estimated from the text when the server gives
+    none). Raises ProviderError."""
+    started = time.perf_counter()
+    await llm.complete([ChatMessage("user", prompts.MODEL_WARM_UP)], max_tokens=4, temperature=0)
+    first_s = time.perf_counter() - started
+    started = time.perf_counter()
+    reply = await llm.complete(
+        [ChatMessage("user", prompts.MODEL_PROBE)], max_tokens=PROBE_MAX_TOKENS, temperature=0
+    )
+    seconds = time.perf_counter() - started
+    tokens = reply.completion_tokens or llm.count_tokens(reply.text)
+    estimated = not reply.completion_tokens
+    return messages.model_probe(what, tokens, seconds, first_s, reply.text, estimated=estimated)
 
 
 async def run_checks(

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from bot import __version__
+from bot import __version__, logs
 from bot.errors import ChorusError
 from bot.settings import Settings, load_secrets, load_settings
 
@@ -23,26 +23,6 @@ __all__ = ["main", "cli"]
 
 T = TypeVar("T")
 log = logging.getLogger("chorus")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # Libraries log request bodies and headers at DEBUG/INFO; keep them quieter than us.
-    noisy_loggers = (
-        "httpx",
-        "openai",
-        "anthropic",
-        "slack_bolt",
-        "slack_sdk",
-        "discord",
-        "chromadb",
-        "apscheduler",  # a line per job run
-        "alembic.runtime.plugins",  # a line per plugin at every start-up
-    )
-    for noisy in noisy_loggers:
-        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 @contextlib.contextmanager
@@ -140,23 +120,43 @@ def _platform_adapters(app: Any) -> list[Any]:
     return chosen
 
 
+VERBOSE_HELP = "In the console, show every log line here too (else only warnings and errors)."
+
+
 @cli.command()
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, verbose: bool) -> None:
     """Start Chorus: every adapter whose tokens are configured, else the console."""
     settings = _settings(ctx)
-    _setup_logging(settings.bot.log_level)
-    _run(_serve(settings, _platform_adapters, scheduler=True))
+    level = settings.bot.log_level
+    # Where the lines go depends on the adapters chosen: held until then (bot.logs).
+    logs.hold(level)
+
+    def choose(app: Any) -> list[Any]:
+        adapters = _platform_adapters(app)
+        if [a.platform for a in adapters] == ["console"]:
+            logs.to_console(level, settings.storage.data_dir, verbose=verbose)
+        else:
+            logs.to_stderr(level)
+        return adapters
+
+    try:
+        _run(_serve(settings, choose, scheduler=True))
+    finally:
+        if logs.is_held():  # stopped before the adapters were chosen
+            logs.to_stderr(level)
 
 
 @cli.command()
 @click.option("--personality", "-p", default=None, help="Talk to this personality.")
-@click.option("--verbose", "-v", is_flag=True, help="Show log messages.")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.pass_context
 def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
-    """Talk to Chorus in this terminal; pipe text in for one reply per line."""
+    """Talk to Chorus in this terminal; pipe text in for one reply per line. Log lines go to
+    storage.data_dir/logs/chorus.log (warnings and errors also here)."""
     settings = _settings(ctx)
-    _setup_logging(settings.bot.log_level if verbose else "ERROR")
+    logs.to_console(settings.bot.log_level, settings.storage.data_dir, verbose=verbose)
 
     def console(app: Any) -> list[Any]:
         from bot.app import adapter_classes  # the console adapter, found like any other

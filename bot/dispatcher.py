@@ -71,7 +71,7 @@ from bot.middleware.sanitize import Sanitize
 from bot.personal_data import PersonalDataRegistry
 from bot.personality import Personality
 from bot.pipeline.build_context import build_context
-from bot.pipeline.deliver import Delivery, LiveReply, deliver
+from bot.pipeline.deliver import AnswerNotes, Delivery, LiveReply, deliver
 from bot.pipeline.feedback import RatingTable, record_reaction
 from bot.pipeline.generate import Generation, generate
 from bot.pipeline.record import record
@@ -160,6 +160,7 @@ class Dispatcher:
         feedback: Sequence[FeedbackListener] = (),
         reaction_claims: Sequence[ClaimsReactions] = (),
         background: Sequence[Waitable] = (),
+        notes: Sequence[AnswerNotes] = (),
     ) -> None:
         self.settings = settings
         self.db = db
@@ -185,6 +186,8 @@ class Dispatcher:
         self.reaction_claims: list[ClaimsReactions] = list(reaction_claims)
         #: Background work :meth:`drain` waits for at shutdown, besides the learner's.
         self.background: list[Waitable] = list(background)
+        #: Features that may add a note under an answer (the embedded model's first answer).
+        self.notes: list[AnswerNotes] = list(notes)
         reactions = settings.learning.reactions
         self.ratings = RatingTable(reactions.positive, reactions.negative)
         d = settings.dispatcher
@@ -519,6 +522,14 @@ class Dispatcher:
             notes.append(messages.REUSED_ANSWER)
         if turn.asked:
             notes.append(messages.STYLE_NOTED.format(what=messages.requested_words(turn.asked)))
+        for feature in self.notes:
+            try:
+                note = await feature.note(turn.who, generation)
+            except Exception:
+                log.warning("%s failed; the answer goes without its note", feature, exc_info=True)
+                note = None
+            if note:
+                notes.append(note)
         if turn.who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
             notes.append(messages.STORAGE_DEGRADED)
         out = dataclasses.replace(

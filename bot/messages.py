@@ -22,6 +22,8 @@ __all__ = [
     "DEADLINE_PASSED",
     "ANSWER_CUT",
     "STORAGE_DEGRADED",
+    "DEMO_MODEL_NOTE",
+    "THINKING",
     "HELP",
     "PLUGINS_USAGE",
     "plugin_auto_disabled",
@@ -133,6 +135,7 @@ __all__ = [
     "ASSISTANT_GREETING",
     "ASSISTANT_STARTERS_TITLE",
     "ASSISTANT_THINKING",
+    "model_probe",
 ]
 
 EMPTY_MESSAGE = (
@@ -165,6 +168,14 @@ DEADLINE_PASSED = (
 )
 
 STORAGE_DEGRADED = "_(I couldn't save this conversation just now, so I may not remember it.)_"
+#: Under the first answer the embedded model gives a person (bot.pipeline.demo_note).
+DEMO_MODEL_NOTE = (
+    "_(I'm answering with the small model built into Chorus, which is demo quality. For real "
+    'answers, point Chorus at a better model in one line: see "Language models" in the '
+    "README.)_"
+)
+#: The console's line while an answer is made (in a terminal; the answer replaces it).
+THINKING = "thinking…"
 
 HELP = """\
 Talk to me in plain language. Things you can also do:
@@ -847,3 +858,19 @@ def plan_done(goal: str, total: int) -> str:
 def plan_failed(goal: str, index: int, total: int, why: str) -> str:
     """The plain summary of a plan stopped by a failed step."""
     return f"The plan ({goal}) stopped at step {index}/{total}: {why}."
+
+
+def model_probe(
+    what: str, tokens: int, seconds: float, first_s: float, sentence: str, *, estimated: bool
+) -> str:
+    """``chorus check --llm``: which model answers and how fast (completion tokens per second
+    of the timed probe; ``estimated`` when the server did not count them)."""
+    rate = tokens / seconds if seconds > 0 else 0.0
+    about = "about " if estimated else ""
+    said = " ".join(sentence.split())
+    if len(said) > 80:
+        said = said[:79].rstrip() + "…"
+    return (
+        f"{what} answers at {about}{rate:.1f} tokens/s ({about}{tokens} tokens in {seconds:.1f} s; "
+        f'first request {first_s:.1f} s): "{said}"'
+    )

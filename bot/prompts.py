@@ -18,6 +18,8 @@ __all__ = [
     "PLAN_CALL_BESIDE",
     "plan_fix",
     "plan_bad_references",
+    "MODEL_WARM_UP",
+    "MODEL_PROBE",
 ]
 
 
@@ -92,3 +94,9 @@ CONTINUE_CUT = (
     "Continue your previous answer from exactly where it stopped. Do not repeat what you "
     "already wrote, and do not start over."
 )
+
+
+#: ``chorus check --llm``: a tiny first request (a connection opened, the model loaded), then
+#: the probe whose speed is measured: an answer of one sentence, a few dozen tokens.
+MODEL_WARM_UP = "Say OK."
+MODEL_PROBE = "In one sentence, say what a team chat bot can do for a busy team."

@@ -8,6 +8,7 @@ inherited from ``CHORUS_*`` settings or API keys, and its own data directory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -19,7 +20,16 @@ from pathlib import Path
 
 from tests.servers.listening import wait_listening
 
-__all__ = ["CHORUS", "Run", "Served", "chorus", "clean_env", "free_port", "serving"]
+__all__ = [
+    "CHORUS",
+    "Run",
+    "Served",
+    "chorus",
+    "chorus_in_terminal",
+    "clean_env",
+    "free_port",
+    "serving",
+]
 
 CHORUS = Path(sys.executable).with_name("chorus")
 RUN_TIMEOUT_S = 120  # a safety net for a hung command, not a performance target
@@ -72,6 +82,63 @@ async def chorus(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") ->
         raise
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
+
+
+async def chorus_in_terminal(
+    *args: str, env: dict[str, str], cwd: Path, lines: list[str], prompt: str = "you> "
+) -> list[str]:
+    """Run ``chorus ARGS`` in a pseudo-terminal, as a person would: wait for ``prompt``, type
+    a line, and so on; Ctrl-D after the last. What the terminal showed after each prompt (the
+    echo of the typed line included), with ``\\r\\n`` read as ``\\n``: element 0 is what
+    came before the first prompt, element ``i`` what followed the ``i``-th."""
+    master, slave = os.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        str(CHORUS),
+        *args,
+        stdin=slave,
+        stdout=slave,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+    )
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    shown = bytearray()
+    changed, ended = asyncio.Event(), asyncio.Event()
+
+    def readable() -> None:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            data = b""
+        if not data:
+            loop.remove_reader(master)
+            ended.set()
+        shown.extend(data)
+        changed.set()
+
+    def prompts() -> int:
+        return shown.decode(errors="replace").count(prompt)
+
+    loop.add_reader(master, readable)
+    try:
+        async with asyncio.timeout(RUN_TIMEOUT_S):
+            for i, line in enumerate([*lines, None]):
+                while prompts() <= i:
+                    if ended.is_set():
+                        raise AssertionError(f"chorus stopped before prompt {i + 1}: {shown!r}")
+                    changed.clear()
+                    await changed.wait()
+                os.write(master, b"\x04" if line is None else line.encode() + b"\n")
+            await proc.wait()
+    finally:
+        loop.remove_reader(master)
+        os.close(master)
+        if proc.returncode is None:
+            proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            await proc.communicate()
+    return shown.decode().replace("\r\n", "\n").split(prompt)
 
 
 def free_port() -> int:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.console import PROMPT
+from adapters.terminal import ERASE_LINE
 from bot import messages
-from tests.cli_run import Run, chorus, clean_env
+from tests.cli_run import Run, chorus, chorus_in_terminal, clean_env
 from tests.servers.openai_fake import FakeOpenAI
 
 #: Runs the real `chorus` command in subprocesses.
@@ -140,6 +142,63 @@ async def test_a_provider_failure_is_a_short_apology(
 
     assert run.code == 0, run.err
     assert run.lines == [f"🤖 Assistant: {messages.GENERATION_FAILED}"]
+    assert_clean(run)
+
+
+async def test_in_a_terminal_the_prompt_returns_after_the_answer(
+    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
+) -> None:
+    """As a person sees it: the typed line (echoed by the terminal), a "thinking…" line the
+    answer replaces, the answer, and only then the prompt again."""
+    fake.reply("First answer.", "Second answer.")
+    shown = await chorus_in_terminal(
+        "chat", env=env, cwd=tmp_path, lines=["hello", "and again?"], prompt=PROMPT
+    )
+
+    banner, first, second, last = shown
+    assert banner.startswith("Chorus console — personalities: ")
+    thinking = f"🤖 Assistant: {messages.THINKING}{ERASE_LINE}"
+    assert first == f"hello\n{thinking}🤖 Assistant: First answer.\n"
+    assert second == f"and again?\n{thinking}🤖 Assistant: Second answer.\n"
+    assert last == ""  # Ctrl-D: the conversation ends quietly
+
+
+# -- logs: a file, not the conversation ------------------------------------------------------
+
+
+def _log_file(tmp_path: Path) -> str:
+    return (tmp_path / "data" / "logs" / "chorus.log").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["chat", "run"])  # `run` without tokens: the console
+async def test_console_logs_go_to_a_file_and_only_warnings_to_stderr(
+    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path, command: str
+) -> None:
+    fake.fail(500)  # an error worth seeing, logged at ERROR
+    run = await chorus(command, env=env, cwd=tmp_path, stdin="hello\n")
+
+    assert run.code == 0, run.err
+    assert run.lines == [f"🤖 Assistant: {messages.GENERATION_FAILED}"]  # nothing else
+    assert_clean(run)
+    logged = _log_file(tmp_path)
+    # Start-up (migrations) and the failure are in the file; only the failure on stderr.
+    assert "INFO alembic.runtime.migration: Running upgrade" in logged
+    assert "ERROR bot.pipeline.generate: LLM provider failed" in logged
+    assert [line.split()[2:4] for line in run.err.splitlines()] == [
+        ["ERROR", "bot.pipeline.generate:"]
+    ]
+    assert KEY not in logged
+
+
+async def test_verbose_shows_every_log_line_on_stderr_too(
+    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
+) -> None:
+    run = await chorus("chat", "-v", env=env, cwd=tmp_path, stdin="hello\n")
+
+    assert run.code == 0, run.err
+    assert run.lines == ["🤖 Assistant: Hello from the fake."]
+    assert "INFO alembic.runtime.migration: Running upgrade" in run.err
+    assert "INFO alembic.runtime.migration: Running upgrade" in _log_file(tmp_path)
     assert_clean(run)
 
 

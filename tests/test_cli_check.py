@@ -4,7 +4,10 @@ and exit status."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,15 @@ from click.testing import CliRunner
 
 from adapters.slack import BOT_SCOPES
 from bot import check as check_module
+from bot import prompts
 from bot.check import Check, run_checks
 from bot.cli import cli
+from bot.context import ChatMessage
+from bot.llm.base import Completion
 from bot.settings import Secrets
 from bot.storage.db import Database
 from tests.conftest import make_settings
+from tests.fakes import FakeLLM
 from tests.servers.discord_fake import FakeDiscord
 from tests.servers.openai_fake import FakeOpenAI
 from tests.servers.slack_fake import FakeSlack
@@ -145,12 +152,59 @@ async def test_the_model_is_tried_only_when_asked(tmp_path: Path) -> None:
         secrets = Secrets(openai_api_key="sk-test")
         quiet = _by_name(await run_checks(settings, secrets))["model"]
         assert quiet.ok and "not called" in quiet.detail and fake.requests == []
-        fake.reply("OK")
+        fake.reply("OK", "A team chat bot keeps everyone in the loop.")
         tried = _by_name(await run_checks(settings, secrets, call_llm=True))["model"]
-        assert tried.ok and tried.detail.endswith("answered (2 characters)")
+        assert tried.ok and "answers at" in tried.detail
         fake.fail(401)
         failed = _by_name(await run_checks(settings, secrets, call_llm=True))["model"]
         assert not failed.ok and "check llm." in failed.hint
+
+
+async def test_the_model_probe_says_which_model_answers_and_how_fast(tmp_path: Path) -> None:
+    async with FakeOpenAI() as fake:
+        settings = make_settings(
+            tmp_path,
+            llm={"provider": "openai", "max_retries": 0, "openai": {"base_url": fake.url}},
+        )
+        fake.reply("OK", "A team chat bot keeps everyone in the loop.")
+        [model] = [
+            c for c in await run_checks(settings, Secrets(), call_llm=True) if c.name == "model"
+        ]
+    assert model.ok, model.detail
+    # The model, its speed from the completion's own token count (the fake: one per word),
+    # and the sentence it wrote.
+    shape = re.fullmatch(
+        rf"openai-compatible: gpt-4o-mini at {re.escape(fake.url)} answers at \d+\.\d tokens/s "
+        r"\(9 tokens in \d+\.\d s; first request \d+\.\d s\): "
+        r'"A team chat bot keeps everyone in the loop\."',
+        model.detail,
+    )
+    assert shape is not None, model.detail
+    warm_up, probed = fake.requests
+    assert warm_up.body["messages"] == [{"role": "user", "content": prompts.MODEL_WARM_UP}]
+    assert probed.body["messages"] == [{"role": "user", "content": prompts.MODEL_PROBE}]
+    assert probed.body["max_tokens"] == check_module.PROBE_MAX_TOKENS
+
+
+class _NoUsage(FakeLLM):
+    """A server that does not count the tokens of its answers."""
+
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Completion:
+        reply = await super().complete(messages, max_tokens=max_tokens, temperature=temperature)
+        return dataclasses.replace(reply, completion_tokens=0)
+
+
+async def test_without_a_token_count_the_probe_estimates_it_and_says_so() -> None:
+    llm = _NoUsage()
+    sentence = "Chorus answers questions, remembers people and learns from their ratings.\n" * 3
+    llm.enqueue("OK", sentence)
+    line = await check_module.probe(llm, "fake: fake-1")
+    tokens = llm.count_tokens(sentence)
+    assert "answers at about " in line and f"(about {tokens} tokens in " in line
+    # One line, however long the sentence: shortened, on one line.
+    assert line.endswith('…"') and "\n" not in line and len(line) < 200
 
 
 async def test_a_check_that_breaks_is_reported_not_raised(

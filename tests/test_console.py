@@ -6,8 +6,11 @@ import io
 
 from sqlmodel import select
 
-from adapters.console import CONSOLE_HELP, ConsoleAdapter
+from adapters.console import CONSOLE_HELP, PROMPT, ConsoleAdapter
+from adapters.terminal import ERASE_LINE
+from bot import messages
 from bot.app import Chorus
+from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
 from bot.storage.models import Feedback, Interaction
 from tests.fakes import FakeLLM
 
@@ -86,3 +89,115 @@ async def test_interactive_mode_shows_a_banner_and_prompt(app: Chorus, llm: Fake
     _, lines = await _session(app, "hi\n", interactive=True)
     assert lines[0].startswith("Chorus console")
     assert lines[1].startswith("you> ")
+
+
+# -- a conversation in a terminal -----------------------------------------------------------
+
+
+def _console(app: Chorus, text: str = "", **kw: bool) -> tuple[ConsoleAdapter, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleAdapter(app, stdin=io.StringIO(text), stdout=out, user="ada", **kw), out
+
+
+def _answer(text: str) -> Outgoing:
+    return Outgoing(
+        platform="console",
+        tenant="local",
+        channel="console",
+        text=text,
+        speaker=Speaker("assistant", "Assistant", "🤖"),
+        in_reply_to="u1",
+    )
+
+
+async def test_the_prompt_returns_after_the_answer_never_before_it(
+    app: Chorus, llm: FakeLLM
+) -> None:
+    llm.enqueue("Hello there!", "Fine, thanks.")
+    console, out = _console(app, "hi\nhow are you?\n", interactive=True)
+    await console.start()
+    _banner, transcript = out.getvalue().split("\n", 1)
+    # (what the person types is echoed by their terminal, not printed by the console)
+    assert transcript == (
+        f"{PROMPT}🤖 Assistant: Hello there!\n{PROMPT}🤖 Assistant: Fine, thanks.\n{PROMPT}"
+    )
+
+
+async def test_a_terminal_shows_thinking_until_the_answer_replaces_it(
+    app: Chorus, llm: FakeLLM
+) -> None:
+    llm.enqueue("Hello there!")
+    console, out = _console(app, "hi\n", interactive=True, terminal=True)
+    await console.start()
+    _banner, transcript = out.getvalue().split("\n", 1)
+    thinking = f"🤖 Assistant: {messages.THINKING}"
+    assert transcript == f"{PROMPT}{thinking}{ERASE_LINE}🤖 Assistant: Hello there!\n{PROMPT}"
+
+
+async def test_a_streamed_answer_is_printed_as_it_comes_and_reads_once(app: Chorus) -> None:
+    """Piped: the same line as a sent answer, written piece by piece; the notes the final
+    text adds are printed at the end, the answer itself not again."""
+    console, out = _console(app)
+    assert isinstance(console, StreamsReplies) and isinstance(console, ShowsProgress)
+    stream = await console.open_stream(_answer(""))
+    assert out.getvalue() == ""  # nothing, not even a "thinking…" line, in a pipe
+    shown = []
+    for piece in [" Hello", ", wor", "ld. ", "\n"]:
+        await stream.append(piece)
+        shown.append(out.getvalue())
+    assert shown == [
+        "🤖 Assistant: Hello",
+        "🤖 Assistant: Hello, wor",
+        "🤖 Assistant: Hello, world.",  # trailing whitespace waits for what follows it
+        "🤖 Assistant: Hello, world.",
+    ]
+    final = _answer(f"Hello, world.\n\n{messages.STORAGE_DEGRADED}")
+    [mid] = await stream.finish(final)
+    sent, sent_out = _console(app)
+    await sent.send(final)
+    assert out.getvalue() == sent_out.getvalue()  # the transcript reads as if sent whole
+    assert console.last_answer == mid and console.sent == [final]  # /rate finds it
+
+
+async def test_a_streamed_answer_in_a_terminal_replaces_the_thinking_line(app: Chorus) -> None:
+    console, out = _console(app, interactive=True, terminal=True)
+    stream = await console.open_stream(_answer(""))
+    thinking = f"🤖 Assistant: {messages.THINKING}"
+    assert out.getvalue() == thinking  # until the first piece
+    await stream.append("  ")
+    assert out.getvalue() == thinking  # whitespace is not a first piece
+    await stream.append("Hi")
+    await stream.append(" Ada.")
+    await stream.finish(_answer("Hi Ada."))
+    assert out.getvalue() == f"{thinking}{ERASE_LINE}🤖 Assistant: Hi Ada.\n"
+
+
+async def test_a_final_text_that_differs_is_printed_whole(app: Chorus) -> None:
+    console, out = _console(app)
+    stream = await console.open_stream(_answer("The answer is"))
+    await stream.finish(_answer(messages.GENERATION_FAILED))
+    assert out.getvalue().splitlines() == [
+        "🤖 Assistant: The answer is",
+        f"🤖 Assistant: {messages.GENERATION_FAILED}",
+    ]
+
+
+async def test_a_line_printed_in_the_middle_of_a_stream_does_not_break_it(app: Chorus) -> None:
+    console, out = _console(app)
+    stream = await console.open_stream(_answer("Step one,"))
+    await console.send_direct("local", "ada", "Time for the weekly report?")
+    await stream.append(" step two.")
+    await stream.finish(_answer("Step one, step two."))
+    assert out.getvalue().splitlines() == [
+        "🤖 Assistant: Step one,",
+        "Chorus (to ada): Time for the weekly report?",
+        "🤖 Assistant: Step one, step two.",  # started again, so it reads whole
+    ]
+
+
+async def test_a_finished_stream_can_be_edited_like_a_sent_answer(app: Chorus) -> None:
+    console, out = _console(app)
+    stream = await console.open_stream(_answer("Done."))
+    ids = await stream.finish(_answer("Done."))
+    await console.edit(_answer(f"Done.\n\n{messages.STORAGE_DEGRADED}"), ids)
+    assert out.getvalue().splitlines() == ["🤖 Assistant: Done.", messages.STORAGE_DEGRADED]

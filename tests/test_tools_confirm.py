@@ -370,3 +370,22 @@ async def test_console_answers_a_question_with_react(rig: Rig) -> None:
     text = out.getvalue()
     assert text.index("React ✅ to run it") < text.index("Sent the email to Ada.")
     assert text.index("Sent the email to Ada.") < text.rindex("ada")  # /whoami came after
+
+
+async def test_console_prompt_comes_back_for_the_question_then_after_the_answer(rig: Rig) -> None:
+    """In a terminal the prompt returns once the question is out (so ``/react`` can be typed),
+    and after the reaction only once the answer is: never in the middle of either."""
+    import io
+
+    from adapters.console import PROMPT, ConsoleAdapter
+
+    rig.fake.call_tools(("send_email", EMAIL))
+    rig.fake.reply("Sent the email to Ada.")
+    out = io.StringIO()
+    lines = io.StringIO("email Ada about the renewal\n/react ✅\n")
+    console = ConsoleAdapter(rig.app, stdin=lines, stdout=out, user="ada", interactive=True)
+    await console.start()
+    _banner, asked, answered, last = out.getvalue().split(PROMPT)
+    assert "React ✅ to run it" in asked and "Sent the email" not in asked
+    assert answered.strip() == "🤖 Assistant: Sent the email to Ada."
+    assert last == ""

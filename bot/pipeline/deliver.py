@@ -4,6 +4,10 @@ An answer can also be shown while the model writes it (:class:`LiveReply`, for a
 implement :class:`bot.events.StreamsReplies`): the first piece opens the reply, the next ones
 are appended, and delivering then makes it read the final text, notes included. If the stream
 cannot be opened, the answer is delivered whole at the end, as for any other adapter.
+
+Features may add a note under an answer before it goes out (:class:`AnswerNotes`, handed to
+the dispatcher as ``notes``), e.g. the embedded model's first-answer note
+(:mod:`bot.pipeline.demo_note`).
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 from bot import deadline
 from bot.events import DeliveryError, Outgoing, ReplyStream, StreamsReplies, Transport
 
-__all__ = ["Delivery", "LiveReply", "deliver"]
+if TYPE_CHECKING:
+    from bot.identity.who import Who
+    from bot.pipeline.generate import Generation
+
+__all__ = ["AnswerNotes", "Delivery", "LiveReply", "deliver"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,14 @@ class Delivery:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class AnswerNotes(Protocol):
+    """A feature that may add a note under an answer (after its text, like the other notes)."""
+
+    async def note(self, who: Who | None, generation: Generation) -> str | None:
+        """The note for this answer to ``who`` (None: storage could not say who), or None."""
+        ...
 
 
 async def deliver(transport: Transport, out: Outgoing) -> Delivery:
