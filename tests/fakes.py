@@ -18,10 +18,12 @@ from tests.servers.llm_base import word_pieces
 class FakeLLM:
     """Answers from a queue (``enqueue``), else echoes the last user message.
 
-    ``history`` holds every list of messages it was called with. It streams too
-    (:meth:`stream`): the same answers, word by word. Queue a :class:`Cut` for an answer
-    stopped at the token limit (``finish_reason="length"``), a :class:`BreaksOff` for a stream
-    that fails half way, an exception for a call that fails before any text.
+    ``history`` holds every list of messages it was called with. Queue a :class:`Cut` for an
+    answer stopped at the token limit (``finish_reason="length"``), a :class:`BreaksOff` for a
+    stream that fails half way, an exception for a call that fails before any text.
+
+    It answers whole, like a provider that cannot stream: adapters then post each answer in
+    one piece. :class:`StreamingLLM` is the same double that streams.
     """
 
     name = "fake"
@@ -70,15 +72,6 @@ class FakeLLM:
             return self._completion(answer.text, cut=True)
         return self._completion(answer, cut=False)
 
-    def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
-    ) -> FakeStream:
-        """The next answer word by word; nothing is taken from the queue before the first
-        piece is asked for."""
-        stream = FakeStream(self, list(messages))
-        self.streams.append(stream)
-        return stream
-
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)
 
@@ -92,6 +85,20 @@ class FakeLLM:
     @staticmethod
     def failure(message: str = "HTTP 500 from http://127.0.0.1") -> ProviderError:
         return ProviderError("fake", message)
+
+
+class StreamingLLM(FakeLLM):
+    """:class:`FakeLLM` that also streams (:class:`bot.llm.base.Streaming`): the same answers,
+    word by word."""
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> FakeStream:
+        """The next answer word by word; nothing is taken from the queue before the first
+        piece is asked for."""
+        stream = FakeStream(self, list(messages))
+        self.streams.append(stream)
+        return stream
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -12,7 +13,9 @@ from bot import messages
 from bot.app import Chorus
 from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
 from bot.storage.models import Feedback, Interaction
-from tests.fakes import FakeLLM
+from tests.conftest import make_settings
+from tests.fakes import FakeLLM, StreamingLLM
+from tests.plugin_helpers import app_with
 
 
 async def _session(
@@ -201,3 +204,33 @@ async def test_a_finished_stream_can_be_edited_like_a_sent_answer(app: Chorus) -
     ids = await stream.finish(_answer("Done."))
     await console.edit(_answer(f"Done.\n\n{messages.STORAGE_DEGRADED}"), ids)
     assert out.getvalue().splitlines() == ["🤖 Assistant: Done.", messages.STORAGE_DEGRADED]
+
+
+class _Writes(io.StringIO):
+    """A terminal that keeps each write apart, to see text arrive piece by piece."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, s: str) -> int:
+        self.writes.append(s)
+        return super().write(s)
+
+
+async def test_an_answer_streams_through_the_dispatcher_into_the_console(tmp_path: Path) -> None:
+    llm = StreamingLLM()
+    llm.enqueue("One two three four.")
+    out = _Writes()
+    async with app_with(make_settings(tmp_path), llm) as app:
+        console = ConsoleAdapter(
+            app, stdin=io.StringIO("hi\n"), stdout=out, user="ada", interactive=True, terminal=True
+        )
+        await console.start()
+    _banner, transcript = out.getvalue().split("\n", 1)
+    thinking = f"🤖 Assistant: {messages.THINKING}"
+    assert (
+        transcript == f"{PROMPT}{thinking}{ERASE_LINE}🤖 Assistant: One two three four.\n{PROMPT}"
+    )
+    start = out.writes.index("One")
+    assert out.writes[start : start + 4] == ["One", " two", " three", " four."]

@@ -70,12 +70,11 @@ async def test_kill_9_mid_reply_over_http_is_answered_once_by_the_next_run(
 
         llm.reply("Refunds within 30 days.")
         async with serving(env, tmp_path, port) as second:
-            [update] = await slack.wait_for_call("chat.update", timeout=BOUND_S)
+            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
             await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
     assert second.code == 0, second.err
-    assert update.params["ts"] == placeholder  # the orphan placeholder became the answer
-    assert update.params["text"].endswith("Refunds within 30 days.")
-    assert len(slack.calls_to("chat.postMessage")) == 1  # only the first run's placeholder
+    assert answer["ts"] == placeholder  # the orphan placeholder became the answer
+    assert len(slack.bot_messages()) == 1  # nothing else: no second answer, no orphan
     assert _rows(data, "SELECT request_text, reply_text FROM interactions") == [
         ("what is our refund policy", "Refunds within 30 days.")
     ]
@@ -113,10 +112,9 @@ async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
             await slack.wait_for_socket(count=2, timeout=BOUND_S)
 
         async with serving(env, tmp_path, None, ready=reconnected):
-            [update] = await slack.wait_for_call("chat.update", timeout=BOUND_S)
-    assert update.params["ts"] == placeholder
-    assert update.params["text"].endswith("Refunds within 30 days.")
-    assert len(slack.calls_to("chat.postMessage")) == 1
+            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+    assert answer["ts"] == placeholder
+    assert len(slack.bot_messages()) == 1
     assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
 
 
@@ -153,8 +151,7 @@ async def test_kill_9_mid_reply_on_discord_is_answered_once_by_the_next_run(
         llm.reply("Refunds within 30 days.")
         route = "POST /channels/{channel_id}/messages"
         async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            [post] = await discord.wait_for_call(route, timeout=BOUND_S)
+            await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
             await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
-    assert post.body["content"].endswith("Refunds within 30 days.")
-    assert len(discord.calls_to(route)) == 1
+    assert len(discord.calls_to(route)) == 1  # one answer (edited as it was written)
     assert len(_rows(data, "SELECT 1 FROM interactions")) == 1

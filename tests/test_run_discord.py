@@ -49,13 +49,11 @@ async def test_chorus_run_serves_discord_and_slack_in_one_process(tmp_path: Path
             await discord.wait_for_ready(timeout=60)
             llm.reply("Answer on Discord.")
             discord.send_message(guild.general, ada, f"<@{discord.bot.id}> hello from discord")
-            [post] = await discord.wait_for_call("POST /channels/{channel_id}/messages", timeout=30)
-            assert post.body["content"].endswith("Answer on Discord.")
+            await discord.wait_for_answer("Answer on Discord.", timeout=30)
             llm.reply("Answer on Slack.")
             url = f"http://127.0.0.1:{port}/slack/events"
             await sf.post_event(url, SECRET, sf.app_mention("hello from slack"))
-            [answer] = await slack.wait_for_call("chat.postMessage", timeout=30)
-            assert answer.params["text"].endswith("Answer on Slack.")
+            await slack.wait_for_answer("Answer on Slack.", timeout=30)
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
     assert "you>" not in run.out  # the console did not start

@@ -43,10 +43,12 @@ async def test_chorus_run_serves_slack_when_its_tokens_are_set(tmp_path: Path) -
         env = clean_env(tmp_path, **slack_run_env(slack, llm, port))
         async with serving(env, tmp_path, port) as run:
             url = f"http://127.0.0.1:{port}/slack/events"
-            result = await sf.post_event(url, SECRET, sf.app_mention("hello from slack"))
+            mention = sf.app_mention("hello from slack")
+            result = await sf.post_event(url, SECRET, mention)
             assert result.status == 200
-            [answer] = await slack.wait_for_call("chat.postMessage", timeout=30)
-            assert answer.params["text"].endswith("Answer from the model.")
+            # Streamed in the mention's thread as the model writes it; finished, it reads whole.
+            answer = await slack.wait_for_answer("Answer from the model.", timeout=30)
+            assert answer["thread_ts"] == mention["ts"]
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
     assert "you>" not in run.out  # the console did not start

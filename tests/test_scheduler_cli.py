@@ -170,12 +170,18 @@ def run_env(tmp_path: Path, **values: str) -> dict[str, str]:
     )
 
 
+def _console_log(tmp_path: Path) -> str:
+    """What ``chorus run`` logged in console mode (to the file under data_dir, not stderr)."""
+    return (tmp_path / "data" / "logs" / "chorus.log").read_text(encoding="utf-8")
+
+
 @pytest.mark.slow
 async def test_chorus_run_starts_the_scheduler_and_stops_it_cleanly(tmp_path: Path) -> None:
     run = await chorus("run", env=run_env(tmp_path), cwd=tmp_path)
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
-    assert "proactive scheduler started" in run.err and "proactive scheduler stopped" in run.err
+    log = _console_log(tmp_path)  # the console's log lines go to a file
+    assert "proactive scheduler started" in log and "proactive scheduler stopped" in log
     assert stored_jobs(tmp_path) == [
         "proactive.mine",
         "proactive.plugin_tasks",
@@ -189,7 +195,7 @@ async def test_chorus_run_with_proactive_off_schedules_nothing(tmp_path: Path) -
     env = run_env(tmp_path, CHORUS_PROACTIVE__ENABLED="false")
     run = await chorus("run", env=env, cwd=tmp_path)
     assert run.code == 0, run.err
-    assert "proactive suggestions are switched off" in run.err
+    assert "proactive suggestions are switched off" in _console_log(tmp_path)
     assert stored_jobs(tmp_path) is None
     jobs = await chorus("jobs", env=env, cwd=tmp_path)
     assert jobs.out.startswith("Proactive suggestions are switched off")

@@ -28,7 +28,7 @@ from bot.llm.local import LocalProvider
 from bot.llm.thread_stream import Feed, ThreadStream
 from bot.settings import Secrets
 from tests.conftest import make_settings
-from tests.fakes import BreaksOff, Cut, FakeLLM, until
+from tests.fakes import BreaksOff, Cut, FakeLLM, StreamingLLM, until
 from tests.servers.anthropic_fake import FakeAnthropic
 from tests.servers.llm_base import FakeLLMServer, word_pieces
 from tests.servers.openai_fake import FakeOpenAI
@@ -474,7 +474,7 @@ async def test_abandoning_the_embedded_models_stream_stops_generation() -> None:
 
 
 async def test_fake_llm_streams_its_queue_word_by_word() -> None:
-    llm = FakeLLM()
+    llm = StreamingLLM()
     llm.enqueue("Hello big world.", Cut("Stopped in the"))
     assert isinstance(llm, Streaming)
     first, second = (
@@ -492,7 +492,7 @@ async def test_fake_llm_streams_its_queue_word_by_word() -> None:
 
 
 async def test_fake_llm_complete_reports_cut_answers_and_keeps_its_behaviour() -> None:
-    llm = FakeLLM()
+    llm = StreamingLLM()
     llm.enqueue("Plain.", Cut("Stopped in"), BreaksOff("Half"))
     plain = await llm.complete(CHAT, max_tokens=9, temperature=0.1)
     assert plain == Completion("Plain.", "fake", "fake-1", 7, 3)
@@ -503,7 +503,7 @@ async def test_fake_llm_complete_reports_cut_answers_and_keeps_its_behaviour() -
 
 
 async def test_fake_llm_streams_fail_where_scripted_and_stop_when_closed() -> None:
-    llm = FakeLLM()
+    llm = StreamingLLM()
     llm.enqueue(BreaksOff("Half an"), FakeLLM.failure(), "one two three")
     got: list[str] = []
     with pytest.raises(ProviderError):

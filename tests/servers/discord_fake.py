@@ -604,6 +604,23 @@ class FakeDiscord:
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}") from None
 
+    async def wait_for_answer(self, ending: str, *, timeout: float = 10) -> dict[str, Any]:
+        """Wait until a message the bot posted reads ``ending`` at its end (posted whole, or
+        edited as it was written); returns its payload as it is now."""
+        bot = str(self.bot.id)
+
+        def done() -> dict[str, Any] | None:
+            for payload in self.messages.values():
+                author = payload.get("author") or {}
+                if str(author.get("id")) == bot and str(payload.get("content", "")).endswith(
+                    ending
+                ):
+                    return payload
+            return None
+
+        found: dict[str, Any] = await self._wait(done, timeout, f"an answer ending {ending!r}")
+        return found
+
     async def wait_for_call(self, route: str, *, count: int = 1, timeout: float = 10) -> list[Call]:
         """Wait until ``route`` was called at least ``count`` times; those calls."""
 

@@ -692,6 +692,27 @@ class FakeSlack:
         )
         return self.calls_to(method, ok=ok)
 
+    def bot_messages(self) -> list[dict[str, Any]]:
+        """Every message the bot posted that is still there, as it reads now (streamed and
+        updated ones included), in the order they were posted."""
+        return [m for msgs in self.messages.values() for m in msgs if m.get("bot_id") is not None]
+
+    async def wait_for_answer(self, ending: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until a bot message reads to its end ``ending`` and is finished (not a stream
+        still open), however it got there (posted whole, streamed, or a placeholder updated);
+        returns it."""
+
+        def done() -> dict[str, Any] | None:
+            for msg in self.bot_messages():
+                if not msg.get("_streaming") and (msg.get("text") or "").endswith(ending):
+                    return msg
+            return None
+
+        await self._wait_until(lambda: done() is not None, timeout, f"an answer ending {ending!r}")
+        found = done()
+        assert found is not None
+        return found
+
     async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait for the client's ack of ``envelope_id``; returns the ack message."""
         await self._wait_until(lambda: self.acked(envelope_id), timeout, f"ack of {envelope_id}")
