@@ -9,7 +9,7 @@ whose :meth:`Adapter.configured` is true, in one process.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bot.app import Chorus
 from bot.check import Check
@@ -36,6 +36,11 @@ class Adapter(ABC):
         """``chorus check``'s line for this platform (can the configured tokens connect?), or
         None when it is not configured or has nothing to check. Never raises on purpose."""
         return None
+
+    def routes(self) -> list[Any]:
+        """HTTP routes (Starlette's) this adapter serves on the process's HTTP server, mounted
+        before the server listens (the Slack Events API, the HTTP API…); none by default."""
+        return []
 
     @abstractmethod
     async def start(self) -> None:

@@ -337,7 +337,7 @@ async def _served(tmp: Path, pg: URL, plugin: Path) -> AsyncIterator[Scenario]:
             port = _free_port()
             workers = []
             for name, extra in (
-                ("http", {"CHORUS_SLACK__MODE": "http", "CHORUS_SLACK__PORT": str(port)}),
+                ("http", {"CHORUS_SLACK__MODE": "http", "CHORUS_HTTP__PORT": str(port)}),
                 ("socket", {"CHORUS_SLACK__MODE": "socket", "SLACK_APP_TOKEN": fake.app_token}),
             ):
                 home = tmp / name

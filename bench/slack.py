@@ -132,7 +132,7 @@ def _free_port() -> int:
 async def serve_chorus(api_url: str, port: int, data_dir: str) -> None:
     """The Chorus side, as ``chorus run`` builds it, with the instant LLM."""
     settings = Settings.model_validate(
-        _report.chorus_settings(data_dir, slack={"api_url": api_url, "port": port})
+        _report.chorus_settings(data_dir, slack={"api_url": api_url}, http={"port": port})
     )
     secrets = Secrets.model_validate(
         {"slack_bot_token": sf.FakeSlack().bot_token, "slack_signing_secret": SECRET}

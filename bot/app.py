@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from bot import messages
-from bot.errors import StorageUnavailable
-from bot.events import DirectMessages
+from bot.errors import ConfigError, StorageUnavailable
+from bot.events import DirectMessages, RouteHost
 from bot.hooks import HookRunner, PluginHealth
 from bot.inbox import Inbox
 from bot.kv import make_redis
@@ -47,11 +47,21 @@ if TYPE_CHECKING:
     from bot.memory.embedding import Embedder
     from bot.memory.learn import Learner
 
-__all__ = ["Chorus", "ADAPTER_GROUP", "adapter_classes", "personal_data", "tune_gc"]
+__all__ = [
+    "Chorus",
+    "ADAPTER_GROUP",
+    "SERVER_GROUP",
+    "adapter_classes",
+    "http_server_class",
+    "personal_data",
+    "tune_gc",
+]
 
 log = logging.getLogger(__name__)
 
 ADAPTER_GROUP = "chorus.adapters"
+#: The entry-point group of the HTTP server ``chorus run`` starts (``web``).
+SERVER_GROUP = "chorus.servers"
 
 
 def adapter_classes() -> dict[str, Any]:
@@ -63,6 +73,14 @@ def adapter_classes() -> dict[str, Any]:
         except Exception:
             log.exception("adapter %s failed to load", ep.name)
     return found
+
+
+def http_server_class(name: str = "web") -> Any:
+    """The HTTP server class registered under ``chorus.servers`` (the core knows no web
+    framework: the server is an adapter's business). Raises ConfigError if none is."""
+    for ep in importlib.metadata.entry_points(group=SERVER_GROUP, name=name):
+        return ep.load()
+    raise ConfigError(f"no HTTP server registered as {name!r} in the {SERVER_GROUP} entry points")
 
 
 async def _check_redis(redis: aioredis.Redis, url: str | None) -> None:
@@ -339,6 +357,9 @@ class Chorus:
     selfcheck: SelfCheck | None = None
     #: Each plugin's validated settings, by plugin name (:mod:`bot.plugin_settings`).
     plugin_settings: dict[str, BaseModel] = field(default_factory=dict)
+    #: The process's HTTP server, when it runs one (``chorus run`` does): adapters mount
+    #: their routes on it.
+    web: RouteHost | None = None
 
     @classmethod
     async def create(

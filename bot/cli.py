@@ -69,13 +69,18 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 async def _serve(
-    settings: Settings, choose: Callable[[Any], list[Any]], *, scheduler: bool = False
+    settings: Settings,
+    choose: Callable[[Any], list[Any]],
+    *,
+    scheduler: bool = False,
+    http: bool = False,
 ) -> None:
     from bot.app import Chorus, tune_gc
     from bot.scheduler.loop import start_proactive
 
     app = await Chorus.create(settings, load_secrets())
     adapters = choose(app)
+    web = await _web_server(app, adapters) if http else None
     # Proactive suggestions run in this event loop, beside the adapters; the scheduler itself
     # runs only in the process elected leader.
     proactive = await start_proactive(app) if scheduler else None
@@ -99,10 +104,26 @@ async def _serve(
         for adapter in adapters:
             with contextlib.suppress(Exception):
                 await adapter.aclose()
+        if web is not None:
+            with contextlib.suppress(Exception):
+                await web.aclose()
         for task in asyncio.all_tasks():
             if task.get_name().startswith("adapter:") and not task.done():
                 task.cancel()
         await app.aclose()
+
+
+async def _web_server(app: Any, adapters: list[Any]) -> Any:
+    """The HTTP server every ``chorus run`` has, serving the adapters' routes; found through
+    the ``chorus.servers`` entry points, like the adapters."""
+    from bot.app import http_server_class
+
+    web = http_server_class()(app)
+    for adapter in adapters:
+        web.serve_adapter(adapter)
+    await web.start()
+    app.web = web
+    return web
 
 
 def _platform_adapters(app: Any) -> list[Any]:
@@ -142,7 +163,7 @@ def run(ctx: click.Context, verbose: bool) -> None:
         return adapters
 
     try:
-        _run(_serve(settings, choose, scheduler=True))
+        _run(_serve(settings, choose, scheduler=True, http=True))
     finally:
         if logs.is_held():  # stopped before the adapters were chosen
             logs.to_stderr(level)

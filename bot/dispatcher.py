@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bot import deadline, messages, prompts
+from bot import deadline, messages, metrics, prompts
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
@@ -46,6 +46,7 @@ from bot.events import (
     Speaker,
     StreamsReplies,
     Transport,
+    utcnow,
 )
 from bot.hooks import HookRunner
 from bot.identity.who import IdentityCache, Who, identify
@@ -318,6 +319,7 @@ class Dispatcher:
             msg.tenant,
             self.settings.dispatcher.deadline_s,
         )
+        metrics.answered(msg.platform, "apologised")
         try:
             await notice(event, messages.DEADLINE_PASSED, kind="error")
         except Exception:
@@ -348,6 +350,8 @@ class Dispatcher:
         live = LiveReply(event.transport, self._head(turn))  # shown as written, if it can be
         generation = await self._generate(event, turn, ctx, live)
         out, delivery = await self._deliver(event, turn, generation, live)
+        outcome = generation.outcome if delivery.ok else "undelivered"
+        metrics.answered(msg.platform, outcome, (utcnow() - msg.received_at).total_seconds())
         await self._record(event, turn, generation, out, delivery)
 
     async def _identify(self, msg: Message) -> Who | None:
@@ -372,6 +376,7 @@ class Dispatcher:
         if answer is None:
             return False  # not a command after all: a question
         await notice(event, answer)
+        metrics.answered(msg.platform, "command")
         return True
 
     async def _route(self, event: Incoming, who: Who | None) -> Turn | None:
@@ -710,6 +715,7 @@ class Dispatcher:
         )
         if rated is None:
             return
+        metrics.rated(rated.feedback.rating)
         for listener in self.feedback:
             try:
                 await listener.rated(rated)

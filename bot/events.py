@@ -18,7 +18,7 @@ Adapters turn SDK events into these types and back; nothing here knows a platfor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -37,6 +37,7 @@ __all__ = [
     "DirectMessages",
     "DirectSent",
     "ClaimsReactions",
+    "RouteHost",
     "FeedbackListener",
     "Rated",
     "DeliveryError",
@@ -248,6 +249,15 @@ class DirectMessages(Protocol):
         Raise :class:`DeliveryError` when it cannot be delivered.
         """
         ...
+
+
+class RouteHost(Protocol):
+    """The process's HTTP server, as adapters see it: they mount their routes on it (ASGI
+    routes; Starlette's). ``url`` is where it listens once started."""
+
+    url: str | None
+
+    def mount(self, routes: Sequence[Any]) -> None: ...
 
 
 @runtime_checkable

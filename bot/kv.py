@@ -22,6 +22,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot import metrics
+
 __all__ = ["GuardedRedis", "make_redis", "KEY_PREFIX"]
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class _Outage:
         if self.outage_s <= 0:
             return
         if not self.out:
+            metrics.storage_error("redis")
             log.warning(
                 "Redis not answering (%s); going on without it for %.0fs",
                 type(error).__name__,

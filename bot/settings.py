@@ -99,6 +99,14 @@ class LLMSettings(_Section):
     local: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
 
+class HTTPSettings(_Section):
+    """The one HTTP server of ``chorus run``: Slack's Events API, the HTTP API, the admin
+    page, ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+
+
 class StorageSettings(_Section):
     data_dir: str = "data"
     database_url: str | None = None
@@ -222,8 +230,6 @@ class SlackSettings(_Section):
 
     api_url: str = "https://slack.com/api/"
     mode: Literal["auto", "socket", "http"] = "auto"
-    host: str = "127.0.0.1"
-    port: int = Field(default=3000, ge=0, le=65535)
     path: str = "/slack/events"
     max_chars: int = Field(default=3900, ge=100, le=40_000)
     placeholder: str = "_Thinking…_"
@@ -424,6 +430,7 @@ class PlansSettings(_Section):
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    http: HTTPSettings = Field(default_factory=HTTPSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)

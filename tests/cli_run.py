@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.listening import wait_listening
+from tests.servers.listening import wait_listening, wait_ready
 
 __all__ = [
     "CHORUS",
@@ -58,6 +58,7 @@ def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
         if not k.startswith(("CHORUS_", "OPENAI_", "ANTHROPIC_", "SLACK_", "DISCORD_"))
     }
     env["CHORUS_STORAGE__DATA_DIR"] = str(tmp_path / "data")
+    env["CHORUS_HTTP__PORT"] = "0"  # `chorus run` serves HTTP in every mode: any free port
     env["CHORUS_MEMORY__EXTRACTION"] = "rules"
     env.update(values)
     return env
@@ -205,6 +206,7 @@ async def serving(
     try:
         if port is not None:
             await wait_listening(port, proc)
+            await wait_ready(port, proc)
         if ready is not None:
             await ready()
         yield served

@@ -67,6 +67,7 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     extractor ask for ``memory={"extraction": "auto"}``)."""
     data: dict[str, Any] = {
         "storage": {"data_dir": str(tmp_path / "data")},
+        "http": {"port": 0},  # a free port: tests run side by side
         "plugins": {"state_cache_s": 0},
         "memory": {"extraction": "rules"},
     }

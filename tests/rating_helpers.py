@@ -78,7 +78,7 @@ async def slack_app(
     fake.add_user("U1", name="ada", display_name="Ada")
     fake.add_user("U2", name="bo", display_name="Bo")
     fake.add_user("UADMIN", name="root", display_name="Admin", is_admin=True)
-    slack = {"api_url": fake.api_url, "port": 0, "progress_after_s": 0, **sections.pop("slack", {})}
+    slack = {"api_url": fake.api_url, "progress_after_s": 0, **sections.pop("slack", {})}
     settings = make_settings(tmp_path, slack=slack, **sections)
     secrets = Secrets.model_validate(
         {"slack_bot_token": fake.bot_token, "slack_signing_secret": SLACK_SECRET}

@@ -118,7 +118,7 @@ async def rig(tmp_path: Path, llm: FakeLLM) -> AsyncIterator[Rig]:
         discord.add_member(guild, user)
     settings = make_settings(
         tmp_path,
-        slack={"api_url": slack.api_url, "port": 0, "progress_after_s": 0},
+        slack={"api_url": slack.api_url, "progress_after_s": 0},
         discord={
             "api_url": discord.api_url,
             "gateway_url": discord.gateway_url,

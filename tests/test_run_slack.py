@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.cli_run import clean_env, free_port, serving
@@ -28,7 +29,7 @@ def slack_run_env(slack: sf.FakeSlack, llm: FakeOpenAI, port: int) -> dict[str, 
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": SECRET,
         "CHORUS_SLACK__API_URL": slack.api_url,
-        "CHORUS_SLACK__PORT": str(port),
+        "CHORUS_HTTP__PORT": str(port),
         "CHORUS_LLM__PROVIDER": "openai",
         "CHORUS_LLM__OPENAI__BASE_URL": llm.url,
         "OPENAI_API_KEY": "sk-run",
@@ -49,6 +50,16 @@ async def test_chorus_run_serves_slack_when_its_tokens_are_set(tmp_path: Path) -
             # Streamed in the mention's thread as the model writes it; finished, it reads whole.
             answer = await slack.wait_for_answer("Answer from the model.", timeout=30)
             assert answer["thread_ts"] == mention["ts"]
+            # The same server tells operators it is alive, ready, and what it counted.
+            async with aiohttp.ClientSession() as http:
+                base = f"http://127.0.0.1:{port}"
+                async with http.get(f"{base}/healthz") as alive:
+                    assert alive.status == 200
+                async with http.get(f"{base}/readyz") as ready:
+                    assert ready.status == 200 and (await ready.json())["checks"]["slack"] == "ok"
+                async with http.get(f"{base}/metrics") as counted:
+                    text = await counted.text()
+                assert 'chorus_messages_total{outcome="answered",platform="slack"} 1.0' in text
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
     assert "you>" not in run.out  # the console did not start

@@ -66,7 +66,6 @@ async def _rig(tmp_path: Path, *, socket: bool, llm: FakeLLM, **slack: Any) -> A
         tmp_path,
         slack={
             "api_url": fake.api_url,
-            "port": 0,
             "max_chars": 1000,
             "progress_after_s": 0,
             **slack,

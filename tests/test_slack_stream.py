@@ -67,7 +67,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         tmp_path,
         slack={
             "api_url": fake.api_url,
-            "port": 0,
             "max_chars": MAX_CHARS,
             "progress_after_s": 0,
             "feedback_buttons": True,

@@ -181,7 +181,7 @@ async def slack_tool_rig(
     async with FakeSlack() as fake, FakeOpenAI(default_text="Done.") as llm:
         fake.add_user("U1", name="ada", display_name="Ada")
         fake.add_user("U2", name="bo", display_name="Bo")
-        slack = {"api_url": fake.api_url, "port": 0, "progress_after_s": progress_after_s}
+        slack = {"api_url": fake.api_url, "progress_after_s": progress_after_s}
         settings = make_settings(tmp_path, slack=slack, **sections)
         secrets = Secrets.model_validate(
             {"slack_bot_token": fake.bot_token, "slack_signing_secret": SLACK_SECRET}

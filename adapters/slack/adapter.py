@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.routing import BaseRoute
 
 from adapters.base import Adapter
 from adapters.slack.assistant import AssistantSurface, ignore_assistant_events
@@ -45,10 +45,11 @@ from adapters.slack.mrkdwn import to_mrkdwn
 from adapters.slack.progress import Placeholder
 from adapters.slack.retry import RateLimitRetry
 from adapters.slack.scopes import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
-from adapters.slack.server import events_app
+from adapters.slack.server import events_route
 from adapters.slack.socket_mode import AsyncSocketModeHandler
 from adapters.slack.stream import SlackStreams
 from adapters.threads import ThreadMemory
+from adapters.web.server import WebServer
 from bot import messages
 from bot.app import Chorus
 from bot.check import Check
@@ -144,7 +145,7 @@ class SlackAdapter(Adapter):
         self._users: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.threads = ThreadMemory(app.redis, self.platform, cfg.thread_memory_s)
         self._socket: AsyncSocketModeHandler | None = None
-        self._runner: web.AppRunner | None = None
+        self._own_server: WebServer | None = None
         self._stopped = asyncio.Event()
         #: Set once connected (Socket Mode) or listening (HTTP).
         self.ready = asyncio.Event()
@@ -168,6 +169,13 @@ class SlackAdapter(Adapter):
     async def check(cls, settings: Settings, secrets: Secrets) -> Check | None:
         """The bot token's workspace and scopes, the app token (Socket Mode)."""
         return await check_slack(settings, secrets)
+
+    def routes(self) -> list[BaseRoute]:
+        """What the HTTP server serves for Slack: the Events API (HTTP mode only)."""
+        if self.socket_mode:
+            return []
+        secret = self.app.secrets.slack_signing_secret
+        return [events_route(self.bolt, self.cfg.path, secret, self.ready)]
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:
@@ -512,14 +520,14 @@ class SlackAdapter(Adapter):
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")
         else:
-            events = events_app(self.bolt, self.cfg.path, self.app.secrets.slack_signing_secret)
-            self._runner = web.AppRunner(events)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
-            await site.start()
-            host, port = self._runner.addresses[0][:2]
-            self.http_url = f"http://{host}:{port}{self.cfg.path}"
-            log.info("Slack Events API listening on %s", self.http_url)
+            host = self.app.web
+            if host is None:  # not run by `chorus run`: a server of its own (tests, benches)
+                own = WebServer(self.app)
+                own.mount(self.routes())
+                await own.start()
+                self._own_server, host = own, own
+            self.http_url = f"{host.url}{self.cfg.path}"
+            log.info("Slack Events API at %s", self.http_url)
         self.app.admin_channels[self.platform] = self.notify_admins
         self.app.direct[self.platform] = self
         self.app.inbox.on_recover(self.platform, self._recover)
@@ -537,9 +545,9 @@ class SlackAdapter(Adapter):
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._own_server is not None:
+            await self._own_server.aclose()
+            self._own_server = None
         await self.app.dispatcher.drain(self.app.settings.dispatcher.shutdown_grace_s)
         if self.assistant is not None:
             await self.assistant.aclose()

@@ -134,6 +134,11 @@ class VectorIndex:
             except Exception:  # already gone
                 pass
 
+    def heartbeat(self) -> None:
+        """Reach the index (opening it if needed); raises if it cannot be reached."""
+        with self._lock:
+            self.client.heartbeat()
+
     def count(self, tenant: str) -> int:
         with self._lock:
             return int(self._collection(tenant).count())

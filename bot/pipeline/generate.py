@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import messages
+from bot import messages, metrics
 from bot.context import ChatMessage, Context
 from bot.errors import ProviderError
 from bot.events import Message, Reply
@@ -123,6 +123,7 @@ async def generate(
                 rendered.messages, max_tokens=max_tokens, temperature=temperature
             )
     except ProviderError as e:
+        metrics.model_failed(llm.name)
         log.error("LLM provider failed: %s", e)
         return Generation(
             text=messages.GENERATION_FAILED,
@@ -133,6 +134,7 @@ async def generate(
             latency_ms=(time.perf_counter() - started) * 1000,
             context=meta,
         )
+    metrics.model_call(completion.provider, completion.prompt_tokens, completion.completion_tokens)
     answer = completion.text.strip()
     return Generation(
         text=answer or messages.EMPTY_ANSWER,

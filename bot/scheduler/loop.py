@@ -45,7 +45,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot import messages
+from bot import messages, metrics
 from bot.events import UserInfo, utcnow
 from bot.personality import ProactiveTask
 from bot.scheduler import jobs
@@ -149,6 +149,7 @@ class ProactiveLoop:
         """Claim the slots due at ``now`` and deliver each; their outcomes."""
         if not self.enabled:
             return []
+        metrics.scheduler_tick()
         now = now or self.clock()
         grace = timedelta(seconds=self.settings.misfire_grace_s)
         due = await self.app.db.run(lambda s: claim_due(s, now, TICK_LIMIT, grace=grace))

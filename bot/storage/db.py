@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
+from bot import metrics
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
 from bot.storage.watchdog import Watchdog
@@ -186,6 +187,7 @@ class Database:
         if self.outage_s <= 0:
             return
         if not self.out:
+            metrics.storage_error("database")
             log.warning(
                 "database at %s not answering (%s); going on without it for %.0fs",
                 self.display_url,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot import messages, prompts
+from bot import messages, metrics, prompts
 from bot.autonomy import Autonomy
 from bot.events import Message, Transport, utcnow
 from bot.learning.redact import TOKEN, redact
@@ -228,6 +228,7 @@ class Executor:
         started = time.perf_counter()
         record = await self._execute(call, toolbox, scope, timeout_s)
         record.ms = (time.perf_counter() - started) * 1000 - record.waited_ms
+        metrics.tool_call(record.name, record.outcome)
         changed = record.outcome in _RAN and record.side_effect in _CHANGES
         await self._audit(record, scope, now=changed)
         return record

@@ -25,3 +25,24 @@ async def wait_listening(
         await writer.wait_closed()
         return
     raise RuntimeError(f"the process did not start listening on port {port}")
+
+
+async def wait_ready(
+    port: int, child: asyncio.subprocess.Process, *, tries: int = 600, pause: float = 0.05
+) -> None:
+    """Return once ``GET /readyz`` on 127.0.0.1:``port`` answers 200 (the process and its
+    platforms connected). RuntimeError when ``child`` exits first or it never does."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(tries):
+            if child.returncode is not None:
+                raise RuntimeError(f"the process exited with {child.returncode} during start-up")
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(pause)
+    raise RuntimeError(f"the process on port {port} never became ready")

@@ -1,0 +1,1 @@
+"""The HTTP server every `chorus run` has, and what operators read from it."""
