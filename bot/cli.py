@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import signal
@@ -49,7 +50,54 @@ def _run(coro: Awaitable[T]) -> T:
         return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose subcommands live in their own modules and are imported only when run,
+    so ``chorus --version``, ``--help`` and the light commands start fast (the whole stack
+    takes a second or more to import). ``--help`` lists them from their short help here."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: name -> ("module:attribute", short help)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name][0].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][1]))
+            else:
+                command = super().get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+#: Subcommands in their own modules: where each is, and its one line of help.
+LAZY_COMMANDS = {
+    "check": ("bot.cli_check:check", "Is everything Chorus needs reachable?"),
+    "export": ("bot.cli_export:export", "Export data sets (well-rated answers as JSONL)."),
+    "jobs": ("bot.cli_jobs:jobs", "The scheduler's jobs and the proactive tasks."),
+    "kb": ("bot.cli_kb:kb", "The support assistant's knowledge base."),
+    "memory": ("bot.cli_memory:memory", "What Chorus remembers: stats, export, forget."),
+    "plugins": ("bot.cli_plugins:plugins", "Installed plugins: list, enable, disable."),
+    "stats": ("bot.cli_stats:stats", "What Chorus learned, per workspace."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS)
 @click.version_option(__version__, prog_name="chorus")
 @click.option(
     "--config",
@@ -247,23 +295,6 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
         )
     finally:
         database.dispose()
-
-
-from bot.cli_check import check  # noqa: E402
-from bot.cli_export import export  # noqa: E402
-from bot.cli_jobs import jobs  # noqa: E402
-from bot.cli_kb import kb  # noqa: E402
-from bot.cli_memory import memory  # noqa: E402
-from bot.cli_plugins import plugins  # noqa: E402
-from bot.cli_stats import stats  # noqa: E402
-
-cli.add_command(plugins)
-cli.add_command(memory)
-cli.add_command(export)
-cli.add_command(stats)
-cli.add_command(jobs)
-cli.add_command(kb)
-cli.add_command(check)
 
 
 def main() -> None:
