@@ -17,6 +17,7 @@ import click
 import yaml
 
 from bot import __version__, logs
+from bot.cli_errors import EXIT_FAILED, EXIT_USAGE, Failure
 from bot.errors import ChorusError
 from bot.settings import Settings, load_secrets, load_settings
 
@@ -28,12 +29,12 @@ log = logging.getLogger("chorus")
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Print a Chorus error as one clear line and exit 2, instead of a traceback."""
+    """Print a Chorus error as one clear line and exit 1, instead of a traceback."""
     try:
         yield
     except ChorusError as e:
         click.echo(f"chorus: error: {e}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_FAILED)
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -298,7 +299,19 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 
 
 def main() -> None:
-    cli(obj={})
+    """The ``chorus`` command: every failure is one ``chorus: error:`` line and status 1; a
+    wrong command line is click's usage message and status 2."""
+    try:
+        cli.main(obj={}, standalone_mode=False)
+    except click.UsageError as e:
+        e.show()
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as e:
+        Failure(e.format_message()).show()
+        sys.exit(EXIT_FAILED)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

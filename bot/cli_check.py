@@ -9,6 +9,7 @@ import sys
 import click
 
 from bot.check import run_checks
+from bot.cli_errors import Failure
 from bot.errors import ChorusError
 from bot.settings import load_secrets, load_settings
 
@@ -26,7 +27,7 @@ def check(ctx: click.Context, call_llm: bool, as_json: bool) -> None:
         settings = load_settings(path=ctx.obj.get("config"))
         secrets = load_secrets()
     except ChorusError as e:
-        raise click.ClickException(str(e)) from e
+        raise Failure(str(e)) from e
     results = asyncio.run(run_checks(settings, secrets, call_llm=call_llm))
     for result in results:
         if as_json:

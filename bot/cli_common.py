@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 from sqlmodel import Session, select
 
+from bot.cli_errors import Failure
 from bot.errors import ChorusError
 from bot.settings import Settings, load_settings
 from bot.storage.db import Database
@@ -24,7 +25,7 @@ def open_storage(ctx: click.Context) -> tuple[Settings, Database]:
         else:
             database.check()
     except ChorusError as e:
-        raise click.ClickException(str(e)) from e
+        raise Failure(str(e)) from e
     return settings, database
 
 
@@ -39,7 +40,7 @@ def find_tenant(session: Session, spec: str) -> Tenant:
         select(Tenant).where(Tenant.platform == platform, Tenant.external_id == external)
     ).first()
     if tenant is None:
-        raise click.ClickException(f"no workspace {spec}")
+        raise Failure(f"no workspace {spec}")
     return tenant
 
 

@@ -10,6 +10,7 @@ from sqlmodel import select
 from bot.builtin_tools.knowledge import KnowledgeBase, SyncReport
 from bot.builtin_tools.settings import KnowledgeBaseSettings
 from bot.cli_common import find_tenant, open_storage, tenant_option
+from bot.cli_errors import Failure
 from bot.errors import ChorusError
 from bot.settings import Settings, load_secrets
 from bot.storage.db import Database
@@ -29,7 +30,7 @@ def _knowledge_base(settings: Settings) -> KnowledgeBaseSettings:
     configs = validate_plugin_settings(settings, get_plugin_manager(settings.plugins.paths))
     kb_settings = getattr(configs.get(SUPPORT), "knowledge_base", None)
     if not isinstance(kb_settings, KnowledgeBaseSettings) or not kb_settings.path:
-        raise click.ClickException(
+        raise Failure(
             f"no knowledge base: set plugins.{SUPPORT}.knowledge_base.path "
             f"(or CHORUS_PLUGINS__{SUPPORT.upper()}__KNOWLEDGE_BASE__PATH)"
         )
@@ -42,7 +43,7 @@ def _open(ctx: click.Context) -> tuple[Settings, Database, KnowledgeBase]:
     settings, database = open_storage(ctx)
     try:
         kb_settings = _knowledge_base(settings)
-    except (click.ClickException, ChorusError):
+    except (Failure, ChorusError):
         database.dispose()
         raise
     make_store = _store_factory(settings, load_secrets(), database, None)
@@ -87,7 +88,7 @@ def kb_index(ctx: click.Context, tenant: str | None, full: bool) -> None:
         for tenant_id, name in tenants.items():
             click.echo(_line(name, base.sync(tenant_id, full=full)))
     except ChorusError as e:
-        raise click.ClickException(str(e)) from e
+        raise Failure(str(e)) from e
     finally:
         database.dispose()
 
@@ -104,7 +105,7 @@ def kb_search(ctx: click.Context, query: str, tenant: str, k: int | None) -> Non
         (tenant_id,) = _tenants(database, base, tenant)
         found = base.search(tenant_id, query, k)
     except ChorusError as e:
-        raise click.ClickException(str(e)) from e
+        raise Failure(str(e)) from e
     finally:
         database.dispose()
     for hit in found["results"]:

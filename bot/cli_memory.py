@@ -19,6 +19,7 @@ import click
 from sqlmodel import Session, col, select
 
 from bot.cli_common import open_storage
+from bot.cli_errors import Failure
 from bot.memory.personal import find_user, memory_stats
 from bot.personal_data import Erasure
 from bot.settings import Settings
@@ -41,7 +42,7 @@ def _person(session: Session, spec: str) -> User:
         )
     row = find_user(session, platform, tenant, user)
     if row is None:
-        raise click.ClickException(f"no user {spec} (nothing is stored about them)")
+        raise Failure(f"no user {spec} (nothing is stored about them)")
     return row
 
 
@@ -102,7 +103,7 @@ def memory_stats_command(ctx: click.Context, tenant: str | None) -> None:
                 stmt = stmt.where(Tenant.platform == platform, Tenant.external_id == external)
             tenants = list(session.exec(stmt))
             if tenant and not tenants:
-                raise click.ClickException(f"no workspace {tenant}")
+                raise Failure(f"no workspace {tenant}")
             for row in tenants:
                 people, team, team_fields = memory_stats(session, row.id)
                 click.echo(f"{row.platform}:{row.external_id}")
@@ -174,7 +175,7 @@ def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
         try:
             erased, note = asyncio.run(_erase(settings, database, make_store, tenant_id, user_id))
         except Exception as e:  # a store out of reach (Redis, disk): nothing in SQL went yet
-            raise click.ClickException(
+            raise Failure(
                 f"could not forget {spec}: {e}. Nothing was deleted from the database; "
                 "try again once it is reachable."
             ) from e

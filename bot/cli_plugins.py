@@ -6,6 +6,7 @@ import click
 from sqlmodel import Session, select
 
 from bot.cli_common import open_storage
+from bot.cli_errors import Failure
 from bot.errors import CommandError
 from bot.plugin_state import PluginState
 from bot.plugins import ChorusPluginManager, get_plugin_manager
@@ -106,7 +107,7 @@ def _set(
         where = f"{label}#{channel.lstrip('#')}" if channel else label
         click.echo(f"{name} {'enabled' if enabled else 'disabled'} in {where}")
     except CommandError as e:
-        raise click.ClickException(str(e)) from e
+        raise Failure(str(e)) from e
     finally:
         database.dispose()
 

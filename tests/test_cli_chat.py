@@ -117,7 +117,7 @@ async def test_chat_with_an_unknown_personality_option_stops_clearly(
 ) -> None:
     run = await chorus("chat", "--personality", "nobody", env=env, cwd=tmp_path, stdin="hi\n")
 
-    assert run.code == 2
+    assert run.code == 1
     assert "I don't know a personality called `nobody`" in run.err
     assert "Traceback" not in run.err and fake.requests == []
 
@@ -247,7 +247,7 @@ async def test_an_invalid_setting_exits_2_naming_the_key(
     env[variable] = value
     run = await chorus("chat", env=env, cwd=tmp_path, stdin="hello\n")
 
-    assert run.code == 2
+    assert run.code == 1
     assert run.out == ""
     assert run.err.startswith("chorus: error: invalid configuration")
     assert f"{key} (from {variable})" in run.err
@@ -261,7 +261,7 @@ async def test_an_unreachable_database_exits_2_with_a_clear_message(
     env["CHORUS_STORAGE__DATABASE_URL"] = "postgresql://postgres:pg-s3cret@127.0.0.1:1/x"
     run = await chorus("chat", env=env, cwd=tmp_path, stdin="hello\n")
 
-    assert run.code == 2
+    assert run.code == 1
     assert run.err.startswith("chorus: error: cannot reach the database at ")
     assert "postgresql://postgres:***@127.0.0.1:1/x" in run.err
     assert "CHORUS_STORAGE__DATABASE_URL" in run.err
@@ -275,7 +275,7 @@ async def test_a_missing_model_file_exits_2_with_a_clear_message(tmp_path: Path)
     )
     run = await chorus("chat", env=env, cwd=tmp_path, stdin="hello\n")
 
-    assert run.code == 2
+    assert run.code == 1
     assert run.out == ""
     assert run.err.startswith("chorus: error: local: no model file at /nonexistent.gguf")
     assert "llm.local.model_path" in run.err

@@ -374,7 +374,7 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 memories, 2 interactions, 1 ratings" in result.output
     result = chorus("memory", "export", "--user", "test:T1:U1")
-    assert result.exit_code == 1 and "no user" in result.output
+    assert result.exit_code == 1 and result.output.startswith("chorus: error: no user")
     result = chorus("memory", "export", "--user", "test:T1:U2")
     assert "Bo's secret is hunter-zebra" in result.output
     from bot.storage.db import Database

@@ -73,7 +73,7 @@ async def test_chorus_run_stops_with_a_clear_message_when_the_intent_is_refused(
     async with FakeDiscord(enabled_intents=0) as discord:
         env = clean_env(tmp_path, **_discord_env(discord))
         run = await chorus("run", env=env, cwd=tmp_path)
-    assert run.code == 2, run.err
+    assert run.code == 1, run.err
     assert f"chorus: error: {discord_messages.DISCORD_INTENTS_REJECTED}" in run.err
     assert "Traceback" not in run.err
     assert discord.closes == [4014] and len(discord.identifies) == 1
