@@ -201,6 +201,7 @@ def run(ctx: click.Context, verbose: bool) -> None:
     settings = _settings(ctx)
     level = settings.bot.log_level
     # Where the lines go depends on the adapters chosen: held until then (bot.logs).
+    logs.use_json(settings.log.format == "json")
     logs.hold(level)
 
     def choose(app: Any) -> list[Any]:
@@ -226,6 +227,7 @@ def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
     """Talk to Chorus in this terminal; pipe text in for one reply per line. Log lines go to
     storage.data_dir/logs/chorus.log (warnings and errors also here)."""
     settings = _settings(ctx)
+    logs.use_json(settings.log.format == "json")
     logs.to_console(settings.bot.log_level, settings.storage.data_dir, verbose=verbose)
 
     def console(app: Any) -> list[Any]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bot import deadline, messages, metrics, prompts
+from bot import deadline, logs, messages, metrics, prompts
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
@@ -227,8 +227,9 @@ class Dispatcher:
         (:mod:`bot.inbox`); it is answered unless an answer to it is on record.
         """
         event = Incoming(msg, transport, tools=tools, redelivered=redelivered)
-        async with self._tracked():
-            await self._within_deadline(event)
+        with logs.handling(msg.platform, msg.tenant):
+            async with self._tracked():
+                await self._within_deadline(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
         return Handled(
             iid, dropped=event.original_text == "" and iid is None, duplicate=event.duplicate
@@ -236,8 +237,9 @@ class Dispatcher:
 
     async def handle_reaction(self, reaction: Reaction) -> None:
         """Turn a reaction on a bot message into feedback. Never raises."""
-        async with self._tracked():
-            await self._reactions(Incoming(reaction))
+        with logs.handling(reaction.platform, reaction.tenant):
+            async with self._tracked():
+                await self._reactions(Incoming(reaction))
 
     async def run_command(self, msg: Message, line: str) -> str:
         """Run a command given explicitly (console ``/use``, Slack ``/chorus``); the answer."""

@@ -6,6 +6,11 @@ platform tokens) the same lines would land in the middle of the conversation, so
 go to a rotating file, ``storage.data_dir/logs/chorus.log``, and only warnings and errors
 (what the person should know about) reach stderr; ``-v`` sends them all to stderr as well.
 
+Lines are text (``time LEVEL logger: event``) by default, or one JSON object each with
+``log.format: json`` (:func:`use_json`): ``time``, ``level``, ``logger``, ``event``, and
+``platform`` and ``tenant`` while a message or reaction is being handled there
+(:func:`handling`). Never message text or tokens at INFO: that is each caller's rule.
+
 ``chorus run`` knows which of the two it is only once Chorus is up (the adapters configured
 decide), so until then lines are held in memory (:func:`hold`) and written where they belong
 once it is decided: the start-up lines (migrations, plugins) are not lost, and do not land
@@ -15,12 +20,28 @@ on a console either.
 from __future__ import annotations
 
 import collections
+import contextlib
+import contextvars
+import json
 import logging
 import logging.handlers
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["LOG_FILE", "hold", "is_held", "log_file", "release", "to_console", "to_stderr"]
+__all__ = [
+    "LOG_FILE",
+    "JsonFormatter",
+    "handling",
+    "hold",
+    "is_held",
+    "log_file",
+    "release",
+    "to_console",
+    "to_stderr",
+    "use_json",
+]
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: The console's log file, under ``storage.data_dir``.
@@ -42,6 +63,54 @@ NOISY = (
     "apscheduler",  # a line per job run
     "alembic.runtime.plugins",  # a line per plugin at every start-up
 )
+
+
+#: Where the event being handled comes from: (platform, tenant), for the JSON lines.
+_where: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "chorus_log_where", default=None
+)
+_json = False
+
+
+@contextlib.contextmanager
+def handling(platform: str, tenant: str) -> Iterator[None]:
+    """Lines logged meanwhile (in this task and the tasks it starts) name ``platform`` and
+    ``tenant`` (JSON lines)."""
+    token = _where.set((platform, tenant))
+    try:
+        yield
+    finally:
+        _where.reset(token)
+
+
+def use_json(on: bool = True) -> None:
+    """Write one JSON object a line from now on (``log.format: json``); call before the
+    handlers are installed."""
+    global _json
+    _json = on
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, event, and the platform
+    and tenant being handled when there is one; an exception's traceback as ``error``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        where = _where.get()
+        if where is not None:
+            line["platform"], line["tenant"] = where
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def _formatter() -> logging.Formatter:
+    return JsonFormatter() if _json else logging.Formatter(FORMAT)
 
 
 class _Held(logging.Handler):
@@ -95,7 +164,7 @@ def to_console(level: str, data_dir: str | Path, *, verbose: bool = False) -> Pa
         logging.getLogger(__name__).warning("cannot write the log file %s: %s", path, e)
         return None
     file.setLevel(level)
-    file.setFormatter(logging.Formatter(FORMAT))
+    file.setFormatter(_formatter())
     _install(level, [file, stderr])
     return path
 
@@ -117,7 +186,7 @@ def max_level(a: str, b: str) -> str:
 def _stderr(level: str) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(_formatter())
     return handler
 
 

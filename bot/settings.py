@@ -99,6 +99,12 @@ class LLMSettings(_Section):
     local: LocalModelSettings = Field(default_factory=LocalModelSettings)
 
 
+class LogSettings(_Section):
+    """How log lines are written (their level is ``bot.log_level``)."""
+
+    format: Literal["text", "json"] = "text"
+
+
 class HTTPSettings(_Section):
     """The one HTTP server of ``chorus run``: Slack's Events API, the HTTP API, the admin
     page, ``/healthz``, ``/readyz`` and ``/metrics``."""
@@ -430,6 +436,7 @@ class PlansSettings(_Section):
 class Settings(_Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)

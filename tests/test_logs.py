@@ -4,6 +4,7 @@ tests/test_cli_chat.py; these are the cases a subprocess does not reach easily."
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +83,36 @@ def test_a_log_file_that_cannot_be_written_falls_back_to_stderr_and_says_why(
 def test_noisy_libraries_stay_at_warning() -> None:
     logs.to_stderr("DEBUG")
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+async def test_json_lines_name_the_platform_and_tenant_being_handled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``log.format: json``: one object a line; while a message from a workspace is handled,
+    its lines say which; the message's text is not in them."""
+    from bot.app import Chorus
+    from bot.settings import Secrets
+    from tests.conftest import make_settings, message
+    from tests.fakes import FakeLLM, FakeTransport
+
+    logs.use_json(True)
+    try:
+        logs.to_stderr("INFO")
+        log.info("before any message")
+        app = await Chorus.create(make_settings(tmp_path), Secrets(), llm=FakeLLM())
+        try:
+            app.llm.enqueue(FakeLLM.failure())  # type: ignore[attr-defined]
+            await app.dispatcher.handle_message(
+                message("secret plans", tenant="T7"), FakeTransport()
+            )
+        finally:
+            await app.aclose()
+    finally:
+        logs.use_json(False)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    first = lines[0]
+    assert set(first) == {"time", "level", "logger", "event"}
+    assert first["event"] == "before any message" and first["level"] == "INFO"
+    failed = [x for x in lines if x["event"].startswith("LLM provider failed")]
+    assert failed and failed[0]["platform"] == "test" and failed[0]["tenant"] == "T7"
+    assert all("secret plans" not in json.dumps(x) for x in lines)
