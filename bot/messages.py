@@ -20,6 +20,9 @@ __all__ = [
     "PERSONALITY_DISABLED",
     "INTERNAL_ERROR",
     "DEADLINE_PASSED",
+    "SLACK_UNREACHABLE",
+    "SLACK_UNREACHABLE_HINT",
+    "SLACK_REFUSED",
     "ANSWER_CUT",
     "STORAGE_DEGRADED",
     "DEMO_MODEL_NOTE",
@@ -750,6 +753,15 @@ def proactive_status(
     if stopped:
         lines += ["", "*Stopped*", *(f"• {item}" for item in stopped)]
     return "\n".join(lines)
+
+
+# -- platforms that cannot be reached --------------------------------------------------------
+
+SLACK_UNREACHABLE = "cannot reach Slack at {url}: {error}"
+SLACK_UNREACHABLE_HINT = "check the network, a proxy, and slack.api_url (CHORUS_SLACK__API_URL)"
+SLACK_REFUSED = (
+    "Slack refused the bot token ({error}): check SLACK_BOT_TOKEN (README, Slack; `chorus check`)"
+)
 
 
 # -- tools ---------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from adapters.discord.convert import (
 from adapters.discord.split import render
 from adapters.discord.stream import EDIT_EVERY_S, DiscordReplyStream
 from adapters.threads import ThreadMemory
+from adapters.unreachable import Backoff, unreachable_reason
 from bot import messages
 from bot.app import Chorus
 from bot.check import Check
@@ -347,23 +348,36 @@ class DiscordAdapter(Adapter):
         self.ready.set()
 
     async def start(self) -> None:
+        """Connect and serve until closed. While Discord cannot be reached: one line saying
+        so and what to check, and another try after a growing pause; a token or intent
+        Discord refuses stops start-up (trying again would not help)."""
         token = self.app.secrets.discord_token
         assert token is not None
+        backoff = Backoff()
         try:
-            async with self.client:
-                await self._connect(token.get_secret_value())
-        except discord.PrivilegedIntentsRequired as e:
-            log.error(discord_messages.DISCORD_INTENTS_REJECTED)
-            raise ConfigError(discord_messages.DISCORD_INTENTS_REJECTED) from e
-        except discord.LoginFailure as e:
-            raise ConfigError(discord_messages.DISCORD_LOGIN_FAILED) from e
-        except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as e:
-            if self._stopping:
-                return
-            url, error = self.cfg.api_url, type(e).__name__
-            raise ConfigError(
-                discord_messages.DISCORD_UNREACHABLE.format(url=url, error=error)
-            ) from e
+            while not self._stopping:
+                try:
+                    async with self.client:
+                        await self._connect(token.get_secret_value())
+                    return
+                except discord.PrivilegedIntentsRequired as e:
+                    log.error(discord_messages.DISCORD_INTENTS_REJECTED)
+                    raise ConfigError(discord_messages.DISCORD_INTENTS_REJECTED) from e
+                except discord.LoginFailure as e:
+                    raise ConfigError(discord_messages.DISCORD_LOGIN_FAILED) from e
+                except (aiohttp.ClientConnectionError, discord.GatewayNotFound, OSError) as e:
+                    if self._stopping:
+                        return
+                    wait = backoff.next()
+                    log.warning(
+                        "%s; trying again in %.0fs",
+                        discord_messages.DISCORD_UNREACHABLE.format(
+                            url=self.cfg.api_url, error=unreachable_reason(e)
+                        ),
+                        wait,
+                    )
+                    self.client.clear()  # a closed client may connect again
+                    await asyncio.sleep(wait)
         finally:
             self._unregister()
 

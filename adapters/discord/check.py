@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.check import Check, first_line
+from adapters.discord import messages
+from adapters.unreachable import unreachable_reason
+from bot.check import Check
 from bot.settings import Secrets, Settings
 
 __all__ = ["check_discord"]
@@ -36,7 +38,8 @@ async def check_discord(settings: Settings, secrets: Secrets) -> Check | None:
                 response.raise_for_status()
                 application = await response.json()
     except (aiohttp.ClientError, TimeoutError) as e:
-        return Check("discord", False, f"Discord unreachable: {first_line(e)}")
+        text = messages.DISCORD_UNREACHABLE.format(url=cfg.api_url, error=unreachable_reason(e))
+        return Check("discord", False, text)
     who = f"bot {me.get('username')}"
     content = bool(int(application.get("flags") or 0) & _MESSAGE_CONTENT)
     if cfg.message_content_intent and not content:

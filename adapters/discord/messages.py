@@ -31,7 +31,10 @@ DISCORD_LOGIN_FAILED = (
 )
 
 
-DISCORD_UNREACHABLE = "Cannot reach Discord at {url}: {error}. Check discord.api_url."
+DISCORD_UNREACHABLE = (
+    "cannot reach Discord at {url}: {error} (check the network, a proxy, and discord.api_url:"
+    " CHORUS_DISCORD__API_URL)"
+)
 
 
 #: The ``/chorus`` application command and its subcommands, as Discord lists them (at most

@@ -49,12 +49,15 @@ from adapters.slack.server import events_route
 from adapters.slack.socket_mode import AsyncSocketModeHandler
 from adapters.slack.stream import SlackStreams
 from adapters.threads import ThreadMemory
+from adapters.unreachable import Backoff, unreachable_reason
+from adapters.unreachable import stopped_within as _stopped_within
 from adapters.web.server import WebServer
 from bot import messages
 from bot.app import Chorus
 from bot.check import Check
 from bot.commands import Answer
 from bot.dispatcher import Handled
+from bot.errors import ConfigError
 from bot.events import DeliveryError, DirectSent, Message, Outgoing, ReplyStream, Speaker
 from bot.inbox import Pending
 from bot.settings import Secrets, Settings
@@ -508,11 +511,36 @@ class SlackAdapter(Adapter):
         self.bot_id = str(auth.get("bot_id", ""))
         log.info("connected to Slack workspace %s as %s", auth.get("team_id"), self.bot_user_id)
 
+    async def _reach_slack(self) -> None:
+        """Who the bot is (``auth.test``); while Slack cannot be reached, one line saying so
+        and what to check, and tries again with a growing pause (a token Slack refuses stops
+        start-up: trying again would not help)."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self._identify_bot()
+                return
+            except SlackApiError as e:
+                error = e.response.get("error", "unknown_error") if e.response else "unknown_error"
+                raise ConfigError(messages.SLACK_REFUSED.format(error=error)) from e
+            except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as e:
+                wait = backoff.next()
+                log.warning(
+                    "%s; trying again in %.0fs (%s)",
+                    messages.SLACK_UNREACHABLE.format(
+                        url=self.cfg.api_url, error=unreachable_reason(e)
+                    ),
+                    wait,
+                    messages.SLACK_UNREACHABLE_HINT,
+                )
+                if await _stopped_within(self._stopped, wait):
+                    raise asyncio.CancelledError from e
+
     async def start(self) -> None:
         # One HTTP session for every Web API call: slack_sdk opens a new connection per
         # request otherwise.
         self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
-        await self._identify_bot()
+        await self._reach_slack()
         if self.socket_mode:
             token = self.app.secrets.slack_app_token
             assert token is not None

@@ -4,10 +4,13 @@ token for Socket Mode. Nothing is posted; tokens are never printed."""
 
 from __future__ import annotations
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.scopes import ASSISTANT_SCOPES, BOT_SCOPES
+from adapters.unreachable import unreachable_reason
+from bot import messages
 from bot.check import Check
 from bot.settings import Secrets, Settings
 
@@ -32,8 +35,13 @@ async def check_slack(settings: Settings, secrets: Secrets) -> Check | None:
     except SlackApiError as e:
         error = e.response.get("error", "unknown_error") if e.response else "unknown_error"
         return Check("slack", False, f"Slack answered {error}", "check the tokens (README, Slack)")
-    except SlackClientError as e:
-        return Check("slack", False, f"Slack unreachable: {type(e).__name__}")
+    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as e:
+        return Check(
+            "slack",
+            False,
+            messages.SLACK_UNREACHABLE.format(url=cfg.api_url, error=unreachable_reason(e)),
+            messages.SLACK_UNREACHABLE_HINT,
+        )
     team = f"workspace {auth.get('team') or auth.get('team_id')} as {auth.get('user')}"
     needed = set(BOT_SCOPES) if cfg.assistant else set(BOT_SCOPES) - set(ASSISTANT_SCOPES)
     missing = sorted(needed - granted - {""})
