@@ -147,6 +147,8 @@ async def _serve(
             if task is not waiter and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        if web is not None:
+            web.stopping()
         if proactive is not None:
             with contextlib.suppress(Exception):
                 await proactive.aclose()

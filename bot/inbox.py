@@ -31,8 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from sqlmodel import Session
 
 from bot.events import utcnow
 from bot.personal_data import PersonalData
+from bot.processes import process_name
 from bot.storage.db import Database
 from bot.storage.tables import INBOUND as T
 from bot.storage.tables import INTERACTIONS, TENANTS, USERS
@@ -57,7 +56,6 @@ __all__ = [
     "Pending",
     "Recover",
     "answered_before",
-    "worker_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,11 +64,6 @@ log = logging.getLogger(__name__)
 ACCEPT_WAIT_S = 2.0
 #: Times an event is handled before it is given up (one that crashes its worker every time).
 MAX_ATTEMPTS = 3
-
-
-def worker_name() -> str:
-    """This process's name in the journal: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:200]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +88,7 @@ class Inbox:
     def __init__(self, db: Database, *, lease_s: float = 15.0, worker: str | None = None) -> None:
         self.db = db
         self.lease_s = lease_s
-        self.worker = worker or worker_name()
+        self.worker = worker or process_name()
         self._handlers: dict[str, Recover] = {}
         self._task: asyncio.Task[None] | None = None
         self._recovering: set[asyncio.Task[None]] = set()

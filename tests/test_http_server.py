@@ -55,6 +55,17 @@ async def test_readyz_names_each_part(served: tuple[Chorus, WebServer]) -> None:
     assert '"vector_index":"ok"' in body and '"model":"ok"' in body
 
 
+async def test_readyz_turns_unready_once_the_process_shuts_down(
+    served: tuple[Chorus, WebServer],
+) -> None:
+    """A load balancer stops sending a stopping worker new requests; it still answers."""
+    _, web = served
+    web.stopping()
+    status, body = await _get(f"{web.url}/readyz")
+    assert (status, body) == (503, '{"status":"unready","checks":{"process":"shutting down"}}')
+    assert (await _get(f"{web.url}/healthz"))[0] == 200
+
+
 async def test_metrics_count_messages_by_platform_and_outcome(
     served: tuple[Chorus, WebServer], llm: FakeLLM
 ) -> None:

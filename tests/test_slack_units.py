@@ -176,3 +176,31 @@ async def test_run_starts_slack_when_tokens_are_set_and_console_otherwise(app) -
     assert not http.socket_mode
     app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1"})
     assert [a.platform for a in _platform_adapters(app)] == ["console"]
+
+
+@pytest.mark.parametrize(
+    ("ready", "stopped", "error"), [(False, False, "starting"), (True, True, "stopping")]
+)
+def test_the_events_route_answers_503_before_start_up_and_once_stopping(
+    ready: bool, stopped: bool, error: str
+) -> None:
+    """Slack retries a 503 and a load balancer (deploy/haproxy.cfg) sends it to another
+    worker, so nothing reaches a worker that cannot handle it yet, or any more."""
+    import asyncio
+
+    from slack_bolt.async_app import AsyncApp
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from adapters.slack.server import events_route
+
+    ready_event, stopped_event = asyncio.Event(), asyncio.Event()
+    if ready:
+        ready_event.set()
+    if stopped:
+        stopped_event.set()
+    bolt = AsyncApp(token="xoxb-1", signing_secret="s")
+    route = events_route(bolt, "/slack/events", None, ready_event, stopped_event)
+    with TestClient(Starlette(routes=[route])) as client:
+        response = client.post("/slack/events", content=b"{}")
+    assert (response.status_code, response.json()) == (503, {"error": error})

@@ -178,7 +178,7 @@ class SlackAdapter(Adapter):
         if self.socket_mode:
             return []
         secret = self.app.secrets.slack_signing_secret
-        return [events_route(self.bolt, self.cfg.path, secret, self.ready)]
+        return [events_route(self.bolt, self.cfg.path, secret, self.ready, self._stopped)]
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:

@@ -33,13 +33,20 @@ _ANSWERS = {401: {"error": "invalid request"}, 400: {"error": "malformed request
 
 
 def events_route(
-    bolt: AsyncApp, path: str, signing_secret: SecretStr | None, ready: asyncio.Event
+    bolt: AsyncApp,
+    path: str,
+    signing_secret: SecretStr | None,
+    ready: asyncio.Event,
+    stopped: asyncio.Event | None = None,
 ) -> Route:
     """The route serving ``bolt`` at ``path`` (POST), checked with ``signing_secret``. Until
-    ``ready`` (the adapter knows who the bot is), it answers 503, which Slack retries."""
+    ``ready`` (the adapter knows who the bot is), and once ``stopped`` (the process shuts
+    down), it answers 503: Slack retries it, a load balancer sends it to another worker."""
     secret = signing_secret.get_secret_value() if signing_secret is not None else None
 
     async def handle(request: Request) -> Response:
+        if stopped is not None and stopped.is_set():
+            return JSONResponse({"error": "stopping"}, status_code=503)
         if not ready.is_set():
             return JSONResponse({"error": "starting"}, status_code=503)
         raw = await request.body()

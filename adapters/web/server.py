@@ -60,6 +60,7 @@ class WebServer:
         self._task: asyncio.Task[None] | None = None
         #: ``http://host:port`` once listening (``http.port: 0`` picks a free port).
         self.url: str | None = None
+        self._stopping = False
 
     def mount(self, routes: Sequence[BaseRoute]) -> None:
         """Serve ``routes`` too (an adapter's), from now on."""
@@ -78,7 +79,10 @@ class WebServer:
 
     async def _readyz(self, request: Request) -> Response:
         """Ready: the database, Redis, the vector index and the model, each named."""
-        checks = await readiness(self.app, self.adapters)
+        if self._stopping:
+            checks = {"process": "shutting down"}
+        else:
+            checks = await readiness(self.app, self.adapters)
         ready = all(c == "ok" for c in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unready", "checks": checks},
@@ -117,6 +121,11 @@ class WebServer:
     @staticmethod
     async def _serve(server: uvicorn.Server) -> None:
         await server.serve()
+
+    def stopping(self) -> None:
+        """The process is shutting down: ``/readyz`` answers 503 from now on, so a load
+        balancer sends new requests to other workers while this one finishes its own."""
+        self._stopping = True
 
     async def aclose(self) -> None:
         """Stop taking requests; let those in progress finish (idempotent)."""

@@ -21,9 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
@@ -31,8 +28,9 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 from bot.kv import KEY_PREFIX
+from bot.processes import process_name
 
-__all__ = ["LEADER_KEY", "Leadership", "in_process", "process_name"]
+__all__ = ["LEADER_KEY", "Leadership", "in_process"]
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +43,6 @@ Callback = Callable[[], Awaitable[None]]
 def in_process(redis: aioredis.Redis) -> bool:
     """Whether ``redis`` is the in-process fakeredis of the embedded default."""
     return type(redis).__module__.split(".", 1)[0] == "fakeredis"
-
-
-def process_name() -> str:
-    """``host:pid:random``: tells processes apart in the lock's value and in logs."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Leadership:
