@@ -36,7 +36,17 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrations.db'}"
         return
-    request.getfixturevalue("pg_url")  # skips when the server is not there
+    request.getfixturevalue("pg_url")  # fails when the server is not there
+    yield from _new_schema()
+
+
+@pytest.fixture
+def empty_pg_url(pg_url: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL schema."""
+    yield from _new_schema()
+
+
+def _new_schema() -> Iterator[str]:
     schema = f"chorus_mig_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
@@ -246,3 +256,34 @@ def test_upgrading_a_database_with_data_keeps_the_data(empty_db: Database) -> No
         )
         session.commit()
         assert len(session.exec(select(Conversation)).all()) == 1
+
+
+@pytest.mark.slow
+def test_workers_starting_at_once_on_a_new_database_migrate_one_after_the_other(
+    empty_pg_url: str, tmp_path: Path
+) -> None:
+    """Several ``chorus run`` starting together each migrate at start-up: on PostgreSQL an
+    advisory lock lets one migrate while the others wait, then find nothing left to do.
+    (One SQLite file belongs to one process, the embedded default.)"""
+    empty_url = empty_pg_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env["CHORUS_STORAGE__DATABASE_URL"] = empty_url
+    procs = [
+        subprocess.Popen(
+            [*_chorus(), "db", "upgrade"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    db = Database(empty_url)
+    try:
+        assert current_revision(db.engine) == HEAD
+        assert schema_diff(db.engine) == []
+    finally:
+        db.dispose()

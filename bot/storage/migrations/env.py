@@ -16,6 +16,9 @@ target_metadata = SQLModel.metadata
 #: Tables in the Chorus database that Alembic does not own: APScheduler's SQL job store
 #: creates and manages ``apscheduler_jobs`` itself (see ``bot.scheduler.loop``).
 FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+#: The PostgreSQL advisory lock held while migrating: several workers starting at once on a
+#: new database migrate one after the other (the later ones find it done), instead of racing.
+MIGRATION_LOCK = 0x63686F72  # "chor"
 
 
 def include_object(
@@ -57,6 +60,8 @@ def run_migrations_online() -> None:
             include_object=include_object,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.run_migrations()
         connection.commit()
         if sqlite:
