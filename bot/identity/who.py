@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -135,6 +137,38 @@ def _get_or_create(session: Session, model: Any, lookup: dict[str, Any], **extra
     return row
 
 
+def once_committed(session: Session, remember: Callable[[], None]) -> None:
+    """Run ``remember`` when ``session``'s transaction commits, never if it rolls back.
+
+    What a process caches about rows (a tenant's id, a person) must be rows others can see:
+    cached before the commit, another message handled meanwhile (in another thread) would
+    write rows referring to one not committed yet, or never (a rollback).
+    """
+    pending: list[Callable[[], None]] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        event.listen(session, "after_commit", _committed)
+        event.listen(session, "after_rollback", _rolled_back)
+    pending.append(remember)
+
+
+_PENDING = "chorus.once_committed"
+
+
+def _committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nothing is committed yet
+    pending = session.info.get(_PENDING) or []
+    session.info[_PENDING] = []
+    for remember in pending:
+        remember()
+
+
+def _rolled_back(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info[_PENDING] = []
+
+
 def ensure_tenant(
     session: Session, platform: str, external_id: str, cache: IdentityCache | None = None
 ) -> uuid.UUID:
@@ -142,9 +176,10 @@ def ensure_tenant(
     if cache is not None and key in cache.tenants:
         return cache.tenants[key]
     tenant = _get_or_create(session, Tenant, {"platform": platform, "external_id": external_id})
-    if cache is not None:
-        cache.tenants[key] = tenant.id
     tenant_id: uuid.UUID = tenant.id
+    if cache is not None:
+        tenants = cache.tenants
+        once_committed(session, lambda: tenants.__setitem__(key, tenant_id))
     return tenant_id
 
 
@@ -184,9 +219,13 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
         channel_personality=binding,
         team_profile=dict(team_profile or {}),
     )
-    fetched = time.monotonic()
-    cache.users[(tenant_id, msg.user)] = (fetched, who, _aware(user.last_seen_at))
-    cache.bindings[(tenant_id, msg.channel)] = (fetched, binding)
+    fetched, seen = time.monotonic(), _aware(user.last_seen_at)
+
+    def remember() -> None:
+        cache.users[(tenant_id, msg.user)] = (fetched, who, seen)
+        cache.bindings[(tenant_id, msg.channel)] = (fetched, binding)
+
+    once_committed(session, remember)
     return who
 
 
