@@ -151,6 +151,7 @@ __all__ = [
     "ADMIN_PAGE_CHANNEL_NEEDED",
     "ADMIN_PAGE_CHANNEL_TOO_LONG",
     "ADMIN_PAGE_UNAVAILABLE",
+    "ADMIN_PAGE_FAILED",
     "admin_page_switched",
     "admin_page_bound",
 ]
@@ -926,6 +927,11 @@ ADMIN_PAGE_CHANNEL_TOO_LONG = "A channel name has at most 128 characters."
 ADMIN_PAGE_UNAVAILABLE = (
     "The database or Redis is not answering just now, so that could not be done. Please try "
     "again in a minute."
+)
+
+ADMIN_PAGE_FAILED = (
+    "Something went wrong on our side, and it has been logged. Please try again; if it keeps "
+    "happening, tell whoever runs Chorus."
 )
 
 

@@ -47,6 +47,8 @@ class AdminSite:
     #: The API keys the fake key check knows: key → (tenant id, scopes).
     keys: dict[str, tuple[uuid.UUID, Collection[str]]] = field(default_factory=dict)
     chat: FakeTransport = field(default_factory=FakeTransport)
+    #: The in-process Redis server (``connected = False``: Redis stops answering).
+    redis: fakeredis.FakeServer = field(default_factory=fakeredis.FakeServer)
 
     async def say(self, text: str, **who: Any) -> None:
         """A message in the chat (makes the workspace and the person exist)."""
@@ -88,11 +90,12 @@ class AdminSite:
 
 async def admin_site(tmp_path: Path, llm: FakeLLM, **sections: Any) -> AsyncIterator[AdminSite]:
     settings = make_settings(tmp_path, http={"public_url": BASE}, **sections)
+    server = fakeredis.FakeServer()
     app = await Chorus.create(
         settings,
         Secrets(chorus_admin_secret="test-secret"),
         llm=llm,
-        redis=fakeredis.FakeAsyncRedis(decode_responses=True),
+        redis=fakeredis.FakeAsyncRedis(server=server, decode_responses=True),
     )
     web = WebServer(app)
     keys: dict[str, tuple[uuid.UUID, Collection[str]]] = {}
@@ -104,7 +107,7 @@ async def admin_site(tmp_path: Path, llm: FakeLLM, **sections: Any) -> AsyncIter
     transport = httpx.ASGITransport(app=web.starlette)
     client = httpx.AsyncClient(transport=transport, base_url=BASE, follow_redirects=True)
     try:
-        yield AdminSite(app, web, client, keys)
+        yield AdminSite(app, web, client, keys, redis=server)
     finally:
         await client.aclose()
         await app.aclose()

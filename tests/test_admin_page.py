@@ -18,6 +18,7 @@ from pathlib import Path
 
 import itsdangerous
 import pytest
+from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from adapters.admin import COOKIE
@@ -26,7 +27,9 @@ from bot.bindings import channel_bindings
 from bot.events import utcnow
 from bot.storage.models import AuditEntry, Memory, ProactiveTaskRecord, User
 from tests.admin_helpers import BASE, AdminSite, admin_site, csrf_of, link_in
+from tests.conftest import empty_postgres
 from tests.fakes import FakeLLM
+from tests.servers.tcp_proxy import proxy_to
 
 
 @pytest.fixture
@@ -393,3 +396,67 @@ async def test_a_login_for_a_workspace_erased_since_ends(site: AdminSite) -> Non
     session = {"tenant_id": str(uuid.uuid4()), "actor": "x", "via": "key", "csrf": "t"}
     site.use_cookie(_signed("test-secret", {**session, "until": time.time() + 60}))
     assert (await site.client.get(f"{BASE}/admin/")).url.path == "/admin/login"
+
+
+@pytest.mark.postgres
+async def test_every_page_and_form_on_postgresql(tmp_path: Path, llm: FakeLLM, pg_url: str) -> None:
+    async for site in admin_site(tmp_path, llm, storage={"database_url": pg_url}):
+        try:
+            await site.say("hello", tenant="T1", user="U1", user_name="Ada")
+            await site.say("hi", tenant="T1", user="U1", channel="general")
+            await site.log_in()
+            assert (
+                "is now disabled"
+                in (
+                    await site.post(
+                        "/plugins", plugin="data_analyst", state="off", channel="general"
+                    )
+                ).text
+            )
+            assert (
+                "now answers in #C1"
+                in (await site.post("/bindings", channel="C1", personality="assistant")).text
+            )
+            for path in ("/", "/stats", "/stats/chart.png", "/people", "/jobs", "/audit?page=2"):
+                response = await site.client.get(f"{BASE}/admin{path}")
+                assert response.status_code == 200 and response.url.path != "/admin/login", path
+            home = await site.client.get(f"{BASE}/admin/")
+            assert 'id="channel-general"' in home.text and 'id="channel-C1"' in home.text
+        finally:
+            empty_postgres(site.app.db.engine)
+
+
+async def test_redis_down_spends_no_link(site: AdminSite) -> None:
+    link = link_in(await site.command("admin", tenant="T1", user="UBOSS", is_admin=True))
+    page = await site.client.get(link)
+    site.redis.connected = False
+    try:
+        response = await site.client.post(link, data={"csrf": csrf_of(page.text)})
+        assert response.url.path == "/admin/login" and "not answering just now" in response.text
+    finally:
+        site.redis.connected = True
+    home = await site.client.post(link, data={"csrf": csrf_of(page.text)})
+    assert home.url.path == "/admin/"  # the link still works
+
+
+@pytest.mark.postgres
+async def test_a_database_that_stops_answering_gets_a_clear_page(
+    tmp_path: Path, llm: FakeLLM, pg_url: str
+) -> None:
+    url = make_url(pg_url)
+    with proxy_to(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        storage = {"database_url": through, "connect_timeout_s": 1, "outage_s": 0}
+        async for site in admin_site(tmp_path, llm, storage=storage):
+            try:
+                await site.say("hello", tenant="T1", user="U1")
+                await site.log_in()
+                proxy.refuse()
+                response = await site.client.get(f"{BASE}/admin/people")
+                assert response.status_code == 503
+                assert "not answering just now" in response.text
+                proxy.heal()
+                assert (await site.client.get(f"{BASE}/admin/people")).status_code == 200
+            finally:
+                proxy.heal()
+                empty_postgres(site.app.db.engine)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -57,6 +58,12 @@ def admin_app(
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return site.render(request, "error.html", status_code=status, message="")
 
+    async def failed(request: Request, exc: Exception) -> Response:
+        # Starlette raises ``exc`` again once this page is sent: the server logs it.
+        return site.render(
+            request, "error.html", status_code=500, message=messages.ADMIN_PAGE_FAILED
+        )
+
     public = app.settings.http.public_url or ""
     return Starlette(
         routes=[
@@ -78,7 +85,9 @@ def admin_app(
         ],
         exception_handlers={
             StorageUnavailable: unavailable,
+            OperationalError: unavailable,  # the database unreachable (then out for a while)
             RedisError: unavailable,
             HTTPException: not_found,
+            Exception: failed,
         },
     )

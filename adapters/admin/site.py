@@ -195,15 +195,16 @@ class Site:
     def render(
         self, request: Request, name: str, *, status_code: int = 200, **context: Any
     ) -> Response:
-        flashes = [(kind, text) for kind, text in request.session.pop("flash", [])]
+        has_session = "session" in request.scope  # not for errors caught outside it
+        flashes = request.session.pop("flash", []) if has_session else []
         return self.templates.TemplateResponse(
             request,
             name,
             {
                 "base": self.base(request),
                 "here": name.removesuffix(".html"),
-                "csrf": self.csrf(request),
-                "flashes": flashes,
+                "csrf": self.csrf(request) if has_session else "",
+                "flashes": [(kind, text) for kind, text in flashes],
                 "bot_name": self.app.settings.bot.name,
                 **context,
             },
