@@ -231,7 +231,11 @@ async def test_enabling_and_disabling_a_plugin_is_audited(site: AdminSite) -> No
         ("plugin.disable", "test:UBOSS (admin page)", "data_analyst", {"channel": ""}),
         ("plugin.enable", "test:UBOSS (admin page)", "data_analyst", {"channel": "sales"}),
     ]
-    assert 'id="channel-sales"' in on.text  # the channel is listed with its own setting
+    # The channels are listed with what is on in each and their own settings.
+    sales = on.text.split('id="channel-sales"', 1)[1].split("</tr>", 1)[0]
+    c1 = on.text.split('id="channel-C1"', 1)[1].split("</tr>", 1)[0]
+    assert "data_analyst</code> on" in sales and "data_analyst" in sales.split("<td>")[3]
+    assert "data_analyst" not in c1
 
 
 async def test_an_unknown_plugin_is_refused_clearly(site: AdminSite) -> None:

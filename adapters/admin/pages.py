@@ -96,9 +96,7 @@ class Pages:
     async def home(self, request: Request, admin: Admin, tenant: Tenant) -> Response:
         app = self.site.app
         found = await app.db.run(lambda s: reads.channels(s, admin.tenant_id))
-        enabled = {"": await app.state.enabled(admin.tenant_id, "")}
-        for channel in found.known:
-            enabled[channel] = await app.state.enabled(admin.tenant_id, channel)
+        enabled = await app.state.enabled_in(admin.tenant_id, ["", *found.known])
         registry = app.pm.registry
         plugins = []
         for name in sorted(app.state.plugins):
