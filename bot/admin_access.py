@@ -47,7 +47,8 @@ ADMIN_SCOPE = "admin"
 
 #: What a key is: its workspace (tenant id) and scopes; None: not a key (unknown, revoked).
 KeyCheck = tuple[uuid.UUID, Collection[str]] | None
-#: How a key is checked (``verify_key(key) -> (tenant_id, scopes) | None``), sync or async.
+#: How a key is checked (``verify_key(key) -> (tenant_id, scopes) | None``): a coroutine
+#: function, or a plain one (the admin page calls it in a worker thread).
 VerifyKey = Callable[[str], KeyCheck | Awaitable[KeyCheck]]
 
 

@@ -8,8 +8,11 @@ spend the link on them (and log them in).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+from collections.abc import Awaitable
+from functools import partial
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -18,7 +21,14 @@ from starlette.routing import Route
 
 from adapters.admin.site import Site
 from bot import messages
-from bot.admin_access import ADMIN_SCOPE, Admin, LoginLinks, key_fingerprint
+from bot.admin_access import (
+    ADMIN_SCOPE,
+    Admin,
+    KeyCheck,
+    LoginLinks,
+    VerifyKey,
+    key_fingerprint,
+)
 from bot.audit import audit
 
 __all__ = ["LoginRoutes"]
@@ -27,6 +37,19 @@ log = logging.getLogger(__name__)
 
 #: Longer than any API key: refused before it is checked.
 MAX_KEY_CHARS = 512
+
+
+async def _check(verify: VerifyKey, key: str) -> KeyCheck:
+    """Ask ``verify`` about ``key``: a coroutine function in this loop, any other callable in
+    a worker thread (it may read a database)."""
+    checked: KeyCheck | Awaitable[KeyCheck]
+    if inspect.iscoroutinefunction(verify):
+        checked = verify(key)
+    else:
+        checked = await asyncio.to_thread(partial(verify, key))
+    if inspect.isawaitable(checked):
+        return await checked
+    return checked
 
 
 class LoginRoutes:
@@ -79,8 +102,7 @@ class LoginRoutes:
         key = str(form.get("key") or "").strip()
         found = None
         if key and len(key) <= MAX_KEY_CHARS:
-            checked = verify(key)
-            found = await checked if inspect.isawaitable(checked) else checked
+            found = await _check(verify, key)
         if found is None or ADMIN_SCOPE not in found[1]:
             log.info("an admin page login with a key that is not an admin key was refused")
             self.site.flash(request, "error", messages.ADMIN_PAGE_KEY_REFUSED)
