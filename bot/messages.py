@@ -152,6 +152,7 @@ __all__ = [
     "ADMIN_PAGE_CHANNEL_TOO_LONG",
     "ADMIN_PAGE_UNAVAILABLE",
     "ADMIN_PAGE_FAILED",
+    "ADMIN_PAGE_BAD_REQUEST",
     "admin_page_switched",
     "admin_page_bound",
 ]
@@ -933,6 +934,8 @@ ADMIN_PAGE_FAILED = (
     "Something went wrong on our side, and it has been logged. Please try again; if it keeps "
     "happening, tell whoever runs Chorus."
 )
+
+ADMIN_PAGE_BAD_REQUEST = "That request could not be read, so nothing was changed."
 
 
 def admin_page_switched(plugin: str, enabled: bool, channel: str) -> str:

@@ -464,3 +464,12 @@ async def test_a_database_that_stops_answering_gets_a_clear_page(
             finally:
                 proxy.heal()
                 empty_postgres(site.app.db.engine)
+
+
+async def test_a_form_that_cannot_be_read_changes_nothing(site: AdminSite) -> None:
+    tenant_id = await site.tenant_id("T1")
+    await site.log_in()
+    fields = {f"f{i}": "x" for i in range(50)}  # more fields than any form of the page has
+    response = await site.post("/plugins", plugin="data_analyst", state="off", **fields)
+    assert response.status_code == 400 and "could not be read" in response.text
+    assert "data_analyst" in await site.app.state.enabled(tenant_id)

@@ -56,7 +56,8 @@ def admin_app(
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return site.render(request, "error.html", status_code=status, message="")
+        message = "" if status in (404, 405) else messages.ADMIN_PAGE_BAD_REQUEST
+        return site.render(request, "error.html", status_code=status, message=message)
 
     async def failed(request: Request, exc: Exception) -> Response:
         # Starlette raises ``exc`` again once this page is sent: the server logs it.
