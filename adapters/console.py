@@ -47,6 +47,7 @@ Type a message and press Enter. Commands:
   /memories        what I know about you
   /plugins ...     list, enable or disable plugins (you are the admin here)
   /stats           what I've learned per personality, with a chart of satisfaction
+  /admin           a one-time link to the admin page in your browser (chorus run)
   /react ✅|🔕|❌    answer my last suggestion (✅ run it, 🔕 stop these) or question
                    (✅ go ahead, ❌ cancel); also: run, stop, no
   /proactive off   no more suggestions (on, status); /autonomy low|medium|high

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from bot import messages
+from bot.admin_access import VerifyKey
 from bot.errors import ConfigError, StorageUnavailable
 from bot.events import DirectMessages, RouteHost
 from bot.hooks import HookRunner, PluginHealth
@@ -192,10 +193,14 @@ def command_groups(
     learner: Learner,
     preferences: Preferences,
     personal_data: PersonalDataRegistry,
+    server_url: Callable[[], str | None] = lambda: None,
 ) -> Commands:
     """Every command group: the features' (in the order their plain forms are recognised), the
-    core's, then the plugins' (``chorus_register_commands``)."""
+    core's, then the plugins' (``chorus_register_commands``). ``server_url``: where this
+    process's HTTP server listens, once it does (the admin page's login links)."""
+    from bot.admin_access import LoginLinks
     from bot.commands import Commands
+    from bot.commands.admin import AdminCommands
     from bot.commands.core import CoreCommands
     from bot.identity.commands import LinkCommands
     from bot.learning.commands import PreferenceCommands
@@ -227,6 +232,12 @@ def command_groups(
                 describe=linking.describe,
             ),
             StatsCommands(db, StatsReporter(settings, db, registry)),
+            AdminCommands(
+                db,
+                LoginLinks(redis, minutes=settings.admin.link_minutes),
+                settings,
+                server_url,
+            ),
         ]
     )
     for plugin, group in pm.command_groups():
@@ -246,6 +257,7 @@ def _wire(
     state: PluginState,
     hooks: HookRunner,
     memory: MemoryService,
+    server_url: Callable[[], str | None],
 ) -> tuple[Dispatcher, SelfCheck]:
     """Build the features and hand them to the dispatcher: this is where a new feature joins
     (a command group, a feedback listener, a reaction claim, a note under answers, personal
@@ -304,6 +316,7 @@ def _wire(
             learner=learner,
             preferences=preferences,
             personal_data=people,
+            server_url=server_url,
         ),
         learner=learner,
         adapt=adapt,
@@ -360,6 +373,10 @@ class Chorus:
     #: The process's HTTP server, when it runs one (``chorus run`` does): adapters mount
     #: their routes on it.
     web: RouteHost | None = None
+    #: How an API key is checked (``verify_key(key) -> (tenant_id, scopes) | None``), for the
+    #: admin page's key login (:mod:`bot.admin_access`): whoever keeps the API keys connects
+    #: it here. None: this process takes no API keys (the admin page offers links only).
+    verify_api_key: VerifyKey | None = None
 
     @classmethod
     async def create(
@@ -423,7 +440,14 @@ class Chorus:
         )
         hooks = HookRunner(pm, health, settings.dispatcher.plugin_timeout_s)
         memory = MemoryService(db, _store_factory(settings, secrets, db, embedder), settings.memory)
-        dispatcher, selfcheck = _wire(settings, db, redis, llm, pm, state, hooks, memory)
+
+        def server_url() -> str | None:
+            web = holder["app"].web if "app" in holder else None
+            return web.url if web is not None else None
+
+        dispatcher, selfcheck = _wire(
+            settings, db, redis, llm, pm, state, hooks, memory, server_url
+        )
         inbox = Inbox(db, lease_s=settings.dispatcher.lease_s)
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
         app.selfcheck = selfcheck

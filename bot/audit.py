@@ -1,9 +1,12 @@
-"""Writing the audit log: admin actions, refusals and automatic decisions."""
+"""Writing the audit log: admin actions, refusals and automatic decisions; and what of an
+entry a workspace's admins are shown (:func:`for_admins`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -13,7 +16,37 @@ from bot.events import utcnow
 from bot.storage.models import AuditEntry
 from bot.storage.tables import AUDIT
 
-__all__ = ["AUDIT", "audit", "audit_row", "insert_audit_rows"]
+__all__ = [
+    "AUDIT",
+    "AuditLine",
+    "PERSONAL_DETAIL",
+    "audit",
+    "audit_row",
+    "for_admins",
+    "insert_audit_rows",
+]
+
+#: Detail keys that may carry what a person wrote (a tool call's arguments, a plan's goal and
+#: steps…): kept for the record, never shown to admins.
+PERSONAL_DETAIL = frozenset(
+    {
+        "arguments",
+        "corrected",
+        "description",
+        "goal",
+        "problems",
+        "query",
+        "reply",
+        "request",
+        "result",
+        "steps",
+        "text",
+    }
+)
+#: The action of tool calls and plans (:data:`bot.tools.executor.AUDIT_ACTION`); a plan's
+#: target is its goal.
+_TOOL_CALL = "tool_call"
+_SHOWN_CHARS = 200
 
 
 def audit(
@@ -58,3 +91,32 @@ def insert_audit_rows(conn: Connection | Session, rows: Sequence[Mapping[str, An
     if rows:
         target = conn.connection() if isinstance(conn, Session) else conn
         target.execute(insert(AUDIT), list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLine:
+    """One audit entry as a workspace's admins see it."""
+
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, str | int | float | bool | None]
+
+
+def for_admins(entry: AuditEntry) -> AuditLine:
+    """``entry`` without what a person wrote: detail values that are plain (text, numbers)
+    and not under a :data:`PERSONAL_DETAIL` key, texts cut to 200 characters; a plan's goal
+    (its target) shown as "plan"."""
+    detail: dict[str, str | int | float | bool | None] = {}
+    for key, value in sorted((entry.detail or {}).items()):
+        if key in PERSONAL_DETAIL:
+            continue
+        if isinstance(value, str):
+            detail[key] = value[:_SHOWN_CHARS]
+        elif value is None or isinstance(value, bool | int | float):
+            detail[key] = value
+    target = entry.target
+    if entry.action == _TOOL_CALL and "goal" in (entry.detail or {}):
+        target = "plan"
+    return AuditLine(entry.created_at, entry.actor, entry.action, target, detail)

@@ -4,95 +4,18 @@ why it exists."""
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from sqlmodel import Session, col, select
 
 from bot.cli_common import find_tenant, open_storage, tenant_option
 from bot.scheduler.leader import LEADER_KEY
 from bot.scheduler.loop import ScheduledJob, scheduled_jobs
+from bot.scheduler.overview import task_lines, utc_text
 from bot.settings import Settings
-from bot.storage.models import ProactiveTaskRecord, Tenant, User
 
 __all__ = ["jobs"]
-
-
-@dataclass(frozen=True, slots=True)
-class TaskLine:
-    """One proactive task as ``chorus jobs`` shows it."""
-
-    id: str
-    person: str
-    workspace: str
-    personality: str
-    source: str
-    description: str
-    schedule: str
-    timezone: str
-    next_run_utc: str | None
-    next_run_local: str | None
-    priority: float
-    status: str
-    stopped_reason: str | None
-    why: str
-
-
-def _utc(when: datetime | None) -> str | None:
-    return None if when is None else when.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _local(when: datetime | None, zone: str) -> str | None:
-    if when is None:
-        return None
-    try:
-        local = when.astimezone(ZoneInfo(zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return f"{local:%a %Y-%m-%d %H:%M} {zone}"
-
-
-def _tasks(
-    session: Session, tenant_id: uuid.UUID | None, user: str | None, every: bool
-) -> list[TaskLine]:
-    stmt = (
-        select(ProactiveTaskRecord, User, Tenant)
-        .join(User, col(User.id) == col(ProactiveTaskRecord.user_id))
-        .join(Tenant, col(Tenant.id) == col(ProactiveTaskRecord.tenant_id))
-        .order_by(col(ProactiveTaskRecord.next_run_at), col(ProactiveTaskRecord.key))
-    )
-    if not every:
-        stmt = stmt.where(ProactiveTaskRecord.status == "active")
-    if tenant_id is not None:
-        stmt = stmt.where(ProactiveTaskRecord.tenant_id == tenant_id)
-    if user is not None:
-        stmt = stmt.where(User.external_id == user)
-    lines = []
-    for task, person, tenant in session.exec(stmt):
-        name = person.display_name or person.external_id
-        lines.append(
-            TaskLine(
-                id=str(task.id),
-                person=f"{name} ({person.platform}:{person.external_id})",
-                workspace=f"{tenant.platform}:{tenant.external_id}",
-                personality=task.personality,
-                source=task.source,
-                description=task.description,
-                schedule=task.schedule,
-                timezone=task.timezone,
-                next_run_utc=_utc(task.next_run_at),
-                next_run_local=_local(task.next_run_at, task.timezone),
-                priority=round(task.priority, 3),
-                status=task.status,
-                stopped_reason=task.stopped_reason,
-                why=task.why,
-            )
-        )
-    return lines
 
 
 def _leader(settings: Settings) -> str:
@@ -136,7 +59,7 @@ def jobs(
         stored = scheduled_jobs(database.engine) if settings.proactive.jobstore == "sql" else None
         with database.session() as session:
             tenant_id = find_tenant(session, tenant).id if tenant else None
-            tasks = _tasks(session, tenant_id, user, every)
+            tasks = task_lines(session, tenant_id, user=user, every=every)
     finally:
         database.dispose()
     p = settings.proactive
@@ -170,7 +93,7 @@ def jobs(
     else:
         click.echo(f"{'JOB':<24} {'NEXT RUN':<21} {'TRIGGER':<26} PURPOSE")
         for job in stored:
-            next_run = _utc(job.next_run) or "paused"
+            next_run = utc_text(job.next_run) or "paused"
             click.echo(f"{job.id:<24} {next_run:<21} {job.trigger:<26} {job.purpose}")
     click.echo("")
     title = "Proactive tasks" if every else "Active proactive tasks"

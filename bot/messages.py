@@ -139,6 +139,25 @@ __all__ = [
     "ASSISTANT_STARTERS_TITLE",
     "ASSISTANT_THINKING",
     "model_probe",
+    "ADMIN_REFUSED",
+    "ADMIN_USAGE",
+    "ADMIN_PRIVATE_ONLY",
+    "ADMIN_NO_SERVER",
+    "ADMIN_LINK_UNAVAILABLE",
+    "ADMIN_LINK",
+    "ADMIN_PAGE_LINK_USED",
+    "ADMIN_PAGE_KEY_REFUSED",
+    "ADMIN_PAGE_NO_KEYS",
+    "ADMIN_PAGE_FORM_EXPIRED",
+    "ADMIN_PAGE_LOGGED_OUT",
+    "ADMIN_PAGE_SESSION_ENDED",
+    "ADMIN_PAGE_CHANNEL_NEEDED",
+    "ADMIN_PAGE_CHANNEL_TOO_LONG",
+    "ADMIN_PAGE_UNAVAILABLE",
+    "ADMIN_PAGE_FAILED",
+    "ADMIN_PAGE_BAD_REQUEST",
+    "admin_page_switched",
+    "admin_page_bound",
 ]
 
 EMPTY_MESSAGE = (
@@ -886,3 +905,57 @@ def model_probe(
         f"{what} answers at {about}{rate:.1f} tokens/s ({about}{tokens} tokens in {seconds:.1f} s; "
         f'first request {first_s:.1f} s): "{said}"'
     )
+
+
+# -- the admin page (adapters/admin) and `/chorus admin` -------------------------------------
+
+ADMIN_REFUSED = "Sorry, only workspace admins can open the admin page."
+ADMIN_USAGE = "Usage: `/chorus admin` (I answer with a one-time link to the admin page)."
+ADMIN_PRIVATE_ONLY = "Let's do that privately: use `/chorus admin` (only you see the answer)."
+ADMIN_NO_SERVER = (
+    "The admin page is served by `chorus run` (this process has no HTTP server). Set "
+    "`http.public_url` to where people reach it, and ask again."
+)
+ADMIN_LINK_UNAVAILABLE = "I can't make a login link just now; please try again in a minute."
+ADMIN_LINK = (
+    "Your one-time link to this workspace's admin page (it works once, for {minutes} "
+    "minutes; never share it):\n{url}"
+)
+ADMIN_PAGE_LINK_USED = (
+    "This login link has been used or has expired. Ask for a new one with `/chorus admin`."
+)
+ADMIN_PAGE_KEY_REFUSED = "That is not an admin API key (with the admin scope) of a workspace."
+ADMIN_PAGE_NO_KEYS = (
+    "This server takes no API keys; ask for a one-time link with `/chorus admin` in Slack or "
+    "Discord."
+)
+ADMIN_PAGE_FORM_EXPIRED = (
+    "That form was out of date or did not come from this page, so nothing was changed. "
+    "Please try again."
+)
+ADMIN_PAGE_LOGGED_OUT = "You are logged out."
+ADMIN_PAGE_SESSION_ENDED = "Your login has ended; please log in again."
+ADMIN_PAGE_CHANNEL_NEEDED = "Name the channel to bind."
+ADMIN_PAGE_CHANNEL_TOO_LONG = "A channel name has at most 128 characters."
+ADMIN_PAGE_UNAVAILABLE = (
+    "The database or Redis is not answering just now, so that could not be done. Please try "
+    "again in a minute."
+)
+
+ADMIN_PAGE_FAILED = (
+    "Something went wrong on our side, and it has been logged. Please try again; if it keeps "
+    "happening, tell whoever runs Chorus."
+)
+
+ADMIN_PAGE_BAD_REQUEST = "That request could not be read, so nothing was changed."
+
+
+def admin_page_switched(plugin: str, enabled: bool, channel: str) -> str:
+    where = f"in #{channel}" if channel else "in the whole workspace"
+    return f"{plugin} is now {'enabled' if enabled else 'disabled'} {where}."
+
+
+def admin_page_bound(channel: str, personality: str | None) -> str:
+    if personality is None:
+        return f"#{channel} has no personality of its own any more."
+    return f"{personality} now answers in #{channel} unless someone asks for another."

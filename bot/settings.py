@@ -52,6 +52,7 @@ _NOT_KEYS = {
     "CHORUS_TEST_PG_URL",
     "CHORUS_TEST_REDIS_URL",
     "CHORUS_TEST_ALLOW_SKIP",
+    "CHORUS_ADMIN_SECRET",  # a secret (Secrets.chorus_admin_secret), not a settings key
 }
 #: A time of day, "HH:MM" on a 24-hour clock.
 _CLOCK = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -111,6 +112,30 @@ class HTTPSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=0, le=65535)
+    #: Where people reach this server (``https://chorus.example.com``), for the links Chorus
+    #: sends (the admin page's one-time login link); None: ``http://HOST:PORT`` as it listens.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return url.strip().rstrip("/")
+
+
+class AdminSettings(_Section):
+    """The admin page (``/admin`` on the HTTP server): who may log in and for how long."""
+
+    #: How long the one-time login link ``/chorus admin`` sends works, in minutes.
+    link_minutes: int = Field(default=10, ge=1, le=60)
+    #: How long a login lasts, in hours, however busy the admin is.
+    session_hours: float = Field(default=8.0, gt=0, le=168)
 
 
 class StorageSettings(_Section):
@@ -438,6 +463,7 @@ class Settings(_Section):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
@@ -468,6 +494,8 @@ class Secrets(BaseModel):
     discord_token: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     anthropic_api_key: SecretStr | None = None
+    #: Signs the admin page's session cookies; a random one per process when unset.
+    chorus_admin_secret: SecretStr | None = None
 
     def configured(self) -> list[str]:
         """Names of the environment variables that are set (never their values)."""

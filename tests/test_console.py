@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from adapters.console import CONSOLE_HELP, PROMPT, ConsoleAdapter
 from adapters.terminal import ERASE_LINE
+from adapters.web.server import WebServer
 from bot import messages
 from bot.app import Chorus
 from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
@@ -234,3 +235,16 @@ async def test_an_answer_streams_through_the_dispatcher_into_the_console(tmp_pat
     )
     start = out.writes.index("One")
     assert out.writes[start : start + 4] == ["One", " two", " three", " four."]
+
+
+async def test_admin_prints_a_link_to_the_admin_page_of_chorus_run(app: Chorus) -> None:
+    _, lines = await _session(app, "/admin\n")
+    assert lines == [f"Chorus: {messages.ADMIN_NO_SERVER}"]  # chorus chat: no HTTP server
+    web = WebServer(app)
+    await web.start()
+    app.web = web
+    try:
+        _, lines = await _session(app, "/admin\n")
+        assert f"{web.url}/admin/link/" in "\n".join(lines)
+    finally:
+        await web.aclose()

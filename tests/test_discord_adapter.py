@@ -19,6 +19,7 @@ from bot.app import Chorus
 from bot.errors import ConfigError
 from bot.settings import Secrets
 from bot.storage.models import AuditEntry, Feedback, Interaction, Tenant
+from tests.admin_helpers import link_in
 from tests.conftest import make_settings
 from tests.fakes import FakeLLM
 from tests.servers.discord_fake import MESSAGE_CONTENT, Call, FakeDiscord, FakeGuild, FakeUser
@@ -422,6 +423,18 @@ async def test_link_is_a_subcommand_answered_privately_with_a_code(rig: Rig) -> 
     [answer] = await rig.fake.wait_for_call(FOLLOWUP)
     assert answer.body["content"].startswith("Your one-time code: `")
     assert answer.body["flags"] & 64  # only Ada sees it
+
+
+async def test_admin_is_a_subcommand_answered_privately_with_a_link(rig: Rig) -> None:
+    rig.app.settings.http.public_url = "https://chorus.example.com"
+    rig.fake.slash_command(rig.ada, "admin", guild=rig.guild)
+    rig.fake.slash_command(rig.boss, "admin", guild=rig.guild)
+    calls = await rig.fake.wait_for_call(FOLLOWUP, count=2)
+    [refused] = [c for c in calls if "only workspace admins" in c.body["content"]]
+    [answer] = [c for c in calls if c is not refused]
+    assert answer.body["flags"] & 64  # only the admin sees it
+    link = link_in(answer.body["content"])
+    assert link.startswith("https://chorus.example.com/admin/link/")
 
 
 async def test_stats_answer_comes_with_its_chart_attached(rig: Rig) -> None:

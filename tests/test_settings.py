@@ -34,6 +34,7 @@ SECRET_VARS = [
     "DISCORD_TOKEN",
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
+    "CHORUS_ADMIN_SECRET",
     "ANALYTICS_DATABASE_URL",
     "ANALYTICS_DATABASE_PASSWORD",
 ]
@@ -340,6 +341,23 @@ def test_secrets_only_from_the_environment() -> None:
     assert "secret-value" not in repr(load(env))
     with pytest.raises(ConfigError, match="unknown setting"):
         load({"CHORUS_SECRETS__OPENAI_API_KEY": "sk-secret-value"})
+
+
+def test_the_admin_secret_is_a_secret_not_a_setting() -> None:
+    env = {"CHORUS_ADMIN_SECRET": "sign-with-this"}
+    secrets = load_secrets(env)
+    assert secrets.chorus_admin_secret is not None
+    assert secrets.chorus_admin_secret.get_secret_value() == "sign-with-this"
+    assert "sign-with-this" not in repr(load(env))  # no "unknown setting admin_secret" either
+
+
+def test_public_url_is_an_http_url_without_a_trailing_slash() -> None:
+    assert load({"CHORUS_HTTP__PUBLIC_URL": "https://chorus.example.com/"}).http.public_url == (
+        "https://chorus.example.com"
+    )
+    assert load({}).http.public_url is None
+    with pytest.raises(ConfigError, match="http.public_url"):
+        load({"CHORUS_HTTP__PUBLIC_URL": "chorus.example.com"})
 
 
 def test_secrets_never_print() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import fakeredis
 import pytest
 from sqlmodel import select
@@ -17,6 +18,7 @@ from adapters.slack import SlackAdapter
 from bot.app import Chorus
 from bot.settings import Secrets
 from bot.storage.models import AuditEntry, Feedback, Interaction
+from tests.admin_helpers import csrf_of, link_in
 from tests.conftest import make_settings
 from tests.fakes import FakeLLM
 from tests.servers import slack_fake as sf
@@ -436,6 +438,25 @@ async def test_slash_command_admin_and_non_admin(rig: Rig) -> None:
     with rig.app.db.session() as s:
         actions = [a.action for a in s.exec(select(AuditEntry).order_by(AuditEntry.created_at))]
     assert actions == ["command.refused", "plugin.disable"]
+
+
+async def test_slash_command_admin_sends_a_private_link_that_opens_the_admin_page(
+    rig: Rig,
+) -> None:
+    base = rig.url.removesuffix(rig.app.settings.slack.path)  # the server Slack posts to
+    rig.app.settings.http.public_url = base
+    url = rig.fake.new_response_url()
+    await sf.post_slash_command(rig.url, SECRET, text="admin", user_id="UADMIN", response_url=url)
+    [response] = await rig.fake.wait_for_response()
+    assert response.body["response_type"] == "ephemeral"
+    link = link_in(response.body["text"])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(link) as page:
+            form = await page.text()
+        async with browser.post(link, data={"csrf": csrf_of(form)}) as home:
+            text = await home.text()
+    assert str(home.url) == f"{base}/admin/" and "slack:UADMIN" in text
+    assert "(slack)" in text  # the Slack workspace's page
 
 
 async def test_use_via_slash_command_sticks(rig: Rig) -> None:

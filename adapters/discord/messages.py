@@ -53,6 +53,7 @@ DISCORD_SUBCOMMANDS = {
     "memory": "Memory figures (admins: `stats`)",
     "plugins": "Admins: list, enable, disable, bind or unbind plugins",
     "stats": "Admins: learning figures and a satisfaction chart",
+    "admin": "Admins: a one-time link to this server's admin page",
     "link": "Link your account on another platform (a one-time code, or enter one)",
     "unlink": "Unlink this account from your other platforms",
     "proactive": "Proactive suggestions: `on`, `off` or `status`",

@@ -3,7 +3,8 @@
 An ASGI application (Starlette) under uvicorn, on ``http.host:http.port``. It serves what
 operators need on their own (``/healthz``, ``/readyz``, ``/metrics``), and whatever the
 running adapters mount on it: Slack's Events API (Bolt's request handling, behind the
-request checks of :mod:`adapters.slack.guard`), the HTTP API, the admin page. Adapters mount
+request checks of :mod:`adapters.slack.guard`), the HTTP API; and the admin page
+(:mod:`adapters.admin`) at ``/admin``. Adapters mount
 their routes when they start (:meth:`WebServer.mount`); Starlette matches routes in order, so
 mounting at run time is safe.
 
@@ -28,10 +29,12 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
+from adapters.admin import admin_app
 from adapters.web.ready import readiness
 from bot import metrics
+from bot.admin_access import ADMIN_PATH
 from bot.app import Chorus
 
 __all__ = ["WebServer"]
@@ -52,6 +55,7 @@ class WebServer:
                 Route("/healthz", self._healthz, methods=["GET"]),
                 Route("/readyz", self._readyz, methods=["GET"]),
                 Route("/metrics", self._metrics, methods=["GET"]),
+                Mount(ADMIN_PATH, admin_app(app)),
             ]
         )
         self._server: uvicorn.Server | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import io
 import logging
 import re
 import uuid
@@ -320,8 +321,9 @@ class StatsReporter:
         name = _UNSAFE.sub("_", f"{platform}-{tenant}")
         return Path(self.settings.storage.data_dir) / "stats" / f"{name}-satisfaction.png"
 
-    async def report(self, tenant_id: uuid.UUID, platform: str, tenant: str) -> tuple[str, Path]:
-        """The summary text and the chart's path for one workspace."""
+    async def figures(self, tenant_id: uuid.UUID) -> tuple[Stats, list[SourceStats]]:
+        """The figures of one workspace, per personality and per source (prompt version ×
+        provider/model)."""
 
         def compute(s: Session) -> tuple[Stats, list[SourceStats]]:
             ratings = effective_ratings(s, self.weights, tenant_id=tenant_id)
@@ -330,7 +332,22 @@ class StatsReporter:
                 compute_sources(s, self.weights, tenant_id=tenant_id, ratings=ratings),
             )
 
-        stats, sources = await self.db.run(compute)
+        return await self.db.run(compute)
+
+    async def chart_png(self, stats: Stats) -> bytes:
+        """The satisfaction chart of ``stats`` as PNG bytes (drawn in a worker thread)."""
+
+        def draw() -> bytes:
+            fig = chart_figure(stats, threshold=self.settings.learning.satisfaction_alert)
+            out = io.BytesIO()
+            fig.savefig(out, format="png")
+            return out.getvalue()
+
+        return await asyncio.to_thread(draw)
+
+    async def report(self, tenant_id: uuid.UUID, platform: str, tenant: str) -> tuple[str, Path]:
+        """The summary text and the chart's path for one workspace."""
+        stats, sources = await self.figures(tenant_id)
         path = await asyncio.to_thread(
             render_chart,
             stats,
