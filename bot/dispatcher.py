@@ -206,6 +206,8 @@ class Dispatcher:
         )
         self._reactions: Handler = build_chain([boundary, dedupe], self._rate)
         self._inflight = 0
+        #: When an unfinished drain's grace period ends (see :meth:`drain`).
+        self._drain_until: float | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -255,18 +257,29 @@ class Dispatcher:
 
     async def drain(self, timeout_s: float = 30.0) -> bool:
         """Wait until no event is being handled and nothing is being learned (at shutdown);
-        False if time ran out."""
+        False if time ran out.
+
+        A drain that runs out of time leaves its deadline for the next ones: at shutdown each
+        adapter closing and then the app drain, and a stop must take the grace period once,
+        not once per caller. A drain that finds everything idle ends that window.
+        """
         loop = asyncio.get_running_loop()
         until = loop.time() + timeout_s
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            log.error("%d events still in progress at shutdown", self._inflight)
-            return False
+        if self._drain_until is not None:
+            until = min(until, self._drain_until)
+        if not self._idle.is_set():
+            try:
+                await asyncio.wait_for(self._idle.wait(), max(0.0, until - loop.time()))
+            except TimeoutError:
+                self._drain_until = until
+                log.error("%d events still in progress at shutdown", self._inflight)
+                return False
         for work in [self.learner, *self.background]:
             if not await work.idle(max(0.0, until - loop.time())):
+                self._drain_until = until
                 log.error("%d %s tasks still running at shutdown", work.pending, work)
                 return False
+        self._drain_until = None
         return True
 
     # -- around every message ------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -11,9 +14,10 @@ from sqlmodel import select
 from bot import messages
 from bot.app import Chorus
 from bot.events import Reaction
+from bot.settings import Secrets
 from bot.storage.models import AuditEntry, Conversation, Feedback, Interaction, Tenant, User
-from tests.conftest import message, reaction
-from tests.fakes import FakeLLM, FakeTransport
+from tests.conftest import make_settings, message, reaction
+from tests.fakes import FakeLLM, FakeTransport, until
 
 
 def _interactions(app: Chorus) -> list[Interaction]:
@@ -413,3 +417,23 @@ async def test_claimed_reactions_are_actions_not_ratings(
     with app.db.session() as s:
         rows = s.exec(select(Feedback)).all()
     assert [(r.emoji, r.rating) for r in rows] == [("+1", 1)]
+
+
+async def test_a_stop_waits_out_the_grace_period_once_not_once_per_adapter(
+    tmp_path: Path, transport: FakeTransport
+) -> None:
+    """Each adapter closing drains, then the app does: with an answer that never comes, the
+    later drains get what is left of the first one's grace period, not a period of their own."""
+    slow = FakeLLM(delay_s=3600)
+    app = await Chorus.create(make_settings(tmp_path), Secrets(), llm=slow)
+    handling = asyncio.create_task(app.dispatcher.handle_message(message("hello"), transport))
+    try:
+        await until(lambda: bool(slow.history))
+        assert await app.dispatcher.drain(0.2) is False
+        assert await asyncio.wait_for(app.dispatcher.drain(3600), 10) is False
+    finally:
+        handling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await handling
+    assert await app.dispatcher.drain(5) is True  # idle: a later stop gets its full period
+    await app.aclose()
