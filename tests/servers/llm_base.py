@@ -15,6 +15,8 @@ body. Everything else, the scripting included, lives here::
         fake.break_off("Half an", how="error") # streams these words, then an error event
         fake.break_off("Half an", how="drop")  # ... then the connection drops
         fake.trickle(interval_s=0.05)          # a word every interval, until the client leaves
+        fake.answer_with = lambda body: "..."  # unscripted answers computed from the request
+        fake.hold(); ...; fake.release()       # requests wait (recorded) until released
         ...
         fake.requests[-1].body["model"]        # what the client sent
         fake.abandoned                         # streams the client closed before their end
@@ -31,7 +33,7 @@ import asyncio
 import json
 import re
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, NoReturn, Protocol, Self
@@ -136,12 +138,17 @@ class FakeLLMServer:
         #: How long a stalled request is held at most (released early on shutdown).
         self.stall_s = stall_s
         self.requests: list[Recorded] = []
+        #: When set, what an unscripted request is answered (instead of ``default_text``):
+        #: e.g. :func:`echo_question`, so each answer can be checked against its question.
+        self.answer_with: Callable[[dict[str, Any]], str] | None = None
         #: Streams the client closed (or abandoned) before they were finished.
         self.abandoned = 0
         self._script: deque[Step] = deque()
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._closing = asyncio.Event()
+        self._gate = asyncio.Event()
+        self._gate.set()
 
     # -- scripting -----------------------------------------------------------------------------
 
@@ -183,6 +190,14 @@ class FakeLLMServer:
         closes the stream (counted in :attr:`abandoned`) or ``stall_s`` has passed. A request
         that does not stream is held as by :meth:`stall`."""
         self._script.append(Step("trickle", interval_s=interval_s))
+
+    def hold(self) -> None:
+        """Hold every request from now on (recorded, then waiting) until :meth:`release`."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        """Let the held requests (and those to come) be answered."""
+        self._gate.set()
 
     @property
     def last(self) -> Recorded:
@@ -252,7 +267,9 @@ class FakeLLMServer:
         if problem is not None:
             return self._error(400, presented, problem)
 
-        step = self._script.popleft() if self._script else Step("text", self.default_text)
+        if not self._gate.is_set():
+            await self._gate.wait()
+        step = self._script.popleft() if self._script else Step("text", self._unscripted(body))
         if body.get("stream") is True and step.kind not in ("status", "garbage"):
             return await self._stream(request, body, step, presented)
         if step.kind == "break":
@@ -275,6 +292,9 @@ class FakeLLMServer:
             return web.json_response(self.cut_success(body, step.text))
         text = step.text if step.kind == "text" else self.default_text
         return web.json_response(self.success(body, text))
+
+    def _unscripted(self, body: dict[str, Any]) -> str:
+        return self.answer_with(body) if self.answer_with is not None else self.default_text
 
     async def _hold(self) -> None:
         """Wait ``stall_s`` (or until the server stops)."""

@@ -33,7 +33,7 @@ import numpy as np
 
 from tests.servers.llm_base import FakeLLMServer, ScriptedCall, StreamEncoder, bearer, word_count
 
-__all__ = ["FakeOpenAI", "FakeOpenAIEmbeddings", "fake_embedding"]
+__all__ = ["FakeOpenAI", "FakeOpenAIEmbeddings", "echo_question", "fake_embedding"]
 
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -58,6 +58,20 @@ _ERRORS: dict[int, tuple[str, str, str | None]] = {
     ),
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
+
+
+def echo_question(body: dict[str, Any]) -> str:
+    """An answer naming the question it answers (the request's last user message), for
+    ``FakeOpenAI.answer_with``: a reply delivered to the wrong message shows."""
+    for entry in reversed(body.get("messages") or []):
+        if isinstance(entry, dict) and entry.get("role") == "user":
+            content = entry.get("content")
+            if isinstance(content, list):
+                content = " ".join(
+                    str(part.get("text", "")) for part in content if isinstance(part, dict)
+                )
+            return f"Answering: {str(content).strip()}"
+    return "Answering: (no question)"
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:

@@ -308,6 +308,13 @@ class FakeSlack:
         self.socket_messages: list[dict[str, Any]] = []
         self.sent_envelopes: list[dict[str, Any]] = []
         self.socket_connections = 0  # websockets ever accepted
+        #: Socket Mode: spread envelopes round-robin over the open websockets, as Slack spreads
+        #: an app's events over its connections (several workers); otherwise the newest gets all.
+        self.spread_events = False
+        #: Which websocket (by order of acceptance, from 1) each envelope was sent down.
+        self.envelope_socket: dict[str, int] = {}
+        self._next_socket = 0
+        self._socket_serials: dict[int, int] = {}
         self.connection_urls: list[str] = []
 
         self._scripts: dict[str, deque[_Script]] = defaultdict(deque)
@@ -745,15 +752,22 @@ class FakeSlack:
     async def send_socket_event(
         self, envelope: dict[str, Any], *, timeout: float = 5.0
     ) -> dict[str, Any]:
-        """Push an envelope down the newest open websocket (waiting up to ``timeout`` for one).
+        """Push an envelope down the newest open websocket (waiting up to ``timeout`` for one),
+        or the next one in turn with :attr:`spread_events`.
 
         A bare inner event or an Events API payload is wrapped with ``events_api_envelope``.
         """
         if "envelope_id" not in envelope:
             envelope = events_api_envelope(envelope)
         await self._wait_until(lambda: self.open_sockets > 0, timeout, "an open socket")
-        ws = [w for w in self._sockets if not w.closed][-1]
+        open_sockets = [w for w in self._sockets if not w.closed]
+        if self.spread_events:
+            ws = open_sockets[self._next_socket % len(open_sockets)]
+            self._next_socket += 1
+        else:
+            ws = open_sockets[-1]
         await ws.send_str(json.dumps(envelope))
+        self.envelope_socket[envelope["envelope_id"]] = self._socket_serials[id(ws)]
         self.sent_envelopes.append(envelope)
         return envelope
 
@@ -924,6 +938,7 @@ class FakeSlack:
         await ws.prepare(request)
         self._sockets.append(ws)
         self.socket_connections += 1
+        self._socket_serials[id(ws)] = self.socket_connections
         await ws.send_str(
             json.dumps(
                 {
