@@ -81,6 +81,38 @@ async def test_kill_9_mid_reply_over_http_is_answered_once_by_the_next_run(
     assert "taking over slack event" in second.err
 
 
+async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
+    tmp_path: Path,
+) -> None:
+    """The answer had begun to appear (a native stream) when its worker died: the next one
+    stops that stream and writes the answer into it, so the thread has one answer."""
+    port, data = free_port(), tmp_path / "data"
+    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
+        slack.add_user("U1", name="ada")
+        env = clean_env(
+            tmp_path,
+            **slack_run_env(slack, llm, port),
+            CHORUS_DISPATCHER__LEASE_S="1",
+            CHORUS_SLACK__PROGRESS_AFTER_S="60",  # no placeholder: the stream is the reply
+        )
+        llm.trickle(interval_s=0.2)  # the first run's answer never ends
+        async with serving(env, tmp_path, port) as first:
+            url = f"http://127.0.0.1:{port}/slack/events"
+            mention = sf.app_mention("what is our refund policy")
+            assert (await sf.post_event(url, SECRET, mention)).status == 200
+            [started] = await slack.wait_for_call("chat.startStream", timeout=BOUND_S)
+            streamed = str(started.response["ts"])
+            await until(lambda: bool(slack.calls_to("chat.appendStream")), timeout=BOUND_S)
+            await first.kill()
+
+        llm.reply("Refunds within 30 days.")
+        async with serving(env, tmp_path, port):
+            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+    assert answer["ts"] == streamed
+    assert [m["ts"] for m in slack.bot_messages()] == [streamed]
+
+
 async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
     tmp_path: Path,
 ) -> None:

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,19 @@ log = logging.getLogger(__name__)
 JOURNAL_KIND = "slack.event"
 #: The event types Chorus handles, and so puts on record before acknowledging them.
 _JOURNALED = frozenset({"app_mention", "message", "reaction_added", "reaction_removed"})
-#: The journal key of the event being handled in this task (for its placeholder).
-_handling: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+
+
+@dataclass(slots=True)
+class _Handling:
+    """The journaled event being handled in this task: its key, and whether the message its
+    answer is in (a placeholder, a stream, a post) is on its journal row yet."""
+
+    key: str
+    noted: bool = False
+
+
+#: The event being handled in this task (its placeholder or first reply goes on record).
+_handling: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
     "chorus_slack_event", default=None
 )
 #: Who wrote the message being answered in this task (a native stream names its recipient).
@@ -240,8 +251,13 @@ class SlackAdapter(Adapter):
         slot = (str(event.get("channel", "")), str(event.get("ts", "")))
         placeholder = pending.placeholder
         if placeholder:
+            await self._end_orphan_stream(slot[0], placeholder)
             self._placeholders[slot] = Placeholder.posted(placeholder)
-        handled = await self._handle_message_event(body, event, redelivered=True)
+        token = _handling.set(_Handling(pending.key, noted=bool(placeholder)))
+        try:
+            handled = await self._handle_message_event(body, event, redelivered=True)
+        finally:
+            _handling.reset(token)
         left = self._placeholders.pop(slot, None) if placeholder else None
         if placeholder and left is not None and not (handled is not None and handled.duplicate):
             try:  # nothing replaced it: the answer was never due (or already elsewhere)
@@ -249,9 +265,19 @@ class SlackAdapter(Adapter):
             except SlackClientError as e:
                 log.warning("could not remove an orphan placeholder: %s", type(e).__name__)
 
+    async def _end_orphan_stream(self, channel: str, ts: str) -> None:
+        """Stop the stream a dead worker may have left open on ``ts`` (so the answer can be
+        put in it); a message that is not streaming is left as it is."""
+        try:
+            await self.client.chat_stopStream(channel=channel, ts=ts)
+        except SlackApiError:
+            pass  # not (or no longer) streaming: nothing to stop
+        except SlackClientError as e:
+            log.warning("could not stop an orphan stream: %s", type(e).__name__)
+
     async def _on_message_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         key = journal_key(body)
-        token = _handling.set(key)
+        token = _handling.set(_Handling(key) if key is not None else None)
         try:
             await self._handle_message_event(body, event)
         finally:
@@ -360,18 +386,27 @@ class SlackAdapter(Adapter):
         slot = (msg.channel, msg.message_id)
         if slot in self._placeholders:
             return  # handled again after a crash: its placeholder is up already
-        key = _handling.get()
+        handling = _handling.get()
 
         async def post() -> str:
             response = await self.client.chat_postMessage(
                 channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
             )
             ts = str(response["ts"])
-            if key is not None:  # so whoever finishes the event after a crash replaces it
-                await self.app.inbox.note_placeholder(self.platform, key, ts)
+            await self._note_reply(handling, ts)
             return ts
 
         self._placeholders[slot] = Placeholder(post, self.cfg.progress_after_s)
+
+    async def _note_reply(self, handling: _Handling | None, ts: str | None) -> None:
+        """Put the message an event's answer is in on the event's journal row (once): should
+        this worker die before the event is finished, whoever finishes it puts the answer in
+        that message (a placeholder, a stream cut off, an answer posted but not recorded)
+        instead of posting a second one."""
+        if handling is None or handling.noted or not ts:
+            return
+        handling.noted = True
+        await self.app.inbox.note_placeholder(self.platform, handling.key, ts)
 
     def _render(self, out: Outgoing) -> list[str]:
         text = to_mrkdwn(out.text)
@@ -392,6 +427,7 @@ class SlackAdapter(Adapter):
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
         stream = await self.streams.open(out, placeholder=placeholder, asker=_asker.get())
+        await self._note_reply(_handling.get(), next(iter(stream.message_ids), None))
         if out.thread:
             await self.threads.remember(f"{out.tenant}:{out.channel}:{out.thread}")
         return stream
@@ -401,7 +437,9 @@ class SlackAdapter(Adapter):
         the feedback buttons when they are on."""
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
-        return await self._put(out, [placeholder] if placeholder else [], rated=rated)
+        ids = await self._put(out, [placeholder] if placeholder else [], rated=rated)
+        await self._note_reply(_handling.get(), next(iter(ids), None))
+        return ids
 
     async def _put(self, out: Outgoing, existing: list[str], *, rated: bool) -> list[str]:
         """Post ``out``'s parts, updating the messages ``existing`` in order first."""
