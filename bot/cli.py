@@ -100,7 +100,10 @@ LAZY_COMMANDS = {
     "jobs": ("bot.cli_jobs:jobs", "The scheduler's jobs and the proactive tasks."),
     "kb": ("bot.cli_kb:kb", "The support assistant's knowledge base."),
     "memory": ("bot.cli_memory:memory", "What Chorus remembers: stats, export, forget."),
-    "plugins": ("bot.cli_plugins:plugins", "Installed plugins: list, enable, disable."),
+    "plugins": (
+        "bot.cli_plugins:plugins",
+        "Plugins and their personalities: list, enable, disable, bind.",
+    ),
     "stats": ("bot.cli_stats:stats", "What Chorus learned, per workspace."),
 }
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from adapters.console import CONSOLE_HELP
 from bot.cli import LAZY_COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,15 +152,20 @@ def test_failures_and_wrong_command_lines_answer_alike(tmp_path: Path) -> None:
     for args in (
         ("memory", "export", "--user", "test:T1:nobody"),
         ("stats", "--tenant", "slack:T404"),
+        ("plugins", "bind", "nobody", "-t", "slack:T1", "-c", "C1"),
     ):
         failed = chorus(*args)
         assert failed.returncode == 1, (args, failed.stderr)
         assert failed.stderr.startswith("chorus: error: ") and failed.stdout == "", args
         assert len(failed.stderr.splitlines()) == 1, args
-    for args in (("nosuchcommand",), ("memory", "export", "--user", "x"), ("stats", "--bogus")):
+    for args in (("nosuchcommand",), ("plugins", "disable", "hello"), ("stats", "--bogus")):
         wrong = chorus(*args)
         assert wrong.returncode == 2, (args, wrong.stderr)
         assert "Usage:" in wrong.stderr and "Error:" in wrong.stderr, args
+
+
+def test_the_console_help_lists_plugins_bind() -> None:
+    assert "/plugins bind" in CONSOLE_HELP and "/plugins unbind" in CONSOLE_HELP
 
 
 def test_files_the_configuration_names_exist() -> None:

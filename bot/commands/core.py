@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot import messages
-from bot.audit import audit
+from bot.channel_bindings import bind_channel
 from bot.commands.base import Caller, Parsed, refused
 from bot.errors import CommandError
-from bot.events import utcnow
 from bot.identity.who import IdentityCache
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
 from bot.storage.db import Database
-from bot.storage.models import ChannelBinding, User
+from bot.storage.models import User
 
 __all__ = ["CoreCommands", "RESET_WORDS"]
 
@@ -170,30 +169,7 @@ class CoreCommands:
             )
 
         def save(session: Session) -> None:
-            row = session.exec(
-                select(ChannelBinding).where(
-                    ChannelBinding.tenant_id == caller.tenant_id,
-                    ChannelBinding.channel == channel,
-                )
-            ).first()
-            if personality is None:
-                if row is not None:
-                    session.delete(row)
-            else:
-                row = row or ChannelBinding(
-                    tenant_id=caller.tenant_id, channel=channel, personality=personality
-                )
-                row.personality = personality
-                row.updated_at = utcnow()
-                session.add(row)
-            audit(
-                session,
-                tenant_id=caller.tenant_id,
-                actor=caller.actor,
-                action="channel.bind" if personality else "channel.unbind",
-                target=channel,
-                detail={"personality": personality} if personality else {},
-            )
+            bind_channel(session, caller.tenant_id, channel, personality, actor=caller.actor)
 
         await self.db.run(save)
         self.identity.forget_binding(caller.tenant_id, channel)
