@@ -102,7 +102,7 @@ LAZY_COMMANDS = {
     "memory": ("bot.cli_memory:memory", "What Chorus remembers: stats, export, forget."),
     "plugins": (
         "bot.cli_plugins:plugins",
-        "Plugins and their personalities: list, enable, disable, bind.",
+        "Plugins and their personalities: list, enable, disable, bind, new.",
     ),
     "stats": ("bot.cli_stats:stats", "What Chorus learned, per workspace."),
 }

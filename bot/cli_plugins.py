@@ -1,5 +1,5 @@
 """``chorus plugins``: what is installed, where each plugin is enabled, which channel has a
-personality of its own.
+personality of its own, and a new plugin package to start from.
 
 A *plugin* is an installed package or module, named by its entry point (or a drop-in file's
 name); it may offer *personalities*, named by what people type (``ask hello_bot …``). The
@@ -14,6 +14,7 @@ import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -133,6 +134,12 @@ def _new_note(created: bool, spec: str) -> str:
     if not created:
         return ""
     return f" (new: Chorus has not served {spec} yet; this applies from its first message)"
+
+
+def _shown_path(path: Path) -> str:
+    """A folder as pip takes it: ``./weather``, not ``weather`` (a package's name to pip)."""
+    text = str(path)
+    return text if path.is_absolute() or text.startswith(".") else f"./{text}"
 
 
 @click.group()
@@ -392,3 +399,51 @@ def plugins_bind(ctx: click.Context, personality: str, tenant: str, channel: str
 def plugins_unbind(ctx: click.Context, tenant: str, channel: str) -> None:
     """Take a channel's own personality away (Chorus picks one for each message again)."""
     _bind(ctx, None, tenant, channel)
+
+
+# -- new --------------------------------------------------------------------------------------
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option(
+    "--path",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Create the package in this folder (default: ./NAME); it must be new or empty.",
+)
+def plugins_new(name: str, path: Path | None) -> None:
+    """Create an installable plugin package NAME offering the personality NAME: its
+    pyproject.toml (entry point), persona, one hook, a passing test and a README."""
+    import importlib.util
+
+    from bot.plugins import get_plugin_manager
+    from bot.scaffold import ScaffoldError, names, scaffold
+
+    try:
+        module = names(name)["module"]
+    except ScaffoldError as e:
+        raise Failure(str(e)) from e
+    pm = get_plugin_manager()
+    if name in pm.info or name in pm.registry:
+        kind = "plugin" if name in pm.info else "personality"
+        raise Failure(f"a {kind} called {name} is installed already: choose another name")
+    if importlib.util.find_spec(module) is not None:
+        raise Failure(f"a module called {module} is installed already: choose another name")
+    root = path if path is not None else Path(name)
+    try:
+        made = scaffold(name, root)
+    except ScaffoldError as e:
+        raise Failure(str(e)) from e
+    except OSError as e:
+        raise Failure(f"could not write {root}: {e.strerror or e}") from e
+    click.echo(
+        f"Created {made.root}: the plugin {name} ({made.dist}), offering the personality {name}"
+    )
+    for file in made.files:
+        click.echo(f"  {file}")
+    click.echo("Next:")
+    folder = _shown_path(made.root)
+    click.echo(f"  pip install -e {folder}    (into the environment that runs Chorus)")
+    click.echo(f"  chorus plugins list    ({name} appears, offering {name})")
+    click.echo(f"  cd {folder} && pytest    (its tests pass as they are)")
