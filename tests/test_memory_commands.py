@@ -372,7 +372,7 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
 
     result = chorus("memory", "forget", "--user", "test:T1:U1", "--yes")
     assert result.exit_code == 0, result.output
-    assert "3 memories, 2 interactions, 1 ratings" in result.output
+    assert "3 memories, 2 interactions, 1 rating" in result.output
     result = chorus("memory", "export", "--user", "test:T1:U1")
     assert result.exit_code == 1 and result.output.startswith("chorus: error: no user")
     result = chorus("memory", "export", "--user", "test:T1:U2")
