@@ -178,7 +178,7 @@ def jobs(
     title = "Proactive tasks" if every else "Active proactive tasks"
     if not tasks:
         more = "" if every else "; --all shows stopped ones too"
-        click.echo(f"{title}: none (tasks come from habits found in requests{more})")
+        click.echo(f"{title}: none (tasks come from habits found and plugins' offers{more})")
     else:
         click.echo(f"{title}: {len(tasks)}")
     for t in tasks:
