@@ -46,6 +46,7 @@ Type a message and press Enter. Commands:
   /forget TEXT|ID  make me forget it (/forget me deletes everything I know about you)
   /memories        what I know about you
   /plugins ...     list, enable or disable plugins (you are the admin here)
+  /plugins bind P  personality P answers here unless asked otherwise (/plugins unbind)
   /stats           what I've learned per personality, with a chart of satisfaction
   /admin           a one-time link to the admin page in your browser (chorus run)
   /react ✅|🔕|❌    answer my last suggestion (✅ run it, 🔕 stop these) or question

@@ -1,25 +1,28 @@
-"""The ``chorus`` command."""
+"""The ``chorus`` command.
+
+Start-up is kept light: ``chorus --version``, ``--help`` and ``config show`` import click, the
+settings and little else (a test holds them to it), and each command imports what it uses
+when it runs. Subcommands in their own modules are listed in :data:`LAZY_COMMANDS`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
-import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import yaml
 
-from bot import __version__, logs
+from bot import __version__
 from bot.cli_errors import EXIT_FAILED, EXIT_USAGE, Failure
 from bot.errors import ChorusError
-from bot.settings import Settings, load_secrets, load_settings
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 __all__ = ["main", "cli"]
 
@@ -38,6 +41,8 @@ def _errors() -> Iterator[None]:
 
 
 def _settings(ctx: click.Context) -> Settings:
+    from bot.settings import load_settings
+
     settings: Settings | None = ctx.obj.get("settings")
     if settings is None:
         with _errors():
@@ -47,6 +52,8 @@ def _settings(ctx: click.Context) -> Settings:
 
 
 def _run(coro: Awaitable[T]) -> T:
+    import asyncio
+
     with _errors():
         return asyncio.run(coro)  # type: ignore[arg-type]
 
@@ -93,7 +100,10 @@ LAZY_COMMANDS = {
     "jobs": ("bot.cli_jobs:jobs", "The scheduler's jobs and the proactive tasks."),
     "kb": ("bot.cli_kb:kb", "The support assistant's knowledge base."),
     "memory": ("bot.cli_memory:memory", "What Chorus remembers: stats, export, forget."),
-    "plugins": ("bot.cli_plugins:plugins", "Installed plugins: list, enable, disable."),
+    "plugins": (
+        "bot.cli_plugins:plugins",
+        "Plugins and their personalities: list, enable, disable, bind, new.",
+    ),
     "stats": ("bot.cli_stats:stats", "What Chorus learned, per workspace."),
 }
 
@@ -124,8 +134,12 @@ async def _serve(
     scheduler: bool = False,
     http: bool = False,
 ) -> None:
+    import asyncio
+    import signal
+
     from bot.app import Chorus, tune_gc
     from bot.scheduler.loop import start_proactive
+    from bot.settings import load_secrets
 
     app = await Chorus.create(settings, load_secrets())
     adapters = choose(app)
@@ -200,6 +214,8 @@ VERBOSE_HELP = "In the console, show every log line here too (else only warnings
 @click.pass_context
 def run(ctx: click.Context, verbose: bool) -> None:
     """Start Chorus: every adapter whose tokens are configured, else the console."""
+    from bot import logs
+
     settings = _settings(ctx)
     level = settings.bot.log_level
     # Where the lines go depends on the adapters chosen: held until then (bot.logs).
@@ -228,6 +244,8 @@ def run(ctx: click.Context, verbose: bool) -> None:
 def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
     """Talk to Chorus in this terminal; pipe text in for one reply per line. Log lines go to
     storage.data_dir/logs/chorus.log (warnings and errors also here)."""
+    from bot import logs
+
     settings = _settings(ctx)
     logs.use_json(settings.log.format == "json")
     logs.to_console(settings.bot.log_level, settings.storage.data_dir, verbose=verbose)
@@ -255,8 +273,12 @@ def config() -> None:
 @click.pass_context
 def config_show(ctx: click.Context, as_json: bool) -> None:
     """Print the effective configuration, with secrets masked."""
-    from bot.llm.factory import describe_provider
-    from bot.settings import mask_url
+    import json
+
+    import yaml
+
+    from bot.llm.describe import describe_provider
+    from bot.settings import load_secrets, mask_url
 
     settings = _settings(ctx)
     data = settings.model_dump(mode="json")
@@ -271,7 +293,9 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
+        click.echo(text.rstrip())
 
 
 # -- db ---------------------------------------------------------------------------------------

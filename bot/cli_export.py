@@ -17,6 +17,7 @@ from bot.cli_common import find_tenant, open_storage, tenant_option
 from bot.learning.dataset import DatasetQuery, ExportResult, parse_day, qualifying, write_dataset
 from bot.learning.ratings import Weights
 from bot.plugins import PersonalityRegistry, get_plugin_manager
+from bot.text import plural
 
 __all__ = ["export"]
 
@@ -99,8 +100,15 @@ def export_dataset(
         database.dispose()
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(result.skipped.items()))
     where = f" to {out}" if out is not None else ""
+    none = (
+        ": no answer qualifies (one needs a net rating above --min-rating, and to match "
+        "--personality, --tenant, --since and --until when given)"
+        if not ids
+        else ""
+    )
     click.echo(
-        f"wrote {result.written} examples{where}" + (f" (skipped: {skipped})" if skipped else ""),
+        f"wrote {plural(result.written, 'example')}{where}{none}"
+        + (f" (skipped: {skipped})" if skipped else ""),
         err=True,
     )
 

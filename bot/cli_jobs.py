@@ -90,6 +90,8 @@ def jobs(
         click.echo("Jobs: kept in memory by the running process (proactive.jobstore: memory).")
     elif stored is None:
         click.echo("Jobs: none stored yet (the scheduler has not run on this database).")
+    elif not stored:
+        click.echo("Jobs: none stored (the scheduler has run here, but keeps no job now).")
     else:
         click.echo(f"{'JOB':<24} {'NEXT RUN':<21} {'TRIGGER':<26} PURPOSE")
         for job in stored:
@@ -97,7 +99,11 @@ def jobs(
             click.echo(f"{job.id:<24} {next_run:<21} {job.trigger:<26} {job.purpose}")
     click.echo("")
     title = "Proactive tasks" if every else "Active proactive tasks"
-    click.echo(f"{title}: {len(tasks)}")
+    if not tasks:
+        more = "" if every else "; --all shows stopped ones too"
+        click.echo(f"{title}: none (tasks come from habits found and plugins' offers{more})")
+    else:
+        click.echo(f"{title}: {len(tasks)}")
     for t in tasks:
         head = f"• {t.description} — for {t.person}, by {t.personality} ({t.source})"
         click.echo(head)

@@ -1,7 +1,10 @@
-"""``chorus kb``: index the support assistant's knowledge base folder, and try a search."""
+"""``chorus kb``: index the support assistant's knowledge base folder, and try a search.
+Indexing shows a progress bar on standard error when it is a terminal (embedding a folder of
+documents takes a while), like ``chorus export dataset``."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 import click
@@ -15,6 +18,7 @@ from bot.errors import ChorusError
 from bot.settings import Settings, load_secrets
 from bot.storage.db import Database
 from bot.storage.models import Tenant
+from bot.text import plural
 
 __all__ = ["kb"]
 
@@ -64,8 +68,24 @@ def _line(name: str, report: SyncReport) -> str:
     return (
         f"{name}: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.removed)} removed, {report.unchanged} unchanged "
-        f"({report.sections} sections indexed)"
+        f"({plural(report.sections, 'section')} indexed)"
     )
+
+
+def _show_progress() -> bool:
+    """A progress bar only for a person watching: standard error is a terminal."""
+    return sys.stderr.isatty()
+
+
+def _sync(base: KnowledgeBase, tenant_id: uuid.UUID, name: str, full: bool) -> SyncReport:
+    """Sync one workspace, with a bar of the folder's files on standard error when it is a
+    terminal."""
+    if not _show_progress():
+        return base.sync(tenant_id, full=full)
+    with click.progressbar(
+        length=len(base.files()), label=f"Indexing {name}", file=sys.stderr
+    ) as bar:
+        return base.sync(tenant_id, full=full, progress=bar.update)
 
 
 @click.group()
@@ -86,7 +106,7 @@ def kb_index(ctx: click.Context, tenant: str | None, full: bool) -> None:
             click.echo("no workspace yet: each is indexed when Chorus first serves it")
             return
         for tenant_id, name in tenants.items():
-            click.echo(_line(name, base.sync(tenant_id, full=full)))
+            click.echo(_line(name, _sync(base, tenant_id, name, full)))
     except ChorusError as e:
         raise Failure(str(e)) from e
     finally:
@@ -108,6 +128,10 @@ def kb_search(ctx: click.Context, query: str, tenant: str, k: int | None) -> Non
         raise Failure(str(e)) from e
     finally:
         database.dispose()
+    if not found["results"]:
+        click.echo(
+            f"nothing found for {query!r} in {tenant} (is anything indexed? chorus kb index)"
+        )
     for hit in found["results"]:
         click.echo(f"{hit['score']:.2f}  {hit['file']} — {hit['heading']}")
         click.echo(f"      {hit['text'][:200]}")

@@ -25,6 +25,7 @@ from bot.personal_data import Erasure
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
+from bot.text import plural
 
 if TYPE_CHECKING:
     from bot.memory.store import MemoryStore
@@ -83,8 +84,9 @@ def memory_export(ctx: click.Context, spec: str, out: Path | None) -> None:
         return
     out.write_text(text + "\n", encoding="utf-8")
     click.echo(
-        f"wrote {out}: {len(data['memories'])} memories, "
-        f"{len(data['interactions'])} interactions, {len(data['feedback'])} ratings",
+        f"wrote {out}: {plural(len(data['memories']), 'memory')}, "
+        f"{plural(len(data['interactions']), 'interaction')}, "
+        f"{plural(len(data['feedback']), 'rating')}",
         err=True,
     )
 
@@ -104,9 +106,14 @@ def memory_stats_command(ctx: click.Context, tenant: str | None) -> None:
             tenants = list(session.exec(stmt))
             if tenant and not tenants:
                 raise Failure(f"no workspace {tenant}")
+            if not tenants:
+                click.echo("Nothing stored yet: Chorus has served no workspace.")
             for row in tenants:
                 people, team, team_fields = memory_stats(session, row.id)
                 click.echo(f"{row.platform}:{row.external_id}")
+                if not people and not team and not team_fields:
+                    click.echo("  nothing stored yet")
+                    continue
                 click.echo(
                     f"  {'USER':<24} {'MEMORIES':>8} {'HISTORY':>8} {'PROFILE':>8} "
                     f"{'INTERACTIONS':>12} {'RATINGS':>8}"
@@ -181,8 +188,9 @@ def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
             ) from e
         counts = erased.counts
         click.echo(
-            f"forgot {spec}: {counts['memories']} memories, {counts['interactions']} "
-            f"interactions, {counts['feedback']} ratings; {note}"
+            f"forgot {spec}: {plural(counts['memories'], 'memory')}, "
+            f"{plural(counts['interactions'], 'interaction')}, "
+            f"{plural(counts['feedback'], 'rating')}; {note}"
         )
     finally:
         database.dispose()

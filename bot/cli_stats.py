@@ -66,6 +66,9 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
     finally:
         database.dispose()
     click.echo(f"{tenant or 'all workspaces'}")
+    if not figures.overall.interactions and not figures.shared_memories:
+        click.echo("No answers yet: the figures and the chart come once people talk to Chorus.")
+        return
     click.echo(
         f"{'PERSONALITY':<22} {'ANSWERS':>8} {'UP':>5} {'DOWN':>5} {'SATISFACTION':>12} "
         f"{'REUSE':>6} {'PATTERNS':>8} {'MEMORIES':>8}"
@@ -85,6 +88,15 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
         )
         for source in sources:
             click.echo(_source_row(source))
+        if not sources:
+            click.echo("(no answers yet)")
+    if not figures.overall.ratings:
+        click.echo("")
+        click.echo(
+            "No ratings yet: satisfaction, and its chart, come once people react 👍 or 👎 "
+            "to answers."
+        )
+        return
     path = chart or Path(settings.storage.data_dir) / "stats" / "satisfaction.png"
     render_chart(figures, path, threshold=settings.learning.satisfaction_alert)
     click.echo(f"chart: {path}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from bot.text import plural
+
 __all__ = [
     "EMPTY_MESSAGE",
     "GENERATION_FAILED",
@@ -40,11 +42,11 @@ __all__ = [
     "FORGET_ME_FAILED",
     "FORGOTTEN_ME",
     "FORGET_ME_CONFIRM_LINKED",
-    "LINK_CODE",
+    "link_code",
     "LINK_PRIVATE_ONLY",
     "LINK_CODE_SHOWN",
     "LINK_BAD_CODE",
-    "LINK_TOO_MANY",
+    "link_too_many",
     "LINK_SAME_ACCOUNT",
     "LINK_SAME_PLATFORM",
     "LINK_ALREADY",
@@ -53,7 +55,7 @@ __all__ = [
     "LINK_USAGE",
     "link_confirm",
     "LINK_CONFIRM_PRIVATE",
-    "LINK_NOTHING_TO_CONFIRM",
+    "link_nothing_to_confirm",
     "LINKED",
     "LINKING_OFF",
     "LINK_UNAVAILABLE",
@@ -350,7 +352,7 @@ REQUESTED_LEARNING_OFF = (
 def plugin_auto_disabled(plugin: str, failures: int) -> str:
     """Notice for admins when a plugin is switched off after repeated failures."""
     return (
-        f"The plugin `{plugin}` failed {failures} times in a row and has been disabled "
+        f"The plugin `{plugin}` failed {plural(failures, 'time')} in a row and has been disabled "
         f"for this workspace. Re-enable it with `chorus plugins enable {plugin}` "
         "once it is fixed."
     )
@@ -396,13 +398,19 @@ FORGET_ME_CONFIRM_LINKED = (
     "It can't be undone. To go ahead, say `forget me confirm`. (To keep your other account, "
     "say `unlink` first.)"
 )
-LINK_CODE = (
-    "Your one-time code: `{code}`\n"
-    "On your account on the other platform, send me `/chorus link {code}` (or `link {code}` "
-    "in a direct message) within {minutes} minutes, then confirm there with `link confirm`. "
-    "It works once. Never share it: whoever enters it and confirms gets this account's "
-    "profile and memories."
-)
+
+
+def link_code(code: str, minutes: int) -> str:
+    """The answer to ``link``: the one-time code, valid ``minutes``."""
+    return (
+        f"Your one-time code: `{code}`\n"
+        f"On your account on the other platform, send me `/chorus link {code}` (or `link {code}` "
+        f"in a direct message) within {plural(minutes, 'minute')}, then confirm there with "
+        "`link confirm`. It works once. Never share it: whoever enters it and confirms gets "
+        "this account's profile and memories."
+    )
+
+
 LINK_PRIVATE_ONLY = (
     "Let's do that privately: send me `link` in a direct message, or use `/chorus link` "
     "(only you see the answer)."
@@ -416,7 +424,12 @@ LINK_BAD_CODE = (
     "That code doesn't work: it may be mistyped, already used or expired. "
     "Ask for a new one with `/chorus link` on your other account."
 )
-LINK_TOO_MANY = "Too many codes tried. Please try again in {minutes} minutes."
+
+
+def link_too_many(minutes: int) -> str:
+    return f"Too many codes tried. Please try again in {plural(minutes, 'minute')}."
+
+
 LINK_SAME_ACCOUNT = (
     "That code was made by this account. Enter it on your *other* account to link the two."
 )
@@ -461,7 +474,7 @@ def link_confirm(
         f"`{_shown(workspace)}`{more}. This lets {they} read your profile, your memories and "
         "what I learned about you, and everything I learn about you from now on. Only go "
         f"ahead if {they} {are} yours: if someone asked you to enter their code, don't.\n"
-        f"To go ahead, confirm where you entered the code, within {minutes} minutes: "
+        f"To go ahead, confirm where you entered the code, within {plural(minutes, 'minute')}: "
         "`/chorus link confirm` (or `link confirm` in a direct message). Otherwise ignore "
         "this: nothing is linked."
     )
@@ -471,10 +484,16 @@ LINK_CONFIRM_PRIVATE = (
     "Let's do that privately: say `link confirm` in a direct message, or use "
     "`/chorus link confirm` (only you see the answer), from the account that entered the code."
 )
-LINK_NOTHING_TO_CONFIRM = (
-    "There's no link waiting for your confirmation here. Enter a code with `/chorus link CODE` "
-    "first, then confirm where you entered it within {minutes} minutes."
-)
+
+
+def link_nothing_to_confirm(minutes: int) -> str:
+    return (
+        "There's no link waiting for your confirmation here. Enter a code with "
+        f"`/chorus link CODE` first, then confirm where you entered it within "
+        f"{plural(minutes, 'minute')}."
+    )
+
+
 LINKED = (
     "Linked. Your {home} account and this {here} account are now one person to me: your "
     "profile, what I remember about you and your learned preferences follow you on both. Team "
@@ -560,10 +579,12 @@ def memory_stats(
     lines = ["Memory in this workspace (counts only):"]
     for name, uid, memories, fields, interactions in people:
         lines.append(
-            f"• {name} ({uid}): {memories} memories, {fields} profile fields, "
-            f"{interactions} interactions"
+            f"• {name} ({uid}): {plural(memories, 'memory')}, "
+            f"{plural(fields, 'profile field')}, {plural(interactions, 'interaction')}"
         )
-    lines.append(f"• team: {team_memories} memories, {team_fields} profile fields")
+    lines.append(
+        f"• team: {plural(team_memories, 'memory')}, {plural(team_fields, 'profile field')}"
+    )
     return "\n".join(lines)
 
 
@@ -592,9 +613,9 @@ def learning_stats_line(
 ) -> str:
     """One personality's figures in ``stats``."""
     return (
-        f"• {label}: {interactions} answers, {up} 👍 / {down} 👎, "
+        f"• {label}: {plural(interactions, 'answer')}, {up} 👍 / {down} 👎, "
         f"satisfaction {_percent(satisfaction)}, reused {_percent(reuse_rate)}, "
-        f"{patterns} patterns learned, {memories} memories"
+        f"{plural(patterns, 'pattern')} learned, {plural(memories, 'memory')}"
     )
 
 
@@ -618,7 +639,7 @@ def learning_source_line(
     """One source (prompt version × model) of a personality's answers in ``stats``."""
     return (
         f"• `{personality}` prompt {prompt_version} · {engine}: "
-        f"{_percent(satisfaction)} of {ratings} rating{'' if ratings == 1 else 's'}"
+        f"{_percent(satisfaction)} of {plural(ratings, 'rating')}"
     )
 
 
@@ -641,11 +662,11 @@ def satisfaction_alert(
     ``contents`` says what the data set at ``dataset`` holds, ``examples`` how many."""
     text = (
         f"Satisfaction with {subject} has dropped to {satisfaction:.0%} over the last "
-        f"{ratings} ratings (the alert is below {threshold:.0%}). "
+        f"{plural(ratings, 'rating')} (the alert is below {threshold:.0%}). "
         "I'll tell you again only after it has recovered."
     )
     if dataset:
-        count = "" if examples is None else f" ({examples} example{'s' * (examples != 1)})"
+        count = "" if examples is None else f" ({plural(examples, 'example')})"
         text += f" A training data set of {contents}{count} is in {dataset}."
     return text
 
@@ -681,9 +702,9 @@ def pattern_why_daily(
 ) -> str:
     """Why a daily habit is suggested: seen on ``days`` days over ``weeks`` weeks, usually on
     ``weekdays`` (0 = Monday)."""
-    span = f"{weeks} weeks" if weeks != 1 else "week"
+    span = plural(weeks, "week") if weeks != 1 else "week"
     return (
-        f'You asked me for "{request}" on {days} days over the last {span}, '
+        f'You asked me for "{request}" on {plural(days, "day")} over the last {span}, '
         f"{_days(weekdays)} around {time} ({zone}), so I offer it a little before then."
     )
 
@@ -791,8 +812,7 @@ def tool_confirmation(action: str, arguments: str, seconds: float) -> str:
     if seconds < 120:
         within = f"{seconds:g} second" + ("" if seconds == 1 else "s")
     else:
-        minutes = round(seconds / 60)
-        within = f"{minutes} minute" + ("" if minutes == 1 else "s")
+        within = plural(round(seconds / 60), "minute")
     args = f" with {arguments}" if arguments else ""
     return (
         f"I'm about to {action}{args}. React ✅ to run it or ❌ to cancel "
@@ -818,7 +838,10 @@ def plan_confidence(percent: int, checked: int, ok: int, calls: int, kind: str) 
     """The confidence line: the figure and where it comes from."""
     steps = f"all {checked} steps checked" if checked != 1 else "the step checked"
     if calls:
-        history = f"{ok} of {calls} calls of these tools worked for {kind} requests in your team"
+        history = (
+            f"{ok} of {plural(calls, 'call')} of these tools worked for {kind} requests "
+            "in your team"
+        )
     else:
         history = f"no calls of these tools for {kind} requests in your team yet"
     return f"confidence {percent}%: {steps}; {history}"
@@ -848,8 +871,7 @@ def plan_ask(seconds: float) -> str:
     if seconds < 120:
         within = f"{seconds:g} second" + ("" if seconds == 1 else "s")
     else:
-        minutes = round(seconds / 60)
-        within = f"{minutes} minute" + ("" if minutes == 1 else "s")
+        within = plural(round(seconds / 60), "minute")
     return f"React ✅ to run it or ❌ to cancel (only you can answer; this expires in {within})."
 
 
@@ -902,7 +924,8 @@ def model_probe(
     if len(said) > 80:
         said = said[:79].rstrip() + "…"
     return (
-        f"{what} answers at {about}{rate:.1f} tokens/s ({about}{tokens} tokens in {seconds:.1f} s; "
+        f"{what} answers at {about}{rate:.1f} tokens/s ({about}{plural(tokens, 'token')} in "
+        f"{seconds:.1f} s; "
         f'first request {first_s:.1f} s): "{said}"'
     )
 

@@ -1,5 +1,6 @@
-"""Platform-neutral text helpers adapters share: splitting long answers at a size limit, and
-shortening a text to a one-line label (:func:`shorten`).
+"""Platform-neutral text helpers: splitting long answers at a size limit, shortening a text to
+a one-line label (:func:`shorten`), and counting things in words (:func:`plural`: "1 answer",
+"2 answers", never "1 answers").
 
 Chat platforms cap message length (Slack advises about 4,000 characters, Discord allows
 2,000). :func:`split_message` cuts on paragraph, line, sentence or word boundaries, never
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["shorten", "split_message"]
+__all__ = ["plural", "shorten", "split_message"]
 
 _FENCE = re.compile(r"^\s*```")
 _BREAKS = ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " ")
@@ -83,3 +84,20 @@ def shorten(text: str, limit: int) -> str:
     if line[limit - 1] != " " and space >= limit // 2:  # else the cut ends a word already
         cut = cut[:space]
     return cut.rstrip(" ,;:.-") + "…"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and ``word`` agreeing in number: ``plural(1, "answer")`` is "1 answer",
+    ``plural(0, "answer")`` "0 answers", ``plural(2, "memory")`` "2 memories". ``many`` is the
+    plural when adding "s" (or "ies" for a consonant and "y") is wrong: ``plural(3, "person",
+    "people")``."""
+    if n == 1:
+        return f"{n} {word}"
+    if many is None:
+        if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u", ""):
+            many = word[:-1] + "ies"
+        elif word.endswith(("s", "x", "z", "ch", "sh")):
+            many = word + "es"
+        else:
+            many = word + "s"
+    return f"{n} {many}"

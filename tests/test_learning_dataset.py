@@ -335,7 +335,7 @@ async def test_cli_filters_by_personality_date_and_tenant(
         obj={},
     )
     assert result.exit_code == 0, result.output
-    assert "wrote 1 examples to" in result.stderr
+    assert "wrote 1 example to" in result.stderr
     assert [x["metadata"]["personality"] for x in _lines(out.read_text("utf-8"))] == [
         "data_analyst"
     ]
@@ -384,4 +384,4 @@ async def test_export_pipes_through_a_real_process(
     assert done.returncode == 0, done.stderr
     [line] = _lines(done.stdout)
     assert line["messages"][1]["content"] == "piped question"
-    assert "wrote 1 examples" in done.stderr and "Exporting" not in done.stderr
+    assert "wrote 1 example" in done.stderr and "Exporting" not in done.stderr

@@ -316,7 +316,7 @@ async def test_console_stats_prints_the_figures_and_the_chart_path(app: Chorus) 
     adapter = ConsoleAdapter(app, stdin=io.StringIO("hello\n/stats\n"), stdout=out, user="ada")
     await adapter.start()
     lines = out.getvalue().splitlines()
-    assert any("`assistant`: 1 answers" in line for line in lines)
+    assert any("`assistant`: 1 answer" in line for line in lines)
     [chart] = [line.removeprefix("Chart: ") for line in lines if line.startswith("Chart: ")]
     _check_png(Path(chart))
     assert Path(chart).name == "console-local-satisfaction.png"
@@ -348,7 +348,7 @@ async def test_slack_stats_uploads_the_chart_to_the_admin_and_refuses_others(
         )
         responses = await fake.wait_for_response(count=2)
         answer = responses[1].body["text"]
-        assert "`assistant`: 1 answers, 1 👍 / 0 👎, satisfaction 100%" in answer
+        assert "`assistant`: 1 answer, 1 👍 / 0 👎, satisfaction 100%" in answer
         assert answer.endswith(messages.STATS_CHART_SENT)
         [upload] = fake.files.values()
         assert upload.completed and upload.channels == ["DADMIN"]

@@ -80,7 +80,7 @@ def prompt(issuer: dict[str, Any], *, others: int = 0) -> str:
     )
 
 
-NOTHING_TO_CONFIRM = messages.LINK_NOTHING_TO_CONFIRM.format(minutes=CONFIRM_MINUTES)
+NOTHING_TO_CONFIRM = messages.link_nothing_to_confirm(CONFIRM_MINUTES)
 
 
 @dataclass
@@ -255,7 +255,7 @@ async def test_an_attacker_who_knows_the_user_id_but_not_the_code_cannot_link(
     for guess in ("UADA", "slack:UADA", "AAAAA-22222", "K7QXM-3WDRP", "link"):
         assert await world.command(f"link {guess}", MALLORY) == messages.LINK_BAD_CODE
     # too many wrong codes: even the right one is not checked any more
-    assert await world.command(f"link {code}", MALLORY) == messages.LINK_TOO_MANY.format(minutes=60)
+    assert await world.command(f"link {code}", MALLORY) == messages.link_too_many(60)
     with world.app.db.session() as s:
         assert s.exec(select(AccountLink)).all() == []
     # Ada's code was not used up by Mallory's attempts

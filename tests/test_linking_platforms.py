@@ -237,7 +237,7 @@ async def test_a_code_entered_on_slack_names_the_discord_account_and_waits(rig: 
     assert entered == shown, entered
     assert "*discord*" in entered and "`Cy`" in entered
     # Cy cannot confirm for her; without her confirmation he learns nothing
-    nothing = messages.LINK_NOTHING_TO_CONFIRM.format(minutes=5)
+    nothing = messages.link_nothing_to_confirm(5)
     assert await rig.discord_command("link", "confirm", rig.cy) == nothing
     _absent(await rig.discord_mention("where do I work?", rig.cy), "SecretCorp")
     assert "Linked accounts" not in await rig.slack_command("whoami")

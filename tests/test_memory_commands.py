@@ -211,8 +211,8 @@ async def test_memory_stats_are_for_admins_and_counts_only(
     [entry] = _rows(app, AuditEntry, action="command.refused")
     assert entry.target == "memory stats"
     stats = await _send(app, transport, "memory stats", is_admin=True)
-    assert "Ada (U1): 1 memories" in stats and "Bo (U2): 0 memories" in stats
-    assert "team: 1 memories, 1 profile fields" in stats
+    assert "Ada (U1): 1 memory," in stats and "Bo (U2): 0 memories" in stats
+    assert "team: 1 memory, 1 profile field" in stats
     assert "4711" not in stats and "Jira" not in stats
 
 
@@ -372,7 +372,7 @@ def test_cli_export_stats_and_forget(tmp_path: Path) -> None:
 
     result = chorus("memory", "forget", "--user", "test:T1:U1", "--yes")
     assert result.exit_code == 0, result.output
-    assert "3 memories, 2 interactions, 1 ratings" in result.output
+    assert "3 memories, 2 interactions, 1 rating" in result.output
     result = chorus("memory", "export", "--user", "test:T1:U1")
     assert result.exit_code == 1 and result.output.startswith("chorus: error: no user")
     result = chorus("memory", "export", "--user", "test:T1:U2")

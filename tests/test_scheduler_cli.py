@@ -145,7 +145,7 @@ def test_jobs_on_a_fresh_database(tmp_path: Path) -> None:
     result = invoke(tmp_path)
     assert result.exit_code == 0
     assert "Jobs: none stored yet" in result.output
-    assert "Active proactive tasks: 0" in result.output
+    assert "Active proactive tasks: none" in result.output
 
 
 # -- chorus run ---------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_huge_cells_are_cut_while_fetching_and_marked(db: ReadOnlyDatabase) -> N
     for _, big in out["rows"]:
         assert big == "x" * MAX_CELL_CHARS + CUT_MARKER
     assert out["cut_cells"] == 3
-    assert f"3 cell(s) longer than {MAX_CELL_CHARS} characters were cut" in out["note"]
+    assert f"3 cells longer than {MAX_CELL_CHARS} characters were cut" in out["note"]
     assert out["truncated"] is False  # every row is there, only the cells are cut
 
 

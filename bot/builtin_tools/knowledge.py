@@ -206,10 +206,18 @@ class KnowledgeBase:
     def _scope(self, tenant_id: uuid.UUID) -> Scope:
         return Scope(tenant_id, None, PERSONALITY)
 
-    def sync(self, tenant_id: uuid.UUID, *, full: bool = False) -> SyncReport:
-        """Bring the workspace's copy up to date with the folder (``full``: re-index all)."""
+    def sync(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        full: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> SyncReport:
+        """Bring the workspace's copy up to date with the folder (``full``: re-index all).
+        ``progress(1)`` is called as each file of the folder is done (``chorus kb index``
+        shows a bar of ``len(files())``)."""
         with self._lock:
-            report = self._sync(tenant_id, full=full)
+            report = self._sync(tenant_id, full=full, progress=progress or (lambda n: None))
             self._synced.add(tenant_id)
         if report.changed and self._on_change is not None:
             self._on_change(tenant_id)
@@ -223,7 +231,9 @@ class KnowledgeBase:
         if tenant_id not in self._synced:
             self.sync(tenant_id)
 
-    def _sync(self, tenant_id: uuid.UUID, *, full: bool) -> SyncReport:
+    def _sync(
+        self, tenant_id: uuid.UUID, *, full: bool, progress: Callable[[int], None]
+    ) -> SyncReport:
         report = SyncReport()
         current = {rel: path.read_bytes() for rel, path in self.files().items()}
         hashes = {rel: _digest(data) for rel, data in current.items()}
@@ -256,10 +266,12 @@ class KnowledgeBase:
         for rel, data in current.items():
             if rel in known and rel not in stale:
                 report.unchanged += 1
+                progress(1)
                 continue
             added = self._index_file(tenant_id, rel, data, hashes[rel])
             report.sections += added
             (report.updated if rel in known else report.added).append(rel)
+            progress(1)
         if report.changed:
             log.info(
                 "knowledge base %s: %d added, %d updated, %d removed, %d unchanged",

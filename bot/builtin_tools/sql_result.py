@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from bot.errors import ChorusError
+from bot.text import plural
 
 __all__ = [
     "CUT_MARKER",
@@ -171,16 +172,18 @@ class QueryResult:
             data["max_bytes"] = self.max_bytes
             notes.append(
                 f"the result reached its size limit of {self.max_bytes} bytes after "
-                f"{len(self.rows)} rows; select fewer or shorter columns, or aggregate"
+                f"{plural(len(self.rows), 'row')}; select fewer or shorter columns, or aggregate"
             )
         elif self.truncated:
             notes.append(
-                f"only the first {self.limit} rows are shown; aggregate or filter for the rest"
+                f"only the first {plural(self.limit, 'row')} "
+                f"{'is' if self.limit == 1 else 'are'} shown; aggregate or filter for the rest"
             )
         if self.cut_cells:
             data["cut_cells"] = self.cut_cells
             notes.append(
-                f"{self.cut_cells} cell(s) longer than {MAX_CELL_CHARS} characters were cut "
+                f"{plural(self.cut_cells, 'cell')} longer than {MAX_CELL_CHARS} characters "
+                f"{'was' if self.cut_cells == 1 else 'were'} cut "
                 f"and end with {CUT_MARKER}; select a part of them (substr) for more"
             )
         if notes:

@@ -145,11 +145,11 @@ class LinkCommands:
                 detail={"minutes": self.settings.code_ttl_minutes},
             )
         )
-        return messages.LINK_CODE.format(code=code, minutes=self.settings.code_ttl_minutes)
+        return messages.link_code(code, self.settings.code_ttl_minutes)
 
     async def redeem(self, caller: Caller, code: str) -> str:
         if not await self.codes.attempt(caller.user_id):
-            return messages.LINK_TOO_MANY.format(minutes=self.settings.attempt_window_minutes)
+            return messages.link_too_many(self.settings.attempt_window_minutes)
         issued = await self.codes.redeem(code)  # used up, whatever happens next
         if not caller.private:  # others saw it: cancelled, and no hint whether it was real
             return messages.LINK_CODE_SHOWN
@@ -183,7 +183,7 @@ class LinkCommands:
             return messages.LINK_CONFIRM_PRIVATE
         issued = await self.pending.take(caller.user_id)
         if issued is None:
-            return messages.LINK_NOTHING_TO_CONFIRM.format(minutes=self.settings.confirm_minutes)
+            return messages.link_nothing_to_confirm(self.settings.confirm_minutes)
         joiner = self._account(caller)
         person = await self.db.run(lambda s: link(s, issued.account, joiner, actor=caller.actor))
         self._forget(person)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.llm.base import LLMProvider
+from bot.llm.describe import describe_provider
 from bot.settings import Secrets, Settings
 
 __all__ = ["make_provider", "describe_provider"]
@@ -41,15 +42,3 @@ def make_provider(settings: Settings, secrets: Secrets) -> LLMProvider:
         n_threads=llm.local.n_threads,
         seed=llm.local.seed,
     )
-
-
-def describe_provider(settings: Settings) -> str:
-    """One line for ``chorus config show``: which model answers, and how good it is."""
-    llm = settings.llm
-    if llm.provider == "openai":
-        return f"openai-compatible: {llm.openai.model} at {llm.openai.base_url}"
-    if llm.provider == "anthropic":
-        return f"anthropic: {llm.anthropic.model}"
-    from bot.llm.local import DEMO_NOTICE
-
-    return f"local: {DEMO_NOTICE}"

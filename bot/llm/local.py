@@ -21,15 +21,12 @@ from typing import Any
 from bot.context import ChatMessage, approx_tokens
 from bot.errors import ModelNotFound, ProviderError
 from bot.llm.base import Completion
+from bot.llm.describe import DEMO_NOTICE
 from bot.llm.streams import finish_reason
 from bot.llm.thread_stream import Feed, ThreadStream
 
 __all__ = ["LocalProvider", "default_model_path", "DEMO_NOTICE"]
 
-DEMO_NOTICE = (
-    "demo quality: SmolLM2-135M-Instruct running locally through llama.cpp; "
-    "configure llm.provider = openai or anthropic for real answers"
-)
 _WEIGHTS = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 #: Loaded models, one per (path, n_ctx, n_threads, seed), each with the lock that keeps

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.text import plural
+
 __all__ = [
     "Outcome",
     "Standing",
@@ -34,7 +36,7 @@ MIN_PRIORITY = 0.05
 #: ``stopped_reason`` of a task stopped with 🔕.
 STOPPED_BY_PERSON = "stopped by the person (🔕)"
 #: ``stopped_reason`` of a task declined too often in a row.
-STOPPED_BY_DECLINES = "declined {n} times in a row"
+STOPPED_BY_DECLINES = "declined {times} in a row"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ def after(
             declined=s.declined + 1,
         )
         if streak >= stop_after_declines:
-            reason = STOPPED_BY_DECLINES.format(n=streak)
+            reason = STOPPED_BY_DECLINES.format(times=plural(streak, "time"))
             return Change(replace(new, status="stopped", stopped_reason=reason))
         return Change(new, 1)
     return Change(s)

@@ -1,0 +1,181 @@
+"""``chorus`` starts light and answers alike: ``--version``, ``--help`` and ``config show``
+import none of the heavy stack (what it imports is checked, not how long it takes: speed
+figures are in the README, measured), every listed command exists, and every command fails
+the same way (``chorus: error: …`` and status 1; a wrong command line, status 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from adapters.console import CONSOLE_HELP
+from bot.cli import LAZY_COMMANDS, cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Modules that cost a start-up much (or pull in a platform SDK): no light command needs one.
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "alembic",
+    "chromadb",
+    "onnxruntime",
+    "tokenizers",
+    "numpy",
+    "llama_cpp",
+    "slack_sdk",
+    "slack_bolt",
+    "discord",
+    "openai",
+    "anthropic",
+    "httpx",
+    "aiohttp",
+    "redis",
+    "matplotlib",
+    "uvicorn",
+    "starlette",
+    "fastapi",
+    "apscheduler",
+    "jsonschema",
+    "bot.app",
+    "bot.plugins",
+    "bot.storage",
+)
+
+_PROBE = """
+import contextlib, io, json, sys
+sys.argv = ["chorus", *json.loads(sys.argv[1])]
+from bot.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code or 0
+    else:
+        code = 0
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def _imports(tmp_path: Path, *args: str) -> tuple[str, set[str]]:
+    """Run ``chorus ARGS`` in a fresh interpreter: its output and every module it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env["CHORUS_STORAGE__DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["code"] == 0, report
+    return report["out"], set(report["modules"])
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY)
+
+
+@pytest.mark.parametrize(
+    ("args", "shows"),
+    [
+        (("--version",), "chorus, version"),
+        (("--help",), "Commands:"),
+        (("config", "show"), "database_url"),
+    ],
+)
+def test_light_commands_import_none_of_the_stack(
+    tmp_path: Path, args: tuple[str, ...], shows: str
+) -> None:
+    out, modules = _imports(tmp_path, *args)
+    assert shows in out
+    assert _heavy(modules) == []
+    if args != ("config", "show"):
+        assert {"pydantic", "yaml", "pluggy", "asyncio"}.isdisjoint(modules)
+
+
+def test_config_show_still_describes_the_model(tmp_path: Path) -> None:
+    out, _ = _imports(tmp_path, "config", "show")
+    assert yaml.safe_load(out)["llm"]["effective"].startswith("local: demo quality")
+
+
+def test_plugins_import_hookimpl_from_bot_as_before() -> None:
+    import bot
+    from bot import hookimpl
+    from bot.hookspecs import hookimpl as declared
+
+    assert hookimpl is declared and bot.hookimpl is declared
+    with pytest.raises(AttributeError):
+        _ = bot.nothing_here  # type: ignore[attr-defined]
+
+
+def test_every_listed_command_is_there_with_its_help() -> None:
+    ctx = click.Context(cli)
+    for name, (_, short) in LAZY_COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert isinstance(command, click.Command), name
+        assert short and command.help, name
+    listed = CliRunner().invoke(cli, ["--help"], obj={}).output
+    for name in [*LAZY_COMMANDS, "run", "chat", "config", "db"]:
+        assert f"\n  {name} " in listed, name
+
+
+def test_failures_and_wrong_command_lines_answer_alike(tmp_path: Path) -> None:
+    config = tmp_path / "chorus.yaml"
+    config.write_text(f"storage:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+
+    def chorus(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+        )
+
+    for args in (
+        ("memory", "export", "--user", "test:T1:nobody"),
+        ("stats", "--tenant", "slack:T404"),
+        ("plugins", "bind", "nobody", "-t", "slack:T1", "-c", "C1"),
+    ):
+        failed = chorus(*args)
+        assert failed.returncode == 1, (args, failed.stderr)
+        assert failed.stderr.startswith("chorus: error: ") and failed.stdout == "", args
+        assert len(failed.stderr.splitlines()) == 1, args
+    for args in (("nosuchcommand",), ("plugins", "disable", "hello"), ("stats", "--bogus")):
+        wrong = chorus(*args)
+        assert wrong.returncode == 2, (args, wrong.stderr)
+        assert "Usage:" in wrong.stderr and "Error:" in wrong.stderr, args
+
+
+def test_the_console_help_lists_plugins_bind() -> None:
+    assert "/plugins bind" in CONSOLE_HELP and "/plugins unbind" in CONSOLE_HELP
+
+
+def test_files_the_configuration_names_exist() -> None:
+    """The Slack manifest (and any file under config/) names tests and docs that exist."""
+    import re
+
+    named = set()
+    for path in (ROOT / "config").rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            named |= set(re.findall(r"\b((?:tests|docs|bot|adapters)/[\w/.-]+\.(?:py|md))", text))
+    assert "tests/test_slack_units.py" in named  # the manifest's guard is among them
+    assert [n for n in sorted(named) if not (ROOT / n).is_file()] == []
