@@ -187,3 +187,46 @@ async def test_kill_9_mid_reply_on_discord_is_answered_once_by_the_next_run(
             await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
     assert len(discord.calls_to(route)) == 1  # one answer (edited as it was written)
     assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+
+
+async def test_kill_9_mid_answer_on_discord_finishes_the_answer_in_its_message(
+    tmp_path: Path,
+) -> None:
+    """The answer was being written (posted, then edited) when its worker died: the next one
+    writes the whole answer into that message instead of posting a second."""
+    data = tmp_path / "data"
+    async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
+        guild = discord.add_guild("Acme")
+        ada = discord.add_user("ada")
+        discord.add_member(guild, ada)
+        env = clean_env(
+            tmp_path,
+            DISCORD_TOKEN=discord.token,
+            CHORUS_DISCORD__API_URL=discord.api_url,
+            CHORUS_DISCORD__GATEWAY_URL=discord.gateway_url,
+            CHORUS_DISCORD__GUILD_READY_TIMEOUT_S="0.1",
+            CHORUS_LLM__PROVIDER="openai",
+            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
+            OPENAI_API_KEY="sk-run",
+            **RECOVERY,
+        )
+        llm.trickle(interval_s=0.2)  # the first run's answer never ends
+        route = "POST /channels/{channel_id}/messages"
+
+        async def ready(sessions: int) -> None:
+            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
+
+        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
+            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
+            [posted] = await discord.wait_for_call(route, timeout=BOUND_S)
+            noted = "SELECT 1 FROM inbound_events WHERE placeholder IS NOT NULL"
+            await until(lambda: _rows(data, noted), timeout=BOUND_S)
+            await first.kill()
+
+        llm.reply("Refunds within 30 days.")
+        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
+            answer = await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+    assert str(answer["id"]) == str(posted.response["id"])
+    assert len(discord.calls_to(route)) == 1
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1

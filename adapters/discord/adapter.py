@@ -34,6 +34,8 @@ from adapters.discord.convert import (
 )
 from adapters.discord.split import render
 from adapters.discord.stream import EDIT_EVERY_S, DiscordReplyStream
+from adapters.handling import Handling, handling
+from adapters.handling import current as current_handling
 from adapters.threads import ThreadMemory
 from adapters.unreachable import Backoff, unreachable_reason
 from bot import messages
@@ -109,7 +111,8 @@ class DiscordAdapter(Adapter):
         ):
             return  # another worker (another shard's process) is handling it
         try:
-            await self.app.dispatcher.handle_message(msg, self)
+            with handling(Handling(inbox, self.platform, key)):
+                await self.app.dispatcher.handle_message(msg, self)
         finally:
             await inbox.finish(self.platform, key)
 
@@ -120,7 +123,15 @@ class DiscordAdapter(Adapter):
         except (TypeError, ValueError) as e:
             log.warning("dropping a journaled Discord message that does not parse: %s", e)
             return
-        await self.app.dispatcher.handle_message(msg, self, redelivered=True)
+        state = Handling(
+            self.app.inbox,
+            self.platform,
+            pending.key,
+            reply_into=pending.placeholder,
+            noted=bool(pending.placeholder),
+        )
+        with handling(state):  # an answer a dead worker began is finished in its message
+            await self.app.dispatcher.handle_message(msg, self, redelivered=True)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         reaction = reaction_from_payload(payload, self.bot_id)
@@ -208,8 +219,19 @@ class DiscordAdapter(Adapter):
 
     async def send(self, out: Outgoing) -> list[str]:
         await self._stop_typing(out.channel, out.in_reply_to)
+        state = current_handling()
+        into = state.take_reply_into() if state is not None else None
+        if into is not None:
+            try:
+                return await self.edit(out, [into])
+            except DeliveryError as e:
+                if not isinstance(e.__cause__, discord.NotFound):
+                    raise
+                log.info("the message left for a taken-over answer is gone; posting anew")
         channel = self.client.get_partial_messageable(int(out.channel))
         ids = await self._post(channel, render(out, self.cfg.max_chars), _reference(channel, out))
+        if state is not None:
+            await state.note(next(iter(ids), None))
         if out.thread:
             await self.threads.remember(out.thread)
         return ids
@@ -219,18 +241,35 @@ class DiscordAdapter(Adapter):
         (:mod:`adapters.discord.stream`)."""
         await self._stop_typing(out.channel, out.in_reply_to)
         channel = self.client.get_partial_messageable(int(out.channel))
-        stream = DiscordReplyStream(
+        state = current_handling()
+        into = state.take_reply_into() if state is not None else None
+        stream = self._stream(channel, out, into)
+        try:
+            await stream.start()
+        except DeliveryError as e:
+            if into is None or not isinstance(e.__cause__, discord.NotFound):
+                raise
+            log.info("the message left for a taken-over answer is gone; posting anew")
+            stream = self._stream(channel, out, None)
+            await stream.start()
+        if state is not None:
+            await state.note(next(iter(stream.message_ids), None))
+        if out.thread:
+            await self.threads.remember(out.thread)
+        return stream
+
+    def _stream(
+        self, channel: discord.PartialMessageable, out: Outgoing, into: str | None
+    ) -> DiscordReplyStream:
+        return DiscordReplyStream(
             channel,
             out,
             mentions=self.mentions,
             reference=_reference(channel, out),
             max_chars=self.cfg.max_chars,
             every_s=self.edit_every_s,
+            into=int(into) if into is not None and into.isdigit() else None,
         )
-        await stream.start()
-        if out.thread:
-            await self.threads.remember(out.thread)
-        return stream
 
     async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
         """Show ``out`` in the messages posted for an earlier version of it (edits them in

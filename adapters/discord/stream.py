@@ -57,7 +57,10 @@ class DiscordReplyStream:
         reference: discord.MessageReference | None,
         max_chars: int,
         every_s: float = EDIT_EVERY_S,
+        into: int | None = None,
     ) -> None:
+        """``into``: a message already posted for this answer (by a worker that died while
+        writing it), written into instead of posting a new one."""
         self._channel = channel
         self._out = out
         self._text = out.text
@@ -65,7 +68,7 @@ class DiscordReplyStream:
         self._reference = reference
         self._max_chars = max_chars
         self._every_s = every_s
-        self._held: list[_Held] = []
+        self._held: list[_Held] = [_Held(into, "")] if into is not None else []
         self._lock = asyncio.Lock()
         self._pacer: Pacer | None = None
         self._finished = False
@@ -87,6 +90,11 @@ class DiscordReplyStream:
             await self._pacer.close()
         async with self._lock:
             return await self._delivering(self._sync(out, final=True))
+
+    @property
+    def message_ids(self) -> list[str]:
+        """The messages holding the answer so far."""
+        return [str(h.id) for h in self._held]
 
     async def _catch_up(self) -> None:
         async with self._lock:

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.routing import BaseRoute
 
 from adapters.base import Adapter
+from adapters.handling import Handling, handling
+from adapters.handling import current as current_handling
 from adapters.slack.assistant import AssistantSurface, ignore_assistant_events
 from adapters.slack.check import check_slack
 from adapters.slack.convert import (
@@ -79,20 +81,6 @@ JOURNAL_KIND = "slack.event"
 #: The event types Chorus handles, and so puts on record before acknowledging them.
 _JOURNALED = frozenset({"app_mention", "message", "reaction_added", "reaction_removed"})
 
-
-@dataclass(slots=True)
-class _Handling:
-    """The journaled event being handled in this task: its key, and whether the message its
-    answer is in (a placeholder, a stream, a post) is on its journal row yet."""
-
-    key: str
-    noted: bool = False
-
-
-#: The event being handled in this task (its placeholder or first reply goes on record).
-_handling: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
-    "chorus_slack_event", default=None
-)
 #: Who wrote the message being answered in this task (a native stream names its recipient).
 _asker: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "chorus_slack_asker", default=None
@@ -253,11 +241,9 @@ class SlackAdapter(Adapter):
         if placeholder:
             await self._end_orphan_stream(slot[0], placeholder)
             self._placeholders[slot] = Placeholder.posted(placeholder)
-        token = _handling.set(_Handling(pending.key, noted=bool(placeholder)))
-        try:
+        state = Handling(self.app.inbox, self.platform, pending.key, noted=bool(placeholder))
+        with handling(state):
             handled = await self._handle_message_event(body, event, redelivered=True)
-        finally:
-            _handling.reset(token)
         left = self._placeholders.pop(slot, None) if placeholder else None
         if placeholder and left is not None and not (handled is not None and handled.duplicate):
             try:  # nothing replaced it: the answer was never due (or already elsewhere)
@@ -277,11 +263,11 @@ class SlackAdapter(Adapter):
 
     async def _on_message_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         key = journal_key(body)
-        token = _handling.set(_Handling(key) if key is not None else None)
+        state = Handling(self.app.inbox, self.platform, key) if key is not None else None
         try:
-            await self._handle_message_event(body, event)
+            with handling(state):
+                await self._handle_message_event(body, event)
         finally:
-            _handling.reset(token)
             if key is not None:
                 await self.app.inbox.finish(self.platform, key)
 
@@ -386,27 +372,26 @@ class SlackAdapter(Adapter):
         slot = (msg.channel, msg.message_id)
         if slot in self._placeholders:
             return  # handled again after a crash: its placeholder is up already
-        handling = _handling.get()
+        state = current_handling()
 
         async def post() -> str:
             response = await self.client.chat_postMessage(
                 channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
             )
             ts = str(response["ts"])
-            await self._note_reply(handling, ts)
+            if state is not None:  # so whoever finishes the event after a crash replaces it
+                await state.note(ts)
             return ts
 
         self._placeholders[slot] = Placeholder(post, self.cfg.progress_after_s)
 
-    async def _note_reply(self, handling: _Handling | None, ts: str | None) -> None:
-        """Put the message an event's answer is in on the event's journal row (once): should
-        this worker die before the event is finished, whoever finishes it puts the answer in
-        that message (a placeholder, a stream cut off, an answer posted but not recorded)
-        instead of posting a second one."""
-        if handling is None or handling.noted or not ts:
-            return
-        handling.noted = True
-        await self.app.inbox.note_placeholder(self.platform, handling.key, ts)
+    @staticmethod
+    async def _note_reply(ts: str | None) -> None:
+        """The message the answer is in goes on the event's journal row (see
+        :mod:`adapters.handling`)."""
+        state = current_handling()
+        if state is not None:
+            await state.note(ts)
 
     def _render(self, out: Outgoing) -> list[str]:
         text = to_mrkdwn(out.text)
@@ -427,7 +412,7 @@ class SlackAdapter(Adapter):
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
         stream = await self.streams.open(out, placeholder=placeholder, asker=_asker.get())
-        await self._note_reply(_handling.get(), next(iter(stream.message_ids), None))
+        await self._note_reply(next(iter(stream.message_ids), None))
         if out.thread:
             await self.threads.remember(f"{out.tenant}:{out.channel}:{out.thread}")
         return stream
@@ -438,7 +423,7 @@ class SlackAdapter(Adapter):
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
         ids = await self._put(out, [placeholder] if placeholder else [], rated=rated)
-        await self._note_reply(_handling.get(), next(iter(ids), None))
+        await self._note_reply(next(iter(ids), None))
         return ids
 
     async def _put(self, out: Outgoing, existing: list[str], *, rated: bool) -> list[str]:
