@@ -27,6 +27,7 @@ _FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
+_LEAKED_FENCE = re.compile(r"<p><code>(?:sh|text|python|yaml|sql|toml|json)\n")
 
 
 def _prose(text: str) -> str:
@@ -90,6 +91,14 @@ def test_mkdocs_builds_the_site_in_strict_mode(tmp_path: Path) -> None:
     assert (site / "index.html").is_file()
     assert (site / "benchmarks" / "index.html").is_file()
     assert (site / "guide" / "slack" / "index.html").is_file()
+    # A code block Python-Markdown could not read (a fence indented inside a list item, as
+    # GitHub would show it) comes out as a paragraph of inline code naming its language.
+    leaked = [
+        str(page.relative_to(site))
+        for page in site.rglob("*.html")
+        if _LEAKED_FENCE.search(page.read_text(encoding="utf-8"))
+    ]
+    assert leaked == [], f"code blocks shown as text in {leaked}: unindent them from the list"
 
 
 def test_readme_is_a_newcomers_page() -> None:
