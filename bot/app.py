@@ -410,6 +410,7 @@ class Chorus:
                     connect_timeout_s=storage.connect_timeout_s,
                     statement_timeout_s=storage.statement_timeout_s,
                     outage_s=storage.outage_s,
+                    migrate_url=storage.migrate_url,
                 )
                 undo.callback(db.dispose)
                 await _prepare(db, migrate=storage.auto_migrate)

@@ -19,7 +19,9 @@ def open_storage(ctx: click.Context) -> tuple[Settings, Database]:
     """The settings and the (migrated) database, or a clear error."""
     try:
         settings = load_settings(path=ctx.obj.get("config"))
-        database = Database(settings.storage.resolved_database_url())
+        database = Database(
+            settings.storage.resolved_database_url(), migrate_url=settings.storage.migrate_url
+        )
         if settings.storage.auto_migrate:
             database.upgrade()
         else:

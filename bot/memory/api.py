@@ -96,7 +96,9 @@ class Memory:
 
             chosen = settings if settings is not None else load_settings()
             keys = secrets if secrets is not None else load_secrets()
-            db = Database(chosen.storage.resolved_database_url())
+            db = Database(
+                chosen.storage.resolved_database_url(), migrate_url=chosen.storage.migrate_url
+            )
             await asyncio.to_thread(db.upgrade if chosen.storage.auto_migrate else db.check)
             store = await asyncio.to_thread(_store_factory(chosen, keys, db, embedder))
             return cls(store, db, platform=platform)

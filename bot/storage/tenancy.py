@@ -1,0 +1,232 @@
+"""Which workspace's rows a transaction may see: the tenant scope, set once per transaction.
+
+On PostgreSQL every table holding a workspace's data has a row-level security policy (see
+:mod:`bot.storage.rls`) that shows and accepts only rows of the tenants named in the setting
+``chorus.tenant``; Chorus connects as a role that owns nothing and cannot bypass the policies.
+The setting is written with ``set_config(…, true)`` (``SET LOCAL``): it lasts one transaction,
+so a pooled connection never carries one message's tenant into the next.
+
+Where the scope comes from:
+
+- :func:`use_tenant` / :func:`enter_tenant` put the current tenant in a context variable; the
+  :class:`~bot.storage.db.Database` applies it when any transaction begins (its worker threads
+  run with the caller's context). The dispatcher enters the tenant as soon as a message is
+  identified, so every later stage, and background work started from it, is scoped.
+- :func:`bind` changes the scope inside a transaction already begun (identify: the tenant is
+  only known once its row is found).
+- The explicit cross-tenant path: :func:`all_tenants` (``chorus.all_tenants = on``: every
+  tenant's rows) for work that spans workspaces by nature (the scheduler's jobs, the CLI's
+  ``--all``, resolving a workspace by its platform id), and a tenant scope widened with the
+  tenants of a person's linked accounts (:mod:`bot.identity`). Both carry a reason and are
+  *audited*: the first transaction that uses such a scope writes an ``audit_log`` entry
+  (action ``tenancy.cross``, the reason as target) in the same transaction; the same reason is
+  written again at most once per :data:`AUDIT_EVERY_S` per process, with how many times it was
+  used meanwhile, so a tick every few seconds does not flood the log.
+
+SQLite has no row-level security: there the scope only writes those audit entries, and the
+application's own ``tenant_id`` filters (every query has one) are the isolation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "AUDIT_ACTION",
+    "AUDIT_EVERY_S",
+    "TENANT_SETTING",
+    "ALL_TENANTS_SETTING",
+    "TenantScope",
+    "all_tenants",
+    "apply",
+    "bind",
+    "current",
+    "enter_tenant",
+    "leave",
+    "use_scope",
+    "use_tenant",
+]
+
+log = logging.getLogger(__name__)
+
+#: The PostgreSQL settings the policies read.
+TENANT_SETTING = "chorus.tenant"
+ALL_TENANTS_SETTING = "chorus.all_tenants"
+#: The audit action of a cross-tenant scope.
+AUDIT_ACTION = "tenancy.cross"
+#: A cross-tenant reason is audited at most once per this many seconds per process.
+AUDIT_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TenantScope:
+    """The tenants a transaction may see: ``tenants[0]`` is the current one, any others were
+    added explicitly (a linked person's home); ``everyone``: every tenant (cross-tenant work).
+    ``reason`` says why a scope crosses tenants (required then, audited)."""
+
+    tenants: tuple[uuid.UUID, ...] = ()
+    everyone: bool = False
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.crosses and not self.reason:
+            raise ValueError("a cross-tenant scope needs a reason (it is audited)")
+
+    @property
+    def crosses(self) -> bool:
+        """Whether it reaches beyond one tenant (the audited path)."""
+        return self.everyone or len(self.tenants) > 1
+
+    @property
+    def setting(self) -> str:
+        return ",".join(str(t) for t in self.tenants)
+
+
+_scope: ContextVar[TenantScope | None] = ContextVar("chorus_tenant_scope", default=None)
+
+
+def current() -> TenantScope | None:
+    """The scope transactions begun now get (None: no tenant, so no tenant's rows)."""
+    return _scope.get()
+
+
+def _tenant_scope(
+    tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), reason: str = ""
+) -> TenantScope:
+    tenants = [tenant_id, *(t for t in dict.fromkeys(also) if t != tenant_id)]
+    return TenantScope(tuple(tenants), reason=reason if len(tenants) > 1 else "")
+
+
+def enter_tenant(
+    tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), *, reason: str = ""
+) -> Token[TenantScope | None]:
+    """Make ``tenant_id`` (and, explicitly, ``also``) the scope of this task from now on."""
+    return _scope.set(_tenant_scope(tenant_id, also, reason))
+
+
+def leave(token: Token[TenantScope | None]) -> None:
+    _scope.reset(token)
+
+
+@contextlib.contextmanager
+def use_scope(scope: TenantScope | None) -> Iterator[TenantScope | None]:
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def use_tenant(
+    tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), *, reason: str = ""
+) -> Iterator[TenantScope | None]:
+    """Transactions begun inside see ``tenant_id``'s rows (and ``also``'s, audited)."""
+    with use_scope(_tenant_scope(tenant_id, also, reason)) as scope:
+        yield scope
+
+
+@contextlib.contextmanager
+def all_tenants(reason: str) -> Iterator[TenantScope | None]:
+    """The explicit cross-tenant path: transactions begun inside see every tenant's rows.
+    Audited (see the module docstring); ``reason`` names the work, e.g. ``scheduler.tick``."""
+    with use_scope(TenantScope(everyone=True, reason=reason)) as scope:
+        yield scope
+
+
+# -- applying a scope to a transaction --------------------------------------------------------
+
+_audited: dict[str, tuple[float, int]] = {}
+_audit_lock = threading.Lock()
+
+
+def _due_audit(reason: str) -> int:
+    """How many uses of ``reason`` to write in an audit entry now (0: not due yet)."""
+    now = time.monotonic()
+    with _audit_lock:
+        last, uses = _audited.get(reason, (-AUDIT_EVERY_S - 1.0, 0))
+        uses += 1
+        if now - last < AUDIT_EVERY_S:
+            _audited[reason] = (last, uses)
+            return 0
+        _audited[reason] = (now, 0)
+        return uses
+
+
+def reset_audit_memory() -> None:
+    """Forget which reasons were audited lately (tests)."""
+    with _audit_lock:
+        _audited.clear()
+
+
+def apply(dbapi_connection: Any, scope: TenantScope | None, *, postgresql: bool) -> None:
+    """Write ``scope`` into the transaction begun (or about to begin) on ``dbapi_connection``,
+    and its audit entry when it crosses tenants and one is due."""
+    scope = scope or TenantScope()
+    cursor = dbapi_connection.cursor()
+    try:
+        if postgresql:
+            cursor.execute(
+                "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+                (
+                    TENANT_SETTING,
+                    scope.setting,
+                    ALL_TENANTS_SETTING,
+                    "on" if scope.everyone else "off",
+                ),
+            )
+        if scope.crosses:
+            _audit(cursor, scope, postgresql=postgresql)
+    finally:
+        cursor.close()
+
+
+def _audit(cursor: Any, scope: TenantScope, *, postgresql: bool) -> None:
+    key = f"{scope.reason}\x1f{scope.setting if not scope.everyone else '*'}"
+    uses = _due_audit(key)
+    if not uses:
+        return
+    detail = json.dumps(
+        {
+            "tenants": "all" if scope.everyone else scope.setting,
+            "uses": uses,
+            "pid": os.getpid(),
+        }
+    )
+    tenant = None if scope.everyone else str(scope.tenants[0])
+    log.info("cross-tenant scope: %s (%s)", scope.reason, "all" if scope.everyone else "linked")
+    mark = "%s" if postgresql else "?"
+    now = datetime.now(UTC)
+    cursor.execute(
+        "INSERT INTO audit_log (id, tenant_id, actor, action, target, detail, created_at) "
+        f"VALUES ({mark}, {mark}, 'chorus', '{AUDIT_ACTION}', {mark}, {mark}, {mark})",
+        (
+            uuid.uuid4() if postgresql else uuid.uuid4().hex,
+            tenant if postgresql or tenant is None else uuid.UUID(tenant).hex,
+            scope.reason[:200],
+            detail,
+            now if postgresql else now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        ),
+    )
+
+
+def bind(session_or_conn: Any, scope: TenantScope | None) -> None:
+    """Change the scope of the transaction ``session_or_conn`` is in (a Session or a
+    Connection), from now until it ends."""
+    conn = session_or_conn.connection() if hasattr(session_or_conn, "get_bind") else session_or_conn
+    apply(
+        conn.connection.dbapi_connection,
+        scope,
+        postgresql=conn.dialect.name == "postgresql",
+    )
