@@ -3,6 +3,7 @@
 For importing history, evaluating retrieval, or tooling around a deployment::
 
     import asyncio
+import contextvars
     from datetime import datetime, UTC
     from bot.memory.api import Memory
 
@@ -106,7 +107,9 @@ class Memory:
         return _Opening(opening)
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, contextvars.copy_context().run, fn
+        )
 
     def _scope(self, tenant: str, user: str | None, personality: str | None) -> Scope:
         """The scope for platform ids, creating the tenant and user rows if new."""

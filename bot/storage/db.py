@@ -156,11 +156,11 @@ class Database:
     def _scope_transaction(self, conn: Connection) -> None:
         """Write the current tenant scope (:mod:`bot.storage.tenancy`) into the transaction
         ``conn`` begins: ``SET LOCAL``, so it ends with the transaction."""
+        scope = tenancy.current()
         tenancy.apply(
-            conn.connection.dbapi_connection,
-            tenancy.current(),
-            postgresql=conn.dialect.name == "postgresql",
+            conn.connection.dbapi_connection, scope, postgresql=conn.dialect.name == "postgresql"
         )
+        tenancy.applied(conn, scope)
 
     @property
     def display_url(self) -> str:

@@ -48,14 +48,22 @@ __all__ = [
     "TENANT_SETTING",
     "ALL_TENANTS_SETTING",
     "TenantScope",
+    "across",
     "all_tenants",
+    "applied",
     "apply",
     "bind",
+    "bind_tenant",
     "current",
+    "enter_scope",
     "enter_tenant",
     "leave",
+    "reset_audit_memory",
+    "scope_for",
+    "scope_of",
     "use_scope",
     "use_tenant",
+    "within",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,9 +109,10 @@ def current() -> TenantScope | None:
     return _scope.get()
 
 
-def _tenant_scope(
-    tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), reason: str = ""
+def scope_for(
+    tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), *, reason: str = ""
 ) -> TenantScope:
+    """``tenant_id``'s scope, widened with ``also`` (then ``reason`` is required: audited)."""
     tenants = [tenant_id, *(t for t in dict.fromkeys(also) if t != tenant_id)]
     return TenantScope(tuple(tenants), reason=reason if len(tenants) > 1 else "")
 
@@ -112,7 +121,12 @@ def enter_tenant(
     tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), *, reason: str = ""
 ) -> Token[TenantScope | None]:
     """Make ``tenant_id`` (and, explicitly, ``also``) the scope of this task from now on."""
-    return _scope.set(_tenant_scope(tenant_id, also, reason))
+    return _scope.set(scope_for(tenant_id, also, reason=reason))
+
+
+def enter_scope(scope: TenantScope | None) -> Token[TenantScope | None]:
+    """Make ``scope`` this task's from now on."""
+    return _scope.set(scope)
 
 
 def leave(token: Token[TenantScope | None]) -> None:
@@ -133,7 +147,7 @@ def use_tenant(
     tenant_id: uuid.UUID, also: Iterable[uuid.UUID] = (), *, reason: str = ""
 ) -> Iterator[TenantScope | None]:
     """Transactions begun inside see ``tenant_id``'s rows (and ``also``'s, audited)."""
-    with use_scope(_tenant_scope(tenant_id, also, reason)) as scope:
+    with use_scope(scope_for(tenant_id, also, reason=reason)) as scope:
         yield scope
 
 
@@ -221,12 +235,64 @@ def _audit(cursor: Any, scope: TenantScope, *, postgresql: bool) -> None:
     )
 
 
+#: Where a connection keeps the scope of the transaction it is in.
+_INFO_KEY = "chorus.tenant_scope"
+
+
+def _connection(session_or_conn: Any) -> Any:
+    return session_or_conn.connection() if hasattr(session_or_conn, "get_bind") else session_or_conn
+
+
+def applied(conn: Any, scope: TenantScope | None) -> None:
+    """Note that the transaction ``conn`` (a Connection) is in now has ``scope``."""
+    conn.info[_INFO_KEY] = scope
+
+
+def scope_of(session_or_conn: Any) -> TenantScope | None:
+    """The scope of the transaction ``session_or_conn`` (a Session or Connection) is in."""
+    scope: TenantScope | None = _connection(session_or_conn).info.get(_INFO_KEY)
+    return scope
+
+
 def bind(session_or_conn: Any, scope: TenantScope | None) -> None:
-    """Change the scope of the transaction ``session_or_conn`` is in (a Session or a
-    Connection), from now until it ends."""
-    conn = session_or_conn.connection() if hasattr(session_or_conn, "get_bind") else session_or_conn
-    apply(
-        conn.connection.dbapi_connection,
-        scope,
-        postgresql=conn.dialect.name == "postgresql",
-    )
+    """Change the scope of the transaction ``session_or_conn`` (a Session or a Connection) is
+    in, from now until it ends."""
+    conn = _connection(session_or_conn)
+    apply(conn.connection.dbapi_connection, scope, postgresql=conn.dialect.name == "postgresql")
+    applied(conn, scope)
+
+
+def bind_tenant(session_or_conn: Any, tenant_id: uuid.UUID) -> None:
+    """Scope the transaction to ``tenant_id`` (a workspace just resolved), unless it already
+    sees it (every tenant, or a linked person's tenants)."""
+    scope = scope_of(session_or_conn)
+    if scope is not None and (scope.everyone or tenant_id in scope.tenants):
+        return
+    bind(session_or_conn, TenantScope((tenant_id,)))
+
+
+@contextlib.contextmanager
+def within(session_or_conn: Any, scope: TenantScope | None) -> Iterator[None]:
+    """``scope`` for the statements run inside, then the transaction's scope as it was. The
+    ORM's pending writes are flushed on the way in and out, so each is written under the
+    scope it was made in."""
+    flush = getattr(session_or_conn, "flush", None)
+    if flush is not None:
+        flush()
+    previous = scope_of(session_or_conn)
+    bind(session_or_conn, scope)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # a failed transaction takes no statement
+            bind(session_or_conn, previous)
+        raise
+    if flush is not None:
+        flush()
+    bind(session_or_conn, previous)
+
+
+def across(session_or_conn: Any, reason: str) -> contextlib.AbstractContextManager[None]:
+    """The explicit cross-tenant path inside a transaction: every tenant's rows for the
+    statements run inside (audited, see the module docstring)."""
+    return within(session_or_conn, TenantScope(everyone=True, reason=reason))
