@@ -138,8 +138,9 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        # Every transaction gets the caller's tenant scope (row-level security on PostgreSQL).
-        event.listen(self.engine, "begin", self._scope_transaction)
+        else:
+            # Every transaction gets the caller's tenant scope (row-level security).
+            event.listen(self.engine, "begin", self._scope_transaction)
         self._watchdog: Watchdog | None = None
         if parsed.get_backend_name() == "postgresql" and statement_timeout_s > 0:
             event.listen(

@@ -23,24 +23,26 @@ Where the scope comes from:
   written again at most once per :data:`AUDIT_EVERY_S` per process, with how many times it was
   used meanwhile, so a tick every few seconds does not flood the log.
 
-SQLite has no row-level security: there the scope only writes those audit entries, and the
-application's own ``tenant_id`` filters (every query has one) are the isolation.
+SQLite has no row-level security: there a scope does nothing (and nothing is audited, as
+nothing is crossed); the application's own ``tenant_id`` filters (every query has one) are the
+isolation, as they are on PostgreSQL too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
     "AUDIT_ACTION",
@@ -54,6 +56,7 @@ __all__ = [
     "apply",
     "bind",
     "bind_tenant",
+    "crossing",
     "current",
     "enter_scope",
     "enter_tenant",
@@ -67,6 +70,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: The PostgreSQL settings the policies read.
 TENANT_SETTING = "chorus.tenant"
@@ -159,6 +164,23 @@ def all_tenants(reason: str) -> Iterator[TenantScope | None]:
         yield scope
 
 
+def crossing(
+    reason: str,
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """Decorate an async function that works across tenants by nature (a scheduler job): it
+    runs in :func:`all_tenants` with ``reason``."""
+
+    def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        @functools.wraps(fn)
+        async def crossed(*args: P.args, **kwargs: P.kwargs) -> T:
+            with all_tenants(reason):
+                return await fn(*args, **kwargs)
+
+        return crossed
+
+    return decorate
+
+
 # -- applying a scope to a transaction --------------------------------------------------------
 
 _audited: dict[str, tuple[float, int]] = {}
@@ -186,27 +208,24 @@ def reset_audit_memory() -> None:
 
 def apply(dbapi_connection: Any, scope: TenantScope | None, *, postgresql: bool) -> None:
     """Write ``scope`` into the transaction begun (or about to begin) on ``dbapi_connection``,
-    and its audit entry when it crosses tenants and one is due."""
+    and its audit entry when it crosses tenants and one is due (PostgreSQL; nothing on
+    SQLite)."""
+    if not postgresql:
+        return
     scope = scope or TenantScope()
     cursor = dbapi_connection.cursor()
     try:
-        if postgresql:
-            cursor.execute(
-                "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
-                (
-                    TENANT_SETTING,
-                    scope.setting,
-                    ALL_TENANTS_SETTING,
-                    "on" if scope.everyone else "off",
-                ),
-            )
+        cursor.execute(
+            "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+            (TENANT_SETTING, scope.setting, ALL_TENANTS_SETTING, "on" if scope.everyone else "off"),
+        )
         if scope.crosses:
-            _audit(cursor, scope, postgresql=postgresql)
+            _audit(cursor, scope)
     finally:
         cursor.close()
 
 
-def _audit(cursor: Any, scope: TenantScope, *, postgresql: bool) -> None:
+def _audit(cursor: Any, scope: TenantScope) -> None:
     key = f"{scope.reason}\x1f{scope.setting if not scope.everyone else '*'}"
     uses = _due_audit(key)
     if not uses:
@@ -218,19 +237,16 @@ def _audit(cursor: Any, scope: TenantScope, *, postgresql: bool) -> None:
             "pid": os.getpid(),
         }
     )
-    tenant = None if scope.everyone else str(scope.tenants[0])
     log.info("cross-tenant scope: %s (%s)", scope.reason, "all" if scope.everyone else "linked")
-    mark = "%s" if postgresql else "?"
-    now = datetime.now(UTC)
     cursor.execute(
         "INSERT INTO audit_log (id, tenant_id, actor, action, target, detail, created_at) "
-        f"VALUES ({mark}, {mark}, 'chorus', '{AUDIT_ACTION}', {mark}, {mark}, {mark})",
+        f"VALUES (%s, %s, 'chorus', '{AUDIT_ACTION}', %s, %s, %s)",
         (
-            uuid.uuid4() if postgresql else uuid.uuid4().hex,
-            tenant if postgresql or tenant is None else uuid.UUID(tenant).hex,
+            uuid.uuid4(),
+            None if scope.everyone else scope.tenants[0],
             scope.reason[:200],
             detail,
-            now if postgresql else now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+            datetime.now(UTC),
         ),
     )
 
