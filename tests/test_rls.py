@@ -10,10 +10,12 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import JSON, MetaData, Table, delete, func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from bot.storage import tenancy
@@ -191,43 +193,46 @@ async def test_each_tenant_sees_and_writes_only_its_own_rows(
     for name, column in sorted(policies.items()):
         table = tables[name]
         pk = next(iter(table.primary_key.columns))
-
-        def count(conn: Any, table: Table = table) -> int:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-        def tenants_seen(conn: Any, table: Table = table, column: str = column) -> set[Any]:
-            return set(conn.execute(select(table.c[column])).scalars())
-
         # No tenant in scope: nothing at all.
-        assert await app_db.run_core(count) == 0, name
+        assert await app_db.run_core(partial(_count, table)) == 0, name
         with tenancy.use_tenant(a):
             # A query with no tenant filter sees only tenant a's row.
-            assert await app_db.run_core(tenants_seen) == {a}, name
+            assert await app_db.run_core(partial(_tenants_seen, table, column)) == {a}, name
             # b's row can be neither changed nor deleted: it is not there for a.
             theirs = rows[b][name][pk.name]
-            changed = await app_db.run_core(
-                lambda c, t=table, p=pk, v=theirs: c.execute(
-                    update(t).where(p == v).values({p.name: v})
-                ).rowcount
-            )
-            gone = await app_db.run_core(
-                lambda c, t=table, p=pk, v=theirs: c.execute(delete(t).where(p == v)).rowcount
-            )
+            changed = await app_db.run_core(partial(_update, table, pk, theirs, pk.name, theirs))
+            gone = await app_db.run_core(partial(_delete, table, pk, theirs))
             assert (changed, gone) == (0, 0), name
             # Writing b's row (a new one, or moving a's row to b) is refused.
             other = uuid.uuid4() if pk.name == column else b
             new_row = _row(table, column, other, rows[b])
             with pytest.raises(DBAPIError, match="row-level security"):
-                await app_db.run_core(lambda c, t=table, r=new_row: c.execute(insert(t).values(r)))
+                await app_db.run_core(partial(_insert, table, new_row))
             mine = rows[a][name][pk.name]
             with pytest.raises(DBAPIError, match="row-level security"):
-                await app_db.run_core(
-                    lambda c, t=table, p=pk, v=mine, col=column: c.execute(
-                        update(t).where(p == v).values({col: b})
-                    )
-                )
+                await app_db.run_core(partial(_update, table, pk, mine, column, b))
         with tenancy.use_tenant(b):
-            assert await app_db.run_core(tenants_seen) == {b}, name
+            assert await app_db.run_core(partial(_tenants_seen, table, column)) == {b}, name
+
+
+def _count(table: Table, conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _tenants_seen(table: Table, column: str, conn: Connection) -> set[Any]:
+    return set(conn.execute(select(table.c[column])).scalars())
+
+
+def _update(table: Table, pk: Any, key: Any, column: str, value: Any, conn: Connection) -> int:
+    return int(conn.execute(update(table).where(pk == key).values({column: value})).rowcount)
+
+
+def _delete(table: Table, pk: Any, key: Any, conn: Connection) -> int:
+    return int(conn.execute(delete(table).where(pk == key)).rowcount)
+
+
+def _insert(table: Table, row: dict[str, Any], conn: Connection) -> None:
+    conn.execute(insert(table).values(row))
 
 
 async def test_cross_tenant_path_sees_every_tenant_and_is_audited(
@@ -237,8 +242,10 @@ async def test_cross_tenant_path_sees_every_tenant_and_is_audited(
     a, b = uuid.uuid4(), uuid.uuid4()
     with owner.engine.begin() as conn:
         conn.execute(
-            text("INSERT INTO tenants (id, platform, external_id, profile, created_at) VALUES "
-                 "(:a, 'slack', 'TA', '{}', now()), (:b, 'slack', 'TB', '{}', now())"),
+            text(
+                "INSERT INTO tenants (id, platform, external_id, profile, created_at) VALUES "
+                "(:a, 'slack', 'TA', '{}', now()), (:b, 'slack', 'TB', '{}', now())"
+            ),
             {"a": a, "b": b},
         )
 

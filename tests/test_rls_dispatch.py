@@ -51,7 +51,8 @@ class OwnerWorld(World):
     def user(self, who: dict[str, Any]) -> User:
         with self.session() as s:
             rows = s.exec(select(User).where(User.external_id == who["user"])).all()
-            return next(u for u in rows if u.platform == who["platform"])
+            found: User = next(u for u in rows if u.platform == who["platform"])
+            return found
 
     def audit(self, action: str) -> list[AuditEntry]:
         with self.session() as s:
@@ -59,7 +60,9 @@ class OwnerWorld(World):
 
 
 @pytest.fixture(params=["sqlite", "postgres_app_role"])
-def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Database, Database]]:
+def databases(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Database, Database]]:
     """(what Chorus connects as, what the test reads with)."""
     if request.param == "sqlite":
         db = Database(f"sqlite:///{tmp_path / 'chorus.db'}")

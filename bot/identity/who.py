@@ -189,9 +189,7 @@ def ensure_tenant(
         tenancy.bind_tenant(session, cache.tenants[key])
         return cache.tenants[key]
     with tenancy.across(session, "identity.resolve_workspace"):
-        tenant = _get_or_create(
-            session, Tenant, {"platform": platform, "external_id": external_id}
-        )
+        tenant = _get_or_create(session, Tenant, {"platform": platform, "external_id": external_id})
     tenant_id: uuid.UUID = tenant.id
     tenancy.bind_tenant(session, tenant_id)
     if cache is not None:

@@ -3,7 +3,6 @@
 For importing history, evaluating retrieval, or tooling around a deployment::
 
     import asyncio
-import contextvars
     from datetime import datetime, UTC
     from bot.memory.api import Memory
 
@@ -25,6 +24,7 @@ a user sees that user's memories and the team's (``user=None``), never another u
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +36,7 @@ from sqlmodel import Session, select
 from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
 from bot.memory.store import Hit, MemoryRecord, MemoryStore, NewMemory, Scope
 from bot.settings import RetrievalWeights, Secrets, Settings, load_secrets, load_settings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 
@@ -107,9 +108,11 @@ class Memory:
         return _Opening(opening)
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, contextvars.copy_context().run, fn
-        )
+        # The caller names each workspace by its platform id, and an import spans many: the
+        # explicit, audited cross-tenant path (row-level security on PostgreSQL).
+        with tenancy.all_tenants("memory.api"):
+            context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, fn)
 
     def _scope(self, tenant: str, user: str | None, personality: str | None) -> Scope:
         """The scope for platform ids, creating the tenant and user rows if new."""

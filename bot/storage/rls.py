@@ -33,7 +33,9 @@ def visible(column: str = "tenant_id") -> str:
     )
 
 
-def tenant_policy(op: Any, table: str, column: str = "tenant_id", *, nullable: bool = False) -> None:
+def tenant_policy(
+    op: Any, table: str, column: str = "tenant_id", *, nullable: bool = False
+) -> None:
     """Hold ``table`` to the tenant scope on PostgreSQL (``op``: alembic's ``op``)."""
     if op.get_bind().dialect.name != "postgresql":
         return

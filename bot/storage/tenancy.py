@@ -38,7 +38,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,11 +166,11 @@ def all_tenants(reason: str) -> Iterator[TenantScope | None]:
 
 def crossing(
     reason: str,
-) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+) -> Callable[[Callable[P, Coroutine[Any, Any, T]]], Callable[P, Coroutine[Any, Any, T]]]:
     """Decorate an async function that works across tenants by nature (a scheduler job): it
     runs in :func:`all_tenants` with ``reason``."""
 
-    def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    def decorate(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
         @functools.wraps(fn)
         async def crossed(*args: P.args, **kwargs: P.kwargs) -> T:
             with all_tenants(reason):
