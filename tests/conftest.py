@@ -25,6 +25,7 @@ from bot.app import Chorus
 from bot.events import Message, Reaction
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
+from bot.storage.migrate import create_foreign_tables
 from tests.fakes import FakeLLM, FakeTransport
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -214,6 +215,7 @@ def pg_app_url(pg_url: str) -> Iterator[str]:
     docs/postgresql.md): ``chorus_app_<pid>_<hex>``, with data rights on the tables only."""
     owner = Database(pg_url)
     _real_upgrade(owner)
+    create_foreign_tables(owner.engine)  # as storage.migrate_url does
     role = f"chorus_app_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with owner.engine.begin() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()

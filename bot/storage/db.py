@@ -290,7 +290,7 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to ``revision``, connected as ``migrate_url`` if set
         (the owner of the tables; Chorus itself runs as a role that owns nothing)."""
-        from bot.storage.migrate import upgrade
+        from bot.storage.migrate import create_foreign_tables, upgrade
 
         self.check()
         if self.migrate_url is None or self.migrate_url == self.url:
@@ -300,6 +300,7 @@ class Database:
         try:
             owner.check()
             upgrade(owner.engine, revision)
+            create_foreign_tables(owner.engine)
         finally:
             owner.dispose()
 

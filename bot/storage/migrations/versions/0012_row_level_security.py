@@ -1,7 +1,6 @@
 """Row-level security: every table holding a workspace's data shows and accepts only the rows
 of the tenant(s) in the transaction's ``chorus.tenant`` setting (PostgreSQL; see
-``bot.storage.rls`` and docs/postgresql.md). Also creates APScheduler's job table, so the
-role Chorus runs as needs no right to create tables.
+``bot.storage.rls`` and docs/postgresql.md).
 
 Revision ID: 0012
 Revises: 0009
@@ -46,19 +45,6 @@ def upgrade() -> None:
         tenant_policy(op, table)
     tenant_policy(op, "tenants", "id")
     tenant_policy(op, "audit_log", nullable=True)
-    if op.get_bind().dialect.name == "postgresql":
-        # APScheduler's SQL job store (bot.scheduler.loop) creates this table when missing;
-        # created here, by the owner, the runtime role needs no CREATE right on the schema.
-        op.execute(
-            "CREATE TABLE IF NOT EXISTS apscheduler_jobs ("
-            " id VARCHAR(191) NOT NULL PRIMARY KEY,"
-            " next_run_time FLOAT(25),"
-            " job_state BYTEA NOT NULL)"
-        )
-        op.execute(
-            "CREATE INDEX IF NOT EXISTS ix_apscheduler_jobs_next_run_time"
-            " ON apscheduler_jobs (next_run_time)"
-        )
 
 
 def downgrade() -> None:
