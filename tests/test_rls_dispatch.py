@@ -6,8 +6,11 @@ audited path. What is checked is read as the schema's owner (or the SQLite file)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import fakeredis
@@ -15,6 +18,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Chorus
+from bot.scheduler.loop import ProactiveLoop
 from bot.settings import Secrets
 from bot.storage import tenancy
 from bot.storage.db import Database
@@ -33,6 +37,14 @@ from tests.test_linking import (
     SLACK_TEAM,
     World,
     _absent,
+)
+from tests.test_scheduler_loop import (
+    SUNDAY,
+    Recorder,
+    deliveries,
+    person,
+    plant_history,
+    tasks,
 )
 
 
@@ -55,7 +67,11 @@ class OwnerWorld(World):
             return found
 
     def audit(self, action: str) -> list[AuditEntry]:
-        with self.session() as s:
+        return self.audit_of(self.owner, action)
+
+    @staticmethod
+    def audit_of(db: Database, action: str) -> list[AuditEntry]:
+        with db.session() as s:
             return list(s.exec(select(AuditEntry).where(AuditEntry.action == action)))
 
 
@@ -163,3 +179,34 @@ async def test_a_linked_person_is_known_across_workspaces_through_the_audited_pa
         assert crossed == set()
     else:
         assert {"identity.linked", "identity.link", "identity.resolve_workspace"} <= crossed
+
+
+async def test_the_scheduler_works_across_workspaces_as_the_app_role(
+    databases: tuple[Database, Database], tmp_path: Path, llm: FakeLLM
+) -> None:
+    """Mining and ticks span every workspace: the explicit, audited cross-tenant path."""
+    tenancy.reset_audit_memory()
+    app_db, owner = databases
+    app = await Chorus.create(
+        make_settings(tmp_path),
+        Secrets(),
+        llm=llm,
+        redis=fakeredis.FakeAsyncRedis(decode_responses=True),
+        db=app_db,
+    )
+    try:
+        setup = SimpleNamespace(db=owner)  # planted as the owner
+        ada = person(setup)  # type: ignore[arg-type]
+        plant_history(setup, ada)  # type: ignore[arg-type]
+        deliver = Recorder()
+        loop = ProactiveLoop(app, deliver=deliver, name=f"rls-{uuid.uuid4().hex[:6]}")
+        assert (await loop.mine(SUNDAY)).created == 1
+        (task,) = tasks(setup)  # type: ignore[arg-type]
+        assert task.next_run_at is not None
+        assert await loop.tick(task.next_run_at + timedelta(seconds=20)) == ["sent"]
+        assert [d.outcome for d in deliveries(setup)] == ["sent"]  # type: ignore[arg-type]
+        crossed = {e.target for e in OwnerWorld.audit_of(owner, tenancy.AUDIT_ACTION)}
+        if not app_db.is_sqlite:
+            assert {"scheduler.mine", "scheduler.tick"} <= crossed
+    finally:
+        await app.aclose()
