@@ -163,6 +163,12 @@ def test_the_app_role_owns_nothing_and_cannot_bypass(app_db: Database) -> None:
             )
         ).scalar_one()
     assert (superuser, bypass, owned) == (False, False, 0)
+    assert app_db.bypasses_row_security() is None
+
+
+def test_a_role_that_bypasses_row_security_is_named(owner: Database) -> None:
+    """The test server's superuser: Chorus warns at start-up when it runs as one."""
+    assert owner.bypasses_row_security() == "it is a superuser"
 
 
 def _tenant_rows(

@@ -199,7 +199,7 @@ async def test_the_scheduler_works_across_workspaces_as_the_app_role(
         ada = person(setup)  # type: ignore[arg-type]
         plant_history(setup, ada)  # type: ignore[arg-type]
         deliver = Recorder()
-        loop = ProactiveLoop(app, deliver=deliver, name=f"rls-{uuid.uuid4().hex[:6]}")
+        loop = ProactiveLoop(app, deliver=deliver, name=f"rls-{uuid.uuid4().hex[:6]}")  # type: ignore[arg-type]
         assert (await loop.mine(SUNDAY)).created == 1
         (task,) = tasks(setup)  # type: ignore[arg-type]
         assert task.next_run_at is not None

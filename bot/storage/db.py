@@ -264,6 +264,22 @@ class Database:
                 "Check storage.database_url (CHORUS_STORAGE__DATABASE_URL)."
             ) from e
 
+    def bypasses_row_security(self) -> str | None:
+        """On PostgreSQL, why the role Chorus connects as is not held to the tenants' row-level
+        security (a superuser, or ``BYPASSRLS``); None when it is, or on SQLite."""
+        if self.is_sqlite:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            ).first()
+        if row is None:
+            return None
+        superuser, bypass = row
+        if superuser:
+            return "it is a superuser"
+        return "it has BYPASSRLS" if bypass else None
+
     def scrub(self) -> None:
         """After deleting personal data: leave no copy of it in the database's files.
 
