@@ -130,10 +130,10 @@ def _catalog(db: Database) -> MetaData:
     return meta
 
 
-def test_every_table_has_a_tenant_policy_or_a_reason(app_db: Database) -> None:
-    policies = _policies(app_db)
-    with app_db.engine.connect() as conn:
-        tables = {
+def _tables(db: Database) -> dict[str, tuple[bool, bool]]:
+    """Every table of the schema: (row security enabled, forced)."""
+    with db.engine.connect() as conn:
+        return {
             name: (rls, force)
             for name, rls, force in conn.execute(
                 text(
@@ -143,11 +143,31 @@ def test_every_table_has_a_tenant_policy_or_a_reason(app_db: Database) -> None:
                 )
             )
         }
-    missing = sorted(set(tables) - set(policies) - set(NOT_TENANT_OWNED))
+
+
+def _unpoliced(db: Database) -> list[str]:
+    """Tables with no tenant policy and no reason to have none."""
+    return sorted(set(_tables(db)) - set(_policies(db)) - set(NOT_TENANT_OWNED))
+
+
+def test_every_table_has_a_tenant_policy_or_a_reason(app_db: Database) -> None:
+    policies, tables = _policies(app_db), _tables(app_db)
+    missing = _unpoliced(app_db)
     assert not missing, f"tables with no tenant policy (add tenant_policy(op, …)): {missing}"
     assert all(tables[t] == (True, True) for t in policies), "RLS not enabled and forced"
     assert not set(policies) & set(NOT_TENANT_OWNED)
     assert {"memories", "users", "tenants", "interactions", "audit_log"} <= set(policies)
+
+
+def test_a_new_table_without_a_policy_is_noticed(owner: Database, app_db: Database) -> None:
+    """Guard for the test above: a table added without ``tenant_policy`` shows up."""
+    with owner.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE rls_probe (id uuid PRIMARY KEY, tenant_id uuid)"))
+    try:
+        assert _unpoliced(app_db) == ["rls_probe"]
+    finally:
+        with owner.engine.begin() as conn:
+            conn.execute(text("DROP TABLE rls_probe"))
 
 
 def test_the_app_role_owns_nothing_and_cannot_bypass(app_db: Database) -> None:

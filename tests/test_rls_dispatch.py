@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import Chorus
+from bot.messages import FORGOTTEN_ME
 from bot.scheduler.loop import ProactiveLoop
 from bot.settings import Secrets
 from bot.storage import tenancy
@@ -179,6 +180,19 @@ async def test_a_linked_person_is_known_across_workspaces_through_the_audited_pa
         assert crossed == set()
     else:
         assert {"identity.linked", "identity.link", "identity.resolve_workspace"} <= crossed
+
+
+async def test_forget_me_erases_a_linked_person_in_every_workspace(world: OwnerWorld) -> None:
+    await world.link(ADA_SLACK, ADA_DISCORD)
+    await world.say("remember that I drink oolong tea", ADA_DISCORD)
+    slack, discord = world.user(ADA_SLACK), world.user(ADA_DISCORD)
+    await world.say("forget me", ADA_DISCORD, is_dm=True)
+    assert await world.say("forget me confirm", ADA_DISCORD, is_dm=True) == FORGOTTEN_ME
+    with world.session() as s:
+        assert s.get(User, slack.id) is None and s.get(User, discord.id) is None
+        left = "\n".join(m.text for m in s.exec(select(Memory)))
+    _absent(left, *ADA_SLACK_SECRETS, "oolong")
+    assert SLACK_TEAM in left and DISCORD_TEAM in left  # the teams' facts stay
 
 
 async def test_the_scheduler_works_across_workspaces_as_the_app_role(
