@@ -26,11 +26,18 @@ POLICY = "chorus_tenant"
 
 
 def visible(column: str = "tenant_id") -> str:
-    """The SQL condition: ``column``'s tenant is in this transaction's scope."""
-    return (
-        f"({column} = ANY (string_to_array(NULLIF(current_setting('{TENANT_SETTING}', true), ''),"
-        f" ',')::uuid[]) OR current_setting('{ALL_TENANTS_SETTING}', true) = 'on')"
+    """The SQL condition: ``column``'s tenant is in this transaction's scope.
+
+    The settings are read in subqueries (``ARRAY(SELECT …)``, ``(SELECT …)``), which
+    PostgreSQL evaluates once per statement (InitPlans), not once per row: a bare
+    ``current_setting(…)`` parsed into a uuid array would be parsed again for every row the
+    policy checks."""
+    tenants = (
+        "ARRAY(SELECT unnest(string_to_array("
+        f"NULLIF(current_setting('{TENANT_SETTING}', true), ''), ','))::uuid)"
     )
+    everyone = f"(SELECT current_setting('{ALL_TENANTS_SETTING}', true) = 'on')"
+    return f"({column} = ANY ({tenants}) OR {everyone})"
 
 
 def tenant_policy(

@@ -212,7 +212,10 @@ def apply(dbapi_connection: Any, scope: TenantScope | None, *, postgresql: bool)
     SQLite)."""
     if not postgresql:
         return
-    scope = scope or TenantScope()
+    if scope is None:
+        # Nothing to write: the settings are local to a transaction, so a new one starts
+        # with none (no tenant, nobody's rows); a round trip saved.
+        return
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(
@@ -274,7 +277,11 @@ def bind(session_or_conn: Any, scope: TenantScope | None) -> None:
     """Change the scope of the transaction ``session_or_conn`` (a Session or a Connection) is
     in, from now until it ends."""
     conn = _connection(session_or_conn)
-    apply(conn.connection.dbapi_connection, scope, postgresql=conn.dialect.name == "postgresql")
+    apply(
+        conn.connection.dbapi_connection,
+        scope or TenantScope(),  # within a transaction, "none" must clear what was set
+        postgresql=conn.dialect.name == "postgresql",
+    )
     applied(conn, scope)
 
 
