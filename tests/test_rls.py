@@ -14,12 +14,24 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, MetaData, Table, delete, func, insert, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    JSON,
+    MetaData,
+    Table,
+    create_engine,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.storage import tenancy
 from bot.storage.db import Database
+from bot.storage.migrate import current_revision, head_revision
 from bot.storage.rls import POLICY
 from bot.storage.tenancy import TenantScope
 from tests.conftest import empty_postgres
@@ -293,3 +305,57 @@ async def test_cross_tenant_path_sees_every_tenant_and_is_audited(
     assert len(audited) == 2
     with pytest.raises(ValueError, match="reason"):
         TenantScope(everyone=True)
+
+
+def test_migrations_run_as_the_owner_and_the_app_role_gets_its_rights(
+    pg_app_url: str,
+) -> None:
+    """``storage.migrate_url``: the upgrade connects as the owner (tables, APScheduler's job
+    table); the app role, granted as docs/postgresql.md says, uses them and owns none."""
+    from tests.conftest import PG_URL
+
+    schema = f"chorus_rls_mig_{uuid.uuid4().hex[:8]}"
+    role = make_url(pg_app_url).username
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(
+            text(
+                f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" '
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"'
+            )
+        )
+    search = {"options": f"-csearch_path={schema}"}
+    owner_url = make_url(PG_URL).update_query_dict(search).render_as_string(hide_password=False)
+    app_url = make_url(pg_app_url).update_query_dict(search).render_as_string(hide_password=False)
+    db = Database(app_url, migrate_url=owner_url)
+    try:
+        db.upgrade()
+        assert current_revision(db.engine) == head_revision()
+        assert db.bypasses_row_security() is None
+        tenant = uuid.uuid4()
+        with tenancy.use_tenant(tenant), db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenants (id, platform, external_id, profile, created_at) "
+                    "VALUES (:t, 'slack', 'T1', '{}', now())"
+                ),
+                {"t": tenant},
+            )
+            assert conn.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 0
+            owned = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                    "AND pg_get_userbyid(c.relowner) = current_user"
+                )
+            ).scalar()
+        assert owned == 0
+        with db.engine.connect() as conn:  # no tenant: nothing
+            assert conn.execute(text("SELECT count(*) FROM tenants")).scalar() == 0
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
