@@ -337,10 +337,18 @@ async def _prepare(db: Database, *, migrate: bool) -> None:
     """Migrate (or just reach) the database, turning any failure into StorageUnavailable."""
     try:
         await asyncio.to_thread(db.upgrade if migrate else db.check)
+        bypass = await asyncio.to_thread(db.bypasses_row_security)
     except StorageUnavailable:
         raise
     except Exception as e:
         raise StorageUnavailable(f"could not prepare the database at {db.display_url}: {e}") from e
+    if bypass:
+        log.warning(
+            "Chorus connects to PostgreSQL as a role that bypasses row-level security (%s): "
+            "workspaces are kept apart by the application's filters alone; connect as a role "
+            "that owns nothing (docs/postgresql.md)",
+            bypass,
+        )
 
 
 @dataclass
@@ -410,6 +418,7 @@ class Chorus:
                     connect_timeout_s=storage.connect_timeout_s,
                     statement_timeout_s=storage.statement_timeout_s,
                     outage_s=storage.outage_s,
+                    migrate_url=storage.migrate_url,
                 )
                 undo.callback(db.dispose)
                 await _prepare(db, migrate=storage.auto_migrate)

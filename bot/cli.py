@@ -284,6 +284,7 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     data = settings.model_dump(mode="json")
     storage = data["storage"]
     storage["database_url"] = mask_url(settings.storage.resolved_database_url())
+    storage["migrate_url"] = mask_url(storage["migrate_url"])
     storage["redis_url"] = mask_url(storage["redis_url"]) or "in-process (fakeredis)"
     secrets = load_secrets()
     data["secrets"] = {
@@ -315,7 +316,9 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     from bot.storage.migrate import current_revision
 
     settings = _settings(ctx)
-    database = Database(settings.storage.resolved_database_url())
+    database = Database(
+        settings.storage.resolved_database_url(), migrate_url=settings.storage.migrate_url
+    )
     try:
         with _errors():
             database.upgrade(revision)

@@ -49,7 +49,7 @@ from bot.events import (
     utcnow,
 )
 from bot.hooks import HookRunner
-from bot.identity.who import IdentityCache, Who, identify
+from bot.identity.who import IdentityCache, Who, ensure_tenant, identify
 from bot.inbox import answered_before
 from bot.kv import KEY_PREFIX
 from bot.learning.adapt import Adaptation
@@ -81,6 +81,7 @@ from bot.planner.run import Planner
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.tools.service import Tools
 
@@ -250,7 +251,8 @@ class Dispatcher:
             parsed = self.commands.parse(line, strict=True)
             assert parsed is not None
             caller = self._caller(msg, who, private=True)  # adapters answer it privately
-            answer = await self.commands.run(caller, *parsed)
+            with tenancy.use_scope(who.scope()):
+                answer = await self.commands.run(caller, *parsed)
             return answer or messages.HELP
         except CommandError as e:
             return str(e)
@@ -342,9 +344,12 @@ class Dispatcher:
 
     async def _answered_before(self, msg: Message) -> bool:
         try:
-            return await self.db.run_core(
-                lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
-            )
+            # By the platform's workspace id, before the workspace is resolved: the
+            # cross-tenant path (only for an event a dead worker left).
+            with tenancy.all_tenants("inbox.answered_before"):
+                return await self.db.run_core(
+                    lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
+                )
         except Exception:
             log.warning("could not tell whether event %s was answered", msg.event_id)
             return False
@@ -372,10 +377,14 @@ class Dispatcher:
     async def _identify(self, msg: Message) -> Who | None:
         """Who wrote it (tenant, user, conversation); None: storage cannot say."""
         try:
-            return await identify(self.db, self.identity, msg)
+            who = await identify(self.db, self.identity, msg)
         except Exception:
             log.exception("identify failed (storage unavailable?); answering without memory")
             return None
+        # From here on (this message's task and the work it starts) every transaction is
+        # scoped to the person's tenant: row-level security on PostgreSQL.
+        tenancy.enter_scope(who.scope())
+        return who
 
     async def _command(self, event: Incoming, who: Who) -> bool:
         """Carry out the message if it is a command (any registered group's); True if so."""
@@ -723,19 +732,28 @@ class Dispatcher:
     async def _rate(self, event: Incoming) -> None:
         reaction = event.event
         assert isinstance(reaction, Reaction)
-        if await self._claimed(reaction):
-            return
-        rated = await self.db.run(
-            lambda s: record_reaction(s, reaction, self.ratings, self.identity)
-        )
-        if rated is None:
-            return
-        metrics.rated(rated.feedback.rating)
-        for listener in self.feedback:
-            try:
-                await listener.rated(rated)
-            except Exception:
-                log.exception("%s failed on a rating", type(listener).__name__)
+        tenant_id = await self._tenant_of(reaction.platform, reaction.tenant)
+        with tenancy.use_tenant(tenant_id):  # row-level security on PostgreSQL
+            if await self._claimed(reaction):
+                return
+            rated = await self.db.run(
+                lambda s: record_reaction(s, reaction, self.ratings, self.identity)
+            )
+            if rated is None:
+                return
+            metrics.rated(rated.feedback.rating)
+            for listener in self.feedback:
+                try:
+                    await listener.rated(rated)
+                except Exception:
+                    log.exception("%s failed on a rating", type(listener).__name__)
+
+    async def _tenant_of(self, platform: str, tenant: str) -> uuid.UUID:
+        """The id of a workspace (created on first sight), from the identity cache if known."""
+        known = self.identity.tenants.get((platform, tenant))
+        if known is not None:
+            return known
+        return await self.db.run(lambda s: ensure_tenant(s, platform, tenant, self.identity))
 
     async def _claimed(self, reaction: Reaction) -> bool:
         for claimant in self.reaction_claims:

@@ -141,6 +141,9 @@ class AdminSettings(_Section):
 class StorageSettings(_Section):
     data_dir: str = "data"
     database_url: str | None = None
+    #: Where migrations connect (the tables' owner), when Chorus itself runs as a role that
+    #: owns nothing (PostgreSQL row-level security; docs/postgresql.md). None: database_url.
+    migrate_url: str | None = None
     redis_url: str | None = None
     auto_migrate: bool = True
     connect_timeout_s: float = Field(default=5.0, gt=0)

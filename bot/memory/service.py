@@ -7,6 +7,7 @@ Recall is skipped without any work for people who have nothing remembered yet.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -66,7 +67,9 @@ class MemoryService:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run a store call in the memory thread pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, contextvars.copy_context().run, fn, *args
+        )
 
     def _known_empty(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> bool:
         since = self._empty.get((tenant_id, user_id))

@@ -61,6 +61,7 @@ from bot.scheduler.tasks import (
     simple_times,
     sync_tasks,
 )
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import (
     Interaction,
@@ -145,6 +146,7 @@ class ProactiveLoop:
 
     # -- the work ---------------------------------------------------------------------------
 
+    @tenancy.crossing("scheduler.tick")  # every workspace's tasks (row-level security)
     async def tick(self, now: datetime | None = None) -> list[str]:
         """Claim the slots due at ``now`` and deliver each; their outcomes."""
         if not self.enabled:
@@ -177,6 +179,7 @@ class ProactiveLoop:
             log.exception("delivering proactive slot %s failed", delivery.id)
             return "failed"
 
+    @tenancy.crossing("scheduler.mine")  # every workspace's tasks (row-level security)
     async def mine(self, now: datetime | None = None) -> SyncResult:
         """Mine habits up to ``now`` and bring the pattern tasks in line. With
         ``learning.workflow_pattern_tracking`` off, every pattern task is retired."""
@@ -211,6 +214,7 @@ class ProactiveLoop:
         log.info("proactive mining: %s", result.as_dict())
         return result
 
+    @tenancy.crossing("scheduler.plugin_tasks")  # every workspace's tasks (row-level security)
     async def refresh_plugin_tasks(self, now: datetime | None = None) -> SyncResult:
         """Ask each plugin enabled for their workspace what to offer the people who spoke to
         the bot in the last ``proactive.window_days``, and bring the plugin tasks in line."""
@@ -289,6 +293,7 @@ class ProactiveLoop:
             timezone=zone,
         )
 
+    @tenancy.crossing("scheduler.sweep")  # every workspace's tasks (row-level security)
     async def sweep(self, now: datetime | None = None) -> None:
         """Let the suggester mark the suggestions nobody answered as ignored."""
         if self._sweep is not None:

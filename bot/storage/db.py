@@ -21,6 +21,7 @@ deleted rows in its files until (auto)vacuum reclaims them; no query can read th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ from sqlmodel import Session, create_engine
 from bot import metrics
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
+from bot.storage import tenancy
 from bot.storage.watchdog import Watchdog
 
 __all__ = ["Database", "unreachable"]
@@ -98,10 +100,14 @@ class Database:
         connect_timeout_s: float = 5.0,
         statement_timeout_s: float = 30.0,
         outage_s: float = 5.0,
+        migrate_url: str | None = None,
     ) -> None:
         """``statement_timeout_s`` (PostgreSQL; 0: none) and ``connect_timeout_s`` also set
-        the TCP user timeout; ``outage_s``: see the module docstring."""
+        the TCP user timeout; ``outage_s``: see the module docstring. ``migrate_url``: where
+        :meth:`upgrade` connects (the tables' owner), when not ``url`` itself (see
+        docs/postgresql.md)."""
         self.url = url
+        self.migrate_url = migrate_url or None
         self.outage_s = outage_s
         self._out_until = 0.0
         parsed = make_url(url)
@@ -132,6 +138,9 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            # Every transaction gets the caller's tenant scope (row-level security).
+            event.listen(self.engine, "begin", self._scope_transaction)
         self._watchdog: Watchdog | None = None
         if parsed.get_backend_name() == "postgresql" and statement_timeout_s > 0:
             event.listen(
@@ -144,6 +153,15 @@ class Database:
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 8, thread_name_prefix="chorus-sql"
         )
+
+    def _scope_transaction(self, conn: Connection) -> None:
+        """Write the current tenant scope (:mod:`bot.storage.tenancy`) into the transaction
+        ``conn`` begins: ``SET LOCAL``, so it ends with the transaction."""
+        scope = tenancy.current()
+        tenancy.apply(
+            conn.connection.dbapi_connection, scope, postgresql=conn.dialect.name == "postgresql"
+        )
+        tenancy.applied(conn, scope)
 
     @property
     def display_url(self) -> str:
@@ -203,7 +221,9 @@ class Database:
         if self.out:  # not even queued behind threads waiting on the dead server
             raise StorageUnavailable(f"the database at {self.display_url} is not answering")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, fn)
+        # The caller's context goes along: its tenant scope is the transaction's.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, context.run, self._guarded, fn)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in a worker thread inside one transaction."""
@@ -244,6 +264,22 @@ class Database:
                 "Check storage.database_url (CHORUS_STORAGE__DATABASE_URL)."
             ) from e
 
+    def bypasses_row_security(self) -> str | None:
+        """On PostgreSQL, why the role Chorus connects as is not held to the tenants' row-level
+        security (a superuser, or ``BYPASSRLS``); None when it is, or on SQLite."""
+        if self.is_sqlite:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            ).first()
+        if row is None:
+            return None
+        superuser, bypass = row
+        if superuser:
+            return "it is a superuser"
+        return "it has BYPASSRLS" if bypass else None
+
     def scrub(self) -> None:
         """After deleting personal data: leave no copy of it in the database's files.
 
@@ -268,11 +304,21 @@ class Database:
         SQLModel.metadata.create_all(self.engine)
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to ``revision``."""
-        from bot.storage.migrate import upgrade
+        """Apply Alembic migrations up to ``revision``, connected as ``migrate_url`` if set
+        (the owner of the tables; Chorus itself runs as a role that owns nothing)."""
+        from bot.storage.migrate import create_foreign_tables, upgrade
 
         self.check()
-        upgrade(self.engine, revision)
+        if self.migrate_url is None or self.migrate_url == self.url:
+            upgrade(self.engine, revision)
+            return
+        owner = Database(self.migrate_url, statement_timeout_s=0, outage_s=0)
+        try:
+            owner.check()
+            upgrade(owner.engine, revision)
+            create_foreign_tables(owner.engine)
+        finally:
+            owner.dispose()
 
     def dispose(self) -> None:
         if self._watchdog is not None:

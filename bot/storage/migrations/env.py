@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 import bot.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from bot.storage.models import UTCDateTime
+from bot.storage.tenancy import ALL_TENANTS_SETTING
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -62,6 +63,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                # Tables are held to row-level security even for their owner (FORCE): a
+                # revision that moves data works on every tenant's rows.
+                connection.exec_driver_sql(
+                    f"SELECT set_config('{ALL_TENANTS_SETTING}', 'on', true)"
+                )
             context.run_migrations()
         connection.commit()
         if sqlite:
