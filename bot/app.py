@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from bot import messages
 from bot.admin_access import VerifyKey
+from bot.api_keys import ApiKeys
 from bot.errors import ConfigError, StorageUnavailable
 from bot.events import DirectMessages, RouteHost
 from bot.hooks import HookRunner, PluginHealth
@@ -376,7 +377,10 @@ class Chorus:
     #: How an API key is checked (``verify_key(key) -> (tenant_id, scopes) | None``), for the
     #: admin page's key login (:mod:`bot.admin_access`): whoever keeps the API keys connects
     #: it here. None: this process takes no API keys (the admin page offers links only).
+    #: :meth:`create` connects :attr:`api_keys`.
     verify_api_key: VerifyKey | None = None
+    #: The HTTP API's keys (:mod:`bot.api_keys`), checked by the API and the admin page.
+    api_keys: ApiKeys | None = None
 
     @classmethod
     async def create(
@@ -452,6 +456,8 @@ class Chorus:
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
         app.selfcheck = selfcheck
         app.plugin_settings = configs
+        app.api_keys = ApiKeys(db)
+        app.verify_api_key = app.api_keys.verify
         holder["app"] = app
         selfcheck.notify = lambda alert: app.notify_admins(
             alert.platform, alert.tenant, alert.notice

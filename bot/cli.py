@@ -95,6 +95,7 @@ class LazyGroup(click.Group):
 
 #: Subcommands in their own modules: where each is, and its one line of help.
 LAZY_COMMANDS = {
+    "api-key": ("bot.cli_api_keys:api_key", "Keys to the HTTP API: create, list, revoke."),
     "check": ("bot.cli_check:check", "Is everything Chorus needs reachable?"),
     "export": ("bot.cli_export:export", "Export data sets (well-rated answers as JSONL)."),
     "jobs": ("bot.cli_jobs:jobs", "The scheduler's jobs and the proactive tasks."),

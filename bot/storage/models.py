@@ -28,6 +28,7 @@ from bot.events import utcnow
 
 __all__ = [
     "AccountLink",
+    "ApiKey",
     "AuditEntry",
     "CachedAnswer",
     "CALENDAR_STATUSES",
@@ -270,6 +271,25 @@ class AuditEntry(SQLModel, table=True):
     target: str = Field(default="", max_length=200)
     detail: dict[str, Any] = _json()
     created_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """A key to the HTTP API, for one workspace, with scopes (``read``, ``write``, ``admin``).
+
+    Only the key's SHA-256 is kept (``digest``): the key itself is shown once, when it is made
+    (:mod:`bot.api_keys`). ``prefix`` is its first characters, to recognise it in a list."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    name: str = Field(default="", max_length=100)
+    prefix: str = Field(max_length=16)
+    digest: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
 
 
 #: What a long-term memory is.
