@@ -138,12 +138,27 @@ async def send_message(
 ) -> Any:
     msg, session_id = await _message(app, workspaces_of(request), key.tenant_id, body)
     if _wants_stream(request, stream):
-        return _event_stream(app, msg, session_id, key.tenant_id, request.url.path)
+        return _event_stream(app, msg, body, session_id, key.tenant_id, request.url.path)
     transport = Collected()
     handled = await app.dispatcher.handle_message(msg, transport)
-    if handled.duplicate:
-        raise ApiProblem("duplicate_message", "A message with this idempotency_key was sent.")
+    dropped = _dropped(handled, transport.sent, body)
+    if dropped is not None:
+        raise dropped
     return await _answer(app, key.tenant_id, handled, transport.sent, session_id)
+
+
+def _dropped(handled: Handled, sent: list[Outgoing], body: MessageIn) -> ApiProblem | None:
+    """Why nothing answered the message, if nothing did: it was sent before (the dispatcher's
+    dedupe), or it had nothing to answer (whitespace)."""
+    if handled.duplicate or (handled.dropped and not sent and body.idempotency_key):
+        return ApiProblem("duplicate_message", "A message with this idempotency_key was sent.")
+    if handled.dropped and not sent:
+        return ApiProblem(
+            "invalid_request",
+            "The message has nothing to answer.",
+            errors=[{"location": ["body", "text"], "message": "nothing but blanks"}],
+        )
+    return None
 
 
 async def _message(
@@ -251,7 +266,12 @@ def _event(name: str, data: Any) -> bytes:
 
 
 def _event_stream(
-    app: Chorus, msg: Message, session_id: uuid.UUID | None, tenant_id: uuid.UUID, path: str
+    app: Chorus,
+    msg: Message,
+    body: MessageIn,
+    session_id: uuid.UUID | None,
+    tenant_id: uuid.UUID,
+    path: str,
 ) -> Response:
     """The answer as server-sent events: ``delta`` (more of the answer as it is written),
     ``message`` (each message sent whole: a notice, or the answer when it was not streamed),
@@ -274,9 +294,10 @@ def _event_stream(
                 yield _piece(transport.queue.get_nowait())
             break
         handled = work.result()
-        if handled.duplicate:
+        dropped = _dropped(handled, transport.sent, body)
+        if dropped is not None:
             problem = problem_response(
-                "duplicate_message", "A message with this idempotency_key was sent.", instance=path
+                dropped.code, dropped.detail, instance=path, errors=dropped.errors
             )
             yield _event("error", json.loads(bytes(problem.body)))
             return
