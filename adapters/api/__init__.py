@@ -9,6 +9,7 @@ The adapter serves beside the platforms (:attr:`ApiAdapter.beside`): it starts i
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from starlette.routing import Mount
@@ -35,7 +36,11 @@ class ApiAdapter(Adapter):
     def routes(self) -> list[Any]:
         from adapters.api.app import API_PATH, api_app
 
-        return [Mount(API_PATH, app=api_app(self.app))]
+        mount = Mount(API_PATH, app=api_app(self.app))
+        # Every path under the prefix is the API's (its 404 is a problem document), even one
+        # with a line break in it, which ``.`` would not match.
+        mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+        return [mount]
 
     async def start(self) -> None:
         await self._closed.wait()  # requests are served by the HTTP server

@@ -121,8 +121,19 @@ def _wants_stream(request: Request, stream: bool) -> bool:
         200: {
             "content": {
                 "text/event-stream": {
-                    "schema": {"type": "string"},
-                    "description": "With stream=true or Accept: text/event-stream.",
+                    "schema": {
+                        "type": "object",
+                        "description": "One server-sent event (docs/api.md, Streaming); "
+                        "with stream=true or Accept: text/event-stream.",
+                        "properties": {
+                            "event": {
+                                "type": "string",
+                                "enum": ["delta", "message", "answer", "error"],
+                            },
+                            "data": {"type": "string", "description": "A JSON object."},
+                            "retry": {"type": "integer", "minimum": 0},
+                        },
+                    }
                 }
             }
         },

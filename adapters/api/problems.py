@@ -83,7 +83,13 @@ def problem_response(
 def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of an operation that may fail with ``codes`` (and with the
     problems every operation may answer)."""
-    every = ("invalid_request", "unauthorized", "storage_unavailable", "internal_error")
+    every = (
+        "invalid_request",
+        "malformed_body",
+        "unauthorized",
+        "storage_unavailable",
+        "internal_error",
+    )
     found: dict[int | str, dict[str, Any]] = {}
     for code in (*every, *codes):
         status, _ = CODES[code]
