@@ -48,7 +48,10 @@ def live_server(tmp_path: Path, **sections: Any) -> Iterator[LiveServer]:
         try:
             settings = make_settings(tmp_path, **sections)
             app = await Chorus.create(
-                settings, Secrets(), llm=FakeLLM(), redis=fakeredis.FakeAsyncRedis(decode_responses=True)
+                settings,
+                Secrets(),
+                llm=FakeLLM(),
+                redis=fakeredis.FakeAsyncRedis(decode_responses=True),
             )
             web = WebServer(app, host="127.0.0.1", port=0)
             adapter = ApiAdapter(app)

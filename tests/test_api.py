@@ -48,7 +48,9 @@ async def test_requests_without_a_valid_key_are_refused(site: ApiSite) -> None:
         response = await site.client.get(f"{API}/personalities", headers=site.auth(key))
         _problem(response, 401, "unauthorized")
     key = await site.key()
-    assert (await site.client.get(f"{API}/personalities", headers=site.auth(key))).status_code == 200
+    assert (
+        await site.client.get(f"{API}/personalities", headers=site.auth(key))
+    ).status_code == 200
     await site.app.db.run(lambda s: revoke_key(s, key[:12], actor="test"))
     assert site.app.api_keys is not None
     site.app.api_keys.forget()
@@ -333,7 +335,9 @@ async def test_memories_added_searched_and_deleted(site: ApiSite) -> None:
 
 async def test_a_person_exported_and_erased(site: ApiSite) -> None:
     admin = site.auth(await site.key(scopes=["read", "write", "admin"]))
-    await site.client.post(f"{API}/people/U1/memories", json={"text": "Ada likes tea"}, headers=admin)
+    await site.client.post(
+        f"{API}/people/U1/memories", json={"text": "Ada likes tea"}, headers=admin
+    )
     exported = (await site.client.get(f"{API}/people/U1/export", headers=admin)).json()
     assert exported["user"]["id"] == "U1"
     assert any("Ada likes tea" in json.dumps(v) for v in exported.values())

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlmodel import select
 
 from adapters.api.openapi import DEFAULT_PATH, render
 from adapters.api.transport import Collected
@@ -35,7 +36,6 @@ from bot.app import Chorus
 from bot.bindings import bind_channel
 from bot.memory.store import NewMemory, Scope
 from bot.storage.models import Tenant, User
-from sqlmodel import select
 from tests.api_server import LiveServer, live_server
 from tests.conftest import message
 
@@ -120,56 +120,61 @@ def _erasing(operation: Any) -> bool:
     return bool(operation.method.upper() == "DELETE" and operation.path == "/people/{user}")
 
 
-def test_every_operation_keeps_to_the_document_and_to_its_workspace(
-    server: tuple[LiveServer, Seeded],
+def _exercise(
+    operation: Any,
+    seeded: Seeded,
+    base: str,
+    session: requests.Session,
+    seen: dict[str, set[int]],
 ) -> None:
-    live, seeded = server
-    base = f"{live.url}/api/v1"
+    """Run ``operation`` with data made from the document: any data, data naming people and
+    rows that exist (T1's person U1, T2's memory), and data the document forbids."""
+    label = f"{operation.method.upper()} {operation.path}"
     headers = {"Authorization": f"Bearer {seeded.key}"}
-    session = requests.Session()
-    operations = sorted(_operations(live.url), key=_erasing)  # erasing U1 last
-    assert len(operations) >= 16
     known = {
         "user": "U1",  # a person in both workspaces
         "memory_id": str(seeded.other_memory),  # T2's: never reachable from T1
         "name": "assistant",
         "channel": "C1",
     }
+    fixed = {p.name: known[p.name] for p in operation.path_parameters if p.name in known}
+
+    def check(case: Any) -> None:
+        response = case.call(base_url=base, headers=headers, session=session, timeout=30)
+        case.validate_response(response, checks=CHECKS)
+        text = response.text
+        assert SECRET not in text, f"{label} answered with another workspace's data"
+        asked = f"{case.formatted_path} {case.query} {case.body}"
+        for other in seeded.other_ids:
+            if other not in asked:  # a problem's instance repeats the path asked for
+                assert other not in text, f"{label} named another workspace's row"
+        seen.setdefault(label, set()).add(response.status_code)
+
+    modes = [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]
+    if fixed:
+        modes.insert(1, (GenerationMode.POSITIVE, fixed))
+    for mode, params in modes:
+        strategy = operation.as_strategy(generation_mode=mode, path_parameters=params)
+        run = settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )(given(case=strategy)(check))
+        run()
+
+
+def test_every_operation_keeps_to_the_document_and_to_its_workspace(
+    server: tuple[LiveServer, Seeded],
+) -> None:
+    live, seeded = server
+    session = requests.Session()
+    operations = sorted(_operations(live.url), key=_erasing)  # erasing U1 last
+    assert len(operations) >= 16
     seen: dict[str, set[int]] = {}
-
     for operation in operations:
-        label = f"{operation.method.upper()} {operation.path}"
-        fixed = {
-            p.name: known[p.name] for p in operation.path_parameters if p.name in known
-        }
-
-        def check(case: Any) -> None:
-            response = case.call(base_url=base, headers=headers, session=session, timeout=30)
-            case.validate_response(response, checks=CHECKS)
-            text = response.text
-            assert SECRET not in text, f"{label} answered with another workspace's data"
-            asked = f"{case.formatted_path} {case.query} {case.body}"
-            for other in seeded.other_ids:
-                if other not in asked:  # a problem's instance repeats the path asked for
-                    assert other not in text, f"{label} named another workspace's row"
-            seen.setdefault(label, set()).add(response.status_code)
-
-        for mode, params in (
-            (GenerationMode.POSITIVE, {}),
-            (GenerationMode.POSITIVE, fixed),
-            (GenerationMode.NEGATIVE, {}),
-        ):
-            if params is fixed and not fixed:
-                continue
-            strategy = operation.as_strategy(generation_mode=mode, path_parameters=params or None)
-            run = settings(
-                max_examples=EXAMPLES,
-                deadline=None,
-                derandomize=True,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )(given(case=strategy)(check))
-            run()
+        _exercise(operation, seeded, f"{live.url}/api/v1", session, seen)
     # Every operation was reached, and answered with success at least once where it can be.
     assert len(seen) == len(operations)
     succeeded = [label for label, codes in seen.items() if any(c < 300 for c in codes)]

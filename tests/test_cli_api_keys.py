@@ -27,7 +27,9 @@ def _db(tmp_path: Path) -> Database:
 
 
 async def test_create_list_revoke(tmp_path: Path) -> None:
-    made = chorus(tmp_path, "api-key", "create", "--tenant", "api:acme", "-s", "read", "-s", "admin")
+    made = chorus(
+        tmp_path, "api-key", "create", "--tenant", "api:acme", "-s", "read", "-s", "admin"
+    )
     assert made.exit_code == 0, made.output
     key = made.stdout.strip()
     assert key.startswith("chorus_") and len(key) > 40

@@ -327,9 +327,7 @@ def _piece(piece: Piece) -> bytes:
         return _event("delta", {"text": piece.text})
     out = piece.out
     assert out is not None
-    return _event(
-        "message", {"kind": out.kind, "text": out.text, "speaker": _speaker(out)}
-    )
+    return _event("message", {"kind": out.kind, "text": out.text, "speaker": _speaker(out)})
 
 
 #: Answers being written for a stream (kept referenced until done: a client that goes away

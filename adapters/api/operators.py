@@ -158,7 +158,10 @@ async def audit_log(
     return AuditPage(
         entries=[
             AuditLineOut(
-                at=line.at, actor=line.actor, action=line.action, target=line.target,
+                at=line.at,
+                actor=line.actor,
+                action=line.action,
+                target=line.target,
                 detail=line.detail,
             )
             for line in lines

@@ -231,9 +231,7 @@ async def add_memory(user: UserId, body: MemoryIn, key: writer, app: Chorus_) ->
     summary="Forget one memory of a person",
     responses=responses(*_PERSON, "unknown_memory"),
 )
-async def delete_memory(
-    user: UserId, memory_id: uuid.UUID, key: writer, app: Chorus_
-) -> Response:
+async def delete_memory(user: UserId, memory_id: uuid.UUID, key: writer, app: Chorus_) -> Response:
     def find(session: Session) -> tuple[uuid.UUID, MemoryRecord | None]:
         person = find_person(session, key.tenant_id, user)
         found = session.exec(

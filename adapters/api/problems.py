@@ -120,9 +120,7 @@ def install(api: FastAPI) -> None:
 
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
-        return problem_response(
-            exc.code, exc.detail, instance=request.url.path, errors=exc.errors
-        )
+        return problem_response(exc.code, exc.detail, instance=request.url.path, errors=exc.errors)
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -143,7 +141,8 @@ def install(api: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code)
         if code is None:
             code = "unsupported_media_type" if exc.status_code == 415 else "invalid_request"
-        return problem_response(code, instance=request.url.path, headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(code, instance=request.url.path, headers=headers)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         log.warning("API: %s while serving %s", type(exc).__name__, request.url.path)
