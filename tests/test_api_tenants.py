@@ -117,3 +117,23 @@ async def test_the_admin_page_logs_in_with_an_admin_key_only(site: ApiSite) -> N
         follow_redirects=True,
     )
     assert home.url.path == "/admin/" and "Plugins in the whole workspace" in home.text
+
+
+async def test_chorus_run_serves_the_api_beside_the_platforms(
+    site: ApiSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In every mode: beside the console when no platform is configured, beside Slack when it
+    is (found through the chorus.adapters entry points, like the platforms)."""
+    import bot.app
+    from adapters.api import ApiAdapter
+    from adapters.console import ConsoleAdapter
+    from adapters.slack import SlackAdapter
+    from bot.cli import _platform_adapters
+    from bot.settings import Secrets
+
+    classes = {"console": ConsoleAdapter, "slack": SlackAdapter, "api": ApiAdapter}
+    monkeypatch.setattr(bot.app, "adapter_classes", lambda: classes)
+    app = site.app
+    assert [a.platform for a in _platform_adapters(app)] == ["console", "api"]
+    app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"})
+    assert [a.platform for a in _platform_adapters(app)] == ["slack", "api"]
