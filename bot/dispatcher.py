@@ -26,6 +26,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -111,6 +112,10 @@ class Handled:
     dropped: bool
     #: A redelivered event found answered already: nothing was sent.
     duplicate: bool = False
+    #: The answer on record: what it was made from (``Interaction.context``: the prompt's
+    #: parts, the memories' ids, the style chosen…), its ``route_reason``, ``provider`` and
+    #: ``model``; None: no answer on record.
+    recorded: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +239,10 @@ class Dispatcher:
                 await self._within_deadline(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
         return Handled(
-            iid, dropped=event.original_text == "" and iid is None, duplicate=event.duplicate
+            iid,
+            dropped=event.original_text == "" and iid is None,
+            duplicate=event.duplicate,
+            recorded=event.recorded if iid is not None else None,
         )
 
     async def handle_reaction(self, reaction: Reaction) -> None:
@@ -610,6 +618,12 @@ class Dispatcher:
             if not out.text.endswith(messages.STORAGE_DEGRADED) and delivery.ok:
                 await self._unrecorded(event, out, delivery.message_ids)
             return
+        event.recorded = {
+            **generation.context,
+            "route_reason": turn.reason,
+            "provider": generation.provider,
+            "model": generation.model,
+        }
         await self._note_cut(who, turn, generation)
         answered = generation.text if generation.outcome == "answered" else ""
         self.learner.after_exchange(

@@ -40,7 +40,7 @@ from adapters.api.workspace import Chorus_, Workspaces, workspaces_of
 from bot.app import Chorus
 from bot.dispatcher import Handled
 from bot.events import Message, Outgoing
-from bot.storage.models import Conversation, Interaction, Memory, conversation_id
+from bot.storage.models import Conversation, Memory, conversation_id
 
 __all__ = ["router"]
 
@@ -214,8 +214,8 @@ async def _answer(
 ) -> AnswerOut:
     """The response: the last thing sent is the answer, anything before it a notice."""
     context = None
-    if handled.interaction_id is not None:
-        context = await _context(app, tenant_id, handled.interaction_id)
+    if handled.interaction_id is not None and handled.recorded is not None:
+        context = await _context(app, tenant_id, handled.recorded)
     last = sent[-1] if sent else None
     return AnswerOut(
         interaction_id=handled.interaction_id,
@@ -228,37 +228,28 @@ async def _answer(
     )
 
 
-async def _context(app: Chorus, tenant_id: uuid.UUID, interaction_id: uuid.UUID) -> ContextUsed:
-    """What the answer ``interaction_id`` was made from, as recorded with it."""
+async def _context(app: Chorus, tenant_id: uuid.UUID, data: dict[str, Any]) -> ContextUsed:
+    """What an answer was made from, as the dispatcher recorded it (the memories it recalled
+    read back for their text: only when there are some)."""
+    ids = []
+    for raw in data.get("memories", []) or []:
+        try:
+            ids.append(uuid.UUID(str(raw)))
+        except ValueError:
+            continue
 
-    def read(session: Session) -> tuple[Interaction | None, list[Memory]]:
-        row = session.get(Interaction, interaction_id)
-        if row is None or row.tenant_id != tenant_id:
-            return None, []
-        ids = []
-        for raw in (row.context or {}).get("memories", []) or []:
-            try:
-                ids.append(uuid.UUID(str(raw)))
-            except ValueError:
-                continue
-        memories: list[Memory] = []
-        if ids:
-            memories = list(
-                session.exec(
-                    select(Memory).where(Memory.tenant_id == tenant_id, col(Memory.id).in_(ids))
-                )
-            )
-        return row, memories
+    def read(session: Session) -> list[Memory]:
+        stmt = select(Memory).where(Memory.tenant_id == tenant_id, col(Memory.id).in_(ids))
+        return list(session.exec(stmt))
 
-    row, memories = await app.db.run(read)
-    data: dict[str, Any] = dict(row.context or {}) if row is not None else {}
+    memories = await app.db.run(read) if ids else []
     style = {
         str(c.get("decision")): str(c.get("option"))
         for c in data.get("choices", []) or []
         if isinstance(c, dict)
     }
     return ContextUsed(
-        route_reason=row.route_reason if row is not None else "",
+        route_reason=str(data.get("route_reason", "")),
         sections=[str(s) for s in data.get("sections", []) or []],
         dropped=[str(s) for s in data.get("dropped", []) or []],
         history_turns=int(data.get("history_turns", 0) or 0),
@@ -266,8 +257,8 @@ async def _context(app: Chorus, tenant_id: uuid.UUID, interaction_id: uuid.UUID)
             MemoryUsed(id=m.id, text=m.text, kind=m.kind, team=m.user_id is None) for m in memories
         ],
         personal=bool(data.get("personal", False)),
-        provider=row.provider if row is not None else "",
-        model=row.model if row is not None else "",
+        provider=str(data.get("provider", "")),
+        model=str(data.get("model", "")),
         style=style,
     )
 

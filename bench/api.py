@@ -1,0 +1,245 @@
+"""What the HTTP layer costs: messages through ``POST /api/v1/messages`` beside the same messages
+handed to the dispatcher directly, with an instant LLM (bench.doubles), on the embedded
+defaults (SQLite, in-process Redis API).
+
+    python -m bench.api [--messages N] [--clients 50]
+
+A server process (pinned to one core) first hands the messages to its dispatcher itself, 50 in
+flight, then serves them over HTTP: uvicorn on 127.0.0.1, the real ``chorus run`` stack (the
+HTTP server, the API adapter, key checks, validation, the context read back, JSON). This
+process (pinned to another core when there is one) is the 50 clients, with keep-alive
+connections.
+
+Figures: messages per second both ways and what the HTTP layer costs of it
+(``throughput_cost_pct``, target at most 25); latencies at 50 in flight both ways (they are
+mostly queueing: 50 messages wait on one core); and ``added_p99_ms`` (target at most 2): the
+p99 of what one message pays for the HTTP layer, measured one message at a time both ways so
+that queueing behind the other 49 is not counted as the layer's. The last line printed is a
+JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.doubles import InstantLLM, NullTransport
+from bench.figures import percentile
+from bot.events import Message
+
+#: Workspaces and people the messages come from (a realistic mix, as bench.dispatch).
+TENANTS = 3
+PEOPLE = 200
+
+
+def _text(i: int) -> str:
+    return f"question number {i}: how do we scale the API for launch week?"
+
+
+def _message(i: int, prefix: str) -> Message:
+    return Message(
+        platform="bench",
+        tenant=f"T{i % TENANTS}",
+        channel=f"C{i % 20}",
+        user=f"U{i % PEOPLE}",
+        text=_text(i),
+        event_id=f"{prefix}{i}",
+        message_id=f"{prefix}{i}",
+        user_name=f"U{i % PEOPLE}",
+    )
+
+
+def _summary(latencies: list[float], elapsed: float) -> dict[str, float]:
+    return {
+        "msgs_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p99_ms": round(percentile(latencies, 0.99), 3),
+    }
+
+
+async def _in_flight(work: Any, n: int, clients: int) -> tuple[list[float], float]:
+    """Run ``work(i)`` for i < n with ``clients`` in flight; each one's latency (ms)."""
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def client() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            t0 = time.perf_counter()
+            await work(i)
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, time.perf_counter() - started
+
+
+# -- the server process ------------------------------------------------------------------------
+
+
+async def _serve(data_dir: Path, n: int, clients: int, ready_file: Path) -> None:
+    from adapters.api import ApiAdapter
+    from adapters.web.server import WebServer
+    from bot.api_keys import create_key
+    from bot.app import Chorus, tune_gc
+    from bot.settings import Secrets, Settings
+    from bot.storage.models import Tenant
+
+    settings = Settings.model_validate(
+        {
+            "storage": {"data_dir": str(data_dir)},
+            "dispatcher": {"rate_limit_per_minute": 0},
+            "http": {"host": "127.0.0.1", "port": 0},
+        }
+    )
+    app = await Chorus.create(settings, Secrets(), llm=InstantLLM())
+    transport = NullTransport()
+    for i in range(100):  # first sight of workspaces and people, imports, caches
+        await app.dispatcher.handle_message(_message(i, "warm"), transport)
+
+    async def direct(i: int) -> None:
+        await app.dispatcher.handle_message(_message(i, "direct"), transport)
+
+    tune_gc()
+    loaded, elapsed = await _in_flight(direct, n, clients)
+    alone, _ = await _in_flight(lambda i: direct(n + i), max(200, n // 5), 1)
+
+    def keys(session: Any) -> dict[str, str]:
+        from sqlmodel import select
+
+        made = {}
+        for row in session.exec(select(Tenant).where(Tenant.platform == "bench")):
+            made[row.external_id] = create_key(session, row.id, ["write"], actor="bench").key
+        return made
+
+    web = WebServer(app)
+    adapter = ApiAdapter(app)
+    web.serve_adapter(adapter)
+    await web.start()
+    report = {
+        "url": web.url,
+        "keys": await app.db.run(keys),
+        "direct": _summary(loaded, elapsed),
+        "direct_alone": alone,
+    }
+    ready_file.write_text(json.dumps(report), encoding="utf-8")
+    try:
+        await asyncio.Event().wait()  # until the bench stops this process
+    finally:
+        await web.aclose()
+        await app.aclose()
+
+
+# -- the clients -------------------------------------------------------------------------------
+
+
+async def _http(report: dict[str, Any], n: int, clients: int) -> dict[str, Any]:
+    url = f"{report['url']}/api/v1/messages"
+    keys: dict[str, str] = report["keys"]
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def send(i: int, prefix: str = "http") -> None:
+            tenant = f"T{i % TENANTS}"
+            response = await client.post(
+                url,
+                json={
+                    "user": f"U{i % PEOPLE}",
+                    "text": _text(i),
+                    "channel": f"C{i % 20}",
+                    "idempotency_key": f"{prefix}{i}",
+                },
+                headers={"Authorization": f"Bearer {keys[tenant]}"},
+            )
+            response.raise_for_status()
+            if response.json()["interaction_id"] is None:
+                raise RuntimeError(f"not answered: {response.text}")
+
+        for i in range(100):
+            await send(i, "warm-http")
+        loaded, elapsed = await _in_flight(send, n, clients)
+        alone, _ = await _in_flight(lambda i: send(n + i, "alone"), max(200, n // 5), 1)
+    return {"loaded": _summary(loaded, elapsed), "alone": alone}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if args.serve is not None:
+        if cores:
+            os.sched_setaffinity(0, {cores[0]})
+        asyncio.run(_serve(args.data_dir, args.messages, args.clients, args.serve))
+        return
+    if cores:
+        os.sched_setaffinity(0, {cores[-1]})
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready.json"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.api",
+                "--serve",
+                str(ready),
+                "--data-dir",
+                str(Path(tmp) / "data"),
+                "--messages",
+                str(args.messages),
+                "--clients",
+                str(args.clients),
+            ]
+        )
+        try:
+            while not ready.exists():
+                if server.poll() is not None:
+                    raise SystemExit(f"the server process stopped ({server.returncode})")
+                time.sleep(0.2)
+            time.sleep(0.2)  # the file is complete once written; let it be
+            report = json.loads(ready.read_text(encoding="utf-8"))
+            http = asyncio.run(_http(report, args.messages, args.clients))
+        finally:
+            server.terminate()
+            server.wait(60)
+    direct, through = report["direct"], http["loaded"]
+    direct_alone = sorted(report["direct_alone"])
+    http_alone = sorted(http["alone"])
+    figures = {
+        "messages": args.messages,
+        "clients": args.clients,
+        "direct_msgs_per_s": direct["msgs_per_s"],
+        "http_msgs_per_s": through["msgs_per_s"],
+        "throughput_cost_pct": round(100 * (1 - through["msgs_per_s"] / direct["msgs_per_s"]), 1),
+        "direct_p50_ms": direct["p50_ms"],
+        "direct_p99_ms": direct["p99_ms"],
+        "http_p50_ms": through["p50_ms"],
+        "http_p99_ms": through["p99_ms"],
+        "alone_direct_p99_ms": round(percentile(direct_alone, 0.99), 3),
+        "alone_http_p99_ms": round(percentile(http_alone, 0.99), 3),
+        "added_p50_ms": round(statistics.median(http_alone) - statistics.median(direct_alone), 3),
+        "added_p99_ms": round(percentile(http_alone, 0.99) - percentile(direct_alone, 0.99), 3),
+    }
+    print(f"direct, {args.clients} in flight: {direct}")
+    print(f"HTTP, {args.clients} in flight: {through}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
