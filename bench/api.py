@@ -2,20 +2,21 @@
 handed to the dispatcher directly, with an instant LLM (bench.doubles), on the embedded
 defaults (SQLite, in-process Redis API).
 
-    python -m bench.api [--messages N] [--clients 50]
+    python -m bench.api [--messages N] [--clients 50] [--rounds 4]
 
-A server process (pinned to one core) first hands the messages to its dispatcher itself, 50 in
-flight, then serves them over HTTP: uvicorn on 127.0.0.1, the real ``chorus run`` stack (the
-HTTP server, the API adapter, key checks, validation, the context read back, JSON). This
-process (pinned to another core when there is one) is the 50 clients, with keep-alive
-connections.
+A server process (pinned to one core) runs the real ``chorus run`` stack: uvicorn on
+127.0.0.1, the HTTP server, the API adapter (key checks, validation, JSON). This process
+(pinned to another core when there is one) is the 50 clients, on keep-alive connections.
+The direct way is the same messages handed to the server's dispatcher inside the server
+process, 50 in flight (asked for through a route only this bench mounts). The two ways run in
+alternating rounds, so drifting load on a shared machine falls on both.
 
 Figures: messages per second both ways and what the HTTP layer costs of it
-(``throughput_cost_pct``, target at most 25); latencies at 50 in flight both ways (they are
-mostly queueing: 50 messages wait on one core); and ``added_p99_ms`` (target at most 2): the
-p99 of what one message pays for the HTTP layer, measured one message at a time both ways so
-that queueing behind the other 49 is not counted as the layer's. The last line printed is a
-JSON object of the figures.
+(``throughput_cost_pct``, target at most 25); latencies at 50 in flight both ways (mostly
+queueing: 50 messages wait their turn on one core); and ``added_p99_ms`` (target at most 2):
+the p99 of what one message pays for the HTTP layer, measured one message at a time (the two
+ways alternating message by message) so that waiting behind the other 49 is not counted as
+the layer's. The last line printed is a JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -90,7 +91,12 @@ async def _in_flight(work: Any, n: int, clients: int) -> tuple[list[float], floa
 # -- the server process ------------------------------------------------------------------------
 
 
-async def _serve(data_dir: Path, n: int, clients: int, ready_file: Path) -> None:
+async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
+    from sqlmodel import select
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
     from adapters.api import ApiAdapter
     from adapters.web.server import WebServer
     from bot.api_keys import create_key
@@ -110,16 +116,19 @@ async def _serve(data_dir: Path, n: int, clients: int, ready_file: Path) -> None
     for i in range(100):  # first sight of workspaces and people, imports, caches
         await app.dispatcher.handle_message(_message(i, "warm"), transport)
 
-    async def direct(i: int) -> None:
-        await app.dispatcher.handle_message(_message(i, "direct"), transport)
+    async def direct(request: Request) -> JSONResponse:
+        """The same messages handed to the dispatcher in this process (a bench-only route):
+        ``n`` from ``start``, ``clients`` in flight; each one's latency."""
+        ask = await request.json()
+        start, n, flight = int(ask["start"]), int(ask["n"]), int(ask["clients"])
 
-    tune_gc()
-    loaded, elapsed = await _in_flight(direct, n, clients)
-    alone, _ = await _in_flight(lambda i: direct(n + i), max(200, n // 5), 1)
+        async def one(i: int) -> None:
+            await app.dispatcher.handle_message(_message(start + i, "direct"), transport)
+
+        latencies, elapsed = await _in_flight(one, n, flight)
+        return JSONResponse({"latencies": latencies, "elapsed": elapsed})
 
     def keys(session: Any) -> dict[str, str]:
-        from sqlmodel import select
-
         made = {}
         for row in session.exec(select(Tenant).where(Tenant.platform == "bench")):
             made[row.external_id] = create_key(session, row.id, ["write"], actor="bench").key
@@ -128,13 +137,10 @@ async def _serve(data_dir: Path, n: int, clients: int, ready_file: Path) -> None
     web = WebServer(app)
     adapter = ApiAdapter(app)
     web.serve_adapter(adapter)
+    web.mount([Route("/bench/direct", direct, methods=["POST"])])
     await web.start()
-    report = {
-        "url": web.url,
-        "keys": await app.db.run(keys),
-        "direct": _summary(loaded, elapsed),
-        "direct_alone": alone,
-    }
+    tune_gc()
+    report = {"url": web.url, "keys": await app.db.run(keys)}
     ready_file.write_text(json.dumps(report), encoding="utf-8")
     try:
         await asyncio.Event().wait()  # until the bench stops this process
@@ -146,11 +152,13 @@ async def _serve(data_dir: Path, n: int, clients: int, ready_file: Path) -> None
 # -- the clients -------------------------------------------------------------------------------
 
 
-async def _http(report: dict[str, Any], n: int, clients: int) -> dict[str, Any]:
+async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) -> dict[str, Any]:
+    """Direct and HTTP in alternating rounds (the machine's load drifts: each way gets its
+    share of it), 50 in flight; then one message at a time, alternating message by message."""
     url = f"{report['url']}/api/v1/messages"
     keys: dict[str, str] = report["keys"]
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
 
         async def send(i: int, prefix: str = "http") -> None:
             tenant = f"T{i % TENANTS}"
@@ -168,17 +176,42 @@ async def _http(report: dict[str, Any], n: int, clients: int) -> dict[str, Any]:
             if response.json()["interaction_id"] is None:
                 raise RuntimeError(f"not answered: {response.text}")
 
+        async def direct(start: int, count: int, flight: int) -> tuple[list[float], float]:
+            response = await client.post(
+                f"{report['url']}/bench/direct",
+                json={"start": start, "n": count, "clients": flight},
+            )
+            response.raise_for_status()
+            body = response.json()
+            return body["latencies"], body["elapsed"]
+
         for i in range(100):
             await send(i, "warm-http")
-        loaded, elapsed = await _in_flight(send, n, clients)
-        alone, _ = await _in_flight(lambda i: send(n + i, "alone"), max(200, n // 5), 1)
-    return {"loaded": _summary(loaded, elapsed), "alone": alone}
+        per_round = max(1, n // rounds)
+        ways: dict[str, tuple[list[float], float]] = {"direct": ([], 0.0), "http": ([], 0.0)}
+        for r in range(rounds):
+            got = await direct(r * per_round, per_round, clients)
+            ways["direct"] = (ways["direct"][0] + got[0], ways["direct"][1] + got[1])
+            got = await _in_flight(lambda i, r=r: send(r * per_round + i), per_round, clients)
+            ways["http"] = (ways["http"][0] + got[0], ways["http"][1] + got[1])
+        alone: dict[str, list[float]] = {"direct": [], "http": []}
+        for i in range(max(200, n // 5)):
+            alone["direct"] += (await direct(n + i, 1, 1))[0]
+            t0 = time.perf_counter()
+            await send(n + i, "alone")
+            alone["http"].append((time.perf_counter() - t0) * 1000)
+    return {
+        "direct": _summary(*ways["direct"]),
+        "http": _summary(*ways["http"]),
+        "alone": alone,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -186,7 +219,7 @@ def main() -> None:
     if args.serve is not None:
         if cores:
             os.sched_setaffinity(0, {cores[0]})
-        asyncio.run(_serve(args.data_dir, args.messages, args.clients, args.serve))
+        asyncio.run(_serve(args.data_dir, args.clients, args.serve))
         return
     if cores:
         os.sched_setaffinity(0, {cores[-1]})
@@ -201,8 +234,6 @@ def main() -> None:
                 str(ready),
                 "--data-dir",
                 str(Path(tmp) / "data"),
-                "--messages",
-                str(args.messages),
                 "--clients",
                 str(args.clients),
             ]
@@ -214,13 +245,13 @@ def main() -> None:
                 time.sleep(0.2)
             time.sleep(0.2)  # the file is complete once written; let it be
             report = json.loads(ready.read_text(encoding="utf-8"))
-            http = asyncio.run(_http(report, args.messages, args.clients))
+            found = asyncio.run(_compare(report, args.messages, args.clients, args.rounds))
         finally:
             server.terminate()
             server.wait(60)
-    direct, through = report["direct"], http["loaded"]
-    direct_alone = sorted(report["direct_alone"])
-    http_alone = sorted(http["alone"])
+    direct, through = found["direct"], found["http"]
+    direct_alone = sorted(found["alone"]["direct"])
+    http_alone = sorted(found["alone"]["http"])
     figures = {
         "messages": args.messages,
         "clients": args.clients,
