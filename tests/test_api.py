@@ -408,3 +408,14 @@ async def test_bad_requests_are_problem_documents(site: ApiSite) -> None:
         f"{API}/messages", json={"user": "U1", "text": "x", "admin": True}, headers=headers
     )
     _problem(extra, 422, "invalid_request")
+
+
+async def test_a_process_shutting_down_refuses_new_messages(site: ApiSite) -> None:
+    headers = site.auth(await site.key())
+    adapter = next(a for a in site.web.adapters if a.platform == "api")
+    await adapter.aclose()
+    response = await site.client.post(
+        f"{API}/messages", json={"user": "U1", "text": "hi"}, headers=headers
+    )
+    _problem(response, 503, "shutting_down")
+    assert (await site.client.get(f"{API}/personalities", headers=headers)).status_code == 200

@@ -36,7 +36,9 @@ class ApiAdapter(Adapter):
     def routes(self) -> list[Any]:
         from adapters.api.app import API_PATH, api_app
 
-        mount = Mount(API_PATH, app=api_app(self.app))
+        api = api_app(self.app)
+        api.state.closing = self._closed  # new messages are refused once it is set
+        mount = Mount(API_PATH, app=api)
         # Every path under the prefix is the API's (its 404 is a problem document), even one
         # with a line break in it, which ``.`` would not match.
         mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)

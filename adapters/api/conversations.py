@@ -137,7 +137,7 @@ def _wants_stream(request: Request, stream: bool) -> bool:
                 }
             }
         },
-        **responses("insufficient_scope", "unknown_session", "duplicate_message"),
+        **responses("insufficient_scope", "unknown_session", "duplicate_message", "shutting_down"),
     },
 )
 async def send_message(
@@ -147,6 +147,9 @@ async def send_message(
     request: Request,
     stream: Annotated[bool, Query(description="Answer as server-sent events.")] = False,
 ) -> Any:
+    closing = getattr(request.app.state, "closing", None)
+    if isinstance(closing, asyncio.Event) and closing.is_set():
+        raise ApiProblem("shutting_down", "Send it again: another worker will answer.")
     msg, session_id = await _message(app, workspaces_of(request), key.tenant_id, body)
     if _wants_stream(request, stream):
         return _event_stream(app, msg, body, session_id, key.tenant_id, request.url.path)
