@@ -419,3 +419,11 @@ async def test_a_process_shutting_down_refuses_new_messages(site: ApiSite) -> No
     )
     _problem(response, 503, "shutting_down")
     assert (await site.client.get(f"{API}/personalities", headers=headers)).status_code == 200
+
+
+def test_every_problem_code_is_documented() -> None:
+    from adapters.api.problems import CODES
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    for code, (status, _) in CODES.items():
+        assert f"| `{code}` | {status} |" in guide, code

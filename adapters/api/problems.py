@@ -38,7 +38,6 @@ CODES: dict[str, tuple[int, str]] = {
     "unknown_memory": (404, "No such memory of this person"),
     "unknown_personality": (404, "No such personality"),
     "method_not_allowed": (405, "Method not allowed"),
-    "not_acceptable": (406, "Cannot answer in the media type asked for"),
     "duplicate_message": (409, "This message was answered already"),
     "unsupported_media_type": (415, "The body must be application/json"),
     "storage_unavailable": (503, "Storage is not answering; try again shortly"),
