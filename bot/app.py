@@ -263,6 +263,7 @@ def _wire(
     """Build the features and hand them to the dispatcher: this is where a new feature joins
     (a command group, a feedback listener, a reaction claim, a note under answers, personal
     data)."""
+    from bot.agents import Agents
     from bot.dispatcher import Dispatcher
     from bot.identity.who import IdentityCache
     from bot.learning.adapt import Adaptation
@@ -296,6 +297,7 @@ def _wire(
     # questions take ✅/❌ reactions. Plans run through the same executor.
     tools = Tools(settings, db, hooks, spawn=learner.spawn, redis=redis)
     plans = Planner(settings, db, tools.executor)
+    agents = Agents(db, registry, cache_s=settings.plugins.state_cache_s)
     dispatcher = Dispatcher(
         settings=settings,
         db=db,
@@ -330,6 +332,7 @@ def _wire(
         reaction_claims=[tools.confirmations],
         notes=[DemoNote(settings, db, identity)],
         background=[selfcheck],
+        agents=agents,
     )
     return dispatcher, selfcheck
 

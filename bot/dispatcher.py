@@ -31,6 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot import deadline, logs, messages, metrics, prompts
+from bot.agents import Agents
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
@@ -167,6 +168,7 @@ class Dispatcher:
         reaction_claims: Sequence[ClaimsReactions] = (),
         background: Sequence[Waitable] = (),
         notes: Sequence[AnswerNotes] = (),
+        agents: Agents | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -194,6 +196,8 @@ class Dispatcher:
         self.background: list[Waitable] = list(background)
         #: Features that may add a note under an answer (the embedded model's first answer).
         self.notes: list[AnswerNotes] = list(notes)
+        #: Each workspace's own agents, beside the installed personalities (bot.agents).
+        self.agents = agents
         reactions = settings.learning.reactions
         self.ratings = RatingTable(reactions.positive, reactions.negative)
         d = settings.dispatcher
@@ -408,6 +412,7 @@ class Dispatcher:
         msg = event.event
         assert isinstance(msg, Message)
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
+        registry = await self._registry(who)
         kind = request_kind(msg.text)
         states = await self._preference_states(who)
         learning = self.settings.learning.preference_learning
@@ -417,10 +422,10 @@ class Dispatcher:
             return choice.option if choice is not None else None
 
         try:
-            chosen = await self._continuation(msg, who, enabled) or route(
+            chosen = await self._continuation(msg, who, enabled, registry) or route(
                 msg.text,
                 who or ANONYMOUS,
-                self.registry,
+                registry,
                 enabled,
                 self.settings.bot.default_personality,
                 learned=learned,
@@ -456,7 +461,11 @@ class Dispatcher:
         )
 
     async def _continuation(
-        self, msg: Message, who: Who | None, enabled: Collection[str]
+        self,
+        msg: Message,
+        who: Who | None,
+        enabled: Collection[str],
+        registry: PersonalityRegistry,
     ) -> Route | None:
         """ "go on" after an answer cut at the token limit: the same personality continues it
         (the thread's history holds what it wrote so far)."""
@@ -466,7 +475,7 @@ class Dispatcher:
             name = await self.redis.get(_cut_key(who))
         except Exception:
             return None
-        available = {p.name: p for p in self.registry.available(enabled)}
+        available = {p.name: p for p in registry.available(enabled)}
         if not name or name not in available:
             return None
         return Route(available[name], prompts.CONTINUE_CUT, "continue")
@@ -516,10 +525,11 @@ class Dispatcher:
                 return reused
         llm = self.settings.llm
         assert event.transport is not None
+        owner = turn.personality.name
+        if self.agents is not None and who is not None:
+            owner = self.agents.base(who.tenant_id, owner)  # an agent uses its base's tools
         tools = (
-            self.tools.use(
-                question, turn.personality.name, who, event.transport, style=turn.decisions.style
-            )
+            self.tools.use(question, owner, who, event.transport, style=turn.decisions.style)
             if event.tools
             else None
         )
@@ -663,6 +673,16 @@ class Dispatcher:
             person=who.person,
             private=private or msg.is_dm,
         )
+
+    async def _registry(self, who: Who | None) -> PersonalityRegistry:
+        """The personalities that may answer: the installed ones and the workspace's agents."""
+        if self.agents is None or who is None:
+            return self.registry
+        try:
+            return await self.agents.registry(who.tenant_id)
+        except Exception:
+            log.warning("agents unavailable; answering with the installed personalities")
+            return self.registry
 
     async def _enabled(self, tenant_id: uuid.UUID | None, channel: str) -> Collection[str]:
         if tenant_id is None:

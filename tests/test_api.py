@@ -427,3 +427,67 @@ def test_every_problem_code_is_documented() -> None:
     guide = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
     for code, (status, _) in CODES.items():
         assert f"| `{code}` | {status} |" in guide, code
+
+
+async def test_an_agent_made_from_a_personality_answers_in_its_workspace_only(
+    site: ApiSite, llm: FakeLLM
+) -> None:
+    admin = site.auth(await site.key(scopes=["read", "write", "admin"]))
+    made = await site.client.post(
+        f"{API}/personalities",
+        json={
+            "name": "acme_analyst",
+            "base": "data_analyst",
+            "display_name": "Acme Analyst",
+            "instructions": "Always quote figures in euros.",
+            "style": {"length": "short"},
+        },
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["base"] == "data_analyst" and made.json()["display_name"] == "Acme Analyst"
+    listed = (await site.client.get(f"{API}/personalities", headers=admin)).json()
+    assert "acme_analyst" in [p["name"] for p in listed["personalities"]]
+
+    answer = await site.client.post(
+        f"{API}/messages",
+        json={"user": "U1", "text": "revenue?", "personality": "acme_analyst"},
+        headers=admin,
+    )
+    assert answer.json()["speaker"]["display_name"] == "Acme Analyst"
+    system = llm.history[-1][0].content
+    assert "Always quote figures in euros." in system
+    assert site.app.pm.registry.get("data_analyst").persona.split("\n")[0] in system
+    # Bound to a channel like any personality; the same name again is refused.
+    bound = await site.client.post(
+        f"{API}/personalities/acme_analyst/bind", json={"channel": "C7"}, headers=admin
+    )
+    assert bound.status_code == 200
+    again = await site.client.post(
+        f"{API}/personalities", json={"name": "acme_analyst", "base": "assistant"}, headers=admin
+    )
+    _problem(again, 409, "name_taken")
+    installed = await site.client.post(
+        f"{API}/personalities", json={"name": "assistant", "base": "assistant"}, headers=admin
+    )
+    _problem(installed, 409, "name_taken")
+
+    # Another workspace neither lists nor reaches it.
+    await site.say("hi", tenant="T2", user="U5")
+    other = site.auth(await site.key("T2", scopes=["read", "write", "admin"]))
+    listed = (await site.client.get(f"{API}/personalities", headers=other)).json()
+    assert "acme_analyst" not in [p["name"] for p in listed["personalities"]]
+    asked = await site.client.post(
+        f"{API}/messages",
+        json={"user": "U5", "text": "revenue?", "personality": "acme_analyst"},
+        headers=other,
+    )
+    assert asked.json()["interaction_id"] is None
+    _problem(
+        await site.client.delete(f"{API}/personalities/acme_analyst", headers=other),
+        404,
+        "unknown_personality",
+    )
+    assert (
+        await site.client.delete(f"{API}/personalities/acme_analyst", headers=admin)
+    ).status_code == 204

@@ -11,12 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from sqlmodel import Session, select
 
 from adapters.api.auth import admin, reader
 from adapters.api.problems import ApiProblem, responses
 from adapters.api.schemas import (
+    AgentIn,
     BindIn,
     BindingOut,
     PersonalityList,
@@ -25,9 +26,12 @@ from adapters.api.schemas import (
     PluginSwitchOut,
 )
 from adapters.api.workspace import Chorus_
+from bot.agents import AgentError, create_agent
 from bot.app import Chorus
+from bot.audit import audit
 from bot.bindings import bind_channel, channel_bindings
-from bot.storage.models import PersonalityInstall
+from bot.plugins import PersonalityRegistry
+from bot.storage.models import Agent, PersonalityInstall
 
 __all__ = ["router"]
 
@@ -37,8 +41,20 @@ PersonalityName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,39}$", max_len
 ChannelName = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f/]+$")]
 
 
-def _plugin_of(app: Chorus, name: str) -> str:
-    plugin = app.pm.registry.plugin_of.get(name)
+async def _registry(app: Chorus, tenant_id: uuid.UUID) -> PersonalityRegistry:
+    """The installed personalities and the workspace's agents."""
+    agents = app.dispatcher.agents
+    return await agents.registry(tenant_id) if agents is not None else app.pm.registry
+
+
+def _base(app: Chorus, tenant_id: uuid.UUID, name: str) -> str | None:
+    agents = app.dispatcher.agents
+    base = agents.base(tenant_id, name) if agents is not None else name
+    return base if base != name else None
+
+
+async def _plugin_of(app: Chorus, tenant_id: uuid.UUID, name: str) -> str:
+    plugin = (await _registry(app, tenant_id)).plugin_of.get(name)
     if plugin is None:
         raise ApiProblem("unknown_personality", "No installed plugin offers this personality.")
     return plugin
@@ -51,7 +67,6 @@ def _plugin_of(app: Chorus, name: str) -> str:
     responses=responses("insufficient_scope"),
 )
 async def list_personalities(key: reader, app: Chorus_) -> PersonalityList:
-    registry = app.pm.registry
 
     def read(session: Session) -> tuple[list[PersonalityInstall], dict[str, str]]:
         rows = session.exec(
@@ -61,6 +76,7 @@ async def list_personalities(key: reader, app: Chorus_) -> PersonalityList:
 
     rows, bindings = await app.db.run(read)
     enabled = await app.state.enabled(key.tenant_id)
+    registry = await _registry(app, key.tenant_id)
     found = []
     for name, p in sorted(registry.personalities.items()):
         plugin = registry.plugin_of[name]
@@ -76,6 +92,7 @@ async def list_personalities(key: reader, app: Chorus_) -> PersonalityList:
                 channels_enabled=sorted(r.channel for r in switched if r.enabled),
                 channels_disabled=sorted(r.channel for r in switched if not r.enabled),
                 bound_channels=sorted(c for c, bound in bindings.items() if bound == name),
+                base=_base(app, key.tenant_id, name),
             )
         )
     return PersonalityList(personalities=found)
@@ -84,7 +101,7 @@ async def list_personalities(key: reader, app: Chorus_) -> PersonalityList:
 async def _switch(
     app: Chorus, tenant_id: uuid.UUID, actor: str, name: str, on: bool, body: PluginSwitchIn
 ) -> PluginSwitchOut:
-    plugin = _plugin_of(app, name)
+    plugin = await _plugin_of(app, tenant_id, name)
     channel = (body.channel or "").lstrip("#")
     await app.state.set(tenant_id, plugin, on, channel=channel, actor=actor)
     offered = sorted(n for n, owner in app.pm.registry.plugin_of.items() if owner == plugin)
@@ -124,7 +141,7 @@ async def disable(
     responses=responses("insufficient_scope", "unknown_personality"),
 )
 async def bind(name: PersonalityName, body: BindIn, key: admin, app: Chorus_) -> BindingOut:
-    _plugin_of(app, name)
+    await _plugin_of(app, key.tenant_id, name)
     channel = body.channel.lstrip("#") or body.channel
     before = await app.db.run(
         lambda s: bind_channel(s, key.tenant_id, channel, name, actor=key.actor)
@@ -145,3 +162,76 @@ async def unbind(channel: ChannelName, key: admin, app: Chorus_) -> BindingOut:
     )
     app.dispatcher.identity.forget_binding(key.tenant_id, channel)
     return BindingOut(channel=channel, personality=None, before=before)
+
+
+@router.post(
+    "/personalities",
+    response_model=PersonalityOut,
+    status_code=201,
+    summary="Create an agent of this workspace from an installed personality, with overrides",
+    responses=responses("insufficient_scope", "unknown_personality", "name_taken"),
+)
+async def create(body: AgentIn, key: admin, app: Chorus_) -> PersonalityOut:
+    registry = app.pm.registry
+    if body.base not in registry:
+        raise ApiProblem("unknown_personality", "No installed personality is called so.")
+    style = {k: v for k, v in body.style.model_dump().items() if v is not None}
+
+    def make(session: Session) -> str:
+        try:
+            create_agent(
+                session,
+                registry,
+                key.tenant_id,
+                name=body.name,
+                base=body.base,
+                actor=key.actor,
+                display_name=body.display_name,
+                description=body.description,
+                emoji=body.emoji,
+                persona=body.persona,
+                instructions=body.instructions,
+                style=style,
+            )
+        except AgentError as e:
+            raise ApiProblem("name_taken", str(e)) from e
+        except ValueError as e:  # the persona left empty
+            raise ApiProblem(
+                "invalid_request",
+                str(e),
+                errors=[{"location": ["body", "persona"], "message": str(e)}],
+            ) from e
+        return body.name
+
+    await app.db.run(make)
+    agents = app.dispatcher.agents
+    if agents is not None:
+        agents.forget(key.tenant_id)
+    listed = await list_personalities(key, app)
+    return next(p for p in listed.personalities if p.name == body.name)
+
+
+@router.delete(
+    "/personalities/{name}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an agent of this workspace (installed personalities stay)",
+    responses=responses("insufficient_scope", "unknown_personality"),
+)
+async def delete_agent(name: PersonalityName, key: admin, app: Chorus_) -> Response:
+    def drop(session: Session) -> bool:
+        row = session.exec(
+            select(Agent).where(Agent.tenant_id == key.tenant_id, Agent.name == name)
+        ).first()
+        if row is None:
+            return False
+        session.delete(row)
+        audit(session, tenant_id=key.tenant_id, actor=key.actor, action="agent.delete", target=name)
+        return True
+
+    if not await app.db.run(drop):
+        raise ApiProblem("unknown_personality", "This workspace has no agent called so.")
+    agents = app.dispatcher.agents
+    if agents is not None:
+        agents.forget(key.tenant_id)
+    return Response(status_code=204)

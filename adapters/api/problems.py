@@ -39,6 +39,7 @@ CODES: dict[str, tuple[int, str]] = {
     "unknown_personality": (404, "No such personality"),
     "method_not_allowed": (405, "Method not allowed"),
     "duplicate_message": (409, "This message was answered already"),
+    "name_taken": (409, "This name cannot be used for an agent"),
     "unsupported_media_type": (415, "The body must be application/json"),
     "storage_unavailable": (503, "Storage is not answering; try again shortly"),
     "shutting_down": (503, "This process is shutting down; try another"),

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AgentIn",
     "AnswerOut",
     "AuditLineOut",
     "AuditPage",
@@ -75,10 +76,41 @@ class PersonalityOut(BaseModel):
     channels_enabled: list[str] = Field(description="Channels where its plugin is switched on.")
     channels_disabled: list[str] = Field(description="Channels where it is switched off.")
     bound_channels: list[str] = Field(description="Channels where it answers unless asked.")
+    base: str | None = Field(
+        default=None, description="This workspace's agent, made from this personality."
+    )
 
 
 class PersonalityList(BaseModel):
     personalities: list[PersonalityOut]
+
+
+class AgentStyle(_In):
+    length: Literal["short", "medium", "long"] | None = None
+    formality: Literal["casual", "neutral", "formal"] | None = None
+    structure: Literal["prose", "bullets", "mixed"] | None = None
+    emoji: bool | None = None
+
+
+class AgentIn(_In):
+    """An agent of this workspace, made from an installed personality with overrides."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{1,39}$", description="What people ask for: ask NAME …"
+    )
+    base: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{1,39}$", description="The installed personality it is made from."
+    )
+    display_name: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=500)
+    emoji: str = Field(default="", max_length=32)
+    instructions: str = Field(
+        default="", max_length=8000, description="Added to the base's persona."
+    )
+    persona: str = Field(
+        default="", max_length=8000, description="Replaces the base's persona (rarely needed)."
+    )
+    style: AgentStyle = Field(default_factory=AgentStyle)
 
 
 class PluginSwitchIn(_In):

@@ -28,6 +28,7 @@ from bot.events import utcnow
 
 __all__ = [
     "AccountLink",
+    "Agent",
     "ApiKey",
     "AuditEntry",
     "CachedAnswer",
@@ -290,6 +291,28 @@ class ApiKey(SQLModel, table=True):
     created_by: str = Field(default="", max_length=200)
     created_at: datetime = _ts()
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class Agent(SQLModel, table=True):
+    """A workspace's own personality, made from an installed one with overrides (its name,
+    how it presents itself, instructions added to or replacing the persona, its style); see
+    :mod:`bot.agents`."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    name: str = Field(max_length=40)
+    base: str = Field(max_length=40)
+    display_name: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=500)
+    emoji: str = Field(default="", max_length=32)
+    persona: str = Field(default="", sa_type=Text)
+    instructions: str = Field(default="", sa_type=Text)
+    style: dict[str, Any] = _json()
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
 
 
 #: What a long-term memory is.

@@ -1,5 +1,6 @@
 """API keys of the HTTP API: per workspace, with scopes, only their SHA-256 kept (see
-``bot.api_keys``).
+``bot.api_keys``); a workspace's own agents, made from installed personalities with overrides
+(``bot.agents``).
 
 Revision ID: 0011
 Revises: 0009
@@ -34,8 +35,29 @@ def upgrade() -> None:
         sa.UniqueConstraint("digest"),
     )
     op.create_index("ix_api_keys_tenant_id", "api_keys", ["tenant_id"], unique=False)
+    op.create_table(
+        "agents",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("base", sa.String(length=40), nullable=False),
+        sa.Column("display_name", sa.String(length=100), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=False),
+        sa.Column("emoji", sa.String(length=32), nullable=False),
+        sa.Column("persona", sa.Text(), nullable=False),
+        sa.Column("instructions", sa.Text(), nullable=False),
+        sa.Column("style", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("tenant_id", "name"),
+    )
+    op.create_index("ix_agents_tenant_id", "agents", ["tenant_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_agents_tenant_id", table_name="agents")
+    op.drop_table("agents")
     op.drop_index("ix_api_keys_tenant_id", table_name="api_keys")
     op.drop_table("api_keys")
