@@ -175,12 +175,20 @@ def test_every_operation_keeps_to_the_document_and_to_its_workspace(
     seen: dict[str, set[int]] = {}
     for operation in operations:
         _exercise(operation, seeded, f"{live.url}/api/v1", session, seen)
-    # Every operation was reached, and answered with success at least once where it can be.
+    # Every operation was reached, and answered with success at least once, but those that
+    # need a row of this workspace named in the request (made-up data names none).
     assert len(seen) == len(operations)
-    succeeded = [label for label, codes in seen.items() if any(c < 300 for c in codes)]
-    assert len(succeeded) >= len(operations) - 2, json.dumps(
-        {k: sorted(v) for k, v in seen.items()}
-    )
+    failing = {label for label, codes in seen.items() if all(c >= 300 for c in codes)}
+    assert failing <= NEED_A_ROW, json.dumps({k: sorted(v) for k, v in seen.items()})
+
+
+#: Operations that succeed only for an agent, a memory or an answer of this workspace.
+NEED_A_ROW = {
+    "POST /personalities",  # its base must be an installed personality
+    "DELETE /personalities/{name}",
+    "DELETE /people/{user}/memories/{memory_id}",  # the id tried is T2's: never found
+    "POST /feedback",
+}
 
 
 def test_the_document_in_the_repository_is_valid_openapi() -> None:
