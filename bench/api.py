@@ -16,7 +16,11 @@ Figures: messages per second both ways and what the HTTP layer costs of it
 queueing: 50 messages wait their turn on one core); and ``added_p99_ms`` (target at most 2):
 the p99 of what one message pays for the HTTP layer, measured one message at a time (the two
 ways alternating message by message) so that waiting behind the other 49 is not counted as
-the layer's. The last line printed is a JSON object of the figures.
+the layer's. On a shared, busy machine wall-clock figures swing with other work, so the server
+process's CPU time per message is measured too, both ways (``server_cpu_ms_per_msg_*``): what
+the HTTP layer costs in CPU per message (``cpu_http_layer_ms_per_msg``) and of the throughput
+a core gives (``cpu_throughput_cost_pct``) do not depend on the machine's load. The last line
+printed is a JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -125,8 +129,15 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
         async def one(i: int) -> None:
             await app.dispatcher.handle_message(_message(start + i, "direct"), transport)
 
+        cpu = time.process_time()
         latencies, elapsed = await _in_flight(one, n, flight)
-        return JSONResponse({"latencies": latencies, "elapsed": elapsed})
+        return JSONResponse(
+            {"latencies": latencies, "elapsed": elapsed, "cpu": time.process_time() - cpu}
+        )
+
+    async def cpu(request: Request) -> JSONResponse:
+        """This process's CPU time so far (all its threads), in seconds."""
+        return JSONResponse({"cpu": time.process_time()})
 
     def keys(session: Any) -> dict[str, str]:
         made = {}
@@ -137,7 +148,12 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
     web = WebServer(app)
     adapter = ApiAdapter(app)
     web.serve_adapter(adapter)
-    web.mount([Route("/bench/direct", direct, methods=["POST"])])
+    web.mount(
+        [
+            Route("/bench/direct", direct, methods=["POST"]),
+            Route("/bench/cpu", cpu, methods=["GET"]),
+        ]
+    )
     await web.start()
     tune_gc()
     report = {"url": web.url, "keys": await app.db.run(keys)}
@@ -176,6 +192,8 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
             if response.json()["interaction_id"] is None:
                 raise RuntimeError(f"not answered: {response.text}")
 
+        cpu_used = {"direct": 0.0, "http": 0.0}
+
         async def direct(start: int, count: int, flight: int) -> tuple[list[float], float]:
             response = await client.post(
                 f"{report['url']}/bench/direct",
@@ -183,7 +201,12 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
             )
             response.raise_for_status()
             body = response.json()
+            if flight > 1:
+                cpu_used["direct"] += body["cpu"]
             return body["latencies"], body["elapsed"]
+
+        async def server_cpu() -> float:
+            return float((await client.get(f"{report['url']}/bench/cpu")).json()["cpu"])
 
         for i in range(100):
             await send(i, "warm-http")
@@ -192,7 +215,9 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
         for r in range(rounds):
             got = await direct(r * per_round, per_round, clients)
             ways["direct"] = (ways["direct"][0] + got[0], ways["direct"][1] + got[1])
+            before = await server_cpu()
             got = await _in_flight(lambda i, r=r: send(r * per_round + i), per_round, clients)
+            cpu_used["http"] += await server_cpu() - before
             ways["http"] = (ways["http"][0] + got[0], ways["http"][1] + got[1])
         alone: dict[str, list[float]] = {"direct": [], "http": []}
         for i in range(max(200, n // 5)):
@@ -204,6 +229,7 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
         "direct": _summary(*ways["direct"]),
         "http": _summary(*ways["http"]),
         "alone": alone,
+        "cpu_ms": {k: 1000 * v / (per_round * rounds) for k, v in cpu_used.items()},
     }
 
 
@@ -266,6 +292,12 @@ def main() -> None:
         "alone_http_p99_ms": round(percentile(http_alone, 0.99), 3),
         "added_p50_ms": round(statistics.median(http_alone) - statistics.median(direct_alone), 3),
         "added_p99_ms": round(percentile(http_alone, 0.99) - percentile(direct_alone, 0.99), 3),
+        "server_cpu_ms_per_msg_direct": round(found["cpu_ms"]["direct"], 3),
+        "server_cpu_ms_per_msg_http": round(found["cpu_ms"]["http"], 3),
+        "cpu_http_layer_ms_per_msg": round(found["cpu_ms"]["http"] - found["cpu_ms"]["direct"], 3),
+        "cpu_throughput_cost_pct": round(
+            100 * (1 - found["cpu_ms"]["direct"] / found["cpu_ms"]["http"]), 1
+        ),
     }
     print(f"direct, {args.clients} in flight: {direct}")
     print(f"HTTP, {args.clients} in flight: {through}")
