@@ -491,3 +491,19 @@ async def test_an_agent_made_from_a_personality_answers_in_its_workspace_only(
     assert (
         await site.client.delete(f"{API}/personalities/acme_analyst", headers=admin)
     ).status_code == 204
+
+
+async def test_the_same_rate_limit_as_in_chat(tmp_path: Path, llm: FakeLLM) -> None:
+    async for site in api_site(tmp_path, llm, dispatcher={"rate_limit_per_minute": 2}):
+        await site.say("hello", tenant="T1", user="U1")
+        headers = site.auth(await site.key())
+        sent = [
+            (
+                await site.client.post(
+                    f"{API}/messages", json={"user": "U1", "text": f"q{i}"}, headers=headers
+                )
+            ).json()
+            for i in range(2)
+        ]
+        assert sent[0]["interaction_id"] is not None  # the chat's hello was the first
+        assert sent[1]["interaction_id"] is None and sent[1]["kind"] in ("notice", "error")
