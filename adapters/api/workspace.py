@@ -44,7 +44,7 @@ def find_person(session: Session, tenant_id: uuid.UUID, user: str) -> User:
     return row
 
 
-def _chorus(request: Request) -> Chorus:
+async def _chorus(request: Request) -> Chorus:
     app = request.app.state.chorus
     assert isinstance(app, Chorus)
     return app
