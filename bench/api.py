@@ -20,7 +20,9 @@ the layer's. On a shared, busy machine wall-clock figures swing with other work,
 process's CPU time per message is measured too, both ways (``server_cpu_ms_per_msg_*``): what
 the HTTP layer costs in CPU per message (``cpu_http_layer_ms_per_msg``) and of the throughput
 a core gives (``cpu_throughput_cost_pct``) do not depend on the machine's load. The last line
-printed is a JSON object of the figures.
+printed is a JSON object of the figures. ``in_process_added_p*_ms``: the same one at a time,
+through the server's ASGI app in its own process (httpx's ASGI transport: the whole HTTP stack
+but the socket), which a busy machine's scheduling of two processes does not blur.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from bench.doubles import InstantLLM, NullTransport
 from bench.figures import percentile
 from bot.events import Message
 
+BASE = "http://bench"
 #: Workspaces and people the messages come from (a realistic mix, as bench.dispatch).
 TENANTS = 3
 PEOPLE = 200
@@ -135,6 +138,34 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
             {"latencies": latencies, "elapsed": elapsed, "cpu": time.process_time() - cpu}
         )
 
+    async def in_process(request: Request) -> JSONResponse:
+        """One message at a time, alternating: handed to the dispatcher, and through the
+        server's ASGI app in this process (the HTTP stack without sockets or a second process:
+        what the layer adds, without the wake-ups a busy machine delays)."""
+        ask = await request.json()
+        start, n, key = int(ask["start"]), int(ask["n"]), str(ask["key"])
+        asgi = httpx.AsyncClient(transport=httpx.ASGITransport(app=web.starlette), base_url=BASE)
+        found: dict[str, list[float]] = {"direct": [], "asgi": []}
+        async with asgi:
+            for i in range(start, start + n):
+                t0 = time.perf_counter()
+                await app.dispatcher.handle_message(_message(i, "inproc"), transport)
+                found["direct"].append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                response = await asgi.post(
+                    "/api/v1/messages",
+                    json={
+                        "user": f"U{i % PEOPLE}",
+                        "text": _text(i),
+                        "channel": f"C{i % 20}",
+                        "idempotency_key": f"asgi{i}",
+                    },
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                found["asgi"].append((time.perf_counter() - t0) * 1000)
+                response.raise_for_status()
+        return JSONResponse(found)
+
     async def cpu(request: Request) -> JSONResponse:
         """This process's CPU time so far (all its threads), in seconds."""
         return JSONResponse({"cpu": time.process_time()})
@@ -152,6 +183,7 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
         [
             Route("/bench/direct", direct, methods=["POST"]),
             Route("/bench/cpu", cpu, methods=["GET"]),
+            Route("/bench/in-process", in_process, methods=["POST"]),
         ]
     )
     await web.start()
@@ -173,7 +205,10 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
     share of it), 50 in flight; then one message at a time, alternating message by message."""
     url = f"{report['url']}/api/v1/messages"
     keys: dict[str, str] = report["keys"]
-    limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
+    # Idle connections dropped before uvicorn drops them (5 s), never reused as it does.
+    limits = httpx.Limits(
+        max_connections=clients + 1, max_keepalive_connections=clients + 1, keepalive_expiry=1.0
+    )
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
 
         async def send(i: int, prefix: str = "http") -> None:
@@ -219,8 +254,11 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
             got = await _in_flight(lambda i, r=r: send(r * per_round + i), per_round, clients)
             cpu_used["http"] += await server_cpu() - before
             ways["http"] = (ways["http"][0] + got[0], ways["http"][1] + got[1])
+        m = max(200, n // 5)
+        ask = {"start": 3 * n, "n": m, "key": keys["T0"]}
+        inproc = (await client.post(f"{report['url']}/bench/in-process", json=ask)).json()
         alone: dict[str, list[float]] = {"direct": [], "http": []}
-        for i in range(max(200, n // 5)):
+        for i in range(m):
             alone["direct"] += (await direct(n + i, 1, 1))[0]
             t0 = time.perf_counter()
             await send(n + i, "alone")
@@ -230,6 +268,7 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
         "http": _summary(*ways["http"]),
         "alone": alone,
         "cpu_ms": {k: 1000 * v / (per_round * rounds) for k, v in cpu_used.items()},
+        "in_process": inproc,
     }
 
 
@@ -292,6 +331,16 @@ def main() -> None:
         "alone_http_p99_ms": round(percentile(http_alone, 0.99), 3),
         "added_p50_ms": round(statistics.median(http_alone) - statistics.median(direct_alone), 3),
         "added_p99_ms": round(percentile(http_alone, 0.99) - percentile(direct_alone, 0.99), 3),
+        "in_process_added_p50_ms": round(
+            statistics.median(found["in_process"]["asgi"])
+            - statistics.median(found["in_process"]["direct"]),
+            3,
+        ),
+        "in_process_added_p99_ms": round(
+            percentile(found["in_process"]["asgi"], 0.99)
+            - percentile(found["in_process"]["direct"], 0.99),
+            3,
+        ),
         "server_cpu_ms_per_msg_direct": round(found["cpu_ms"]["direct"], 3),
         "server_cpu_ms_per_msg_http": round(found["cpu_ms"]["http"], 3),
         "cpu_http_layer_ms_per_msg": round(found["cpu_ms"]["http"] - found["cpu_ms"]["direct"], 3),
