@@ -26,10 +26,12 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from bot import deadline, logs, messages, metrics, prompts
+from bot.agents import Agents
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
@@ -112,6 +114,10 @@ class Handled:
     dropped: bool
     #: A redelivered event found answered already: nothing was sent.
     duplicate: bool = False
+    #: The answer on record: what it was made from (``Interaction.context``: the prompt's
+    #: parts, the memories' ids, the style chosen…), its ``route_reason``, ``provider`` and
+    #: ``model``; None: no answer on record.
+    recorded: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +169,7 @@ class Dispatcher:
         reaction_claims: Sequence[ClaimsReactions] = (),
         background: Sequence[Waitable] = (),
         notes: Sequence[AnswerNotes] = (),
+        agents: Agents | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -190,6 +197,8 @@ class Dispatcher:
         self.background: list[Waitable] = list(background)
         #: Features that may add a note under an answer (the embedded model's first answer).
         self.notes: list[AnswerNotes] = list(notes)
+        #: Each workspace's own agents, beside the installed personalities (bot.agents).
+        self.agents = agents
         reactions = settings.learning.reactions
         self.ratings = RatingTable(reactions.positive, reactions.negative)
         d = settings.dispatcher
@@ -235,7 +244,10 @@ class Dispatcher:
                 await self._within_deadline(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
         return Handled(
-            iid, dropped=event.original_text == "" and iid is None, duplicate=event.duplicate
+            iid,
+            dropped=event.original_text == "" and iid is None,
+            duplicate=event.duplicate,
+            recorded=event.recorded if iid is not None else None,
         )
 
     async def handle_reaction(self, reaction: Reaction) -> None:
@@ -409,6 +421,7 @@ class Dispatcher:
         msg = event.event
         assert isinstance(msg, Message)
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
+        registry = await self._registry(who)
         kind = request_kind(msg.text)
         states = await self._preference_states(who)
         learning = self.settings.learning.preference_learning
@@ -418,10 +431,10 @@ class Dispatcher:
             return choice.option if choice is not None else None
 
         try:
-            chosen = await self._continuation(msg, who, enabled) or route(
+            chosen = await self._continuation(msg, who, enabled, registry) or route(
                 msg.text,
                 who or ANONYMOUS,
-                self.registry,
+                registry,
                 enabled,
                 self.settings.bot.default_personality,
                 learned=learned,
@@ -457,7 +470,11 @@ class Dispatcher:
         )
 
     async def _continuation(
-        self, msg: Message, who: Who | None, enabled: Collection[str]
+        self,
+        msg: Message,
+        who: Who | None,
+        enabled: Collection[str],
+        registry: PersonalityRegistry,
     ) -> Route | None:
         """ "go on" after an answer cut at the token limit: the same personality continues it
         (the thread's history holds what it wrote so far)."""
@@ -467,7 +484,7 @@ class Dispatcher:
             name = await self.redis.get(_cut_key(who))
         except Exception:
             return None
-        available = {p.name: p for p in self.registry.available(enabled)}
+        available = {p.name: p for p in registry.available(enabled)}
         if not name or name not in available:
             return None
         return Route(available[name], prompts.CONTINUE_CUT, "continue")
@@ -517,10 +534,11 @@ class Dispatcher:
                 return reused
         llm = self.settings.llm
         assert event.transport is not None
+        owner = turn.personality.name
+        if self.agents is not None and who is not None:
+            owner = self.agents.base(who.tenant_id, owner)  # an agent uses its base's tools
         tools = (
-            self.tools.use(
-                question, turn.personality.name, who, event.transport, style=turn.decisions.style
-            )
+            self.tools.use(question, owner, who, event.transport, style=turn.decisions.style)
             if event.tools
             else None
         )
@@ -619,6 +637,12 @@ class Dispatcher:
             if not out.text.endswith(messages.STORAGE_DEGRADED) and delivery.ok:
                 await self._unrecorded(event, out, delivery.message_ids)
             return
+        event.recorded = {
+            **generation.context,
+            "route_reason": turn.reason,
+            "provider": generation.provider,
+            "model": generation.model,
+        }
         await self._note_cut(who, turn, generation)
         answered = generation.text if generation.outcome == "answered" else ""
         self.learner.after_exchange(
@@ -658,6 +682,16 @@ class Dispatcher:
             person=who.person,
             private=private or msg.is_dm,
         )
+
+    async def _registry(self, who: Who | None) -> PersonalityRegistry:
+        """The personalities that may answer: the installed ones and the workspace's agents."""
+        if self.agents is None or who is None:
+            return self.registry
+        try:
+            return await self.agents.registry(who.tenant_id)
+        except Exception:
+            log.warning("agents unavailable; answering with the installed personalities")
+            return self.registry
 
     async def _enabled(self, tenant_id: uuid.UUID | None, channel: str) -> Collection[str]:
         if tenant_id is None:

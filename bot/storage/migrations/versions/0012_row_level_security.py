@@ -3,7 +3,7 @@ of the tenant(s) in the transaction's ``chorus.tenant`` setting (PostgreSQL; see
 ``bot.storage.rls`` and docs/postgresql.md).
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-06 19:30:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from bot.storage.rls import drop_tenant_policy, tenant_policy
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -37,6 +37,8 @@ TENANT_TABLES = (
     "proactive_deliveries",
     "content_calendar",
     "knowledge_sections",
+    "api_keys",
+    "agents",
 )
 
 
