@@ -15,9 +15,10 @@ for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
 
 from __future__ import annotations
 
-import math
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,9 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, delete, func, select
 
 from bot.events import utcnow
+from bot.memory import lexical
 from bot.memory.index import VectorIndex
+from bot.memory.when import window
 from bot.settings import RetrievalWeights
 from bot.storage.db import Database
 from bot.storage.models import MEMORY_KINDS, Memory
@@ -40,6 +43,14 @@ __all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_me
 
 #: Scopes up to this size are ranked exactly; larger ones go through the ANN index first.
 EXACT_SCOPE_MAX = 4000
+#: Vectors kept in this process (ids never change text, so a cached vector is never stale).
+VECTOR_CACHE_MAX = 50_000
+#: The constant of reciprocal rank fusion (60 in the original paper).
+RRF_K = 60
+#: Whether a second retrieval round runs from the first round's best memory (multi-hop).
+HOPS = True
+#: A turn "Speaker: text": the speaker's name is indexed, but is not content.
+_SPEAKER = re.compile(r"^[^:\n]{1,40}:\s")
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#'.-]*[a-z0-9+#]|[a-z0-9]")
 _STOP = frozenset(
@@ -62,9 +73,17 @@ def _stem(word: str) -> str:
     return word
 
 
-def tokens(text: str) -> set[str]:
+def tokens(text: str, *, stem: bool = True) -> set[str]:
     """Informative words of ``text``: lowercase, no stop words, lightly stemmed."""
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
+    words = (w for w in _WORD.findall(text.lower()) if w not in _STOP)
+    return {_stem(w) for w in words} if stem else set(words)
+
+
+def _substance(text: str) -> float:
+    """How much a memory says, 0.25–1: turns like "What was it like?" or "Haha, nice!" (at
+    most two informative words once the speaker's name is set aside) weigh less."""
+    informative = len(tokens(_SPEAKER.sub("", text, count=1)))
+    return min(1.0, (informative + 1) / 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +115,8 @@ class MemoryRecord:
     updated_at: datetime
     source_interaction_id: uuid.UUID | None = None
     superseded_by: uuid.UUID | None = None
+    #: When it was said (the conversation's time; imports give it), else when stored.
+    said_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Memory) -> MemoryRecord:
@@ -112,6 +133,7 @@ class MemoryRecord:
             updated_at=row.updated_at,
             source_interaction_id=row.source_interaction_id,
             superseded_by=row.superseded_by,
+            said_at=_aware(row.said_at or row.created_at),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,6 +147,7 @@ class MemoryRecord:
             "team": self.user_id is None,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "said_at": self.said_at.isoformat() if self.said_at else None,
             "superseded_by": str(self.superseded_by) if self.superseded_by else None,
         }
 
@@ -186,6 +209,8 @@ class MemoryStore:
         self.embedder = embedder
         self.weights = weights or RetrievalWeights()
         self.half_life_days = half_life_days
+        self._cache: OrderedDict[uuid.UUID, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- scope ----------------------------------------------------------------------------------
 
@@ -335,6 +360,7 @@ class MemoryStore:
             text=text,
             importance=min(1.0, max(0.0, item.importance)),
             source_interaction_id=item.source_interaction_id,
+            said_at=at,
             created_at=at,
             updated_at=at,
         )
@@ -384,99 +410,201 @@ class MemoryStore:
         min_score: float = 0.0,
         kinds: Iterable[str] | None = None,
         weights: RetrievalWeights | None = None,
+        now: datetime | None = None,
     ) -> list[Hit]:
-        """The ``k`` memories of ``scope`` that best match ``query``, best first."""
+        """The ``k`` memories of ``scope`` that best match ``query``, best first.
+
+        Two candidate lists, each chosen in SQL among what ``scope`` may see: the ~100 best
+        lexical matches (the database's full-text index) and the ~100 nearest vectors
+        (exact over the scope's vectors when it is small, else the ANN index then the scope
+        filter). They are fused by weighted reciprocal rank; recency (half-life relative to
+        the span of history found) and importance add their weights; turns with little
+        content are down-weighted. A date or period in the query ("on 9 April", "in March
+        2023", "last week") restricts both lists to it when anything was said then. A
+        second, bounded round searches from the first round's best memory (multi-hop).
+        """
         weights = weights or self.weights
-        stmt = self._visible(select(Memory), scope)
-        if kinds is not None:
-            stmt = stmt.where(col(Memory.kind).in_(list(kinds)))
-        with self.db.session() as session:
-            rows = list(session.exec(stmt.limit(EXACT_SCOPE_MAX + 1)))
-            if len(rows) > EXACT_SCOPE_MAX:
-                rows = self._large_scope_candidates(session, scope, stmt, query, k)
-        if not rows or not query.strip():
+        if not query.strip():
             return []
-        vector = self.embedder.embed([query])[0]
-        return self._rank(scope, rows, query, vector, k, min_score, weights)
-
-    def _large_scope_candidates(
-        self, session: Session, scope: Scope, stmt: Any, query: str, k: int
-    ) -> list[Memory]:
-        """For a scope too large to rank exactly: ANN neighbours, own memories, word hits."""
-        vector = self.embedder.embed([query])[0]
-        near = [uuid.UUID(i) for i, _ in self.index.nearest(str(scope.tenant_id), vector, 20 * k)]
-        picked: dict[uuid.UUID, Memory] = {}
-        if near:
-            for row in session.exec(stmt.where(col(Memory.id).in_(near))):
-                picked[row.id] = row
-        if scope.user_id is not None:
-            mine = [scope.user_id, *(user_id for _, user_id in scope.linked)]
-            for row in session.exec(stmt.where(col(Memory.user_id).in_(mine)).limit(500)):
-                picked[row.id] = row
-        words = sorted(tokens(query), key=len, reverse=True)[:4]
-        if words:
-            likes = [func.lower(Memory.text).contains(w) for w in words]
-            for row in session.exec(stmt.where(or_(*likes)).limit(200)):
-                picked[row.id] = row
-        return list(picked.values())
-
-    def _rank(
-        self,
-        scope: Scope,
-        rows: list[Memory],
-        query: str,
-        vector: np.ndarray,
-        k: int,
-        min_score: float,
-        weights: RetrievalWeights,
-    ) -> list[Hit]:
-        stored: dict[str, np.ndarray] = {}
-        for tenant_id in {r.tenant_id for r in rows}:  # one tenant unless linked accounts
-            stored |= self.index.vectors(
-                str(tenant_id), [str(r.id) for r in rows if r.tenant_id == tenant_id]
+        when = window(query, now or utcnow())
+        asked = when.rest if when is not None and tokens(when.rest) else query
+        base: list[ColumnElement[bool]] = []
+        if kinds is not None:
+            base.append(col(Memory.kind).in_(list(kinds)))
+        vector = self.embedder.embed([asked])[0]
+        with self.db.session() as session:
+            where = list(base)
+            if when is not None:
+                said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
+                period = [said >= when.start, said < when.end]
+                probe = self._visible(select(Memory.id), scope).where(*base, *period).limit(1)
+                if session.exec(probe).first() is not None:
+                    where += period
+            semantic = self._semantic(session, scope, where, vector)
+            terms = lexical.query_terms(tokens(asked, stem=False))
+            lexical_hits = lexical.candidates(
+                session, lambda stmt: self._visible(stmt, scope), terms, where, lexical.DEPTH
             )
-        missing = [r for r in rows if str(r.id) not in stored]
-        if missing:  # the index lost them (or never had them): SQL is canonical, re-index
-            fresh = self.embedder.embed([r.text for r in missing])
-            for tenant_id in {r.tenant_id for r in missing}:
-                mine = [i for i, r in enumerate(missing) if r.tenant_id == tenant_id]
-                self.index.add(str(tenant_id), [str(missing[i].id) for i in mine], fresh[mine])
-            stored.update({str(r.id): v for r, v in zip(missing, fresh, strict=True)})
-        matrix = np.stack([stored[str(r.id)] for r in rows])
-        semantic = np.clip(matrix @ vector, 0.0, 1.0)
+            fused = self._fuse(session, semantic, lexical_hits, weights)
+            if fused and weights.semantic > 0 and HOPS:
+                fused = self._second_round(session, scope, where, asked, fused, weights)
+        hits = [h for h in fused if h.score >= min_score]
+        return hits[:k]
 
-        query_words = tokens(query)
-        doc_words = [tokens(r.text) for r in rows]
-        idf = {
-            w: math.log(1 + len(rows) / (1 + sum(w in d for d in doc_words))) for w in query_words
+    # -- candidates -----------------------------------------------------------------------------
+
+    def _semantic(
+        self, session: Session, scope: Scope, where: list[ColumnElement[bool]], vector: np.ndarray
+    ) -> list[tuple[uuid.UUID, float]]:
+        """The nearest memories to ``vector`` that ``scope`` may see: ``(id, cosine)``."""
+        stmt = self._visible(select(Memory.id, Memory.tenant_id), scope).where(*where)
+        rows = list(session.exec(stmt.limit(EXACT_SCOPE_MAX + 1)))
+        if not rows:
+            return []
+        if len(rows) <= EXACT_SCOPE_MAX:
+            vectors = self._vectors(session, [(i, t) for i, t in rows])
+            ids = [i for i, _ in rows]
+            matrix = np.stack([vectors[i] for i in ids])
+            cosine = matrix @ vector
+            top = np.argsort(-cosine)[: lexical.DEPTH]
+            return [(ids[j], float(cosine[j])) for j in top]
+        near: dict[uuid.UUID, float] = {}
+        tenants = {scope.tenant_id, *(t for t, _ in scope.linked)}
+        for tenant_id in tenants:
+            for i, similarity in self.index.nearest(str(tenant_id), vector, 4 * lexical.DEPTH):
+                near[uuid.UUID(i)] = similarity
+        if not near:
+            return []
+        allowed = set(
+            session.exec(
+                self._visible(select(Memory.id), scope).where(
+                    *where, col(Memory.id).in_(list(near))
+                )
+            )
+        )
+        ranked = sorted(((i, near[i]) for i in allowed), key=lambda x: -x[1])
+        return ranked[: lexical.DEPTH]
+
+    def _vectors(
+        self, session: Session, rows: list[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[uuid.UUID, np.ndarray]:
+        """Stored vectors of ``(id, tenant)`` rows: from this process's cache, else the
+        index; ones the index lost (SQL is canonical) are embedded again and re-indexed."""
+        found: dict[uuid.UUID, np.ndarray] = {}
+        wanted: dict[uuid.UUID, list[uuid.UUID]] = {}
+        with self._cache_lock:
+            for memory_id, tenant_id in rows:
+                cached = self._cache.get(memory_id)
+                if cached is None:
+                    wanted.setdefault(tenant_id, []).append(memory_id)
+                else:
+                    found[memory_id] = cached
+        for tenant_id, ids in wanted.items():
+            got = self.index.vectors(str(tenant_id), [str(i) for i in ids])
+            missing = [i for i in ids if str(i) not in got]
+            if missing:
+                stmt = select(Memory.id, Memory.text).where(col(Memory.id).in_(missing))
+                texts = {i: t for i, t in session.exec(stmt).all()}
+                fresh = self.embedder.embed([texts[i] for i in missing])
+                self.index.add(str(tenant_id), [str(i) for i in missing], fresh)
+                got.update({str(i): v for i, v in zip(missing, fresh, strict=True)})
+            for memory_id in ids:
+                found[memory_id] = got[str(memory_id)]
+        self._remember_vectors({i: found[i] for ids in wanted.values() for i in ids})
+        return found
+
+    def _remember_vectors(self, vectors: dict[uuid.UUID, np.ndarray]) -> None:
+        with self._cache_lock:
+            for memory_id, v in vectors.items():
+                self._cache[memory_id] = np.asarray(v, dtype=np.float32)
+                self._cache.move_to_end(memory_id)
+            while len(self._cache) > VECTOR_CACHE_MAX:
+                self._cache.popitem(last=False)
+
+    # -- ranking --------------------------------------------------------------------------------
+
+    def _fuse(
+        self,
+        session: Session,
+        semantic: list[tuple[uuid.UUID, float]],
+        lexical_hits: list[tuple[uuid.UUID, float]],
+        weights: RetrievalWeights,
+        extra: list[tuple[uuid.UUID, float]] | None = None,
+    ) -> list[Hit]:
+        """Weighted reciprocal rank fusion of the candidate lists, with recency and
+        importance; ``extra`` is the second round's semantic list (half the weight)."""
+        ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits} | {
+            i for i, _ in extra or []
         }
-        total = sum(idf.values()) or 1.0
-        now = utcnow()
-        total_weight = (
-            weights.semantic + weights.lexical + weights.recency + weights.importance
-        ) or 1.0
+        if not ids:
+            return []
+        rows = {r.id: r for r in session.exec(select(Memory).where(col(Memory.id).in_(ids)))}
+        sem_rank = {i: n for n, (i, _) in enumerate(semantic)}
+        sem_score = dict(semantic)
+        lex_rank = {i: n for n, (i, _) in enumerate(lexical_hits)}
+        best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
+        lex_score = {i: s / best_lex for i, s in lexical_hits}
+        hop_rank = {i: n for n, (i, _) in enumerate(extra or [])}
+        said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
+        newest = max(said.values())
+        span_days = (newest - min(said.values())).total_seconds() / 86400
+        half_life = min(self.half_life_days, max(1.0, span_days / 4))
+        total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
 
-        hits: list[Hit] = []
-        for i, row in enumerate(rows):
-            lexical = sum(idf[w] for w in query_words & doc_words[i]) / total
-            age_days = max(0.0, (now - _aware(row.updated_at)).total_seconds() / 86400)
-            recency = 0.5 ** (age_days / self.half_life_days)
+        def rrf(rank: int | None) -> float:
+            return 0.0 if rank is None else (RRF_K + 1) / (RRF_K + 1 + rank)
+
+        hits: list[tuple[float, Hit]] = []
+        for memory_id, row in rows.items():
+            age_days = (newest - said[memory_id]).total_seconds() / 86400
+            recency = 0.5 ** (age_days / half_life)
             signals = {
-                "semantic": float(semantic[i]),
-                "lexical": lexical,
+                "semantic": max(0.0, sem_score.get(memory_id, 0.0)),
+                "lexical": lex_score.get(memory_id, 0.0),
                 "recency": recency,
                 "importance": row.importance,
             }
-            score = (
-                weights.semantic * signals["semantic"]
-                + weights.lexical * lexical
+            semantic_part = rrf(sem_rank.get(memory_id))
+            if hop_rank:
+                semantic_part = max(semantic_part, 0.5 * rrf(hop_rank.get(memory_id)))
+            key = (
+                weights.semantic * semantic_part
+                + weights.lexical * rrf(lex_rank.get(memory_id))
                 + weights.recency * recency
                 + weights.importance * row.importance
-            ) / total_weight
-            if score >= min_score:
-                hits.append(Hit(MemoryRecord.of(row), round(score, 4), signals))
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits[:k]
+            ) / total
+            key *= _substance(row.text)
+            score = (
+                weights.semantic * signals["semantic"]
+                + weights.lexical * signals["lexical"]
+                + weights.recency * recency
+                + weights.importance * row.importance
+            ) / total
+            hits.append((key, Hit(MemoryRecord.of(row), round(min(1.0, score), 4), signals)))
+        hits.sort(key=lambda pair: pair[0], reverse=True)
+        return [hit for _, hit in hits]
+
+    def _second_round(
+        self,
+        session: Session,
+        scope: Scope,
+        where: list[ColumnElement[bool]],
+        asked: str,
+        first: list[Hit],
+        weights: RetrievalWeights,
+    ) -> list[Hit]:
+        """Multi-hop: search again from the question joined with the first round's best
+        memory (one more query embedding, one more vector list), fused at half weight."""
+        lead = first[0].memory.text
+        vector = self.embedder.embed([f"{asked} {lead}"])[0]
+        extra = [
+            (i, s) for i, s in self._semantic(session, scope, where, vector) if i != first[0].memory.id
+        ]
+        semantic = [(h.memory.id, h.signals["semantic"]) for h in first if h.signals["semantic"]]
+        semantic.sort(key=lambda x: -x[1])
+        lexical_hits = [(h.memory.id, h.signals["lexical"]) for h in first if h.signals["lexical"]]
+        lexical_hits.sort(key=lambda x: -x[1])
+        return self._fuse(session, semantic, lexical_hits, weights, extra)
 
     # -- forgetting -----------------------------------------------------------------------------
 
