@@ -20,8 +20,8 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,10 +47,20 @@ EXACT_SCOPE_MAX = 4000
 VECTOR_CACHE_MAX = 50_000
 #: The constant of reciprocal rank fusion (60 in the original paper).
 RRF_K = 60
+#: How far back a recalled memory's neighbour may have been said.
+NEIGHBOUR_WINDOW = timedelta(minutes=30)
 #: Whether a second retrieval round runs from the first round's best memory (multi-hop).
 HOPS = True
-#: A turn "Speaker: text": the speaker's name is indexed, but is not content.
-_SPEAKER = re.compile(r"^[^:\n]{1,40}:\s")
+#: A turn "Speaker: text" (one to three capitalised words): the name is in the lexical index,
+#: but it is not content: it is left out of the turn's vector and of its substance.
+_SPEAKER = re.compile(r"^[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,2}:\s+")
+#: Words that carry no subject in chat ("Haha, nice!", "Let's go into more detail.").
+_CHATTER = frozenset(
+    """haha ha lol wow oh okay ok yeah yes yep nope really nice cool great good awesome amazing
+    sure totally exactly honestly thanks thank sorry hear let's lets go going tell talk more
+    detail details next bye later soon love glad happy fun interesting hmm hey hi hello
+    sounds sound feel felt happened what's that's it's true fair classic way""".split()
+)
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#'.-]*[a-z0-9+#]|[a-z0-9]")
 _STOP = frozenset(
@@ -80,10 +90,17 @@ def tokens(text: str, *, stem: bool = True) -> set[str]:
 
 
 def _substance(text: str) -> float:
-    """How much a memory says, 0.25–1: turns like "What was it like?" or "Haha, nice!" (at
-    most two informative words once the speaker's name is set aside) weigh less."""
-    informative = len(tokens(_SPEAKER.sub("", text, count=1)))
-    return min(1.0, (informative + 1) / 4)
+    """How much a memory says, 0.2–1: turns like "What was it like?" or "Haha, nice!" (few
+    informative words once the speaker's name is set aside) weigh less."""
+    words = _WORD.findall(_SPEAKER.sub("", text[:400], count=1).lower())
+    informative = sum(1 for w in words if w not in _STOP and w not in _CHATTER)
+    return min(1.0, (informative + 1) / 5)
+
+
+def embedded_text(text: str) -> str:
+    """What a memory's vector is made from: its text without a leading speaker's name
+    (in a short turn the name would outweigh what was said)."""
+    return _SPEAKER.sub("", text, count=1) or text
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +136,8 @@ class MemoryRecord:
     said_at: datetime | None = None
 
     @classmethod
-    def of(cls, row: Memory) -> MemoryRecord:
+    def of(cls, row: Any) -> MemoryRecord:
+        """From a :class:`Memory` or a plain row of the ``memories`` table."""
         return cls(
             id=row.id,
             tenant_id=row.tenant_id,
@@ -154,11 +172,13 @@ class MemoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A recalled memory, its score (0–1) and the signals that made it."""
+    """A recalled memory, its score (0–1) and the signals that made it; ``context``: the
+    turn said just before it, when :meth:`MemoryStore.with_neighbours` attached one."""
 
     memory: MemoryRecord
     score: float
     signals: dict[str, float] = field(default_factory=dict)
+    context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +212,60 @@ def _same(a: str, b: str) -> bool:
 
 def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class _Space:
+    """The vectors one search ranks against: exact (``ids`` and their ``vectors``) for a
+    small scope, else the tenant's ANN index filtered by the scope in SQL."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        session: Session,
+        scope: Scope,
+        where: list[ColumnElement[bool]],
+        ids: list[uuid.UUID] | None,
+        vectors: dict[uuid.UUID, np.ndarray],
+    ) -> None:
+        self.store, self.session, self.scope, self.where = store, session, scope, where
+        self.ids = ids
+        self.vectors = vectors
+        self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
+
+    def vector_of(self, memory_id: uuid.UUID) -> np.ndarray | None:
+        if memory_id in self.vectors:
+            return self.vectors[memory_id]
+        row = self.session.get(Memory, memory_id)
+        if row is None:
+            return None
+        got = self.store._vectors(self.session, [(memory_id, row.tenant_id)])
+        return got.get(memory_id)
+
+    def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
+        """The ~100 nearest memories to ``vector`` in the scope: ``(id, cosine)``."""
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        if self.ids is not None:
+            if self.matrix is None:
+                return []
+            cosine = self.matrix @ vector
+            n = min(lexical.DEPTH, len(self.ids))
+            top = np.argpartition(-cosine, n - 1)[:n]
+            top = top[np.argsort(-cosine[top])]
+            return [(self.ids[j], float(cosine[j])) for j in top]
+        near: dict[uuid.UUID, float] = {}
+        for tenant_id in {self.scope.tenant_id, *(t for t, _ in self.scope.linked)}:
+            for i, similarity in self.store.index.nearest(
+                str(tenant_id), vector, 4 * lexical.DEPTH
+            ):
+                near[uuid.UUID(i)] = similarity
+        if not near:
+            return []
+        stmt = self.store._visible(select(Memory.id), self.scope).where(
+            *self.where, col(Memory.id).in_(list(near))
+        )
+        allowed = set(self.session.exec(stmt))
+        ranked = sorted(((i, near[i]) for i in allowed), key=lambda x: -x[1])
+        return ranked[: lexical.DEPTH]
 
 
 class MemoryStore:
@@ -299,7 +373,7 @@ class MemoryStore:
                 new_rows += pending
             session.add_all(new_rows)
             vectors = (
-                self.embedder.embed([r.text for r in new_rows])
+                self.embedder.embed([embedded_text(r.text) for r in new_rows])
                 if new_rows
                 else np.zeros((0, self.embedder.dim), dtype=np.float32)
             )
@@ -428,62 +502,95 @@ class MemoryStore:
             return []
         when = window(query, now or utcnow())
         asked = when.rest if when is not None and tokens(when.rest) else query
-        base: list[ColumnElement[bool]] = []
+        where: list[ColumnElement[bool]] = []
         if kinds is not None:
-            base.append(col(Memory.kind).in_(list(kinds)))
+            where.append(col(Memory.kind).in_(list(kinds)))
         vector = self.embedder.embed([asked])[0]
         with self.db.session() as session:
-            where = list(base)
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
                 period = [said >= when.start, said < when.end]
-                probe = self._visible(select(Memory.id), scope).where(*base, *period).limit(1)
+                probe = self._visible(select(Memory.id), scope).where(*where, *period).limit(1)
                 if session.exec(probe).first() is not None:
                     where += period
-            semantic = self._semantic(session, scope, where, vector)
+            space = self._space(session, scope, where)
+            semantic = space.nearest(vector)
             terms = lexical.query_terms(tokens(asked, stem=False))
             lexical_hits = lexical.candidates(
                 session, lambda stmt: self._visible(stmt, scope), terms, where, lexical.DEPTH
             )
-            fused = self._fuse(session, semantic, lexical_hits, weights)
-            if fused and weights.semantic > 0 and HOPS:
-                fused = self._second_round(session, scope, where, asked, fused, weights)
-        hits = [h for h in fused if h.score >= min_score]
-        return hits[:k]
+            rows = self._rows(session, {i for i, _ in semantic} | {i for i, _ in lexical_hits})
+            ranked = self._fuse(rows, semantic, lexical_hits, [], weights)
+            if ranked and weights.semantic > 0 and HOPS:
+                # Multi-hop: search again from the question joined with the best memory found
+                # (no new embedding: the two vectors' sum), fused at half weight.
+                lead = ranked[0][1].id
+                lead_vector = space.vector_of(lead)
+                if lead_vector is not None:
+                    hop_vector = vector + lead_vector
+                    hop = [(i, c) for i, c in space.nearest(hop_vector) if i != lead]
+                    rows.update(self._rows(session, {i for i, _ in hop} - set(rows)))
+                    ranked = self._fuse(rows, semantic, lexical_hits, hop, weights)
+        hits: list[Hit] = []
+        for _, row, signals in ranked:
+            hit = self._hit(row, signals, weights)
+            if hit.score >= min_score:
+                hits.append(hit)
+                if len(hits) == k:
+                    break
+        return hits
+
+    def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` with, on each, the memory said just before it in the same scope (within
+        :data:`NEIGHBOUR_WINDOW`) when that one says something (not filler): the question a
+        turn answers, the news a reaction is about."""
+        out: list[Hit] = []
+        with self.db.session() as session:
+            for hit in hits:
+                m = hit.memory
+                said = m.said_at or m.created_at
+                scope = Scope(m.tenant_id, m.user_id, m.personality)
+                stmt = (
+                    self._exactly(select(Memory.text), scope)
+                    .where(
+                        col(Memory.superseded_by).is_(None),
+                        col(Memory.id) != m.id,
+                        col(Memory.said_at) < said,
+                        col(Memory.said_at) >= said - NEIGHBOUR_WINDOW,
+                    )
+                    .order_by(col(Memory.said_at).desc())
+                    .limit(1)
+                )
+                before = session.exec(stmt).first()
+                if before is not None and _substance(before) >= 1.0:
+                    hit = replace(hit, context=before)
+                out.append(hit)
+        return out
 
     # -- candidates -----------------------------------------------------------------------------
 
-    def _semantic(
-        self, session: Session, scope: Scope, where: list[ColumnElement[bool]], vector: np.ndarray
-    ) -> list[tuple[uuid.UUID, float]]:
-        """The nearest memories to ``vector`` that ``scope`` may see: ``(id, cosine)``."""
-        stmt = self._visible(select(Memory.id, Memory.tenant_id), scope).where(*where)
-        rows = list(session.exec(stmt.limit(EXACT_SCOPE_MAX + 1)))
-        if not rows:
-            return []
+    def _space(self, session: Session, scope: Scope, where: list[ColumnElement[bool]]) -> _Space:
+        """The vectors a search ranks: exact over the scope's when it is small (vectors from
+        this process's cache or the index), else the ANN index then the scope filter."""
+        if scope.linked:
+            stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
+        else:
+            stmt = self._visible(select(Memory.id), scope)
+        stmt = stmt.where(*where).limit(EXACT_SCOPE_MAX + 1)
+        rows = session.connection().execute(stmt).all()
         if len(rows) <= EXACT_SCOPE_MAX:
-            vectors = self._vectors(session, [(i, t) for i, t in rows])
-            ids = [i for i, _ in rows]
-            matrix = np.stack([vectors[i] for i in ids])
-            cosine = matrix @ vector
-            top = np.argsort(-cosine)[: lexical.DEPTH]
-            return [(ids[j], float(cosine[j])) for j in top]
-        near: dict[uuid.UUID, float] = {}
-        tenants = {scope.tenant_id, *(t for t, _ in scope.linked)}
-        for tenant_id in tenants:
-            for i, similarity in self.index.nearest(str(tenant_id), vector, 4 * lexical.DEPTH):
-                near[uuid.UUID(i)] = similarity
-        if not near:
-            return []
-        allowed = set(
-            session.exec(
-                self._visible(select(Memory.id), scope).where(
-                    *where, col(Memory.id).in_(list(near))
-                )
-            )
-        )
-        ranked = sorted(((i, near[i]) for i in allowed), key=lambda x: -x[1])
-        return ranked[: lexical.DEPTH]
+            pairs = [(r[0], r[1] if scope.linked else scope.tenant_id) for r in rows]
+            vectors = self._vectors(session, pairs)
+            return _Space(self, session, scope, where, [i for i, _ in pairs], vectors)
+        return _Space(self, session, scope, where, None, {})
+
+    def _rows(self, session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        """Candidate rows by id (plain rows, not ORM objects: a search reads ~200)."""
+        if not ids:
+            return {}
+        table = Memory.__table__  # type: ignore[attr-defined]
+        stmt = select(table).where(table.c.id.in_(ids))
+        return {r.id: r for r in session.connection().execute(stmt)}
 
     def _vectors(
         self, session: Session, rows: list[tuple[uuid.UUID, uuid.UUID]]
@@ -505,7 +612,7 @@ class MemoryStore:
             if missing:
                 stmt = select(Memory.id, Memory.text).where(col(Memory.id).in_(missing))
                 texts = {i: t for i, t in session.exec(stmt).all()}
-                fresh = self.embedder.embed([texts[i] for i in missing])
+                fresh = self.embedder.embed([embedded_text(texts[i]) for i in missing])
                 self.index.add(str(tenant_id), [str(i) for i in missing], fresh)
                 got.update({str(i): v for i, v in zip(missing, fresh, strict=True)})
             for memory_id in ids:
@@ -525,26 +632,23 @@ class MemoryStore:
 
     def _fuse(
         self,
-        session: Session,
+        rows: dict[uuid.UUID, Any],
         semantic: list[tuple[uuid.UUID, float]],
         lexical_hits: list[tuple[uuid.UUID, float]],
+        hop: list[tuple[uuid.UUID, float]],
         weights: RetrievalWeights,
-        extra: list[tuple[uuid.UUID, float]] | None = None,
-    ) -> list[Hit]:
-        """Weighted reciprocal rank fusion of the candidate lists, with recency and
-        importance; ``extra`` is the second round's semantic list (half the weight)."""
-        ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits} | {
-            i for i, _ in extra or []
-        }
-        if not ids:
+    ) -> list[tuple[float, Any, dict[str, float]]]:
+        """Weighted reciprocal rank fusion of the candidate lists (``hop``: the second
+        round's vector list, at half the semantic weight), plus recency and importance;
+        best first as ``(key, row, signals)``."""
+        if not rows:
             return []
-        rows = {r.id: r for r in session.exec(select(Memory).where(col(Memory.id).in_(ids)))}
         sem_rank = {i: n for n, (i, _) in enumerate(semantic)}
         sem_score = dict(semantic)
         lex_rank = {i: n for n, (i, _) in enumerate(lexical_hits)}
         best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
         lex_score = {i: s / best_lex for i, s in lexical_hits}
-        hop_rank = {i: n for n, (i, _) in enumerate(extra or [])}
+        hop_rank = {i: n for n, (i, _) in enumerate(hop)}
         said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
         newest = max(said.values())
         span_days = (newest - min(said.values())).total_seconds() / 86400
@@ -554,7 +658,7 @@ class MemoryStore:
         def rrf(rank: int | None) -> float:
             return 0.0 if rank is None else (RRF_K + 1) / (RRF_K + 1 + rank)
 
-        hits: list[tuple[float, Hit]] = []
+        out: list[tuple[float, Any, dict[str, float]]] = []
         for memory_id, row in rows.items():
             age_days = (newest - said[memory_id]).total_seconds() / 86400
             recency = 0.5 ** (age_days / half_life)
@@ -573,38 +677,17 @@ class MemoryStore:
                 + weights.recency * recency
                 + weights.importance * row.importance
             ) / total
-            key *= _substance(row.text)
-            score = (
-                weights.semantic * signals["semantic"]
-                + weights.lexical * signals["lexical"]
-                + weights.recency * recency
-                + weights.importance * row.importance
-            ) / total
-            hits.append((key, Hit(MemoryRecord.of(row), round(min(1.0, score), 4), signals)))
-        hits.sort(key=lambda pair: pair[0], reverse=True)
-        return [hit for _, hit in hits]
+            out.append((key * _substance(row.text), row, signals))
+        out.sort(key=lambda item: item[0], reverse=True)
+        return out
 
-    def _second_round(
-        self,
-        session: Session,
-        scope: Scope,
-        where: list[ColumnElement[bool]],
-        asked: str,
-        first: list[Hit],
-        weights: RetrievalWeights,
-    ) -> list[Hit]:
-        """Multi-hop: search again from the question joined with the first round's best
-        memory (one more query embedding, one more vector list), fused at half weight."""
-        lead = first[0].memory.text
-        vector = self.embedder.embed([f"{asked} {lead}"])[0]
-        extra = [
-            (i, s) for i, s in self._semantic(session, scope, where, vector) if i != first[0].memory.id
-        ]
-        semantic = [(h.memory.id, h.signals["semantic"]) for h in first if h.signals["semantic"]]
-        semantic.sort(key=lambda x: -x[1])
-        lexical_hits = [(h.memory.id, h.signals["lexical"]) for h in first if h.signals["lexical"]]
-        lexical_hits.sort(key=lambda x: -x[1])
-        return self._fuse(session, semantic, lexical_hits, weights, extra)
+    @staticmethod
+    def _hit(row: Any, signals: dict[str, float], weights: RetrievalWeights) -> Hit:
+        """A hit whose score (0–1) blends the signals' absolute values by the weights (what
+        ``min_score`` is compared with); the order comes from the fusion."""
+        total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
+        score = sum(getattr(weights, name) * value for name, value in signals.items()) / total
+        return Hit(MemoryRecord.of(row), round(min(1.0, score), 4), signals)
 
     # -- forgetting -----------------------------------------------------------------------------
 
