@@ -49,8 +49,11 @@ VECTOR_CACHE_MAX = 50_000
 RRF_K = 60
 #: How far back a recalled memory's neighbour may have been said.
 NEIGHBOUR_WINDOW = timedelta(minutes=30)
-#: Whether a second retrieval round runs from the first round's best memory (multi-hop).
+#: Whether a question naming several people or things is also searched for each alone
+#: (multi-hop), and the weight of each such list relative to the whole question's.
 HOPS = True
+KEEP_NAMES = False
+HOP_WEIGHT = 0.5
 #: A turn "Speaker: text" (one to three capitalised words): the name is in the lexical index,
 #: but it is not content: it is left out of the turn's vector and of its substance.
 _SPEAKER = re.compile(r"^[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,2}:\s+")
@@ -95,6 +98,33 @@ def _substance(text: str) -> float:
     words = _WORD.findall(_SPEAKER.sub("", text[:400], count=1).lower())
     informative = sum(1 for w in words if w not in _STOP and w not in _CHATTER)
     return min(1.0, (informative + 1) / 5)
+
+
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z'-]+\b")
+
+
+def _parts(question: str) -> list[str]:
+    """For a question naming two or more people or things (capitalised words past its
+    start), the question once per name without the others: "What do Ada and Bo like?" gives
+    "What do Ada and like?" and "What do and Bo like?"."""
+    names = list(dict.fromkeys(m.group(0) for m in _NAME.finditer(question.strip())))
+    names = [n for n in names if n.lower() not in _STOP]
+    if len(names) < 2:
+        return []
+    out = []
+    for name in names:
+        rest = question
+        for other in names:
+            if other != name:
+                rest = re.sub(rf"\b{re.escape(other)}(?:'s)?\b", " ", rest)
+        out.append(" ".join(rest.split()))
+    return out
+
+
+def _without_names(question: str) -> str:
+    """The question for its vector: without the names in it (capitalised words past its
+    start), which the lexical index matches; in a vector they outweigh what is asked."""
+    return " ".join(_NAME.sub(" ", question).split()) or question
 
 
 def embedded_text(text: str) -> str:
@@ -505,7 +535,7 @@ class MemoryStore:
         where: list[ColumnElement[bool]] = []
         if kinds is not None:
             where.append(col(Memory.kind).in_(list(kinds)))
-        vector = self.embedder.embed([asked])[0]
+        vector = self.embedder.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
         with self.db.session() as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
@@ -519,18 +549,25 @@ class MemoryStore:
             lexical_hits = lexical.candidates(
                 session, lambda stmt: self._visible(stmt, scope), terms, where, lexical.DEPTH
             )
-            rows = self._rows(session, {i for i, _ in semantic} | {i for i, _ in lexical_hits})
-            ranked = self._fuse(rows, semantic, lexical_hits, [], weights)
-            if ranked and weights.semantic > 0 and HOPS:
-                # Multi-hop: search again from the question joined with the best memory found
-                # (no new embedding: the two vectors' sum), fused at half weight.
-                lead = ranked[0][1].id
-                lead_vector = space.vector_of(lead)
-                if lead_vector is not None:
-                    hop_vector = vector + lead_vector
-                    hop = [(i, c) for i, c in space.nearest(hop_vector) if i != lead]
-                    rows.update(self._rows(session, {i for i, _ in hop} - set(rows)))
-                    ranked = self._fuse(rows, semantic, lexical_hits, hop, weights)
+            hops: list[list[tuple[uuid.UUID, float]]] = []
+            if HOPS:
+                # Multi-hop: a question naming several people or things ("what do Ada and Bo
+                # do …?") also searches for each of them alone (bounded: three more lexical
+                # queries at most, no more embeddings).
+                for part in _parts(asked)[:3]:
+                    part_terms = lexical.query_terms(tokens(part, stem=False))
+                    hops.append(
+                        lexical.candidates(
+                            session,
+                            lambda stmt: self._visible(stmt, scope),
+                            part_terms,
+                            where,
+                            lexical.DEPTH // 2,
+                        )
+                    )
+            ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
+            rows = self._rows(session, ids | {i for hop in hops for i, _ in hop})
+            ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
         hits: list[Hit] = []
         for _, row, signals in ranked:
             hit = self._hit(row, signals, weights)
@@ -635,12 +672,12 @@ class MemoryStore:
         rows: dict[uuid.UUID, Any],
         semantic: list[tuple[uuid.UUID, float]],
         lexical_hits: list[tuple[uuid.UUID, float]],
-        hop: list[tuple[uuid.UUID, float]],
+        hops: list[list[tuple[uuid.UUID, float]]],
         weights: RetrievalWeights,
     ) -> list[tuple[float, Any, dict[str, float]]]:
-        """Weighted reciprocal rank fusion of the candidate lists (``hop``: the second
-        round's vector list, at half the semantic weight), plus recency and importance;
-        best first as ``(key, row, signals)``."""
+        """Weighted reciprocal rank fusion of the candidate lists (``hops``: the lexical
+        lists of a question's parts, each at :data:`HOP_WEIGHT` of the lexical weight), plus
+        recency and importance; best first as ``(key, row, signals)``."""
         if not rows:
             return []
         sem_rank = {i: n for n, (i, _) in enumerate(semantic)}
@@ -648,7 +685,7 @@ class MemoryStore:
         lex_rank = {i: n for n, (i, _) in enumerate(lexical_hits)}
         best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
         lex_score = {i: s / best_lex for i, s in lexical_hits}
-        hop_rank = {i: n for n, (i, _) in enumerate(hop)}
+        hop_ranks = [{i: n for n, (i, _) in enumerate(hop)} for hop in hops]
         said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
         newest = max(said.values())
         span_days = (newest - min(said.values())).total_seconds() / 86400
@@ -668,12 +705,12 @@ class MemoryStore:
                 "recency": recency,
                 "importance": row.importance,
             }
-            semantic_part = rrf(sem_rank.get(memory_id))
-            if hop_rank:
-                semantic_part = max(semantic_part, 0.5 * rrf(hop_rank.get(memory_id)))
+            lexical_part = rrf(lex_rank.get(memory_id)) + HOP_WEIGHT * sum(
+                rrf(ranks.get(memory_id)) for ranks in hop_ranks
+            )
             key = (
-                weights.semantic * semantic_part
-                + weights.lexical * rrf(lex_rank.get(memory_id))
+                weights.semantic * rrf(sem_rank.get(memory_id))
+                + weights.lexical * lexical_part
                 + weights.recency * recency
                 + weights.importance * row.importance
             ) / total
