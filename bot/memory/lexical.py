@@ -97,9 +97,11 @@ def candidates(
             select(col(Memory.id), rank)
             .select_from(fts)
             .join(Memory, literal_column("memories.rowid") == fts.c.rowid)
-            .where(text("memories_fts MATCH :match").bindparams(
-                match=" OR ".join(f'"{t}"' for t in terms)
-            ))
+            .where(
+                text("memories_fts MATCH :match").bindparams(
+                    match=" OR ".join(f'"{t}"' for t in terms)
+                )
+            )
             .order_by(rank)
         )
         sign = -1.0  # bm25() is lower for better matches

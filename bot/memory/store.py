@@ -121,6 +121,19 @@ def _parts(question: str) -> list[str]:
     return out
 
 
+def _ranks(ranked: list[tuple[uuid.UUID, float]]) -> dict[uuid.UUID, int]:
+    """Competition ranks of a list sorted best first: equal scores share a rank (identical
+    turns of different speakers must not be ordered by chance)."""
+    out: dict[uuid.UUID, int] = {}
+    previous: float | None = None
+    rank = 0
+    for n, (memory_id, score) in enumerate(ranked):
+        if previous is None or abs(score - previous) > 1e-6:
+            rank, previous = n, score
+        out[memory_id] = rank
+    return out
+
+
 def _without_names(question: str) -> str:
     """The question for its vector: without the names in it (capitalised words past its
     start), which the lexical index matches; in a vector they outweigh what is asked."""
@@ -680,12 +693,12 @@ class MemoryStore:
         recency and importance; best first as ``(key, row, signals)``."""
         if not rows:
             return []
-        sem_rank = {i: n for n, (i, _) in enumerate(semantic)}
+        sem_rank = _ranks(semantic)
         sem_score = dict(semantic)
-        lex_rank = {i: n for n, (i, _) in enumerate(lexical_hits)}
+        lex_rank = _ranks(lexical_hits)
         best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
         lex_score = {i: s / best_lex for i, s in lexical_hits}
-        hop_ranks = [{i: n for n, (i, _) in enumerate(hop)} for hop in hops]
+        hop_ranks = [_ranks(hop) for hop in hops]
         said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
         newest = max(said.values())
         span_days = (newest - min(said.values())).total_seconds() / 86400

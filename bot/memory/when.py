@@ -94,7 +94,9 @@ def _span(kind: str, g: tuple[str | None, ...], now: datetime) -> tuple[datetime
         month = _MONTHS[(g[0] or "").lower()]
         return _month_span(now.year if month <= now.month else now.year - 1, month)
     if kind == "y":
-        return datetime(int(g[0] or 0), 1, 1, tzinfo=UTC), datetime(int(g[0] or 0) + 1, 1, 1, tzinfo=UTC)
+        return datetime(int(g[0] or 0), 1, 1, tzinfo=UTC), datetime(
+            int(g[0] or 0) + 1, 1, 1, tzinfo=UTC
+        )
     if kind == "ago":
         n = _COUNT.get(g[0] or "", 0) or int(g[0] or 0)
         unit = {"day": 1, "week": 7, "month": 30}[g[1] or "day"]
