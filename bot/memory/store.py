@@ -93,11 +93,12 @@ def tokens(text: str, *, stem: bool = True) -> set[str]:
 
 
 def _substance(text: str) -> float:
-    """How much a memory says, 0.2–1: turns like "What was it like?" or "Haha, nice!" (few
-    informative words once the speaker's name is set aside) weigh less."""
+    """How much a memory says: 1, or less for turns like "What was it like?" or "Haha,
+    nice!" (no informative word, or one, once the speaker's name is set aside). A short fact
+    ("My dog is called Luna.") keeps its full weight."""
     words = _WORD.findall(_SPEAKER.sub("", text[:400], count=1).lower())
     informative = sum(1 for w in words if w not in _STOP and w not in _CHATTER)
-    return min(1.0, (informative + 1) / 5)
+    return (0.3, 0.9)[informative] if informative < 2 else 1.0
 
 
 _NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z'-]+\b")
