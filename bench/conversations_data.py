@@ -755,7 +755,7 @@ def _ask(conv: Conversation, news: list[_News], rng: random.Random) -> None:
             ):
                 pairs.append((a, b))
     rng.shuffle(pairs)
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, ...]] = set()
     for a, b in pairs:
         key = (a.topic.group, *sorted((a.speaker, b.speaker)))
         if key in seen:
@@ -792,8 +792,8 @@ def _ask(conv: Conversation, news: list[_News], rng: random.Random) -> None:
         days.setdefault((item.speaker, item.session), []).append(item)
         months.setdefault((item.speaker, item.at.year, item.at.month), []).append(item)
     day_keys = [k for k, v in days.items() if len(v) <= 2]
-    for key in rng.sample(day_keys, min(len(day_keys), 3)):
-        items = days[key]
+    for day_key in rng.sample(day_keys, min(len(day_keys), 3)):
+        items = days[day_key]
         style = rng.choice(
             (
                 "What did {p} tell the others on {d}?",
@@ -803,18 +803,20 @@ def _ask(conv: Conversation, news: list[_News], rng: random.Random) -> None:
         )
         qs.append(
             Question(
-                style.format(p=key[0], d=_day(items[0].at)),
+                style.format(p=day_key[0], d=_day(items[0].at)),
                 "temporal",
                 tuple(i.turn for i in items),
             )
         )
     month_keys = [k for k, v in months.items() if len(v) <= 3]
-    for key in rng.sample(month_keys, min(len(month_keys), 2)):
-        items = months[key]
-        period = f"{_MONTHS[key[2] - 1]} {key[1]}"
+    for month_key in rng.sample(month_keys, min(len(month_keys), 2)):
+        items = months[month_key]
+        period = f"{_MONTHS[month_key[2] - 1]} {month_key[1]}"
         style = rng.choice(("What did {p} talk about in {m}?", "What was new for {p} in {m}?"))
         qs.append(
-            Question(style.format(p=key[0], m=period), "temporal", tuple(i.turn for i in items))
+            Question(
+                style.format(p=month_key[0], m=period), "temporal", tuple(i.turn for i in items)
+            )
         )
 
 

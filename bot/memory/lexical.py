@@ -24,7 +24,16 @@ from sqlmodel import Session, col, func
 
 from bot.storage.models import Memory
 
-__all__ = ["DDL_POSTGRES", "DDL_SQLITE", "candidates", "create", "query_terms"]
+__all__ = [
+    "DDL_POSTGRES",
+    "DDL_SQLITE",
+    "INDEXES",
+    "TABLES",
+    "candidates",
+    "create",
+    "outside_models",
+    "query_terms",
+]
 
 DDL_SQLITE = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5("
@@ -50,6 +59,22 @@ DDL_POSTGRES = [
     "USING gin (to_tsvector('english', text))",
 ]
 DROP_POSTGRES = ["DROP INDEX IF EXISTS ix_memories_search"]
+
+#: What the lexical index adds to the database beside the models' schema (FTS5's table and
+#: its shadow tables; PostgreSQL's expression index): schema comparisons leave them out.
+TABLES = frozenset(
+    {
+        "memories_fts",
+        *(f"memories_fts_{t}" for t in ("data", "idx", "content", "docsize", "config")),
+    }
+)
+INDEXES = frozenset({"ix_memories_search"})
+
+
+def outside_models(name: str | None, type_: str) -> bool:
+    """Whether a database object is the lexical index's (not described by the models)."""
+    return (type_ == "table" and name in TABLES) or (type_ == "index" and name in INDEXES)
+
 
 #: How many lexical candidates a search takes (fused with as many semantic ones).
 DEPTH = 100

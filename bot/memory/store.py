@@ -92,16 +92,17 @@ def tokens(text: str, *, stem: bool = True) -> set[str]:
     return {_stem(w) for w in words} if stem else set(words)
 
 
-def _substance(text: str) -> float:
-    """How much a memory says: 1, or less for turns like "What was it like?" or "Haha,
-    nice!" (no informative word, or one, once the speaker's name is set aside). A short fact
-    ("My dog is called Luna.") keeps its full weight."""
-    words = _WORD.findall(_SPEAKER.sub("", text[:400], count=1).lower())
+def _substance(text: str, kind: str) -> float:
+    """How much a memory says, 0.2–1. A conversation turn ("Speaker: …", or an episode) with
+    few informative words once the speaker's name is set aside ("What was it like?", "Haha,
+    nice!", "Careful not to overdo it!") weighs less, the fewer the less; a stated fact
+    ("My dog is called Luna.") only when it has no informative word, or one."""
+    body = _SPEAKER.sub("", text[:400], count=1)
+    words = _WORD.findall(body.lower())
     informative = sum(1 for w in words if w not in _STOP and w not in _CHATTER)
+    if kind == "episode" or len(body) < len(text[:400]):
+        return min(1.0, (informative + 1) / 5)
     return (0.3, 0.9)[informative] if informative < 2 else 1.0
-
-
-_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z'-]+\b")
 
 
 def _parts(question: str) -> list[str]:
@@ -613,7 +614,7 @@ class MemoryStore:
                     .limit(1)
                 )
                 before = session.exec(stmt).first()
-                if before is not None and _substance(before) >= 1.0:
+                if before is not None and _substance(before, "episode") >= 1.0:
                     hit = replace(hit, context=before)
                 out.append(hit)
         return out
@@ -728,7 +729,7 @@ class MemoryStore:
                 + weights.recency * recency
                 + weights.importance * row.importance
             ) / total
-            out.append((key * _substance(row.text), row, signals))
+            out.append((key * _substance(row.text, row.kind), row, signals))
         out.sort(key=lambda item: item[0], reverse=True)
         return out
 
