@@ -105,6 +105,9 @@ def _substance(text: str, kind: str) -> float:
     return (0.3, 0.9)[informative] if informative < 2 else 1.0
 
 
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z'-]+\b")
+
+
 def _parts(question: str) -> list[str]:
     """For a question naming two or more people or things (capitalised words past its
     start), the question once per name without the others: "What do Ada and Bo like?" gives
