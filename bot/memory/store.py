@@ -45,6 +45,8 @@ __all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_me
 EXACT_SCOPE_MAX = 4000
 #: Vectors kept in this process (ids never change text, so a cached vector is never stale).
 VECTOR_CACHE_MAX = 50_000
+#: The share of the cosine in a hit's relevance score (the rest: lexical).
+RELEVANCE_COSINE = 0.8
 #: The constant of reciprocal rank fusion (60 in the original paper).
 RRF_K = 60
 #: How far back a recalled memory's neighbour may have been said.
@@ -738,10 +740,19 @@ class MemoryStore:
 
     @staticmethod
     def _hit(row: Any, signals: dict[str, float], weights: RetrievalWeights) -> Hit:
-        """A hit whose score (0–1) blends the signals' absolute values by the weights (what
-        ``min_score`` is compared with); the order comes from the fusion."""
+        """A hit and its score (0–1), what ``min_score`` is compared with: relevance (0.8 of
+        the cosine, 0.2 of the lexical score relative to the best match — the proportions
+        the thresholds were set with, whatever the fusion's weights) weighted with recency
+        and importance. The order comes from the fusion, not from this score."""
         total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
-        score = sum(getattr(weights, name) * value for name, value in signals.items()) / total
+        relevance = (
+            RELEVANCE_COSINE * signals["semantic"] + (1 - RELEVANCE_COSINE) * signals["lexical"]
+        )
+        score = (
+            (weights.semantic + weights.lexical) * relevance
+            + weights.recency * signals["recency"]
+            + weights.importance * signals["importance"]
+        ) / total
         return Hit(MemoryRecord.of(row), round(min(1.0, score), 4), signals)
 
     # -- forgetting -----------------------------------------------------------------------------
