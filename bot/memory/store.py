@@ -54,8 +54,9 @@ NEIGHBOUR_WINDOW = timedelta(minutes=30)
 #: Whether a question naming several people or things is also searched for each alone
 #: (multi-hop), and the weight of each such list relative to the whole question's.
 HOPS = True
-KEEP_NAMES = False
 HOP_WEIGHT = 0.5
+#: Whether names stay in the question's vector (off: see :func:`_without_names`).
+KEEP_NAMES = False
 #: A turn "Speaker: text" (one to three capitalised words): the name is in the lexical index,
 #: but it is not content: it is left out of the turn's vector and of its substance.
 _SPEAKER = re.compile(r"^[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,2}:\s+")
@@ -281,15 +282,6 @@ class _Space:
         self.ids = ids
         self.vectors = vectors
         self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
-
-    def vector_of(self, memory_id: uuid.UUID) -> np.ndarray | None:
-        if memory_id in self.vectors:
-            return self.vectors[memory_id]
-        row = self.session.get(Memory, memory_id)
-        if row is None:
-            return None
-        got = self.store._vectors(self.session, [(memory_id, row.tenant_id)])
-        return got.get(memory_id)
 
     def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
         """The ~100 nearest memories to ``vector`` in the scope: ``(id, cosine)``."""
@@ -545,7 +537,7 @@ class MemoryStore:
         the span of history found) and importance add their weights; turns with little
         content are down-weighted. A date or period in the query ("on 9 April", "in March
         2023", "last week") restricts both lists to it when anything was said then. A
-        second, bounded round searches from the first round's best memory (multi-hop).
+        question naming several people is also searched per name (multi-hop, bounded).
         """
         weights = weights or self.weights
         if not query.strip():
