@@ -251,7 +251,8 @@ class Database:
         its segments until they merge), then checkpoint the write-ahead log into the database
         and truncate it (the log keeps every page as it was written, deleted rows included).
         It waits for readers up to the busy timeout; if they are still there, the copies go
-        at a later checkpoint, and a warning says so. PostgreSQL: nothing to do here (see the module docstring).
+        at a later checkpoint, and a warning says so. PostgreSQL: nothing to do here (see
+        the module docstring).
         """
         if not self.is_sqlite:
             return
