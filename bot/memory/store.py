@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
 from bot.events import utcnow
@@ -580,14 +581,15 @@ class MemoryStore:
             ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
             rows = self._rows(session, ids | {i for hop in hops for i, _ in hop})
             ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
-        hits: list[Hit] = []
-        for _, row, signals in ranked:
-            hit = self._hit(row, signals, weights)
-            if hit.score >= min_score:
-                hits.append(hit)
-                if len(hits) == k:
-                    break
-        return hits
+            chosen: list[tuple[uuid.UUID, float, dict[str, float]]] = []
+            for _, row, signals in ranked:
+                score = self._score(signals, weights)
+                if score >= min_score:
+                    chosen.append((row.id, score, signals))
+                    if len(chosen) == k:
+                        break
+            full = self._rows(session, {i for i, _, _ in chosen}, full=True)
+        return [Hit(MemoryRecord.of(full[i]), score, signals) for i, score, signals in chosen]
 
     def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with, on each, the memory said just before it in the same scope (within
@@ -633,12 +635,20 @@ class MemoryStore:
             return _Space(self, session, scope, where, [i for i, _ in pairs], vectors)
         return _Space(self, session, scope, where, None, {})
 
-    def _rows(self, session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, Any]:
-        """Candidate rows by id (plain rows, not ORM objects: a search reads ~200)."""
+    def _rows(
+        self, session: Session, ids: set[uuid.UUID], *, full: bool = False
+    ) -> dict[uuid.UUID, Any]:
+        """Rows by id, as plain rows (not ORM objects: a search reads ~200): the columns
+        ranking needs, or (``full``) every column, for the hits returned."""
         if not ids:
             return {}
         table = Memory.__table__  # type: ignore[attr-defined]
-        stmt = select(table).where(table.c.id.in_(ids))
+        if full:
+            stmt = sa_select(table)
+        else:
+            c = table.c
+            stmt = sa_select(c.id, c.text, c.kind, c.importance, c.said_at, c.created_at)
+        stmt = stmt.where(table.c.id.in_(ids))
         return {r.id: r for r in session.connection().execute(stmt)}
 
     def _vectors(
@@ -731,11 +741,11 @@ class MemoryStore:
         return out
 
     @staticmethod
-    def _hit(row: Any, signals: dict[str, float], weights: RetrievalWeights) -> Hit:
-        """A hit and its score (0–1), what ``min_score`` is compared with: relevance (0.8 of
-        the cosine, 0.2 of the lexical score relative to the best match — the proportions
-        the thresholds were set with, whatever the fusion's weights) weighted with recency
-        and importance. The order comes from the fusion, not from this score."""
+    def _score(signals: dict[str, float], weights: RetrievalWeights) -> float:
+        """A hit's score (0–1), what ``min_score`` is compared with: relevance (0.8 of the
+        cosine, 0.2 of the lexical score relative to the best match — the proportions the
+        thresholds were set with, whatever the fusion's weights) weighted with recency and
+        importance. The order comes from the fusion, not from this score."""
         total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
         relevance = (
             RELEVANCE_COSINE * signals["semantic"] + (1 - RELEVANCE_COSINE) * signals["lexical"]
@@ -745,7 +755,7 @@ class MemoryStore:
             + weights.recency * signals["recency"]
             + weights.importance * signals["importance"]
         ) / total
-        return Hit(MemoryRecord.of(row), round(min(1.0, score), 4), signals)
+        return round(min(1.0, score), 4)
 
     # -- forgetting -----------------------------------------------------------------------------
 
