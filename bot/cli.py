@@ -99,7 +99,7 @@ LAZY_COMMANDS = {
     "export": ("bot.cli_export:export", "Export data sets (well-rated answers as JSONL)."),
     "jobs": ("bot.cli_jobs:jobs", "The scheduler's jobs and the proactive tasks."),
     "kb": ("bot.cli_kb:kb", "The support assistant's knowledge base."),
-    "memory": ("bot.cli_memory:memory", "What Chorus remembers: stats, export, forget, import."),
+    "memory": ("bot.cli_memory:memory", "What Chorus remembers: stats, export, forget."),
     "plugins": (
         "bot.cli_plugins:plugins",
         "Plugins and their personalities: list, enable, disable, bind, new.",

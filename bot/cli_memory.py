@@ -1,5 +1,4 @@
-"""``chorus memory``: export a person's data, delete it, see counts per person, import a
-history (JSONL) as memories with the time each line was said.
+"""``chorus memory``: export a person's data, delete it, and see counts per person.
 
 People are named ``PLATFORM:TENANT:USER`` with the platform's ids (``slack:T0123:U0456``,
 ``console:local:ada``). Statistics show counts only, never what is remembered. Export and
@@ -13,7 +12,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +28,7 @@ from bot.storage.models import Tenant, User
 from bot.text import plural
 
 if TYPE_CHECKING:
-    from bot.memory.store import MemoryStore, NewMemory
+    from bot.memory.store import MemoryStore
 
 __all__ = ["memory"]
 
@@ -54,7 +52,7 @@ _user = click.option("--user", "-u", "spec", required=True, help="PLATFORM:TENAN
 
 @click.group()
 def memory() -> None:
-    """Export or delete what Chorus knows about a person; counts per person; import history."""
+    """Export or delete what Chorus knows about a person; counts per person."""
 
 
 @memory.command("export")
@@ -196,80 +194,3 @@ def memory_forget(ctx: click.Context, spec: str, yes: bool) -> None:
         )
     finally:
         database.dispose()
-
-
-def _read_jsonl(path: Path) -> list[tuple[str | None, NewMemory]]:
-    """Every line of a history file as ``(user or None, memory)``; the first bad line stops
-    everything with its number (nothing is imported from a file with a bad line)."""
-    from bot.memory.store import NewMemory
-    from bot.storage.models import MEMORY_KINDS
-
-    out: list[tuple[str | None, NewMemory]] = []
-    with path.open(encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("each line must be a JSON object")
-                text = row.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    raise ValueError('"text" must be a non-empty string')
-                speaker = row.get("speaker")
-                if speaker is not None:
-                    text = f"{speaker}: {text}"
-                at = row.get("at")
-                when = datetime.fromisoformat(at) if at is not None else None
-                if when is not None and when.tzinfo is None:
-                    when = when.replace(tzinfo=UTC)
-                kind = row.get("kind", "episode")
-                if kind not in MEMORY_KINDS:
-                    raise ValueError(f'"kind" must be one of {", ".join(MEMORY_KINDS)}')
-                user = row.get("user")
-                memory = NewMemory(
-                    text,
-                    kind=kind,
-                    importance=float(row.get("importance", 0.5)),
-                    at=when,
-                )
-            except (ValueError, TypeError) as e:
-                raise Failure(f"{path}:{n}: {e}; nothing was imported") from e
-            out.append((str(user) if user is not None else None, memory))
-    return out
-
-
-@memory.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--tenant", "-t", "spec", required=True, help="PLATFORM:ID of the workspace.")
-@click.pass_context
-def memory_import(ctx: click.Context, path: Path, spec: str) -> None:
-    """Import a history as memories, from JSONL: one object a line with "text" and optionally
-    "speaker" (kept in the text: "Maria: …"), "at" (when it was said, ISO 8601; searches
-    by date use it), "user" (the platform's user id; none: the team's), "kind" (default
-    episode) and "importance"."""
-    from bot.app import _store_factory
-    from bot.memory.api import Memory
-    from bot.settings import load_secrets
-
-    platform, _, tenant = spec.partition(":")
-    if not (platform and tenant):
-        raise click.BadParameter("use PLATFORM:ID, e.g. slack:T0123", param_hint="--tenant")
-    rows = _read_jsonl(path)
-    settings, database = open_storage(ctx)
-    try:
-        store = _store_factory(settings, load_secrets(), database, None)()
-        api = Memory(store, database, platform=platform)
-
-        async def run() -> int:
-            written = 0
-            for start in range(0, len(rows), 500):
-                batch = [(tenant, user, item) for user, item in rows[start : start + 500]]
-                written += len({r.id for r in await api.import_many(batch)})
-            await api.close()
-            return written
-
-        written = asyncio.run(run())
-    finally:
-        database.dispose()
-    click.echo(f"imported {plural(written, 'memory')} into {spec} from {path}")

@@ -7,27 +7,21 @@ Runs with the real offline embedder and a real Chroma on disk, on SQLite and Pos
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bot.cli import cli
 from bot.context import Context
 from bot.memory import lexical
-from bot.memory.api import Memory as MemoryAPI
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
 from bot.memory.service import Recall
 from bot.memory.store import Hit, MemoryStore, NewMemory, Scope
 from bot.memory.when import window
 from bot.pipeline.build_context import memory_sections
-from bot.settings import RetrievalWeights, Settings
+from bot.settings import RetrievalWeights
 from bot.storage.db import Database
 from bot.storage.models import Memory, Tenant, User
 
@@ -286,43 +280,3 @@ def test_recency_counts_from_the_newest_memory_found(store: MemoryStore, people)
     hits = store.search(scope, "when is standup", k=2, weights=recency_only)
     assert texts(hits) == ["Standup moved to 10:00", "Standup is at 9:30"]
     assert hits[0].signals["recency"] == 1.0 and 0 < hits[1].signals["recency"] < 0.5
-
-
-def test_chorus_memory_import_takes_each_line_s_time(tmp_path: Path) -> None:
-    """``chorus memory import``: JSONL history, each line with when it was said; a bad line
-    stops everything with its number and imports nothing."""
-    config = tmp_path / "chorus.yaml"
-    config.write_text(f"storage:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "fine"}\n{"text": ""}\n', encoding="utf-8")
-    result = CliRunner().invoke(
-        cli, ["--config", str(config), "memory", "import", str(bad), "-t", "api:acme"], obj={}
-    )
-    assert result.exit_code == 1
-    assert "bad.jsonl:2:" in result.output and "nothing was imported" in result.output
-    history = tmp_path / "history.jsonl"
-    history.write_text(
-        "\n".join(
-            json.dumps(row)
-            for row in [
-                {"speaker": "Maria", "text": "We adopted a beagle.", "at": "2023-04-09T18:00"},
-                {"speaker": "Jon", "text": "What was it like?", "at": "2023-04-09T18:01:00Z"},
-                {"text": "Maria's own note", "user": "U1", "kind": "fact"},
-            ]
-        ),
-        encoding="utf-8",
-    )
-    result = CliRunner().invoke(
-        cli, ["--config", str(config), "memory", "import", str(history), "-t", "api:acme"], obj={}
-    )
-    assert result.exit_code == 0, result.output
-    assert "imported 3 memories into api:acme" in result.output
-
-    async def check() -> list[Hit]:
-        settings = Settings.model_validate({"storage": {"data_dir": str(tmp_path / "data")}})
-        async with MemoryAPI.open(settings) as memory:
-            return await memory.search("acme", "What did Maria do on 9 April 2023?", k=1)
-
-    [hit] = asyncio.run(check())
-    assert hit.memory.text == "Maria: We adopted a beagle."
-    assert hit.memory.said_at == datetime(2023, 4, 9, 18, tzinfo=UTC)
