@@ -5,9 +5,11 @@ A memory belongs to a :class:`Scope`: a tenant; a user within it (or the whole t
 personality (or all). A search for a user sees that user's memories and the team's, never
 another user's: the candidate set is chosen in SQL by tenant and user before any ranking.
 
-Ranking combines four signals (weights in ``memory.weights``): semantic similarity
-(embeddings), lexical overlap (shared informative words, weighted by rarity within the scope),
-recency (half-life decay) and importance.
+Ranking (:meth:`MemoryStore.search`) fuses, by weighted reciprocal rank, the ~100 best
+full-text matches of the database's own lexical index (:mod:`bot.memory.lexical`) and the
+~100 nearest vectors, both chosen inside the scope's SQL filter, with recency and importance
+(weights in ``memory.weights``); a date or period in the question (:mod:`bot.memory.when`)
+restricts both to when it was said (``said_at``); filler turns weigh less.
 
 Every method is synchronous and thread-safe (call it from a worker thread); the async facade
 for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
