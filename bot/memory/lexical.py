@@ -131,8 +131,11 @@ def candidates(
         )
         sign = -1.0  # bm25() is lower for better matches
     else:
-        tsquery = func.to_tsquery("english", " | ".join(terms))
-        vector = func.to_tsvector("english", col(Memory.text))
+        # The configuration as a literal, as in the index's expression (a bound parameter
+        # would keep PostgreSQL from using the index).
+        english: Any = literal_column("'english'::regconfig")
+        tsquery = func.to_tsquery(english, " | ".join(terms))
+        vector = func.to_tsvector(english, col(Memory.text))
         rank = func.ts_rank_cd(vector, tsquery)
         stmt = select(col(Memory.id), rank).where(vector.op("@@")(tsquery)).order_by(rank.desc())
         sign = 1.0
