@@ -320,10 +320,12 @@ class DiscordSettings(_Section):
 
 
 class RetrievalWeights(_Section):
-    """How long-term memories are ranked for a message (bench/memory.py measures each)."""
+    """How long-term memories are ranked for a message: the weights of the vector list and
+    the lexical list in the rank fusion, and of recency and importance (bench/memory.py and
+    bench/conversations.py measure them)."""
 
-    semantic: float = Field(default=0.75, ge=0)
-    lexical: float = Field(default=0.2, ge=0)
+    semantic: float = Field(default=0.6, ge=0)
+    lexical: float = Field(default=0.35, ge=0)
     recency: float = Field(default=0.03, ge=0)
     importance: float = Field(default=0.02, ge=0)
 

@@ -108,7 +108,7 @@ class MemoryService:
             )
             corrections = [h for h in hits if h.memory.kind == "correction"][:3]
             others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
-            return Recall(others, corrections)
+            return Recall(self.store.with_neighbours(others), corrections)
 
         return await self.run(work)
 

@@ -283,13 +283,20 @@ class Database:
     def scrub(self) -> None:
         """After deleting personal data: leave no copy of it in the database's files.
 
-        SQLite: checkpoint the write-ahead log into the database and truncate it (the log
-        keeps every page as it was written, deleted rows included). It waits for readers up
-        to the busy timeout; if they are still there, the copies go at a later checkpoint,
-        and a warning says so. PostgreSQL: nothing to do here (see the module docstring).
+        SQLite: merge the memories' full-text index (FTS5 keeps a deleted text's terms in
+        its segments until they merge), then checkpoint the write-ahead log into the database
+        and truncate it (the log keeps every page as it was written, deleted rows included).
+        It waits for readers up to the busy timeout; if they are still there, the copies go
+        at a later checkpoint, and a warning says so. PostgreSQL: nothing to do here (see
+        the module docstring).
         """
         if not self.is_sqlite:
             return
+        with self.engine.begin() as conn:
+            if conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'"
+            ).first():
+                conn.exec_driver_sql("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
         with self.engine.connect() as conn:
             busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
         if busy:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlmodel import Field, SQLModel
 
@@ -332,6 +333,7 @@ class Memory(SQLModel, table=True):
     __table_args__ = (
         Index("ix_memories_scope", "tenant_id", "user_id", "superseded_by"),
         Index("ix_memories_key", "tenant_id", "user_id", "key"),
+        Index("ix_memories_said_at", "tenant_id", "said_at"),
     )
 
     id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
@@ -344,8 +346,18 @@ class Memory(SQLModel, table=True):
     importance: float = 0.5
     source_interaction_id: uuid.UUID | None = Field(default=None, index=True)
     superseded_by: uuid.UUID | None = Field(default=None)
+    #: When it was said in the conversation (imports give the turn's time), not stored.
+    said_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+@event.listens_for(Memory.__table__, "after_create")  # type: ignore[attr-defined]
+def _memory_lexical_index(_table: Any, conn: Any, **_kw: Any) -> None:
+    """Tables made by ``create_all`` (tests) get the lexical index that migration 0010 makes."""
+    from bot.memory.lexical import create
+
+    create(conn)
 
 
 class PreferenceState(SQLModel, table=True):

@@ -8,6 +8,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import bot.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot.memory import lexical
 from bot.storage.models import UTCDateTime
 from bot.storage.tenancy import ALL_TENANTS_SETTING
 
@@ -25,7 +26,10 @@ MIGRATION_LOCK = 0x63686F72  # "chor"
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Leave tables owned by other libraries (and their indexes) out of the comparison."""
+    """Leave tables owned by other libraries (and their indexes), and the memories' lexical
+    index (``bot.memory.lexical``), out of the comparison."""
+    if lexical.outside_models(name, type_):
+        return False
     if type_ == "table":
         return name not in FOREIGN_TABLES
     table = getattr(obj, "table", None)
