@@ -110,14 +110,20 @@ def _strip_emoji(text: str) -> str:
     return str(emoji.replace_emoji(text, replace=" "))
 
 
-_EDGE_MENTION = re.compile(
-    r"^\s*(?:<[@!][^>]*>|@[A-Za-z][\w.\-]*)[\s,:;]*|[\s,:;]*(?:<[@!][^>]*>|@[A-Za-z][\w.\-]*)\s*$"
-)
+_LEADING_MENTION = re.compile(r"^\s*(?:<[@!][^>]*>|@[A-Za-z][\w.\-]*)[\s,:;]*")
+_TRAILING_MENTION = re.compile(r"(\S*)([\s,:;]*)(?:<[@!][^>]*>|@[A-Za-z][\w.\-]*)\s*$")
+#: A mention after one of these words is who the request is about, not the bot addressed.
+_ABOUT = frozenset("with for to from and about by on of cc at".split())
+
+
+def _trailing(m: re.Match[str]) -> str:
+    word, gap = m.group(1), m.group(2)
+    return m.group(0) if word.lower() in _ABOUT and "," not in gap else word
 
 
 def _edge_mentions(text: str) -> str:
     while True:
-        shorter = _EDGE_MENTION.sub("", text)
+        shorter = _TRAILING_MENTION.sub(_trailing, _LEADING_MENTION.sub("", text), count=1)
         if shorter == text:
             return text
         text = shorter
