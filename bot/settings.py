@@ -373,8 +373,9 @@ class ProactiveSettings(_Section):
     similarity: float = Field(default=0.5, gt=0, le=1)
     #: Requests asked in one slot on different days, worded with few or no words in common,
     #: are one habit when their sentence embeddings (memory's embedder) are at least this
-    #: alike (cosine, 0-1): only ever applied together with that agreement of times.
-    meaning_similarity: float = Field(default=0.4, gt=0, le=1)
+    #: alike on average across the habit's requests (cosine, 0-1; unrelated requests average
+    #: about 0.1): only ever applied together with that agreement of times.
+    meaning_similarity: float = Field(default=0.25, gt=0, le=1)
     #: Requests this many minutes either side of the usual time count as the same slot.
     slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
 

@@ -490,7 +490,7 @@ def mine(
     similarity: float = 0.5,
     tolerance_minutes: int = 90,
     embed: Embed | None | Literal["default"] = "default",
-    meaning_similarity: float = 0.4,
+    meaning_similarity: float = 0.25,
 ) -> list[MinedPattern]:
     """The habits in ``requests``; per person, daily habits first, then the best supported.
 
@@ -548,10 +548,12 @@ def _mine_person(
     for group in _join_split(lexical.cluster(x, options.similarity), x, seen, options):
         if len(group) >= least:
             slots.extend(_slot_sets([seen[i] for i in group], options))
-    taken = {s.index for slot in slots for s in slot.members}
-    # What the words left: asked in one slot on different days, alike by meaning.
-    slots.extend(_by_meaning([s for s in seen if s.index not in taken], x, options, meaning))
     candidates = [f for slot in slots if (f := _settle(slot, x, now, options)) is not None]
+    taken = {s.index for f in candidates for s in f.members}
+    # What the words left: asked in one slot on different days, alike by meaning.
+    for slot in _by_meaning([s for s in seen if s.index not in taken], x, options, meaning):
+        if (f := _settle(slot, x, now, options)) is not None:
+            candidates.append(f)
     kept = _strongest(candidates, options)
     return _patterns(kept, x, zone_name, now)
 
@@ -695,7 +697,9 @@ def _by_meaning(
     """Requests the words did not group, asked in one slot (a weekday and time, or a day of
     the month and time) on different days: grouped by meaning (sentence embeddings, else
     half the word similarity), never two asked on the same day."""
-    least = min(options.min_occurrences, MONTHLY_MIN)
+    # Grouping by meaning is weaker evidence than shared words: it needs the times of
+    # ``min_occurrences`` asks (not the three of a monthly habit) to agree.
+    least = options.min_occurrences
     windows: list[list[_Seen]] = []
     pool = list(left)
     while len(pool) >= least:
@@ -704,33 +708,42 @@ def _by_meaning(
         taken = [pool[i] for i in slot.members]
         if len(taken) < least:
             break
-        if len({s.week for s in taken}) >= least:
+        if len({s.week for s in taken}) >= options.min_weeks:
             windows.append(taken)
         chosen = set(slot.members)
         pool = [s for i, s in enumerate(pool) if i not in chosen]
-    windows.extend(d.members for d in _dom_slots(left, options))
+    if not windows:
+        return []
+    # One call for the person's windows (an embedder call costs more than a text).
+    texts = sorted({s.text for window in windows for s in window})
+    vectors = meaning.vectors(texts)
+    rows = {t: i for i, t in enumerate(texts)}
     found: list[_SlotSet] = []
     for window in windows:
-        for group in _group_by_meaning(window, x, options, meaning):
+        v = None if vectors is None else vectors[[rows[s.text] for s in window]]
+        for group in _group_by_meaning(window, x, v, options):
             if len(group) >= least:
                 found.extend(_slot_sets(group, options))
     return found
 
 
 def _group_by_meaning(
-    window: list[_Seen], x: Matrix, options: _Options, meaning: _Meaning
+    window: list[_Seen], x: Matrix, vectors: Matrix | None, options: _Options
 ) -> list[list[_Seen]]:
-    """Average-linkage grouping of one slot's requests: the two most alike groups merge while
-    they are alike enough and were never asked on the same day."""
-    lex = x[[s.index for s in window]]
-    sims = lex @ lex.T
-    threshold = options.similarity / 2
-    vectors = meaning.vectors([s.text for s in window])
+    """Average-linkage grouping of one slot's requests: the two groups most alike on average
+    merge while that average reaches ``meaning`` (embeddings; requests sharing words at half
+    the similarity count as that alike) and none of their requests were asked on one day.
+
+    An average over a group is what tells a habit worded four ways from chance: one pair of
+    its phrasings may be little alike, but together they are far more alike than unrelated
+    requests (about 0.1 for MiniLM), while one unrelated request is far from all of them."""
+    lex = x[[s.index for s in window]] @ x[[s.index for s in window]].T
     if vectors is not None:
-        sims = np.maximum(sims, vectors @ vectors.T)
         threshold = options.meaning
-        # Word overlap alone still counts at half the similarity.
-        sims = np.where(lex @ lex.T >= options.similarity / 2, np.maximum(sims, threshold), sims)
+        sims = np.maximum(vectors @ vectors.T, np.where(lex >= options.similarity / 2, 1.0, 0.0))
+    else:
+        threshold = options.similarity / 2
+        sims = lex
     groups: list[list[int]] = [[i] for i in range(len(window))]
     days: list[set[date]] = [{s.day} for s in window]
     while len(groups) > 1:

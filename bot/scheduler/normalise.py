@@ -107,6 +107,8 @@ def _strip_emoji(text: str) -> str:
         if shorter == text:
             break
         text = shorter
+    if text.isascii():  # no emoji: skip the (slow) emoji scan
+        return text
     return str(emoji.replace_emoji(text, replace=" "))
 
 
