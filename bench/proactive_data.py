@@ -610,13 +610,13 @@ def _on(habit: Habit, day: date) -> bool:
     if day.weekday() not in habit.days and habit.dom is None:
         return False
     if habit.cadence == "biweekly":
-        return ((day - _EPOCH).days // 7) % 2 == habit.parity
+        return ((day - EPOCH).days // 7) % 2 == habit.parity
     if habit.cadence == "monthly":
         return day.day == habit.dom if habit.dom is not None else nth_weekday(day) == habit.nth
     return True
 
 
-_EPOCH = date(1970, 1, 5)
+EPOCH = date(1970, 1, 5)
 _ASK_RATE = {"weekly": 0.85, "daily": 0.8, "biweekly": 0.9, "monthly": 0.95}
 
 
