@@ -691,6 +691,22 @@ def _daily(
     return slot.minute, days, taken
 
 
+#: Most weeks between two asks of a habit still counted as recurring (a two-week break).
+_MAX_GAP_WEEKS = 3
+
+
+def _recurs(window: list[_Seen], options: _Options) -> bool:
+    """Whether ``min_occurrences`` of a slot's requests fall in a run of weeks no more than
+    :data:`_MAX_GAP_WEEKS` apart, as a weekly or every-other-week habit's do (requests at
+    chance times spread over the whole window)."""
+    weeks = sorted({s.week_no for s in window})
+    run = best = 1
+    for a, b in zip(weeks, weeks[1:], strict=False):
+        run = run + 1 if b - a <= _MAX_GAP_WEEKS else 1
+        best = max(best, run)
+    return best >= options.min_occurrences
+
+
 def _by_meaning(
     left: list[_Seen], x: Matrix, options: _Options, meaning: _Meaning
 ) -> list[_SlotSet]:
@@ -708,19 +724,24 @@ def _by_meaning(
         taken = [pool[i] for i in slot.members]
         if len(taken) < least:
             break
-        if len({s.week for s in taken}) >= options.min_weeks:
+        if (
+            len({s.week for s in taken}) >= options.min_weeks
+            and len({s.day for s in taken}) >= least
+        ):
             windows.append(taken)
         chosen = set(slot.members)
         pool = [s for i, s in enumerate(pool) if i not in chosen]
     if not windows:
         return []
-    # One call for the person's windows (an embedder call costs more than a text).
-    texts = sorted({s.text for window in windows for s in window})
-    vectors = meaning.vectors(texts)
+    # Embeddings only where the times recur as a habit's do; one call for the person's
+    # windows (an embedder call costs more than a text).
+    regular = [_recurs(w, options) for w in windows]
+    texts = sorted({s.text for w, r in zip(windows, regular, strict=True) if r for s in w})
+    vectors = meaning.vectors(texts) if texts else None
     rows = {t: i for i, t in enumerate(texts)}
     found: list[_SlotSet] = []
-    for window in windows:
-        v = None if vectors is None else vectors[[rows[s.text] for s in window]]
+    for window, recurs in zip(windows, regular, strict=True):
+        v = None if vectors is None or not recurs else vectors[[rows[s.text] for s in window]]
         for group in _group_by_meaning(window, x, v, options):
             if len(group) >= least:
                 found.extend(_slot_sets(group, options))
@@ -744,23 +765,31 @@ def _group_by_meaning(
     else:
         threshold = options.similarity / 2
         sims = lex
-    groups: list[list[int]] = [[i] for i in range(len(window))]
-    days: list[set[date]] = [{s.day} for s in window]
-    while len(groups) > 1:
-        best, pair = threshold, None
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                if days[a] & days[b]:
-                    continue
-                score = float(sims[np.ix_(groups[a], groups[b])].mean())
-                if score >= best:
-                    best, pair = score, (a, b)
-        if pair is None:
+    n = len(window)
+    ordinal = np.array([s.day.toordinal() for s in window])
+    apart = ordinal[:, None] != ordinal[None, :]  # never two asks of one day in a group
+    total = np.where(apart, sims, 0.0).astype(np.float64)  # sums of similarity between groups
+    size = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    members: list[list[int]] = [[i] for i in range(n)]
+    while True:
+        score = total / np.outer(size, size)
+        ok = apart & alive[:, None] & alive[None, :]
+        np.fill_diagonal(ok, False)
+        score = np.where(ok, score, -np.inf)
+        first, second = divmod(int(np.argmax(score)), n)
+        if not score[first, second] >= threshold:
             break
-        a, b = pair
-        groups[a] += groups.pop(b)
-        days[a] |= days.pop(b)
-    return [[window[i] for i in sorted(g)] for g in groups]
+        a, b = min(first, second), max(first, second)
+        members[a] += members[b]
+        members[b] = []
+        total[a, :] += total[b, :]
+        total[:, a] += total[:, b]
+        apart[a, :] &= apart[b, :]
+        apart[:, a] &= apart[:, b]
+        size[a] += size[b]
+        alive[b] = False
+    return [[window[i] for i in sorted(m)] for m in members if m]
 
 
 def _settle(slot: _SlotSet, x: Matrix, now: datetime, options: _Options) -> _Found | None:

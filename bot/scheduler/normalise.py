@@ -151,21 +151,30 @@ def _tidy(text: str) -> str:
     return _EDGE_PUNCT.sub("", text).strip()
 
 
+_MARKUP = re.compile(r"[<@:*_~`]|[^\x00-\x7f]")
+_EDGES = "\t\n ,;:.!-–—…"
+
+
 @lru_cache(maxsize=65_536)
 def normalise(text: str) -> str:
     """``text`` without mentions, emoji, list markers, formatting and filler; the text itself
     (tidied) when nothing would be left."""
-    cleaned = _strip_emoji(_mentions(text))
-    cleaned = _FORMAT.sub(r"\2", cleaned)
+    cleaned = text
+    if _MARKUP.search(cleaned):  # most requests carry no markup: skip its passes
+        cleaned = _FORMAT.sub(r"\2", _strip_emoji(_mentions(cleaned)))
     cleaned = _tidy(cleaned)
     while True:
         before = cleaned
-        cleaned = _edge_mentions(_LIST.sub("", cleaned))
-        cleaned = _tidy(_LEADING_RE.sub("", cleaned))
-        cleaned = _tidy(_TRAILING_RE.sub("", cleaned))
+        cleaned = _LIST.sub("", cleaned)
+        if "@" in cleaned or "<" in cleaned:
+            cleaned = _edge_mentions(cleaned)
+        cleaned = _LEADING_RE.sub("", cleaned).strip(_EDGES)
+        cleaned = _TRAILING_RE.sub("", cleaned).strip(_EDGES)
         if cleaned == before:
             break
-    cleaned = _tidy(_ANYWHERE_RE.sub(" ", _inner_mentions(cleaned)))
+    if "@" in cleaned or "<" in cleaned:
+        cleaned = _inner_mentions(cleaned)
+    cleaned = _tidy(_ANYWHERE_RE.sub(" ", cleaned))
     cleaned = re.sub(r"\s*,\s*,", ",", cleaned)
     return cleaned or _tidy(text)
 
@@ -212,7 +221,7 @@ def clutter(text: str) -> list[str]:
     found = []
     if _MENTION.search(text) or _MENTION_NAMED.search(text) or _AT_NAME.search(text):
         found.append("mention")
-    if _SHORTCODE.search(text) or emoji.emoji_count(text):
+    if _SHORTCODE.search(text) or (not text.isascii() and emoji.emoji_count(text)):
         found.append("emoji")
     if _LIST.match(text):
         found.append("list marker")
