@@ -548,8 +548,16 @@ def _mine_person(
     for group in _join_split(lexical.cluster(x, options.similarity), x, seen, options):
         if len(group) >= least:
             slots.extend(_slot_sets([seen[i] for i in group], options))
-    candidates = [f for slot in slots if (f := _settle(slot, x, now, options)) is not None]
-    taken = {s.index for f in candidates for s in f.members}
+    candidates: list[_Found] = []
+    taken: set[int] = set()
+    for slot in slots:
+        f = _settle(slot, x, now, options, keep_stale=True)
+        if f is None:
+            continue
+        # A habit that stopped keeps its requests: they are not left for other habits.
+        taken.update(s.index for s in f.members)
+        if now - f.members[-1].request.at <= stale_after(f.cadence):
+            candidates.append(f)
     # What the words left: asked in one slot on different days, alike by meaning.
     for slot in _by_meaning([s for s in seen if s.index not in taken], x, options, meaning):
         if (f := _settle(slot, x, now, options)) is not None:
@@ -792,8 +800,11 @@ def _group_by_meaning(
     return [[window[i] for i in sorted(m)] for m in members if m]
 
 
-def _settle(slot: _SlotSet, x: Matrix, now: datetime, options: _Options) -> _Found | None:
-    """The habit a slot's occurrences make, with its cadence, or None (too few, or over)."""
+def _settle(
+    slot: _SlotSet, x: Matrix, now: datetime, options: _Options, *, keep_stale: bool = False
+) -> _Found | None:
+    """The habit a slot's occurrences make, with its cadence, or None (too few, or over
+    unless ``keep_stale``)."""
     members = sorted(slot.members, key=lambda s: s.request.at)
     centre = x[[s.index for s in members]].sum(axis=0)
     centre /= max(float(np.linalg.norm(centre)), 1e-9)
@@ -806,7 +817,9 @@ def _settle(slot: _SlotSet, x: Matrix, now: datetime, options: _Options) -> _Fou
         found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
     else:
         found = _weekday_cadence(slot, members, centre, options)
-    if found is None or now - members[-1].request.at > stale_after(found.cadence):
+    if found is None or (
+        not keep_stale and now - members[-1].request.at > stale_after(found.cadence)
+    ):
         return None
     return found
 
@@ -823,7 +836,7 @@ def _weekday_cadence(
         nths = Counter(nth_weekday(s.day) for s in members)
         nth, count = nths.most_common(1)[0]
         months = {(s.day.year, s.day.month) for s in members}
-        if count == len(members) and len(months) == len(members) and max(gaps) <= 6:
+        if count == len(members) and len(months) == len(members) and max(gaps) <= 9:
             return _Found("monthly", slot.minute, (weekday,), members, centre, len(months), nth)
         return None
     if len(members) < options.min_occurrences or len(weeks) < options.min_weeks:
@@ -858,13 +871,27 @@ def _strongest(candidates: list[_Found], options: _Options) -> list[_Found]:
     kept: list[_Found] = []
     for f in ranked:
         if not any(
-            _overlap(f, k, options.tolerance)
-            and float(f.centre @ k.centre) >= options.similarity / 2
-            and _same_habit(f.members, k.members, options.tolerance)
+            float(f.centre @ k.centre) >= options.similarity / 2
+            and (
+                _overlap(f, k, options.tolerance)
+                and _same_habit(f.members, k.members, options.tolerance)
+                or _stray(f, k)
+            )
             for k in kept
         ):
             kept.append(f)
     return kept
+
+
+def _stray(f: _Found, k: _Found) -> bool:
+    """Whether monthly ``f`` is only stray asks of the alike, stronger habit ``k`` on the
+    same weekday (a weekly or daily habit asked at another time now and then)."""
+    return (
+        f.cadence == "monthly"
+        and k.cadence in ("daily", "weekly", "biweekly")
+        and (not f.days or bool(set(f.days) & set(k.days)))
+        and len(k.members) > len(f.members)
+    )
 
 
 def _out_of(f: _Found, now: datetime) -> int:
