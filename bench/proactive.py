@@ -285,7 +285,8 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
     zones = {p.user_id: p.zone for p in world.people}
     requests = [r for p in world.people for r in p.requests if r.at <= world.now]
     print(
-        f"{len(world.people):,} people, {len(requests):,} requests over 8 weeks "
+        f"{len(world.people):,} people, {len(requests):,} requests over "
+        f"{(world.now - world.start).days // 7} weeks "
         f"({len(requests) / len(world.people):.1f} each); {os.cpu_count()} CPUs"
     )
     started = time.perf_counter()
