@@ -130,7 +130,7 @@ def run(
 def fires(pattern: MinedPattern, lead: int, after: datetime) -> datetime:
     """When APScheduler fires the pattern's schedule next after ``after`` (in UTC)."""
     trigger = CronTrigger.from_crontab(pattern.schedule(lead), timezone=pattern.timezone)
-    fire = trigger.get_next_fire_time(None, after)
+    fire: datetime | None = trigger.get_next_fire_time(None, after)
     assert fire is not None
     return fire.astimezone(UTC)
 
@@ -477,7 +477,7 @@ def test_load_requests_reads_answered_requests_by_people(database: Database) -> 
         got = list(load_requests(s, since=since))
         only_t2 = list(load_requests(s, since=since, tenant_id=w["tenants"][1]))
     users = w["users"]
-    by_user = {}
+    by_user: dict[uuid.UUID, list[Request]] = {}
     for r in got:
         by_user.setdefault(r.user_id, []).append(r)
     assert [r.text for r in by_user[users["ada"].id]] == [
