@@ -1,16 +1,22 @@
 """Pattern mining: each person's recurring requests in the interaction history, as habits.
 
-A habit is the same kind of request (:mod:`bot.scheduler.similarity`: by meaning, not exact
-text) asked at a similar time (:mod:`bot.scheduler.slots`), in the person's own time zone:
+Requests are normalised first (:mod:`bot.scheduler.normalise`: no mentions, emoji, list
+markers or filler). A habit is the same kind of request (:mod:`bot.scheduler.similarity`: by
+words, and by meaning where the times agree) asked at a similar time
+(:mod:`bot.scheduler.slots`), in the person's own time zone:
 
 - **daily**: on at least three weekdays, each seen on at least two dates and on at least a
   third as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around
   the median time of day, on ``min_occurrences`` or more days in ``min_weeks`` or more weeks.
 - **weekly**: on one weekday, within ±``tolerance_minutes`` of the median time, at least
   ``min_occurrences`` times in at least ``min_weeks`` distinct weeks.
+- **biweekly**: the same, every ask an even number of weeks from the others.
+- **monthly**: :data:`MONTHLY_MIN` asks in as many months, on one nth weekday of the month
+  (at least three weeks apart) or on one day of the month (on different weekdays).
 
-Only requests of the last ``window_days`` count. A habit not seen for three weeks (weekly) or
-one week (daily) is over. Daily habits are looked for first and take their occurrences.
+Only requests of the last ``window_days`` count. A habit not seen for 2.5 of its periods,
+and at least three weeks (:func:`stale_after`), is over; its requests stay with it. Daily
+habits are looked for first and take their occurrences.
 
 One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
 inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
@@ -18,11 +24,14 @@ pipeline summary"). What tells them apart is the calendar: one habit is asked on
 in one phrasing or the other, while two habits are asked side by side on the same days. So
 groups of somewhat alike requests (half the similarity) asked at the same times of day but
 (nearly) never on the same day are joined into one habit, and a habit whose slot such a
-stronger habit already covers is left out.
+stronger habit already covers is left out. What the words leave apart (a habit worded a new
+way each of four or five times) is grouped by meaning: in a slot where ``min_occurrences``
+of the left requests recur week after week, sentence embeddings ``embed`` join them by
+average linkage at ``meaning_similarity``, never two asked on the same day.
 
-Each habit's ``key`` depends on the person, the cadence, the weekday and the word the habit's
-requests share most, not on the exact time or phrasing, so mining again with new occurrences
-gives the same key (bench/proactive.py measures how often).
+Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
+and the word the habit's requests share most, not on the exact time or phrasing, so mining
+again with new occurrences gives the same key (bench/proactive.py measures how often).
 
 Usage (the mining job)::
 
