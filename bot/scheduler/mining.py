@@ -636,7 +636,7 @@ def _slot_sets(members: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
     """The daily slot, the day-of-month slots, then the weekday slots among one kind of
     request."""
     left = list(members)
-    daily = _daily(left, options)
+    daily = _daily(left, options) if len(left) >= options.min_occurrences else None
     if daily is not None:
         minute, days, taken = daily
         yield _SlotSet("daily", minute, taken, days)
