@@ -724,49 +724,73 @@ def _recurs(window: list[_Seen], options: _Options) -> bool:
     return best >= options.min_occurrences
 
 
+def _monthly_window(window: list[_Seen]) -> bool:
+    """Whether :data:`MONTHLY_MIN` of a slot's requests fall on one nth weekday of as many
+    months."""
+    months: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for s in window:
+        months[nth_weekday(s.day)].add((s.day.year, s.day.month))
+    return any(len(m) >= MONTHLY_MIN for m in months.values())
+
+
 def _by_meaning(
     left: list[_Seen], x: Matrix, options: _Options, meaning: _Meaning
 ) -> list[_SlotSet]:
     """Requests the words did not group, asked in one slot (a weekday and time, or a day of
     the month and time) on different days: grouped by meaning (sentence embeddings, else
-    half the word similarity), never two asked on the same day."""
-    # Grouping by meaning is weaker evidence than shared words: it needs the times of
-    # ``min_occurrences`` asks (not the three of a monthly habit) to agree.
-    least = options.min_occurrences
-    windows: list[list[_Seen]] = []
+    half the word similarity), never two asked on the same day.
+
+    Meaning is weaker evidence than shared words: it needs ``min_occurrences`` asks whose
+    weeks recur (:func:`_recurs`). The three asks of a monthly habit are grouped by words
+    alike at the full ``similarity`` only."""
+    windows: list[tuple[list[_Seen], bool, int]] = []  # (requests, by meaning, least)
     pool = list(left)
-    while len(pool) >= least:
+    while len(pool) >= MONTHLY_MIN:
         slot = densest([s.minute_of_week for s in pool], tolerance=options.tolerance, period=WEEK)
         assert slot is not None
         taken = [pool[i] for i in slot.members]
-        if len(taken) < least:
+        if len(taken) < MONTHLY_MIN:
             break
-        if (
+        weekly = (
             len({s.week for s in taken}) >= options.min_weeks
-            and len({s.day for s in taken}) >= least
-        ):
-            windows.append(taken)
+            and len({s.day for s in taken}) >= options.min_occurrences
+        )
+        if weekly:
+            windows.append((taken, _recurs(taken, options), options.min_occurrences))
+        if _monthly_window(taken):
+            windows.append((taken, False, MONTHLY_MIN))
         chosen = set(slot.members)
         pool = [s for i, s in enumerate(pool) if i not in chosen]
+    windows.extend((d.members, False, MONTHLY_MIN) for d in _dom_slots(left, options))
     if not windows:
         return []
     # Embeddings only where the times recur as a habit's do; one call for the person's
     # windows (an embedder call costs more than a text).
-    regular = [_recurs(w, options) for w in windows]
-    texts = sorted({s.text for w, r in zip(windows, regular, strict=True) if r for s in w})
+    texts = sorted({s.text for w, by_meaning, _ in windows if by_meaning for s in w})
     vectors = meaning.vectors(texts) if texts else None
     rows = {t: i for i, t in enumerate(texts)}
     found: list[_SlotSet] = []
-    for window, recurs in zip(windows, regular, strict=True):
-        v = None if vectors is None or not recurs else vectors[[rows[s.text] for s in window]]
-        for group in _group_by_meaning(window, x, v, options):
-            if len(group) >= least:
+    seen_groups: set[tuple[int, ...]] = set()
+    for window, by_meaning, least in windows:
+        v = None
+        if vectors is not None and by_meaning:
+            v = vectors[[rows[s.text] for s in window]]
+        # Three asks a month apart are little evidence: their words must be alike in full.
+        strict = options.similarity if least < options.min_occurrences else None
+        for group in _group_by_meaning(window, x, v, options, strict):
+            ident = tuple(s.index for s in group)
+            if len(group) >= least and ident not in seen_groups:
+                seen_groups.add(ident)
                 found.extend(_slot_sets(group, options))
     return found
 
 
 def _group_by_meaning(
-    window: list[_Seen], x: Matrix, vectors: Matrix | None, options: _Options
+    window: list[_Seen],
+    x: Matrix,
+    vectors: Matrix | None,
+    options: _Options,
+    strict: float | None = None,
 ) -> list[list[_Seen]]:
     """Average-linkage grouping of one slot's requests: the two groups most alike on average
     merge while that average reaches ``meaning`` (embeddings; requests sharing words at half
@@ -780,7 +804,7 @@ def _group_by_meaning(
         threshold = options.meaning
         sims = np.maximum(vectors @ vectors.T, np.where(lex >= options.similarity / 2, 1.0, 0.0))
     else:
-        threshold = options.similarity / 2
+        threshold = strict or options.similarity / 2
         sims = lex
     n = len(window)
     ordinal = np.array([s.day.toordinal() for s in window])
