@@ -363,10 +363,12 @@ class ProactiveSettings(_Section):
 
     # Pattern mining
     #: A habit needs this many similar requests in the last ``window_days`` days, seen in at
-    #: least ``min_weeks`` distinct weeks (weekly habits) or days (daily habits).
+    #: least ``min_weeks`` distinct weeks (weekly habits) or days (daily habits); a monthly
+    #: habit needs three months. ``window_days`` covers four months, so that monthly habits
+    #: ("the first Monday of each month") can be seen three times.
     min_occurrences: int = Field(default=4, ge=2)
     min_weeks: int = Field(default=3, ge=1)
-    window_days: int = Field(default=56, ge=7, le=366)
+    window_days: int = Field(default=120, ge=7, le=366)
     #: A suggestion is scheduled this many minutes before the usual time.
     lead_minutes: int = Field(default=10, ge=0, le=720)
     #: IANA time zone of people whose profile names none.
@@ -374,6 +376,11 @@ class ProactiveSettings(_Section):
     #: Two requests are the same kind of request when their word features are at least this
     #: alike (cosine, 0-1).
     similarity: float = Field(default=0.5, gt=0, le=1)
+    #: Requests asked in one slot on different days, worded with few or no words in common,
+    #: are one habit when their sentence embeddings (memory's embedder) are at least this
+    #: alike on average across the habit's requests (cosine, 0-1; unrelated requests average
+    #: about 0.1): only ever applied together with that agreement of times.
+    meaning_similarity: float = Field(default=0.25, gt=0, le=1)
     #: Requests this many minutes either side of the usual time count as the same slot.
     slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
 

@@ -51,7 +51,7 @@ from bot.personality import ProactiveTask
 from bot.scheduler import jobs
 from bot.scheduler.claimed import Due, SlotView, TaskView
 from bot.scheduler.leader import Leadership
-from bot.scheduler.mining import load_requests, mine, timezones
+from bot.scheduler.mining import MinedPattern, load_requests, mine, timezones
 from bot.scheduler.tasks import (
     SyncResult,
     TaskSpec,
@@ -199,7 +199,7 @@ class ProactiveLoop:
             requests, zones = await self.app.db.run(load)
             # Mining is CPU work: off the event loop, so the adapters keep answering.
             patterns = await asyncio.to_thread(
-                mine,
+                self._mine,
                 requests,
                 timezone_of=lambda user: zones.get(user, s.default_timezone),
                 now=now,
@@ -208,11 +208,21 @@ class ProactiveLoop:
                 window_days=s.window_days,
                 similarity=s.similarity,
                 tolerance_minutes=s.slot_tolerance_minutes,
+                meaning_similarity=s.meaning_similarity,
             )
             specs = [pattern_spec(p, s.lead_minutes) for p in patterns]
         result = await self.app.db.run(lambda session: sync_tasks(session, "pattern", specs, now))
         log.info("proactive mining: %s", result.as_dict())
         return result
+
+    def _mine(self, requests: list[Any], **options: Any) -> list[MinedPattern]:
+        """:func:`mine` with memory's embedder telling requests alike by meaning (texts are
+        embedded only where one slot's requests share too few words)."""
+
+        def embed(texts: Sequence[str]) -> Any:
+            return self.app.memory.store.embedder.embed(texts)
+
+        return mine(requests, embed=embed, **options)
 
     @tenancy.crossing("scheduler.plugin_tasks")  # every workspace's tasks (row-level security)
     async def refresh_plugin_tasks(self, now: datetime | None = None) -> SyncResult:
