@@ -85,6 +85,7 @@ class LocalModelSettings(_Section):
     model_path: str | None = None
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
+    n_threads_batch: int | None = Field(default=None, ge=1)
     seed: int = 0
 
 

@@ -7,6 +7,7 @@ Slower than the rest of the suite (the model is loaded and generates), so marked
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from bot import messages
 from bot.context import ChatMessage
 from bot.errors import ProviderError
 from bot.llm.factory import make_provider
-from bot.llm.local import LocalProvider, default_model_path
+from bot.llm.local import LocalProvider, default_model_path, default_threads
 from bot.settings import Secrets
 from tests.cli_run import chorus, clean_env
 from tests.conftest import make_settings
@@ -88,3 +89,26 @@ async def test_a_prompt_larger_than_the_context_window_is_a_provider_error() -> 
             await provider.complete([long_question], max_tokens=32, temperature=0.0)
     finally:
         await provider.aclose()
+
+
+async def test_the_prompt_is_read_with_as_many_threads_as_generate(tmp_path: Path) -> None:
+    """Not every core (llama-cpp-python's default): spinning threads are slower than one on a
+    machine busy with anything else, and every answer's first words wait for the prompt."""
+    default = make_provider(make_settings(tmp_path), Secrets())
+    chosen = LocalProvider(n_threads=1, n_threads_batch=2)
+    try:
+        assert isinstance(default, LocalProvider)
+        assert default.n_threads == default_threads()
+        llama = await asyncio.to_thread(default.llama)
+        assert llama.context_params.n_threads == default.n_threads
+        assert llama.context_params.n_threads_batch == default.n_threads
+        llama = await asyncio.to_thread(chosen.llama)
+        assert (llama.context_params.n_threads, llama.context_params.n_threads_batch) == (1, 2)
+    finally:
+        await default.aclose()
+        await chosen.aclose()
+
+
+def test_default_threads_are_half_the_usable_cores() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert default_threads() == max(cores // 2, 1)

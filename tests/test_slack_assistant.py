@@ -17,7 +17,7 @@ from bot.events import Message
 from bot.identity.who import identify
 from bot.llm.base import ChatMessage, Completion
 from bot.storage.models import InboundEvent
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, StreamingLLM
 from tests.proactive_helpers import add_task, person
 from tests.servers import slack_fake as sf
 from tests.test_slack_adapter import SECRET, Rig, _rig
@@ -231,6 +231,34 @@ async def test_a_question_is_answered_once_with_thinking_status_and_a_title(
         assert len(rig.fake.assistant_titles) == 1  # the first question titles the thread
         with rig.app.db.session() as s:
             assert s.exec(select(InboundEvent)).all() == []
+
+
+async def test_an_answer_streams_into_the_thread_under_the_thinking_status(
+    tmp_path: Path,
+) -> None:
+    """In the container the answer is streamed natively (no placeholder is posted there, the
+    status says Chorus is thinking), and the status is cleared once the stream has stopped."""
+    llm = StreamingLLM()
+    llm.enqueue("Start with the launch date, then work back from it.")
+    async for rig in _rig(tmp_path, socket=False, llm=llm):
+        channel, ts = await _open(rig)
+        await rig.post(sf.dm_message("How do I plan a launch?", channel=channel, thread_ts=ts))
+        await rig.fake.wait_for_call("assistant.threads.setStatus", count=2)
+        await rig.settle()
+        [start] = rig.fake.calls_to("chat.startStream", ok=True)
+        assert start.params["thread_ts"] == ts
+        [stop] = rig.fake.calls_to("chat.stopStream", ok=True)
+        answer = rig.fake.message(channel, str(start.response["ts"]))
+        assert answer is not None and not answer.get("_streaming")
+        assert answer["text"].endswith("Start with the launch date, then work back from it.")
+        assert "".join(rig.fake.streamed(channel, answer["ts"])) == answer["text"]
+        statuses = [c for c in rig.fake.calls if c.method == "assistant.threads.setStatus"]
+        assert [c.params["status"] for c in statuses] == [THINKING, ""]
+        order = rig.fake.calls.index
+        assert order(statuses[0]) < order(start) < order(stop) < order(statuses[1])
+        assert _answers(rig, ts) == []  # nothing posted: no placeholder, no second copy
+        [row] = rig.interactions()
+        assert row.reply_text == "Start with the launch date, then work back from it."
 
 
 async def test_an_edit_in_an_assistant_thread_leaves_nothing_in_the_journal(rig: Rig) -> None:

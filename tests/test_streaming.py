@@ -117,6 +117,30 @@ async def test_an_answer_is_on_screen_before_it_is_finished(tmp_path: Path) -> N
     assert row.reply_text == final.text  # recorded once, the final text
 
 
+async def test_the_reply_opens_with_the_first_words_not_blank_pieces(tmp_path: Path) -> None:
+    """What follows the opening is paced to the platform's limits: opened on a blank piece,
+    the first words would wait for the next update."""
+    llm, screen = WordByWord(), Screen()
+    llm.enqueue("\n Refunds take five working days.")  # pieces: "\n", " Refunds", " take", …
+    async with app_with(make_settings(tmp_path), llm) as app:
+        task = asyncio.create_task(app.dispatcher.handle_message(message("refunds?"), screen))
+        await _until_shown(screen, 1)
+        assert screen.pieces[0] == "\n Refunds"
+        llm.last_word.set()
+        await asyncio.wait_for(task, 10)
+    assert "".join(screen.pieces) == "\n Refunds take five working days."
+    assert screen.finished[0].text == "Refunds take five working days."
+
+
+async def test_an_answer_of_blank_pieces_only_is_never_opened(tmp_path: Path) -> None:
+    llm, screen = WordByWord(), Screen()
+    llm.enqueue("\n \n")
+    llm.last_word.set()
+    async with app_with(make_settings(tmp_path), llm) as app:
+        await asyncio.wait_for(app.dispatcher.handle_message(message("hi"), screen), 10)
+    assert screen.pieces == [] and screen.texts == [messages.EMPTY_ANSWER]
+
+
 async def test_a_failure_mid_stream_ends_in_the_apology(tmp_path: Path) -> None:
     llm, screen = WordByWord(), Screen()
     llm.enqueue("This answer will break off")

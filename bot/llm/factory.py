@@ -40,5 +40,6 @@ def make_provider(settings: Settings, secrets: Secrets) -> LLMProvider:
         model_path=llm.local.model_path,
         n_ctx=llm.local.n_ctx,
         n_threads=llm.local.n_threads,
+        n_threads_batch=llm.local.n_threads_batch,
         seed=llm.local.seed,
     )

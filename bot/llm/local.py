@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,18 +26,18 @@ from bot.llm.describe import DEMO_NOTICE
 from bot.llm.streams import finish_reason
 from bot.llm.thread_stream import Feed, ThreadStream
 
-__all__ = ["LocalProvider", "default_model_path", "DEMO_NOTICE"]
+__all__ = ["DEMO_NOTICE", "LocalProvider", "default_model_path", "default_threads"]
 
 _WEIGHTS = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-#: Loaded models, one per (path, n_ctx, n_threads, seed), each with the lock that keeps
-#: generation on it to one thread at a time (a llama.cpp context is not thread-safe, and every
-#: provider for the same file shares it).
 #: A 135M model rambles: keep its answers short and discourage it from repeating itself.
 LOCAL_MAX_TOKENS = 200
 REPEAT_PENALTY = 1.3
 
-_models: dict[tuple[str, int, int | None, int], tuple[Any, threading.Lock]] = {}
+#: Loaded models, one per (path, n_ctx, n_threads, n_threads_batch, seed), each with the lock
+#: that keeps generation on it to one thread at a time (a llama.cpp context is not thread-safe,
+#: and every provider for the same file shares it).
+_models: dict[tuple[str, int, int, int, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
 
@@ -52,16 +53,34 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / _WEIGHTS
 
 
-def _load(path: Path, n_ctx: int, n_threads: int | None, seed: int) -> tuple[Any, threading.Lock]:
+def default_threads() -> int:
+    """llama.cpp's threads when ``llm.local.n_threads`` is not set: half the cores this
+    process may run on (at least one), leaving the rest to the event loop, the embedder and
+    whatever else shares the machine."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(cores // 2, 1)
+
+
+def _load(
+    path: Path, n_ctx: int, n_threads: int, n_threads_batch: int, seed: int
+) -> tuple[Any, threading.Lock]:
     """The model at ``path`` and its lock, loaded once per process."""
-    key = (str(path), n_ctx, n_threads, seed)
+    key = (str(path), n_ctx, n_threads, n_threads_batch, seed)
     with _models_lock:
         loaded = _models.get(key)
         if loaded is None:
             from llama_cpp import Llama
 
             model = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads_batch,
+                seed=seed,
+                verbose=False,
             )
             loaded = _models[key] = (model, threading.Lock())
             if len(_models) == 1:
@@ -90,8 +109,16 @@ class LocalProvider:
         model_path: str | None = None,
         n_ctx: int = 4096,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
         seed: int = 0,
     ) -> None:
+        """``n_threads``: llama.cpp's threads generating (None: :func:`default_threads`);
+        ``n_threads_batch``: reading the prompt (None: as many as generate).
+
+        Not llama-cpp-python's default of every core for the prompt: its threads wait for
+        each other by spinning, so on a machine that is busy with anything else they read a
+        prompt several times slower than one thread does, and the first words of every answer
+        wait for it (llama.cpp's own programs use as many threads for both)."""
         path = Path(model_path).expanduser() if model_path else default_model_path()
         if not path.is_file():
             raise ModelNotFound(
@@ -102,7 +129,8 @@ class LocalProvider:
         self.path = path
         self.model = path.stem
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        self.n_threads = n_threads or default_threads()
+        self.n_threads_batch = n_threads_batch or self.n_threads
         self.seed = seed
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chorus-llama")
 
@@ -111,7 +139,10 @@ class LocalProvider:
 
         Loads it on first use, which takes a moment: call it off the event loop.
         """
-        return _load(self.path, self.n_ctx, self.n_threads, self.seed)[0]
+        return self._loaded()[0]
+
+    def _loaded(self) -> tuple[Any, threading.Lock]:
+        return _load(self.path, self.n_ctx, self.n_threads, self.n_threads_batch, self.seed)
 
     def _limit(
         self, llama: Any, messages: list[dict[str, str]], max_tokens: int
@@ -129,7 +160,7 @@ class LocalProvider:
     def _complete_sync(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float
     ) -> Completion:
-        llama, lock = _load(self.path, self.n_ctx, self.n_threads, self.seed)
+        llama, lock = self._loaded()
         with lock:
             _, limit = self._limit(llama, messages, max_tokens)
             result = llama.create_chat_completion(
@@ -157,7 +188,7 @@ class LocalProvider:
         llama.cpp streams no usage: the completion's tokens are the pieces generated (one
         token each), its prompt tokens those of the messages' text.
         """
-        llama, lock = _load(self.path, self.n_ctx, self.n_threads, self.seed)
+        llama, lock = self._loaded()
         parts: list[str] = []
         prompt_tokens, generated, reason = 0, 0, None
         if feed.acquire(lock):

@@ -1,9 +1,11 @@
 """Deliver: hand the reply to the adapter; a failure is logged, never raised.
 
 An answer can also be shown while the model writes it (:class:`LiveReply`, for adapters that
-implement :class:`bot.events.StreamsReplies`): the first piece opens the reply, the next ones
-are appended, and delivering then makes it read the final text, notes included. If the stream
-cannot be opened, the answer is delivered whole at the end, as for any other adapter.
+implement :class:`bot.events.StreamsReplies`): the first words open the reply (a blank piece
+before them waits for them, since what follows the opening is paced to the platform's limits
+and would hold them back), the next pieces are appended, and delivering then makes it read
+the final text, notes included. If the stream cannot be opened, the answer is delivered whole
+at the end, as for any other adapter.
 
 Features may add a note under an answer before it goes out (:class:`AnswerNotes`, handed to
 the dispatcher as ``notes``), e.g. the embedded model's first-answer note
@@ -91,9 +93,11 @@ class LiveReply:
             if not isinstance(self.transport, StreamsReplies):
                 self.failed = True
                 return
+            if not self.shown.strip():
+                return  # opened with its first words: a platform paces what comes after
             deadline.replying()  # from now on the answer is on its way
             try:
-                self.stream = await self.transport.open_stream(replace(self.head, text=text))
+                self.stream = await self.transport.open_stream(replace(self.head, text=self.shown))
             except Exception as e:
                 self.failed = True  # delivered whole at the end instead
                 log.warning(
