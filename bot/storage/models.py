@@ -355,7 +355,7 @@ class Memory(SQLModel, table=True):
 @event.listens_for(Memory.__table__, "after_create")  # type: ignore[attr-defined]
 def _memory_lexical_index(_table: Any, conn: Any, **_kw: Any) -> None:
     """Tables made by ``create_all`` (tests) get the lexical index that migration 0010 makes."""
-    from bot.memory.lexical import create
+    from bot.storage.fulltext import create
 
     create(conn)
 

@@ -8,7 +8,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import bot.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from bot.memory import lexical
+from bot.storage import fulltext as lexical
 from bot.storage.models import UTCDateTime
 from bot.storage.tenancy import ALL_TENANTS_SETTING
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bot.memory import lexical
+from bot.storage import fulltext as lexical
 from bot.storage.models import UTCDateTime
 
 revision = "0010"
