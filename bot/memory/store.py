@@ -384,8 +384,12 @@ class MemoryStore:
         min_score: float = 0.0,
         kinds: Iterable[str] | None = None,
         weights: RetrievalWeights | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
-        """The ``k`` memories of ``scope`` that best match ``query``, best first."""
+        """The ``k`` memories of ``scope`` that best match ``query``, best first.
+
+        ``vector``: ``query``'s embedding, if the caller has it already (embedded in a batch
+        with other queries, see :class:`bot.memory.service.MemoryService`)."""
         weights = weights or self.weights
         stmt = self._visible(select(Memory), scope)
         if kinds is not None:
@@ -393,17 +397,19 @@ class MemoryStore:
         with self.db.session() as session:
             rows = list(session.exec(stmt.limit(EXACT_SCOPE_MAX + 1)))
             if len(rows) > EXACT_SCOPE_MAX:
-                rows = self._large_scope_candidates(session, scope, stmt, query, k)
+                if vector is None:
+                    vector = self.embedder.embed([query])[0]
+                rows = self._large_scope_candidates(session, scope, stmt, query, k, vector)
         if not rows or not query.strip():
             return []
-        vector = self.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         return self._rank(scope, rows, query, vector, k, min_score, weights)
 
     def _large_scope_candidates(
-        self, session: Session, scope: Scope, stmt: Any, query: str, k: int
+        self, session: Session, scope: Scope, stmt: Any, query: str, k: int, vector: np.ndarray
     ) -> list[Memory]:
         """For a scope too large to rank exactly: ANN neighbours, own memories, word hits."""
-        vector = self.embedder.embed([query])[0]
         near = [uuid.UUID(i) for i, _ in self.index.nearest(str(scope.tenant_id), vector, 20 * k)]
         picked: dict[uuid.UUID, Memory] = {}
         if near:
