@@ -1,9 +1,10 @@
 """Micro-batching: concurrent callers share one call of a function that takes a batch.
 
 Many messages in flight each want one query embedded; the model embeds a batch of texts for
-much less than as many single calls. :class:`MicroBatcher` turns ``await batcher(item)`` from
-any number of tasks into calls of ``fn(items)`` (run in a worker thread, never on the event
-loop):
+much less than as many single calls; many interactions to record share one transaction and
+one hop to the SQL thread. :class:`MicroBatcher` turns ``await batcher(item)`` from any number
+of tasks into ``await fn(items)`` calls (``fn`` typically runs a synchronous function in a
+worker thread: one hop for the whole batch):
 
 - the first item waits at most ``window_s`` for company (0: it goes at once);
 - items that arrive while a batch is running wait for it, and go together in the next one
@@ -17,14 +18,11 @@ A caller cancelled while waiting is dropped from its batch's result (never from 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 __all__ = ["MicroBatcher"]
 
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,11 +31,10 @@ R = TypeVar("R")
 class MicroBatcher(Generic[T, R]):
     def __init__(
         self,
-        fn: Callable[[list[T]], Sequence[R]],
+        fn: Callable[[list[T]], Awaitable[Sequence[R]]],
         *,
         max_batch: int = 32,
         window_s: float = 0.0,
-        executor: Executor | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -46,7 +43,6 @@ class MicroBatcher(Generic[T, R]):
         self.fn = fn
         self.max_batch = max_batch
         self.window_s = window_s
-        self.executor = executor
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._runner: asyncio.Task[None] | None = None
         #: Batches run and items in them (for benches and tests).
@@ -85,9 +81,7 @@ class MicroBatcher(Generic[T, R]):
         self.batches += 1
         self.items += len(items)
         try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.fn, items
-            )
+            results = await self.fn(items)
             if len(results) != len(items):
                 raise RuntimeError(f"{self.fn!r} returned {len(results)} for {len(items)}")
         except asyncio.CancelledError:

@@ -125,7 +125,9 @@ def content_plan(message: Message) -> str:
 
 
 @hookimpl
-async def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Content plan", content_plan(message), priority=75)

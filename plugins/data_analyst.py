@@ -128,7 +128,9 @@ def conventions() -> str:
 
 
 @hookimpl
-async def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Data conventions", conventions(), priority=80)

@@ -139,7 +139,9 @@ def desk_brief() -> str:
 
 
 @hookimpl
-async def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Support desk", desk_brief(), priority=85)

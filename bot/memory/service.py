@@ -71,7 +71,7 @@ class MemoryService:
         self._some: dict[tuple[uuid.UUID, uuid.UUID | None], float] = {}
         #: The queries of concurrent recalls, embedded together.
         self.queries: MicroBatcher[str, np.ndarray] = MicroBatcher(
-            self._embed_queries, max_batch=QUERY_BATCH, executor=self._pool
+            lambda texts: self.run(self._embed_queries, texts), max_batch=QUERY_BATCH
         )
 
     @property
