@@ -12,6 +12,7 @@ worker thread: one hop for the whole batch):
 - a batch holds at most ``max_batch`` items; one batch runs at a time.
 
 If ``fn`` raises, every caller of that batch gets the exception; the next batch is unaffected.
+To fail one caller only, ``fn`` puts a :class:`Failed` in that caller's place.
 A caller cancelled while waiting is dropped from its batch's result (never from the others').
 """
 
@@ -21,17 +22,26 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["MicroBatcher"]
+__all__ = ["Failed", "MicroBatcher"]
 
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+class Failed:
+    """In a batch's results: this caller's item failed with ``error`` (the others did not)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 class MicroBatcher(Generic[T, R]):
     def __init__(
         self,
-        fn: Callable[[list[T]], Awaitable[Sequence[R]]],
+        fn: Callable[[list[T]], Awaitable[Sequence[R | Failed]]],
         *,
         max_batch: int = 32,
         window_s: float = 0.0,
@@ -94,5 +104,9 @@ class MicroBatcher(Generic[T, R]):
                     future.set_exception(e)
             return
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, Failed):
+                future.set_exception(result.error)
+            else:
                 future.set_result(result)

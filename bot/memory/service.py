@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import case
 from sqlmodel import col, func, select
 
-from bot.batching import MicroBatcher
+from bot.batching import Failed, MicroBatcher
 from bot.memory.store import Hit, MemoryRecord, MemoryStore, NewMemory, Scope, count_memories
 from bot.settings import MemorySettings
 from bot.storage.db import Database
@@ -72,6 +72,10 @@ class MemoryService:
         #: The queries of concurrent recalls, embedded together.
         self.queries: MicroBatcher[str, np.ndarray] = MicroBatcher(
             lambda texts: self.run(self._embed_queries, texts), max_batch=QUERY_BATCH
+        )
+        #: Their searches, run one after the other in one hop to the memory threads.
+        self._searches: MicroBatcher[tuple[Scope, str, np.ndarray], Recall] = MicroBatcher(
+            self._search_many, max_batch=QUERY_BATCH
         )
 
     @property
@@ -147,20 +151,31 @@ class MemoryService:
         if not self._known_some(scope) and not await self.run(self._has_memories, scope):
             return Recall([], [])
         vector = await self.queries(text)  # with the other recalls in flight
+        return await self._searches((scope, text, vector))
 
-        def search() -> Recall:
-            hits = self.store.search(
-                scope,
-                text,
-                k=self.settings.top_k * 2,
-                min_score=self.settings.min_score,
-                vector=vector,
-            )
-            corrections = [h for h in hits if h.memory.kind == "correction"][:3]
-            others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
-            return Recall(others, corrections)
+    def _search(self, scope: Scope, text: str, vector: np.ndarray) -> Recall:
+        hits = self.store.search(
+            scope, text, k=self.settings.top_k * 2, min_score=self.settings.min_score, vector=vector
+        )
+        corrections = [h for h in hits if h.memory.kind == "correction"][:3]
+        others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
+        return Recall(others, corrections)
 
-        return await self.run(search)
+    async def _search_many(
+        self, asked: list[tuple[Scope, str, np.ndarray]]
+    ) -> list[Recall | Failed]:
+        """The searches of concurrent recalls, one after the other in one thread hop."""
+
+        def work() -> list[Recall | Failed]:
+            out: list[Recall | Failed] = []
+            for scope, text, vector in asked:
+                try:
+                    out.append(self._search(scope, text, vector))
+                except Exception as e:  # that recall fails, not the others
+                    out.append(Failed(e))
+            return out
+
+        return await self.run(work)
 
     async def remember(self, scope: Scope, items: Sequence[NewMemory]) -> list[MemoryRecord]:
         if not items:

@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from bot import metrics
-from bot.batching import MicroBatcher
+from bot.batching import Failed, MicroBatcher
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
 from bot.storage.watchdog import Watchdog
@@ -53,15 +53,6 @@ T = TypeVar("T")
 
 #: Grouped writes (:meth:`Database.run_grouped`) in one transaction at most.
 GROUP_MAX = 64
-
-
-class _Failed:
-    """A grouped write that failed on its own (see :meth:`Database.run_grouped`)."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -268,10 +259,7 @@ class Database:
             for old in [other for other in self._groups if other.is_closed()]:
                 del self._groups[old]
             group = self._groups[loop] = MicroBatcher(self._run_group, max_batch=GROUP_MAX)
-        result = await group(fn)
-        if isinstance(result, _Failed):
-            raise result.error
-        return result  # type: ignore[no-any-return]
+        return await group(fn)  # type: ignore[no-any-return]
 
     async def _run_group(self, fns: list[Callable[[Connection], Any]]) -> list[Any]:
         def work() -> list[Any]:
@@ -290,7 +278,7 @@ class Database:
                 except Exception as e:
                     if unreachable(e):
                         raise
-                    out.append(_Failed(e))
+                    out.append(Failed(e))
             return out
 
         return await self._submit(work)
