@@ -47,25 +47,3 @@ async def test_nothing_is_cached_from_a_transaction_that_rolled_back(database: D
     who = await identify(database, cache, message("hi", user="U1", tenant="TGONE"))
     with database.session() as s:
         assert s.get(Tenant, who.tenant_id) is not None
-
-
-async def test_a_channel_not_seen_before_is_identified_without_sql(database: Database) -> None:
-    from sqlalchemy import event
-
-    from bot.bindings import bind_channel
-
-    cache = IdentityCache()
-    first = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C1"))
-    await database.run(
-        lambda s: bind_channel(s, first.tenant_id, "C9", "data_analyst", actor="test")
-    )
-    cache.forget_binding(first.tenant_id, "C9")  # as the bind command and the admin page do
-    # A channel not cached: its message reads the tenant's bindings, all of them.
-    await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C3"))
-    statements: list[str] = []
-    event.listen(database.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    new = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C2"))
-    bound = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C9"))
-    assert statements == []  # the tenant's bindings are known: C2 has none, C9 has one
-    assert new.channel_personality is None and bound.channel_personality == "data_analyst"
-    assert new.conversation_id != bound.conversation_id

@@ -28,9 +28,6 @@ __all__ = ["Who", "IdentityCache", "identify", "identify_sync", "ensure_tenant"]
 
 #: How stale ``users.last_seen_at`` may get before a message updates it.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
-#: A tenant with at most this many channel bindings has them all cached at once, so a message
-#: in a channel not seen before needs no SQL to know it has none; beyond, one channel at a time.
-TEAM_BINDINGS_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +71,12 @@ class IdentityCache:
     conversations: set[uuid.UUID] = field(default_factory=set)
     users: dict[tuple[uuid.UUID, str], tuple[float, Who, datetime]] = field(default_factory=dict)
     bindings: dict[tuple[uuid.UUID, str], tuple[float, str | None]] = field(default_factory=dict)
-    #: Every channel binding of a tenant (those with at most :data:`TEAM_BINDINGS_MAX`).
-    team_bindings: dict[uuid.UUID, tuple[float, dict[str, str]]] = field(default_factory=dict)
 
     def forget_tenant(self, tenant_id: uuid.UUID) -> None:
         self.tenants = {k: v for k, v in self.tenants.items() if v != tenant_id}
         self.conversations.clear()
         self.users = {k: v for k, v in self.users.items() if k[0] != tenant_id}
         self.bindings = {k: v for k, v in self.bindings.items() if k[0] != tenant_id}
-        self.team_bindings.pop(tenant_id, None)
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop the cached account ``user_id`` and every account linked with it."""
@@ -98,16 +92,6 @@ class IdentityCache:
 
     def forget_binding(self, tenant_id: uuid.UUID, channel: str) -> None:
         self.bindings.pop((tenant_id, channel), None)
-        self.team_bindings.pop(tenant_id, None)
-
-    def binding(self, tenant_id: uuid.UUID, channel: str) -> tuple[float, str | None] | None:
-        """When the binding of ``channel`` was read, and the personality it names; None if it
-        is not cached."""
-        one = self.bindings.get((tenant_id, channel))
-        team = self.team_bindings.get(tenant_id)
-        if team is not None and (one is None or team[0] > one[0]):
-            return team[0], team[1].get(channel)
-        return one
 
     def lookup(self, msg: Message) -> Who | None:
         """The cached :class:`Who` for ``msg``, or None if any part must be read or written."""
@@ -115,7 +99,7 @@ class IdentityCache:
         if tenant_id is None:
             return None
         user = self.users.get((tenant_id, msg.user))
-        binding = self.binding(tenant_id, msg.channel)
+        binding = self.bindings.get((tenant_id, msg.channel))
         now = time.monotonic()
         if user is None or binding is None:
             return None
@@ -217,15 +201,11 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
             user.display_name = msg.user_name
         session.add(user)
 
-    team = _team_bindings(session, cache, tenant_id)
-    if team is not None:
-        binding = team.get(msg.channel)
-    else:
-        binding = session.exec(
-            select(ChannelBinding.personality).where(
-                ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == msg.channel
-            )
-        ).first()
+    binding = session.exec(
+        select(ChannelBinding.personality).where(
+            ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == msg.channel
+        )
+    ).first()
     team_profile = session.exec(select(Tenant.profile).where(Tenant.id == tenant_id)).first()
     person = person_of(session, user.id)
     who = Who(
@@ -244,30 +224,9 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
     def remember() -> None:
         cache.users[(tenant_id, msg.user)] = (fetched, who, seen)
         cache.bindings[(tenant_id, msg.channel)] = (fetched, binding)
-        if team is not None and tenant_id not in cache.team_bindings:
-            cache.team_bindings[tenant_id] = (fetched, team)
 
     once_committed(session, remember)
     return who
-
-
-def _team_bindings(
-    session: Session, cache: IdentityCache, tenant_id: uuid.UUID
-) -> dict[str, str] | None:
-    """Every channel binding of the tenant (from the cache when fresh); None if it has more
-    than :data:`TEAM_BINDINGS_MAX` (then each channel's is read on its own)."""
-    cached = cache.team_bindings.get(tenant_id)
-    if cached is not None and time.monotonic() - cached[0] <= cache.ttl_s:
-        return cached[1]
-    cache.team_bindings.pop(tenant_id, None)
-    rows = session.exec(
-        select(ChannelBinding.channel, ChannelBinding.personality)
-        .where(ChannelBinding.tenant_id == tenant_id)
-        .limit(TEAM_BINDINGS_MAX + 1)
-    ).all()
-    if len(rows) > TEAM_BINDINGS_MAX:
-        return None
-    return {channel: personality for channel, personality in rows}
 
 
 async def identify(db: Database, cache: IdentityCache, msg: Message) -> Who:
