@@ -197,8 +197,8 @@ async def _phase(app: Chorus, msgs: list[Message], concurrency: int) -> dict[str
             await app.dispatcher.handle_message(msg, transport)
             latencies.append((time.perf_counter() - t0) * 1000)
 
-    queries = app.memory.queries
-    batches, items = queries.batches, queries.items
+    queries = getattr(app.memory, "queries", None)  # None: a version without the batcher
+    batches, items = (queries.batches, queries.items) if queries else (0, 0)
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -208,7 +208,11 @@ async def _phase(app: Chorus, msgs: list[Message], concurrency: int) -> dict[str
         "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "cpu_ms_per_msg": round(cpu * 1000 / len(msgs), 3),
-        "query_batch_mean": round((queries.items - items) / max(1, queries.batches - batches), 1),
+        "query_batch_mean": (
+            round((queries.items - items) / max(1, queries.batches - batches), 1)
+            if queries
+            else None
+        ),
         **transport.check(msgs, tokens),
     }
 
