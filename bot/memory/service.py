@@ -69,13 +69,10 @@ class MemoryService:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chorus-memory")
         self._empty: dict[tuple[uuid.UUID, uuid.UUID | None], float] = {}
         self._some: dict[tuple[uuid.UUID, uuid.UUID | None], float] = {}
-        #: The queries of concurrent recalls, embedded together.
-        self.queries: MicroBatcher[str, np.ndarray] = MicroBatcher(
-            lambda texts: self.run(self._embed_queries, texts), max_batch=QUERY_BATCH
-        )
-        #: Their searches, run one after the other in one hop to the memory threads.
-        self._searches: MicroBatcher[tuple[Scope, str, np.ndarray], Recall] = MicroBatcher(
-            self._search_many, max_batch=QUERY_BATCH
+        #: Concurrent recalls: their queries embedded together, in one model call, then their
+        #: searches one after the other, all in one hop to the memory threads.
+        self.queries: MicroBatcher[tuple[Scope, str], Recall] = MicroBatcher(
+            self._recall_many, max_batch=QUERY_BATCH
         )
 
     @property
@@ -106,9 +103,6 @@ class MemoryService:
         self._empty.pop((tenant_id, None), None)
         self._some.pop((tenant_id, user_id), None)
         self._some.pop((tenant_id, None), None)
-
-    def _embed_queries(self, texts: list[str]) -> list[np.ndarray]:
-        return list(self.store.embedder.embed(texts))
 
     def _has_memories(self, scope: Scope) -> bool:
         """Whether a search for ``scope`` could find anything (one statement for the tenant
@@ -150,8 +144,7 @@ class MemoryService:
             return Recall([], [])
         if not self._known_some(scope) and not await self.run(self._has_memories, scope):
             return Recall([], [])
-        vector = await self.queries(text)  # with the other recalls in flight
-        return await self._searches((scope, text, vector))
+        return await self.queries((scope, text))  # with the other recalls in flight
 
     def _search(self, scope: Scope, text: str, vector: np.ndarray) -> Recall:
         hits = self.store.search(
@@ -161,17 +154,17 @@ class MemoryService:
         others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
         return Recall(others, corrections)
 
-    async def _search_many(
-        self, asked: list[tuple[Scope, str, np.ndarray]]
-    ) -> list[Recall | Failed]:
-        """The searches of concurrent recalls, one after the other in one thread hop."""
+    async def _recall_many(self, asked: list[tuple[Scope, str]]) -> list[Recall | Failed]:
+        """Concurrent recalls in one thread hop: one model call embeds every query, then each
+        search runs (one that fails fails its recall only; the model failing fails them all)."""
 
         def work() -> list[Recall | Failed]:
+            vectors = self.store.embedder.embed([text for _, text in asked])
             out: list[Recall | Failed] = []
-            for scope, text, vector in asked:
+            for (scope, text), vector in zip(asked, vectors, strict=True):
                 try:
                     out.append(self._search(scope, text, vector))
-                except Exception as e:  # that recall fails, not the others
+                except Exception as e:
                     out.append(Failed(e))
             return out
 
