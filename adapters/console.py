@@ -246,7 +246,7 @@ class ConsoleAdapter(Adapter):
     async def _command(self, line: str) -> bool:
         name, _, rest = line.partition(" ")
         name = name.lower()
-        if name == "chorus":  # the Slack and Discord form, `/chorus stats`, as the README shows it
+        if name == "chorus":  # the Slack and Discord form, `/chorus stats`, as the docs show it
             return await self._command(rest.strip())
         if name in ("quit", "exit", "q"):
             return False

@@ -11,11 +11,15 @@ the one waiting, so the final text is written once, last, by whoever closes it.
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-__all__ = ["Pacer"]
+from bot.events import Outgoing
+
+__all__ = ["PacedStream", "Pacer"]
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +68,48 @@ class Pacer:
         if not self._writing:
             task.cancel()
         await asyncio.wait({task})  # never raises the task's own cancellation
+
+
+class PacedStream(abc.ABC):
+    """What Slack's and Discord's answers shown while written share: the text grows with each
+    :meth:`append`, a :class:`Pacer` brings the platform up to date, and :meth:`finish` makes
+    it show the final text once, last. A subclass says how to show a text (:meth:`_sync`) and
+    which of its platform's errors mean the answer cannot be delivered (:meth:`_delivering`)."""
+
+    def __init__(self, out: Outgoing) -> None:
+        self._out = out
+        self._text = out.text
+        self._lock = asyncio.Lock()
+        self._pacer: Pacer | None = None
+        self._finished = False
+
+    def _pace(self, every_s: float) -> Pacer:
+        """Start keeping the platform up to date (once the opening text is shown)."""
+        self._pacer = Pacer(self._catch_up, every_s)
+        return self._pacer
+
+    async def append(self, text: str) -> None:
+        if self._finished or not text or self._pacer is None:
+            return
+        self._text += text
+        self._pacer.poke()
+
+    async def finish(self, out: Outgoing) -> list[str]:
+        self._finished = True
+        if self._pacer is not None:
+            await self._pacer.close()
+        async with self._lock:
+            return await self._delivering(self._sync(out, final=True))
+
+    async def _catch_up(self) -> None:
+        async with self._lock:
+            if not self._finished:
+                await self._sync(dataclasses.replace(self._out, text=self._text), final=False)
+
+    @abc.abstractmethod
+    async def _sync(self, out: Outgoing, *, final: bool) -> list[str]:
+        """Make the platform show ``out`` (``final``: exactly); the ids of its messages."""
+
+    @abc.abstractmethod
+    async def _delivering(self, work: Awaitable[list[str]]) -> list[str]:
+        """``work``'s result, its platform's failures raised as :class:`DeliveryError`."""

@@ -1,6 +1,6 @@
 """How every ``chorus`` command fails: one ``chorus: error: …`` line on standard error and exit
-status 1; a wrong command line is click's usage message and status 2 (documented in the
-README, "Command line")."""
+status 1; a wrong command line is click's usage message and status 2 (documented in
+docs/guide/cli.md, "One way to fail")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``chorus memory``: export a person's data, delete it, and see counts per person.
+"""``chorus memory``: export a person's data, import memories, delete them, and see counts per
+person.
 
 People are named ``PLATFORM:TENANT:USER`` with the platform's ids (``slack:T0123:U0456``,
 ``console:local:ada``). Statistics show counts only, never what is remembered. Export and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +91,60 @@ def memory_export(ctx: click.Context, spec: str, out: Path | None) -> None:
         f"{plural(len(data['feedback']), 'rating')}",
         err=True,
     )
+
+
+@memory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--user",
+    "-u",
+    "spec",
+    default=None,
+    help="PLATFORM:TENANT:USER for lines that do not say whose memory they are.",
+)
+@click.pass_context
+def memory_import(ctx: click.Context, file: Path, spec: str | None) -> None:
+    """Import memories from FILE: what `chorus memory export` writes, or JSON Lines of export
+    documents or of memories as the export lists them (each with its "user", or --user). The
+    whole file is checked first: a bad line is named and nothing is imported. People and
+    workspaces not known yet are created; history (replaced memories) is left out."""
+    from bot.app import _store_factory
+    from bot.memory.importing import ImportError_, Person, apply, read_import
+    from bot.settings import load_secrets
+
+    try:
+        default = Person.parse(spec) if spec else None
+    except ValueError as e:
+        raise click.BadParameter(f"{e}, e.g. slack:T0123:U0456", param_hint="--user") from e
+    try:
+        plan = read_import(file.read_text(encoding="utf-8"), default)
+    except UnicodeDecodeError as e:
+        raise Failure(f"{file} is not UTF-8 text (byte {e.start})") from e
+    except ImportError_ as e:
+        raise Failure(f"{file}, {e}; nothing was imported") from e
+    if not plan.items:
+        click.echo(f"Nothing to import: {file} holds no current memory.", err=True)
+        return
+    settings, database = open_storage(ctx)
+    try:
+        store = _store_factory(settings, load_secrets(), database, None)()
+        label = f"Importing {plural(len(plan.items), 'memory')}"
+        try:
+            if sys.stderr.isatty():
+                with click.progressbar(length=len(plan.items), label=label, file=sys.stderr) as bar:
+                    done = apply(database, store, plan, bar.update)
+            else:
+                done = apply(database, store, plan)
+        except Exception as e:  # storage or the vector index out of reach
+            raise Failure(
+                f"could not import {file}: {e}. The batches before the failure are stored; "
+                "importing the file again does not store them twice."
+            ) from e
+    finally:
+        database.dispose()
+    people = plural(len(plan.people), "person", "people")
+    skipped = f"; {plural(plan.history, 'replaced memory', 'replaced memories')} left out"
+    click.echo(f"imported {plural(done, 'memory')} for {people}{skipped if plan.history else ''}")
 
 
 @memory.command("stats")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["plugins", "PLUGINS_EXPLAINED", "list_lines"]
 
-#: The head of ``chorus plugins list`` (and what the README says): the two kinds of name.
+#: The head of ``chorus plugins list`` (and what docs/guide/plugins.md says): the two kinds of name.
 PLUGINS_EXPLAINED = (
     "A plugin is an installed package or module, named by its entry point or file; it may\n"
     "offer personalities, named by what people type (ask NAME …, use NAME). Plugins are\n"

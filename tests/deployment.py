@@ -10,8 +10,8 @@ The pieces a team runs when one process is not enough, each a real program on 12
   output to a file (a pipe nobody reads would fill up and stop a busy worker), one of which
   can be ``kill -9``-ed.
 
-``deploy/haproxy.cfg`` is the file the README's "Several processes" section shows; running the
-tests through it keeps that example working.
+``deploy/haproxy.cfg`` is the file the "Several processes" section of docs/guide/deployment.md
+shows; running the tests through it keeps that example working.
 """
 
 from __future__ import annotations

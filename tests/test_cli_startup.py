@@ -1,6 +1,6 @@
 """``chorus`` starts light and answers alike: ``--version``, ``--help`` and ``config show``
 import none of the heavy stack (what it imports is checked, not how long it takes: speed
-figures are in the README, measured), every listed command exists, and every command fails
+figures are in docs/benchmarks.md, measured), every listed command exists, and every command fails
 the same way (``chorus: error: …`` and status 1; a wrong command line, status 2)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The public memory API, as a script outside the bot would use it (README example)."""
+"""The public memory API, as a script outside the bot would use it (the example in
+docs/guide/memory.md)."""
 
 from __future__ import annotations
 

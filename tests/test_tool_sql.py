@@ -561,7 +561,8 @@ def test_analytics_database_must_not_be_chorus_own(tmp_path: Path) -> None:
 
 
 def _readme_role_sql() -> list[str]:
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    page = Path(__file__).parents[1] / "docs" / "guide" / "builtin-tools.md"
+    readme = page.read_text(encoding="utf-8")
     section = readme[readme.index("**Data analyst: read-only SQL**") :]
     block = section.split("```sql\n", 1)[1].split("```", 1)[0]
     return [stmt.strip() for stmt in block.split(";") if stmt.strip()]

@@ -13,7 +13,6 @@ final text no longer needs (an apology after a failure).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable
@@ -24,7 +23,7 @@ import discord
 
 from adapters.discord import messages as discord_messages
 from adapters.discord.split import render
-from adapters.pacing import Pacer
+from adapters.pacing import PacedStream
 from adapters.partial import close_open_code
 from bot import messages
 from bot.events import DeliveryError, Outgoing
@@ -45,7 +44,7 @@ class _Held:
     shown: str
 
 
-class DiscordReplyStream:
+class DiscordReplyStream(PacedStream):
     """One answer being shown (a :class:`bot.events.ReplyStream`)."""
 
     def __init__(
@@ -61,48 +60,25 @@ class DiscordReplyStream:
     ) -> None:
         """``into``: a message already posted for this answer (by a worker that died while
         writing it), written into instead of posting a new one."""
+        super().__init__(out)
         self._channel = channel
-        self._out = out
-        self._text = out.text
         self._mentions = mentions
         self._reference = reference
         self._max_chars = max_chars
         self._every_s = every_s
         self._held: list[_Held] = [_Held(into, "")] if into is not None else []
-        self._lock = asyncio.Lock()
-        self._pacer: Pacer | None = None
-        self._finished = False
 
     async def start(self) -> None:
         """Post the first text; DeliveryError if Discord will not take it."""
         await self._delivering(self._sync(self._out, final=False))
-        self._pacer = Pacer(self._catch_up, self._every_s)
-
-    async def append(self, text: str) -> None:
-        if self._finished or not text or self._pacer is None:
-            return
-        self._text += text
-        self._pacer.poke()
-
-    async def finish(self, out: Outgoing) -> list[str]:
-        self._finished = True
-        if self._pacer is not None:
-            await self._pacer.close()
-        async with self._lock:
-            return await self._delivering(self._sync(out, final=True))
+        self._pace(self._every_s)
 
     @property
     def message_ids(self) -> list[str]:
         """The messages holding the answer so far."""
         return [str(h.id) for h in self._held]
 
-    async def _catch_up(self) -> None:
-        async with self._lock:
-            if not self._finished:
-                await self._sync(dataclasses.replace(self._out, text=self._text), final=False)
-
-    @staticmethod
-    async def _delivering(work: Awaitable[list[str]]) -> list[str]:
+    async def _delivering(self, work: Awaitable[list[str]]) -> list[str]:
         try:
             return await work
         except discord.HTTPException as e:

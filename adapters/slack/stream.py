@@ -23,7 +23,6 @@ needs (an apology after a failure).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 from collections.abc import Awaitable
@@ -33,7 +32,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.pacing import Pacer
+from adapters.pacing import PacedStream
 from adapters.slack.feedback import feedback_actions, section_blocks
 from adapters.slack.mrkdwn import partial_mrkdwn, to_mrkdwn
 from bot import messages
@@ -149,20 +148,16 @@ class _Held:
     buttons: bool = False
 
 
-class SlackReplyStream:
+class SlackReplyStream(PacedStream):
     """One answer being shown (a :class:`bot.events.ReplyStream`)."""
 
     def __init__(self, streams: SlackStreams, out: Outgoing) -> None:
+        super().__init__(out)
         self._streams = streams
         self._client = streams.client
-        self._out = out
-        self._text = out.text
         #: The parts are Markdown (the first message is a native stream), else mrkdwn.
         self._markdown = False
         self._held: list[_Held] = []
-        self._lock = asyncio.Lock()
-        self._pacer: Pacer | None = None
-        self._finished = False
 
     # -- opening --------------------------------------------------------------------------------
 
@@ -178,9 +173,9 @@ class SlackReplyStream:
             channel=self._out.channel, thread_ts=self._out.thread, markdown_text=first, **recipient
         )
         self._held.append(_Held(str(response["ts"]), first, streaming=True, markdown=True))
-        self._pacer = Pacer(self._catch_up, self._streams.append_every_s)
+        pacer = self._pace(self._streams.append_every_s)
         if rest:
-            self._pacer.poke()
+            pacer.poke()
 
     async def start_posted(self, placeholder: str | None) -> None:
         """Post the first part (or put it in ``placeholder``); DeliveryError if Slack won't."""
@@ -188,22 +183,9 @@ class SlackReplyStream:
         if placeholder:
             self._held.append(_Held(placeholder, None))
         await self._delivering(self._sync(self._out, final=False))
-        self._pacer = Pacer(self._catch_up, self._streams.update_every_s)
+        self._pace(self._streams.update_every_s)
 
     # -- ReplyStream ----------------------------------------------------------------------------
-
-    async def append(self, text: str) -> None:
-        if self._finished or not text or self._pacer is None:
-            return
-        self._text += text
-        self._pacer.poke()
-
-    async def finish(self, out: Outgoing) -> list[str]:
-        self._finished = True
-        if self._pacer is not None:
-            await self._pacer.close()
-        async with self._lock:
-            return await self._delivering(self._sync(out, final=True))
 
     @property
     def message_ids(self) -> list[str]:
@@ -212,13 +194,7 @@ class SlackReplyStream:
 
     # -- keeping Slack up to date ---------------------------------------------------------------
 
-    async def _catch_up(self) -> None:
-        async with self._lock:
-            if not self._finished:
-                await self._sync(dataclasses.replace(self._out, text=self._text), final=False)
-
-    @staticmethod
-    async def _delivering(work: Awaitable[list[str]]) -> list[str]:
+    async def _delivering(self, work: Awaitable[list[str]]) -> list[str]:
         try:
             return await work
         except SlackApiError as e:

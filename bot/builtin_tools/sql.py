@@ -11,7 +11,7 @@ itself cannot write, whatever text reaches it:
 - PostgreSQL (:mod:`bot.builtin_tools.sql_postgres`) sessions start with
   ``default_transaction_read_only=on``; every query runs in a ``READ ONLY`` transaction, through
   a server-side cursor, and is rolled back afterwards. Give Chorus a role with ``SELECT``
-  grants only, too (README).
+  grants only, too (docs/guide/builtin-tools.md).
 
 Limits (:mod:`bot.builtin_tools.sql_result`): at most ``max_rows`` rows and ``max_bytes`` bytes
 are fetched, each cell cut at 500 characters while fetching (by the server on PostgreSQL, by
