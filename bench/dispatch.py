@@ -22,7 +22,9 @@ answers with the message's own token, and the bench counts messages with no repl
 (``lost``), with more than one (``twice``) and replies that went to the wrong place or carry
 another message's token (``swapped``). ``cpu_ms_per_msg`` is this process's CPU time (all its
 threads) per message: on a busy machine it moves much less than the rates do (PostgreSQL's and
-Redis's own work is not in it). The last line printed is a JSON object of the figures.
+Redis's own work is not in it). ``redis_trips_per_msg``, ``sql_commits_per_msg`` and
+``thread_hops_per_msg`` count what each message hands over (:class:`Tally`): they do not
+depend on how busy the machine is. The last line printed is a JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from redis.asyncio.connection import AbstractConnection
+from sqlalchemy import Engine, create_engine, event, text
 
 from bench.figures import percentile
 from bot.app import Chorus, tune_gc
 from bot.context import ChatMessage, approx_tokens
+from bot.daemon_threads import DaemonThreads
 from bot.events import Message, Outgoing
 from bot.identity.who import identify
 from bot.kv import make_redis
@@ -68,6 +72,49 @@ _MEMORIES = (
     "Our launch week is the second week of March",
     "I prefer short answers with a list of steps",
 )
+
+
+class Tally:
+    """What the process hands over per message, counted at the boundaries (this bench only):
+    round trips to Redis (commands sent: a pipeline is one), SQL commits, and hops to a worker
+    thread (the SQL and memory pools, ``def`` hooks)."""
+
+    def __init__(self) -> None:
+        self.redis = self.commits = self.hops = 0
+        tally = self
+        sent = AbstractConnection.send_packed_command
+
+        async def send(conn: AbstractConnection, *args: Any, **kw: Any) -> None:
+            tally.redis += 1
+            await sent(conn, *args, **kw)
+
+        AbstractConnection.send_packed_command = send  # type: ignore[method-assign, assignment]
+        hop = asyncio.BaseEventLoop.run_in_executor
+
+        def run_in_executor(loop: Any, *args: Any) -> Any:
+            tally.hops += 1
+            return hop(loop, *args)
+
+        asyncio.BaseEventLoop.run_in_executor = run_in_executor  # type: ignore[method-assign, assignment]
+        submit = DaemonThreads.submit
+
+        def hook(pool: DaemonThreads, fn: Any) -> Any:
+            tally.hops += 1
+            return submit(pool, fn)
+
+        DaemonThreads.submit = hook  # type: ignore[method-assign, assignment]
+
+    def watch(self, engine: Engine) -> None:
+        def committed(_conn: Any) -> None:
+            self.commits += 1
+
+        event.listen(engine, "commit", committed)
+
+    def now(self) -> tuple[int, int, int]:
+        return self.redis, self.commits, self.hops
+
+
+TALLY = Tally()
 
 
 class EchoLLM:
@@ -199,15 +246,20 @@ async def _phase(app: Chorus, msgs: list[Message], concurrency: int) -> dict[str
 
     queries = getattr(app.memory, "queries", None)  # None: a version without the batcher
     batches, items = (queries.batches, queries.items) if queries else (0, 0)
+    tally = TALLY.now()
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    redis, commits, hops = (b - a for a, b in zip(tally, TALLY.now(), strict=True))
     await app.dispatcher.drain(60)
     return {
         "msgs_per_s": round(len(msgs) / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "cpu_ms_per_msg": round(cpu * 1000 / len(msgs), 3),
+        "redis_trips_per_msg": round(redis / len(msgs), 2),
+        "sql_commits_per_msg": round(commits / len(msgs), 2),
+        "thread_hops_per_msg": round(hops / len(msgs), 2),
         "query_batch_mean": (
             round((queries.items - items) / max(1, queries.batches - batches), 1)
             if queries
@@ -221,6 +273,7 @@ async def _run(
     workload: str, settings: Settings, n: int, concurrency: list[int], redis_url: str | None
 ) -> dict[str, dict[str, Any]]:
     app = await Chorus.create(settings, Secrets(), llm=EchoLLM(), redis=make_redis(redis_url))
+    TALLY.watch(app.db.engine)
     try:
         # First sight of every person, tenant and channel; imports and caches warm.
         warm = _messages("warm", max(PEOPLE, CHANNELS * 5))
