@@ -22,6 +22,9 @@ __all__ = ["Adapter"]
 class Adapter(ABC):
     #: The platform name used in events and tenants ("slack", "discord", "console").
     platform: ClassVar[str]
+    #: Served beside the platforms (the HTTP API): started in every ``chorus run`` where it is
+    #: configured, never counted as a platform (the console still starts when no platform is).
+    beside: ClassVar[bool] = False
 
     def __init__(self, app: Chorus) -> None:
         self.app = app

@@ -1,6 +1,11 @@
 """Long-term memory: recall of the right fact, search latency and write speed.
 
     python -m bench.memory [--sizes 1000,10000,100000] [--queries 400]
+    python -m bench.memory --scale 100000 [--backend embedded|server]
+
+``--scale N``: one size, N memories, without the per-signal runs: search p50/p95, recall and
+the import rate. ``--backend server``: PostgreSQL (CHORUS_BENCH_PG_URL, a fresh schema) and a
+``chroma run`` Chroma server started here, as several workers would share them.
 
 Builds the synthetic data set of bench/memory_data.py through the public memory API on the
 embedded defaults (SQLite, Chroma on disk, MiniLM offline), growing to each size in turn. At
@@ -15,19 +20,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import create_engine, text
 
 from bench.figures import percentile
 from bench.memory_data import Person, generate, team_facts
 from bot.memory.api import Memory, NewMemory
 from bot.settings import RetrievalWeights, Settings
+
+PG_URL = os.environ.get("CHORUS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 #: Team facts were stated before anyone's personal facts (2025) in the data set.
 TEAM_FACTS_AT = datetime(2024, 6, 1, tzinfo=UTC)
@@ -93,12 +106,23 @@ async def _evaluate(
     }
 
 
-async def run(sizes: list[int], queries: int) -> dict[str, Any]:
+async def run(
+    sizes: list[int], queries: int, *, signals: bool = True, backend: str = "embedded"
+) -> dict[str, Any]:
     everyone = generate(max(sizes) // 18 + 50)
     teams: set[str] = set()
-    figures: dict[str, Any] = {"sizes": sizes}
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.model_validate({"storage": {"data_dir": str(Path(tmp))}})
+    figures: dict[str, Any] = {"sizes": sizes, "backend": backend}
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        options: dict[str, Any] = {"storage": {"data_dir": str(Path(tmp))}}
+        if backend == "server":
+            from tests.deployment import chroma_server
+
+            options["storage"]["database_url"] = stack.enter_context(_pg_schema())
+            options["memory"] = {
+                "chroma_url": await stack.enter_async_context(chroma_server(Path(tmp)))
+            }
+        settings = Settings.model_validate(options)
         async with Memory.open(settings) as memory:
             await memory.search("warm-up", "load the model", user="nobody")
             total_written, total_seconds, used = 0, 0.0, 0
@@ -114,7 +138,7 @@ async def run(sizes: list[int], queries: int) -> dict[str, Any]:
                 total_seconds += seconds
                 people = everyone[:used]
                 rng = random.Random(size)
-                if size == sizes[0]:
+                if signals and size == sizes[0]:
                     for name, weights in SIGNALS.items():
                         result = await _evaluate(
                             memory, people, queries, weights, random.Random(size)
@@ -125,17 +149,39 @@ async def run(sizes: list[int], queries: int) -> dict[str, Any]:
                 print(f"{size} memories, combined (defaults): {result}")
                 figures.update({f"{size}_{k}": v for k, v in result.items()})
                 figures[f"{size}_memories"] = total_written
+                print(f"{size} memories: {total_written / total_seconds:.1f} writes/s so far")
             figures["writes_per_s"] = round(total_written / total_seconds, 1)
     return figures
+
+
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A fresh schema on the bench's PostgreSQL, dropped afterwards; yields its URL."""
+    schema = f"chorus_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--scale", type=int, help="one size, without the per-signal runs")
+    parser.add_argument("--backend", choices=["embedded", "server"], default="embedded")
     args = parser.parse_args()
-    sizes = sorted(int(s) for s in args.sizes.split(","))
-    print(json.dumps(asyncio.run(run(sizes, args.queries))))
+    if args.scale:
+        figures = asyncio.run(run([args.scale], args.queries, signals=False, backend=args.backend))
+    else:
+        sizes = sorted(int(s) for s in args.sizes.split(","))
+        figures = asyncio.run(run(sizes, args.queries, backend=args.backend))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

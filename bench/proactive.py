@@ -43,13 +43,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.proactive_data import World, family_of, make_world
 from bench.proactive_tick import tick_figures
-from bot.scheduler.mining import MinedPattern, Request, mine
+from bot.scheduler.mining import MinedPattern, Request, mine, stale_after
+from bot.scheduler.normalise import clutter
 from bot.scheduler.slots import DAY, distance
 from bot.settings import ProactiveSettings
 
@@ -75,7 +76,14 @@ def _mine(
         window_days=cfg.window_days,
         similarity=cfg.similarity,
         tolerance_minutes=cfg.slot_tolerance_minutes,
+        meaning_similarity=cfg.meaning_similarity,
+        embed="default" if _EMBED else None,
     )
+
+
+#: Whether mining uses memory's default embedder (loaded by each process when first needed:
+#: an ONNX session does not survive a fork), unless --no-embedder.
+_EMBED: list[bool] = []
 
 
 def _mine_shard(index: int) -> list[MinedPattern]:
@@ -108,22 +116,43 @@ class Truth:
     weekday: int | None
     minute: int
     days: tuple[int, ...]
+    kinds: tuple[str, ...] = ()
+    parity: int | None = None
+    nth: int | None = None
+    dom: int | None = None
 
 
 def expected(world: World, cfg: ProactiveSettings) -> list[Truth]:
-    """The planted habits whose on-time occurrences before ``now`` meet the thresholds."""
+    """The planted habits whose on-time occurrences before ``now`` meet the thresholds:
+    ``min_occurrences`` in ``min_weeks`` weeks (a monthly habit: three months), the last
+    one no longer ago than the habit's cadence allows (``stale_after``)."""
     truths = []
     for i, person in enumerate(world.people):
         today = world.now.astimezone(ZoneInfo(person.zone)).date()
         for h, habit in enumerate(person.habits):
             seen = [(d, m) for d, m in person.on_time[h] if d < today]
             weeks = {d.isocalendar()[:2] for d, _ in seen}
-            stale = 21 if habit.cadence == "weekly" else 7
-            recent = bool(seen) and (today - seen[-1][0]).days <= stale
-            if len(seen) >= cfg.min_occurrences and len(weeks) >= cfg.min_weeks and recent:
+            recent = bool(seen) and timedelta(days=(today - seen[-1][0]).days) <= stale_after(
+                habit.cadence
+            )
+            if habit.cadence == "monthly":
+                enough = len({(d.year, d.month) for d, _ in seen}) >= 3
+            else:
+                enough = len(seen) >= cfg.min_occurrences and len(weeks) >= cfg.min_weeks
+            if enough and recent:
                 truths.append(
                     Truth(
-                        i, h, habit.family, habit.cadence, habit.weekday, habit.minute, habit.days
+                        i,
+                        h,
+                        habit.family,
+                        habit.cadence,
+                        habit.weekday,
+                        habit.minute,
+                        habit.days,
+                        habit.kinds,
+                        habit.parity,
+                        habit.nth,
+                        habit.dom,
                     )
                 )
     return truths
@@ -145,7 +174,9 @@ def match(
         for t in by_person.get(person, []):
             if (t.person, t.habit) in matched or t.cadence != pattern.cadence:
                 continue
-            if t.cadence == "weekly" and t.weekday != pattern.weekday:
+            if t.cadence != "daily" and t.weekday != pattern.weekday:
+                continue
+            if (t.nth, t.dom) != (pattern.nth, pattern.day_of_month):
                 continue
             if distance(t.minute, pattern.minute, DAY) > MATCH_MINUTES:
                 continue
@@ -161,9 +192,20 @@ def match(
 
 
 def schedule_ok(truth: Truth, pattern: MinedPattern, lead: int) -> bool:
-    minute, hour, _, _, dow = pattern.schedule(lead).split()
+    """The crontab line is ``lead`` minutes before the planted time (within MATCH_MINUTES) on
+    the planted days: every other week in the planted weeks, the planted day of the month."""
+    fields = pattern.schedule(lead).split()
+    minute, hour, dom, _, dow = fields[:5]
     planned = int(hour) * 60 + int(minute)
     names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    if truth.cadence == "monthly":
+        want = max(0, truth.minute - lead)
+        if truth.dom is not None:
+            day_ok = dom == str(truth.dom) and dow == "*"
+        else:
+            nth = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", -1: "last"}[truth.nth or 1]
+            day_ok = dom == f"{nth}-{names[truth.weekday or 0]}" and dow == "*"
+        return day_ok and distance(planned, want, DAY) <= MATCH_MINUTES
     want = truth.minute - lead
     shift, want = divmod(want, DAY)
     days = sorted({(d + shift) % 7 for d in truth.days})
@@ -174,7 +216,68 @@ def schedule_ok(truth: Truth, pattern: MinedPattern, lead: int) -> bool:
         if days == [0, 1, 2, 3, 4]
         else ",".join(names[d] for d in days)
     )
-    return distance(planned, want, DAY) <= MATCH_MINUTES and dow == expected_dow
+    ok = distance(planned, want, DAY) <= MATCH_MINUTES and dow == expected_dow and dom == "*"
+    if truth.cadence == "biweekly":
+        if len(fields) != 6 or pattern.anchor is None:
+            return False
+        anchor = pattern.anchor
+        ok = ok and ((anchor - date(1970, 1, 5)).days // 7) % 2 == truth.parity
+    elif len(fields) != 5:
+        return False
+    return ok
+
+
+KINDS = (
+    "weekly",
+    "two",
+    "twins",
+    "daily",
+    "varied",
+    "filler",
+    "vacation",
+    "holiday",
+    "recent_gap",
+    "biweekly",
+    "monthly_nth",
+    "monthly_dom",
+)
+
+
+def by_kind(
+    world: World, truths: list[Truth], matched: dict[tuple[int, int], MinedPattern], lead: int
+) -> dict[str, dict[str, float | int]]:
+    """Recall and schedules per kind of habit, and how many stopped habits were offered."""
+    out: dict[str, dict[str, float | int]] = {}
+    for kind in KINDS:
+        mine_ = [t for t in truths if kind in t.kinds]
+        hits = [t for t in mine_ if (t.person, t.habit) in matched]
+        right = sum(schedule_ok(t, matched[(t.person, t.habit)], lead) for t in hits)
+        out[kind] = {
+            "expected": len(mine_),
+            "recall": round(len(hits) / max(len(mine_), 1), 4),
+            "schedule_ok": round(right / max(len(hits), 1), 4),
+        }
+    return out
+
+
+def stopped_offered(world: World, found: list[MinedPattern]) -> tuple[int, int]:
+    """(stopped habits, of which offered): a pattern of the person's stopped habit's family
+    on its cadence."""
+    index = {p.user_id: i for i, p in enumerate(world.people)}
+    offered: set[tuple[int, str, str]] = {
+        (index[p.user_id], family_of(p.request) or "", p.cadence) for p in found
+    }
+    stopped = [
+        (i, h)
+        for i, person in enumerate(world.people)
+        for h, h_ in enumerate(person.habits)
+        if "stopped" in h_.kinds
+    ]
+    hit = sum(
+        (i, world.people[i].habits[h].family, world.people[i].habits[h].cadence) in offered
+        for i, h in stopped
+    )
+    return len(stopped), hit
 
 
 def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
@@ -182,7 +285,8 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
     zones = {p.user_id: p.zone for p in world.people}
     requests = [r for p in world.people for r in p.requests if r.at <= world.now]
     print(
-        f"{len(world.people):,} people, {len(requests):,} requests over 8 weeks "
+        f"{len(world.people):,} people, {len(requests):,} requests over "
+        f"{(world.now - world.start).days // 7} weeks "
         f"({len(requests) / len(world.people):.1f} each); {os.cpu_count()} CPUs"
     )
     started = time.perf_counter()
@@ -203,6 +307,17 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
     truths = expected(world, cfg)
     matched, false = match(world, truths, found)
     precision = len(matched) / max(len(found), 1)
+    kinds = by_kind(world, truths, matched, cfg.lead_minutes)
+    cluttered = [p.description for p in found if clutter(p.description)]
+    stopped, offered = stopped_offered(world, found)
+    print("per kind (expected, recall, schedule right):")
+    for kind, f in kinds.items():
+        print(f"  {kind:12} {f['expected']:6,}  {f['recall']:.3f}  {f['schedule_ok']:.3f}")
+    print(
+        f"descriptions with a mention, emoji or filler: {len(cluttered)} of {len(found):,}"
+        + (f" (e.g. {cluttered[0]!r})" if cluttered else "")
+    )
+    print(f"stopped habits offered: {offered} of {stopped}")
     recall = len(matched) / max(len(truths), 1)
     planted = sum(len(p.habits) for p in world.people)
     by_truth = {(t.person, t.habit): t for t in truths}
@@ -246,6 +361,12 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
         "requests": len(requests),
         "patterns": len(found),
         "planted_expected": len(truths),
+        "recall_min_kind": min(float(f["recall"]) for f in kinds.values() if f["expected"]),
+        "by_kind": kinds,
+        "cluttered_descriptions": len(cluttered),
+        "stopped_habits": stopped,
+        "stopped_offered": offered,
+        "embedder": bool(_EMBED),
     }
 
 
@@ -265,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--tick-only", action="store_true", help="only the tick figures (no mining figures)"
     )
+    parser.add_argument(
+        "--no-embedder", action="store_true", help="mine by words alone (no sentence embeddings)"
+    )
     args = parser.parse_args(argv)
+    _EMBED[:] = [] if args.no_embedder else [True]
     started = time.perf_counter()
     world = make_world(args.users, seed=args.seed)
     print(f"histories generated in {time.perf_counter() - started:.1f} s")

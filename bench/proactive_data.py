@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.scheduler.mining import Request
+from bot.scheduler.mining import Request, nth_weekday
+from bot.scheduler.normalise import normalise
 
 __all__ = ["FAMILIES", "DAILY_FAMILIES", "Habit", "Person", "World", "make_world", "family_of"]
 
@@ -272,6 +273,96 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "okr status please",
     ),
 }
+#: Habits asked four or five times, each time in other words (few or none shared).
+VARIED: dict[str, tuple[str, ...]] = {
+    "kpis": (
+        "weekly metrics summary",
+        "this week's KPIs",
+        "numbers for the week please",
+        "how did our key indicators move",
+        "scorecard for the week",
+    ),
+    "nps_comments": (
+        "nps comments summary",
+        "summarize the nps verbatims",
+        "what are detractors saying",
+        "net promoter comments roundup",
+        "themes in the nps survey answers",
+    ),
+    "calendar": (
+        "what's on my calendar today",
+        "my schedule for today",
+        "which meetings do I have today",
+        "agenda for my day",
+        "what am I booked for today",
+    ),
+    "churn_risk": (
+        "accounts at risk of churn",
+        "which customers might leave us",
+        "at-risk customer list",
+        "customers likely to cancel",
+        "churn risk accounts",
+    ),
+    "hiring": (
+        "status of open roles",
+        "where are we on hiring",
+        "recruiting pipeline update",
+        "candidates in the interview loop",
+        "open positions progress",
+    ),
+    "board_deck": (
+        "prep the board deck numbers",
+        "figures for the investor slides",
+        "update the board presentation metrics",
+        "board meeting financials",
+        "investor deck data refresh",
+    ),
+}
+FAMILIES.update(VARIED)
+#: What people wrap requests in, on Slack (all of it must stay out of descriptions).
+FILLER_BEFORE = (
+    "<@U0CHORUS> ",
+    "<@U0CHORUS> quick one: ",
+    "quick one: ",
+    "when you get a sec, ",
+    "- ",
+    "* ",
+    "1. ",
+    "hey ",
+    "@chorus ",
+    "qq: ",
+    "hi <@U0CHORUS>, ",
+    "could you please ",
+)
+FILLER_AFTER = (
+    " :pray:",
+    " 🙏",
+    " please",
+    " thanks!",
+    " when you get a sec",
+    " :+1:",
+    " 🙂",
+    " pls",
+    " thx <@U0CHORUS>",
+    ", no rush",
+)
+#: Days off everyone takes (asks on them are not made).
+HOLIDAYS = frozenset(
+    date.fromisoformat(d)
+    for d in (
+        "2025-11-27",
+        "2025-11-28",
+        "2025-12-24",
+        "2025-12-25",
+        "2025-12-26",
+        "2025-12-31",
+        "2026-01-01",
+        "2026-01-19",
+        "2026-02-16",
+        "2026-04-03",
+        "2026-04-06",
+    )
+)
 TWINS = (
     ("pipeline", "sales_report"),
     ("metrics", "marketing_metrics"),
@@ -310,7 +401,7 @@ _PERSONALITY = {
     "newsletter_stats": "content_creator",
     "release": "content_creator",
 }
-_BY_TEXT = {text: name for name, texts in FAMILIES.items() for text in texts}
+_BY_TEXT = {normalise(text).lower(): name for name, texts in FAMILIES.items() for text in texts}
 
 _VERBS = (
     "explain",
@@ -428,13 +519,17 @@ ZONES = (
     "Asia/Tokyo",
     "Australia/Sydney",
     "Pacific/Auckland",
+    "Australia/Adelaide",
+    "America/St_Johns",
+    "Asia/Kathmandu",
 )
 PERSONALITIES = ("assistant", "data_analyst", "marketing_maestro", "support_assistant")
 
 
 def family_of(text: str) -> str | None:
-    """The habit family a phrasing belongs to (None for one-off requests)."""
-    return _BY_TEXT.get(text)
+    """The habit family a phrasing belongs to, with or without its filler (None for one-off
+    requests)."""
+    return _BY_TEXT.get(normalise(text).lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,10 +537,21 @@ class Habit:
     """A planted habit; ``expected`` once its realised occurrences meet the thresholds."""
 
     family: str
-    cadence: str  # "weekly" | "daily"
+    cadence: str  # "weekly" | "daily" | "biweekly" | "monthly"
     weekday: int | None
     minute: int  # local base minute of the day
     days: tuple[int, ...]
+    #: What shape it has, for the figures per kind ("weekly", "varied", "vacation", …).
+    kinds: tuple[str, ...] = ()
+    #: Biweekly: the parity of its weeks (weeks since 1970-01-05, modulo 2).
+    parity: int | None = None
+    #: Monthly: the nth weekday (1-4, -1 last) or the day of the month.
+    nth: int | None = None
+    dom: int | None = None
+    #: Asked only from this many days after the history starts (a new habit), or until
+    #: this many days before it ends (a stopped one; a gap before now).
+    begin_day: int = 0
+    stop_days_before_now: int | None = None
 
 
 @dataclass(slots=True)
@@ -490,56 +596,188 @@ def _random_minute(rng: random.Random) -> int:
     return rng.randrange(24 * 60)
 
 
+def _decorate(rng: random.Random, text: str) -> str:
+    """``text`` as typed on Slack: a mention, "quick one:", a list marker, an emoji, thanks."""
+    roll = rng.random()
+    if roll < 0.4:
+        return rng.choice(FILLER_BEFORE) + text
+    if roll < 0.7:
+        return text + rng.choice(FILLER_AFTER)
+    return rng.choice(FILLER_BEFORE) + text + rng.choice(FILLER_AFTER)
+
+
+def _on(habit: Habit, day: date) -> bool:
+    if day.weekday() not in habit.days and habit.dom is None:
+        return False
+    if habit.cadence == "biweekly":
+        return ((day - EPOCH).days // 7) % 2 == habit.parity
+    if habit.cadence == "monthly":
+        return day.day == habit.dom if habit.dom is not None else nth_weekday(day) == habit.nth
+    return True
+
+
+EPOCH = date(1970, 1, 5)
+_ASK_RATE = {"weekly": 0.85, "daily": 0.8, "biweekly": 0.9, "monthly": 0.95}
+
+
+def _base_minute(rng: random.Random) -> int:
+    return rng.randrange(84, 228) * 5
+
+
+def _plant(rng: random.Random, p: Person, families: list[str], days_before_now: int) -> None:
+    """The person's habits, by the shape drawn for them."""
+    roll = rng.random()
+    weekday = rng.randrange(5)
+    if roll < 0.12:  # a daily habit
+        fam = rng.choice([f for f in DAILY_FAMILIES if f in families])
+        families.remove(fam)
+        days = tuple(range(7)) if rng.random() < 0.2 else (0, 1, 2, 3, 4)
+        p.habits.append(Habit(fam, "daily", None, _base_minute(rng), days, ("daily",)))
+    elif roll < 0.38:  # one weekly habit
+        p.habits.append(
+            Habit(families.pop(), "weekly", weekday, _base_minute(rng), (weekday,), ("weekly",))
+        )
+    elif roll < 0.46:  # two weekly habits on different days
+        for w in rng.sample(range(5), 2):
+            p.habits.append(
+                Habit(families.pop(), "weekly", w, _base_minute(rng), (w,), ("weekly", "two"))
+            )
+    elif roll < 0.52:  # two different weekly requests in the same slot, often alike
+        m = _base_minute(rng)
+        pair = rng.choice(TWINS) if rng.random() < 0.6 else (families[-1], families[-2])
+        for fam in pair:
+            families.remove(fam)
+            p.habits.append(Habit(fam, "weekly", weekday, m, (weekday,), ("weekly", "twins")))
+    elif roll < 0.62:  # a new weekly habit, asked 4-5 times, each time in other words
+        fam = rng.choice(list(VARIED))
+        asks = rng.choice((4, 5))
+        begin = days_before_now - asks * 7 + 1
+        p.habits.append(
+            Habit(
+                fam, "weekly", weekday, _base_minute(rng), (weekday,), ("varied",), begin_day=begin
+            )
+        )
+    elif roll < 0.70:  # every other week
+        p.habits.append(
+            Habit(
+                families.pop(),
+                "biweekly",
+                weekday,
+                _base_minute(rng),
+                (weekday,),
+                ("biweekly",),
+                parity=rng.randrange(2),
+            )
+        )
+    elif roll < 0.76:  # the nth weekday of each month
+        nth = rng.choice((1, 1, 2, 3, -1))
+        p.habits.append(
+            Habit(
+                families.pop(),
+                "monthly",
+                weekday,
+                _base_minute(rng),
+                (weekday,),
+                ("monthly", "monthly_nth"),
+                nth=nth,
+            )
+        )
+    elif roll < 0.80:  # a day of each month
+        p.habits.append(
+            Habit(
+                families.pop(),
+                "monthly",
+                None,
+                _base_minute(rng),
+                (),
+                ("monthly", "monthly_dom"),
+                dom=rng.choice((1, 1, 15, rng.randrange(2, 29))),
+            )
+        )
+    elif roll < 0.86:  # last asked 14-20 days ago (a holiday, a busy spell): still a habit
+        if rng.random() < 0.5:
+            fam = rng.choice([f for f in DAILY_FAMILIES if f in families])
+            families.remove(fam)
+            habit = Habit(fam, "daily", None, _base_minute(rng), (0, 1, 2, 3, 4), ("recent_gap",))
+        else:
+            habit = Habit(
+                families.pop(), "weekly", weekday, _base_minute(rng), (weekday,), ("recent_gap",)
+            )
+        p.habits.append(replace(habit, stop_days_before_now=rng.randrange(14, 21)))
+    if rng.random() < 0.12:  # a habit that stopped weeks ago: must no longer be offered
+        if rng.random() < 0.5:
+            fam = rng.choice([f for f in DAILY_FAMILIES if f in families])
+            families.remove(fam)
+            habit = Habit(fam, "daily", None, _base_minute(rng), (0, 1, 2, 3, 4), ("stopped",))
+        else:
+            w = rng.randrange(5)
+            habit = Habit(families.pop(), "weekly", w, _base_minute(rng), (w,), ("stopped",))
+        p.habits.append(replace(habit, stop_days_before_now=rng.randrange(29, 50)))
+
+
 def _person(rng: random.Random, tenant: uuid.UUID, world: World, weeks: int) -> Person:
     zone_name = rng.choice(ZONES)
     zone = ZoneInfo(zone_name)
     p = Person(tenant, uuid.UUID(int=rng.getrandbits(128)), zone_name)
     first_day = world.start.astimezone(zone).date() + timedelta(days=1)
-    families = list(FAMILIES)
+    today = world.now.astimezone(zone).date()
+    days_before_now = (today - first_day).days
+    families = [f for f in FAMILIES if f not in VARIED]
     rng.shuffle(families)
-    roll = rng.random()
-    if roll < 0.15:  # a daily habit
-        fam = rng.choice(DAILY_FAMILIES)
-        families.remove(fam)
-        days = tuple(range(7)) if rng.random() < 0.2 else (0, 1, 2, 3, 4)
-        p.habits.append(Habit(fam, "daily", None, rng.randrange(84, 228) * 5, days))
-    elif roll < 0.55:  # one weekly habit
-        p.habits.append(
-            Habit(
-                families.pop(), "weekly", (w := rng.randrange(5)), rng.randrange(84, 228) * 5, (w,)
-            )
-        )
-    elif roll < 0.70:  # two weekly habits on different days
-        w1, w2 = rng.sample(range(5), 2)
-        for w in (w1, w2):
-            p.habits.append(Habit(families.pop(), "weekly", w, rng.randrange(84, 228) * 5, (w,)))
-    elif roll < 0.78:  # two different weekly requests in the same slot, often alike
-        w, m = rng.randrange(5), rng.randrange(84, 228) * 5
-        pair = rng.choice(TWINS) if rng.random() < 0.6 else (families[-1], families[-2])
-        for fam in pair:
-            families.remove(fam)
-            p.habits.append(Habit(fam, "weekly", w, m, (w,)))
+    filler = rng.random() < 0.3
+    off: set[date] = set(HOLIDAYS)
+    vacation = rng.random() < 0.15
+    if vacation:  # two weeks off, anywhere (up to the day before now)
+        start = first_day + timedelta(days=rng.randrange(14, days_before_now - 13))
+        off |= {start + timedelta(days=k) for k in range(14)}
+    _plant(rng, p, families, days_before_now)
     for i, habit in enumerate(p.habits):
+        kinds = set(habit.kinds)
+        if filler:
+            kinds.add("filler")
+        if vacation and "varied" not in kinds:
+            kinds.add("vacation")
         p.on_time[i] = []
         personality = _PERSONALITY.get(habit.family, "assistant")
-        for offset in range(weeks * 7):
+        phrasings = list(FAMILIES[habit.family])
+        rng.shuffle(phrasings)
+        asked = 0
+        for offset in range(habit.begin_day, weeks * 7):
             day = first_day + timedelta(days=offset)
-            if day.weekday() not in habit.days:
+            if not _on(habit, day):
                 continue
-            if rng.random() >= (0.85 if habit.cadence == "weekly" else 0.8):
+            if (
+                habit.stop_days_before_now is not None
+                and (today - day).days < habit.stop_days_before_now
+            ):
+                continue
+            varied = "varied" in habit.kinds
+            if day in off and not (varied and day not in HOLIDAYS):
+                if day in HOLIDAYS and day < today:
+                    kinds.add("holiday")
+                continue
+            if not varied and rng.random() >= _ASK_RATE[habit.cadence]:
                 continue
             minute = habit.minute + _jitter(rng)
-            if rng.random() < 0.05:
+            if not varied and rng.random() < 0.05:
                 minute = habit.minute + rng.choice((-1, 1)) * rng.randrange(120, 181)
             else:
                 p.on_time[i].append((day, minute))
-            text = rng.choice(FAMILIES[habit.family])
+            text = phrasings[asked % len(phrasings)] if varied else rng.choice(phrasings)
+            asked += 1
+            if filler and rng.random() < 0.6:
+                text = _decorate(rng, text)
             p.requests.append(Request(tenant, p.user_id, _at(day, minute, zone), text, personality))
+        p.habits[i] = replace(habit, kinds=tuple(sorted(kinds)))
     if rng.random() < 0.4:
         _decoy(rng, p, families, first_day, zone, weeks)
-    for _ in range(rng.randrange(20, 41)):
+    for _ in range(rng.randrange(20, 41) * weeks // 8):
         day = first_day + timedelta(days=rng.randrange(weeks * 7))
+        if day in off:
+            continue
         text = _one_off(rng)
+        if filler and rng.random() < 0.6:
+            text = _decorate(rng, text)
         p.requests.append(
             Request(
                 tenant,
@@ -587,7 +825,7 @@ def _decoy(
 
 
 def make_world(
-    users: int, *, seed: int = 0, now: datetime | None = None, weeks: int = 8, extra_weeks: int = 1
+    users: int, *, seed: int = 0, now: datetime | None = None, weeks: int = 17, extra_weeks: int = 1
 ) -> World:
     """``users`` people over ``weeks`` weeks before ``now`` and ``extra_weeks`` after it.
 

@@ -38,7 +38,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy import select as sa_select
 
 from bench.doubles import InstantLLM
-from bench.proactive_data import World
+from bench.proactive_data import EPOCH, World
 from bot.app import Chorus, tune_gc
 from bot.events import DirectSent, Speaker
 from bot.scheduler.loop import ProactiveLoop
@@ -76,6 +76,14 @@ def specs(world: World) -> list[TaskSpec]:
         for i, habit in enumerate(person.habits):
             hour, minute = divmod(habit.minute, 60)
             days = ",".join(_DOW[d] for d in habit.days)
+            if habit.cadence == "monthly":  # the planted habit's own cadence, as mined
+                nth = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", -1: "last"}
+                day = str(habit.dom) if habit.dom else f"{nth[habit.nth or 1]}-{days}"
+                line = f"{minute} {hour} {day} * *"
+            else:
+                line = f"{minute} {hour} * * {days}"
+                if habit.cadence == "biweekly":
+                    line += f" 2w@{(EPOCH + timedelta(weeks=habit.parity or 0)).isoformat()}"
             found.append(
                 TaskSpec(
                     person.tenant_id,
@@ -86,7 +94,7 @@ def specs(world: World) -> list[TaskSpec]:
                     habit.family,
                     habit.family,
                     "a planted habit",
-                    f"{minute} {hour} * * {days}",
+                    line,
                     person.zone,
                 )
             )

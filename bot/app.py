@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from bot import messages
 from bot.admin_access import VerifyKey
+from bot.api_keys import ApiKeys
 from bot.errors import ConfigError, StorageUnavailable
 from bot.events import DirectMessages, RouteHost
 from bot.hooks import HookRunner, PluginHealth
@@ -262,6 +263,7 @@ def _wire(
     """Build the features and hand them to the dispatcher: this is where a new feature joins
     (a command group, a feedback listener, a reaction claim, a note under answers, personal
     data)."""
+    from bot.agents import Agents
     from bot.dispatcher import Dispatcher
     from bot.identity.who import IdentityCache
     from bot.learning.adapt import Adaptation
@@ -295,6 +297,7 @@ def _wire(
     # questions take ✅/❌ reactions. Plans run through the same executor.
     tools = Tools(settings, db, hooks, spawn=learner.spawn, redis=redis)
     plans = Planner(settings, db, tools.executor)
+    agents = Agents(db, registry, cache_s=settings.plugins.state_cache_s)
     dispatcher = Dispatcher(
         settings=settings,
         db=db,
@@ -329,6 +332,7 @@ def _wire(
         reaction_claims=[tools.confirmations],
         notes=[DemoNote(settings, db, identity)],
         background=[selfcheck],
+        agents=agents,
     )
     return dispatcher, selfcheck
 
@@ -337,10 +341,18 @@ async def _prepare(db: Database, *, migrate: bool) -> None:
     """Migrate (or just reach) the database, turning any failure into StorageUnavailable."""
     try:
         await asyncio.to_thread(db.upgrade if migrate else db.check)
+        bypass = await asyncio.to_thread(db.bypasses_row_security)
     except StorageUnavailable:
         raise
     except Exception as e:
         raise StorageUnavailable(f"could not prepare the database at {db.display_url}: {e}") from e
+    if bypass:
+        log.warning(
+            "Chorus connects to PostgreSQL as a role that bypasses row-level security (%s): "
+            "workspaces are kept apart by the application's filters alone; connect as a role "
+            "that owns nothing (docs/postgresql.md)",
+            bypass,
+        )
 
 
 @dataclass
@@ -376,7 +388,10 @@ class Chorus:
     #: How an API key is checked (``verify_key(key) -> (tenant_id, scopes) | None``), for the
     #: admin page's key login (:mod:`bot.admin_access`): whoever keeps the API keys connects
     #: it here. None: this process takes no API keys (the admin page offers links only).
+    #: :meth:`create` connects :attr:`api_keys`.
     verify_api_key: VerifyKey | None = None
+    #: The HTTP API's keys (:mod:`bot.api_keys`), checked by the API and the admin page.
+    api_keys: ApiKeys | None = None
 
     @classmethod
     async def create(
@@ -410,6 +425,7 @@ class Chorus:
                     connect_timeout_s=storage.connect_timeout_s,
                     statement_timeout_s=storage.statement_timeout_s,
                     outage_s=storage.outage_s,
+                    migrate_url=storage.migrate_url,
                 )
                 undo.callback(db.dispose)
                 await _prepare(db, migrate=storage.auto_migrate)
@@ -452,6 +468,8 @@ class Chorus:
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
         app.selfcheck = selfcheck
         app.plugin_settings = configs
+        app.api_keys = ApiKeys(db)
+        app.verify_api_key = app.api_keys.verify
         holder["app"] = app
         selfcheck.notify = lambda alert: app.notify_admins(
             alert.platform, alert.tenant, alert.notice

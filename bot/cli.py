@@ -95,6 +95,7 @@ class LazyGroup(click.Group):
 
 #: Subcommands in their own modules: where each is, and its one line of help.
 LAZY_COMMANDS = {
+    "api-key": ("bot.cli_api_keys:api_key", "Keys to the HTTP API: create, list, revoke."),
     "check": ("bot.cli_check:check", "Is everything Chorus needs reachable?"),
     "export": ("bot.cli_export:export", "Export data sets (well-rated answers as JSONL)."),
     "jobs": ("bot.cli_jobs:jobs", "The scheduler's jobs and the proactive tasks."),
@@ -195,12 +196,17 @@ def _platform_adapters(app: Any) -> list[Any]:
     from bot.app import adapter_classes
 
     classes = adapter_classes()
+    beside = {name for name, cls in classes.items() if getattr(cls, "beside", False)}
     chosen = [
-        cls(app) for name, cls in classes.items() if name != "console" and cls.configured(app)
+        cls(app)
+        for name, cls in classes.items()
+        if name != "console" and name not in beside and cls.configured(app)
     ]
     if not chosen:
         log.info("no platform tokens configured; starting the console adapter")
         chosen = [classes["console"](app)]
+    # Served beside the platforms, in every mode (the HTTP API).
+    chosen += [classes[name](app) for name in sorted(beside) if classes[name].configured(app)]
     for adapter in chosen:
         log.info("starting the %s adapter", adapter.platform)
     return chosen
@@ -224,7 +230,7 @@ def run(ctx: click.Context, verbose: bool) -> None:
 
     def choose(app: Any) -> list[Any]:
         adapters = _platform_adapters(app)
-        if [a.platform for a in adapters] == ["console"]:
+        if [a.platform for a in adapters if not getattr(a, "beside", False)] == ["console"]:
             logs.to_console(level, settings.storage.data_dir, verbose=verbose)
         else:
             logs.to_stderr(level)
@@ -284,6 +290,7 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     data = settings.model_dump(mode="json")
     storage = data["storage"]
     storage["database_url"] = mask_url(settings.storage.resolved_database_url())
+    storage["migrate_url"] = mask_url(storage["migrate_url"])
     storage["redis_url"] = mask_url(storage["redis_url"]) or "in-process (fakeredis)"
     secrets = load_secrets()
     data["secrets"] = {
@@ -315,7 +322,9 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     from bot.storage.migrate import current_revision
 
     settings = _settings(ctx)
-    database = Database(settings.storage.resolved_database_url())
+    database = Database(
+        settings.storage.resolved_database_url(), migrate_url=settings.storage.migrate_url
+    )
     try:
         with _errors():
             database.upgrade(revision)

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from bot.cli_errors import Failure
 from bot.errors import ChorusError
 from bot.settings import Settings, load_settings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import Tenant
 
@@ -19,13 +20,21 @@ def open_storage(ctx: click.Context) -> tuple[Settings, Database]:
     """The settings and the (migrated) database, or a clear error."""
     try:
         settings = load_settings(path=ctx.obj.get("config"))
-        database = Database(settings.storage.resolved_database_url())
+        database = Database(
+            settings.storage.resolved_database_url(), migrate_url=settings.storage.migrate_url
+        )
         if settings.storage.auto_migrate:
             database.upgrade()
         else:
             database.check()
     except ChorusError as e:
         raise Failure(str(e)) from e
+    # An admin's command works on any workspace (--tenant narrows it in the query, --all is
+    # every one): the explicit, audited cross-tenant path (row-level security on PostgreSQL).
+    token = tenancy.enter_scope(
+        tenancy.TenantScope(everyone=True, reason=f"cli: {ctx.command_path}")
+    )
+    ctx.call_on_close(lambda: tenancy.leave(token))
     return settings, database
 
 

@@ -26,10 +26,12 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from bot import deadline, logs, messages, metrics, prompts
+from bot.agents import Agents
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
@@ -49,7 +51,7 @@ from bot.events import (
     utcnow,
 )
 from bot.hooks import HookRunner
-from bot.identity.who import IdentityCache, Who, identify
+from bot.identity.who import IdentityCache, Who, ensure_tenant, identify
 from bot.inbox import answered_before
 from bot.kv import KEY_PREFIX
 from bot.learning.adapt import Adaptation
@@ -81,6 +83,7 @@ from bot.planner.run import Planner
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
 from bot.settings import Settings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.tools.service import Tools
 
@@ -111,6 +114,10 @@ class Handled:
     dropped: bool
     #: A redelivered event found answered already: nothing was sent.
     duplicate: bool = False
+    #: The answer on record: what it was made from (``Interaction.context``: the prompt's
+    #: parts, the memories' ids, the style chosen…), its ``route_reason``, ``provider`` and
+    #: ``model``; None: no answer on record.
+    recorded: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,7 @@ class Dispatcher:
         reaction_claims: Sequence[ClaimsReactions] = (),
         background: Sequence[Waitable] = (),
         notes: Sequence[AnswerNotes] = (),
+        agents: Agents | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -189,6 +197,8 @@ class Dispatcher:
         self.background: list[Waitable] = list(background)
         #: Features that may add a note under an answer (the embedded model's first answer).
         self.notes: list[AnswerNotes] = list(notes)
+        #: Each workspace's own agents, beside the installed personalities (bot.agents).
+        self.agents = agents
         reactions = settings.learning.reactions
         self.ratings = RatingTable(reactions.positive, reactions.negative)
         d = settings.dispatcher
@@ -234,7 +244,10 @@ class Dispatcher:
                 await self._within_deadline(event)
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
         return Handled(
-            iid, dropped=event.original_text == "" and iid is None, duplicate=event.duplicate
+            iid,
+            dropped=event.original_text == "" and iid is None,
+            duplicate=event.duplicate,
+            recorded=event.recorded if iid is not None else None,
         )
 
     async def handle_reaction(self, reaction: Reaction) -> None:
@@ -250,7 +263,8 @@ class Dispatcher:
             parsed = self.commands.parse(line, strict=True)
             assert parsed is not None
             caller = self._caller(msg, who, private=True)  # adapters answer it privately
-            answer = await self.commands.run(caller, *parsed)
+            with tenancy.use_scope(who.scope()):
+                answer = await self.commands.run(caller, *parsed)
             return answer or messages.HELP
         except CommandError as e:
             return str(e)
@@ -342,9 +356,12 @@ class Dispatcher:
 
     async def _answered_before(self, msg: Message) -> bool:
         try:
-            return await self.db.run_core(
-                lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
-            )
+            # By the platform's workspace id, before the workspace is resolved: the
+            # cross-tenant path (only for an event a dead worker left).
+            with tenancy.all_tenants("inbox.answered_before"):
+                return await self.db.run_core(
+                    lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
+                )
         except Exception:
             log.warning("could not tell whether event %s was answered", msg.event_id)
             return False
@@ -372,10 +389,14 @@ class Dispatcher:
     async def _identify(self, msg: Message) -> Who | None:
         """Who wrote it (tenant, user, conversation); None: storage cannot say."""
         try:
-            return await identify(self.db, self.identity, msg)
+            who = await identify(self.db, self.identity, msg)
         except Exception:
             log.exception("identify failed (storage unavailable?); answering without memory")
             return None
+        # From here on (this message's task and the work it starts) every transaction is
+        # scoped to the person's tenant: row-level security on PostgreSQL.
+        tenancy.enter_scope(who.scope())
+        return who
 
     async def _command(self, event: Incoming, who: Who) -> bool:
         """Carry out the message if it is a command (any registered group's); True if so."""
@@ -400,6 +421,7 @@ class Dispatcher:
         msg = event.event
         assert isinstance(msg, Message)
         enabled = await self._enabled(who.tenant_id if who else None, msg.channel)
+        registry = await self._registry(who)
         kind = request_kind(msg.text)
         states = await self._preference_states(who)
         learning = self.settings.learning.preference_learning
@@ -409,10 +431,10 @@ class Dispatcher:
             return choice.option if choice is not None else None
 
         try:
-            chosen = await self._continuation(msg, who, enabled) or route(
+            chosen = await self._continuation(msg, who, enabled, registry) or route(
                 msg.text,
                 who or ANONYMOUS,
-                self.registry,
+                registry,
                 enabled,
                 self.settings.bot.default_personality,
                 learned=learned,
@@ -448,7 +470,11 @@ class Dispatcher:
         )
 
     async def _continuation(
-        self, msg: Message, who: Who | None, enabled: Collection[str]
+        self,
+        msg: Message,
+        who: Who | None,
+        enabled: Collection[str],
+        registry: PersonalityRegistry,
     ) -> Route | None:
         """ "go on" after an answer cut at the token limit: the same personality continues it
         (the thread's history holds what it wrote so far)."""
@@ -458,7 +484,7 @@ class Dispatcher:
             name = await self.redis.get(_cut_key(who))
         except Exception:
             return None
-        available = {p.name: p for p in self.registry.available(enabled)}
+        available = {p.name: p for p in registry.available(enabled)}
         if not name or name not in available:
             return None
         return Route(available[name], prompts.CONTINUE_CUT, "continue")
@@ -508,10 +534,11 @@ class Dispatcher:
                 return reused
         llm = self.settings.llm
         assert event.transport is not None
+        owner = turn.personality.name
+        if self.agents is not None and who is not None:
+            owner = self.agents.base(who.tenant_id, owner)  # an agent uses its base's tools
         tools = (
-            self.tools.use(
-                question, turn.personality.name, who, event.transport, style=turn.decisions.style
-            )
+            self.tools.use(question, owner, who, event.transport, style=turn.decisions.style)
             if event.tools
             else None
         )
@@ -610,6 +637,12 @@ class Dispatcher:
             if not out.text.endswith(messages.STORAGE_DEGRADED) and delivery.ok:
                 await self._unrecorded(event, out, delivery.message_ids)
             return
+        event.recorded = {
+            **generation.context,
+            "route_reason": turn.reason,
+            "provider": generation.provider,
+            "model": generation.model,
+        }
         await self._note_cut(who, turn, generation)
         answered = generation.text if generation.outcome == "answered" else ""
         self.learner.after_exchange(
@@ -649,6 +682,16 @@ class Dispatcher:
             person=who.person,
             private=private or msg.is_dm,
         )
+
+    async def _registry(self, who: Who | None) -> PersonalityRegistry:
+        """The personalities that may answer: the installed ones and the workspace's agents."""
+        if self.agents is None or who is None:
+            return self.registry
+        try:
+            return await self.agents.registry(who.tenant_id)
+        except Exception:
+            log.warning("agents unavailable; answering with the installed personalities")
+            return self.registry
 
     async def _enabled(self, tenant_id: uuid.UUID | None, channel: str) -> Collection[str]:
         if tenant_id is None:
@@ -723,19 +766,28 @@ class Dispatcher:
     async def _rate(self, event: Incoming) -> None:
         reaction = event.event
         assert isinstance(reaction, Reaction)
-        if await self._claimed(reaction):
-            return
-        rated = await self.db.run(
-            lambda s: record_reaction(s, reaction, self.ratings, self.identity)
-        )
-        if rated is None:
-            return
-        metrics.rated(rated.feedback.rating)
-        for listener in self.feedback:
-            try:
-                await listener.rated(rated)
-            except Exception:
-                log.exception("%s failed on a rating", type(listener).__name__)
+        tenant_id = await self._tenant_of(reaction.platform, reaction.tenant)
+        with tenancy.use_tenant(tenant_id):  # row-level security on PostgreSQL
+            if await self._claimed(reaction):
+                return
+            rated = await self.db.run(
+                lambda s: record_reaction(s, reaction, self.ratings, self.identity)
+            )
+            if rated is None:
+                return
+            metrics.rated(rated.feedback.rating)
+            for listener in self.feedback:
+                try:
+                    await listener.rated(rated)
+                except Exception:
+                    log.exception("%s failed on a rating", type(listener).__name__)
+
+    async def _tenant_of(self, platform: str, tenant: str) -> uuid.UUID:
+        """The id of a workspace (created on first sight), from the identity cache if known."""
+        known = self.identity.tenants.get((platform, tenant))
+        if known is not None:
+            return known
+        return await self.db.run(lambda s: ensure_tenant(s, platform, tenant, self.identity))
 
     async def _claimed(self, reaction: Reaction) -> bool:
         for claimant in self.reaction_claims:

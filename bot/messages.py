@@ -105,6 +105,9 @@ __all__ = [
     "WEEKDAY_NAMES",
     "pattern_why_weekly",
     "pattern_why_daily",
+    "pattern_why_biweekly",
+    "pattern_why_monthly",
+    "habit_when",
     "plugin_task_why",
     "unknown_command",
     "NO_PERSONALITY_ENABLED",
@@ -706,6 +709,59 @@ def pattern_why_daily(
     return (
         f'You asked me for "{request}" on {plural(days, "day")} over the last {span}, '
         f"{_days(weekdays)} around {time} ({zone}), so I offer it a little before then."
+    )
+
+
+def pattern_why_biweekly(
+    request: str, *, seen: int, out_of: int, weekday: int, time: str, zone: str
+) -> str:
+    """Why an every-other-week habit is suggested: seen on ``seen`` of its last ``out_of``
+    every-other weekdays."""
+    day = WEEKDAY_NAMES[weekday]
+    return (
+        f'You asked me for "{request}" every other {day} ({seen} of the last {out_of}) '
+        f"around {time} ({zone}), so I offer it a little before then, every other {day}."
+    )
+
+
+_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}
+
+
+def _day_of_month(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def habit_when(
+    cadence: str,
+    *,
+    weekday: int | None,
+    days: tuple[int, ...],
+    nth: int | None,
+    day_of_month: int | None,
+) -> str:
+    """A habit's cadence in words: "every Monday", "every other Friday", "the first Monday of
+    each month", "the 1st of each month", "on weekdays"."""
+    if cadence == "monthly":
+        if nth is not None and weekday is not None:
+            return f"the {_ORDINALS[nth]} {WEEKDAY_NAMES[weekday]} of each month"
+        return f"the {_day_of_month(day_of_month or 1)} of each month"
+    if cadence == "biweekly" and weekday is not None:
+        return f"every other {WEEKDAY_NAMES[weekday]}"
+    if cadence == "weekly" and weekday is not None:
+        return f"every {WEEKDAY_NAMES[weekday]}"
+    return _days(days)
+
+
+def pattern_why_monthly(
+    request: str, *, seen: int, out_of: int, when: str, time: str, zone: str
+) -> str:
+    """Why a monthly habit is suggested: asked ``when`` ("the first Monday of each month") in
+    ``seen`` of the last ``out_of`` months."""
+    months = plural(out_of, "month") if out_of != 1 else "month"
+    return (
+        f'You asked me for "{request}" on {when} ({seen} of the last {months}) around {time} '
+        f"({zone}), so I offer it a little before then."
     )
 
 

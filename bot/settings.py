@@ -141,6 +141,9 @@ class AdminSettings(_Section):
 class StorageSettings(_Section):
     data_dir: str = "data"
     database_url: str | None = None
+    #: Where migrations connect (the tables' owner), when Chorus itself runs as a role that
+    #: owns nothing (PostgreSQL row-level security; docs/postgresql.md). None: database_url.
+    migrate_url: str | None = None
     redis_url: str | None = None
     auto_migrate: bool = True
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -317,10 +320,12 @@ class DiscordSettings(_Section):
 
 
 class RetrievalWeights(_Section):
-    """How long-term memories are ranked for a message (bench/memory.py measures each)."""
+    """How long-term memories are ranked for a message: the weights of the vector list and
+    the lexical list in the rank fusion, and of recency and importance (bench/memory.py and
+    bench/conversations.py measure them)."""
 
-    semantic: float = Field(default=0.75, ge=0)
-    lexical: float = Field(default=0.2, ge=0)
+    semantic: float = Field(default=0.6, ge=0)
+    lexical: float = Field(default=0.35, ge=0)
     recency: float = Field(default=0.03, ge=0)
     importance: float = Field(default=0.02, ge=0)
 
@@ -358,10 +363,12 @@ class ProactiveSettings(_Section):
 
     # Pattern mining
     #: A habit needs this many similar requests in the last ``window_days`` days, seen in at
-    #: least ``min_weeks`` distinct weeks (weekly habits) or days (daily habits).
+    #: least ``min_weeks`` distinct weeks (weekly habits) or days (daily habits); a monthly
+    #: habit needs three months. ``window_days`` covers four months, so that monthly habits
+    #: ("the first Monday of each month") can be seen three times.
     min_occurrences: int = Field(default=4, ge=2)
     min_weeks: int = Field(default=3, ge=1)
-    window_days: int = Field(default=56, ge=7, le=366)
+    window_days: int = Field(default=120, ge=7, le=366)
     #: A suggestion is scheduled this many minutes before the usual time.
     lead_minutes: int = Field(default=10, ge=0, le=720)
     #: IANA time zone of people whose profile names none.
@@ -369,6 +376,11 @@ class ProactiveSettings(_Section):
     #: Two requests are the same kind of request when their word features are at least this
     #: alike (cosine, 0-1).
     similarity: float = Field(default=0.5, gt=0, le=1)
+    #: Requests asked in one slot on different days, worded with few or no words in common,
+    #: are one habit when their sentence embeddings (memory's embedder) are at least this
+    #: alike on average across the habit's requests (cosine, 0-1; unrelated requests average
+    #: about 0.1): only ever applied together with that agreement of times.
+    meaning_similarity: float = Field(default=0.25, gt=0, le=1)
     #: Requests this many minutes either side of the usual time count as the same slot.
     slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
 

@@ -26,6 +26,7 @@ from bot.identity.who import Who, identify
 from bot.personality import Personality
 from bot.scheduler.policy import opted_out
 from bot.scheduler.tasks import active_habits
+from bot.storage import tenancy
 from bot.storage.models import ProactiveTaskRecord
 from bot.text import shorten
 
@@ -58,9 +59,10 @@ class Starters:
         """At most ``limit`` starters for the person who opened the conversation ``msg``
         stands for (its ``text`` is unused), at most ``habits`` of them their own habits."""
         who = await self._who(msg)
-        enabled = await self._enabled(who, msg.channel)
-        available = {p.name: p for p in self.app.dispatcher.registry.available(enabled)}
-        found = [self._habit(task, available) for task in await self._habits(who, habits)]
+        with tenancy.use_scope(who.scope() if who else None):  # row-level security
+            enabled = await self._enabled(who, msg.channel)
+            available = {p.name: p for p in self.app.dispatcher.registry.available(enabled)}
+            found = [self._habit(task, available) for task in await self._habits(who, habits)]
         found += [_ask(p) for p in self._ordered(available, who)]
         return _unique(found)[:limit]
 

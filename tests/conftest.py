@@ -19,12 +19,13 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from bot.app import Chorus
 from bot.events import Message, Reaction
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
+from bot.storage.migrate import create_foreign_tables
 from tests.fakes import FakeLLM, FakeTransport
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -204,6 +205,35 @@ def pg_url() -> Iterator[str]:
     yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_app_url(pg_url: str) -> Iterator[str]:
+    """The session's PostgreSQL schema, migrated to head by the owner, as a URL for a role
+    that owns nothing and cannot bypass row-level security (how Chorus runs in production,
+    docs/postgresql.md): ``chorus_app_<pid>_<hex>``, with data rights on the tables only."""
+    owner = Database(pg_url)
+    _real_upgrade(owner)
+    create_foreign_tables(owner.engine)  # as storage.migrate_url does
+    role = f"chorus_app_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with owner.engine.begin() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE'))
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(
+            text(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" '
+                f'TO "{role}"'
+            )
+        )
+    owner.dispose()
+    url = make_url(pg_url).set(username=role)
+    yield url.render_as_string(hide_password=False)
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+        conn.execute(text(f'DROP ROLE "{role}"'))
     admin.dispose()
 
 

@@ -122,7 +122,7 @@ def run(
     requests: list[Request], zone: str | Callable[[uuid.UUID], str] = "UTC", **kw: Any
 ) -> list[MinedPattern]:
     timezone_of = zone if callable(zone) else (lambda _user: zone)
-    options: dict[str, Any] = {"now": NOW, "min_occurrences": 4, "min_weeks": 3}
+    options: dict[str, Any] = {"now": NOW, "min_occurrences": 4, "min_weeks": 3, "embed": None}
     options.update(kw)
     return mine(requests, timezone_of=timezone_of, **options)
 
@@ -130,7 +130,7 @@ def run(
 def fires(pattern: MinedPattern, lead: int, after: datetime) -> datetime:
     """When APScheduler fires the pattern's schedule next after ``after`` (in UTC)."""
     trigger = CronTrigger.from_crontab(pattern.schedule(lead), timezone=pattern.timezone)
-    fire = trigger.get_next_fire_time(None, after)
+    fire: datetime | None = trigger.get_next_fire_time(None, after)
     assert fire is not None
     return fire.astimezone(UTC)
 
@@ -243,17 +243,11 @@ def test_too_few_weeks_too_old_or_scattered_is_no_habit() -> None:
     # A habit that stopped four weeks ago is over.
     stopped = mondays(4, before=NOW.date() - timedelta(weeks=4))
     assert run(habit(METRICS, zone="UTC", days=stopped, hh=9, mm=0)) == []
-    stopped_daily = weekdays(3, before=NOW.date() - timedelta(weeks=2))
+    # A daily habit not asked for four weeks is over; two weeks off (a holiday) is not.
+    stopped_daily = weekdays(3, before=NOW.date() - timedelta(weeks=4))
     assert run(habit(STANDUP, zone="UTC", days=stopped_daily, hh=9, mm=0)) == []
-    assert (
-        len(
-            run(
-                habit(STANDUP, zone="UTC", days=stopped_daily, hh=9, mm=0),
-                now=NOW - timedelta(weeks=2),
-            )
-        )
-        == 1
-    )
+    away = weekdays(3, before=NOW.date() - timedelta(weeks=2))
+    assert len(run(habit(STANDUP, zone="UTC", days=away, hh=9, mm=0))) == 1
     # Outside the window it does not count at all.
     assert run(habit(METRICS, zone="UTC", days=mondays(8), hh=9, mm=0), window_days=14) == []
     # The same request at random times.
@@ -366,17 +360,18 @@ def test_mining_again_with_new_occurrences_keeps_the_keys() -> None:
 
 
 def test_embeddings_can_tell_alike_requests_without_shared_words() -> None:
-    """An ``embed`` callable (e.g. cached sentence embeddings) replaces the word features."""
-    kpis = ("KPI rundown", "how are our numbers doing")
-    meaning = {kpis[0]: [1.0, 0.0], kpis[1]: [0.96, 0.28]}
+    """An ``embed`` callable (sentence embeddings) joins requests asked in one slot on
+    different days that share no word; unrelated requests in that slot stay out."""
+    kpis = ("KPI rundown", "how are our numbers doing", "scorecard for the week")
+    meaning = {kpis[0]: [1.0, 0.0], kpis[1]: [0.8, 0.6], kpis[2]: [0.6, 0.8]}
 
     def embed(texts: Sequence[str]) -> similarity.Matrix:
-        return np.array([meaning.get(t, [0.0, 1.0]) for t in texts], dtype=np.float32)
+        return np.array([meaning.get(t, [-1.0, 0.0]) for t in texts], dtype=np.float32)
 
-    requests = habit(kpis, zone="UTC", days=mondays(6), hh=9, mm=0)
+    requests = habit(kpis, zone="UTC", days=mondays(5), hh=9, mm=0)
     assert run(requests) == []  # no word in common
-    [found] = run(requests, embed=embed, similarity=0.8)
-    assert found.support == 6 and found.request in kpis
+    [found] = run(requests, embed=embed)
+    assert found.support == 5 and found.request in kpis and found.cadence == "weekly"
 
 
 def test_now_must_be_aware_and_naive_request_times_are_utc() -> None:
@@ -482,7 +477,7 @@ def test_load_requests_reads_answered_requests_by_people(database: Database) -> 
         got = list(load_requests(s, since=since))
         only_t2 = list(load_requests(s, since=since, tenant_id=w["tenants"][1]))
     users = w["users"]
-    by_user = {}
+    by_user: dict[uuid.UUID, list[Request]] = {}
     for r in got:
         by_user.setdefault(r.user_id, []).append(r)
     assert [r.text for r in by_user[users["ada"].id]] == [

@@ -47,6 +47,8 @@ NOT_PERSONAL = {
     "conversations": "platform channel and thread ids; what was said is in interactions",
     "patterns": "the team's counts per approach (style options, tool names), no one's words",
     "knowledge_sections": "where the team's knowledge base sections came from",
+    "api_keys": "a workspace's keys to the HTTP API: hashes and the names operators gave them",
+    "agents": "a workspace's own personalities: personas its admins wrote",
 }
 
 

@@ -163,8 +163,11 @@ def test_manifest_declares_exactly_what_the_adapter_uses() -> None:
 
 
 async def test_run_starts_slack_when_tokens_are_set_and_console_otherwise(app) -> None:  # type: ignore[no-untyped-def]
-    from bot.cli import _platform_adapters
+    from bot.cli import _platform_adapters as every_adapter
     from bot.settings import Secrets
+
+    def _platform_adapters(app):  # type: ignore[no-untyped-def]
+        return [a for a in every_adapter(app) if not a.beside]  # the HTTP API is beside them
 
     assert [a.platform for a in _platform_adapters(app)] == ["console"]
     app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"})

@@ -30,6 +30,7 @@ from bot.admin_access import (
     key_fingerprint,
 )
 from bot.audit import audit
+from bot.storage import tenancy
 
 __all__ = ["LoginRoutes"]
 
@@ -74,15 +75,16 @@ class LoginRoutes:
 
     async def _logged_in(self, request: Request, admin: Admin) -> Response:
         self.site.log_in(request, admin)
-        await self.site.app.db.run(
-            lambda s: audit(
-                s,
-                tenant_id=admin.tenant_id,
-                actor=admin.actor,
-                action="admin.login",
-                detail={"via": admin.via},
+        with tenancy.use_tenant(admin.tenant_id):
+            await self.site.app.db.run(
+                lambda s: audit(
+                    s,
+                    tenant_id=admin.tenant_id,
+                    actor=admin.actor,
+                    action="admin.login",
+                    detail={"via": admin.via},
+                )
             )
-        )
         log.info("%s logged into the admin page (%s)", admin.actor, admin.via)
         return self.site.redirect(request, "/")
 

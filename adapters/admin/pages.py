@@ -28,6 +28,7 @@ from bot.bindings import bind_channel
 from bot.errors import CommandError
 from bot.learning.stats import StatsReporter
 from bot.scheduler.loop import scheduled_jobs
+from bot.storage import tenancy
 from bot.storage.models import Tenant
 
 __all__ = ["Pages"]
@@ -67,15 +68,17 @@ class Pages:
 
         async def endpoint(request: Request) -> Response:
             admin = self.site.admin(request)
-            tenant = None
-            if admin is not None:
+            if admin is None:
+                return self.site.redirect(request, "/login")
+            # Everything the page reads or writes is the admin's workspace's (row-level
+            # security on PostgreSQL).
+            with tenancy.use_tenant(admin.tenant_id):
                 tenant_id = admin.tenant_id
                 tenant = await self.site.app.db.run(lambda s: reads.workspace(s, tenant_id))
-            if admin is None or tenant is None:
-                if admin is not None:  # the workspace was erased since
+                if tenant is None:  # the workspace was erased since
                     request.session.clear()
-                return self.site.redirect(request, "/login")
-            return await handler(request, admin, tenant)
+                    return self.site.redirect(request, "/login")
+                return await handler(request, admin, tenant)
 
         return endpoint
 

@@ -28,6 +28,7 @@ from sqlmodel import col, delete, select
 from bot.builtin_tools.settings import KnowledgeBaseSettings
 from bot.errors import ChorusError
 from bot.memory.store import MemoryStore, NewMemory, Scope
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import KnowledgeSection, Memory, Tenant
 
@@ -191,7 +192,7 @@ class KnowledgeBase:
 
     def tenants(self) -> list[uuid.UUID]:
         """The workspaces it serves: ``settings.tenants`` (that exist), or every workspace."""
-        with self.db.session() as session:
+        with tenancy.all_tenants("knowledge.workspaces"), self.db.session() as session:
             rows = list(session.exec(select(Tenant)))
         if not self.settings.tenants:
             return [t.id for t in rows]
@@ -224,7 +225,11 @@ class KnowledgeBase:
         return report
 
     def sync_all(self, *, full: bool = False) -> dict[uuid.UUID, SyncReport]:
-        return {t: self.sync(t, full=full) for t in self.tenants()}
+        found = {}
+        for tenant_id in self.tenants():
+            with tenancy.use_tenant(tenant_id):  # each workspace's copy under its tenant
+                found[tenant_id] = self.sync(tenant_id, full=full)
+        return found
 
     def ensure(self, tenant_id: uuid.UUID) -> None:
         """Sync the workspace once per process (later changes: ``chorus kb index``/restart)."""

@@ -25,11 +25,12 @@ from bot import messages
 from bot.audit import audit
 from bot.errors import CommandError
 from bot.identity.codes import LinkCodes, looks_like_code
-from bot.identity.links import check, link, unlink
+from bot.identity.links import LINKING, check, link, unlink
 from bot.identity.pending import PendingLinks
-from bot.identity.person import Account, Person
+from bot.identity.person import LINKED, Account, Person
 from bot.identity.who import IdentityCache
 from bot.settings import LinkingSettings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 
@@ -165,7 +166,9 @@ class LinkCommands:
     def _prompt(self, session: Session, issuer: Account, joiner: Account) -> str:
         """Whose account ``joiner`` would join, or the refusal (raised) if it may not."""
         theirs = check(session, issuer, joiner)
-        user, tenant = session.get(User, issuer.user_id), session.get(Tenant, issuer.tenant_id)
+        with tenancy.across(session, LINKING):  # the issuer's account is in its workspace
+            user = session.get(User, issuer.user_id)
+            tenant = session.get(Tenant, issuer.tenant_id)
         if user is None or tenant is None:  # erased a moment ago
             raise CommandError(messages.LINK_BAD_CODE)
         return messages.link_confirm(
@@ -208,10 +211,13 @@ class LinkCommands:
             return None
 
         def names(session: Session) -> dict[object, str | None]:
-            rows = session.exec(
-                select(User.id, User.display_name).where(col(User.id).in_(list(person.user_ids)))
-            )
-            return dict(rows.all())
+            with tenancy.across(session, LINKED):  # the person's accounts elsewhere
+                rows = session.exec(
+                    select(User.id, User.display_name).where(
+                        col(User.id).in_(list(person.user_ids))
+                    )
+                )
+                return dict(rows.all())
 
         found = await self.db.run(names)
         return messages.linked_accounts(

@@ -6,7 +6,8 @@ tenants of their own, all of one Discord user); an account belongs to at most on
 account that issued the code brings its person (or becomes the home), and the account that
 entered it joins as a linked account, so it must not be linked already. The functions are
 synchronous (call them through :meth:`bot.storage.db.Database.run`) and raise
-:class:`bot.errors.CommandError` with the message to show.
+:class:`bot.errors.CommandError` with the message to show. They look across the workspaces
+of the person's accounts through the explicit, audited cross-tenant path (:data:`LINKING`).
 
 Forgetting a person (:data:`ACCOUNT_LINKS`, :mod:`bot.personal_data`) deletes the links of
 the account erased: accounts linked to it stand alone again.
@@ -24,9 +25,14 @@ from bot.audit import audit
 from bot.errors import CommandError
 from bot.identity.person import Account, Person, person_of
 from bot.personal_data import PersonalData
+from bot.storage import tenancy
 from bot.storage.models import AccountLink, User
 
-__all__ = ["ACCOUNT_LINKS", "check", "link", "unlink"]
+__all__ = ["ACCOUNT_LINKS", "LINKING", "check", "link", "unlink"]
+
+#: Linking reads and writes (audit entries) in the workspaces of every account of the person:
+#: the explicit, audited cross-tenant path (:mod:`bot.storage.tenancy`).
+LINKING = "identity.link"
 
 
 def _audit(
@@ -53,6 +59,11 @@ def check(session: Session, issuer: Account, joiner: Account) -> Person | None:
     """Raise the refusal if ``joiner`` may not join the person of ``issuer``; that person (None:
     ``issuer`` stands alone). Asked when the code is entered, so that a refusal comes before
     the confirmation, and again by :func:`link`, since things may change in between."""
+    with tenancy.across(session, LINKING):
+        return _check(session, issuer, joiner)
+
+
+def _check(session: Session, issuer: Account, joiner: Account) -> Person | None:
     if issuer.user_id == joiner.user_id:
         raise CommandError(messages.LINK_SAME_ACCOUNT)
     issuer_row, joiner_row = session.get(User, issuer.user_id), session.get(User, joiner.user_id)
@@ -77,7 +88,12 @@ def check(session: Session, issuer: Account, joiner: Account) -> Person | None:
 def link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> Person:
     """Link ``joiner`` (who entered the code and confirmed) into the person of ``issuer`` (who
     asked for it); the person now."""
-    theirs = check(session, issuer, joiner)
+    with tenancy.across(session, LINKING):
+        return _link(session, issuer, joiner, actor=actor)
+
+
+def _link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> Person:
+    theirs = _check(session, issuer, joiner)
     home = theirs.home if theirs is not None else issuer
     try:
         with session.begin_nested():

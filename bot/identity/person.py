@@ -14,17 +14,23 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from bot.storage import tenancy
 from bot.storage.models import AccountLink, User
 
 __all__ = [
     "Account",
     "AccountKey",
+    "LINKED",
     "Person",
     "home_account",
     "merged_profile",
     "person_of",
     "person_profile",
 ]
+
+#: Why a person's linked accounts are read across workspaces (the audited path,
+#: :mod:`bot.storage.tenancy`).
+LINKED = "identity.linked"
 
 #: An account as ``(tenant_id, user_id)``: what memory scopes and preference rows are keyed by.
 AccountKey = tuple[uuid.UUID, uuid.UUID]
@@ -55,6 +61,11 @@ class Person:
         return self.accounts[0]
 
     @property
+    def tenant_ids(self) -> tuple[uuid.UUID, ...]:
+        """The workspaces of its accounts, home first."""
+        return tuple(dict.fromkeys(a.tenant_id for a in self.accounts))
+
+    @property
     def user_ids(self) -> frozenset[uuid.UUID]:
         return frozenset(a.user_id for a in self.accounts)
 
@@ -83,9 +94,10 @@ def person_of(session: Session, user_id: uuid.UUID) -> Person | None:
     order = {home_id: 0} | {
         r.user_id: i + 1 for i, r in enumerate(sorted(rows, key=lambda r: r.created_at))
     }
-    users = session.exec(
-        select(User.id, User.tenant_id, User.platform).where(col(User.id).in_(list(order)))
-    ).all()
+    with tenancy.across(session, LINKED):  # the linked accounts live in other workspaces
+        users = session.exec(
+            select(User.id, User.tenant_id, User.platform).where(col(User.id).in_(list(order)))
+        ).all()
     accounts = sorted(
         (Account(tenant_id, uid, platform) for uid, tenant_id, platform in users),
         key=lambda a: order[a.user_id],
@@ -97,11 +109,14 @@ def person_of(session: Session, user_id: uuid.UUID) -> Person | None:
 
 def home_account(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> AccountKey:
     """Where the personal data of account ``user_id`` (of ``tenant_id``) is written."""
-    row = session.exec(
-        select(User.tenant_id, User.id)
-        .join(AccountLink, col(AccountLink.home_id) == col(User.id))
-        .where(AccountLink.user_id == user_id)
-    ).first()
+    if session.exec(select(AccountLink.id).where(AccountLink.user_id == user_id)).first() is None:
+        return (tenant_id, user_id)
+    with tenancy.across(session, LINKED):
+        row = session.exec(
+            select(User.tenant_id, User.id)
+            .join(AccountLink, col(AccountLink.home_id) == col(User.id))
+            .where(AccountLink.user_id == user_id)
+        ).first()
     return (row[0], row[1]) if row is not None else (tenant_id, user_id)
 
 
@@ -116,9 +131,10 @@ def merged_profile(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def person_profile(session: Session, person: Person) -> dict[str, Any]:
     """The merged profile of every account of ``person`` (:func:`merged_profile`)."""
-    rows = dict(
-        session.exec(
-            select(User.id, User.profile).where(col(User.id).in_(list(person.user_ids)))
-        ).all()
-    )
+    with tenancy.across(session, LINKED):
+        rows = dict(
+            session.exec(
+                select(User.id, User.profile).where(col(User.id).in_(list(person.user_ids)))
+            ).all()
+        )
     return merged_profile(dict(rows.get(a.user_id) or {}) for a in person.accounts)

@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.events import Message, utcnow
-from bot.identity.person import AccountKey, Person, person_of, person_profile
+from bot.identity.person import LINKED, AccountKey, Person, person_of, person_profile
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import ChannelBinding, Tenant, User, conversation_id
 
@@ -49,6 +50,12 @@ class Who:
     def home(self) -> AccountKey:
         """Where this person's personal data is written: their home account, or this one."""
         return self.person.home.key if self.person else (self.tenant_id, self.user_id)
+
+    def scope(self) -> tenancy.TenantScope:
+        """The tenants this person's transactions see: this account's, and, explicitly and
+        audited, those of the accounts linked with it (their personal data is read there)."""
+        also = self.person.tenant_ids if self.person else ()
+        return tenancy.scope_for(self.tenant_id, also, reason=LINKED)
 
     def linked(self) -> tuple[AccountKey, ...]:
         """The person's other accounts, whose personal (never team) data this one sees."""
@@ -175,11 +182,19 @@ def _rolled_back(session: Session) -> None:
 def ensure_tenant(
     session: Session, platform: str, external_id: str, cache: IdentityCache | None = None
 ) -> uuid.UUID:
+    """The id of the workspace ``external_id`` of ``platform`` (created on first sight); the
+    transaction is scoped to it from then on (:func:`bot.storage.tenancy.bind_tenant`).
+
+    Finding a workspace by its platform id looks beyond any one tenant: the explicit,
+    audited cross-tenant path, taken once per workspace per process (then it is cached)."""
     key = (platform, external_id)
     if cache is not None and key in cache.tenants:
+        tenancy.bind_tenant(session, cache.tenants[key])
         return cache.tenants[key]
-    tenant = _get_or_create(session, Tenant, {"platform": platform, "external_id": external_id})
+    with tenancy.across(session, "identity.resolve_workspace"):
+        tenant = _get_or_create(session, Tenant, {"platform": platform, "external_id": external_id})
     tenant_id: uuid.UUID = tenant.id
+    tenancy.bind_tenant(session, tenant_id)
     if cache is not None:
         tenants = cache.tenants
         once_committed(session, lambda: tenants.__setitem__(key, tenant_id))

@@ -24,6 +24,7 @@ a user sees that user's memories and the team's (``user=None``), never another u
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from sqlmodel import Session, select
 from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
 from bot.memory.store import Hit, MemoryRecord, MemoryStore, NewMemory, Scope
 from bot.settings import RetrievalWeights, Secrets, Settings, load_secrets, load_settings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
 
@@ -96,7 +98,9 @@ class Memory:
 
             chosen = settings if settings is not None else load_settings()
             keys = secrets if secrets is not None else load_secrets()
-            db = Database(chosen.storage.resolved_database_url())
+            db = Database(
+                chosen.storage.resolved_database_url(), migrate_url=chosen.storage.migrate_url
+            )
             await asyncio.to_thread(db.upgrade if chosen.storage.auto_migrate else db.check)
             store = await asyncio.to_thread(_store_factory(chosen, keys, db, embedder))
             return cls(store, db, platform=platform)
@@ -104,7 +108,11 @@ class Memory:
         return _Opening(opening)
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        # The caller names each workspace by its platform id, and an import spans many: the
+        # explicit, audited cross-tenant path (row-level security on PostgreSQL).
+        with tenancy.all_tenants("memory.api"):
+            context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, fn)
 
     def _scope(self, tenant: str, user: str | None, personality: str | None) -> Scope:
         """The scope for platform ids, creating the tenant and user rows if new."""

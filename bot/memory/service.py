@@ -11,6 +11,7 @@ whether a scope has memories at all is asked in one statement, and then believed
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -85,7 +86,9 @@ class MemoryService:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run a store call in the memory thread pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, contextvars.copy_context().run, fn, *args
+        )
 
     def _known_empty(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> bool:
         since = self._empty.get((tenant_id, user_id))
@@ -152,14 +155,15 @@ class MemoryService:
         )
         corrections = [h for h in hits if h.memory.kind == "correction"][:3]
         others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
-        return Recall(others, corrections)
+        return Recall(self.store.with_neighbours(others), corrections)
 
     async def _recall_many(self, asked: list[tuple[Scope, str]]) -> list[Recall | Failed]:
         """Concurrent recalls in one thread hop: one model call embeds every query, then each
         search runs (one that fails fails its recall only; the model failing fails them all)."""
 
         def work() -> list[Recall | Failed]:
-            vectors = self.store.embedder.embed([text for _, text in asked])
+            store = self.store
+            vectors = store.embedder.embed([store.embedding_text(text) for _, text in asked])
             out: list[Recall | Failed] = []
             for (scope, text), vector in zip(asked, vectors, strict=True):
                 try:

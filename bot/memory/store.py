@@ -5,9 +5,11 @@ A memory belongs to a :class:`Scope`: a tenant; a user within it (or the whole t
 personality (or all). A search for a user sees that user's memories and the team's, never
 another user's: the candidate set is chosen in SQL by tenant and user before any ranking.
 
-Ranking combines four signals (weights in ``memory.weights``): semantic similarity
-(embeddings), lexical overlap (shared informative words, weighted by rarity within the scope),
-recency (half-life decay) and importance.
+Ranking (:meth:`MemoryStore.search`) fuses, by weighted reciprocal rank, the ~100 best
+full-text matches of the database's own lexical index (:mod:`bot.memory.lexical`) and the
+~100 nearest vectors, both chosen inside the scope's SQL filter, with recency and importance
+(weights in ``memory.weights``); a date or period in the question (:mod:`bot.memory.when`)
+restricts both to when it was said (``said_at``); filler turns weigh less.
 
 Every method is synchronous and thread-safe (call it from a worker thread); the async facade
 for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
@@ -15,20 +17,24 @@ for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
 
 from __future__ import annotations
 
-import math
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
 from bot.events import utcnow
+from bot.memory import lexical
 from bot.memory.index import VectorIndex
+from bot.memory.when import window
 from bot.settings import RetrievalWeights
 from bot.storage.db import Database
 from bot.storage.models import MEMORY_KINDS, Memory
@@ -40,6 +46,30 @@ __all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_me
 
 #: Scopes up to this size are ranked exactly; larger ones go through the ANN index first.
 EXACT_SCOPE_MAX = 4000
+#: Vectors kept in this process (ids never change text, so a cached vector is never stale).
+VECTOR_CACHE_MAX = 50_000
+#: The share of the cosine in a hit's relevance score (the rest: lexical).
+RELEVANCE_COSINE = 0.8
+#: The constant of reciprocal rank fusion (60 in the original paper).
+RRF_K = 60
+#: How far back a recalled memory's neighbour may have been said.
+NEIGHBOUR_WINDOW = timedelta(minutes=30)
+#: Whether a question naming several people or things is also searched for each alone
+#: (multi-hop), and the weight of each such list relative to the whole question's.
+HOPS = True
+HOP_WEIGHT = 0.5
+#: Whether names stay in the question's vector (off: see :func:`_without_names`).
+KEEP_NAMES = False
+#: A turn "Speaker: text" (one to three capitalised words): the name is in the lexical index,
+#: but it is not content: it is left out of the turn's vector and of its substance.
+_SPEAKER = re.compile(r"^[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,2}:\s+")
+#: Words that carry no subject in chat ("Haha, nice!", "Let's go into more detail.").
+_CHATTER = frozenset(
+    """haha ha lol wow oh okay ok yeah yes yep nope really nice cool great good awesome amazing
+    sure totally exactly honestly thanks thank sorry hear let's lets go going tell talk more
+    detail details next bye later soon love glad happy fun interesting hmm hey hi hello
+    sounds sound feel felt happened what's that's it's true fair classic way""".split()
+)
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9+#'.-]*[a-z0-9+#]|[a-z0-9]")
 _STOP = frozenset(
@@ -62,9 +92,69 @@ def _stem(word: str) -> str:
     return word
 
 
-def tokens(text: str) -> set[str]:
+def tokens(text: str, *, stem: bool = True) -> set[str]:
     """Informative words of ``text``: lowercase, no stop words, lightly stemmed."""
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
+    words = (w for w in _WORD.findall(text.lower()) if w not in _STOP)
+    return {_stem(w) for w in words} if stem else set(words)
+
+
+def _substance(text: str, kind: str) -> float:
+    """How much a memory says, 0.2–1. A conversation turn ("Speaker: …", or an episode) with
+    few informative words once the speaker's name is set aside ("What was it like?", "Haha,
+    nice!", "Careful not to overdo it!") weighs less, the fewer the less; a stated fact
+    ("My dog is called Luna.") only when it has no informative word, or one."""
+    body = _SPEAKER.sub("", text[:400], count=1)
+    words = _WORD.findall(body.lower())
+    informative = sum(1 for w in words if w not in _STOP and w not in _CHATTER)
+    if kind == "episode" or len(body) < len(text[:400]):
+        return min(1.0, (informative + 1) / 5)
+    return (0.3, 0.9)[informative] if informative < 2 else 1.0
+
+
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z'-]+\b")
+
+
+def _parts(question: str) -> list[str]:
+    """For a question naming two or more people or things (capitalised words past its
+    start), the question once per name without the others: "What do Ada and Bo like?" gives
+    "What do Ada and like?" and "What do and Bo like?"."""
+    names = list(dict.fromkeys(m.group(0) for m in _NAME.finditer(question.strip())))
+    names = [n for n in names if n.lower() not in _STOP]
+    if len(names) < 2:
+        return []
+    out = []
+    for name in names:
+        rest = question
+        for other in names:
+            if other != name:
+                rest = re.sub(rf"\b{re.escape(other)}(?:'s)?\b", " ", rest)
+        out.append(" ".join(rest.split()))
+    return out
+
+
+def _ranks(ranked: list[tuple[uuid.UUID, float]]) -> dict[uuid.UUID, int]:
+    """Competition ranks of a list sorted best first: equal scores share a rank (identical
+    turns of different speakers must not be ordered by chance)."""
+    out: dict[uuid.UUID, int] = {}
+    previous: float | None = None
+    rank = 0
+    for n, (memory_id, score) in enumerate(ranked):
+        if previous is None or abs(score - previous) > 1e-6:
+            rank, previous = n, score
+        out[memory_id] = rank
+    return out
+
+
+def _without_names(question: str) -> str:
+    """The question for its vector: without the names in it (capitalised words past its
+    start), which the lexical index matches; in a vector they outweigh what is asked."""
+    return " ".join(_NAME.sub(" ", question).split()) or question
+
+
+def embedded_text(text: str) -> str:
+    """What a memory's vector is made from: its text without a leading speaker's name
+    (in a short turn the name would outweigh what was said)."""
+    return _SPEAKER.sub("", text, count=1) or text
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +186,12 @@ class MemoryRecord:
     updated_at: datetime
     source_interaction_id: uuid.UUID | None = None
     superseded_by: uuid.UUID | None = None
+    #: When it was said (the conversation's time; imports give it), else when stored.
+    said_at: datetime | None = None
 
     @classmethod
-    def of(cls, row: Memory) -> MemoryRecord:
+    def of(cls, row: Any) -> MemoryRecord:
+        """From a :class:`Memory` or a plain row of the ``memories`` table."""
         return cls(
             id=row.id,
             tenant_id=row.tenant_id,
@@ -112,6 +205,7 @@ class MemoryRecord:
             updated_at=row.updated_at,
             source_interaction_id=row.source_interaction_id,
             superseded_by=row.superseded_by,
+            said_at=_aware(row.said_at or row.created_at),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,17 +219,20 @@ class MemoryRecord:
             "team": self.user_id is None,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "said_at": self.said_at.isoformat() if self.said_at else None,
             "superseded_by": str(self.superseded_by) if self.superseded_by else None,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A recalled memory, its score (0–1) and the signals that made it."""
+    """A recalled memory, its score (0–1) and the signals that made it; ``context``: the
+    turn said just before it, when :meth:`MemoryStore.with_neighbours` attached one."""
 
     memory: MemoryRecord
     score: float
     signals: dict[str, float] = field(default_factory=dict)
+    context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +268,51 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+class _Space:
+    """The vectors one search ranks against: exact (``ids`` and their ``vectors``) for a
+    small scope, else the tenant's ANN index filtered by the scope in SQL."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        session: Session,
+        scope: Scope,
+        where: list[ColumnElement[bool]],
+        ids: list[uuid.UUID] | None,
+        vectors: dict[uuid.UUID, np.ndarray],
+    ) -> None:
+        self.store, self.session, self.scope, self.where = store, session, scope, where
+        self.ids = ids
+        self.vectors = vectors
+        self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
+
+    def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
+        """The ~100 nearest memories to ``vector`` in the scope: ``(id, cosine)``."""
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        if self.ids is not None:
+            if self.matrix is None:
+                return []
+            cosine = self.matrix @ vector
+            n = min(lexical.DEPTH, len(self.ids))
+            top = np.argpartition(-cosine, n - 1)[:n]
+            top = top[np.argsort(-cosine[top])]
+            return [(self.ids[j], float(cosine[j])) for j in top]
+        near: dict[uuid.UUID, float] = {}
+        for tenant_id in {self.scope.tenant_id, *(t for t, _ in self.scope.linked)}:
+            for i, similarity in self.store.index.nearest(
+                str(tenant_id), vector, 4 * lexical.DEPTH
+            ):
+                near[uuid.UUID(i)] = similarity
+        if not near:
+            return []
+        stmt = self.store._visible(select(Memory.id), self.scope).where(
+            *self.where, col(Memory.id).in_(list(near))
+        )
+        allowed = set(self.session.exec(stmt))
+        ranked = sorted(((i, near[i]) for i in allowed), key=lambda x: -x[1])
+        return ranked[: lexical.DEPTH]
+
+
 class MemoryStore:
     def __init__(
         self,
@@ -186,6 +328,8 @@ class MemoryStore:
         self.embedder = embedder
         self.weights = weights or RetrievalWeights()
         self.half_life_days = half_life_days
+        self._cache: OrderedDict[uuid.UUID, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- scope ----------------------------------------------------------------------------------
 
@@ -274,7 +418,7 @@ class MemoryStore:
                 new_rows += pending
             session.add_all(new_rows)
             vectors = (
-                self.embedder.embed([r.text for r in new_rows])
+                self.embedder.embed([embedded_text(r.text) for r in new_rows])
                 if new_rows
                 else np.zeros((0, self.embedder.dim), dtype=np.float32)
             )
@@ -335,6 +479,7 @@ class MemoryStore:
             text=text,
             importance=min(1.0, max(0.0, item.importance)),
             source_interaction_id=item.source_interaction_id,
+            said_at=at,
             created_at=at,
             updated_at=at,
         )
@@ -375,6 +520,13 @@ class MemoryStore:
         with self.db.session() as session:
             return int(session.exec(stmt).one())
 
+    @staticmethod
+    def embedding_text(query: str, now: datetime | None = None) -> str:
+        """The text :meth:`search` embeds for ``query``."""
+        when = window(query, now or utcnow())
+        asked = when.rest if when is not None and tokens(when.rest) else query
+        return asked if KEEP_NAMES else _without_names(asked)
+
     def search(
         self,
         scope: Scope,
@@ -384,105 +536,240 @@ class MemoryStore:
         min_score: float = 0.0,
         kinds: Iterable[str] | None = None,
         weights: RetrievalWeights | None = None,
+        now: datetime | None = None,
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``k`` memories of ``scope`` that best match ``query``, best first.
 
-        ``vector``: ``query``'s embedding, if the caller has it already (embedded in a batch
-        with other queries, see :class:`bot.memory.service.MemoryService`)."""
+        ``vector``: the embedding of :meth:`embedding_text` of ``query``, if the caller has it
+        already (embedded in a batch with other queries: :class:`bot.memory.service.MemoryService`).
+
+        Two candidate lists, each chosen in SQL among what ``scope`` may see: the ~100 best
+        lexical matches (the database's full-text index) and the ~100 nearest vectors
+        (exact over the scope's vectors when it is small, else the ANN index then the scope
+        filter). They are fused by weighted reciprocal rank; recency (half-life relative to
+        the span of history found) and importance add their weights; turns with little
+        content are down-weighted. A date or period in the query ("on 9 April", "in March
+        2023", "last week") restricts both lists to it when anything was said then. A
+        question naming several people is also searched per name (multi-hop, bounded).
+        """
         weights = weights or self.weights
-        stmt = self._visible(select(Memory), scope)
-        if kinds is not None:
-            stmt = stmt.where(col(Memory.kind).in_(list(kinds)))
-        with self.db.session() as session:
-            rows = list(session.exec(stmt.limit(EXACT_SCOPE_MAX + 1)))
-            if len(rows) > EXACT_SCOPE_MAX:
-                if vector is None:
-                    vector = self.embedder.embed([query])[0]
-                rows = self._large_scope_candidates(session, scope, stmt, query, k, vector)
-        if not rows or not query.strip():
+        if not query.strip():
             return []
+        when = window(query, now or utcnow())
+        asked = when.rest if when is not None and tokens(when.rest) else query
+        where: list[ColumnElement[bool]] = []
+        if kinds is not None:
+            where.append(col(Memory.kind).in_(list(kinds)))
         if vector is None:
-            vector = self.embedder.embed([query])[0]
-        return self._rank(scope, rows, query, vector, k, min_score, weights)
-
-    def _large_scope_candidates(
-        self, session: Session, scope: Scope, stmt: Any, query: str, k: int, vector: np.ndarray
-    ) -> list[Memory]:
-        """For a scope too large to rank exactly: ANN neighbours, own memories, word hits."""
-        near = [uuid.UUID(i) for i, _ in self.index.nearest(str(scope.tenant_id), vector, 20 * k)]
-        picked: dict[uuid.UUID, Memory] = {}
-        if near:
-            for row in session.exec(stmt.where(col(Memory.id).in_(near))):
-                picked[row.id] = row
-        if scope.user_id is not None:
-            mine = [scope.user_id, *(user_id for _, user_id in scope.linked)]
-            for row in session.exec(stmt.where(col(Memory.user_id).in_(mine)).limit(500)):
-                picked[row.id] = row
-        words = sorted(tokens(query), key=len, reverse=True)[:4]
-        if words:
-            likes = [func.lower(Memory.text).contains(w) for w in words]
-            for row in session.exec(stmt.where(or_(*likes)).limit(200)):
-                picked[row.id] = row
-        return list(picked.values())
-
-    def _rank(
-        self,
-        scope: Scope,
-        rows: list[Memory],
-        query: str,
-        vector: np.ndarray,
-        k: int,
-        min_score: float,
-        weights: RetrievalWeights,
-    ) -> list[Hit]:
-        stored: dict[str, np.ndarray] = {}
-        for tenant_id in {r.tenant_id for r in rows}:  # one tenant unless linked accounts
-            stored |= self.index.vectors(
-                str(tenant_id), [str(r.id) for r in rows if r.tenant_id == tenant_id]
+            vector = self.embedder.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
+        with self.db.session() as session:
+            if when is not None:
+                said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
+                period = [said >= when.start, said < when.end]
+                probe = self._visible(select(Memory.id), scope).where(*where, *period).limit(1)
+                if session.exec(probe).first() is not None:
+                    where += period
+            space = self._space(session, scope, where)
+            semantic = space.nearest(vector)
+            terms = lexical.query_terms(tokens(asked, stem=False))
+            lexical_hits = lexical.candidates(
+                session, lambda stmt: self._visible(stmt, scope), terms, where, lexical.DEPTH
             )
-        missing = [r for r in rows if str(r.id) not in stored]
-        if missing:  # the index lost them (or never had them): SQL is canonical, re-index
-            fresh = self.embedder.embed([r.text for r in missing])
-            for tenant_id in {r.tenant_id for r in missing}:
-                mine = [i for i, r in enumerate(missing) if r.tenant_id == tenant_id]
-                self.index.add(str(tenant_id), [str(missing[i].id) for i in mine], fresh[mine])
-            stored.update({str(r.id): v for r, v in zip(missing, fresh, strict=True)})
-        matrix = np.stack([stored[str(r.id)] for r in rows])
-        semantic = np.clip(matrix @ vector, 0.0, 1.0)
+            hops: list[list[tuple[uuid.UUID, float]]] = []
+            if HOPS:
+                # Multi-hop: a question naming several people or things ("what do Ada and Bo
+                # do …?") also searches for each of them alone (bounded: three more lexical
+                # queries at most, no more embeddings).
+                for part in _parts(asked)[:3]:
+                    part_terms = lexical.query_terms(tokens(part, stem=False))
+                    hops.append(
+                        lexical.candidates(
+                            session,
+                            lambda stmt: self._visible(stmt, scope),
+                            part_terms,
+                            where,
+                            lexical.DEPTH // 2,
+                        )
+                    )
+            ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
+            rows = self._rows(session, ids | {i for hop in hops for i, _ in hop})
+            ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
+            chosen: list[tuple[uuid.UUID, float, dict[str, float]]] = []
+            for _, row, signals in ranked:
+                score = self._score(signals, weights)
+                if score >= min_score:
+                    chosen.append((row.id, score, signals))
+                    if len(chosen) == k:
+                        break
+            full = self._rows(session, {i for i, _, _ in chosen}, full=True)
+        return [Hit(MemoryRecord.of(full[i]), score, signals) for i, score, signals in chosen]
 
-        query_words = tokens(query)
-        doc_words = [tokens(r.text) for r in rows]
-        idf = {
-            w: math.log(1 + len(rows) / (1 + sum(w in d for d in doc_words))) for w in query_words
-        }
-        total = sum(idf.values()) or 1.0
-        now = utcnow()
-        total_weight = (
-            weights.semantic + weights.lexical + weights.recency + weights.importance
-        ) or 1.0
+    def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` with, on each, the memory said just before it in the same scope (within
+        :data:`NEIGHBOUR_WINDOW`) when that one says something (not filler): the question a
+        turn answers, the news a reaction is about."""
+        out: list[Hit] = []
+        with self.db.session() as session:
+            for hit in hits:
+                m = hit.memory
+                said = m.said_at or m.created_at
+                scope = Scope(m.tenant_id, m.user_id, m.personality)
+                stmt = (
+                    self._exactly(select(Memory.text), scope)
+                    .where(
+                        col(Memory.superseded_by).is_(None),
+                        col(Memory.id) != m.id,
+                        col(Memory.said_at) < said,
+                        col(Memory.said_at) >= said - NEIGHBOUR_WINDOW,
+                    )
+                    .order_by(col(Memory.said_at).desc())
+                    .limit(1)
+                )
+                before = session.exec(stmt).first()
+                if before is not None and _substance(before, "episode") >= 1.0:
+                    hit = replace(hit, context=before)
+                out.append(hit)
+        return out
 
-        hits: list[Hit] = []
-        for i, row in enumerate(rows):
-            lexical = sum(idf[w] for w in query_words & doc_words[i]) / total
-            age_days = max(0.0, (now - _aware(row.updated_at)).total_seconds() / 86400)
-            recency = 0.5 ** (age_days / self.half_life_days)
+    # -- candidates -----------------------------------------------------------------------------
+
+    def _space(self, session: Session, scope: Scope, where: list[ColumnElement[bool]]) -> _Space:
+        """The vectors a search ranks: exact over the scope's when it is small (vectors from
+        this process's cache or the index), else the ANN index then the scope filter."""
+        if scope.linked:
+            stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
+        else:
+            stmt = self._visible(select(Memory.id), scope)
+        stmt = stmt.where(*where).limit(EXACT_SCOPE_MAX + 1)
+        rows = session.connection().execute(stmt).all()
+        if len(rows) <= EXACT_SCOPE_MAX:
+            pairs = [(r[0], r[1] if scope.linked else scope.tenant_id) for r in rows]
+            vectors = self._vectors(session, pairs)
+            return _Space(self, session, scope, where, [i for i, _ in pairs], vectors)
+        return _Space(self, session, scope, where, None, {})
+
+    def _rows(
+        self, session: Session, ids: set[uuid.UUID], *, full: bool = False
+    ) -> dict[uuid.UUID, Any]:
+        """Rows by id, as plain rows (not ORM objects: a search reads ~200): the columns
+        ranking needs, or (``full``) every column, for the hits returned."""
+        if not ids:
+            return {}
+        table = Memory.__table__  # type: ignore[attr-defined]
+        if full:
+            stmt = sa_select(table)
+        else:
+            c = table.c
+            stmt = sa_select(c.id, c.text, c.kind, c.importance, c.said_at, c.created_at)
+        stmt = stmt.where(table.c.id.in_(ids))
+        return {r.id: r for r in session.connection().execute(stmt)}
+
+    def _vectors(
+        self, session: Session, rows: list[tuple[uuid.UUID, uuid.UUID]]
+    ) -> dict[uuid.UUID, np.ndarray]:
+        """Stored vectors of ``(id, tenant)`` rows: from this process's cache, else the
+        index; ones the index lost (SQL is canonical) are embedded again and re-indexed."""
+        found: dict[uuid.UUID, np.ndarray] = {}
+        wanted: dict[uuid.UUID, list[uuid.UUID]] = {}
+        with self._cache_lock:
+            for memory_id, tenant_id in rows:
+                cached = self._cache.get(memory_id)
+                if cached is None:
+                    wanted.setdefault(tenant_id, []).append(memory_id)
+                else:
+                    found[memory_id] = cached
+        for tenant_id, ids in wanted.items():
+            got = self.index.vectors(str(tenant_id), [str(i) for i in ids])
+            missing = [i for i in ids if str(i) not in got]
+            if missing:
+                stmt = select(Memory.id, Memory.text).where(col(Memory.id).in_(missing))
+                texts = {i: t for i, t in session.exec(stmt).all()}
+                fresh = self.embedder.embed([embedded_text(texts[i]) for i in missing])
+                self.index.add(str(tenant_id), [str(i) for i in missing], fresh)
+                got.update({str(i): v for i, v in zip(missing, fresh, strict=True)})
+            for memory_id in ids:
+                found[memory_id] = got[str(memory_id)]
+        self._remember_vectors({i: found[i] for ids in wanted.values() for i in ids})
+        return found
+
+    def _remember_vectors(self, vectors: dict[uuid.UUID, np.ndarray]) -> None:
+        with self._cache_lock:
+            for memory_id, v in vectors.items():
+                self._cache[memory_id] = np.asarray(v, dtype=np.float32)
+                self._cache.move_to_end(memory_id)
+            while len(self._cache) > VECTOR_CACHE_MAX:
+                self._cache.popitem(last=False)
+
+    # -- ranking --------------------------------------------------------------------------------
+
+    def _fuse(
+        self,
+        rows: dict[uuid.UUID, Any],
+        semantic: list[tuple[uuid.UUID, float]],
+        lexical_hits: list[tuple[uuid.UUID, float]],
+        hops: list[list[tuple[uuid.UUID, float]]],
+        weights: RetrievalWeights,
+    ) -> list[tuple[float, Any, dict[str, float]]]:
+        """Weighted reciprocal rank fusion of the candidate lists (``hops``: the lexical
+        lists of a question's parts, each at :data:`HOP_WEIGHT` of the lexical weight), plus
+        recency and importance; best first as ``(key, row, signals)``."""
+        if not rows:
+            return []
+        sem_rank = _ranks(semantic)
+        sem_score = dict(semantic)
+        lex_rank = _ranks(lexical_hits)
+        best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
+        lex_score = {i: s / best_lex for i, s in lexical_hits}
+        hop_ranks = [_ranks(hop) for hop in hops]
+        said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
+        newest = max(said.values())
+        span_days = (newest - min(said.values())).total_seconds() / 86400
+        half_life = min(self.half_life_days, max(1.0, span_days / 4))
+        total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
+
+        def rrf(rank: int | None) -> float:
+            return 0.0 if rank is None else (RRF_K + 1) / (RRF_K + 1 + rank)
+
+        out: list[tuple[float, Any, dict[str, float]]] = []
+        for memory_id, row in rows.items():
+            age_days = (newest - said[memory_id]).total_seconds() / 86400
+            recency = 0.5 ** (age_days / half_life)
             signals = {
-                "semantic": float(semantic[i]),
-                "lexical": lexical,
+                "semantic": max(0.0, sem_score.get(memory_id, 0.0)),
+                "lexical": lex_score.get(memory_id, 0.0),
                 "recency": recency,
                 "importance": row.importance,
             }
-            score = (
-                weights.semantic * signals["semantic"]
-                + weights.lexical * lexical
+            lexical_part = rrf(lex_rank.get(memory_id)) + HOP_WEIGHT * sum(
+                rrf(ranks.get(memory_id)) for ranks in hop_ranks
+            )
+            key = (
+                weights.semantic * rrf(sem_rank.get(memory_id))
+                + weights.lexical * lexical_part
                 + weights.recency * recency
                 + weights.importance * row.importance
-            ) / total_weight
-            if score >= min_score:
-                hits.append(Hit(MemoryRecord.of(row), round(score, 4), signals))
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits[:k]
+            ) / total
+            out.append((key * _substance(row.text, row.kind), row, signals))
+        out.sort(key=lambda item: item[0], reverse=True)
+        return out
+
+    @staticmethod
+    def _score(signals: dict[str, float], weights: RetrievalWeights) -> float:
+        """A hit's score (0–1), what ``min_score`` is compared with: relevance (0.8 of the
+        cosine, 0.2 of the lexical score relative to the best match — the proportions the
+        thresholds were set with, whatever the fusion's weights) weighted with recency and
+        importance. The order comes from the fusion, not from this score."""
+        total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
+        relevance = (
+            RELEVANCE_COSINE * signals["semantic"] + (1 - RELEVANCE_COSINE) * signals["lexical"]
+        )
+        score = (
+            (weights.semantic + weights.lexical) * relevance
+            + weights.recency * signals["recency"]
+            + weights.importance * signals["importance"]
+        ) / total
+        return round(min(1.0, score), 4)
 
     # -- forgetting -----------------------------------------------------------------------------
 

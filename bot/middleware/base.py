@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import deadline
 from bot.events import Message, Outgoing, Reaction, Transport
@@ -32,6 +32,9 @@ class Incoming:
     redelivered: bool = False
     #: Set when the event turned out to be handled already (nothing was sent).
     duplicate: bool = False
+    #: Once the answer is on record: what it was made from (``Interaction.context``) and
+    #: why its personality answered (``Interaction.route_reason``).
+    recorded: dict[str, Any] | None = None
 
 
 Handler = Callable[[Incoming], Awaitable[None]]

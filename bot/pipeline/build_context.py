@@ -20,7 +20,8 @@ from bot.learning.patterns import Patterns
 from bot.learning.privacy import about_asker
 from bot.memory.service import MemoryService, Recall
 from bot.memory.short_term import ShortTermMemory
-from bot.memory.store import Scope
+from bot.memory.store import Hit, Scope
+from bot.memory.when import said_on
 from bot.personality import Personality, Style
 
 __all__ = ["build_context", "persona_prompt", "profile_summary", "style_text"]
@@ -88,13 +89,24 @@ def style_text(style: Style, requested: Mapping[str, str]) -> str:
     return text
 
 
+def _remembered(hit: Hit) -> str:
+    """One recalled memory for the context: ``- (9 April 2023) text``, and the turn before it
+    when the search attached one (the question a turn answers)."""
+    said = hit.memory.said_at
+    line = f"- ({said_on(said)}) {hit.memory.text}" if said else f"- {hit.memory.text}"
+    if hit.context:
+        line += f"\n  (just before: {hit.context})"
+    return line
+
+
 def memory_sections(ctx: Context, recall: Recall) -> None:
     """Put recalled memories and corrections into the context, and note which were used (and
     that the context is personal when any is the person's own rather than the team's)."""
     if recall.memories:
         ctx.add(
-            "What you remember (use it when relevant; never mention how you know)",
-            "\n".join(f"- {h.memory.text}" for h in recall.memories),
+            "What you remember, with when it was said (use it when relevant; never mention "
+            "how you know)",
+            "\n".join(_remembered(h) for h in recall.memories),
             priority=65,
             memory_ids=[str(h.memory.id) for h in recall.memories],
         )

@@ -51,7 +51,7 @@ from bot.personality import ProactiveTask
 from bot.scheduler import jobs
 from bot.scheduler.claimed import Due, SlotView, TaskView
 from bot.scheduler.leader import Leadership
-from bot.scheduler.mining import load_requests, mine, timezones
+from bot.scheduler.mining import MinedPattern, load_requests, mine, timezones
 from bot.scheduler.tasks import (
     SyncResult,
     TaskSpec,
@@ -61,6 +61,7 @@ from bot.scheduler.tasks import (
     simple_times,
     sync_tasks,
 )
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import (
     Interaction,
@@ -145,6 +146,7 @@ class ProactiveLoop:
 
     # -- the work ---------------------------------------------------------------------------
 
+    @tenancy.crossing("scheduler.tick")  # every workspace's tasks (row-level security)
     async def tick(self, now: datetime | None = None) -> list[str]:
         """Claim the slots due at ``now`` and deliver each; their outcomes."""
         if not self.enabled:
@@ -177,6 +179,7 @@ class ProactiveLoop:
             log.exception("delivering proactive slot %s failed", delivery.id)
             return "failed"
 
+    @tenancy.crossing("scheduler.mine")  # every workspace's tasks (row-level security)
     async def mine(self, now: datetime | None = None) -> SyncResult:
         """Mine habits up to ``now`` and bring the pattern tasks in line. With
         ``learning.workflow_pattern_tracking`` off, every pattern task is retired."""
@@ -196,7 +199,7 @@ class ProactiveLoop:
             requests, zones = await self.app.db.run(load)
             # Mining is CPU work: off the event loop, so the adapters keep answering.
             patterns = await asyncio.to_thread(
-                mine,
+                self._mine,
                 requests,
                 timezone_of=lambda user: zones.get(user, s.default_timezone),
                 now=now,
@@ -205,12 +208,23 @@ class ProactiveLoop:
                 window_days=s.window_days,
                 similarity=s.similarity,
                 tolerance_minutes=s.slot_tolerance_minutes,
+                meaning_similarity=s.meaning_similarity,
             )
             specs = [pattern_spec(p, s.lead_minutes) for p in patterns]
         result = await self.app.db.run(lambda session: sync_tasks(session, "pattern", specs, now))
         log.info("proactive mining: %s", result.as_dict())
         return result
 
+    def _mine(self, requests: list[Any], **options: Any) -> list[MinedPattern]:
+        """:func:`mine` with memory's embedder telling requests alike by meaning (texts are
+        embedded only where one slot's requests share too few words)."""
+
+        def embed(texts: Sequence[str]) -> Any:
+            return self.app.memory.store.embedder.embed(texts)
+
+        return mine(requests, embed=embed, **options)
+
+    @tenancy.crossing("scheduler.plugin_tasks")  # every workspace's tasks (row-level security)
     async def refresh_plugin_tasks(self, now: datetime | None = None) -> SyncResult:
         """Ask each plugin enabled for their workspace what to offer the people who spoke to
         the bot in the last ``proactive.window_days``, and bring the plugin tasks in line."""
@@ -289,6 +303,7 @@ class ProactiveLoop:
             timezone=zone,
         )
 
+    @tenancy.crossing("scheduler.sweep")  # every workspace's tasks (row-level security)
     async def sweep(self, now: datetime | None = None) -> None:
         """Let the suggester mark the suggestions nobody answered as ignored."""
         if self._sweep is not None:

@@ -1,16 +1,22 @@
 """Pattern mining: each person's recurring requests in the interaction history, as habits.
 
-A habit is the same kind of request (:mod:`bot.scheduler.similarity`: by meaning, not exact
-text) asked at a similar time (:mod:`bot.scheduler.slots`), in the person's own time zone:
+Requests are normalised first (:mod:`bot.scheduler.normalise`: no mentions, emoji, list
+markers or filler). A habit is the same kind of request (:mod:`bot.scheduler.similarity`: by
+words, and by meaning where the times agree) asked at a similar time
+(:mod:`bot.scheduler.slots`), in the person's own time zone:
 
 - **daily**: on at least three weekdays, each seen on at least two dates and on at least a
   third as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around
   the median time of day, on ``min_occurrences`` or more days in ``min_weeks`` or more weeks.
 - **weekly**: on one weekday, within ±``tolerance_minutes`` of the median time, at least
   ``min_occurrences`` times in at least ``min_weeks`` distinct weeks.
+- **biweekly**: the same, every ask an even number of weeks from the others.
+- **monthly**: :data:`MONTHLY_MIN` asks in as many months, on one nth weekday of the month
+  (at least three weeks apart) or on one day of the month (on different weekdays).
 
-Only requests of the last ``window_days`` count. A habit not seen for three weeks (weekly) or
-one week (daily) is over. Daily habits are looked for first and take their occurrences.
+Only requests of the last ``window_days`` count. A habit not seen for 2.5 of its periods,
+and at least three weeks (:func:`stale_after`), is over; its requests stay with it. Daily
+habits are looked for first and take their occurrences.
 
 One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
 inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
@@ -18,11 +24,14 @@ pipeline summary"). What tells them apart is the calendar: one habit is asked on
 in one phrasing or the other, while two habits are asked side by side on the same days. So
 groups of somewhat alike requests (half the similarity) asked at the same times of day but
 (nearly) never on the same day are joined into one habit, and a habit whose slot such a
-stronger habit already covers is left out.
+stronger habit already covers is left out. What the words leave apart (a habit worded a new
+way each of four or five times) is grouped by meaning: in a slot where ``min_occurrences``
+of the left requests recur week after week, sentence embeddings ``embed`` join them by
+average linkage at ``meaning_similarity``, never two asked on the same day.
 
-Each habit's ``key`` depends on the person, the cadence, the weekday and the word the habit's
-requests share most, not on the exact time or phrasing, so mining again with new occurrences
-gives the same key (bench/proactive.py measures how often).
+Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
+and the word the habit's requests share most, not on the exact time or phrasing, so mining
+again with new occurrences gives the same key (bench/proactive.py measures how often).
 
 Usage (the mining job)::
 
@@ -55,6 +64,7 @@ from sqlmodel import Session, col, select
 from bot import messages
 from bot.pipeline.route import parse_explicit
 from bot.scheduler import similarity as lexical
+from bot.scheduler.normalise import clutter, normalise, title
 from bot.scheduler.similarity import Matrix
 from bot.scheduler.slots import DAY, WEEK, densest, distance, offset
 from bot.storage.models import Interaction, User
@@ -72,15 +82,28 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Cadence = Literal["weekly", "daily"]
-#: Texts to unit-length vectors (e.g. cached sentence embeddings), in place of word features.
+Cadence = Literal["weekly", "daily", "biweekly", "monthly"]
+#: Texts to unit-length vectors (sentence embeddings, e.g. memory's embedder): they tell
+#: requests asked in one slot alike by meaning when their words differ.
 Embed = Callable[[Sequence[str]], Matrix]
 
-#: A weekly habit not seen for this long is over; likewise a daily one.
-WEEKLY_STALE = timedelta(days=21)
-DAILY_STALE = timedelta(days=7)
+#: A habit is over once it has not been asked for ``STALE_PERIODS`` of its periods, and never
+#: sooner than ``MIN_STALE`` (a two-week holiday, plus the week one comes back, is not a stop).
+STALE_PERIODS = 2.5
+MIN_STALE = timedelta(days=21)
+_PERIOD = {
+    "daily": timedelta(days=1),
+    "weekly": timedelta(weeks=1),
+    "biweekly": timedelta(weeks=2),
+    "monthly": timedelta(days=30.44),
+}
 #: A daily habit spans at least this many weekdays.
 DAILY_MIN_WEEKDAYS = 3
+#: A monthly habit needs this many occurrences, in as many months (``min_occurrences`` would
+#: need more months than people keep a history of).
+MONTHLY_MIN = 3
+#: The nth weekday of its month a day is: 1-4, or -1 for the last (a 5th is the last).
+_NTH_NAMES = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", -1: "last"}
 _DOW = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -123,20 +146,61 @@ class MinedPattern:
     first_seen: datetime
     #: The weekdays it happens on (0 = Monday): ``(weekday,)`` for weekly habits.
     days: tuple[int, ...]
-    #: Weekly: how many of that weekday passed since it was first seen; daily: weeks spanned.
+    #: Weekly: how many of that weekday passed since it was first seen; daily: weeks spanned;
+    #: biweekly: how many of its every-other weekdays passed; monthly: months spanned.
     out_of: int
+    #: Monthly on a weekday: which one of the month (1-4, -1 the last); else None.
+    nth: int | None = None
+    #: Monthly on a day of the month (1-31); else None.
+    day_of_month: int | None = None
+    #: Biweekly: a local date it was asked on (its weeks are those an even number of weeks
+    #: from it); else None.
+    anchor: date | None = None
 
     def schedule(self, lead_minutes: int) -> str:
         """A crontab line ``"m h * * dow"`` in :attr:`timezone`, ``lead_minutes`` before the
         usual time. Weekdays are named (``mon``, ``mon-fri``), which standard cron and
-        APScheduler read alike (their day numbers differ)."""
+        APScheduler read alike (their day numbers differ).
+
+        Every other week adds a sixth field, ``2w@DATE`` (the weeks an even number of weeks
+        from that date); the nth weekday of the month is the day field ``1st-mon`` …
+        ``last-fri``; a day of the month is the day field. Monthly suggestions come on their
+        day even when the lead would cross midnight (at 00:00 then).
+        """
+        if self.cadence == "monthly":
+            minute = max(0, self.minute - lead_minutes)
+            at = f"{minute % 60} {minute // 60}"
+            if self.nth is not None and self.weekday is not None:
+                return f"{at} {_NTH_NAMES[self.nth]}-{_DOW[self.weekday]} * *"
+            return f"{at} {self.day_of_month or 1} * *"
         shift, minute = divmod(self.minute - lead_minutes, DAY)
         days = sorted({(d + shift) % 7 for d in self.days})
-        return f"{minute % 60} {minute // 60} * * {_dow(days)}"
+        line = f"{minute % 60} {minute // 60} * * {_dow(days)}"
+        if self.cadence == "biweekly" and self.anchor is not None:
+            line += f" 2w@{(self.anchor + timedelta(days=shift)).isoformat()}"
+        return line
 
     def why(self) -> str:
         """The "why am I seeing this" note for this habit."""
         time = f"{self.minute // 60:02d}:{self.minute % 60:02d}"
+        if self.cadence == "biweekly" and self.weekday is not None:
+            return messages.pattern_why_biweekly(
+                self.description,
+                seen=self.weeks,
+                out_of=self.out_of,
+                weekday=self.weekday,
+                time=time,
+                zone=self.timezone,
+            )
+        if self.cadence == "monthly":
+            return messages.pattern_why_monthly(
+                self.description,
+                seen=self.weeks,
+                out_of=self.out_of,
+                when=self.when(),
+                time=time,
+                zone=self.timezone,
+            )
         if self.cadence == "weekly" and self.weekday is not None:
             return messages.pattern_why_weekly(
                 self.description,
@@ -154,6 +218,31 @@ class MinedPattern:
             time=time,
             zone=self.timezone,
         )
+
+    def when(self) -> str:
+        """Its cadence in words: "every Monday", "every other Friday", "the first Monday of
+        each month", "the 1st of each month", "on weekdays"."""
+        return _describe_when(self.cadence, self.weekday, self.days, self.nth, self.day_of_month)
+
+
+def _describe_when(
+    cadence: str, weekday: int | None, days: tuple[int, ...], nth: int | None, dom: int | None
+) -> str:
+    """ "every Monday", "every other Friday", "the first Monday of each month", "the 1st of
+    each month", "on weekdays"."""
+    return messages.habit_when(cadence, weekday=weekday, days=days, nth=nth, day_of_month=dom)
+
+
+def stale_after(cadence: str) -> timedelta:
+    """How long a habit of ``cadence`` may go unasked before it is over."""
+    return max(MIN_STALE, _PERIOD[cadence] * STALE_PERIODS)
+
+
+def nth_weekday(day: date) -> int:
+    """Which of its weekday in the month ``day`` is: 1-4, or -1 when it is the last."""
+    if (day + timedelta(days=7)).month != day.month:
+        return -1
+    return (day.day - 1) // 7 + 1
 
 
 def _dow(days: Sequence[int]) -> str:
@@ -299,6 +388,10 @@ class _Options:
     min_weeks: int
     similarity: float
     tolerance: int
+    meaning: float
+
+
+_EPOCH = date(1970, 1, 5)  # a Monday
 
 
 @dataclass(slots=True)
@@ -310,6 +403,7 @@ class _Seen:
     local: datetime
     day: date
     week: tuple[int, int]
+    text: str  # normalised (:func:`bot.scheduler.normalise.normalise`)
 
     @property
     def minute_of_day(self) -> int:
@@ -319,6 +413,10 @@ class _Seen:
     def minute_of_week(self) -> int:
         return self.local.weekday() * DAY + self.minute_of_day
 
+    @property
+    def week_no(self) -> int:
+        return (self.day - _EPOCH).days // 7
+
 
 @dataclass(slots=True)
 class _Found:
@@ -327,8 +425,67 @@ class _Found:
     days: tuple[int, ...]
     members: list[_Seen]
     centre: Matrix
-    #: Distinct weeks (weekly) or days (daily) it was seen in.
+    #: Distinct weeks (weekly, biweekly), days (daily) or months (monthly) it was seen in.
     periods: int
+    nth: int | None = None
+    dom: int | None = None
+    anchor: date | None = None
+
+
+class _Meaning:
+    """Sentence embeddings of normalised requests, each text embedded once per mining run.
+
+    ``embed`` may fail (a missing model, an API down): mining then goes on with word features
+    alone, logged once.
+    """
+
+    def __init__(self, embed: Embed | None) -> None:
+        self.embed = embed
+        self.cache: dict[str, Matrix] = {}
+
+    def vectors(self, texts: Sequence[str]) -> Matrix | None:
+        if self.embed is None:
+            return None
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            try:
+                rows = np.asarray(self.embed(missing), dtype=np.float32)
+            except Exception:
+                log.warning("embedding requests failed; mining by their words alone", exc_info=True)
+                self.embed = None
+                return None
+            if len(self.cache) > 50_000:
+                self.cache.clear()
+            self.cache.update(zip(missing, rows, strict=True))
+        return np.stack([self.cache[t] for t in texts])
+
+
+def default_embed() -> Embed | None:
+    """Memory's default embedder (all-MiniLM-L6-v2, on the CPU), or None if it cannot load."""
+    from bot.errors import EmbedderUnavailable
+    from bot.memory.embedding import MiniLMEmbedder
+
+    try:
+        return MiniLMEmbedder().embed
+    except EmbedderUnavailable as e:
+        log.warning("no embedder for pattern mining (%s); mining by words alone", e)
+        return None
+
+
+class _Lazy:
+    """The default embedder, loaded when first needed (many runs never need it)."""
+
+    def __init__(self) -> None:
+        self.loaded: Embed | None = None
+        self.tried = False
+
+    def __call__(self, texts: Sequence[str]) -> Matrix:
+        if not self.tried:
+            self.tried = True
+            self.loaded = default_embed()
+        if self.loaded is None:
+            raise RuntimeError("no embedder")
+        return self.loaded(texts)
 
 
 def mine(
@@ -338,22 +495,27 @@ def mine(
     now: datetime,
     min_occurrences: int = 4,
     min_weeks: int = 3,
-    window_days: int = 56,
+    window_days: int = 120,
     similarity: float = 0.5,
     tolerance_minutes: int = 90,
-    embed: Embed | None = None,
+    embed: Embed | None | Literal["default"] = "default",
+    meaning_similarity: float = 0.25,
 ) -> list[MinedPattern]:
     """The habits in ``requests``; per person, daily habits first, then the best supported.
 
     ``timezone_of`` gives a person's IANA zone (an unknown name is mined in UTC). Only
     requests in the ``window_days`` before ``now`` count (a naive ``at`` is taken as UTC).
-    ``embed`` (texts to unit vectors) replaces the word features for telling requests alike;
-    ``similarity`` is then a cosine of those vectors. One person whose history cannot be
-    mined is logged and skipped; the others are still mined.
+    ``embed`` (texts to unit vectors; "default": memory's default embedder, loaded when first
+    needed; None: words alone) tells requests asked in one slot alike by meaning, at
+    ``meaning_similarity`` (cosine). One person whose history cannot be mined is logged and
+    skipped; the others are still mined.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    options = _Options(min_occurrences, min_weeks, similarity, tolerance_minutes)
+    options = _Options(
+        min_occurrences, min_weeks, similarity, tolerance_minutes, meaning_similarity
+    )
+    meaning = _Meaning(_Lazy() if embed == "default" else embed)
     since = now - timedelta(days=window_days)
     people: dict[tuple[uuid.UUID, uuid.UUID], list[Request]] = defaultdict(list)
     for r in requests:
@@ -364,19 +526,22 @@ def mine(
     found: list[MinedPattern] = []
     try:
         for (tenant, user), history in people.items():
-            if len(history) < min_occurrences:
+            if len(history) < min(min_occurrences, MONTHLY_MIN):
                 continue
             try:
-                found.extend(_mine_person(history, timezone_of(user), now, options, embed))
+                found.extend(_mine_person(history, timezone_of(user), now, options, meaning))
             except Exception:
                 log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
     finally:
         lexical.terms.cache_clear()  # keep no request texts in memory between runs
+        normalise.cache_clear()
+        title.cache_clear()
+        meaning.cache.clear()
     return found
 
 
 def _mine_person(
-    history: list[Request], zone_name: str, now: datetime, options: _Options, embed: Embed | None
+    history: list[Request], zone_name: str, now: datetime, options: _Options, meaning: _Meaning
 ) -> list[MinedPattern]:
     zone_name, zone = _zone(zone_name)
     history.sort(key=lambda r: r.at)
@@ -385,19 +550,42 @@ def _mine_person(
         local = r.at.astimezone(zone)
         day = local.date()
         iso = day.isocalendar()
-        seen.append(_Seen(r, len(seen), local, day, (iso.year, iso.week)))
-    texts = [r.text for r in history]
-    x = embed(texts) if embed is not None else lexical.vectors(texts)[0]
-    candidates: list[_Found] = []
+        seen.append(_Seen(r, len(seen), local, day, (iso.year, iso.week), normalise(r.text)))
+    x = lexical.vectors([s.text for s in seen])[0]
+    least = min(options.min_occurrences, MONTHLY_MIN)
+    slots: list[_SlotSet] = []
     for group in _join_split(lexical.cluster(x, options.similarity), x, seen, options):
-        if len(group) < options.min_occurrences:
+        if len(group) >= least:
+            slots.extend(_slot_sets([seen[i] for i in group], options))
+    candidates: list[_Found] = []
+    taken: set[int] = set()
+    for slot in slots:
+        f = _settle(slot, x, now, options, keep_stale=True)
+        if f is None:
             continue
-        centre = x[group].sum(axis=0)
-        centre /= max(float(np.linalg.norm(centre)), 1e-9)
-        members = [seen[i] for i in group]
-        candidates.extend(_slots(members, centre, now, options))
+        # A habit that stopped keeps its requests: they are not left for other habits.
+        taken.update(s.index for s in f.members)
+        if now - f.members[-1].request.at <= stale_after(f.cadence):
+            candidates.append(f)
+    # What the words left: asked in one slot on different days, alike by meaning.
+    for slot in _by_meaning([s for s in seen if s.index not in taken], x, options, meaning):
+        if (f := _settle(slot, x, now, options)) is not None:
+            candidates.append(f)
     kept = _strongest(candidates, options)
     return _patterns(kept, x, zone_name, now)
+
+
+@dataclass(slots=True)
+class _SlotSet:
+    """Occurrences of one kind of request in one slot, before their cadence is told:
+    ``kind`` "daily" (days and minute known), "weekday" (one weekday: weekly, every other
+    week or the nth of the month) or "dom" (one day of the month)."""
+
+    kind: Literal["daily", "weekday", "dom"]
+    minute: int
+    members: list[_Seen]
+    days: tuple[int, ...] = ()
+    dom: int | None = None
 
 
 def _same_habit(a: list[_Seen], b: list[_Seen], tolerance: int) -> bool:
@@ -444,39 +632,57 @@ def _join_split(
     return sorted((sorted(g) for g in [*joined.values(), *rest]), key=lambda g: g[0])
 
 
-def _slots(
-    members: list[_Seen], centre: Matrix, now: datetime, options: _Options
-) -> Iterator[_Found]:
-    """The daily habit, then the weekly ones, among one kind of request."""
+def _slot_sets(members: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
+    """The daily slot, the day-of-month slots, then the weekday slots among one kind of
+    request."""
     left = list(members)
-    daily = _daily(left, options)
+    daily = _daily(left, options) if len(left) >= options.min_occurrences else None
     if daily is not None:
-        minute, days, taken, dates = daily
-        if now - taken[-1].request.at <= DAILY_STALE:
-            yield _Found("daily", minute, days, taken, centre, dates)
+        minute, days, taken = daily
+        yield _SlotSet("daily", minute, taken, days)
         ids = {id(s) for s in taken}
         left = [s for s in left if id(s) not in ids]
-    while len(left) >= options.min_occurrences:
+    for slot in _dom_slots(left, options):
+        yield slot
+        ids = {id(s) for s in slot.members}
+        left = [s for s in left if id(s) not in ids]
+    yield from _weekday_slots(left, options)
+
+
+def _weekday_slots(left: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
+    least = min(options.min_occurrences, MONTHLY_MIN)
+    while len(left) >= least:
         slot = densest([s.minute_of_week for s in left], tolerance=options.tolerance, period=WEEK)
         assert slot is not None
         taken = [left[i] for i in slot.members]
-        weeks = len({s.week for s in taken})
-        if (
-            len(taken) >= options.min_occurrences
-            and weeks >= options.min_weeks
-            and now - taken[-1].request.at <= WEEKLY_STALE
-        ):
-            weekday, minute = divmod(slot.minute, DAY)
-            yield _Found("weekly", minute, (weekday,), taken, centre, weeks)
+        if len(taken) < least:
+            break
+        yield _SlotSet("weekday", slot.minute % DAY, taken, (slot.minute // DAY,))
         chosen = set(slot.members)
         left = [s for i, s in enumerate(left) if i not in chosen]
 
 
+def _dom_slots(left: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
+    """Slots on one day of the month (on different weekdays: one weekday is a weekday slot),
+    in at least :data:`MONTHLY_MIN` months."""
+    by_dom: dict[int, list[_Seen]] = defaultdict(list)
+    for s in left:
+        by_dom[s.day.day].append(s)
+    for dom, group in sorted(by_dom.items()):
+        if len({(s.day.year, s.day.month) for s in group}) < MONTHLY_MIN:
+            continue
+        slot = densest([s.minute_of_day for s in group], tolerance=options.tolerance, period=DAY)
+        assert slot is not None
+        taken = [group[i] for i in slot.members]
+        months = {(s.day.year, s.day.month) for s in taken}
+        if len(months) >= MONTHLY_MIN and len({s.day.weekday() for s in taken}) > 1:
+            yield _SlotSet("dom", slot.minute, taken, dom=dom)
+
+
 def _daily(
     members: list[_Seen], options: _Options
-) -> tuple[int, tuple[int, ...], list[_Seen], int] | None:
-    """The usual minute, the weekdays, the occurrences and the number of distinct days of a
-    daily habit, or None."""
+) -> tuple[int, tuple[int, ...], list[_Seen]] | None:
+    """The usual minute, the weekdays and the occurrences of a daily habit, or None."""
     slot = densest([s.minute_of_day for s in members], tolerance=options.tolerance, period=DAY)
     if slot is None:
         return None
@@ -499,7 +705,186 @@ def _daily(
         or len({d.isocalendar()[:2] for d in taken_days}) < options.min_weeks
     ):
         return None
-    return slot.minute, days, taken, len(taken_days)
+    return slot.minute, days, taken
+
+
+#: Most weeks between two asks of a habit still counted as recurring (a two-week break).
+_MAX_GAP_WEEKS = 3
+
+
+def _recurs(window: list[_Seen], options: _Options) -> bool:
+    """Whether ``min_occurrences`` of a slot's requests fall in a run of weeks no more than
+    :data:`_MAX_GAP_WEEKS` apart, as a weekly or every-other-week habit's do (requests at
+    chance times spread over the whole window)."""
+    weeks = sorted({s.week_no for s in window})
+    run = best = 1
+    for a, b in zip(weeks, weeks[1:], strict=False):
+        run = run + 1 if b - a <= _MAX_GAP_WEEKS else 1
+        best = max(best, run)
+    return best >= options.min_occurrences
+
+
+def _monthly_window(window: list[_Seen]) -> bool:
+    """Whether :data:`MONTHLY_MIN` of a slot's requests fall on one nth weekday of as many
+    months."""
+    months: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for s in window:
+        months[nth_weekday(s.day)].add((s.day.year, s.day.month))
+    return any(len(m) >= MONTHLY_MIN for m in months.values())
+
+
+def _by_meaning(
+    left: list[_Seen], x: Matrix, options: _Options, meaning: _Meaning
+) -> list[_SlotSet]:
+    """Requests the words did not group, asked in one slot (a weekday and time, or a day of
+    the month and time) on different days: grouped by meaning (sentence embeddings, else
+    half the word similarity), never two asked on the same day.
+
+    Meaning is weaker evidence than shared words: it needs ``min_occurrences`` asks whose
+    weeks recur (:func:`_recurs`). The three asks of a monthly habit are grouped by words
+    alike at the full ``similarity`` only."""
+    windows: list[tuple[list[_Seen], bool, int]] = []  # (requests, by meaning, least)
+    pool = list(left)
+    while len(pool) >= MONTHLY_MIN:
+        slot = densest([s.minute_of_week for s in pool], tolerance=options.tolerance, period=WEEK)
+        assert slot is not None
+        taken = [pool[i] for i in slot.members]
+        if len(taken) < MONTHLY_MIN:
+            break
+        weekly = (
+            len({s.week for s in taken}) >= options.min_weeks
+            and len({s.day for s in taken}) >= options.min_occurrences
+        )
+        if weekly:
+            windows.append((taken, _recurs(taken, options), options.min_occurrences))
+        if _monthly_window(taken):
+            windows.append((taken, False, MONTHLY_MIN))
+        chosen = set(slot.members)
+        pool = [s for i, s in enumerate(pool) if i not in chosen]
+    windows.extend((d.members, False, MONTHLY_MIN) for d in _dom_slots(left, options))
+    if not windows:
+        return []
+    # Embeddings only where the times recur as a habit's do; one call for the person's
+    # windows (an embedder call costs more than a text).
+    texts = sorted({s.text for w, by_meaning, _ in windows if by_meaning for s in w})
+    vectors = meaning.vectors(texts) if texts else None
+    rows = {t: i for i, t in enumerate(texts)}
+    found: list[_SlotSet] = []
+    seen_groups: set[tuple[int, ...]] = set()
+    for window, by_meaning, least in windows:
+        v = None
+        if vectors is not None and by_meaning:
+            v = vectors[[rows[s.text] for s in window]]
+        # Three asks a month apart are little evidence: their words must be alike in full.
+        strict = options.similarity if least < options.min_occurrences else None
+        for group in _group_by_meaning(window, x, v, options, strict):
+            ident = tuple(s.index for s in group)
+            if len(group) >= least and ident not in seen_groups:
+                seen_groups.add(ident)
+                found.extend(_slot_sets(group, options))
+    return found
+
+
+def _group_by_meaning(
+    window: list[_Seen],
+    x: Matrix,
+    vectors: Matrix | None,
+    options: _Options,
+    strict: float | None = None,
+) -> list[list[_Seen]]:
+    """Average-linkage grouping of one slot's requests: the two groups most alike on average
+    merge while that average reaches ``meaning`` (embeddings; requests sharing words at half
+    the similarity count as that alike) and none of their requests were asked on one day.
+
+    An average over a group is what tells a habit worded four ways from chance: one pair of
+    its phrasings may be little alike, but together they are far more alike than unrelated
+    requests (about 0.1 for MiniLM), while one unrelated request is far from all of them."""
+    lex = x[[s.index for s in window]] @ x[[s.index for s in window]].T
+    if vectors is not None:
+        threshold = options.meaning
+        sims = np.maximum(vectors @ vectors.T, np.where(lex >= options.similarity / 2, 1.0, 0.0))
+    else:
+        threshold = strict or options.similarity / 2
+        sims = lex
+    n = len(window)
+    ordinal = np.array([s.day.toordinal() for s in window])
+    apart = ordinal[:, None] != ordinal[None, :]  # never two asks of one day in a group
+    total = np.where(apart, sims, 0.0).astype(np.float64)  # sums of similarity between groups
+    size = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    members: list[list[int]] = [[i] for i in range(n)]
+    while True:
+        score = total / np.outer(size, size)
+        ok = apart & alive[:, None] & alive[None, :]
+        np.fill_diagonal(ok, False)
+        score = np.where(ok, score, -np.inf)
+        first, second = divmod(int(np.argmax(score)), n)
+        if not score[first, second] >= threshold:
+            break
+        a, b = min(first, second), max(first, second)
+        members[a] += members[b]
+        members[b] = []
+        total[a, :] += total[b, :]
+        total[:, a] += total[:, b]
+        apart[a, :] &= apart[b, :]
+        apart[:, a] &= apart[:, b]
+        size[a] += size[b]
+        alive[b] = False
+    return [[window[i] for i in sorted(m)] for m in members if m]
+
+
+def _settle(
+    slot: _SlotSet, x: Matrix, now: datetime, options: _Options, *, keep_stale: bool = False
+) -> _Found | None:
+    """The habit a slot's occurrences make, with its cadence, or None (too few, or over
+    unless ``keep_stale``)."""
+    members = sorted(slot.members, key=lambda s: s.request.at)
+    centre = x[[s.index for s in members]].sum(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-9)
+    found: _Found | None = None
+    if slot.kind == "daily":
+        dates = {s.day for s in members}
+        found = _Found("daily", slot.minute, slot.days, members, centre, len(dates))
+    elif slot.kind == "dom":
+        months = {(s.day.year, s.day.month) for s in members}
+        found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
+    else:
+        found = _weekday_cadence(slot, members, centre, options)
+    if found is None or (
+        not keep_stale and now - members[-1].request.at > stale_after(found.cadence)
+    ):
+        return None
+    return found
+
+
+def _weekday_cadence(
+    slot: _SlotSet, members: list[_Seen], centre: Matrix, options: _Options
+) -> _Found | None:
+    """Weekly, every other week, or the nth weekday of the month, by the weeks the
+    occurrences fall in; None when they make none of these."""
+    weeks = sorted({s.week_no for s in members})
+    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
+    weekday = slot.days[0]
+    if len(weeks) >= MONTHLY_MIN and min(gaps) >= 3:
+        nths = Counter(nth_weekday(s.day) for s in members)
+        nth, count = nths.most_common(1)[0]
+        months = {(s.day.year, s.day.month) for s in members}
+        if count == len(members) and len(months) == len(members) and max(gaps) <= 9:
+            return _Found("monthly", slot.minute, (weekday,), members, centre, len(months), nth)
+        return None
+    if len(members) < options.min_occurrences or len(weeks) < options.min_weeks:
+        return None
+    if min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1:
+        return _Found(
+            "biweekly",
+            slot.minute,
+            (weekday,),
+            members,
+            centre,
+            len(weeks),
+            anchor=members[-1].day,
+        )
+    return _Found("weekly", slot.minute, (weekday,), members, centre, len(weeks))
 
 
 def _overlap(a: _Found, b: _Found, tolerance: int) -> bool:
@@ -519,13 +904,43 @@ def _strongest(candidates: list[_Found], options: _Options) -> list[_Found]:
     kept: list[_Found] = []
     for f in ranked:
         if not any(
-            _overlap(f, k, options.tolerance)
-            and float(f.centre @ k.centre) >= options.similarity / 2
-            and _same_habit(f.members, k.members, options.tolerance)
+            float(f.centre @ k.centre) >= options.similarity / 2
+            and (
+                _overlap(f, k, options.tolerance)
+                and _same_habit(f.members, k.members, options.tolerance)
+                or _stray(f, k)
+            )
             for k in kept
         ):
             kept.append(f)
     return kept
+
+
+def _stray(f: _Found, k: _Found) -> bool:
+    """Whether monthly ``f`` is only stray asks of the alike, stronger habit ``k`` on the
+    same weekday (a weekly or daily habit asked at another time now and then)."""
+    return (
+        f.cadence == "monthly"
+        and k.cadence in ("daily", "weekly", "biweekly")
+        and (not f.days or bool(set(f.days) & set(k.days)))
+        and len(k.members) > len(f.members)
+    )
+
+
+def _out_of(f: _Found, now: datetime) -> int:
+    first = f.members[0]
+    local_now = now.astimezone(first.local.tzinfo)
+    today = local_now.date()
+    if local_now.hour * 60 + local_now.minute < f.minute:  # not yet today
+        today -= timedelta(days=1)
+    if f.cadence == "weekly":
+        return max(f.periods, _weekdays_between(first.day, today, f.days[0]))
+    if f.cadence == "biweekly":
+        return max(f.periods, (_weekdays_between(first.day, today, f.days[0]) + 1) // 2)
+    if f.cadence == "monthly":
+        months = (today.year - first.day.year) * 12 + today.month - first.day.month
+        return max(f.periods, months + (1 if today.day >= first.day.day or f.nth else 0))
+    return max(1, -(-(now - first.request.at).days // 7))
 
 
 def _patterns(found: list[_Found], x: Matrix, zone_name: str, now: datetime) -> list[MinedPattern]:
@@ -533,35 +948,29 @@ def _patterns(found: list[_Found], x: Matrix, zone_name: str, now: datetime) -> 
     patterns: list[MinedPattern] = []
     for f, key in zip(found, keys, strict=True):
         first, last = f.members[0], f.members[-1]
-        text = _representative(f.members, x)
+        chosen = _representative(f.members, x)
         personalities = Counter(s.request.personality for s in reversed(f.members))
-        weeks = f.periods
-        if f.cadence == "weekly":
-            local_now = now.astimezone(first.local.tzinfo)
-            today = local_now.date()
-            if local_now.hour * 60 + local_now.minute < f.minute:  # not yet today
-                today -= timedelta(days=1)
-            out_of = max(weeks, _weekdays_between(first.day, today, f.days[0]))
-        else:
-            out_of = max(1, -(-(now - first.request.at).days // 7))
         patterns.append(
             MinedPattern(
                 tenant_id=first.request.tenant_id,
                 user_id=first.request.user_id,
                 key=key,
                 cadence=f.cadence,
-                weekday=f.days[0] if f.cadence == "weekly" else None,
+                weekday=f.days[0] if f.cadence != "daily" and f.days else None,
                 minute=f.minute,
                 timezone=zone_name,
                 personality=personalities.most_common(1)[0][0],
-                request=text,
-                description=_describe(text),
+                request=chosen.request.text.strip(),
+                description=title(chosen.text),
                 support=len(f.members),
-                weeks=weeks,
+                weeks=f.periods,
                 last_seen=last.request.at,
                 first_seen=first.request.at,
                 days=f.days,
-                out_of=out_of,
+                out_of=_out_of(f, now),
+                nth=f.nth,
+                day_of_month=f.dom,
+                anchor=f.anchor,
             )
         )
     return patterns
@@ -577,14 +986,25 @@ def _ranked_terms(members: list[_Seen]) -> list[str]:
     df: Counter[str] = Counter()
     weight: dict[str, float] = {}
     for s in members:
-        bag = lexical.terms(s.request.text)
+        bag = lexical.terms(s.text)
         df.update(bag)
         weight.update(bag)
     return sorted(df, key=lambda t: (-df[t] * weight[t], t)) or [""]
 
 
+def _slot_key(f: _Found) -> str:
+    if f.cadence == "daily":
+        return "daily"
+    if f.cadence == "monthly":
+        if f.nth is not None:
+            return f"monthly:{_NTH_NAMES[f.nth]}-{f.days[0]}"
+        return f"monthly:d{f.dom}"
+    return f"{f.cadence}:{f.days[0]}"
+
+
 def _keys(found: list[_Found]) -> list[str]:
-    """Upsert keys: cadence, weekday (weekly) and the habit's most shared word, hashed.
+    """Upsert keys: cadence, weekday (or day of the month) and the habit's most shared word,
+    hashed.
 
     The most shared word rarely changes as occurrences come and go (phrasings vary around
     it), unlike the exact time or the full set of words. Two habits of one person with the
@@ -594,9 +1014,8 @@ def _keys(found: list[_Found]) -> list[str]:
     ranked = [_ranked_terms(f.members) for f in found]
 
     def base(f: _Found, words: Sequence[str]) -> str:
-        slot = f"weekly:{f.days[0]}" if f.cadence == "weekly" else "daily"
         digest = hashlib.sha1("+".join(words).encode()).hexdigest()[:12]
-        return f"pattern:{slot}:{digest}"
+        return f"pattern:{_slot_key(f)}:{digest}"
 
     keys = [base(f, r[:1]) for f, r in zip(found, ranked, strict=True)]
     for step in ("words", "hour"):
@@ -611,36 +1030,15 @@ def _keys(found: list[_Found]) -> list[str]:
     return keys
 
 
-def _representative(members: list[_Seen], x: Matrix) -> str:
+def _representative(members: list[_Seen], x: Matrix) -> _Seen:
     """A recent phrasing that is typical of the habit: of the latest half of its requests,
-    the one most alike to all of them (ties go to the latest)."""
+    the one most alike to all of them, those written without mentions, emoji or filler first
+    (ties go to the latest)."""
     recent = members[-max(3, len(members) // 2) :]
     centre = x[[s.index for s in members]].sum(axis=0)
     scores = x[[s.index for s in recent]] @ centre
-    best = max(range(len(recent)), key=lambda i: (round(float(scores[i]), 4), i))
-    return recent[best].request.text.strip()
-
-
-_LEADING = re.compile(
-    r"^(?:(?:hey|hi|hello|ok|okay|so|yo)\b[\s,!]*|(?:please|pls|kindly)\s+|"
-    r"(?:can|could|would|will)\s+(?:you|i|we)\s+(?:please\s+)?|may\s+i\s+(?:please\s+)?|"
-    r"i(?:'d| would)\s+like\s+(?:to\s+(?:see|get|have)\s+)?|i\s+(?:need|want)\s+|"
-    r"(?:send|give|get|show|share|pull|bring|fetch|grab)\s+(?:me|us)\s+|"
-    r"(?:get|have|see)\s+)",
-    re.I,
-)
-_TRAILING = re.compile(r"[\s,.!?]*(?:\b(?:please|pls|thanks|thank you|thx)\b[\s,.!?]*)*$", re.I)
-
-
-def _describe(text: str) -> str:
-    """A short label for a request: the request without greetings and courtesy words."""
-    label = " ".join(text.split())
-    while True:
-        shorter = _LEADING.sub("", label, count=1)
-        if shorter == label:
-            break
-        label = shorter
-    label = _TRAILING.sub("", label).strip() or " ".join(text.split())
-    if len(label) > 80:
-        label = label[:79].rsplit(" ", 1)[0] + "…"
-    return label
+    best = max(
+        range(len(recent)),
+        key=lambda i: (not clutter(recent[i].request.text), round(float(scores[i]), 4), i),
+    )
+    return recent[best]

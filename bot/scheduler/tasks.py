@@ -29,15 +29,17 @@ A person's tasks and deliveries are theirs to export and erase: :data:`PROACTIVE
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Uuid, case, func, literal, update
 from sqlalchemy import select as sa_select
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVE",
     "Due",
+    "EveryOtherWeek",
     "MISSED",
     "PROACTIVE_TASKS",
     "RETIRED",
@@ -124,13 +127,55 @@ def _weekdays(field: str) -> str:
     return ",".join(str(d) for d in sorted((day - 1) % 7 for day in days))
 
 
+_NTH_DAY = re.compile(r"^(1st|2nd|3rd|4th|5th|last)-(mon|tue|wed|thu|fri|sat|sun)$", re.I)
+_EVERY_OTHER = re.compile(r"^2w@(\d{4}-\d{2}-\d{2})$")
+
+
+class EveryOtherWeek(BaseTrigger):  # type: ignore[misc]
+    """A cron trigger's times in the weeks an even number of weeks from ``anchor`` (a local
+    date): every other week, in the right phase."""
+
+    def __init__(self, cron: CronTrigger, anchor: date) -> None:
+        self.cron = cron
+        self.anchor = anchor
+
+    def _on(self, fire: datetime) -> bool:
+        days = (fire.astimezone(self.cron.timezone).date() - self.anchor).days
+        return (days // 7) % 2 == 0
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = self.cron.get_next_fire_time(previous_fire_time, now)
+        for _ in range(8):  # two weeks' worth of a weekly cron's times at most, usually one
+            if fire is None or self._on(fire):
+                return fire
+            fire = self.cron.get_next_fire_time(fire, fire + _TICK)
+        while fire is not None and not self._on(fire):
+            fire = self.cron.get_next_fire_time(fire, fire + _TICK)
+        return fire
+
+    def __str__(self) -> str:
+        return f"{self.cron} every other week from {self.anchor}"
+
+
 @lru_cache(maxsize=4096)
-def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
+def cron_trigger(schedule: str, timezone: str) -> BaseTrigger:
     """The APScheduler trigger for a crontab ``schedule`` in the IANA ``timezone``.
 
+    Two extensions beyond crontab, for habits: the day field may name the nth weekday of the
+    month (``1st-mon`` … ``5th-fri``, ``last-fri``), and a sixth field ``2w@YYYY-MM-DD``
+    keeps only the weeks an even number of weeks from that date (every other week).
     Raises ``ValueError`` for a malformed schedule or an unknown time zone.
     """
     fields = schedule.split()
+    anchor: date | None = None
+    if len(fields) == 6:
+        m = _EVERY_OTHER.match(fields[5])
+        if m is None:
+            raise ValueError(f"schedule {schedule!r}: the sixth field must be 2w@YYYY-MM-DD")
+        anchor = date.fromisoformat(m.group(1))
+        fields = fields[:5]
     if len(fields) != 5:
         raise ValueError(f"schedule {schedule!r} needs 5 fields: minute hour day month weekday")
     try:
@@ -138,8 +183,11 @@ def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
     except (ZoneInfoNotFoundError, ValueError) as e:
         raise ValueError(f"unknown IANA time zone {timezone!r}") from e
     minute, hour, day, month, weekday = fields
+    nth = _NTH_DAY.match(day)
+    if nth is not None:
+        day = f"{nth.group(1).lower()} {nth.group(2).lower()}"
     try:
-        return CronTrigger(
+        cron = CronTrigger(
             minute=minute,
             hour=hour,
             day=day,
@@ -149,6 +197,7 @@ def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
         )
     except ValueError as e:
         raise ValueError(f"schedule {schedule!r}: {e}") from e
+    return cron if anchor is None else EveryOtherWeek(cron, anchor)
 
 
 def validate_schedule(schedule: str, timezone: str) -> str | None:

@@ -27,6 +27,7 @@ goes on as with :meth:`Database.run_core`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ from bot import metrics
 from bot.batching import Failed, MicroBatcher
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
+from bot.storage import tenancy
 from bot.storage.watchdog import Watchdog
 
 __all__ = ["Database", "unreachable"]
@@ -108,10 +110,14 @@ class Database:
         connect_timeout_s: float = 5.0,
         statement_timeout_s: float = 30.0,
         outage_s: float = 5.0,
+        migrate_url: str | None = None,
     ) -> None:
         """``statement_timeout_s`` (PostgreSQL; 0: none) and ``connect_timeout_s`` also set
-        the TCP user timeout; ``outage_s``: see the module docstring."""
+        the TCP user timeout; ``outage_s``: see the module docstring. ``migrate_url``: where
+        :meth:`upgrade` connects (the tables' owner), when not ``url`` itself (see
+        docs/postgresql.md)."""
         self.url = url
+        self.migrate_url = migrate_url or None
         self.outage_s = outage_s
         self._out_until = 0.0
         parsed = make_url(url)
@@ -142,6 +148,9 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            # Every transaction gets the caller's tenant scope (row-level security).
+            event.listen(self.engine, "begin", self._scope_transaction)
         self._watchdog: Watchdog | None = None
         if parsed.get_backend_name() == "postgresql" and statement_timeout_s > 0:
             event.listen(
@@ -157,6 +166,15 @@ class Database:
         self._groups: dict[
             asyncio.AbstractEventLoop, MicroBatcher[Callable[[Connection], Any], Any]
         ] = {}
+
+    def _scope_transaction(self, conn: Connection) -> None:
+        """Write the current tenant scope (:mod:`bot.storage.tenancy`) into the transaction
+        ``conn`` begins: ``SET LOCAL``, so it ends with the transaction."""
+        scope = tenancy.current()
+        tenancy.apply(
+            conn.connection.dbapi_connection, scope, postgresql=conn.dialect.name == "postgresql"
+        )
+        tenancy.applied(conn, scope)
 
     @property
     def display_url(self) -> str:
@@ -216,7 +234,9 @@ class Database:
         if self.out:  # not even queued behind threads waiting on the dead server
             raise StorageUnavailable(f"the database at {self.display_url} is not answering")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, fn)
+        # The caller's context goes along: its tenant scope is the transaction's.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, context.run, self._guarded, fn)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in a worker thread inside one transaction."""
@@ -297,16 +317,39 @@ class Database:
                 "Check storage.database_url (CHORUS_STORAGE__DATABASE_URL)."
             ) from e
 
+    def bypasses_row_security(self) -> str | None:
+        """On PostgreSQL, why the role Chorus connects as is not held to the tenants' row-level
+        security (a superuser, or ``BYPASSRLS``); None when it is, or on SQLite."""
+        if self.is_sqlite:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            ).first()
+        if row is None:
+            return None
+        superuser, bypass = row
+        if superuser:
+            return "it is a superuser"
+        return "it has BYPASSRLS" if bypass else None
+
     def scrub(self) -> None:
         """After deleting personal data: leave no copy of it in the database's files.
 
-        SQLite: checkpoint the write-ahead log into the database and truncate it (the log
-        keeps every page as it was written, deleted rows included). It waits for readers up
-        to the busy timeout; if they are still there, the copies go at a later checkpoint,
-        and a warning says so. PostgreSQL: nothing to do here (see the module docstring).
+        SQLite: merge the memories' full-text index (FTS5 keeps a deleted text's terms in
+        its segments until they merge), then checkpoint the write-ahead log into the database
+        and truncate it (the log keeps every page as it was written, deleted rows included).
+        It waits for readers up to the busy timeout; if they are still there, the copies go
+        at a later checkpoint, and a warning says so. PostgreSQL: nothing to do here (see
+        the module docstring).
         """
         if not self.is_sqlite:
             return
+        with self.engine.begin() as conn:
+            if conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'"
+            ).first():
+                conn.exec_driver_sql("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
         with self.engine.connect() as conn:
             busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
         if busy:
@@ -321,11 +364,21 @@ class Database:
         SQLModel.metadata.create_all(self.engine)
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to ``revision``."""
-        from bot.storage.migrate import upgrade
+        """Apply Alembic migrations up to ``revision``, connected as ``migrate_url`` if set
+        (the owner of the tables; Chorus itself runs as a role that owns nothing)."""
+        from bot.storage.migrate import create_foreign_tables, upgrade
 
         self.check()
-        upgrade(self.engine, revision)
+        if self.migrate_url is None or self.migrate_url == self.url:
+            upgrade(self.engine, revision)
+            return
+        owner = Database(self.migrate_url, statement_timeout_s=0, outage_s=0)
+        try:
+            owner.check()
+            upgrade(owner.engine, revision)
+            create_foreign_tables(owner.engine)
+        finally:
+            owner.dispose()
 
     def dispose(self) -> None:
         if self._watchdog is not None:

@@ -10,7 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-__all__ = ["alembic_config", "upgrade", "current_revision", "head_revision"]
+__all__ = [
+    "alembic_config",
+    "create_foreign_tables",
+    "current_revision",
+    "head_revision",
+    "upgrade",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,3 +41,17 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str | None:
     script = ScriptDirectory(str(MIGRATIONS))
     return script.get_current_head()
+
+
+def create_foreign_tables(engine: Engine) -> None:
+    """Create the tables other libraries keep in the Chorus database, if missing: APScheduler's
+    job table (``scheduler.jobstore: sql``). Run by the tables' owner when Chorus itself runs
+    as a role that may not create tables (``storage.migrate_url``, docs/postgresql.md);
+    otherwise APScheduler creates it when the scheduler starts."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE).jobs_t.create(engine, checkfirst=True)
+
+
+#: APScheduler's table (``bot.scheduler.loop.JOBS_TABLE``; Alembic leaves it alone).
+JOBS_TABLE = "apscheduler_jobs"

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlmodel import Field, SQLModel
 
@@ -28,6 +29,8 @@ from bot.events import utcnow
 
 __all__ = [
     "AccountLink",
+    "Agent",
+    "ApiKey",
     "AuditEntry",
     "CachedAnswer",
     "CALENDAR_STATUSES",
@@ -272,6 +275,47 @@ class AuditEntry(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+class ApiKey(SQLModel, table=True):
+    """A key to the HTTP API, for one workspace, with scopes (``read``, ``write``, ``admin``).
+
+    Only the key's SHA-256 is kept (``digest``): the key itself is shown once, when it is made
+    (:mod:`bot.api_keys`). ``prefix`` is its first characters, to recognise it in a list."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    name: str = Field(default="", max_length=100)
+    prefix: str = Field(max_length=16)
+    digest: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+
+
+class Agent(SQLModel, table=True):
+    """A workspace's own personality, made from an installed one with overrides (its name,
+    how it presents itself, instructions added to or replacing the persona, its style); see
+    :mod:`bot.agents`."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", index=True)
+    name: str = Field(max_length=40)
+    base: str = Field(max_length=40)
+    display_name: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=500)
+    emoji: str = Field(default="", max_length=32)
+    persona: str = Field(default="", sa_type=Text)
+    instructions: str = Field(default="", sa_type=Text)
+    style: dict[str, Any] = _json()
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+
+
 #: What a long-term memory is.
 MEMORY_KINDS = ("fact", "preference", "goal", "project", "correction", "episode", "document")
 
@@ -289,6 +333,7 @@ class Memory(SQLModel, table=True):
     __table_args__ = (
         Index("ix_memories_scope", "tenant_id", "user_id", "superseded_by"),
         Index("ix_memories_key", "tenant_id", "user_id", "key"),
+        Index("ix_memories_said_at", "tenant_id", "said_at"),
     )
 
     id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
@@ -301,8 +346,18 @@ class Memory(SQLModel, table=True):
     importance: float = 0.5
     source_interaction_id: uuid.UUID | None = Field(default=None, index=True)
     superseded_by: uuid.UUID | None = Field(default=None)
+    #: When it was said in the conversation (imports give the turn's time), not stored.
+    said_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+@event.listens_for(Memory.__table__, "after_create")  # type: ignore[attr-defined]
+def _memory_lexical_index(_table: Any, conn: Any, **_kw: Any) -> None:
+    """Tables made by ``create_all`` (tests) get the lexical index that migration 0010 makes."""
+    from bot.memory.lexical import create
+
+    create(conn)
 
 
 class PreferenceState(SQLModel, table=True):

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bot.audit import insert_audit_rows
+from bot.storage import tenancy
 from bot.storage.db import Database
 
 __all__ = ["AuditLog", "Spawn"]
@@ -66,15 +67,27 @@ class AuditLog:
 
     async def _write(self) -> None:
         while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                await self.db.run_core(functools.partial(_insert, rows=batch))
-            except Exception:
-                if len(batch) == 1:
-                    log.exception("could not audit a call of tool %s", batch[0].get("target"))
-                else:  # find the entries at fault; write the rest
-                    for row in batch:
-                        await self._write_one(row)
+            waiting, self._waiting = self._waiting, []
+            # One statement per workspace, written under its tenant (row-level security):
+            # the queue gathers the calls of every message in flight.
+            by_tenant: dict[Any, list[dict[str, Any]]] = {}
+            for row in waiting:
+                by_tenant.setdefault(row.get("tenant_id"), []).append(row)
+            for batch in by_tenant.values():
+                try:
+                    await self._insert(batch)
+                except Exception:
+                    if len(batch) == 1:
+                        log.exception("could not audit a call of tool %s", batch[0].get("target"))
+                    else:  # find the entries at fault; write the rest
+                        for row in batch:
+                            await self._write_one(row)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        tenant_id = rows[0].get("tenant_id")
+        scope = tenancy.scope_for(tenant_id) if tenant_id is not None else None
+        with tenancy.use_scope(scope):
+            await self.db.run_core(functools.partial(_insert, rows=rows))
 
     async def write(self, row: dict[str, Any]) -> None:
         """Write one entry now (logged and dropped if it cannot be written)."""
@@ -82,6 +95,6 @@ class AuditLog:
 
     async def _write_one(self, row: dict[str, Any]) -> None:
         try:
-            await self.db.run_core(functools.partial(_insert, rows=[row]))
+            await self._insert([row])
         except Exception:
             log.exception("could not audit a call of tool %s", row.get("target"))

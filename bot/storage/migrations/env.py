@@ -8,7 +8,9 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import bot.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot.memory import lexical
 from bot.storage.models import UTCDateTime
+from bot.storage.tenancy import ALL_TENANTS_SETTING
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -24,7 +26,10 @@ MIGRATION_LOCK = 0x63686F72  # "chor"
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Leave tables owned by other libraries (and their indexes) out of the comparison."""
+    """Leave tables owned by other libraries (and their indexes), and the memories' lexical
+    index (``bot.memory.lexical``), out of the comparison."""
+    if lexical.outside_models(name, type_):
+        return False
     if type_ == "table":
         return name not in FOREIGN_TABLES
     table = getattr(obj, "table", None)
@@ -62,6 +67,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                # Tables are held to row-level security even for their owner (FORCE): a
+                # revision that moves data works on every tenant's rows.
+                connection.exec_driver_sql(
+                    f"SELECT set_config('{ALL_TENANTS_SETTING}', 'on', true)"
+                )
             context.run_migrations()
         connection.commit()
         if sqlite:

@@ -1,0 +1,329 @@
+"""``/sessions`` and ``/messages``: talking to Chorus over HTTP.
+
+A message goes through the same dispatcher as Slack's and Discord's, with the same policies
+(rate limit, dedupe, commands, routing, the deadline), as the person ``user`` of the key's
+workspace: their memory, preferences and the workspace's personalities answer. A *session* is
+a conversation of its own (a thread): messages sent with its id share its history.
+
+The answer comes back in the response with what it was made from (the prompt's parts, the
+memories recalled, the style chosen), or, asked for with ``Accept: text/event-stream`` or
+``?stream=true``, as server-sent events while the model writes it (docs/api.md, "Streaming").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
+from sqlmodel import Session, col, select
+from starlette.responses import Response, StreamingResponse
+
+from adapters.api.auth import reader, writer
+from adapters.api.problems import ApiProblem, problem_response, responses
+from adapters.api.schemas import (
+    AnswerOut,
+    ContextUsed,
+    MemoryUsed,
+    MessageIn,
+    SessionIn,
+    SessionList,
+    SessionOut,
+    Speaker,
+)
+from adapters.api.transport import Collected, Piece, Streamed
+from adapters.api.workspace import Chorus_, Workspaces, workspaces_of
+from bot.app import Chorus
+from bot.dispatcher import Handled
+from bot.events import Message, Outgoing
+from bot.storage.models import Conversation, Memory, conversation_id
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["conversations"])
+
+#: What a stream's clients are told to wait before reconnecting, in milliseconds.
+_RETRY_MS = 3000
+
+
+def _session(row: Conversation) -> SessionOut:
+    return SessionOut(
+        id=row.id,
+        channel=row.channel,
+        thread=row.thread,
+        created_at=row.created_at,
+        last_active_at=row.last_active_at,
+    )
+
+
+@router.post(
+    "/sessions",
+    response_model=SessionOut,
+    status_code=201,
+    summary="Start a session: a conversation of its own, with its own history",
+    responses=responses("insufficient_scope"),
+)
+async def start_session(body: SessionIn, key: writer, app: Chorus_, request: Request) -> SessionOut:
+    platform, _ = await workspaces_of(request).of(key.tenant_id)
+    thread = f"session-{uuid.uuid4().hex}"
+    row = Conversation(
+        id=conversation_id(key.tenant_id, body.channel, thread),
+        tenant_id=key.tenant_id,
+        platform=platform,
+        channel=body.channel,
+        thread=thread,
+    )
+
+    def add(session: Session) -> Conversation:
+        session.add(row)
+        return row
+
+    return _session(await app.db.run(add))
+
+
+@router.get(
+    "/sessions",
+    response_model=SessionList,
+    summary="The workspace's conversations, the most recently active first",
+    responses=responses("insufficient_scope"),
+)
+async def list_sessions(
+    key: reader,
+    app: Chorus_,
+    channel: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> SessionList:
+    def read(session: Session) -> list[Conversation]:
+        stmt = select(Conversation).where(
+            Conversation.tenant_id == key.tenant_id, col(Conversation.is_dm).is_(False)
+        )
+        if channel is not None:
+            stmt = stmt.where(Conversation.channel == channel)
+        stmt = stmt.order_by(col(Conversation.last_active_at).desc(), col(Conversation.id))
+        return list(session.exec(stmt.limit(limit)))
+
+    return SessionList(sessions=[_session(r) for r in await app.db.run(read)])
+
+
+def _wants_stream(request: Request, stream: bool) -> bool:
+    return stream or "text/event-stream" in request.headers.get("accept", "")
+
+
+@router.post(
+    "/messages",
+    response_model=AnswerOut,
+    summary="Send a message and get the answer, with the context it was made from",
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "description": "One server-sent event (docs/api.md, Streaming); "
+                        "with stream=true or Accept: text/event-stream.",
+                        "properties": {
+                            "event": {
+                                "type": "string",
+                                "enum": ["delta", "message", "answer", "error"],
+                            },
+                            "data": {"type": "string", "description": "A JSON object."},
+                            "retry": {"type": "integer", "minimum": 0},
+                        },
+                    }
+                }
+            }
+        },
+        **responses("insufficient_scope", "unknown_session", "duplicate_message", "shutting_down"),
+    },
+)
+async def send_message(
+    body: MessageIn,
+    key: writer,
+    app: Chorus_,
+    request: Request,
+    stream: Annotated[bool, Query(description="Answer as server-sent events.")] = False,
+) -> Any:
+    closing = getattr(request.app.state, "closing", None)
+    if isinstance(closing, asyncio.Event) and closing.is_set():
+        raise ApiProblem("shutting_down", "Send it again: another worker will answer.")
+    msg, session_id = await _message(app, workspaces_of(request), key.tenant_id, body)
+    if _wants_stream(request, stream):
+        return _event_stream(app, msg, body, session_id, key.tenant_id, request.url.path)
+    transport = Collected()
+    handled = await app.dispatcher.handle_message(msg, transport)
+    dropped = _dropped(handled, transport.sent, body)
+    if dropped is not None:
+        raise dropped
+    return await _answer(app, key.tenant_id, handled, transport.sent, session_id)
+
+
+def _dropped(handled: Handled, sent: list[Outgoing], body: MessageIn) -> ApiProblem | None:
+    """Why nothing answered the message, if nothing did: it was sent before (the dispatcher's
+    dedupe), or it had nothing to answer (whitespace)."""
+    if handled.duplicate or (handled.dropped and not sent and body.idempotency_key):
+        return ApiProblem("duplicate_message", "A message with this idempotency_key was sent.")
+    if handled.dropped and not sent:
+        return ApiProblem(
+            "invalid_request",
+            "The message has nothing to answer.",
+            errors=[{"location": ["body", "text"], "message": "nothing but blanks"}],
+        )
+    return None
+
+
+async def _message(
+    app: Chorus, workspaces: Workspaces, tenant_id: uuid.UUID, body: MessageIn
+) -> tuple[Message, uuid.UUID | None]:
+    platform, external = await workspaces.of(tenant_id)
+    channel, thread, session_id = body.channel or "api", None, None
+    if body.session_id is not None:
+        wanted = body.session_id
+        row = await app.db.run(lambda s: s.get(Conversation, wanted))
+        if row is None or row.tenant_id != tenant_id:
+            raise ApiProblem("unknown_session", "Start one with POST /sessions.")
+        channel, thread, session_id = row.channel, row.thread or None, row.id
+    text = f"ask {body.personality} {body.text}" if body.personality else body.text
+    event = body.idempotency_key or uuid.uuid4().hex
+    msg = Message(
+        platform=platform,
+        tenant=external,
+        channel=channel,
+        user=body.user,
+        text=text,
+        event_id=f"api:{event}",
+        message_id=f"api-{uuid.uuid4().hex}",
+        thread=thread,
+        mentions_bot=True,
+        user_name=body.user_name,
+    )
+    return msg, session_id
+
+
+def _speaker(out: Outgoing) -> Speaker | None:
+    s = out.speaker
+    return Speaker(name=s.name, display_name=s.display_name, emoji=s.emoji) if s else None
+
+
+async def _answer(
+    app: Chorus,
+    tenant_id: uuid.UUID,
+    handled: Handled,
+    sent: list[Outgoing],
+    session_id: uuid.UUID | None,
+) -> AnswerOut:
+    """The response: the last thing sent is the answer, anything before it a notice."""
+    context = None
+    if handled.interaction_id is not None and handled.recorded is not None:
+        context = await _context(app, tenant_id, handled.recorded)
+    last = sent[-1] if sent else None
+    return AnswerOut(
+        interaction_id=handled.interaction_id,
+        kind=last.kind if last else "notice",
+        text=last.text if last else "",
+        speaker=_speaker(last) if last else None,
+        notices=[o.text for o in sent[:-1]],
+        session_id=session_id,
+        context=context,
+    )
+
+
+async def _context(app: Chorus, tenant_id: uuid.UUID, data: dict[str, Any]) -> ContextUsed:
+    """What an answer was made from, as the dispatcher recorded it (the memories it recalled
+    read back for their text: only when there are some)."""
+    ids = []
+    for raw in data.get("memories", []) or []:
+        try:
+            ids.append(uuid.UUID(str(raw)))
+        except ValueError:
+            continue
+
+    def read(session: Session) -> list[Memory]:
+        stmt = select(Memory).where(Memory.tenant_id == tenant_id, col(Memory.id).in_(ids))
+        return list(session.exec(stmt))
+
+    memories = await app.db.run(read) if ids else []
+    style = {
+        str(c.get("decision")): str(c.get("option"))
+        for c in data.get("choices", []) or []
+        if isinstance(c, dict)
+    }
+    return ContextUsed(
+        route_reason=str(data.get("route_reason", "")),
+        sections=[str(s) for s in data.get("sections", []) or []],
+        dropped=[str(s) for s in data.get("dropped", []) or []],
+        history_turns=int(data.get("history_turns", 0) or 0),
+        memories=[
+            MemoryUsed(id=m.id, text=m.text, kind=m.kind, team=m.user_id is None) for m in memories
+        ],
+        personal=bool(data.get("personal", False)),
+        provider=str(data.get("provider", "")),
+        model=str(data.get("model", "")),
+        style=style,
+    )
+
+
+def _event(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(jsonable_encoder(data))}\n\n".encode()
+
+
+def _event_stream(
+    app: Chorus,
+    msg: Message,
+    body: MessageIn,
+    session_id: uuid.UUID | None,
+    tenant_id: uuid.UUID,
+    path: str,
+) -> Response:
+    """The answer as server-sent events: ``delta`` (more of the answer as it is written),
+    ``message`` (each message sent whole: a notice, or the answer when it was not streamed),
+    then ``answer`` (what the JSON response would be) or ``error`` (a problem document)."""
+    transport = Streamed()
+    work = asyncio.create_task(app.dispatcher.handle_message(msg, transport))
+    _running.add(work)
+    work.add_done_callback(_running.discard)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield f"retry: {_RETRY_MS}\n\n".encode()
+        while True:
+            getter = asyncio.ensure_future(transport.queue.get())
+            done, _ = await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield _piece(getter.result())
+                continue
+            getter.cancel()
+            while not transport.queue.empty():
+                yield _piece(transport.queue.get_nowait())
+            break
+        handled = work.result()
+        dropped = _dropped(handled, transport.sent, body)
+        if dropped is not None:
+            problem = problem_response(
+                dropped.code, dropped.detail, instance=path, errors=dropped.errors
+            )
+            yield _event("error", json.loads(bytes(problem.body)))
+            return
+        answer = await _answer(app, tenant_id, handled, transport.sent, session_id)
+        yield _event("answer", answer)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _piece(piece: Piece) -> bytes:
+    if piece.kind == "delta":
+        return _event("delta", {"text": piece.text})
+    out = piece.out
+    assert out is not None
+    return _event("message", {"kind": out.kind, "text": out.text, "speaker": _speaker(out)})
+
+
+#: Answers being written for a stream (kept referenced until done: a client that goes away
+#: does not stop the answer, which is recorded like any other).
+_running: set[asyncio.Task[Handled]] = set()

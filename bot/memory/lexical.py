@@ -1,0 +1,149 @@
+"""The lexical index of memories, in the database itself.
+
+SQLite: an FTS5 table ``memories_fts`` over ``memories.text`` (external content: the text is
+stored once, in ``memories``; porter stemming), kept in step by triggers, ranked by
+``bm25()``. PostgreSQL: a GIN index on ``to_tsvector('english', text)`` (an expression index: the
+models' schema stays the same on both databases), ranked by ``ts_rank_cd``. Both are created by
+migration 0010 and, for tables made by ``create_all`` (tests), by :func:`create`.
+
+:func:`candidates` returns the best lexical matches among the rows a scope may see: the
+scope's SQL filter is part of the same statement, so nobody's memories enter another's
+candidates.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, column, literal_column, select, table, text
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, func
+
+from bot.storage.models import Memory
+
+__all__ = [
+    "DDL_POSTGRES",
+    "DDL_SQLITE",
+    "INDEXES",
+    "TABLES",
+    "candidates",
+    "create",
+    "outside_models",
+    "query_terms",
+]
+
+DDL_SQLITE = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5("
+    "text, content='memories', content_rowid='rowid', tokenize='porter unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS memories_fts_insert AFTER INSERT ON memories BEGIN "
+    "INSERT INTO memories_fts(rowid, text) VALUES (new.rowid, new.text); END",
+    "CREATE TRIGGER IF NOT EXISTS memories_fts_delete AFTER DELETE ON memories BEGIN "
+    "INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);"
+    " END",
+    "CREATE TRIGGER IF NOT EXISTS memories_fts_update AFTER UPDATE OF text ON memories BEGIN "
+    "INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);"
+    " INSERT INTO memories_fts(rowid, text) VALUES (new.rowid, new.text); END",
+    "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')",
+]
+DROP_SQLITE = [
+    "DROP TRIGGER IF EXISTS memories_fts_update",
+    "DROP TRIGGER IF EXISTS memories_fts_delete",
+    "DROP TRIGGER IF EXISTS memories_fts_insert",
+    "DROP TABLE IF EXISTS memories_fts",
+]
+DDL_POSTGRES = [
+    "CREATE INDEX IF NOT EXISTS ix_memories_search ON memories "
+    "USING gin (to_tsvector('english', text))",
+]
+DROP_POSTGRES = ["DROP INDEX IF EXISTS ix_memories_search"]
+
+#: What the lexical index adds to the database beside the models' schema (FTS5's table and
+#: its shadow tables; PostgreSQL's expression index): schema comparisons leave them out.
+TABLES = frozenset(
+    {
+        "memories_fts",
+        *(f"memories_fts_{t}" for t in ("data", "idx", "content", "docsize", "config")),
+    }
+)
+INDEXES = frozenset({"ix_memories_search"})
+
+
+def outside_models(name: str | None, type_: str) -> bool:
+    """Whether a database object is the lexical index's (not described by the models)."""
+    return (type_ == "table" and name in TABLES) or (type_ == "index" and name in INDEXES)
+
+
+#: How many lexical candidates a search takes (fused with as many semantic ones).
+DEPTH = 100
+
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def create(conn: Connection) -> None:
+    """Create the lexical index for the connection's database (idempotent)."""
+    for statement in DDL_SQLITE if conn.dialect.name == "sqlite" else DDL_POSTGRES:
+        conn.exec_driver_sql(statement)
+
+
+def drop(conn: Connection) -> None:
+    for statement in DROP_SQLITE if conn.dialect.name == "sqlite" else DROP_POSTGRES:
+        conn.exec_driver_sql(statement)
+
+
+def query_terms(words: Iterable[str]) -> list[str]:
+    """Plain alphanumeric terms (no operator of either query language can get through)."""
+    seen: dict[str, None] = {}
+    for word in words:
+        for term in _TERM.findall(word.lower()):
+            if len(term) > 1:
+                seen.setdefault(term, None)
+    return list(seen)
+
+
+def candidates(
+    session: Session,
+    scoped: Callable[[Any], Any],
+    terms: list[str],
+    where: list[ColumnElement[bool]],
+    n: int,
+) -> list[tuple[uuid.UUID, float]]:
+    """The ``n`` best lexical matches of ``terms`` (any of them) among the rows that
+    ``scoped`` (a scope's filter, applied to a statement) lets through and that pass
+    ``where``: ``(id, score)``, best first, scores > 0 (larger is better)."""
+    if not terms:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        fts = table("memories_fts", column("rowid"))
+        rank: Any = func.bm25(literal_column("memories_fts"))
+        stmt = (
+            select(col(Memory.id), rank)
+            .select_from(fts)
+            .join(Memory, literal_column("memories.rowid") == fts.c.rowid)
+            .where(
+                text("memories_fts MATCH :match").bindparams(
+                    match=" OR ".join(f'"{t}"' for t in terms)
+                )
+            )
+            .order_by(rank)
+        )
+        sign = -1.0  # bm25() is lower for better matches
+    else:
+        # The configuration as a literal, as in the index's expression (a bound parameter
+        # would keep PostgreSQL from using the index).
+        english: Any = literal_column("'english'::regconfig")
+        tsquery = func.to_tsquery(english, " | ".join(terms))
+        vector = func.to_tsvector(english, col(Memory.text))
+        rank = func.ts_rank_cd(vector, tsquery)
+        stmt = select(col(Memory.id), rank).where(vector.op("@@")(tsquery)).order_by(rank.desc())
+        sign = 1.0
+    stmt = scoped(stmt)
+    for clause in where:
+        stmt = stmt.where(clause)
+    rows = session.execute(stmt.limit(n)).all()
+    return [(row[0], sign * float(row[1])) for row in rows]
+
+
+__all__ += ["DEPTH", "drop"]
