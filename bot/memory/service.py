@@ -72,7 +72,7 @@ class MemoryService:
         self._some: dict[tuple[uuid.UUID, uuid.UUID | None], float] = {}
         #: Concurrent recalls: their queries embedded together, in one model call, then their
         #: searches one after the other, all in one hop to the memory threads.
-        self.queries: MicroBatcher[tuple[Scope, str], Recall] = MicroBatcher(
+        self.queries: MicroBatcher[tuple[Scope, str, contextvars.Context], Recall] = MicroBatcher(
             self._recall_many, max_batch=QUERY_BATCH
         )
 
@@ -147,7 +147,9 @@ class MemoryService:
             return Recall([], [])
         if not self._known_some(scope) and not await self.run(self._has_memories, scope):
             return Recall([], [])
-        return await self.queries((scope, text))  # with the other recalls in flight
+        # With the other recalls in flight; each search runs in its caller's context (its
+        # tenant scope: row-level security).
+        return await self.queries((scope, text, contextvars.copy_context()))
 
     def _search(self, scope: Scope, text: str, vector: np.ndarray) -> Recall:
         hits = self.store.search(
@@ -157,17 +159,19 @@ class MemoryService:
         others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
         return Recall(self.store.with_neighbours(others), corrections)
 
-    async def _recall_many(self, asked: list[tuple[Scope, str]]) -> list[Recall | Failed]:
+    async def _recall_many(
+        self, asked: list[tuple[Scope, str, contextvars.Context]]
+    ) -> list[Recall | Failed]:
         """Concurrent recalls in one thread hop: one model call embeds every query, then each
         search runs (one that fails fails its recall only; the model failing fails them all)."""
 
         def work() -> list[Recall | Failed]:
             store = self.store
-            vectors = store.embedder.embed([store.embedding_text(text) for _, text in asked])
+            vectors = store.embedder.embed([store.embedding_text(text) for _, text, _ in asked])
             out: list[Recall | Failed] = []
-            for (scope, text), vector in zip(asked, vectors, strict=True):
+            for (scope, text, context), vector in zip(asked, vectors, strict=True):
                 try:
-                    out.append(self._search(scope, text, vector))
+                    out.append(context.run(self._search, scope, text, vector))
                 except Exception as e:
                     out.append(Failed(e))
             return out

@@ -164,7 +164,8 @@ class Database:
             max_workers=1 if self.is_sqlite else 8, thread_name_prefix="chorus-sql"
         )
         self._groups: dict[
-            asyncio.AbstractEventLoop, MicroBatcher[Callable[[Connection], Any], Any]
+            tuple[asyncio.AbstractEventLoop, tenancy.TenantScope | None],
+            MicroBatcher[Callable[[Connection], Any], Any],
         ] = {}
 
     def _scope_transaction(self, conn: Connection) -> None:
@@ -265,7 +266,8 @@ class Database:
 
     async def run_grouped(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` (SQLAlchemy Core) in a transaction it shares with the other
-        grouped calls waiting meanwhile (at most :data:`GROUP_MAX`): one hop to the SQL thread
+        grouped calls of the same tenant scope (:mod:`bot.storage.tenancy`) waiting meanwhile
+        (at most :data:`GROUP_MAX`): one hop to the SQL thread
         and one commit for them all. Returns ``fn``'s result once that transaction is
         committed.
 
@@ -273,12 +275,14 @@ class Database:
         transaction fails, each ``fn`` of the group runs again in a transaction of its own, so
         only the one at fault raises. A database that cannot be reached fails them all.
         """
-        loop = asyncio.get_running_loop()
-        group = self._groups.get(loop)
+        # Only writes of one tenant scope share a transaction (row-level security: the scope
+        # is the transaction's); the group runs in its first caller's context, so its scope.
+        key = (asyncio.get_running_loop(), tenancy.current())
+        group = self._groups.get(key)
         if group is None:
-            for old in [other for other in self._groups if other.is_closed()]:
+            for old in [other for other in self._groups if other[0].is_closed()]:
                 del self._groups[old]
-            group = self._groups[loop] = MicroBatcher(self._run_group, max_batch=GROUP_MAX)
+            group = self._groups[key] = MicroBatcher(self._run_group, max_batch=GROUP_MAX)
         return await group(fn)  # type: ignore[no-any-return]
 
     async def _run_group(self, fns: list[Callable[[Connection], Any]]) -> list[Any]:
