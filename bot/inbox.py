@@ -151,7 +151,7 @@ class Inbox:
                 return bool(taken.rowcount)
 
         try:
-            return await asyncio.wait_for(self.db.run_core(write), ACCEPT_WAIT_S)
+            return await asyncio.wait_for(self.db.run_grouped(write), ACCEPT_WAIT_S)
         except Exception as e:
             log.warning(
                 "could not put %s event %s on record (%s); handling it without that guarantee",
@@ -165,7 +165,7 @@ class Inbox:
         """Remember the progress message posted for an event (replaced or removed by whoever
         finishes it)."""
         try:
-            await self.db.run_core(
+            await self.db.run_grouped(
                 lambda c: c.execute(
                     update(T)
                     .where(T.c.platform == platform, T.c.event_key == key[:200])
@@ -184,7 +184,7 @@ class Inbox:
             log.warning("could not take %s event %s off the journal yet", platform, key)
 
     async def _delete(self, platform: str, key: str) -> None:
-        await self.db.run_core(
+        await self.db.run_grouped(
             lambda c: c.execute(
                 delete(T).where(T.c.platform == platform, T.c.event_key == key[:200])
             )

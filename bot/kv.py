@@ -7,12 +7,21 @@ a command found the server unreachable, Redis is *out* for ``storage.outage_s``:
 at once with :class:`redis.exceptions.ConnectionError` instead of each waiting out its own
 timeout (a message touches Redis five to seven times: against a black-holed server that was
 several timeouts per message). The first command after that tries the server again.
+
+Commands are *pipelined automatically*: those issued by any tasks while a round trip is on its
+way (or in the same turn of the event loop) go to the server together, in one pipeline (not a
+transaction: each command keeps its own result or error), so many messages in flight share
+round trips instead of each paying its own. One task's commands still run in the order it
+awaits them. Chorus uses no blocking or connection-bound commands (BLPOP, WATCH, SUBSCRIBE),
+which a shared pipeline would not suit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -23,12 +32,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot import metrics
+from bot.batching import MicroBatcher
 
 __all__ = ["GuardedRedis", "make_redis", "KEY_PREFIX"]
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "chorus:"
+
+#: Commands in one automatic pipeline at most.
+PIPELINE_MAX = 128
+
+_Command = tuple[tuple[Any, ...], Mapping[str, Any]]
 
 
 class _Outage:
@@ -61,9 +76,20 @@ class _Outage:
 
 class _GuardedPipeline(Pipeline):
     outage: _Outage
+    #: The client whose automatic pipeline takes this one's commands (not a transaction's).
+    owner: GuardedRedis | None = None
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         self.outage.check()
+        owner, stack = self.owner, list(self.command_stack)
+        if owner is not None and stack and not (self.is_transaction or self.watching):
+            await self.reset()  # type: ignore[no-untyped-call]
+            results: list[Any] = await owner._together(stack)
+            if raise_on_error:
+                for result in results:
+                    if isinstance(result, Exception):
+                        raise result
+            return results
         try:
             return await super().execute(raise_on_error)
         except (RedisConnectionError, RedisTimeoutError) as e:
@@ -72,28 +98,68 @@ class _GuardedPipeline(Pipeline):
 
 
 class GuardedRedis(aioredis.Redis):
-    """A client that leaves a server it found unreachable alone for ``outage_s`` (see the
-    module docstring); ``out`` says whether it is doing so now."""
+    """A client that leaves a server it found unreachable alone for ``outage_s``, and
+    pipelines the commands of concurrent tasks automatically (see the module docstring);
+    ``out`` says whether it is leaving the server alone now. (The in-process Redis is
+    pipelined the same way, and never out.)"""
 
     outage: _Outage
+    _batcher: MicroBatcher[list[_Command], list[Any]] | None = None
+    _batcher_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def out(self) -> bool:
         return self.outage.out
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        (result,) = await self._together([(args, options)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _together(self, commands: list[_Command]) -> list[Any]:
+        """``commands``' results (an error in the place of a command that failed), sent in
+        the next round trip with those of the other tasks."""
         self.outage.check()
+        loop = asyncio.get_running_loop()
+        if self._batcher is None or self._batcher_loop is not loop:
+            self._batcher = MicroBatcher(self._send, max_batch=PIPELINE_MAX)
+            self._batcher_loop = loop
+        return await self._batcher(commands)
+
+    async def _send(self, units: list[list[_Command]]) -> list[list[Any]]:
+        """One round trip for the commands of ``units``: a single command as itself, more in
+        a pipeline (a server out of reach fails them all)."""
+        flat = [command for unit in units for command in unit]
         try:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            if len(flat) == 1:
+                args, options = flat[0]
+                try:
+                    results = [await super().execute_command(*args, **options)]  # type: ignore[no-untyped-call]
+                except (RedisConnectionError, RedisTimeoutError):
+                    raise
+                except Exception as e:  # that command's error, as a pipeline reports it
+                    results = [e]
+            else:
+                pipe = Pipeline(self.connection_pool, self.response_callbacks, False, None)
+                for args, options in flat:
+                    pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+                results = await pipe.execute(raise_on_error=False)
         except (RedisConnectionError, RedisTimeoutError) as e:
             self.outage.mark(e)
             raise
+        out, at = [], 0
+        for unit in units:
+            out.append(results[at : at + len(unit)])
+            at += len(unit)
+        return out
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         pipe = _GuardedPipeline(
             self.connection_pool, self.response_callbacks, transaction, shard_hint
         )
         pipe.outage = self.outage
+        pipe.owner = self
         return pipe
 
 
@@ -115,5 +181,9 @@ def make_redis(url: str | None, *, timeout_s: float = 2.0, outage_s: float = 5.0
         return client
     import fakeredis
 
-    fake: aioredis.Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+    class InProcess(GuardedRedis, fakeredis.FakeAsyncRedis):  # type: ignore[misc]
+        pass
+
+    fake = InProcess(decode_responses=True)
+    fake.outage = _Outage(0.0)
     return fake

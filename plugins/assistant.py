@@ -79,7 +79,9 @@ def chorus_shutdown() -> None:
 
 
 @hookimpl
-def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     day = message.received_at

@@ -110,7 +110,7 @@ def chorus_shutdown() -> None:
 
 
 @hookimpl
-def chorus_tools(personality: Personality) -> list[Tool]:
+async def chorus_tools(personality: Personality) -> list[Tool]:
     return list(_tools) if personality.name == PERSONALITY.name else []
 
 
@@ -125,7 +125,9 @@ def content_plan(message: Message) -> str:
 
 
 @hookimpl
-def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Content plan", content_plan(message), priority=75)

@@ -101,7 +101,7 @@ def chorus_shutdown() -> None:
 
 
 @hookimpl
-def chorus_tools(personality: Personality) -> list[Tool]:
+async def chorus_tools(personality: Personality) -> list[Tool]:
     if personality.name != PERSONALITY.name or not _sql:
         return []
     return list(_sql[0].tools)
@@ -128,7 +128,9 @@ def conventions() -> str:
 
 
 @hookimpl
-def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Data conventions", conventions(), priority=80)

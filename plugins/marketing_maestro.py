@@ -97,7 +97,9 @@ def brand_brief() -> str:
 
 
 @hookimpl
-def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Brand voice", brand_brief(), priority=80)

@@ -106,7 +106,7 @@ async def chorus_shutdown() -> None:
 
 
 @hookimpl
-def chorus_tools(personality: Personality) -> list[Tool]:
+async def chorus_tools(personality: Personality) -> list[Tool]:
     if personality.name != PERSONALITY.name or not _kb:
         return []
     return list(_kb[0].tools)
@@ -139,7 +139,9 @@ def desk_brief() -> str:
 
 
 @hookimpl
-def chorus_build_context(message: Message, personality: Personality, context: Context) -> None:
+async def chorus_build_context(
+    message: Message, personality: Personality, context: Context
+) -> None:
     if personality.name != PERSONALITY.name:
         return
     context.add("Support desk", desk_brief(), priority=85)

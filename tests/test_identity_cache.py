@@ -47,3 +47,27 @@ async def test_nothing_is_cached_from_a_transaction_that_rolled_back(database: D
     who = await identify(database, cache, message("hi", user="U1", tenant="TGONE"))
     with database.session() as s:
         assert s.get(Tenant, who.tenant_id) is not None
+
+
+async def test_a_known_person_in_a_new_channel_costs_one_statement(database: Database) -> None:
+    from sqlalchemy import event
+
+    from bot.bindings import bind_channel
+
+    cache = IdentityCache()
+    first = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C1"))
+    # Bound by another process: a channel this one has not seen sees it at once.
+    await database.run(
+        lambda s: bind_channel(s, first.tenant_id, "C9", "data_analyst", actor="test")
+    )
+    statements: list[str] = []
+    event.listen(database.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    new = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C2"))
+    bound = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C9"))
+    assert len(statements) == 2 and all("channel_bindings" in s for s in statements)
+    assert new.channel_personality is None and bound.channel_personality == "data_analyst"
+    assert (new.tenant_id, new.user_id) == (first.tenant_id, first.user_id)
+    assert new.conversation_id != bound.conversation_id != first.conversation_id
+    statements.clear()
+    again = await identify(database, cache, message("hi", user="U1", tenant="TB", channel="C9"))
+    assert statements == [] and again == bound

@@ -24,7 +24,7 @@ from bot.settings import Secrets
 from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import AccountLink, AuditEntry, Feedback, Interaction, Memory, Tenant, User
-from tests.conftest import empty_postgres, make_settings, reaction
+from tests.conftest import empty_postgres, make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
 from tests.test_linking import (
     ADA_DISCORD,
@@ -224,3 +224,33 @@ async def test_the_scheduler_works_across_workspaces_as_the_app_role(
             assert {"scheduler.mine", "scheduler.tick"} <= crossed
     finally:
         await app.aclose()
+
+
+async def test_messages_of_several_workspaces_in_flight_at_once_stay_in_their_own(
+    world: OwnerWorld,
+) -> None:
+    """Messages in flight share batches (recall's embeddings and searches, grouped writes):
+    each still reads and writes as its own workspace."""
+    import asyncio
+
+    calls = len(world.llm.history)
+    people = [BO_SLACK, CY_DISCORD, MALLORY] * 4
+    await asyncio.gather(
+        *(
+            world.app.dispatcher.handle_message(message(PROBE, **who), world.transport)
+            for who in people
+        )
+    )
+    prompts = ["\n".join(m.content for m in h) for h in world.llm.history[calls:]]
+    assert len(prompts) == len(people)
+    slack = [p for p in prompts if SLACK_TEAM in p]
+    discord = [p for p in prompts if DISCORD_TEAM in p]
+    assert len(slack) == 4 and len(discord) == 4  # each team's memory, recalled in its own
+    assert not any(SLACK_TEAM in p and DISCORD_TEAM in p for p in prompts)
+    with world.session() as s:
+        rows = s.exec(
+            select(Interaction.tenant_id, User.tenant_id)
+            .join(User)
+            .where(Interaction.request_text == PROBE)
+        ).all()
+    assert len(rows) == len(people) and all(asked_in == home for asked_in, home in rows)

@@ -102,26 +102,29 @@ class IdentityCache:
 
     def lookup(self, msg: Message) -> Who | None:
         """The cached :class:`Who` for ``msg``, or None if any part must be read or written."""
+        who = self.lookup_person(msg)
+        if who is None:
+            return None
+        binding = self.bindings.get((who.tenant_id, msg.channel))
+        if binding is None or time.monotonic() - binding[0] > self.ttl_s:
+            return None
+        return replace(who, channel_personality=binding[1])
+
+    def lookup_person(self, msg: Message) -> Who | None:
+        """The cached :class:`Who` for ``msg`` but for its channel's binding (not looked up);
+        None if the person must be read or written."""
         tenant_id = self.tenants.get((msg.platform, msg.tenant))
         if tenant_id is None:
             return None
         user = self.users.get((tenant_id, msg.user))
-        binding = self.bindings.get((tenant_id, msg.channel))
-        now = time.monotonic()
-        if user is None or binding is None:
-            return None
-        if now - user[0] > self.ttl_s or now - binding[0] > self.ttl_s:
+        if user is None or time.monotonic() - user[0] > self.ttl_s:
             return None
         _fetched, who, last_seen = user
         if utcnow() - last_seen > LAST_SEEN_RESOLUTION:
             return None
         if msg.user_name and who.display_name != msg.user_name:
             return None
-        return replace(
-            who,
-            conversation_id=conversation_id(tenant_id, msg.channel, msg.thread),
-            channel_personality=binding[1],
-        )
+        return replace(who, conversation_id=conversation_id(tenant_id, msg.channel, msg.thread))
 
 
 def _aware(ts: datetime) -> datetime:
@@ -247,9 +250,23 @@ def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
 async def identify(db: Database, cache: IdentityCache, msg: Message) -> Who:
     """Resolve (creating if needed) the tenant and user of ``msg``, and its conversation id.
 
-    Served from ``cache`` when fresh; otherwise one short transaction.
+    Served from ``cache`` when fresh; a person known but a channel not (a new channel) costs
+    one statement, its binding; otherwise one short transaction.
     """
     cached = cache.lookup(msg)
     if cached is not None:
         return cached
+    person = cache.lookup_person(msg)
+    if person is not None:  # a channel not seen lately: only its binding is read
+        tenant_id, channel = person.tenant_id, msg.channel
+        fetched = time.monotonic()
+        binding = await db.run_core(
+            lambda c: c.execute(
+                select(ChannelBinding.personality).where(
+                    ChannelBinding.tenant_id == tenant_id, ChannelBinding.channel == channel
+                )
+            ).scalar()
+        )
+        cache.bindings[(tenant_id, channel)] = (fetched, binding)
+        return replace(person, channel_personality=binding)
     return await db.run(lambda s: identify_sync(s, cache, msg))

@@ -162,7 +162,13 @@ _SLACK = 32
 
 
 def _default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 2))
+    """Up to 2, but no more than the cores this process may run on (a process pinned to one
+    core gains nothing from a second thread, and loses the switches between them)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 2))
 
 
 class MiniLMEmbedder:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from bot.background import Background
+from bot.batching import MicroBatcher
 from bot.identity.who import IdentityCache
 from bot.llm.base import LLMProvider
 from bot.memory.extract import Fact, llm_facts, merge, rule_facts, says_something_about_self
@@ -54,13 +55,15 @@ async def learn_from_exchange(
     memory: MemoryService,
     identity: IdentityCache,
     llm: LLMProvider | None = None,
+    rules: Callable[[str], Awaitable[list[Fact]]] | None = None,
 ) -> list[Fact]:
     """Extract the facts of ``exchange`` and apply them; the facts learned.
 
-    ``llm``: also ask this model (None: rules only). Raises on storage failures; see
+    ``llm``: also ask this model (None: rules only). ``rules``: how to run the rules on a
+    text (default: in the memory thread pool). Raises on storage failures; see
     :meth:`Learner.learn` for the variant that never raises.
     """
-    facts = await memory.run(rule_facts, exchange.text)
+    facts = await (rules(exchange.text) if rules else memory.run(rule_facts, exchange.text))
     if llm is not None and says_something_about_self(exchange.text):
         facts = merge(facts, await llm_facts(llm, exchange.text, exchange.reply))
     if facts:
@@ -95,6 +98,14 @@ class Learner:
         self.llm = llm
         self.identity = identity
         self._background = Background()
+        #: The rules read the exchanges learned from at the same time in one thread hop.
+        self._rules: MicroBatcher[str, list[Fact]] | None = (
+            MicroBatcher(self._rules_of) if memory is not None else None
+        )
+
+    async def _rules_of(self, texts: list[str]) -> list[list[Fact]]:
+        assert self.memory is not None
+        return await self.memory.run(lambda: [rule_facts(t) for t in texts])
 
     @property
     def enabled(self) -> bool:
@@ -133,6 +144,7 @@ class Learner:
                 memory=self.memory,
                 identity=self.identity,
                 llm=self.llm if self.uses_llm else None,
+                rules=self._rules,
             )
         except Exception:
             log.warning(

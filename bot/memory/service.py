@@ -2,6 +2,10 @@
 
 Store work (embedding, SQL, Chroma) runs in a small thread pool, never on the event loop.
 Recall is skipped without any work for people who have nothing remembered yet.
+
+With many messages in flight, recall shares what can be shared: the queries of concurrent
+recalls are embedded together, in one model call (:class:`bot.batching.MicroBatcher`), and
+whether a scope has memories at all is asked in one statement, and then believed for a while.
 """
 
 from __future__ import annotations
@@ -17,17 +21,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
+from sqlalchemy import case
+from sqlmodel import col, func, select
+
+from bot.batching import Failed, MicroBatcher
 from bot.memory.store import Hit, MemoryRecord, MemoryStore, NewMemory, Scope, count_memories
 from bot.settings import MemorySettings
 from bot.storage.db import Database
+from bot.storage.models import Memory
 
 __all__ = ["MemoryService", "Recall"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: How long "this tenant/user has no memories" is believed without asking SQL again.
+#: How long "this tenant/user has no memories" (or "has some") is believed without asking SQL
+#: again. A scope believed to have some that has none costs a search that finds nothing.
 _EMPTY_TTL_S = 30.0
+#: Query texts embedded in one model call at most (concurrent recalls).
+QUERY_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,12 @@ class MemoryService:
         self._store_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chorus-memory")
         self._empty: dict[tuple[uuid.UUID, uuid.UUID | None], float] = {}
+        self._some: dict[tuple[uuid.UUID, uuid.UUID | None], float] = {}
+        #: Concurrent recalls: their queries embedded together, in one model call, then their
+        #: searches one after the other, all in one hop to the memory threads.
+        self.queries: MicroBatcher[tuple[Scope, str, contextvars.Context], Recall] = MicroBatcher(
+            self._recall_many, max_batch=QUERY_BATCH
+        )
 
     @property
     def store(self) -> MemoryStore:
@@ -75,9 +94,46 @@ class MemoryService:
         since = self._empty.get((tenant_id, user_id))
         return since is not None and time.monotonic() - since < _EMPTY_TTL_S
 
+    def _known_some(self, scope: Scope) -> bool:
+        """Whether ``scope``'s person (or team) was lately found to have memories."""
+        if scope.linked:
+            return False
+        since = self._some.get((scope.tenant_id, scope.user_id))
+        return since is not None and time.monotonic() - since < _EMPTY_TTL_S
+
     def _touched(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> None:
         self._empty.pop((tenant_id, user_id), None)
         self._empty.pop((tenant_id, None), None)
+        self._some.pop((tenant_id, user_id), None)
+        self._some.pop((tenant_id, None), None)
+
+    def _has_memories(self, scope: Scope) -> bool:
+        """Whether a search for ``scope`` could find anything (one statement for the tenant
+        and the person; one more per linked account), noted for :meth:`_known_some` and
+        :meth:`_known_empty`."""
+        mine = (
+            func.count(case((col(Memory.user_id) == scope.user_id, 1)))
+            if scope.user_id is not None
+            else func.count(case((col(Memory.user_id).is_(None), 1)))
+        )
+        stmt = select(func.count(), mine).where(
+            Memory.tenant_id == scope.tenant_id, col(Memory.superseded_by).is_(None)
+        )
+        with self.db.session() as session:
+            total, user_count = session.exec(stmt).one()
+        if scope.user_id is None:
+            user_count = 0
+        team_count = int(total) - int(user_count)
+        linked_count = sum(count_memories(self.db, t, u) for t, u in scope.linked)
+        now = time.monotonic()
+        if scope.user_id is not None and user_count == 0:
+            self._empty[(scope.tenant_id, scope.user_id)] = now
+        if team_count <= 0:
+            self._empty[(scope.tenant_id, None)] = now
+        found = user_count > 0 or team_count > 0 or linked_count > 0
+        if found and not scope.linked:
+            self._some[(scope.tenant_id, scope.user_id)] = now
+        return found
 
     async def recall(self, scope: Scope, text: str) -> Recall:
         """Memories and corrections relevant to ``text`` that ``scope`` may see."""
@@ -89,26 +145,36 @@ class MemoryService:
             and self._known_empty(scope.tenant_id, None)
         ):
             return Recall([], [])
+        if not self._known_some(scope) and not await self.run(self._has_memories, scope):
+            return Recall([], [])
+        # With the other recalls in flight; each search runs in its caller's context (its
+        # tenant scope: row-level security).
+        return await self.queries((scope, text, contextvars.copy_context()))
 
-        def work() -> Recall:
-            user_count = (
-                count_memories(self.db, scope.tenant_id, scope.user_id) if scope.user_id else 0
-            )
-            team_count = count_memories(self.db, scope.tenant_id) - user_count
-            linked_count = sum(count_memories(self.db, t, u) for t, u in scope.linked)
-            now = time.monotonic()
-            if scope.user_id is not None and user_count == 0:
-                self._empty[(scope.tenant_id, scope.user_id)] = now
-            if team_count <= 0:
-                self._empty[(scope.tenant_id, None)] = now
-            if user_count == 0 and team_count <= 0 and linked_count == 0:
-                return Recall([], [])
-            hits = self.store.search(
-                scope, text, k=self.settings.top_k * 2, min_score=self.settings.min_score
-            )
-            corrections = [h for h in hits if h.memory.kind == "correction"][:3]
-            others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
-            return Recall(self.store.with_neighbours(others), corrections)
+    def _search(self, scope: Scope, text: str, vector: np.ndarray) -> Recall:
+        hits = self.store.search(
+            scope, text, k=self.settings.top_k * 2, min_score=self.settings.min_score, vector=vector
+        )
+        corrections = [h for h in hits if h.memory.kind == "correction"][:3]
+        others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
+        return Recall(self.store.with_neighbours(others), corrections)
+
+    async def _recall_many(
+        self, asked: list[tuple[Scope, str, contextvars.Context]]
+    ) -> list[Recall | Failed]:
+        """Concurrent recalls in one thread hop: one model call embeds every query, then each
+        search runs (one that fails fails its recall only; the model failing fails them all)."""
+
+        def work() -> list[Recall | Failed]:
+            store = self.store
+            vectors = store.embedder.embed([store.embedding_text(text) for _, text, _ in asked])
+            out: list[Recall | Failed] = []
+            for (scope, text, context), vector in zip(asked, vectors, strict=True):
+                try:
+                    out.append(context.run(self._search, scope, text, vector))
+                except Exception as e:
+                    out.append(Failed(e))
+            return out
 
         return await self.run(work)
 

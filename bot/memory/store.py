@@ -520,6 +520,13 @@ class MemoryStore:
         with self.db.session() as session:
             return int(session.exec(stmt).one())
 
+    @staticmethod
+    def embedding_text(query: str, now: datetime | None = None) -> str:
+        """The text :meth:`search` embeds for ``query``."""
+        when = window(query, now or utcnow())
+        asked = when.rest if when is not None and tokens(when.rest) else query
+        return asked if KEEP_NAMES else _without_names(asked)
+
     def search(
         self,
         scope: Scope,
@@ -530,8 +537,12 @@ class MemoryStore:
         kinds: Iterable[str] | None = None,
         weights: RetrievalWeights | None = None,
         now: datetime | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``k`` memories of ``scope`` that best match ``query``, best first.
+
+        ``vector``: the embedding of :meth:`embedding_text` of ``query``, if the caller has it
+        already (embedded in a batch with other queries: :class:`bot.memory.service.MemoryService`).
 
         Two candidate lists, each chosen in SQL among what ``scope`` may see: the ~100 best
         lexical matches (the database's full-text index) and the ~100 nearest vectors
@@ -550,7 +561,8 @@ class MemoryStore:
         where: list[ColumnElement[bool]] = []
         if kinds is not None:
             where.append(col(Memory.kind).in_(list(kinds)))
-        vector = self.embedder.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
+        if vector is None:
+            vector = self.embedder.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
         with self.db.session() as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))

@@ -114,7 +114,7 @@ async def record(
         if replies:
             conn.execute(REPLY_MESSAGES.insert(), replies)
 
-    await db.run_core(write)
+    await db.run_grouped(write)  # with the interactions of the other messages in flight
     known_conversations.add(who.conversation_id)
     if delivery.ok and generation.outcome == "answered":
         try:

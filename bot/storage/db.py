@@ -16,6 +16,12 @@ Deleted means gone from the files too (people's data, "forget me"): SQLite runs 
 ``secure_delete``, which overwrites deleted content with zeros, and :meth:`Database.scrub`
 truncates the write-ahead log, which still holds older copies of the pages. PostgreSQL keeps
 deleted rows in its files until (auto)vacuum reclaims them; no query can read them.
+
+Writes that many messages in flight each make (an interaction on record, an event on or off
+the inbound journal) go through :meth:`Database.run_grouped`: the calls waiting at the same
+time share one hop to the SQL thread and one transaction (one commit, one fsync), and each
+caller returns once that transaction is committed, so a write is as durable when its caller
+goes on as with :meth:`Database.run_core`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from bot import metrics
+from bot.batching import Failed, MicroBatcher
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
 from bot.storage import tenancy
@@ -45,6 +52,9 @@ __all__ = ["Database", "unreachable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: Grouped writes (:meth:`Database.run_grouped`) in one transaction at most.
+GROUP_MAX = 64
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -153,6 +163,10 @@ class Database:
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 8, thread_name_prefix="chorus-sql"
         )
+        self._groups: dict[
+            tuple[asyncio.AbstractEventLoop, tenancy.TenantScope | None],
+            MicroBatcher[Callable[[Connection], Any], Any],
+        ] = {}
 
     def _scope_transaction(self, conn: Connection) -> None:
         """Write the current tenant scope (:mod:`bot.storage.tenancy`) into the transaction
@@ -247,6 +261,49 @@ class Database:
         def work() -> T:
             with self.engine.begin() as conn:
                 return fn(conn)
+
+        return await self._submit(work)
+
+    async def run_grouped(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` (SQLAlchemy Core) in a transaction it shares with the other
+        grouped calls of the same tenant scope (:mod:`bot.storage.tenancy`) waiting meanwhile
+        (at most :data:`GROUP_MAX`): one hop to the SQL thread
+        and one commit for them all. Returns ``fn``'s result once that transaction is
+        committed.
+
+        ``fn`` must only write through the connection (it may run twice): if the shared
+        transaction fails, each ``fn`` of the group runs again in a transaction of its own, so
+        only the one at fault raises. A database that cannot be reached fails them all.
+        """
+        # Only writes of one tenant scope share a transaction (row-level security: the scope
+        # is the transaction's); the group runs in its first caller's context, so its scope.
+        key = (asyncio.get_running_loop(), tenancy.current())
+        group = self._groups.get(key)
+        if group is None:
+            for old in [other for other in self._groups if other[0].is_closed()]:
+                del self._groups[old]
+            group = self._groups[key] = MicroBatcher(self._run_group, max_batch=GROUP_MAX)
+        return await group(fn)  # type: ignore[no-any-return]
+
+    async def _run_group(self, fns: list[Callable[[Connection], Any]]) -> list[Any]:
+        def work() -> list[Any]:
+            try:
+                with self.engine.begin() as conn:
+                    return [fn(conn) for fn in fns]
+            except Exception as e:
+                if len(fns) == 1 or unreachable(e):
+                    raise
+                log.debug("a grouped write failed (%s); each goes alone", type(e).__name__)
+            out: list[Any] = []
+            for fn in fns:
+                try:
+                    with self.engine.begin() as conn:
+                        out.append(fn(conn))
+                except Exception as e:
+                    if unreachable(e):
+                        raise
+                    out.append(Failed(e))
+            return out
 
         return await self._submit(work)
 
