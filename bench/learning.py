@@ -3,6 +3,7 @@
     python -m bench.learning [--seeds 20] [--first-seed 0] [--teams 8] [--members 6]
                              [--answers 50] [--share 0.7] [--join 30] [--curve person|linear]
                              [--ideal] [--told] [--jobs 1]
+    python -m bench.learning --family [--seeds 3] [--jobs 2]   # see bench.learning_family
 
 The simulator: teams of people with hidden taste. Each person prefers one option per style
 decision (length, formality, structure, emoji) and one personality per request kind (data,
@@ -72,6 +73,7 @@ import json
 import math
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +93,7 @@ from bot.learning.bandit import (
     style_defaults,
     update,
 )
+from bot.learning.bandit.posterior import grid, grid_key
 from bot.personality import Style
 from plugins import assistant, content_creator, data_analyst, marketing_maestro, support_assistant
 
@@ -266,7 +269,14 @@ class Learner:
         user = self.users.setdefault(person.name, State(f"user:{person.name}"))
         decision, specialist = personality_decision(kind), KINDS[kind]
         who = route(
-            team, user, decision, PERSONALITIES, default=specialist, now=now, params=self.params
+            team,
+            user,
+            decision,
+            PERSONALITIES,
+            default=specialist,
+            now=now,
+            params=self.params,
+            rng=self.rng,
         ) or Choice(decision, specialist, {}, {}, specialist)
         style = choose_style(
             team,
@@ -285,7 +295,10 @@ class Learner:
         for t, profile in enumerate(world.profiles):
             team = self.teams.setdefault(t, State(f"team:{t}"))
             for decision in decisions:
-                team.evidence[decision] = {profile[decision]: TOLD_NATS}
+                team.pooled[decision] = {
+                    grid_key(point): {profile[decision]: TOLD_NATS}
+                    for point in grid(decision, self.params)
+                }
                 team.votes[decision] = TOLD_VOTES
         return self
 
@@ -619,7 +632,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--told", action="store_true", help="also the learner told its teams' taste (references)"
     )
+    parser.add_argument(
+        "--family",
+        action="store_true",
+        help="a family of worlds (bench.learning_family; --seeds per world, default 3)",
+    )
     args = parser.parse_args(argv)
+    if args.family:
+        from bench import learning_family  # it builds on this module
+
+        if "--seeds" not in (argv if argv is not None else sys.argv[1:]):
+            args.seeds = 3
+        learning_family.main(args)
+        return
     marks = [n for n in (10, 20, 50) if n <= args.answers]
     started = time.perf_counter()
     names = (*NAMES, *(("ideal",) if args.ideal else ()), *(TOLD if args.told else ()))

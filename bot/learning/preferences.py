@@ -216,10 +216,12 @@ class Preferences:
         """A personality that ratings show suits this kind of request better than the one it
         would go to anyway, or None.
 
-        Routing does not explore (an answer from a surprising personality is a poor way to
-        learn); it follows the evidence, which comes from ratings of every answer, including
-        those people routed themselves with ``ask NAME`` or ``use NAME``. The kind's
-        specialist (:data:`SPECIALISTS`) starts with a head start.
+        Routing samples from the posterior (Thompson sampling, :func:`bandit.route`): its
+        evidence comes from ratings of every answer, including those people routed
+        themselves with ``ask NAME`` or ``use NAME``; the kind's specialist
+        (:data:`SPECIALISTS`) starts with the head start the team's ratings show it deserves
+        (learned, like how much the team predicts its members), so an untried personality is
+        tried about as often as it may be the favourite.
         """
         if not (self.settings.preference_learning and self.settings.adaptation):
             return None
@@ -234,6 +236,7 @@ class Preferences:
             list(available),
             default=default if default in available else None,
             params=self.params,
+            rng=self.rng,
         )
 
     @staticmethod

@@ -191,14 +191,18 @@ def _pool(
         if not sums:
             del points[key]
     now = marginal(decision, points, options, default, params)
-    logs = team.hyper.setdefault(family(decision), {})
+    fam = family(decision)
+    logs = team.hyper.setdefault(fam, {})
     for key, value in now.items():
         logs[key] = logs.get(key, 0.0) + value - was.get(key, 0.0)
+    team.votes[decision] = team.votes.get(decision, 0.0) + votes
+    if team.votes[decision] < _EMPTY:  # every vote taken back: nothing is left
+        del team.votes[decision]
+        points.clear()
     if not points:
         del team.pooled[decision]
-    team.votes[decision] = team.votes.get(decision, 0.0) + votes
-    if team.votes[decision] < _EMPTY:
-        del team.votes[decision]
+    if not any(family(d) == fam for d in team.pooled):
+        del team.hyper[fam]
 
 
 def _apply(
