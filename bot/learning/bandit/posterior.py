@@ -36,6 +36,7 @@ the grid is the single point (``team_share``, ``head_start``): fixed constants.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -63,11 +64,21 @@ def _head_start(decision: str, params: Params) -> float:
 
 def grid(decision: str, params: Params) -> list[tuple[float, float]]:
     """The (share, head start) points a decision's hyperparameters are weighed over."""
+    return list(_grid(decision in STYLE_OPTIONS, params))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(style: bool, params: Params) -> tuple[tuple[float, float], ...]:
     if not params.learn_priors:
-        return [(params.team_share, _head_start(decision, params))]
-    if decision in STYLE_OPTIONS:
-        return [(s, params.style_head_start) for s in params.share_grid]
-    return [(s, h) for s in params.share_grid for h in params.head_start_grid]
+        return ((params.team_share, params.style_head_start if style else params.head_start),)
+    if style:
+        return tuple((s, params.style_head_start) for s in params.share_grid)
+    return tuple((s, h) for s in params.share_grid for h in params.head_start_grid)
+
+
+@functools.lru_cache(maxsize=64)
+def _keyed(style: bool, params: Params) -> tuple[tuple[str, float, float], ...]:
+    return tuple((grid_key(p), p[0], p[1]) for p in _grid(style, params))
 
 
 def grid_key(point: tuple[float, float]) -> str:
@@ -90,7 +101,13 @@ def _options(
 
 
 def _base_h(options: Sequence[str], default: str | None, head_start: float) -> dict[str, float]:
-    weights = {o: head_start if o == default else 1.0 for o in options}
+    """Options alike, ``default`` ``head_start`` times as likely (a shared copy: read only)."""
+    return _base_cached(tuple(options), default, head_start)
+
+
+@functools.lru_cache(maxsize=1024)
+def _base_cached(options: tuple[str, ...], default: str | None, head: float) -> dict[str, float]:
+    weights = {o: head if o == default else 1.0 for o in options}
     total = sum(weights.values())
     return {o: w / total for o, w in weights.items()}
 
@@ -154,10 +171,23 @@ def member_terms(
     params: Params,
 ) -> dict[str, dict[str, float]]:
     """Per grid point (:func:`grid_key`), one member's :func:`_member_terms`."""
+    points = _keyed(decision in STYLE_OPTIONS, params)
+    if not evidence:
+        return {key: {} for key, _, _ in points}
+    top = max(0.0, *(evidence.get(o, 0.0) for o in options))
+    lam = {o: math.exp(evidence.get(o, 0.0) - top) for o in options}
+    rated = [o for o in options if o in evidence]
+    mixes: dict[float, float] = {}
     out = {}
-    for point in grid(decision, params):
-        base = _base_h(options, default, point[1])
-        out[grid_key(point)] = _member_terms(evidence, base, point[0])
+    for key, share, head in points:
+        if head not in mixes:
+            base = _base_h(options, default, head)
+            mixes[head] = sum(base[o] * lam[o] for o in options)
+        mix = (1.0 - share) * mixes[head]
+        unrated = math.log(share * math.exp(-top) + mix)
+        terms = {o: math.log(share * lam[o] + mix) - unrated for o in rated}
+        terms[_UNRATED] = unrated + top
+        out[key] = terms
     return out
 
 
@@ -170,10 +200,9 @@ def marginal(
 ) -> dict[str, float]:
     """Per grid point, ``log Σ_t base_h(t) Π_m L_m(g, t)`` of one decision's pooled sums."""
     out = {}
-    for point in grid(decision, params):
-        key = grid_key(point)
+    for key, _, head in _keyed(decision in STYLE_OPTIONS, params):
         sums = pooled.get(key, {})
-        base = _base_h(options, default, point[1])
+        base = _base_h(options, default, head)
         unrated = sums.get(_UNRATED, 0.0)
         out[key] = unrated + _logsumexp(
             math.log(base[o]) + sums.get(o, 0.0) for o in options if base[o] > 0
@@ -183,7 +212,7 @@ def marginal(
 
 def hyper_weights(team: State | None, decision: str, now: float, params: Params) -> dict[str, float]:
     """Each grid point's posterior weight for ``decision``'s family (flat with no team)."""
-    keys = [grid_key(p) for p in grid(decision, params)]
+    keys = [key for key, _, _ in _keyed(decision in STYLE_OPTIONS, params)]
     logs = team.hyper_at(family(decision), now, params.half_life_s) if team is not None else {}
     return _softmax({k: logs.get(k, 0.0) for k in keys})
 
@@ -214,16 +243,13 @@ def log_prior(
 
     ``mine``: the person's :func:`member_terms` to take out of the team's sums (default:
     computed from their current evidence)."""
-    points = grid(decision, params)
     weights = hyper_weights(team, decision, now, params)
     pooled = team.pooled_at(decision, now, params.half_life_s) if team is not None else {}
     if mine is None:
         own = user.evidence_at(decision, now, params.half_life_s) if user is not None else {}
         mine = member_terms(decision, own, options, default, params) if pooled else {}
     prior = dict.fromkeys(options, 0.0)
-    for point in points:
-        key = grid_key(point)
-        share, head = point
+    for key, share, head in _keyed(decision in STYLE_OPTIONS, params):
         base = _base_h(options, default, head)
         sums, me = pooled.get(key, {}), mine.get(key, {})
         p_team = _softmax(
