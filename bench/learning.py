@@ -201,9 +201,7 @@ def _person(
     noise: tuple[float, float] = (0.05, 0.15),
 ) -> Person:
     taste = {
-        d: profile[d]
-        if rng.random() < share_of(share, d)
-        else _population_pick(d, specialist, rng)
+        d: profile[d] if rng.random() < share_of(share, d) else _population_pick(d, specialist, rng)
         for d in DECISIONS
     }
     main = rng.randrange(len(KINDS))
@@ -448,7 +446,8 @@ class Ideal:
     def _p_up(self) -> np.ndarray:
         if self._up is None:
             self._up = p_up_person(_MISSES, self.noise)
-        return self._up
+        up: np.ndarray = self._up
+        return up
 
     def _prior(self, person: Person) -> tuple[np.ndarray, np.ndarray]:
         profile = self.world.profiles[person.team]
@@ -471,8 +470,9 @@ class Ideal:
         lse = np.log(np.exp(kinds - top).sum(axis=2)) + top[:, :, 0]  # [kind, style]
         logs = style + lse.sum(axis=0) - lse[k]
         joint = logs[:, None] + kinds[k]
-        weights = np.exp(joint - joint.max())
-        return weights / weights.sum()
+        weights: np.ndarray = np.exp(joint - joint.max())
+        posterior: np.ndarray = weights / weights.sum()
+        return posterior
 
     def reply(self, person: Person, kind: str, now: float) -> Reply:
         k = list(KINDS).index(kind)

@@ -84,6 +84,7 @@ FAMILY: tuple[Spec, ...] = (
     Spec("mixed, large, noisy", 0.5, _style(0.9, 0.2, 0.6, 0.0), 0.3, (12, 4), (0.1, 0.25)),
 )
 
+TARGETS = ("regret_ratio_le_0.5", "at20_ge_0.95_ideal", "newcomer_first5_ge_0.9_team_oracle")
 METHODS = ("learner", "baseline", "team", "oracle", "ideal")
 
 
@@ -101,8 +102,7 @@ def _result(trace: Trace) -> Result:
         for best, got in zip(trace.oracle, trace.members, strict=True)
     )
     windows = tuple(
-        statistics.fmean(r for rates in trace.members for r in rates[a - 1 : b])
-        for a, b in WINDOWS
+        statistics.fmean(r for rates in trace.members for r in rates[a - 1 : b]) for a, b in WINDOWS
     )
     at20 = statistics.fmean(rates[19] for rates in trace.members)
     first5 = statistics.fmean(r for rates in trace.newcomers for r in rates[:NEWCOMER_ANSWERS])
@@ -215,12 +215,10 @@ def main(args: argparse.Namespace) -> None:
         )
     overall = _figures({name: _mean(rs) for name, rs in everything.items()})
     _print_world("overall", {name: _mean(rs) for name, rs in everything.items()}, overall)
+    met = {name: figs["targets_met"] for name, figs in per_world.items()}
     every = {
-        target: all(
-            bool(figs["targets_met"][target])  # type: ignore[index]
-            for figs in per_world.values()
-        )
-        for target in overall["targets_met"]  # type: ignore[union-attr]
+        target: all(bool(m[target]) for m in met.values() if isinstance(m, dict))
+        for target in TARGETS
     }
     took = time.perf_counter() - started
     print(f"\n({took:.1f} s, {args.jobs} processes)")

@@ -504,7 +504,9 @@ def _rounded(state: State) -> dict[str, object]:
         d: {k: {o: round(v, 9) for o, v in sums.items()} for k, sums in points.items()}
         for d, points in data["pooled"].items()
     }
-    data["hyper"] = {f: {k: round(v, 9) for k, v in logs.items()} for f, logs in data["hyper"].items()}
+    data["hyper"] = {
+        f: {k: round(v, 9) for k, v in logs.items()} for f, logs in data["hyper"].items()
+    }
     return data
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.learning.bandit import STYLE_OPTIONS, DEFAULT_PARAMS, Params, State
+from bot.learning.bandit import DEFAULT_PARAMS, STYLE_OPTIONS, Params, State
 from bot.learning.bandit.posterior import ROUTING, learned_priors
 from bot.storage.models import PreferenceState, Tenant
 
@@ -51,7 +51,9 @@ def priors_of(
     out = []
     for family in FAMILIES:
         decisions = [
-            d for d in state.decisions if (d.startswith(ROUTING + ":") if family == ROUTING else d == family)
+            d
+            for d in state.decisions
+            if (d.startswith(ROUTING + ":") if family == ROUTING else d == family)
         ]
         votes = sum(state.votes_at(d, now, params.half_life_s) for d in decisions)
         if not decisions or votes <= 0:

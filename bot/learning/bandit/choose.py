@@ -3,8 +3,8 @@
 Each decision's option is drawn from ``P_me`` (:mod:`bot.learning.bandit.posterior`) tempered
 by ``exploration`` (1 samples the posterior itself, less explores less), and a reply lets at
 most one style decision, the most doubtful, depart from its likeliest option
-(``explore_one``); routing (:func:`route`) samples its personality the same way. Everything is deterministic given
-a :class:`random.Random` and explicit times.
+(``explore_one``); routing (:func:`route`) samples its personality the same way.
+Everything is deterministic given a :class:`random.Random` and explicit times.
 """
 
 from __future__ import annotations

@@ -153,8 +153,7 @@ def _recredit(team: State | None, user: State, params: Params) -> None:
             for pick, step in zip(picks, vote.steps, strict=True):
                 _add(user, pick.decision, {pick.option: -step * keep}, 0.0)
             steps = tuple(
-                s * vote.weight
-                for s in _steps(team, user, picks, vote.reward, now, params, priors)
+                s * vote.weight for s in _steps(team, user, picks, vote.reward, now, params, priors)
             )
             for pick, step in zip(picks, steps, strict=True):
                 _add(user, pick.decision, {pick.option: step * keep}, 0.0)

@@ -44,7 +44,6 @@ from bot.learning.bandit.decisions import STYLE_OPTIONS, _Pick
 from bot.learning.bandit.params import DEFAULT_PARAMS, Params
 from bot.learning.bandit.state import State, _now
 
-
 _UNRATED = ""
 """The key, in a pooled decision's grid point, of the sum over members of ``log L_m(g, t)``
 for an option ``t`` nobody rated; other keys hold each rated option's difference to it."""
@@ -210,7 +209,9 @@ def marginal(
     return out
 
 
-def hyper_weights(team: State | None, decision: str, now: float, params: Params) -> dict[str, float]:
+def hyper_weights(
+    team: State | None, decision: str, now: float, params: Params
+) -> dict[str, float]:
     """Each grid point's posterior weight for ``decision``'s family (flat with no team)."""
     keys = [key for key, _, _ in _keyed(decision in STYLE_OPTIONS, params)]
     logs = team.hyper_at(family(decision), now, params.half_life_s) if team is not None else {}
