@@ -120,6 +120,8 @@ STYLES: dict[str, Style] = {
     )
 }
 PERSONALITIES = tuple(STYLES)
+#: The personality that answers when nothing is learned yet (the dispatcher's default).
+DEFAULT_PERSONALITY = assistant.PERSONALITY.name
 
 #: Every decision of a person's taste: four style decisions, a personality per request kind.
 DECISIONS: dict[str, tuple[str, ...]] = {
@@ -275,7 +277,7 @@ class Learner:
             now=now,
             params=self.params,
             rng=self.rng,
-        ) or Choice(decision, specialist, {}, {}, specialist)
+        ) or Choice(decision, DEFAULT_PERSONALITY, {}, {}, specialist)
         style = choose_style(
             team,
             user,

@@ -108,8 +108,6 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
             click.echo(_source_row(source))
         if not sources:
             click.echo("(no answers yet)")
-    if learned:
-        _priors(learned)
     if not figures.overall.ratings:
         click.echo("")
         click.echo(
@@ -117,6 +115,8 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
             "to answers."
         )
         return
+    if learned:
+        _priors(learned)
     path = chart or Path(settings.storage.data_dir) / "stats" / "satisfaction.png"
     render_chart(figures, path, threshold=settings.learning.satisfaction_alert)
     click.echo(f"chart: {path}")

@@ -178,7 +178,8 @@ async def test_satisfaction_per_source_tells_prompt_versions_and_models_apart(
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    table = lines[lines.index("") + 1 : -1]
+    start = lines.index("") + 1
+    table = lines[start : lines.index("", start)]
     assert table[0].split()[:3] == ["PERSONALITY", "PROMPT", "PROVIDER/MODEL"]
     assert [line.split() for line in table[1:]] == [
         ["assistant", a, "cache/fake-1", "1", "0", "0", "-"],

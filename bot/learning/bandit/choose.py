@@ -60,19 +60,21 @@ def route(
     """Which option (personality) answers.
 
     With ``rng``: Thompson sampling (:func:`choose`) from the person's posterior, whose prior
-    is the team's and, with nothing rated yet, the learned chance that the kind's specialist
-    (``default``) is liked; so untried personalities are tried as often as they may be the
-    favourite, and the first answer of a kind is not always the specialist's.
+    is the team's and, for a kind nobody rated yet, the chance the team's ratings of other
+    kinds show that a kind's specialist (``default``) is liked; so untried personalities are
+    tried as often as they may be the favourite, and the first answer of a kind is not always
+    the specialist's. None while neither scope has learned anything at all (a new team: the
+    deployment's default personality answers).
 
     Without ``rng``: the option most likely to be the person's favourite, without exploring
     (the default keeps ties); None when neither scope has learned anything about
     ``decision``.
     """
+    learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
     if rng is not None:
-        if not options:
+        if not options or not learned:
             return None
         return choose(team, user, decision, options, rng, default=default, now=now, params=params)
-    learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
     if decision not in learned or not options:
         return None
     probs = beliefs(team, user, decision, options, default=default, now=now, params=params)
