@@ -28,14 +28,17 @@ The methods, on the same people, the same request kinds and the same reaction dr
 (common random numbers per seed):
 
 * learner: ``bot.learning.bandit`` with its default ``Params``, as the dispatcher uses it.
-  Routing first, without exploring: the personality most likely to be the person's
-  favourite for the request's kind (``route``; the kind's specialist until something is
-  learned, and on ties); then Thompson sampling of each style decision with that
-  personality's style as the default (``choose_style``; a decision the team has not rated
-  keeps the default). A vote updates the person and the team (``update``). The model (see
-  the module's docstring) assumes a logistic reaction curve in the number of misses; its
-  constants were tuned on seeds 100-123 of this simulator (``--first-seed 100 --seeds 24``);
-  the reported figures use seeds 0 upwards.
+  Routing first: a personality for the request's kind sampled from the posterior (``route``
+  with an ``rng``, Thompson sampling; in a team that has rated nothing yet, the default
+  personality ``assistant``, as the dispatcher does); then Thompson sampling of each style
+  decision with that personality's style as the default (``choose_style``; a decision the
+  team has not rated keeps the default). A vote updates the person and the team
+  (``update``). How much a team predicts its members (per routing and per style decision)
+  and how often a kind's specialist is liked are learned from the ratings (see
+  ``bot.learning.bandit.posterior`` and docs/learning.md); the reaction curve and the
+  exploration temperature were tuned on seeds 100-123 of this simulator (``--first-seed 100
+  --seeds 24``); the reported figures use seeds 0 upwards. ``--family`` runs a family of
+  worlds (``bench.learning_family``).
 * baseline: epsilon-greedy Q-learning per person with the same factorisation, one Q-table per
   decision (four style tables, one personality table per request kind), each exploring with
   probability 0.1 and otherwise taking its best entry (ties at random); Q starts at 0 and
