@@ -148,11 +148,15 @@ def _routed(team: State, user: State, decision: str, rng: random.Random) -> str:
 
 
 def test_routing_samples_untried_personalities_and_follows_evidence() -> None:
-    """The first answer of a kind in a new team is not always the specialist's; once the
-    person's ratings show a favourite, routing mostly follows it."""
+    """A team that has rated nothing: the deployment's default (None). Once it has, the
+    first answer of a kind is not always the specialist's; once the person's ratings show a
+    favourite, routing mostly follows it."""
     decision = personality_decision("data")
     rng = random.Random(3)
-    first = Counter(_routed(State(), State(), decision, rng) for _ in range(2000))
+    assert route(State(), State(), decision, NAMES, default="data_analyst", rng=rng) is None
+    rated = State("team")  # a team that rated something else, nothing about data yet
+    rate(rated, State("user:bo"), "length", "short", LENGTHS)
+    first = Counter(_routed(rated, State(), decision, rng) for _ in range(2000))
     assert first.most_common(1)[0][0] == "data_analyst"
     assert sum(n for o, n in first.items() if o != "data_analyst") > 20
     team, ada = State("team"), State("user:ada")
