@@ -14,6 +14,7 @@ from bot.learning.bandit import (
     State,
     beliefs,
     personality_decision,
+    pool,
     route,
     update,
 )
@@ -171,3 +172,25 @@ def test_learned_priors_survive_a_round_trip() -> None:
     assert learned_priors(again, "length", now=T0) == pytest.approx(
         learned_priors(team, "length", now=T0)
     )
+
+
+def test_a_team_rebuilt_from_its_members_is_the_team_they_taught() -> None:
+    """``pool``: a team state kept before the sums were per grid point is rebuilt from its
+    members' states (Preferences does so on load), and it is the same team."""
+    team = State("team")
+    members = [State(f"user:{i}") for i in range(4)]
+    decision = personality_decision("data")
+    for member, liked in zip(members, ["short", "short", "long", "short"], strict=True):
+        rate(team, member, "length", liked, LENGTHS)
+        rate(team, member, decision, "content_creator", NAMES, default="data_analyst", n=2)
+    rebuilt = State("team")
+    for member in members:
+        pool(rebuilt, member, defaults={decision: "data_analyst"}, options={decision: NAMES})
+    # style: the same sums exactly; routing: close (votes were credited while the options a
+    # member had rated were still growing, the rebuild sees them all)
+    for d, rel in (("length", 1e-6), (decision, 0.2)):
+        got, want = learned_priors(rebuilt, d, now=T0), learned_priors(team, d, now=T0)
+        assert got == pytest.approx(want, rel=rel)
+        newcomer = beliefs(rebuilt, State(), d, now=T0)
+        assert newcomer == pytest.approx(beliefs(team, State(), d, now=T0), abs=rel / 2)
+    assert rebuilt.votes == pytest.approx(team.votes)

@@ -24,12 +24,13 @@ evidence about all of them together. The model, module by module:
 * :mod:`~bot.learning.bandit.explain`: :func:`explain`, what was learned and how sure.
 
 The reaction curve's constants and the exploration temperature were tuned on seeds 100-123
-of ``bench/learning.py``'s simulator (the priors are not: they are learned); everything is deterministic given a :class:`random.Random`
-and explicit times, and every state is plain data with ``to_dict``/``from_dict``.
+of ``bench/learning.py``'s simulator (the priors are not: they are learned); everything is
+deterministic given a :class:`random.Random` and explicit times, and every state is plain
+data with ``to_dict``/``from_dict``.
 """
 
 from bot.learning.bandit.choose import choose, choose_style, route
-from bot.learning.bandit.credit import retract, update
+from bot.learning.bandit.credit import pool, retract, update
 from bot.learning.bandit.decisions import (
     STYLE_OPTIONS,
     Choice,
@@ -59,6 +60,7 @@ __all__ = [
     "choose_style",
     "explain",
     "personality_decision",
+    "pool",
     "prune",
     "reset",
     "retract",

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.learning.bandit.curve import _step
-from bot.learning.bandit.decisions import Pick, _Pick, _picks
+from bot.learning.bandit.decisions import STYLE_OPTIONS, Pick, _Pick, _picks
 from bot.learning.bandit.params import DEFAULT_PARAMS, Params
 from bot.learning.bandit.posterior import (
     _log_posterior,
@@ -162,6 +162,32 @@ def _recredit(team: State | None, user: State, params: Params) -> None:
         for d, (opts, default) in shapes.items():
             after = user.evidence_at(d, now, params.half_life_s)
             _pool(team, d, before[d], after, opts, default, params, 0.0)
+
+
+def pool(
+    team: State,
+    member: State,
+    *,
+    defaults: Mapping[str, str] | None = None,
+    options: Mapping[str, Sequence[str]] | None = None,
+    params: Params = DEFAULT_PARAMS,
+) -> None:
+    """Add everything ``member`` learned to ``team``'s sums, as if their votes came now (to
+    rebuild a team from its members, e.g. a state kept before the sums were per grid point).
+    ``defaults``: the option with the head start per decision (the kind's specialist);
+    ``options``: a decision's options beyond those the member rated."""
+    defaults, options = defaults or {}, options or {}
+    now = max(team.at, member.at)
+    team.advance(now, params.half_life_s)
+    for decision in sorted(member.decisions):
+        own = member.evidence_at(decision, now, params.half_life_s)
+        default = defaults.get(decision)
+        known = {*own, *options.get(decision, ()), *([default] if default else [])}
+        opts = list(STYLE_OPTIONS.get(decision, ())) or sorted(known)
+        if not opts:
+            continue
+        votes = member.votes_at(decision, now, params.half_life_s)
+        _pool(team, decision, {}, own, opts, default, params, votes)
 
 
 def _pool(
