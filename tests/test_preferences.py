@@ -237,3 +237,25 @@ async def test_adaptation_off_keeps_defaults_but_still_learns(
     assert app.pm.registry.get("assistant").style.describe() in llm.last_system
     await app.dispatcher.handle_reaction(reaction(answer, "+1"))
     assert "user" in _states(app)
+
+
+async def test_a_team_state_from_before_learned_priors_is_rebuilt_from_its_members(
+    app: Chorus, transport: FakeTransport
+) -> None:
+    await _ask(app, transport, "hello")
+    ada = _last(app)
+    _teach(app, ada.tenant_id, ada.user_id, [("length", "long")], 1, 6)
+    _teach(app, ada.tenant_id, ada.user_id, [("length", "short")], -1, 6)
+    prefs = app.dispatcher.preferences
+    prefs._cache.clear()
+    taught = prefs.states(ada.tenant_id, None)[0]
+    with app.db.session() as s:  # the team's row as an older Chorus kept it: summed evidence
+        row = s.exec(select(PreferenceState).where(col(PreferenceState.user_id).is_(None))).one()
+        row.state = {"format": 2, "evidence": {"length": {"long": 1.0}}, "votes": {"length": 12}}
+        s.add(row)
+    prefs._cache.clear()
+    team = prefs.states(ada.tenant_id, None)[0]
+    assert team.pooled and not team.evidence
+    assert bandit.beliefs(team, None, "length") == pytest.approx(
+        bandit.beliefs(taught, None, "length"), abs=0.05
+    )
