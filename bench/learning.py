@@ -3,6 +3,7 @@
     python -m bench.learning [--seeds 20] [--first-seed 0] [--teams 8] [--members 6]
                              [--answers 50] [--share 0.7] [--join 30] [--curve person|linear]
                              [--ideal] [--told] [--jobs 1]
+    python -m bench.learning --family [--seeds 3] [--jobs 2]   # see bench.learning_family
 
 The simulator: teams of people with hidden taste. Each person prefers one option per style
 decision (length, formality, structure, emoji) and one personality per request kind (data,
@@ -27,14 +28,17 @@ The methods, on the same people, the same request kinds and the same reaction dr
 (common random numbers per seed):
 
 * learner: ``bot.learning.bandit`` with its default ``Params``, as the dispatcher uses it.
-  Routing first, without exploring: the personality most likely to be the person's
-  favourite for the request's kind (``route``; the kind's specialist until something is
-  learned, and on ties); then Thompson sampling of each style decision with that
-  personality's style as the default (``choose_style``; a decision the team has not rated
-  keeps the default). A vote updates the person and the team (``update``). The model (see
-  the module's docstring) assumes a logistic reaction curve in the number of misses; its
-  constants were tuned on seeds 100-123 of this simulator (``--first-seed 100 --seeds 24``);
-  the reported figures use seeds 0 upwards.
+  Routing first: a personality for the request's kind sampled from the posterior (``route``
+  with an ``rng``, Thompson sampling; in a team that has rated nothing yet, the default
+  personality ``assistant``, as the dispatcher does); then Thompson sampling of each style
+  decision with that personality's style as the default (``choose_style``; a decision the
+  team has not rated keeps the default). A vote updates the person and the team
+  (``update``). How much a team predicts its members (per routing and per style decision)
+  and how often a kind's specialist is liked are learned from the ratings (see
+  ``bot.learning.bandit.posterior`` and docs/learning.md); the reaction curve and the
+  exploration temperature were tuned on seeds 100-123 of this simulator (``--first-seed 100
+  --seeds 24``); the reported figures use seeds 0 upwards. ``--family`` runs a family of
+  worlds (``bench.learning_family``).
 * baseline: epsilon-greedy Q-learning per person with the same factorisation, one Q-table per
   decision (four style tables, one personality table per request kind), each exploring with
   probability 0.1 and otherwise taking its best entry (ties at random); Q starts at 0 and
@@ -72,8 +76,9 @@ import json
 import math
 import random
 import statistics
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -91,6 +96,7 @@ from bot.learning.bandit import (
     style_defaults,
     update,
 )
+from bot.learning.bandit.posterior import grid, grid_key
 from bot.personality import Style
 from plugins import assistant, content_creator, data_analyst, marketing_maestro, support_assistant
 
@@ -117,6 +123,8 @@ STYLES: dict[str, Style] = {
     )
 }
 PERSONALITIES = tuple(STYLES)
+#: The personality that answers when nothing is learned yet (the dispatcher's default).
+DEFAULT_PERSONALITY = assistant.PERSONALITY.name
 
 #: Every decision of a person's taste: four style decisions, a personality per request kind.
 DECISIONS: dict[str, tuple[str, ...]] = {
@@ -173,22 +181,37 @@ def _team_profile(specialist: float, rng: random.Random) -> dict[str, str]:
     return {d: _population_pick(d, specialist, rng) for d in DECISIONS}
 
 
+#: How much of each decision a person takes from their team: one share for every decision, or
+#: one per decision (``personality:*`` for every request kind's routing, or each by name).
+Share = float | Mapping[str, float]
+
+
+def share_of(share: Share, decision: str) -> float:
+    """The share of ``decision`` taken from the team."""
+    if isinstance(share, int | float):
+        return float(share)
+    if decision in share:
+        return share[decision]
+    return share["personality:*"] if decision.startswith("personality:") else share["style:*"]
+
+
 def _person(
     name: str,
     team: int,
     profile: dict[str, str],
-    share: float,
+    share: Share,
     specialist: float,
     curve: str,
     rng: random.Random,
+    noise: tuple[float, float] = (0.05, 0.15),
 ) -> Person:
     taste = {
-        d: profile[d] if rng.random() < share else _population_pick(d, specialist, rng)
+        d: profile[d] if rng.random() < share_of(share, d) else _population_pick(d, specialist, rng)
         for d in DECISIONS
     }
     main = rng.randrange(len(KINDS))
     weights = tuple(0.5 if i == main else 0.5 / (len(KINDS) - 1) for i in range(len(KINDS)))
-    return Person(name, team, taste, weights, rng.uniform(0.05, 0.15), curve)
+    return Person(name, team, taste, weights, rng.uniform(*noise), curve)
 
 
 @dataclass(slots=True)
@@ -203,23 +226,28 @@ class World:
 def make_world(
     seed: int,
     teams: int,
-    members: int,
-    share: float = 0.7,
+    members: int | Sequence[int],
+    share: Share = 0.7,
     curve: str = "person",
     specialist: float = 0.75,
+    noise: tuple[float, float] = (0.05, 0.15),
 ) -> World:
+    """``members``: every team's size, or the sizes to cycle through team by team."""
     rng = random.Random(seed)
+    sizes = [members] if isinstance(members, int) else list(members)
     world = World()
     for t in range(teams):
         profile = _team_profile(specialist, rng)
         world.profiles.append(profile)
         world.members.append(
             [
-                _person(f"t{t}u{i}", t, profile, share, specialist, curve, rng)
-                for i in range(members)
+                _person(f"t{t}u{i}", t, profile, share, specialist, curve, rng, noise)
+                for i in range(sizes[t % len(sizes)])
             ]
         )
-        world.newcomers.append(_person(f"t{t}new", t, profile, share, specialist, curve, rng))
+        world.newcomers.append(
+            _person(f"t{t}new", t, profile, share, specialist, curve, rng, noise)
+        )
     return world
 
 
@@ -244,8 +272,15 @@ class Learner:
         user = self.users.setdefault(person.name, State(f"user:{person.name}"))
         decision, specialist = personality_decision(kind), KINDS[kind]
         who = route(
-            team, user, decision, PERSONALITIES, default=specialist, now=now, params=self.params
-        ) or Choice(decision, specialist, {}, {}, specialist)
+            team,
+            user,
+            decision,
+            PERSONALITIES,
+            default=specialist,
+            now=now,
+            params=self.params,
+            rng=self.rng,
+        ) or Choice(decision, DEFAULT_PERSONALITY, {}, {}, specialist)
         style = choose_style(
             team,
             user,
@@ -263,7 +298,10 @@ class Learner:
         for t, profile in enumerate(world.profiles):
             team = self.teams.setdefault(t, State(f"team:{t}"))
             for decision in decisions:
-                team.evidence[decision] = {profile[decision]: TOLD_NATS}
+                team.pooled[decision] = {
+                    grid_key(point): {profile[decision]: TOLD_NATS}
+                    for point in grid(decision, self.params)
+                }
                 team.votes[decision] = TOLD_VOTES
         return self
 
@@ -366,73 +404,85 @@ def p_up_person(misses: np.ndarray, noise: float) -> np.ndarray:
     return noise + (1.0 - 2.0 * noise) * like
 
 
-def style_prior(team: Sequence[str], share: float) -> np.ndarray:
+def style_prior(team: Sequence[str], share: Share) -> np.ndarray:
     """For each of :data:`STYLE_COMBOS`, the chance it is a member's when ``team`` (one option
-    per style decision) is their team's: each option the team's with probability ``share``,
-    otherwise any alike."""
+    per style decision) is their team's: each option the team's with probability ``share``
+    (that decision's), otherwise any alike."""
     sizes = [len(options) for options in STYLE_OPTIONS.values()]
+    shares = [share_of(share, d) for d in STYLE_OPTIONS]
     return np.array(
         [
             math.prod(
-                share * (mine == theirs) + (1 - share) * (1.0 / k)
-                for mine, theirs, k in zip(combo, team, sizes, strict=True)
+                s * (mine == theirs) + (1 - s) * (1.0 / k)
+                for mine, theirs, k, s in zip(combo, team, sizes, shares, strict=True)
             )
             for combo in STYLE_COMBOS
         ]
     )
 
 
+#: For a reply (style combination, personality) and a taste (the same), whether the
+#: personality misses, and the style misses: [reply style, reply personality, taste style,
+#: taste personality].
+_OTHER = np.arange(len(PERSONALITIES))[:, None] != np.arange(len(PERSONALITIES))[None, :]
+_MISSES = STYLE_MISSES[:, None, :, None] + _OTHER[None, :, None, :]
+
+
 @dataclass(slots=True)
 class Ideal:
     """Bayes' rule on the simulator's exact model, knowing each team's profile (a reference).
 
-    The posterior over a person's taste is kept on the grid of style combinations × the
-    personality for every kind; each reply maximises the expected 👍 rate.
+    A person's taste is a style combination and a personality per request kind; a reply of
+    one kind depends on the style and that kind's personality only, so the posterior is kept
+    exactly, factored: a log-prior over style combinations, and per request kind the log of
+    prior × likelihood over (style combination, personality). Each reply maximises the
+    expected 👍 rate under the posterior. ``share``, ``specialist`` and ``noise`` are the
+    world's (a person's noise is taken as the middle of the world's range).
     """
 
     world: World
-    share: float = 0.7
+    share: Share = 0.7
     specialist: float = 0.75
     noise: float = 0.1
-    logs: dict[str, np.ndarray] = field(default_factory=dict)
+    states: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     last: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    _up: np.ndarray | None = None
 
-    def _p_up(self, misses: np.ndarray) -> np.ndarray:
-        return p_up_person(misses, self.noise)
+    def _p_up(self) -> np.ndarray:
+        if self._up is None:
+            self._up = p_up_person(_MISSES, self.noise)
+        up: np.ndarray = self._up
+        return up
 
-    def _pick(self, decision: str, option: str) -> float:
-        if decision.startswith("personality:"):
-            own = KINDS[decision.split(":", 1)[1]]
-            return self.specialist if option == own else (1 - self.specialist) / 4
-        return 1.0 / len(DECISIONS[decision])
-
-    def _prior(self, person: Person) -> np.ndarray:
+    def _prior(self, person: Person) -> tuple[np.ndarray, np.ndarray]:
         profile = self.world.profiles[person.team]
-
-        def prob(decision: str, option: str) -> float:
-            team = self.share * (option == profile[decision])
-            return team + (1 - self.share) * self._pick(decision, option)
-
         style = np.log(style_prior(tuple(profile[d] for d in STYLE_OPTIONS), self.share))
-        logs = style.reshape(-1, *([1] * len(KINDS)))
+        kinds = np.zeros((len(KINDS), len(STYLE_COMBOS), len(PERSONALITIES)))
         for i, kind in enumerate(KINDS):
-            who = np.log([prob(personality_decision(kind), p) for p in PERSONALITIES])
-            shape = [1] * (1 + len(KINDS))
-            shape[1 + i] = len(PERSONALITIES)
-            logs = logs + who.reshape(shape)
-        return logs
+            decision = personality_decision(kind)
+            s = share_of(self.share, decision)
+            for j, p in enumerate(PERSONALITIES):
+                pick = self.specialist if p == KINDS[kind] else (1 - self.specialist) / 4
+                kinds[i, :, j] = math.log(s * (p == profile[decision]) + (1 - s) * pick)
+        return style, kinds
+
+    def _posterior(self, person: Person, k: int) -> np.ndarray:
+        """Over (style combination, personality for kind ``k``)."""
+        if person.name not in self.states:
+            self.states[person.name] = self._prior(person)
+        style, kinds = self.states[person.name]
+        top = kinds.max(axis=2, keepdims=True)
+        lse = np.log(np.exp(kinds - top).sum(axis=2)) + top[:, :, 0]  # [kind, style]
+        logs = style + lse.sum(axis=0) - lse[k]
+        joint = logs[:, None] + kinds[k]
+        weights: np.ndarray = np.exp(joint - joint.max())
+        posterior: np.ndarray = weights / weights.sum()
+        return posterior
 
     def reply(self, person: Person, kind: str, now: float) -> Reply:
-        if person.name not in self.logs:
-            self.logs[person.name] = self._prior(person)
-        logs = self.logs[person.name]
         k = list(KINDS).index(kind)
-        weights = np.exp(logs - logs.max())
-        marginal = weights.sum(axis=tuple(1 + j for j in range(len(KINDS)) if j != k))
-        marginal /= marginal.sum()  # style combination × personality for this kind
-        other = np.arange(len(PERSONALITIES))[:, None] != np.arange(len(PERSONALITIES))[None, :]
-        misses = STYLE_MISSES[:, None, :, None] + other[None, :, None, :]
-        expected = np.tensordot(self._p_up(misses), marginal, axes=([2, 3], [0, 1]))
+        posterior = self._posterior(person, k)
+        expected = np.tensordot(self._p_up(), posterior, axes=([2, 3], [0, 1]))
         s, p = np.unravel_index(int(np.argmax(expected)), expected.shape)
         self.last[person.name] = (k, int(s), int(p))
         reply = dict(zip(STYLE_OPTIONS, STYLE_COMBOS[int(s)], strict=True))
@@ -441,13 +491,8 @@ class Ideal:
 
     def feedback(self, person: Person, reward: int, now: float) -> None:
         k, s, p = self.last.pop(person.name)
-        shape = [1] * (1 + len(KINDS))
-        shape[1 + k] = len(PERSONALITIES)
-        misses = STYLE_MISSES[s].reshape(-1, *([1] * len(KINDS))) + (
-            np.arange(len(PERSONALITIES)) != p
-        ).reshape(shape)
-        up = self._p_up(misses)
-        self.logs[person.name] = self.logs[person.name] + np.log(up if reward > 0 else 1 - up)
+        up = self._p_up()[s, p]
+        self.states[person.name][1][k] += np.log(up if reward > 0 else 1 - up)
 
 
 @dataclass(slots=True)
@@ -592,7 +637,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--told", action="store_true", help="also the learner told its teams' taste (references)"
     )
+    parser.add_argument(
+        "--family",
+        action="store_true",
+        help="a family of worlds (bench.learning_family; --seeds per world, default 3)",
+    )
     args = parser.parse_args(argv)
+    if args.family:
+        from bench import learning_family  # it builds on this module
+
+        if "--seeds" not in (argv if argv is not None else sys.argv[1:]):
+            args.seeds = 3
+        learning_family.main(args)
+        return
     marks = [n for n in (10, 20, 50) if n <= args.answers]
     started = time.perf_counter()
     names = (*NAMES, *(("ideal",) if args.ideal else ()), *(TOLD if args.told else ()))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from bot.cli_common import find_tenant, open_storage, tenant_option
+from bot.learning.priors import TeamPriors, team_priors
 from bot.learning.ratings import Weights, effective_ratings
 from bot.learning.sources import SourceStats, compute_sources
 from bot.learning.stats import PersonalityStats, compute_stats, render_chart
@@ -34,6 +35,22 @@ def _source_row(s: SourceStats) -> str:
     )
 
 
+def _priors(teams: list[TeamPriors]) -> None:
+    """How much each team predicts its members, as its ratings show (learned, not set)."""
+    click.echo("")
+    click.echo(
+        "Learned from the ratings: how much the team predicts a member (share, 0–1) and, "
+        "for routing, how many times likelier a kind's specialist is a priori"
+    )
+    click.echo(f"{'WORKSPACE':<28} {'DECISION':<12} {'SHARE':>6} {'SPECIALIST':>10} {'VOTES':>7}")
+    for team in teams:
+        for p in team.priors:
+            head = "" if p.head_start is None else f"×{p.head_start:.1f}"
+            click.echo(
+                f"{team.tenant:<28} {p.family:<12} {p.share:>6.2f} {head:>10} {p.votes:>7.0f}"
+            )
+
+
 @click.command()
 @tenant_option
 @click.option(
@@ -58,6 +75,7 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
             tenant_id = find_tenant(session, tenant).id if tenant else None
             ratings = effective_ratings(session, weights, tenant_id=tenant_id)
             figures = compute_stats(session, weights, tenant_id=tenant_id, ratings=ratings)
+            learned = team_priors(session, tenant_id)
             sources = (
                 compute_sources(session, weights, tenant_id=tenant_id, ratings=ratings)
                 if by_source
@@ -97,6 +115,8 @@ def stats(ctx: click.Context, tenant: str | None, chart: Path | None, by_source:
             "to answers."
         )
         return
+    if learned:
+        _priors(learned)
     path = chart or Path(settings.storage.data_dir) / "stats" / "satisfaction.png"
     render_chart(figures, path, threshold=settings.learning.satisfaction_alert)
     click.echo(f"chart: {path}")

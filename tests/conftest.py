@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import sqlite3
 import sys
 import uuid
@@ -169,6 +170,7 @@ async def app(settings: Settings, llm: FakeLLM) -> AsyncIterator[Chorus]:
     chorus = await Chorus.create(
         settings, Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
     )
+    chorus.dispatcher.preferences.rng = random.Random(0)  # routing and style draws reproducible
     yield chorus
     await chorus.aclose()
 

@@ -178,7 +178,8 @@ async def test_satisfaction_per_source_tells_prompt_versions_and_models_apart(
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    table = lines[lines.index("") + 1 : -1]
+    start = lines.index("") + 1
+    table = lines[start : lines.index("", start)]
     assert table[0].split()[:3] == ["PERSONALITY", "PROMPT", "PROVIDER/MODEL"]
     assert [line.split() for line in table[1:]] == [
         ["assistant", a, "cache/fake-1", "1", "0", "0", "-"],
@@ -186,6 +187,14 @@ async def test_satisfaction_per_source_tells_prompt_versions_and_models_apart(
         ["assistant", "3", "fake/fake-2", "1", "0", "1", "0%"],
         ["data_analyst", d, "fake/fake-1", "2", "1", "0", "100%"],
     ]
+    # what the team's ratings show: how much it predicts a member, learned per decision
+    learned = lines[lines.index("", start) + 2 :]
+    assert learned[0].split() == ["WORKSPACE", "DECISION", "SHARE", "SPECIALIST", "VOTES"]
+    rows = {line.split()[1]: line.split() for line in learned[1:] if line.startswith("test:T1")}
+    assert {"personality", "length", "formality", "structure", "emoji"} <= rows.keys()
+    assert all(0 <= float(row[2]) <= 1 for row in rows.values())
+    assert rows["personality"][3].startswith("×") and len(rows["length"]) == 4
+    assert not any(line.startswith("test:T2") for line in learned)  # --tenant: this one only
 
 
 async def test_chat_stats_set_a_personalitys_prompt_versions_side_by_side(

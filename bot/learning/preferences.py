@@ -128,6 +128,21 @@ class Preferences:
             stmt = stmt.with_for_update()
         return session.exec(stmt).first()
 
+    def _upgrade(self, session: Session, tenant_id: uuid.UUID, team: State) -> None:
+        """A team state kept before the team's sums were per grid point (learned priors):
+        rebuilt from its members' states, so nothing they taught is lost."""
+        if not team.evidence or team.pooled:
+            return
+        stmt = select(PreferenceState).where(PreferenceState.tenant_id == tenant_id)
+        rows = session.exec(stmt.where(col(PreferenceState.user_id).is_not(None))).all()
+        team.evidence.clear()
+        team.votes.clear()
+        defaults = {bandit.personality_decision(k): p for k, p in SPECIALISTS.items()}
+        for row in rows:
+            if row.state:
+                member = State.from_dict(row.state, self.params)
+                bandit.pool(team, member, defaults=defaults, params=self.params)
+
     def _load(self, tenant_id: uuid.UUID, user_id: uuid.UUID | None) -> State:
         key = _key(tenant_id, user_id)
         cached = self._cache.get(key)
@@ -140,6 +155,8 @@ class Preferences:
                 if row is not None and row.state
                 else State()
             )
+            if user_id is None:
+                self._upgrade(session, tenant_id, state)
         self._cache[key] = (time.monotonic(), state)
         return state
 
@@ -216,10 +233,12 @@ class Preferences:
         """A personality that ratings show suits this kind of request better than the one it
         would go to anyway, or None.
 
-        Routing does not explore (an answer from a surprising personality is a poor way to
-        learn); it follows the evidence, which comes from ratings of every answer, including
-        those people routed themselves with ``ask NAME`` or ``use NAME``. The kind's
-        specialist (:data:`SPECIALISTS`) starts with a head start.
+        Routing samples from the posterior (Thompson sampling, :func:`bandit.route`): its
+        evidence comes from ratings of every answer, including those people routed
+        themselves with ``ask NAME`` or ``use NAME``; the kind's specialist
+        (:data:`SPECIALISTS`) starts with the head start the team's ratings show it deserves
+        (learned, like how much the team predicts its members), so an untried personality is
+        tried about as often as it may be the favourite.
         """
         if not (self.settings.preference_learning and self.settings.adaptation):
             return None
@@ -234,6 +253,7 @@ class Preferences:
             list(available),
             default=default if default in available else None,
             params=self.params,
+            rng=self.rng,
         )
 
     @staticmethod
@@ -299,6 +319,7 @@ class Preferences:
             team_row = self._row(session, tenant_id, None, lock=True)
             user_row = self._row(session, home_tenant, home_user, lock=True)
             team = self._state(team_row)
+            self._upgrade(session, tenant_id, team)
             user = self._state(user_row)
             if before[0] != 0:
                 voted_at = (before[1] or utcnow()).timestamp()

@@ -14,21 +14,23 @@ evidence about all of them together. The model, module by module:
 * :mod:`~bot.learning.bandit.state`: what has been learned, as plain data (:class:`State`,
   :class:`Vote`, the person's ledger), its *decay*, :func:`reset` and :func:`prune`.
 * :mod:`~bot.learning.bandit.posterior`: the *hierarchy*, a person's prior being what the rest
-  of their team likes; :func:`beliefs`.
+  of their team likes, as strongly as the team's ratings show its members follow it (the
+  share, and the specialist's head start, are learned per team); :func:`beliefs`.
 * :mod:`~bot.learning.bandit.curve` and :mod:`~bot.learning.bandit.credit`: *credit*, how a
   vote on a whole reply becomes evidence for each of its choices (:func:`update`,
   :func:`retract`, and re-crediting recent votes).
 * :mod:`~bot.learning.bandit.choose`: *Thompson sampling* (:func:`choose`,
-  :func:`choose_style`) and routing (:func:`route`).
+  :func:`choose_style`) and routing (:func:`route`, sampled too).
 * :mod:`~bot.learning.bandit.explain`: :func:`explain`, what was learned and how sure.
 
-The reaction curve's constants and the rest of :class:`Params` were tuned on seeds 100-123 of
-``bench/learning.py``'s simulator; everything is deterministic given a :class:`random.Random`
-and explicit times, and every state is plain data with ``to_dict``/``from_dict``.
+The reaction curve's constants and the exploration temperature were tuned on seeds 100-123
+of ``bench/learning.py``'s simulator (the priors are not: they are learned); everything is
+deterministic given a :class:`random.Random` and explicit times, and every state is plain
+data with ``to_dict``/``from_dict``.
 """
 
 from bot.learning.bandit.choose import choose, choose_style, route
-from bot.learning.bandit.credit import retract, update
+from bot.learning.bandit.credit import pool, retract, update
 from bot.learning.bandit.decisions import (
     STYLE_OPTIONS,
     Choice,
@@ -58,6 +60,7 @@ __all__ = [
     "choose_style",
     "explain",
     "personality_decision",
+    "pool",
     "prune",
     "reset",
     "retract",

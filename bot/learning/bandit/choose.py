@@ -3,8 +3,8 @@
 Each decision's option is drawn from ``P_me`` (:mod:`bot.learning.bandit.posterior`) tempered
 by ``exploration`` (1 samples the posterior itself, less explores less), and a reply lets at
 most one style decision, the most doubtful, depart from its likeliest option
-(``explore_one``); routing (:func:`route`) does not explore. Everything is deterministic given
-a :class:`random.Random` and explicit times.
+(``explore_one``); routing (:func:`route`) samples its personality the same way.
+Everything is deterministic given a :class:`random.Random` and explicit times.
 """
 
 from __future__ import annotations
@@ -55,14 +55,26 @@ def route(
     default: str | None = None,
     now: float | None = None,
     params: Params = DEFAULT_PARAMS,
+    rng: random.Random | None = None,
 ) -> Choice | None:
-    """The option most likely to be the person's favourite, without exploring (the default
-    keeps ties); None when neither scope has learned anything about ``decision``.
+    """Which option (personality) answers.
 
-    For routing: an answer from a surprising personality is a poor way to learn, so routing
-    follows the evidence, which comes from every rated answer.
+    With ``rng``: Thompson sampling (:func:`choose`) from the person's posterior, whose prior
+    is the team's and, for a kind nobody rated yet, the chance the team's ratings of other
+    kinds show that a kind's specialist (``default``) is liked; so untried personalities are
+    tried as often as they may be the favourite, and the first answer of a kind is not always
+    the specialist's. None while neither scope has learned anything at all (a new team: the
+    deployment's default personality answers).
+
+    Without ``rng``: the option most likely to be the person's favourite, without exploring
+    (the default keeps ties); None when neither scope has learned anything about
+    ``decision``.
     """
     learned = set[str]().union(*(s.decisions for s in (team, user) if s is not None))
+    if rng is not None:
+        if not options or not learned:
+            return None
+        return choose(team, user, decision, options, rng, default=default, now=now, params=params)
     if decision not in learned or not options:
         return None
     probs = beliefs(team, user, decision, options, default=default, now=now, params=params)

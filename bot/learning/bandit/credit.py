@@ -19,14 +19,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.learning.bandit.curve import _step
-from bot.learning.bandit.decisions import Pick, _Pick, _picks
+from bot.learning.bandit.decisions import STYLE_OPTIONS, Pick, _Pick, _picks
 from bot.learning.bandit.params import DEFAULT_PARAMS, Params
 from bot.learning.bandit.posterior import (
-    _base,
-    _contribution,
     _log_posterior,
     _pick_options,
     _softmax,
+    family,
+    log_prior,
+    marginal,
+    member_terms,
 )
 from bot.learning.bandit.state import _EMPTY, _LEDGER, State, Vote, _keep, _now
 
@@ -38,15 +40,15 @@ def _steps(
     reward: int,
     now: float,
     params: Params,
-    others: Mapping[str, Mapping[str, float]] | None = None,
+    priors: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[float]:
     hit = []
     for p in picks:
         options = _pick_options(p, team, user)
         if p.default is not None and p.default not in options:
             raise ValueError(f"default {p.default!r} is not one of the options for {p.decision!r}")
-        apart = None if others is None else others.get(p.decision)
-        logits = _log_posterior(team, user, p.decision, options, p.default, now, params, apart)
+        prior = None if priors is None else priors.get(p.decision)
+        logits = _log_posterior(team, user, p.decision, options, p.default, now, params, prior)
         hit.append(_softmax(logits)[p.option])
     return [
         _step([h for j, h in enumerate(hit) if j != i], params, reward) for i in range(len(picks))
@@ -136,16 +138,13 @@ def _recredit(team: State | None, user: State, params: Params) -> None:
     if params.recredit <= 0 or first >= len(user.ledger):
         return
     latest = {p.decision: p for v in user.ledger[first:] for p in v.pick_list()}
-    now, share = user.at, params.team_share
-    bases = {
-        d: _base(d, _pick_options(p, team, user), p.default, params) for d, p in latest.items()
+    now = user.at
+    shapes = {d: (_pick_options(p, team, user), p.default) for d, p in latest.items()}
+    before = {d: user.evidence_at(d, now, params.half_life_s) for d in latest}
+    priors = {  # the team without the person, fixed while their own votes are re-credited
+        d: log_prior(team, user, d, opts, default, now, params)
+        for d, (opts, default) in shapes.items()
     }
-    before = {d: _contribution(user.evidence.get(d, {}), bases[d], share) for d in latest}
-    others: dict[str, dict[str, float]] = {}
-    if team is not None:
-        for d, base in bases.items():
-            pooled = team.evidence_at(d, now, params.half_life_s)
-            others[d] = {o: pooled.get(o, 0.0) - before[d].get(o, 0.0) for o in base}
     for _ in range(params.recredit_sweeps):
         for i in range(first, len(user.ledger)):
             vote = user.ledger[i]
@@ -154,17 +153,81 @@ def _recredit(team: State | None, user: State, params: Params) -> None:
             for pick, step in zip(picks, vote.steps, strict=True):
                 _add(user, pick.decision, {pick.option: -step * keep}, 0.0)
             steps = tuple(
-                s * vote.weight
-                for s in _steps(team, user, picks, vote.reward, now, params, others or None)
+                s * vote.weight for s in _steps(team, user, picks, vote.reward, now, params, priors)
             )
             for pick, step in zip(picks, steps, strict=True):
                 _add(user, pick.decision, {pick.option: step * keep}, 0.0)
             user.ledger[i] = replace(vote, steps=steps)
     if team is not None:
-        for d, base in bases.items():
-            after = _contribution(user.evidence.get(d, {}), base, share)
-            change = {o: after.get(o, 0.0) - before[d].get(o, 0.0) for o in base}
-            _add(team, d, change, 0.0)
+        for d, (opts, default) in shapes.items():
+            after = user.evidence_at(d, now, params.half_life_s)
+            _pool(team, d, before[d], after, opts, default, params, 0.0)
+
+
+def pool(
+    team: State,
+    member: State,
+    *,
+    defaults: Mapping[str, str] | None = None,
+    options: Mapping[str, Sequence[str]] | None = None,
+    params: Params = DEFAULT_PARAMS,
+) -> None:
+    """Add everything ``member`` learned to ``team``'s sums, as if their votes came now (to
+    rebuild a team from its members, e.g. a state kept before the sums were per grid point).
+    ``defaults``: the option with the head start per decision (the kind's specialist);
+    ``options``: a decision's options beyond those the member rated."""
+    defaults, options = defaults or {}, options or {}
+    now = max(team.at, member.at)
+    team.advance(now, params.half_life_s)
+    for decision in sorted(member.decisions):
+        own = member.evidence_at(decision, now, params.half_life_s)
+        default = defaults.get(decision)
+        known = {*own, *options.get(decision, ()), *([default] if default else [])}
+        opts = list(STYLE_OPTIONS.get(decision, ())) or sorted(known)
+        if not opts:
+            continue
+        votes = member.votes_at(decision, now, params.half_life_s)
+        _pool(team, decision, {}, own, opts, default, params, votes)
+
+
+def _pool(
+    team: State,
+    decision: str,
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    options: Sequence[str],
+    default: str | None,
+    params: Params,
+    votes: float,
+) -> None:
+    """A member's evidence on ``decision`` went from ``before`` to ``after``: the team's
+    pooled sums and its family's marginal likelihoods follow by difference."""
+    old = member_terms(decision, before, options, default, params)
+    new = member_terms(decision, after, options, default, params)
+    points = team.pooled.setdefault(decision, {})
+    was = marginal(decision, points, options, default, params)
+    for key in set(old) | set(new):
+        sums = points.setdefault(key, {})
+        a, b = old.get(key, {}), new.get(key, {})
+        for option in set(a) | set(b):
+            sums[option] = sums.get(option, 0.0) + b.get(option, 0.0) - a.get(option, 0.0)
+            if abs(sums[option]) < _EMPTY:
+                del sums[option]
+        if not sums:
+            del points[key]
+    now = marginal(decision, points, options, default, params)
+    fam = family(decision)
+    logs = team.hyper.setdefault(fam, {})
+    for key, value in now.items():
+        logs[key] = logs.get(key, 0.0) + value - was.get(key, 0.0)
+    team.votes[decision] = team.votes.get(decision, 0.0) + votes
+    if team.votes[decision] < _EMPTY:  # every vote taken back: nothing is left
+        del team.votes[decision]
+        points.clear()
+    if not points:
+        del team.pooled[decision]
+    if not any(family(d) == fam for d in team.pooled):
+        del team.hyper[fam]
 
 
 def _apply(
@@ -186,18 +249,15 @@ def _apply(
     keep = _keep(ref - at, params.half_life_s)
     for pick, step in zip(picks, steps, strict=True):
         decision, option = pick.decision, pick.option
-        base = _base(decision, _pick_options(pick, team, user), pick.default, params)
+        options, default = _pick_options(pick, team, user), pick.default
         if user is not None:
-            before = _contribution(user.evidence.get(decision, {}), base, params.team_share)
+            before = user.evidence_at(decision, ref, params.half_life_s)
             _add(user, decision, {option: sign * step * keep}, sign * weight * keep)
-            after = _contribution(user.evidence.get(decision, {}), base, params.team_share)
+            after = user.evidence_at(decision, ref, params.half_life_s)
         else:  # a vote nobody owns counts as a member of its own
-            before = {}
-            alone = _contribution({option: step * keep}, base, params.team_share)
-            after = {o: sign * v for o, v in alone.items()}
+            before, after = ({}, {option: step * keep}) if sign > 0 else ({option: step * keep}, {})
         if team is not None:
-            change = {o: after.get(o, 0.0) - before.get(o, 0.0) for o in set(before) | set(after)}
-            _add(team, decision, change, sign * weight * keep)
+            _pool(team, decision, before, after, options, default, params, sign * weight * keep)
 
 
 def _add(state: State, decision: str, change: Mapping[str, float], votes: float) -> None:

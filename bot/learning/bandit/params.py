@@ -23,9 +23,13 @@ _DAY = 86_400.0
 class Params:
     """The learner's constants (``bench/learning.py`` measures them; see the module doc).
 
-    ``team_share``: how often a person's favourite is their team's. ``head_start``: how many
-    times likelier than another option the default is a priori, for routing (the kind's
-    specialist); ``style_head_start`` the same for a personality's own style. ``like_floor``,
+    ``learn_priors`` (on): how often a person's favourite is their team's (the *share*) and how
+    many times likelier than another option the kind's specialist is a priori (the *head
+    start*) are learned from the ratings, per team, over ``share_grid`` × ``head_start_grid``
+    (:mod:`~bot.learning.bandit.posterior`); the grids span "nothing shared" to "almost all",
+    and "specialists rarely liked" to "almost always", with every point alike a priori. Off:
+    the constants ``team_share`` and ``head_start`` are used instead. ``style_head_start`` is
+    how many times likelier a personality's own style option is a priori. ``like_floor``,
     ``like_slope`` and ``like_midpoint`` shape the reaction curve. ``max_weight`` caps a vote's
     weight, ``max_step`` the evidence (nats) one vote of weight 1 may add to an option.
     ``half_life_s`` is how long evidence takes to lose half its weight; ``exploration`` is the
@@ -35,6 +39,9 @@ class Params:
     after each vote, ``recredit_sweeps`` how many times (0 keeps the credit given at first).
     """
 
+    learn_priors: bool = True
+    share_grid: tuple[float, ...] = (0.0, 0.3, 0.55, 0.75, 0.9, 0.97)
+    head_start_grid: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0)
     team_share: float = 0.7
     head_start: float = 10.0
     style_head_start: float = 1.0
@@ -57,6 +64,10 @@ class Params:
             )
         if not 0 <= self.team_share < 1:
             raise ValueError("team_share must be at least 0 and below 1")
+        if not self.share_grid or not all(0 <= s < 1 for s in self.share_grid):
+            raise ValueError("share_grid must hold shares at least 0 and below 1")
+        if not self.head_start_grid or min(self.head_start_grid) <= 0:
+            raise ValueError("head_start_grid must hold positive head starts")
         if self.head_start <= 0 or self.style_head_start <= 0:
             raise ValueError("head_start and style_head_start must be positive")
         if self.recredit < 0 or self.recredit_sweeps < 0:

@@ -95,6 +95,11 @@ class State:
     measured at time ``at``. ``ledger`` holds a person's recent votes for retraction;
     ``scope`` is a free label (e.g. ``"team:T1"``) kept for auditing.
 
+    A team's state also holds what its members' evidence says about the team's favourite and
+    about how much the team predicts its members (:mod:`~bot.learning.bandit.posterior`):
+    ``pooled`` maps decision → grid point → option → the sum over members of ``log L_m`` and
+    ``hyper`` maps a family of decisions → grid point → its log marginal likelihood.
+
     ``requested`` is not learned: the option a person asked for per decision ("keep answers
     short"), which :func:`~bot.learning.bandit.choose.choose_style` takes over what was
     learned until they ask otherwise; the evidence keeps learning beneath it.
@@ -106,11 +111,28 @@ class State:
     at: float = 0.0
     ledger: list[Vote] = field(default_factory=list)
     requested: dict[str, str] = field(default_factory=dict)
+    pooled: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    hyper: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def decisions(self) -> set[str]:
         """The decisions this scope has learned something about."""
-        return set(self.votes) | set(self.evidence)
+        return set(self.votes) | set(self.evidence) | set(self.pooled)
+
+    def pooled_at(
+        self, decision: str, now: float, half_life_s: float
+    ) -> dict[str, dict[str, float]]:
+        """One decision's pooled sums per grid point as they stand at ``now`` (a copy)."""
+        keep = _keep(now - self.at, half_life_s)
+        return {
+            k: {o: v * keep for o, v in sums.items()}
+            for k, sums in self.pooled.get(decision, {}).items()
+        }
+
+    def hyper_at(self, family: str, now: float, half_life_s: float) -> dict[str, float]:
+        """One family's log marginal likelihood per grid point at ``now`` (a copy)."""
+        keep = _keep(now - self.at, half_life_s)
+        return {k: v * keep for k, v in self.hyper.get(family, {}).items()}
 
     def evidence_at(self, decision: str, now: float, half_life_s: float) -> dict[str, float]:
         """One decision's evidence as it stands at ``now`` (a copy)."""
@@ -131,6 +153,13 @@ class State:
                 options[option] *= keep
         for decision in self.votes:
             self.votes[decision] *= keep
+        for points in self.pooled.values():
+            for sums in points.values():
+                for option in sums:
+                    sums[option] *= keep
+        for logs in self.hyper.values():
+            for key in logs:
+                logs[key] *= keep
         self.at = now
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +172,11 @@ class State:
             "votes": dict(self.votes),
             "ledger": [v.to_dict() for v in self.ledger],
             "requested": dict(self.requested),
+            "pooled": {
+                d: {k: dict(sums) for k, sums in points.items()}
+                for d, points in self.pooled.items()
+            },
+            "hyper": {f: dict(logs) for f, logs in self.hyper.items()},
         }
 
     @classmethod
@@ -163,6 +197,17 @@ class State:
             at=float(data.get("at", 0.0)),
             ledger=[Vote.from_dict(v) for v in data.get("ledger", [])],
             requested={str(d): str(o) for d, o in data.get("requested", {}).items()},
+            pooled={
+                str(d): {
+                    str(k): {str(o): float(v) for o, v in sums.items()}
+                    for k, sums in points.items()
+                }
+                for d, points in data.get("pooled", {}).items()
+            },
+            hyper={
+                str(f): {str(k): float(v) for k, v in logs.items()}
+                for f, logs in data.get("hyper", {}).items()
+            },
         )
 
 
@@ -200,9 +245,13 @@ def reset(state: State, decision: str | None = None) -> None:
         state.evidence.clear()
         state.votes.clear()
         state.ledger.clear()
+        state.pooled.clear()
+        state.hyper.clear()
         return
     state.evidence.pop(decision, None)
     state.votes.pop(decision, None)
+    state.pooled.pop(decision, None)
+    state.hyper.pop(decision, None)  # a style decision's own family
     state.ledger[:] = [v for v in state.ledger if all(d != decision for d, _ in v.picks)]
 
 
@@ -222,5 +271,7 @@ def prune(state: State, *, now: float | None = None, params: Params = DEFAULT_PA
     for decision in [d for d, v in state.votes.items() if v < _FADED]:
         del state.votes[decision]
         dropped += len(state.evidence.pop(decision, {}))
+        state.pooled.pop(decision, None)
+    state.hyper.pop(decision, None)  # a style decision's own family
     state.ledger[:] = [v for v in state.ledger if _keep(now - v.at, params.half_life_s) >= _FADED]
     return dropped
