@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.app import Chorus
+from bot.kv import make_redis
 from bot.scheduler.leader import Leadership, in_process
 from bot.scheduler.loop import ProactiveLoop
 from bot.storage.models import ProactiveDelivery, ProactiveTaskRecord
@@ -63,8 +64,10 @@ class Flags:
         return elected, deposed
 
 
-async def test_the_in_process_redis_simply_leads() -> None:
-    redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+@pytest.mark.parametrize("which", ["fakeredis", "make_redis"])
+async def test_the_in_process_redis_simply_leads(which: str) -> None:
+    # make_redis(None) is the embedded default: bot.kv's subclass of fakeredis's client
+    redis = make_redis(None) if which == "make_redis" else fakeredis.FakeAsyncRedis()
     lead = Leadership(redis)
     assert in_process(redis) and lead.solo
     assert await lead.try_acquire() and await lead.renew()

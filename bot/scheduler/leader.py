@@ -42,7 +42,8 @@ Callback = Callable[[], Awaitable[None]]
 
 def in_process(redis: aioredis.Redis) -> bool:
     """Whether ``redis`` is the in-process fakeredis of the embedded default."""
-    return type(redis).__module__.split(".", 1)[0] == "fakeredis"
+    # By its classes: bot.kv's in-process client is a subclass of fakeredis's.
+    return any(c.__module__.split(".", 1)[0] == "fakeredis" for c in type(redis).__mro__)
 
 
 class Leadership:
