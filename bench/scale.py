@@ -45,6 +45,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import create_engine, text
 
 from bench.figures import percentile
+from bench.slack_calls import CallWatcher
 from tests.cli_run import clean_env
 from tests.deployment import Workers, chroma_server, load_balancer, workers
 from tests.servers import slack_fake as sf
@@ -60,45 +61,27 @@ ACK_WAIT_S = 3.0
 SETTLE_S = 60.0
 
 
-class Answers:
+class Answers(CallWatcher):
     """Follows the fake Slack's calls: when each mention's final answer arrived."""
 
     def __init__(self, fake: sf.FakeSlack) -> None:
-        self.fake = fake
-        self.seen = len(fake.calls)
+        super().__init__(fake)
         self.waiting: dict[str, asyncio.Future[float]] = {}
-        self._original = fake._notify
 
-        def notify() -> None:
-            self._scan()
-            self._original()
-
-        fake._notify = notify  # type: ignore[method-assign]
-
-    def detach(self) -> None:
-        self.fake._notify = self._original  # type: ignore[method-assign]
-
-    def _scan(self) -> None:
-        calls = self.fake.calls
-        for call in calls[self.seen :]:
-            if not call.ok or call.method not in (
-                "chat.postMessage",
-                "chat.update",
-                "chat.stopStream",
-            ):
-                continue
-            response = call.response if isinstance(call.response, dict) else {}
-            channel = str(response.get("channel") or call.params.get("channel") or "")
-            ts = str(response.get("ts") or call.params.get("ts") or "")
-            message = self.fake.message(channel, ts)
-            if message is None or message.get("_streaming"):
-                continue
-            if not str(message.get("text") or "").rstrip().endswith(("?", ".")):
-                continue  # a progress placeholder, not an answer
-            future = self.waiting.get(str(message.get("thread_ts")))
-            if future is not None and not future.done():
-                future.set_result(call.received_at)
-        self.seen = len(calls)
+    def saw(self, call: sf.ApiCall) -> None:
+        if call.method not in ("chat.postMessage", "chat.update", "chat.stopStream"):
+            return
+        response = call.response if isinstance(call.response, dict) else {}
+        channel = str(response.get("channel") or call.params.get("channel") or "")
+        ts = str(response.get("ts") or call.params.get("ts") or "")
+        message = self.fake.message(channel, ts)
+        if message is None or message.get("_streaming"):
+            return
+        if not str(message.get("text") or "").rstrip().endswith(("?", ".")):
+            return  # a progress placeholder, not an answer
+        future = self.waiting.get(str(message.get("thread_ts")))
+        if future is not None and not future.done():
+            future.set_result(call.received_at)
 
     def expect(self, mention_ts: str) -> asyncio.Future[float]:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()

@@ -51,6 +51,7 @@ import aiohttp
 
 from adapters.slack.mrkdwn import to_mrkdwn
 from bench.figures import percentile
+from bench.slack_calls import CallWatcher
 from bot import messages
 from tests.cli_run import clean_env
 from tests.deployment import workers
@@ -141,37 +142,19 @@ class Answer:
     pieces: dict[str, list[str]] = field(default_factory=dict)
 
 
-class Watcher:
+class Watcher(CallWatcher):
     """Follows the fake's Web API calls: each answer's first visible text and last change."""
 
     def __init__(self, fake: sf.FakeSlack) -> None:
-        self.fake = fake
-        self.seen = len(fake.calls)
+        super().__init__(fake)
         self.answers: dict[str, Answer] = {}  # mention ts -> answer
         self.of_message: dict[str, str] = {}  # bot message ts -> mention ts
-        self._original = fake._notify
-
-        def notify() -> None:
-            self._scan()
-            self._original()
-
-        fake._notify = notify  # type: ignore[method-assign]
-
-    def detach(self) -> None:
-        self.fake._notify = self._original  # type: ignore[method-assign]
 
     def expect(self, mention_ts: str, channel: str, at: float) -> Answer:
         answer = self.answers[mention_ts] = Answer(mention_ts, channel, at)
         return answer
 
-    def _scan(self) -> None:
-        calls = self.fake.calls
-        for call in calls[self.seen :]:
-            if call.ok:
-                self._saw(call)
-        self.seen = len(calls)
-
-    def _saw(self, call: sf.ApiCall) -> None:
+    def saw(self, call: sf.ApiCall) -> None:
         params, response = call.params, call.response
         if call.method in ("chat.postMessage", "chat.startStream"):
             answer = self.answers.get(str(params.get("thread_ts") or ""))
