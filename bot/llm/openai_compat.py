@@ -20,6 +20,15 @@ from typing import Any, cast
 
 import openai
 from openai import AsyncStream
+
+try:
+    # The SDK checks each request's timeout against legacy httpx *if sys.modules has it*;
+    # another package importing httpx in a worker thread (chromadb, while the memory store
+    # opens) leaves it there half-initialised for a moment, and a request made then failed
+    # with "partially initialized module 'httpx'". Imported here, it is whole before any.
+    import httpx  # noqa: F401
+except ImportError:  # pragma: no cover - not installed: the SDK has nothing to check
+    pass
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 
 from bot.context import ChatMessage, approx_tokens
