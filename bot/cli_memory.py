@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from bot.cli_common import open_storage
 from bot.cli_errors import Failure
+from bot.memory.importing import Person
 from bot.memory.personal import find_user, memory_stats
 from bot.personal_data import Erasure
 from bot.settings import Settings
@@ -35,15 +36,18 @@ if TYPE_CHECKING:
 __all__ = ["memory"]
 
 
-def _person(session: Session, spec: str) -> User:
-    platform, _, rest = spec.partition(":")
-    tenant, _, user = rest.partition(":")
-    if not (platform and tenant and user):
+def _parse(spec: str) -> Person:
+    try:
+        return Person.parse(spec)
+    except ValueError as e:
         raise click.BadParameter(
-            "use PLATFORM:TENANT:USER, e.g. slack:T0123:U0456 or console:local:ada",
-            param_hint="--user",
-        )
-    row = find_user(session, platform, tenant, user)
+            f"{e}, e.g. slack:T0123:U0456 or console:local:ada", param_hint="--user"
+        ) from e
+
+
+def _person(session: Session, spec: str) -> User:
+    who = _parse(spec)
+    row = find_user(session, who.platform, who.tenant, who.user)
     if row is None:
         raise Failure(f"no user {spec} (nothing is stored about them)")
     return row
@@ -109,18 +113,15 @@ def memory_import(ctx: click.Context, file: Path, spec: str | None) -> None:
     whole file is checked first: a bad line is named and nothing is imported. People and
     workspaces not known yet are created; history (replaced memories) is left out."""
     from bot.app import _store_factory
-    from bot.memory.importing import ImportError_, Person, apply, read_import
+    from bot.memory.importing import ImportFileError, apply, read_import
     from bot.settings import load_secrets
 
-    try:
-        default = Person.parse(spec) if spec else None
-    except ValueError as e:
-        raise click.BadParameter(f"{e}, e.g. slack:T0123:U0456", param_hint="--user") from e
+    default = _parse(spec) if spec else None
     try:
         plan = read_import(file.read_text(encoding="utf-8"), default)
     except UnicodeDecodeError as e:
         raise Failure(f"{file} is not UTF-8 text (byte {e.start})") from e
-    except ImportError_ as e:
+    except ImportFileError as e:
         raise Failure(f"{file}, {e}; nothing was imported") from e
     if not plan.items:
         click.echo(f"Nothing to import: {file} holds no current memory.", err=True)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from bot.cli import cli
-from bot.memory.importing import ImportError_, Person, read_import
+from bot.memory.importing import ImportFileError, Person, read_import
 from bot.storage.db import Database
 from bot.storage.models import Memory, Tenant, User
 from tests.test_memory_commands import _populate
@@ -121,7 +121,7 @@ def test_json_lines_create_people_and_a_bad_line_imports_nothing(tmp_path: Path)
     ],
 )
 def test_what_cannot_be_imported_is_named(text: str, error: str) -> None:
-    with pytest.raises(ImportError_, match=error):
+    with pytest.raises(ImportFileError, match=error):
         read_import(text)
 
 

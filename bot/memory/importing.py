@@ -30,13 +30,13 @@ from bot.personal_data import EXPORT_FORMAT
 from bot.storage.db import Database
 from bot.storage.models import MEMORY_KINDS, User
 
-__all__ = ["ImportError_", "ImportPlan", "Person", "apply", "read_import"]
+__all__ = ["ImportFileError", "ImportPlan", "Person", "apply", "read_import"]
 
 #: Memories stored per transaction (and embedding batch).
 BATCH = 256
 
 
-class ImportError_(ValueError):  # noqa: N801 - ``ImportError`` is a builtin
+class ImportFileError(ValueError):
     """The file cannot be imported; the message names the line and what is wrong."""
 
 
@@ -81,7 +81,7 @@ class ImportPlan:
 
 
 def read_import(text: str, default: Person | None = None) -> ImportPlan:
-    """Check a whole file; :class:`ImportError_` at the first line that cannot be imported."""
+    """Check a whole file; :class:`ImportFileError` at the first line that cannot be imported."""
     items: list[Item] = []
     history = 0
     for where, obj in _objects(text):
@@ -104,7 +104,7 @@ def read_import(text: str, default: Person | None = None) -> ImportPlan:
                     continue
                 items.append(_item(record, person))
         except (ValueError, TypeError) as e:
-            raise ImportError_(f"{where}: {e}") from None
+            raise ImportFileError(f"{where}: {e}") from None
     return ImportPlan(items, history)
 
 
@@ -146,7 +146,7 @@ def _objects(text: str) -> Iterator[tuple[str, Any]]:
         try:
             yield f"line {n}", json.loads(line)
         except json.JSONDecodeError as e:
-            raise ImportError_(f"line {n}: not JSON ({e.msg} at column {e.colno})") from None
+            raise ImportFileError(f"line {n}: not JSON ({e.msg} at column {e.colno})") from None
 
 
 def _document_person(doc: dict[str, Any]) -> Person:
