@@ -34,6 +34,7 @@ from sqlmodel import Session, col, delete, func, select
 from bot.events import utcnow
 from bot.memory import lexical
 from bot.memory.index import VectorIndex
+from bot.memory.ratings import rated_importance
 from bot.memory.when import window
 from bot.settings import RetrievalWeights
 from bot.storage.db import Database
@@ -188,6 +189,8 @@ class MemoryRecord:
     superseded_by: uuid.UUID | None = None
     #: When it was said (the conversation's time; imports give it), else when stored.
     said_at: datetime | None = None
+    #: Net 👍 minus 👎 of the answers that used it (:mod:`bot.memory.ratings`).
+    votes: int = 0
 
     @classmethod
     def of(cls, row: Any) -> MemoryRecord:
@@ -206,6 +209,7 @@ class MemoryRecord:
             source_interaction_id=row.source_interaction_id,
             superseded_by=row.superseded_by,
             said_at=_aware(row.said_at or row.created_at),
+            votes=int(getattr(row, "votes", 0) or 0),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -215,6 +219,7 @@ class MemoryRecord:
             "key": self.key,
             "text": self.text,
             "importance": self.importance,
+            "votes": self.votes,
             "personality": self.personality,
             "team": self.user_id is None,
             "created_at": self.created_at.isoformat(),
@@ -661,7 +666,7 @@ class MemoryStore:
             stmt = sa_select(table)
         else:
             c = table.c
-            stmt = sa_select(c.id, c.text, c.kind, c.importance, c.said_at, c.created_at)
+            stmt = sa_select(c.id, c.text, c.kind, c.importance, c.votes, c.said_at, c.created_at)
         stmt = stmt.where(table.c.id.in_(ids))
         return {r.id: r for r in session.connection().execute(stmt)}
 
@@ -739,7 +744,7 @@ class MemoryStore:
                 "semantic": max(0.0, sem_score.get(memory_id, 0.0)),
                 "lexical": lex_score.get(memory_id, 0.0),
                 "recency": recency,
-                "importance": row.importance,
+                "importance": rated_importance(row.importance, row.votes),
             }
             lexical_part = rrf(lex_rank.get(memory_id)) + HOP_WEIGHT * sum(
                 rrf(ranks.get(memory_id)) for ranks in hop_ranks
@@ -748,7 +753,7 @@ class MemoryStore:
                 weights.semantic * rrf(sem_rank.get(memory_id))
                 + weights.lexical * lexical_part
                 + weights.recency * recency
-                + weights.importance * row.importance
+                + weights.importance * signals["importance"]
             ) / total
             out.append((key * _substance(row.text, row.kind), row, signals))
         out.sort(key=lambda item: item[0], reverse=True)
