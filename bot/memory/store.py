@@ -8,8 +8,10 @@ another user's: the candidate set is chosen in SQL by tenant and user before any
 Ranking (:meth:`MemoryStore.search`) fuses, by weighted reciprocal rank, the ~100 best
 full-text matches of the database's own lexical index (:mod:`bot.memory.lexical`) and the
 ~100 nearest vectors, both chosen inside the scope's SQL filter, with recency and importance
-(weights in ``memory.weights``); a date or period in the question (:mod:`bot.memory.when`)
-restricts both to when it was said (``said_at``); filler turns weigh less.
+(weights in ``memory.weights``; importance as stored, moved by the ratings of the answers that
+used a memory: :mod:`bot.memory.ratings`); a date or period in the question
+(:mod:`bot.memory.when`) restricts both to when it was said (``said_at``); filler turns weigh
+less.
 
 Every method is synchronous and thread-safe (call it from a worker thread); the async facade
 for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
