@@ -83,6 +83,8 @@ def test_a_rated_memory_ranks_above_an_equal_unrated_one(
         assert order()[:2] == [unrated.id, rated.id]
         with database.session() as s:
             add_votes(s, tenant_id, [rated.id], 1)  # retracted: back to equal
+    with database.session() as s:
+        add_votes(s, tenant_id, [other.id], 100)  # however liked, a poor match stays behind
     assert order()[2] == other.id
     [hit] = [h for h in store.search(asked, "staging refreshed", k=3) if h.memory.id == mine.id]
     assert hit.signals["importance"] == 0.5 and hit.memory.votes == 0
