@@ -270,6 +270,7 @@ def _wire(
     from bot.learning.preferences import Preferences
     from bot.learning.selfcheck import SelfCheck
     from bot.memory.learn import Learner
+    from bot.memory.ratings import MemoryRatings
     from bot.memory.short_term import ShortTermMemory
     from bot.pipeline.demo_note import DemoNote
     from bot.pipeline.feedback import PluginFeedback
@@ -328,7 +329,7 @@ def _wire(
         plans=plans,
         personal_data=people,
         memory=memory,
-        feedback=[selfcheck, preferences, adapt, PluginFeedback(hooks, state)],
+        feedback=[selfcheck, preferences, adapt, MemoryRatings(db), PluginFeedback(hooks, state)],
         reaction_claims=[tools.confirmations],
         notes=[DemoNote(settings, db, identity)],
         background=[selfcheck],

@@ -18,7 +18,7 @@ from bot.memory import lexical
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
 from bot.memory.service import Recall
-from bot.memory.store import Hit, MemoryStore, NewMemory, Scope
+from bot.memory.store import Hit, MemoryStore, NewMemory, Scope, _substance
 from bot.memory.when import window
 from bot.pipeline.build_context import memory_sections
 from bot.settings import RetrievalWeights
@@ -198,6 +198,31 @@ def test_filler_does_not_win(store: MemoryStore, people) -> None:  # type: ignor
     assert texts(store.search(scope, "What pet did Maria bring home?", k=1)) == [
         "Maria: We adopted a beagle puppy from the shelter and named him Pepper."
     ]
+
+
+def test_short_stated_facts_are_not_taken_for_filler(store: MemoryStore, people) -> None:  # type: ignore[no-untyped-def]
+    """A fact of one informative word ("I use Vim.") is as much a fact as a longer one: the
+    best match of a question without a shared word is first (down-weighting it by a tenth
+    sank it under longer facts that matched worse)."""
+    tenant, ada, _, _ = people
+    scope = Scope(tenant, ada)
+    store.add_many(
+        scope,
+        [
+            NewMemory("I'm a CTO."),
+            NewMemory("I work at Wayne Logistics."),
+            NewMemory("My hobby is bouldering."),
+            NewMemory("I report to Priya."),
+            NewMemory("Home for me is Lisbon."),
+            NewMemory("I'm a vegetarian."),
+            NewMemory("I use Vim."),
+            NewMemory("Sounds good."),
+        ],
+    )
+    assert texts(store.search(scope, "What editor do I code in?", k=1)) == ["I use Vim."]
+    assert texts(store.search(scope, "Do I eat meat?", k=1)) == ["I'm a vegetarian."]
+    # a "fact" that says nothing still weighs less
+    assert _substance("Sounds good.", "fact") < _substance("I use Vim.", "fact") == 1.0
 
 
 def test_speaker_names_are_matched_lexically(store: MemoryStore, people) -> None:  # type: ignore[no-untyped-def]

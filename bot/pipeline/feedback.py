@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from bot.events import FeedbackInfo, InteractionInfo, Rated, Reaction, utcnow
 from bot.hooks import HookRunner
 from bot.identity.who import IdentityCache, _get_or_create, ensure_tenant
+from bot.memory.ratings import unrate
 from bot.personal_data import PersonalData, erase_theirs_and_on_theirs, iso
 from bot.plugin_state import PluginState
 from bot.storage.models import Feedback, Interaction, ReplyMessage, Tenant, User
@@ -196,7 +197,9 @@ def export_feedback(
 
 
 def erase_feedback(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:
-    """Delete the ratings a person gave and the ratings of the answers to their questions."""
+    """Delete the ratings a person gave and the ratings of the answers to their questions
+    (first taking them back from the votes of the memories those answers used)."""
+    unrate(session, tenant_id, user_id)
     return erase_theirs_and_on_theirs(session, Feedback, tenant_id, user_id)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 from bot.events import utcnow
@@ -344,6 +345,9 @@ class Memory(SQLModel, table=True):
     key: str | None = Field(default=None, max_length=100)
     text: str = Field(sa_type=Text)
     importance: float = 0.5
+    #: Net 👍 minus 👎 of the answers that used it as context (:mod:`bot.memory.ratings`):
+    #: it moves the importance ranking sees, within bounds.
+    votes: int = Field(default=0, sa_column_kwargs={"server_default": sql_text("0")})
     source_interaction_id: uuid.UUID | None = Field(default=None, index=True)
     superseded_by: uuid.UUID | None = Field(default=None)
     #: When it was said in the conversation (imports give the turn's time), not stored.
