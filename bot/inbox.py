@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -51,6 +51,7 @@ from bot.storage.tables import INTERACTIONS, TENANTS, USERS
 
 __all__ = [
     "INBOUND_EVENTS",
+    "Admitted",
     "Inbox",
     "MAX_ATTEMPTS",
     "Pending",
@@ -77,6 +78,9 @@ class Pending:
     placeholder: str | None
     attempts: int
 
+
+#: What became of an event put on record (:meth:`Inbox.admit`).
+Admitted = Literal["new", "taken_over", "busy"]
 
 #: What an adapter does with an event it gets back: handle it again, as if it had just come.
 Recover = Callable[[Pending], Awaitable[None]]
@@ -117,8 +121,24 @@ class Inbox:
         """Put an event on record before acknowledging it. False: it is already on record and
         being handled (a redelivery): drop this copy. True: handle it (also when the journal
         could not be written; that is logged)."""
+        admitted = await self.admit(platform, key, kind, payload, tenant=tenant, user=user)
+        return admitted != "busy"
 
-        def write(conn: Connection) -> bool:
+    async def admit(
+        self,
+        platform: str,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        tenant: str = "",
+        user: str = "",
+    ) -> Admitted:
+        """:meth:`accept`, saying which case it is: ``new`` (put on record now, or the journal
+        could not be written), ``taken_over`` (on record already, from a worker whose lease ran
+        out: handle it as a redelivery), ``busy`` (a live worker is handling it)."""
+
+        def write(conn: Connection) -> Admitted:
             try:
                 with conn.begin_nested():
                     conn.execute(
@@ -136,7 +156,7 @@ class Inbox:
                             received_at=utcnow(),
                         )
                     )
-                return True
+                return "new"
             except IntegrityError:
                 # On record already: take it over only if its worker's lease ran out.
                 taken = conn.execute(
@@ -148,7 +168,7 @@ class Inbox:
                     )
                     .values(owner=self.worker, lease_until=self._lease(), attempts=T.c.attempts + 1)
                 )
-                return bool(taken.rowcount)
+                return "taken_over" if taken.rowcount else "busy"
 
         try:
             return await asyncio.wait_for(self.db.run_grouped(write), ACCEPT_WAIT_S)
@@ -159,7 +179,7 @@ class Inbox:
                 key,
                 type(e).__name__,
             )
-            return True
+            return "new"
 
     async def note_placeholder(self, platform: str, key: str, placeholder: str) -> None:
         """Remember the progress message posted for an event (replaced or removed by whoever
