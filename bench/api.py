@@ -2,7 +2,7 @@
 handed to the dispatcher directly, with an instant LLM (bench.doubles), on the embedded
 defaults (SQLite, in-process Redis API).
 
-    python -m bench.api [--messages N] [--clients 50] [--rounds 4]
+    python -m bench.api [--messages N] [--clients 50] [--rounds 4] [--idempotency-keys]
 
 A server process (pinned to one core) runs the real ``chorus run`` stack: uvicorn on
 127.0.0.1, the HTTP server, the API adapter (key checks, validation, JSON). This process
@@ -32,7 +32,10 @@ in CPU per message (``cpu_http_layer_ms_per_msg``) and of the throughput a core 
 (``cpu_throughput_cost_pct``) do not depend on the machine's load. ``in_process_added_p*_ms``:
 the same one at a time, through the server's ASGI app called in its own process (the whole
 application stack but the socket and uvicorn), which a busy machine's scheduling of two
-processes does not blur. The last line printed is a JSON object of the figures.
+processes does not blur. Messages go without an idempotency key; ``keyed_added_p*_ms``: the
+same one at a time with one (answered once: put on the inbound journal before it is handled,
+a durable write more), and ``--idempotency-keys`` sends the rounds' messages with keys too.
+The last line printed is a JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -81,13 +84,13 @@ def _message(i: int, prefix: str) -> Message:
     )
 
 
-def _body(i: int, prefix: str) -> dict[str, Any]:
-    return {
-        "user": f"U{i % PEOPLE}",
-        "text": _text(i),
-        "channel": f"C{i % 20}",
-        "idempotency_key": f"{prefix}{i}",
-    }
+def _body(i: int, prefix: str, keyed: bool = False) -> dict[str, Any]:
+    """The request of message ``i``; ``keyed``: with an idempotency key (answered once: put
+    on the inbound journal first, a durable write more)."""
+    body = {"user": f"U{i % PEOPLE}", "text": _text(i), "channel": f"C{i % 20}"}
+    if keyed:
+        body["idempotency_key"] = f"{prefix}{i}"
+    return body
 
 
 def _summary(latencies: list[float], elapsed: float) -> dict[str, float]:
@@ -387,17 +390,21 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
 # -- the clients -------------------------------------------------------------------------------
 
 
-async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) -> dict[str, Any]:
+async def _compare(
+    report: dict[str, Any], n: int, clients: int, rounds: int, keyed: bool
+) -> dict[str, Any]:
     """Direct and HTTP in alternating rounds (the machine's load drifts: each way gets its
-    share of it), 50 in flight; then one message at a time, alternating message by message."""
+    share of it), 50 in flight; then one message at a time, alternating message by message
+    (direct, HTTP, HTTP with an idempotency key). ``keyed``: the rounds' HTTP messages carry
+    idempotency keys too."""
     keys: dict[str, str] = report["keys"]
     control = Connection(report["url"])
     pool = [Connection(report["url"]) for _ in range(clients)]
 
-    async def send(i: int, client: int, prefix: str = "http") -> None:
+    async def send(i: int, client: int, prefix: str = "http", keyed: bool = keyed) -> None:
         key = keys[f"T{i % TENANTS}"]
         answer = await pool[client].post(
-            MESSAGES_PATH, _body(i, prefix), {"Authorization": f"Bearer {key}"}
+            MESSAGES_PATH, _body(i, prefix, keyed), {"Authorization": f"Bearer {key}"}
         )
         if answer["interaction_id"] is None:
             raise RuntimeError(f"not answered: {answer}")
@@ -438,14 +445,16 @@ async def _compare(report: dict[str, Any], n: int, clients: int, rounds: int) ->
         m = max(200, n // 5)
         ask = {"start": 3 * n, "n": m, "key": keys["T0"]}
         inproc = await control.post("/bench/in-process", ask)
-        alone: dict[str, list[float]] = {"direct": [], "http": []}
+        alone: dict[str, list[float]] = {"direct": [], "http": [], "keyed": []}
         await mark()
         for i in range(m):
             alone["direct"] += (await direct(n + i, 1, 1))[0]
-            t0 = time.perf_counter()
-            await send(n + i, 0, "alone")
-            alone["http"].append((time.perf_counter() - t0) * 1000)
-        _, alone_server = await mark()
+            for way in ("http", "keyed"):
+                t0 = time.perf_counter()
+                await send(n + i, 0, "alone", keyed=way == "keyed")
+                alone[way].append((time.perf_counter() - t0) * 1000)
+        _, timed = await mark()
+        alone_server = timed[::2]  # one at a time: plain and keyed in turn
     finally:
         for connection in (control, *pool):
             await connection.aclose()
@@ -476,6 +485,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="send every HTTP message with an idempotency key (answered once: journaled)",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -509,19 +523,23 @@ def main() -> None:
                 time.sleep(0.2)
             time.sleep(0.2)  # the file is complete once written; let it be
             report = json.loads(ready.read_text(encoding="utf-8"))
-            found = asyncio.run(_compare(report, args.messages, args.clients, args.rounds))
+            found = asyncio.run(
+                _compare(report, args.messages, args.clients, args.rounds, args.idempotency_keys)
+            )
         finally:
             server.terminate()
             server.wait(60)
     direct, through = found["direct"], found["http"]
     alone_direct, alone_http = found["alone"]["direct"], found["alone"]["http"]
     added = _added(alone_http, alone_direct)
+    keyed_added = _added(found["alone"]["keyed"], alone_direct)
     server_added = _added(found["alone_server"], alone_direct)
     in_process = _added(found["in_process"]["asgi"], found["in_process"]["direct"])
     cpu = found["cpu_ms"]
     figures = {
         "messages": args.messages,
         "clients": args.clients,
+        "idempotency_keys": args.idempotency_keys,
         "direct_msgs_per_s": direct["msgs_per_s"],
         "http_msgs_per_s": through["msgs_per_s"],
         "throughput_cost_pct": round(100 * (1 - through["msgs_per_s"] / direct["msgs_per_s"]), 1),
@@ -535,6 +553,8 @@ def main() -> None:
         "alone_http_p99_ms": round(percentile(alone_http, 0.99), 3),
         "added_p50_ms": added[0],
         "added_p99_ms": added[1],
+        "keyed_added_p50_ms": keyed_added[0],
+        "keyed_added_p99_ms": keyed_added[1],
         "alone_server_added_p50_ms": server_added[0],
         "alone_server_added_p99_ms": server_added[1],
         "in_process_added_p50_ms": in_process[0],

@@ -96,6 +96,7 @@ class Inbox:
         self._handlers: dict[str, Recover] = {}
         self._task: asyncio.Task[None] | None = None
         self._recovering: set[asyncio.Task[None]] = set()
+        self._finishing: set[asyncio.Task[None]] = set()
         #: Events handled whose rows could not be deleted (the database was out): the loop
         #: deletes them once it can, so they are not renewed for as long as this worker lives
         #: nor, should it die, handled again by another.
@@ -202,6 +203,14 @@ class Inbox:
         except Exception:
             self.unfinished.add((platform, key))
             log.warning("could not take %s event %s off the journal yet", platform, key)
+
+    def finish_soon(self, platform: str, key: str) -> None:
+        """:meth:`finish` in the background, for an event whose answer may go out before it is
+        off the journal (should the worker die first, the one taking the event over finds it
+        answered, and does not answer it again). :meth:`aclose` waits for it."""
+        task = asyncio.create_task(self.finish(platform, key), name="chorus-inbox-finish")
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     async def _delete(self, platform: str, key: str) -> None:
         await self.db.run_grouped(
@@ -344,7 +353,7 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for task in list(self._recovering):
+        for task in [*self._recovering, *self._finishing]:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
 

@@ -172,6 +172,24 @@ async def test_a_retry_while_its_message_is_being_answered_waits(site: ApiSite) 
     assert busy.headers["retry-after"] == "1"
 
 
+async def test_a_retry_gets_the_answer_before_it_is_off_the_journal(
+    site: ApiSite, llm: FakeLLM
+) -> None:
+    headers = site.auth(await site.key())
+    tenant_id = await site.tenant_id("T1")
+    sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-8"}
+    first = await site.client.post(f"{API}/messages", json=sent, headers=headers)
+    await site.app.inbox.aclose()  # off the journal; then on it again, as if not yet taken off
+    elsewhere = Inbox(site.app.db, lease_s=60, worker="another-worker")
+    assert await elsewhere.accept(JOURNAL, f"{tenant_id}:req-8", "message", {})
+    for path in ("/messages", "/messages?stream=true"):
+        again = await site.client.post(f"{API}{path}", json=sent, headers=headers)
+        assert again.status_code == 200, again.text
+        got = again.json() if "stream" not in path else _events(again.text)[-1][1]
+        assert got["interaction_id"] == first.json()["interaction_id"]
+    assert len(llm.history) == 2
+
+
 async def test_a_message_a_dead_worker_left_is_answered_by_the_retry(
     site: ApiSite, llm: FakeLLM
 ) -> None:
@@ -185,6 +203,7 @@ async def test_a_message_a_dead_worker_left_is_answered_by_the_retry(
     retried = await site.client.post(f"{API}/messages", json=sent, headers=headers)
     assert retried.status_code == 200, retried.text
     assert retried.json()["interaction_id"] is not None and len(llm.history) == 2
+    await site.app.inbox.aclose()  # waits for the journal's work in the background
     left = await site.app.db.run(lambda s: s.exec(select(InboundEvent)).all())
     assert left == []  # off the journal once answered
 

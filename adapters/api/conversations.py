@@ -48,6 +48,7 @@ from adapters.api.workspace import Chorus_, Workspaces, workspaces_of
 from bot.app import Chorus
 from bot.dispatcher import Handled
 from bot.events import Message, Outgoing, utcnow
+from bot.inbox import Admitted
 from bot.storage.models import Conversation, Interaction, Memory, conversation_id
 
 __all__ = ["JOURNAL", "router"]
@@ -169,7 +170,18 @@ async def send_message(
     if isinstance(closing, asyncio.Event) and closing.is_set():
         raise ApiProblem("shutting_down", "Send it again: another worker will answer.")
     msg, session_id = await _message(app, workspaces_of(request), key.tenant_id, body)
-    journal_key, redelivered = await _journal(app, key.tenant_id, body, msg)
+    journal_key, admitted = await _journal(app, key.tenant_id, body, msg)
+    if admitted == "busy":  # answered by now, or still being answered by a live worker
+        replayed = await _replay(app, key.tenant_id, msg, body, session_id)
+        if replayed is None:
+            raise ApiProblem(
+                "message_in_progress",
+                "A message with this idempotency_key is being answered: send it again shortly "
+                "for the answer.",
+                headers={"Retry-After": str(_IN_PROGRESS_RETRY_S)},
+            )
+        return _answer_stream(replayed) if _wants_stream(request, stream) else replayed
+    redelivered = admitted == "taken_over"
     if _wants_stream(request, stream):
         answering = _Answering(msg, journal_key, redelivered)
         return _event_stream(app, answering, body, session_id, key.tenant_id, request.url.path)
@@ -186,35 +198,28 @@ async def send_message(
 
 async def _journal(
     app: Chorus, tenant_id: uuid.UUID, body: MessageIn, msg: Message
-) -> tuple[str | None, bool]:
+) -> tuple[str | None, Admitted]:
     """Put a message with an idempotency key on the inbound journal: its journal key, and
-    whether it was taken over from a worker that died answering it (None, False: no key).
-    A live worker answering it already: 409 message_in_progress."""
+    what the journal said (:meth:`bot.inbox.Inbox.admit`); None, "new": no key."""
     if body.idempotency_key is None:
-        return None, False
+        return None, "new"
     journal_key = f"{tenant_id}:{body.idempotency_key}"
     admitted = await app.inbox.admit(
         JOURNAL, journal_key, "message", msg.to_json(), tenant=msg.tenant, user=msg.user
     )
-    if admitted == "busy":
-        raise ApiProblem(
-            "message_in_progress",
-            "A message with this idempotency_key is being answered: send it again shortly "
-            "for the answer.",
-            headers={"Retry-After": str(_IN_PROGRESS_RETRY_S)},
-        )
-    return journal_key, admitted == "taken_over"
+    return (journal_key if admitted != "busy" else None), admitted
 
 
 async def _handle(
     app: Chorus, msg: Message, transport: Collected, journal_key: str | None, redelivered: bool
 ) -> Handled:
-    """The dispatcher's answer to ``msg``; then off the journal, when it was on it."""
+    """The dispatcher's answer to ``msg``; then off the journal, when it was on it (in the
+    background: the answer, recorded, need not wait for it)."""
     try:
         return await app.dispatcher.handle_message(msg, transport, redelivered=redelivered)
     finally:
         if journal_key is not None:
-            await app.inbox.finish(JOURNAL, journal_key)
+            app.inbox.finish_soon(JOURNAL, journal_key)
 
 
 async def _replay(
@@ -430,6 +435,20 @@ def _event_stream(
             yield _event("error", json.loads(bytes(problem.body)))
             return
         answer = await _answer(app, tenant_id, handled, transport.sent, session_id)
+        yield _event("answer", answer)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _answer_stream(answer: AnswerOut) -> Response:
+    """The event stream of an answer on record: its ``answer`` event alone."""
+
+    async def events() -> AsyncIterator[bytes]:
+        yield f"retry: {_RETRY_MS}\n\n".encode()
         yield _event("answer", answer)
 
     return StreamingResponse(
