@@ -50,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -288,7 +289,9 @@ async def _asgi_post(app: Any, path: str, body: dict[str, Any], key: str) -> tup
         elif message["type"] == "http.response.body":
             parts.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    # A task of its own, as uvicorn gives each request (what it sets in its context, such as
+    # the key's workspace scope, stays there).
+    await asyncio.create_task(app(scope, receive, send))
     return status, b"".join(parts)
 
 
@@ -303,6 +306,7 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
     from bot.api_keys import create_key
     from bot.app import Chorus, tune_gc
     from bot.settings import Secrets, Settings
+    from bot.storage import tenancy
     from bot.storage.models import Tenant
 
     settings = Settings.model_validate(
@@ -324,7 +328,10 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
         start, n, flight = int(ask["start"]), int(ask["n"]), int(ask["clients"])
 
         async def one(i: int, client: int) -> None:
-            await app.dispatcher.handle_message(_message(start + i, "direct"), transport)
+            msg = _message(start + i, "direct")
+            # In the workspace's scope, as the API hands it over (the key named it).
+            with tenancy.use_scope(tenancy.scope_for(tenant_ids[msg.tenant])):
+                await app.dispatcher.handle_message(msg, transport)
 
         cpu = time.process_time()
         latencies, elapsed = await _in_flight(one, n, flight)
@@ -342,7 +349,9 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
         found: dict[str, list[float]] = {"direct": [], "asgi": []}
         for i in range(start, start + n):
             t0 = time.perf_counter()
-            await app.dispatcher.handle_message(_message(i, "inproc"), transport)
+            msg = _message(i, "inproc")
+            with tenancy.use_scope(tenancy.scope_for(tenant_ids[msg.tenant])):
+                await app.dispatcher.handle_message(msg, transport)
             found["direct"].append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             status, body = await _asgi_post(web.starlette, MESSAGES_PATH, _body(i, "asgi"), key)
@@ -362,7 +371,10 @@ async def _serve(data_dir: Path, clients: int, ready_file: Path) -> None:
         made = {}
         for row in session.exec(select(Tenant).where(Tenant.platform == "bench")):
             made[row.external_id] = create_key(session, row.id, ["write"], actor="bench").key
+            tenant_ids[row.external_id] = row.id
         return made
+
+    tenant_ids: dict[str, uuid.UUID] = {}
 
     web = WebServer(app)
     adapter = ApiAdapter(app)
