@@ -12,16 +12,20 @@ scope it needs.
 
 :class:`ApiKeys.verify` answers which workspace and scopes a key has; answers are kept for
 :data:`CACHE_S` seconds per process, so a revoked key stops working within that on every
-worker (at once in the process that revoked it).
+worker (at once in the process that revoked it). An answer past half its time is still given,
+and looked up again in the background, so a key in steady use is not held up by the database
+every few seconds; an answer older than :data:`CACHE_S` is never given.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import time
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +49,8 @@ __all__ = [
     "list_keys",
     "revoke_key",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Every scope a key may have.
 SCOPES = ("read", "write", "admin")
@@ -190,10 +196,21 @@ class ApiKeys:
     Connected as ``Chorus.verify_api_key``: the HTTP API and the admin page's key login both
     ask it."""
 
-    def __init__(self, db: Database, *, cache_s: float = CACHE_S) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_s: float = CACHE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = db
         self.cache_s = cache_s
+        self._clock = clock
         self._cache: dict[str, tuple[float, tuple[uuid.UUID, frozenset[str]] | None]] = {}
+        #: Background look-ups of answers past half their time, by key digest.
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        #: Bumped by :meth:`forget`: a look-up that began before is not kept.
+        self._generation = 0
 
     def _find(self, hashed: str) -> tuple[uuid.UUID, frozenset[str]] | None:
         # The key names its workspace: it is looked up before any tenant is known.
@@ -203,22 +220,46 @@ class ApiKeys:
             ).first()
             return (row.tenant_id, frozenset(row.scopes)) if row is not None else None
 
+    async def _look_up(
+        self, hashed: str, asked: float, generation: int
+    ) -> tuple[uuid.UUID, frozenset[str]] | None:
+        """Ask the database (``asked``: when the question was put; an answer is as old as
+        that); kept unless :meth:`forget` was called since ``generation``."""
+        found = await self.db.call(lambda: self._find(hashed))
+        if generation == self._generation:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[hashed] = (asked, found)
+        return found
+
+    async def _refresh(self, hashed: str, asked: float, generation: int) -> None:
+        try:
+            await self._look_up(hashed, asked, generation)
+        except Exception:  # the answer cached expires as usual; the next request asks again
+            log.debug("API key looked up again in the background: failed", exc_info=True)
+        finally:
+            self._refreshing.pop(hashed, None)
+
     async def verify(self, key: str) -> tuple[uuid.UUID, Collection[str]] | None:
         """``(tenant id, scopes)`` of a valid key; None for anything else (unknown, revoked,
         malformed). Raises what storage raises."""
         if not key.startswith(KEY_PREFIX) or len(key) > MAX_KEY_CHARS:
             return None
-        hashed = digest(key)
-        now = time.monotonic()
+        hashed, now = digest(key), self._clock()
         cached = self._cache.get(hashed)
-        if cached is not None and now - cached[0] < self.cache_s:
-            return cached[1]
-        found = await self.db.call(lambda: self._find(hashed))
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[hashed] = (now, found)
-        return found
+        if cached is not None:
+            age = now - cached[0]
+            if age < self.cache_s:
+                if age >= self.cache_s / 2 and hashed not in self._refreshing:
+                    self._refreshing[hashed] = asyncio.create_task(
+                        self._refresh(hashed, now, self._generation),
+                        name="chorus-api-key-refresh",
+                    )
+                return cached[1]
+        return await self._look_up(hashed, now, self._generation)
 
     def forget(self) -> None:
-        """Drop what is cached (after a key was revoked in this process)."""
+        """Drop what is cached (after a key was revoked in this process), and whatever a
+        look-up under way finds."""
         self._cache.clear()
+        self._generation += 1

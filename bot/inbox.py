@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -51,6 +51,7 @@ from bot.storage.tables import INTERACTIONS, TENANTS, USERS
 
 __all__ = [
     "INBOUND_EVENTS",
+    "Admitted",
     "Inbox",
     "MAX_ATTEMPTS",
     "Pending",
@@ -78,6 +79,9 @@ class Pending:
     attempts: int
 
 
+#: What became of an event put on record (:meth:`Inbox.admit`).
+Admitted = Literal["new", "taken_over", "busy"]
+
 #: What an adapter does with an event it gets back: handle it again, as if it had just come.
 Recover = Callable[[Pending], Awaitable[None]]
 
@@ -92,6 +96,7 @@ class Inbox:
         self._handlers: dict[str, Recover] = {}
         self._task: asyncio.Task[None] | None = None
         self._recovering: set[asyncio.Task[None]] = set()
+        self._finishing: set[asyncio.Task[None]] = set()
         #: Events handled whose rows could not be deleted (the database was out): the loop
         #: deletes them once it can, so they are not renewed for as long as this worker lives
         #: nor, should it die, handled again by another.
@@ -117,8 +122,24 @@ class Inbox:
         """Put an event on record before acknowledging it. False: it is already on record and
         being handled (a redelivery): drop this copy. True: handle it (also when the journal
         could not be written; that is logged)."""
+        admitted = await self.admit(platform, key, kind, payload, tenant=tenant, user=user)
+        return admitted != "busy"
 
-        def write(conn: Connection) -> bool:
+    async def admit(
+        self,
+        platform: str,
+        key: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        tenant: str = "",
+        user: str = "",
+    ) -> Admitted:
+        """:meth:`accept`, saying which case it is: ``new`` (put on record now, or the journal
+        could not be written), ``taken_over`` (on record already, from a worker whose lease ran
+        out: handle it as a redelivery), ``busy`` (a live worker is handling it)."""
+
+        def write(conn: Connection) -> Admitted:
             try:
                 with conn.begin_nested():
                     conn.execute(
@@ -136,7 +157,7 @@ class Inbox:
                             received_at=utcnow(),
                         )
                     )
-                return True
+                return "new"
             except IntegrityError:
                 # On record already: take it over only if its worker's lease ran out.
                 taken = conn.execute(
@@ -148,7 +169,7 @@ class Inbox:
                     )
                     .values(owner=self.worker, lease_until=self._lease(), attempts=T.c.attempts + 1)
                 )
-                return bool(taken.rowcount)
+                return "taken_over" if taken.rowcount else "busy"
 
         try:
             return await asyncio.wait_for(self.db.run_grouped(write), ACCEPT_WAIT_S)
@@ -159,7 +180,7 @@ class Inbox:
                 key,
                 type(e).__name__,
             )
-            return True
+            return "new"
 
     async def note_placeholder(self, platform: str, key: str, placeholder: str) -> None:
         """Remember the progress message posted for an event (replaced or removed by whoever
@@ -182,6 +203,14 @@ class Inbox:
         except Exception:
             self.unfinished.add((platform, key))
             log.warning("could not take %s event %s off the journal yet", platform, key)
+
+    def finish_soon(self, platform: str, key: str) -> None:
+        """:meth:`finish` in the background, for an event whose answer may go out before it is
+        off the journal (should the worker die first, the one taking the event over finds it
+        answered, and does not answer it again). :meth:`aclose` waits for it."""
+        task = asyncio.create_task(self.finish(platform, key), name="chorus-inbox-finish")
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     async def _delete(self, platform: str, key: str) -> None:
         await self.db.run_grouped(
@@ -324,7 +353,7 @@ class Inbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for task in list(self._recovering):
+        for task in [*self._recovering, *self._finishing]:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 5)
 

@@ -17,9 +17,14 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from adapters.api import ApiAdapter
+from adapters.api.conversations import JOURNAL
 from bot.api_keys import revoke_key
-from bot.storage.models import AuditEntry, Interaction
+from bot.inbox import Inbox, Pending
+from bot.middleware.dedupe import first_sight
+from bot.storage.models import AuditEntry, InboundEvent, Interaction
 from tests.api_helpers import API, ApiSite, api_site
+from tests.conftest import message
 from tests.fakes import FakeLLM, StreamingLLM
 
 
@@ -139,8 +144,84 @@ async def test_a_retried_message_is_answered_once(site: ApiSite, llm: FakeLLM) -
     first = await site.client.post(f"{API}/messages", json=sent, headers=headers)
     assert first.status_code == 200
     again = await site.client.post(f"{API}/messages", json=sent, headers=headers)
-    _problem(again, 409, "duplicate_message")
+    assert again.status_code == 200, again.text  # the answer on record, not a second one
+    replayed, answered = again.json(), first.json()
+    for field in ("interaction_id", "text", "kind", "speaker"):
+        assert replayed[field] == answered[field], field
+    assert replayed["context"]["route_reason"] == answered["context"]["route_reason"]
+    streamed = await site.client.post(f"{API}/messages?stream=true", json=sent, headers=headers)
+    assert _events(streamed.text)[-1] == ("answer", replayed)
     assert len(llm.history) == 2  # the chat's hello, and this one once
+    other = await site.client.post(
+        f"{API}/messages",
+        json={**sent, "text": "hello again"},
+        headers=site.auth(await site.key("T2")),
+    )
+    assert other.json()["interaction_id"] != answered["interaction_id"]  # a key per workspace
+    assert len(llm.history) == 3
+
+
+async def test_a_retry_while_its_message_is_being_answered_waits(site: ApiSite) -> None:
+    headers = site.auth(await site.key())
+    tenant_id = await site.tenant_id("T1")
+    elsewhere = Inbox(site.app.db, lease_s=60, worker="another-worker")  # alive
+    assert await elsewhere.accept(JOURNAL, f"{tenant_id}:req-7", "message", {})
+    sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-7"}
+    busy = await site.client.post(f"{API}/messages", json=sent, headers=headers)
+    _problem(busy, 409, "message_in_progress")
+    assert busy.headers["retry-after"] == "1"
+
+
+async def test_a_retry_gets_the_answer_before_it_is_off_the_journal(
+    site: ApiSite, llm: FakeLLM
+) -> None:
+    headers = site.auth(await site.key())
+    tenant_id = await site.tenant_id("T1")
+    sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-8"}
+    first = await site.client.post(f"{API}/messages", json=sent, headers=headers)
+    await site.app.inbox.aclose()  # off the journal; then on it again, as if not yet taken off
+    elsewhere = Inbox(site.app.db, lease_s=60, worker="another-worker")
+    assert await elsewhere.accept(JOURNAL, f"{tenant_id}:req-8", "message", {})
+    for path in ("/messages", "/messages?stream=true"):
+        again = await site.client.post(f"{API}{path}", json=sent, headers=headers)
+        assert again.status_code == 200, again.text
+        got = again.json() if "stream" not in path else _events(again.text)[-1][1]
+        assert got["interaction_id"] == first.json()["interaction_id"]
+    assert len(llm.history) == 2
+
+
+async def test_a_message_a_dead_worker_left_is_answered_by_the_retry(
+    site: ApiSite, llm: FakeLLM
+) -> None:
+    headers = site.auth(await site.key())
+    tenant_id = await site.tenant_id("T1")
+    dead = Inbox(site.app.db, lease_s=-1, worker="dead-worker")  # its lease ran out
+    assert await dead.accept(JOURNAL, f"{tenant_id}:req-9", "message", {})
+    # It had seen the message (the dispatcher's dedupe), and died before answering.
+    assert await first_sight(site.app.redis, "message:test:T1:api:req-9", 3600)
+    sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-9"}
+    retried = await site.client.post(f"{API}/messages", json=sent, headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["interaction_id"] is not None and len(llm.history) == 2
+    await site.app.inbox.aclose()  # waits for the journal's work in the background
+    left = await site.app.db.run(lambda s: s.exec(select(InboundEvent)).all())
+    assert left == []  # off the journal once answered
+
+
+async def test_a_message_a_dead_worker_left_is_answered_for_the_retry(
+    site: ApiSite, llm: FakeLLM
+) -> None:
+    """Nobody retried yet: the worker that takes it over answers and records it; the retry
+    then gets that answer."""
+    headers = site.auth(await site.key())
+    sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-11"}
+    msg = message("hello there", tenant="T1", user="U1", event_id="api:req-11")
+    pending = Pending(JOURNAL, "key", "message", msg.to_json(), None, 2)
+    await ApiAdapter(site.app)._recover(pending)
+    assert len(llm.history) == 2
+    retried = await site.client.post(f"{API}/messages", json=sent, headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["interaction_id"] is not None and len(llm.history) == 2
 
 
 async def test_a_chat_command_is_answered_as_in_chat(site: ApiSite) -> None:

@@ -3,12 +3,15 @@
 back in the response (:mod:`adapters.api.transport`). The guide is docs/api.md.
 
 The adapter serves beside the platforms (:attr:`ApiAdapter.beside`): it starts in every
-``chorus run``, whatever else does, and never in place of the console.
+``chorus run``, whatever else does, and never in place of the console. While it runs, it
+answers the messages with an idempotency key that a worker died answering (the inbound
+journal hands them over, :mod:`bot.inbox`): the answer is recorded, and a retry gets it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
@@ -16,9 +19,12 @@ from starlette.routing import Mount
 
 from adapters.base import Adapter
 from bot.app import Chorus
-from bot.events import DeliveryError, Outgoing
+from bot.events import DeliveryError, Message, Outgoing
+from bot.inbox import Pending
 
 __all__ = ["ApiAdapter"]
+
+log = logging.getLogger(__name__)
 
 
 class ApiAdapter(Adapter):
@@ -45,10 +51,28 @@ class ApiAdapter(Adapter):
         return [mount]
 
     async def start(self) -> None:
+        from adapters.api.conversations import JOURNAL
+
+        self.app.inbox.on_recover(JOURNAL, self._recover)
         await self._closed.wait()  # requests are served by the HTTP server
+
+    async def _recover(self, pending: Pending) -> None:
+        """Answer a message a dead worker put on the journal but did not finish (unless it
+        had): the answer is recorded, for the client's retry (nobody waits for it here)."""
+        from adapters.api.transport import Collected
+
+        try:
+            msg = Message.from_json(pending.payload)
+        except (TypeError, ValueError, KeyError) as e:
+            log.warning("dropping a journaled API message that does not parse: %s", e)
+            return
+        await self.app.dispatcher.handle_message(msg, Collected(), redelivered=True)
 
     async def send(self, out: Outgoing) -> list[str]:
         raise DeliveryError("answers over HTTP go into the response of their request")
 
     async def aclose(self) -> None:
+        from adapters.api.conversations import JOURNAL
+
+        self.app.inbox.forget_platform(JOURNAL)
         self._closed.set()

@@ -61,7 +61,7 @@ def api_app(app: Chorus | None) -> FastAPI:
     api.state.chorus = app
     api.state.workspaces = Workspaces(app) if app is not None else None
     problems.install(api)
-    for module in (personalities, conversations, people, operators):
+    for module in (conversations, personalities, people, operators):
         api.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -31,10 +31,7 @@ class Caller:
     actor: str
 
 
-async def _caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
+async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiProblem("unauthorized", "Send Authorization: Bearer KEY (chorus api-key create).")
     key = credentials.credentials.strip()
@@ -52,7 +49,11 @@ async def _caller(
 
 
 def _needs(scope: str) -> Callable[..., Awaitable[Caller]]:
-    async def check(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        caller = await _caller(request, credentials)
         if scope not in caller.scopes:
             raise ApiProblem("insufficient_scope", f"This needs a key with the {scope} scope.")
         return caller

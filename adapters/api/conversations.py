@@ -8,6 +8,12 @@ a conversation of its own (a thread): messages sent with its id share its histor
 The answer comes back in the response with what it was made from (the prompt's parts, the
 memories recalled, the style chosen), or, asked for with ``Accept: text/event-stream`` or
 ``?stream=true``, as server-sent events while the model writes it (docs/api.md, "Streaming").
+
+A message with an ``idempotency_key`` is answered once, like a Slack or Discord event: it is
+put on the inbound journal (:mod:`bot.inbox`) before it is handled, so a worker that dies
+answering it leaves it to another (which answers it and records the answer), and a retry of
+it gets the answer on record instead of a second one (``409 message_in_progress`` while a
+live worker is still writing it).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -39,15 +47,20 @@ from adapters.api.transport import Collected, Piece, Streamed
 from adapters.api.workspace import Chorus_, Workspaces, workspaces_of
 from bot.app import Chorus
 from bot.dispatcher import Handled
-from bot.events import Message, Outgoing
-from bot.storage.models import Conversation, Memory, conversation_id
+from bot.events import Message, Outgoing, utcnow
+from bot.inbox import Admitted
+from bot.storage.models import Conversation, Interaction, Memory, conversation_id
 
-__all__ = ["router"]
+__all__ = ["JOURNAL", "router"]
 
 router = APIRouter(tags=["conversations"])
 
 #: What a stream's clients are told to wait before reconnecting, in milliseconds.
 _RETRY_MS = 3000
+#: The inbound journal's name for the API's messages (keyed by workspace and idempotency key).
+JOURNAL = "api"
+#: What a retry of a message still being answered is told to wait, in seconds.
+_IN_PROGRESS_RETRY_S = 1
 
 
 def _session(row: Conversation) -> SessionOut:
@@ -137,7 +150,13 @@ def _wants_stream(request: Request, stream: bool) -> bool:
                 }
             }
         },
-        **responses("insufficient_scope", "unknown_session", "duplicate_message", "shutting_down"),
+        **responses(
+            "insufficient_scope",
+            "unknown_session",
+            "duplicate_message",
+            "message_in_progress",
+            "shutting_down",
+        ),
     },
 )
 async def send_message(
@@ -151,14 +170,108 @@ async def send_message(
     if isinstance(closing, asyncio.Event) and closing.is_set():
         raise ApiProblem("shutting_down", "Send it again: another worker will answer.")
     msg, session_id = await _message(app, workspaces_of(request), key.tenant_id, body)
+    journal_key, admitted = await _journal(app, key.tenant_id, body, msg)
+    if admitted == "busy":  # answered by now, or still being answered by a live worker
+        replayed = await _replay(app, key.tenant_id, msg, body, session_id)
+        if replayed is None:
+            raise ApiProblem(
+                "message_in_progress",
+                "A message with this idempotency_key is being answered: send it again shortly "
+                "for the answer.",
+                headers={"Retry-After": str(_IN_PROGRESS_RETRY_S)},
+            )
+        return _answer_stream(replayed) if _wants_stream(request, stream) else replayed
+    redelivered = admitted == "taken_over"
     if _wants_stream(request, stream):
-        return _event_stream(app, msg, body, session_id, key.tenant_id, request.url.path)
+        answering = _Answering(msg, journal_key, redelivered)
+        return _event_stream(app, answering, body, session_id, key.tenant_id, request.url.path)
     transport = Collected()
-    handled = await app.dispatcher.handle_message(msg, transport)
+    handled = await _handle(app, msg, transport, journal_key, redelivered)
     dropped = _dropped(handled, transport.sent, body)
     if dropped is not None:
+        replayed = await _replay(app, key.tenant_id, msg, body, session_id)
+        if replayed is not None:
+            return replayed
         raise dropped
     return await _answer(app, key.tenant_id, handled, transport.sent, session_id)
+
+
+async def _journal(
+    app: Chorus, tenant_id: uuid.UUID, body: MessageIn, msg: Message
+) -> tuple[str | None, Admitted]:
+    """Put a message with an idempotency key on the inbound journal: its journal key, and
+    what the journal said (:meth:`bot.inbox.Inbox.admit`); None, "new": no key."""
+    if body.idempotency_key is None:
+        return None, "new"
+    journal_key = f"{tenant_id}:{body.idempotency_key}"
+    admitted = await app.inbox.admit(
+        JOURNAL, journal_key, "message", msg.to_json(), tenant=msg.tenant, user=msg.user
+    )
+    return (journal_key if admitted != "busy" else None), admitted
+
+
+async def _handle(
+    app: Chorus, msg: Message, transport: Collected, journal_key: str | None, redelivered: bool
+) -> Handled:
+    """The dispatcher's answer to ``msg``; then off the journal, when it was on it (in the
+    background: the answer, recorded, need not wait for it)."""
+    try:
+        return await app.dispatcher.handle_message(msg, transport, redelivered=redelivered)
+    finally:
+        if journal_key is not None:
+            app.inbox.finish_soon(JOURNAL, journal_key)
+
+
+async def _replay(
+    app: Chorus,
+    tenant_id: uuid.UUID,
+    msg: Message,
+    body: MessageIn,
+    session_id: uuid.UUID | None,
+) -> AnswerOut | None:
+    """The answer on record to a message sent again with its idempotency key; None: none to
+    give (not an answer, or recorded without its text: ``learning.interaction_tracking``)."""
+    if body.idempotency_key is None:
+        return None
+    since = utcnow() - timedelta(seconds=app.settings.dispatcher.dedupe_ttl_s)
+
+    def read(session: Session) -> Interaction | None:
+        stmt = (
+            select(Interaction)
+            .where(
+                Interaction.tenant_id == tenant_id,
+                col(Interaction.created_at) >= since,
+                Interaction.request_event_id == msg.event_id,
+            )
+            .order_by(col(Interaction.created_at).desc())
+        )
+        return session.exec(stmt.limit(1)).first()
+
+    row = await app.db.run(read)
+    if row is None or not row.reply_text:
+        return None
+    registry = app.dispatcher.registry
+    if app.dispatcher.agents is not None:
+        registry = await app.dispatcher.agents.registry(tenant_id)
+    speaker = None
+    if row.personality in registry:
+        p = registry.get(row.personality)
+        speaker = Speaker(name=p.name, display_name=p.display_name, emoji=p.emoji)
+    recorded = {
+        **row.context,
+        "route_reason": row.route_reason,
+        "provider": row.provider,
+        "model": row.model,
+    }
+    return AnswerOut(
+        interaction_id=row.id,
+        kind="answer" if row.outcome == "answered" else "error",
+        text=row.reply_text,
+        speaker=speaker,
+        notices=[],
+        session_id=session_id,
+        context=await _context(app, tenant_id, recorded),
+    )
 
 
 def _dropped(handled: Handled, sent: list[Outgoing], body: MessageIn) -> ApiProblem | None:
@@ -270,9 +383,18 @@ def _event(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(jsonable_encoder(data))}\n\n".encode()
 
 
+@dataclass(frozen=True, slots=True)
+class _Answering:
+    """A message to answer, and its place on the journal (:func:`_journal`)."""
+
+    msg: Message
+    journal_key: str | None
+    redelivered: bool
+
+
 def _event_stream(
     app: Chorus,
-    msg: Message,
+    answering: _Answering,
     body: MessageIn,
     session_id: uuid.UUID | None,
     tenant_id: uuid.UUID,
@@ -280,9 +402,11 @@ def _event_stream(
 ) -> Response:
     """The answer as server-sent events: ``delta`` (more of the answer as it is written),
     ``message`` (each message sent whole: a notice, or the answer when it was not streamed),
-    then ``answer`` (what the JSON response would be) or ``error`` (a problem document)."""
+    then ``answer`` (what the JSON response would be, or the answer on record to a retry) or
+    ``error`` (a problem document)."""
     transport = Streamed()
-    work = asyncio.create_task(app.dispatcher.handle_message(msg, transport))
+    a = answering
+    work = asyncio.create_task(_handle(app, a.msg, transport, a.journal_key, a.redelivered))
     _running.add(work)
     work.add_done_callback(_running.discard)
 
@@ -301,12 +425,30 @@ def _event_stream(
         handled = work.result()
         dropped = _dropped(handled, transport.sent, body)
         if dropped is not None:
+            replayed = await _replay(app, tenant_id, answering.msg, body, session_id)
+            if replayed is not None:
+                yield _event("answer", replayed)
+                return
             problem = problem_response(
                 dropped.code, dropped.detail, instance=path, errors=dropped.errors
             )
             yield _event("error", json.loads(bytes(problem.body)))
             return
         answer = await _answer(app, tenant_id, handled, transport.sent, session_id)
+        yield _event("answer", answer)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _answer_stream(answer: AnswerOut) -> Response:
+    """The event stream of an answer on record: its ``answer`` event alone."""
+
+    async def events() -> AsyncIterator[bytes]:
+        yield f"retry: {_RETRY_MS}\n\n".encode()
         yield _event("answer", answer)
 
     return StreamingResponse(

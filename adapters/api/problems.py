@@ -39,6 +39,7 @@ CODES: dict[str, tuple[int, str]] = {
     "unknown_personality": (404, "No such personality"),
     "method_not_allowed": (405, "Method not allowed"),
     "duplicate_message": (409, "This message was answered already"),
+    "message_in_progress": (409, "This message is being answered"),
     "name_taken": (409, "This name cannot be used for an agent"),
     "unsupported_media_type": (415, "The body must be application/json"),
     "storage_unavailable": (503, "Storage is not answering; try again shortly"),
@@ -50,12 +51,20 @@ CODES: dict[str, tuple[int, str]] = {
 class ApiProblem(Exception):
     """Raise to answer with the problem ``code`` (one of :data:`CODES`)."""
 
-    def __init__(self, code: str, detail: str = "", *, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        code: str,
+        detail: str = "",
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail or code)
         assert code in CODES, code
         self.code = code
         self.detail = detail
         self.errors = errors
+        self.headers = headers
 
 
 def problem_response(
@@ -120,7 +129,9 @@ def install(api: FastAPI) -> None:
 
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
-        return problem_response(exc.code, exc.detail, instance=request.url.path, errors=exc.errors)
+        return problem_response(
+            exc.code, exc.detail, instance=request.url.path, errors=exc.errors, headers=exc.headers
+        )
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

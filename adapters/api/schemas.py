@@ -188,7 +188,8 @@ class MessageIn(_In):
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9._:-]+$",
-        description="The same key again (a retry) is not answered twice: 409.",
+        description="The same key again (a retry) is answered once: the answer on record comes "
+        "back (409 message_in_progress while it is being written).",
     )
 
 

@@ -2,7 +2,8 @@
 
 An event handed over again by the inbound journal (a worker died handling it, see
 :mod:`bot.inbox`) has been seen already; for it the question is whether it was *answered*,
-which ``answered`` looks up in the interactions on record.
+which ``answered`` looks up in the interactions on record. One it answers is marked seen too
+(the dead worker may have died before marking it), so a later copy is dropped.
 """
 
 from __future__ import annotations
@@ -39,13 +40,18 @@ class Dedupe:
 
     async def __call__(self, event: Incoming, next: Handler) -> None:
         ev = event.event
+        key = f"{type(ev).__name__.lower()}:{ev.platform}:{ev.tenant}:{ev.event_id}"
         if event.redelivered and isinstance(ev, Message):
             if self.answered is not None and ev.event_id and await self.answered(ev):
                 log.warning("event %s was answered before its worker died; not again", ev.event_id)
                 event.duplicate = True
                 return
+            if ev.event_id:
+                try:
+                    await first_sight(self.redis, key, self.ttl_s)
+                except Exception:
+                    log.warning("dedupe store unavailable; %s not marked seen", ev.event_id)
         elif ev.event_id:
-            key = f"{type(ev).__name__.lower()}:{ev.platform}:{ev.tenant}:{ev.event_id}"
             try:
                 fresh = await first_sight(self.redis, key, self.ttl_s)
             except Exception:
