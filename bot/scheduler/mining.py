@@ -442,8 +442,58 @@ class _Found:
     anchor: date | None = None
 
 
+#: Requests of every kind, none about habits: their mean embedding is the direction all
+#: sentences share in the embedder's space (with MiniLM two unrelated requests are 0.1–0.15
+#: alike), taken out before requests are compared, so that "alike" means more alike than
+#: unrelated requests are, whatever the embedder.
+_REFERENCE = (
+    "what's the weather like in Lisbon this weekend",
+    "summarize the attached contract in three bullet points",
+    "how do I reset my VPN password",
+    "draft a polite reply declining the meeting",
+    "convert this table to CSV",
+    "what are the main risks of migrating to Postgres",
+    "recommend a podcast about leadership",
+    "write a limerick about our release",
+    "explain how OAuth refresh tokens work",
+    "find a time for a call with the design team",
+    "translate this paragraph into Spanish",
+    "what did we decide about the hiring freeze",
+    "list the action items from yesterday's call",
+    "how many vacation days do I have left",
+    "proofread my cover letter",
+    "give me feedback on this slide",
+    "which vendors quoted for the office chairs",
+    "what's the status of the Acme renewal",
+    "brainstorm names for the new feature",
+    "write a SQL query for monthly active users",
+    "why is the build failing on main",
+    "book a table for four on Thursday",
+    "what is the capital of Australia",
+    "create a checklist for onboarding a contractor",
+    "compare these two laptops",
+    "remind me to call the bank",
+    "outline a talk about remote work",
+    "how do I export my calendar",
+    "suggest a gift for a colleague who is leaving",
+    "estimate the cost of hosting on three servers",
+    "rewrite this tweet to sound friendlier",
+    "what changed in the latest security policy",
+    "plan a two-day team offsite agenda",
+    "who owns the billing service",
+    "make a shopping list for a barbecue",
+    "check this regex for email addresses",
+    "summarize the customer call notes",
+    "what's our refund policy for annual plans",
+    "help me write a job description for a data engineer",
+    "tell me a fun fact about octopuses",
+)
+
+
 class _Meaning:
-    """Sentence embeddings of normalised requests, each text embedded once per mining run.
+    """Sentence embeddings of normalised requests, each text embedded once per mining run,
+    less the embedder's common direction (the mean of :data:`_REFERENCE`'s embeddings) and
+    unit length again.
 
     ``embed`` may fail (a missing model, an API down): mining then goes on with word features
     alone, logged once.
@@ -452,6 +502,7 @@ class _Meaning:
     def __init__(self, embed: Embed | None) -> None:
         self.embed = embed
         self.cache: dict[str, Matrix] = {}
+        self.centre: Matrix | None = None
 
     def prefetch(self, texts: Iterable[str]) -> None:
         """Embed those of ``texts`` not embedded yet, in one call (the embedder sorts them by
@@ -462,12 +513,17 @@ class _Meaning:
         missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if not missing:
             return
+        reference = list(_REFERENCE) if self.centre is None else []
         try:
-            rows = np.asarray(self.embed(missing), dtype=np.float32)
+            rows = np.asarray(self.embed(reference + missing), dtype=np.float32)
         except Exception:
             log.warning("embedding requests failed; mining by their words alone", exc_info=True)
             self.embed = None
             return
+        if reference:
+            self.centre = rows[: len(reference)].mean(axis=0)
+        rows = rows[len(reference) :] - self.centre
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
         if len(self.cache) + len(missing) > _CACHE_MAX:
             self.cache.clear()
         self.cache.update(zip(missing, rows, strict=True))
@@ -524,7 +580,7 @@ def mine(
     similarity: float = 0.5,
     tolerance_minutes: int = 90,
     embed: Embed | None | Literal["default"] = "default",
-    meaning_similarity: float = 0.25,
+    meaning_similarity: float = 0.1,
 ) -> list[MinedPattern]:
     """The habits in ``requests``; per person, daily habits first, then the best supported.
 
