@@ -25,9 +25,11 @@ in one phrasing or the other, while two habits are asked side by side on the sam
 groups of somewhat alike requests (half the similarity) asked at the same times of day but
 (nearly) never on the same day are joined into one habit, and a habit whose slot such a
 stronger habit already covers is left out. What the words leave apart (a habit worded a new
-way each of four or five times) is grouped by meaning: in a slot where ``min_occurrences``
-of the left requests recur week after week, sentence embeddings ``embed`` join them by
-average linkage at ``meaning_similarity``, never two asked on the same day.
+way each of four or five times) is grouped by meaning: in a slot (half the tolerance) where
+``min_occurrences`` of the left requests recur week after week until the last weeks,
+sentence embeddings ``embed`` (less the direction every sentence shares) join them by
+average linkage at ``meaning_similarity``, never two asked on the same day. The texts of
+:data:`PEOPLE_PER_EMBED` people are embedded in one call.
 
 Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
 and the word the habit's requests share most, not on the exact time or phrasing, so mining
@@ -520,9 +522,10 @@ class _Meaning:
             log.warning("embedding requests failed; mining by their words alone", exc_info=True)
             self.embed = None
             return
-        if reference:
-            self.centre = rows[: len(reference)].mean(axis=0)
-        rows = rows[len(reference) :] - self.centre
+        centre = rows[: len(reference)].mean(axis=0) if reference else self.centre
+        assert centre is not None
+        self.centre = centre
+        rows = rows[len(reference) :] - centre
         rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
         if len(self.cache) + len(missing) > _CACHE_MAX:
             self.cache.clear()
@@ -961,7 +964,8 @@ def _group_by_meaning(
 
     An average over a group is what tells a habit worded four ways from chance: one pair of
     its phrasings may be little alike, but together they are far more alike than unrelated
-    requests (about 0.1 for MiniLM), while one unrelated request is far from all of them."""
+    requests (about 0 once the common direction is out), while one unrelated request is far
+    from all of them."""
     lex = x[[s.index for s in window]] @ x[[s.index for s in window]].T
     if vectors is not None:
         threshold = options.meaning

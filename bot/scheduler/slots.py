@@ -51,7 +51,8 @@ def _centre(values: npt.NDArray[np.int64], around: int, period: int) -> int:
 
 def _gaps(values: npt.NDArray[np.int64], centre: int, period: int) -> npt.NDArray[np.int64]:
     d = np.abs(values - centre) % period
-    return np.minimum(d, period - d)
+    gaps: npt.NDArray[np.int64] = np.minimum(d, period - d)
+    return gaps
 
 
 def densest(values: Sequence[int], *, tolerance: int, period: int) -> Slot | None:
