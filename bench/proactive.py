@@ -1,7 +1,8 @@
 """Proactive suggestions: pattern mining on synthetic histories of 10,000 people.
 
     python -m bench.proactive [--users 10000] [--seed 0] [--workers 2] [--stability-users 2000]
-                              [--pg-url URL] [--tick-only]
+                              [--no-embedder] [--misses N] [--pg-url URL]
+                              [--tick-only | --mining-only]
 
 The histories (bench/proactive_data.py): 8 weeks per person in their own time zone, planted
 weekly and daily habits phrased five ways with time jitter, 20-40 one-off requests, and decoys
@@ -280,6 +281,64 @@ def stopped_offered(world: World, found: list[MinedPattern]) -> tuple[int, int]:
     return len(stopped), hit
 
 
+def _local(at: datetime, zone: str) -> str:
+    return at.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M")
+
+
+def print_misses(
+    world: World,
+    truths: list[Truth],
+    matched: dict[tuple[int, int], MinedPattern],
+    found: list[MinedPattern],
+    limit: int,
+) -> None:
+    """Up to ``limit`` false patterns and ``limit`` missed habits, with the person's requests
+    of the habit's family (or the pattern's) and everything mined for them: what to read to
+    see why mining went wrong."""
+    index = {p.user_id: i for i, p in enumerate(world.people)}
+    hits = {id(p) for p in matched.values()}
+    by_person: dict[int, list[MinedPattern]] = {}
+    for p in found:
+        by_person.setdefault(index[p.user_id], []).append(p)
+
+    def mined(i: int) -> None:
+        for p in by_person.get(i, []):
+            print(
+                f"      mined {p.cadence} {p.schedule(0)!r} support {p.support} "
+                f"family {family_of(p.request)} {p.request!r}"
+            )
+
+    def asks(i: int, family: str | None) -> None:
+        person = world.people[i]
+        for r in person.requests:
+            if r.at <= world.now and family_of(r.text) == family:
+                print(f"      {_local(r.at, person.zone)}  {r.text!r}")
+
+    false = [p for p in found if id(p) not in hits]
+    print(f"-- false patterns ({len(false)}), the first {min(limit, len(false))}:")
+    for p in false[:limit]:
+        i = index[p.user_id]
+        person = world.people[i]
+        planted = [(h.family, h.cadence, h.weekday, h.kinds) for h in person.habits]
+        print(
+            f"  person {i} ({person.zone}, decoy {person.decoy}) planted {planted}\n"
+            f"    {p.cadence} weekday {p.weekday} nth {p.nth} dom {p.day_of_month} "
+            f"{p.minute // 60:02d}:{p.minute % 60:02d} support {p.support} {p.request!r}"
+        )
+        asks(i, family_of(p.request))
+        mined(i)
+    missed = [t for t in truths if (t.person, t.habit) not in matched]
+    print(f"-- missed habits ({len(missed)}), the first {min(limit, len(missed))}:")
+    for t in missed[:limit]:
+        person = world.people[t.person]
+        print(
+            f"  person {t.person} ({person.zone}) {t.family} {t.cadence} weekday {t.weekday} "
+            f"{t.minute // 60:02d}:{t.minute % 60:02d} nth {t.nth} dom {t.dom} {t.kinds}"
+        )
+        asks(t.person, t.family)
+        mined(t.person)
+
+
 def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
     cfg = ProactiveSettings()
     zones = {p.user_id: p.zone for p in world.people}
@@ -310,6 +369,8 @@ def mining_figures(world: World, args: argparse.Namespace) -> dict[str, Any]:
     kinds = by_kind(world, truths, matched, cfg.lead_minutes)
     cluttered = [p.description for p in found if clutter(p.description)]
     stopped, offered = stopped_offered(world, found)
+    if args.misses:
+        print_misses(world, truths, matched, found, args.misses)
     print("per kind (expected, recall, schedule right):")
     for kind, f in kinds.items():
         print(f"  {kind:12} {f['expected']:6,}  {f['recall']:.3f}  {f['schedule_ok']:.3f}")
@@ -387,7 +448,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--tick-only", action="store_true", help="only the tick figures (no mining figures)"
     )
     parser.add_argument(
+        "--mining-only", action="store_true", help="only the mining figures (no tick figures)"
+    )
+    parser.add_argument(
         "--no-embedder", action="store_true", help="mine by words alone (no sentence embeddings)"
+    )
+    parser.add_argument(
+        "--misses",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N false patterns and N missed habits with their requests",
     )
     args = parser.parse_args(argv)
     _EMBED[:] = [] if args.no_embedder else [True]
@@ -398,7 +469,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Each measurement adds its figures; the last line printed is all of them.
     if not args.tick_only:
         figures.update(mining_figures(world, args))
-    figures.update(tick_figures(world, args.pg_url or None))
+    if not args.mining_only:
+        figures.update(tick_figures(world, args.pg_url or None))
     print(json.dumps(figures))
 
 

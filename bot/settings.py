@@ -378,10 +378,11 @@ class ProactiveSettings(_Section):
     #: alike (cosine, 0-1).
     similarity: float = Field(default=0.5, gt=0, le=1)
     #: Requests asked in one slot on different days, worded with few or no words in common,
-    #: are one habit when their sentence embeddings (memory's embedder) are at least this
-    #: alike on average across the habit's requests (cosine, 0-1; unrelated requests average
-    #: about 0.1): only ever applied together with that agreement of times.
-    meaning_similarity: float = Field(default=0.25, gt=0, le=1)
+    #: are one habit when their sentence embeddings (memory's embedder, less the direction
+    #: all sentences share) are at least this alike on average across the habit's requests
+    #: (cosine, 0-1; unrelated requests average about 0): only ever applied together with
+    #: that agreement of times (half the slot tolerance, week after week).
+    meaning_similarity: float = Field(default=0.1, gt=0, le=1)
     #: Requests this many minutes either side of the usual time count as the same slot.
     slot_tolerance_minutes: int = Field(default=90, ge=5, le=360)
 

@@ -4,14 +4,16 @@ stopped habits, asks worded differently joined by meaning, and their schedules."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from bot.scheduler import similarity
-from bot.scheduler.mining import nth_weekday
+from bot.scheduler.mining import Request, nth_weekday
 from bot.scheduler.normalise import clutter, normalise, title
 from bot.scheduler.tasks import cron_trigger
 from tests.test_mining import NOW, habit, mondays, run, weekdays
@@ -200,3 +202,129 @@ def test_schedules_keep_local_time_across_clock_changes() -> None:
     second = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
     assert (fire.hour, fire.minute) == (second.hour, second.minute) == (8, 50)
     assert second.utcoffset() != fire.utcoffset()
+
+
+# -- issue 23, second pass: what the failure cases of bench.proactive showed --------------------
+
+
+def test_a_compound_of_stop_words_is_a_word() -> None:
+    """ "one-on-one" is made of stop words; whole, it is what two phrasings share."""
+    assert "one-on-one" in similarity.terms("one-on-one prep please")
+    assert similarity.terms("at-risk accounts") == {"risk": 1.0, "account": 1.0}
+    texts = ("one-on-one prep please", "what should I raise in my one-on-one with Sam")
+    [found] = run(habit(texts, zone="UTC", days=mondays(8), hh=9, mm=0))
+    assert found.support == 8 and found.cadence == "weekly"
+
+
+def last_wednesdays() -> list[date]:
+    return [date(2026, 1, 28), date(2026, 2, 25), date(2026, 3, 25)]
+
+
+def test_a_monthly_habit_with_one_stray_ask_is_monthly_not_weekly() -> None:
+    days = sorted([*last_wednesdays(), date(2026, 2, 4)])  # the 4th: a stray Wednesday
+    [found] = run(habit(("marketing dashboard link",), zone="UTC", days=days, hh=18, mm=20))
+    assert (found.cadence, found.nth, found.weekday) == ("monthly", -1, 2)
+    assert found.support == 3  # the stray is not part of it
+
+
+def test_a_request_now_and_then_at_one_hour_is_not_daily() -> None:
+    """Six asks at 10:40 on Mondays, Wednesdays and Saturdays over four months: at that
+    rate (a sixth of those days) it is no daily habit."""
+    start = NOW.date() - timedelta(weeks=16)
+    days = [
+        start + timedelta(weeks=w, days=d)
+        for w, d in ((0, 0), (3, 2), (5, 5), (8, 0), (11, 2), (14, 5))
+    ]
+    days = [
+        d - timedelta(days=d.weekday()) + timedelta(days=(0, 2, 5)[i % 3])
+        for i, d in enumerate(days)
+    ]
+    assert (
+        run(habit(("give pros and cons of the survey",), zone="UTC", days=days, hh=10, mm=40)) == []
+    )
+    # Asked on most of those days, it is.
+    dense = [d for d in weekdays(6) if d.weekday() in (0, 2, 4)]
+    [found] = run(
+        habit(("give pros and cons of the survey",), zone="UTC", days=dense, hh=10, mm=40)
+    )
+    assert found.cadence == "daily"
+
+
+def test_last_asked_three_weeks_ago_counts_in_days_not_hours() -> None:
+    """Last asked three Mondays ago around 05:00, mined on Monday at 06:00: three weeks, not
+    three weeks and an hour (over)."""
+    days = mondays(8, before=NOW.date() - timedelta(days=20))
+    assert (NOW.date() - days[-1]).days == 21 and NOW.hour == 6
+    [found] = run(habit(("weekly metrics summary",), zone="UTC", days=days, hh=5, mm=0))
+    assert found.cadence == "weekly"
+
+
+def common_direction_embedder(alike: Sequence[str]) -> Callable[[Sequence[str]], similarity.Matrix]:
+    """An embedder whose vectors all lean one way (as MiniLM's do): raw cosines of unrelated
+    texts are about 0.8. ``alike`` texts share a direction of their own; every other text
+    has one of its own."""
+    dim = 256
+    common = np.zeros(dim)
+    common[0] = 1.0
+
+    def embed(texts: Sequence[str]) -> similarity.Matrix:
+        rows = []
+        for t in texts:
+            own = np.zeros(dim)
+            if t in alike:
+                own[1] = 1.0
+                own[2 + alike.index(t)] = 0.5
+            else:
+                own[10 + zlib.crc32(t.encode()) % (dim - 10)] = 1.0
+            v = 2 * common + own
+            rows.append(v / np.linalg.norm(v))
+        return np.array(rows, dtype=np.float32)
+
+    return embed
+
+
+def test_meaning_is_judged_above_what_every_sentence_shares() -> None:
+    asks = ("weekly metrics summary", "this week's KPIs", "numbers for the week", "scorecard")
+    embed = common_direction_embedder([normalise(a) for a in asks])
+    [found] = run(habit(asks, zone="UTC", days=mondays(4), hh=9, mm=0), embed=embed)
+    assert found.support == 4
+    # Four unrelated requests in one slot are alike only by the embedder's common direction.
+    unrelated = ("translate the memo", "cat names", "fix the wifi", "haiku about tea")
+    assert run(habit(unrelated, zone="UTC", days=mondays(4), hh=9, mm=0), embed=embed) == []
+
+
+def test_meaning_needs_asks_close_in_time_and_week_after_week() -> None:
+    asks = ("weekly metrics summary", "this week's KPIs", "numbers for the week", "scorecard")
+    embed = common_direction_embedder([normalise(a) for a in asks])
+    # Months apart (every fourth Monday), alike by meaning only: no habit.
+    spread = mondays(13)[::4]
+    assert run(habit(asks, zone="UTC", days=spread, hh=9, mm=0), embed=embed) == []
+    # Asked 50 minutes either side of their usual time: too loose for meaning alone.
+    loose = [
+        Request(r.tenant_id, r.user_id, r.at + timedelta(minutes=(-50, 50)[i % 2]), r.text, "x")
+        for i, r in enumerate(habit(asks, zone="UTC", days=mondays(4), hh=9, mm=0))
+    ]
+    assert run(loose, embed=embed) == []
+
+
+def test_many_peoples_texts_are_embedded_in_one_call() -> None:
+    people = [uuid.UUID(int=100 + i) for i in range(5)]
+    asks = {
+        p: (f"metrics summary {i}", f"KPIs {i}", f"numbers for the week {i}", f"scorecard {i}")
+        for i, p in enumerate(people)
+    }
+    inner = common_direction_embedder([normalise(a) for texts in asks.values() for a in texts])
+    calls: list[int] = []
+
+    def embed(texts: Sequence[str]) -> similarity.Matrix:
+        calls.append(len(texts))
+        return inner(texts)
+
+    requests = [
+        r
+        for i, person in enumerate(people)
+        for r in habit(asks[person], zone="UTC", days=mondays(4), hh=9 + i, mm=0, user=person)
+    ]
+    found = run(requests, embed=embed)
+    assert sorted(f.user_id for f in found) == people
+    assert len(calls) == 1

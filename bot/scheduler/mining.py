@@ -25,9 +25,11 @@ in one phrasing or the other, while two habits are asked side by side on the sam
 groups of somewhat alike requests (half the similarity) asked at the same times of day but
 (nearly) never on the same day are joined into one habit, and a habit whose slot such a
 stronger habit already covers is left out. What the words leave apart (a habit worded a new
-way each of four or five times) is grouped by meaning: in a slot where ``min_occurrences``
-of the left requests recur week after week, sentence embeddings ``embed`` join them by
-average linkage at ``meaning_similarity``, never two asked on the same day.
+way each of four or five times) is grouped by meaning: in a slot (half the tolerance) where
+``min_occurrences`` of the left requests recur week after week until the last weeks,
+sentence embeddings ``embed`` (less the direction every sentence shares) join them by
+average linkage at ``meaning_similarity``, never two asked on the same day. The texts of
+:data:`PEOPLE_PER_EMBED` people are embedded in one call.
 
 Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
 and the word the habit's requests share most, not on the exact time or phrasing, so mining
@@ -99,6 +101,9 @@ _PERIOD = {
 }
 #: A daily habit spans at least this many weekdays.
 DAILY_MIN_WEEKDAYS = 3
+#: ... and is asked on at least this share of those weekdays between its first ask and its
+#: last (holidays and a two-week break included).
+DAILY_MIN_SHARE = 1 / 3
 #: A monthly habit needs this many occurrences, in as many months (``min_occurrences`` would
 #: need more months than people keep a history of).
 MONTHLY_MIN = 3
@@ -236,6 +241,13 @@ def _describe_when(
 def stale_after(cadence: str) -> timedelta:
     """How long a habit of ``cadence`` may go unasked before it is over."""
     return max(MIN_STALE, _PERIOD[cadence] * STALE_PERIODS)
+
+
+def _over(cadence: str, last: _Seen, now: datetime) -> bool:
+    """Whether a habit last asked at ``last`` is over by ``now``: counted in the person's
+    days (last asked three Mondays ago is three weeks ago, whatever the hour)."""
+    today = now.astimezone(last.local.tzinfo).date()
+    return timedelta(days=(today - last.day).days) > stale_after(cadence)
 
 
 def nth_weekday(day: date) -> int:
@@ -432,8 +444,58 @@ class _Found:
     anchor: date | None = None
 
 
+#: Requests of every kind, none about habits: their mean embedding is the direction all
+#: sentences share in the embedder's space (with MiniLM two unrelated requests are 0.1–0.15
+#: alike), taken out before requests are compared, so that "alike" means more alike than
+#: unrelated requests are, whatever the embedder.
+_REFERENCE = (
+    "what's the weather like in Lisbon this weekend",
+    "summarize the attached contract in three bullet points",
+    "how do I reset my VPN password",
+    "draft a polite reply declining the meeting",
+    "convert this table to CSV",
+    "what are the main risks of migrating to Postgres",
+    "recommend a podcast about leadership",
+    "write a limerick about our release",
+    "explain how OAuth refresh tokens work",
+    "find a time for a call with the design team",
+    "translate this paragraph into Spanish",
+    "what did we decide about the hiring freeze",
+    "list the action items from yesterday's call",
+    "how many vacation days do I have left",
+    "proofread my cover letter",
+    "give me feedback on this slide",
+    "which vendors quoted for the office chairs",
+    "what's the status of the Acme renewal",
+    "brainstorm names for the new feature",
+    "write a SQL query for monthly active users",
+    "why is the build failing on main",
+    "book a table for four on Thursday",
+    "what is the capital of Australia",
+    "create a checklist for onboarding a contractor",
+    "compare these two laptops",
+    "remind me to call the bank",
+    "outline a talk about remote work",
+    "how do I export my calendar",
+    "suggest a gift for a colleague who is leaving",
+    "estimate the cost of hosting on three servers",
+    "rewrite this tweet to sound friendlier",
+    "what changed in the latest security policy",
+    "plan a two-day team offsite agenda",
+    "who owns the billing service",
+    "make a shopping list for a barbecue",
+    "check this regex for email addresses",
+    "summarize the customer call notes",
+    "what's our refund policy for annual plans",
+    "help me write a job description for a data engineer",
+    "tell me a fun fact about octopuses",
+)
+
+
 class _Meaning:
-    """Sentence embeddings of normalised requests, each text embedded once per mining run.
+    """Sentence embeddings of normalised requests, each text embedded once per mining run,
+    less the embedder's common direction (the mean of :data:`_REFERENCE`'s embeddings) and
+    unit length again.
 
     ``embed`` may fail (a missing model, an API down): mining then goes on with word features
     alone, logged once.
@@ -442,22 +504,44 @@ class _Meaning:
     def __init__(self, embed: Embed | None) -> None:
         self.embed = embed
         self.cache: dict[str, Matrix] = {}
+        self.centre: Matrix | None = None
+
+    def prefetch(self, texts: Iterable[str]) -> None:
+        """Embed those of ``texts`` not embedded yet, in one call (the embedder sorts them by
+        length into full batches: many people's texts at once cost far less than each
+        person's few on their own)."""
+        if self.embed is None:
+            return
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if not missing:
+            return
+        reference = list(_REFERENCE) if self.centre is None else []
+        try:
+            rows = np.asarray(self.embed(reference + missing), dtype=np.float32)
+        except Exception:
+            log.warning("embedding requests failed; mining by their words alone", exc_info=True)
+            self.embed = None
+            return
+        centre = rows[: len(reference)].mean(axis=0) if reference else self.centre
+        assert centre is not None
+        self.centre = centre
+        rows = rows[len(reference) :] - centre
+        rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+        if len(self.cache) + len(missing) > _CACHE_MAX:
+            self.cache.clear()
+        self.cache.update(zip(missing, rows, strict=True))
 
     def vectors(self, texts: Sequence[str]) -> Matrix | None:
+        self.prefetch(texts)
         if self.embed is None:
             return None
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if missing:
-            try:
-                rows = np.asarray(self.embed(missing), dtype=np.float32)
-            except Exception:
-                log.warning("embedding requests failed; mining by their words alone", exc_info=True)
-                self.embed = None
-                return None
-            if len(self.cache) > 50_000:
-                self.cache.clear()
-            self.cache.update(zip(missing, rows, strict=True))
         return np.stack([self.cache[t] for t in texts])
+
+
+#: Most embedded texts kept at once (about 1.5 kB each with MiniLM).
+_CACHE_MAX = 50_000
+#: People whose words are grouped before one embedder call for all of their left requests.
+PEOPLE_PER_EMBED = 256
 
 
 def default_embed() -> Embed | None:
@@ -499,7 +583,7 @@ def mine(
     similarity: float = 0.5,
     tolerance_minutes: int = 90,
     embed: Embed | None | Literal["default"] = "default",
-    meaning_similarity: float = 0.25,
+    meaning_similarity: float = 0.1,
 ) -> list[MinedPattern]:
     """The habits in ``requests``; per person, daily habits first, then the best supported.
 
@@ -524,14 +608,25 @@ def mine(
         if since <= r.at <= now and r.text.strip():
             people[(r.tenant_id, r.user_id)].append(r)
     found: list[MinedPattern] = []
+    histories = [(k, h) for k, h in people.items() if len(h) >= min(min_occurrences, MONTHLY_MIN)]
     try:
-        for (tenant, user), history in people.items():
-            if len(history) < min(min_occurrences, MONTHLY_MIN):
-                continue
-            try:
-                found.extend(_mine_person(history, timezone_of(user), now, options, meaning))
-            except Exception:
-                log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
+        # Each batch of people: their words grouped, then one embedder call for every text
+        # left to group by meaning, then their habits settled.
+        for start in range(0, len(histories), PEOPLE_PER_EMBED):
+            pending: list[tuple[tuple[uuid.UUID, uuid.UUID], _Pending]] = []
+            for (tenant, user), history in histories[start : start + PEOPLE_PER_EMBED]:
+                try:
+                    pending.append(
+                        ((tenant, user), _prepare(history, timezone_of(user), now, options))
+                    )
+                except Exception:
+                    log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
+            meaning.prefetch(t for _, p in pending for t in p.texts)
+            for (tenant, user), p in pending:
+                try:
+                    found.extend(_finish(p, now, options, meaning))
+                except Exception:
+                    log.exception("pattern mining failed for user %s of tenant %s", user, tenant)
     finally:
         lexical.terms.cache_clear()  # keep no request texts in memory between runs
         normalise.cache_clear()
@@ -540,9 +635,20 @@ def mine(
     return found
 
 
-def _mine_person(
-    history: list[Request], zone_name: str, now: datetime, options: _Options, meaning: _Meaning
-) -> list[MinedPattern]:
+@dataclass(slots=True)
+class _Pending:
+    """One person's history with its habits by words found, and the slots of requests left
+    to group by meaning (whose ``texts`` are to be embedded)."""
+
+    zone_name: str
+    seen: list[_Seen]
+    x: Matrix
+    candidates: list[_Found]
+    windows: list[_Window]
+    texts: list[str]
+
+
+def _prepare(history: list[Request], zone_name: str, now: datetime, options: _Options) -> _Pending:
     zone_name, zone = _zone(zone_name)
     history.sort(key=lambda r: r.at)
     seen: list[_Seen] = []
@@ -565,14 +671,21 @@ def _mine_person(
             continue
         # A habit that stopped keeps its requests: they are not left for other habits.
         taken.update(s.index for s in f.members)
-        if now - f.members[-1].request.at <= stale_after(f.cadence):
+        if not _over(f.cadence, f.members[-1], now):
             candidates.append(f)
     # What the words left: asked in one slot on different days, alike by meaning.
-    for slot in _by_meaning([s for s in seen if s.index not in taken], x, options, meaning):
-        if (f := _settle(slot, x, now, options)) is not None:
+    windows = _meaning_windows([s for s in seen if s.index not in taken], now, options)
+    texts = sorted({s.text for w in windows if w.by_meaning for s in w.members})
+    return _Pending(zone_name, seen, x, candidates, windows, texts)
+
+
+def _finish(p: _Pending, now: datetime, options: _Options, meaning: _Meaning) -> list[MinedPattern]:
+    candidates = list(p.candidates)
+    for slot in _by_meaning(p.windows, p.texts, p.x, now, options, meaning):
+        if (f := _settle(slot, p.x, now, options)) is not None:
             candidates.append(f)
     kept = _strongest(candidates, options)
-    return _patterns(kept, x, zone_name, now)
+    return _patterns(kept, p.x, p.zone_name, now)
 
 
 @dataclass(slots=True)
@@ -705,6 +818,12 @@ def _daily(
         or len({d.isocalendar()[:2] for d in taken_days}) < options.min_weeks
     ):
         return None
+    # Asked on a fair share of its days: a request made now and then at one time of day on
+    # varying weekdays (six times in four months) is not a daily habit.
+    first, last = min(taken_days), max(taken_days)
+    possible = sum(_weekdays_between(first, last, w) for w in days)
+    if len(taken_days) < possible * DAILY_MIN_SHARE:
+        return None
     return slot.minute, days, taken
 
 
@@ -712,16 +831,30 @@ def _daily(
 _MAX_GAP_WEEKS = 3
 
 
-def _recurs(window: list[_Seen], options: _Options) -> bool:
-    """Whether ``min_occurrences`` of a slot's requests fall in a run of weeks no more than
-    :data:`_MAX_GAP_WEEKS` apart, as a weekly or every-other-week habit's do (requests at
-    chance times spread over the whole window)."""
+def _recurring(window: list[_Seen], now: datetime, options: _Options) -> list[_Seen]:
+    """The requests of a slot that fall in a run of at least ``min_occurrences`` weeks no
+    more than :data:`_MAX_GAP_WEEKS` apart, as a weekly or every-other-week habit's do
+    (requests at chance times spread over the whole window), in runs that go on until
+    recently enough for a habit not to be over (:func:`stale_after`)."""
     weeks = sorted({s.week_no for s in window})
-    run = best = 1
-    for a, b in zip(weeks, weeks[1:], strict=False):
-        run = run + 1 if b - a <= _MAX_GAP_WEEKS else 1
-        best = max(best, run)
-    return best >= options.min_occurrences
+    recent = now - stale_after("biweekly")
+    runs: list[list[int]] = []
+    for week in weeks:
+        if runs and week - runs[-1][-1] <= _MAX_GAP_WEEKS:
+            runs[-1].append(week)
+        else:
+            runs.append([week])
+    keep: set[int] = set()
+    for run in runs:
+        if len(run) >= options.min_occurrences:
+            inside = [s for s in window if run[0] <= s.week_no <= run[-1]]
+            if max(s.request.at for s in inside) >= recent:
+                keep.update(run)
+    return [s for s in window if s.week_no in keep]
+
+
+def _recurs(window: list[_Seen], now: datetime, options: _Options) -> bool:
+    return len(_recurring(window, now, options)) >= options.min_occurrences
 
 
 def _monthly_window(window: list[_Seen]) -> bool:
@@ -733,17 +866,25 @@ def _monthly_window(window: list[_Seen]) -> bool:
     return any(len(m) >= MONTHLY_MIN for m in months.values())
 
 
-def _by_meaning(
-    left: list[_Seen], x: Matrix, options: _Options, meaning: _Meaning
-) -> list[_SlotSet]:
-    """Requests the words did not group, asked in one slot (a weekday and time, or a day of
-    the month and time) on different days: grouped by meaning (sentence embeddings, else
-    half the word similarity), never two asked on the same day.
+@dataclass(slots=True)
+class _Window:
+    """Requests no habit took, asked in one slot: grouped by meaning (``by_meaning``) or by
+    words alike in full, into groups of at least ``least``."""
 
-    Meaning is weaker evidence than shared words: it needs ``min_occurrences`` asks whose
-    weeks recur (:func:`_recurs`). The three asks of a monthly habit are grouped by words
-    alike at the full ``similarity`` only."""
-    windows: list[tuple[list[_Seen], bool, int]] = []  # (requests, by meaning, least)
+    members: list[_Seen]
+    by_meaning: bool
+    least: int
+
+
+def _meaning_windows(left: list[_Seen], now: datetime, options: _Options) -> list[_Window]:
+    """The slots (a weekday and time, or a day of the month and time) of requests the words
+    did not group, where a habit could still be found.
+
+    Meaning is weaker evidence than shared words: it is asked only where ``min_occurrences``
+    asks recur week after week up to the last weeks (:func:`_recurs`); so only those slots'
+    texts are embedded. The three asks of a monthly habit are grouped by words alike at the
+    full ``similarity`` only."""
+    windows: list[_Window] = []
     pool = list(left)
     while len(pool) >= MONTHLY_MIN:
         slot = densest([s.minute_of_week for s in pool], tolerance=options.tolerance, period=WEEK)
@@ -756,32 +897,57 @@ def _by_meaning(
             and len({s.day for s in taken}) >= options.min_occurrences
         )
         if weekly:
-            windows.append((taken, _recurs(taken, options), options.min_occurrences))
+            # Meaning is weaker evidence than words: the asks it joins must keep closer to
+            # their time (half the tolerance) and recur week after week.
+            near = [
+                s
+                for s in taken
+                if distance(s.minute_of_week, slot.minute, WEEK) <= options.tolerance // 2
+            ]
+            recurring = _recurring(near, now, options)
+            if len(recurring) >= options.min_occurrences:
+                windows.append(_Window(recurring, True, options.min_occurrences))
+            else:
+                windows.append(_Window(taken, False, options.min_occurrences))
         if _monthly_window(taken):
-            windows.append((taken, False, MONTHLY_MIN))
+            windows.append(_Window(taken, False, MONTHLY_MIN))
         chosen = set(slot.members)
         pool = [s for i, s in enumerate(pool) if i not in chosen]
-    windows.extend((d.members, False, MONTHLY_MIN) for d in _dom_slots(left, options))
+    windows.extend(_Window(d.members, False, MONTHLY_MIN) for d in _dom_slots(left, options))
+    return windows
+
+
+def _by_meaning(
+    windows: list[_Window],
+    texts: list[str],
+    x: Matrix,
+    now: datetime,
+    options: _Options,
+    meaning: _Meaning,
+) -> list[_SlotSet]:
+    """The windows' requests grouped by meaning (sentence embeddings, else half the word
+    similarity), never two asked on the same day."""
     if not windows:
         return []
-    # Embeddings only where the times recur as a habit's do; one call for the person's
-    # windows (an embedder call costs more than a text).
-    texts = sorted({s.text for w, by_meaning, _ in windows if by_meaning for s in w})
     vectors = meaning.vectors(texts) if texts else None
     rows = {t: i for i, t in enumerate(texts)}
     found: list[_SlotSet] = []
     seen_groups: set[tuple[int, ...]] = set()
-    for window, by_meaning, least in windows:
+    for w in windows:
         v = None
-        if vectors is not None and by_meaning:
-            v = vectors[[rows[s.text] for s in window]]
+        if vectors is not None and w.by_meaning:
+            v = vectors[[rows[s.text] for s in w.members]]
         # Three asks a month apart are little evidence: their words must be alike in full.
-        strict = options.similarity if least < options.min_occurrences else None
-        for group in _group_by_meaning(window, x, v, options, strict):
+        strict = options.similarity if w.least < options.min_occurrences else None
+        for group in _group_by_meaning(w.members, x, v, options, strict):
             ident = tuple(s.index for s in group)
-            if len(group) >= least and ident not in seen_groups:
-                seen_groups.add(ident)
-                found.extend(_slot_sets(group, options))
+            if len(group) < w.least or ident in seen_groups:
+                continue
+            # A group by meaning recurs as a habit does, not only the slot it is in.
+            if w.by_meaning and not _recurs(group, now, options):
+                continue
+            seen_groups.add(ident)
+            found.extend(_slot_sets(group, options))
     return found
 
 
@@ -798,7 +964,8 @@ def _group_by_meaning(
 
     An average over a group is what tells a habit worded four ways from chance: one pair of
     its phrasings may be little alike, but together they are far more alike than unrelated
-    requests (about 0.1 for MiniLM), while one unrelated request is far from all of them."""
+    requests (about 0 once the common direction is out), while one unrelated request is far
+    from all of them."""
     lex = x[[s.index for s in window]] @ x[[s.index for s in window]].T
     if vectors is not None:
         threshold = options.meaning
@@ -850,9 +1017,7 @@ def _settle(
         found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
     else:
         found = _weekday_cadence(slot, members, centre, options)
-    if found is None or (
-        not keep_stale and now - members[-1].request.at > stale_after(found.cadence)
-    ):
+    if found is None or (not keep_stale and _over(found.cadence, found.members[-1], now)):
         return None
     return found
 
@@ -860,20 +1025,30 @@ def _settle(
 def _weekday_cadence(
     slot: _SlotSet, members: list[_Seen], centre: Matrix, options: _Options
 ) -> _Found | None:
-    """Weekly, every other week, or the nth weekday of the month, by the weeks the
-    occurrences fall in; None when they make none of these."""
-    weeks = sorted({s.week_no for s in members})
-    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
+    """The nth weekday of the month, every other week or weekly, by the weeks the
+    occurrences fall in; None when they make none of these.
+
+    The nth weekday of the month is told first, and allows one stray ask on another week
+    of the slot (left out of the habit): four asks, three of them on the last Wednesday of
+    three months, are a monthly habit, not a weekly one."""
     weekday = slot.days[0]
-    if len(weeks) >= MONTHLY_MIN and min(gaps) >= 3:
-        nths = Counter(nth_weekday(s.day) for s in members)
-        nth, count = nths.most_common(1)[0]
-        months = {(s.day.year, s.day.month) for s in members}
-        if count == len(members) and len(months) == len(members) and max(gaps) <= 9:
-            return _Found("monthly", slot.minute, (weekday,), members, centre, len(months), nth)
-        return None
+    nth, _ = Counter(nth_weekday(s.day) for s in members).most_common(1)[0]
+    monthly = [s for s in members if nth_weekday(s.day) == nth]
+    months = {(s.day.year, s.day.month) for s in monthly}
+    month_weeks = sorted({s.week_no for s in monthly})
+    gaps = [b - a for a, b in zip(month_weeks, month_weeks[1:], strict=False)]
+    if (
+        len(months) >= MONTHLY_MIN
+        and len(months) == len(monthly)
+        and len(members) - len(monthly) <= min(1, len(monthly) // 3)
+        and min(gaps) >= 3
+        and max(gaps) <= 9
+    ):
+        return _Found("monthly", slot.minute, (weekday,), monthly, centre, len(months), nth)
+    weeks = sorted({s.week_no for s in members})
     if len(members) < options.min_occurrences or len(weeks) < options.min_weeks:
         return None
+    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
     if min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1:
         return _Found(
             "biweekly",
@@ -884,6 +1059,8 @@ def _weekday_cadence(
             len(weeks),
             anchor=members[-1].day,
         )
+    if len(weeks) >= MONTHLY_MIN and min(gaps) >= 3:
+        return None  # months apart, on different nth weekdays: no cadence
     return _Found("weekly", slot.minute, (weekday,), members, centre, len(weeks))
 
 

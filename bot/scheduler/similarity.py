@@ -58,7 +58,7 @@ _TIME = frozenset(
     august september october november december jan feb mar apr jun jul aug sep sept oct nov
     dec eod eow am pm""".split()
 )
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _NOISE = re.compile(r"<[^>\s]*>|https?://\S+|`[^`]*`")
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -82,9 +82,12 @@ def terms(text: str) -> dict[str, float]:
     """The weighted stems of a request (empty when it has no content word)."""
     found: dict[str, float] = {}
     for word in _WORD.findall(_NOISE.sub(" ", text.lower())):
-        term = _term(word)
-        if term is not None:
-            found[term[0]] = term[1]
+        parts = [t for t in map(_term, word.split("-")) if t is not None]
+        if not parts and "-" in word:
+            # A compound of stop words ("one-on-one", "follow-up") is a content word whole.
+            parts = [(word, 1.0)]
+        for stem, weight in parts:
+            found[stem] = weight
     return found
 
 

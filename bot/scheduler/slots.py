@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import median
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["DAY", "WEEK", "Slot", "densest", "distance", "offset"]
 
@@ -40,13 +40,19 @@ def offset(value: int, centre: int, period: int) -> int:
     return d - period if d > period // 2 else d
 
 
-def _centre(values: Sequence[int], around: int, period: int) -> int:
-    offsets = [offset(v, around, period) for v in values]
-    return (around + round(median(offsets))) % period
+def _centre(values: npt.NDArray[np.int64], around: int, period: int) -> int:
+    offsets = (values - around) % period
+    offsets = np.where(offsets > period // 2, offsets - period, offsets)
+    ordered = np.sort(offsets)  # the median, without np.median's cost on a few values
+    half = len(ordered) // 2
+    middle = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+    return (around + round(float(middle))) % period
 
 
-def _within(values: Sequence[int], centre: int, tolerance: int, period: int) -> list[int]:
-    return [i for i, v in enumerate(values) if distance(v, centre, period) <= tolerance]
+def _gaps(values: npt.NDArray[np.int64], centre: int, period: int) -> npt.NDArray[np.int64]:
+    d = np.abs(values - centre) % period
+    gaps: npt.NDArray[np.int64] = np.minimum(d, period - d)
+    return gaps
 
 
 def densest(values: Sequence[int], *, tolerance: int, period: int) -> Slot | None:
@@ -61,7 +67,6 @@ def densest(values: Sequence[int], *, tolerance: int, period: int) -> Slot | Non
     v = np.asarray(values, dtype=np.int64) % period
     gaps = np.abs(v[:, None] - v[None, :])
     gaps = np.minimum(gaps, period - gaps)
-    counts = (gaps <= tolerance).sum(axis=1)
     inside = gaps <= tolerance
     counts = inside.sum(axis=1)
     best: tuple[int, int, int] | None = None
@@ -69,14 +74,14 @@ def densest(values: Sequence[int], *, tolerance: int, period: int) -> Slot | Non
     # Windows around different values often hold the same values: settle each set once.
     windows = {row.tobytes(): row for row in inside[counts == counts.max()]}
     for window in windows.values():
-        held = np.flatnonzero(window).tolist()
-        centre = _centre([values[i] for i in held], values[held[0]] % period, period)
+        held = np.flatnonzero(window)
+        centre = _centre(v[held], int(v[held[0]]), period)
         # Settle the window on its median: take the members around the centre again.
-        members = _within(values, centre, tolerance, period)
-        centre = _centre([values[i] for i in members], centre, period)
-        spread = sum(distance(values[i], centre, period) for i in members)
+        members = np.flatnonzero(_gaps(v, centre, period) <= tolerance)
+        centre = _centre(v[members], centre, period)
+        spread = int(_gaps(v[members], centre, period).sum())
         rank = (-len(members), spread, centre)
         if best is None or rank < best:
-            best, best_members = rank, members
+            best, best_members = rank, members.tolist()
     assert best is not None
     return Slot(best[2], tuple(best_members))
