@@ -22,9 +22,14 @@ answers with the message's own token, and the bench counts messages with no repl
 (``lost``), with more than one (``twice``) and replies that went to the wrong place or carry
 another message's token (``swapped``). ``cpu_ms_per_msg`` is this process's CPU time (all its
 threads) per message: on a busy machine it moves much less than the rates do (PostgreSQL's and
-Redis's own work is not in it). ``redis_trips_per_msg``, ``sql_commits_per_msg`` and
-``thread_hops_per_msg`` count what each message hands over (:class:`Tally`): they do not
-depend on how busy the machine is. The last line printed is a JSON object of the figures.
+Redis's own work is not in it); ``cpu_ms_per_msg_by_thread`` splits it by thread (the event
+loop's ``MainThread``, the SQL threads ``chorus-sql``, the memory threads ``chorus-memory``
+where the embedding model and the searches run, ``chorus-hook`` for ``def`` plugin hooks).
+``query_batch_mean`` and ``write_batch_mean`` are the queries per embedding call and the
+writes per grouped transaction (how much the micro-batches share). ``redis_trips_per_msg``,
+``sql_commits_per_msg`` and ``thread_hops_per_msg`` count what each message hands over
+(:class:`Tally`): they do not depend on how busy the machine is. The last line printed is a
+JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import os
 import re
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -177,6 +183,28 @@ class CheckingTransport:
         return {"lost": lost, "twice": twice, "swapped": swapped + stray}
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each kind of thread of this process, by the name of its pool
+    (``chorus-sql_0`` → ``chorus-sql``; the event loop's is ``MainThread``); Linux only
+    (elsewhere, empty)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = defaultdict(float)
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return {}
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = names.get(int(tid), "other").rstrip("0123456789").rstrip("_-")
+        out[name] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return out
+
+
 def _messages(run: str, n: int, *, new_channels: bool = False) -> list[Message]:
     """``n`` messages of 200 people (each in one of 3 workspaces) in 20 channels."""
     out = []
@@ -246,10 +274,18 @@ async def _phase(app: Chorus, msgs: list[Message], concurrency: int) -> dict[str
 
     queries = getattr(app.memory, "queries", None)  # None: a version without the batcher
     batches, items = (queries.batches, queries.items) if queries else (0, 0)
+    writes = _write_groups(app)
     tally = TALLY.now()
+    threads = _thread_cpu()
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    by_thread = {
+        name: round((spent - threads.get(name, 0.0)) * 1000 / len(msgs), 3)
+        for name, spent in sorted(_thread_cpu().items())
+        if spent - threads.get(name, 0.0) > 0
+    }
+    write_batches, write_items = (b - a for a, b in zip(writes, _write_groups(app), strict=True))
     redis, commits, hops = (b - a for a, b in zip(tally, TALLY.now(), strict=True))
     await app.dispatcher.drain(60)
     return {
@@ -265,8 +301,16 @@ async def _phase(app: Chorus, msgs: list[Message], concurrency: int) -> dict[str
             if queries
             else None
         ),
+        "write_batch_mean": round(write_items / write_batches, 1) if write_batches else None,
+        "cpu_ms_per_msg_by_thread": by_thread,
         **transport.check(msgs, tokens),
     }
+
+
+def _write_groups(app: Chorus) -> tuple[int, int]:
+    """Grouped write transactions run so far, and the writes in them (``Database.run_grouped``)."""
+    groups = list(getattr(app.db, "_groups", {}).values())
+    return sum(g.batches for g in groups), sum(g.items for g in groups)
 
 
 async def _run(

@@ -108,3 +108,22 @@ def test_clauses_split_where_a_new_one_starts() -> None:
 )
 def test_praise_of_an_answer_is_not_a_request(text: str, options: dict[str, str]) -> None:
     assert read_style(text).options == options
+
+
+def test_ascii_and_unicode_text_read_alike() -> None:
+    """Plain ASCII takes a shortcut past the per-character pass: the same characters vanish
+    (``^`` and stray backticks are symbols), and it reads as the same text would with a
+    non-ASCII character added."""
+    for text in ("I work at Acme ^_^ as a PM", "keep answers short` please", "a ^ b ` c"):
+        ascii_read = [c.text for c in clauses(text)]
+        unicode_read = [c.text for c in clauses(text + " é")]
+        assert [*ascii_read[:-1], ascii_read[-1] + " é"] == unicode_read
+    (read,) = clauses("I like ^carets^ and `ticks")
+    assert read.text.split() == ["I", "like", "carets", "and", "ticks"]
+
+
+def test_clauses_read_again_are_the_same_and_a_caller_cannot_change_them() -> None:
+    text = "I work at Initech as a PM, keep answers short"
+    first = clauses(text)
+    first.clear()  # a caller's own list
+    assert [c.text for c in clauses(text)] == ["I work at Initech as a PM", "keep answers short"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Clause", "QUESTION_START", "clauses"]
 
@@ -56,6 +57,13 @@ _CLAUSE_SPLIT = re.compile(
     re.I,
 )
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+#: Unicode categories read as nothing (symbols, emoji, surrogates, private use).
+_UNSEEN = frozenset({"So", "Sk", "Cs", "Co"})
+#: The ASCII characters in those categories ("^" and "`"), as spaces: most messages are
+#: ASCII, and then one translation does what the character-by-character pass does.
+_ASCII_UNSEEN = str.maketrans(
+    {c: " " for c in map(chr, range(128)) if unicodedata.category(c) in _UNSEEN}
+)
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
 _MARKUP = re.compile(r"<[@#!][^>]*>|<https?://[^>|]*\|([^>]*)>|<(https?://[^>]*)>|:[a-z0-9_+\-]+:")
 _EMPHASIS = re.compile(r"(?<!\w)[*_~]+|[*_~]+(?!\w)")
@@ -75,16 +83,26 @@ def _plain(text: str) -> str:
     text = _CODE.sub(" ", text[:MAX_CHARS])
     text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(">"))
     text = _MARKUP.sub(lambda m: m.group(1) or m.group(2) or " ", text)
-    text = "".join(
-        " " if unicodedata.category(ch) in ("So", "Sk", "Cs", "Co") or ch in "\u200d\ufe0f" else ch
-        for ch in text
-    )
+    if text.isascii():
+        text = text.translate(_ASCII_UNSEEN)
+    else:
+        text = "".join(
+            " " if unicodedata.category(ch) in _UNSEEN or ch in "\u200d\ufe0f" else ch
+            for ch in text
+        )
     text = _EMPHASIS.sub("", text).replace("’", "'").replace("‘", "'")
     return re.sub(r"\btl;\s?dr\b", "tldr", text, flags=re.I)
 
 
 def clauses(text: str) -> list[Clause]:
     """The clauses of ``text``, in order (empty ones left out)."""
+    return list(_clauses(text))
+
+
+@lru_cache(maxsize=256)
+def _clauses(text: str) -> tuple[Clause, ...]:
+    """:func:`clauses`, remembered for the latest texts: every message is read by the
+    profile rules, the style requests and the "about themselves" check, each through here."""
     out = []
     for sentence in _SENTENCE_SPLIT.split(_plain(text)):
         sentence = sentence.strip()
@@ -99,4 +117,4 @@ def clauses(text: str) -> list[Clause]:
                 continue
             question = bool(QUESTION_START.match(clause)) or (asked and i == len(parts) - 1)
             out.append(Clause(clause, question))
-    return out
+    return tuple(out)
