@@ -918,6 +918,8 @@ class FakeDiscord:
             "type": 0,
             "flags": int(body.get("flags") or 0),
         }
+        if body.get("nonce") is not None:
+            payload["nonce"] = str(body["nonce"])
         reference = body.get("message_reference")
         if reference:
             payload["type"] = 19
@@ -949,6 +951,15 @@ class FakeDiscord:
         if invalid is not None:
             return 400, invalid
         channel_id = int(params["channel_id"])
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: a nonce the same author used in the past few minutes returns that
+            # message, and creates none.
+            for earlier in self.messages.values():
+                if earlier.get("nonce") == str(nonce) and earlier["author"]["id"] == str(
+                    self.bot.id
+                ):
+                    return 200, earlier
         payload = self._bot_message(channel_id, body)
         if self.echo_own_messages:
             self._dispatch("MESSAGE_CREATE", payload, self._guild_of_channel(channel_id))
