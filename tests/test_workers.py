@@ -31,7 +31,7 @@ from tests.conftest import REDIS_URL, empty_postgres
 from tests.deployment import Workers, chroma_server, load_balancer, workers
 from tests.fakes import until
 from tests.servers import slack_fake as sf
-from tests.servers.discord_fake import FakeDiscord
+from tests.servers.discord_fake import FakeDiscord, FakeGuild
 from tests.servers.openai_fake import FakeOpenAI, echo_question
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ async def _leader(group: Workers) -> int:
     found: list[int] = []
 
     async def check() -> bool:
-        value = await redis.get(LEADER_KEY) or ""
+        value = str(await redis.get(LEADER_KEY) or "")  # decoded: a str
         pid = value.split(":")[1] if value.count(":") >= 2 else ""
         found[:] = [
             i for i in range(group.count) if group[i].alive and str(group[i].proc.pid) == pid
@@ -321,7 +321,7 @@ async def test_discord_shards_spread_over_workers_and_a_dead_shards_events_are_f
     async with deployment(tmp_path, pg_url) as d, FakeDiscord() as discord:
         discord.recommended_shards = 2
         ada = discord.add_user("ada")
-        guilds = {}
+        guilds: dict[int, FakeGuild] = {}
         while len(guilds) < 2:  # one guild on each shard
             guild = discord.add_guild(f"Guild {len(guilds)}")
             guilds.setdefault(guild.shard_key % 2, guild)
