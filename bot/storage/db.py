@@ -287,7 +287,9 @@ class Database:
         return await loop.run_in_executor(self._executor, context.run, self._guarded, fn)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in a worker thread inside one transaction."""
+        """Run ``fn(session)`` in a worker thread inside one transaction (run again, in a new
+        one, if PostgreSQL rolled it back for a deadlock: what ``fn`` does beside the database
+        waits for the commit, as :func:`bot.identity.who.once_committed` makes it)."""
 
         def work() -> T:
             with self.session() as session:
@@ -303,6 +305,7 @@ class Database:
         """Run ``fn(connection)`` (SQLAlchemy Core, no ORM) in a worker thread, one transaction.
 
         For the per-message hot path, where the ORM's bookkeeping costs more than the SQL.
+        Like :meth:`run`, ``fn`` runs again if its transaction was rolled back for a deadlock.
         """
 
         def work() -> T:
