@@ -6,6 +6,13 @@ message posted but not yet recorded). So the first message of the answer goes on
 journal row as soon as it exists; whoever takes the event over puts its answer in that message
 instead of posting a second one. :func:`handling` holds that state for the task handling the
 event (and the tasks it starts: the object is shared, not copied).
+
+Noting takes a database write after the platform answered the post, so a worker can die in
+between. The messages are therefore also recognisable on the platform itself, by the event's
+key: Slack's carry message metadata naming it (``adapters.slack.adapter.reply_metadata``;
+the take-over asks ``conversations.replies`` when nothing was noted), Discord's are posted
+with nonces derived from it (``adapters.discord.stream.answer_nonce``: Discord returns the
+message it already has instead of creating another).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 
 Real ``chorus run`` processes serve the fake Slack (``tests/servers/slack_fake.py``), one in
 HTTP mode and, from ``kill_9_socket`` on, one in Socket Mode beside it, on PostgreSQL (a schema
-of its own in the ``test`` database) and the Redis server (db 8), each reached through a TCP
-proxy that can refuse or freeze it (``tests/servers/tcp_proxy.py``), with an OpenAI-compatible
+of its own in the ``test`` database) and the Redis server (db 8, or CHORUS_BENCH_REDIS_URL's;
+flushed), each reached through a TCP proxy that can refuse or freeze it
+(``tests/servers/tcp_proxy.py``), with an OpenAI-compatible
 fake whose answers quote the question's token. People in several channels mention the bot, each
 message at the top of a channel, so its answer lands in a thread of its own. One fault after
 another, ``--per-fault`` messages each (400 in all by default):

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import redis
@@ -34,7 +35,10 @@ from tests.servers.openai_fake import FakeOpenAI
 from tests.servers.tcp_proxy import TCPProxy, proxy_to
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 8
+#: The Redis database the workers use (flushed): CHORUS_BENCH_REDIS_URL's, db 8 by default.
+_REDIS = urlsplit(os.environ.get("CHORUS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"))
+REDIS_HOST, REDIS_PORT = _REDIS.hostname or "127.0.0.1", _REDIS.port or 6379
+REDIS_DB = int(_REDIS.path.strip("/") or 0)
 CHORUS = Path(sys.executable).with_name("chorus")
 SECRET = "bench-faults-signing-secret"
 PLACEHOLDER = "_Thinking…_"
@@ -171,9 +175,15 @@ class Scenario:
         url = f"http://127.0.0.1:{self.http_port}/slack/events"
         payload = sf.event_callback(event)
         for attempt in range(120):
-            retry = {"retry_num": attempt, "retry_reason": "http_error"} if attempt else {}
             try:
-                result = await sf.post_event(url, SECRET, payload, session=self.session, **retry)
+                result = await sf.post_event(
+                    url,
+                    SECRET,
+                    payload,
+                    session=self.session,
+                    retry_num=attempt if attempt else None,
+                    retry_reason="http_error" if attempt else None,
+                )
                 if result.status == 200:
                     return
             except (aiohttp.ClientError, TimeoutError):

@@ -251,10 +251,18 @@ class Inbox:
             await asyncio.sleep(every)
 
     async def renew(self) -> None:
-        """Extend the lease of every event this worker is handling."""
+        """Extend the lease of every event this worker is handling.
+
+        Rows another transaction holds meanwhile (this worker noting a message on them or
+        finishing them, in a grouped write) are left to the next round, a third of a lease
+        later: waiting for them, in whatever order the statement meets them, deadlocked with
+        those writes under load (PostgreSQL; SQLite has one writer at a time anyway)."""
+        free = select(T.c.id).where(T.c.owner == self.worker).with_for_update(skip_locked=True)
         await self.db.run_core(
             lambda c: c.execute(
-                update(T).where(T.c.owner == self.worker).values(lease_until=self._lease())
+                update(T)
+                .where(T.c.id.in_(free.scalar_subquery()))
+                .values(lease_until=self._lease())
             )
         )
 

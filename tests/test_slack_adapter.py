@@ -12,10 +12,12 @@ from typing import Any
 import aiohttp
 import fakeredis
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.slack import SlackAdapter
+from adapters.slack.adapter import reply_metadata
 from bot.app import Chorus
+from bot.inbox import Pending
 from bot.settings import Secrets
 from bot.storage.models import AuditEntry, Feedback, Interaction
 from tests.admin_helpers import csrf_of, link_in
@@ -45,7 +47,7 @@ class Rig:
 
     def interactions(self) -> list[Interaction]:
         with self.app.db.session() as s:
-            return list(s.exec(select(Interaction).order_by(Interaction.created_at)))
+            return list(s.exec(select(Interaction).order_by(col(Interaction.created_at))))
 
     async def settle(self) -> None:
         """Let Bolt's background listeners finish (they run after the ack), then whatever
@@ -105,6 +107,71 @@ async def rig(tmp_path: Path, llm: FakeLLM) -> AsyncIterator[Rig]:
 async def socket_rig(tmp_path: Path, llm: FakeLLM) -> AsyncIterator[Rig]:
     async for r in _rig(tmp_path, socket=True, llm=llm):
         yield r
+
+
+# -- taking over what a dead worker posted ------------------------------------------------------
+
+
+def _in_thread(rig: Rig, thread: str, *, bot: bool, **fields: Any) -> str:
+    """Put a message in ``thread`` of C1 as if posted earlier (by the bot, or by someone)."""
+    ts = rig.fake.new_ts()
+    who = {"user": rig.fake.bot_user_id, "bot_id": rig.fake.bot_id} if bot else {"user": "U2"}
+    message = {"type": "message", "ts": ts, "thread_ts": thread, "text": "…", **who, **fields}
+    rig.fake.messages["C1"].append({**message, "channel": "C1"})
+    return ts
+
+
+def _taken_over(mention: dict[str, Any], event_id: str) -> Pending:
+    body = sf.event_callback(mention, event_id=event_id)
+    return Pending("slack", event_id, "slack.event", body, placeholder=None, attempts=2)
+
+
+async def test_a_take_over_answers_in_the_parts_a_dead_worker_posted_for_that_event(
+    rig: Rig,
+) -> None:
+    """Nothing noted on the journal row: the messages tagged with the event are found; the
+    answer goes in the first, the later part is removed."""
+    mention = sf.app_mention("what is the plan?")
+    thread = mention["ts"]
+    first = _in_thread(rig, thread, bot=True, metadata=reply_metadata("EvDEAD"), text="_Th…_")
+    second = _in_thread(rig, thread, bot=True, metadata=reply_metadata("EvDEAD"))
+    await rig.adapter._recover(_taken_over(mention, "EvDEAD"))
+    await rig.settle()
+    [answer] = [m for m in rig.fake.bot_messages() if m.get("thread_ts") == thread]
+    assert answer["ts"] == first and answer["text"].endswith("echo: what is the plan?")
+    assert second in [m["ts"] for m in rig.fake.deleted]
+    [lookup] = rig.fake.calls_to("conversations.replies")
+    assert lookup.params["include_all_metadata"] in (True, "true", "1", 1)
+
+
+async def test_a_take_over_leaves_alone_what_is_not_its_events(rig: Rig) -> None:
+    """Another event's tagged answer, and a bot message after someone else wrote in the
+    thread, are not this event's: its answer is posted anew, and they stay as they are."""
+    mention = sf.app_mention("what is the plan?")
+    thread = mention["ts"]
+    theirs = _in_thread(rig, thread, bot=True, metadata=reply_metadata("EvOTHER"), text="x")
+    _in_thread(rig, thread, bot=False, text="and the budget?")
+    later = _in_thread(rig, thread, bot=True, text="y")  # untagged, after someone else
+    await rig.adapter._recover(_taken_over(mention, "EvMINE"))
+    await rig.settle()
+    texts = {m["ts"]: m["text"] for m in rig.fake.bot_messages() if m.get("thread_ts") == thread}
+    assert texts.pop(theirs) == "x" and texts.pop(later) == "y"
+    [answer] = texts.values()
+    assert answer.endswith("echo: what is the plan?")
+    assert rig.fake.deleted == []
+
+
+async def test_a_take_over_finds_the_stream_a_dead_worker_left_open(rig: Rig) -> None:
+    """A native stream carries no metadata until stopped: the thread's first bot message
+    after the event, nobody else having written, is it."""
+    mention = sf.app_mention("what is the plan?")
+    thread = mention["ts"]
+    stream = _in_thread(rig, thread, bot=True, text="Answering", _streaming=True, _streamed=[])
+    await rig.adapter._recover(_taken_over(mention, "EvDEAD"))
+    await rig.settle()
+    [answer] = [m for m in rig.fake.bot_messages() if m.get("thread_ts") == thread]
+    assert answer["ts"] == stream and answer["text"].endswith("echo: what is the plan?")
+    assert rig.fake.calls_to("chat.stopStream")  # the orphan stream was stopped first
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -315,7 +382,7 @@ def _click(ts: str, value: str, user: str = "U2", channel: str = "C1") -> dict[s
 def _ratings(app: Chorus) -> list[tuple[str, int, bool]]:
     """(emoji, rating, retracted) of every feedback row, newest last."""
     with app.db.session() as s:
-        rows = s.exec(select(Feedback).order_by(Feedback.updated_at)).all()
+        rows = s.exec(select(Feedback).order_by(col(Feedback.updated_at))).all()
         return [(f.emoji, f.rating, f.retracted) for f in rows]
 
 
@@ -436,7 +503,9 @@ async def test_slash_command_admin_and_non_admin(rig: Rig) -> None:
     responses = await rig.fake.wait_for_response(count=2)
     assert "disabled in #C9" in responses[1].body["text"]
     with rig.app.db.session() as s:
-        actions = [a.action for a in s.exec(select(AuditEntry).order_by(AuditEntry.created_at))]
+        actions = [
+            a.action for a in s.exec(select(AuditEntry).order_by(col(AuditEntry.created_at)))
+        ]
     assert actions == ["command.refused", "plugin.disable"]
 
 

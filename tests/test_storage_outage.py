@@ -3,23 +3,26 @@
 The database is reached through a TCP proxy (``tests/servers/tcp_proxy.py``) that can freeze
 every connection — requests go in, nothing comes back, the connection stays open — or refuse
 them. Chorus must answer within its deadline without storage, mark answers that will not be
-remembered, and record again once the server is back.
+remembered, and record again once the server is back. An error the server sends (a deadlock
+among them) is no outage, and a transaction rolled back for colliding with another is run again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import fakeredis
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot import messages
 from bot.app import Chorus
 from bot.settings import Secrets
+from bot.storage.db import TRANSIENT_TRIES, Database, transient, unreachable
 from tests.conftest import empty_postgres, make_settings, message
 from tests.fakes import FakeLLM, FakeTransport, until
 from tests.plugin_helpers import interactions
@@ -32,10 +35,10 @@ BOUND_S = 30
 
 
 @pytest.fixture
-def proxy(pg_url: str) -> AsyncIterator[TCPProxy]:
+def proxy(pg_url: str) -> Iterator[TCPProxy]:
     url = make_url(pg_url)
     with proxy_to(url.host or "127.0.0.1", url.port or 5432) as p:
-        yield p  # type: ignore[misc]
+        yield p
 
 
 @pytest.fixture
@@ -103,3 +106,95 @@ async def test_a_refused_database_gets_people_answers_that_say_so(
     proxy.heal()
     await until(lambda: not app.db.out, timeout=BOUND_S)
     assert await _answer(app, "after", transport) == "echo: after"
+
+
+#: A transaction PostgreSQL rolls back as it does a deadlock's loser (SQLSTATE 40P01).
+_COLLIDE = text(
+    "DO $$ BEGIN RAISE EXCEPTION 'collided' USING ERRCODE = 'deadlock_detected'; END $$"
+)
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[Database]:
+    db = Database(pg_url, outage_s=30)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS collisions (n integer)"))
+        conn.execute(text("TRUNCATE collisions"))
+    yield db
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE collisions"))
+    db.engine.dispose()
+
+
+def _collisions(db: Database) -> list[int]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(text("SELECT n FROM collisions ORDER BY n")).scalars())
+
+
+async def test_a_transaction_rolled_back_for_a_deadlock_is_run_again_and_the_database_is_not_out(
+    pg_db: Database,
+) -> None:
+    tries = 0
+
+    def write(conn: Connection) -> int:
+        nonlocal tries
+        tries += 1
+        conn.execute(text("INSERT INTO collisions VALUES (1)"))
+        if tries == 1:
+            conn.execute(_COLLIDE)
+        return tries
+
+    assert await pg_db.run_core(write) == 2
+    assert _collisions(pg_db) == [1]  # the first try was rolled back: written once
+    assert not pg_db.out
+
+
+async def test_grouped_writes_caught_in_a_deadlock_all_go_through(pg_db: Database) -> None:
+    tries = 0
+
+    def unlucky(conn: Connection) -> str:
+        nonlocal tries
+        tries += 1
+        conn.execute(text("INSERT INTO collisions VALUES (2)"))
+        if tries <= 2:  # the shared transaction, then its first retry
+            conn.execute(_COLLIDE)
+        return "unlucky"
+
+    def other(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO collisions VALUES (3)"))
+        return "other"
+
+    done = await asyncio.gather(pg_db.run_grouped(unlucky), pg_db.run_grouped(other))
+    assert list(done) == ["unlucky", "other"]
+    assert _collisions(pg_db) == [2, 3]
+    assert not pg_db.out
+
+
+async def test_a_transaction_that_keeps_colliding_fails_alone_without_an_outage(
+    pg_db: Database,
+) -> None:
+    tries = 0
+
+    def doomed(conn: Connection) -> None:
+        nonlocal tries
+        tries += 1
+        conn.execute(_COLLIDE)
+
+    with pytest.raises(DBAPIError):
+        await pg_db.run_core(doomed)
+    assert tries == TRANSIENT_TRIES
+    assert not pg_db.out  # the server answered every time: the next caller is not refused
+    assert await pg_db.run_core(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+
+
+def test_errors_the_server_sends_are_no_outage_a_lost_connection_is() -> None:
+    import psycopg
+
+    assert not unreachable(psycopg.errors.DeadlockDetected("deadlock detected"))
+    assert not unreachable(psycopg.errors.QueryCanceled("canceling statement"))
+    assert not unreachable(psycopg.errors.LockNotAvailable("could not obtain lock"))
+    assert unreachable(psycopg.OperationalError("connection refused"))  # no SQLSTATE
+    assert unreachable(psycopg.errors.AdminShutdown("terminating connection"))
+    assert unreachable(psycopg.errors.TooManyConnections("too many clients already"))
+    assert transient(psycopg.errors.SerializationFailure("could not serialize"))
+    assert not transient(psycopg.errors.UniqueViolation("duplicate key"))

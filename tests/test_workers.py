@@ -4,17 +4,18 @@ Real processes on shared PostgreSQL, Redis and a Chroma server (``chroma run``),
 local fake Slack and fake Discord, the model an OpenAI-compatible fake that answers each
 question by naming it (so a reply delivered to the wrong message shows). Each test holds the
 model while events are in flight, ``kill -9``-s one worker, and checks that the other finishes
-the dead worker's events: nothing lost, nothing answered twice. Slack in Socket Mode (one
-connection per worker, events spread over them as Slack does), Slack over HTTP behind HAProxy
-(``deploy/haproxy.cfg``), Discord with its shards spread over the workers. The proactive
-scheduler runs in exactly one of them, and moves when that one dies.
+the dead worker's events: nothing lost, nothing answered twice (also when the dead worker had
+begun its answers and not yet noted them on the journal: the other finds them on Slack). Slack
+in Socket Mode (one connection per worker, events spread over them as Slack does), Slack over
+HTTP behind HAProxy (``deploy/haproxy.cfg``), Discord with its shards spread over the workers.
+The proactive scheduler runs in exactly one of them, and moves when that one dies.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from tests.conftest import REDIS_URL, empty_postgres
 from tests.deployment import Workers, chroma_server, load_balancer, workers
 from tests.fakes import until
 from tests.servers import slack_fake as sf
-from tests.servers.discord_fake import FakeDiscord
+from tests.servers.discord_fake import FakeDiscord, FakeGuild
 from tests.servers.openai_fake import FakeOpenAI, echo_question
 
 pytestmark = pytest.mark.slow
@@ -101,7 +102,7 @@ async def _leader(group: Workers) -> int:
     found: list[int] = []
 
     async def check() -> bool:
-        value = await redis.get(LEADER_KEY) or ""
+        value = str(await redis.get(LEADER_KEY) or "")  # decoded: a str
         pid = value.split(":")[1] if value.count(":") >= 2 else ""
         found[:] = [
             i for i in range(group.count) if group[i].alive and str(group[i].proc.pid) == pid
@@ -175,6 +176,69 @@ async def test_socket_mode_workers_answer_each_event_once_and_finish_a_dead_work
         _answered_once(slack.bot_messages(), questions, lambda m: str(m.get("thread_ts")))
         assert "taking over slack event" in survivor.output
         assert len(d.rows("SELECT 1 FROM interactions")) == 8
+
+
+@contextmanager
+def _journal_locked(database_url: str) -> Iterator[None]:
+    """No worker writes the event journal meanwhile (it still reads it): a message a worker
+    posts now cannot be noted on its event's row."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("LOCK TABLE inbound_events IN EXCLUSIVE MODE"))
+            yield
+    finally:
+        engine.dispose()
+
+
+async def test_a_worker_killed_before_noting_its_streams_leaves_them_to_the_other_to_finish(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Both workers had opened their answers' streams (the first words shown) and neither had
+    noted them on the journal yet when one was killed: the other takes its events over, finds
+    each stream in its thread and finishes the answer there. One message per question."""
+    async with deployment(tmp_path, pg_url) as d, sf.FakeSlack() as slack:
+        slack.spread_events = True
+        for i in range(4):
+            slack.add_user(f"U{i}", name=f"person{i}")
+
+        def env(i: int, port: int) -> dict[str, str]:
+            return d.env(
+                i,
+                port,
+                SLACK_BOT_TOKEN=slack.bot_token,
+                SLACK_APP_TOKEN=slack.app_token,
+                CHORUS_SLACK__API_URL=slack.api_url,
+                CHORUS_SLACK__PROGRESS_AFTER_S="60",  # no placeholder: the stream is the reply
+            )
+
+        async def connected() -> None:
+            await until(lambda: slack.open_sockets >= 2, timeout=BOUND_S)
+
+        async with workers(tmp_path, env, 2, ready=connected) as group:
+            slack.hold("chat.startStream")
+            questions: dict[str, str] = {}
+            for i in range(4):
+                question = f"question {i} about the offsite"
+                mention = sf.app_mention(question, channel=f"C{i}", user=f"U{i}")
+                questions[mention["ts"]] = question
+                await slack.send_socket_event(mention)
+            await slack.wait_for_acks(4, timeout=BOUND_S)
+            started = await slack.wait_for_call("chat.startStream", count=4, timeout=BOUND_S)
+            with _journal_locked(d.database_url):
+                slack.release("chat.startStream")
+                await until(lambda: all(call.response for call in started), timeout=BOUND_S)
+                await group[0].kill()
+            streams = {str(call.params["thread_ts"]): str(call.response["ts"]) for call in started}
+            for question in questions.values():
+                await slack.wait_for_answer(f"Answering: {question}", timeout=BOUND_S)
+            await until(lambda: not d.rows("SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+            await asyncio.sleep(2)  # another lease: nothing more may be sent
+        answers = [m for m in slack.bot_messages() if m.get("thread_ts") in questions]
+        _answered_once(answers, questions, lambda m: str(m.get("thread_ts")))
+        assert {str(m["thread_ts"]): str(m["ts"]) for m in answers} == streams
+        assert "taking over slack event" in group[1].output
+        assert len(d.rows("SELECT 1 FROM interactions")) == 4
 
 
 async def _post(url: str, payload: dict[str, Any]) -> None:
@@ -257,7 +321,7 @@ async def test_discord_shards_spread_over_workers_and_a_dead_shards_events_are_f
     async with deployment(tmp_path, pg_url) as d, FakeDiscord() as discord:
         discord.recommended_shards = 2
         ada = discord.add_user("ada")
-        guilds = {}
+        guilds: dict[int, FakeGuild] = {}
         while len(guilds) < 2:  # one guild on each shard
             guild = discord.add_guild(f"Guild {len(guilds)}")
             guilds.setdefault(guild.shard_key % 2, guild)

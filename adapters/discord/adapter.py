@@ -33,7 +33,7 @@ from adapters.discord.convert import (
     tenant_of,
 )
 from adapters.discord.split import render
-from adapters.discord.stream import EDIT_EVERY_S, DiscordReplyStream
+from adapters.discord.stream import EDIT_EVERY_S, DiscordReplyStream, answer_nonce
 from adapters.handling import Handling, handling
 from adapters.handling import current as current_handling
 from adapters.threads import ThreadMemory
@@ -229,7 +229,8 @@ class DiscordAdapter(Adapter):
                     raise
                 log.info("the message left for a taken-over answer is gone; posting anew")
         channel = self.client.get_partial_messageable(int(out.channel))
-        ids = await self._post(channel, render(out, self.cfg.max_chars), _reference(channel, out))
+        chunks = render(out, self.cfg.max_chars)
+        ids = await self._post(channel, chunks, _reference(channel, out), nonce=self._nonce())
         if state is not None:
             await state.note(next(iter(ids), None))
         if out.thread:
@@ -269,7 +270,14 @@ class DiscordAdapter(Adapter):
             max_chars=self.cfg.max_chars,
             every_s=self.edit_every_s,
             into=int(into) if into is not None and into.isdigit() else None,
+            nonce=self._nonce(),
         )
+
+    def _nonce(self) -> str | None:
+        """What the answer's messages' nonces derive from (:func:`answer_nonce`): the key of
+        the journaled event being handled, if any."""
+        state = current_handling()
+        return state.key if state is not None and state.platform == self.platform else None
 
     async def edit(self, out: Outgoing, message_ids: list[str]) -> list[str]:
         """Show ``out`` in the messages posted for an earlier version of it (edits them in
@@ -285,7 +293,7 @@ class DiscordAdapter(Adapter):
                     )
                     ids.append(message_ids[i])
                 else:
-                    ids.extend(await self._post(channel, [chunk]))
+                    ids.extend(await self._post(channel, [chunk], nonce=self._nonce(), first=i))
         except discord.HTTPException as e:
             raise DeliveryError(f"Discord answered {e.status} (code {e.code})") from e
         except (aiohttp.ClientError, OSError) as e:
@@ -297,8 +305,13 @@ class DiscordAdapter(Adapter):
         channel: discord.abc.Messageable,
         chunks: Sequence[str],
         reference: discord.MessageReference | None = None,
+        *,
+        nonce: str | None = None,
+        first: int = 0,
     ) -> list[str]:
-        """Post ``chunks`` in order (the first as a reply to ``reference``); their ids."""
+        """Post ``chunks`` in order (the first as a reply to ``reference``); their ids.
+        ``nonce``: they are parts ``first``, ``first + 1``… of the answer to that event
+        (:func:`answer_nonce`): a part a dead worker posted is returned, and rewritten."""
         ids: list[str] = []
         try:
             for i, chunk in enumerate(chunks or [messages.EMPTY_ANSWER]):
@@ -306,7 +319,10 @@ class DiscordAdapter(Adapter):
                     chunk,
                     allowed_mentions=self.mentions,
                     reference=reference if i == 0 and reference is not None else None,  # type: ignore[arg-type]
+                    nonce=answer_nonce(nonce, first + i),
                 )
+                if nonce and sent.content != chunk:  # a dead worker's part, as far as it got
+                    await sent.edit(content=chunk, allowed_mentions=self.mentions)
                 ids.append(str(sent.id))
         except discord.HTTPException as e:
             raise DeliveryError(f"Discord answered {e.status} (code {e.code})") from e

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -28,12 +29,26 @@ from adapters.partial import close_open_code
 from bot import messages
 from bot.events import DeliveryError, Outgoing
 
-__all__ = ["EDIT_EVERY_S", "DiscordReplyStream"]
+__all__ = ["EDIT_EVERY_S", "DiscordReplyStream", "answer_nonce"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds between two edits of an answer being written.
 EDIT_EVERY_S = 1.2
+
+
+def answer_nonce(key: str | None, part: int) -> str | int:
+    """The nonce of part ``part`` of the answer to the journaled message ``key`` (None: a
+    message for no journaled event gets a random one, as discord.py gives it).
+
+    discord.py sends every nonce with ``enforce_nonce``: Discord then creates no second
+    message with a nonce the bot used in the past few minutes, it returns the first. So a
+    worker taking over an event whose answer a dead worker had begun to post (and died before
+    noting the message on the journal row) gets that message back instead of posting a second.
+    Discord takes at most 25 characters; a snowflake has at most 20."""
+    if key is None:
+        return secrets.randbits(64)
+    return f"{key}.{part}"[-25:]
 
 
 @dataclass(slots=True)
@@ -57,15 +72,18 @@ class DiscordReplyStream(PacedStream):
         max_chars: int,
         every_s: float = EDIT_EVERY_S,
         into: int | None = None,
+        nonce: str | None = None,
     ) -> None:
         """``into``: a message already posted for this answer (by a worker that died while
-        writing it), written into instead of posting a new one."""
+        writing it), written into instead of posting a new one. ``nonce``: the answer's
+        (:func:`answer_nonce`), so that a part a dead worker posted is returned, not doubled."""
         super().__init__(out)
         self._channel = channel
         self._mentions = mentions
         self._reference = reference
         self._max_chars = max_chars
         self._every_s = every_s
+        self._nonce = nonce
         self._held: list[_Held] = [_Held(into, "")] if into is not None else []
 
     async def start(self) -> None:
@@ -99,9 +117,12 @@ class DiscordReplyStream(PacedStream):
                     part,
                     allowed_mentions=self._mentions,
                     reference=self._reference if first else None,  # type: ignore[arg-type]
+                    nonce=answer_nonce(self._nonce, i),
                 )
-                self._held.append(_Held(sent.id, part))
-            elif self._held[i].shown != part:
+                # What it shows: another text when Discord returned the part a dead worker
+                # posted with this nonce (edited below).
+                self._held.append(_Held(sent.id, sent.content if self._nonce else part))
+            if self._held[i].shown != part:
                 held = self._held[i]
                 await self._channel.get_partial_message(held.id).edit(
                     content=part, allowed_mentions=self._mentions

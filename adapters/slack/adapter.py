@@ -41,6 +41,7 @@ from adapters.slack.convert import (
     message_from_event,
     reaction_from_event,
     tenant_of,
+    thread_of,
 )
 from adapters.slack.feedback import FEEDBACK_ACTION, feedback_blocks, reaction_from_feedback
 from adapters.slack.mrkdwn import to_mrkdwn
@@ -70,8 +71,10 @@ __all__ = [
     "BOT_EVENTS",
     "BOT_SCOPES",
     "JOURNAL_KIND",
+    "REPLY_METADATA_TYPE",
     "SLASH_COMMAND",
     "journal_key",
+    "reply_metadata",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,13 @@ log = logging.getLogger(__name__)
 JOURNAL_KIND = "slack.event"
 #: The event types Chorus handles, and so puts on record before acknowledging them.
 _JOURNALED = frozenset({"app_mention", "message", "reaction_added", "reaction_removed"})
+
+#: The ``event_type`` of the Slack message metadata on every message posted for a journaled
+#: event (its ``event_payload`` names the event): a worker taking the event over finds the
+#: messages a dead one posted but had not noted yet (:meth:`SlackAdapter._left_behind`).
+REPLY_METADATA_TYPE = "chorus_reply"
+#: How many of a thread's (or a DM's) messages since the event a take-over looks through.
+_LOOKBACK = 200
 
 #: Who wrote the message being answered in this task (a native stream names its recipient).
 _asker: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -104,6 +114,20 @@ def journal_key(body: Mapping[str, Any]) -> str | None:
     ):
         return event_id
     return None
+
+
+def reply_metadata(key: str) -> dict[str, Any]:
+    """The Slack message metadata tagging a message posted for the journaled event ``key``."""
+    return {"event_type": REPLY_METADATA_TYPE, "event_payload": {"event": key}}
+
+
+def _ts_order(ts: str) -> tuple[int, int]:
+    """A Slack timestamp ("1700000000.000100") as a sortable pair (a float loses digits)."""
+    seconds, _, micros = ts.partition(".")
+    try:
+        return int(seconds), int(micros or 0)
+    except ValueError:
+        return 0, 0
 
 
 _CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -237,7 +261,10 @@ class SlackAdapter(Adapter):
             await self._on_reaction_event(body, event)
             return
         slot = (str(event.get("channel", "")), str(event.get("ts", "")))
-        placeholder = pending.placeholder
+        placeholder, extra = pending.placeholder, list[str]()
+        if not placeholder:  # it may have died between posting and noting: ask Slack
+            found = await self._left_behind(event, pending.key)
+            placeholder, extra = (found[0], found[1:]) if found else (None, [])
         if placeholder:
             await self._end_orphan_stream(slot[0], placeholder)
             self._placeholders[slot] = Placeholder.posted(placeholder)
@@ -245,11 +272,72 @@ class SlackAdapter(Adapter):
         with handling(state):
             handled = await self._handle_message_event(body, event, redelivered=True)
         left = self._placeholders.pop(slot, None) if placeholder else None
-        if placeholder and left is not None and not (handled is not None and handled.duplicate):
-            try:  # nothing replaced it: the answer was never due (or already elsewhere)
-                await self.client.chat_delete(channel=slot[0], ts=placeholder)
+        if handled is not None and handled.duplicate:
+            return  # answered before: what the dead worker posted is that answer
+        # Nothing replaced the placeholder: the answer was never due (or already elsewhere);
+        # the later parts of an answer begun are redone in the messages the answer now has.
+        doomed = ([placeholder] if placeholder and left is not None else []) + extra
+        for ts in doomed:
+            try:
+                await self.client.chat_delete(channel=slot[0], ts=ts)
             except SlackClientError as e:
-                log.warning("could not remove an orphan placeholder: %s", type(e).__name__)
+                log.warning("could not remove an orphan message: %s", type(e).__name__)
+
+    async def _left_behind(self, event: dict[str, Any], key: str) -> list[str]:
+        """The messages (ts, in order) a dead worker posted for the event ``key`` without
+        noting them on its journal row (it died in between): those carrying the event's
+        metadata (:func:`reply_metadata`); failing that, in a thread, the native stream it
+        had opened (``chat.startStream`` takes no metadata, it is added when the stream is
+        stopped): the bot's first message after the event's with no metadata, nobody else
+        having written in the thread in between. [] when there is none, or when Slack cannot
+        be asked (then the answer is posted anew, as before)."""
+        channel, ts = str(event.get("channel") or ""), str(event.get("ts") or "")
+        if not channel or not ts:
+            return []
+        dm = event.get("channel_type") == "im" or channel.startswith("D")
+        root = thread_of(event) or (None if dm else ts)  # where message_from_event answers
+        try:
+            if root is not None:
+                response = await self.client.conversations_replies(
+                    channel=channel, ts=root, oldest=ts, include_all_metadata=True, limit=_LOOKBACK
+                )
+            else:
+                response = await self.client.conversations_history(
+                    channel=channel, oldest=ts, include_all_metadata=True, limit=_LOOKBACK
+                )
+        except SlackClientError as e:
+            log.warning(
+                "could not look for what a dead worker posted for Slack event %s (%s); "
+                "its answer is posted anew",
+                key,
+                type(e).__name__,
+            )
+            return []
+        since = _ts_order(ts)
+        found = sorted(
+            (m for m in response.get("messages") or [] if isinstance(m, dict)),
+            key=lambda m: _ts_order(str(m.get("ts") or "")),
+        )
+        tagged: list[str] = []
+        stream: str | None = None
+        someone_else = False
+        for m in found:
+            m_ts = str(m.get("ts") or "")
+            if not m_ts or _ts_order(m_ts) <= since:
+                continue
+            if not (m.get("bot_id") == self.bot_id or m.get("user") == self.bot_user_id):
+                someone_else = True
+                continue
+            metadata = m.get("metadata")
+            if isinstance(metadata, dict) and metadata.get("event_type") == REPLY_METADATA_TYPE:
+                payload = metadata.get("event_payload")
+                if isinstance(payload, dict) and payload.get("event") == key:
+                    tagged.append(m_ts)
+            elif root is not None and not metadata and stream is None and not someone_else:
+                stream = m_ts
+        if tagged or stream:
+            log.info("found what a dead worker posted for Slack event %s; answering in it", key)
+        return tagged or ([stream] if stream is not None else [])
 
     async def _end_orphan_stream(self, channel: str, ts: str) -> None:
         """Stop the stream a dead worker may have left open on ``ts`` (so the answer can be
@@ -376,7 +464,10 @@ class SlackAdapter(Adapter):
 
         async def post() -> str:
             response = await self.client.chat_postMessage(
-                channel=msg.channel, thread_ts=msg.thread, text=self.cfg.placeholder
+                channel=msg.channel,
+                thread_ts=msg.thread,
+                text=self.cfg.placeholder,
+                metadata=reply_metadata(state.key) if state is not None else None,
             )
             ts = str(response["ts"])
             if state is not None:  # so whoever finishes the event after a crash replaces it
@@ -384,6 +475,13 @@ class SlackAdapter(Adapter):
             return ts
 
         self._placeholders[slot] = Placeholder(post, self.cfg.progress_after_s)
+
+    def _metadata(self) -> dict[str, Any] | None:
+        """The metadata of messages posted for the journaled event being handled, if any."""
+        state = current_handling()
+        if state is None or state.platform != self.platform:
+            return None
+        return reply_metadata(state.key)
 
     @staticmethod
     async def _note_reply(ts: str | None) -> None:
@@ -411,7 +509,9 @@ class SlackAdapter(Adapter):
         placeholder if that is up."""
         pending = self._placeholders.pop((out.channel, out.in_reply_to or ""), None)
         placeholder = await pending.take() if pending is not None else None
-        stream = await self.streams.open(out, placeholder=placeholder, asker=_asker.get())
+        stream = await self.streams.open(
+            out, placeholder=placeholder, asker=_asker.get(), metadata=self._metadata()
+        )
         await self._note_reply(next(iter(stream.message_ids), None))
         if out.thread:
             await self.threads.remember(f"{out.tenant}:{out.channel}:{out.thread}")
@@ -461,7 +561,12 @@ class SlackAdapter(Adapter):
                 )
                 return placeholder
             response = await self.client.chat_postMessage(
-                channel=out.channel, thread_ts=out.thread, text=text, blocks=blocks
+                channel=out.channel,
+                thread_ts=out.thread,
+                text=text,
+                blocks=blocks,
+                # An answer's parts (not a DM sent meanwhile) can be found by a take-over.
+                metadata=self._metadata() if out.in_reply_to else None,
             )
             return str(response["ts"])
         except SlackApiError as e:

@@ -82,11 +82,18 @@ class SlackStreams:
         self._resting: dict[str, float] = {}  # tenant -> loop time until which not to stream
 
     async def open(
-        self, out: Outgoing, *, placeholder: str | None, asker: str | None
+        self,
+        out: Outgoing,
+        *,
+        placeholder: str | None,
+        asker: str | None,
+        metadata: dict[str, Any] | None = None,
     ) -> SlackReplyStream:
         """Show ``out.text`` as the start of an answer: natively if Slack will, else posted
-        (into ``placeholder``, the ts of a "thinking…" message, when there is one)."""
-        stream = SlackReplyStream(self, out)
+        (into ``placeholder``, the ts of a "thinking…" message, when there is one).
+        ``metadata`` (Slack message metadata) goes on every message the answer posts, and on
+        a native stream when it is stopped (``chat.startStream`` takes none)."""
+        stream = SlackReplyStream(self, out, metadata)
         if placeholder is None and out.thread and self._may_stream(out.tenant):
             try:
                 await stream.start_native(self._starter(), asker)
@@ -151,9 +158,12 @@ class _Held:
 class SlackReplyStream(PacedStream):
     """One answer being shown (a :class:`bot.events.ReplyStream`)."""
 
-    def __init__(self, streams: SlackStreams, out: Outgoing) -> None:
+    def __init__(
+        self, streams: SlackStreams, out: Outgoing, metadata: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(out)
         self._streams = streams
+        self._metadata = metadata
         self._client = streams.client
         #: The parts are Markdown (the first message is a native stream), else mrkdwn.
         self._markdown = False
@@ -307,7 +317,11 @@ class SlackReplyStream(PacedStream):
         for blocks in tries:
             try:
                 await self._client.chat_stopStream(
-                    channel=self._out.channel, ts=held.ts, markdown_text=more or None, blocks=blocks
+                    channel=self._out.channel,
+                    ts=held.ts,
+                    markdown_text=more or None,
+                    blocks=blocks,
+                    metadata=self._metadata,
                 )
             except SlackApiError as e:
                 if blocks is not None and _error(e) == "invalid_blocks":
@@ -332,7 +346,11 @@ class SlackReplyStream(PacedStream):
             blocks = [*section_blocks(text), feedback_actions(*self._streams.buttons)]
         try:
             response = await self._client.chat_postMessage(
-                channel=self._out.channel, thread_ts=self._out.thread, text=text, blocks=blocks
+                channel=self._out.channel,
+                thread_ts=self._out.thread,
+                text=text,
+                blocks=blocks,
+                metadata=self._metadata,
             )
         except SlackApiError as e:
             if blocks is None or _error(e) != "invalid_blocks":

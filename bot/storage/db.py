@@ -10,7 +10,10 @@ server-side ``statement_timeout``. When a call fails because the server cannot b
 database is marked *out* for ``outage_s`` seconds: calls made meanwhile, and calls already
 queued for a worker thread, fail at once with :class:`StorageUnavailable` instead of each
 waiting out its own timeout, so the answer goes on without storage. The first call after that
-tries the server again.
+tries the server again. An error the server itself sends is no outage: it answered. A
+transaction it rolled back for colliding with another one (a deadlock, a serialization
+failure: several workers writing the same rows under load) is run again, a few times, as
+PostgreSQL advises, instead of failing its caller (an answer "not remembered").
 
 Deleted means gone from the files too (people's data, "forget me"): SQLite runs with
 ``secure_delete``, which overwrites deleted content with zeros, and :meth:`Database.scrub`
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,10 +85,52 @@ def unreachable(error: BaseException) -> bool:
     if module.startswith("psycopg"):
         import psycopg
 
-        return isinstance(
-            error, psycopg.OperationalError | psycopg.InterfaceError
-        ) and not isinstance(error, psycopg.errors.LockNotAvailable)
+        if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        # An error the server sent answers for one statement (a deadlock, a lock not
+        # available, a statement timeout): the server is there. Only a connection that
+        # failed (no SQLSTATE, or class 08), a server going down (57P01-57P03) or out of
+        # resources (class 53: too many connections, out of memory, disk full) is an outage.
+        state = getattr(error, "sqlstate", None)
+        return state is None or state[:2] in ("08", "53") or state in _SERVER_GOING
     return False
+
+
+#: SQLSTATEs of a server shutting down, crashed, or starting up.
+_SERVER_GOING = frozenset({"57P01", "57P02", "57P03"})
+#: SQLSTATE classes of a transaction the server rolled back for colliding with another
+#: (deadlock, serialization failure): run again, it goes through (PostgreSQL's advice).
+_TRANSIENT_CLASSES = ("40",)
+#: Times a transaction is run when it keeps colliding (see :func:`transient`).
+TRANSIENT_TRIES = 4
+
+
+def transient(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL rolling back a transaction that collided with another
+    (a deadlock, a serialization failure): the same transaction run again succeeds."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig
+    state = getattr(error, "sqlstate", None)
+    return (
+        type(error).__module__.startswith("psycopg")
+        and isinstance(state, str)
+        and state[:2] in _TRANSIENT_CLASSES
+    )
+
+
+def _again(work: Callable[[], T]) -> T:
+    """``work()`` (one transaction), run again when PostgreSQL rolled it back for colliding
+    with another (:func:`transient`), up to :data:`TRANSIENT_TRIES` times in all."""
+    for attempt in range(1, TRANSIENT_TRIES + 1):
+        try:
+            return work()
+        except DBAPIError as e:
+            if attempt == TRANSIENT_TRIES or not transient(e):
+                raise
+            why = type(e.orig).__name__
+            log.info("a transaction collided with another (%s); running it again", why)
+            time.sleep(random.uniform(0.005, 0.02 * attempt))  # not in step with the other
+    raise AssertionError("unreachable")
 
 
 def _statement_timeout(ms: int) -> Callable[[Any, Any], None]:
@@ -240,13 +287,15 @@ class Database:
         return await loop.run_in_executor(self._executor, context.run, self._guarded, fn)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in a worker thread inside one transaction."""
+        """Run ``fn(session)`` in a worker thread inside one transaction (run again, in a new
+        one, if PostgreSQL rolled it back for a deadlock: what ``fn`` does beside the database
+        waits for the commit, as :func:`bot.identity.who.once_committed` makes it)."""
 
         def work() -> T:
             with self.session() as session:
                 return fn(session)
 
-        return await self._submit(work)
+        return await self._submit(lambda: _again(work))
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` (which opens its own sessions) in the SQL worker thread(s)."""
@@ -256,13 +305,14 @@ class Database:
         """Run ``fn(connection)`` (SQLAlchemy Core, no ORM) in a worker thread, one transaction.
 
         For the per-message hot path, where the ORM's bookkeeping costs more than the SQL.
+        Like :meth:`run`, ``fn`` runs again if its transaction was rolled back for a deadlock.
         """
 
         def work() -> T:
             with self.engine.begin() as conn:
                 return fn(conn)
 
-        return await self._submit(work)
+        return await self._submit(lambda: _again(work))
 
     async def run_grouped(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` (SQLAlchemy Core) in a transaction it shares with the other
@@ -286,10 +336,17 @@ class Database:
         return await group(fn)  # type: ignore[no-any-return]
 
     async def _run_group(self, fns: list[Callable[[Connection], Any]]) -> list[Any]:
+        def together() -> list[Any]:
+            with self.engine.begin() as conn:
+                return [fn(conn) for fn in fns]
+
+        def alone(fn: Callable[[Connection], Any]) -> Any:
+            with self.engine.begin() as conn:
+                return fn(conn)
+
         def work() -> list[Any]:
             try:
-                with self.engine.begin() as conn:
-                    return [fn(conn) for fn in fns]
+                return _again(together)
             except Exception as e:
                 if len(fns) == 1 or unreachable(e):
                     raise
@@ -297,8 +354,7 @@ class Database:
             out: list[Any] = []
             for fn in fns:
                 try:
-                    with self.engine.begin() as conn:
-                        out.append(fn(conn))
+                    out.append(_again(functools.partial(alone, fn)))
                 except Exception as e:
                     if unreachable(e):
                         raise

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 __all__ = [
     "ALL_PRIVILEGED",
@@ -556,8 +556,11 @@ class FakeDiscord:
 
     def rate_limit_next(self, route: str, *, times: int = 1, retry_after: float = 0.05) -> None:
         """The next ``times`` requests to ``route`` get a 429 as Discord sends it."""
-        body = {"message": "You are being rate limited.", "retry_after": retry_after}
-        body["global"] = False  # type: ignore[assignment]
+        body: dict[str, Any] = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+        }
+        body["global"] = False
         headers = {
             "Via": "1.1 google",
             "Retry-After": str(max(1, int(retry_after + 0.999))),
@@ -850,11 +853,13 @@ class FakeDiscord:
             files: list[str] = []
             reader = await request.multipart()
             async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    continue  # a nested multipart: Discord's requests have none
                 if part.name == "payload_json":
-                    body.update(json.loads(await part.text()))  # type: ignore[union-attr]
+                    body.update(json.loads(await part.text()))
                 else:
-                    files.append(str(part.filename))  # type: ignore[union-attr]
-                    await part.read()  # type: ignore[union-attr]
+                    files.append(str(part.filename))
+                    await part.read()
             body["files"] = files
             return body
         if request.can_read_body:
@@ -918,6 +923,8 @@ class FakeDiscord:
             "type": 0,
             "flags": int(body.get("flags") or 0),
         }
+        if body.get("nonce") is not None:
+            payload["nonce"] = str(body["nonce"])
         reference = body.get("message_reference")
         if reference:
             payload["type"] = 19
@@ -949,6 +956,15 @@ class FakeDiscord:
         if invalid is not None:
             return 400, invalid
         channel_id = int(params["channel_id"])
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: a nonce the same author used in the past few minutes returns that
+            # message, and creates none.
+            for earlier in self.messages.values():
+                if earlier.get("nonce") == str(nonce) and earlier["author"]["id"] == str(
+                    self.bot.id
+                ):
+                    return 200, earlier
         payload = self._bot_message(channel_id, body)
         if self.echo_own_messages:
             self._dispatch("MESSAGE_CREATE", payload, self._guild_of_channel(channel_id))

@@ -319,7 +319,10 @@ class FakeSlack:
 
         self._scripts: dict[str, deque[_Script]] = defaultdict(deque)
         self._storms: dict[str, tuple[float, int]] = {}  # method -> (until, Retry-After)
-        self._ts = _TsClock(1_700_000_000_000_000)
+        self._holds: dict[str, asyncio.Event] = {}  # method -> released
+        # One clock for what people "send" and what the bot posts, as Slack has: an answer is
+        # always later than the message it answers.
+        self._ts = _event_ts
         self._ids = itertools.count(1)
         self._tickets: set[str] = set()
         self._redelivered: set[str] = set()
@@ -345,6 +348,7 @@ class FakeSlack:
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
             "assistant.threads.setStatus": self._assistant_set_status,
             "assistant.threads.setSuggestedPrompts": self._assistant_set_suggested_prompts,
             "assistant.threads.setTitle": self._assistant_set_title,
@@ -630,6 +634,17 @@ class FakeSlack:
                 _Script(kind="fail", error=error, status=status, extra=dict(extra))
             )
 
+    def hold(self, method: str) -> None:
+        """Hold the calls to ``method`` from now on (recorded, not yet carried out) until
+        :meth:`release`."""
+        self._holds.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        """Carry out the held calls to ``method`` (and those to come)."""
+        gate = self._holds.pop(method, None)
+        if gate is not None:
+            gate.set()
+
     def new_ts(self) -> str:
         """A fresh message timestamp from the fake's clock."""
         return self._ts()
@@ -854,6 +869,10 @@ class FakeSlack:
             token=token,
         )
         self.calls.append(call)
+        gate = self._holds.get(method)
+        if gate is not None:
+            self._notify()
+            await gate.wait()
         headers: dict[str, str] = {}
         try:
             handler = self._handlers.get(method)
@@ -1095,6 +1114,8 @@ class FakeSlack:
             msg["text"] = _as_str(text)[:_MAX_TEXT]
         if blocks is not None:
             msg["blocks"] = blocks
+        if params.get("metadata") is not None:  # left as it was when not given
+            msg["metadata"] = params["metadata"]
         msg["edited"] = {"user": msg.get("user"), "ts": self._ts()}
         msg.setdefault("_history", []).append(msg["text"])
         return {
@@ -1223,6 +1244,8 @@ class FakeSlack:
             msg["_streamed"].append(text)
         if blocks is not None:
             msg["blocks"] = blocks
+        if params.get("metadata") is not None:
+            msg["metadata"] = params["metadata"]
         msg["_streaming"] = False
         return {"channel": channel, "ts": msg["ts"], "message": self._public(msg)}
 
@@ -1305,8 +1328,43 @@ class FakeSlack:
             raise SlackApiFailure("channel_not_found")
         if not ts:
             raise SlackApiFailure("thread_not_found")
-        msgs = [self._public(m) for m in self.thread(channel, ts)]
+        oldest = _as_str(params.get("oldest"))
+        msgs = [
+            self._listed(m, params)
+            for m in self.thread(channel, ts)
+            if m["ts"] == ts or not oldest or _ts_key(m["ts"]) > _ts_key(oldest)
+        ]
         return {"messages": msgs, "has_more": False, "response_metadata": {"next_cursor": ""}}
+
+    async def _conversations_history(
+        self, params: dict[str, Any], ident: _Identity | None
+    ) -> dict[str, Any]:
+        """A channel's messages (not thread replies), newest first, after ``oldest``."""
+        channel = _as_str(params.get("channel"))
+        if not channel:
+            raise SlackApiFailure("channel_not_found")
+        oldest = _as_str(params.get("oldest"))
+        limit = int(params.get("limit") or 100)
+        top = [
+            m
+            for m in self.messages.get(self._resolve_channel(channel), [])
+            if m.get("thread_ts") in (None, m["ts"])
+            and (not oldest or _ts_key(m["ts"]) > _ts_key(oldest))
+        ]
+        top.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+        msgs = [self._listed(m, params) for m in top[:limit]]
+        return {
+            "messages": msgs,
+            "has_more": len(top) > limit,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _listed(self, msg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """A message as conversations.* list it: its metadata only if asked for."""
+        out = self._public(msg)
+        if not _truthy(params.get("include_all_metadata")):
+            out.pop("metadata", None)
+        return out
 
     async def _assistant_set_status(
         self, params: dict[str, Any], ident: _Identity | None
@@ -1481,6 +1539,11 @@ class FakeSlack:
 
 
 # ---------------------------------------------------------------------- request parsing
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    seconds, _, micros = ts.partition(".")
+    return int(seconds or 0), int(micros or 0)
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:
