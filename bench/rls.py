@@ -149,7 +149,7 @@ def _journal(tid: uuid.UUID) -> Callable[[Connection], object]:
             "attempts": 1,
             "received_at": now,
         }
-        if "tenant_id" in INBOUND.c:  # the journal's rows carry their tenant (0013 on)
+        if "tenant_id" in INBOUND.c:  # the journal's rows carry their tenant (0014 on)
             row["tenant_id"] = tid
         conn.execute(insert(INBOUND).values(row))
         return conn.execute(

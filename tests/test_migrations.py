@@ -307,11 +307,11 @@ def test_workers_starting_at_once_on_a_new_database_migrate_one_after_the_other(
         db.dispose()
 
 
-def test_0013_gives_journal_rows_and_links_their_tenants(empty_db: Database) -> None:
-    """Rows already there when 0013 runs: each journaled event gets its workspace's tenant
+def test_0014_gives_journal_rows_and_links_their_tenants(empty_db: Database) -> None:
+    """Rows already there when 0014 runs: each journaled event gets its workspace's tenant
     (one created for a workspace never identified yet, as handling the event would), and each
     link the tenants of both of its accounts."""
-    empty_db.upgrade("0012")
+    empty_db.upgrade("0013")
 
     def table(name: str, **columns: Any) -> Any:
         return sa.table(name, *(sa.column(c, kind) for c, kind in columns.items()))

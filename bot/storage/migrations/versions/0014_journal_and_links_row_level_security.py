@@ -13,8 +13,8 @@ account links.
 Existing rows are kept: a journaled event of a workspace with no tenant row yet gets one (as
 the dispatcher would create on handling it), and links take their accounts' tenants.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 22:30:00
 """
 
@@ -28,8 +28,8 @@ from alembic import op
 
 from bot.storage.rls import drop_tenant_policy, shared_policy, tenant_policy
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
