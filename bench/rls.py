@@ -1,6 +1,7 @@
 """What row-level security costs on PostgreSQL: one transaction of a typical per-message read
-(an interaction's thread, ``tenant_id`` filtered, newest first) and of a typical write (one
-audit row), timed
+(an interaction's thread, ``tenant_id`` filtered, newest first), of a typical write (one
+audit row) and of the inbound journal's round for an event (its row written, then deleted,
+as accepting and finishing it do), timed
 
 - ``bare``: an engine without Chorus's tenant scope (no ``set_config`` per transaction), as
   the superuser (policies bypassed): the floor;
@@ -15,7 +16,8 @@ workspaces of ``--rows`` interactions each; the schema and role are dropped afte
     python -m bench.rls [--url URL] [--tenants 20] [--rows 2000] [--n 2000]
 
 The last line of stdout is one JSON object of figures: p50 microseconds per transaction
-(``*_txn_us_*``, begin to commit) and per statement (``*_stmt_us_*``, the policy's part).
+(``*_txn_us_*``, begin to commit) and per statement (``*_stmt_us_*``, the policy's part;
+for ``journal``, its two statements), for ``read``, ``write`` and ``journal``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from bot.storage import tenancy
 from bot.storage.db import Database
-from bot.storage.tables import AUDIT, CONVERSATIONS, INTERACTIONS, TENANTS, USERS
+from bot.storage.tables import AUDIT, CONVERSATIONS, INBOUND, INTERACTIONS, TENANTS, USERS
 
 DEFAULT_URL = os.environ.get(
     "CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -130,8 +132,38 @@ def _write(tid: uuid.UUID) -> Callable[[Connection], object]:
     return write
 
 
+def _journal(tid: uuid.UUID) -> Callable[[Connection], object]:
+    def journal(conn: Connection) -> object:
+        key = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        row = {
+            "id": uuid.uuid4(),
+            "platform": "bench",
+            "event_key": key,
+            "kind": "bench",
+            "tenant": "T",
+            "user": "U",
+            "payload": {"event": {"text": "hello"}},
+            "owner": "bench",
+            "lease_until": now + timedelta(seconds=15),
+            "attempts": 1,
+            "received_at": now,
+        }
+        if "tenant_id" in INBOUND.c:  # the journal's rows carry their tenant (0014 on)
+            row["tenant_id"] = tid
+        conn.execute(insert(INBOUND).values(row))
+        return conn.execute(
+            INBOUND.delete().where(INBOUND.c.platform == "bench", INBOUND.c.event_key == key)
+        )
+
+    return journal
+
+
+WORK = {"read": _read, "write": _write, "journal": _journal}
+
+
 def _time(
-    engines: dict[str, Engine], who: list[tuple[uuid.UUID, uuid.UUID]], n: int, write: bool
+    engines: dict[str, Engine], who: list[tuple[uuid.UUID, uuid.UUID]], n: int, kind: str
 ) -> dict[str, tuple[float, float]]:
     """Per engine, p50 microseconds of one transaction and of its statement alone, each in
     its tenant's scope; the engines take turns in a rotating order, so a busy machine slows
@@ -141,7 +173,7 @@ def _time(
     stmt: dict[str, list[float]] = {name: [] for name in names}
     for i in range(n):
         tid = who[i % len(who)][0]
-        work = _write(tid) if write else _read(tid)
+        work = WORK[kind](tid)
         with tenancy.use_tenant(tid):
             for name in names[i % len(names) :] + names[: i % len(names)]:
                 start = time.perf_counter()
@@ -194,9 +226,9 @@ def main() -> None:
             conn.commit()
         figures: dict[str, object] = {}
         engines = {"bare": bare, "scoped": owner.engine, "rls": app.engine}
-        for kind in ("read", "write"):
-            _time(engines, who, min(200, args.n), kind == "write")  # warm up
-            p50 = _time(engines, who, args.n, kind == "write")
+        for kind in WORK:
+            _time(engines, who, min(200, args.n), kind)  # warm up
+            p50 = _time(engines, who, args.n, kind)
             for name, (txn_us, stmt_us) in p50.items():
                 figures[f"{kind}_txn_us_{name}"] = txn_us
                 figures[f"{kind}_stmt_us_{name}"] = stmt_us

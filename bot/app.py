@@ -465,7 +465,7 @@ class Chorus:
         dispatcher, selfcheck = _wire(
             settings, db, redis, llm, pm, state, hooks, memory, server_url
         )
-        inbox = Inbox(db, lease_s=settings.dispatcher.lease_s)
+        inbox = Inbox(db, lease_s=settings.dispatcher.lease_s, identity=dispatcher.identity)
         app = cls(settings, secrets, db, redis, llm, pm, state, hooks, memory, dispatcher, inbox)
         app.selfcheck = selfcheck
         app.plugin_settings = configs

@@ -356,9 +356,10 @@ class Dispatcher:
 
     async def _answered_before(self, msg: Message) -> bool:
         try:
-            # By the platform's workspace id, before the workspace is resolved: the
-            # cross-tenant path (only for an event a dead worker left).
-            with tenancy.all_tenants("inbox.answered_before"):
+            # Only for an event a dead worker left: in its workspace's scope (resolved from the
+            # identity cache, as the journal did when it accepted the event).
+            tenant_id = await self._tenant_of(msg.platform, msg.tenant)
+            with tenancy.use_tenant(tenant_id):
                 return await self.db.run_core(
                     lambda c: answered_before(c, msg.platform, msg.tenant, msg.event_id)
                 )

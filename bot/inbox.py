@@ -24,6 +24,15 @@ Handled exactly once:
 
 When the journal itself cannot be written (the database is out), the event is handled
 anyway, without the guarantee: an answer now beats a durable record of the question.
+
+Tenants (row-level security on PostgreSQL, :mod:`bot.storage.tenancy`): the envelope of every
+event names its workspace (Slack's team id, Discord's guild), so the row carries its tenant
+(resolved once per workspace per process, created on first sight) and is written, noted and
+deleted in that tenant's scope. Two things span workspaces by nature and take the explicit,
+audited cross-tenant path: renewing the leases of a worker that holds events of several
+workspaces (:data:`RENEW`, only those workspaces) and looking for the events dead workers
+left in any workspace (:data:`TAKE_OVER`); an event taken over is handled in its own tenant's
+scope.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
@@ -43,9 +53,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.events import utcnow
+from bot.identity.who import IdentityCache, ensure_tenant
 from bot.personal_data import PersonalData
 from bot.processes import process_name
+from bot.storage import tenancy
 from bot.storage.db import Database
+from bot.storage.ids import among
 from bot.storage.tables import INBOUND as T
 from bot.storage.tables import INTERACTIONS, TENANTS, USERS
 
@@ -55,7 +68,9 @@ __all__ = [
     "Inbox",
     "MAX_ATTEMPTS",
     "Pending",
+    "RENEW",
     "Recover",
+    "TAKE_OVER",
     "answered_before",
 ]
 
@@ -65,6 +80,11 @@ log = logging.getLogger(__name__)
 ACCEPT_WAIT_S = 2.0
 #: Times an event is handled before it is given up (one that crashes its worker every time).
 MAX_ATTEMPTS = 3
+#: The cross-tenant paths of the journal (audited, :mod:`bot.storage.tenancy`): renewing the
+#: leases of a worker holding events of several workspaces, and looking for the events of
+#: every workspace that dead workers left.
+RENEW = "inbox.renew"
+TAKE_OVER = "inbox.take_over"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +97,8 @@ class Pending:
     payload: dict[str, Any]
     placeholder: str | None
     attempts: int
+    #: The tenant of the event's workspace (whose scope it is handled in).
+    tenant_id: uuid.UUID
 
 
 #: What became of an event put on record (:meth:`Inbox.admit`).
@@ -87,12 +109,29 @@ Recover = Callable[[Pending], Awaitable[None]]
 
 
 class Inbox:
-    """The journal of one worker (see the module docstring)."""
+    """The journal of one worker (see the module docstring).
 
-    def __init__(self, db: Database, *, lease_s: float = 15.0, worker: str | None = None) -> None:
+    Each row is written in the scope of its event's tenant (row-level security on
+    PostgreSQL): the adapter names the platform's workspace id from the event's envelope, and
+    the journal resolves it to its tenant through ``identity`` (the dispatcher's cache, so a
+    workspace is looked up once per process; created on first sight, as identifying its first
+    message would)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lease_s: float = 15.0,
+        worker: str | None = None,
+        identity: IdentityCache | None = None,
+    ) -> None:
         self.db = db
         self.lease_s = lease_s
         self.worker = worker or process_name()
+        self.identity = identity if identity is not None else IdentityCache()
+        #: The tenant of every event this worker holds (accepted, or taken over) and has not
+        #: taken off the journal yet: the scope its row is written in.
+        self._held: dict[tuple[str, str], uuid.UUID] = {}
         self._handlers: dict[str, Recover] = {}
         self._task: asyncio.Task[None] | None = None
         self._recovering: set[asyncio.Task[None]] = set()
@@ -106,6 +145,17 @@ class Inbox:
 
     def _lease(self) -> Any:
         return utcnow() + timedelta(seconds=self.lease_s)
+
+    async def tenant_of(self, platform: str, workspace: str) -> uuid.UUID:
+        """The tenant of ``platform``'s workspace ``workspace`` (created on first sight)."""
+        known = self.identity.tenants.get((platform, workspace))
+        if known is not None:
+            return known
+        return await self.db.run(lambda s: ensure_tenant(s, platform, workspace, self.identity))
+
+    def holds(self, platform: str, key: str) -> uuid.UUID | None:
+        """The tenant of the event ``key`` if this worker holds it (on the journal)."""
+        return self._held.get((platform, key[:200]))
 
     # -- the adapter's side -------------------------------------------------------------------
 
@@ -134,12 +184,17 @@ class Inbox:
         *,
         tenant: str = "",
         user: str = "",
+        tenant_id: uuid.UUID | None = None,
     ) -> Admitted:
         """:meth:`accept`, saying which case it is: ``new`` (put on record now, or the journal
         could not be written), ``taken_over`` (on record already, from a worker whose lease ran
-        out: handle it as a redelivery), ``busy`` (a live worker is handling it)."""
+        out: handle it as a redelivery), ``busy`` (a live worker is handling it). ``tenant`` is
+        the platform's id of the event's workspace, which the row's tenant is resolved from,
+        unless the caller knows it already (``tenant_id``: the HTTP API's key says it)."""
+        known = tenant_id
+        held = (platform, key[:200])
 
-        def write(conn: Connection) -> Admitted:
+        def write(tenant_id: uuid.UUID, conn: Connection) -> Admitted:
             try:
                 with conn.begin_nested():
                     conn.execute(
@@ -148,6 +203,7 @@ class Inbox:
                             platform=platform,
                             event_key=key[:200],
                             kind=kind[:32],
+                            tenant_id=tenant_id,
                             tenant=tenant[:200],
                             user=user[:200],
                             payload=payload,
@@ -163,6 +219,7 @@ class Inbox:
                 taken = conn.execute(
                     update(T)
                     .where(
+                        T.c.tenant_id == tenant_id,
                         T.c.platform == platform,
                         T.c.event_key == key[:200],
                         T.c.lease_until < utcnow(),
@@ -171,8 +228,21 @@ class Inbox:
                 )
                 return "taken_over" if taken.rowcount else "busy"
 
+        async def journal() -> Admitted:
+            tenant_id = known if known is not None else await self.tenant_of(platform, tenant)
+            already = held in self._held  # this worker is handling a copy of it
+            # Held before the write: should the write end after the wait is over, the row is
+            # still taken off the journal when the event is finished. A copy of an event held
+            # already keeps the tenant its row was written with.
+            tenant_id = self._held.setdefault(held, tenant_id)
+            with tenancy.use_tenant(tenant_id):
+                admitted = await self.db.run_grouped(partial(write, tenant_id))
+            if admitted == "busy" and not already:
+                self._held.pop(held, None)
+            return admitted
+
         try:
-            return await asyncio.wait_for(self.db.run_grouped(write), ACCEPT_WAIT_S)
+            return await asyncio.wait_for(journal(), ACCEPT_WAIT_S)
         except Exception as e:
             log.warning(
                 "could not put %s event %s on record (%s); handling it without that guarantee",
@@ -185,14 +255,22 @@ class Inbox:
     async def note_placeholder(self, platform: str, key: str, placeholder: str) -> None:
         """Remember the progress message posted for an event (replaced or removed by whoever
         finishes it)."""
+        tenant_id = self.holds(platform, key)
+        if tenant_id is None:
+            return  # not on record (the journal could not be written): nowhere to note it
         try:
-            await self.db.run_grouped(
-                lambda c: c.execute(
-                    update(T)
-                    .where(T.c.platform == platform, T.c.event_key == key[:200])
-                    .values(placeholder=placeholder[:200])
+            with tenancy.use_tenant(tenant_id):
+                await self.db.run_grouped(
+                    lambda c: c.execute(
+                        update(T)
+                        .where(
+                            T.c.tenant_id == tenant_id,
+                            T.c.platform == platform,
+                            T.c.event_key == key[:200],
+                        )
+                        .values(placeholder=placeholder[:200])
+                    )
                 )
-            )
         except Exception:
             log.warning("could not note the placeholder of %s event %s", platform, key)
 
@@ -213,11 +291,19 @@ class Inbox:
         task.add_done_callback(self._finishing.discard)
 
     async def _delete(self, platform: str, key: str) -> None:
-        await self.db.run_grouped(
-            lambda c: c.execute(
-                delete(T).where(T.c.platform == platform, T.c.event_key == key[:200])
-            )
-        )
+        tenant_id = self.holds(platform, key)
+        if tenant_id is not None:  # None: never on record (or already taken off)
+            with tenancy.use_tenant(tenant_id):
+                await self.db.run_grouped(
+                    lambda c: c.execute(
+                        delete(T).where(
+                            T.c.tenant_id == tenant_id,
+                            T.c.platform == platform,
+                            T.c.event_key == key[:200],
+                        )
+                    )
+                )
+            self._held.pop((platform, key[:200]), None)
         self.unfinished.discard((platform, key))
 
     async def finish_left(self) -> None:
@@ -251,23 +337,35 @@ class Inbox:
             await asyncio.sleep(every)
 
     async def renew(self) -> None:
-        """Extend the lease of every event this worker is handling.
+        """Extend the lease of every event this worker is handling (in the scope of their
+        tenants: when they are several, the audited cross-tenant path :data:`RENEW`).
 
         Rows another transaction holds meanwhile (this worker noting a message on them or
         finishing them, in a grouped write) are left to the next round, a third of a lease
         later: waiting for them, in whatever order the statement meets them, deadlocked with
         those writes under load (PostgreSQL; SQLite has one writer at a time anyway)."""
-        free = select(T.c.id).where(T.c.owner == self.worker).with_for_update(skip_locked=True)
-        await self.db.run_core(
-            lambda c: c.execute(
+        tenants = list(dict.fromkeys(self._held.values()))
+        if not tenants:
+            return  # holding nothing: nothing to renew
+
+        def extend(conn: Connection) -> None:
+            free = (
+                select(T.c.id)
+                .where(among(T.c.tenant_id, tenants, conn.dialect.name), T.c.owner == self.worker)
+                .with_for_update(skip_locked=True)
+            )
+            conn.execute(
                 update(T)
                 .where(T.c.id.in_(free.scalar_subquery()))
                 .values(lease_until=self._lease())
             )
-        )
+
+        with tenancy.use_tenant(tenants[0], tenants[1:], reason=RENEW):
+            await self.db.run_core(extend)
 
     async def claim(self, platform: str, limit: int = 20) -> list[Pending]:
-        """Take over up to ``limit`` of ``platform``'s events whose lease ran out."""
+        """Take over up to ``limit`` of ``platform``'s events whose lease ran out, of every
+        workspace: the audited cross-tenant path :data:`TAKE_OVER`."""
 
         def take(conn: Connection) -> list[Pending]:
             now = utcnow()
@@ -308,11 +406,16 @@ class Inbox:
                         dict(row.payload),
                         row.placeholder,
                         row.attempts,
+                        row.tenant_id,
                     )
                 )
             return taken
 
-        return await self.db.run_core(take)
+        with tenancy.all_tenants(TAKE_OVER):
+            taken = await self.db.run_core(take)
+        for pending in taken:
+            self._held[(pending.platform, pending.key)] = pending.tenant_id
+        return taken
 
     async def recover(self) -> int:
         """Claim every expired event of the platforms with a handler and hand each to it (in
@@ -334,7 +437,8 @@ class Inbox:
 
     async def _redo(self, handler: Recover, pending: Pending) -> None:
         try:
-            await handler(pending)
+            with tenancy.use_tenant(pending.tenant_id):  # handled in its workspace's scope
+                await handler(pending)
             self.recovered += 1
         except Exception:
             log.exception("could not handle %s event %s again", pending.platform, pending.key)
@@ -344,13 +448,19 @@ class Inbox:
 
     async def _release(self, pending: Pending) -> None:
         try:
-            await self.db.run_core(
-                lambda c: c.execute(
-                    update(T)
-                    .where(T.c.platform == pending.platform, T.c.event_key == pending.key[:200])
-                    .values(owner="", lease_until=self._lease())
+            with tenancy.use_tenant(pending.tenant_id):
+                await self.db.run_core(
+                    lambda c: c.execute(
+                        update(T)
+                        .where(
+                            T.c.tenant_id == pending.tenant_id,
+                            T.c.platform == pending.platform,
+                            T.c.event_key == pending.key[:200],
+                        )
+                        .values(owner="", lease_until=self._lease())
+                    )
                 )
-            )
+            self._held.pop((pending.platform, pending.key[:200]), None)  # no longer ours
         except Exception:
             log.warning("could not release %s event %s", pending.platform, pending.key)
 
@@ -400,7 +510,12 @@ def _theirs(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     if account is None:
         return None
     platform, tenant, user = account
-    return (T.c.platform == platform) & (T.c.tenant == tenant) & (T.c.user == user)
+    return (
+        (T.c.tenant_id == tenant_id)
+        & (T.c.platform == platform)
+        & (T.c.tenant == tenant)
+        & (T.c.user == user)
+    )
 
 
 def _erase_journal(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> int:

@@ -22,7 +22,7 @@ from adapters.api.conversations import JOURNAL
 from bot.api_keys import revoke_key
 from bot.inbox import Inbox, Pending
 from bot.middleware.dedupe import first_sight
-from bot.storage.models import AuditEntry, InboundEvent, Interaction
+from bot.storage.models import AuditEntry, InboundEvent, Interaction, Tenant
 from tests.api_helpers import API, ApiSite, api_site
 from tests.conftest import message
 from tests.fakes import FakeLLM, StreamingLLM
@@ -152,6 +152,10 @@ async def test_a_retried_message_is_answered_once(site: ApiSite, llm: FakeLLM) -
     streamed = await site.client.post(f"{API}/messages?stream=true", json=sent, headers=headers)
     assert _events(streamed.text)[-1] == ("answer", replayed)
     assert len(llm.history) == 2  # the chat's hello, and this one once
+    tenants = await site.app.db.run(
+        lambda s: s.exec(select(Tenant.platform, Tenant.external_id)).all()
+    )
+    assert ("api", "T1") not in tenants  # journaled in the key's workspace, not a new one
     other = await site.client.post(
         f"{API}/messages",
         json={**sent, "text": "hello again"},
@@ -165,7 +169,10 @@ async def test_a_retry_while_its_message_is_being_answered_waits(site: ApiSite) 
     headers = site.auth(await site.key())
     tenant_id = await site.tenant_id("T1")
     elsewhere = Inbox(site.app.db, lease_s=60, worker="another-worker")  # alive
-    assert await elsewhere.accept(JOURNAL, f"{tenant_id}:req-7", "message", {})
+    assert (
+        await elsewhere.admit(JOURNAL, f"{tenant_id}:req-7", "message", {}, tenant_id=tenant_id)
+        == "new"
+    )
     sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-7"}
     busy = await site.client.post(f"{API}/messages", json=sent, headers=headers)
     _problem(busy, 409, "message_in_progress")
@@ -181,7 +188,10 @@ async def test_a_retry_gets_the_answer_before_it_is_off_the_journal(
     first = await site.client.post(f"{API}/messages", json=sent, headers=headers)
     await site.app.inbox.aclose()  # off the journal; then on it again, as if not yet taken off
     elsewhere = Inbox(site.app.db, lease_s=60, worker="another-worker")
-    assert await elsewhere.accept(JOURNAL, f"{tenant_id}:req-8", "message", {})
+    assert (
+        await elsewhere.admit(JOURNAL, f"{tenant_id}:req-8", "message", {}, tenant_id=tenant_id)
+        == "new"
+    )
     for path in ("/messages", "/messages?stream=true"):
         again = await site.client.post(f"{API}{path}", json=sent, headers=headers)
         assert again.status_code == 200, again.text
@@ -196,7 +206,9 @@ async def test_a_message_a_dead_worker_left_is_answered_by_the_retry(
     headers = site.auth(await site.key())
     tenant_id = await site.tenant_id("T1")
     dead = Inbox(site.app.db, lease_s=-1, worker="dead-worker")  # its lease ran out
-    assert await dead.accept(JOURNAL, f"{tenant_id}:req-9", "message", {})
+    assert (
+        await dead.admit(JOURNAL, f"{tenant_id}:req-9", "message", {}, tenant_id=tenant_id) == "new"
+    )
     # It had seen the message (the dispatcher's dedupe), and died before answering.
     assert await first_sight(site.app.redis, "message:test:T1:api:req-9", 3600)
     sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-9"}
@@ -216,7 +228,8 @@ async def test_a_message_a_dead_worker_left_is_answered_for_the_retry(
     headers = site.auth(await site.key())
     sent = {"user": "U1", "text": "hello there", "idempotency_key": "req-11"}
     msg = message("hello there", tenant="T1", user="U1", event_id="api:req-11")
-    pending = Pending(JOURNAL, "key", "message", msg.to_json(), None, 2)
+    tenant_id = await site.tenant_id("T1")
+    pending = Pending(JOURNAL, "key", "message", msg.to_json(), None, 2, tenant_id)
     await ApiAdapter(site.app)._recover(pending)
     assert len(llm.history) == 2
     retried = await site.client.post(f"{API}/messages", json=sent, headers=headers)

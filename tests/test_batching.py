@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,7 +21,7 @@ from bot.memory.embedding import MiniLMEmbedder, Vectors
 from bot.memory.store import NewMemory, Scope
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
-from bot.storage.tables import INBOUND
+from bot.storage.tables import INBOUND, TENANTS
 from tests.conftest import REDIS_URL, message, service_missing
 from tests.fakes import FakeLLM
 
@@ -106,11 +107,33 @@ def _insert(key: str) -> Callable[[Connection], object]:
     return lambda conn: conn.execute(INBOUND.insert(), [_journal_row(key)])
 
 
+#: The workspace the journal rows written here belong to (:func:`_workspace`).
+TENANT = uuid.UUID("00000000-0000-4000-8000-00000000b47c")
+
+
+def _workspace(database: Database) -> None:
+    """The tenant the journal rows belong to (each row names its workspace's)."""
+    with database.engine.begin() as conn:
+        conn.execute(
+            TENANTS.insert(),
+            [
+                {
+                    "id": TENANT,
+                    "platform": "test",
+                    "external_id": "T1",
+                    "profile": {},
+                    "created_at": datetime.now(UTC),
+                }
+            ],
+        )
+
+
 def _journal_row(key: str) -> dict[str, object]:
     from bot.events import utcnow
 
     return {
         "id": uuid.uuid4(),
+        "tenant_id": TENANT,
         "platform": "test",
         "event_key": key,
         "kind": "message",
@@ -132,6 +155,7 @@ async def test_concurrent_writes_share_a_transaction_and_are_committed(database:
         commits += 1
 
     event.listen(database.engine, "commit", counted)
+    _workspace(database)
     keys = [f"ev{i}" for i in range(30)]
     results = await asyncio.gather(*(database.run_grouped(_insert(k)) for k in keys))
     assert len(results) == 30
@@ -141,6 +165,7 @@ async def test_concurrent_writes_share_a_transaction_and_are_committed(database:
 
 
 async def test_a_bad_write_fails_alone(database: Database) -> None:
+    _workspace(database)
     await database.run_grouped(_insert("taken"))
     keys = ["a", "taken", "b", "c"]
     results = await asyncio.gather(

@@ -100,8 +100,17 @@ async def test_a_person_with_linked_accounts_is_told_once(
         identity = app.dispatcher.identity
         on_discord = await identify(app.db, identity, message("-", **discord))
         with app.db.session() as s:
-            [home] = s.exec(select(User.id).where(User.platform == "slack")).all()
-            s.add(AccountLink(user_id=on_discord.user_id, home_id=home))
+            [(home, home_tenant)] = s.exec(
+                select(User.id, User.tenant_id).where(User.platform == "slack")
+            ).all()
+            s.add(
+                AccountLink(
+                    user_id=on_discord.user_id,
+                    home_id=home,
+                    tenant_id=on_discord.tenant_id,
+                    home_tenant_id=home_tenant,
+                )
+            )
             s.commit()
         identity.forget_user(on_discord.user_id)
         assert await ask(app, transport, "hi again", **discord) == "echo: hi again"

@@ -1,30 +1,69 @@
-"""The inbound event journal (bot.inbox) on SQLite and PostgreSQL: accepted once, taken over
-only from a worker whose lease ran out, claimed by exactly one worker, given up after
-MAX_ATTEMPTS, and through the dispatcher: a redelivered event already answered is not
-answered again."""
+"""The inbound event journal (bot.inbox) on SQLite and on PostgreSQL as the role that owns
+nothing (row-level security): accepted once, taken over only from a worker whose lease ran
+out, claimed by exactly one worker, given up after MAX_ATTEMPTS, each row in its workspace's
+tenant, and through the dispatcher: a redelivered event already answered is not answered
+again."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, true
+from sqlmodel import select as orm_select
 
-from bot.inbox import MAX_ATTEMPTS, Inbox, Pending
+from bot.inbox import MAX_ATTEMPTS, RENEW, TAKE_OVER, Inbox, Pending
+from bot.storage import tenancy
 from bot.storage.db import Database
+from bot.storage.models import AuditEntry, Tenant
 from bot.storage.tables import INBOUND
-from tests.conftest import make_settings, message
+from tests.conftest import empty_postgres, make_settings, message
 from tests.fakes import FakeLLM, FakeTransport, until
 from tests.plugin_helpers import app_with, interactions
 
 BODY = {"event": {"type": "message", "text": "hello"}}
 
 
+@pytest.fixture(params=["sqlite", "postgres_app_role"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The journal's database as Chorus connects to it: SQLite (the application's filters
+    alone), and PostgreSQL as a role that owns nothing (row-level security holds it)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'chorus.db'}")
+        db.upgrade()
+        yield db
+        db.dispose()
+        return
+    owner = Database(request.getfixturevalue("pg_url"))
+    empty_postgres(owner.engine)
+    db = Database(request.getfixturevalue("pg_app_url"))
+    tenancy.reset_audit_memory()
+    yield db
+    db.dispose()
+    empty_postgres(owner.engine)
+    owner.dispose()
+
+
 def _rows(db: Database) -> list[Any]:
-    with db.engine.connect() as conn:
+    """Every journal row, of every workspace (the audited cross-tenant path)."""
+    with tenancy.all_tenants("test.read"), db.engine.connect() as conn:
         return list(conn.execute(select(INBOUND)).all())
+
+
+def _tenants(db: Database) -> dict[str, uuid.UUID]:
+    with tenancy.all_tenants("test.read"), db.session() as s:
+        return {t.external_id: t.id for t in s.exec(orm_select(Tenant))}
+
+
+def _crossed(db: Database) -> set[str]:
+    """The reasons of the cross-tenant scopes audited so far."""
+    with tenancy.all_tenants("test.read"), db.session() as s:
+        entries = s.exec(orm_select(AuditEntry).where(AuditEntry.action == tenancy.AUDIT_ACTION))
+        return {e.target for e in entries}
 
 
 async def _expire(inbox: Inbox) -> None:
@@ -90,10 +129,13 @@ async def test_renewing_leaves_a_row_another_write_holds_to_the_next_round(
     for key in ("Ev1", "Ev2"):
         assert await inbox.accept("slack", key, "slack.event", BODY)
     before = {r.event_key: r.lease_until for r in _rows(database)}
-    with database.engine.connect() as other, other.begin():
-        other.execute(
+    # Locked by another transaction, which sees every workspace's rows (the app role's
+    # row-level security would otherwise hide the row from it, and nothing would be locked).
+    with tenancy.all_tenants("test.lock"), database.engine.connect() as other, other.begin():
+        locked = other.execute(
             select(INBOUND.c.id).where(INBOUND.c.event_key == "Ev1").with_for_update()
         ).all()
+        assert len(locked) == 1
         await asyncio.wait_for(inbox.renew(), 60)  # without waiting for that lock
         after = {r.event_key: r.lease_until for r in _rows(database)}
     assert after["Ev1"] == before["Ev1"]  # next round
@@ -139,6 +181,74 @@ async def test_an_event_finished_while_the_database_is_out_leaves_the_journal_on
     finally:
         await inbox.aclose()
     assert _rows(database) == []
+
+
+async def test_each_event_is_on_record_in_its_own_workspace(database: Database) -> None:
+    """The envelope's workspace id gives the row its tenant (created on first sight); a
+    transaction scoped to one workspace sees only that workspace's events, and the worker
+    notes and finishes each in its own workspace."""
+    inbox = Inbox(database, lease_s=30)
+    for key, team in (("Ev1", "T1"), ("Ev2", "T2"), ("Ev3", "T1")):
+        assert await inbox.accept("slack", key, "slack.event", BODY, tenant=team, user="U1")
+    tenants = _tenants(database)
+    assert set(tenants) == {"T1", "T2"}
+    assert {(r.event_key, r.tenant_id) for r in _rows(database)} == {
+        ("Ev1", tenants["T1"]),
+        ("Ev2", tenants["T2"]),
+        ("Ev3", tenants["T1"]),
+    }
+
+    def keys(tenant: uuid.UUID) -> set[str]:
+        with tenancy.use_tenant(tenant), database.engine.connect() as conn:
+            # the application's own filter on SQLite; the policy alone on PostgreSQL
+            where = INBOUND.c.tenant_id == tenant if database.is_sqlite else true()
+            return set(conn.execute(select(INBOUND.c.event_key).where(where)).scalars())
+
+    assert keys(tenants["T1"]) == {"Ev1", "Ev3"} and keys(tenants["T2"]) == {"Ev2"}
+    await inbox.note_placeholder("slack", "Ev2", "1700000000.000200")
+    await inbox.finish("slack", "Ev1")
+    assert {(r.event_key, r.placeholder) for r in _rows(database)} == {
+        ("Ev2", "1700000000.000200"),
+        ("Ev3", None),
+    }
+    # One workspace's events: renewing them crosses nothing; two: the audited path.
+    await inbox.finish("slack", "Ev2")
+    await inbox.renew()
+    assert RENEW not in _crossed(database)
+    assert await inbox.accept("slack", "Ev4", "slack.event", BODY, tenant="T2")
+    await inbox.renew()
+    if not database.is_sqlite:
+        assert RENEW in _crossed(database)
+
+
+async def test_a_dead_workers_events_of_every_workspace_are_taken_over_each_in_its_own(
+    database: Database,
+) -> None:
+    """Looking for what dead workers left spans workspaces (the audited path); each event
+    taken over is handled in its own workspace's scope and taken off the journal there."""
+    dead = Inbox(database, lease_s=0.2)
+    for key, team in (("Ev1", "T1"), ("Ev2", "T2")):
+        assert await dead.accept("slack", key, "slack.event", {"key": key}, tenant=team)
+    await _expire(dead)
+    live = Inbox(database, lease_s=30)
+    scopes: dict[str, tenancy.TenantScope | None] = {}
+
+    async def redo(pending: Pending) -> None:
+        scopes[pending.key] = tenancy.current()
+
+    live.on_recover("slack", redo)
+    try:
+        await until(lambda: not _rows(database), timeout=10)
+    finally:
+        await live.aclose()
+    tenants = _tenants(database)
+    assert scopes == {
+        "Ev1": tenancy.TenantScope((tenants["T1"],)),
+        "Ev2": tenancy.TenantScope((tenants["T2"],)),
+    }
+    assert live.recovered == 2
+    if not database.is_sqlite:
+        assert TAKE_OVER in _crossed(database)
 
 
 async def test_a_journal_that_cannot_be_written_does_not_stop_the_event(

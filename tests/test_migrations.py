@@ -25,7 +25,14 @@ from sqlmodel import Session, SQLModel, select
 from bot.memory import lexical
 from bot.storage.db import Database
 from bot.storage.migrate import MIGRATIONS, alembic_config, current_revision, head_revision
-from bot.storage.models import Conversation, Tenant, User, conversation_id
+from bot.storage.models import (
+    AccountLink,
+    Conversation,
+    InboundEvent,
+    Tenant,
+    User,
+    conversation_id,
+)
 from tests.conftest import PG_URL
 
 HEAD = head_revision()
@@ -298,3 +305,103 @@ def test_workers_starting_at_once_on_a_new_database_migrate_one_after_the_other(
         assert schema_diff(db.engine) == []
     finally:
         db.dispose()
+
+
+def test_0014_gives_journal_rows_and_links_their_tenants(empty_db: Database) -> None:
+    """Rows already there when 0014 runs: each journaled event gets its workspace's tenant
+    (one created for a workspace never identified yet, as handling the event would), and each
+    link the tenants of both of its accounts."""
+    empty_db.upgrade("0013")
+
+    def table(name: str, **columns: Any) -> Any:
+        return sa.table(name, *(sa.column(c, kind) for c, kind in columns.items()))
+
+    when, key, name = sa.DateTime(timezone=True), sa.Uuid(), sa.String()
+    tenants_0012 = table(
+        "tenants", id=key, platform=name, external_id=name, profile=sa.JSON(), created_at=when
+    )
+    users_0012 = table(
+        "users",
+        id=key,
+        tenant_id=key,
+        platform=name,
+        external_id=name,
+        profile=sa.JSON(),
+        settings=sa.JSON(),
+        created_at=when,
+        last_seen_at=when,
+    )
+    links_0012 = table("account_links", id=key, user_id=key, home_id=key, created_at=when)
+    journal_0012 = table(
+        "inbound_events",
+        id=key,
+        platform=name,
+        event_key=name,
+        kind=name,
+        tenant=name,
+        user=name,
+        payload=sa.JSON(),
+        owner=name,
+        lease_until=when,
+        attempts=sa.Integer(),
+        received_at=when,
+    )
+    tenant, home_tenant = uuid.uuid4(), uuid.uuid4()
+    user, home = uuid.uuid4(), uuid.uuid4()
+    now = datetime(2026, 12, 6, 22, 0, tzinfo=UTC)
+    with empty_db.engine.begin() as conn:
+        conn.execute(
+            tenants_0012.insert(),
+            [
+                {"id": t, "platform": p, "external_id": x, "profile": {}, "created_at": now}
+                for t, p, x in ((tenant, "discord", "G1"), (home_tenant, "slack", "T1"))
+            ],
+        )
+        conn.execute(
+            users_0012.insert(),
+            [
+                {
+                    "id": u,
+                    "tenant_id": t,
+                    "platform": p,
+                    "external_id": "U1",
+                    "profile": {},
+                    "settings": {},
+                    "created_at": now,
+                    "last_seen_at": now,
+                }
+                for u, t, p in ((user, tenant, "discord"), (home, home_tenant, "slack"))
+            ],
+        )
+        conn.execute(
+            links_0012.insert(),
+            [{"id": uuid.uuid4(), "user_id": user, "home_id": home, "created_at": now}],
+        )
+        conn.execute(
+            journal_0012.insert(),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "platform": "slack",
+                    "event_key": k,
+                    "kind": "slack.event",
+                    "tenant": w,
+                    "user": "U1",
+                    "payload": {},
+                    "owner": "w",
+                    "lease_until": now,
+                    "attempts": 1,
+                    "received_at": now,
+                }
+                for k, w in (("Ev1", "T1"), ("Ev2", "T9"))
+            ],
+        )
+    empty_db.upgrade()
+    with Session(empty_db.engine) as session:
+        tenants = {(t.platform, t.external_id): t.id for t in session.exec(select(Tenant))}
+        assert set(tenants) == {("discord", "G1"), ("slack", "T1"), ("slack", "T9")}
+        journal = {e.event_key: e.tenant_id for e in session.exec(select(InboundEvent))}
+        assert journal == {"Ev1": home_tenant, "Ev2": tenants[("slack", "T9")]}
+        [link] = session.exec(select(AccountLink)).all()
+        assert (link.tenant_id, link.home_tenant_id) == (tenant, home_tenant)
+    assert schema_diff(empty_db.engine) == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
@@ -40,15 +40,6 @@ from tests.conftest import empty_postgres
 NOT_TENANT_OWNED = {
     "alembic_version": "the schema's revision; no workspace's data",
     "apscheduler_jobs": "the scheduler's own job definitions (tick, mine…); no workspace's data",
-    "account_links": (
-        "two user ids that join accounts across workspaces by nature (a person's Slack and "
-        "Discord); holds no content, and the users it names stay under their tenants' policy"
-    ),
-    "inbound_events": (
-        "the journal of platform events not handled yet: written before the workspace is "
-        "known (keyed by the platform's own workspace id) and taken over by any worker when "
-        "one dies; each row lives until its event is handled"
-    ),
 }
 
 
@@ -169,6 +160,7 @@ def test_every_table_has_a_tenant_policy_or_a_reason(app_db: Database) -> None:
     assert all(tables[t] == (True, True) for t in policies), "RLS not enabled and forced"
     assert not set(policies) & set(NOT_TENANT_OWNED)
     assert {"memories", "users", "tenants", "interactions", "audit_log"} <= set(policies)
+    assert {"inbound_events", "account_links"} <= set(policies)
 
 
 def test_a_new_table_without_a_policy_is_noticed(owner: Database, app_db: Database) -> None:
@@ -208,8 +200,8 @@ def _tenant_rows(
 ) -> dict[str, dict[str, Any]]:
     made: dict[str, dict[str, Any]] = {}
     for table in meta.sorted_tables:
-        if table.name in policies or table.name in ("account_links",):
-            made[table.name] = _row(table, policies.get(table.name), tenant, made)
+        if table.name in policies:
+            made[table.name] = _row(table, policies[table.name], tenant, made)
     return made
 
 
@@ -271,6 +263,82 @@ def _delete(table: Table, pk: Any, key: Any, conn: Connection) -> int:
 
 def _insert(table: Table, row: dict[str, Any], conn: Connection) -> None:
     conn.execute(insert(table).values(row))
+
+
+async def test_a_link_is_seen_from_either_workspace_and_written_only_with_both(
+    owner: Database, app_db: Database
+) -> None:
+    """``account_links`` belongs to both of its accounts' workspaces: either sees it, a third
+    does not, and a link is written only in a scope that holds both (linking's audited
+    path), never by one workspace alone."""
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    users = {t: uuid.uuid4() for t in (a, b, c)}
+    with owner.engine.begin() as conn:
+        for n, t in enumerate((a, b, c)):
+            conn.execute(
+                text(
+                    "INSERT INTO tenants (id, platform, external_id, profile, created_at) "
+                    "VALUES (:t, 'slack', :x, '{}', now())"
+                ),
+                {"t": t, "x": f"T{n}"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, tenant_id, platform, external_id, profile, settings, "
+                    "created_at, last_seen_at) VALUES (:u, :t, 'slack', 'U1', '{}', '{}', "
+                    "now(), now())"
+                ),
+                {"u": users[t], "t": t},
+            )
+    link = text(
+        "INSERT INTO account_links (id, user_id, home_id, tenant_id, home_tenant_id, created_at) "
+        "VALUES (:id, :user, :home, :tenant, :home_tenant, now())"
+    )
+
+    def add(user_tenant: uuid.UUID, home_tenant: uuid.UUID) -> Callable[[Connection], Any]:
+        row = {
+            "id": uuid.uuid4(),
+            "user": users[user_tenant],
+            "home": users[home_tenant],
+            "tenant": user_tenant,
+            "home_tenant": home_tenant,
+        }
+        return lambda conn: conn.execute(link, row)
+
+    def seen(conn: Connection) -> list[tuple[Any, Any]]:
+        return [tuple(r) for r in conn.execute(text("SELECT user_id, home_id FROM account_links"))]
+
+    # One workspace alone may not link its account to another's, either way round.
+    for scope, (user_side, home_side) in ((b, (b, a)), (a, (b, a))):
+        with tenancy.use_tenant(scope), pytest.raises(DBAPIError, match="row-level security"):
+            await app_db.run_core(add(user_side, home_side))
+    with tenancy.use_tenant(b, [a], reason="test.link"):  # both: the audited path
+        await app_db.run_core(add(b, a))
+    for side in (a, b):
+        with tenancy.use_tenant(side):
+            assert await app_db.run_core(seen) == [(users[b], users[a])]
+    with tenancy.use_tenant(c):
+        assert await app_db.run_core(seen) == []
+        gone = await app_db.run_core(
+            lambda conn: conn.execute(text("DELETE FROM account_links")).rowcount
+        )
+        assert gone == 0
+        # Nor may the third workspace move the link to itself.
+        moved = await app_db.run_core(
+            lambda conn: (
+                conn.execute(text("UPDATE account_links SET tenant_id = :c"), {"c": c}).rowcount
+            )
+        )
+        assert moved == 0
+    with tenancy.use_tenant(a), pytest.raises(DBAPIError, match="row-level security"):
+        await app_db.run_core(  # seen from a, but moving its b side to c is refused
+            lambda conn: conn.execute(text("UPDATE account_links SET tenant_id = :c"), {"c": c})
+        )
+    with tenancy.use_tenant(b):  # either side may unlink
+        gone = await app_db.run_core(
+            lambda conn: conn.execute(text("DELETE FROM account_links")).rowcount
+        )
+        assert gone == 1
 
 
 async def test_cross_tenant_path_sees_every_tenant_and_is_audited(

@@ -8,7 +8,9 @@ the dead worker's events: nothing lost, nothing answered twice (also when the de
 begun its answers and not yet noted them on the journal: the other finds them on Slack). Slack
 in Socket Mode (one connection per worker, events spread over them as Slack does), Slack over
 HTTP behind HAProxy (``deploy/haproxy.cfg``), Discord with its shards spread over the workers.
-The proactive scheduler runs in exactly one of them, and moves when that one dies.
+The proactive scheduler runs in exactly one of them, and moves when that one dies. The workers
+connect as a role that owns nothing (row-level security holds them, as in production); what is
+checked is read as the schema's owner.
 """
 
 from __future__ import annotations
@@ -46,14 +48,17 @@ class Deployment:
     """What the workers share, and the model they all call."""
 
     tmp: Path
+    #: The schema's owner, which the checks read with (row-level security aside).
     database_url: str
+    #: What the workers connect as: a role that owns nothing (docs/postgresql.md).
+    app_url: str
     chroma_url: str
     llm: FakeOpenAI
 
     def env(self, i: int, port: int, **platform: str) -> dict[str, str]:
         return clean_env(
             self.tmp / f"worker{i + 1}",
-            CHORUS_STORAGE__DATABASE_URL=self.database_url,
+            CHORUS_STORAGE__DATABASE_URL=self.app_url,
             CHORUS_STORAGE__REDIS_URL=REDIS_URL,
             CHORUS_MEMORY__CHROMA_URL=self.chroma_url,
             CHORUS_HTTP__PORT=str(port),
@@ -77,7 +82,7 @@ class Deployment:
 
 
 @asynccontextmanager
-async def deployment(tmp_path: Path, pg_url: str) -> AsyncIterator[Deployment]:
+async def deployment(tmp_path: Path, pg_url: str, app_url: str) -> AsyncIterator[Deployment]:
     redis = aioredis.Redis.from_url(REDIS_URL)
     await redis.flushdb()
     engine = create_engine(pg_url)
@@ -87,7 +92,7 @@ async def deployment(tmp_path: Path, pg_url: str) -> AsyncIterator[Deployment]:
             llm = await stack.enter_async_context(FakeOpenAI(api_key="sk-run", stall_s=BOUND_S))
             llm.answer_with = echo_question
             chroma = await stack.enter_async_context(chroma_server(tmp_path))
-            yield Deployment(tmp_path, pg_url, chroma, llm)
+            yield Deployment(tmp_path, pg_url, app_url, chroma, llm)
     finally:
         empty_postgres(engine)
         engine.dispose()
@@ -133,9 +138,9 @@ def _answered_once(
 
 
 async def test_socket_mode_workers_answer_each_event_once_and_finish_a_dead_workers_events(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, pg_app_url: str
 ) -> None:
-    async with deployment(tmp_path, pg_url) as d, sf.FakeSlack() as slack:
+    async with deployment(tmp_path, pg_url, pg_app_url) as d, sf.FakeSlack() as slack:
         slack.spread_events = True  # Slack spreads an app's events over its connections
         for i in range(8):
             slack.add_user(f"U{i}", name=f"person{i}")
@@ -192,12 +197,12 @@ def _journal_locked(database_url: str) -> Iterator[None]:
 
 
 async def test_a_worker_killed_before_noting_its_streams_leaves_them_to_the_other_to_finish(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, pg_app_url: str
 ) -> None:
     """Both workers had opened their answers' streams (the first words shown) and neither had
     noted them on the journal yet when one was killed: the other takes its events over, finds
     each stream in its thread and finishes the answer there. One message per question."""
-    async with deployment(tmp_path, pg_url) as d, sf.FakeSlack() as slack:
+    async with deployment(tmp_path, pg_url, pg_app_url) as d, sf.FakeSlack() as slack:
         slack.spread_events = True
         for i in range(4):
             slack.add_user(f"U{i}", name=f"person{i}")
@@ -256,9 +261,9 @@ async def _post(url: str, payload: dict[str, Any]) -> None:
 
 
 async def test_http_workers_behind_haproxy_share_memory_and_route_around_a_dead_one(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, pg_app_url: str
 ) -> None:
-    async with deployment(tmp_path, pg_url) as d, sf.FakeSlack() as slack:
+    async with deployment(tmp_path, pg_url, pg_app_url) as d, sf.FakeSlack() as slack:
         for i in range(12):
             slack.add_user(f"U{i}", name=f"person{i}")
 
@@ -316,9 +321,9 @@ async def test_http_workers_behind_haproxy_share_memory_and_route_around_a_dead_
 
 
 async def test_discord_shards_spread_over_workers_and_a_dead_shards_events_are_finished(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, pg_app_url: str
 ) -> None:
-    async with deployment(tmp_path, pg_url) as d, FakeDiscord() as discord:
+    async with deployment(tmp_path, pg_url, pg_app_url) as d, FakeDiscord() as discord:
         discord.recommended_shards = 2
         ada = discord.add_user("ada")
         guilds: dict[int, FakeGuild] = {}

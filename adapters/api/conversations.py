@@ -205,7 +205,13 @@ async def _journal(
         return None, "new"
     journal_key = f"{tenant_id}:{body.idempotency_key}"
     admitted = await app.inbox.admit(
-        JOURNAL, journal_key, "message", msg.to_json(), tenant=msg.tenant, user=msg.user
+        JOURNAL,
+        journal_key,
+        "message",
+        msg.to_json(),
+        tenant=msg.tenant,
+        user=msg.user,
+        tenant_id=tenant_id,
     )
     return (journal_key if admitted != "busy" else None), admitted
 

@@ -97,7 +97,14 @@ def _link(session: Session, issuer: Account, joiner: Account, *, actor: str) -> 
     home = theirs.home if theirs is not None else issuer
     try:
         with session.begin_nested():
-            session.add(AccountLink(user_id=joiner.user_id, home_id=home.user_id))
+            session.add(
+                AccountLink(
+                    user_id=joiner.user_id,
+                    home_id=home.user_id,
+                    tenant_id=joiner.tenant_id,
+                    home_tenant_id=home.tenant_id,
+                )
+            )
     except IntegrityError as e:  # linked elsewhere a moment ago
         raise CommandError(messages.LINK_TAKEN) from e
     person = person_of(session, joiner.user_id)

@@ -89,12 +89,12 @@ def person_of(session: Session, user_id: uuid.UUID) -> Person | None:
     if not rows:
         return None
     home_id = next((r.home_id for r in rows if r.user_id == user_id), user_id)
-    if home_id != user_id:  # a linked account: its siblings hang off the home
-        rows = list(session.exec(select(AccountLink).where(AccountLink.home_id == home_id)))
-    order = {home_id: 0} | {
-        r.user_id: i + 1 for i, r in enumerate(sorted(rows, key=lambda r: r.created_at))
-    }
     with tenancy.across(session, LINKED):  # the linked accounts live in other workspaces
+        if home_id != user_id:  # a linked account: its siblings hang off the home
+            rows = list(session.exec(select(AccountLink).where(AccountLink.home_id == home_id)))
+        order = {home_id: 0} | {
+            r.user_id: i + 1 for i, r in enumerate(sorted(rows, key=lambda r: r.created_at))
+        }
         users = session.exec(
             select(User.id, User.tenant_id, User.platform).where(col(User.id).in_(list(order)))
         ).all()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    ForeignKeyConstraint,
     Index,
     LargeBinary,
     Text,
@@ -133,13 +134,27 @@ class AccountLink(SQLModel, table=True):
     """One account (a ``users`` row) linked into a person whose *home* is another account,
     usually on another platform (see :mod:`bot.identity`). The home account has no row; a
     person is the home and every account linked to it. Personal data is written to the home
-    and read from every account of the person; team data stays in each account's tenant."""
+    and read from every account of the person; team data stays in each account's tenant.
+
+    A link belongs to both workspaces: ``tenant_id`` is the linked account's tenant,
+    ``home_tenant_id`` the home's. On PostgreSQL it is seen from either and written only in a
+    scope holding both (``bot.storage.rls.shared_policy``)."""
 
     __tablename__ = "account_links"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_account_links_tenant_id_tenants"
+        ),
+        ForeignKeyConstraint(
+            ["home_tenant_id"], ["tenants.id"], name="fk_account_links_home_tenant_id_tenants"
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
     user_id: uuid.UUID = Field(foreign_key="users.id", unique=True)
     home_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    tenant_id: uuid.UUID
+    home_tenant_id: uuid.UUID
     created_at: datetime = _ts()
 
 
@@ -543,10 +558,15 @@ class InboundEvent(SQLModel, table=True):
     whose ``lease_until`` has passed belongs to a worker that died, and another finishes it.
     ``payload`` holds the event as the adapter needs it to handle it again (so it holds the
     person's words: ``forget me`` deletes their rows, by platform, workspace and user).
+    ``tenant`` is the platform's id of the workspace, ``tenant_id`` its tenant, whose scope
+    the row is written in (row-level security on PostgreSQL).
     """
 
     __tablename__ = "inbound_events"
     __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_inbound_events_tenant_id_tenants"
+        ),
         UniqueConstraint("platform", "event_key"),
         Index("ix_inbound_events_lease", "platform", "lease_until"),
         Index("ix_inbound_events_person", "platform", "tenant", "user"),
@@ -556,6 +576,7 @@ class InboundEvent(SQLModel, table=True):
     platform: str = Field(max_length=32)
     event_key: str = Field(max_length=200)
     kind: str = Field(max_length=32)
+    tenant_id: uuid.UUID
     tenant: str = Field(default="", max_length=200)
     user: str = Field(default="", max_length=200)
     payload: dict[str, Any] = _json()

@@ -16,8 +16,9 @@ Where the scope comes from:
   only known once its row is found).
 - The explicit cross-tenant path: :func:`all_tenants` (``chorus.all_tenants = on``: every
   tenant's rows) for work that spans workspaces by nature (the scheduler's jobs, the CLI's
-  ``--all``, resolving a workspace by its platform id), and a tenant scope widened with the
-  tenants of a person's linked accounts (:mod:`bot.identity`). Both carry a reason and are
+  ``--all``, resolving a workspace by its platform id, looking for the journaled events dead
+  workers left, :mod:`bot.inbox`), and a tenant scope widened with the tenants of a person's
+  linked accounts (:mod:`bot.identity`) or of the events a worker holds. Both carry a reason and are
   *audited*: the first transaction that uses such a scope writes an ``audit_log`` entry
   (action ``tenancy.cross``, the reason as target) in the same transaction; the same reason is
   written again at most once per :data:`AUDIT_EVERY_S` per process, with how many times it was
