@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
@@ -51,6 +52,9 @@ __all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_me
 EXACT_SCOPE_MAX = 4000
 #: Vectors kept in this process (ids never change text, so a cached vector is never stale).
 VECTOR_CACHE_MAX = 50_000
+#: Embeddings of recent texts kept in this process, by text (queries asked again, the same
+#: turn said by many people in an import: "ok", "thanks!"); the embedder is fixed per store.
+TEXT_CACHE_MAX = 4_096
 #: The share of the cosine in a hit's relevance score (the rest: lexical).
 RELEVANCE_COSINE = 0.8
 #: The constant of reciprocal rank fusion (60 in the original paper).
@@ -279,6 +283,29 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+@dataclass(slots=True)
+class _NewRow:
+    """A memory about to be inserted (the columns of :class:`Memory`, without the ORM's
+    per-object bookkeeping, which a bulk import of millions of rows would pay for)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID | None
+    personality: str | None
+    kind: str
+    key: str | None
+    text: str
+    importance: float
+    source_interaction_id: uuid.UUID | None
+    said_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    superseded_by: uuid.UUID | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
 class _Space:
     """The vectors one search ranks against: exact (``ids`` and their ``vectors``) for a
     small scope, else the tenant's ANN index filtered by the scope in SQL."""
@@ -341,6 +368,39 @@ class MemoryStore:
         self.half_life_days = half_life_days
         self._cache: OrderedDict[uuid.UUID, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: Texts given to the embedder (not found in the text cache), for benchmarks.
+        self.embedded_texts = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The embedder's vectors of ``texts``, one row each: each distinct text embedded once
+        per call, and texts embedded lately not again (see :data:`TEXT_CACHE_MAX`)."""
+        out = np.empty((len(texts), self.embedder.dim), dtype=np.float32)
+        wanted: dict[str, list[int]] = {}
+        with self._cache_lock:
+            for n, text in enumerate(texts):
+                cached = self._text_cache.get(text)
+                if cached is None:
+                    wanted.setdefault(text, []).append(n)
+                else:
+                    self._text_cache.move_to_end(text)
+                    out[n] = cached
+        if wanted:
+            fresh = self.embedder.embed(list(wanted))
+            with self._cache_lock:
+                self.embedded_texts += len(wanted)
+                for (text, rows), vector in zip(wanted.items(), fresh, strict=True):
+                    out[rows] = vector
+                    self._text_cache[text] = np.array(vector, dtype=np.float32)
+                    self._text_cache.move_to_end(text)
+                while len(self._text_cache) > TEXT_CACHE_MAX:
+                    self._text_cache.popitem(last=False)
+        return out
+
+    def forget_texts(self) -> None:
+        """Empty the cache of text embeddings (benchmarks time a query's embedding with it)."""
+        with self._cache_lock:
+            self._text_cache.clear()
 
     # -- scope ----------------------------------------------------------------------------------
 
@@ -404,8 +464,10 @@ class MemoryStore:
         return self.add_batch([(scope, item) for item in items])
 
     def add_batch(self, batch: Sequence[tuple[Scope, NewMemory]]) -> list[MemoryRecord]:
-        """:meth:`add_many` for memories of many scopes at once (imports, benchmarks):
-        one transaction, one embedding batch, one index write per tenant."""
+        """:meth:`add_many` for memories of many scopes at once (imports, benchmarks): one
+        transaction, one embedding call (each distinct text once), the new rows in one
+        multi-row insert and their vectors in one index write per tenant. The result is the
+        same as adding them one by one, in order."""
         for _, item in batch:
             if item.kind not in MEMORY_KINDS:
                 raise ValueError(f"unknown memory kind {item.kind!r}; one of {MEMORY_KINDS}")
@@ -415,29 +477,36 @@ class MemoryStore:
         for scope, item in batch:
             by_scope.setdefault(scope, []).append(item)
         with self.db.session() as session:
-            placed: dict[int, Memory] = {}
-            new_rows: list[Memory] = []
+            placed: dict[int, Memory | _NewRow] = {}
+            new_rows: list[_NewRow] = []
             retired: dict[uuid.UUID, list[str]] = {}
             for scope, items in by_scope.items():
                 existing = self._existing(session, scope, items)
-                pending: list[Memory] = []
+                pending: dict[tuple[str, str | None], _NewRow] = {}
                 for item in items:
-                    row, old = self._place(scope, item, existing, pending)
+                    row, old = self._place(scope, item, existing, pending, new_rows)
                     placed[id(item)] = row
-                    if old is not None:
+                    if isinstance(old, Memory):  # (one new in this batch was never indexed)
                         retired.setdefault(scope.tenant_id, []).append(str(old.id))
-                new_rows += pending
-            session.add_all(new_rows)
             vectors = (
-                self.embedder.embed([embedded_text(r.text) for r in new_rows])
+                self.embed([embedded_text(r.text) for r in new_rows])
                 if new_rows
                 else np.zeros((0, self.embedder.dim), dtype=np.float32)
             )
-            session.flush()
+            if new_rows:
+                # Core, not the ORM's unit of work: one multi-row statement, no identity map.
+                session.execute(
+                    sa_insert(Memory.__table__),  # type: ignore[attr-defined]
+                    [r.values() for r in new_rows],
+                )
+            session.flush()  # rows already stored that were refreshed or superseded
             # The index first: if it fails, the transaction rolls back and nothing is half-kept.
-            for tenant_id in {r.tenant_id for r in new_rows} | set(retired):
-                mine = [i for i, r in enumerate(new_rows) if r.tenant_id == tenant_id]
-                self.index.add(str(tenant_id), [str(new_rows[i].id) for i in mine], vectors[mine])
+            mine: dict[uuid.UUID, list[int]] = {t: [] for t in retired}
+            for n, r in enumerate(new_rows):
+                if r.superseded_by is None:  # replaced within this batch: history already
+                    mine.setdefault(r.tenant_id, []).append(n)
+            for tenant_id, rows in mine.items():
+                self.index.add(str(tenant_id), [str(new_rows[n].id) for n in rows], vectors[rows])
                 self.index.delete(str(tenant_id), retired.get(tenant_id, []))
             return [MemoryRecord.of(placed[id(item)]) for _, item in batch]
 
@@ -467,21 +536,27 @@ class MemoryStore:
         self,
         scope: Scope,
         item: NewMemory,
-        existing: dict[tuple[str, str], Memory],
-        pending: list[Memory],
-    ) -> tuple[Memory, Memory | None]:
+        existing: dict[tuple[str, str], Any],
+        pending: dict[tuple[str, str | None], _NewRow],
+        new_rows: list[_NewRow],
+    ) -> tuple[Memory | _NewRow, Memory | _NewRow | None]:
+        """Where ``item`` goes: an active row of its scope with the same text (refreshed),
+        else a new row appended to ``new_rows``; and the row it supersedes, if any.
+        ``existing``: the scope's active rows by key or text (kept up to date here);
+        ``pending``: the scope's new rows of this batch by text and key."""
         now = utcnow()
         at = _aware(item.at) if item.at else now
         text = " ".join(item.text.split())
-        for row in pending:  # the same text twice in one batch
-            if _same(row.text, text) and row.key == item.key:
-                return row, None
         current = existing.get(("key", item.key) if item.key else ("text", text.lower()))
+        twin = pending.get((text.lower(), item.key))  # the same text earlier in this batch
+        if twin is not None and twin.superseded_by is None:
+            current = twin
         if current is not None and _same(current.text, text):
             current.importance = max(current.importance, item.importance)
             current.updated_at = max(_aware(current.updated_at), at)
             return current, None
-        row = Memory(
+        row = _NewRow(
+            id=uuid.uuid4(),
             tenant_id=scope.tenant_id,
             user_id=scope.user_id,
             personality=scope.personality,
@@ -494,7 +569,8 @@ class MemoryStore:
             created_at=at,
             updated_at=at,
         )
-        pending.append(row)
+        pending[(text.lower(), item.key)] = row
+        new_rows.append(row)
         if current is not None and item.key:  # a contradicting fact: keep history
             current.superseded_by = row.id
             current.updated_at = now
@@ -573,7 +649,7 @@ class MemoryStore:
         if kinds is not None:
             where.append(col(Memory.kind).in_(list(kinds)))
         if vector is None:
-            vector = self.embedder.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
+            vector = self.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
         with self.db.session() as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
@@ -696,7 +772,7 @@ class MemoryStore:
             if missing:
                 stmt = select(Memory.id, Memory.text).where(col(Memory.id).in_(missing))
                 texts = {i: t for i, t in session.exec(stmt).all()}
-                fresh = self.embedder.embed([embedded_text(texts[i]) for i in missing])
+                fresh = self.embed([embedded_text(texts[i]) for i in missing])
                 self.index.add(str(tenant_id), [str(i) for i in missing], fresh)
                 got.update({str(i): v for i, v in zip(missing, fresh, strict=True)})
             for memory_id in ids:
