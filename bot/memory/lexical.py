@@ -91,7 +91,7 @@ def candidates(
     stmt = scoped(stmt)
     for clause in where:
         stmt = stmt.where(clause)
-    rows = session.execute(stmt.limit(n)).all()
+    rows = session.connection().execute(stmt.limit(n)).all()  # plain rows, not the ORM's
     return [(row[0], sign * float(row[1])) for row in rows]
 
 

@@ -318,10 +318,14 @@ class _Space:
         where: list[ColumnElement[bool]],
         ids: list[uuid.UUID] | None,
         vectors: dict[uuid.UUID, np.ndarray],
+        rows: dict[uuid.UUID, Any] | None = None,
     ) -> None:
         self.store, self.session, self.scope, self.where = store, session, scope, where
+        #: Every memory the search may rank (exact), else None (the ANN index).
         self.ids = ids
         self.vectors = vectors
+        #: Every column of each of ``ids``, when the scope is small enough to read at once.
+        self.rows = rows
         self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
 
     def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
@@ -660,9 +664,22 @@ class MemoryStore:
             space = self._space(session, scope, where)
             semantic = space.nearest(vector)
             terms = lexical.query_terms(tokens(asked, stem=False))
-            lexical_hits = lexical.candidates(
-                session, lambda stmt: self._visible(stmt, scope), terms, where, lexical.DEPTH
-            )
+            # Among the scope's rows when they are known (each looked up by id), else through
+            # the scope's filter (a database's planner may scan every match of a common word).
+            if space.ids is not None:
+                among = space.ids
+
+                def scoped(stmt: Any) -> Any:
+                    return stmt.where(col(Memory.id).in_(among))
+
+                within: list[ColumnElement[bool]] = []
+            else:
+
+                def scoped(stmt: Any) -> Any:
+                    return self._visible(stmt, scope)
+
+                within = where
+            lexical_hits = lexical.candidates(session, scoped, terms, within, lexical.DEPTH)
             hops: list[list[tuple[uuid.UUID, float]]] = []
             if HOPS:
                 # Multi-hop: a question naming several people or things ("what do Ada and Bo
@@ -671,16 +688,14 @@ class MemoryStore:
                 for part in _parts(asked)[:3]:
                     part_terms = lexical.query_terms(tokens(part, stem=False))
                     hops.append(
-                        lexical.candidates(
-                            session,
-                            lambda stmt: self._visible(stmt, scope),
-                            part_terms,
-                            where,
-                            lexical.DEPTH // 2,
-                        )
+                        lexical.candidates(session, scoped, part_terms, within, lexical.DEPTH // 2)
                     )
             ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
-            rows = self._rows(session, ids | {i for hop in hops for i, _ in hop})
+            ids |= {i for hop in hops for i, _ in hop}
+            if space.rows is not None:
+                rows = {i: r for i, r in space.rows.items() if i in ids}
+            else:
+                rows = self._rows(session, ids)
             ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
             chosen: list[tuple[uuid.UUID, float, dict[str, float]]] = []
             for _, row, signals in ranked:
@@ -689,7 +704,10 @@ class MemoryStore:
                     chosen.append((row.id, score, signals))
                     if len(chosen) == k:
                         break
-            full = self._rows(session, {i for i, _, _ in chosen}, full=True)
+            if space.rows is not None:
+                full = space.rows
+            else:
+                full = self._rows(session, {i for i, _, _ in chosen}, full=True)
         return [Hit(MemoryRecord.of(full[i]), score, signals) for i, score, signals in chosen]
 
     def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
@@ -724,6 +742,23 @@ class MemoryStore:
     def _space(self, session: Session, scope: Scope, where: list[ColumnElement[bool]]) -> _Space:
         """The vectors a search ranks: exact over the scope's when it is small (vectors from
         this process's cache or the index), else the ANN index then the scope filter."""
+        # Most scopes (a person's memories and the team's) fit in one candidate list: read
+        # them whole at once, and a search needs no other read of rows.
+        table = Memory.__table__  # type: ignore[attr-defined]
+        small = self._visible(sa_select(table), scope).where(*where).limit(lexical.DEPTH + 1)
+        whole = session.connection().execute(small).all()
+        if len(whole) <= lexical.DEPTH:
+            pairs = [(r.id, r.tenant_id) for r in whole]
+            vectors = self._vectors(session, pairs)
+            return _Space(
+                self,
+                session,
+                scope,
+                where,
+                [i for i, _ in pairs],
+                vectors,
+                {r.id: r for r in whole},
+            )
         if scope.linked:
             stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
         else:
