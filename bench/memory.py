@@ -16,7 +16,7 @@ cache of text embeddings emptied first), ``search_embedded_*`` the same search a
 that embedding cached (what the bot's recall does: it embeds concurrent queries together
 first), ``query_embedding_*`` the embedding alone. At the first size, every ranking signal
 alone and combined, so the defaults keep what wins. Writes go through the import API in
-batches of about 2,000 (``--batch``); ``embedded_texts``: how many distinct texts the
+batches of about 5,000 (``--batch``); ``embedded_texts``: how many distinct texts the
 embedder saw (the data set repeats its wordings, and each distinct text is embedded once).
 Last line: JSON figures.
 """
@@ -60,7 +60,7 @@ SIGNALS = {
 
 
 async def _grow(
-    memory: Memory, people: list[Person], teams: set[str], size: int = 2000
+    memory: Memory, people: list[Person], teams: set[str], size: int = 5000
 ) -> tuple[int, float]:
     """Import everyone's memories in batches of about ``size``; (memories written, seconds)."""
     written = 0
@@ -134,7 +134,7 @@ async def run(
     *,
     signals: bool = True,
     backend: str = "embedded",
-    batch_size: int = 2000,
+    batch_size: int = 5000,
 ) -> dict[str, Any]:
     everyone = generate(max(sizes) // 18 + 50)
     teams: set[str] = set()
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--scale", type=int, help="one size, without the per-signal runs")
     parser.add_argument("--backend", choices=["embedded", "server"], default="embedded")
-    parser.add_argument("--batch", type=int, default=2000, help="memories per import call")
+    parser.add_argument("--batch", type=int, default=5000, help="memories per import call")
     args = parser.parse_args()
     if args.scale:
         figures = asyncio.run(

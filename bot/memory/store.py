@@ -55,6 +55,8 @@ VECTOR_CACHE_MAX = 50_000
 #: Embeddings of recent texts kept in this process, by text (queries asked again, the same
 #: turn said by many people in an import: "ok", "thanks!"); the embedder is fixed per store.
 TEXT_CACHE_MAX = 4_096
+#: Scopes whose existing rows a batch write reads in one statement.
+SCOPES_PER_QUERY = 200
 #: The share of the cosine in a hit's relevance score (the rest: lexical).
 RELEVANCE_COSINE = 0.8
 #: The constant of reciprocal rank fusion (60 in the original paper).
@@ -275,8 +277,12 @@ def count_memories(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None
         return int(session.exec(stmt).one())
 
 
+def _folded(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 def _same(a: str, b: str) -> bool:
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return _folded(a) == _folded(b)
 
 
 def _aware(ts: datetime) -> datetime:
@@ -437,6 +443,19 @@ class MemoryStore:
         return stmt
 
     @staticmethod
+    def _exactly_clause(scope: Scope) -> ColumnElement[bool]:
+        """The rows stored in exactly ``scope``."""
+        return and_(
+            col(Memory.tenant_id) == scope.tenant_id,
+            col(Memory.user_id).is_(None)
+            if scope.user_id is None
+            else col(Memory.user_id) == scope.user_id,
+            col(Memory.personality).is_(None)
+            if scope.personality is None
+            else col(Memory.personality) == scope.personality,
+        )
+
+    @staticmethod
     def _exactly(stmt: Any, scope: Scope) -> Any:
         """Restrict ``stmt`` to memories stored in exactly ``scope`` (for writes)."""
         stmt = stmt.where(Memory.tenant_id == scope.tenant_id)
@@ -484,8 +503,9 @@ class MemoryStore:
             placed: dict[int, Memory | _NewRow] = {}
             new_rows: list[_NewRow] = []
             retired: dict[uuid.UUID, list[str]] = {}
+            found = self._existing(session, by_scope)
             for scope, items in by_scope.items():
-                existing = self._existing(session, scope, items)
+                existing = found.get(scope, {})
                 pending: dict[tuple[str, str | None], _NewRow] = {}
                 for item in items:
                     row, old = self._place(scope, item, existing, pending, new_rows)
@@ -515,26 +535,40 @@ class MemoryStore:
             return [MemoryRecord.of(placed[id(item)]) for _, item in batch]
 
     def _existing(
-        self, session: Session, scope: Scope, items: Sequence[NewMemory]
-    ) -> dict[tuple[str, str], Memory]:
-        """Active rows of exactly ``scope`` that items may repeat or supersede, in one query:
-        by ``("key", key)`` for keyed facts, by ``("text", lowercased text)`` for the rest."""
-        keys = {i.key for i in items if i.key}
-        texts = {" ".join(i.text.split()).lower() for i in items if not i.key}
-        if not keys and not texts:
-            return {}
-        match: list[ColumnElement[bool]] = []
-        if keys:
-            match.append(col(Memory.key).in_(keys))
-        if texts:
-            match.append(and_(col(Memory.key).is_(None), func.lower(Memory.text).in_(texts)))
-        stmt = self._exactly(select(Memory), scope).where(
-            col(Memory.superseded_by).is_(None), or_(*match)
-        )
-        found: dict[tuple[str, str], Memory] = {}
-        for row in session.exec(stmt):
-            found[("key", row.key) if row.key else ("text", row.text.lower())] = row
-        return found
+        self, session: Session, by_scope: dict[Scope, list[NewMemory]]
+    ) -> dict[Scope, dict[tuple[str, str], Memory]]:
+        """Active rows of each scope that its items may repeat or supersede, by
+        ``("key", key)`` for keyed facts, by ``("text", lowercased text)`` for the rest: one
+        query for up to :data:`SCOPES_PER_QUERY` scopes (a round trip each would dominate an
+        import on a database server)."""
+        out: dict[Scope, dict[tuple[str, str], Memory]] = {}
+        wanted = [
+            (scope, {i.key for i in items if i.key}, {_folded(i.text) for i in items if not i.key})
+            for scope, items in by_scope.items()
+        ]
+        scopes = {(s.tenant_id, s.user_id, s.personality): s for s in by_scope}
+        for start in range(0, len(wanted), SCOPES_PER_QUERY):
+            chunk = wanted[start : start + SCOPES_PER_QUERY]
+            keys = set().union(*(k for _, k, _ in chunk))
+            texts = set().union(*(t for _, _, t in chunk))
+            if not keys and not texts:
+                continue
+            match: list[ColumnElement[bool]] = []
+            if keys:
+                match.append(col(Memory.key).in_(keys))
+            if texts:
+                match.append(and_(col(Memory.key).is_(None), func.lower(Memory.text).in_(texts)))
+            stmt = select(Memory).where(
+                col(Memory.superseded_by).is_(None),
+                or_(*(self._exactly_clause(scope) for scope, _, _ in chunk)),
+                or_(*match),
+            )
+            for row in session.exec(stmt):
+                scope = scopes.get((row.tenant_id, row.user_id, row.personality))
+                if scope is not None:
+                    key = ("key", row.key) if row.key else ("text", row.text.lower())
+                    out.setdefault(scope, {})[key] = row
+        return out
 
     def _place(
         self,
