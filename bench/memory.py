@@ -3,9 +3,10 @@
     python -m bench.memory [--sizes 1000,10000,100000] [--queries 400]
     python -m bench.memory --scale 100000 [--backend embedded|server]
 
-``--scale N``: one size, N memories, without the per-signal runs: search p50/p95, recall and
-the import rate. ``--backend server``: PostgreSQL (CHORUS_BENCH_PG_URL, a fresh schema) and a
-``chroma run`` Chroma server started here, as several workers would share them.
+``--scale N`` (or ``N1,N2,…``, growing to each in turn): N memories, without the per-signal
+runs: search p50/p95, recall and the import rate. ``--backend server``: PostgreSQL
+(CHORUS_BENCH_PG_URL, a fresh schema) and a ``chroma run`` Chroma server started here, as
+several workers would share them.
 
 Builds the synthetic data set of bench/memory_data.py through the public memory API on the
 embedded defaults (SQLite, Chroma on disk, MiniLM offline), growing to each size in turn. At
@@ -201,14 +202,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=400)
-    parser.add_argument("--scale", type=int, help="one size, without the per-signal runs")
+    parser.add_argument(
+        "--scale",
+        help="one size (or several, growing: 100000,1000000), without the per-signal runs",
+    )
     parser.add_argument("--backend", choices=["embedded", "server"], default="embedded")
     parser.add_argument("--batch", type=int, default=5000, help="memories per import call")
     args = parser.parse_args()
     if args.scale:
         figures = asyncio.run(
             run(
-                [args.scale],
+                sorted(int(n) for n in args.scale.split(",")),
                 args.queries,
                 signals=False,
                 backend=args.backend,
