@@ -50,6 +50,9 @@ __all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_me
 
 #: Scopes up to this size are ranked exactly; larger ones go through the ANN index first.
 EXACT_SCOPE_MAX = 4000
+#: Scopes up to this size (one candidate list: a search would read them all anyway) are read
+#: whole, every column, in one statement.
+WHOLE_SCOPE_MAX = lexical.DEPTH
 #: Vectors kept in this process (ids never change text, so a cached vector is never stale).
 VECTOR_CACHE_MAX = 50_000
 #: Embeddings of recent texts kept in this process, by text (queries asked again, the same
@@ -779,20 +782,15 @@ class MemoryStore:
         # Most scopes (a person's memories and the team's) fit in one candidate list: read
         # them whole at once, and a search needs no other read of rows.
         table = Memory.__table__  # type: ignore[attr-defined]
-        small = self._visible(sa_select(table), scope).where(*where).limit(lexical.DEPTH + 1)
-        whole = session.connection().execute(small).all()
-        if len(whole) <= lexical.DEPTH:
-            pairs = [(r.id, r.tenant_id) for r in whole]
-            vectors = self._vectors(session, pairs)
-            return _Space(
-                self,
-                session,
-                scope,
-                where,
-                [i for i, _ in pairs],
-                vectors,
-                {r.id: r for r in whole},
-            )
+        if WHOLE_SCOPE_MAX > 0:
+            small = self._visible(sa_select(table), scope).where(*where)
+            whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
+            if len(whole) <= WHOLE_SCOPE_MAX:
+                pairs = [(r.id, r.tenant_id) for r in whole]
+                vectors = self._vectors(session, pairs)
+                ids = [i for i, _ in pairs]
+                by_id = {r.id: r for r in whole}
+                return _Space(self, session, scope, where, ids, vectors, by_id)
         if scope.linked:
             stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
         else:
