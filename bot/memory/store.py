@@ -426,14 +426,15 @@ class MemoryStore:
         if scope.user_id is None:
             stmt = stmt.where(here, col(Memory.user_id).is_(None))
         else:
-            own = and_(
-                here, or_(col(Memory.user_id) == scope.user_id, col(Memory.user_id).is_(None))
-            )
+            # Each alternative whole (tenant and user), so that every one is a lookup in the
+            # scope index (SQLite would otherwise read all of the tenant's rows).
+            mine = and_(here, col(Memory.user_id) == scope.user_id)
+            team = and_(here, col(Memory.user_id).is_(None))
             linked = [
                 and_(col(Memory.tenant_id) == tenant_id, col(Memory.user_id) == user_id)
                 for tenant_id, user_id in scope.linked
             ]
-            stmt = stmt.where(or_(own, *linked))
+            stmt = stmt.where(or_(mine, team, *linked))
         if scope.personality is None:
             stmt = stmt.where(col(Memory.personality).is_(None))
         else:
@@ -701,22 +702,16 @@ class MemoryStore:
             space = self._space(session, scope, where)
             semantic = space.nearest(vector)
             terms = lexical.query_terms(tokens(asked, stem=False))
-            # Among the scope's rows when they are known (each looked up by id), else through
-            # the scope's filter (a database's planner may scan every match of a common word).
-            if space.ids is not None:
-                among = space.ids
+            # A scope read whole: its rows looked up in the full-text index one by one (the
+            # same candidates as the scope's filter gives; see lexical.candidates).
+            among = space.ids if space.rows is not None else None
 
-                def scoped(stmt: Any) -> Any:
-                    return stmt.where(col(Memory.id).in_(among))
+            def scoped(stmt: Any) -> Any:
+                return self._visible(stmt, scope)
 
-                within: list[ColumnElement[bool]] = []
-            else:
-
-                def scoped(stmt: Any) -> Any:
-                    return self._visible(stmt, scope)
-
-                within = where
-            lexical_hits = lexical.candidates(session, scoped, terms, within, lexical.DEPTH)
+            lexical_hits = lexical.candidates(
+                session, scoped, terms, where, lexical.DEPTH, among=among
+            )
             hops: list[list[tuple[uuid.UUID, float]]] = []
             if HOPS:
                 # Multi-hop: a question naming several people or things ("what do Ada and Bo
@@ -725,7 +720,9 @@ class MemoryStore:
                 for part in _parts(asked)[:3]:
                     part_terms = lexical.query_terms(tokens(part, stem=False))
                     hops.append(
-                        lexical.candidates(session, scoped, part_terms, within, lexical.DEPTH // 2)
+                        lexical.candidates(
+                            session, scoped, part_terms, where, lexical.DEPTH // 2, among=among
+                        )
                     )
             ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
             ids |= {i for hop in hops for i, _ in hop}
