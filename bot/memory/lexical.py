@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import column, literal_column, select, table, text
@@ -59,16 +59,17 @@ def candidates(
     where: list[ColumnElement[bool]],
     n: int,
     *,
-    among: Sequence[uuid.UUID] | None = None,
+    among: Sequence[uuid.UUID] | Mapping[int, uuid.UUID] | None = None,
 ) -> list[tuple[uuid.UUID, float]]:
     """The ``n`` best lexical matches of ``terms`` (any of them) among the rows that
     ``scoped`` (a scope's filter, applied to a statement) lets through and that pass
     ``where``: ``(id, score)``, best first, scores > 0 (larger is better).
 
     ``among``: the ids of every row the scope lets through, when the caller knows them (a
-    small scope); then ``scoped`` and ``where`` are not applied, and each of those rows is
-    looked up in the index, instead of every match of the terms being read and then filtered
-    (a common word matches a large share of a big tenant's rows). Same rows, same scores."""
+    small scope; on SQLite, best as ``{rowid: id}``); then ``scoped`` and ``where`` are not
+    applied, and each of those rows is looked up in the index, instead of every match of the
+    terms being read and then filtered (a common word matches a large share of a big
+    tenant's rows). Same rows, same scores."""
     if not terms or (among is not None and not among):
         return []
     sqlite = session.get_bind().dialect.name == "sqlite"
@@ -78,6 +79,16 @@ def candidates(
             match=" OR ".join(f'"{t}"' for t in terms)
         )
         fts = table("memories_fts", column("rowid"))
+        if isinstance(among, Mapping):
+            # The scope's rows by rowid in the index alone (no join, no scope filter): SQLite
+            # seeks each in the terms' lists instead of reading every match.
+            by_rowid = session.connection().execute(
+                select(fts.c.rowid, rank)
+                .where(match, fts.c.rowid.in_(list(among)))
+                .order_by(rank)
+                .limit(n)
+            )
+            return [(among[row[0]], -float(row[1])) for row in by_rowid]
         stmt = (
             select(col(Memory.id), rank)
             .select_from(fts)
@@ -86,14 +97,7 @@ def candidates(
             .order_by(rank)
         )
         if among is not None:
-            # The index's rows by rowid, each looked up: SQLite then seeks each in the
-            # terms' lists instead of reading every match.
-            rowids = (
-                select(literal_column("rowid"))
-                .select_from(Memory)
-                .where(col(Memory.id).in_(list(among)))
-            )
-            stmt = stmt.where(fts.c.rowid.in_(rowids.scalar_subquery()))
+            stmt = stmt.where(col(Memory.id).in_(list(among)))
         sign = -1.0  # bm25() is lower for better matches
     else:
         # The configuration as a literal, as in the index's expression (a bound parameter

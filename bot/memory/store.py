@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, literal_column, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
@@ -335,6 +335,8 @@ class _Space:
         self.vectors = vectors
         #: Every column of each of ``ids``, when the scope is small enough to read at once.
         self.rows = rows
+        #: Those rows for :func:`lexical.candidates` (``among``), when read whole.
+        self.among: Sequence[uuid.UUID] | dict[int, uuid.UUID] | None = None
         self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
 
     def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
@@ -704,7 +706,7 @@ class MemoryStore:
             terms = lexical.query_terms(tokens(asked, stem=False))
             # A scope read whole: its rows looked up in the full-text index one by one (the
             # same candidates as the scope's filter gives; see lexical.candidates).
-            among = space.ids if space.rows is not None else None
+            among = space.among
 
             def scoped(stmt: Any) -> Any:
                 return self._visible(stmt, scope)
@@ -780,14 +782,21 @@ class MemoryStore:
         # them whole at once, and a search needs no other read of rows.
         table = Memory.__table__  # type: ignore[attr-defined]
         if WHOLE_SCOPE_MAX > 0:
-            small = self._visible(sa_select(table), scope).where(*where)
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            rowid: list[Any] = (
+                [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
+            )
+            small = self._visible(sa_select(table, *rowid), scope).where(*where)
             whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
             if len(whole) <= WHOLE_SCOPE_MAX:
                 pairs = [(r.id, r.tenant_id) for r in whole]
                 vectors = self._vectors(session, pairs)
                 ids = [i for i, _ in pairs]
                 by_id = {r.id: r for r in whole}
-                return _Space(self, session, scope, where, ids, vectors, by_id)
+                space = _Space(self, session, scope, where, ids, vectors, by_id)
+                # The full-text index's keys (SQLite's rowids): a lexical query by them alone.
+                space.among = {r.fts_rowid: r.id for r in whole} if sqlite else ids
+                return space
         if scope.linked:
             stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
         else:
