@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import column, literal_column, select, table, text
@@ -59,29 +59,28 @@ def candidates(
     where: list[ColumnElement[bool]],
     n: int,
     *,
-    among: Sequence[uuid.UUID] | Mapping[int, uuid.UUID] | None = None,
+    among: Mapping[int, uuid.UUID] | None = None,
 ) -> list[tuple[uuid.UUID, float]]:
     """The ``n`` best lexical matches of ``terms`` (any of them) among the rows that
     ``scoped`` (a scope's filter, applied to a statement) lets through and that pass
     ``where``: ``(id, score)``, best first, scores > 0 (larger is better).
 
-    ``among``: the ids of every row the scope lets through, when the caller knows them (a
-    small scope; on SQLite, best as ``{rowid: id}``); then ``scoped`` and ``where`` are not
-    applied, and each of those rows is looked up in the index, instead of every match of the
-    terms being read and then filtered (a common word matches a large share of a big
-    tenant's rows). Same rows, same scores."""
-    if not terms or (among is not None and not among):
+    ``among`` (SQLite): every row the scope lets through and that passes ``where``, as
+    ``{rowid: id}``, when the caller has read them (a small scope). Then each is looked up
+    in the full-text index by rowid, instead of every match of the terms being read, joined
+    and filtered (a common word matches a large share of a big tenant's rows). Same rows,
+    same scores. PostgreSQL's planner already starts from the scope's index."""
+    if not terms:
         return []
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if sqlite:
+    if session.get_bind().dialect.name == "sqlite":
+        fts = table("memories_fts", column("rowid"))
         rank: Any = func.bm25(literal_column("memories_fts"))
         match = text("memories_fts MATCH :match").bindparams(
             match=" OR ".join(f'"{t}"' for t in terms)
         )
-        fts = table("memories_fts", column("rowid"))
-        if isinstance(among, Mapping):
-            # The scope's rows by rowid in the index alone (no join, no scope filter): SQLite
-            # seeks each in the terms' lists instead of reading every match.
+        if among is not None:
+            if not among:
+                return []
             by_rowid = session.connection().execute(
                 select(fts.c.rowid, rank)
                 .where(match, fts.c.rowid.in_(list(among)))
@@ -96,39 +95,21 @@ def candidates(
             .where(match)
             .order_by(rank)
         )
-        if among is not None:
-            stmt = stmt.where(col(Memory.id).in_(list(among)))
         sign = -1.0  # bm25() is lower for better matches
     else:
         # The configuration as a literal, as in the index's expression (a bound parameter
         # would keep PostgreSQL from using the index).
         english: Any = literal_column("'english'::regconfig")
         tsquery = func.to_tsquery(english, " | ".join(terms))
-        if among is not None:
-            # MATERIALIZED: the rows by primary key first, whatever the planner guesses of
-            # the terms' matches.
-            rows = (
-                select(col(Memory.id), col(Memory.text))
-                .where(col(Memory.id).in_(list(among)))
-                .cte("scoped")
-                .prefix_with("MATERIALIZED")
-            )
-            vector = func.to_tsvector(english, rows.c.text)
-            rank = func.ts_rank_cd(vector, tsquery)
-            stmt = select(rows.c.id, rank).where(vector.op("@@")(tsquery)).order_by(rank.desc())
-        else:
-            vector = func.to_tsvector(english, col(Memory.text))
-            rank = func.ts_rank_cd(vector, tsquery)
-            stmt = (
-                select(col(Memory.id), rank).where(vector.op("@@")(tsquery)).order_by(rank.desc())
-            )
+        vector = func.to_tsvector(english, col(Memory.text))
+        rank = func.ts_rank_cd(vector, tsquery)
+        stmt = select(col(Memory.id), rank).where(vector.op("@@")(tsquery)).order_by(rank.desc())
         sign = 1.0
-    if among is None:
-        stmt = scoped(stmt)
-        for clause in where:
-            stmt = stmt.where(clause)
-    found = session.connection().execute(stmt.limit(n)).all()  # plain rows, not the ORM's
-    return [(row[0], sign * float(row[1])) for row in found]
+    stmt = scoped(stmt)
+    for clause in where:
+        stmt = stmt.where(clause)
+    rows = session.connection().execute(stmt.limit(n)).all()  # plain rows, not the ORM's
+    return [(row[0], sign * float(row[1])) for row in rows]
 
 
 __all__ += ["DEPTH", "drop"]

@@ -335,8 +335,8 @@ class _Space:
         self.vectors = vectors
         #: Every column of each of ``ids``, when the scope is small enough to read at once.
         self.rows = rows
-        #: Those rows for :func:`lexical.candidates` (``among``), when read whole.
-        self.among: Sequence[uuid.UUID] | dict[int, uuid.UUID] | None = None
+        #: Those rows for :func:`lexical.candidates` (``among``), when read whole on SQLite.
+        self.among: dict[int, uuid.UUID] | None = None
         self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
 
     def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
@@ -794,8 +794,8 @@ class MemoryStore:
                 ids = [i for i, _ in pairs]
                 by_id = {r.id: r for r in whole}
                 space = _Space(self, session, scope, where, ids, vectors, by_id)
-                # The full-text index's keys (SQLite's rowids): a lexical query by them alone.
-                space.among = {r.fts_rowid: r.id for r in whole} if sqlite else ids
+                if sqlite:  # the full-text index's keys: a lexical query by them alone
+                    space.among = {r.fts_rowid: r.id for r in whole}
                 return space
         if scope.linked:
             stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
