@@ -729,7 +729,9 @@ class MemoryStore:
             ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
             ids |= {i for hop in hops for i, _ in hop}
             if space.rows is not None:
-                rows = {i: r for i, r in space.rows.items() if i in ids}
+                # In id order, as a read by id returns them on SQLite: equal fusion keys
+                # (no signal at all) keep the order they had.
+                rows = {i: space.rows[i] for i in sorted(ids)}
             else:
                 rows = self._rows(session, ids)
             ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
