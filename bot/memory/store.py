@@ -310,6 +310,7 @@ class _NewRow:
     created_at: datetime
     updated_at: datetime
     superseded_by: uuid.UUID | None = None
+    votes: int = 0
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
