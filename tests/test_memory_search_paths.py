@@ -78,3 +78,28 @@ def test_reading_a_scope_whole_changes_no_result(
     assert whole[0][0][0] == "Ada: I adopted a greyhound called Pixel."
     assert all("Rex" not in text for found in whole for text, _ in found)
     assert [text for text, _ in whole[3]] == ["Ada prefers short answers"]
+
+
+def test_a_scope_that_grows_past_a_whole_read_is_read_by_ids(
+    database: Database, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 3)
+    with database.session() as s:
+        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
+        s.add(tenant)
+        s.flush()
+        t = tenant.id
+    team = Scope(t)
+    store.add_batch([(team, NewMemory(f"Release {n} ships on day {n}")) for n in range(3)])
+    assert [h.memory.text for h in store.search(team, "when does release 2 ship", k=1)] == [
+        "Release 2 ships on day 2"
+    ]
+    assert team not in store._large_scopes
+    store.add_batch([(team, NewMemory(f"Release {n} ships on day {n}")) for n in range(3, 6)])
+    assert [h.memory.text for h in store.search(team, "when does release 5 ship", k=1)] == [
+        "Release 5 ships on day 5"
+    ]
+    assert team in store._large_scopes
+    assert [h.memory.text for h in store.search(team, "when does release 4 ship", k=1)] == [
+        "Release 4 ships on day 4"
+    ]

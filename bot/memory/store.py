@@ -53,6 +53,8 @@ EXACT_SCOPE_MAX = 4000
 #: Scopes up to this size (one candidate list: a search would read them all anyway) are read
 #: whole, every column, in one statement.
 WHOLE_SCOPE_MAX = lexical.DEPTH
+#: Scopes remembered as larger than that, at most (then forgotten, and found again).
+LARGE_SCOPES_MAX = 10_000
 #: Vectors kept in this process (ids never change text, so a cached vector is never stale).
 VECTOR_CACHE_MAX = 50_000
 #: Embeddings of recent texts kept in this process, by text (queries asked again, the same
@@ -385,6 +387,8 @@ class MemoryStore:
         self._cache: OrderedDict[uuid.UUID, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: Scopes found larger than :data:`WHOLE_SCOPE_MAX` (not read whole again).
+        self._large_scopes: set[Scope] = set()
         #: Texts given to the embedder (not found in the text cache), for benchmarks.
         self.embedded_texts = 0
 
@@ -784,7 +788,7 @@ class MemoryStore:
         # Most scopes (a person's memories and the team's) fit in one candidate list: read
         # them whole at once, and a search needs no other read of rows.
         table = Memory.__table__  # type: ignore[attr-defined]
-        if WHOLE_SCOPE_MAX > 0:
+        if WHOLE_SCOPE_MAX > 0 and scope not in self._large_scopes:
             sqlite = session.get_bind().dialect.name == "sqlite"
             rowid: list[Any] = (
                 [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
@@ -800,6 +804,11 @@ class MemoryStore:
                 if sqlite:  # the full-text index's keys: a lexical query by them alone
                     space.among = {r.fts_rowid: r.id for r in whole}
                 return space
+            # Larger: read its ids from now on (a team's long history, a busy person), not
+            # its first rows in vain each time.
+            if len(self._large_scopes) >= LARGE_SCOPES_MAX:
+                self._large_scopes.clear()
+            self._large_scopes.add(scope)
         if scope.linked:
             stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
         else:
