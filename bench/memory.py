@@ -3,16 +3,22 @@
     python -m bench.memory [--sizes 1000,10000,100000] [--queries 400]
     python -m bench.memory --scale 100000 [--backend embedded|server]
 
-``--scale N``: one size, N memories, without the per-signal runs: search p50/p95, recall and
-the import rate. ``--backend server``: PostgreSQL (CHORUS_BENCH_PG_URL, a fresh schema) and a
-``chroma run`` Chroma server started here, as several workers would share them.
+``--scale N`` (or ``N1,N2,…``, growing to each in turn): N memories, without the per-signal
+runs: search p50/p95, recall and the import rate. ``--backend server``: PostgreSQL
+(CHORUS_BENCH_PG_URL, a fresh schema) and a ``chroma run`` Chroma server started here, as
+several workers would share them.
 
 Builds the synthetic data set of bench/memory_data.py through the public memory API on the
 embedded defaults (SQLite, Chroma on disk, MiniLM offline), growing to each size in turn. At
 each size: recall@5 and recall@10 of the fact that answers a paraphrased question (only the
 asker's own memories and the team's are searched, as in the bot), and search latency p50/p95
-(query embedding included). At the first size, every ranking signal alone and combined, so
-the defaults keep what wins. Writes go through the import API in batches of about 200.
+through the public API: ``search_*`` with the query's embedding computed in the search (the
+cache of text embeddings emptied first), ``search_embedded_*`` the same search again with
+that embedding cached (what the bot's recall does: it embeds concurrent queries together
+first), ``query_embedding_*`` the embedding alone. At the first size, every ranking signal
+alone and combined, so the defaults keep what wins. Writes go through the import API in
+batches of about 5,000 (``--batch``); ``embedded_texts``: how many distinct texts the
+embedder saw (the data set repeats its wordings, and each distinct text is embedded once).
 Last line: JSON figures.
 """
 
@@ -54,8 +60,10 @@ SIGNALS = {
 }
 
 
-async def _grow(memory: Memory, people: list[Person], teams: set[str]) -> tuple[int, float]:
-    """Import everyone's memories in batches of about 200; (memories written, seconds)."""
+async def _grow(
+    memory: Memory, people: list[Person], teams: set[str], size: int = 5000
+) -> tuple[int, float]:
+    """Import everyone's memories in batches of about ``size``; (memories written, seconds)."""
     written = 0
     started = time.perf_counter()
     batch: list[tuple[str, str | None, NewMemory]] = []
@@ -71,7 +79,7 @@ async def _grow(memory: Memory, people: list[Person], teams: set[str]) -> tuple[
             (person.tenant, person.user, NewMemory(text, kind="episode", at=at))
             for text, at in person.noise
         ]
-        if len(batch) >= 200:
+        if len(batch) >= size:
             written += len(await memory.import_many(batch))
             batch = []
     if batch:
@@ -89,11 +97,22 @@ async def _evaluate(
     sample = rng.sample(people, min(queries, len(people)))
     at5 = at10 = 0
     latencies: list[float] = []
+    embedded: list[float] = []
+    embedding: list[float] = []
+    store = memory.store
     for person in sample:
         question, answer = rng.choice(person.queries)
+        store.forget_texts()
         started = time.perf_counter()
         hits = await memory.search(person.tenant, question, user=person.user, k=10, weights=weights)
         latencies.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        await memory.search(person.tenant, question, user=person.user, k=10, weights=weights)
+        embedded.append((time.perf_counter() - started) * 1000)
+        asked = store.embedding_text(question)
+        started = time.perf_counter()
+        store.embedder.embed([asked])
+        embedding.append((time.perf_counter() - started) * 1000)
         found = [h.memory.text for h in hits]
         at5 += answer in found[:5]
         at10 += answer in found[:10]
@@ -103,11 +122,20 @@ async def _evaluate(
         "recall_at_10": round(at10 / n, 3),
         "search_p50_ms": round(statistics.median(latencies), 2),
         "search_p95_ms": round(percentile(latencies, 0.95), 2),
+        "search_embedded_p50_ms": round(statistics.median(embedded), 2),
+        "search_embedded_p95_ms": round(percentile(embedded, 0.95), 2),
+        "query_embedding_p50_ms": round(statistics.median(embedding), 2),
+        "query_embedding_p95_ms": round(percentile(embedding, 0.95), 2),
     }
 
 
 async def run(
-    sizes: list[int], queries: int, *, signals: bool = True, backend: str = "embedded"
+    sizes: list[int],
+    queries: int,
+    *,
+    signals: bool = True,
+    backend: str = "embedded",
+    batch_size: int = 5000,
 ) -> dict[str, Any]:
     everyone = generate(max(sizes) // 18 + 50)
     teams: set[str] = set()
@@ -133,7 +161,7 @@ async def run(
                     batch.append(everyone[used])
                     count += len(everyone[used].facts) + len(everyone[used].noise)
                     used += 1
-                written, seconds = await _grow(memory, batch, teams)
+                written, seconds = await _grow(memory, batch, teams, batch_size)
                 total_written += written
                 total_seconds += seconds
                 people = everyone[:used]
@@ -151,6 +179,7 @@ async def run(
                 figures[f"{size}_memories"] = total_written
                 print(f"{size} memories: {total_written / total_seconds:.1f} writes/s so far")
             figures["writes_per_s"] = round(total_written / total_seconds, 1)
+            figures["embedded_texts"] = memory.store.embedded_texts
     return figures
 
 
@@ -173,14 +202,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=400)
-    parser.add_argument("--scale", type=int, help="one size, without the per-signal runs")
+    parser.add_argument(
+        "--scale",
+        help="one size (or several, growing: 100000,1000000), without the per-signal runs",
+    )
     parser.add_argument("--backend", choices=["embedded", "server"], default="embedded")
+    parser.add_argument("--batch", type=int, default=5000, help="memories per import call")
     args = parser.parse_args()
     if args.scale:
-        figures = asyncio.run(run([args.scale], args.queries, signals=False, backend=args.backend))
+        figures = asyncio.run(
+            run(
+                sorted(int(n) for n in args.scale.split(",")),
+                args.queries,
+                signals=False,
+                backend=args.backend,
+                batch_size=args.batch,
+            )
+        )
     else:
         sizes = sorted(int(s) for s in args.sizes.split(","))
-        figures = asyncio.run(run(sizes, args.queries, backend=args.backend))
+        figures = asyncio.run(run(sizes, args.queries, backend=args.backend, batch_size=args.batch))
     print(json.dumps(figures))
 
 

@@ -267,8 +267,16 @@ async def test_concurrent_recalls_embed_their_queries_together_and_each_gets_its
             await app.memory.remember(scope, [NewMemory(f"{name}'s dog is called {name}ster")])
             scopes.append(scope)
         embedder.calls.clear()
+        asked = [
+            "what is my dog called?",
+            "what's my dog's name?",
+            "what is the name of my dog?",
+            "how is my dog called?",
+            "remind me of my dog's name",
+            "my dog's name?",
+        ]
         recalls = await asyncio.gather(
-            *(app.memory.recall(s, "what is my dog called?") for s in scopes)
+            *(app.memory.recall(s, q) for s, q in zip(scopes, asked, strict=True))
         )
         for name, recall in zip(people, recalls, strict=True):
             assert [h.memory.text for h in recall.memories] == [
@@ -277,5 +285,14 @@ async def test_concurrent_recalls_embed_their_queries_together_and_each_gets_its
         assert sum(embedder.calls) == len(people) and len(embedder.calls) < len(people)
         query = app.memory.queries
         assert query.items / query.batches > 1
+        # The same question again, by everyone at once: its embedding is remembered.
+        embedder.calls.clear()
+        again = await asyncio.gather(
+            *(app.memory.recall(s, "what is my dog called?") for s in scopes)
+        )
+        assert [r.memories[0].memory.text for r in again] == [
+            f"{name}'s dog is called {name}ster" for name in people
+        ]
+        assert sum(embedder.calls) == 0
     finally:
         await app.aclose()

@@ -121,6 +121,18 @@ class Memory:
             user_id = self._user_id(session, tenant_id, user) if user is not None else None
         return Scope(tenant_id, user_id, personality)
 
+    def _scopes(
+        self, wanted: Iterable[tuple[str, str | None]]
+    ) -> dict[tuple[str, str | None], Scope]:
+        """:meth:`_scope` for many (tenant, user) pairs, in one transaction."""
+        out: dict[tuple[str, str | None], Scope] = {}
+        with self.db.session() as session:
+            for tenant, user in wanted:
+                tenant_id = ensure_tenant(session, self.platform, tenant, self._cache)
+                user_id = self._user_id(session, tenant_id, user) if user is not None else None
+                out[tenant, user] = Scope(tenant_id, user_id, None)
+        return out
+
     def _user_id(self, session: Session, tenant_id: uuid.UUID, user: str) -> uuid.UUID:
         key = (tenant_id, user)
         if key not in self._users:
@@ -176,8 +188,8 @@ class Memory:
         batch = list(items)
 
         def work() -> list[MemoryRecord]:
-            scoped = [(self._scope(t, u, None), m) for t, u, m in batch]
-            return self.store.add_batch(scoped)
+            scopes = self._scopes({(t, u) for t, u, _ in batch})
+            return self.store.add_batch([(scopes[t, u], m) for t, u, m in batch])
 
         return await self._run(work)
 

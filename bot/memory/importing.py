@@ -32,8 +32,9 @@ from bot.storage.models import MEMORY_KINDS, User
 
 __all__ = ["ImportFileError", "ImportPlan", "Person", "apply", "read_import"]
 
-#: Memories stored per transaction (and embedding batch).
-BATCH = 256
+#: Memories stored per transaction: one embedding call, one multi-row insert and one vector
+#: write per workspace each (:meth:`MemoryStore.add_batch`); larger batches amortise those.
+BATCH = 2048
 
 
 class ImportFileError(ValueError):

@@ -55,6 +55,7 @@ class VectorIndex:
         self._client: Any = None
         self.embedding_function = embedding_function
         self._collections: dict[str, Any] = {}
+        self._batch_max: int | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -90,8 +91,24 @@ class VectorIndex:
         """Store (or replace) the vectors of ``ids``; nothing else (see the module docstring)."""
         if not ids:
             return
+        ids = list(ids)
+        vectors = vectors.astype(np.float32)
         with self._lock:
-            self._collection(tenant).upsert(ids=list(ids), embeddings=vectors.astype(np.float32))
+            collection = self._collection(tenant)
+            step = self._max_batch()
+            for start in range(0, len(ids), step):
+                collection.upsert(
+                    ids=ids[start : start + step], embeddings=vectors[start : start + step]
+                )
+
+    def _max_batch(self) -> int:
+        """The most records the client takes in one write (an import's batch may be larger)."""
+        if self._batch_max is None:
+            try:
+                self._batch_max = max(1, int(self.client.get_max_batch_size()))
+            except Exception:  # a client without the call: a size every version takes
+                self._batch_max = 1000
+        return self._batch_max
 
     def nearest(self, tenant: str, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The ``n`` nearest vectors of the tenant: (id, cosine similarity), best first."""

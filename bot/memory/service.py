@@ -167,7 +167,7 @@ class MemoryService:
 
         def work() -> list[Recall | Failed]:
             store = self.store
-            vectors = store.embedder.embed([store.embedding_text(text) for _, text, _ in asked])
+            vectors = store.embed([store.embedding_text(text) for _, text, _ in asked])
             out: list[Recall | Failed] = []
             for (scope, text, context), vector in zip(asked, vectors, strict=True):
                 try:

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, literal_column, or_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
@@ -49,8 +50,18 @@ __all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_me
 
 #: Scopes up to this size are ranked exactly; larger ones go through the ANN index first.
 EXACT_SCOPE_MAX = 4000
+#: Scopes up to this size (one candidate list: a search would read them all anyway) are read
+#: whole, every column, in one statement.
+WHOLE_SCOPE_MAX = lexical.DEPTH
+#: Scopes remembered as larger than that, at most (then forgotten, and found again).
+LARGE_SCOPES_MAX = 10_000
 #: Vectors kept in this process (ids never change text, so a cached vector is never stale).
 VECTOR_CACHE_MAX = 50_000
+#: Embeddings of recent texts kept in this process, by text (queries asked again, the same
+#: turn said by many people in an import: "ok", "thanks!"); the embedder is fixed per store.
+TEXT_CACHE_MAX = 4_096
+#: Scopes whose existing rows a batch write reads in one statement.
+SCOPES_PER_QUERY = 200
 #: The share of the cosine in a hit's relevance score (the rest: lexical).
 RELEVANCE_COSINE = 0.8
 #: The constant of reciprocal rank fusion (60 in the original paper).
@@ -271,12 +282,40 @@ def count_memories(db: Database, tenant_id: uuid.UUID, user_id: uuid.UUID | None
         return int(session.exec(stmt).one())
 
 
+def _folded(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 def _same(a: str, b: str) -> bool:
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return _folded(a) == _folded(b)
 
 
 def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class _NewRow:
+    """A memory about to be inserted (the columns of :class:`Memory`, without the ORM's
+    per-object bookkeeping, which a bulk import of millions of rows would pay for)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID | None
+    personality: str | None
+    kind: str
+    key: str | None
+    text: str
+    importance: float
+    source_interaction_id: uuid.UUID | None
+    said_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    superseded_by: uuid.UUID | None = None
+    votes: int = 0
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 class _Space:
@@ -291,10 +330,16 @@ class _Space:
         where: list[ColumnElement[bool]],
         ids: list[uuid.UUID] | None,
         vectors: dict[uuid.UUID, np.ndarray],
+        rows: dict[uuid.UUID, Any] | None = None,
     ) -> None:
         self.store, self.session, self.scope, self.where = store, session, scope, where
+        #: Every memory the search may rank (exact), else None (the ANN index).
         self.ids = ids
         self.vectors = vectors
+        #: Every column of each of ``ids``, when the scope is small enough to read at once.
+        self.rows = rows
+        #: Those rows for :func:`lexical.candidates` (``among``), when read whole on SQLite.
+        self.among: dict[int, uuid.UUID] | None = None
         self.matrix = np.stack([vectors[i] for i in ids]) if ids else None
 
     def nearest(self, vector: np.ndarray) -> list[tuple[uuid.UUID, float]]:
@@ -341,6 +386,41 @@ class MemoryStore:
         self.half_life_days = half_life_days
         self._cache: OrderedDict[uuid.UUID, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: Scopes found larger than :data:`WHOLE_SCOPE_MAX` (not read whole again).
+        self._large_scopes: set[Scope] = set()
+        #: Texts given to the embedder (not found in the text cache), for benchmarks.
+        self.embedded_texts = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The embedder's vectors of ``texts``, one row each: each distinct text embedded once
+        per call, and texts embedded lately not again (see :data:`TEXT_CACHE_MAX`)."""
+        out = np.empty((len(texts), self.embedder.dim), dtype=np.float32)
+        wanted: dict[str, list[int]] = {}
+        with self._cache_lock:
+            for n, text in enumerate(texts):
+                cached = self._text_cache.get(text)
+                if cached is None:
+                    wanted.setdefault(text, []).append(n)
+                else:
+                    self._text_cache.move_to_end(text)
+                    out[n] = cached
+        if wanted:
+            fresh = self.embedder.embed(list(wanted))
+            with self._cache_lock:
+                self.embedded_texts += len(wanted)
+                for (text, rows), vector in zip(wanted.items(), fresh, strict=True):
+                    out[rows] = vector
+                    self._text_cache[text] = np.array(vector, dtype=np.float32)
+                    self._text_cache.move_to_end(text)
+                while len(self._text_cache) > TEXT_CACHE_MAX:
+                    self._text_cache.popitem(last=False)
+        return out
+
+    def forget_texts(self) -> None:
+        """Empty the cache of text embeddings (benchmarks time a query's embedding with it)."""
+        with self._cache_lock:
+            self._text_cache.clear()
 
     # -- scope ----------------------------------------------------------------------------------
 
@@ -353,14 +433,15 @@ class MemoryStore:
         if scope.user_id is None:
             stmt = stmt.where(here, col(Memory.user_id).is_(None))
         else:
-            own = and_(
-                here, or_(col(Memory.user_id) == scope.user_id, col(Memory.user_id).is_(None))
-            )
+            # Each alternative whole (tenant and user), so that every one is a lookup in the
+            # scope index (SQLite would otherwise read all of the tenant's rows).
+            mine = and_(here, col(Memory.user_id) == scope.user_id)
+            team = and_(here, col(Memory.user_id).is_(None))
             linked = [
                 and_(col(Memory.tenant_id) == tenant_id, col(Memory.user_id) == user_id)
                 for tenant_id, user_id in scope.linked
             ]
-            stmt = stmt.where(or_(own, *linked))
+            stmt = stmt.where(or_(mine, team, *linked))
         if scope.personality is None:
             stmt = stmt.where(col(Memory.personality).is_(None))
         else:
@@ -371,6 +452,19 @@ class MemoryStore:
                 )
             )
         return stmt
+
+    @staticmethod
+    def _exactly_clause(scope: Scope) -> ColumnElement[bool]:
+        """The rows stored in exactly ``scope``."""
+        return and_(
+            col(Memory.tenant_id) == scope.tenant_id,
+            col(Memory.user_id).is_(None)
+            if scope.user_id is None
+            else col(Memory.user_id) == scope.user_id,
+            col(Memory.personality).is_(None)
+            if scope.personality is None
+            else col(Memory.personality) == scope.personality,
+        )
 
     @staticmethod
     def _exactly(stmt: Any, scope: Scope) -> Any:
@@ -404,8 +498,10 @@ class MemoryStore:
         return self.add_batch([(scope, item) for item in items])
 
     def add_batch(self, batch: Sequence[tuple[Scope, NewMemory]]) -> list[MemoryRecord]:
-        """:meth:`add_many` for memories of many scopes at once (imports, benchmarks):
-        one transaction, one embedding batch, one index write per tenant."""
+        """:meth:`add_many` for memories of many scopes at once (imports, benchmarks): one
+        transaction, one embedding call (each distinct text once), the new rows in one
+        multi-row insert and their vectors in one index write per tenant. The result is the
+        same as adding them one by one, in order."""
         for _, item in batch:
             if item.kind not in MEMORY_KINDS:
                 raise ValueError(f"unknown memory kind {item.kind!r}; one of {MEMORY_KINDS}")
@@ -415,73 +511,101 @@ class MemoryStore:
         for scope, item in batch:
             by_scope.setdefault(scope, []).append(item)
         with self.db.session() as session:
-            placed: dict[int, Memory] = {}
-            new_rows: list[Memory] = []
+            placed: dict[int, Memory | _NewRow] = {}
+            new_rows: list[_NewRow] = []
             retired: dict[uuid.UUID, list[str]] = {}
+            found = self._existing(session, by_scope)
             for scope, items in by_scope.items():
-                existing = self._existing(session, scope, items)
-                pending: list[Memory] = []
+                existing = found.get(scope, {})
+                pending: dict[tuple[str, str | None], _NewRow] = {}
                 for item in items:
-                    row, old = self._place(scope, item, existing, pending)
+                    row, old = self._place(scope, item, existing, pending, new_rows)
                     placed[id(item)] = row
-                    if old is not None:
+                    if isinstance(old, Memory):  # (one new in this batch was never indexed)
                         retired.setdefault(scope.tenant_id, []).append(str(old.id))
-                new_rows += pending
-            session.add_all(new_rows)
             vectors = (
-                self.embedder.embed([embedded_text(r.text) for r in new_rows])
+                self.embed([embedded_text(r.text) for r in new_rows])
                 if new_rows
                 else np.zeros((0, self.embedder.dim), dtype=np.float32)
             )
-            session.flush()
+            if new_rows:
+                # Core, not the ORM's unit of work: one multi-row statement, no identity map.
+                session.execute(
+                    sa_insert(Memory.__table__),  # type: ignore[attr-defined]
+                    [r.values() for r in new_rows],
+                )
+            session.flush()  # rows already stored that were refreshed or superseded
             # The index first: if it fails, the transaction rolls back and nothing is half-kept.
-            for tenant_id in {r.tenant_id for r in new_rows} | set(retired):
-                mine = [i for i, r in enumerate(new_rows) if r.tenant_id == tenant_id]
-                self.index.add(str(tenant_id), [str(new_rows[i].id) for i in mine], vectors[mine])
+            mine: dict[uuid.UUID, list[int]] = {t: [] for t in retired}
+            for n, r in enumerate(new_rows):
+                if r.superseded_by is None:  # replaced within this batch: history already
+                    mine.setdefault(r.tenant_id, []).append(n)
+            for tenant_id, rows in mine.items():
+                self.index.add(str(tenant_id), [str(new_rows[n].id) for n in rows], vectors[rows])
                 self.index.delete(str(tenant_id), retired.get(tenant_id, []))
             return [MemoryRecord.of(placed[id(item)]) for _, item in batch]
 
     def _existing(
-        self, session: Session, scope: Scope, items: Sequence[NewMemory]
-    ) -> dict[tuple[str, str], Memory]:
-        """Active rows of exactly ``scope`` that items may repeat or supersede, in one query:
-        by ``("key", key)`` for keyed facts, by ``("text", lowercased text)`` for the rest."""
-        keys = {i.key for i in items if i.key}
-        texts = {" ".join(i.text.split()).lower() for i in items if not i.key}
-        if not keys and not texts:
-            return {}
-        match: list[ColumnElement[bool]] = []
-        if keys:
-            match.append(col(Memory.key).in_(keys))
-        if texts:
-            match.append(and_(col(Memory.key).is_(None), func.lower(Memory.text).in_(texts)))
-        stmt = self._exactly(select(Memory), scope).where(
-            col(Memory.superseded_by).is_(None), or_(*match)
-        )
-        found: dict[tuple[str, str], Memory] = {}
-        for row in session.exec(stmt):
-            found[("key", row.key) if row.key else ("text", row.text.lower())] = row
-        return found
+        self, session: Session, by_scope: dict[Scope, list[NewMemory]]
+    ) -> dict[Scope, dict[tuple[str, str], Memory]]:
+        """Active rows of each scope that its items may repeat or supersede, by
+        ``("key", key)`` for keyed facts, by ``("text", lowercased text)`` for the rest: one
+        query for up to :data:`SCOPES_PER_QUERY` scopes (a round trip each would dominate an
+        import on a database server)."""
+        out: dict[Scope, dict[tuple[str, str], Memory]] = {}
+        wanted = [
+            (scope, {i.key for i in items if i.key}, {_folded(i.text) for i in items if not i.key})
+            for scope, items in by_scope.items()
+        ]
+        scopes = {(s.tenant_id, s.user_id, s.personality): s for s in by_scope}
+        for start in range(0, len(wanted), SCOPES_PER_QUERY):
+            chunk = wanted[start : start + SCOPES_PER_QUERY]
+            keys = set().union(*(k for _, k, _ in chunk))
+            texts = set().union(*(t for _, _, t in chunk))
+            if not keys and not texts:
+                continue
+            match: list[ColumnElement[bool]] = []
+            if keys:
+                match.append(col(Memory.key).in_(keys))
+            if texts:
+                match.append(and_(col(Memory.key).is_(None), func.lower(Memory.text).in_(texts)))
+            stmt = select(Memory).where(
+                col(Memory.superseded_by).is_(None),
+                or_(*(self._exactly_clause(scope) for scope, _, _ in chunk)),
+                or_(*match),
+            )
+            for row in session.exec(stmt):
+                scope = scopes.get((row.tenant_id, row.user_id, row.personality))
+                if scope is not None:
+                    key = ("key", row.key) if row.key else ("text", row.text.lower())
+                    out.setdefault(scope, {})[key] = row
+        return out
 
     def _place(
         self,
         scope: Scope,
         item: NewMemory,
-        existing: dict[tuple[str, str], Memory],
-        pending: list[Memory],
-    ) -> tuple[Memory, Memory | None]:
+        existing: dict[tuple[str, str], Any],
+        pending: dict[tuple[str, str | None], _NewRow],
+        new_rows: list[_NewRow],
+    ) -> tuple[Memory | _NewRow, Memory | _NewRow | None]:
+        """Where ``item`` goes: an active row of its scope with the same text (refreshed),
+        else a new row appended to ``new_rows``; and the row it supersedes, if any.
+        ``existing``: the scope's active rows by key or text (kept up to date here);
+        ``pending``: the scope's new rows of this batch by text and key."""
         now = utcnow()
         at = _aware(item.at) if item.at else now
         text = " ".join(item.text.split())
-        for row in pending:  # the same text twice in one batch
-            if _same(row.text, text) and row.key == item.key:
-                return row, None
         current = existing.get(("key", item.key) if item.key else ("text", text.lower()))
+        twin = pending.get((text.lower(), item.key))  # the same text earlier in this batch
+        if twin is not None and twin.superseded_by is None:
+            current = twin
         if current is not None and _same(current.text, text):
             current.importance = max(current.importance, item.importance)
             current.updated_at = max(_aware(current.updated_at), at)
             return current, None
-        row = Memory(
+        row = _NewRow(
+            id=uuid.uuid4(),
             tenant_id=scope.tenant_id,
             user_id=scope.user_id,
             personality=scope.personality,
@@ -494,7 +618,8 @@ class MemoryStore:
             created_at=at,
             updated_at=at,
         )
-        pending.append(row)
+        pending[(text.lower(), item.key)] = row
+        new_rows.append(row)
         if current is not None and item.key:  # a contradicting fact: keep history
             current.superseded_by = row.id
             current.updated_at = now
@@ -573,7 +698,7 @@ class MemoryStore:
         if kinds is not None:
             where.append(col(Memory.kind).in_(list(kinds)))
         if vector is None:
-            vector = self.embedder.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
+            vector = self.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
         with self.db.session() as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
@@ -584,8 +709,15 @@ class MemoryStore:
             space = self._space(session, scope, where)
             semantic = space.nearest(vector)
             terms = lexical.query_terms(tokens(asked, stem=False))
+            # A scope read whole: its rows looked up in the full-text index one by one (the
+            # same candidates as the scope's filter gives; see lexical.candidates).
+            among = space.among
+
+            def scoped(stmt: Any) -> Any:
+                return self._visible(stmt, scope)
+
             lexical_hits = lexical.candidates(
-                session, lambda stmt: self._visible(stmt, scope), terms, where, lexical.DEPTH
+                session, scoped, terms, where, lexical.DEPTH, among=among
             )
             hops: list[list[tuple[uuid.UUID, float]]] = []
             if HOPS:
@@ -596,15 +728,17 @@ class MemoryStore:
                     part_terms = lexical.query_terms(tokens(part, stem=False))
                     hops.append(
                         lexical.candidates(
-                            session,
-                            lambda stmt: self._visible(stmt, scope),
-                            part_terms,
-                            where,
-                            lexical.DEPTH // 2,
+                            session, scoped, part_terms, where, lexical.DEPTH // 2, among=among
                         )
                     )
             ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
-            rows = self._rows(session, ids | {i for hop in hops for i, _ in hop})
+            ids |= {i for hop in hops for i, _ in hop}
+            if space.rows is not None:
+                # In id order, as a read by id returns them on SQLite: equal fusion keys
+                # (no signal at all) keep the order they had.
+                rows = {i: space.rows[i] for i in sorted(ids)}
+            else:
+                rows = self._rows(session, ids)
             ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
             chosen: list[tuple[uuid.UUID, float, dict[str, float]]] = []
             for _, row, signals in ranked:
@@ -613,7 +747,10 @@ class MemoryStore:
                     chosen.append((row.id, score, signals))
                     if len(chosen) == k:
                         break
-            full = self._rows(session, {i for i, _, _ in chosen}, full=True)
+            if space.rows is not None:
+                full = space.rows
+            else:
+                full = self._rows(session, {i for i, _, _ in chosen}, full=True)
         return [Hit(MemoryRecord.of(full[i]), score, signals) for i, score, signals in chosen]
 
     def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
@@ -648,6 +785,30 @@ class MemoryStore:
     def _space(self, session: Session, scope: Scope, where: list[ColumnElement[bool]]) -> _Space:
         """The vectors a search ranks: exact over the scope's when it is small (vectors from
         this process's cache or the index), else the ANN index then the scope filter."""
+        # Most scopes (a person's memories and the team's) fit in one candidate list: read
+        # them whole at once, and a search needs no other read of rows.
+        table = Memory.__table__  # type: ignore[attr-defined]
+        if WHOLE_SCOPE_MAX > 0 and scope not in self._large_scopes:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            rowid: list[Any] = (
+                [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
+            )
+            small = self._visible(sa_select(table, *rowid), scope).where(*where)
+            whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
+            if len(whole) <= WHOLE_SCOPE_MAX:
+                pairs = [(r.id, r.tenant_id) for r in whole]
+                vectors = self._vectors(session, pairs)
+                ids = [i for i, _ in pairs]
+                by_id = {r.id: r for r in whole}
+                space = _Space(self, session, scope, where, ids, vectors, by_id)
+                if sqlite:  # the full-text index's keys: a lexical query by them alone
+                    space.among = {r.fts_rowid: r.id for r in whole}
+                return space
+            # Larger: read its ids from now on (a team's long history, a busy person), not
+            # its first rows in vain each time.
+            if len(self._large_scopes) >= LARGE_SCOPES_MAX:
+                self._large_scopes.clear()
+            self._large_scopes.add(scope)
         if scope.linked:
             stmt = self._visible(select(Memory.id, Memory.tenant_id), scope)
         else:
@@ -696,7 +857,7 @@ class MemoryStore:
             if missing:
                 stmt = select(Memory.id, Memory.text).where(col(Memory.id).in_(missing))
                 texts = {i: t for i, t in session.exec(stmt).all()}
-                fresh = self.embedder.embed([embedded_text(texts[i]) for i in missing])
+                fresh = self.embed([embedded_text(texts[i]) for i in missing])
                 self.index.add(str(tenant_id), [str(i) for i in missing], fresh)
                 got.update({str(i): v for i, v in zip(missing, fresh, strict=True)})
             for memory_id in ids:

@@ -1,0 +1,105 @@
+"""The search reads a small scope whole, and looks up lexical candidates among a known
+scope's ids; a larger scope goes through the scope's SQL filter. Both paths must agree.
+
+Real embedder and Chroma on disk, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.memory import store as store_module
+from bot.memory.embedding import MiniLMEmbedder
+from bot.memory.index import VectorIndex
+from bot.memory.store import MemoryStore, NewMemory, Scope
+from bot.storage.db import Database
+from bot.storage.models import Tenant, User
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database: Database, tmp_path: Path) -> MemoryStore:
+    return MemoryStore(database, VectorIndex.open(tmp_path / "chroma"), MiniLMEmbedder())
+
+
+def test_reading_a_scope_whole_changes_no_result(
+    database: Database, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with database.session() as s:
+        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
+        s.add(tenant)
+        s.flush()
+        ada = User(tenant_id=tenant.id, platform="test", external_id="ada")
+        bo = User(tenant_id=tenant.id, platform="test", external_id="bo")
+        s.add_all([ada, bo])
+        s.flush()
+        t, a, b = tenant.id, ada.id, bo.id
+    said = [
+        "Ada: I adopted a greyhound called Pixel.",
+        "Bo: Pixel is such a cute name!",
+        "Ada: We went hiking in the Alps with Bo last summer.",
+        "Ada: My sister Mia is visiting in April.",
+        "Ada: The billing migration slipped to May.",
+        "Ada: Haha, nice!",
+    ]
+    store.add_batch(
+        [
+            (Scope(t, a), NewMemory(x, kind="episode", at=T0 + timedelta(days=n)))
+            for n, x in enumerate(said)
+        ]
+        + [(Scope(t, b), NewMemory("Bo: My dog is called Rex.", at=T0))]
+        + [(Scope(t), NewMemory("The team offsite is in the Alps.", at=T0))]
+        + [(Scope(t, a), NewMemory("Ada prefers short answers", kind="preference", at=T0))]
+    )
+    asked = [
+        ("what is my dog called?", None),
+        ("where did Ada and Bo go hiking?", None),  # names: multi-hop parts
+        ("what did I say on 3 March 2025?", None),  # a date: a period filter
+        ("how should answers look?", ["preference"]),
+    ]
+
+    def results() -> list[list[tuple[str, float]]]:
+        return [
+            [(h.memory.text, h.score) for h in store.search(Scope(t, a), q, k=5, kinds=kinds)]
+            for q, kinds in asked
+        ]
+
+    whole = results()
+    monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 0)  # the ids, then the rows
+    by_ids = results()
+    monkeypatch.setattr(store_module, "EXACT_SCOPE_MAX", 2)  # the ANN index, the scope's filter
+    filtered = results()
+    assert whole == by_ids == filtered
+    assert whole[0][0][0] == "Ada: I adopted a greyhound called Pixel."
+    assert all("Rex" not in text for found in whole for text, _ in found)
+    assert [text for text, _ in whole[3]] == ["Ada prefers short answers"]
+
+
+def test_a_scope_that_grows_past_a_whole_read_is_read_by_ids(
+    database: Database, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 3)
+    with database.session() as s:
+        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
+        s.add(tenant)
+        s.flush()
+        t = tenant.id
+    team = Scope(t)
+    store.add_batch([(team, NewMemory(f"Release {n} ships on day {n}")) for n in range(3)])
+    assert [h.memory.text for h in store.search(team, "when does release 2 ship", k=1)] == [
+        "Release 2 ships on day 2"
+    ]
+    assert team not in store._large_scopes
+    store.add_batch([(team, NewMemory(f"Release {n} ships on day {n}")) for n in range(3, 6)])
+    assert [h.memory.text for h in store.search(team, "when does release 5 ship", k=1)] == [
+        "Release 5 ships on day 5"
+    ]
+    assert team in store._large_scopes
+    assert [h.memory.text for h in store.search(team, "when does release 4 ship", k=1)] == [
+        "Release 4 ships on day 4"
+    ]
