@@ -63,6 +63,57 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             handle.close()
 
 
+# -- the order tests start in, under pytest-xdist ---------------------------------------------
+
+#: The last run's duration of each test (setup, call and teardown), in pytest's cache
+#: (.pytest_cache/), so the next run starts the longest first.
+DURATIONS_KEY = "chorus/durations"
+#: Tests shorter than this keep their place: moving them gains nothing and splits the runs of a
+#: module's tests that share its fixtures.
+LONG_S = 1.0
+#: What a test marked ``slow`` is assumed to take before a run has measured it.
+SLOW_GUESS_S = 30.0
+
+_durations: dict[str, float] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers, the longest tests first (by the last run's durations, else the
+    ``slow`` mark), the others in file order.
+
+    Workers are dealt tests one at a time (``--maxschedchunk 1`` in pyproject.toml) in this
+    order, so the long ones spread over the workers and start early; left in file order,
+    ``test_workers.py`` and the mypy gate started last and one worker ran them alone at the
+    end. Every worker sorts the same collection by the same cached figures, as pytest-xdist
+    requires; a single process keeps file order (nothing to balance)."""
+    if not hasattr(config, "workerinput"):
+        return
+    cache = getattr(config, "cache", None)
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+
+    def expected(item: pytest.Item) -> float:
+        guess = SLOW_GUESS_S if item.get_closest_marker("slow") else 0.0
+        seconds = known.get(item.nodeid, guess)
+        return seconds if seconds >= LONG_S else 0.0
+
+    items.sort(key=expected, reverse=True)  # stable: the short ones keep their order
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Keep this run's durations for the next (the controller's, which sees every report)."""
+    cache = getattr(session.config, "cache", None)
+    if cache is None or hasattr(session.config, "workerinput") or not _durations:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+    known.update({nodeid: round(seconds, 2) for nodeid, seconds in _durations.items()})
+    cache.set(DURATIONS_KEY, known)
+
+
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     """Settings for a test: data under ``tmp_path``, no caching of plugin state, and memory
     extraction by rules only (so the LLM double's queue serves replies; tests of the LLM
