@@ -101,6 +101,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=expected, reverse=True)  # stable: the short ones keep their order
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than this process may use cores. Many tests spend part of
+    their time waiting (for a ``chorus`` subprocess, a fake server, a lease or a timeout to run
+    out), and a worker that waits leaves its core idle; the extra worker takes that time. Each
+    worker has its own Redis database (:func:`_redis_url`)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
 
