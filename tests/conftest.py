@@ -88,8 +88,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``test_workers.py`` and the mypy gate started last and one worker ran them alone at the
     end. Every worker sorts the same collection by the same cached figures, as pytest-xdist
     requires; a single process keeps file order (nothing to balance)."""
-    if not hasattr(config, "workerinput"):
-        return
+    if not hasattr(config, "workerinput") or config.getoption("failedfirst", False):
+        return  # --ff: the last failures first, as asked
     cache = getattr(config, "cache", None)
     known: dict[str, float] = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
 
