@@ -6,6 +6,7 @@ Redis servers on 127.0.0.1 (``CHORUS_TEST_PG_URL`` / ``CHORUS_TEST_REDIS_URL`` o
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import os
 import random
@@ -63,6 +64,69 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             handle.close()
 
 
+# -- the order tests start in, under pytest-xdist ---------------------------------------------
+
+#: The last run's duration of each test (setup, call and teardown), in pytest's cache
+#: (.pytest_cache/), so the next run starts the longest first.
+DURATIONS_KEY = "chorus/durations"
+#: Tests shorter than this keep their place: moving them gains nothing and splits the runs of a
+#: module's tests that share its fixtures.
+LONG_S = 1.0
+#: What a test marked ``slow`` is assumed to take before a run has measured it.
+SLOW_GUESS_S = 30.0
+
+_durations: dict[str, float] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers, the longest tests first (by the last run's durations, else the
+    ``slow`` mark), the others in file order.
+
+    Workers are dealt tests one at a time (``--maxschedchunk 1`` in pyproject.toml) in this
+    order, so the long ones spread over the workers and start early; left in file order,
+    ``test_workers.py`` and the mypy gate started last and one worker ran them alone at the
+    end. Every worker sorts the same collection by the same cached figures, as pytest-xdist
+    requires; a single process keeps file order (nothing to balance)."""
+    if not hasattr(config, "workerinput") or config.getoption("failedfirst", False):
+        return  # --ff: the last failures first, as asked
+    cache = getattr(config, "cache", None)
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+
+    def expected(item: pytest.Item) -> float:
+        guess = SLOW_GUESS_S if item.get_closest_marker("slow") else 0.0
+        seconds = known.get(item.nodeid, guess)
+        return seconds if seconds >= LONG_S else 0.0
+
+    items.sort(key=expected, reverse=True)  # stable: the short ones keep their order
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than this process may use cores. Many tests spend part of
+    their time waiting (for a ``chorus`` subprocess, a fake server, a lease or a timeout to run
+    out), and a worker that waits leaves its core idle; the extra worker takes that time. Each
+    worker has its own Redis database (:func:`_redis_url`)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Keep this run's durations for the next (the controller's, which sees every report)."""
+    cache = getattr(session.config, "cache", None)
+    if cache is None or hasattr(session.config, "workerinput") or not _durations:
+        return
+    known: dict[str, float] = cache.get(DURATIONS_KEY, {})
+    known.update({nodeid: round(seconds, 2) for nodeid, seconds in _durations.items()})
+    cache.set(DURATIONS_KEY, known)
+
+
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     """Settings for a test: data under ``tmp_path``, no caching of plugin state, and memory
     extraction by rules only (so the LLM double's queue serves replies; tests of the LLM
@@ -107,6 +171,27 @@ def reaction(message_id: str, emoji: str = "+1", **kw: Any) -> Reaction:
     }
     fields.update(kw)
     return Reaction(**fields)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _entry_points_read_once() -> Iterator[None]:
+    """``importlib.metadata.entry_points`` reads the metadata of every installed distribution
+    (~190 files) on each call, and every Chorus a test builds calls it for its plugins: a third
+    of building its plugin manager. Distributions are not installed in this process during a
+    run (the tests that install a plugin run ``chorus`` in a subprocess), so the answer is kept
+    for the session, per ``sys.path``: a path added by a test is still searched."""
+    real = importlib.metadata.entry_points
+    found: dict[tuple[tuple[str, ...], tuple[tuple[str, Any], ...]], Any] = {}
+
+    def entry_points(**params: Any) -> Any:
+        key = (tuple(sys.path), tuple(sorted(params.items())))
+        if key not in found:
+            found[key] = real(**params)
+        return found[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importlib.metadata, "entry_points", entry_points)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,9 @@ def test_hookspec_has_a_docstring(hook: str) -> None:
         assert f":param {name}:" in doc, f"the docstring of {hook} does not describe {name!r}"
 
 
-def _test_functions() -> set[str]:
+@pytest.fixture(scope="module")
+def names_of_tests() -> set[str]:
+    """The name of every test function under tests/ (parsed once for all the hooks' tests)."""
     names: set[str] = set()
     for path in TESTS.rglob("test_*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -114,9 +116,9 @@ def _test_functions() -> set[str]:
 
 
 @pytest.mark.parametrize("hook", sorted(HOOKS))
-def test_hook_has_a_test(hook: str) -> None:
+def test_hook_has_a_test(hook: str, names_of_tests: set[str]) -> None:
     wanted = f"test_hook_{hook}"
-    found = [n for n in _test_functions() if n == wanted or n.startswith(wanted + "_")]
+    found = [n for n in names_of_tests if n == wanted or n.startswith(wanted + "_")]
     assert found, f"no test function named {wanted} under tests/"
 
 

@@ -10,6 +10,7 @@ tests/test_builtin_plugins.py's ``test_plugins_use_only_the_public_plugin_api``.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,13 +33,21 @@ def modules(package: Path) -> dict[str, Path]:
     return found
 
 
+@functools.cache
+def _import_nodes(path: Path) -> tuple[ast.Import | ast.ImportFrom, ...]:
+    """The import statements of ``path``, wherever they stand (parsed once per path: the
+    checks below each read the whole of bot/ and adapters/)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return tuple(n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom))
+
+
 def imported(path: Path, name: str, known: set[str] | None = None) -> Iterator[str]:
     """The dotted names ``path`` (module ``name``) imports, wherever the import stands.
 
     ``from package import name`` names the submodule ``package.name`` when ``known`` has it
     (the package's ``__init__`` runs for any of its submodules anyway), else ``package``."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _import_nodes(path):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
