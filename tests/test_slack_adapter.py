@@ -121,9 +121,10 @@ def _in_thread(rig: Rig, thread: str, *, bot: bool, **fields: Any) -> str:
     return ts
 
 
-def _taken_over(mention: dict[str, Any], event_id: str) -> Pending:
+async def _taken_over(rig: Rig, mention: dict[str, Any], event_id: str) -> Pending:
     body = sf.event_callback(mention, event_id=event_id)
-    return Pending("slack", event_id, "slack.event", body, placeholder=None, attempts=2)
+    tenant_id = await rig.app.inbox.tenant_of("slack", str(body["team_id"]))
+    return Pending("slack", event_id, "slack.event", body, None, 2, tenant_id)
 
 
 async def test_a_take_over_answers_in_the_parts_a_dead_worker_posted_for_that_event(
@@ -135,7 +136,7 @@ async def test_a_take_over_answers_in_the_parts_a_dead_worker_posted_for_that_ev
     thread = mention["ts"]
     first = _in_thread(rig, thread, bot=True, metadata=reply_metadata("EvDEAD"), text="_Th…_")
     second = _in_thread(rig, thread, bot=True, metadata=reply_metadata("EvDEAD"))
-    await rig.adapter._recover(_taken_over(mention, "EvDEAD"))
+    await rig.adapter._recover(await _taken_over(rig, mention, "EvDEAD"))
     await rig.settle()
     [answer] = [m for m in rig.fake.bot_messages() if m.get("thread_ts") == thread]
     assert answer["ts"] == first and answer["text"].endswith("echo: what is the plan?")
@@ -152,7 +153,7 @@ async def test_a_take_over_leaves_alone_what_is_not_its_events(rig: Rig) -> None
     theirs = _in_thread(rig, thread, bot=True, metadata=reply_metadata("EvOTHER"), text="x")
     _in_thread(rig, thread, bot=False, text="and the budget?")
     later = _in_thread(rig, thread, bot=True, text="y")  # untagged, after someone else
-    await rig.adapter._recover(_taken_over(mention, "EvMINE"))
+    await rig.adapter._recover(await _taken_over(rig, mention, "EvMINE"))
     await rig.settle()
     texts = {m["ts"]: m["text"] for m in rig.fake.bot_messages() if m.get("thread_ts") == thread}
     assert texts.pop(theirs) == "x" and texts.pop(later) == "y"
@@ -167,7 +168,7 @@ async def test_a_take_over_finds_the_stream_a_dead_worker_left_open(rig: Rig) ->
     mention = sf.app_mention("what is the plan?")
     thread = mention["ts"]
     stream = _in_thread(rig, thread, bot=True, text="Answering", _streaming=True, _streamed=[])
-    await rig.adapter._recover(_taken_over(mention, "EvDEAD"))
+    await rig.adapter._recover(await _taken_over(rig, mention, "EvDEAD"))
     await rig.settle()
     [answer] = [m for m in rig.fake.bot_messages() if m.get("thread_ts") == thread]
     assert answer["ts"] == stream and answer["text"].endswith("echo: what is the plan?")
