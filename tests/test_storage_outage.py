@@ -10,6 +10,7 @@ among them) is no outage, and a transaction rolled back for colliding with anoth
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,10 +19,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+from sqlmodel import select as sql_select
 
 from bot import messages
 from bot.app import Chorus
 from bot.settings import Secrets
+from bot.storage import tenancy
 from bot.storage.db import TRANSIENT_TRIES, Database, transient, unreachable
 from tests.conftest import empty_postgres, make_settings, message
 from tests.fakes import FakeLLM, FakeTransport, until
@@ -106,6 +110,36 @@ async def test_a_refused_database_gets_people_answers_that_say_so(
     proxy.heal()
     await until(lambda: not app.db.out, timeout=BOUND_S)
     assert await _answer(app, "after", transport) == "echo: after"
+
+
+async def test_a_server_that_stops_answering_while_a_tenant_scope_is_written_breaks_it_off(
+    pg_url: str, proxy: TCPProxy
+) -> None:
+    """The tenant scope goes to the server with a raw cursor (``set_config`` as a transaction
+    begins or changes scope), outside the statements' timing: a server that stops answering
+    just then must break that call off too, not hold the SQL thread (and every answer, and
+    shutdown) for ever."""
+    through = make_url(pg_url).set(host="127.0.0.1", port=proxy.port)
+    db = Database(
+        through.render_as_string(hide_password=False),
+        connect_timeout_s=1,
+        statement_timeout_s=1,
+        outage_s=30,
+    )
+
+    def rescoped_after_a_freeze(session: Session) -> None:
+        session.exec(sql_select(1)).one()  # the connection is up, the transaction begun
+        proxy.freeze()
+        tenancy.bind_tenant(session, uuid.uuid4())  # set_config: nothing comes back
+
+    try:
+        with pytest.raises(Exception) as failed:
+            await asyncio.wait_for(db.run(rescoped_after_a_freeze), BOUND_S)
+        assert not isinstance(failed.value, TimeoutError)  # broken off, not waited out
+        assert unreachable(failed.value) and db.out
+    finally:
+        proxy.heal()
+        db.engine.dispose()
 
 
 #: A transaction PostgreSQL rolls back as it does a deadlock's loser (SQLSTATE 40P01).

@@ -51,7 +51,7 @@ from bot.batching import Failed, MicroBatcher
 from bot.errors import StorageUnavailable
 from bot.settings import mask_url
 from bot.storage import tenancy
-from bot.storage.watchdog import Watchdog
+from bot.storage.watchdog import Watchdog, timing
 
 __all__ = ["Database", "unreachable"]
 
@@ -219,9 +219,12 @@ class Database:
         """Write the current tenant scope (:mod:`bot.storage.tenancy`) into the transaction
         ``conn`` begins: ``SET LOCAL``, so it ends with the transaction."""
         scope = tenancy.current()
-        tenancy.apply(
-            conn.connection.dbapi_connection, scope, postgresql=conn.dialect.name == "postgresql"
-        )
+        with timing(conn):  # a raw cursor: not timed by the cursor events
+            tenancy.apply(
+                conn.connection.dbapi_connection,
+                scope,
+                postgresql=conn.dialect.name == "postgresql",
+            )
         tenancy.applied(conn, scope)
 
     @property

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
+from bot.storage.watchdog import timing
+
 __all__ = [
     "AUDIT_ACTION",
     "AUDIT_EVERY_S",
@@ -278,11 +280,12 @@ def bind(session_or_conn: Any, scope: TenantScope | None) -> None:
     """Change the scope of the transaction ``session_or_conn`` (a Session or a Connection) is
     in, from now until it ends."""
     conn = _connection(session_or_conn)
-    apply(
-        conn.connection.dbapi_connection,
-        scope or TenantScope(),  # within a transaction, "none" must clear what was set
-        postgresql=conn.dialect.name == "postgresql",
-    )
+    with timing(conn):  # a raw cursor: not timed by the cursor events
+        apply(
+            conn.connection.dbapi_connection,
+            scope or TenantScope(),  # within a transaction, "none" must clear what was set
+            postgresql=conn.dialect.name == "postgresql",
+        )
     applied(conn, scope)
 
 

@@ -17,13 +17,17 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-__all__ = ["Watchdog"]
+__all__ = ["Watchdog", "timing"]
+
+#: Where a pooled connection's info says which watchdog times it.
+_KEY = "chorus.watchdog"
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class Watchdog:
         event.listen(engine, "before_cursor_execute", self._started)
         event.listen(engine, "after_cursor_execute", self._ended)
         event.listen(engine, "handle_error", self._failed)
+        event.listen(engine, "connect", self._adopt)
         # The pool's liveness ping (pool_pre_ping) runs outside the cursor events: time it too.
         dialect = engine.dialect
         ping = dialect.do_ping
@@ -72,6 +77,18 @@ class Watchdog:
     def end(self, dbapi: Any) -> None:
         with self._lock:
             self._running.pop(id(dbapi), None)
+
+    @contextmanager
+    def timed(self, dbapi: Any) -> Iterator[None]:
+        """Time a call made on ``dbapi`` outside SQLAlchemy's cursor events (a raw cursor)."""
+        self.begin(dbapi)
+        try:
+            yield
+        finally:
+            self.end(dbapi)
+
+    def _adopt(self, _dbapi: Any, record: Any) -> None:
+        record.info[_KEY] = self
 
     def _started(self, conn: Any, *_: Any) -> None:
         self.begin(conn.connection.dbapi_connection)
@@ -118,3 +135,16 @@ def _shut(dbapi: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
     except Exception:
         log.warning("could not break a hung SQL connection", exc_info=True)
+
+
+def timing(conn: Any) -> AbstractContextManager[None]:
+    """Time what is run on the DB-API connection of ``conn`` (a SQLAlchemy Connection) with a
+    raw cursor — the tenant scope's ``set_config`` at each transaction's start — as
+    :class:`Watchdog` times statements: a server that stops answering then breaks that call
+    off too, instead of holding its thread for ever. Nothing when no watchdog times it."""
+    fairy = conn.connection
+    watchdog = fairy.info.get(_KEY)
+    if watchdog is None:
+        return nullcontext()
+    timed: AbstractContextManager[None] = watchdog.timed(fairy.dbapi_connection)
+    return timed
