@@ -73,6 +73,9 @@ def _text(i: int) -> str:
 
 
 def _message(i: int, prefix: str) -> Message:
+    """Message ``i`` as the API hands it to the dispatcher (see ``adapters.api.conversations``:
+    addressed to the bot, no display name unless the request gives one), so that the direct
+    way does the same work as the HTTP one."""
     return Message(
         platform="bench",
         tenant=f"T{i % TENANTS}",
@@ -81,7 +84,7 @@ def _message(i: int, prefix: str) -> Message:
         text=_text(i),
         event_id=f"{prefix}{i}",
         message_id=f"{prefix}{i}",
-        user_name=f"U{i % PEOPLE}",
+        mentions_bot=True,
     )
 
 
