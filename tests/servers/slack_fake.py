@@ -774,14 +774,24 @@ class FakeSlack:
         """
         if "envelope_id" not in envelope:
             envelope = events_api_envelope(envelope)
-        await self._wait_until(lambda: self.open_sockets > 0, timeout, "an open socket")
-        open_sockets = [w for w in self._sockets if not w.closed]
-        if self.spread_events:
-            ws = open_sockets[self._next_socket % len(open_sockets)]
-            self._next_socket += 1
-        else:
-            ws = open_sockets[-1]
-        await ws.send_str(json.dumps(envelope))
+        unusable: set[int] = set()  # closing under us (a client killed): try another, as Slack
+        while True:
+
+            def usable() -> list[web.WebSocketResponse]:
+                return [w for w in self._sockets if not w.closed and id(w) not in unusable]
+
+            await self._wait_until(lambda: bool(usable()), timeout, "an open socket")
+            open_sockets = usable()
+            if self.spread_events:
+                ws = open_sockets[self._next_socket % len(open_sockets)]
+                self._next_socket += 1
+            else:
+                ws = open_sockets[-1]
+            try:
+                await ws.send_str(json.dumps(envelope))
+                break
+            except ConnectionResetError:
+                unusable.add(id(ws))
         self.envelope_socket[envelope["envelope_id"]] = self._socket_serials[id(ws)]
         self.sent_envelopes.append(envelope)
         return envelope
