@@ -51,7 +51,7 @@ from bot.events import (
     utcnow,
 )
 from bot.hooks import HookRunner
-from bot.identity.who import IdentityCache, Who, ensure_tenant, identify
+from bot.identity.who import IdentityCache, Who, identify, tenant_id_of
 from bot.inbox import answered_before
 from bot.kv import KEY_PREFIX
 from bot.learning.adapt import Adaptation
@@ -785,10 +785,7 @@ class Dispatcher:
 
     async def _tenant_of(self, platform: str, tenant: str) -> uuid.UUID:
         """The id of a workspace (created on first sight), from the identity cache if known."""
-        known = self.identity.tenants.get((platform, tenant))
-        if known is not None:
-            return known
-        return await self.db.run(lambda s: ensure_tenant(s, platform, tenant, self.identity))
+        return await tenant_id_of(self.db, self.identity, platform, tenant)
 
     async def _claimed(self, reaction: Reaction) -> bool:
         for claimant in self.reaction_claims:

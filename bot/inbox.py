@@ -53,7 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.events import utcnow
-from bot.identity.who import IdentityCache, ensure_tenant
+from bot.identity.who import IdentityCache, tenant_id_of
 from bot.personal_data import PersonalData
 from bot.processes import process_name
 from bot.storage import tenancy
@@ -148,10 +148,7 @@ class Inbox:
 
     async def tenant_of(self, platform: str, workspace: str) -> uuid.UUID:
         """The tenant of ``platform``'s workspace ``workspace`` (created on first sight)."""
-        known = self.identity.tenants.get((platform, workspace))
-        if known is not None:
-            return known
-        return await self.db.run(lambda s: ensure_tenant(s, platform, workspace, self.identity))
+        return await tenant_id_of(self.db, self.identity, platform, workspace)
 
     def holds(self, platform: str, key: str) -> uuid.UUID | None:
         """The tenant of the event ``key`` if this worker holds it (on the journal)."""

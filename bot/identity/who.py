@@ -25,7 +25,7 @@ from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.models import ChannelBinding, Tenant, User, conversation_id
 
-__all__ = ["Who", "IdentityCache", "identify", "identify_sync", "ensure_tenant"]
+__all__ = ["Who", "IdentityCache", "identify", "identify_sync", "ensure_tenant", "tenant_id_of"]
 
 #: How stale ``users.last_seen_at`` may get before a message updates it.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -199,6 +199,17 @@ def ensure_tenant(
         tenants = cache.tenants
         once_committed(session, lambda: tenants.__setitem__(key, tenant_id))
     return tenant_id
+
+
+async def tenant_id_of(
+    db: Database, cache: IdentityCache, platform: str, external_id: str
+) -> uuid.UUID:
+    """The id of ``platform``'s workspace ``external_id`` (created on first sight): from
+    ``cache`` when known, else through :func:`ensure_tenant` on the SQL thread."""
+    known = cache.tenants.get((platform, external_id))
+    if known is not None:
+        return known
+    return await db.run(lambda s: ensure_tenant(s, platform, external_id, cache))
 
 
 def identify_sync(session: Session, cache: IdentityCache, msg: Message) -> Who:
