@@ -408,6 +408,9 @@ async def test_forget_me_leaves_no_trace_of_their_words_anywhere(
         assert _sql_hits(app.db) == []
         assert await _redis_hits(redis) == []
         assert _file_hits(tmp_path) == []  # data_dir, SQLite's files and all
+        # Nor in the process: the memory store's recent embeddings are keyed by their texts.
+        cached = list(app.memory.store._text_cache)
+        assert [t for t in cached if MARK in t.lower()] == []
         # What was not hers stays: Bo's question (the reply was hers), Cy's example.
         assert not her_set.exists()
         lines = [json.loads(x) for x in team_set.read_text("utf-8").splitlines()]

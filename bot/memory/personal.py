@@ -94,7 +94,7 @@ def memory_vectors(
 
     ``store`` gives the memory store; it is built only if the person has memories (opening
     it takes seconds). The index holds vectors and ids only, never the text (see
-    :mod:`bot.memory.index`).
+    :mod:`bot.memory.index`); the store's cache of recent texts' embeddings is emptied too.
     """
 
     async def erase(found: tuple[uuid.UUID, list[uuid.UUID]]) -> int:
@@ -104,7 +104,13 @@ def memory_vectors(
         if store is None:
             raise RuntimeError("this person has memories but no memory store is available")
         make = store
-        await asyncio.to_thread(lambda: make().index.delete(str(tenant_id), [str(i) for i in ids]))
+
+        def delete() -> None:
+            built = make()
+            built.index.delete(str(tenant_id), [str(i) for i in ids])
+            built.forget_texts()  # their words, kept as keys of recent embeddings
+
+        await asyncio.to_thread(delete)
         return len(ids)
 
     return PersonalStore("memory_vectors", _memory_ids, erase)

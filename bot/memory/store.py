@@ -418,7 +418,8 @@ class MemoryStore:
         return out
 
     def forget_texts(self) -> None:
-        """Empty the cache of text embeddings (benchmarks time a query's embedding with it)."""
+        """Empty the cache of text embeddings: its keys are people's words (``forget me``
+        empties it; benchmarks time a query's embedding with it empty)."""
         with self._cache_lock:
             self._text_cache.clear()
 
