@@ -36,7 +36,7 @@ from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
 from bot.deadline import Deadline
-from bot.errors import CommandError, UnknownPersonality
+from bot.errors import CommandError, StorageUnavailable, UnknownPersonality
 from bot.events import (
     ClaimsReactions,
     EditsMessages,
@@ -633,8 +633,15 @@ class Dispatcher:
                 track_content=self.settings.learning.interaction_tracking,
                 known_conversations=self.identity.conversations,
             )
-        except Exception:
-            log.exception("could not record the interaction for event %s", msg.event_id)
+        except Exception as e:
+            # An outage is one line per message (the storage layer says why); anything else
+            # is a bug, with its traceback.
+            log.error(
+                "could not record the interaction for event %s: %s",
+                msg.event_id,
+                e,
+                exc_info=not isinstance(e, StorageUnavailable),
+            )
             if not out.text.endswith(messages.STORAGE_DEGRADED) and delivery.ok:
                 await self._unrecorded(event, out, delivery.message_ids)
             return

@@ -149,13 +149,32 @@ def free_port() -> int:
         return port
 
 
-@dataclass
 class Served:
-    """A ``chorus run`` that serves HTTP; ``code``, ``out`` and ``err`` once it has stopped."""
+    """A ``chorus run`` that serves HTTP; ``code``, ``out`` and ``err`` once it has stopped.
 
-    proc: asyncio.subprocess.Process
-    out: str = ""
-    err: str = ""
+    Its stdout and stderr are read as they come (:meth:`start_reading`): a pipe nobody reads
+    fills after 64 KiB, and the next log line would then block the server in ``write`` (its
+    event loop with it), which a test would see as a hang of the server's own making; and
+    what it printed before a timeout is kept for the failure message."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self._out = bytearray()
+        self._err = bytearray()
+        self._readers: list[asyncio.Task[None]] = []
+
+    def start_reading(self) -> None:
+        for stream, into in ((self.proc.stdout, self._out), (self.proc.stderr, self._err)):
+            if stream is not None:
+                self._readers.append(asyncio.create_task(_read_into(stream, into)))
+
+    @property
+    def out(self) -> str:
+        return self._out.decode(errors="replace")
+
+    @property
+    def err(self) -> str:
+        return self._err.decode(errors="replace")
 
     @property
     def code(self) -> int | None:
@@ -164,7 +183,7 @@ class Served:
     async def kill(self) -> None:
         """``kill -9``: no shutdown of any kind."""
         self.proc.kill()
-        await self.proc.wait()
+        await self._ended()
 
     async def stop(self, timeout_s: float = 60) -> bool:
         """SIGTERM, and its output once it exits; False if it was still running ``timeout_s``
@@ -172,14 +191,26 @@ class Served:
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, err = await asyncio.wait_for(self.proc.communicate(), timeout_s)
+            await asyncio.wait_for(self.proc.wait(), timeout_s)
             stopped = True
         except TimeoutError:
             self.proc.kill()
-            out, err = await self.proc.communicate()
             stopped = False
-        self.out, self.err = self.out + out.decode(), self.err + err.decode()
+        await self._ended()
         return stopped
+
+    async def _ended(self) -> None:
+        await self.proc.wait()
+        # The pipes close when the process is gone (unless a child of its own holds them).
+        if self._readers:
+            _, pending = await asyncio.wait(self._readers, timeout=10)
+            for reader in pending:
+                reader.cancel()
+
+
+async def _read_into(stream: asyncio.StreamReader, into: bytearray) -> None:
+    while chunk := await stream.read(65536):
+        into.extend(chunk)
 
 
 @asynccontextmanager
@@ -203,6 +234,7 @@ async def serving(
         stderr=asyncio.subprocess.PIPE,
     )
     served = Served(proc)
+    served.start_reading()
     try:
         if port is not None:
             await wait_listening(port, proc)
