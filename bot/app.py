@@ -136,6 +136,7 @@ def personal_data(
     settings: Settings,
     *,
     memory_store: Callable[[], MemoryStore] | None,
+    built_store: Callable[[], MemoryStore | None] | None = None,
     redis: aioredis.Redis | None,
 ) -> PersonalDataRegistry:
     """Everything Chorus keeps about a person, for ``forget me`` and ``chorus memory``.
@@ -143,8 +144,9 @@ def personal_data(
     One line per feature; a feature that stores something about a person registers here
     (:mod:`bot.personal_data`; ``tests/test_personal_data.py`` fails for a table that refers
     to a person and is covered by no part). ``memory_store`` gives the memory store (built
-    only to erase vectors); ``redis`` None: no thread histories to reach (the CLI without
-    ``storage.redis_url``).
+    only to erase vectors), ``built_store`` the store only if built already (its cache of
+    recent embeddings is emptied whether the person has memories or not); ``redis`` None: no
+    thread histories to reach (the CLI without ``storage.redis_url``).
     """
     from bot.builtin_tools.calendar import CALENDAR_ENTRIES
     from bot.identity.links import ACCOUNT_LINKS
@@ -161,7 +163,7 @@ def personal_data(
 
     registry = PersonalDataRegistry()
     # Outside SQL, erased first (in this order), while the rows still say where to look.
-    registry.add(memory_vectors(memory_store))
+    registry.add(memory_vectors(memory_store, built_store))
     registry.add(data_sets(Path(settings.storage.data_dir)))
     if redis is not None:
         d = settings.dispatcher
@@ -293,7 +295,12 @@ def _wire(
     )
     selfcheck = SelfCheck(settings=settings, db=db, registry=registry)
     preferences = Preferences(db, settings.learning)
-    people = personal_data(settings, memory_store=lambda: memory.store, redis=redis)
+    people = personal_data(
+        settings,
+        memory_store=lambda: memory.store,
+        built_store=lambda: memory.built_store,
+        redis=redis,
+    )
     # Tools the personalities call, through one executor with safety checks; its confirmation
     # questions take ✅/❌ reactions. Plans run through the same executor.
     tools = Tools(settings, db, hooks, spawn=learner.spawn, redis=redis)

@@ -30,6 +30,7 @@ from bot.storage.models import (
     AuditEntry,
     Interaction,
     KnowledgeSection,
+    Memory,
     Tenant,
     User,
     conversation_id,
@@ -425,5 +426,35 @@ async def test_forget_me_leaves_no_trace_of_their_words_anywhere(
             assert s.exec(select(Tenant)).one().profile == {}
         assert entry.detail["reused_answers"] == 1 and entry.detail["data_sets"] == 2
         assert entry.detail["thread_histories"] == 3
+    finally:
+        await app.aclose()
+
+
+async def test_forget_me_empties_the_cache_of_their_questions_when_they_have_no_memories(
+    tmp_path: Path,
+) -> None:
+    """Recall embeds each question, and the memory store keeps recent embeddings keyed by
+    their texts: a person with no memory of their own still leaves their words there."""
+    settings: Settings = make_settings(
+        tmp_path, learning=LEARNING, dispatcher={"rate_limit_per_minute": 0}
+    )
+    llm = FakeLLM()
+    redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+    app = await Chorus.create(settings, Secrets(), llm=llm, redis=redis)
+    world = World(app, llm)
+    try:
+        await world.say("remember that the team offsite is in Lisbon", "U2")  # recall runs
+        await world.say("when is the zebrafrond review?", "U1", thread="a1")
+        with app.db.session() as s:
+            ada = s.exec(select(User).where(User.external_id == "U1")).one()
+            assert s.exec(select(Memory).where(Memory.user_id == ada.id)).all() == []
+        store = app.memory.built_store
+        assert store is not None
+        assert [t for t in store._text_cache if "zebrafrond" in t.lower()] != []
+
+        transport = FakeTransport()
+        await app.dispatcher.handle_message(message("forget me confirm", user="U1"), transport)
+        assert transport.last.text == messages.FORGOTTEN_ME
+        assert [t for t in store._text_cache if "zebrafrond" in t.lower()] == []
     finally:
         await app.aclose()

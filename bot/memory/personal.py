@@ -89,17 +89,23 @@ def _memory_ids(
 
 def memory_vectors(
     store: Callable[[], MemoryStore] | None,
+    built: Callable[[], MemoryStore | None] | None = None,
 ) -> PersonalStore[tuple[uuid.UUID, list[uuid.UUID]]]:
     """A person's vectors in the index (Chroma), found by their memory rows' ids.
 
     ``store`` gives the memory store; it is built only if the person has memories (opening
     it takes seconds). The index holds vectors and ids only, never the text (see
-    :mod:`bot.memory.index`); the store's cache of recent texts' embeddings is emptied too.
+    :mod:`bot.memory.index`); the store's cache of recent texts' embeddings is emptied too,
+    memories or not: its keys include the questions recall embedded. ``built`` gives the
+    store only if it was built already (None: not built, nothing cached).
     """
 
     async def erase(found: tuple[uuid.UUID, list[uuid.UUID]]) -> int:
         tenant_id, ids = found
         if not ids:
+            cached = built() if built is not None else None
+            if cached is not None:
+                cached.forget_texts()  # their questions, kept as keys of recent embeddings
             return 0
         if store is None:
             raise RuntimeError("this person has memories but no memory store is available")

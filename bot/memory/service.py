@@ -84,6 +84,11 @@ class MemoryService:
                 self._store = self._make_store()
             return self._store
 
+    @property
+    def built_store(self) -> MemoryStore | None:
+        """The store if it was built already (never builds it)."""
+        return self._store
+
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run a store call in the memory thread pool."""
         return await asyncio.get_running_loop().run_in_executor(
