@@ -242,7 +242,7 @@ class Scenario:
 
 async def _ready_http(worker: Worker, port: int) -> None:
     assert worker.proc is not None
-    await wait_listening(port, worker.proc, tries=1200)
+    await wait_listening(port, worker.proc, timeout_s=60)
 
 
 async def ready_socket(fake: sf.FakeSlack, before: int) -> None:

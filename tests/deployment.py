@@ -111,7 +111,7 @@ async def chroma_server(tmp: Path) -> AsyncIterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        await wait_listening(port, proc, tries=int(START_S / 0.05))
+        await wait_listening(port, proc, timeout_s=START_S)
         await _wait_http(f"{url}/api/v2/heartbeat", proc)
         yield url
     finally:
@@ -208,8 +208,8 @@ class Workers:
         worker = Worker(f"worker{i + 1}", proc, log, port)
         self.all.append(worker)
         try:
-            await wait_listening(port, proc, tries=int(START_S / 0.05))
-            await wait_ready(port, proc, tries=int(START_S / 0.05))
+            await wait_listening(port, proc, timeout_s=START_S)
+            await wait_ready(port, proc, timeout_s=START_S)
         except RuntimeError as error:
             raise RuntimeError(f"{worker.name} did not start:\n{worker.output[-3000:]}") from error
 

@@ -1,19 +1,31 @@
-"""Waiting for a child process to start listening on a local port."""
+"""Waiting for a child process to start listening on a local port.
+
+The bounds are safety nets for a process that never starts, not performance targets: a
+loaded machine (CI beside other jobs) may take a minute to start ``chorus run``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+
+START_TIMEOUT_S = 120.0
 
 
 async def wait_listening(
-    port: int, child: asyncio.subprocess.Process, *, tries: int = 600, pause: float = 0.05
+    port: int,
+    child: asyncio.subprocess.Process,
+    *,
+    timeout_s: float = START_TIMEOUT_S,
+    pause: float = 0.05,
 ) -> None:
     """Return once 127.0.0.1:``port`` accepts a connection.
 
-    Raises RuntimeError when ``child`` exits first or the port is still closed after
-    ``tries`` attempts ``pause`` seconds apart (30 s by default).
+    Raises RuntimeError when ``child`` exits first or the port is still closed ``timeout_s``
+    seconds later.
     """
-    for _ in range(tries):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         if child.returncode is not None:
             raise RuntimeError(f"the process exited with {child.returncode} during start-up")
         try:
@@ -24,18 +36,23 @@ async def wait_listening(
         writer.close()
         await writer.wait_closed()
         return
-    raise RuntimeError(f"the process did not start listening on port {port}")
+    raise RuntimeError(f"the process did not start listening on port {port} in {timeout_s:g} s")
 
 
 async def wait_ready(
-    port: int, child: asyncio.subprocess.Process, *, tries: int = 600, pause: float = 0.05
+    port: int,
+    child: asyncio.subprocess.Process,
+    *,
+    timeout_s: float = START_TIMEOUT_S,
+    pause: float = 0.05,
 ) -> None:
     """Return once ``GET /readyz`` on 127.0.0.1:``port`` answers 200 (the process and its
     platforms connected). RuntimeError when ``child`` exits first or it never does."""
     import aiohttp
 
+    deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
-        for _ in range(tries):
+        while time.monotonic() < deadline:
             if child.returncode is not None:
                 raise RuntimeError(f"the process exited with {child.returncode} during start-up")
             try:
@@ -45,4 +62,4 @@ async def wait_ready(
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(pause)
-    raise RuntimeError(f"the process on port {port} never became ready")
+    raise RuntimeError(f"the process on port {port} never became ready in {timeout_s:g} s")
