@@ -1,5 +1,6 @@
-"""The search reads a small scope whole, and looks up lexical candidates among a known
-scope's ids; a larger scope goes through the scope's SQL filter. Both paths must agree.
+"""The search reads a small scope whole, and finds lexical candidates among a known scope's
+rows (on SQLite: from every match of the terms when they are few, else by rowid); a larger
+scope goes through the scope's SQL filter. Every path must agree.
 
 Real embedder and Chroma on disk, on SQLite and PostgreSQL.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.memory import lexical
 from bot.memory import store as store_module
 from bot.memory.embedding import MiniLMEmbedder
 from bot.memory.index import VectorIndex
@@ -69,12 +71,15 @@ def test_reading_a_scope_whole_changes_no_result(
             for q, kinds in asked
         ]
 
-    whole = results()
+    whole = results()  # on SQLite, every match of the terms read, those of the scope kept
+    monkeypatch.setattr(lexical, "SCAN_PER_ROW", 0)  # (too many:) the scope's rows looked up
+    monkeypatch.setattr(lexical, "SCAN_BASE", 0)
+    looked_up = results()
     monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 0)  # the ids, then the rows
     by_ids = results()
     monkeypatch.setattr(store_module, "EXACT_SCOPE_MAX", 2)  # the ANN index, the scope's filter
     filtered = results()
-    assert whole == by_ids == filtered
+    assert whole == looked_up == by_ids == filtered
     assert whole[0][0][0] == "Ada: I adopted a greyhound called Pixel."
     assert all("Rex" not in text for found in whole for text, _ in found)
     assert [text for text, _ in whole[3]] == ["Ada prefers short answers"]
