@@ -7,11 +7,15 @@ Real embedder and Chroma on disk, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sqlalchemy import event
 
 from bot.memory import lexical
 from bot.memory import store as store_module
@@ -108,3 +112,46 @@ def test_a_scope_that_grows_past_a_whole_read_is_read_by_ids(
     assert [h.memory.text for h in store.search(team, "when does release 4 ship", k=1)] == [
         "Release 4 ships on day 4"
     ]
+
+
+class _EmbedsOnceSqlIsRead:
+    """The real model, which embeds ``question`` only once the database has been read from
+    (else it fails the search): a search must read its scope while its question is embedded."""
+
+    def __init__(self, question: str) -> None:
+        self.inner = MiniLMEmbedder()
+        self.name, self.dim = self.inner.name, self.inner.dim
+        self.question = question
+        self.read = threading.Event()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if list(texts) == [self.question]:
+            assert self.read.wait(10), "the question's embedding was awaited before any SQL"
+        return self.inner.embed(texts)
+
+
+def test_the_question_is_embedded_while_the_scope_is_read(
+    database: Database, tmp_path: Path
+) -> None:
+    with database.session() as s:
+        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
+        s.add(tenant)
+        s.flush()
+        t = tenant.id
+    question = "when does the deploy run?"
+    embedder = _EmbedsOnceSqlIsRead(MemoryStore.embedding_text(question))
+    store = MemoryStore(database, VectorIndex.open(tmp_path / "chroma"), embedder)
+    store.add_many(Scope(t), [NewMemory("The deploy runs on Fridays."), NewMemory("I like tea.")])
+
+    def reading(*_: object) -> None:
+        embedder.read.set()
+
+    event.listen(database.engine, "before_cursor_execute", reading)
+    try:
+        hits = store.search(Scope(t), question, k=2)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", reading)
+    assert [h.memory.text for h in hits][0] == "The deploy runs on Fridays."
+    # Asked again, the cached embedding is used at once (no thread, no wait).
+    embedder.read.clear()
+    assert store.search(Scope(t), question, k=1)[0].memory.text == "The deploy runs on Fridays."

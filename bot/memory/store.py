@@ -446,8 +446,16 @@ class MemoryStore:
 
     def embed_soon(self, texts: Sequence[str]) -> Future[np.ndarray]:
         """:meth:`embed` on an embedding thread, while the caller reads SQL (the model runs
-        without the GIL, so on a second core the two overlap)."""
-        return _embedding_threads().submit(self.embed, list(texts))
+        without the GIL, so on a second core the two overlap); at once when every text's
+        embedding is cached."""
+        texts = list(texts)
+        with self._cache_lock:
+            cached = all(text in self._text_cache for text in texts)
+        if cached:
+            done: Future[np.ndarray] = Future()
+            done.set_result(self.embed(texts))  # (also marks them recently used)
+            return done
+        return _embedding_threads().submit(self.embed, texts)
 
     def forget_texts(self) -> None:
         """Empty the cache of text embeddings: its keys are people's words (``forget me``
