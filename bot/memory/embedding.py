@@ -232,7 +232,8 @@ class MiniLMEmbedder:
         # Rows a run at most: enough runs for every thread (a run has a fixed cost of about a
         # dozen tokens', small beside a batch's).
         limit = min(self.batch_size, -(-len(items) // self.threads))
-        batches = iter(self._batches([len(e.ids) for e in encodings], limit))
+        planned = list(self._batches([len(e.ids) for e in encodings], limit))
+        batches = iter(planned)
         taking = threading.Lock()
 
         def work() -> None:
@@ -244,8 +245,9 @@ class MiniLMEmbedder:
                 out[rows] = self._embed_batch([encodings[i] for i in rows])
 
         # The calling thread takes batches too, so it never waits on busy helpers: they only
-        # share what is left when they start.
-        helping = [_helper_threads().submit(work) for _ in range(self.threads - 1)]
+        # share what is left when they start. One batch (a question) needs no helper.
+        helpers = min(self.threads, len(planned)) - 1
+        helping = [_helper_threads().submit(work) for _ in range(helpers)]
         work()
         for helper in helping:
             helper.result()
