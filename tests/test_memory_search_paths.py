@@ -75,8 +75,8 @@ def test_reading_a_scope_whole_changes_no_result(
             for q, kinds in asked
         ]
 
-    whole = results()  # on SQLite, every match of the terms read, those of the scope kept
-    monkeypatch.setattr(lexical, "SCAN_PER_ROW", 0)  # (too many:) the scope's rows looked up
+    whole = results()  # on SQLite, the scope's rows among the terms' matches looked up
+    monkeypatch.setattr(lexical, "SCAN_PER_ROW", 0)  # (too many matches:) every row looked up
     monkeypatch.setattr(lexical, "SCAN_BASE", 0)
     looked_up = results()
     monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 0)  # the ids, then the rows
