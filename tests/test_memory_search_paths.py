@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import event
 
+from bot.errors import EmbedderUnavailable
 from bot.memory import lexical
 from bot.memory import store as store_module
 from bot.memory.embedding import MiniLMEmbedder
@@ -155,3 +156,42 @@ def test_the_question_is_embedded_while_the_scope_is_read(
     # Asked again, the cached embedding is used at once (no thread, no wait).
     embedder.read.clear()
     assert store.search(Scope(t), question, k=1)[0].memory.text == "The deploy runs on Fridays."
+
+
+class _RecordsThreads:
+    """The real model, noting which thread embedded each call; ``broken``: it fails."""
+
+    def __init__(self) -> None:
+        self.inner = MiniLMEmbedder()
+        self.name, self.dim = self.inner.name, self.inner.dim
+        self.threads: list[str] = []
+        self.broken = False
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        if self.broken:
+            raise EmbedderUnavailable("the model is gone")
+        return self.inner.embed(texts)
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_where_the_question_is_embedded_and_its_failure(
+    cores: int, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with database.session() as s:
+        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
+        s.add(tenant)
+        s.flush()
+        t = tenant.id
+    embedder = _RecordsThreads()
+    store = MemoryStore(database, VectorIndex.open(tmp_path / "chroma"), embedder)
+    store.add(Scope(t), NewMemory("The deploy runs on Fridays."))
+    monkeypatch.setattr(store_module, "usable_cores", lambda: cores)
+    embedder.threads.clear()
+    assert store.search(Scope(t), "when does the deploy run?")[0].memory.text.startswith("The")
+    # On one core the two threads would only take turns: the search embeds it itself.
+    here = threading.current_thread().name
+    assert (embedder.threads[0] == here) == (cores == 1)
+    embedder.broken = True
+    with pytest.raises(EmbedderUnavailable, match="the model is gone"):
+        store.search(Scope(t), "and what about the release?")

@@ -21,7 +21,6 @@ is synchronous and thread-safe: call it from a worker thread (``asyncio.to_threa
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from openai.types import CreateEmbeddingResponse
 from tokenizers import Encoding, Tokenizer
 
+from bot.cores import usable_cores
 from bot.errors import EmbedderUnavailable
 from bot.llm.http import status_reason, where
 from bot.settings import Secrets, Settings
@@ -168,11 +168,7 @@ _SLACK = 32
 def _default_threads() -> int:
     """Up to 2, but no more than the cores this process may run on (a process pinned to one
     core gains nothing from a second thread, and loses the switches between them)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 2))
+    return min(usable_cores(), 2)
 
 
 _helpers: ThreadPoolExecutor | None = None

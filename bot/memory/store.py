@@ -35,6 +35,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
+from bot.cores import usable_cores
 from bot.events import utcnow
 from bot.memory import lexical
 from bot.memory.index import VectorIndex
@@ -446,16 +447,20 @@ class MemoryStore:
 
     def embed_soon(self, texts: Sequence[str]) -> Future[np.ndarray]:
         """:meth:`embed` on an embedding thread, while the caller reads SQL (the model runs
-        without the GIL, so on a second core the two overlap); at once when every text's
-        embedding is cached."""
+        without the GIL, so on a second core the two overlap). Here and now when every
+        text's embedding is cached, or when this process has one core (the two threads would
+        only take turns on it)."""
         texts = list(texts)
         with self._cache_lock:
             cached = all(text in self._text_cache for text in texts)
-        if cached:
-            done: Future[np.ndarray] = Future()
-            done.set_result(self.embed(texts))  # (also marks them recently used)
-            return done
-        return _embedding_threads().submit(self.embed, texts)
+        if not cached and usable_cores() > 1:
+            return _embedding_threads().submit(self.embed, texts)
+        done: Future[np.ndarray] = Future()
+        try:
+            done.set_result(self.embed(texts))  # (also marks cached ones recently used)
+        except Exception as e:  # raised where the vector is awaited, as from the thread
+            done.set_exception(e)
+        return done
 
     def forget_texts(self) -> None:
         """Empty the cache of text embeddings: its keys are people's words (``forget me``
