@@ -90,15 +90,19 @@ def test_reading_a_scope_whole_changes_no_result(
     assert [text for text, _ in whole[3]] == ["Ada prefers short answers"]
 
 
-def test_a_scope_that_grows_past_a_whole_read_is_read_by_ids(
-    database: Database, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 3)
+def _new_tenant(database: Database) -> uuid.UUID:
     with database.session() as s:
         tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
         s.add(tenant)
         s.flush()
-        t = tenant.id
+        return tenant.id
+
+
+def test_a_scope_that_grows_past_a_whole_read_is_read_by_ids(
+    database: Database, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "WHOLE_SCOPE_MAX", 3)
+    t = _new_tenant(database)
     team = Scope(t)
     store.add_batch([(team, NewMemory(f"Release {n} ships on day {n}")) for n in range(3)])
     assert [h.memory.text for h in store.search(team, "when does release 2 ship", k=1)] == [
@@ -134,11 +138,7 @@ class _EmbedsOnceSqlIsRead:
 def test_the_question_is_embedded_while_the_scope_is_read(
     database: Database, tmp_path: Path
 ) -> None:
-    with database.session() as s:
-        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
-        s.add(tenant)
-        s.flush()
-        t = tenant.id
+    t = _new_tenant(database)
     question = "when does the deploy run?"
     embedder = _EmbedsOnceSqlIsRead(MemoryStore.embedding_text(question))
     store = MemoryStore(database, VectorIndex.open(tmp_path / "chroma"), embedder)
@@ -178,11 +178,7 @@ class _RecordsThreads:
 def test_where_the_question_is_embedded_and_its_failure(
     cores: int, database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with database.session() as s:
-        tenant = Tenant(platform="test", external_id=f"T-{uuid.uuid4().hex[:6]}")
-        s.add(tenant)
-        s.flush()
-        t = tenant.id
+    t = _new_tenant(database)
     embedder = _RecordsThreads()
     store = MemoryStore(database, VectorIndex.open(tmp_path / "chroma"), embedder)
     store.add(Scope(t), NewMemory("The deploy runs on Fridays."))
