@@ -15,11 +15,12 @@ asker's own memories and the team's are searched, as in the bot), and search lat
 through the public API: ``search_*`` with the query's embedding computed in the search (the
 cache of text embeddings emptied first), ``search_embedded_*`` the same search again with
 that embedding cached (what the bot's recall does: it embeds concurrent queries together
-first), ``query_embedding_*`` the embedding alone. At the first size, every ranking signal
-alone and combined, so the defaults keep what wins. Writes go through the import API in
-batches of about 5,000 (``--batch``); ``embedded_texts``: how many distinct texts the
-embedder saw (the data set repeats its wordings, and each distinct text is embedded once).
-Last line: JSON figures.
+first), ``query_embedding_*`` the embedding alone; ``search_cpu_ms`` and
+``search_embedded_cpu_ms``: the process's CPU time per search (every thread), the mean. At
+the first size, every ranking signal alone and combined, so the defaults keep what wins.
+Writes go through the import API in batches of about 5,000 (``--batch``); ``embedded_texts``:
+how many distinct texts the embedder saw (the data set repeats its wordings, and each
+distinct text is embedded once). Last line: JSON figures.
 """
 
 from __future__ import annotations
@@ -99,16 +100,19 @@ async def _evaluate(
     latencies: list[float] = []
     embedded: list[float] = []
     embedding: list[float] = []
+    cpu = cpu_embedded = 0.0
     store = memory.store
     for person in sample:
         question, answer = rng.choice(person.queries)
         store.forget_texts()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         hits = await memory.search(person.tenant, question, user=person.user, k=10, weights=weights)
         latencies.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
+        cpu += time.process_time() - cpu_started
+        started, cpu_started = time.perf_counter(), time.process_time()
         await memory.search(person.tenant, question, user=person.user, k=10, weights=weights)
         embedded.append((time.perf_counter() - started) * 1000)
+        cpu_embedded += time.process_time() - cpu_started
         asked = store.embedding_text(question)
         started = time.perf_counter()
         store.embedder.embed([asked])
@@ -124,6 +128,8 @@ async def _evaluate(
         "search_p95_ms": round(percentile(latencies, 0.95), 2),
         "search_embedded_p50_ms": round(statistics.median(embedded), 2),
         "search_embedded_p95_ms": round(percentile(embedded, 0.95), 2),
+        "search_cpu_ms": round(cpu * 1000 / n, 2),
+        "search_embedded_cpu_ms": round(cpu_embedded * 1000 / n, 2),
         "query_embedding_p50_ms": round(statistics.median(embedding), 2),
         "query_embedding_p95_ms": round(percentile(embedding, 0.95), 2),
     }

@@ -80,6 +80,16 @@ def test_batches_give_the_same_vectors_as_one_by_one(minilm: MiniLMEmbedder) -> 
     np.testing.assert_allclose(minilm.embed(texts), one_by_one, atol=1e-5)
 
 
+def test_several_threads_give_the_same_vectors_as_one(minilm: MiniLMEmbedder) -> None:
+    texts = REFERENCE["sentences"] * 3 + [f"note {i} about the deploy" for i in range(40)]
+    alone = MiniLMEmbedder(threads=1, batch_size=8).embed(texts)
+    shared = MiniLMEmbedder(threads=3, batch_size=8).embed(texts)
+    np.testing.assert_allclose(shared, alone, atol=1e-6)
+    assert MiniLMEmbedder(threads=3)._runtime is minilm._runtime  # one model, whatever threads
+    with pytest.raises(ValueError, match="threads"):
+        MiniLMEmbedder(threads=0)
+
+
 def test_empty_and_very_long_texts(minilm: MiniLMEmbedder) -> None:
     long = " ".join(f"word{i}" for i in range(20_000))
     vectors = minilm.embed(["", "   ", long])

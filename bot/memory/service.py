@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,7 +27,15 @@ from sqlalchemy import case
 from sqlmodel import col, func, select
 
 from bot.batching import Failed, MicroBatcher
-from bot.memory.store import Hit, MemoryRecord, MemoryStore, NewMemory, Scope, count_memories
+from bot.memory.store import (
+    Hit,
+    MemoryRecord,
+    MemoryStore,
+    NewMemory,
+    QueryVector,
+    Scope,
+    count_memories,
+)
 from bot.settings import MemorySettings
 from bot.storage.db import Database
 from bot.storage.models import Memory
@@ -53,6 +62,11 @@ class Recall:
     @property
     def ids(self) -> list[str]:
         return [str(h.memory.id) for h in self.memories + self.corrections]
+
+
+def _row(vectors: Future[np.ndarray], n: int) -> np.ndarray:
+    """Row ``n`` of a batch of embeddings, once computed."""
+    return np.asarray(vectors.result()[n])
 
 
 class MemoryService:
@@ -156,7 +170,7 @@ class MemoryService:
         # tenant scope: row-level security).
         return await self.queries((scope, text, contextvars.copy_context()))
 
-    def _search(self, scope: Scope, text: str, vector: np.ndarray) -> Recall:
+    def _search(self, scope: Scope, text: str, vector: QueryVector) -> Recall:
         hits = self.store.search(
             scope, text, k=self.settings.top_k * 2, min_score=self.settings.min_score, vector=vector
         )
@@ -167,15 +181,18 @@ class MemoryService:
     async def _recall_many(
         self, asked: list[tuple[Scope, str, contextvars.Context]]
     ) -> list[Recall | Failed]:
-        """Concurrent recalls in one thread hop: one model call embeds every query, then each
-        search runs (one that fails fails its recall only; the model failing fails them all)."""
+        """Concurrent recalls in one thread hop: one model call embeds every query (on the
+        embedding thread, while the first search reads its scope and full-text candidates),
+        then each search runs (one that fails fails its recall only; the model failing fails
+        them all)."""
 
         def work() -> list[Recall | Failed]:
             store = self.store
-            vectors = store.embed([store.embedding_text(text) for _, text, _ in asked])
+            pending = store.embed_soon([store.embedding_text(text) for _, text, _ in asked])
             out: list[Recall | Failed] = []
-            for (scope, text, context), vector in zip(asked, vectors, strict=True):
+            for n, (scope, text, context) in enumerate(asked):
                 try:
+                    vector = functools.partial(_row, pending, n)
                     out.append(context.run(self._search, scope, text, vector))
                 except Exception as e:
                     out.append(Failed(e))

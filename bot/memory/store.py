@@ -23,7 +23,8 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
 
+from bot.cores import usable_cores
 from bot.events import utcnow
 from bot.memory import lexical
 from bot.memory.index import VectorIndex
@@ -46,7 +48,16 @@ from bot.storage.models import MEMORY_KINDS, Memory
 if TYPE_CHECKING:
     from bot.memory.embedding import Embedder
 
-__all__ = ["Hit", "MemoryRecord", "MemoryStore", "NewMemory", "Scope", "count_memories", "tokens"]
+__all__ = [
+    "Hit",
+    "MemoryRecord",
+    "MemoryStore",
+    "NewMemory",
+    "QueryVector",
+    "Scope",
+    "count_memories",
+    "tokens",
+]
 
 #: Scopes up to this size are ranked exactly; larger ones go through the ANN index first.
 EXACT_SCOPE_MAX = 4000
@@ -318,6 +329,23 @@ class _NewRow:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+#: A query's embedding, or a function that waits for it (:meth:`MemoryStore.embed_soon`).
+QueryVector = np.ndarray | Callable[[], np.ndarray]
+
+_embedding_pool: ThreadPoolExecutor | None = None
+_embedding_pool_lock = threading.Lock()
+
+
+def _embedding_threads() -> ThreadPoolExecutor:
+    """The process's embedding threads, shared by every store (as the model is): two, so
+    that two searches at once still embed at once, as they did on their own threads."""
+    global _embedding_pool
+    with _embedding_pool_lock:
+        if _embedding_pool is None:
+            _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chorus-embed")
+        return _embedding_pool
+
+
 class _Space:
     """The vectors one search ranks against: exact (``ids`` and their ``vectors``) for a
     small scope, else the tenant's ANN index filtered by the scope in SQL."""
@@ -416,6 +444,23 @@ class MemoryStore:
                 while len(self._text_cache) > TEXT_CACHE_MAX:
                     self._text_cache.popitem(last=False)
         return out
+
+    def embed_soon(self, texts: Sequence[str]) -> Future[np.ndarray]:
+        """:meth:`embed` on an embedding thread, while the caller reads SQL (the model runs
+        without the GIL, so on a second core the two overlap). Here and now when every
+        text's embedding is cached, or when this process has one core (the two threads would
+        only take turns on it)."""
+        texts = list(texts)
+        with self._cache_lock:
+            cached = all(text in self._text_cache for text in texts)
+        if not cached and usable_cores() > 1:
+            return _embedding_threads().submit(self.embed, texts)
+        done: Future[np.ndarray] = Future()
+        try:
+            done.set_result(self.embed(texts))  # (also marks cached ones recently used)
+        except Exception as e:  # raised where the vector is awaited, as from the thread
+            done.set_exception(e)
+        return done
 
     def forget_texts(self) -> None:
         """Empty the cache of text embeddings: its keys are people's words (``forget me``
@@ -674,12 +719,14 @@ class MemoryStore:
         kinds: Iterable[str] | None = None,
         weights: RetrievalWeights | None = None,
         now: datetime | None = None,
-        vector: np.ndarray | None = None,
+        vector: QueryVector | None = None,
     ) -> list[Hit]:
         """The ``k`` memories of ``scope`` that best match ``query``, best first.
 
         ``vector``: the embedding of :meth:`embedding_text` of ``query``, if the caller has it
-        already (embedded in a batch with other queries: :class:`bot.memory.service.MemoryService`).
+        already, or a function that waits for it (embedded in a batch with other queries, on
+        the embedding thread: :class:`bot.memory.service.MemoryService`); it is needed only
+        once the scope and the full-text candidates have been read.
 
         Two candidate lists, each chosen in SQL among what ``scope`` may see: the ~100 best
         lexical matches (the database's full-text index) and the ~100 nearest vectors
@@ -698,8 +745,15 @@ class MemoryStore:
         where: list[ColumnElement[bool]] = []
         if kinds is not None:
             where.append(col(Memory.kind).in_(list(kinds)))
+        # The question's embedding is computed on the embedding thread while the scope and
+        # the full-text candidates are read here (the model and SQLite both let go of the GIL):
+        # a search waits for the longer of the two, not for both.
         if vector is None:
-            vector = self.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
+            pending = self.embed_soon([asked if KEEP_NAMES else _without_names(asked)])
+
+            def vector() -> np.ndarray:
+                return np.asarray(pending.result()[0])
+
         with self.db.session() as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
@@ -708,7 +762,6 @@ class MemoryStore:
                 if session.exec(probe).first() is not None:
                     where += period
             space = self._space(session, scope, where)
-            semantic = space.nearest(vector)
             terms = lexical.query_terms(tokens(asked, stem=False))
             # A scope read whole: its rows looked up in the full-text index one by one (the
             # same candidates as the scope's filter gives; see lexical.candidates).
@@ -732,6 +785,7 @@ class MemoryStore:
                             session, scoped, part_terms, where, lexical.DEPTH // 2, among=among
                         )
                     )
+            semantic = space.nearest(vector() if callable(vector) else vector)
             ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
             ids |= {i for hop in hops for i, _ in hop}
             if space.rows is not None:
