@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, literal_column, or_
+from sqlalchemy import ColumnElement, and_, literal_column, or_, union_all
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
@@ -757,28 +757,37 @@ class MemoryStore:
     def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with, on each, the memory said just before it in the same scope (within
         :data:`NEIGHBOUR_WINDOW`) when that one says something (not filler): the question a
-        turn answers, the news a reaction is about."""
-        out: list[Hit] = []
-        with self.db.session() as session:
-            for hit in hits:
-                m = hit.memory
-                said = m.said_at or m.created_at
-                scope = Scope(m.tenant_id, m.user_id, m.personality)
-                stmt = (
-                    self._exactly(select(Memory.text), scope)
-                    .where(
-                        col(Memory.superseded_by).is_(None),
-                        col(Memory.id) != m.id,
-                        col(Memory.said_at) < said,
-                        col(Memory.said_at) >= said - NEIGHBOUR_WINDOW,
-                    )
-                    .order_by(col(Memory.said_at).desc())
-                    .limit(1)
+        turn answers, the news a reaction is about. One statement for all of them (each
+        hit's neighbour is one branch of a ``UNION ALL``)."""
+        if not hits:
+            return []
+        branches = []
+        for n, hit in enumerate(hits):
+            m = hit.memory
+            said = m.said_at or m.created_at
+            scope = Scope(m.tenant_id, m.user_id, m.personality)
+            before = (
+                self._exactly(select(Memory.text), scope)
+                .where(
+                    col(Memory.superseded_by).is_(None),
+                    col(Memory.id) != m.id,
+                    col(Memory.said_at) < said,
+                    col(Memory.said_at) >= said - NEIGHBOUR_WINDOW,
                 )
-                before = session.exec(stmt).first()
-                if before is not None and _substance(before, "episode") >= 1.0:
-                    hit = replace(hit, context=before)
-                out.append(hit)
+                .order_by(col(Memory.said_at).desc())
+                .limit(1)
+                .subquery()
+            )
+            branches.append(sa_select(literal_column(str(n)).label("hit"), before.c.text))
+        stmt = branches[0] if len(branches) == 1 else union_all(*branches)
+        with self.db.session() as session:
+            found = {n: text for n, text in session.connection().execute(stmt)}
+        out: list[Hit] = []
+        for n, hit in enumerate(hits):
+            before_text = found.get(n)
+            if before_text is not None and _substance(before_text, "episode") >= 1.0:
+                hit = replace(hit, context=before_text)
+            out.append(hit)
         return out
 
     # -- candidates -----------------------------------------------------------------------------
