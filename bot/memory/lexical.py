@@ -14,12 +14,13 @@ candidates.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import column, literal_column, select, table, text
+from sqlalchemy import bindparam, column, literal_column, select, table, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func
 
@@ -52,6 +53,23 @@ def query_terms(words: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=16)
+def _by_rowid(n: int) -> Any:
+    """SQLite: the ``n`` best matches of ``:match`` among the rows ``:rowids`` of the
+    full-text index (built once: a search runs it for every message that recalls)."""
+    fts = table("memories_fts", column("rowid"))
+    rank: Any = func.bm25(literal_column("memories_fts"))
+    return (
+        select(fts.c.rowid, rank)
+        .where(
+            text("memories_fts MATCH :match"),
+            fts.c.rowid.in_(bindparam("rowids", expanding=True)),
+        )
+        .order_by(rank)
+        .limit(n)
+    )
+
+
 def candidates(
     session: Session,
     scoped: Callable[[Any], Any],
@@ -82,10 +100,8 @@ def candidates(
             if not among:
                 return []
             by_rowid = session.connection().execute(
-                select(fts.c.rowid, rank)
-                .where(match, fts.c.rowid.in_(list(among)))
-                .order_by(rank)
-                .limit(n)
+                _by_rowid(n),
+                {"match": " OR ".join(f'"{t}"' for t in terms), "rowids": list(among)},
             )
             return [(among[row[0]], -float(row[1])) for row in by_rowid]
         stmt = (

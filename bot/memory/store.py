@@ -19,6 +19,7 @@ for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import uuid
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, literal_column, or_, union_all
+from sqlalchemy import ColumnElement, and_, bindparam, literal_column, or_, union_all
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
@@ -316,6 +317,82 @@ class _NewRow:
 
     def values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+@functools.lru_cache(maxsize=256)
+def _neighbours_statement(shape: tuple[tuple[bool, bool], ...]) -> Any:
+    """The statement of :meth:`MemoryStore.with_neighbours` for hits whose scopes are team or
+    personal, of every personality or one (``shape``): built once per shape, its values bound
+    per call (``tenantN``, ``userN``, ``personalityN``, ``idN``, ``beforeN``, ``sinceN``), so a
+    recall does not build SQL expressions and their cache keys again for every hit."""
+    c = Memory.__table__.c  # type: ignore[attr-defined]
+    branches = []
+    for n, (team, every) in enumerate(shape):
+        before = (
+            sa_select(c.text)
+            .where(
+                c.tenant_id == bindparam(f"tenant{n}"),
+                c.user_id.is_(None) if team else c.user_id == bindparam(f"user{n}"),
+                c.personality.is_(None) if every else c.personality == bindparam(f"personality{n}"),
+                c.superseded_by.is_(None),
+                c.id != bindparam(f"id{n}"),
+                c.said_at < bindparam(f"before{n}"),
+                c.said_at >= bindparam(f"since{n}"),
+            )
+            .order_by(c.said_at.desc())
+            .limit(1)
+            .subquery()
+        )
+        branches.append(sa_select(literal_column(str(n)).label("hit"), before.c.text))
+    return branches[0] if len(branches) == 1 else union_all(*branches)
+
+
+def _scope_params(scope: Scope) -> dict[str, Any]:
+    """The values of a statement of :func:`_whole_scope_statement` for ``scope``."""
+    params: dict[str, Any] = {
+        "tenant": scope.tenant_id,
+        "user": scope.user_id,
+        "personality": scope.personality,
+    }
+    for n, (tenant_id, user_id) in enumerate(scope.linked):
+        params[f"linked_tenant{n}"] = tenant_id
+        params[f"linked_user{n}"] = user_id
+    return params
+
+
+@functools.lru_cache(maxsize=64)
+def _whole_scope_statement(team: bool, every: bool, linked: int, sqlite: bool) -> Any:
+    """Every column of the memories a scope may see (as :meth:`MemoryStore._visible` filters
+    them), :data:`WHOLE_SCOPE_MAX` + 1 at most, for scopes of one shape (team or personal, of
+    every personality or one, with ``linked`` linked accounts): built once, its values bound
+    per search (:func:`_scope_params`); on SQLite with the full-text index's key."""
+    c = Memory.__table__.c  # type: ignore[attr-defined]
+    here = c.tenant_id == bindparam("tenant")
+    if team:
+        visible = and_(here, c.user_id.is_(None))
+    else:
+        visible = or_(
+            and_(here, c.user_id == bindparam("user")),
+            and_(here, c.user_id.is_(None)),
+            *[
+                and_(
+                    c.tenant_id == bindparam(f"linked_tenant{n}"),
+                    c.user_id == bindparam(f"linked_user{n}"),
+                )
+                for n in range(linked)
+            ],
+        )
+    personality = (
+        c.personality.is_(None)
+        if every
+        else or_(c.personality == bindparam("personality"), c.personality.is_(None))
+    )
+    rowid: list[Any] = [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
+    return (
+        sa_select(Memory.__table__, *rowid)  # type: ignore[attr-defined]
+        .where(c.superseded_by.is_(None), visible, personality)
+        .limit(WHOLE_SCOPE_MAX + 1)
+    )
 
 
 class _Space:
@@ -761,32 +838,29 @@ class MemoryStore:
         hit's neighbour is one branch of a ``UNION ALL``)."""
         if not hits:
             return []
-        branches = []
+        params: dict[str, Any] = {}
         for n, hit in enumerate(hits):
             m = hit.memory
             said = m.said_at or m.created_at
-            scope = Scope(m.tenant_id, m.user_id, m.personality)
-            before = (
-                self._exactly(select(Memory.text), scope)
-                .where(
-                    col(Memory.superseded_by).is_(None),
-                    col(Memory.id) != m.id,
-                    col(Memory.said_at) < said,
-                    col(Memory.said_at) >= said - NEIGHBOUR_WINDOW,
-                )
-                .order_by(col(Memory.said_at).desc())
-                .limit(1)
-                .subquery()
+            params.update(
+                {
+                    f"tenant{n}": m.tenant_id,
+                    f"user{n}": m.user_id,
+                    f"personality{n}": m.personality,
+                    f"id{n}": m.id,
+                    f"before{n}": said,
+                    f"since{n}": said - NEIGHBOUR_WINDOW,
+                }
             )
-            branches.append(sa_select(literal_column(str(n)).label("hit"), before.c.text))
-        stmt = branches[0] if len(branches) == 1 else union_all(*branches)
+        shape = tuple((h.memory.user_id is None, h.memory.personality is None) for h in hits)
         with self.db.session() as session:
-            found = {n: text for n, text in session.connection().execute(stmt)}
+            rows = session.connection().execute(_neighbours_statement(shape), params)
+            found = {n: text for n, text in rows}
         out: list[Hit] = []
         for n, hit in enumerate(hits):
-            before_text = found.get(n)
-            if before_text is not None and _substance(before_text, "episode") >= 1.0:
-                hit = replace(hit, context=before_text)
+            before = found.get(n)
+            if before is not None and _substance(before, "episode") >= 1.0:
+                hit = replace(hit, context=before)
             out.append(hit)
         return out
 
@@ -803,8 +877,16 @@ class MemoryStore:
             rowid: list[Any] = (
                 [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
             )
-            small = self._visible(sa_select(table, *rowid), scope).where(*where)
-            whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
+            if where:
+                small = self._visible(sa_select(table, *rowid), scope).where(*where)
+                whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
+            else:  # the usual search: a statement built once for scopes of this shape
+                shape = (scope.user_id is None, scope.personality is None, len(scope.linked))
+                whole = (
+                    session.connection()
+                    .execute(_whole_scope_statement(*shape, sqlite), _scope_params(scope))
+                    .all()
+                )
             if len(whole) <= WHOLE_SCOPE_MAX:
                 pairs = [(r.id, r.tenant_id) for r in whole]
                 vectors = self._vectors(session, pairs)
