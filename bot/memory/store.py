@@ -24,7 +24,8 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -734,6 +735,16 @@ class MemoryStore:
         with self.db.session() as session:
             return int(session.exec(stmt).one())
 
+    @contextmanager
+    def _reading(self, session: Session | None) -> Iterator[Session]:
+        """``session`` if the caller has one open (a recall reads hits and their neighbours in
+        one), else a session of its own."""
+        if session is not None:
+            yield session
+            return
+        with self.db.session() as own:
+            yield own
+
     @staticmethod
     def embedding_text(query: str, now: datetime | None = None) -> str:
         """The text :meth:`search` embeds for ``query``."""
@@ -752,11 +763,13 @@ class MemoryStore:
         weights: RetrievalWeights | None = None,
         now: datetime | None = None,
         vector: np.ndarray | None = None,
+        session: Session | None = None,
     ) -> list[Hit]:
         """The ``k`` memories of ``scope`` that best match ``query``, best first.
 
         ``vector``: the embedding of :meth:`embedding_text` of ``query``, if the caller has it
         already (embedded in a batch with other queries: :class:`bot.memory.service.MemoryService`).
+        ``session``: read in the caller's open session (else in one of its own).
 
         Two candidate lists, each chosen in SQL among what ``scope`` may see: the ~100 best
         lexical matches (the database's full-text index) and the ~100 nearest vectors
@@ -777,7 +790,7 @@ class MemoryStore:
             where.append(col(Memory.kind).in_(list(kinds)))
         if vector is None:
             vector = self.embed([asked if KEEP_NAMES else _without_names(asked)])[0]
-        with self.db.session() as session:
+        with self._reading(session) as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
                 period = [said >= when.start, said < when.end]
@@ -831,7 +844,7 @@ class MemoryStore:
                 full = self._rows(session, {i for i, _, _ in chosen}, full=True)
         return [Hit(MemoryRecord.of(full[i]), score, signals) for i, score, signals in chosen]
 
-    def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
+    def with_neighbours(self, hits: Sequence[Hit], session: Session | None = None) -> list[Hit]:
         """``hits`` with, on each, the memory said just before it in the same scope (within
         :data:`NEIGHBOUR_WINDOW`) when that one says something (not filler): the question a
         turn answers, the news a reaction is about. One statement for all of them (each
@@ -853,7 +866,7 @@ class MemoryStore:
                 }
             )
         shape = tuple((h.memory.user_id is None, h.memory.personality is None) for h in hits)
-        with self.db.session() as session:
+        with self._reading(session) as session:
             rows = session.connection().execute(_neighbours_statement(shape), params)
             found = {n: text for n, text in rows}
         out: list[Hit] = []
