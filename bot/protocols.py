@@ -7,7 +7,9 @@ tools, stream?). What an object offers comes from its class, so the answer is re
 ``(class, protocol)``, except for an object that could differ from its class: one that holds a
 member of the protocol in its own ``__dict__`` (a test double given a method), or whose class
 computes attributes (``__getattr__``) or keeps one of the members in a slot (set on some
-instances, not others). Those are asked afresh each time, as before.
+instances, not others). Those are asked afresh each time, as before. A class given or
+stripped of a method after it was first asked about (patching a class at run time) is not
+noticed: nothing in Chorus does that.
 """
 
 from __future__ import annotations
