@@ -27,8 +27,9 @@ class DaemonThreads:
         self.max_workers = max_workers
         self.name = name
         self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
-        #: One token per thread waiting for work (as the executor counts idle threads).
-        self._idle = threading.Semaphore(0)
+        #: Threads waiting for work (as the executor counts idle threads); under ``_lock``
+        #: (a plain count: a semaphore's condition variable cost more than the rest of a call).
+        self._idle = 0
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -40,7 +41,9 @@ class DaemonThreads:
             if self._closed:
                 raise RuntimeError(f"{self.name}: the pool is closed")
             self._work.put((fn, future))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
+            if self._idle > 0:
+                self._idle -= 1
+            elif len(self._threads) < self.max_workers:
                 thread = threading.Thread(
                     target=self._serve, name=f"{self.name}_{len(self._threads)}", daemon=True
                 )
@@ -59,7 +62,8 @@ class DaemonThreads:
                 else:
                     future.set_result(result)
             del work, fn, future
-            self._idle.release()
+            with self._lock:
+                self._idle += 1
 
     def close(self) -> None:
         """Take no more calls and cancel those not started; idle threads end now, busy ones

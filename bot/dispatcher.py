@@ -82,6 +82,7 @@ from bot.pipeline.route import Route, route
 from bot.planner.run import Planner
 from bot.plugin_state import PluginState
 from bot.plugins import PersonalityRegistry
+from bot.protocols import implements
 from bot.settings import Settings
 from bot.storage import tenancy
 from bot.storage.db import Database
@@ -555,7 +556,7 @@ class Dispatcher:
             temperature=llm.temperature,
             tools=tools,
             plans=self.plans,
-            on_text=live.piece if isinstance(event.transport, StreamsReplies) else None,
+            on_text=live.piece if implements(event.transport, StreamsReplies) else None,
         )
 
     async def _deliver(
@@ -746,7 +747,7 @@ class Dispatcher:
 
     @staticmethod
     async def _show_progress(transport: Transport, turn: Turn) -> None:
-        if isinstance(transport, ShowsProgress):
+        if implements(transport, ShowsProgress):
             try:
                 await transport.show_progress(turn.question, turn.speaker)
             except Exception:
@@ -761,7 +762,7 @@ class Dispatcher:
         (edited in where the platform allows, else as a note after it)."""
         transport = event.transport
         try:
-            if isinstance(transport, EditsMessages):
+            if implements(transport, EditsMessages):
                 noted = dataclasses.replace(out, text=f"{out.text}\n\n{messages.STORAGE_DEGRADED}")
                 await transport.edit(noted, ids)
             else:

@@ -146,6 +146,8 @@ class HookRunner:
         self.abandoned: dict[str, int] = defaultdict(int)
         #: Per plugin, the pool threads it may still take (see :data:`PLUGIN_THREADS`).
         self._slots: dict[str, asyncio.Semaphore] = {}
+        #: Whether each hook implementation is ``async def`` (asked once, not per call).
+        self._async: dict[Callable[..., Any], bool] = {}
 
     def _threads(self) -> DaemonThreads:
         if self._pool is None:
@@ -170,7 +172,10 @@ class HookRunner:
         loop = asyncio.get_running_loop()
         ends = loop.time() + self.timeout_s
         slots = self._slots.setdefault(name, asyncio.Semaphore(PLUGIN_THREADS))
-        await asyncio.wait_for(slots.acquire(), self.timeout_s)
+        if slots.locked():  # all of the plugin's threads are busy: wait for one, in budget
+            await asyncio.wait_for(slots.acquire(), self.timeout_s)
+        else:
+            await slots.acquire()  # one is free: taken at once
         call = functools.partial(contextvars.copy_context().run, function, **args)
         try:
             future = asyncio.wrap_future(self._threads().submit(call))
@@ -178,13 +183,14 @@ class HookRunner:
             slots.release()
             raise
         future.add_done_callback(lambda _: slots.release())
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), max(0.0, ends - loop.time()))
-        except TimeoutError:
-            with self._lock:
-                self.abandoned[name] += 1
-            future.add_done_callback(functools.partial(self._returned, name))
-            raise
+        # Waited for, never cancelled: a call past its budget is abandoned, not interrupted.
+        await asyncio.wait((future,), timeout=max(0.0, ends - loop.time()))
+        if future.done():
+            return future.result()
+        with self._lock:
+            self.abandoned[name] += 1
+        future.add_done_callback(functools.partial(self._returned, name))
+        raise TimeoutError
 
     def _returned(self, name: str, future: asyncio.Future[Any]) -> None:
         with self._lock:
@@ -205,8 +211,11 @@ class HookRunner:
         args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
         started = time.perf_counter()
         function = impl.function
+        is_async = self._async.get(function)
+        if is_async is None:
+            is_async = self._async[function] = inspect.iscoroutinefunction(function)
         try:
-            if inspect.iscoroutinefunction(function):
+            if is_async:
                 value = await _within(function(**args), self.timeout_s)
             else:
                 value = await self._in_thread(name, function, args)

@@ -20,6 +20,7 @@ from bot.kv import make_redis
 from bot.memory.embedding import MiniLMEmbedder, Vectors
 from bot.memory.store import NewMemory, Scope
 from bot.settings import Secrets, Settings
+from bot.storage import tenancy
 from bot.storage.db import Database
 from bot.storage.tables import INBOUND, TENANTS
 from tests.conftest import REDIS_URL, message, service_missing
@@ -162,6 +163,41 @@ async def test_concurrent_writes_share_a_transaction_and_are_committed(database:
     assert commits < 30  # grouped
     with database.engine.connect() as conn:  # committed, seen from another connection
         assert conn.execute(select(func.count()).select_from(INBOUND)).scalar() == 30
+
+
+async def test_writes_of_several_workspaces_share_a_transaction_only_without_rls(
+    database: Database,
+) -> None:
+    """PostgreSQL scopes each transaction to a tenant (row-level security): only the writes of
+    one scope share one. SQLite has no such scope, and groups them all."""
+    tenants = [uuid.uuid4() for _ in range(3)]
+    with database.engine.begin() as conn:
+        conn.execute(
+            TENANTS.insert(),
+            [
+                {
+                    "id": t,
+                    "platform": "test",
+                    "external_id": f"T-{t.hex[:8]}",
+                    "profile": {},
+                    "created_at": datetime.now(UTC),
+                }
+                for t in tenants
+            ],
+        )
+    commits: list[object] = []
+    event.listen(database.engine, "commit", commits.append)
+
+    async def write(tenant_id: uuid.UUID, key: str) -> None:
+        row = {**_journal_row(key), "tenant_id": tenant_id}
+        with tenancy.use_tenant(tenant_id):
+            await database.run_grouped(lambda conn: conn.execute(INBOUND.insert(), [row]))
+
+    await asyncio.gather(*(write(t, f"ws{n}") for n, t in enumerate(tenants)))
+    assert len(commits) == (1 if database.is_sqlite else 3)
+    with database.engine.connect() as conn:
+        owners = dict(conn.execute(select(INBOUND.c.event_key, INBOUND.c.tenant_id)).all())
+    assert owners == {f"ws{n}": t for n, t in enumerate(tenants)}
 
 
 async def test_a_bad_write_fails_alone(database: Database) -> None:

@@ -167,6 +167,25 @@ async def test_after_a_thumbs_down_a_new_question_or_thanks_is_not_a_correction(
     assert corrections(app) == []
 
 
+async def test_only_a_message_that_may_correct_looks_for_a_thumbs_down(
+    app: Chorus, transport: FakeTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new question cannot be a correction, after a 👎 or not: Redis is not asked about one."""
+    looked: list[str] = []
+    get = app.redis.get
+
+    async def counted(name: str) -> Any:
+        looked.append(name)
+        return await get(name)
+
+    monkeypatch.setattr(app.redis, "get", counted)
+    await ask(app, transport, "What is the rate limit of the public API?", thread="t1")
+    await ask(app, transport, "What about the private API?", thread="t1")
+    assert not [k for k in looked if k.startswith("chorus:correction:")]
+    await ask(app, transport, "The deploy window moved to Fridays", thread="t1")
+    assert [k for k in looked if k.startswith("chorus:correction:")]
+
+
 async def test_anyones_thumbs_down_lets_the_asker_correct(
     app: Chorus, llm: FakeLLM, transport: FakeTransport
 ) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from bot.context import Context
 from bot.memory import lexical
@@ -282,6 +283,48 @@ def test_recalled_turns_bring_the_question_before_them(store: MemoryStore, peopl
     # filler before a turn is not brought along
     okay = store.with_neighbours(store.search(scope, "Okay.", k=4, weights=LEXICAL_ONLY))
     assert next(h for h in okay if h.memory.text == "Jon: Okay.").context is None
+
+
+def test_each_recalled_turn_brings_its_own_question_in_one_read(  # type: ignore[no-untyped-def]
+    store: MemoryStore, people, database: Database
+) -> None:
+    """Several hits, in the team's and a person's scope: each gets the turn said before it in
+    its own scope (never another scope's), all in one statement."""
+    tenant, ada, _, _ = people
+    team, mine = Scope(tenant), Scope(tenant, ada)
+    at = datetime(2023, 4, 9, 18, tzinfo=UTC)
+    store.add_many(
+        team,
+        [
+            NewMemory("Jon: Which restaurant should we book for the offsite dinner?", at=at),
+            NewMemory("Priya: The Lotus Garden, it seats forty.", at=at + timedelta(minutes=1)),
+        ],
+    )
+    store.add_many(
+        mine,
+        [
+            NewMemory("Ada: Which ferry goes to the island on Saturday?", at=at),
+            NewMemory("Ada: The early ferry leaves the harbour at seven.", at=at + timedelta(2)),
+            NewMemory("Ada: The harbour cafe serves breakfast.", at=at + timedelta(2, 60)),
+        ],
+    )
+    garden = store.search(team, "Lotus Garden", k=1)
+    ferry = store.search(mine, "early ferry harbour", k=1)
+    first = store.search(mine, "Which ferry island Saturday", k=1)
+    statements: list[str] = []
+    event.listen(database.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    hits = store.with_neighbours(garden + ferry + first)
+    assert [h.context for h in hits] == [
+        "Jon: Which restaurant should we book for the offsite dinner?",
+        None,  # said two days later: outside the window
+        None,  # nothing said before it
+    ]
+    assert len(statements) == 1
+    assert store.with_neighbours([]) == []
+    cafe = store.search(mine, "harbour cafe breakfast", k=1)
+    assert store.with_neighbours(cafe)[0].context == (
+        "Ada: The early ferry leaves the harbour at seven."
+    )
 
 
 def test_the_context_says_when_each_memory_was_said(store: MemoryStore, people) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import fakeredis
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.app import Chorus
@@ -39,6 +40,25 @@ async def test_recalled_memories_reach_the_prompt_and_are_recorded(
     with app.db.session() as s:
         row = s.exec(select(Interaction)).one()
     assert set(row.context["memories"]) == {str(fact.id), str(corr[0].id)}
+
+
+async def test_a_recall_reads_hits_and_their_neighbours_in_one_transaction(app: Chorus) -> None:
+    scope = await _scope_of(app)
+    await app.memory.remember(
+        scope,
+        [
+            NewMemory("Which day do we ship the mobile app?", kind="episode"),
+            NewMemory("Ada's team ships the mobile app on Thursdays"),
+        ],
+    )
+    await app.memory.recall(scope, "mobile app")  # the scope is known to have memories now
+    commits: list[object] = []
+    event.listen(app.db.engine, "commit", commits.append)
+    recall = await app.memory.recall(scope, "when do we ship the mobile app?")
+    assert "Ada's team ships the mobile app on Thursdays" in [
+        h.memory.text for h in recall.memories
+    ]
+    assert len(commits) == 1
 
 
 async def test_nothing_is_recalled_for_someone_else(

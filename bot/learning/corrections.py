@@ -292,9 +292,12 @@ class Corrections:
             return None
         key = _FLAG.format(who.conversation_id)
         try:
+            said = _normal(msg.text)
+            maybe_cue = bool(_STRONG.match(said) or _WEAK.match(said))
+            if not maybe_cue and plain_follow_up(msg.text):
+                return None  # no correction, after a 👎 or not: Redis need not be asked
             flagged = await self.redis.get(key)
-            maybe_cue = bool(_STRONG.match(_normal(msg.text)) or _WEAK.match(_normal(msg.text)))
-            if not maybe_cue and (not flagged or plain_follow_up(msg.text)):
+            if not maybe_cue and not flagged:
                 return None
             prev = await self.db.run(lambda s: _previous(s, who.tenant_id, who.conversation_id))
         except Exception:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.context import ChatMessage
+from bot.protocols import implements
 
 __all__ = [
     "Completion",
@@ -150,7 +151,7 @@ class ToolCalling(Protocol):
 def supports_tools(llm: object) -> bool:
     """Whether ``llm`` can be offered tools (it implements :class:`ToolCalling` and does not
     say otherwise with ``supports_tools = False``)."""
-    return isinstance(llm, ToolCalling) and getattr(llm, "supports_tools", True) is not False
+    return implements(llm, ToolCalling) and getattr(llm, "supports_tools", True) is not False
 
 
 class CompletionStream(Protocol):

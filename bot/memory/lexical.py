@@ -14,12 +14,13 @@ candidates.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import column, literal_column, select, table, text
+from sqlalchemy import bindparam, column, literal_column, select, table, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func
 
@@ -57,6 +58,23 @@ def query_terms(words: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=16)
+def _by_rowid(n: int) -> Any:
+    """SQLite: the ``n`` best matches of ``:match`` among the rows ``:rowids`` of the
+    full-text index (built once: a search runs it for every message that recalls)."""
+    fts = table("memories_fts", column("rowid"))
+    rank: Any = func.bm25(literal_column("memories_fts"))
+    return (
+        select(fts.c.rowid, rank)
+        .where(
+            text("memories_fts MATCH :match"),
+            fts.c.rowid.in_(bindparam("rowids", expanding=True)),
+        )
+        .order_by(rank)
+        .limit(n)
+    )
+
+
 def candidates(
     session: Session,
     scoped: Callable[[Any], Any],
@@ -87,7 +105,7 @@ def candidates(
         if among is not None:
             if not among:
                 return []
-            return _among(session, fts, rank, match, among, n)
+            return _among(session, fts, " OR ".join(f'"{t}"' for t in terms), among, n)
         stmt = (
             select(col(Memory.id), rank)
             .select_from(fts)
@@ -113,7 +131,7 @@ def candidates(
 
 
 def _among(
-    session: Session, fts: Any, rank: Any, match: Any, among: Mapping[int, uuid.UUID], n: int
+    session: Session, fts: Any, match: str, among: Mapping[int, uuid.UUID], n: int
 ) -> list[tuple[uuid.UUID, float]]:
     """SQLite, a scope read whole: the best matches among its rows, ranked by looking them up
     by rowid (FTS5 runs the query once per rowid, through every segment of its index: some
@@ -122,16 +140,15 @@ def _among(
     one pass, under 1 µs a match, without ranking them); else every row of the scope."""
     connection = session.connection()
     cap = SCAN_PER_ROW * len(among) + SCAN_BASE
-    matches = connection.execute(select(fts.c.rowid).where(match).limit(cap + 1)).all()
+    matching = select(fts.c.rowid).where(text("memories_fts MATCH :match")).limit(cap + 1)
+    matches = connection.execute(matching, {"match": match}).all()
     if len(matches) <= cap:
         wanted = [row[0] for row in matches if row[0] in among]
         if not wanted:
             return []
     else:
         wanted = list(among)
-    by_rowid = connection.execute(
-        select(fts.c.rowid, rank).where(match, fts.c.rowid.in_(wanted)).order_by(rank).limit(n)
-    )
+    by_rowid = connection.execute(_by_rowid(n), {"match": match, "rowids": wanted})
     return [(among[row[0]], -float(row[1])) for row in by_rowid]
 
 

@@ -171,12 +171,19 @@ class MemoryService:
         return await self.queries((scope, text, contextvars.copy_context()))
 
     def _search(self, scope: Scope, text: str, vector: QueryVector) -> Recall:
-        hits = self.store.search(
-            scope, text, k=self.settings.top_k * 2, min_score=self.settings.min_score, vector=vector
-        )
-        corrections = [h for h in hits if h.memory.kind == "correction"][:3]
-        others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
-        return Recall(self.store.with_neighbours(others), corrections)
+        store = self.store
+        with store.db.session() as session:  # one transaction for the hits and their neighbours
+            hits = store.search(
+                scope,
+                text,
+                k=self.settings.top_k * 2,
+                min_score=self.settings.min_score,
+                vector=vector,
+                session=session,
+            )
+            corrections = [h for h in hits if h.memory.kind == "correction"][:3]
+            others = [h for h in hits if h.memory.kind != "correction"][: self.settings.top_k]
+            return Recall(store.with_neighbours(others, session=session), corrections)
 
     async def _recall_many(
         self, asked: list[tuple[Scope, str, contextvars.Context]]

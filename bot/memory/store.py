@@ -19,18 +19,20 @@ for the bot and the public API is :class:`bot.memory.api.MemoryAPI`.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, literal_column, or_
+from sqlalchemy import ColumnElement, and_, bindparam, literal_column, or_, union_all
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, func, select
@@ -344,6 +346,82 @@ def _embedding_threads() -> ThreadPoolExecutor:
         if _embedding_pool is None:
             _embedding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chorus-embed")
         return _embedding_pool
+
+
+@functools.lru_cache(maxsize=256)
+def _neighbours_statement(shape: tuple[tuple[bool, bool], ...]) -> Any:
+    """The statement of :meth:`MemoryStore.with_neighbours` for hits whose scopes are team or
+    personal, of every personality or one (``shape``): built once per shape, its values bound
+    per call (``tenantN``, ``userN``, ``personalityN``, ``idN``, ``beforeN``, ``sinceN``), so a
+    recall does not build SQL expressions and their cache keys again for every hit."""
+    c = Memory.__table__.c  # type: ignore[attr-defined]
+    branches = []
+    for n, (team, every) in enumerate(shape):
+        before = (
+            sa_select(c.text)
+            .where(
+                c.tenant_id == bindparam(f"tenant{n}"),
+                c.user_id.is_(None) if team else c.user_id == bindparam(f"user{n}"),
+                c.personality.is_(None) if every else c.personality == bindparam(f"personality{n}"),
+                c.superseded_by.is_(None),
+                c.id != bindparam(f"id{n}"),
+                c.said_at < bindparam(f"before{n}"),
+                c.said_at >= bindparam(f"since{n}"),
+            )
+            .order_by(c.said_at.desc())
+            .limit(1)
+            .subquery()
+        )
+        branches.append(sa_select(literal_column(str(n)).label("hit"), before.c.text))
+    return branches[0] if len(branches) == 1 else union_all(*branches)
+
+
+def _scope_params(scope: Scope) -> dict[str, Any]:
+    """The values of a statement of :func:`_whole_scope_statement` for ``scope``."""
+    params: dict[str, Any] = {
+        "tenant": scope.tenant_id,
+        "user": scope.user_id,
+        "personality": scope.personality,
+    }
+    for n, (tenant_id, user_id) in enumerate(scope.linked):
+        params[f"linked_tenant{n}"] = tenant_id
+        params[f"linked_user{n}"] = user_id
+    return params
+
+
+@functools.lru_cache(maxsize=64)
+def _whole_scope_statement(team: bool, every: bool, linked: int, sqlite: bool) -> Any:
+    """Every column of the memories a scope may see (as :meth:`MemoryStore._visible` filters
+    them), :data:`WHOLE_SCOPE_MAX` + 1 at most, for scopes of one shape (team or personal, of
+    every personality or one, with ``linked`` linked accounts): built once, its values bound
+    per search (:func:`_scope_params`); on SQLite with the full-text index's key."""
+    c = Memory.__table__.c  # type: ignore[attr-defined]
+    here = c.tenant_id == bindparam("tenant")
+    if team:
+        visible = and_(here, c.user_id.is_(None))
+    else:
+        visible = or_(
+            and_(here, c.user_id == bindparam("user")),
+            and_(here, c.user_id.is_(None)),
+            *[
+                and_(
+                    c.tenant_id == bindparam(f"linked_tenant{n}"),
+                    c.user_id == bindparam(f"linked_user{n}"),
+                )
+                for n in range(linked)
+            ],
+        )
+    personality = (
+        c.personality.is_(None)
+        if every
+        else or_(c.personality == bindparam("personality"), c.personality.is_(None))
+    )
+    rowid: list[Any] = [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
+    return (
+        sa_select(Memory.__table__, *rowid)  # type: ignore[attr-defined]
+        .where(c.superseded_by.is_(None), visible, personality)
+        .limit(WHOLE_SCOPE_MAX + 1)
+    )
 
 
 class _Space:
@@ -702,6 +780,16 @@ class MemoryStore:
         with self.db.session() as session:
             return int(session.exec(stmt).one())
 
+    @contextmanager
+    def _reading(self, session: Session | None) -> Iterator[Session]:
+        """``session`` if the caller has one open (a recall reads hits and their neighbours in
+        one), else a session of its own."""
+        if session is not None:
+            yield session
+            return
+        with self.db.session() as own:
+            yield own
+
     @staticmethod
     def embedding_text(query: str, now: datetime | None = None) -> str:
         """The text :meth:`search` embeds for ``query``."""
@@ -720,13 +808,15 @@ class MemoryStore:
         weights: RetrievalWeights | None = None,
         now: datetime | None = None,
         vector: QueryVector | None = None,
+        session: Session | None = None,
     ) -> list[Hit]:
         """The ``k`` memories of ``scope`` that best match ``query``, best first.
 
         ``vector``: the embedding of :meth:`embedding_text` of ``query``, if the caller has it
         already, or a function that waits for it (embedded in a batch with other queries, on
         the embedding thread: :class:`bot.memory.service.MemoryService`); it is needed only
-        once the scope and the full-text candidates have been read.
+        once the scope and the full-text candidates have been read. ``session``: read in the
+        caller's open session (else in one of its own).
 
         Two candidate lists, each chosen in SQL among what ``scope`` may see: the ~100 best
         lexical matches (the database's full-text index) and the ~100 nearest vectors
@@ -754,7 +844,7 @@ class MemoryStore:
             def vector() -> np.ndarray:
                 return np.asarray(pending.result()[0])
 
-        with self.db.session() as session:
+        with self._reading(session) as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
                 period = [said >= when.start, said < when.end]
@@ -808,31 +898,37 @@ class MemoryStore:
                 full = self._rows(session, {i for i, _, _ in chosen}, full=True)
         return [Hit(MemoryRecord.of(full[i]), score, signals) for i, score, signals in chosen]
 
-    def with_neighbours(self, hits: Sequence[Hit]) -> list[Hit]:
+    def with_neighbours(self, hits: Sequence[Hit], session: Session | None = None) -> list[Hit]:
         """``hits`` with, on each, the memory said just before it in the same scope (within
         :data:`NEIGHBOUR_WINDOW`) when that one says something (not filler): the question a
-        turn answers, the news a reaction is about."""
+        turn answers, the news a reaction is about. One statement for all of them (each
+        hit's neighbour is one branch of a ``UNION ALL``)."""
+        if not hits:
+            return []
+        params: dict[str, Any] = {}
+        for n, hit in enumerate(hits):
+            m = hit.memory
+            said = m.said_at or m.created_at
+            params.update(
+                {
+                    f"tenant{n}": m.tenant_id,
+                    f"user{n}": m.user_id,
+                    f"personality{n}": m.personality,
+                    f"id{n}": m.id,
+                    f"before{n}": said,
+                    f"since{n}": said - NEIGHBOUR_WINDOW,
+                }
+            )
+        shape = tuple((h.memory.user_id is None, h.memory.personality is None) for h in hits)
+        with self._reading(session) as session:
+            rows = session.connection().execute(_neighbours_statement(shape), params)
+            found = {n: text for n, text in rows}
         out: list[Hit] = []
-        with self.db.session() as session:
-            for hit in hits:
-                m = hit.memory
-                said = m.said_at or m.created_at
-                scope = Scope(m.tenant_id, m.user_id, m.personality)
-                stmt = (
-                    self._exactly(select(Memory.text), scope)
-                    .where(
-                        col(Memory.superseded_by).is_(None),
-                        col(Memory.id) != m.id,
-                        col(Memory.said_at) < said,
-                        col(Memory.said_at) >= said - NEIGHBOUR_WINDOW,
-                    )
-                    .order_by(col(Memory.said_at).desc())
-                    .limit(1)
-                )
-                before = session.exec(stmt).first()
-                if before is not None and _substance(before, "episode") >= 1.0:
-                    hit = replace(hit, context=before)
-                out.append(hit)
+        for n, hit in enumerate(hits):
+            before = found.get(n)
+            if before is not None and _substance(before, "episode") >= 1.0:
+                hit = replace(hit, context=before)
+            out.append(hit)
         return out
 
     # -- candidates -----------------------------------------------------------------------------
@@ -848,8 +944,16 @@ class MemoryStore:
             rowid: list[Any] = (
                 [literal_column("memories.rowid").label("fts_rowid")] if sqlite else []
             )
-            small = self._visible(sa_select(table, *rowid), scope).where(*where)
-            whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
+            if where:
+                small = self._visible(sa_select(table, *rowid), scope).where(*where)
+                whole = session.connection().execute(small.limit(WHOLE_SCOPE_MAX + 1)).all()
+            else:  # the usual search: a statement built once for scopes of this shape
+                shape = (scope.user_id is None, scope.personality is None, len(scope.linked))
+                whole = (
+                    session.connection()
+                    .execute(_whole_scope_statement(*shape, sqlite), _scope_params(scope))
+                    .all()
+                )
             if len(whole) <= WHOLE_SCOPE_MAX:
                 pairs = [(r.id, r.tenant_id) for r in whole]
                 vectors = self._vectors(session, pairs)

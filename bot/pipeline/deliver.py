@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot import deadline
 from bot.events import DeliveryError, Outgoing, ReplyStream, StreamsReplies, Transport
+from bot.protocols import implements
 
 if TYPE_CHECKING:
     from bot.identity.who import Who
@@ -90,7 +91,7 @@ class LiveReply:
             return
         self.shown += text
         if self.stream is None:
-            if not isinstance(self.transport, StreamsReplies):
+            if not implements(self.transport, StreamsReplies):
                 self.failed = True
                 return
             if not self.shown.strip():

@@ -24,6 +24,7 @@ from bot.hooks import HookRunner
 from bot.llm.base import Completion, LLMProvider, Streaming, ToolCalling, supports_tools
 from bot.personality import Personality
 from bot.planner.run import Planner
+from bot.protocols import implements
 from bot.tools.loop import ToolUse, run_with_tools
 
 __all__ = ["Generation", "OnText", "generate"]
@@ -114,7 +115,7 @@ async def generate(
                 plans,
                 on_text,
             )
-        elif on_text is not None and isinstance(llm, Streaming):
+        elif on_text is not None and implements(llm, Streaming):
             completion = await _streamed(
                 llm, rendered.messages, on_text, max_tokens=max_tokens, temperature=temperature
             )
@@ -186,7 +187,7 @@ async def _with_tools(
     ``meta`` even on failure. Without tools to offer, it is streamed to ``on_text``."""
     toolbox = await tools.registry.collect(personality, enabled=enabled, tenant=tenant)
     if not toolbox:
-        if on_text is not None and isinstance(llm, Streaming):
+        if on_text is not None and implements(llm, Streaming):
             return await _streamed(
                 llm, chat, on_text, max_tokens=max_tokens, temperature=temperature
             )

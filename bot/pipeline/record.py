@@ -34,6 +34,9 @@ __all__ = ["INTERACTIONS", "record", "thread_histories"]
 log = logging.getLogger(__name__)
 
 # Core tables: one interaction per message makes this the hot path, so skip the ORM here.
+# The statements are built once: each new one would be given its cache key again per message.
+_INSERT_INTERACTION = INTERACTION_ROWS.insert()
+_INSERT_REPLIES = REPLY_MESSAGES.insert()
 
 
 async def record(
@@ -110,9 +113,9 @@ async def record(
     def write(conn: Connection) -> None:
         if new_conversation:
             conn.execute(insert_if_missing(conn, CONVERSATIONS), [conversation])
-        conn.execute(INTERACTION_ROWS.insert(), [row])
+        conn.execute(_INSERT_INTERACTION, [row])
         if replies:
-            conn.execute(REPLY_MESSAGES.insert(), replies)
+            conn.execute(_INSERT_REPLIES, replies)
 
     await db.run_grouped(write)  # with the interactions of the other messages in flight
     known_conversations.add(who.conversation_id)

@@ -319,7 +319,8 @@ class Database:
 
     async def run_grouped(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` (SQLAlchemy Core) in a transaction it shares with the other
-        grouped calls of the same tenant scope (:mod:`bot.storage.tenancy`) waiting meanwhile
+        grouped calls of the same tenant scope (:mod:`bot.storage.tenancy`; on SQLite, of any
+        scope) waiting meanwhile
         (at most :data:`GROUP_MAX`): one hop to the SQL thread
         and one commit for them all. Returns ``fn``'s result once that transaction is
         committed.
@@ -328,9 +329,11 @@ class Database:
         transaction fails, each ``fn`` of the group runs again in a transaction of its own, so
         only the one at fault raises. A database that cannot be reached fails them all.
         """
-        # Only writes of one tenant scope share a transaction (row-level security: the scope
-        # is the transaction's); the group runs in its first caller's context, so its scope.
-        key = (asyncio.get_running_loop(), tenancy.current())
+        # On PostgreSQL only writes of one tenant scope share a transaction (row-level
+        # security: the scope is the transaction's); the group runs in its first caller's
+        # context, so its scope. SQLite's transactions have no scope (the application's
+        # filters isolate tenants): there every write in flight shares one.
+        key = (asyncio.get_running_loop(), None if self.is_sqlite else tenancy.current())
         group = self._groups.get(key)
         if group is None:
             for old in [other for other in self._groups if other[0].is_closed()]:
