@@ -11,11 +11,13 @@ the payload chose, is written ``*``), so not even a key of the payload reaches t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["Shape", "json_type"]
 
@@ -64,21 +66,39 @@ def _names(schema: object) -> Iterator[str]:
 
 
 class Shape:
-    """A compiled schema that answers with one reason, or None when the payload fits."""
+    """A schema that answers with one reason, or None when the payload fits.
+
+    The schema is checked against the Draft 2020-12 meta-schema and compiled on first use
+    (:meth:`compile`), not when the module defining it is imported: that check is a tenth of
+    a second for the Slack and Discord shapes, and every ``chorus`` process imports both
+    adapters, most of them to serve neither (a test compiles every shape)."""
 
     def __init__(
         self, schema: Mapping[str, Any], *, name: str = "the payload", prefix: str = ""
     ) -> None:
-        Draft202012Validator.check_schema(dict(schema))
-        self._validator = Draft202012Validator(dict(schema))
+        self._schema = dict(schema)
         self._known = frozenset(_names(schema))
         #: What reasons call the whole payload (``the body``) …
         self._name = name
         #: … and how paths inside it start (``payload`` for ``payload.actions``), if at all.
         self._prefix = prefix
 
+    @functools.cached_property
+    def _validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
+        Draft202012Validator.check_schema(self._schema)  # SchemaError if the schema is wrong
+        return Draft202012Validator(self._schema)
+
+    def compile(self) -> None:
+        """Check the schema and compile it now (else on the first :meth:`problem`); raises
+        ``jsonschema.SchemaError`` for a schema that is not valid Draft 2020-12."""
+        self._validator  # noqa: B018 (the cached property does the work)
+
     def problem(self, instance: object) -> str | None:
         """The most telling thing wrong with ``instance`` (shallowest first), or None."""
+        from jsonschema.exceptions import best_match
+
         error = best_match(self._validator.iter_errors(instance))
         return None if error is None else self._reason(error)
 

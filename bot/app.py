@@ -66,10 +66,14 @@ ADAPTER_GROUP = "chorus.adapters"
 SERVER_GROUP = "chorus.servers"
 
 
-def adapter_classes() -> dict[str, Any]:
-    """Adapter classes registered under the ``chorus.adapters`` entry-point group."""
+def adapter_classes(*names: str) -> dict[str, Any]:
+    """Adapter classes registered under the ``chorus.adapters`` entry-point group; only those
+    called ``names``, if given (loading one imports its platform SDK: ``chorus chat`` needs
+    only the console's)."""
     found: dict[str, Any] = {}
     for ep in importlib.metadata.entry_points(group=ADAPTER_GROUP):
+        if names and ep.name not in names:
+            continue
         try:
             found[ep.name] = ep.load()
         except Exception:
@@ -101,8 +105,11 @@ def tune_gc() -> None:
 
     Start-up objects (modules, models, plugins) are moved out of the collector's way and the
     youngest generation is collected less often, which trims latency spikes per message.
+    Only the two young generations are collected first: the automatic collections during the
+    imports leave next to no garbage in the old one (ten objects, measured), and a full
+    collection walks every start-up object, ~0.16 s of CPU on each start.
     """
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
 

@@ -259,7 +259,7 @@ def chat(ctx: click.Context, personality: str | None, verbose: bool) -> None:
     def console(app: Any) -> list[Any]:
         from bot.app import adapter_classes  # the console adapter, found like any other
 
-        adapter = adapter_classes()["console"](app)
+        adapter = adapter_classes("console")["console"](app)
         adapter.personality = personality
         return [adapter]
 

@@ -11,7 +11,7 @@ from adapters.console import CONSOLE_HELP, PROMPT, ConsoleAdapter
 from adapters.terminal import ERASE_LINE
 from adapters.web.server import WebServer
 from bot import messages
-from bot.app import Chorus
+from bot.app import Chorus, adapter_classes
 from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
 from bot.storage.models import Feedback, Interaction
 from tests.conftest import make_settings
@@ -28,6 +28,16 @@ async def _session(
     )
     await adapter.start()
     return adapter, out.getvalue().splitlines()
+
+
+def test_chat_loads_only_the_console_adapter_entry_point() -> None:
+    """``chorus chat`` asks for the console by name: the other adapters (and their platform
+    SDKs) are not loaded; without names, every registered adapter is."""
+    assert adapter_classes("console") == {"console": ConsoleAdapter}
+    every = adapter_classes()
+    assert every["console"] is ConsoleAdapter
+    assert {"slack", "discord", "api"} <= set(every)
+    assert adapter_classes("nothing such") == {}
 
 
 async def test_piped_input_prints_one_reply_per_line(app: Chorus, llm: FakeLLM) -> None:

@@ -12,12 +12,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from jsonschema.exceptions import SchemaError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.discord import guard as discord_guard
+from adapters.shape import Shape
+from adapters.slack import shapes as slack_shapes
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of, thread_of
 from adapters.slack.feedback import FEEDBACK_ACTION, reaction_from_feedback
 from adapters.slack.guard import (
@@ -39,6 +43,24 @@ FORM = "application/x-www-form-urlencoded"
 
 def _signed(body: bytes, *, secret: str = SECRET, at: float = NOW) -> dict[str, str]:
     return {**sf.sign_request(secret, body, int(at)), "Content-Type": JSON}
+
+
+# -- the schemas --------------------------------------------------------------------------------
+
+
+def test_every_platform_schema_is_valid_draft_2020_12() -> None:
+    """The shapes are compiled on first use, not at import: each must still be a valid
+    schema, and a wrong one is refused when compiled."""
+    shapes = [slack_shapes.BODY, slack_shapes.PAYLOAD_FIELD, slack_shapes.ENVELOPE]
+    shapes += discord_guard._SHAPES.values()
+    assert len(shapes) == 7
+    for shape in shapes:
+        shape.compile()
+    wrong = Shape({"type": "object", "properties": {"id": {"type": "snowflake"}}})
+    with pytest.raises(SchemaError):
+        wrong.compile()
+    with pytest.raises(SchemaError):
+        wrong.problem({"id": "1"})
 
 
 # -- signatures ---------------------------------------------------------------------------------
