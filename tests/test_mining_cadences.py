@@ -328,3 +328,66 @@ def test_many_peoples_texts_are_embedded_in_one_call() -> None:
     found = run(requests, embed=embed)
     assert sorted(f.user_id for f in found) == people
     assert len(calls) == 1
+
+
+# -- issue 23, third pass: what held on other data --------------------------------------------
+
+
+def test_a_phrasing_asked_once_joins_its_habit_in_its_slot() -> None:
+    """Three asks of a monthly habit, one worded apart from the other two (they share one
+    word): the lone ask is in the habit's slot, so it is the habit's third month."""
+    days = [date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]  # first Mondays
+    texts = ("okr progress update", "okr status", "okr status")
+    assert similarity.terms("okr progress update").keys() & similarity.terms("okr status").keys()
+    [found] = run(habit(texts, zone="Europe/Berlin", days=days, hh=10, mm=40), "Europe/Berlin")
+    assert (found.cadence, found.nth, found.weekday, found.support) == ("monthly", 1, 0, 3)
+    # On the 1st of each month (different weekdays), likewise.
+    firsts = [date(2025, 12, 1), date(2026, 2, 1), date(2026, 3, 1)]
+    texts = ("overdue invoices report", "list unpaid invoices", "which invoices are still unpaid")
+    [found] = run(habit(texts, zone="UTC", days=firsts, hh=13, mm=40))
+    assert (found.cadence, found.day_of_month, found.support) == ("monthly", 1, 3)
+
+
+def test_a_lone_ask_beside_its_habit_on_the_same_day_stays_apart() -> None:
+    """Asked on the same Monday at the same time as the weekly habit, a request sharing a
+    word with it is another request, not the habit."""
+    days = mondays(5)
+    requests = habit(("okr status",), zone="UTC", days=days, hh=9, mm=0)
+    other = habit(("okr progress update",), zone="UTC", days=days[2:3], hh=9, mm=20)
+    [found] = run(requests + other)
+    assert found.cadence == "weekly" and found.support == 5
+    assert found.request == "okr status"
+    # On another weekday, it is not in the habit's slot either.
+    tuesday = habit(
+        ("okr progress update",), zone="UTC", days=[days[2] + timedelta(days=1)], hh=9, mm=0
+    )
+    [found] = run(requests + tuesday)
+    assert found.support == 5
+
+
+def test_every_other_week_with_weeks_missed_is_not_monthly() -> None:
+    """Every other Monday, with every second one missed (holidays, a busy day): four asks
+    four weeks apart, three of them on first Mondays. Every other week explains all four;
+    the first Monday of the month would leave one out."""
+    days = [date(2025, 12, 8), date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]
+    [found] = run(habit(("churn numbers for last week",), zone="UTC", days=days, hh=15, mm=40))
+    assert (found.cadence, found.support) == ("biweekly", 4)
+    assert found.schedule(0).endswith("2w@2026-03-02")
+    # First Mondays (five weeks apart once) are the first Monday of each month, as before.
+    firsts = [date(2025, 12, 1), date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]
+    [found] = run(habit(("churn numbers for last week",), zone="UTC", days=firsts, hh=15, mm=40))
+    assert (found.cadence, found.nth) == ("monthly", 1)
+
+
+def test_words_made_from_one_word_are_one_word() -> None:
+    """ "summary" and "summarize" (and "summarise") say the same thing."""
+    assert similarity.terms("nps comments summary").keys() & similarity.terms(
+        "summarize the nps verbatims"
+    ).keys() == {"nps", "summar"}
+    assert similarity.terms("summarise the nps verbatims") == similarity.terms(
+        "summarize the nps verbatims"
+    )
+    assert similarity.terms("sort my inbox by priority").keys() & similarity.terms(
+        "prioritize my inbox"
+    ).keys() == {"inbox", "priorit"}
+    assert similarity.terms("raising") == similarity.terms("raise")

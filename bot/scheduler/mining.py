@@ -719,9 +719,10 @@ def _join_split(
     groups: list[list[int]], x: Matrix, seen: list[_Seen], options: _Options
 ) -> list[list[int]]:
     """Join groups of somewhat alike requests (half the similarity) that are one habit
-    phrased in different words (:func:`_same_habit`)."""
+    phrased in different words (:func:`_same_habit`), and requests alone to them
+    (:func:`_join_singletons`)."""
     big = [g for g in groups if len(g) >= 2]
-    if len(big) < 2:
+    if not big:
         return groups
     centres = np.stack([x[g].sum(axis=0) for g in big])
     centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
@@ -741,8 +742,57 @@ def _join_split(
     joined: dict[int, list[int]] = {}
     for i, g in enumerate(big):
         joined.setdefault(root(i), []).extend(g)
-    rest = [g for g in groups if len(g) < 2]
+    singles = [g for g in groups if len(g) < 2]
+    rest = _join_singletons(singles, list(joined.values()), x, seen, options)
     return sorted((sorted(g) for g in [*joined.values(), *rest]), key=lambda g: g[0])
+
+
+def _join_singletons(
+    singles: list[list[int]],
+    joined: list[list[int]],
+    x: Matrix,
+    seen: list[_Seen],
+    options: _Options,
+) -> list[list[int]]:
+    """Add each request alone in its group to the most alike group (half the similarity)
+    that it is one habit with: asked in one of the group's slots, on the same weekday or day
+    of the month within ``tolerance``, never on a day the group was asked near that time
+    (:func:`_slot_mate`). Returns the requests left alone.
+
+    One phrasing in other words ("overdue invoices report" among "which invoices are still
+    unpaid") is often asked once only: a monthly habit has three asks, each may be worded
+    anew."""
+    if not singles or not joined:
+        return singles
+    centres = np.stack([x[g].sum(axis=0) for g in joined])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
+    rows = [g[0] for g in singles]
+    sims = x[rows] @ centres.T
+    left: list[list[int]] = []
+    for k, i in enumerate(rows):
+        for j in np.argsort(-sims[k]):
+            if sims[k, j] < options.similarity / 2:
+                left.append([i])
+                break
+            if _slot_mate(seen[i], [seen[m] for m in joined[j]], options.tolerance):
+                joined[j].append(i)
+                break
+        else:
+            left.append([i])
+    return left
+
+
+def _slot_mate(s: _Seen, group: list[_Seen], tolerance: int) -> bool:
+    """Whether ``s`` is asked in one of ``group``'s slots (the same weekday, or day of the
+    month, within ``tolerance`` of one of its asks) and on no day the group was asked at
+    about that time."""
+    near = [
+        o
+        for o in group
+        if distance(o.minute_of_day, s.minute_of_day, DAY) <= tolerance
+        and (o.day.weekday() == s.day.weekday() or o.day.day == s.day.day)
+    ]
+    return bool(near) and all(o.day != s.day for o in near)
 
 
 def _slot_sets(members: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
@@ -1030,26 +1080,31 @@ def _weekday_cadence(
 
     The nth weekday of the month is told first, and allows one stray ask on another week
     of the slot (left out of the habit): four asks, three of them on the last Wednesday of
-    three months, are a monthly habit, not a weekly one."""
+    three months, are a monthly habit, not a weekly one. Unless every ask is an even number
+    of weeks from the others: a cadence that explains all the asks (every other week, with
+    weeks missed) wins over one that must leave one out."""
     weekday = slot.days[0]
+    weeks = sorted({s.week_no for s in members})
+    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
+    enough = len(members) >= options.min_occurrences and len(weeks) >= options.min_weeks
+    biweekly = enough and len(weeks) > 1 and min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1
     nth, _ = Counter(nth_weekday(s.day) for s in members).most_common(1)[0]
     monthly = [s for s in members if nth_weekday(s.day) == nth]
     months = {(s.day.year, s.day.month) for s in monthly}
     month_weeks = sorted({s.week_no for s in monthly})
-    gaps = [b - a for a, b in zip(month_weeks, month_weeks[1:], strict=False)]
+    month_gaps = [b - a for a, b in zip(month_weeks, month_weeks[1:], strict=False)]
     if (
         len(months) >= MONTHLY_MIN
         and len(months) == len(monthly)
         and len(members) - len(monthly) <= min(1, len(monthly) // 3)
-        and min(gaps) >= 3
-        and max(gaps) <= 9
+        and not (biweekly and len(monthly) < len(members))
+        and min(month_gaps) >= 3
+        and max(month_gaps) <= 9
     ):
         return _Found("monthly", slot.minute, (weekday,), monthly, centre, len(months), nth)
-    weeks = sorted({s.week_no for s in members})
-    if len(members) < options.min_occurrences or len(weeks) < options.min_weeks:
+    if not enough:
         return None
-    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
-    if min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1:
+    if biweekly:
         return _Found(
             "biweekly",
             slot.minute,
