@@ -391,3 +391,16 @@ def test_words_made_from_one_word_are_one_word() -> None:
         "prioritize my inbox"
     ).keys() == {"inbox", "priorit"}
     assert similarity.terms("raising") == similarity.terms("raise")
+
+
+def test_a_lone_ask_must_be_alike_to_each_ask_of_the_slot() -> None:
+    """Two chance requests about the office move on the 24th of two months, and a third
+    about the Berlin office on the 24th of another: alike to one of them only, it does not
+    make the three a monthly habit."""
+    days = [date(2025, 12, 24), date(2026, 1, 24), date(2026, 2, 24)]
+    texts = (
+        "shorten the office move for the leadership team",
+        "brainstorm about the office move",
+        "review our pricing page for our Berlin office",
+    )
+    assert run(habit(texts, zone="UTC", days=days, hh=16, mm=30)) == []

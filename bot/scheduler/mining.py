@@ -755,9 +755,9 @@ def _join_singletons(
     options: _Options,
 ) -> list[list[int]]:
     """Add each request alone in its group to the most alike group (half the similarity)
-    that it is one habit with: asked in one of the group's slots, on the same weekday or day
-    of the month within ``tolerance``, never on a day the group was asked near that time
-    (:func:`_slot_mate`). Returns the requests left alone.
+    that it is one habit with: asked in a slot where the group recurs, alike to each of the
+    group's asks there (:func:`_slot_mate`).
+    Returns the requests left alone.
 
     One phrasing in other words ("overdue invoices report" among "which invoices are still
     unpaid") is often asked once only: a monthly habit has three asks, each may be worded
@@ -774,7 +774,10 @@ def _join_singletons(
             if sims[k, j] < options.similarity / 2:
                 left.append([i])
                 break
-            if _slot_mate(seen[i], [seen[m] for m in joined[j]], options.tolerance):
+            mates = [m for m in joined[j] if float(x[m] @ x[i]) >= options.similarity / 2]
+            if _slot_mate(
+                seen[i], [seen[m] for m in joined[j]], [seen[m] for m in mates], options.tolerance
+            ):
                 joined[j].append(i)
                 break
         else:
@@ -782,17 +785,22 @@ def _join_singletons(
     return left
 
 
-def _slot_mate(s: _Seen, group: list[_Seen], tolerance: int) -> bool:
-    """Whether ``s`` is asked in one of ``group``'s slots (the same weekday, or day of the
-    month, within ``tolerance`` of one of its asks) and on no day the group was asked at
-    about that time."""
+def _slot_mate(s: _Seen, group: list[_Seen], alike: list[_Seen], tolerance: int) -> bool:
+    """Whether ``s`` is asked in a slot where ``group`` recurs (the same weekday, or day of
+    the month, within ``tolerance`` of two of its asks on other days), every one of those
+    asks ``alike`` to it, and on no day the group was asked at about that time: two chance
+    requests sharing a word, and a third sharing another, are no habit."""
     near = [
         o
         for o in group
         if distance(o.minute_of_day, s.minute_of_day, DAY) <= tolerance
         and (o.day.weekday() == s.day.weekday() or o.day.day == s.day.day)
     ]
-    return bool(near) and all(o.day != s.day for o in near)
+    return (
+        len({o.day for o in near}) >= 2
+        and all(o.day != s.day for o in near)
+        and all(any(o is a for a in alike) for o in near)
+    )
 
 
 def _slot_sets(members: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
