@@ -404,3 +404,19 @@ def test_a_lone_ask_must_be_alike_to_each_ask_of_the_slot() -> None:
         "review our pricing page for our Berlin office",
     )
     assert run(habit(texts, zone="UTC", days=days, hh=16, mm=30)) == []
+
+
+def test_one_ask_weeks_after_a_habit_stopped_does_not_bring_it_back() -> None:
+    """A daily habit that stopped six weeks ago, then asked once in its slot (or a request
+    sharing its words): still over. Asked twice since, it is back."""
+    stopped = weekdays(5, before=NOW.date() - timedelta(weeks=6))
+    once = [NOW.date() - timedelta(days=10)]
+    texts = ("draft my standup notes",)
+    assert run(habit(texts, zone="UTC", days=stopped + once, hh=8, mm=0)) == []
+    twice = [NOW.date() - timedelta(days=10), NOW.date() - timedelta(days=3)]
+    [back] = run(habit(texts, zone="UTC", days=stopped + twice, hh=8, mm=0))
+    assert back.cadence == "daily"
+    # Weekly: eight Mondays that ended five weeks ago, and last Monday once.
+    mondays_then = mondays(8, before=NOW.date() - timedelta(weeks=5))
+    last = mondays(1)
+    assert run(habit(texts, zone="UTC", days=mondays_then + last, hh=8, mm=0)) == []

@@ -250,6 +250,22 @@ def _over(cadence: str, last: _Seen, now: datetime) -> bool:
     return timedelta(days=(today - last.day).days) > stale_after(cadence)
 
 
+def _last_regular(f: _Found) -> _Seen:
+    """The habit's last ask, unless that ask came alone after the habit was over (a gap of
+    more than :func:`stale_after`): one ask in the habit's slot weeks after it stopped (an
+    unrelated request sharing a word) does not bring it back; two do. Then its last ask
+    before that gap."""
+    gap = stale_after(f.cadence)
+    days = sorted({s.day for s in f.members})
+    for i in range(len(days) - 1, 0, -1):
+        before, after = days[i - 1], days[i]
+        if timedelta(days=(after - before).days) > gap:
+            if after != days[-1]:
+                break  # two asks or more since: it is back
+            return max((s for s in f.members if s.day == before), key=lambda s: s.request.at)
+    return f.members[-1]
+
+
 def nth_weekday(day: date) -> int:
     """Which of its weekday in the month ``day`` is: 1-4, or -1 when it is the last."""
     if (day + timedelta(days=7)).month != day.month:
@@ -671,7 +687,7 @@ def _prepare(history: list[Request], zone_name: str, now: datetime, options: _Op
             continue
         # A habit that stopped keeps its requests: they are not left for other habits.
         taken.update(s.index for s in f.members)
-        if not _over(f.cadence, f.members[-1], now):
+        if not _over(f.cadence, _last_regular(f), now):
             candidates.append(f)
     # What the words left: asked in one slot on different days, alike by meaning.
     windows = _meaning_windows([s for s in seen if s.index not in taken], now, options)
@@ -1075,7 +1091,7 @@ def _settle(
         found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
     else:
         found = _weekday_cadence(slot, members, centre, options)
-    if found is None or (not keep_stale and _over(found.cadence, found.members[-1], now)):
+    if found is None or (not keep_stale and _over(found.cadence, _last_regular(found), now)):
         return None
     return found
 
