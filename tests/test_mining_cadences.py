@@ -420,3 +420,38 @@ def test_one_ask_weeks_after_a_habit_stopped_does_not_bring_it_back() -> None:
     mondays_then = mondays(8, before=NOW.date() - timedelta(weeks=5))
     last = mondays(1)
     assert run(habit(texts, zone="UTC", days=mondays_then + last, hh=8, mm=0)) == []
+
+
+def test_a_request_sharing_a_word_is_not_taken_for_the_habit_by_meaning() -> None:
+    """A habit worded five ways, two about churn and three about customers (alike by meaning
+    to the churn ones), and on its last day, beside it, another request sharing a word with
+    the customer ones ("critique a reply to an angry customer"). Sharing a word is some
+    likeness, not the most: the habit is its five asks, described by one of them."""
+    churn = ("churn risk accounts", "accounts at risk of churn")
+    customers = (
+        "at-risk customer list",
+        "which customers might leave us",
+        "customers likely to cancel",
+    )
+    intruder = "critique a reply to an angry customer"
+    dim = 64
+
+    def embed(texts: Sequence[str]) -> similarity.Matrix:
+        rows = np.zeros((len(texts), dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            if t in churn:
+                rows[i, 0] = 1.0
+            elif t in customers:
+                rows[i, :2] = (0.4, 0.84**0.5)
+            elif t == intruder:
+                rows[i, 2] = 1.0
+            else:  # the reference sentences: each a direction of its own
+                rows[i, 8 + zlib.crc32(t.encode()) % (dim - 8)] = 1.0
+        return rows
+
+    days = mondays(5)
+    asks = habit((churn[0], *customers, churn[1]), zone="UTC", days=days, hh=17, mm=40)
+    beside = habit((intruder,), zone="UTC", days=days[-1:], hh=18, mm=0, seed=3)
+    [found] = run(asks + beside, embed=embed)
+    assert found.support == 5
+    assert found.request in churn + customers

@@ -1033,8 +1033,10 @@ def _group_by_meaning(
     strict: float | None = None,
 ) -> list[list[_Seen]]:
     """Average-linkage grouping of one slot's requests: the two groups most alike on average
-    merge while that average reaches ``meaning`` (embeddings; requests sharing words at half
-    the similarity count as that alike) and none of their requests were asked on one day.
+    merge while that average reaches ``meaning`` (embeddings, or the words' similarity where
+    it is higher) and none of their requests were asked on one day. A shared word is some
+    likeness, not the most: counted as full, a request beside the habit that shares one word
+    with some of its phrasings would win them over the others and split the habit.
 
     An average over a group is what tells a habit worded four ways from chance: one pair of
     its phrasings may be little alike, but together they are far more alike than unrelated
@@ -1043,7 +1045,7 @@ def _group_by_meaning(
     lex = x[[s.index for s in window]] @ x[[s.index for s in window]].T
     if vectors is not None:
         threshold = options.meaning
-        sims = np.maximum(vectors @ vectors.T, np.where(lex >= options.similarity / 2, 1.0, 0.0))
+        sims = np.maximum(vectors @ vectors.T, lex)
     else:
         threshold = strict or options.similarity / 2
         sims = lex
