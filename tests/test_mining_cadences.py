@@ -416,10 +416,10 @@ def test_one_ask_weeks_after_a_habit_stopped_does_not_bring_it_back() -> None:
     twice = [NOW.date() - timedelta(days=10), NOW.date() - timedelta(days=3)]
     [back] = run(habit(texts, zone="UTC", days=stopped + twice, hh=8, mm=0))
     assert back.cadence == "daily"
-    # Weekly: eight Mondays that ended five weeks ago, and last Monday once.
-    mondays_then = mondays(8, before=NOW.date() - timedelta(weeks=5))
-    last = mondays(1)
-    assert run(habit(texts, zone="UTC", days=mondays_then + last, hh=8, mm=0)) == []
+    # A weekly habit asked again after four weeks away (a vacation) goes on.
+    mondays_then = mondays(8, before=NOW.date() - timedelta(weeks=4))
+    [weekly] = run(habit(texts, zone="UTC", days=mondays_then + mondays(1), hh=8, mm=0))
+    assert weekly.cadence == "weekly"
 
 
 def test_a_request_sharing_a_word_is_not_taken_for_the_habit_by_meaning() -> None:

@@ -15,8 +15,9 @@ words, and by meaning where the times agree) asked at a similar time
   (at least three weeks apart) or on one day of the month (on different weekdays).
 
 Only requests of the last ``window_days`` count. A habit not seen for 2.5 of its periods,
-and at least three weeks (:func:`stale_after`), is over; its requests stay with it. Daily
-habits are looked for first and take their occurrences.
+and at least three weeks (:func:`stale_after`), is over; its requests stay with it; one ask
+after a daily habit was over does not bring it back (:func:`_last_regular`). Daily habits
+are looked for first and take their occurrences.
 
 One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
 inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
@@ -24,12 +25,13 @@ pipeline summary"). What tells them apart is the calendar: one habit is asked on
 in one phrasing or the other, while two habits are asked side by side on the same days. So
 groups of somewhat alike requests (half the similarity) asked at the same times of day but
 (nearly) never on the same day are joined into one habit, and a habit whose slot such a
-stronger habit already covers is left out. What the words leave apart (a habit worded a new
-way each of four or five times) is grouped by meaning: in a slot (half the tolerance) where
-``min_occurrences`` of the left requests recur week after week until the last weeks,
-sentence embeddings ``embed`` (less the direction every sentence shares) join them by
-average linkage at ``meaning_similarity``, never two asked on the same day. The texts of
-:data:`PEOPLE_PER_EMBED` people are embedded in one call.
+stronger habit already covers is left out; a request alone in its wording joins an alike
+group asked twice or more in its slot (:func:`_join_singletons`). What the words leave apart
+(a habit worded a new way each of four or five times) is grouped by meaning: in a slot (half
+the tolerance) where ``min_occurrences`` of the left requests recur week after week until
+the last weeks, sentence embeddings ``embed`` (less the direction every sentence shares)
+join them by average linkage at ``meaning_similarity``, never two asked on the same day. The
+texts of :data:`PEOPLE_PER_EMBED` people are embedded in one call.
 
 Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
 and the word the habit's requests share most, not on the exact time or phrasing, so mining
@@ -251,10 +253,13 @@ def _over(cadence: str, last: _Seen, now: datetime) -> bool:
 
 
 def _last_regular(f: _Found) -> _Seen:
-    """The habit's last ask, unless that ask came alone after the habit was over (a gap of
-    more than :func:`stale_after`): one ask in the habit's slot weeks after it stopped (an
-    unrelated request sharing a word) does not bring it back; two do. Then its last ask
-    before that gap."""
+    """The habit's last ask, unless a daily habit's last ask came alone after it was over (a
+    gap of more than :func:`stale_after`): one ask in its slot weeks after it stopped (an
+    unrelated request sharing a word) does not bring back a habit of five asks a week; two
+    do. Then its last ask before that gap. (A weekly habit's one ask after three weeks away
+    is its next ask: it stays.)"""
+    if f.cadence != "daily":
+        return f.members[-1]
     gap = stale_after(f.cadence)
     days = sorted({s.day for s in f.members})
     for i in range(len(days) - 1, 0, -1):
