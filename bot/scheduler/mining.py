@@ -795,10 +795,7 @@ def _join_singletons(
             if sims[k, j] < options.similarity / 2:
                 left.append([i])
                 break
-            mates = [m for m in joined[j] if float(x[m] @ x[i]) >= options.similarity / 2]
-            if _slot_mate(
-                seen[i], [seen[m] for m in joined[j]], [seen[m] for m in mates], options.tolerance
-            ):
+            if _slot_mate(seen[i], [seen[m] for m in joined[j]], x, options):
                 joined[j].append(i)
                 break
         else:
@@ -806,22 +803,21 @@ def _join_singletons(
     return left
 
 
-def _slot_mate(s: _Seen, group: list[_Seen], alike: list[_Seen], tolerance: int) -> bool:
+def _slot_mate(s: _Seen, group: list[_Seen], x: Matrix, options: _Options) -> bool:
     """Whether ``s`` is asked in a slot where ``group`` recurs (the same weekday, or day of
     the month, within ``tolerance`` of two of its asks on other days), every one of those
-    asks ``alike`` to it, and on no day the group was asked at about that time: two chance
-    requests sharing a word, and a third sharing another, are no habit."""
+    asks alike to it (half the similarity), and on no day the group was asked at about that
+    time: two chance requests sharing a word, and a third sharing another, are no habit."""
     near = [
         o
         for o in group
-        if distance(o.minute_of_day, s.minute_of_day, DAY) <= tolerance
+        if distance(o.minute_of_day, s.minute_of_day, DAY) <= options.tolerance
         and (o.day.weekday() == s.day.weekday() or o.day.day == s.day.day)
     ]
-    return (
-        len({o.day for o in near}) >= 2
-        and all(o.day != s.day for o in near)
-        and all(any(o is a for a in alike) for o in near)
-    )
+    if len({o.day for o in near}) < 2 or any(o.day == s.day for o in near):
+        return False
+    sims = x[[o.index for o in near]] @ x[s.index]
+    return bool((sims >= options.similarity / 2).all())
 
 
 def _slot_sets(members: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
