@@ -328,3 +328,130 @@ def test_many_peoples_texts_are_embedded_in_one_call() -> None:
     found = run(requests, embed=embed)
     assert sorted(f.user_id for f in found) == people
     assert len(calls) == 1
+
+
+# -- issue 23, third pass: what held on other data --------------------------------------------
+
+
+def test_a_phrasing_asked_once_joins_its_habit_in_its_slot() -> None:
+    """Three asks of a monthly habit, one worded apart from the other two (they share one
+    word): the lone ask is in the habit's slot, so it is the habit's third month."""
+    days = [date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]  # first Mondays
+    texts = ("okr progress update", "okr status", "okr status")
+    assert similarity.terms("okr progress update").keys() & similarity.terms("okr status").keys()
+    [found] = run(habit(texts, zone="Europe/Berlin", days=days, hh=10, mm=40), "Europe/Berlin")
+    assert (found.cadence, found.nth, found.weekday, found.support) == ("monthly", 1, 0, 3)
+    # On the 1st of each month (different weekdays), likewise.
+    firsts = [date(2025, 12, 1), date(2026, 2, 1), date(2026, 3, 1)]
+    texts = ("overdue invoices report", "list unpaid invoices", "which invoices are still unpaid")
+    [found] = run(habit(texts, zone="UTC", days=firsts, hh=13, mm=40))
+    assert (found.cadence, found.day_of_month, found.support) == ("monthly", 1, 3)
+
+
+def test_a_lone_ask_beside_its_habit_on_the_same_day_stays_apart() -> None:
+    """Asked on the same Monday at the same time as the weekly habit, a request sharing a
+    word with it is another request, not the habit."""
+    days = mondays(5)
+    requests = habit(("okr status",), zone="UTC", days=days, hh=9, mm=0)
+    other = habit(("okr progress update",), zone="UTC", days=days[2:3], hh=9, mm=20)
+    [found] = run(requests + other)
+    assert found.cadence == "weekly" and found.support == 5
+    assert found.request == "okr status"
+    # On another weekday, it is not in the habit's slot either.
+    tuesday = habit(
+        ("okr progress update",), zone="UTC", days=[days[2] + timedelta(days=1)], hh=9, mm=0
+    )
+    [found] = run(requests + tuesday)
+    assert found.support == 5
+
+
+def test_every_other_week_with_weeks_missed_is_not_monthly() -> None:
+    """Every other Monday, with every second one missed (holidays, a busy day): four asks
+    four weeks apart, three of them on first Mondays. Every other week explains all four;
+    the first Monday of the month would leave one out."""
+    days = [date(2025, 12, 8), date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]
+    [found] = run(habit(("churn numbers for last week",), zone="UTC", days=days, hh=15, mm=40))
+    assert (found.cadence, found.support) == ("biweekly", 4)
+    assert found.schedule(0).endswith("2w@2026-03-02")
+    # First Mondays (five weeks apart once) are the first Monday of each month, as before.
+    firsts = [date(2025, 12, 1), date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]
+    [found] = run(habit(("churn numbers for last week",), zone="UTC", days=firsts, hh=15, mm=40))
+    assert (found.cadence, found.nth) == ("monthly", 1)
+
+
+def test_words_made_from_one_word_are_one_word() -> None:
+    """ "summary" and "summarize" (and "summarise") say the same thing."""
+    assert similarity.terms("nps comments summary").keys() & similarity.terms(
+        "summarize the nps verbatims"
+    ).keys() == {"nps", "summar"}
+    assert similarity.terms("summarise the nps verbatims") == similarity.terms(
+        "summarize the nps verbatims"
+    )
+    assert similarity.terms("sort my inbox by priority").keys() & similarity.terms(
+        "prioritize my inbox"
+    ).keys() == {"inbox", "priorit"}
+    assert similarity.terms("raising") == similarity.terms("raise")
+
+
+def test_a_lone_ask_must_be_alike_to_each_ask_of_the_slot() -> None:
+    """Two chance requests about the office move on the 24th of two months, and a third
+    about the Berlin office on the 24th of another: alike to one of them only, it does not
+    make the three a monthly habit."""
+    days = [date(2025, 12, 24), date(2026, 1, 24), date(2026, 2, 24)]
+    texts = (
+        "shorten the office move for the leadership team",
+        "brainstorm about the office move",
+        "review our pricing page for our Berlin office",
+    )
+    assert run(habit(texts, zone="UTC", days=days, hh=16, mm=30)) == []
+
+
+def test_one_ask_weeks_after_a_habit_stopped_does_not_bring_it_back() -> None:
+    """A daily habit that stopped six weeks ago, then asked once in its slot (or a request
+    sharing its words): still over. Asked twice since, it is back."""
+    stopped = weekdays(5, before=NOW.date() - timedelta(weeks=6))
+    once = [NOW.date() - timedelta(days=10)]
+    texts = ("draft my standup notes",)
+    assert run(habit(texts, zone="UTC", days=stopped + once, hh=8, mm=0)) == []
+    twice = [NOW.date() - timedelta(days=10), NOW.date() - timedelta(days=3)]
+    [back] = run(habit(texts, zone="UTC", days=stopped + twice, hh=8, mm=0))
+    assert back.cadence == "daily"
+    # A weekly habit asked again after four weeks away (a vacation) goes on.
+    mondays_then = mondays(8, before=NOW.date() - timedelta(weeks=4))
+    [weekly] = run(habit(texts, zone="UTC", days=mondays_then + mondays(1), hh=8, mm=0))
+    assert weekly.cadence == "weekly"
+
+
+def test_a_request_sharing_a_word_is_not_taken_for_the_habit_by_meaning() -> None:
+    """A habit worded five ways, two about churn and three about customers (alike by meaning
+    to the churn ones), and on its last day, beside it, another request sharing a word with
+    the customer ones ("critique a reply to an angry customer"). Sharing a word is some
+    likeness, not the most: the habit is its five asks, described by one of them."""
+    churn = ("churn risk accounts", "accounts at risk of churn")
+    customers = (
+        "at-risk customer list",
+        "which customers might leave us",
+        "customers likely to cancel",
+    )
+    intruder = "critique a reply to an angry customer"
+    dim = 64
+
+    def embed(texts: Sequence[str]) -> similarity.Matrix:
+        rows = np.zeros((len(texts), dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            if t in churn:
+                rows[i, 0] = 1.0
+            elif t in customers:
+                rows[i, :2] = (0.4, 0.84**0.5)
+            elif t == intruder:
+                rows[i, 2] = 1.0
+            else:  # the reference sentences: each a direction of its own
+                rows[i, 8 + zlib.crc32(t.encode()) % (dim - 8)] = 1.0
+        return rows
+
+    days = mondays(5)
+    asks = habit((churn[0], *customers, churn[1]), zone="UTC", days=days, hh=17, mm=40)
+    beside = habit((intruder,), zone="UTC", days=days[-1:], hh=18, mm=0, seed=3)
+    [found] = run(asks + beside, embed=embed)
+    assert found.support == 5
+    assert found.request in churn + customers

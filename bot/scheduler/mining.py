@@ -15,8 +15,9 @@ words, and by meaning where the times agree) asked at a similar time
   (at least three weeks apart) or on one day of the month (on different weekdays).
 
 Only requests of the last ``window_days`` count. A habit not seen for 2.5 of its periods,
-and at least three weeks (:func:`stale_after`), is over; its requests stay with it. Daily
-habits are looked for first and take their occurrences.
+and at least three weeks (:func:`stale_after`), is over; its requests stay with it; one ask
+after a daily habit was over does not bring it back (:func:`_last_regular`). Daily habits
+are looked for first and take their occurrences.
 
 One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
 inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
@@ -24,12 +25,13 @@ pipeline summary"). What tells them apart is the calendar: one habit is asked on
 in one phrasing or the other, while two habits are asked side by side on the same days. So
 groups of somewhat alike requests (half the similarity) asked at the same times of day but
 (nearly) never on the same day are joined into one habit, and a habit whose slot such a
-stronger habit already covers is left out. What the words leave apart (a habit worded a new
-way each of four or five times) is grouped by meaning: in a slot (half the tolerance) where
-``min_occurrences`` of the left requests recur week after week until the last weeks,
-sentence embeddings ``embed`` (less the direction every sentence shares) join them by
-average linkage at ``meaning_similarity``, never two asked on the same day. The texts of
-:data:`PEOPLE_PER_EMBED` people are embedded in one call.
+stronger habit already covers is left out; a request alone in its wording joins an alike
+group asked twice or more in its slot (:func:`_join_singletons`). What the words leave apart
+(a habit worded a new way each of four or five times) is grouped by meaning: in a slot (half
+the tolerance) where ``min_occurrences`` of the left requests recur week after week until
+the last weeks, sentence embeddings ``embed`` (less the direction every sentence shares)
+join them by average linkage at ``meaning_similarity``, never two asked on the same day. The
+texts of :data:`PEOPLE_PER_EMBED` people are embedded in one call.
 
 Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
 and the word the habit's requests share most, not on the exact time or phrasing, so mining
@@ -248,6 +250,25 @@ def _over(cadence: str, last: _Seen, now: datetime) -> bool:
     days (last asked three Mondays ago is three weeks ago, whatever the hour)."""
     today = now.astimezone(last.local.tzinfo).date()
     return timedelta(days=(today - last.day).days) > stale_after(cadence)
+
+
+def _last_regular(f: _Found) -> _Seen:
+    """The habit's last ask, unless a daily habit's last ask came alone after it was over (a
+    gap of more than :func:`stale_after`): one ask in its slot weeks after it stopped (an
+    unrelated request sharing a word) does not bring back a habit of five asks a week; two
+    do. Then its last ask before that gap. (A weekly habit's one ask after three weeks away
+    is its next ask: it stays.)"""
+    if f.cadence != "daily":
+        return f.members[-1]
+    gap = stale_after(f.cadence)
+    days = sorted({s.day for s in f.members})
+    for i in range(len(days) - 1, 0, -1):
+        before, after = days[i - 1], days[i]
+        if timedelta(days=(after - before).days) > gap:
+            if after != days[-1]:
+                break  # two asks or more since: it is back
+            return max((s for s in f.members if s.day == before), key=lambda s: s.request.at)
+    return f.members[-1]
 
 
 def nth_weekday(day: date) -> int:
@@ -671,7 +692,7 @@ def _prepare(history: list[Request], zone_name: str, now: datetime, options: _Op
             continue
         # A habit that stopped keeps its requests: they are not left for other habits.
         taken.update(s.index for s in f.members)
-        if not _over(f.cadence, f.members[-1], now):
+        if not _over(f.cadence, _last_regular(f), now):
             candidates.append(f)
     # What the words left: asked in one slot on different days, alike by meaning.
     windows = _meaning_windows([s for s in seen if s.index not in taken], now, options)
@@ -719,9 +740,10 @@ def _join_split(
     groups: list[list[int]], x: Matrix, seen: list[_Seen], options: _Options
 ) -> list[list[int]]:
     """Join groups of somewhat alike requests (half the similarity) that are one habit
-    phrased in different words (:func:`_same_habit`)."""
+    phrased in different words (:func:`_same_habit`), and requests alone to them
+    (:func:`_join_singletons`)."""
     big = [g for g in groups if len(g) >= 2]
-    if len(big) < 2:
+    if not big:
         return groups
     centres = np.stack([x[g].sum(axis=0) for g in big])
     centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
@@ -741,8 +763,61 @@ def _join_split(
     joined: dict[int, list[int]] = {}
     for i, g in enumerate(big):
         joined.setdefault(root(i), []).extend(g)
-    rest = [g for g in groups if len(g) < 2]
+    singles = [g for g in groups if len(g) < 2]
+    rest = _join_singletons(singles, list(joined.values()), x, seen, options)
     return sorted((sorted(g) for g in [*joined.values(), *rest]), key=lambda g: g[0])
+
+
+def _join_singletons(
+    singles: list[list[int]],
+    joined: list[list[int]],
+    x: Matrix,
+    seen: list[_Seen],
+    options: _Options,
+) -> list[list[int]]:
+    """Add each request alone in its group to the most alike group (half the similarity)
+    that it is one habit with: asked in a slot where the group recurs, alike to each of the
+    group's asks there (:func:`_slot_mate`).
+    Returns the requests left alone.
+
+    One phrasing in other words ("overdue invoices report" among "which invoices are still
+    unpaid") is often asked once only: a monthly habit has three asks, each may be worded
+    anew."""
+    if not singles or not joined:
+        return singles
+    centres = np.stack([x[g].sum(axis=0) for g in joined])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
+    rows = [g[0] for g in singles]
+    sims = x[rows] @ centres.T
+    left: list[list[int]] = []
+    for k, i in enumerate(rows):
+        for j in np.argsort(-sims[k]):
+            if sims[k, j] < options.similarity / 2:
+                left.append([i])
+                break
+            if _slot_mate(seen[i], [seen[m] for m in joined[j]], x, options):
+                joined[j].append(i)
+                break
+        else:
+            left.append([i])
+    return left
+
+
+def _slot_mate(s: _Seen, group: list[_Seen], x: Matrix, options: _Options) -> bool:
+    """Whether ``s`` is asked in a slot where ``group`` recurs (the same weekday, or day of
+    the month, within ``tolerance`` of two of its asks on other days), every one of those
+    asks alike to it (half the similarity), and on no day the group was asked at about that
+    time: two chance requests sharing a word, and a third sharing another, are no habit."""
+    near = [
+        o
+        for o in group
+        if distance(o.minute_of_day, s.minute_of_day, DAY) <= options.tolerance
+        and (o.day.weekday() == s.day.weekday() or o.day.day == s.day.day)
+    ]
+    if len({o.day for o in near}) < 2 or any(o.day == s.day for o in near):
+        return False
+    sims = x[[o.index for o in near]] @ x[s.index]
+    return bool((sims >= options.similarity / 2).all())
 
 
 def _slot_sets(members: list[_Seen], options: _Options) -> Iterator[_SlotSet]:
@@ -959,8 +1034,10 @@ def _group_by_meaning(
     strict: float | None = None,
 ) -> list[list[_Seen]]:
     """Average-linkage grouping of one slot's requests: the two groups most alike on average
-    merge while that average reaches ``meaning`` (embeddings; requests sharing words at half
-    the similarity count as that alike) and none of their requests were asked on one day.
+    merge while that average reaches ``meaning`` (embeddings, or the words' similarity where
+    it is higher) and none of their requests were asked on one day. A shared word is some
+    likeness, not the most: counted as full, a request beside the habit that shares one word
+    with some of its phrasings would win them over the others and split the habit.
 
     An average over a group is what tells a habit worded four ways from chance: one pair of
     its phrasings may be little alike, but together they are far more alike than unrelated
@@ -969,7 +1046,7 @@ def _group_by_meaning(
     lex = x[[s.index for s in window]] @ x[[s.index for s in window]].T
     if vectors is not None:
         threshold = options.meaning
-        sims = np.maximum(vectors @ vectors.T, np.where(lex >= options.similarity / 2, 1.0, 0.0))
+        sims = np.maximum(vectors @ vectors.T, lex)
     else:
         threshold = strict or options.similarity / 2
         sims = lex
@@ -1017,7 +1094,7 @@ def _settle(
         found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
     else:
         found = _weekday_cadence(slot, members, centre, options)
-    if found is None or (not keep_stale and _over(found.cadence, found.members[-1], now)):
+    if found is None or (not keep_stale and _over(found.cadence, _last_regular(found), now)):
         return None
     return found
 
@@ -1030,26 +1107,31 @@ def _weekday_cadence(
 
     The nth weekday of the month is told first, and allows one stray ask on another week
     of the slot (left out of the habit): four asks, three of them on the last Wednesday of
-    three months, are a monthly habit, not a weekly one."""
+    three months, are a monthly habit, not a weekly one. Unless every ask is an even number
+    of weeks from the others: a cadence that explains all the asks (every other week, with
+    weeks missed) wins over one that must leave one out."""
     weekday = slot.days[0]
+    weeks = sorted({s.week_no for s in members})
+    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
+    enough = len(members) >= options.min_occurrences and len(weeks) >= options.min_weeks
+    biweekly = enough and len(weeks) > 1 and min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1
     nth, _ = Counter(nth_weekday(s.day) for s in members).most_common(1)[0]
     monthly = [s for s in members if nth_weekday(s.day) == nth]
     months = {(s.day.year, s.day.month) for s in monthly}
     month_weeks = sorted({s.week_no for s in monthly})
-    gaps = [b - a for a, b in zip(month_weeks, month_weeks[1:], strict=False)]
+    month_gaps = [b - a for a, b in zip(month_weeks, month_weeks[1:], strict=False)]
     if (
         len(months) >= MONTHLY_MIN
         and len(months) == len(monthly)
         and len(members) - len(monthly) <= min(1, len(monthly) // 3)
-        and min(gaps) >= 3
-        and max(gaps) <= 9
+        and not (biweekly and len(monthly) < len(members))
+        and min(month_gaps) >= 3
+        and max(month_gaps) <= 9
     ):
         return _Found("monthly", slot.minute, (weekday,), monthly, centre, len(months), nth)
-    weeks = sorted({s.week_no for s in members})
-    if len(members) < options.min_occurrences or len(weeks) < options.min_weeks:
+    if not enough:
         return None
-    gaps = [b - a for a, b in zip(weeks, weeks[1:], strict=False)]
-    if min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1:
+    if biweekly:
         return _Found(
             "biweekly",
             slot.minute,

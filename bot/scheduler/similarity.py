@@ -71,10 +71,25 @@ def _term(word: str) -> tuple[str, float] | None:
         word = word[:-2]
     if word in _STOP or len(word) < 2:
         return None
-    stem: str = _STEMMER.stemWord(word)
+    stem = _root(_STEMMER.stemWord(_BRITISH.sub(r"\1iz\2", word)))
     if stem in _STOP:
         return None
     return stem, TIME_WEIGHT if word in _TIME or stem in _TIME else 1.0
+
+
+#: "-ise" spellings (of a word of four letters or more before it) as "-ize".
+_BRITISH = re.compile(r"^(\w{4,})is(e|es|ed|ing|ation|ations)$")
+
+
+def _root(stem: str) -> str:
+    """One stem for a word and the words made from it: Snowball leaves "summary" as
+    "summari" and "summarize" as "summar", "priority" and "prioritize" as "prioriti" and
+    "priorit", "organization" as "organiz"."""
+    if len(stem) >= 5 and stem.endswith("i"):
+        return stem[:-1]
+    if len(stem) >= 6 and stem.endswith("iz"):
+        return stem[:-2]
+    return stem
 
 
 @lru_cache(maxsize=65_536)
