@@ -69,6 +69,7 @@ from bot.scheduler import similarity as lexical
 from bot.scheduler.normalise import clutter, normalise, title
 from bot.scheduler.similarity import Matrix
 from bot.scheduler.slots import DAY, WEEK, densest, distance, offset
+from bot.scheduler.threads import one_blas_thread
 from bot.storage.models import Interaction, User
 
 __all__ = [
@@ -572,6 +573,7 @@ class _Lazy:
         return self.loaded(texts)
 
 
+@one_blas_thread
 def mine(
     requests: Iterable[Request],
     *,
