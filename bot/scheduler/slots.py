@@ -45,66 +45,46 @@ def densest(values: Sequence[int], *, tolerance: int, period: int) -> Slot | Non
     median of what they hold. Ties go to the tighter window (smaller total distance to its
     centre), then the earlier minute. None when ``values`` is empty.
 
-    The values are sorted once around the clock: each window is then a run of them, found
-    by bisection (mining calls this tens of times per person, on a few dozen values).
+    The values are sorted once around the clock, with the turn before and after: the values
+    within ``tolerance`` of a minute are then one run of them, found by bisection (mining
+    calls this tens of times per person, on a few dozen values).
     """
     if not values:
         return None
     v = [value % period for value in values]
-    ring = _Ring(v, tolerance, period)
-    counts = [ring.around(value) for value in v]
-    fullest = max(hi - lo for lo, hi in counts)
+    n = len(v)
+    order = sorted(range(n), key=v.__getitem__)
+    ordered = [v[i] for i in order]
+    turns = [x - period for x in ordered] + ordered + [x + period for x in ordered]
+
+    def around(minute: int) -> tuple[int, int]:
+        if 2 * tolerance >= period:  # every value is within reach of any minute
+            return n, 2 * n
+        lo = bisect.bisect_left(turns, minute - tolerance)
+        return lo, bisect.bisect_right(turns, minute + tolerance, lo)
+
+    runs = [around(value) for value in v]
+    fullest = max(hi - lo for lo, hi in runs)
     # Windows around different values often hold the same values: settle each set once,
     # in the order of the first value whose window it is.
     windows: dict[int, tuple[int, int]] = {}
-    for lo, hi in counts:
+    for lo, hi in runs:
         if hi - lo == fullest:
-            windows.setdefault(lo % len(v) if fullest < len(v) else 0, (lo, hi))
+            windows.setdefault(lo % n if fullest < n else 0, (lo, hi))
     best: tuple[int, int, int] | None = None
     best_run = (0, 0)
     for lo, hi in windows.values():
-        centre = _median(ring.values(lo, hi), v[min(ring.indices(lo, hi))], period)
+        first = min(order[k % n] for k in range(lo, hi))
+        centre = _median(turns[lo:hi], v[first], period)
         # Settle the window on its median: take the members around the centre again.
-        members = ring.around(centre)
-        held = ring.values(*members)
-        centre = _median(held, centre, period)
-        spread = sum(distance(value, centre, period) for value in held)
-        rank = (-len(held), spread, centre)
+        lo, hi = around(centre)
+        centre = _median(turns[lo:hi], centre, period)
+        spread = sum(distance(x, centre, period) for x in turns[lo:hi])
+        rank = (lo - hi, spread, centre)
         if best is None or rank < best:
-            best, best_run = rank, members
+            best, best_run = rank, (lo, hi)
     assert best is not None
-    return Slot(best[2], tuple(sorted(ring.indices(*best_run))))
-
-
-class _Ring:
-    """Values sorted around a clock of ``period`` minutes, with the turn before and after:
-    the values within ``tolerance`` of a minute are one run of them."""
-
-    def __init__(self, values: list[int], tolerance: int, period: int) -> None:
-        self.order = sorted(range(len(values)), key=values.__getitem__)
-        ordered = [values[i] for i in self.order]
-        self.turns = [x - period for x in ordered] + ordered + [x + period for x in ordered]
-        self.n = len(values)
-        self.tolerance = tolerance
-        self.everything = 2 * tolerance >= period  # every value is within reach of any
-
-    def around(self, minute: int) -> tuple[int, int]:
-        """The run ``[lo, hi)`` of values within the tolerance of ``minute`` (in the period)."""
-        if self.everything:
-            return self.n, 2 * self.n
-        return (
-            bisect.bisect_left(self.turns, minute - self.tolerance),
-            bisect.bisect_right(self.turns, minute + self.tolerance),
-        )
-
-    def values(self, lo: int, hi: int) -> list[int]:
-        n = self.n
-        return [self.turns[n + k % n] for k in range(lo, hi)]
-
-    def indices(self, lo: int, hi: int) -> list[int]:
-        """The positions in the caller's list of a run's values."""
-        n = self.n
-        return [self.order[k % n] for k in range(lo, hi)]
+    return Slot(best[2], tuple(sorted(order[k % n] for k in range(*best_run))))
 
 
 def _median(values: list[int], around: int, period: int) -> int:
@@ -112,7 +92,7 @@ def _median(values: list[int], around: int, period: int) -> int:
     rounded half to even, counted from ``around``)."""
     half_period = period // 2
     ordered = sorted(
-        d - period if d > half_period else d for d in ((x - around) % period for x in values)
+        [d - period if d > half_period else d for d in [(x - around) % period for x in values]]
     )
     half = len(ordered) // 2
     middle = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
