@@ -1,6 +1,5 @@
-"""Word features and clustering against straightforward references (the implementations they
-replaced): the same vectors, and the same groups to the last bit of every comparison, on
-random requests whose similarities often sit exactly on the threshold."""
+"""Clustering against the implementation it replaced: the same groups to the last bit of every
+comparison, on random requests whose similarities often sit exactly on the threshold."""
 
 from __future__ import annotations
 
@@ -13,21 +12,6 @@ from bot.scheduler import similarity
 from bot.scheduler.similarity import Matrix
 
 _WORDS = "metrics sales pipeline weekly inbox standup notes churn revenue calendar".split()
-
-
-def _reference_vectors(texts: list[str]) -> Matrix:
-    bags = [similarity.terms(t) for t in texts]
-    vocabulary: dict[str, int] = {}
-    for bag in bags:
-        for term in bag:
-            vocabulary.setdefault(term, len(vocabulary))
-    x = np.zeros((len(texts), max(len(vocabulary), 1)), dtype=np.float32)
-    for row, bag in enumerate(bags):
-        for term, weight in bag.items():
-            x[row, vocabulary[term]] = weight
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    np.divide(x, norms, out=x, where=norms > 0)
-    return x
 
 
 def _reference_cluster(x: Matrix, threshold: float) -> list[list[int]]:
@@ -55,14 +39,12 @@ def _reference_cluster(x: Matrix, threshold: float) -> list[list[int]]:
     np.add.at(centres, labels, x)
     lengths = np.linalg.norm(centres, axis=1, keepdims=True)
     np.divide(centres, lengths, out=centres, where=lengths > 0)
-    sims = x @ centres.T
-    best_of = np.argmax(sims, axis=1)
-    keep = sims[np.arange(n), best_of] >= threshold
-    final = np.where(keep, best_of, -1)
-    groups: dict[int, list[int]] = {}
-    for i, label in enumerate(final.tolist()):
-        groups.setdefault(label if label >= 0 else -1 - i, []).append(i)
-    return sorted(groups.values(), key=lambda g: g[0])
+    # Each row to its closest centroid if close enough, else alone.
+    final = [
+        int(row.argmax()) if row[row.argmax()] >= threshold else -1 - i
+        for i, row in enumerate(x @ centres.T)
+    ]
+    return [[i for i in range(n) if final[i] == label] for label in dict.fromkeys(final)]
 
 
 def _requests(rng: random.Random, n: int) -> list[str]:
@@ -72,16 +54,6 @@ def _requests(rng: random.Random, n: int) -> list[str]:
         " ".join(rng.sample(_WORDS, rng.randint(1, 4))) if rng.random() > 0.05 else "thanks!"
         for _ in range(n)
     ]
-
-
-def test_vectors_as_one_cell_at_a_time() -> None:
-    rng = random.Random(0)
-    for _ in range(50):
-        texts = _requests(rng, rng.randint(0, 60))
-        x, vocabulary = similarity.vectors(texts)
-        assert x.dtype == np.float32
-        assert x.tobytes() == _reference_vectors(texts).tobytes()
-        assert len(vocabulary) == len({t for text in texts for t in similarity.terms(text)})
 
 
 def test_cluster_as_each_centroid_added_up_again() -> None:
