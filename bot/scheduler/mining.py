@@ -57,7 +57,7 @@ import uuid
 import zoneinfo
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -71,6 +71,7 @@ from bot.scheduler import similarity as lexical
 from bot.scheduler.normalise import clutter, normalise, title
 from bot.scheduler.similarity import Matrix
 from bot.scheduler.slots import DAY, WEEK, densest, distance, offset
+from bot.scheduler.threads import one_blas_thread
 from bot.storage.models import Interaction, User
 
 __all__ = [
@@ -437,18 +438,15 @@ class _Seen:
     day: date
     week: tuple[int, int]
     text: str  # normalised (:func:`bot.scheduler.normalise.normalise`)
+    # Computed once from ``local`` and ``day``: mining reads them thousands of times a person.
+    minute_of_day: int = field(init=False)
+    minute_of_week: int = field(init=False)
+    week_no: int = field(init=False)
 
-    @property
-    def minute_of_day(self) -> int:
-        return self.local.hour * 60 + self.local.minute
-
-    @property
-    def minute_of_week(self) -> int:
-        return self.local.weekday() * DAY + self.minute_of_day
-
-    @property
-    def week_no(self) -> int:
-        return (self.day - _EPOCH).days // 7
+    def __post_init__(self) -> None:
+        self.minute_of_day = self.local.hour * 60 + self.local.minute
+        self.minute_of_week = self.local.weekday() * DAY + self.minute_of_day
+        self.week_no = (self.day - _EPOCH).days // 7
 
 
 @dataclass(slots=True)
@@ -593,6 +591,7 @@ class _Lazy:
         return self.loaded(texts)
 
 
+@one_blas_thread
 def mine(
     requests: Iterable[Request],
     *,

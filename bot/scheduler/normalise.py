@@ -96,8 +96,6 @@ _SEP = r"[\s,;:!.…\-–—]*"
 _ANYWHERE_RE = re.compile(rf"(?:^|(?<=[\s,;:(]))(?:{'|'.join(_ANYWHERE)})(?=$|[\s,;:!?.)…])", re.I)
 _LEADING_RE = re.compile(rf"^(?:{'|'.join(_LEADING + _ANYWHERE)})(?=$|[\s,;:!?.…\-–—]){_SEP}", re.I)
 _TRAILING_RE = re.compile(rf"{_SEP}\b(?:{'|'.join(_TRAILING + _ANYWHERE)})[\s!.…]*$", re.I)
-_EDGE_PUNCT = re.compile(r"^[\s,;:.!\-–—…]+|[\s,;:\-–—…]+$")
-_SPACES = re.compile(r"\s+")
 _SPACE_PUNCT = re.compile(r"\s+([,;:!?.])")
 
 
@@ -146,9 +144,20 @@ def _inner_mentions(text: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    text = _SPACES.sub(" ", text).strip()
-    text = _SPACE_PUNCT.sub(r"\1", text)
-    return _EDGE_PUNCT.sub("", text).strip()
+    """Runs of white space as one space, none before punctuation, and no spaces, commas,
+    semicolons, colons, dashes or ellipses at either end (nor "." or "!" at the start).
+
+    String methods rather than regular expressions: every request goes through here twice.
+    """
+    text = " ".join(text.split())
+    if " " in text and any(" " + p in text for p in ",;:!?."):
+        text = _SPACE_PUNCT.sub(r"\1", text)
+    return text.lstrip(_LEADING_PUNCT).rstrip(_TRAILING_PUNCT)
+
+
+#: What _tidy strips at the start and at the end (spaces are single by then).
+_LEADING_PUNCT = " ,;:.!-–—…"
+_TRAILING_PUNCT = " ,;:-–—…"
 
 
 _MARKUP = re.compile(r"[<@:*_~`]|[^\x00-\x7f]")
@@ -175,7 +184,8 @@ def normalise(text: str) -> str:
     if "@" in cleaned or "<" in cleaned:
         cleaned = _inner_mentions(cleaned)
     cleaned = _tidy(_ANYWHERE_RE.sub(" ", cleaned))
-    cleaned = re.sub(r"\s*,\s*,", ",", cleaned)
+    if cleaned.count(",") > 1:
+        cleaned = re.sub(r"\s*,\s*,", ",", cleaned)
     return cleaned or _tidy(text)
 
 

@@ -125,14 +125,6 @@ def vectors(texts: Sequence[str]) -> tuple[Matrix, list[str]]:
     return x, list(vocabulary)
 
 
-def _centroids(x: Matrix, labels: npt.NDArray[np.intp], k: int) -> Matrix:
-    sums = np.zeros((k, x.shape[1]), dtype=np.float32)
-    np.add.at(sums, labels, x)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    np.divide(sums, norms, out=sums, where=norms > 0)
-    return sums
-
-
 def cluster(x: Matrix, threshold: float) -> list[list[int]]:
     """Groups of row indices of ``x`` (unit rows) that are the same kind of request.
 
@@ -142,25 +134,27 @@ def cluster(x: Matrix, threshold: float) -> list[list[int]]:
     n = x.shape[0]
     if n == 0:
         return []
-    labels = np.full(n, -1, dtype=np.intp)
     sums = np.zeros((n, x.shape[1]), dtype=np.float32)
     norms = np.ones(n, dtype=np.float32)
     k = 0
-    for i in range(n):
+    for row in x:
         if k:
-            sims = sums[:k] @ x[i] / norms[:k]
-            best = int(np.argmax(sims))
+            sims = sums[:k] @ row
+            sims /= norms[:k]
+            best = int(sims.argmax())
             if sims[best] >= threshold:
-                labels[i] = best
-                sums[best] += x[i]
-                norms[best] = max(float(np.sqrt(sums[best] @ sums[best])), 1e-9)
+                total = sums[best]
+                total += row
+                norms[best] = max(float(np.sqrt(total @ total)), 1e-9)
                 continue
-        labels[i] = k
-        sums[k] = x[i]
-        norms[k] = max(float(np.sqrt(x[i] @ x[i])), 1e-9)
+        sums[k] = row
+        norms[k] = max(float(np.sqrt(row @ row)), 1e-9)
         k += 1
     # Second pass: each row to its most similar final centroid (or alone, below threshold).
-    centres = _centroids(x, labels, k)
+    # The first pass left each group's sum of its rows: normalised, its centroid.
+    centres = sums[:k].copy()
+    lengths = np.linalg.norm(centres, axis=1, keepdims=True)
+    np.divide(centres, lengths, out=centres, where=lengths > 0)
     sims = x @ centres.T
     best = np.argmax(sims, axis=1)
     keep = sims[np.arange(n), best] >= threshold
