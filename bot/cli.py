@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -220,8 +221,12 @@ VERBOSE_HELP = "In the console, show every log line here too (else only warnings
 @click.pass_context
 def run(ctx: click.Context, verbose: bool) -> None:
     """Start Chorus: every adapter whose tokens are configured, else the console."""
+    import faulthandler
+
     from bot import logs
 
+    # `kill -USR1 PID`: every thread's stack on stderr, for a server that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = _settings(ctx)
     level = settings.bot.log_level
     # Where the lines go depends on the adapters chosen: held until then (bot.logs).

@@ -194,10 +194,22 @@ class Served:
             await asyncio.wait_for(self.proc.wait(), timeout_s)
             stopped = True
         except TimeoutError:
+            # Where it is stuck: `chorus run` writes every thread's stack on SIGUSR1.
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(2)
             self.proc.kill()
             stopped = False
         await self._ended()
         return stopped
+
+    def last_words(self, lines: int = 80) -> str:
+        """For a failure message: its last log lines (tracebacks left out) and, if it was
+        asked for them, its threads' stacks."""
+        err = self.err
+        stacks = err[err.find("Thread 0x") :] if "Thread 0x" in err else ""
+        logged = [ln for ln in err[: len(err) - len(stacks)].splitlines() if ln[:2] == "20"]
+        return "\n".join(logged[-lines:]) + ("\n" + stacks if stacks else "")
 
     async def _ended(self) -> None:
         await self.proc.wait()
@@ -244,4 +256,4 @@ async def serving(
         yield served
     finally:
         if not await served.stop():
-            raise AssertionError(f"`chorus run` did not exit on SIGTERM:\n{served.err[-2000:]}")
+            raise AssertionError(f"`chorus run` did not exit on SIGTERM:\n{served.last_words()}")

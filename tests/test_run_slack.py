@@ -7,6 +7,7 @@ SIGTERM shuts it down cleanly with the interaction recorded.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import aiohttp
 import pytest
 
 from tests.cli_run import clean_env, free_port, serving
+from tests.fakes import until
 from tests.servers import slack_fake as sf
 from tests.servers.openai_fake import FakeOpenAI
 
@@ -60,6 +62,12 @@ async def test_chorus_run_serves_slack_when_its_tokens_are_set(tmp_path: Path) -
                 async with http.get(f"{base}/metrics") as counted:
                     text = await counted.text()
                 assert 'chorus_messages_total{outcome="answered",platform="slack"} 1.0' in text
+                # Asked where its threads are (a server that seems stuck), it says and goes on.
+                run.proc.send_signal(signal.SIGUSR1)
+                await until(lambda: "Thread 0x" in run.err, timeout=30)
+                assert 'File "' in run.err[run.err.index("Thread 0x") :]
+                async with http.get(f"{base}/healthz") as alive:
+                    assert alive.status == 200
     assert run.code == 0, run.err
     assert "Traceback" not in run.err
     assert "you>" not in run.out  # the console did not start
