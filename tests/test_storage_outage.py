@@ -142,6 +142,41 @@ async def test_a_server_that_stops_answering_while_a_tenant_scope_is_written_bre
         db.engine.dispose()
 
 
+@pytest.mark.parametrize("ending", ["commit", "rollback"])
+async def test_a_server_that_stops_answering_before_a_commit_breaks_it_off(
+    pg_url: str, proxy: TCPProxy, ending: str
+) -> None:
+    """COMMIT and ROLLBACK are calls on the connection, not statements through a cursor: a
+    server that stops answering after a transaction's last statement must break them off too,
+    not hold the SQL thread (and every answer queued behind it, and shutdown) for ever."""
+    through = make_url(pg_url).set(host="127.0.0.1", port=proxy.port)
+    db = Database(
+        through.render_as_string(hide_password=False),
+        connect_timeout_s=1,
+        statement_timeout_s=1,
+        outage_s=30,
+    )
+
+    def frozen_before_the_end(session: Session) -> None:
+        session.exec(sql_select(1)).one()  # the connection is up, the transaction begun
+        proxy.freeze()
+        if ending == "rollback":
+            raise LookupError("a failure of the caller's own: its transaction rolls back")
+
+    try:
+        with pytest.raises(Exception) as failed:
+            await asyncio.wait_for(db.run(frozen_before_the_end), BOUND_S)
+        assert not isinstance(failed.value, TimeoutError)  # broken off, not waited out
+        # What is raised is the lost connection (after a failure of the caller's own, with
+        # that failure as its context), and the database is out for a while.
+        assert unreachable(failed.value) and db.out
+        if ending == "rollback":
+            assert isinstance(failed.value.__context__, LookupError)
+    finally:
+        proxy.heal()
+        db.engine.dispose()
+
+
 #: A transaction PostgreSQL rolls back as it does a deadlock's loser (SQLSTATE 40P01).
 _COLLIDE = text(
     "DO $$ BEGIN RAISE EXCEPTION 'collided' USING ERRCODE = 'deadlock_detected'; END $$"

@@ -51,18 +51,24 @@ class Watchdog:
         event.listen(engine, "after_cursor_execute", self._ended)
         event.listen(engine, "handle_error", self._failed)
         event.listen(engine, "connect", self._adopt)
-        # The pool's liveness ping (pool_pre_ping) runs outside the cursor events: time it too.
+        # The pool's liveness ping (pool_pre_ping), COMMIT and ROLLBACK (also the pool's reset
+        # of a connection it takes back) are DB-API calls outside the cursor events: a server
+        # that stops answering between a statement and its commit held a thread for ever.
         dialect = engine.dialect
-        ping = dialect.do_ping
+        for name in ("do_ping", "do_commit", "do_rollback"):
+            setattr(dialect, name, self._timed_call(getattr(dialect, name)))
 
-        def timed_ping(dbapi_connection: Any) -> bool:
+    def _timed_call(self, call: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``call(dbapi_connection)``, timed as a statement is."""
+
+        def timed(dbapi_connection: Any) -> Any:
             self.begin(dbapi_connection)
             try:
-                return bool(ping(dbapi_connection))
+                return call(dbapi_connection)
             finally:
                 self.end(dbapi_connection)
 
-        dialect.do_ping = timed_ping  # type: ignore[method-assign]
+        return timed
 
     def begin(self, dbapi: Any) -> None:
         """A call on ``dbapi`` (a DB-API connection) starts."""
