@@ -10,7 +10,9 @@ metadata filters were measured at 20–100 ms at 100k vectors, lookups by id at 
 
 The index holds ids and vectors only: no document, no metadata. The text of a memory lives in
 SQL, the record; Chroma keeps what it is given in its own log (``chroma.sqlite3``) and full-text
-index beyond a delete, so text given to it would outlive "forget me".
+index beyond a delete, so text given to it would outlive "forget me"; and its HNSW files are
+written from memory that ``malloc`` fills first (:mod:`bot.heap`), so they hold no leftover of
+the process's heap either.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from bot.heap import fill_new_allocations
 
 __all__ = ["VectorIndex", "COLLECTION"]
 
@@ -42,6 +46,9 @@ def _client(data_dir: Path, url: str | None) -> Any:
             settings=settings,
         )
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Its index files are written from buffers it got from malloc, unused parts included:
+    # none may hold what the process had freed (people's words; bot.heap).
+    fill_new_allocations()
     return chromadb.PersistentClient(path=str(data_dir), settings=settings)
 
 
