@@ -112,13 +112,9 @@ async def test_a_refused_database_gets_people_answers_that_say_so(
     assert await _answer(app, "after", transport) == "echo: after"
 
 
-async def test_a_server_that_stops_answering_while_a_tenant_scope_is_written_breaks_it_off(
-    pg_url: str, proxy: TCPProxy
-) -> None:
-    """The tenant scope goes to the server with a raw cursor (``set_config`` as a transaction
-    begins or changes scope), outside the statements' timing: a server that stops answering
-    just then must break that call off too, not hold the SQL thread (and every answer, and
-    shutdown) for ever."""
+@pytest.fixture
+def proxied_db(pg_url: str, proxy: TCPProxy) -> Iterator[Database]:
+    """A database reached through ``proxy``, quick to notice it stopped answering."""
     through = make_url(pg_url).set(host="127.0.0.1", port=proxy.port)
     db = Database(
         through.render_as_string(hide_password=False),
@@ -126,6 +122,19 @@ async def test_a_server_that_stops_answering_while_a_tenant_scope_is_written_bre
         statement_timeout_s=1,
         outage_s=30,
     )
+    yield db
+    proxy.heal()
+    db.engine.dispose()
+
+
+async def test_a_server_that_stops_answering_while_a_tenant_scope_is_written_breaks_it_off(
+    proxied_db: Database, proxy: TCPProxy
+) -> None:
+    """The tenant scope goes to the server with a raw cursor (``set_config`` as a transaction
+    begins or changes scope), outside the statements' timing: a server that stops answering
+    just then must break that call off too, not hold the SQL thread (and every answer, and
+    shutdown) for ever."""
+    db = proxied_db
 
     def rescoped_after_a_freeze(session: Session) -> None:
         session.exec(sql_select(1)).one()  # the connection is up, the transaction begun
@@ -139,23 +148,16 @@ async def test_a_server_that_stops_answering_while_a_tenant_scope_is_written_bre
         assert unreachable(failed.value) and db.out
     finally:
         proxy.heal()
-        db.engine.dispose()
 
 
 @pytest.mark.parametrize("ending", ["commit", "rollback"])
 async def test_a_server_that_stops_answering_before_a_commit_breaks_it_off(
-    pg_url: str, proxy: TCPProxy, ending: str
+    proxied_db: Database, proxy: TCPProxy, ending: str
 ) -> None:
     """COMMIT and ROLLBACK are calls on the connection, not statements through a cursor: a
     server that stops answering after a transaction's last statement must break them off too,
     not hold the SQL thread (and every answer queued behind it, and shutdown) for ever."""
-    through = make_url(pg_url).set(host="127.0.0.1", port=proxy.port)
-    db = Database(
-        through.render_as_string(hide_password=False),
-        connect_timeout_s=1,
-        statement_timeout_s=1,
-        outage_s=30,
-    )
+    db = proxied_db
 
     def frozen_before_the_end(session: Session) -> None:
         session.exec(sql_select(1)).one()  # the connection is up, the transaction begun
@@ -174,7 +176,6 @@ async def test_a_server_that_stops_answering_before_a_commit_breaks_it_off(
             assert isinstance(failed.value.__context__, LookupError)
     finally:
         proxy.heal()
-        db.engine.dispose()
 
 
 #: A transaction PostgreSQL rolls back as it does a deadlock's loser (SQLSTATE 40P01).
