@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.context import ChatMessage, approx_tokens
+from bot.cores import usable_cores
 from bot.errors import ModelNotFound, ProviderError
 from bot.llm.base import Completion
 from bot.llm.describe import DEMO_NOTICE
@@ -57,11 +57,7 @@ def default_threads() -> int:
     """llama.cpp's threads when ``llm.local.n_threads`` is not set: half the cores this
     process may run on (at least one), leaving the rest to the event loop, the embedder and
     whatever else shares the machine."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(cores // 2, 1)
+    return max(usable_cores() // 2, 1)
 
 
 def _load(

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import numpy as np
 from sqlalchemy import case
 from sqlmodel import col, func, select
 
@@ -35,6 +33,7 @@ from bot.memory.store import (
     QueryVector,
     Scope,
     count_memories,
+    row_of,
 )
 from bot.settings import MemorySettings
 from bot.storage.db import Database
@@ -62,11 +61,6 @@ class Recall:
     @property
     def ids(self) -> list[str]:
         return [str(h.memory.id) for h in self.memories + self.corrections]
-
-
-def _row(vectors: Future[np.ndarray], n: int) -> np.ndarray:
-    """Row ``n`` of a batch of embeddings, once computed."""
-    return np.asarray(vectors.result()[n])
 
 
 class MemoryService:
@@ -199,8 +193,7 @@ class MemoryService:
             out: list[Recall | Failed] = []
             for n, (scope, text, context) in enumerate(asked):
                 try:
-                    vector = functools.partial(_row, pending, n)
-                    out.append(context.run(self._search, scope, text, vector))
+                    out.append(context.run(self._search, scope, text, row_of(pending, n)))
                 except Exception as e:
                     out.append(Failed(e))
             return out

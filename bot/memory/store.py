@@ -57,6 +57,7 @@ __all__ = [
     "NewMemory",
     "QueryVector",
     "Scope",
+    "row_of",
     "count_memories",
     "tokens",
 ]
@@ -333,6 +334,12 @@ class _NewRow:
 
 #: A query's embedding, or a function that waits for it (:meth:`MemoryStore.embed_soon`).
 QueryVector = np.ndarray | Callable[[], np.ndarray]
+
+
+def row_of(pending: Future[np.ndarray], n: int) -> Callable[[], np.ndarray]:
+    """A :data:`QueryVector` that waits for row ``n`` of a batch being embedded."""
+    return lambda: np.asarray(pending.result()[n])
+
 
 _embedding_pool: ThreadPoolExecutor | None = None
 _embedding_pool_lock = threading.Lock()
@@ -839,11 +846,7 @@ class MemoryStore:
         # the full-text candidates are read here (the model and SQLite both let go of the GIL):
         # a search waits for the longer of the two, not for both.
         if vector is None:
-            pending = self.embed_soon([asked if KEEP_NAMES else _without_names(asked)])
-
-            def vector() -> np.ndarray:
-                return np.asarray(pending.result()[0])
-
+            vector = row_of(self.embed_soon([asked if KEEP_NAMES else _without_names(asked)]), 0)
         with self._reading(session) as session:
             if when is not None:
                 said = func.coalesce(col(Memory.said_at), col(Memory.created_at))
