@@ -342,7 +342,13 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 
 def main() -> None:
     """The ``chorus`` command: every failure is one ``chorus: error:`` line and status 1; a
-    wrong command line is click's usage message and status 2."""
+    wrong command line is click's usage message and status 2.
+
+    It first starts itself again with glibc's per-thread malloc cache off, so that no block
+    the index files are written from holds leftover words (:mod:`bot.heap`)."""
+    from bot.heap import restart_without_thread_cache
+
+    restart_without_thread_cache()
     try:
         cli.main(obj={}, standalone_mode=False)
     except click.UsageError as e:
