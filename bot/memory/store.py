@@ -482,6 +482,83 @@ class _Space:
         return ranked[: lexical.DEPTH]
 
 
+class _Fusion:
+    """A search's ranking in two steps: each row's lexical, recency and importance terms and
+    its substance first (:meth:`MemoryStore._fusion`), then :meth:`rank` with the semantic
+    list. The sums are taken in the same order as in one step, so the keys are the same to
+    the last bit."""
+
+    def __init__(
+        self,
+        rows: dict[uuid.UUID, Any],
+        lexical_hits: list[tuple[uuid.UUID, float]],
+        hops: list[list[tuple[uuid.UUID, float]]],
+        weights: RetrievalWeights,
+        half_life_days: float,
+    ) -> None:
+        self.weights = weights
+        self.total = (
+            weights.semantic + weights.lexical + weights.recency + weights.importance
+        ) or 1.0
+        #: Per row: (row, lexical term, recency term, importance term, substance, signals
+        #: without the semantic one).
+        self.parts: list[tuple[Any, float, float, float, float, dict[str, float]]] = []
+        if not rows:
+            return
+        lex_rank = _ranks(lexical_hits)
+        best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
+        lex_score = {i: s / best_lex for i, s in lexical_hits}
+        hop_ranks = [_ranks(hop) for hop in hops]
+        said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
+        newest = max(said.values())
+        span_days = (newest - min(said.values())).total_seconds() / 86400
+        half_life = min(half_life_days, max(1.0, span_days / 4))
+        for memory_id, row in rows.items():
+            age_days = (newest - said[memory_id]).total_seconds() / 86400
+            recency = 0.5 ** (age_days / half_life)
+            importance = rated_importance(row.importance, row.votes)
+            lexical_part = _rrf(lex_rank.get(memory_id)) + HOP_WEIGHT * sum(
+                _rrf(ranks.get(memory_id)) for ranks in hop_ranks
+            )
+            signals = {
+                "lexical": lex_score.get(memory_id, 0.0),
+                "recency": recency,
+                "importance": importance,
+            }
+            self.parts.append(
+                (
+                    row,
+                    weights.lexical * lexical_part,
+                    weights.recency * recency,
+                    weights.importance * importance,
+                    _substance(row.text, row.kind),
+                    signals,
+                )
+            )
+
+    def rank(
+        self, semantic: list[tuple[uuid.UUID, float]]
+    ) -> list[tuple[float, Any, dict[str, float]]]:
+        """Every row as ``(key, row, signals)``, best first."""
+        sem_rank = _ranks(semantic)
+        sem_score = dict(semantic)
+        w_semantic, total = self.weights.semantic, self.total
+        out: list[tuple[float, Any, dict[str, float]]] = []
+        for row, by_words, recency, importance, substance, rest in self.parts:
+            key = (
+                w_semantic * _rrf(sem_rank.get(row.id)) + by_words + recency + importance
+            ) / total
+            signals = {"semantic": max(0.0, sem_score.get(row.id, 0.0)), **rest}
+            out.append((key * substance, row, signals))
+        out.sort(key=lambda item: item[0], reverse=True)
+        return out
+
+
+def _rrf(rank: int | None) -> float:
+    """A list's reciprocal-rank term: 1 at its top, 0 when not in it."""
+    return 0.0 if rank is None else (RRF_K + 1) / (RRF_K + 1 + rank)
+
+
 class MemoryStore:
     def __init__(
         self,
@@ -878,16 +955,24 @@ class MemoryStore:
                             session, scoped, part_terms, where, lexical.DEPTH // 2, among=among
                         )
                     )
+            fusion: _Fusion | None = None
+            if space.rows is not None and len(space.rows) <= lexical.DEPTH:
+                # Every row of the scope is a semantic candidate (the nearest DEPTH of at most
+                # DEPTH): what does not need the question's vector is scored while the
+                # embedding thread may still be at work. In id order, as a read by id returns
+                # them on SQLite: equal fusion keys (no signal at all) keep the order they had.
+                rows = {i: space.rows[i] for i in sorted(space.rows)}
+                fusion = self._fusion(rows, lexical_hits, hops, weights)
             semantic = space.nearest(vector() if callable(vector) else vector)
-            ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
-            ids |= {i for hop in hops for i, _ in hop}
-            if space.rows is not None:
-                # In id order, as a read by id returns them on SQLite: equal fusion keys
-                # (no signal at all) keep the order they had.
-                rows = {i: space.rows[i] for i in sorted(ids)}
-            else:
-                rows = self._rows(session, ids)
-            ranked = self._fuse(rows, semantic, lexical_hits, hops, weights)
+            if fusion is None:
+                ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
+                ids |= {i for hop in hops for i, _ in hop}
+                if space.rows is not None:
+                    rows = {i: space.rows[i] for i in sorted(ids)}
+                else:
+                    rows = self._rows(session, ids)
+                fusion = self._fusion(rows, lexical_hits, hops, weights)
+            ranked = fusion.rank(semantic)
             chosen: list[tuple[uuid.UUID, float, dict[str, float]]] = []
             for _, row, signals in ranked:
                 score = self._score(signals, weights)
@@ -1037,56 +1122,18 @@ class MemoryStore:
 
     # -- ranking --------------------------------------------------------------------------------
 
-    def _fuse(
+    def _fusion(
         self,
         rows: dict[uuid.UUID, Any],
-        semantic: list[tuple[uuid.UUID, float]],
         lexical_hits: list[tuple[uuid.UUID, float]],
         hops: list[list[tuple[uuid.UUID, float]]],
         weights: RetrievalWeights,
-    ) -> list[tuple[float, Any, dict[str, float]]]:
+    ) -> _Fusion:
         """Weighted reciprocal rank fusion of the candidate lists (``hops``: the lexical
         lists of a question's parts, each at :data:`HOP_WEIGHT` of the lexical weight), plus
-        recency and importance; best first as ``(key, row, signals)``."""
-        if not rows:
-            return []
-        sem_rank = _ranks(semantic)
-        sem_score = dict(semantic)
-        lex_rank = _ranks(lexical_hits)
-        best_lex = max((s for _, s in lexical_hits), default=0.0) or 1.0
-        lex_score = {i: s / best_lex for i, s in lexical_hits}
-        hop_ranks = [_ranks(hop) for hop in hops]
-        said = {i: _aware(r.said_at or r.created_at) for i, r in rows.items()}
-        newest = max(said.values())
-        span_days = (newest - min(said.values())).total_seconds() / 86400
-        half_life = min(self.half_life_days, max(1.0, span_days / 4))
-        total = (weights.semantic + weights.lexical + weights.recency + weights.importance) or 1.0
-
-        def rrf(rank: int | None) -> float:
-            return 0.0 if rank is None else (RRF_K + 1) / (RRF_K + 1 + rank)
-
-        out: list[tuple[float, Any, dict[str, float]]] = []
-        for memory_id, row in rows.items():
-            age_days = (newest - said[memory_id]).total_seconds() / 86400
-            recency = 0.5 ** (age_days / half_life)
-            signals = {
-                "semantic": max(0.0, sem_score.get(memory_id, 0.0)),
-                "lexical": lex_score.get(memory_id, 0.0),
-                "recency": recency,
-                "importance": rated_importance(row.importance, row.votes),
-            }
-            lexical_part = rrf(lex_rank.get(memory_id)) + HOP_WEIGHT * sum(
-                rrf(ranks.get(memory_id)) for ranks in hop_ranks
-            )
-            key = (
-                weights.semantic * rrf(sem_rank.get(memory_id))
-                + weights.lexical * lexical_part
-                + weights.recency * recency
-                + weights.importance * signals["importance"]
-            ) / total
-            out.append((key * _substance(row.text, row.kind), row, signals))
-        out.sort(key=lambda item: item[0], reverse=True)
-        return out
+        recency and importance, over ``rows``: everything but the semantic list, which
+        :meth:`_Fusion.rank` takes when the question's vector has come."""
+        return _Fusion(rows, lexical_hits, hops, weights, self.half_life_days)
 
     @staticmethod
     def _score(signals: dict[str, float], weights: RetrievalWeights) -> float:

