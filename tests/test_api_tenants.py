@@ -132,7 +132,7 @@ async def test_chorus_run_serves_the_api_beside_the_platforms(
     from bot.settings import Secrets
 
     classes = {"console": ConsoleAdapter, "slack": SlackAdapter, "api": ApiAdapter}
-    monkeypatch.setattr(bot.app, "adapter_classes", lambda: classes)
+    monkeypatch.setattr(bot.app, "adapter_classes", lambda **_: classes)
     app = site.app
     assert [a.platform for a in _platform_adapters(app)] == ["console", "api"]
     app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"})
