@@ -66,15 +66,25 @@ ADAPTER_GROUP = "chorus.adapters"
 SERVER_GROUP = "chorus.servers"
 
 
-def adapter_classes(*names: str) -> dict[str, Any]:
+def adapter_classes(*names: str, configured_for: Chorus | None = None) -> dict[str, Any]:
     """Adapter classes registered under the ``chorus.adapters`` entry-point group; only those
     called ``names``, if given (loading one imports its platform SDK: ``chorus chat`` needs
-    only the console's)."""
+    only the console's).
+
+    With ``configured_for``, an adapter whose entry point's module has a module-level
+    ``configured(app)`` that says no is left out without loading its class: the module answers
+    from the settings and secrets, and the class (with the SDK) is imported only for a
+    platform ``chorus run`` serves (``adapters.slack``, ``adapters.discord``). An adapter
+    without one is loaded, and its class's :meth:`configured` decides, as before."""
     found: dict[str, Any] = {}
     for ep in importlib.metadata.entry_points(group=ADAPTER_GROUP):
         if names and ep.name not in names:
             continue
         try:
+            if configured_for is not None:
+                configured = getattr(importlib.import_module(ep.module), "configured", None)
+                if callable(configured) and not configured(configured_for):
+                    continue
             found[ep.name] = ep.load()
         except Exception:
             log.exception("adapter %s failed to load", ep.name)

@@ -196,7 +196,7 @@ async def _web_server(app: Any, adapters: list[Any]) -> Any:
 def _platform_adapters(app: Any) -> list[Any]:
     from bot.app import adapter_classes
 
-    classes = adapter_classes()
+    classes = adapter_classes(configured_for=app)  # no SDK of a platform not served
     beside = {name for name, cls in classes.items() if getattr(cls, "beside", False)}
     chosen = [
         cls(app)

@@ -119,6 +119,30 @@ async def test_the_admin_page_logs_in_with_an_admin_key_only(site: ApiSite) -> N
     assert home.url.path == "/admin/" and "Plugins in the whole workspace" in home.text
 
 
+async def test_the_api_app_is_made_on_its_first_request_and_kept(site: ApiSite) -> None:
+    """The HTTP server mounts the API without making it (FastAPI and the API's modules are
+    imported when someone calls it, not at every ``chorus run``); the first request makes it,
+    and later ones are served by the same app."""
+    from fastapi import FastAPI
+    from starlette.routing import Mount
+
+    from adapters.api import API_PATH, ApiAdapter, MadeOnFirstRequest
+
+    [mount] = ApiAdapter(site.app).routes()
+    assert isinstance(mount, Mount) and mount.path == API_PATH
+    assert isinstance(mount.app, MadeOnFirstRequest) and mount.app.made is None
+
+    [served] = [r for r in site.web.starlette.routes if getattr(r, "path", None) == API_PATH]
+    assert isinstance(served, Mount) and isinstance(served.app, MadeOnFirstRequest)
+    assert served.app.made is None  # the site's messages came through the chat, not the API
+    first = await site.client.get(f"{API}/openapi.json")
+    assert first.status_code == 200 and first.json()["servers"] == [{"url": API_PATH}]
+    made = served.app.made
+    assert isinstance(made, FastAPI)
+    assert (await site.client.get(f"{API}/openapi.json")).status_code == 200
+    assert served.app.made is made
+
+
 async def test_chorus_run_serves_the_api_beside_the_platforms(
     site: ApiSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,7 +156,7 @@ async def test_chorus_run_serves_the_api_beside_the_platforms(
     from bot.settings import Secrets
 
     classes = {"console": ConsoleAdapter, "slack": SlackAdapter, "api": ApiAdapter}
-    monkeypatch.setattr(bot.app, "adapter_classes", lambda: classes)
+    monkeypatch.setattr(bot.app, "adapter_classes", lambda **_: classes)
     app = site.app
     assert [a.platform for a in _platform_adapters(app)] == ["console", "api"]
     app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"})

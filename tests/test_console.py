@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from adapters.console import CONSOLE_HELP, PROMPT, ConsoleAdapter
@@ -13,10 +18,13 @@ from adapters.web.server import WebServer
 from bot import messages
 from bot.app import Chorus, adapter_classes
 from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
+from bot.settings import Secrets
 from bot.storage.models import Feedback, Interaction
 from tests.conftest import make_settings
 from tests.fakes import FakeLLM, StreamingLLM
 from tests.plugin_helpers import app_with
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def _session(
@@ -38,6 +46,56 @@ def test_chat_loads_only_the_console_adapter_entry_point() -> None:
     assert every["console"] is ConsoleAdapter
     assert {"slack", "discord", "api"} <= set(every)
     assert adapter_classes("nothing such") == {}
+
+
+async def test_run_loads_no_adapter_of_a_platform_that_is_not_configured(app: Chorus) -> None:
+    """``chorus run`` asks for the adapters configured for its app: the Slack and Discord
+    packages say from the secrets whether they are, so a platform not served is not loaded;
+    the console and the HTTP API (which say nothing) always are."""
+    assert set(adapter_classes(configured_for=app)) == {"console", "api"}
+    app.secrets = Secrets.model_validate({"discord_token": "d"})
+    assert set(adapter_classes(configured_for=app)) == {"console", "api", "discord"}
+    app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1", "slack_app_token": "x"})
+    assert set(adapter_classes(configured_for=app)) == {"console", "api", "slack"}
+    app.secrets = Secrets.model_validate({"slack_bot_token": "xoxb-1"})  # no app token, no secret
+    assert set(adapter_classes(configured_for=app)) == {"console", "api"}
+
+
+def test_the_platform_packages_answer_without_their_sdks() -> None:
+    """What lets ``chorus run`` leave a platform's SDK unloaded: importing ``adapters.slack``
+    and ``adapters.discord`` and asking them imports neither SDK (nor their adapters), in a
+    fresh interpreter; the adapter classes are still there, with them, on first use."""
+    probe = (
+        "import json, sys, types\n"
+        "import adapters.discord, adapters.slack\n"
+        "from bot.settings import Secrets\n"
+        "app = types.SimpleNamespace(secrets=Secrets())\n"
+        "asked = [adapters.slack.configured(app), adapters.discord.configured(app)]\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('slack_bolt', 'slack_sdk', 'discord') or m.endswith('.adapter'))\n"
+        "print(json.dumps([asked, loaded]))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[False, False], []]
+
+    import adapters.discord
+    import adapters.slack
+    from adapters.discord.adapter import DiscordAdapter
+    from adapters.discord.commands import COMMAND_NAME
+    from adapters.slack.adapter import SlackAdapter
+
+    assert adapters.slack.SlackAdapter is SlackAdapter
+    assert adapters.discord.DiscordAdapter is DiscordAdapter
+    assert adapters.discord.COMMAND_NAME == COMMAND_NAME == "chorus"
+    with pytest.raises(AttributeError):
+        _ = adapters.slack.NoSuchThing
 
 
 async def test_piped_input_prints_one_reply_per_line(app: Chorus, llm: FakeLLM) -> None:

@@ -13,18 +13,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.base import Adapter
 from bot.app import Chorus
 from bot.events import DeliveryError, Message, Outgoing
 from bot.inbox import Pending
 
-__all__ = ["ApiAdapter"]
+__all__ = ["API_PATH", "ApiAdapter", "JOURNAL"]
 
 log = logging.getLogger(__name__)
+
+#: Where the HTTP server serves the API.
+API_PATH = "/api/v1"
+#: The inbound journal's name for the API's messages (keyed by workspace and idempotency key).
+JOURNAL = "api"
+
+
+class MadeOnFirstRequest:
+    """An ASGI app made by ``make`` when its first request comes (each later one goes to the
+    same app). The API's FastAPI app and its modules cost ~0.3 s of CPU to import: a ``chorus
+    run`` pays it when someone calls the API, not at every start."""
+
+    def __init__(self, make: Callable[[], ASGIApp]) -> None:
+        self._make = make
+        self.made: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.made is None:
+            self.made = self._make()  # no await before this: one app, whatever comes at once
+        await self.made(scope, receive, send)
 
 
 class ApiAdapter(Adapter):
@@ -40,19 +62,20 @@ class ApiAdapter(Adapter):
         return True  # nothing to configure: without a key (chorus api-key) nothing answers
 
     def routes(self) -> list[Any]:
-        from adapters.api.app import API_PATH, api_app
-
-        api = api_app(self.app)
-        api.state.closing = self._closed  # new messages are refused once it is set
-        mount = Mount(API_PATH, app=api)
+        mount = Mount(API_PATH, app=MadeOnFirstRequest(self._api))
         # Every path under the prefix is the API's (its 404 is a problem document), even one
         # with a line break in it, which ``.`` would not match.
         mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
         return [mount]
 
-    async def start(self) -> None:
-        from adapters.api.conversations import JOURNAL
+    def _api(self) -> ASGIApp:
+        from adapters.api.app import api_app
 
+        api = api_app(self.app)
+        api.state.closing = self._closed  # new messages are refused once it is set
+        return api
+
+    async def start(self) -> None:
         self.app.inbox.on_recover(JOURNAL, self._recover)
         await self._closed.wait()  # requests are served by the HTTP server
 
@@ -72,7 +95,5 @@ class ApiAdapter(Adapter):
         raise DeliveryError("answers over HTTP go into the response of their request")
 
     async def aclose(self) -> None:
-        from adapters.api.conversations import JOURNAL
-
         self.app.inbox.forget_platform(JOURNAL)
         self._closed.set()

@@ -13,15 +13,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from adapters.api import conversations, operators, people, personalities, problems
+from adapters.api import API_PATH, conversations, operators, people, personalities, problems
 from adapters.api.schemas import Problem
 from adapters.api.workspace import Workspaces
 from bot.app import Chorus
 
 __all__ = ["API_PATH", "DESCRIPTION", "api_app", "openapi_document"]
 
-#: Where the HTTP server serves the API.
-API_PATH = "/api/v1"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Talk to Chorus and look after what it keeps, from any front end: personalities, "

@@ -31,6 +31,7 @@ from fastapi.encoders import jsonable_encoder
 from sqlmodel import Session, col, select
 from starlette.responses import Response, StreamingResponse
 
+from adapters.api import JOURNAL
 from adapters.api.auth import reader, writer
 from adapters.api.problems import ApiProblem, problem_response, responses
 from adapters.api.schemas import (
@@ -57,8 +58,6 @@ router = APIRouter(tags=["conversations"])
 
 #: What a stream's clients are told to wait before reconnecting, in milliseconds.
 _RETRY_MS = 3000
-#: The inbound journal's name for the API's messages (keyed by workspace and idempotency key).
-JOURNAL = "api"
 #: What a retry of a message still being answered is told to wait, in seconds.
 _IN_PROGRESS_RETRY_S = 1
 

@@ -22,6 +22,7 @@ import aiohttp
 import discord
 
 from adapters.base import Adapter
+from adapters.discord import configured
 from adapters.discord import messages as discord_messages
 from adapters.discord.check import check_discord
 from adapters.discord.client import ChorusClient, use_endpoints
@@ -88,7 +89,7 @@ class DiscordAdapter(Adapter):
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:
-        return app.secrets.discord_token is not None
+        return configured(app)
 
     @property
     def bot_id(self) -> int:

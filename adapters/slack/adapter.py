@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute
 from adapters.base import Adapter
 from adapters.handling import Handling, handling
 from adapters.handling import current as current_handling
+from adapters.slack import configured
 from adapters.slack.assistant import AssistantSurface, ignore_assistant_events
 from adapters.slack.check import check_slack
 from adapters.slack.convert import (
@@ -205,10 +206,7 @@ class SlackAdapter(Adapter):
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:
-        s = app.secrets
-        return s.slack_bot_token is not None and (
-            s.slack_app_token is not None or s.slack_signing_secret is not None
-        )
+        return configured(app)
 
     # -- Bolt listeners -----------------------------------------------------------------------
 

@@ -31,12 +31,11 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.builtin_tools.sql_postgres import PostgresReadOnly
 from bot.builtin_tools.sql_result import (
     DEFAULT_MAX_BYTES,
     OutputFormat,
@@ -46,6 +45,11 @@ from bot.builtin_tools.sql_result import (
 )
 from bot.builtin_tools.sql_sqlite import SQLiteReadOnly
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    # psycopg is imported with the first PostgreSQL analytics database (open_readonly), not
+    # by every process that declares the tools: ~0.1 s of each start.
+    from bot.builtin_tools.sql_postgres import PostgresReadOnly
 
 __all__ = [
     "AnalyticsSQL",
@@ -149,10 +153,20 @@ def open_readonly(
         if password:
             parsed = parsed.set(password=password)
         plain = parsed.set(drivername="postgresql")
+        from bot.builtin_tools.sql_postgres import PostgresReadOnly
+
         return PostgresReadOnly(plain.render_as_string(hide_password=False))
     raise ConfigError(
         f"plugins.data_analyst.database_url: {backend} is not supported (use sqlite or postgresql)"
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresReadOnly":
+        from bot.builtin_tools.sql_postgres import PostgresReadOnly
+
+        return PostgresReadOnly
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AnalyticsSQL:
