@@ -518,3 +518,16 @@ def test_a_monthly_habit_keeps_close_to_its_time() -> None:
         for r, m in zip(asks, (-70, 0, 75), strict=True)
     ]
     assert run(loose) == []
+
+
+def test_a_request_sharing_a_word_does_not_keep_a_stopped_habit_offered() -> None:
+    """A weekly habit last asked five weeks ago, then another request sharing one of its
+    words in its slot: it joins the habit (it is asked at the habit's time) but is not the
+    habit asked again, so the habit is over. The habit itself asked there goes on."""
+    then = mondays(6, before=NOW.date() - timedelta(weeks=5))
+    habit_asks = habit(("weekly metrics summary",), zone="UTC", days=then, hh=9, mm=0)
+    other = habit(("review the metrics definitions doc",), zone="UTC", days=mondays(1), hh=9, mm=0)
+    assert run(habit_asks + other) == []
+    again = habit(("weekly metrics summary",), zone="UTC", days=mondays(1), hh=9, mm=0)
+    [found] = run(habit_asks + again)
+    assert found.cadence == "weekly"

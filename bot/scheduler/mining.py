@@ -262,23 +262,32 @@ def _over(cadence: str, last: _Seen, now: datetime) -> bool:
     return timedelta(days=(today - last.day).days) > stale_after(cadence)
 
 
-def _last_regular(f: _Found) -> _Seen:
-    """The habit's last ask, unless a daily habit's last ask came alone after it was over (a
-    gap of more than :func:`stale_after`): one ask in its slot weeks after it stopped (an
-    unrelated request sharing a word) does not bring back a habit of five asks a week; two
+def _last_regular(f: _Found, x: Matrix, options: _Options) -> _Seen:
+    """The habit's last typical ask, unless a daily habit's last ask came alone after it was
+    over (a gap of more than :func:`stale_after`): one ask in its slot weeks after it stopped
+    (an unrelated request sharing a word) does not bring back a habit of five asks a week; two
     do. Then its last ask before that gap. (A weekly habit's one ask after three weeks away
-    is its next ask: it stays.)"""
+    is its next ask: it stays.)
+
+    Typical: alike in words to the habit (the similarity, to its centre), when most of its
+    asks are. A request that joined a habit of alike asks by a lesser likeness (a shared word,
+    in the habit's slot) is evidence of the habit's time, not that it goes on: such asks alone
+    after a habit's last typical ask do not keep a stopped habit offered."""
+    members = f.members
+    typical = [s for s in members if float(x[s.index] @ f.centre) >= options.similarity]
+    if len(typical) * 2 > len(members):
+        members = typical
     if f.cadence != "daily":
-        return f.members[-1]
+        return members[-1]
     gap = stale_after(f.cadence)
-    days = sorted({s.day for s in f.members})
+    days = sorted({s.day for s in members})
     for i in range(len(days) - 1, 0, -1):
         before, after = days[i - 1], days[i]
         if timedelta(days=(after - before).days) > gap:
             if after != days[-1]:
                 break  # two asks or more since: it is back
-            return max((s for s in f.members if s.day == before), key=lambda s: s.request.at)
-    return f.members[-1]
+            return max((s for s in members if s.day == before), key=lambda s: s.request.at)
+    return members[-1]
 
 
 def nth_weekday(day: date) -> int:
@@ -700,7 +709,7 @@ def _prepare(history: list[Request], zone_name: str, now: datetime, options: _Op
             continue
         # A habit that stopped keeps its requests: they are not left for other habits.
         taken.update(s.index for s in f.members)
-        if not _over(f.cadence, _last_regular(f), now):
+        if not _over(f.cadence, _last_regular(f, x, options), now):
             candidates.append(f)
     # What the words left: asked in one slot on different days, alike by meaning.
     windows = _meaning_windows([s for s in seen if s.index not in taken], now, options)
@@ -1173,7 +1182,9 @@ def _settle(
         found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
     else:
         found = _weekday_cadence(slot, members, centre, options)
-    if found is None or (not keep_stale and _over(found.cadence, _last_regular(found), now)):
+    if found is None or (
+        not keep_stale and _over(found.cadence, _last_regular(found, x, options), now)
+    ):
         return None
     return found
 
