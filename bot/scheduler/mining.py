@@ -18,8 +18,9 @@ words, and by meaning where the times agree) asked at a similar time
 
 Only requests of the last ``window_days`` count. A habit not seen for 2.5 of its periods,
 and at least three weeks (:func:`stale_after`), is over; its requests stay with it; one ask
-after a daily habit was over does not bring it back (:func:`_last_regular`). Daily habits
-are looked for first and take their occurrences.
+after a daily habit was over does not bring it back, nor do requests sharing a word that
+joined a habit in its slot (:func:`_last_regular`). Daily habits are looked for first and
+take their occurrences.
 
 One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
 inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
