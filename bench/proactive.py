@@ -49,6 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.proactive_data import World, family_of, make_world
+from bench.proactive_data import _at as ask_time  # when the generator made an ask
 from bench.proactive_tick import tick_figures
 from bot.scheduler.mining import MinedPattern, Request, mine, stale_after
 from bot.scheduler.normalise import clutter
@@ -129,9 +130,12 @@ def expected(world: World, cfg: ProactiveSettings) -> list[Truth]:
     one no longer ago than the habit's cadence allows (``stale_after``)."""
     truths = []
     for i, person in enumerate(world.people):
-        today = world.now.astimezone(ZoneInfo(person.zone)).date()
+        zone = ZoneInfo(person.zone)
+        today = world.now.astimezone(zone).date()
         for h, habit in enumerate(person.habits):
-            seen = [(d, m) for d, m in person.on_time[h] if d < today]
+            # Asked before now, as the requests mined are (earlier today included: "now" is
+            # midday on Monday east of UTC, and a Monday morning's ask is in the history).
+            seen = [(d, m) for d, m in person.on_time[h] if ask_time(d, m, zone) <= world.now]
             weeks = {d.isocalendar()[:2] for d, _ in seen}
             recent = bool(seen) and timedelta(days=(today - seen[-1][0]).days) <= stale_after(
                 habit.cadence

@@ -455,3 +455,79 @@ def test_a_request_sharing_a_word_is_not_taken_for_the_habit_by_meaning() -> Non
     [found] = run(asks + beside, embed=embed)
     assert found.support == 5
     assert found.request in churn + customers
+
+
+# -- issue 23, fourth pass: the calendar vouches for one ask; chance slots ----------------------
+
+
+def test_a_phrasing_no_more_alike_than_chance_joins_by_the_calendar() -> None:
+    """Three asks alike by meaning on three Mondays in a row, and a fourth phrasing the
+    embedder finds no more alike than unrelated requests, alone in the slot on the Monday
+    that completes the run: one habit of four asks."""
+    alike = ("weekly metrics summary", "this week's KPIs", "numbers for the week")
+    far = "how did our key indicators move"
+    embed = common_direction_embedder([normalise(a) for a in alike])
+    days = mondays(4)
+    asks = habit((*alike, far), zone="UTC", days=days, hh=9, mm=0)
+    [found] = run(asks, embed=embed)
+    assert found.support == 4 and found.cadence == "weekly"
+    # With another request in the slot that week, which of the two is the habit's is not
+    # known: neither is taken, and three asks are no habit.
+    beside = habit(("book a table for four",), zone="UTC", days=days[3:], hh=9, mm=20)
+    assert run(asks + beside, embed=embed) == []
+    # The calendar completes a run of weeks, it does not bridge one: a week missed between.
+    gapped = habit((*alike, far), zone="UTC", days=mondays(5, skip=(3,)), hh=9, mm=0)
+    assert run(gapped, embed=embed) == []
+
+
+def test_four_asks_alike_by_meaning_weeks_apart_are_no_habit() -> None:
+    """Four asks alike by meaning only, every two or three weeks: what unrelated requests in
+    one slot often look like. With that little evidence, a habit misses at most one week."""
+    asks = ("weekly metrics summary", "this week's KPIs", "numbers for the week", "scorecard")
+    embed = common_direction_embedder([normalise(a) for a in asks])
+    days = [mondays(9)[i] for i in (0, 2, 5, 7)]
+    assert run(habit(asks, zone="UTC", days=days, hh=9, mm=0), embed=embed) == []
+    one_missed = mondays(5, skip=(2,))
+    [found] = run(habit(asks, zone="UTC", days=one_missed, hh=9, mm=0), embed=embed)
+    assert found.support == 4
+
+
+def test_a_request_now_and_then_in_one_slot_over_months_is_not_weekly() -> None:
+    """Four asks of one request on Mondays at nine over sixteen weeks (a quarter of them) are
+    chance; the same four asks in six weeks are a weekly habit."""
+    days = [mondays(16)[i] for i in (0, 1, 8, 15)]
+    sparse = habit(("weekly metrics summary",), zone="UTC", days=days, hh=9, mm=0)
+    assert run(sparse) == []
+    regular = habit(
+        ("weekly metrics summary",), zone="UTC", days=mondays(6, skip=(1, 3)), hh=9, mm=0
+    )
+    [found] = run(regular)
+    assert found.cadence == "weekly"
+
+
+def test_a_monthly_habit_keeps_close_to_its_time() -> None:
+    """Three first Mondays of three months: within 45 minutes of the usual time a monthly
+    habit; an hour and more either side, three requests of one kind in a three-hour window,
+    which chance gives."""
+    days = [date(2026, 1, 5), date(2026, 2, 2), date(2026, 3, 2)]
+    [found] = run(habit(("okr status",), zone="UTC", days=days, hh=9, mm=0))
+    assert found.cadence == "monthly" and found.nth == 1
+    asks = habit(("okr status",), zone="UTC", days=days, hh=9, mm=0)
+    loose = [
+        Request(r.tenant_id, r.user_id, r.at + timedelta(minutes=m), r.text, "x")
+        for r, m in zip(asks, (-70, 0, 75), strict=True)
+    ]
+    assert run(loose) == []
+
+
+def test_a_request_sharing_a_word_does_not_keep_a_stopped_habit_offered() -> None:
+    """A weekly habit last asked five weeks ago, then another request sharing one of its
+    words in its slot: it joins the habit (it is asked at the habit's time) but is not the
+    habit asked again, so the habit is over. The habit itself asked there goes on."""
+    then = mondays(6, before=NOW.date() - timedelta(weeks=5))
+    habit_asks = habit(("weekly metrics summary",), zone="UTC", days=then, hh=9, mm=0)
+    other = habit(("review the metrics definitions doc",), zone="UTC", days=mondays(1), hh=9, mm=0)
+    assert run(habit_asks + other) == []
+    again = habit(("weekly metrics summary",), zone="UTC", days=mondays(1), hh=9, mm=0)
+    [found] = run(habit_asks + again)
+    assert found.cadence == "weekly"

@@ -9,15 +9,18 @@ words, and by meaning where the times agree) asked at a similar time
   third as many dates as the busiest of them, in one slot of ±``tolerance_minutes`` around
   the median time of day, on ``min_occurrences`` or more days in ``min_weeks`` or more weeks.
 - **weekly**: on one weekday, within ±``tolerance_minutes`` of the median time, at least
-  ``min_occurrences`` times in at least ``min_weeks`` distinct weeks.
+  ``min_occurrences`` times in at least ``min_weeks`` distinct weeks, and in at least a
+  third of the weeks between its first ask and its last.
 - **biweekly**: the same, every ask an even number of weeks from the others.
 - **monthly**: :data:`MONTHLY_MIN` asks in as many months, on one nth weekday of the month
-  (at least three weeks apart) or on one day of the month (on different weekdays).
+  (at least three weeks apart) or on one day of the month (on different weekdays), within
+  half the tolerance of the median time (three asks are little evidence).
 
 Only requests of the last ``window_days`` count. A habit not seen for 2.5 of its periods,
 and at least three weeks (:func:`stale_after`), is over; its requests stay with it; one ask
-after a daily habit was over does not bring it back (:func:`_last_regular`). Daily habits
-are looked for first and take their occurrences.
+after a daily habit was over does not bring it back, nor do requests sharing a word that
+joined a habit in its slot (:func:`_last_regular`). Daily habits are looked for first and
+take their occurrences.
 
 One habit is often phrased in words too different to be alike ("sort my inbox", "what in my
 inbox needs a reply"); two habits in one slot may share words ("weekly sales report", "sales
@@ -30,8 +33,12 @@ group asked twice or more in its slot (:func:`_join_singletons`). What the words
 (a habit worded a new way each of four or five times) is grouped by meaning: in a slot (half
 the tolerance) where ``min_occurrences`` of the left requests recur week after week until
 the last weeks, sentence embeddings ``embed`` (less the direction every sentence shares)
-join them by average linkage at ``meaning_similarity``, never two asked on the same day. The
-texts of :data:`PEOPLE_PER_EMBED` people are embedded in one call.
+join them by average linkage at ``meaning_similarity``, never two asked on the same day; such a
+habit of only ``min_occurrences`` asks may miss one week between its first and last. A group
+one ask short of a habit gets the slot's ask of the week that completes its run of weeks,
+when that ask is alone in the slot that week (:func:`_by_calendar`): a phrasing the embedder
+finds no more alike than unrelated requests. The texts of :data:`PEOPLE_PER_EMBED` people are
+embedded in one call.
 
 Each habit's ``key`` depends on the person, the cadence, the weekday (or day of the month)
 and the word the habit's requests share most, not on the exact time or phrasing, so mining
@@ -107,6 +114,9 @@ DAILY_MIN_WEEKDAYS = 3
 #: ... and is asked on at least this share of those weekdays between its first ask and its
 #: last (holidays and a two-week break included).
 DAILY_MIN_SHARE = 1 / 3
+#: A weekly habit is asked in at least this share of the weeks between its first ask and its
+#: last (four requests sharing a word, in one slot over four months, are chance).
+WEEKLY_MIN_SHARE = 1 / 3
 #: A monthly habit needs this many occurrences, in as many months (``min_occurrences`` would
 #: need more months than people keep a history of).
 MONTHLY_MIN = 3
@@ -253,23 +263,32 @@ def _over(cadence: str, last: _Seen, now: datetime) -> bool:
     return timedelta(days=(today - last.day).days) > stale_after(cadence)
 
 
-def _last_regular(f: _Found) -> _Seen:
-    """The habit's last ask, unless a daily habit's last ask came alone after it was over (a
-    gap of more than :func:`stale_after`): one ask in its slot weeks after it stopped (an
-    unrelated request sharing a word) does not bring back a habit of five asks a week; two
+def _last_regular(f: _Found, x: Matrix, options: _Options) -> _Seen:
+    """The habit's last typical ask, unless a daily habit's last ask came alone after it was
+    over (a gap of more than :func:`stale_after`): one ask in its slot weeks after it stopped
+    (an unrelated request sharing a word) does not bring back a habit of five asks a week; two
     do. Then its last ask before that gap. (A weekly habit's one ask after three weeks away
-    is its next ask: it stays.)"""
+    is its next ask: it stays.)
+
+    Typical: alike in words to the habit (the similarity, to its centre), when most of its
+    asks are. A request that joined a habit of alike asks by a lesser likeness (a shared word,
+    in the habit's slot) is evidence of the habit's time, not that it goes on: such asks alone
+    after a habit's last typical ask do not keep a stopped habit offered."""
+    members = f.members
+    typical = [s for s in members if float(x[s.index] @ f.centre) >= options.similarity]
+    if len(typical) * 2 > len(members):
+        members = typical
     if f.cadence != "daily":
-        return f.members[-1]
+        return members[-1]
     gap = stale_after(f.cadence)
-    days = sorted({s.day for s in f.members})
+    days = sorted({s.day for s in members})
     for i in range(len(days) - 1, 0, -1):
         before, after = days[i - 1], days[i]
         if timedelta(days=(after - before).days) > gap:
             if after != days[-1]:
                 break  # two asks or more since: it is back
-            return max((s for s in f.members if s.day == before), key=lambda s: s.request.at)
-    return f.members[-1]
+            return max((s for s in members if s.day == before), key=lambda s: s.request.at)
+    return members[-1]
 
 
 def nth_weekday(day: date) -> int:
@@ -691,7 +710,7 @@ def _prepare(history: list[Request], zone_name: str, now: datetime, options: _Op
             continue
         # A habit that stopped keeps its requests: they are not left for other habits.
         taken.update(s.index for s in f.members)
-        if not _over(f.cadence, _last_regular(f), now):
+        if not _over(f.cadence, _last_regular(f, x, options), now):
             candidates.append(f)
     # What the words left: asked in one slot on different days, alike by meaning.
     windows = _meaning_windows([s for s in seen if s.index not in taken], now, options)
@@ -931,6 +950,17 @@ def _recurs(window: list[_Seen], now: datetime, options: _Options) -> bool:
     return len(_recurring(window, now, options)) >= options.min_occurrences
 
 
+def _regular(members: list[_Seen], now: datetime, options: _Options) -> bool:
+    """Whether a habit found by meaning recurs as a habit does (:func:`_recurs`), and, with no
+    more asks than ``min_occurrences``, missed at most one week between its first and last:
+    the less evidence, the more regular it must be (four chance requests alike by meaning,
+    two or three weeks apart, are what unrelated requests in one slot often look like)."""
+    if not _recurs(members, now, options):
+        return False
+    weeks = sorted({s.week_no for s in members})
+    return len(weeks) > options.min_occurrences or weeks[-1] - weeks[0] <= len(weeks)
+
+
 def _monthly_window(window: list[_Seen]) -> bool:
     """Whether :data:`MONTHLY_MIN` of a slot's requests fall on one nth weekday of as many
     months."""
@@ -1013,7 +1043,10 @@ def _by_meaning(
             v = vectors[[rows[s.text] for s in w.members]]
         # Three asks a month apart are little evidence: their words must be alike in full.
         strict = options.similarity if w.least < options.min_occurrences else None
-        for group in _group_by_meaning(w.members, x, v, options, strict):
+        groups = _group_by_meaning(w.members, x, v, options, strict)
+        if v is not None:
+            groups = _by_calendar(groups, w.members, v, options)
+        for group in groups:
             ident = tuple(s.index for s in group)
             if len(group) < w.least or ident in seen_groups:
                 continue
@@ -1021,7 +1054,10 @@ def _by_meaning(
             if w.by_meaning and not _recurs(group, now, options):
                 continue
             seen_groups.add(ident)
-            found.extend(_slot_sets(group, options))
+            for slot in _slot_sets(group, options):
+                # ... and so does each habit it makes (a slot may keep only some of them).
+                if not w.by_meaning or _regular(slot.members, now, options):
+                    found.append(slot)
     return found
 
 
@@ -1076,6 +1112,57 @@ def _group_by_meaning(
     return [[window[i] for i in sorted(m)] for m in members if m]
 
 
+def _by_calendar(
+    groups: list[list[_Seen]], window: list[_Seen], vectors: Matrix, options: _Options
+) -> list[list[_Seen]]:
+    """Groups by meaning one ask short of a habit, each given the slot's one ask of the week
+    that completes their run of consecutive weeks, when that ask is the only one in the slot
+    that week and no less alike to the group than unrelated requests are on average.
+
+    Some phrasings of a habit are no closer to its others than unrelated requests ("what are
+    detractors saying" for NPS comments): meaning cannot tell them, the calendar can. A habit
+    is asked once per slot; requests at chance times rarely fill the one week missing from a
+    run of weeks, alone in the slot that week. So the calendar vouches for one ask, never
+    more: the others must be alike by meaning, and a request asked beside the group on the
+    same day, or in a week with another ask in the slot, is never taken."""
+    core = options.min_occurrences - 1
+    if core < 2 or not any(len(g) == core for g in groups):
+        return groups
+    rows = {id(s): i for i, s in enumerate(window)}
+    per_week = Counter(s.week_no for s in window)
+    taken: set[int] = set()
+    joined: dict[int, list[_Seen]] = {}
+    for k, g in enumerate(groups):
+        if len(g) != core:
+            continue
+        weeks = sorted({s.week_no for s in g})
+        if len(weeks) != len(g):
+            continue
+        centre = vectors[[rows[id(s)] for s in g]].mean(axis=0)
+        best: tuple[float, _Seen] | None = None
+        for c in window:
+            if id(c) in taken or per_week[c.week_no] != 1 or c.week_no in weeks:
+                continue
+            run = sorted([*weeks, c.week_no])
+            if run[-1] - run[0] != len(run) - 1:
+                continue  # not the week that makes the run whole
+            likeness = float(vectors[rows[id(c)]] @ centre)
+            if likeness >= 0 and (best is None or likeness > best[0]):
+                best = (likeness, c)
+        if best is not None:
+            taken.add(id(best[1]))
+            joined[k] = sorted([*g, best[1]], key=lambda s: s.request.at)
+    out = []
+    for k, g in enumerate(groups):
+        if k in joined:
+            out.append(joined[k])
+        else:
+            rest = [s for s in g if id(s) not in taken]
+            if rest:
+                out.append(rest)
+    return out
+
+
 def _settle(
     slot: _SlotSet, x: Matrix, now: datetime, options: _Options, *, keep_stale: bool = False
 ) -> _Found | None:
@@ -1089,11 +1176,16 @@ def _settle(
         dates = {s.day for s in members}
         found = _Found("daily", slot.minute, slot.days, members, centre, len(dates))
     elif slot.kind == "dom":
+        members = _close(members, slot.minute, options)
         months = {(s.day.year, s.day.month) for s in members}
+        if len(months) < MONTHLY_MIN:
+            return None
         found = _Found("monthly", slot.minute, (), members, centre, len(months), dom=slot.dom)
     else:
         found = _weekday_cadence(slot, members, centre, options)
-    if found is None or (not keep_stale and _over(found.cadence, _last_regular(found), now)):
+    if found is None or (
+        not keep_stale and _over(found.cadence, _last_regular(found, x, options), now)
+    ):
         return None
     return found
 
@@ -1115,7 +1207,7 @@ def _weekday_cadence(
     enough = len(members) >= options.min_occurrences and len(weeks) >= options.min_weeks
     biweekly = enough and len(weeks) > 1 and min(gaps) >= 2 and len({w % 2 for w in weeks}) == 1
     nth, _ = Counter(nth_weekday(s.day) for s in members).most_common(1)[0]
-    monthly = [s for s in members if nth_weekday(s.day) == nth]
+    monthly = _close([s for s in members if nth_weekday(s.day) == nth], slot.minute, options)
     months = {(s.day.year, s.day.month) for s in monthly}
     month_weeks = sorted({s.week_no for s in monthly})
     month_gaps = [b - a for a, b in zip(month_weeks, month_weeks[1:], strict=False)]
@@ -1142,7 +1234,16 @@ def _weekday_cadence(
         )
     if len(weeks) >= MONTHLY_MIN and min(gaps) >= 3:
         return None  # months apart, on different nth weekdays: no cadence
+    if len(weeks) < (weeks[-1] - weeks[0] + 1) * WEEKLY_MIN_SHARE:
+        return None  # now and then over months: chance, not a weekly habit
     return _Found("weekly", slot.minute, (weekday,), members, centre, len(weeks))
+
+
+def _close(members: list[_Seen], minute: int, options: _Options) -> list[_Seen]:
+    """The asks within half the tolerance of ``minute``: a monthly habit rests on three asks,
+    little evidence, so they must keep closer to their time than a weekly habit's many asks
+    (three chance requests in one 3-hour window of three months are not rare)."""
+    return [s for s in members if distance(s.minute_of_day, minute, DAY) <= options.tolerance // 2]
 
 
 def _overlap(a: _Found, b: _Found, tolerance: int) -> bool:
