@@ -84,9 +84,9 @@ class Lanes:
             start = lane.threads == 0
             if start:
                 lane.threads += 1
-        if start:
-            self._start(lane)
-        else:
+        if start and not self._start(lane):
+            raise RuntimeError("the hook pool takes no more calls (closed)")
+        if not start:
             self._watch(lane, loop)
 
         def withdraw() -> bool:
@@ -99,18 +99,20 @@ class Lanes:
 
         return call.future, withdraw
 
-    def _start(self, lane: _Lane) -> None:
-        """Another thread on ``lane`` (counted in ``lane.threads`` already)."""
+    def _start(self, lane: _Lane) -> bool:
+        """Another thread on ``lane`` (counted in ``lane.threads`` already); False if the pool
+        took no more work (closed): the calls queued are cancelled."""
         try:
             self.submit(lambda: self._serve(lane))
-        except BaseException:
+        except Exception:
             with lane.lock:
                 lane.threads -= 1
                 calls = list(lane.queue)
                 lane.queue.clear()
             for call in calls:
                 call.future.cancel()
-            raise
+            return False
+        return True
 
     def _watch(self, lane: _Lane, loop: asyncio.AbstractEventLoop) -> None:
         if lane.timer is None:

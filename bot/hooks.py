@@ -185,6 +185,8 @@ class HookRunner:
         except asyncio.CancelledError:
             withdraw()
             raise
+        if future.cancelled():  # the pool closed before it ran (shutting down)
+            raise RuntimeError("the hook pool is closed")
         if future.done():
             return future.result()
         if withdraw():

@@ -42,10 +42,14 @@ async def test_calls_queued_together_share_one_thread_and_each_gets_its_own_resu
 ) -> None:
     lanes = Lanes(pool.submit, threads=4, stall_s=60)  # no second thread, however slow this is
 
+    queued = threading.Event()
+
     def call(n: int) -> tuple[int, str]:
+        queued.wait(10)  # the thread would otherwise be done before the next call is queued
         return n, threading.current_thread().name
 
     futures = [lanes.call("p", functools.partial(call, n))[0] for n in range(20)]
+    queued.set()
     results = await asyncio.gather(*futures)
     assert [n for n, _ in results] == list(range(20))
     assert pool.handed == 1
@@ -179,3 +183,21 @@ async def test_a_call_cancelled_before_it_started_is_not_run() -> None:
         assert ran == []
     finally:
         pool.close()
+
+
+async def test_calls_queued_when_the_pool_closes_are_cancelled() -> None:
+    pool = DaemonThreads(2, "test-closing")
+    lanes = Lanes(pool.submit, threads=2, stall_s=0.01)
+    release = threading.Event()
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+    blocked, _ = lanes.call("p", lambda: release.wait(10))
+    behind, _ = lanes.call("p", lambda: "never")
+    pool.close()
+    try:
+        # The stall check finds the pool closed: the call behind is cancelled, nothing raised.
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(behind, 5)
+        assert errors == []
+    finally:
+        release.set()
