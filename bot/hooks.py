@@ -68,13 +68,20 @@ async def await_me_maybe(value: Any) -> Any:
 
 
 class _Expiry:
-    """Cancels a hook's task at its deadline, and remembers that it did."""
+    """Cancels a hook's task at its deadline, and remembers that it did. The timer is set only
+    if the task is still running after its first step: most hooks finish in it."""
 
-    __slots__ = ("fired", "task")
+    __slots__ = ("ends", "fired", "task", "timer")
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
+    def __init__(self, task: asyncio.Task[Any], ends: float) -> None:
         self.task = task
+        self.ends = ends
         self.fired = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        if not self.task.done():
+            self.timer = self.task.get_loop().call_at(self.ends, self)
 
     def __call__(self) -> None:
         self.fired = True
@@ -85,11 +92,13 @@ async def _within(coroutine: Coroutine[Any, Any, T], timeout_s: float) -> T:
     """``asyncio.wait_for(coroutine, timeout_s)`` for an ``async def`` hook: its own task (its
     own context and ``current_task``), cancelled at the deadline (``TimeoutError``), and
     cancelled with its caller. Every message calls several hooks that mostly finish at once;
-    a timer on the task costs a third less than ``wait_for``'s machinery."""
+    a timer on the task costs a third less than ``wait_for``'s machinery, and setting it only
+    after the task's first step (scheduled right behind it) saves it for those that finish
+    there."""
     loop = asyncio.get_running_loop()
     task = loop.create_task(coroutine)
-    expiry = _Expiry(task)
-    timer = loop.call_later(timeout_s, expiry)
+    expiry = _Expiry(task, loop.time() + timeout_s)
+    check = loop.call_soon(expiry.arm)  # runs after the task's first step
     try:
         return await task
     except asyncio.CancelledError:
@@ -98,7 +107,9 @@ async def _within(coroutine: Coroutine[Any, Any, T], timeout_s: float) -> T:
             raise TimeoutError from None
         raise
     finally:
-        timer.cancel()
+        check.cancel()
+        if expiry.timer is not None:
+            expiry.timer.cancel()
 
 
 @dataclass(frozen=True, slots=True)
