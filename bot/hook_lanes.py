@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bot.handback import Handback, handback
+from bot.handback import Handback
 
 __all__ = ["Lanes", "STALL_S"]
 
@@ -77,7 +77,7 @@ class Lanes:
         loop = asyncio.get_running_loop()
         lane = self._lanes.get(name)
         if lane is None or lane.handback.loop is not loop:
-            lane = self._lanes[name] = _Lane(handback(loop))
+            lane = self._lanes[name] = _Lane(Handback(loop))
         call = _Call(fn, loop.create_future())
         with lane.lock:
             lane.queue.append(call)
