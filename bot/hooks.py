@@ -8,10 +8,13 @@ budget is logged with the plugin's name, counted, and skipped.
 
 A ``def`` hook runs in a worker thread of its own pool, never on the event loop: a slow or hung
 one cannot hold up anyone else's message, and its budget holds (it is abandoned at the
-deadline; the thread finishes on its own). One plugin holds at most :data:`PLUGIN_THREADS` of
-the pool's threads at once (its other calls wait for one of them, within their budget), so a
-plugin that hangs on many messages at once leaves the rest of the pool to the other plugins
-instead of making their calls run past their budgets too. A plugin with :data:`MAX_ABANDONED`
+deadline; the thread finishes on its own). A plugin's calls queue in its lane
+(:mod:`bot.hook_lanes`): a thread takes the calls queued together one after another (one
+hand-over for all of them, their results back to the loop together), and another thread
+starts when a call holds the lane up. One plugin holds at most :data:`PLUGIN_THREADS` of the
+pool's threads at once (its other calls wait in its lane, within their budget), so a plugin
+that hangs on many messages at once leaves the rest of the pool to the other plugins instead
+of making their calls run past their budgets too. A plugin with :data:`MAX_ABANDONED`
 abandoned calls still running is not called again until they return: each such call counts
 as a failure, so a plugin that keeps hanging is disabled. The pool's threads are daemons
 (:mod:`bot.daemon_threads`): a call that never returns does not keep a stopped process alive.
@@ -34,6 +37,7 @@ from typing import Any, TypeVar
 import pluggy
 
 from bot.daemon_threads import DaemonThreads
+from bot.hook_lanes import Lanes
 
 __all__ = [
     "HookResult",
@@ -64,13 +68,20 @@ async def await_me_maybe(value: Any) -> Any:
 
 
 class _Expiry:
-    """Cancels a hook's task at its deadline, and remembers that it did."""
+    """Cancels a hook's task at its deadline, and remembers that it did. The timer is set only
+    if the task is still running after its first step: most hooks finish in it."""
 
-    __slots__ = ("fired", "task")
+    __slots__ = ("ends", "fired", "task", "timer")
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
+    def __init__(self, task: asyncio.Task[Any], ends: float) -> None:
         self.task = task
+        self.ends = ends
         self.fired = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        if not self.task.done():
+            self.timer = self.task.get_loop().call_at(self.ends, self)
 
     def __call__(self) -> None:
         self.fired = True
@@ -81,11 +92,13 @@ async def _within(coroutine: Coroutine[Any, Any, T], timeout_s: float) -> T:
     """``asyncio.wait_for(coroutine, timeout_s)`` for an ``async def`` hook: its own task (its
     own context and ``current_task``), cancelled at the deadline (``TimeoutError``), and
     cancelled with its caller. Every message calls several hooks that mostly finish at once;
-    a timer on the task costs a third less than ``wait_for``'s machinery."""
+    a timer on the task costs a third less than ``wait_for``'s machinery, and setting it only
+    after the task's first step (scheduled right behind it) saves it for those that finish
+    there."""
     loop = asyncio.get_running_loop()
     task = loop.create_task(coroutine)
-    expiry = _Expiry(task)
-    timer = loop.call_later(timeout_s, expiry)
+    expiry = _Expiry(task, loop.time() + timeout_s)
+    check = loop.call_soon(expiry.arm)  # runs after the task's first step
     try:
         return await task
     except asyncio.CancelledError:
@@ -94,7 +107,9 @@ async def _within(coroutine: Coroutine[Any, Any, T], timeout_s: float) -> T:
             raise TimeoutError from None
         raise
     finally:
-        timer.cancel()
+        check.cancel()
+        if expiry.timer is not None:
+            expiry.timer.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +159,17 @@ class HookRunner:
         self._lock = threading.Lock()
         #: ``def`` calls per plugin still running in a thread after their deadline.
         self.abandoned: dict[str, int] = defaultdict(int)
-        #: Per plugin, the pool threads it may still take (see :data:`PLUGIN_THREADS`).
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        #: Each plugin's queue of ``def`` calls and the threads on it (:mod:`bot.hook_lanes`).
+        self._plugin_lanes: Lanes | None = None
         #: Whether each hook implementation is ``async def`` (asked once, not per call).
         self._async: dict[Callable[..., Any], bool] = {}
 
-    def _threads(self) -> DaemonThreads:
-        if self._pool is None:
-            self._pool = DaemonThreads(HOOK_THREADS, "chorus-hook")
-        return self._pool
+    def _lanes(self) -> Lanes:
+        if self._pool is None or self._plugin_lanes is None:
+            pool = self._pool = DaemonThreads(HOOK_THREADS, "chorus-hook")
+            lanes = self._plugin_lanes = Lanes(pool.submit, PLUGIN_THREADS)
+            return lanes
+        return self._plugin_lanes
 
     def close(self) -> None:
         """Stop taking ``def`` calls; threads still running finish on their own (or are
@@ -164,29 +181,27 @@ class HookRunner:
     async def _in_thread(
         self, name: str, function: Callable[..., Any], args: dict[str, Any]
     ) -> Any:
-        """Run a ``def`` hook in the hook pool under the budget, in one of the plugin's
-        threads (waiting for one counts against the budget); abandon it at the deadline."""
+        """Run a ``def`` hook in the plugin's lane of the hook pool under the budget (waiting
+        for a thread counts against it: a call still queued at the deadline never runs);
+        abandon it at the deadline."""
         with self._lock:
             if self.abandoned[name] >= MAX_ABANDONED:
                 raise TimeoutError(f"{self.abandoned[name]} earlier calls still running")
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + self.timeout_s
-        slots = self._slots.setdefault(name, asyncio.Semaphore(PLUGIN_THREADS))
-        if slots.locked():  # all of the plugin's threads are busy: wait for one, in budget
-            await asyncio.wait_for(slots.acquire(), self.timeout_s)
-        else:
-            await slots.acquire()  # one is free: taken at once
         call = functools.partial(contextvars.copy_context().run, function, **args)
+        future, withdraw = self._lanes().call(name, call)
         try:
-            future = asyncio.wrap_future(self._threads().submit(call))
-        except BaseException:
-            slots.release()
+            # Waited for, never cancelled once started: a call past its budget is abandoned,
+            # not interrupted.
+            await asyncio.wait((future,), timeout=self.timeout_s)
+        except asyncio.CancelledError:
+            withdraw()
             raise
-        future.add_done_callback(lambda _: slots.release())
-        # Waited for, never cancelled: a call past its budget is abandoned, not interrupted.
-        await asyncio.wait((future,), timeout=max(0.0, ends - loop.time()))
+        if future.cancelled():  # the pool closed before it ran (shutting down)
+            raise RuntimeError("the hook pool is closed")
         if future.done():
             return future.result()
+        if withdraw():
+            raise TimeoutError("no thread of the plugin was free within the budget")
         with self._lock:
             self.abandoned[name] += 1
         future.add_done_callback(functools.partial(self._returned, name))

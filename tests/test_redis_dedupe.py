@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 import uuid
 
@@ -166,7 +167,23 @@ async def test_short_term_memory_keeps_the_newest_turns(redis_client: aioredis.R
     for n in range(1, 5):
         await memory.append(conversation, *turns(f"q{n}", f"a{n}"))
     assert [t.text for t in await memory.recent(conversation)] == ["q3", "a3", "q4", "a4"]
-    assert await redis_client.llen(memory.key(conversation)) == 4  # two pairs, never more
+    assert await redis_client.llen(memory.key(conversation)) == 2  # two exchanges, never more
+
+
+async def test_short_term_memory_reads_a_history_stored_a_turn_an_entry(
+    redis_client: aioredis.Redis,
+) -> None:
+    """How histories were stored before one entry held a whole exchange."""
+    memory = ShortTermMemory(redis_client, max_turns=2, ttl_s=600)
+    conversation = uuid.uuid4()
+    key = memory.key(conversation)
+    old = [json.dumps({"role": t.role, "text": t.text}) for t in turns("q1", "a1", "q2", "a2")]
+    await redis_client.rpush(key, *old)
+    assert [t.text for t in await memory.recent(conversation)] == ["q1", "a1", "q2", "a2"]
+    # The next exchange is one entry; the bound counts entries (old turns past it go).
+    await memory.append(conversation, *turns("q3", "a3"))
+    after = [t.text for t in await memory.recent(conversation)]
+    assert after[-2:] == ["q3", "a3"] and len(after) <= 4
 
 
 async def test_short_term_memory_expires(redis_client: aioredis.Redis) -> None:

@@ -102,17 +102,28 @@ class IdentityCache:
 
     def lookup(self, msg: Message) -> Who | None:
         """The cached :class:`Who` for ``msg``, or None if any part must be read or written."""
-        who = self.lookup_person(msg)
+        who = self._person(msg)
         if who is None:
             return None
         binding = self.bindings.get((who.tenant_id, msg.channel))
         if binding is None or time.monotonic() - binding[0] > self.ttl_s:
             return None
-        return replace(who, channel_personality=binding[1])
+        return replace(  # one copy for both (this runs for every message)
+            who,
+            conversation_id=conversation_id(who.tenant_id, msg.channel, msg.thread),
+            channel_personality=binding[1],
+        )
 
     def lookup_person(self, msg: Message) -> Who | None:
         """The cached :class:`Who` for ``msg`` but for its channel's binding (not looked up);
         None if the person must be read or written."""
+        who = self._person(msg)
+        if who is None:
+            return None
+        return replace(who, conversation_id=conversation_id(who.tenant_id, msg.channel, msg.thread))
+
+    def _person(self, msg: Message) -> Who | None:
+        """The cached person as stored (their last conversation's id in it), if fresh."""
         tenant_id = self.tenants.get((msg.platform, msg.tenant))
         if tenant_id is None:
             return None
@@ -124,7 +135,7 @@ class IdentityCache:
             return None
         if msg.user_name and who.display_name != msg.user_name:
             return None
-        return replace(who, conversation_id=conversation_id(tenant_id, msg.channel, msg.thread))
+        return who
 
 
 def _aware(ts: datetime) -> datetime:

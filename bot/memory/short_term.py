@@ -1,8 +1,14 @@
 """Short-term memory: the recent turns of each conversation, in Redis.
 
-A bounded list per conversation (``dispatcher.history_turns`` pairs, expiring after
-``dispatcher.history_ttl_s`` of silence). It is a cache of what was said: losing it (an
-in-process Redis on restart) loses no durable data, which lives in SQL.
+A bounded list per conversation (``dispatcher.history_turns`` question-and-answer pairs,
+expiring after ``dispatcher.history_ttl_s`` of silence). It is a cache of what was said:
+losing it (an in-process Redis on restart) loses no durable data, which lives in SQL.
+
+Each entry is one exchange (the turns appended together: a question and its answer) as a
+JSON list, so every message reads and writes half as many entries as with one entry per turn
+(each read holds the whole history: the bulk of the Redis work of a message). An entry of one
+turn (a JSON object: how histories were stored before) is read as that turn; reading keeps
+the newest ``2 × history_turns`` turns whatever the entries hold.
 """
 
 from __future__ import annotations
@@ -29,30 +35,45 @@ class ShortTermMemory:
         return f"{KEY_PREFIX}hist:{conversation_id}"
 
     async def recent(self, conversation_id: uuid.UUID) -> list[Turn]:
-        """The stored turns, oldest first."""
+        """The stored turns, oldest first (the newest ``2 × max_turns`` of them)."""
         if self.max_turns == 0:
             return []
-        raw = await self.redis.lrange(self.key(conversation_id), 0, -1)
+        # Twice the exchanges kept: a history stored a turn an entry is read whole too.
+        raw = await self.redis.lrange(self.key(conversation_id), -2 * self.max_turns, -1)
         turns = []
         for item in raw:
             try:
                 data = json.loads(item)
-                turns.append(Turn(data["role"], data["text"]))
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 continue  # a corrupt entry is skipped, not fatal
-        return turns
+            for one in data if isinstance(data, list) else [data]:
+                turn = _turn(one)
+                if turn is not None:
+                    turns.append(turn)
+        return turns[-2 * self.max_turns :]
 
     async def append(self, conversation_id: uuid.UUID, *turns: Turn) -> None:
+        """Add ``turns`` (a question and its answer) as one entry."""
         if self.max_turns == 0 or not turns:
             return
         key = self.key(conversation_id)
-        values = [json.dumps({"role": t.role, "text": t.text}) for t in turns]
-        # No MULTI/EXEC: a reader between RPUSH and LTRIM only sees a turn or two extra.
+        value = json.dumps([{"role": t.role, "text": t.text} for t in turns])
+        # No MULTI/EXEC: a reader between RPUSH and LTRIM only sees an exchange extra.
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, *values)
-            pipe.ltrim(key, -2 * self.max_turns, -1)
+            pipe.rpush(key, value)
+            pipe.ltrim(key, -self.max_turns, -1)
             pipe.expire(key, self.ttl_s)
             await pipe.execute()
 
     async def clear(self, conversation_id: uuid.UUID) -> None:
         await self.redis.delete(self.key(conversation_id))
+
+
+def _turn(data: object) -> Turn | None:
+    """A stored turn (``{"role": ..., "text": ...}``); None if it is not one."""
+    if not isinstance(data, dict):
+        return None
+    role, text = data.get("role"), data.get("text")
+    if role not in ("user", "assistant") or not isinstance(text, str):
+        return None
+    return Turn(role, text)

@@ -7,6 +7,7 @@ A schema change needs an Alembic revision in ``bot/storage/migrations/versions``
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -190,10 +191,12 @@ class ChannelBinding(SQLModel, table=True):
 CONVERSATION_NAMESPACE = uuid.UUID("6c9f3c1e-3f0a-4d8e-9a49-2f1b5c7d8e01")
 
 
+@functools.lru_cache(maxsize=8192)
 def conversation_id(tenant_id: uuid.UUID, channel: str, thread: str | None) -> uuid.UUID:
     """The id of the conversation in ``channel`` (and ``thread``) of a tenant.
 
-    Derived, not stored elsewhere: every worker computes the same id without a query.
+    Derived, not stored elsewhere: every worker computes the same id without a query (and
+    remembers the ids of recent conversations: one is computed for every message).
     """
     return uuid.uuid5(CONVERSATION_NAMESPACE, f"{tenant_id}\x1f{channel}\x1f{thread or ''}")
 
