@@ -35,6 +35,7 @@ from bot.agents import Agents
 from bot.background import Waitable
 from bot.commands import Caller, Commands
 from bot.context import Context
+from bot.context import Turn as ChatTurn
 from bot.deadline import Deadline
 from bot.errors import CommandError, StorageUnavailable, UnknownPersonality
 from bot.events import (
@@ -57,7 +58,7 @@ from bot.kv import KEY_PREFIX
 from bot.learning.adapt import Adaptation
 from bot.learning.answer_cache import PROVIDER as CACHE_PROVIDER
 from bot.learning.bandit import State
-from bot.learning.corrections import Correction
+from bot.learning.corrections import UNREAD, Correction, Unread
 from bot.learning.kinds import request_kind
 from bot.learning.preferences import Decisions, Preferences
 from bot.learning.style_requests import read_style
@@ -138,6 +139,8 @@ class Turn:
     correction: Correction | None
     #: What the message asked of answers that changed ("keep answers short"), to confirm.
     asked: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The thread's history, read with the 👎 note (None: the context stage reads it).
+    history: list[ChatTurn] | None = None
 
     @property
     def speaker(self) -> Speaker:
@@ -452,11 +455,11 @@ class Dispatcher:
             await notice(event, messages.ASK_WHAT.format(display_name=personality.display_name))
             return None
         question = dataclasses.replace(msg, text=chosen.text)
-        correction = (  # of the previous answer here; remembered in the background
-            await self.adapt.correction(question, who, explicit=chosen.reason == "explicit")
-            if who is not None
-            else None
-        )
+        correction, history = None, None
+        if who is not None:  # a correction of the previous answer here (remembered later)
+            explicit = chosen.reason == "explicit"
+            noted, history = await self._note_and_history(question, who, explicit)
+            correction = await self.adapt.correction(question, who, explicit=explicit, noted=noted)
         # What the person says about how to answer holds from this answer on.
         asked: dict[str, str] = {}
         if who is not None and states is not None:
@@ -468,8 +471,47 @@ class Dispatcher:
             if learning:
                 self.preferences.credit_personality(decisions, personality.name)
         return Turn(
-            who, question, personality, chosen.reason, enabled, decisions, states, correction, asked
+            who,
+            question,
+            personality,
+            chosen.reason,
+            enabled,
+            decisions,
+            states,
+            correction,
+            asked,
+            history,
         )
+
+    async def _note_and_history(
+        self, msg: Message, who: Who, explicit: bool
+    ) -> tuple[str | Exception | None | Unread, list[ChatTurn] | None]:
+        """The 👎 note that corrections read and the thread's history that the context
+        stage reads, in one round trip to Redis when both are read (else neither is read
+        here: each stage reads its own). A failed history read is left to the context stage."""
+        short_term, key = (
+            self.short_term,
+            self.adapt.corrections.note_key(msg, who, explicit=explicit),
+        )
+        if (
+            key is None
+            or short_term.max_turns == 0
+            or not self.settings.learning.context_awareness
+            or self.adapt.corrections.redis is not short_term.redis
+        ):
+            return UNREAD, None
+        results: list[Any]
+        try:
+            async with short_term.redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.lrange(*short_term.read_args(who.conversation_id))
+                results = await pipe.execute(raise_on_error=False)
+        except Exception as e:
+            return e, None
+        noted, raw = results
+        if isinstance(raw, Exception):
+            return noted, None
+        return noted, short_term.turns(raw)
 
     async def _continuation(
         self,
@@ -509,6 +551,7 @@ class Dispatcher:
             style=turn.decisions.style,
             patterns=self.adapt.patterns if who is not None else None,
             requested=turn.decisions.requested,
+            history=turn.history,
         )
         if turn.states is not None and self.settings.learning.preference_learning:
             ctx.data.update(turn.decisions.record())

@@ -9,17 +9,19 @@ from typing import Any
 
 import fakeredis
 import pytest
+from redis.asyncio.client import Pipeline
 from sqlmodel import col, select
 
 from bot.app import Chorus
 from bot.events import utcnow
+from bot.kv import make_redis
 from bot.learning.corrections import (
     correction_cue,
     correction_text,
     is_team_knowledge,
     plain_follow_up,
 )
-from bot.settings import Secrets
+from bot.settings import Secrets, Settings
 from bot.storage.models import Interaction, Memory, User
 from tests.conftest import make_settings, message, reaction
 from tests.fakes import FakeLLM, FakeTransport
@@ -173,12 +175,19 @@ async def test_only_a_message_that_may_correct_looks_for_a_thumbs_down(
     """A new question cannot be a correction, after a 👎 or not: Redis is not asked about one."""
     looked: list[str] = []
     get = app.redis.get
+    queue = Pipeline.pipeline_execute_command
 
     async def counted(name: str) -> Any:
         looked.append(name)
         return await get(name)
 
+    def queued(pipe: Pipeline, *args: Any, **options: Any) -> Any:  # read in a pipeline
+        if args[0] == "GET":
+            looked.append(str(args[1]))
+        return queue(pipe, *args, **options)
+
     monkeypatch.setattr(app.redis, "get", counted)
+    monkeypatch.setattr(Pipeline, "pipeline_execute_command", queued)
     await ask(app, transport, "What is the rate limit of the public API?", thread="t1")
     await ask(app, transport, "What about the private API?", thread="t1")
     assert not [k for k in looked if k.startswith("chorus:correction:")]
@@ -345,3 +354,33 @@ def test_team_knowledge(text: str, team: bool) -> None:
 def test_the_memory_names_the_question_and_is_bounded() -> None:
     text = correction_text("q " * 300, "c " * 600)
     assert text.startswith('When asked "q q') and len(text) < 800
+
+
+async def test_the_thumbs_down_note_and_the_history_are_read_in_one_round_trip(
+    settings: Settings, llm: FakeLLM, transport: FakeTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message that may correct reads the 👎 note with its thread's history, one round trip
+    to Redis; the correction is found and the model still sees the thread."""
+    redis = make_redis(None)
+    trips: list[list[str]] = []
+    send = redis._send  # type: ignore[attr-defined]
+
+    async def sent(units: list[list[Any]]) -> Any:
+        trips.append([str(args[0]) for unit in units for args, _ in unit])
+        return await send(units)
+
+    monkeypatch.setattr(redis, "_send", sent)  # before the first round trip
+    app = await Chorus.create(settings, Secrets(), llm=llm, redis=redis)
+    try:
+        answer = await ask(app, transport, "What is the rate limit of the public API?", thread="t1")
+        await app.dispatcher.handle_reaction(reaction(answer, "-1"))
+        trips.clear()
+        await ask(app, transport, "It is 50 requests per minute", thread="t1")
+        await settle(app)
+        assert ["GET", "LRANGE"] in trips
+        assert not [t for t in trips if t != ["GET", "LRANGE"] and {"GET", "LRANGE"} & set(t)]
+        assert len(corrections(app)) == 1
+        seen = " ".join(m.content for m in llm.history[-1])
+        assert "What is the rate limit of the public API?" in seen
+    finally:
+        await app.aclose()

@@ -20,7 +20,7 @@ from bot.context import Context
 from bot.events import Message, Rated
 from bot.identity.who import Who
 from bot.learning.answer_cache import CACHED_FROM, PROVIDER, AnswerCache
-from bot.learning.corrections import Correction, Corrections
+from bot.learning.corrections import UNREAD, Correction, Corrections, Unread
 from bot.learning.patterns import Patterns
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
@@ -52,9 +52,17 @@ class Adaptation:
             settings=settings, db=db, memory=memory, learner=learner, personalities=personalities
         )
 
-    async def correction(self, msg: Message, who: Who, *, explicit: bool) -> Correction | None:
-        """The correction ``msg`` makes of the previous answer (remembered in the background)."""
-        found = await self.corrections.detect(msg, who, explicit=explicit)
+    async def correction(
+        self,
+        msg: Message,
+        who: Who,
+        *,
+        explicit: bool,
+        noted: str | Exception | None | Unread = UNREAD,
+    ) -> Correction | None:
+        """The correction ``msg`` makes of the previous answer (remembered in the background);
+        ``noted``: the 👎 note already read (:meth:`Corrections.detect`)."""
+        found = await self.corrections.detect(msg, who, explicit=explicit, noted=noted)
         if found is not None:
             self.corrections.remember(found, who)
         return found

@@ -52,6 +52,8 @@ from bot.storage.models import Interaction
 __all__ = [
     "Correction",
     "Corrections",
+    "UNREAD",
+    "Unread",
     "WINDOW_S",
     "correction_cue",
     "correction_text",
@@ -246,6 +248,18 @@ def _conversation_of(session: Session, interaction_id: uuid.UUID) -> uuid.UUID |
     ).first()
 
 
+class Unread:
+    """The 👎 note not read yet (:meth:`Corrections.detect` reads it)."""
+
+
+UNREAD = Unread()
+
+
+def _maybe_cue(text: str) -> bool:
+    said = _normal(text)
+    return bool(_STRONG.match(said) or _WEAK.match(said))
+
+
 class Corrections:
     """Finds corrections as messages arrive and remembers them in the background."""
 
@@ -285,18 +299,41 @@ class Corrections:
         except Exception:
             log.warning("could not note a 👎 for corrections", exc_info=True)
 
-    async def detect(self, msg: Message, who: Who, *, explicit: bool = False) -> Correction | None:
+    def note_key(self, msg: Message, who: Who, *, explicit: bool = False) -> str | None:
+        """The Redis key of the 👎 note :meth:`detect` reads for ``msg`` (None: it reads
+        none), so that the caller can read it along with other commands and hand the result
+        to :meth:`detect` as ``noted``."""
+        if not self.enabled or explicit or not msg.text.strip():
+            return None
+        if not _maybe_cue(msg.text) and plain_follow_up(msg.text):
+            return None  # no correction, after a 👎 or not: Redis need not be asked
+        return _FLAG.format(who.conversation_id)
+
+    async def detect(
+        self,
+        msg: Message,
+        who: Who,
+        *,
+        explicit: bool = False,
+        noted: str | Exception | None | Unread = UNREAD,
+    ) -> Correction | None:
         """The correction ``msg`` makes of the previous answer in its conversation, if any;
-        never raises. ``explicit``: the message named a personality (a new request)."""
+        never raises. ``explicit``: the message named a personality (a new request).
+        ``noted``: the 👎 note at :meth:`note_key` already read (the error its read raised);
+        by default it is read here."""
         if not self.enabled or explicit or not msg.text.strip():
             return None
         key = _FLAG.format(who.conversation_id)
         try:
-            said = _normal(msg.text)
-            maybe_cue = bool(_STRONG.match(said) or _WEAK.match(said))
+            maybe_cue = _maybe_cue(msg.text)
             if not maybe_cue and plain_follow_up(msg.text):
                 return None  # no correction, after a 👎 or not: Redis need not be asked
-            flagged = await self.redis.get(key)
+            if isinstance(noted, Unread):
+                flagged = await self.redis.get(key)
+            elif isinstance(noted, Exception):
+                raise noted
+            else:
+                flagged = noted
             if not maybe_cue and not flagged:
                 return None
             prev = await self.db.run(lambda s: _previous(s, who.tenant_id, who.conversation_id))

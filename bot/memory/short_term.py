@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
@@ -38,14 +39,23 @@ class ShortTermMemory:
         """The stored turns, oldest first (the newest ``2 × max_turns`` of them)."""
         if self.max_turns == 0:
             return []
+        return self.turns(await self.redis.lrange(*self.read_args(conversation_id)))
+
+    def read_args(self, conversation_id: uuid.UUID) -> tuple[str, int, int]:
+        """The ``LRANGE`` arguments of :meth:`recent`'s read, to send it along with other
+        commands (in one pipeline); :meth:`turns` makes its result the turns."""
         # Twice the exchanges kept: a history stored a turn an entry is read whole too.
-        raw = await self.redis.lrange(self.key(conversation_id), -2 * self.max_turns, -1)
+        return self.key(conversation_id), -2 * self.max_turns, -1
+
+    def turns(self, raw: Sequence[str | bytes]) -> list[Turn]:
+        """The turns of the entries ``raw`` read by :meth:`read_args` (the newest
+        ``2 × max_turns``; a corrupt entry is skipped, not fatal)."""
         turns = []
         for item in raw:
             try:
                 data = json.loads(item)
             except ValueError:
-                continue  # a corrupt entry is skipped, not fatal
+                continue
             for one in data if isinstance(data, list) else [data]:
                 turn = _turn(one)
                 if turn is not None:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from bot import messages
-from bot.context import Context
+from bot.context import Context, Turn
 from bot.events import Message
 from bot.hooks import HookRunner
 from bot.identity.who import Who
@@ -139,6 +139,7 @@ async def build_context(
     style: Style | None = None,
     requested: Mapping[str, str] | None = None,
     patterns: Patterns | None = None,
+    history: list[Turn] | None = None,
 ) -> Context:
     """Assemble the context of one reply. A failing part is left out, never fatal.
 
@@ -147,6 +148,7 @@ async def build_context(
     which the style already holds; the model is told they were asked for and beat anything
     else in the context, and what worked before is not suggested against them.
     ``patterns``: suggest what worked before for this kind of request (feedback learning).
+    ``history``: the thread's history already read (None: it is read here).
     """
     ctx = Context(
         persona=persona_prompt(personality, bot_name, msg.platform),
@@ -162,7 +164,9 @@ async def build_context(
         if _render_profile(who.profile):
             ctx.mark_personal("profile")
         try:
-            ctx.history = await short_term.recent(who.conversation_id)
+            ctx.history = (
+                history if history is not None else await short_term.recent(who.conversation_id)
+            )
         except Exception:
             log.warning(
                 "short-term memory unavailable; answering without thread history", exc_info=True
