@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -332,3 +333,26 @@ async def test_concurrent_recalls_embed_their_queries_together_and_each_gets_its
         assert sum(embedder.calls) == 0
     finally:
         await app.aclose()
+
+
+async def test_the_in_process_redis_sets_no_socket_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It has no socket to wait on: a command is not wrapped in a timed wait (a task and a
+    timer a round trip)."""
+    waited: list[float | None] = []
+    wait_for = asyncio.wait_for
+
+    async def timed(fut: Any, timeout: float | None) -> Any:
+        waited.append(timeout)
+        return await wait_for(fut, timeout)
+
+    client = make_redis(None)
+    monkeypatch.setattr(asyncio, "wait_for", timed)
+    try:
+        await client.set("k", "v")
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.get("k")
+            pipe.get("k")
+            assert await pipe.execute() == ["v", "v"]
+        assert waited == []
+    finally:
+        await client.aclose()
