@@ -225,31 +225,6 @@ async def test_short_term_memory_skips_corrupt_entries(redis_client: aioredis.Re
     assert [t.text for t in await memory.recent(conversation)] == ["q1", "a1"]
 
 
-async def test_short_term_memory_parses_an_entry_once_and_reads_what_is_stored(
-    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every message of a thread reads its entries again: each is parsed once; an entry
-    changed or deleted in Redis is read as it is now."""
-    memory = ShortTermMemory(redis_client, max_turns=3, ttl_s=600)
-    conversation, tag = uuid.uuid4(), uuid.uuid4().hex
-    await memory.append(conversation, *turns(f"q1 {tag}", f"a1 {tag}"))
-    parsed: list[str] = []
-    loads = json.loads
-
-    def counted(text: str | bytes) -> object:
-        parsed.append(str(text))
-        return loads(text)
-
-    monkeypatch.setattr(json, "loads", counted)
-    for _ in range(3):
-        assert [t.text for t in await memory.recent(conversation)] == [f"q1 {tag}", f"a1 {tag}"]
-    assert len(parsed) == 1
-    await redis_client.lset(memory.key(conversation), 0, json.dumps([["not", "a turn"]]))
-    assert await memory.recent(conversation) == []
-    await memory.clear(conversation)
-    assert await memory.recent(conversation) == []
-
-
 @pytest.mark.parametrize("appended", [(), tuple(turns("q", "a"))])
 async def test_short_term_memory_off_or_empty_stores_nothing(
     redis_client: aioredis.Redis, appended: tuple[Turn, ...]

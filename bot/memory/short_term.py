@@ -13,7 +13,6 @@ the newest ``2 × history_turns`` turns whatever the entries hold.
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -24,9 +23,6 @@ from bot.context import Turn
 from bot.kv import KEY_PREFIX
 
 __all__ = ["ShortTermMemory"]
-
-#: Stored entries whose turns are remembered parsed (the hot threads' histories).
-ENTRIES_PARSED = 2048
 
 
 class ShortTermMemory:
@@ -54,9 +50,16 @@ class ShortTermMemory:
     def turns(self, raw: Sequence[str | bytes]) -> list[Turn]:
         """The turns of the entries ``raw`` read by :meth:`read_args` (the newest
         ``2 × max_turns``; a corrupt entry is skipped, not fatal)."""
-        turns: list[Turn] = []
+        turns = []
         for item in raw:
-            turns += _entry(item)
+            try:
+                data = json.loads(item)
+            except ValueError:
+                continue
+            for one in data if isinstance(data, list) else [data]:
+                turn = _turn(one)
+                if turn is not None:
+                    turns.append(turn)
         return turns[-2 * self.max_turns :]
 
     async def append(self, conversation_id: uuid.UUID, *turns: Turn) -> None:
@@ -74,19 +77,6 @@ class ShortTermMemory:
 
     async def clear(self, conversation_id: uuid.UUID) -> None:
         await self.redis.delete(self.key(conversation_id))
-
-
-@functools.lru_cache(maxsize=ENTRIES_PARSED)
-def _entry(item: str | bytes) -> tuple[Turn, ...]:
-    """The turns of one stored entry (none if it is corrupt). Every message of a thread reads
-    the thread's entries again, unchanged: the parsed ones are remembered (by their text, so
-    a deleted history is never served from here: it is no longer read)."""
-    try:
-        data = json.loads(item)
-    except ValueError:
-        return ()
-    turns = (_turn(one) for one in (data if isinstance(data, list) else [data]))
-    return tuple(turn for turn in turns if turn is not None)
 
 
 def _turn(data: object) -> Turn | None:
