@@ -1,0 +1,42 @@
+"""bench.cpu: CPU seconds per kind of process, from /proc."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.cpu import CpuSnapshot, kind
+
+
+def test_kinds_from_command_lines() -> None:
+    venv = "/srv/.venv/bin"
+    assert kind(["x"], harness=7, pid=7) == "harness"
+    assert kind([f"{venv}/python3", f"{venv}/chorus", "run"], 7, 8) == "workers"
+    assert kind([f"{venv}/python3", f"{venv}/chroma", "run", "--port", "1"], 7, 8) == "chroma"
+    assert kind([sys.executable, "-m", "bench.scale", "--serve-llm", "/tmp/p"], 7, 8) == (
+        "llm_double"
+    )
+    assert kind(["/usr/sbin/haproxy", "-db", "-f", "cfg"], 7, 8) == "haproxy"
+    assert kind(["postgres: 15/main: postgres test 127.0.0.1(4242) idle"], 7, 8) == "postgresql"
+    assert kind(["redis-server 127.0.0.1:6379"], 7, 8) == "redis"
+    assert kind(["/usr/bin/python3", "other.py"], 7, 8) is None
+    assert kind([], 7, 8) is None
+
+
+def test_a_child_s_cpu_counts_under_its_kind() -> None:
+    burn = "import time\nwhile time.process_time() < 0.3: pass\nprint('done', flush=True)\n"
+    before = CpuSnapshot.take()
+    child = subprocess.Popen(
+        [sys.executable, "-c", burn + "input()", "--serve-llm"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "done\n"
+        spent = CpuSnapshot.take().since(before)  # the child is still there, waiting
+    finally:
+        child.communicate("\n")
+    assert spent["llm_double"] >= 0.29
+    assert spent["machine"] >= spent["llm_double"]
+    assert "harness" in spent
