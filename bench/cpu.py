@@ -2,20 +2,23 @@
 
 :class:`CpuSnapshot` reads every process's user + system time once; the difference of two
 snapshots, grouped by :func:`kind`, is the CPU each kind of process spent in between. Only
-the harness's own descendants are counted, except PostgreSQL and Redis, whose processes are all
-counted (whoever else uses them). A process that exits between the two snapshots is not
-counted (a worker killed mid-run).
+the harness's own descendants are counted, and the PostgreSQL backends serving them (found by
+their client's TCP port); Redis is one server process, counted whole (whoever else uses it).
+A process that exits between the two snapshots is not counted (a worker killed mid-run).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["CpuSnapshot", "kind"]
 
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+#: A PostgreSQL backend's title names its client: ``postgres: user db 127.0.0.1(40112) idle``.
+_CLIENT_PORT = re.compile(r"\((\d+)\)")
 
 
 def kind(cmdline: list[str], harness: int, pid: int) -> str | None:
@@ -65,8 +68,36 @@ def _cmdline(pid: str) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-#: Servers that others on the machine may use too: all their processes are counted.
-_SHARED = frozenset({"postgresql", "redis"})
+def _socket_inodes(pid: int) -> set[str]:
+    """The inodes of a process's open sockets."""
+    inodes: set[str] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _local_ports(inodes: set[str]) -> set[int]:
+    """The local TCP ports of the sockets with these inodes."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _descends(pid: int, ancestor: int, stats: dict[int, tuple[int, float]]) -> bool:
@@ -92,11 +123,25 @@ class CpuSnapshot:
     def take(cls) -> CpuSnapshot:
         harness = os.getpid()
         stats = {int(e): s for e in os.listdir("/proc") if e.isdigit() and (s := _stat(e))}
+        kinds = {
+            pid: (kind(line, harness, pid), line) for pid in stats if (line := _cmdline(str(pid)))
+        }
+        kinds[harness] = ("harness", [])
+        ours = {pid for pid in stats if _descends(pid, harness, stats)}
         taken: dict[int, tuple[str, float]] = {}
-        for pid, (_, cpu) in stats.items():
-            what = kind(_cmdline(str(pid)), harness, pid)
-            if what in _SHARED or (what is not None and _descends(pid, harness, stats)):
-                taken[pid] = (what, cpu)
+        client_ports: set[int] | None = None
+        for pid, (what, line) in kinds.items():
+            if what is None or pid not in stats:
+                continue
+            if what == "postgresql":
+                if client_ports is None:
+                    client_ports = _local_ports(set().union(*map(_socket_inodes, ours)))
+                client = _CLIENT_PORT.search(line[0])
+                if client is None or int(client.group(1)) not in client_ports:
+                    continue  # the server itself, or a backend serving someone else
+            elif what != "redis" and pid not in ours:
+                continue
+            taken[pid] = (what, stats[pid][1])
         return cls(taken, _machine_busy_s())
 
     def since(self, earlier: CpuSnapshot) -> dict[str, float]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from sqlalchemy import NullPool, create_engine, text
+
 from bench.cpu import CpuSnapshot, kind
+from tests.conftest import PG_URL
 
 
 def test_kinds_from_command_lines() -> None:
@@ -40,3 +43,37 @@ def test_a_child_s_cpu_counts_under_its_kind() -> None:
     assert spent["llm_double"] >= 0.29
     assert spent["machine"] >= spent["llm_double"]
     assert "harness" in spent
+
+
+def test_the_postgresql_backend_serving_the_harness_counts_and_no_other() -> None:
+    mine = create_engine(PG_URL, poolclass=NullPool)
+    theirs = subprocess.Popen(  # a connection that is not the harness's: not counted
+        [sys.executable, "-c", _OTHER_CLIENT, PG_URL.replace("+psycopg", "")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert theirs.stdout is not None and theirs.stdout.readline() == "connected\n"
+        with mine.connect() as conn:
+            before = CpuSnapshot.take()
+            conn.execute(text("SELECT count(*) FROM generate_series(1, 2000000)")).scalar()
+            spent = CpuSnapshot.take().since(before)
+            backends = [p for p, (what, _) in before.taken.items() if what == "postgresql"]
+    finally:
+        theirs.communicate("\n")
+        mine.dispose()
+    assert len(backends) == 1  # this test's own connection, not the other's nor the server
+    assert spent["postgresql"] > 0.05
+
+
+#: Another process's connection: forks, its parent exits, so it is no descendant of the test.
+_OTHER_CLIENT = """
+import os, sys, psycopg
+if os.fork():
+    os._exit(0)
+with psycopg.connect(sys.argv[1]) as conn:
+    conn.execute("SELECT 1")
+    print("connected", flush=True)
+    input()
+"""
