@@ -21,7 +21,11 @@ the same again while one worker is ``kill -9``-ed half way: the events it held a
 by another once their lease (``dispatcher.lease_s``, 15 s) runs out, so that phase's p99
 includes the lease. Target (issue 20): 0 lost, 0 twice; 2 workers at least 1.6 times one
 worker's events per second. Everything shares this machine's cores (the workers, the servers
-and this harness); the figures say how many there are. Last line: JSON figures.
+and this harness); the figures say how many there are, and where they go: each phase's
+``cpu_ms_per_event`` and ``cores_busy`` give the CPU of the workers, this harness (the fake
+Slack and the load), the model double, the Chroma server, HAProxy, the PostgreSQL backends
+serving them, Redis (the whole server) and the whole machine (``machine``: whatever else runs
+on it too), from ``/proc`` (bench/cpu.py). Last line: JSON figures.
 """
 
 from __future__ import annotations
