@@ -21,7 +21,11 @@ the same again while one worker is ``kill -9``-ed half way: the events it held a
 by another once their lease (``dispatcher.lease_s``, 15 s) runs out, so that phase's p99
 includes the lease. Target (issue 20): 0 lost, 0 twice; 2 workers at least 1.6 times one
 worker's events per second. Everything shares this machine's cores (the workers, the servers
-and this harness); the figures say how many there are. Last line: JSON figures.
+and this harness); the figures say how many there are, and where they go: each phase's
+``cpu_ms_per_event`` and ``cores_busy`` give the CPU of the workers, this harness (the fake
+Slack and the load), the model double, the Chroma server, HAProxy, the PostgreSQL backends
+serving them, Redis (the whole server) and the whole machine (``machine``: whatever else runs
+on it too), from ``/proc`` (bench/cpu.py). Last line: JSON figures.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine, text
 
+from bench.cpu import CpuSnapshot
 from bench.figures import percentile
 from bench.slack_calls import CallWatcher
 from tests.cli_run import clean_env
@@ -160,6 +165,7 @@ async def _phase(
     during: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     load = Load(fake, deliver)
+    cpu_before = CpuSnapshot.take()
     started = time.perf_counter()
     until = started + seconds
     people = [load.person(i, until, tag) for i in range(conversations)]
@@ -169,6 +175,7 @@ async def _phase(
         await during()
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
+    cpu = CpuSnapshot.take().since(cpu_before)
     await load.settle()
     load.answers.detach()
     answered = len(load.latencies)
@@ -179,6 +186,13 @@ async def _phase(
         "p99_ms": round(percentile(load.latencies, 0.99), 1) if answered else None,
     }
     figures.update(tally(fake, load.questions))
+    if answered:
+        figures["cpu_ms_per_event"] = {
+            what: round(seconds * 1000 / answered, 2) for what, seconds in sorted(cpu.items())
+        }
+        figures["cores_busy"] = {
+            what: round(seconds / elapsed, 2) for what, seconds in sorted(cpu.items())
+        }
     return figures
 
 
@@ -194,11 +208,8 @@ class SocketSlack:
         envelope = sf.events_api_envelope(event)
         for _ in range(5):
             sent = await self.fake.send_socket_event(envelope, timeout=SETTLE_S)
-            deadline = time.monotonic() + ACK_WAIT_S
-            while time.monotonic() < deadline:
-                if self.fake.acked(sent["envelope_id"]):
-                    return
-                await asyncio.sleep(0.05)
+            if await self.fake.acknowledged(sent["envelope_id"], ACK_WAIT_S):
+                return
             envelope = dict(sent)
             envelope["envelope_id"] = str(uuid.uuid4())
             envelope["retry_attempt"] = int(sent.get("retry_attempt") or 0) + 1

@@ -288,6 +288,27 @@ async def test_socket_protocol_with_a_raw_websocket(fake: FakeSlack) -> None:
             assert (await ws.receive_json())["type"] == "disconnect"
 
 
+async def test_acknowledged_waits_for_that_envelopes_ack_alone(fake: FakeSlack) -> None:
+    client = client_for(fake)
+    opened = await client.apps_connections_open(app_token=fake.app_token)
+    async with aiohttp.ClientSession() as session, session.ws_connect(opened["url"]) as ws:
+        await ws.receive_json()  # hello
+        first = await fake.send_socket_event(app_mention("one"))
+        second = await fake.send_socket_event(app_mention("two"))
+        await ws.receive_json()
+        await ws.receive_json()
+        waiting = asyncio.ensure_future(fake.acknowledged(second["envelope_id"], 30))
+        await ws.send_json({"envelope_id": first["envelope_id"]})
+        await fake.wait_for_ack(first["envelope_id"])
+        assert fake.acked(first["envelope_id"]) and not fake.acked(second["envelope_id"])
+        assert not waiting.done()  # another envelope's ack does not answer it
+        await ws.send_json({"envelope_id": second["envelope_id"]})
+        assert await waiting is True
+        assert await fake.acknowledged(first["envelope_id"], 0) is True  # already acked
+        assert await fake.acknowledged("never-sent", 0.01) is False
+        assert fake.acks == [{"envelope_id": e["envelope_id"]} for e in (first, second)]
+
+
 async def test_bolt_socket_mode_events_commands_actions_and_reconnects(fake: FakeSlack) -> None:
     app = bolt_app(fake)
     seen: list[dict[str, Any]] = []

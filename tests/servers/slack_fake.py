@@ -305,6 +305,9 @@ class FakeSlack:
         self.channels: dict[str, dict[str, Any]] = {}
         self.responses: list[ResponseUrlPost] = []
         self.acks: list[dict[str, Any]] = []
+        #: The envelope ids in ``acks`` (acked() looks them up at once), and who waits for one.
+        self._acked: set[str] = set()
+        self._ack_waiters: dict[str, asyncio.Future[None]] = {}
         self.socket_messages: list[dict[str, Any]] = []
         self.sent_envelopes: list[dict[str, Any]] = []
         self.socket_connections = 0  # websockets ever accepted
@@ -682,7 +685,22 @@ class FakeSlack:
         ]
 
     def acked(self, envelope_id: str) -> bool:
-        return any(a.get("envelope_id") == envelope_id for a in self.acks)
+        return envelope_id in self._acked
+
+    async def acknowledged(self, envelope_id: str, timeout: float) -> bool:
+        """Whether the client acks ``envelope_id`` within ``timeout`` seconds (at once if it
+        did already): one waiter woken by that ack alone, however many envelopes are out."""
+        if self.acked(envelope_id):
+            return True
+        waiter = self._ack_waiters.get(envelope_id)
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._ack_waiters[envelope_id] = waiter
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            return False  # the waiter stays for another call: the ack resolves and drops it
+        return True
 
     @property
     def open_sockets(self) -> int:
@@ -996,6 +1014,12 @@ class FakeSlack:
                 self.socket_messages.append(data)
                 if "envelope_id" in data:
                     self.acks.append(data)
+                    envelope_id = data["envelope_id"]
+                    if isinstance(envelope_id, str):
+                        self._acked.add(envelope_id)
+                        waiter = self._ack_waiters.pop(envelope_id, None)
+                        if waiter is not None and not waiter.done():
+                            waiter.set_result(None)
                 self._notify()
         finally:
             if ws in self._sockets:
