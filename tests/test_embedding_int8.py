@@ -1,6 +1,7 @@
 """The bundled MiniLM model rewritten to multiply in int8 (bot.memory.int8_model): the same
 embeddings as the model as shipped (within the tolerance the search's recall was measured
-with), and the choice of the faster model kept per data directory, CPU and onnxruntime."""
+with), and the choice of the faster model kept per data directory, CPU and onnxruntime, and
+shared by the data directories of a machine."""
 
 from __future__ import annotations
 
@@ -107,6 +108,41 @@ def test_the_choice_is_measured_once_then_kept(
     again = Loads()
     assert int8_model.choose(SHIPPED, tmp_path, again, run)[1] == int8_products
     assert again.paths == [chosen]  # no second measurement, no second rewrite
+
+
+def test_a_new_data_directory_takes_the_machines_verdict_without_measuring(
+    tmp_path: Path,
+) -> None:
+    run = run_with(MiniLMEmbedder())
+    shared = tmp_path / "cache"
+    first = Loads()
+    _, int8_products = int8_model.choose(SHIPPED, tmp_path / "one", first, run, shared=shared)
+    assert len(first.paths) == 2  # measured where nothing was known
+    assert sorted(p.name for p in shared.iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
+    second = Loads()
+    assert int8_model.choose(SHIPPED, tmp_path / "two", second, run, shared=shared)[1] == (
+        int8_products
+    )
+    assert len(second.paths) == 1  # the chosen model only: nothing rewritten or timed again
+    assert (
+        next((tmp_path / "two").glob("*.json")).read_text()
+        == next(shared.glob("*.json")).read_text()
+    )
+
+
+def test_a_machine_verdict_of_another_cpu_is_not_taken(tmp_path: Path) -> None:
+    run = run_with(MiniLMEmbedder())
+    shared = tmp_path / "cache"
+    int8_model.choose(SHIPPED, tmp_path / "one", Loads(), run, shared=shared)
+    verdict_file = next(shared.glob("*.json"))
+    verdict = json.loads(verdict_file.read_text())
+    verdict_file.write_text(json.dumps({**verdict, "machine": "another CPU"}))
+    loads = Loads()
+    int8_model.choose(SHIPPED, tmp_path / "two", loads, run, shared=shared)
+    assert len(loads.paths) == 2
+    assert json.loads(verdict_file.read_text())["machine"] == verdict["machine"]
 
 
 def test_a_verdict_of_another_machine_is_measured_again(tmp_path: Path) -> None:

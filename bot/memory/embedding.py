@@ -152,7 +152,9 @@ def _open(model: Path, tokenizer_file: Path, cache_dir: Path | None) -> _Runtime
         def run(session: ort.InferenceSession, text: str) -> Vectors:
             return _pooled(session, _input_names(session), [tokenizer.encode(text)])
 
-        session, int8_products = int8_model.choose(model, cache_dir, _session, run)
+        session, int8_products = int8_model.choose(
+            model, cache_dir, _session, run, shared=int8_model.machine_cache()
+        )
     return _Runtime(session, tokenizer, _input_names(session), int8_products)
 
 

@@ -15,7 +15,9 @@ dequantising every weight on each call, several times slower than the model as s
 first time a data directory sees this CPU and onnxruntime version, and keeps the faster;
 the rewritten model and the verdict are kept in the data directory (``models/``), so later
 starts load only the chosen model (the rewritten one also loads in half the time: nothing to
-fold). Rewriting needs the ``onnx`` package; without it the model is used as shipped.
+fold). Both are also offered to the machine's cache (:func:`machine_cache`), from which a new
+data directory takes them instead of measuring again. Rewriting needs the ``onnx`` package;
+without it the model is used as shipped.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-__all__ = ["AGREEMENT", "BLOCK", "PROBES", "Run", "choose", "rewrite"]
+__all__ = ["AGREEMENT", "BLOCK", "PROBES", "Run", "choose", "machine_cache", "rewrite"]
 
 log = logging.getLogger(__name__)
 
@@ -189,28 +191,101 @@ def _source_key(source: Path) -> str:
     return f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|v{VERSION}"
 
 
+def machine_cache() -> Path:
+    """This user's cache of rewritten models and verdicts, shared by every data directory on
+    the machine (``$XDG_CACHE_HOME/chorus/models``, else ``~/.cache/chorus/models``): a new data
+    directory takes a rewrite and verdict made for the same model, CPU and onnxruntime there
+    instead of making and timing them again (about a second of CPU)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "chorus" / "models"
+
+
 def choose(
-    source: Path, cache_dir: Path, load: Callable[[Path], ort.InferenceSession], run: Run
+    source: Path,
+    cache_dir: Path,
+    load: Callable[[Path], ort.InferenceSession],
+    run: Run,
+    shared: Path | None = None,
 ) -> tuple[ort.InferenceSession, bool]:
     """The session to embed with, and whether it multiplies in int8: of the rewritten model
     (made in ``cache_dir`` if missing) when it agrees with ``source`` and was measured faster
     on this CPU, else of ``source``. ``load`` opens a session of a model file; ``run`` embeds
-    one text with a session."""
+    one text with a session. ``shared`` (:func:`machine_cache`): where a rewrite and verdict
+    made elsewhere on this machine are taken from, and where one made here is offered."""
     rewritten = cache_dir / f"{source.stem}-int8-matmul-b{BLOCK}.onnx"
     verdict_file = cache_dir / f"{source.stem}-int8-matmul-b{BLOCK}.json"
     key = {"source": _source_key(source), "machine": _machine()}
+    known = _known(source, rewritten, verdict_file, key, load)
+    if known is None and shared is not None and shared.resolve() != cache_dir.resolve():
+        if _copy_verdict(shared, cache_dir, rewritten.name, verdict_file.name, key):
+            known = _known(source, rewritten, verdict_file, key, load)
+    if known is not None:
+        return known
+    chosen = _measure(source, rewritten, verdict_file, key, load, run)
+    if shared is not None and shared.resolve() != cache_dir.resolve():
+        _copy_verdict(cache_dir, shared, rewritten.name, verdict_file.name, key)
+    return chosen
+
+
+def _verdict(verdict_file: Path, key: dict[str, str]) -> dict[str, Any] | None:
+    """The verdict kept in ``verdict_file`` if it was made for ``key``."""
     try:
         verdict = json.loads(verdict_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        verdict = None
+        return None
     if isinstance(verdict, dict) and {k: verdict.get(k) for k in key} == key:
-        if not verdict.get("faster"):
-            return load(source), False
-        if rewritten.is_file():
-            try:
-                return load(rewritten), True
-            except Exception as e:  # a damaged file: made and measured again below
-                log.warning("cannot load the rewritten embedding model %s (%s)", rewritten, e)
+        return verdict
+    return None
+
+
+def _known(
+    source: Path,
+    rewritten: Path,
+    verdict_file: Path,
+    key: dict[str, str],
+    load: Callable[[Path], ort.InferenceSession],
+) -> tuple[ort.InferenceSession, bool] | None:
+    """The session a kept verdict for ``key`` chose, or None when it must be measured."""
+    verdict = _verdict(verdict_file, key)
+    if verdict is None:
+        return None
+    if not verdict.get("faster"):
+        return load(source), False
+    if rewritten.is_file():
+        try:
+            return load(rewritten), True
+        except Exception as e:  # a damaged file: made and measured again
+            log.warning("cannot load the rewritten embedding model %s (%s)", rewritten, e)
+    return None
+
+
+def _copy_verdict(
+    source: Path, target: Path, model: str, verdict: str, key: dict[str, str]
+) -> bool:
+    """Copy a verdict made for ``key`` (and the rewritten model it chose) from the directory
+    ``source`` to ``target``, the model first; False when there is none or it cannot be."""
+    found = _verdict(source / verdict, key)
+    if found is None:
+        return False
+    try:
+        if found.get("faster"):
+            _write(target / model, (source / model).read_bytes())
+        _write(target / verdict, (source / verdict).read_bytes())
+    except OSError as e:  # a read-only or missing cache: each directory measures for itself
+        log.debug("cannot copy the embedding model's verdict from %s to %s (%s)", source, target, e)
+        return False
+    return True
+
+
+def _measure(
+    source: Path,
+    rewritten: Path,
+    verdict_file: Path,
+    key: dict[str, str],
+    load: Callable[[Path], ort.InferenceSession],
+    run: Run,
+) -> tuple[ort.InferenceSession, bool]:
+    """Rewrite ``source``, check and time both models, and keep the verdict."""
     if importlib.util.find_spec("onnx") is None:
         log.info("the onnx package is not installed: the embedding model runs as shipped")
         return load(source), False
