@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -212,19 +213,30 @@ def choose(
     on this CPU, else of ``source``. ``load`` opens a session of a model file; ``run`` embeds
     one text with a session. ``shared`` (:func:`machine_cache`): where a rewrite and verdict
     made elsewhere on this machine are taken from, and where one made here is offered."""
-    rewritten = cache_dir / f"{source.stem}-int8-matmul-b{BLOCK}.onnx"
-    verdict_file = cache_dir / f"{source.stem}-int8-matmul-b{BLOCK}.json"
+    stem = f"{source.stem}-int8-matmul-b{BLOCK}"
     key = {"source": _source_key(source), "machine": _machine()}
-    known = _known(source, rewritten, verdict_file, key, load)
+    files = _Files(source, cache_dir / f"{stem}.onnx", cache_dir / f"{stem}.json", key)
+    known = _known(files, load)
     if known is None and shared is not None and shared.resolve() != cache_dir.resolve():
-        if _copy_verdict(shared, cache_dir, rewritten.name, verdict_file.name, key):
-            known = _known(source, rewritten, verdict_file, key, load)
+        if _copy_verdict(shared, cache_dir, files):
+            known = _known(files, load)
     if known is not None:
         return known
-    chosen = _measure(source, rewritten, verdict_file, key, load, run)
+    chosen = _measure(files, load, run)
     if shared is not None and shared.resolve() != cache_dir.resolve():
-        _copy_verdict(cache_dir, shared, rewritten.name, verdict_file.name, key)
+        _copy_verdict(cache_dir, shared, files)
     return chosen
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The model as shipped, where its rewrite and verdict are kept, and what a verdict must
+    have been made for (the model's file and version of the rewrite, this machine)."""
+
+    source: Path
+    rewritten: Path
+    verdict: Path
+    key: dict[str, str]
 
 
 def _verdict(verdict_file: Path, key: dict[str, str]) -> dict[str, Any] | None:
@@ -239,32 +251,28 @@ def _verdict(verdict_file: Path, key: dict[str, str]) -> dict[str, Any] | None:
 
 
 def _known(
-    source: Path,
-    rewritten: Path,
-    verdict_file: Path,
-    key: dict[str, str],
-    load: Callable[[Path], ort.InferenceSession],
+    files: _Files, load: Callable[[Path], ort.InferenceSession]
 ) -> tuple[ort.InferenceSession, bool] | None:
-    """The session a kept verdict for ``key`` chose, or None when it must be measured."""
-    verdict = _verdict(verdict_file, key)
+    """The session a kept verdict chose, or None when it must be measured."""
+    verdict = _verdict(files.verdict, files.key)
     if verdict is None:
         return None
     if not verdict.get("faster"):
-        return load(source), False
-    if rewritten.is_file():
+        return load(files.source), False
+    if files.rewritten.is_file():
         try:
-            return load(rewritten), True
+            return load(files.rewritten), True
         except Exception as e:  # a damaged file: made and measured again
-            log.warning("cannot load the rewritten embedding model %s (%s)", rewritten, e)
+            log.warning("cannot load the rewritten embedding model %s (%s)", files.rewritten, e)
     return None
 
 
-def _copy_verdict(
-    source: Path, target: Path, model: str, verdict: str, key: dict[str, str]
-) -> bool:
-    """Copy a verdict made for ``key`` (and the rewritten model it chose) from the directory
-    ``source`` to ``target``, the model first; False when there is none or it cannot be."""
-    found = _verdict(source / verdict, key)
+def _copy_verdict(source: Path, target: Path, files: _Files) -> bool:
+    """Copy a verdict made for ``files.key`` (and the rewritten model it chose) from the
+    directory ``source`` to ``target``, the model first; False when there is none or it cannot
+    be."""
+    model, verdict = files.rewritten.name, files.verdict.name
+    found = _verdict(source / verdict, files.key)
     if found is None:
         return False
     try:
@@ -278,21 +286,17 @@ def _copy_verdict(
 
 
 def _measure(
-    source: Path,
-    rewritten: Path,
-    verdict_file: Path,
-    key: dict[str, str],
-    load: Callable[[Path], ort.InferenceSession],
-    run: Run,
+    files: _Files, load: Callable[[Path], ort.InferenceSession], run: Run
 ) -> tuple[ort.InferenceSession, bool]:
-    """Rewrite ``source``, check and time both models, and keep the verdict."""
+    """Rewrite the model, check and time both, and keep the verdict."""
+    source, rewritten = files.source, files.rewritten
     if importlib.util.find_spec("onnx") is None:
         log.info("the onnx package is not installed: the embedding model runs as shipped")
         return load(source), False
     shipped = load(source)
     try:
         if not rewrite(source, rewritten):
-            return _keep(verdict_file, key, False, "nothing to rewrite", shipped)
+            return _keep(files, False, "nothing to rewrite", shipped)
         fast = load(rewritten)
     except OSError as e:  # the data directory: tried again at the next start
         log.warning("cannot keep the embedding model rewritten for int8 products (%s)", e)
@@ -300,21 +304,20 @@ def _measure(
     except Exception as e:  # onnx and onnxruntime raise their own untyped errors
         # (an onnxruntime without 8-bit MatMulNBits, a model of another make)
         why = f"cannot rewrite it ({type(e).__name__}: {e})"
-        return _keep(verdict_file, key, False, why, shipped)
+        return _keep(files, False, why, shipped)
     worst = min(_cosine(run(shipped, text), run(fast, text)) for text in PROBES)
     if worst < AGREEMENT:
         why = f"its embeddings differ (cosine {worst:.4f})"
-        return _keep(verdict_file, key, False, why, shipped)
+        return _keep(files, False, why, shipped)
     shipped_ms, fast_ms = _time(shipped, fast, run)
     why = f"{fast_ms:.2f} against {shipped_ms:.2f} ms of CPU a question"
     if fast_ms < shipped_ms:
-        return _keep(verdict_file, key, True, why, fast)
-    return _keep(verdict_file, key, False, why, shipped)
+        return _keep(files, True, why, fast)
+    return _keep(files, False, why, shipped)
 
 
 def _keep(
-    verdict_file: Path,
-    key: dict[str, str],
+    files: _Files,
     faster: bool,
     why: str,
     session: ort.InferenceSession,
@@ -325,9 +328,9 @@ def _keep(
         why,
     )
     try:
-        _write(verdict_file, json.dumps({**key, "faster": faster, "why": why}).encode())
+        _write(files.verdict, json.dumps({**files.key, "faster": faster, "why": why}).encode())
     except OSError as e:  # a read-only data directory: measured again next time
-        log.warning("cannot keep the embedding model's verdict in %s (%s)", verdict_file, e)
+        log.warning("cannot keep the embedding model's verdict in %s (%s)", files.verdict, e)
     return session, faster
 
 
