@@ -165,10 +165,9 @@ class HookRunner:
         self._async: dict[Callable[..., Any], bool] = {}
 
     def _lanes(self) -> Lanes:
-        if self._pool is None or self._plugin_lanes is None:
+        if self._plugin_lanes is None:
             pool = self._pool = DaemonThreads(HOOK_THREADS, "chorus-hook")
-            lanes = self._plugin_lanes = Lanes(pool.submit, PLUGIN_THREADS)
-            return lanes
+            self._plugin_lanes = Lanes(pool.submit, PLUGIN_THREADS)
         return self._plugin_lanes
 
     def close(self) -> None:
@@ -177,6 +176,7 @@ class HookRunner:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+            self._plugin_lanes = None
 
     async def _in_thread(
         self, name: str, function: Callable[..., Any], args: dict[str, Any]

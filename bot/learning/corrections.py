@@ -321,13 +321,11 @@ class Corrections:
         never raises. ``explicit``: the message named a personality (a new request).
         ``noted``: the 👎 note at :meth:`note_key` already read (the error its read raised);
         by default it is read here."""
-        if not self.enabled or explicit or not msg.text.strip():
-            return None
-        key = _FLAG.format(who.conversation_id)
         try:
+            key = self.note_key(msg, who, explicit=explicit)
+            if key is None:
+                return None
             maybe_cue = _maybe_cue(msg.text)
-            if not maybe_cue and plain_follow_up(msg.text):
-                return None  # no correction, after a 👎 or not: Redis need not be asked
             if isinstance(noted, Unread):
                 flagged = await self.redis.get(key)
             elif isinstance(noted, Exception):

@@ -483,10 +483,11 @@ class _Space:
 
 
 class _Fusion:
-    """A search's ranking in two steps: each row's lexical, recency and importance terms and
-    its substance first (:meth:`MemoryStore._fusion`), then :meth:`rank` with the semantic
-    list. The sums are taken in the same order as in one step, so the keys are the same to
-    the last bit."""
+    """A search's ranking in two steps: weighted reciprocal rank fusion of the lexical lists
+    (``hops``: the lexical lists of a question's parts, each at :data:`HOP_WEIGHT` of the
+    lexical weight), recency, importance and substance over ``rows`` first, then :meth:`rank`
+    with the semantic list when the question's vector has come. The sums are taken in the same
+    order as in one step, so the keys are the same to the last bit."""
 
     def __init__(
         self,
@@ -962,7 +963,7 @@ class MemoryStore:
                 # embedding thread may still be at work. In id order, as a read by id returns
                 # them on SQLite: equal fusion keys (no signal at all) keep the order they had.
                 rows = {i: space.rows[i] for i in sorted(space.rows)}
-                fusion = self._fusion(rows, lexical_hits, hops, weights)
+                fusion = _Fusion(rows, lexical_hits, hops, weights, self.half_life_days)
             semantic = space.nearest(vector() if callable(vector) else vector)
             if fusion is None:
                 ids = {i for i, _ in semantic} | {i for i, _ in lexical_hits}
@@ -971,7 +972,7 @@ class MemoryStore:
                     rows = {i: space.rows[i] for i in sorted(ids)}
                 else:
                     rows = self._rows(session, ids)
-                fusion = self._fusion(rows, lexical_hits, hops, weights)
+                fusion = _Fusion(rows, lexical_hits, hops, weights, self.half_life_days)
             ranked = fusion.rank(semantic)
             chosen: list[tuple[uuid.UUID, float, dict[str, float]]] = []
             for _, row, signals in ranked:
@@ -1121,19 +1122,6 @@ class MemoryStore:
                 self._cache.popitem(last=False)
 
     # -- ranking --------------------------------------------------------------------------------
-
-    def _fusion(
-        self,
-        rows: dict[uuid.UUID, Any],
-        lexical_hits: list[tuple[uuid.UUID, float]],
-        hops: list[list[tuple[uuid.UUID, float]]],
-        weights: RetrievalWeights,
-    ) -> _Fusion:
-        """Weighted reciprocal rank fusion of the candidate lists (``hops``: the lexical
-        lists of a question's parts, each at :data:`HOP_WEIGHT` of the lexical weight), plus
-        recency and importance, over ``rows``: everything but the semantic list, which
-        :meth:`_Fusion.rank` takes when the question's vector has come."""
-        return _Fusion(rows, lexical_hits, hops, weights, self.half_life_days)
 
     @staticmethod
     def _score(signals: dict[str, float], weights: RetrievalWeights) -> float:
