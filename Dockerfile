@@ -16,7 +16,9 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY plugins ./plugins
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# llama.cpp is compiled for any x86-64 CPU with AVX2 (GGML_NATIVE=OFF), not for the CPU that
+# builds the image: the host it runs on may lack that one's instructions (AVX-512, AMX).
+RUN CMAKE_ARGS="-DGGML_NATIVE=OFF" pip wheel --no-cache-dir --wheel-dir /wheels .
 
 # Stage 2: the runtime, without the compilers, as a user that owns nothing but its data.
 FROM python:3.11-slim

@@ -19,7 +19,7 @@ DOCS = ROOT / "docs"
 
 #: The two commands a newcomer pastes on a fresh machine: run Chorus, run the tests.
 SETUP_COMMANDS = (
-    "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/chorus run",
+    "scripts/install && .venv/bin/chorus run",
     "scripts/test",
 )
 
