@@ -44,7 +44,7 @@ from bot.identity.who import Who
 from bot.learning.patterns import current_ratings
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
-from bot.memory.store import NewMemory, Scope, tokens
+from bot.memory.store import NewMemory, Scope, informative
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Interaction
@@ -128,7 +128,7 @@ def _normal(text: str) -> str:
 
 
 def _content(rest: str) -> bool:
-    return bool(tokens(rest))
+    return informative(rest)
 
 
 def correction_cue(text: str, *, answer_asked: bool = False) -> bool:
@@ -322,16 +322,19 @@ class Corrections:
         ``noted``: the 👎 note at :meth:`note_key` already read (the error its read raised);
         by default it is read here."""
         try:
-            key = self.note_key(msg, who, explicit=explicit)
-            if key is None:
+            if not self.enabled or explicit or not msg.text.strip():
                 return None
-            maybe_cue = _maybe_cue(msg.text)
+            key: str | None
             if isinstance(noted, Unread):
+                key = self.note_key(msg, who, explicit=explicit)
+                if key is None:
+                    return None
                 flagged = await self.redis.get(key)
             elif isinstance(noted, Exception):
                 raise noted
-            else:
-                flagged = noted
+            else:  # read at note_key by the caller: its checks were made
+                key, flagged = _FLAG.format(who.conversation_id), noted
+            maybe_cue = _maybe_cue(msg.text)
             if not maybe_cue and not flagged:
                 return None
             prev = await self.db.run(lambda s: _previous(s, who.tenant_id, who.conversation_id))
