@@ -454,7 +454,9 @@ class Dispatcher:
         if not chosen.text:
             await notice(event, messages.ASK_WHAT.format(display_name=personality.display_name))
             return None
-        question = dataclasses.replace(msg, text=chosen.text)
+        # The message as plugins and the model see it ("ask NAME" removed; frozen, so not
+        # copied when nothing was).
+        question = msg if chosen.text == msg.text else dataclasses.replace(msg, text=chosen.text)
         correction, history = None, None
         if who is not None:  # a correction of the previous answer here (remembered later)
             explicit = chosen.reason == "explicit"
