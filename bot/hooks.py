@@ -119,8 +119,8 @@ def _not_for(impl: Any, kwargs: Mapping[str, Any]) -> bool:
     only = getattr(impl.function, ONLY_FOR, None)
     if only is None:
         return False
-    personality = kwargs.get("personality")
-    return personality is not None and getattr(personality, "name", None) not in only
+    name = getattr(kwargs.get("personality"), "name", None)  # not a Personality: called
+    return isinstance(name, str) and name not in only
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ def only_for(*personalities: str) -> Callable[[F], F]:
     """Mark a hook implementation that takes a ``personality`` as concerning only the
     personalities named: the host does not call it when another one answers (as if it had
     returned None at once, without the task or thread hop of a call). Put it under
-    ``@hookimpl``; a hook called without a ``personality`` is called as usual::
+    ``@hookimpl``; a call without a ``personality`` (or with one that has no name) is made::
 
         @hookimpl
         @only_for("pirate")
