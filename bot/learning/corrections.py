@@ -303,11 +303,16 @@ class Corrections:
         """The Redis key of the 👎 note :meth:`detect` reads for ``msg`` (None: it reads
         none), so that the caller can read it along with other commands and hand the result
         to :meth:`detect` as ``noted``."""
-        if not self.enabled or explicit or not msg.text.strip():
+        if not self._considered(msg, explicit):
             return None
         if not _maybe_cue(msg.text) and plain_follow_up(msg.text):
             return None  # no correction, after a 👎 or not: Redis need not be asked
         return _FLAG.format(who.conversation_id)
+
+    def _considered(self, msg: Message, explicit: bool) -> bool:
+        """Whether ``msg`` may correct anything at all: corrections are on, it names no
+        personality (a new request) and it says something."""
+        return self.enabled and not explicit and bool(msg.text.strip())
 
     async def detect(
         self,
@@ -322,7 +327,7 @@ class Corrections:
         ``noted``: the 👎 note at :meth:`note_key` already read (the error its read raised);
         by default it is read here."""
         try:
-            if not self.enabled or explicit or not msg.text.strip():
+            if not self._considered(msg, explicit):
                 return None
             key: str | None
             if isinstance(noted, Unread):
