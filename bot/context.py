@@ -125,49 +125,48 @@ class Context:
             user_cost = count(user_text)
         used += user_cost
 
-        candidates: list[tuple[int, int, str, str]] = []  # (priority, order, kind, key)
-        for i, section in enumerate(self.sections):
-            candidates.append((section.priority, -i, "section", str(i)))
-        for age, _turn in enumerate(reversed(self.history)):
-            index = len(self.history) - 1 - age
-            candidates.append((HISTORY_PRIORITY - age, -age, "turn", str(index)))
+        sections, history, budget = self.sections, self.history, self.budget
+        # (priority, order, 1 for a turn / 0 for a section, index): highest first; a turn
+        # before a section of the same priority and order.
+        candidates = [(section.priority, -i, 0, i) for i, section in enumerate(sections)]
+        newest = len(history) - 1
+        candidates += [(HISTORY_PRIORITY - age, -age, 1, newest - age) for age in range(newest + 1)]
         candidates.sort(reverse=True)
 
-        kept_sections: set[int] = set()
-        kept_turns: set[int] = set()
+        kept_sections: list[int] = []
+        kept_turns: list[int] = []
         dropped: list[str] = []
-        for _priority, _order, kind, key in candidates:
-            idx = int(key)
-            if kind == "section":
-                sec = self.sections[idx]
+        for _priority, _order, turn, idx in candidates:
+            if not turn:
+                sec = sections[idx]
                 cost = count(f"## {sec.name}\n{sec.text}") + 2
-                if used + cost <= self.budget:
-                    kept_sections.add(idx)
+                if used + cost <= budget:
+                    kept_sections.append(idx)
                     used += cost
                 else:
                     dropped.append(sec.name)
             else:
-                cost = count(self.history[idx].text) + 4
-                if used + cost <= self.budget:
-                    kept_turns.add(idx)
+                cost = count(history[idx].text) + 4
+                if used + cost <= budget:
+                    kept_turns.append(idx)
                     used += cost
                 else:
                     dropped.append(f"history[{idx}]")
 
-        system = self.persona.strip()
-        ordered = sorted(kept_sections, key=lambda i: (-self.sections[i].priority, i))
-        for i in ordered:
-            sec = self.sections[i]
-            system += f"\n\n## {sec.name}\n{sec.text}"
+        ordered = sorted(kept_sections, key=lambda i: (-sections[i].priority, i))
+        system = "".join(
+            [
+                self.persona.strip(),
+                *(f"\n\n## {sections[i].name}\n{sections[i].text}" for i in ordered),
+            ]
+        )
         messages = [ChatMessage("system", system)]
-        messages += [
-            ChatMessage(self.history[i].role, self.history[i].text) for i in sorted(kept_turns)
-        ]
+        messages += [ChatMessage(history[i].role, history[i].text) for i in sorted(kept_turns)]
         messages.append(ChatMessage("user", user_text))
         return Rendered(
             messages=messages,
             tokens=used,
-            sections=[self.sections[i].name for i in ordered],
+            sections=[sections[i].name for i in ordered],
             dropped=dropped,
             history_turns=len(kept_turns),
         )

@@ -24,7 +24,7 @@ import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ from bot.events import (
     FeedbackListener,
     Message,
     Outgoing,
+    OutgoingKind,
     Reaction,
     ShowsProgress,
     Speaker,
@@ -244,8 +245,11 @@ class Dispatcher:
         """
         event = Incoming(msg, transport, tools=tools, redelivered=redelivered)
         with logs.handling(msg.platform, msg.tenant):
-            async with self._tracked():
+            self._started()
+            try:
                 await self._within_deadline(event)
+            finally:
+                self._finished()
         iid = event.interaction_id if isinstance(event.interaction_id, uuid.UUID) else None
         return Handled(
             iid,
@@ -257,8 +261,11 @@ class Dispatcher:
     async def handle_reaction(self, reaction: Reaction) -> None:
         """Turn a reaction on a bot message into feedback. Never raises."""
         with logs.handling(reaction.platform, reaction.tenant):
-            async with self._tracked():
+            self._started()
+            try:
                 await self._reactions(Incoming(reaction))
+            finally:
+                self._finished()
 
     async def run_command(self, msg: Message, line: str) -> str:
         """Run a command given explicitly (console ``/use``, Slack ``/chorus``); the answer."""
@@ -302,16 +309,16 @@ class Dispatcher:
 
     # -- around every message ------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _tracked(self) -> AsyncIterator[None]:
+    # An event in progress, for drain (plain calls around a try: cheaper than a context
+    # manager, and every message passes here).
+    def _started(self) -> None:
         self._inflight += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+
+    def _finished(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
 
     async def _within_deadline(self, event: Incoming) -> None:
         """Run the message chain; if no reply is on its way by ``dispatcher.deadline_s`` (time
@@ -454,7 +461,9 @@ class Dispatcher:
         if not chosen.text:
             await notice(event, messages.ASK_WHAT.format(display_name=personality.display_name))
             return None
-        question = dataclasses.replace(msg, text=chosen.text)
+        # The message as plugins and the model see it ("ask NAME" removed; frozen, so not
+        # copied when nothing was).
+        question = msg if chosen.text == msg.text else dataclasses.replace(msg, text=chosen.text)
         correction, history = None, None
         if who is not None:  # a correction of the previous answer here (remembered later)
             explicit = chosen.reason == "explicit"
@@ -624,8 +633,8 @@ class Dispatcher:
                 notes.append(note)
         if turn.who is None or self.db.out:  # it will not be recorded (or is unlikely to be)
             notes.append(messages.STORAGE_DEGRADED)
-        out = dataclasses.replace(
-            self._head(turn),
+        out = self._head(
+            turn,
             text="\n\n".join([generation.text, *notes]),
             kind="answer" if generation.outcome == "answered" else "error",
         )
@@ -635,17 +644,19 @@ class Dispatcher:
         return out, await deliver(event.transport, out)
 
     @staticmethod
-    def _head(turn: Turn) -> Outgoing:
-        """Where the answer to ``turn`` goes, and who speaks (no text yet)."""
+    def _head(turn: Turn, text: str = "", kind: OutgoingKind = "answer") -> Outgoing:
+        """Where the answer to ``turn`` goes, and who speaks (with no text: the head of the
+        reply; with its text: the reply)."""
         msg = turn.question
         return Outgoing(
             platform=msg.platform,
             tenant=msg.tenant,
             channel=msg.channel,
             thread=msg.thread,
-            text="",
+            text=text,
             speaker=turn.speaker,
             in_reply_to=msg.message_id,
+            kind=kind,
         )
 
     async def _record(

@@ -38,6 +38,7 @@ import pluggy
 
 from bot.daemon_threads import DaemonThreads
 from bot.hook_lanes import Lanes
+from bot.hookspecs import ONLY_FOR
 
 __all__ = [
     "HookResult",
@@ -110,6 +111,16 @@ async def _within(coroutine: Coroutine[Any, Any, T], timeout_s: float) -> T:
         check.cancel()
         if expiry.timer is not None:
             expiry.timer.cancel()
+
+
+def _not_for(impl: Any, kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``impl`` is marked :func:`bot.hookspecs.only_for` personalities other than the
+    ``personality`` it would be called with (then it is not called)."""
+    only = getattr(impl.function, ONLY_FOR, None)
+    if only is None:
+        return False
+    name = getattr(kwargs.get("personality"), "name", None)  # not a Personality: called
+    return isinstance(name, str) and name not in only
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +279,8 @@ class HookRunner:
         over ``kwargs``."""
         results: list[HookResult] = []
         for impl in self._impls(hook, enabled):
+            if _not_for(impl, kwargs):
+                continue
             own = per_plugin.get(impl.plugin_name, {}) if per_plugin is not None else {}
             ok, value = await self._call_one(impl, tenant, {**kwargs, **own} if own else kwargs)
             if ok and value is not None:
@@ -284,6 +297,8 @@ class HookRunner:
     ) -> HookResult | None:
         """The first non-None result, stopping there (later plugins are not called)."""
         for impl in self._impls(hook, enabled):
+            if _not_for(impl, kwargs):
+                continue
             ok, value = await self._call_one(impl, tenant, kwargs)
             if ok and value is not None:
                 return HookResult(impl.plugin_name, value)

@@ -16,7 +16,7 @@ The reference for each hook, with examples, is ``docs/plugin_hooks.md``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pluggy
 
@@ -33,12 +33,12 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.storage.db import Database
 
-__all__ = ["App", "PROJECT_NAME", "PUBLIC_API", "hookspec", "hookimpl"]
+__all__ = ["App", "PROJECT_NAME", "PUBLIC_API", "hookspec", "hookimpl", "only_for"]
 
 #: The modules a plugin may import from (and what a hook hands it): the plugin API. Anything
 #: else in ``bot`` may change without notice (a test holds the built-in plugins to this).
 PUBLIC_API = (
-    "bot",  # hookimpl
+    "bot",  # hookimpl, only_for
     "bot.hookspecs",
     "bot.events",
     "bot.personality",
@@ -66,6 +66,31 @@ PROJECT_NAME = "chorus"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+#: The attribute :func:`only_for` sets on a hook implementation.
+ONLY_FOR = "chorus_only_for"
+
+
+def only_for(*personalities: str) -> Callable[[F], F]:
+    """Mark a hook implementation that takes a ``personality`` as concerning only the
+    personalities named: the host does not call it when another one answers (as if it had
+    returned None at once, without the task or thread hop of a call). Put it under
+    ``@hookimpl``; a call without a ``personality`` (or with one that has no name) is made::
+
+        @hookimpl
+        @only_for("pirate")
+        async def chorus_build_context(message, personality, context): ...
+    """
+    if not personalities:
+        raise ValueError("only_for needs at least one personality name")
+
+    def mark(function: F) -> F:
+        setattr(function, ONLY_FOR, frozenset(personalities))
+        return function
+
+    return mark
 
 
 # ---------------------------------------------------------------------------------------------

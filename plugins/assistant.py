@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from bot import hookimpl
+from bot import hookimpl, only_for
 from bot.context import Context
 from bot.events import Message
 from bot.personality import Personality, Style
@@ -79,6 +79,7 @@ def chorus_shutdown() -> None:
 
 
 @hookimpl
+@only_for(PERSONALITY.name)
 async def chorus_build_context(
     message: Message, personality: Personality, context: Context
 ) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from bot import hookimpl
+from bot import hookimpl, only_for
 from bot.builtin_tools import calendar_tools
 from bot.context import Context
 from bot.events import Message, UserInfo
@@ -125,6 +125,7 @@ def content_plan(message: Message) -> str:
 
 
 @hookimpl
+@only_for(PERSONALITY.name)
 async def chorus_build_context(
     message: Message, personality: Personality, context: Context
 ) -> None:

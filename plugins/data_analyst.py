@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from bot import hookimpl
+from bot import hookimpl, only_for
 from bot.builtin_tools import SQLSettings, SQLToolset
 from bot.context import Context
 from bot.events import Message
@@ -128,6 +128,7 @@ def conventions() -> str:
 
 
 @hookimpl
+@only_for(PERSONALITY.name)
 async def chorus_build_context(
     message: Message, personality: Personality, context: Context
 ) -> None:

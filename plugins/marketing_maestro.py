@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from bot import hookimpl
+from bot import hookimpl, only_for
 from bot.context import Context
 from bot.events import Message
 from bot.personality import Personality, Style
@@ -97,6 +97,7 @@ def brand_brief() -> str:
 
 
 @hookimpl
+@only_for(PERSONALITY.name)
 async def chorus_build_context(
     message: Message, personality: Personality, context: Context
 ) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot import hookimpl
+from bot import hookimpl, only_for
 from bot.builtin_tools import KnowledgeBaseSettings, KnowledgeToolset
 from bot.context import Context
 from bot.events import Message
@@ -139,6 +139,7 @@ def desk_brief() -> str:
 
 
 @hookimpl
+@only_for(PERSONALITY.name)
 async def chorus_build_context(
     message: Message, personality: Personality, context: Context
 ) -> None:

@@ -22,7 +22,7 @@ from bot.memory.embedding import MiniLMEmbedder, Vectors
 from bot.memory.store import NewMemory, Scope
 from bot.settings import Secrets, Settings
 from bot.storage import tenancy
-from bot.storage.db import Database
+from bot.storage.db import Database, Inserts
 from bot.storage.tables import INBOUND, TENANTS
 from tests.conftest import REDIS_URL, message, service_missing
 from tests.fakes import FakeLLM
@@ -214,6 +214,98 @@ async def test_a_bad_write_fails_alone(database: Database) -> None:
     with database.engine.connect() as conn:
         found = set(conn.execute(select(INBOUND.c.event_key)).scalars())
     assert found == {"a", "taken", "b", "c"}
+
+
+def _tenant_row(tenant_id: uuid.UUID) -> dict[str, object]:
+    return {
+        "id": tenant_id,
+        "platform": "test",
+        "external_id": f"T-{tenant_id.hex[:8]}",
+        "profile": {},
+        "created_at": datetime.now(UTC),
+    }
+
+
+def _counting_inserts(database: Database) -> list[str]:
+    """The table of every INSERT statement sent to ``database`` from now on."""
+    sent: list[str] = []
+
+    def before(*args: Any) -> None:
+        statement: str = args[2]
+        if statement.lstrip().upper().startswith("INSERT"):
+            sent.append(statement.split()[2].strip('"'))
+
+    event.listen(database.engine, "before_cursor_execute", before)
+    return sent
+
+
+_INSERT_TENANT = TENANTS.insert()
+_INSERT_EVENT = INBOUND.insert()
+
+
+async def test_the_rows_of_inserts_in_flight_go_in_one_statement_per_table(
+    database: Database,
+) -> None:
+    """Writes that only insert (the interactions on record) share their statements: each
+    table's rows in one statement, a table's rows before the rows that refer to them
+    (a new workspace's row before its journal rows, whichever write named it)."""
+    _workspace(database)
+    new = [uuid.uuid4() for _ in range(3)]
+    writes = [Inserts((_INSERT_EVENT, [_journal_row(f"old{i}")])) for i in range(5)]
+    writes += [
+        Inserts(
+            (_INSERT_TENANT, [_tenant_row(t)]),
+            (_INSERT_EVENT, [{**_journal_row(f"new{n}"), "tenant_id": t}]),
+        )
+        for n, t in enumerate(new)
+    ]
+    sent = _counting_inserts(database)
+    results = await asyncio.gather(*(database.run_grouped(w) for w in writes))  # one group
+    assert results == [None] * len(writes)
+    assert sent == ["tenants", "inbound_events"]
+    with database.engine.connect() as conn:
+        owners = dict(conn.execute(select(INBOUND.c.event_key, INBOUND.c.tenant_id)).all())
+    assert owners == {
+        **{f"old{i}": TENANT for i in range(5)},
+        **{f"new{n}": t for n, t in enumerate(new)},
+    }
+
+
+async def test_inserts_naming_tables_in_different_orders_run_one_by_one(
+    database: Database,
+) -> None:
+    _workspace(database)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    writes = [
+        Inserts(
+            (_INSERT_TENANT, [_tenant_row(first)]),
+            (_INSERT_EVENT, [{**_journal_row("a"), "tenant_id": first}]),
+        ),
+        Inserts(  # its own event first (of a known workspace), then a new workspace
+            (_INSERT_EVENT, [_journal_row("b")]),
+            (_INSERT_TENANT, [_tenant_row(second)]),
+        ),
+    ]
+    sent = _counting_inserts(database)
+    await asyncio.gather(*(database.run_grouped(w) for w in writes))  # one group
+    assert sent == ["tenants", "inbound_events", "inbound_events", "tenants"]
+    with database.engine.connect() as conn:
+        assert set(conn.execute(select(INBOUND.c.event_key)).scalars()) == {"a", "b"}
+
+
+async def test_a_bad_insert_fails_alone(database: Database) -> None:
+    _workspace(database)
+    await database.run_grouped(Inserts((_INSERT_EVENT, [_journal_row("taken")])))
+    keys = ["a", "taken", "b"]
+    results = await asyncio.gather(
+        *(database.run_grouped(Inserts((_INSERT_EVENT, [_journal_row(k)]))) for k in keys),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], IntegrityError)
+    assert results[0] is None and results[2] is None
+    with database.engine.connect() as conn:
+        found = set(conn.execute(select(INBOUND.c.event_key)).scalars())
+    assert found == {"a", "taken", "b"}
 
 
 # -- Redis round trips shared by concurrent tasks --------------------------------------------

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot import hookimpl
+from bot import hookimpl, only_for
 from bot.context import Context
 from bot.hooks import HookRunner, PluginHealth
+from bot.personality import Personality
 from bot.plugins import ChorusPluginManager
 
 SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="caller's")
@@ -75,3 +76,59 @@ async def test_cancelling_the_caller_cancels_the_hook_and_is_not_a_timeout() -> 
         await call
     assert probe.cancelled
     assert hooks.health.total_failures["probe"] == 0  # not blamed on the plugin
+
+
+def _personality(name: str) -> Personality:
+    return Personality(name=name, display_name=name.title(), description="d", persona="p")
+
+
+class Pirate:
+    """Context for the pirate only (marked so), and an answer that says who it was for."""
+
+    def __init__(self) -> None:
+        self.called: list[str] = []
+
+    @hookimpl
+    @only_for("pirate", "parrot")
+    async def chorus_build_context(self, personality: Personality, context: Context) -> None:
+        self.called.append(personality.name)
+        context.add("Ahoy", "arr")
+
+    @hookimpl
+    @only_for("pirate")
+    def chorus_generate(self, personality: Personality) -> str:
+        self.called.append(f"generate {personality.name}")
+        return f"for {personality.name}"
+
+
+@pytest.mark.parametrize("name", ["pirate", "parrot", "assistant"])
+async def test_a_hook_marked_for_some_personalities_is_called_for_those_only(name: str) -> None:
+    plugin = Pirate()
+    ctx = context()
+    hooks = runner(plugin)
+    await hooks.call("chorus_build_context", personality=_personality(name), context=ctx)
+    got = await hooks.first("chorus_generate", personality=_personality(name))
+    mine = name in ("pirate", "parrot")
+    assert [s.name for s in ctx.sections] == (["Ahoy"] if mine else [])
+    assert got is None if name != "pirate" else got is not None and got.value == "for pirate"
+    assert plugin.called == (
+        [name, "generate pirate"] if name == "pirate" else [name] if mine else []
+    )
+
+
+class Deckhand:
+    @hookimpl
+    @only_for("pirate")
+    async def chorus_build_context(self, context: Context) -> None:
+        context.add("Deck", "swabbed")
+
+
+async def test_a_marked_hook_called_without_a_personality_is_called() -> None:
+    ctx = context()
+    await runner(Deckhand()).call("chorus_build_context", context=ctx)
+    assert [s.name for s in ctx.sections] == ["Deck"]
+
+
+def test_only_for_needs_a_name() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        only_for()

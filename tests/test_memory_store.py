@@ -17,7 +17,7 @@ from bot.events import utcnow
 from bot.memory import store as store_module
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
-from bot.memory.store import MemoryStore, NewMemory, Scope
+from bot.memory.store import MemoryStore, NewMemory, Scope, informative, tokens
 from bot.settings import RetrievalWeights
 from bot.storage.db import Database
 from bot.storage.models import Tenant, User
@@ -241,3 +241,28 @@ def test_index_path_is_under_the_data_dir(tmp_path: Path) -> None:
     assert not (tmp_path / "chroma").exists()  # opened on first use only
     assert index.count(str(uuid.uuid4())) == 0
     assert (tmp_path / "chroma").is_dir()
+
+
+def test_tokens_are_the_informative_words_lightly_stemmed() -> None:
+    text = "The stories were running and walked; builds, cats, dogs, glasses, kings, API v2.0 c++"
+    assert tokens(text) == {
+        "api",
+        "build",
+        "c++",
+        "cats",
+        "dogs",
+        "glass",
+        "king",
+        "runn",
+        "story",
+        "v2.0",
+        "walk",
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "it is what it is", "and so on", "Thanks!", "ok, the API", "no it's the 2nd", "?!"],
+)
+def test_informative_says_whether_there_are_tokens(text: str) -> None:
+    assert informative(text) == bool(tokens(text))

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bot.context import Context, Turn, approx_tokens
+from bot.context import HISTORY_PRIORITY, Context, Turn, approx_tokens
 from bot.errors import UnknownPersonality
 from bot.events import DeliveryError, Outgoing
 from bot.identity.who import Who
@@ -136,6 +136,20 @@ def test_context_drops_oldest_history_first() -> None:
     kept = [m.content for m in out.messages[1:-1]]
     assert kept and kept[-1].startswith("turn 5")
     assert all(not k.startswith("turn 0") for k in kept)
+
+
+def test_context_keeps_the_newest_turn_before_a_section_of_its_rank() -> None:
+    """The newest turn and the first section of the history's priority tie: the turn is
+    kept, the section dropped when only one fits; the system prompt lists the kept sections
+    by priority."""
+    ctx = Context(persona="P", budget=30)
+    ctx.add("tie", "s" * 40, priority=HISTORY_PRIORITY)
+    ctx.add("top", "t" * 4, priority=90)
+    ctx.history = [Turn("user", "u" * 40)]
+    out = ctx.render("q")
+    assert out.sections == ["top"] and out.dropped == ["tie"]
+    assert out.history_turns == 1
+    assert [m.content for m in out.messages] == ["P\n\n## top\ntttt", "u" * 40, "q"]
 
 
 def test_context_cuts_an_oversized_user_message() -> None:

@@ -3,6 +3,7 @@ feedback, plugin state, and tenant scoping. Every test that uses ``database`` ru
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -671,3 +672,44 @@ def test_unreachable_database_error_names_the_setting_not_the_password() -> None
     assert "hunter2" not in message
     assert "chorus:***@127.0.0.1:1" in message
     assert "CHORUS_STORAGE__DATABASE_URL" in message
+
+
+_ENTRIES = [
+    '[{"role":"user","text":"a"},{"role":"assistant","text":"b"}]',
+    ' [{"role": "user", "text": "spaced"}] \n',
+    '{"role":"user","text":"a turn an entry, as stored before"}',
+    '\ufeff{"role":"user","text":"after a byte-order mark"}',
+    '{"role":"user","text":"one"}, {"role":"user","text":"two"}',
+    '[{"role":"user","text":"cut short"}',
+    '[{"role":"user","text":"extra"}] x',
+    "",
+    "null",
+    '"just text"',
+    '[1, {"role": "system", "text": "not a turn"}, {"role": "user", "text": 3}]',
+    b'[{"role":"user","text":"bytes"}]',
+]
+
+
+@pytest.mark.parametrize("entry", _ENTRIES)
+def test_a_stored_entry_is_read_as_json_reads_it(entry: str | bytes) -> None:
+    from bot.memory.short_term import _parse
+
+    try:
+        expected = json.loads(entry)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _parse(entry)
+    else:
+        assert _parse(entry) == expected
+
+
+def test_the_history_skips_what_is_not_a_turn() -> None:
+    short_term = ShortTermMemory(fakeredis.FakeAsyncRedis(), max_turns=10, ttl_s=60)
+    turns = short_term.turns(_ENTRIES)
+    assert [(t.role, t.text) for t in turns] == [
+        ("user", "a"),
+        ("assistant", "b"),
+        ("user", "spaced"),
+        ("user", "a turn an entry, as stored before"),
+        ("user", "bytes"),
+    ]

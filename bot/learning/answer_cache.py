@@ -465,11 +465,14 @@ class AnswerCache:
     ) -> Reuse | None:
         """A kept answer for the question ``text`` asked in ``channel``, or None; never
         raises."""
-        if not self.enabled or not cacheable_question(text):
+        if not self.enabled:
             return None
+        # Nothing kept for them lately (cheaper to ask than whether the question qualifies).
         key = (tenant_id, user_id, personality)
         since = self._empty.get(key)
         if since is not None and time.monotonic() - since < _EMPTY_TTL_S:
+            return None
+        if not cacheable_question(text):
             return None
         learning = self.settings.learning
         oldest = utcnow() - timedelta(days=learning.cache_max_age_days)

@@ -44,7 +44,7 @@ from bot.identity.who import Who
 from bot.learning.patterns import current_ratings
 from bot.memory.learn import Learner
 from bot.memory.service import MemoryService
-from bot.memory.store import NewMemory, Scope, tokens
+from bot.memory.store import NewMemory, Scope, informative
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.models import Interaction
@@ -128,7 +128,7 @@ def _normal(text: str) -> str:
 
 
 def _content(rest: str) -> bool:
-    return bool(tokens(rest))
+    return informative(rest)
 
 
 def correction_cue(text: str, *, answer_asked: bool = False) -> bool:
@@ -303,11 +303,16 @@ class Corrections:
         """The Redis key of the 👎 note :meth:`detect` reads for ``msg`` (None: it reads
         none), so that the caller can read it along with other commands and hand the result
         to :meth:`detect` as ``noted``."""
-        if not self.enabled or explicit or not msg.text.strip():
+        if not self._considered(msg, explicit):
             return None
         if not _maybe_cue(msg.text) and plain_follow_up(msg.text):
             return None  # no correction, after a 👎 or not: Redis need not be asked
         return _FLAG.format(who.conversation_id)
+
+    def _considered(self, msg: Message, explicit: bool) -> bool:
+        """Whether ``msg`` may correct anything at all: corrections are on, it names no
+        personality (a new request) and it says something."""
+        return self.enabled and not explicit and bool(msg.text.strip())
 
     async def detect(
         self,
@@ -322,16 +327,19 @@ class Corrections:
         ``noted``: the 👎 note at :meth:`note_key` already read (the error its read raised);
         by default it is read here."""
         try:
-            key = self.note_key(msg, who, explicit=explicit)
-            if key is None:
+            if not self._considered(msg, explicit):
                 return None
-            maybe_cue = _maybe_cue(msg.text)
+            key: str | None
             if isinstance(noted, Unread):
+                key = self.note_key(msg, who, explicit=explicit)
+                if key is None:
+                    return None
                 flagged = await self.redis.get(key)
             elif isinstance(noted, Exception):
                 raise noted
-            else:
-                flagged = noted
+            else:  # read at note_key by the caller: its checks were made
+                key, flagged = _FLAG.format(who.conversation_id), noted
+            maybe_cue = _maybe_cue(msg.text)
             if not maybe_cue and not flagged:
                 return None
             prev = await self.db.run(lambda s: _previous(s, who.tenant_id, who.conversation_id))

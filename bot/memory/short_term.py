@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -53,7 +54,7 @@ class ShortTermMemory:
         turns = []
         for item in raw:
             try:
-                data = json.loads(item)
+                data = _parse(item)
             except ValueError:
                 continue
             for one in data if isinstance(data, list) else [data]:
@@ -77,6 +78,25 @@ class ShortTermMemory:
 
     async def clear(self, conversation_id: uuid.UUID) -> None:
         await self.redis.delete(self.key(conversation_id))
+
+
+#: The JSON decoder's scanner: one value from a position, and where it ends.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # not in typeshed
+
+
+def _parse(item: str | bytes) -> object:
+    """``json.loads(item)`` (ValueError if ``item`` is not JSON). An entry as stored (a JSON
+    text with nothing around it) is read by the decoder's scanner directly, without the
+    checks around it that cost as much as reading a short entry (several a message)."""
+    if isinstance(item, str):
+        try:
+            value, end = _scan(item, 0)
+        except (StopIteration, ValueError):  # json.loads says what it is
+            pass
+        else:
+            if end == len(item):
+                return value
+    return json.loads(item)
 
 
 def _turn(data: object) -> Turn | None:

@@ -115,7 +115,13 @@ _STOP = frozenset(
 )
 
 
+#: The last letters of the suffixes :func:`_stem` takes off: other words are kept as they are.
+_STEMMED_ENDS = frozenset("gsd")
+
+
 def _stem(word: str) -> str:
+    if word[-1:] not in _STEMMED_ENDS:  # most words: none of the suffixes can match
+        return word
     for suffix in ("ing", "ies", "es", "ed", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
@@ -126,6 +132,12 @@ def tokens(text: str, *, stem: bool = True) -> set[str]:
     """Informative words of ``text``: lowercase, no stop words, lightly stemmed."""
     words = (w for w in _WORD.findall(text.lower()) if w not in _STOP)
     return {_stem(w) for w in words} if stem else set(words)
+
+
+def informative(text: str) -> bool:
+    """Whether ``text`` has an informative word (``tokens(text)`` is not empty), without
+    stemming them all."""
+    return any(w not in _STOP for w in _WORD.findall(text.lower()))
 
 
 def _substance(text: str, kind: str) -> float:

@@ -42,5 +42,7 @@ class Sanitize:
         if len(text) > self.max_chars:
             event.notes.append(messages.TRUNCATED_NOTICE.format(limit=self.max_chars))
             text = text[: self.max_chars]
-        event.event = replace(msg, text=text.strip())
+        text = text.strip()
+        if text != msg.text:  # a Message is frozen: unchanged, it need not be copied
+            event.event = replace(msg, text=text)
         await next(event)

@@ -12,7 +12,6 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlmodel import Session, col, delete, select
 
 from bot.context import Turn
@@ -23,8 +22,8 @@ from bot.memory.short_term import ShortTermMemory
 from bot.personal_data import PersonalData, PersonalStore, iso
 from bot.pipeline.deliver import Delivery
 from bot.pipeline.generate import Generation
-from bot.storage.core import insert_if_missing
-from bot.storage.db import Database
+from bot.storage.core import insert_if_missing_in
+from bot.storage.db import Database, Inserts
 from bot.storage.models import Conversation, Interaction, ReplyMessage
 from bot.storage.tables import CONVERSATIONS, REPLY_MESSAGES
 from bot.storage.tables import INTERACTIONS as INTERACTION_ROWS
@@ -98,26 +97,27 @@ async def record(
         for mid in dict.fromkeys(delivery.message_ids)
     ]
 
-    new_conversation = who.conversation_id not in known_conversations
-    conversation = {
-        "id": who.conversation_id,
-        "tenant_id": who.tenant_id,
-        "platform": msg.platform,
-        "channel": msg.channel,
-        "thread": msg.thread or "",
-        "is_dm": msg.is_dm,
-        "created_at": row["created_at"],
-        "last_active_at": row["created_at"],
-    }
-
-    def write(conn: Connection) -> None:
-        if new_conversation:
-            conn.execute(insert_if_missing(conn, CONVERSATIONS), [conversation])
-        conn.execute(_INSERT_INTERACTION, [row])
-        if replies:
-            conn.execute(_INSERT_REPLIES, replies)
-
-    await db.run_grouped(write)  # with the interactions of the other messages in flight
+    conversations: list[dict[str, object]] = []
+    if who.conversation_id not in known_conversations:
+        conversations.append(
+            {
+                "id": who.conversation_id,
+                "tenant_id": who.tenant_id,
+                "platform": msg.platform,
+                "channel": msg.channel,
+                "thread": msg.thread or "",
+                "is_dm": msg.is_dm,
+                "created_at": row["created_at"],
+                "last_active_at": row["created_at"],
+            }
+        )
+    write = Inserts(
+        (insert_if_missing_in(db.engine.dialect.name, CONVERSATIONS), conversations),
+        (_INSERT_INTERACTION, [row]),
+        (_INSERT_REPLIES, replies),
+    )
+    # With the interactions of the other messages in flight: their rows in one statement.
+    await db.run_grouped(write)
     known_conversations.add(who.conversation_id)
     if delivery.ok and generation.outcome == "answered":
         try:

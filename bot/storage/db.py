@@ -24,7 +24,9 @@ Writes that many messages in flight each make (an interaction on record, an even
 the inbound journal) go through :meth:`Database.run_grouped`: the calls waiting at the same
 time share one hop to the SQL thread and one transaction (one commit, one fsync), and each
 caller returns once that transaction is committed, so a write is as durable when its caller
-goes on as with :meth:`Database.run_core`.
+goes on as with :meth:`Database.run_core`. A grouped write that only inserts rows says so
+(:class:`Inserts`): the rows of such writes in one group go to each table in one statement
+(an ``executemany``) instead of one statement per write.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine
 
 from bot import metrics
@@ -53,13 +56,84 @@ from bot.settings import mask_url
 from bot.storage import tenancy
 from bot.storage.watchdog import Watchdog, timing
 
-__all__ = ["Database", "unreachable"]
+__all__ = ["Database", "Inserts", "unreachable"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Grouped writes (:meth:`Database.run_grouped`) in one transaction at most.
 GROUP_MAX = 64
+
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+class Inserts:
+    """A grouped write (:meth:`Database.run_grouped`) that only inserts rows: ``steps`` are
+    ``(statement, rows)`` pairs run in order, each rows' dicts with the same keys. Called with
+    a connection it runs them; in a group, the rows that the writes waiting together insert
+    with the same statement (the same object, built once) go in one ``executemany``, each
+    statement in the order the writes name them (a table's rows before the rows that refer
+    to them). It returns None."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, *steps: tuple[Insert, Rows]) -> None:
+        self.steps = [(statement, rows) for statement, rows in steps if rows]
+
+    def __call__(self, conn: Connection) -> None:
+        for statement, rows in self.steps:
+            conn.execute(statement, list(rows))
+
+
+def _merged(inserts: list[Inserts]) -> list[tuple[Insert, list[Mapping[str, Any]]]] | None:
+    """The statements of ``inserts`` with all their rows, in an order that keeps each
+    write's own; None when the writes name the same statements in different orders (or
+    with different keys), so that they must run one by one."""
+    order: list[tuple[int, frozenset[str]]] = []
+    merged: dict[tuple[int, frozenset[str]], tuple[Insert, list[Mapping[str, Any]]]] = {}
+    for write in inserts:
+        at = 0  # where this write's next new statement goes: after its previous one
+        for statement, rows in write.steps:
+            key = (id(statement), frozenset(rows[0]))
+            known = merged.get(key)
+            if known is None:
+                order.insert(at, key)
+                merged[key] = (statement, list(rows))
+                at += 1
+                continue
+            where = order.index(key)
+            if where < at:
+                return None
+            known[1].extend(rows)
+            at = where + 1
+    return [merged[key] for key in order]
+
+
+def _write_together(conn: Connection, fns: list[Callable[[Connection], Any]]) -> list[Any]:
+    """Run ``fns`` in order on ``conn``; the rows of consecutive :class:`Inserts` merged."""
+    out: list[Any] = []
+    waiting: list[Inserts] = []
+
+    def insert() -> None:
+        steps = _merged(waiting) if len(waiting) > 1 else None
+        if steps is None:
+            for write in waiting:
+                write(conn)
+        else:
+            for statement, rows in steps:
+                conn.execute(statement, rows)
+        waiting.clear()
+
+    for fn in fns:
+        if isinstance(fn, Inserts):
+            waiting.append(fn)
+            out.append(None)
+            continue
+        insert()
+        out.append(fn(conn))
+    insert()
+    return out
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -327,7 +401,8 @@ class Database:
 
         ``fn`` must only write through the connection (it may run twice): if the shared
         transaction fails, each ``fn`` of the group runs again in a transaction of its own, so
-        only the one at fault raises. A database that cannot be reached fails them all.
+        only the one at fault raises. A database that cannot be reached fails them all. An
+        ``fn`` that is :class:`Inserts` has its rows merged with the other such writes'.
         """
         # On PostgreSQL only writes of one tenant scope share a transaction (row-level
         # security: the scope is the transaction's); the group runs in its first caller's
@@ -344,7 +419,7 @@ class Database:
     async def _run_group(self, fns: list[Callable[[Connection], Any]]) -> list[Any]:
         def together() -> list[Any]:
             with self.engine.begin() as conn:
-                return [fn(conn) for fn in fns]
+                return _write_together(conn, fns)
 
         def alone(fn: Callable[[Connection], Any]) -> Any:
             with self.engine.begin() as conn:
