@@ -5,11 +5,14 @@ the same way (``chorus: error: …`` and status 1; a wrong command line, status 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -18,6 +21,8 @@ from click.testing import CliRunner
 
 from adapters.console import CONSOLE_HELP
 from bot.cli import LAZY_COMMANDS, cli
+from bot.errors import StorageUnavailable
+from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,3 +184,60 @@ def test_files_the_configuration_names_exist() -> None:
             named |= set(re.findall(r"\b((?:tests|docs|bot|adapters)/[\w/.-]+\.(?:py|md))", text))
     assert "tests/test_slack_units.py" in named  # the manifest's guard is among them
     assert [n for n in sorted(named) if not (ROOT / n).is_file()] == []
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The garbage collector as this process had it, whatever a test's start-up did to it."""
+    threshold = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.enable()
+
+
+class _Probe:
+    """An adapter that notes the collector's state when it runs, and stops at once."""
+
+    platform = "probe"
+
+    def __init__(self, seen: dict[str, object]) -> None:
+        self.seen = seen
+
+    async def start(self) -> None:
+        self.seen["running"] = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count() > 0)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_collector_is_off_while_chorus_starts_and_tuned_once_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: None
+) -> None:
+    from bot.cli import _serve
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = make_settings(tmp_path, llm={"provider": "openai"})
+    seen: dict[str, object] = {}
+
+    def choose(app: object) -> list[Any]:
+        seen["starting"] = gc.isenabled()
+        return [_Probe(seen)]
+
+    await _serve(settings, choose)
+    assert seen == {"starting": False, "running": (True, (50_000, 20, 20), True)}
+
+
+async def test_a_failed_start_leaves_the_collector_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: None
+) -> None:
+    from bot.cli import _serve
+
+    settings = make_settings(
+        tmp_path, storage={"database_url": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    )
+    with pytest.raises(StorageUnavailable):
+        await _serve(settings, lambda app: [])
+    assert gc.isenabled()
