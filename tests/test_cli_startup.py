@@ -241,3 +241,21 @@ async def test_a_failed_start_leaves_the_collector_on(
     with pytest.raises(StorageUnavailable):
         await _serve(settings, lambda app: [])
     assert gc.isenabled()
+
+
+def test_the_default_model_and_embedder_import_no_remote_providers_sdk() -> None:
+    """The app and the memory's embedder on the defaults (the embedded model, MiniLM) leave
+    the openai and anthropic SDKs unimported: thousands of modules no such process uses."""
+    probe = (
+        "import json, sys\nimport bot.app, bot.llm.factory, bot.memory.embedding\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "bot.memory.embedding" in modules
+    assert {m.split(".")[0] for m in modules} & {"openai", "anthropic"} == set()
