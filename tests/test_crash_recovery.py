@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,88 +169,6 @@ async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
     assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
 
 
-async def test_kill_9_mid_reply_on_discord_is_answered_once_by_the_next_run(
-    tmp_path: Path,
-) -> None:
-    data = tmp_path / "data"
-    async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        guild = discord.add_guild("Acme")
-        ada = discord.add_user("ada")
-        discord.add_member(guild, ada)
-        env = clean_env(
-            tmp_path,
-            DISCORD_TOKEN=discord.token,
-            CHORUS_DISCORD__API_URL=discord.api_url,
-            CHORUS_DISCORD__GATEWAY_URL=discord.gateway_url,
-            CHORUS_DISCORD__GUILD_READY_TIMEOUT_S="0.1",
-            CHORUS_LLM__PROVIDER="openai",
-            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
-            OPENAI_API_KEY="sk-run",
-            **RECOVERY,
-        )
-        llm.stall()
-
-        async def ready(sessions: int) -> None:
-            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
-            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
-            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
-            assert len(_rows(data, "SELECT 1 FROM inbound_events")) == 1
-            await first.kill()
-
-        llm.reply("Refunds within 30 days.")
-        route = "POST /channels/{channel_id}/messages"
-        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
-    assert len(discord.calls_to(route)) == 1  # one answer (edited as it was written)
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
-
-
-async def test_kill_9_mid_answer_on_discord_finishes_the_answer_in_its_message(
-    tmp_path: Path,
-) -> None:
-    """The answer was being written (posted, then edited) when its worker died: the next one
-    writes the whole answer into that message instead of posting a second."""
-    data = tmp_path / "data"
-    async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        guild = discord.add_guild("Acme")
-        ada = discord.add_user("ada")
-        discord.add_member(guild, ada)
-        env = clean_env(
-            tmp_path,
-            DISCORD_TOKEN=discord.token,
-            CHORUS_DISCORD__API_URL=discord.api_url,
-            CHORUS_DISCORD__GATEWAY_URL=discord.gateway_url,
-            CHORUS_DISCORD__GUILD_READY_TIMEOUT_S="0.1",
-            CHORUS_LLM__PROVIDER="openai",
-            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
-            OPENAI_API_KEY="sk-run",
-            **RECOVERY,
-        )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
-        route = "POST /channels/{channel_id}/messages"
-
-        async def ready(sessions: int) -> None:
-            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
-            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
-            [posted] = await discord.wait_for_call(route, timeout=BOUND_S)
-            noted = "SELECT 1 FROM inbound_events WHERE placeholder IS NOT NULL"
-            await until(lambda: _rows(data, noted), timeout=BOUND_S)
-            await first.kill()
-
-        llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            answer = await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert str(answer["id"]) == str(posted.response["id"])
-    assert len(discord.calls_to(route)) == 1
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
-
-
 async def test_kill_9_between_opening_a_stream_and_noting_it_puts_the_answer_in_that_stream(
     tmp_path: Path,
 ) -> None:
@@ -340,17 +258,26 @@ async def test_kill_9_between_posting_the_placeholder_and_noting_it_replaces_tha
     assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
 
 
-async def test_kill_9_between_posting_on_discord_and_noting_it_gets_that_message_back(
+async def test_kill_9_on_discord_mid_reply_mid_answer_and_before_noting_each_is_finished_once(
     tmp_path: Path,
 ) -> None:
-    """The answer's first message was on Discord but not on the journal row when its worker
-    died: the next run posts with the same nonce, Discord returns that message, and the
-    answer is written into it: one message."""
+    """Three deaths on Discord, one after the other on the same data: each run finishes its
+    predecessor's event, then is itself killed in the next one (a channel each), so four
+    runs stand for three deaths and their restarts.
+
+    1. Mid-reply (the model "thinking"): the next run posts the answer, once.
+    2. Mid-answer (posted, then being edited): the next run writes the whole answer into that
+       message instead of posting a second.
+    3. Between posting the answer's first message and noting it on the journal row: the next
+       run posts with the same nonce, Discord returns that message, and the answer is written
+       into it: one message.
+    """
     data = tmp_path / "data"
     async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
         guild = discord.add_guild("Acme")
         ada = discord.add_user("ada")
         discord.add_member(guild, ada)
+        channels = [discord.add_channel(guild, name) for name in ("one", "two", "three")]
         env = clean_env(
             tmp_path,
             DISCORD_TOKEN=discord.token,
@@ -362,29 +289,77 @@ async def test_kill_9_between_posting_on_discord_and_noting_it_gets_that_message
             OPENAI_API_KEY="sk-run",
             **RECOVERY,
         )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
-        llm.hold()
         route = "POST /channels/{channel_id}/messages"
 
-        async def ready(sessions: int) -> None:
-            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
+        def posts(channel: int) -> list[Any]:
+            return [c for c in discord.calls_to(route) if c.params["channel_id"] == str(channel)]
 
-        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
-            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
+        def bot_messages(channel: int) -> list[str]:
+            bot = str(discord.bot.id)
+            return [
+                m["id"]
+                for m in discord.messages.values()
+                if m["author"]["id"] == bot and m["channel_id"] == str(channel)
+            ]
+
+        def ask(channel: int) -> None:
+            discord.send_message(channel, ada, f"<@{discord.bot.id}> our refund policy?")
+
+        def ready(sessions: int) -> Callable[[], Awaitable[None]]:
+            return lambda: discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
+
+        empty = "SELECT 1 FROM inbound_events"
+
+        # 1. Killed while the model thinks.
+        llm.stall()
+        async with serving(env, tmp_path, None, ready=ready(1)) as first:
+            ask(channels[0])
             await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
-            with _writes_held(data):
-                llm.release()
-                [posted] = await discord.wait_for_call(route, timeout=BOUND_S)
-                await first.kill()
-        assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]
+            assert len(_rows(data, "SELECT 1 FROM inbound_events")) == 1
+            await first.kill()
 
         llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            answer = await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+        async with serving(env, tmp_path, None, ready=ready(2)) as second:
+            await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, empty), timeout=BOUND_S)
+            await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
+            assert len(posts(channels[0])) == 1  # one answer (edited as it was written)
+            assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+
+            # 2. Killed while the answer is being written (posted, then edited).
+            llm.trickle(interval_s=0.2)  # this answer never ends
+            ask(channels[1])
+            await until(lambda: bool(posts(channels[1])), timeout=BOUND_S)
+            [posted] = posts(channels[1])
+            noted = "SELECT 1 FROM inbound_events WHERE placeholder IS NOT NULL"
+            await until(lambda: _rows(data, noted), timeout=BOUND_S)
+            await second.kill()
+
+        llm.reply("Plans renew every year.")
+        async with serving(env, tmp_path, None, ready=ready(3)) as third:
+            answer = await discord.wait_for_answer("Plans renew every year.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, empty), timeout=BOUND_S)
+            assert str(answer["id"]) == str(posted.response["id"])
+            assert len(posts(channels[1])) == 1
+            assert len(_rows(data, "SELECT 1 FROM interactions")) == 2
+
+            # 3. Killed between posting the answer's first message and noting it.
+            llm.trickle(interval_s=0.2)  # this answer never ends
+            llm.hold()
+            asked = len(llm.requests)
+            ask(channels[2])
+            await until(lambda: len(llm.requests) == asked + 1, timeout=BOUND_S)
+            with _writes_held(data):
+                llm.release()
+                await until(lambda: bool(posts(channels[2])), timeout=BOUND_S)
+                [posted] = posts(channels[2])
+                await third.kill()
+        assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]
+
+        llm.reply("Invoices come monthly.")
+        async with serving(env, tmp_path, None, ready=ready(4)):
+            answer = await discord.wait_for_answer("Invoices come monthly.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, empty), timeout=BOUND_S)
     assert str(answer["id"]) == str(posted.response["id"])
-    bot = str(discord.bot.id)
-    assert [m["id"] for m in discord.messages.values() if m["author"]["id"] == bot] == [
-        answer["id"]
-    ]
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+    assert bot_messages(channels[2]) == [answer["id"]]
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 3
