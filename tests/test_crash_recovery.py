@@ -132,43 +132,6 @@ async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
     assert [m["ts"] for m in slack.bot_messages()] == [streamed]
 
 
-async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
-    tmp_path: Path,
-) -> None:
-    data = tmp_path / "data"
-    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        slack.add_user("U1", name="ada")
-        env = clean_env(
-            tmp_path,
-            **slack_run_env(slack, llm, free_port()),
-            SLACK_APP_TOKEN=slack.app_token,
-            **RECOVERY,
-        )
-        llm.stall()
-
-        async def connected() -> None:
-            await slack.wait_for_socket(timeout=BOUND_S)  # start-up takes a while under load
-
-        async with serving(env, tmp_path, None, ready=connected) as first:
-            envelope = sf.events_api_envelope(sf.app_mention("what is our refund policy"))
-            await slack.send_socket_event(envelope)
-            await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
-            placeholder = await _placeholder_on_record(data)
-            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
-            await first.kill()
-
-        llm.reply("Refunds within 30 days.")
-
-        async def reconnected() -> None:
-            await slack.wait_for_socket(count=2, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=reconnected):
-            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-    assert answer["ts"] == placeholder
-    assert len(slack.bot_messages()) == 1
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
-
-
 async def test_kill_9_between_opening_a_stream_and_noting_it_puts_the_answer_in_that_stream(
     tmp_path: Path,
 ) -> None:
@@ -207,12 +170,17 @@ async def test_kill_9_between_opening_a_stream_and_noting_it_puts_the_answer_in_
     assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
 
 
-async def test_kill_9_between_posting_the_placeholder_and_noting_it_replaces_that_placeholder(
+async def test_kill_9_in_socket_mode_mid_reply_and_before_noting_the_placeholder_each_is_finished(
     tmp_path: Path,
 ) -> None:
-    """The "Thinking…" placeholder was up (tagged with the event in its metadata) but not yet
-    on the journal row when its worker died: the next run finds it and answers in its place,
-    leaving no orphan placeholder (Socket Mode)."""
+    """Two deaths in Socket Mode, one after the other on the same data: the run that finishes
+    the first is killed in the second, so three runs stand for two deaths and their restarts.
+
+    1. Mid-reply (the model "thinking", the "Thinking…" placeholder noted): the next run
+       answers once, in the placeholder's place.
+    2. The placeholder up (tagged with the event in its metadata) but not yet on the journal
+       row: the next run finds it and answers in its place, leaving no orphan placeholder.
+    """
     data = tmp_path / "data"
     async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
         slack.add_user("U1", name="ada")
@@ -222,40 +190,56 @@ async def test_kill_9_between_posting_the_placeholder_and_noting_it_replaces_tha
             SLACK_APP_TOKEN=slack.app_token,
             **RECOVERY,
         )
+
+        def connected(count: int) -> Callable[[], Awaitable[None]]:
+            # start-up takes a while under load
+            return lambda: slack.wait_for_socket(count=count, timeout=BOUND_S)
+
+        # 1. Killed while the model thinks.
         llm.stall()
-        slack.hold("chat.postMessage")
-
-        async def connected() -> None:
-            await slack.wait_for_socket(timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=connected) as first:
+        async with serving(env, tmp_path, None, ready=connected(1)) as first:
             envelope = sf.events_api_envelope(sf.app_mention("what is our refund policy"))
             await slack.send_socket_event(envelope)
             await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
-            [posted] = await slack.wait_for_call("chat.postMessage", timeout=BOUND_S)
-            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)  # the model thinks
+            placeholder = await _placeholder_on_record(data)
+            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
+            await first.kill()
+
+        llm.reply("Refunds within 30 days.")
+        async with serving(env, tmp_path, None, ready=connected(2)) as second:
+            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+            assert answer["ts"] == placeholder
+            assert len(slack.bot_messages()) == 1
+            assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+
+            # 2. Killed after posting the placeholder, before noting it.
+            llm.stall()
+            slack.hold("chat.postMessage")
+            envelope = sf.events_api_envelope(sf.app_mention("when do invoices go out"))
+            await slack.send_socket_event(envelope)
+            await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
+            _, posted = await slack.wait_for_call("chat.postMessage", count=2, timeout=BOUND_S)
+            asked = len(llm.requests)
+            await until(lambda: len(llm.requests) == asked + 1, timeout=BOUND_S)  # it thinks
             with _writes_held(data):
                 slack.release("chat.postMessage")
                 await until(lambda: bool(posted.response), timeout=BOUND_S)
-                await first.kill()
+                await second.kill()
         assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]
         assert posted.params["metadata"] == {
             "event_type": "chorus_reply",
             "event_payload": {"event": envelope["payload"]["event_id"]},
         }
-        placeholder = str(posted.response["ts"])
+        second_placeholder = str(posted.response["ts"])
 
-        llm.reply("Refunds within 30 days.")
-
-        async def reconnected() -> None:
-            await slack.wait_for_socket(count=2, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=reconnected):
-            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+        llm.reply("Invoices go out monthly.")
+        async with serving(env, tmp_path, None, ready=connected(3)):
+            answer = await slack.wait_for_answer("Invoices go out monthly.", timeout=BOUND_S)
             await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert answer["ts"] == placeholder
-    assert [m["ts"] for m in slack.bot_messages()] == [placeholder]
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+    assert answer["ts"] == second_placeholder
+    assert [m["ts"] for m in slack.bot_messages()] == [placeholder, second_placeholder]
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 2
 
 
 async def test_kill_9_on_discord_mid_reply_mid_answer_and_before_noting_each_is_finished_once(
