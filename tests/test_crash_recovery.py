@@ -100,11 +100,18 @@ async def test_kill_9_mid_reply_over_http_is_answered_once_by_the_next_run(
     assert "taking over slack event" in second.err
 
 
-async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
+async def test_kill_9_mid_stream_and_before_noting_a_stream_each_puts_the_answer_in_that_stream(
     tmp_path: Path,
 ) -> None:
-    """The answer had begun to appear (a native stream) when its worker died: the next one
-    stops that stream and writes the answer into it, so the thread has one answer."""
+    """Two deaths while the answer streams (Slack's native stream, no placeholder), one after
+    the other on the same data: the run that finishes the first is killed in the second, so
+    three runs stand for two deaths and their restarts.
+
+    1. The answer had begun to appear: the next run stops that stream and writes the answer
+       into it, so the thread has one answer.
+    2. Slack had opened the stream, but its ts was not yet on the journal row: the next run
+       finds it in the thread and writes the answer in.
+    """
     port, data = free_port(), tmp_path / "data"
     async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
         slack.add_user("U1", name="ada")
@@ -114,9 +121,12 @@ async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
             CHORUS_DISPATCHER__LEASE_S="1",
             CHORUS_SLACK__PROGRESS_AFTER_S="60",  # no placeholder: the stream is the reply
         )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
+        url = f"http://127.0.0.1:{port}/slack/events"
+        journal = "SELECT 1 FROM inbound_events"
+
+        # 1. Killed while the answer streams.
+        llm.trickle(interval_s=0.2)  # this answer never ends
         async with serving(env, tmp_path, port) as first:
-            url = f"http://127.0.0.1:{port}/slack/events"
             mention = sf.app_mention("what is our refund policy")
             assert (await sf.post_event(url, SECRET, mention)).status == 200
             [started] = await slack.wait_for_call("chat.startStream", timeout=BOUND_S)
@@ -125,49 +135,35 @@ async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
             await first.kill()
 
         llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, port):
+        async with serving(env, tmp_path, port) as second:
             answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert answer["ts"] == streamed
-    assert [m["ts"] for m in slack.bot_messages()] == [streamed]
+            await until(lambda: not _rows(data, journal), timeout=BOUND_S)
+            assert answer["ts"] == streamed
+            assert [m["ts"] for m in slack.bot_messages()] == [streamed]
 
-
-async def test_kill_9_between_opening_a_stream_and_noting_it_puts_the_answer_in_that_stream(
-    tmp_path: Path,
-) -> None:
-    """Slack had opened the answer's native stream when its worker died, before the stream's
-    ts was on the journal row: the next run finds it in the thread and writes the answer in."""
-    port, data = free_port(), tmp_path / "data"
-    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        slack.add_user("U1", name="ada")
-        env = clean_env(
-            tmp_path,
-            **slack_run_env(slack, llm, port),
-            CHORUS_DISPATCHER__LEASE_S="1",
-            CHORUS_SLACK__PROGRESS_AFTER_S="60",  # no placeholder: the stream is the reply
-        )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
-        slack.hold("chat.startStream")
-        async with serving(env, tmp_path, port) as first:
-            url = f"http://127.0.0.1:{port}/slack/events"
-            mention = sf.app_mention("what is our refund policy")
+            # 2. Killed once Slack opened the stream, before its ts is noted.
+            llm.trickle(interval_s=0.2)  # this answer never ends
+            slack.hold("chat.startStream")
+            opened = len(slack.calls_to("chat.startStream"))
+            mention = sf.app_mention("when do invoices go out")
             assert (await sf.post_event(url, SECRET, mention)).status == 200
-            [started] = await slack.wait_for_call("chat.startStream", timeout=BOUND_S)
+            calls = await slack.wait_for_call("chat.startStream", opened + 1, timeout=BOUND_S)
+            [started] = calls[opened:]
             with _writes_held(data):
                 slack.release("chat.startStream")
                 await until(lambda: bool(started.response), timeout=BOUND_S)
-                await first.kill()
+                await second.kill()
         assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]  # not noted
-        streamed = str(started.response["ts"])
+        second_stream = str(started.response["ts"])
 
-        llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, port) as second:
-            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert second.code == 0, second.err
-    assert answer["ts"] == streamed
-    assert [m["ts"] for m in slack.bot_messages()] == [streamed]
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+        llm.reply("Invoices go out monthly.")
+        async with serving(env, tmp_path, port) as third:
+            answer = await slack.wait_for_answer("Invoices go out monthly.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, journal), timeout=BOUND_S)
+    assert third.code == 0, third.err
+    assert answer["ts"] == second_stream
+    assert [m["ts"] for m in slack.bot_messages()] == [streamed, second_stream]
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 2
 
 
 async def test_kill_9_in_socket_mode_mid_reply_and_before_noting_the_placeholder_each_is_finished(
