@@ -137,19 +137,32 @@ async def _serve(
     http: bool = False,
 ) -> None:
     import asyncio
+    import gc
     import signal
 
-    from bot.app import Chorus, tune_gc
-    from bot.scheduler.loop import start_proactive
-    from bot.settings import load_secrets
+    # Start-up makes hundreds of thousands of objects that live as long as the process
+    # (modules, classes, the plugins, the app): the collector's automatic passes over them
+    # while they are made find next to no garbage, and cost more than the one pass tune_gc
+    # makes once they are all there (docs/benchmarks.md, "Start-up").
+    gc.disable()
+    try:
+        from bot.app import Chorus, tune_gc
+        from bot.settings import load_secrets
 
-    app = await Chorus.create(settings, load_secrets())
-    adapters = choose(app)
-    web = await _web_server(app, adapters) if http else None
-    # Proactive suggestions run in this event loop, beside the adapters; the scheduler itself
-    # runs only in the process elected leader.
-    proactive = await start_proactive(app) if scheduler else None
-    tune_gc()
+        app = await Chorus.create(settings, load_secrets())
+        adapters = choose(app)
+        web = await _web_server(app, adapters) if http else None
+        # Proactive suggestions run in this event loop, beside the adapters; the scheduler
+        # itself runs only in the process elected leader.
+        if scheduler:
+            from bot.scheduler.loop import start_proactive
+
+            proactive = await start_proactive(app)
+        else:
+            proactive = None
+        tune_gc()
+    finally:
+        gc.enable()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

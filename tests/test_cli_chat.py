@@ -98,18 +98,29 @@ async def test_two_piped_lines_get_two_replies_in_one_conversation(
     ]
 
 
-async def test_chat_personality_option_routes_to_it(
+async def test_chat_personality_option_routes_to_it_and_an_unknown_one_is_named(
     fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
 ) -> None:
+    """``--personality`` routes the conversation; asking a personality that does not exist
+    (``ask NAME ...``) gets a clear message naming who is available, without the model."""
     fake.reply("42 rows.")
     run = await chorus(
-        "chat", "--personality", "data_analyst", env=env, cwd=tmp_path, stdin="how many?\n"
+        "chat",
+        "--personality",
+        "data_analyst",
+        env=env,
+        cwd=tmp_path,
+        stdin="how many?\nask some_name hi\n",
     )
 
     assert run.code == 0, run.err
-    assert run.lines == ["📊 Data Analyst: 42 rows."]
-    system = fake.last.body["messages"][0]
+    routed, unknown = run.lines
+    assert routed == "📊 Data Analyst: 42 rows."
+    [request] = fake.requests  # the unknown personality's line never reached the model
+    system = request.body["messages"][0]
     assert system["role"] == "system" and "Data Analyst" in system["content"]
+    assert "I don't know a personality called `some_name`" in unknown
+    assert "data_analyst" in unknown  # and says who is available
 
 
 async def test_chat_with_an_unknown_personality_option_stops_clearly(
@@ -120,29 +131,6 @@ async def test_chat_with_an_unknown_personality_option_stops_clearly(
     assert run.code == 1
     assert "I don't know a personality called `nobody`" in run.err
     assert "Traceback" not in run.err and fake.requests == []
-
-
-async def test_asking_an_unknown_personality_gets_a_clear_message(
-    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
-) -> None:
-    run = await chorus("chat", env=env, cwd=tmp_path, stdin="ask some_name hi\n")
-
-    assert run.code == 0, run.err
-    [line] = run.lines
-    assert "I don't know a personality called `some_name`" in line
-    assert "data_analyst" in line  # and says who is available
-    assert fake.requests == []
-
-
-async def test_a_provider_failure_is_a_short_apology(
-    fake: FakeOpenAI, env: dict[str, str], tmp_path: Path
-) -> None:
-    fake.fail(500)
-    run = await chorus("chat", env=env, cwd=tmp_path, stdin="hello\n")
-
-    assert run.code == 0, run.err
-    assert run.lines == [f"🤖 Assistant: {messages.GENERATION_FAILED}"]
-    assert_clean(run)
 
 
 async def test_in_a_terminal_the_prompt_returns_after_the_answer(
@@ -177,8 +165,9 @@ async def test_console_logs_go_to_a_file_and_only_warnings_to_stderr(
     fake.fail(500)  # an error worth seeing, logged at ERROR
     run = await chorus(command, env=env, cwd=tmp_path, stdin="hello\n")
 
+    # A provider failure is a short apology, and nothing else is on stdout.
     assert run.code == 0, run.err
-    assert run.lines == [f"🤖 Assistant: {messages.GENERATION_FAILED}"]  # nothing else
+    assert run.lines == [f"🤖 Assistant: {messages.GENERATION_FAILED}"]
     assert_clean(run)
     logged = _log_file(tmp_path)
     # Start-up (migrations) and the failure are in the file; only the failure on stderr.

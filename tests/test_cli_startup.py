@@ -5,11 +5,14 @@ the same way (``chorus: error: …`` and status 1; a wrong command line, status 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -18,6 +21,8 @@ from click.testing import CliRunner
 
 from adapters.console import CONSOLE_HELP
 from bot.cli import LAZY_COMMANDS, cli
+from bot.errors import StorageUnavailable
+from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,11 +110,8 @@ def test_light_commands_import_none_of_the_stack(
     assert _heavy(modules) == []
     if args != ("config", "show"):
         assert {"pydantic", "yaml", "pluggy", "asyncio"}.isdisjoint(modules)
-
-
-def test_config_show_still_describes_the_model(tmp_path: Path) -> None:
-    out, _ = _imports(tmp_path, "config", "show")
-    assert yaml.safe_load(out)["llm"]["effective"].startswith("local: demo quality")
+    else:  # and it still describes the model, light as it is
+        assert yaml.safe_load(out)["llm"]["effective"].startswith("local: demo quality")
 
 
 def test_plugins_import_hookimpl_from_bot_as_before() -> None:
@@ -133,35 +135,59 @@ def test_every_listed_command_is_there_with_its_help() -> None:
         assert f"\n  {name} " in listed, name
 
 
+#: Runs ``chorus`` (its ``main``, as the installed script does) once per command line given,
+#: in this one interpreter: for each, its exit status and what it wrote on each stream.
+_RUNS = """
+import contextlib, io, json, sys
+from bot.cli import main
+results = []
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["chorus", *args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as e:
+            code = e.code
+        else:
+            code = 0
+    results.append({"code": code, "out": out.getvalue(), "err": err.getvalue()})
+print(json.dumps(results))
+"""
+
+
 def test_failures_and_wrong_command_lines_answer_alike(tmp_path: Path) -> None:
+    """Each command line as ``chorus`` runs it, all in one fresh interpreter (a process each
+    would import the stack each time): what differs between them is only their arguments."""
     config = tmp_path / "chorus.yaml"
     config.write_text(f"storage:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-
-    def chorus(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot.cli", "--config", str(config), *args],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=120,
-        )
-
-    for args in (
+    failures = [
         ("memory", "export", "--user", "test:T1:nobody"),
         ("stats", "--tenant", "slack:T404"),
         ("plugins", "bind", "nobody", "-t", "slack:T1", "-c", "C1"),
-    ):
-        failed = chorus(*args)
-        assert failed.returncode == 1, (args, failed.stderr)
-        assert failed.stderr.startswith("chorus: error: ") and failed.stdout == "", args
-        assert len(failed.stderr.splitlines()) == 1, args
-    for args in (("nosuchcommand",), ("plugins", "disable", "hello"), ("stats", "--bogus")):
-        wrong = chorus(*args)
-        assert wrong.returncode == 2, (args, wrong.stderr)
-        assert "Usage:" in wrong.stderr and "Error:" in wrong.stderr, args
+    ]
+    wrong_lines = [("nosuchcommand",), ("plugins", "disable", "hello"), ("stats", "--bogus")]
+    lines = [["--config", str(config), *args] for args in [*failures, *wrong_lines]]
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNS, json.dumps(lines)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout.splitlines()[-1])
+
+    for args, failed in zip(failures, runs[: len(failures)], strict=True):
+        assert failed["code"] == 1, (args, failed["err"])
+        assert failed["err"].startswith("chorus: error: ") and failed["out"] == "", args
+        assert len(failed["err"].splitlines()) == 1, args
+    for args, wrong in zip(wrong_lines, runs[len(failures) :], strict=True):
+        assert wrong["code"] == 2, (args, wrong["err"])
+        assert "Usage:" in wrong["err"] and "Error:" in wrong["err"], args
 
 
 def test_the_console_help_lists_plugins_bind() -> None:
@@ -179,3 +205,78 @@ def test_files_the_configuration_names_exist() -> None:
             named |= set(re.findall(r"\b((?:tests|docs|bot|adapters)/[\w/.-]+\.(?:py|md))", text))
     assert "tests/test_slack_units.py" in named  # the manifest's guard is among them
     assert [n for n in sorted(named) if not (ROOT / n).is_file()] == []
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The garbage collector as this process had it, whatever a test's start-up did to it."""
+    threshold = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        gc.enable()
+
+
+class _Probe:
+    """An adapter that notes the collector's state when it runs, and stops at once."""
+
+    platform = "probe"
+
+    def __init__(self, seen: dict[str, object]) -> None:
+        self.seen = seen
+
+    async def start(self) -> None:
+        self.seen["running"] = (gc.isenabled(), gc.get_threshold(), gc.get_freeze_count() > 0)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_collector_is_off_while_chorus_starts_and_tuned_once_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: None
+) -> None:
+    from bot.cli import _serve
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = make_settings(tmp_path, llm={"provider": "openai"})
+    seen: dict[str, object] = {}
+
+    def choose(app: object) -> list[Any]:
+        seen["starting"] = gc.isenabled()
+        return [_Probe(seen)]
+
+    await _serve(settings, choose)
+    assert seen == {"starting": False, "running": (True, (50_000, 20, 20), True)}
+
+
+async def test_a_failed_start_leaves_the_collector_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collector: None
+) -> None:
+    from bot.cli import _serve
+
+    settings = make_settings(
+        tmp_path, storage={"database_url": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    )
+    with pytest.raises(StorageUnavailable):
+        await _serve(settings, lambda app: [])
+    assert gc.isenabled()
+
+
+def test_the_default_model_and_embedder_import_no_remote_providers_sdk() -> None:
+    """The app and the memory's embedder on the defaults (the embedded model, MiniLM) leave
+    the openai and anthropic SDKs unimported: thousands of modules no such process uses."""
+    probe = (
+        "import json, sys\nimport bot.app, bot.llm.factory, bot.memory.embedding\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "bot.memory.embedding" in modules
+    assert {m.split(".")[0] for m in modules} & {"openai", "anthropic"} == set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +100,18 @@ async def test_kill_9_mid_reply_over_http_is_answered_once_by_the_next_run(
     assert "taking over slack event" in second.err
 
 
-async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
+async def test_kill_9_mid_stream_and_before_noting_a_stream_each_puts_the_answer_in_that_stream(
     tmp_path: Path,
 ) -> None:
-    """The answer had begun to appear (a native stream) when its worker died: the next one
-    stops that stream and writes the answer into it, so the thread has one answer."""
+    """Two deaths while the answer streams (Slack's native stream, no placeholder), one after
+    the other on the same data: the run that finishes the first is killed in the second, so
+    three runs stand for two deaths and their restarts.
+
+    1. The answer had begun to appear: the next run stops that stream and writes the answer
+       into it, so the thread has one answer.
+    2. Slack had opened the stream, but its ts was not yet on the journal row: the next run
+       finds it in the thread and writes the answer in.
+    """
     port, data = free_port(), tmp_path / "data"
     async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
         slack.add_user("U1", name="ada")
@@ -114,9 +121,12 @@ async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
             CHORUS_DISPATCHER__LEASE_S="1",
             CHORUS_SLACK__PROGRESS_AFTER_S="60",  # no placeholder: the stream is the reply
         )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
+        url = f"http://127.0.0.1:{port}/slack/events"
+        journal = "SELECT 1 FROM inbound_events"
+
+        # 1. Killed while the answer streams.
+        llm.trickle(interval_s=0.2)  # this answer never ends
         async with serving(env, tmp_path, port) as first:
-            url = f"http://127.0.0.1:{port}/slack/events"
             mention = sf.app_mention("what is our refund policy")
             assert (await sf.post_event(url, SECRET, mention)).status == 200
             [started] = await slack.wait_for_call("chat.startStream", timeout=BOUND_S)
@@ -125,16 +135,48 @@ async def test_kill_9_mid_stream_puts_the_answer_in_the_message_being_streamed(
             await first.kill()
 
         llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, port):
+        async with serving(env, tmp_path, port) as second:
             answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert answer["ts"] == streamed
-    assert [m["ts"] for m in slack.bot_messages()] == [streamed]
+            await until(lambda: not _rows(data, journal), timeout=BOUND_S)
+            assert answer["ts"] == streamed
+            assert [m["ts"] for m in slack.bot_messages()] == [streamed]
+
+            # 2. Killed once Slack opened the stream, before its ts is noted.
+            llm.trickle(interval_s=0.2)  # this answer never ends
+            slack.hold("chat.startStream")
+            opened = len(slack.calls_to("chat.startStream"))
+            mention = sf.app_mention("when do invoices go out")
+            assert (await sf.post_event(url, SECRET, mention)).status == 200
+            calls = await slack.wait_for_call("chat.startStream", opened + 1, timeout=BOUND_S)
+            [started] = calls[opened:]
+            with _writes_held(data):
+                slack.release("chat.startStream")
+                await until(lambda: bool(started.response), timeout=BOUND_S)
+                await second.kill()
+        assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]  # not noted
+        second_stream = str(started.response["ts"])
+
+        llm.reply("Invoices go out monthly.")
+        async with serving(env, tmp_path, port) as third:
+            answer = await slack.wait_for_answer("Invoices go out monthly.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, journal), timeout=BOUND_S)
+    assert third.code == 0, third.err
+    assert answer["ts"] == second_stream
+    assert [m["ts"] for m in slack.bot_messages()] == [streamed, second_stream]
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 2
 
 
-async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
+async def test_kill_9_in_socket_mode_mid_reply_and_before_noting_the_placeholder_each_is_finished(
     tmp_path: Path,
 ) -> None:
+    """Two deaths in Socket Mode, one after the other on the same data: the run that finishes
+    the first is killed in the second, so three runs stand for two deaths and their restarts.
+
+    1. Mid-reply (the model "thinking", the "Thinking…" placeholder noted): the next run
+       answers once, in the placeholder's place.
+    2. The placeholder up (tagged with the event in its metadata) but not yet on the journal
+       row: the next run finds it and answers in its place, leaving no orphan placeholder.
+    """
     data = tmp_path / "data"
     async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
         slack.add_user("U1", name="ada")
@@ -144,12 +186,14 @@ async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
             SLACK_APP_TOKEN=slack.app_token,
             **RECOVERY,
         )
+
+        def connected(count: int) -> Callable[[], Awaitable[None]]:
+            # start-up takes a while under load
+            return lambda: slack.wait_for_socket(count=count, timeout=BOUND_S)
+
+        # 1. Killed while the model thinks.
         llm.stall()
-
-        async def connected() -> None:
-            await slack.wait_for_socket(timeout=BOUND_S)  # start-up takes a while under load
-
-        async with serving(env, tmp_path, None, ready=connected) as first:
+        async with serving(env, tmp_path, None, ready=connected(1)) as first:
             envelope = sf.events_api_envelope(sf.app_mention("what is our refund policy"))
             await slack.send_socket_event(envelope)
             await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
@@ -158,199 +202,62 @@ async def test_kill_9_mid_reply_in_socket_mode_is_answered_once_by_the_next_run(
             await first.kill()
 
         llm.reply("Refunds within 30 days.")
-
-        async def reconnected() -> None:
-            await slack.wait_for_socket(count=2, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=reconnected):
-            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-    assert answer["ts"] == placeholder
-    assert len(slack.bot_messages()) == 1
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
-
-
-async def test_kill_9_mid_reply_on_discord_is_answered_once_by_the_next_run(
-    tmp_path: Path,
-) -> None:
-    data = tmp_path / "data"
-    async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        guild = discord.add_guild("Acme")
-        ada = discord.add_user("ada")
-        discord.add_member(guild, ada)
-        env = clean_env(
-            tmp_path,
-            DISCORD_TOKEN=discord.token,
-            CHORUS_DISCORD__API_URL=discord.api_url,
-            CHORUS_DISCORD__GATEWAY_URL=discord.gateway_url,
-            CHORUS_DISCORD__GUILD_READY_TIMEOUT_S="0.1",
-            CHORUS_LLM__PROVIDER="openai",
-            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
-            OPENAI_API_KEY="sk-run",
-            **RECOVERY,
-        )
-        llm.stall()
-
-        async def ready(sessions: int) -> None:
-            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
-            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
-            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
-            assert len(_rows(data, "SELECT 1 FROM inbound_events")) == 1
-            await first.kill()
-
-        llm.reply("Refunds within 30 days.")
-        route = "POST /channels/{channel_id}/messages"
-        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
-    assert len(discord.calls_to(route)) == 1  # one answer (edited as it was written)
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
-
-
-async def test_kill_9_mid_answer_on_discord_finishes_the_answer_in_its_message(
-    tmp_path: Path,
-) -> None:
-    """The answer was being written (posted, then edited) when its worker died: the next one
-    writes the whole answer into that message instead of posting a second."""
-    data = tmp_path / "data"
-    async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        guild = discord.add_guild("Acme")
-        ada = discord.add_user("ada")
-        discord.add_member(guild, ada)
-        env = clean_env(
-            tmp_path,
-            DISCORD_TOKEN=discord.token,
-            CHORUS_DISCORD__API_URL=discord.api_url,
-            CHORUS_DISCORD__GATEWAY_URL=discord.gateway_url,
-            CHORUS_DISCORD__GUILD_READY_TIMEOUT_S="0.1",
-            CHORUS_LLM__PROVIDER="openai",
-            CHORUS_LLM__OPENAI__BASE_URL=llm.url,
-            OPENAI_API_KEY="sk-run",
-            **RECOVERY,
-        )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
-        route = "POST /channels/{channel_id}/messages"
-
-        async def ready(sessions: int) -> None:
-            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
-            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
-            [posted] = await discord.wait_for_call(route, timeout=BOUND_S)
-            noted = "SELECT 1 FROM inbound_events WHERE placeholder IS NOT NULL"
-            await until(lambda: _rows(data, noted), timeout=BOUND_S)
-            await first.kill()
-
-        llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            answer = await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert str(answer["id"]) == str(posted.response["id"])
-    assert len(discord.calls_to(route)) == 1
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
-
-
-async def test_kill_9_between_opening_a_stream_and_noting_it_puts_the_answer_in_that_stream(
-    tmp_path: Path,
-) -> None:
-    """Slack had opened the answer's native stream when its worker died, before the stream's
-    ts was on the journal row: the next run finds it in the thread and writes the answer in."""
-    port, data = free_port(), tmp_path / "data"
-    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        slack.add_user("U1", name="ada")
-        env = clean_env(
-            tmp_path,
-            **slack_run_env(slack, llm, port),
-            CHORUS_DISPATCHER__LEASE_S="1",
-            CHORUS_SLACK__PROGRESS_AFTER_S="60",  # no placeholder: the stream is the reply
-        )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
-        slack.hold("chat.startStream")
-        async with serving(env, tmp_path, port) as first:
-            url = f"http://127.0.0.1:{port}/slack/events"
-            mention = sf.app_mention("what is our refund policy")
-            assert (await sf.post_event(url, SECRET, mention)).status == 200
-            [started] = await slack.wait_for_call("chat.startStream", timeout=BOUND_S)
-            with _writes_held(data):
-                slack.release("chat.startStream")
-                await until(lambda: bool(started.response), timeout=BOUND_S)
-                await first.kill()
-        assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]  # not noted
-        streamed = str(started.response["ts"])
-
-        llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, port) as second:
+        async with serving(env, tmp_path, None, ready=connected(2)) as second:
             answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
             await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert second.code == 0, second.err
-    assert answer["ts"] == streamed
-    assert [m["ts"] for m in slack.bot_messages()] == [streamed]
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+            assert answer["ts"] == placeholder
+            assert len(slack.bot_messages()) == 1
+            assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
 
-
-async def test_kill_9_between_posting_the_placeholder_and_noting_it_replaces_that_placeholder(
-    tmp_path: Path,
-) -> None:
-    """The "Thinking…" placeholder was up (tagged with the event in its metadata) but not yet
-    on the journal row when its worker died: the next run finds it and answers in its place,
-    leaving no orphan placeholder (Socket Mode)."""
-    data = tmp_path / "data"
-    async with sf.FakeSlack() as slack, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
-        slack.add_user("U1", name="ada")
-        env = clean_env(
-            tmp_path,
-            **slack_run_env(slack, llm, free_port()),
-            SLACK_APP_TOKEN=slack.app_token,
-            **RECOVERY,
-        )
-        llm.stall()
-        slack.hold("chat.postMessage")
-
-        async def connected() -> None:
-            await slack.wait_for_socket(timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=connected) as first:
-            envelope = sf.events_api_envelope(sf.app_mention("what is our refund policy"))
+            # 2. Killed after posting the placeholder, before noting it.
+            llm.stall()
+            slack.hold("chat.postMessage")
+            envelope = sf.events_api_envelope(sf.app_mention("when do invoices go out"))
             await slack.send_socket_event(envelope)
             await slack.wait_for_ack(envelope["envelope_id"], timeout=BOUND_S)
-            [posted] = await slack.wait_for_call("chat.postMessage", timeout=BOUND_S)
-            await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)  # the model thinks
+            _, posted = await slack.wait_for_call("chat.postMessage", count=2, timeout=BOUND_S)
+            asked = len(llm.requests)
+            await until(lambda: len(llm.requests) == asked + 1, timeout=BOUND_S)  # it thinks
             with _writes_held(data):
                 slack.release("chat.postMessage")
                 await until(lambda: bool(posted.response), timeout=BOUND_S)
-                await first.kill()
+                await second.kill()
         assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]
         assert posted.params["metadata"] == {
             "event_type": "chorus_reply",
             "event_payload": {"event": envelope["payload"]["event_id"]},
         }
-        placeholder = str(posted.response["ts"])
+        second_placeholder = str(posted.response["ts"])
 
-        llm.reply("Refunds within 30 days.")
-
-        async def reconnected() -> None:
-            await slack.wait_for_socket(count=2, timeout=BOUND_S)
-
-        async with serving(env, tmp_path, None, ready=reconnected):
-            answer = await slack.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+        llm.reply("Invoices go out monthly.")
+        async with serving(env, tmp_path, None, ready=connected(3)):
+            answer = await slack.wait_for_answer("Invoices go out monthly.", timeout=BOUND_S)
             await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
-    assert answer["ts"] == placeholder
-    assert [m["ts"] for m in slack.bot_messages()] == [placeholder]
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+    assert answer["ts"] == second_placeholder
+    assert [m["ts"] for m in slack.bot_messages()] == [placeholder, second_placeholder]
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 2
 
 
-async def test_kill_9_between_posting_on_discord_and_noting_it_gets_that_message_back(
+async def test_kill_9_on_discord_mid_reply_mid_answer_and_before_noting_each_is_finished_once(
     tmp_path: Path,
 ) -> None:
-    """The answer's first message was on Discord but not on the journal row when its worker
-    died: the next run posts with the same nonce, Discord returns that message, and the
-    answer is written into it: one message."""
+    """Three deaths on Discord, one after the other on the same data: each run finishes its
+    predecessor's event, then is itself killed in the next one (a channel each), so four
+    runs stand for three deaths and their restarts.
+
+    1. Mid-reply (the model "thinking"): the next run posts the answer, once.
+    2. Mid-answer (posted, then being edited): the next run writes the whole answer into that
+       message instead of posting a second.
+    3. Between posting the answer's first message and noting it on the journal row: the next
+       run posts with the same nonce, Discord returns that message, and the answer is written
+       into it: one message.
+    """
     data = tmp_path / "data"
     async with FakeDiscord() as discord, FakeOpenAI(api_key="sk-run", stall_s=120) as llm:
         guild = discord.add_guild("Acme")
         ada = discord.add_user("ada")
         discord.add_member(guild, ada)
+        channels = [discord.add_channel(guild, name) for name in ("one", "two", "three")]
         env = clean_env(
             tmp_path,
             DISCORD_TOKEN=discord.token,
@@ -362,29 +269,77 @@ async def test_kill_9_between_posting_on_discord_and_noting_it_gets_that_message
             OPENAI_API_KEY="sk-run",
             **RECOVERY,
         )
-        llm.trickle(interval_s=0.2)  # the first run's answer never ends
-        llm.hold()
         route = "POST /channels/{channel_id}/messages"
 
-        async def ready(sessions: int) -> None:
-            await discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
+        def posts(channel: int) -> list[Any]:
+            return [c for c in discord.calls_to(route) if c.params["channel_id"] == str(channel)]
 
-        async with serving(env, tmp_path, None, ready=lambda: ready(1)) as first:
-            discord.send_message(guild.general, ada, f"<@{discord.bot.id}> our refund policy?")
+        def bot_messages(channel: int) -> list[str]:
+            bot = str(discord.bot.id)
+            return [
+                m["id"]
+                for m in discord.messages.values()
+                if m["author"]["id"] == bot and m["channel_id"] == str(channel)
+            ]
+
+        def ask(channel: int) -> None:
+            discord.send_message(channel, ada, f"<@{discord.bot.id}> our refund policy?")
+
+        def ready(sessions: int) -> Callable[[], Awaitable[None]]:
+            return lambda: discord.wait_for_ready(sessions=sessions, timeout=BOUND_S)
+
+        empty = "SELECT 1 FROM inbound_events"
+
+        # 1. Killed while the model thinks.
+        llm.stall()
+        async with serving(env, tmp_path, None, ready=ready(1)) as first:
+            ask(channels[0])
             await until(lambda: len(llm.requests) == 1, timeout=BOUND_S)
-            with _writes_held(data):
-                llm.release()
-                [posted] = await discord.wait_for_call(route, timeout=BOUND_S)
-                await first.kill()
-        assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]
+            assert len(_rows(data, "SELECT 1 FROM inbound_events")) == 1
+            await first.kill()
 
         llm.reply("Refunds within 30 days.")
-        async with serving(env, tmp_path, None, ready=lambda: ready(2)):
-            answer = await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
-            await until(lambda: not _rows(data, "SELECT 1 FROM inbound_events"), timeout=BOUND_S)
+        async with serving(env, tmp_path, None, ready=ready(2)) as second:
+            await discord.wait_for_answer("Refunds within 30 days.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, empty), timeout=BOUND_S)
+            await asyncio.sleep(2 * 1)  # a second lease: nothing else may be sent
+            assert len(posts(channels[0])) == 1  # one answer (edited as it was written)
+            assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+
+            # 2. Killed while the answer is being written (posted, then edited).
+            llm.trickle(interval_s=0.2)  # this answer never ends
+            ask(channels[1])
+            await until(lambda: bool(posts(channels[1])), timeout=BOUND_S)
+            [posted] = posts(channels[1])
+            noted = "SELECT 1 FROM inbound_events WHERE placeholder IS NOT NULL"
+            await until(lambda: _rows(data, noted), timeout=BOUND_S)
+            await second.kill()
+
+        llm.reply("Plans renew every year.")
+        async with serving(env, tmp_path, None, ready=ready(3)) as third:
+            answer = await discord.wait_for_answer("Plans renew every year.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, empty), timeout=BOUND_S)
+            assert str(answer["id"]) == str(posted.response["id"])
+            assert len(posts(channels[1])) == 1
+            assert len(_rows(data, "SELECT 1 FROM interactions")) == 2
+
+            # 3. Killed between posting the answer's first message and noting it.
+            llm.trickle(interval_s=0.2)  # this answer never ends
+            llm.hold()
+            asked = len(llm.requests)
+            ask(channels[2])
+            await until(lambda: len(llm.requests) == asked + 1, timeout=BOUND_S)
+            with _writes_held(data):
+                llm.release()
+                await until(lambda: bool(posts(channels[2])), timeout=BOUND_S)
+                [posted] = posts(channels[2])
+                await third.kill()
+        assert _rows(data, "SELECT placeholder FROM inbound_events") == [(None,)]
+
+        llm.reply("Invoices come monthly.")
+        async with serving(env, tmp_path, None, ready=ready(4)):
+            answer = await discord.wait_for_answer("Invoices come monthly.", timeout=BOUND_S)
+            await until(lambda: not _rows(data, empty), timeout=BOUND_S)
     assert str(answer["id"]) == str(posted.response["id"])
-    bot = str(discord.bot.id)
-    assert [m["id"] for m in discord.messages.values() if m["author"]["id"] == bot] == [
-        answer["id"]
-    ]
-    assert len(_rows(data, "SELECT 1 FROM interactions")) == 1
+    assert bot_messages(channels[2]) == [answer["id"]]
+    assert len(_rows(data, "SELECT 1 FROM interactions")) == 3

@@ -9,10 +9,12 @@ and on the PostgreSQL server.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlmodel import col, func, select
 
 from bot.builtin_tools.declare import knowledge_tools
@@ -23,6 +25,7 @@ from bot.builtin_tools.knowledge import (
     split_document,
 )
 from bot.builtin_tools.settings import KnowledgeBaseSettings
+from bot.cli import cli
 from bot.llm.base import ToolCall
 from bot.memory.embedding import ChromaEmbeddingFunction, MiniLMEmbedder
 from bot.memory.index import VectorIndex
@@ -31,7 +34,6 @@ from bot.storage.db import Database
 from bot.storage.models import KnowledgeSection, Memory, Tenant
 from bot.tools.executor import CallScope, ToolInvocation
 from bot.tools.registry import ToolRegistry
-from tests.cli_run import chorus, clean_env
 from tests.conftest import make_settings, message
 from tests.fakes import FakeLLM
 from tests.tool_helpers import tool_app
@@ -304,35 +306,55 @@ def test_search_tool_scopes_to_the_callers_workspace(
 # -- chorus kb ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-async def test_chorus_kb_index_reports_changes(tmp_path: Path, docs: Path) -> None:
-    env = clean_env(tmp_path, CHORUS_PLUGINS__SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH=str(docs))
+def _kb_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **values: str) -> CliRunner:
+    """``chorus kb`` run in this process as from ``tmp_path`` (no config/chorus.yaml there),
+    with no Chorus setting from this environment but ``values`` and the data directory."""
+    for name in [n for n in os.environ if n.startswith("CHORUS_")]:
+        if not name.startswith("CHORUS_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    env = {"CHORUS_STORAGE__DATA_DIR": str(tmp_path / "data"), **values}
+    return CliRunner(env=env)
+
+
+def test_chorus_kb_index_reports_changes(
+    tmp_path: Path, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command as run, in this process (the ``chorus`` program's own wrapping, its exit
+    statuses and streams, is tested in test_cli_startup): the folder named by the environment
+    variable, the data directory's SQLite database and index."""
+    runner = _kb_cli(
+        tmp_path, monkeypatch, CHORUS_PLUGINS__SUPPORT_ASSISTANT__KNOWLEDGE_BASE__PATH=str(docs)
+    )
     db = Database(f"sqlite:///{tmp_path / 'data' / 'chorus.db'}")
     db.upgrade()
     _tenant(db, "T9")
     db.dispose()
 
-    first = await chorus("kb", "index", env=env, cwd=tmp_path)
-    assert first.code == 0, first.err
-    assert first.lines == [
+    def chorus_kb(*args: str) -> Result:
+        return runner.invoke(cli, ["kb", *args], obj={})
+
+    first = chorus_kb("index")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines() == [
         "test:T9: 3 added, 0 updated, 0 removed, 0 unchanged (6 sections indexed)"
     ]
     (docs / "notes.txt").unlink()
-    second = await chorus("kb", "index", "--tenant", "test:T9", env=env, cwd=tmp_path)
-    assert second.lines == [
+    second = chorus_kb("index", "--tenant", "test:T9")
+    assert second.stdout.splitlines() == [
         "test:T9: 0 added, 0 updated, 1 removed, 2 unchanged (0 sections indexed)"
     ]
-    search = await chorus(
-        "kb", "search", "refund", "--tenant", "test:T9", "-k", "1", env=env, cwd=tmp_path
-    )
-    assert search.code == 0, search.err
-    assert "billing.md — Billing › Refunds" in search.out
+    search = chorus_kb("search", "refund", "--tenant", "test:T9", "-k", "1")
+    assert search.exit_code == 0, search.output
+    assert "billing.md — Billing › Refunds" in search.stdout
 
 
-async def test_chorus_kb_without_a_folder_says_how_to_set_one(tmp_path: Path) -> None:
-    run = await chorus("kb", "index", env=clean_env(tmp_path), cwd=tmp_path)
-    assert run.code != 0
-    assert "support_assistant.knowledge_base.path" in run.err
+def test_chorus_kb_without_a_folder_says_how_to_set_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _kb_cli(tmp_path, monkeypatch).invoke(cli, ["kb", "index"], obj={})
+    assert run.exit_code != 0
+    assert "support_assistant.knowledge_base.path" in run.stderr
 
 
 # -- the plugin -----------------------------------------------------------------------------------

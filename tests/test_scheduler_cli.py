@@ -32,8 +32,9 @@ async def nothing(task: ProactiveTaskRecord, delivery: ProactiveDelivery, now: d
     return "skipped"
 
 
-def invoke(tmp_path: Path, *args: str) -> Result:
-    env = {"CHORUS_STORAGE__DATA_DIR": str(tmp_path / "data")}
+def invoke(tmp_path: Path, *args: str, **values: str) -> Result:
+    """``chorus jobs ARGS`` in this process, on ``tmp_path``'s data and settings ``values``."""
+    env = {"CHORUS_STORAGE__DATA_DIR": str(tmp_path / "data"), **values}
     return CliRunner().invoke(cli, ["jobs", *args], obj={}, env=env, catch_exceptions=False)
 
 
@@ -197,5 +198,5 @@ async def test_chorus_run_with_proactive_off_schedules_nothing(tmp_path: Path) -
     assert run.code == 0, run.err
     assert "proactive suggestions are switched off" in _console_log(tmp_path)
     assert stored_jobs(tmp_path) is None
-    jobs = await chorus("jobs", env=env, cwd=tmp_path)
-    assert jobs.out.startswith("Proactive suggestions are switched off")
+    jobs = invoke(tmp_path, CHORUS_PROACTIVE__ENABLED="false")
+    assert jobs.stdout.startswith("Proactive suggestions are switched off")

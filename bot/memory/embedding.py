@@ -33,10 +33,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-import openai
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
-from openai.types import CreateEmbeddingResponse
 from tokenizers import Encoding, Tokenizer
 
 from bot.cores import usable_cores
@@ -359,6 +357,10 @@ class OpenAIEmbedder:
         self.name = f"openai:{model}"
         self._dim = _KNOWN_DIMS.get(model)
         self._dim_lock = threading.Lock()
+        # Imported here: the SDK's thousands of type modules cost ~0.5 s of CPU, which a
+        # process on the default embedder (and model) need not pay.
+        import openai
+
         # Local servers (Ollama, llama.cpp) accept any key; the SDK insists on one.
         self._client = openai.OpenAI(
             base_url=base_url,
@@ -395,6 +397,9 @@ class OpenAIEmbedder:
         return vectors
 
     def _request(self, texts: list[str]) -> Vectors:
+        import openai
+        from openai.types import CreateEmbeddingResponse
+
         server = where(self.base_url)
         try:
             response = self._client.embeddings.create(
