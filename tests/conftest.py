@@ -342,7 +342,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 def empty_postgres(engine: Engine) -> None:
-    """Delete every row of the test schema's tables (the schema is shared by the session)."""
+    """Delete every row of the test schema's tables (the schema is shared by the session).
+
+    Only the tables that hold a row are truncated: TRUNCATE replaces each table's files, about
+    0.1-0.2 s for all 22 of them even when they are empty (as after most tests), against a few
+    ms to find the few a test filled."""
     with engine.begin() as conn:
         tables = (
             conn.execute(
@@ -354,8 +358,24 @@ def empty_postgres(engine: Engine) -> None:
             .scalars()
             .all()
         )
-        if tables:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        if not tables:
+            return
+        quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
+        filled = (
+            conn.execute(
+                text(
+                    " UNION ALL ".join(
+                        f"SELECT :t{i} WHERE EXISTS (SELECT FROM {quoted[t]})"
+                        for i, t in enumerate(tables)
+                    )
+                ),
+                {f"t{i}": t for i, t in enumerate(tables)},
+            )
+            .scalars()
+            .all()
+        )
+        if filled:
+            conn.execute(text("TRUNCATE " + ", ".join(quoted[t] for t in filled) + " CASCADE"))
 
 
 @pytest.fixture(params=["fakeredis", "redis_server"])
