@@ -72,6 +72,30 @@ async def test_the_server_stops_when_asked_not_at_its_next_tick(
         await app.aclose()
 
 
+async def test_connections_open_when_the_server_stops_are_closed_by_it(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    """With nothing open the server stops at once; with a connection open (kept alive after
+    its answer) it asks it to close and waits for it, as uvicorn does."""
+    app = await Chorus.create(
+        make_settings(tmp_path), Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis()
+    )
+    web = WebServer(app)
+    await web.start()
+    try:
+        uvicorn_server = web._server
+        assert uvicorn_server is not None and web.url is not None
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{web.url}/healthz") as response:
+                assert response.status == 200 and response.headers.get("Connection") != "close"
+            assert uvicorn_server.server_state.connections  # kept alive
+            await asyncio.wait_for(web.aclose(), 60)
+            assert not uvicorn_server.server_state.connections
+    finally:
+        await web.aclose()
+        await app.aclose()
+
+
 async def test_readyz_names_each_part(served: tuple[Chorus, WebServer]) -> None:
     _, web = served
     status, body = await _get(f"{web.url}/readyz")

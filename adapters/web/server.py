@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -160,6 +161,20 @@ class _Server(uvicorn.Server):
         """Stop now: close the listening sockets, let the requests in progress finish."""
         self.should_exit = True
         self._exit.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, without its pause for open connections when there are none
+        (0.1 s at every stop): the listening sockets are closed first, so none can open
+        after the look; with any connection or request in progress, uvicorn's own."""
+        for server in self.servers:
+            server.close()
+        if sockets or self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
     async def main_loop(self) -> None:
         """uvicorn's loop (:meth:`on_tick` every 0.1 s: the ``Date`` header, whether to
