@@ -10,6 +10,8 @@ from pathlib import Path
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlmodel import select
 
 from adapters.web.server import WebServer
@@ -109,7 +111,10 @@ def test_a_server_on_every_address_is_linked_on_the_loopback() -> None:
 
 
 async def test_without_redis_the_admin_is_told_to_try_again(app: Chorus) -> None:
-    down = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    # No retries: redis-py's default (3, backing off 1 s and more) only makes it slower to fail.
+    down = aioredis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     try:
         group = AdminCommands(app.db, LoginLinks(down, minutes=10), app.settings, lambda: None)
         caller = Caller(

@@ -18,15 +18,6 @@ from typing import Any
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from sqlmodel import select
 
 from adapters.api.openapi import DEFAULT_PATH, render
@@ -103,15 +94,30 @@ def test_the_document_served_is_the_one_in_the_repository(
     )
 
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
+# schemathesis (and hypothesis with it) is imported by the tests that use it, not by this
+# module: a third of a second that every pytest-xdist worker would pay to collect it. Its
+# pytest plugin is off (pyproject.toml): these tests call it, they need no plugin.
+
+
+def _checks() -> list[Any]:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
 
 
 def _operations(url: str) -> list[Any]:
+    import schemathesis
+
     schema = schemathesis.openapi.from_url(f"{url}/api/v1/openapi.json")
     return [result.ok() for result in schema.get_all_operations()]
 
@@ -129,6 +135,10 @@ def _exercise(
 ) -> None:
     """Run ``operation`` with data made from the document: any data, data naming people and
     rows that exist (T1's person U1, T2's memory), and data the document forbids."""
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import GenerationMode
+
+    checks = _checks()
     label = f"{operation.method.upper()} {operation.path}"
     headers = {"Authorization": f"Bearer {seeded.key}"}
     known = {
@@ -141,7 +151,7 @@ def _exercise(
 
     def check(case: Any) -> None:
         response = case.call(base_url=base, headers=headers, session=session, timeout=30)
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=checks)
         text = response.text
         assert SECRET not in text, f"{label} answered with another workspace's data"
         asked = f"{case.formatted_path} {case.query} {case.body}"
@@ -192,6 +202,8 @@ NEED_A_ROW = {
 
 
 def test_the_document_in_the_repository_is_valid_openapi() -> None:
+    import schemathesis
+
     document = json.loads(Path(DEFAULT_PATH).read_text(encoding="utf-8"))
     schema = schemathesis.openapi.from_dict(document)
     assert len(list(schema.get_all_operations())) >= 16

@@ -48,7 +48,9 @@ def _sections(text: str) -> dict[str, tuple[list[str], str]]:
     return found
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: under pytest-xdist a worker comes back to this module several times, and
+# a module's fixtures are made again each time.
+@pytest.fixture(scope="session")
 def documented() -> dict[str, tuple[list[str], str]]:
     return _sections(DOCS.read_text(encoding="utf-8"))
 
@@ -103,22 +105,26 @@ def test_hookspec_has_a_docstring(hook: str) -> None:
         assert f":param {name}:" in doc, f"the docstring of {hook} does not describe {name!r}"
 
 
-@pytest.fixture(scope="module")
-def names_of_tests() -> set[str]:
-    """The name of every test function under tests/ (parsed once for all the hooks' tests)."""
+@pytest.fixture(scope="session")
+def hook_tests() -> set[str]:
+    """The name of every test function under tests/ named ``test_hook_…`` (parsed once for
+    all the hooks' tests; only the files that spell such a ``def`` are parsed)."""
     names: set[str] = set()
     for path in TESTS.rglob("test_*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
+        source = path.read_text(encoding="utf-8")
+        if not re.search(r"\bdef\s+test_hook_", source):
+            continue
+        for node in ast.walk(ast.parse(source, filename=str(path))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                names.add(node.name)
+                if node.name.startswith("test_hook_"):
+                    names.add(node.name)
     return names
 
 
 @pytest.mark.parametrize("hook", sorted(HOOKS))
-def test_hook_has_a_test(hook: str, names_of_tests: set[str]) -> None:
+def test_hook_has_a_test(hook: str, hook_tests: set[str]) -> None:
     wanted = f"test_hook_{hook}"
-    found = [n for n in names_of_tests if n == wanted or n.startswith(wanted + "_")]
+    found = [n for n in hook_tests if n == wanted or n.startswith(wanted + "_")]
     assert found, f"no test function named {wanted} under tests/"
 
 

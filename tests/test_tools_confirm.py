@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlmodel import select
 
 from bot.app import Chorus
@@ -289,7 +291,10 @@ async def test_without_redis_answers_stay_within_the_worker() -> None:
 
 
 async def test_a_broken_redis_falls_back_to_this_worker(caplog: pytest.LogCaptureFixture) -> None:
-    broken = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    # No retries: redis-py's default (3, backing off 1 s and more) only makes it slower to fail.
+    broken = aioredis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     confirmations = Confirmations(5, broken, poll_s=0.02)
     transport = FakeTransport()
     task = asyncio.create_task(confirmations.ask(transport, message("x"), "I'm about to …"))
