@@ -24,6 +24,7 @@ from typing import TypeVar
 import fakeredis
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -295,7 +296,10 @@ def _followed(d: WebDriver, act: Callable[[WebDriver], object]) -> None:
     is not a failure, a page that never comes is)."""
     page = d.find_element(By.TAG_NAME, "html")
     act(d)
-    WebDriverWait(d, 60).until(staleness_of(page))
+    # While the old document is being torn down, ChromeDriver may answer a question about its
+    # element with "Node with given id does not belong to the document" (an unknown error, not
+    # a stale element): that is the page going too, so ask again.
+    WebDriverWait(d, 60, ignored_exceptions=(WebDriverException,)).until(staleness_of(page))
     WebDriverWait(d, 60).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
