@@ -71,21 +71,29 @@ print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.mod
 """
 
 
-def _imports(tmp_path: Path, *args: str) -> tuple[str, set[str]]:
-    """Run ``chorus ARGS`` in a fresh interpreter: its output and every module it imported."""
+def _in_fresh_interpreter(script: str, argument: object, cwd: Path, **env_vars: str) -> Any:
+    """Run ``script`` in a fresh interpreter (no ``CHORUS_*`` setting but ``env_vars``) with
+    ``argument`` as JSON in ``sys.argv[1]``: the JSON its last line prints."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
-    env["CHORUS_STORAGE__DATA_DIR"] = str(tmp_path / "data")
+    env.update(env_vars)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args)],
+        [sys.executable, "-c", script, json.dumps(argument)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _imports(tmp_path: Path, *args: str) -> tuple[str, set[str]]:
+    """Run ``chorus ARGS`` in a fresh interpreter: its output and every module it imported."""
+    report = _in_fresh_interpreter(
+        _PROBE, args, tmp_path, CHORUS_STORAGE__DATA_DIR=str(tmp_path / "data")
+    )
     assert report["code"] == 0, report
     return report["out"], set(report["modules"])
 
@@ -161,8 +169,6 @@ def test_failures_and_wrong_command_lines_answer_alike(tmp_path: Path) -> None:
     would import the stack each time): what differs between them is only their arguments."""
     config = tmp_path / "chorus.yaml"
     config.write_text(f"storage:\n  data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     failures = [
         ("memory", "export", "--user", "test:T1:nobody"),
         ("stats", "--tenant", "slack:T404"),
@@ -170,16 +176,7 @@ def test_failures_and_wrong_command_lines_answer_alike(tmp_path: Path) -> None:
     ]
     wrong_lines = [("nosuchcommand",), ("plugins", "disable", "hello"), ("stats", "--bogus")]
     lines = [["--config", str(config), *args] for args in [*failures, *wrong_lines]]
-    done = subprocess.run(
-        [sys.executable, "-c", _RUNS, json.dumps(lines)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    runs = json.loads(done.stdout.splitlines()[-1])
+    runs = _in_fresh_interpreter(_RUNS, lines, tmp_path)
 
     for args, failed in zip(failures, runs[: len(failures)], strict=True):
         assert failed["code"] == 1, (args, failed["err"])
