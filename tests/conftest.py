@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import importlib.metadata
 import itertools
+import json
 import os
 import random
 import sqlite3
@@ -70,6 +71,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 #: The last run's duration of each test (setup, call and teardown), in pytest's cache
 #: (.pytest_cache/), so the next run starts the longest first.
 DURATIONS_KEY = "chorus/durations"
+#: The long tests' durations as a recent run measured them, kept in the repository for a run
+#: with no cache of its own (a clean clone, CI): without them only the ``slow`` mark orders the
+#: tests, and long unmarked ones start late (~10 s more of a quiet run, measured). Written by
+#: ``scripts/test --store-durations``; a test missing from it just keeps its place.
+DURATIONS_FILE = Path(__file__).with_name("durations.json")
 #: Tests shorter than this keep their place: moving them gains nothing and splits the runs of a
 #: module's tests that share its fixtures.
 LONG_S = 1.0
@@ -92,7 +98,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not hasattr(config, "workerinput") or config.getoption("failedfirst", False):
         return  # --ff: the last failures first, as asked
     cache = getattr(config, "cache", None)
-    known: dict[str, float] = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+    known = _stored_durations()
+    known.update(cache.get(DURATIONS_KEY, {}) if cache is not None else {})
 
     def expected(item: pytest.Item) -> float:
         guess = SLOW_GUESS_S if item.get_closest_marker("slow") else 0.0
@@ -130,17 +137,39 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return cores + 1
 
 
+def _stored_durations() -> dict[str, float]:
+    try:
+        stored = json.loads(DURATIONS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations",
+        action="store_true",
+        help=f"write the long tests' durations of this run to {DURATIONS_FILE.name}",
+    )
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Keep this run's durations for the next (the controller's, which sees every report)."""
+    if hasattr(session.config, "workerinput") or not _durations:
+        return
+    measured = {nodeid: round(seconds, 2) for nodeid, seconds in _durations.items()}
+    if session.config.getoption("store_durations"):
+        long = {k: v for k, v in sorted(measured.items()) if v >= LONG_S}
+        DURATIONS_FILE.write_text(json.dumps(long, indent=1) + "\n", encoding="utf-8")
     cache = getattr(session.config, "cache", None)
-    if cache is None or hasattr(session.config, "workerinput") or not _durations:
+    if cache is None:
         return
     known: dict[str, float] = cache.get(DURATIONS_KEY, {})
-    known.update({nodeid: round(seconds, 2) for nodeid, seconds in _durations.items()})
+    known.update(measured)
     cache.set(DURATIONS_KEY, known)
 
 
