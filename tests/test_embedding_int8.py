@@ -175,14 +175,20 @@ def test_a_new_data_directory_takes_the_machines_verdict_without_measuring(
     )
 
 
+def with_verdict(directory: Path, **changes: object) -> tuple[Path, dict[str, Any]]:
+    """Change the verdict kept in ``directory``: its file and what it said before."""
+    verdict_file = next(directory.glob("*.json"))
+    verdict = json.loads(verdict_file.read_text())
+    verdict_file.write_text(json.dumps({**verdict, **changes}))
+    return verdict_file, verdict
+
+
 def test_a_machine_verdict_of_another_cpu_is_not_taken(
     tmp_path: Path, measured: Path, quick_measure: list[Path]
 ) -> None:
     run = run_with(MiniLMEmbedder())
     shared = measured_in(measured, tmp_path / "cache")
-    verdict_file = next(shared.glob("*.json"))
-    verdict = json.loads(verdict_file.read_text())
-    verdict_file.write_text(json.dumps({**verdict, "machine": "another CPU"}))
+    verdict_file, verdict = with_verdict(shared, machine="another CPU")
     loads = Loads()
     int8_model.choose(SHIPPED, tmp_path / "two", loads, run, shared=shared)
     assert len(loads.paths) == 2 and quick_measure == [loads.paths[1]]
@@ -194,9 +200,7 @@ def test_a_verdict_of_another_machine_is_measured_again(
 ) -> None:
     run = run_with(MiniLMEmbedder())
     measured_in(measured, tmp_path)
-    verdict_file = next(tmp_path.glob("*.json"))
-    verdict = json.loads(verdict_file.read_text())
-    verdict_file.write_text(json.dumps({**verdict, "machine": "another CPU", "faster": False}))
+    verdict_file, verdict = with_verdict(tmp_path, machine="another CPU", faster=False)
     loads = Loads()
     int8_model.choose(SHIPPED, tmp_path, loads, run)
     assert len(loads.paths) == 2 and quick_measure == [loads.paths[1]]
@@ -208,9 +212,7 @@ def test_a_verdict_for_the_shipped_model_loads_only_it(
 ) -> None:
     run = run_with(MiniLMEmbedder())
     measured_in(measured, tmp_path)
-    verdict_file = next(tmp_path.glob("*.json"))
-    verdict = json.loads(verdict_file.read_text())
-    verdict_file.write_text(json.dumps({**verdict, "faster": False}))
+    with_verdict(tmp_path, faster=False)
     loads = Loads()
     int8_model.choose(SHIPPED, tmp_path, loads, run)
     assert loads.paths == [SHIPPED] and not quick_measure

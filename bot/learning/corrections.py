@@ -66,6 +66,13 @@ log = logging.getLogger(__name__)
 #: How long after an answer (or a 👎 on it) the asker's message may correct it.
 WINDOW_S = 30 * 60
 _FLAG = "chorus:correction:{}"
+
+
+def _flag_key(conversation_id: object) -> str:
+    """The Redis key of the 👎 note on a conversation's last answer."""
+    return _FLAG.format(conversation_id)
+
+
 _QUESTION_CHARS = 200
 _CORRECTION_CHARS = 500
 
@@ -127,10 +134,6 @@ def _normal(text: str) -> str:
     return _LEAD.sub("", text.replace("\u2019", "'")).strip().lower()
 
 
-def _content(rest: str) -> bool:
-    return informative(rest)
-
-
 def correction_cue(text: str, *, answer_asked: bool = False) -> bool:
     """Whether ``text`` opens like a correction of the answer before it.
 
@@ -142,14 +145,14 @@ def correction_cue(text: str, *, answer_asked: bool = False) -> bool:
         return False
     strong = _STRONG.match(said)
     if strong:  # but "that's wrong." alone says nothing to keep
-        return _content(said[strong.end() :])
+        return informative(said[strong.end() :])
     weak = _WEAK.match(said)
     if not weak or answer_asked:
         return False
     rest = said[weak.end() :].lstrip(" ,.:;!-\u2013\u2014")
     if _REQUEST.match(rest) or _QUESTION.match(rest) and rest.rstrip().endswith("?"):
         return False
-    return _content(rest)
+    return informative(rest)
 
 
 def plain_follow_up(text: str) -> bool:
@@ -160,7 +163,7 @@ def plain_follow_up(text: str) -> bool:
         return True
     if _QUESTION.match(said) and said.rstrip().endswith("?"):
         return True
-    return not _content(said)
+    return not informative(said)
 
 
 def is_team_knowledge(text: str) -> bool:
@@ -295,7 +298,7 @@ class Corrections:
         try:
             conversation = await self.db.run(lambda s: _conversation_of(s, interaction_id))
             if conversation is not None:
-                await self.redis.set(_FLAG.format(conversation), str(interaction_id), ex=WINDOW_S)
+                await self.redis.set(_flag_key(conversation), str(interaction_id), ex=WINDOW_S)
         except Exception:
             log.warning("could not note a 👎 for corrections", exc_info=True)
 
@@ -307,7 +310,7 @@ class Corrections:
             return None
         if not _maybe_cue(msg.text) and plain_follow_up(msg.text):
             return None  # no correction, after a 👎 or not: Redis need not be asked
-        return _FLAG.format(who.conversation_id)
+        return _flag_key(who.conversation_id)
 
     def _considered(self, msg: Message, explicit: bool) -> bool:
         """Whether ``msg`` may correct anything at all: corrections are on, it names no
@@ -338,7 +341,7 @@ class Corrections:
             elif isinstance(noted, Exception):
                 raise noted
             else:  # read at note_key by the caller: its checks were made
-                key, flagged = _FLAG.format(who.conversation_id), noted
+                key, flagged = _flag_key(who.conversation_id), noted
             maybe_cue = _maybe_cue(msg.text)
             if not maybe_cue and not flagged:
                 return None
