@@ -12,12 +12,12 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.forkserver import CHORUS, DEVNULL, PIPE, Forked, spawn
 from tests.servers.listening import wait_listening, wait_ready
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "serving",
 ]
 
-CHORUS = Path(sys.executable).with_name("chorus")
 RUN_TIMEOUT_S = 120  # a safety net for a hung command, not a performance target
 
 
@@ -66,15 +65,7 @@ def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 async def chorus(*args: str, env: dict[str, str], cwd: Path, stdin: str = "") -> Run:
     """Run ``chorus ARGS`` with ``stdin`` piped in; its exit code and output."""
-    proc = await asyncio.create_subprocess_exec(
-        str(CHORUS),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-    )
+    proc = await spawn(*args, stdin=PIPE, stdout=PIPE, stderr=PIPE, cwd=cwd, env=env)
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), RUN_TIMEOUT_S)
     except TimeoutError:
@@ -93,15 +84,7 @@ async def chorus_in_terminal(
     echo of the typed line included), with ``\\r\\n`` read as ``\\n``: element 0 is what
     came before the first prompt, element ``i`` what followed the ``i``-th."""
     master, slave = os.openpty()
-    proc = await asyncio.create_subprocess_exec(
-        str(CHORUS),
-        *args,
-        stdin=slave,
-        stdout=slave,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-    )
+    proc = await spawn(*args, stdin=slave, stdout=slave, stderr=PIPE, cwd=cwd, env=env)
     os.close(slave)
     loop = asyncio.get_running_loop()
     shown = bytearray()
@@ -157,7 +140,7 @@ class Served:
     event loop with it), which a test would see as a hang of the server's own making; and
     what it printed before a timeout is kept for the failure message."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process | Forked) -> None:
         self.proc = proc
         self._out = bytearray()
         self._err = bytearray()
@@ -236,15 +219,7 @@ async def serving(
     ``ready()`` returns: e.g. a fake's wait for its connection); stopped with SIGTERM after,
     unless the test stopped or killed it (:meth:`Served.stop`, :meth:`Served.kill`); one that
     does not exit is killed and fails the test."""
-    proc = await asyncio.create_subprocess_exec(
-        str(CHORUS),
-        "run",
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn("run", cwd=cwd, env=env, stdin=DEVNULL, stdout=PIPE, stderr=PIPE)
     served = Served(proc)
     served.start_reading()
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import signal
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.cli_run import CHORUS, free_port
+from tests.cli_run import free_port
+from tests.forkserver import CHORUS, DEVNULL, STDOUT, Forked, spawn
 from tests.servers.listening import wait_listening, wait_ready
 
 __all__ = [
@@ -119,7 +119,7 @@ async def chroma_server(tmp: Path) -> AsyncIterator[str]:
         log.close()
 
 
-async def _wait_http(url: str, proc: asyncio.subprocess.Process) -> None:
+async def _wait_http(url: str, proc: asyncio.subprocess.Process | Forked) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(int(START_S / 0.1)):
             if proc.returncode is not None:
@@ -132,7 +132,7 @@ async def _wait_http(url: str, proc: asyncio.subprocess.Process) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
-async def _stop(proc: asyncio.subprocess.Process, timeout_s: float = 30) -> bool:
+async def _stop(proc: asyncio.subprocess.Process | Forked, timeout_s: float = 30) -> bool:
     """SIGTERM, then SIGKILL if it is still running ``timeout_s`` later; True if it stopped
     on SIGTERM (or had already stopped)."""
     if proc.returncode is not None:
@@ -152,7 +152,7 @@ class Worker:
     """One ``chorus run``; its output (stdout and stderr) goes to ``log``."""
 
     name: str
-    proc: asyncio.subprocess.Process
+    proc: asyncio.subprocess.Process | Forked
     log: Path
     port: int
 
@@ -195,15 +195,14 @@ class Workers:
         log = workdir / "chorus.log"
         cores = self.pinned[i % len(self.pinned)] if self.pinned else None
         with log.open("wb") as out:
-            proc = await asyncio.create_subprocess_exec(
-                str(CHORUS),
+            proc = await spawn(
                 "run",
                 cwd=workdir,
-                env=dict(self.env(i, port)),
-                stdin=asyncio.subprocess.DEVNULL,
+                env=self.env(i, port),
+                stdin=DEVNULL,
                 stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None,
+                stderr=STDOUT,
+                cpus=cores,
             )
         worker = Worker(f"worker{i + 1}", proc, log, port)
         self.all.append(worker)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from bot.learning.ratings import Weights
 from bot.learning.redact import Redactor, redact
 from bot.pipeline.build_context import persona_prompt
 from bot.settings import Settings
+from tests.cli_run import chorus
 from tests.conftest import make_settings
 from tests.fakes import FakeLLM, FakeTransport
 from tests.rating_helpers import ask, rate, set_created, update_interaction
@@ -372,16 +371,8 @@ async def test_export_pipes_through_a_real_process(
     await rate(app, m)
     await app.dispatcher.drain()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(_config(tmp_path)), "export", "dataset"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    [line] = _lines(done.stdout)
+    done = await chorus("--config", str(_config(tmp_path)), "export", "dataset", env=env, cwd=ROOT)
+    assert done.code == 0, done.err
+    [line] = _lines(done.out)
     assert line["messages"][1]["content"] == "piped question"
-    assert "wrote 1 example" in done.stderr and "Exporting" not in done.stderr
+    assert "wrote 1 example" in done.err and "Exporting" not in done.err

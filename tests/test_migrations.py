@@ -3,9 +3,8 @@ they go down and up again, ``chorus db upgrade`` runs them, and upgrading keeps 
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from bot.storage.models import (
     User,
     conversation_id,
 )
+from tests.cli_run import Run, chorus
 from tests.conftest import PG_URL
 
 HEAD = head_revision()
@@ -152,28 +152,26 @@ def test_every_revision_downgrades_to_its_parent(empty_db: Database) -> None:
     assert schema_diff(empty_db.engine) == []
 
 
-def _chorus() -> list[str]:
-    script = Path(sys.executable).parent / "chorus"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
-
-
-def run_chorus(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
     env["CHORUS_STORAGE__DATABASE_URL"] = database_url
-    return subprocess.run(
-        [*_chorus(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return env
+
+
+def run_chorus(*args: str, database_url: str, cwd: Path) -> Run:
+    """``chorus ARGS`` in its own process (tests/cli_run.py), from a test that is not async."""
+    return asyncio.run(chorus(*args, env=_env(database_url), cwd=cwd))
 
 
 def test_chorus_db_upgrade_migrates_and_prints_the_revision(empty_url: str, tmp_path: Path) -> None:
     # A password, to see it masked (the test server trusts local connections and ignores it).
     url = empty_url.replace("postgres@", "postgres:s3cret@", 1)
     result = run_chorus("db", "upgrade", database_url=url, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(f"is at revision {HEAD}")
-    assert "s3cret" not in result.stdout + result.stderr
+    assert result.code == 0, result.err
+    assert result.out.strip().endswith(f"is at revision {HEAD}")
+    assert "s3cret" not in result.out + result.err
     if "postgres" in url:
-        assert "postgres:***@" in result.stdout
+        assert "postgres:***@" in result.out
     db = Database(empty_url)
     try:
         assert current_revision(db.engine) == HEAD
@@ -185,11 +183,11 @@ def test_chorus_db_upgrade_migrates_and_prints_the_revision(empty_url: str, tmp_
 def test_chorus_db_upgrade_reports_an_unreachable_database(tmp_path: Path) -> None:
     url = "postgresql://chorus:s3cret@127.0.0.1:1/chorus"
     result = run_chorus("db", "upgrade", database_url=url, cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.startswith("chorus: error: cannot reach the database")
-    assert "CHORUS_STORAGE__DATABASE_URL" in result.stderr
-    assert "s3cret" not in result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.code == 1
+    assert result.err.startswith("chorus: error: cannot reach the database")
+    assert "CHORUS_STORAGE__DATABASE_URL" in result.err
+    assert "s3cret" not in result.out + result.err
+    assert "Traceback" not in result.err
 
 
 def test_upgrading_a_database_with_data_keeps_the_data(empty_db: Database) -> None:
@@ -284,27 +282,18 @@ def test_workers_starting_at_once_on_a_new_database_migrate_one_after_the_other(
     advisory lock lets one migrate while the others wait, then find nothing left to do.
     (One SQLite file belongs to one process, the embedded default.)"""
     empty_url = empty_pg_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
-    env["CHORUS_STORAGE__DATABASE_URL"] = empty_url
-    procs = [
-        subprocess.Popen(
-            [*_chorus(), "db", "upgrade"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]  # read while they run: no full pipe
-    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    runs = asyncio.run(_together(3, "db", "upgrade", env=_env(empty_url), cwd=tmp_path))
+    assert [r.code for r in runs] == [0, 0, 0], [r.err for r in runs]
     db = Database(empty_url)
     try:
         assert current_revision(db.engine) == HEAD
         assert schema_diff(db.engine) == []
     finally:
         db.dispose()
+
+
+async def _together(count: int, *args: str, env: dict[str, str], cwd: Path) -> list[Run]:
+    return list(await asyncio.gather(*(chorus(*args, env=env, cwd=cwd) for _ in range(count))))
 
 
 def test_0014_gives_journal_rows_and_links_their_tenants(empty_db: Database) -> None:

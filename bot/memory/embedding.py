@@ -28,11 +28,10 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 from tokenizers import Encoding, Tokenizer
@@ -42,6 +41,11 @@ from bot.errors import EmbedderUnavailable
 from bot.llm.http import status_reason, where
 from bot.memory import int8_model
 from bot.settings import Secrets, Settings
+
+if TYPE_CHECKING:
+    # Imported when a model is loaded (_session): the runtime starts a thread of its own at
+    # import, and commands that embed nothing (`chorus db`, `chorus config`) need none of it.
+    import onnxruntime as ort
 
 __all__ = [
     "ChromaEmbeddingFunction",
@@ -162,6 +166,8 @@ def _input_names(session: ort.InferenceSession) -> frozenset[str]:
 
 def _session(model: Path) -> ort.InferenceSession:
     """A session of ``model`` as every embedding call runs it."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -33,10 +33,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
+
+if TYPE_CHECKING:  # onnxruntime itself is imported where a model is loaded or measured
+    import onnxruntime as ort
 
 __all__ = ["AGREEMENT", "BLOCK", "PROBES", "Run", "choose", "machine_cache", "rewrite"]
 
@@ -64,7 +66,7 @@ ROUNDS = 7
 RUNS = 2
 
 #: Embeds one text with a session: how the caller pools and normalises the model's output.
-Run = Callable[[ort.InferenceSession, str], Any]
+Run = Callable[["ort.InferenceSession", str], Any]
 
 
 def rewrite(source: Path, target: Path) -> int:
@@ -184,7 +186,10 @@ def _machine() -> str:
         import platform
 
         cpu = platform.processor() or platform.machine()
-    return hashlib.sha256(f"{cpu}|onnxruntime {ort.__version__}".encode()).hexdigest()[:16]
+    import onnxruntime
+
+    version = onnxruntime.__version__
+    return hashlib.sha256(f"{cpu}|onnxruntime {version}".encode()).hexdigest()[:16]
 
 
 def _source_key(source: Path) -> str:

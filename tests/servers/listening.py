@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tests.forkserver import Forked
+
 START_TIMEOUT_S = 120.0
 
 
 async def wait_listening(
     port: int,
-    child: asyncio.subprocess.Process,
+    child: asyncio.subprocess.Process | Forked,
     *,
     timeout_s: float = START_TIMEOUT_S,
     pause: float = 0.05,
@@ -41,7 +43,7 @@ async def wait_listening(
 
 async def wait_ready(
     port: int,
-    child: asyncio.subprocess.Process,
+    child: asyncio.subprocess.Process | Forked,
     *,
     timeout_s: float = START_TIMEOUT_S,
     pause: float = 0.05,

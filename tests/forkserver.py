@@ -1,0 +1,435 @@
+"""``chorus`` subprocesses forked from a process that has imported Chorus already.
+
+A test that runs the real command (``chorus run``, ``chorus chat``…) used to start a new
+interpreter each time, which imported Chorus and its libraries again: about 2 s of CPU per
+start, most of the CPU of the ``kill -9`` and several-worker tests, which start four to six each.
+Here a *fork server* per test process imports the modules a ``chorus`` run imports, once; each
+start is a ``fork`` of it, so only what the command itself does costs CPU.
+
+What a test gets is still a separate process running ``bot.cli.main`` from the top, exactly as
+``.venv/bin/chorus`` runs it: its own arguments, environment, working directory, standard
+streams and CPU affinity, a process id to signal, ``kill -9`` and all, and its exit status
+(``-N`` when signal N ended it, as :mod:`asyncio` reports it). Differences from an ``exec``,
+and how they are kept out of the tests' way:
+
+* Modules are imported before the environment is set. Chorus reads its settings when a command
+  runs, not at import, so a child sees the test's settings; a variable the interpreter itself
+  reads at start-up (``PYTHON*``), or glibc (``GLIBC_TUNABLES``, ``LD_*``), that differs from the
+  fork server's makes the child ``exec`` the real command instead.
+* The standard streams are made again over the child's descriptors, with the buffering Python
+  gives them at start-up (a terminal's stdout is line-buffered).
+* The fork server starts no thread (checked: forking a process with threads would copy their
+  locks), so nothing is half-held in a child.
+
+``PYTEST_CHORUS_FORK=0`` makes :func:`spawn` start every command with ``exec``, as before; tests
+that are about start-up itself (what ``chorus`` imports, how long it takes to start) call the
+real command directly. The module is also the fork server's program (run as a script: it uses
+only the standard library until it imports Chorus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+#: Chorus's packages a ``chorus`` run imports, and so the fork server: each module of these
+#: that :data:`WARM_FILE` lists (made from runs in every mode; a module missing there is just
+#: imported by the child that needs it).
+WARM_FILE = Path(__file__).with_name("forkserver_modules.txt")
+
+#: The installed ``chorus`` command.
+CHORUS = Path(sys.executable).with_name("chorus")
+
+_LENGTH = struct.Struct("!I")
+#: Libraries whose native threads, started at import, a forked child would not have: a child
+#: of a process that imported onnxruntime hangs or aborts at exit ("terminate called after
+#: throwing an instance of 'std::system_error'"). Chorus imports it only to load a model.
+_NOT_BEFORE_FORK = ("onnxruntime",)
+#: Environment variables read before ``main`` runs: a child whose differ from the server's
+#: ``exec``s the real command.
+_AT_START = ("PYTHON", "GLIBC_", "LD_", "MALLOC_")
+
+
+# -- the fork server (a separate process) ------------------------------------------------------
+
+
+def _serve(path: str, chorus: str) -> dict[str, Any] | None:
+    """Accept requests on the Unix socket ``path`` until stdin closes (then every child still
+    running is killed); in a child, return its request."""
+    import selectors
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(16)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
+    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, its requester)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        for key, _ in selector.select():
+            if key.data == "lifeline":
+                if os.read(sys.stdin.fileno(), 4096):
+                    continue
+                for pid, _conn in children.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                return None
+            if key.data == "accept":
+                conn, _ = listener.accept()
+                try:
+                    request, fds = _receive(conn)
+                except (OSError, ValueError) as e:
+                    print(f"forkserver: a request could not be read: {e}", file=sys.stderr)
+                    conn.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    listener.close()
+                    for pidfd, (_pid, other) in children.items():
+                        os.close(pidfd)
+                        other.close()
+                    conn.close()
+                    request["fds"] = fds
+                    request["chorus"] = chorus
+                    return request
+                for fd in fds:
+                    os.close(fd)
+                pidfd = os.pidfd_open(pid)
+                children[pidfd] = (pid, conn)
+                selector.register(pidfd, selectors.EVENT_READ, "child")
+                conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+                continue
+            pidfd = key.fd
+            pid, conn = children.pop(pidfd)
+            selector.unregister(pidfd)
+            os.close(pidfd)
+            _, status = os.waitpid(pid, 0)
+            with contextlib.suppress(OSError):  # the test stopped listening: nothing to tell
+                conn.sendall(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode())
+            conn.close()
+
+
+def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    while len(data) < _LENGTH.size or len(data) < _LENGTH.size + _LENGTH.unpack_from(data)[0]:
+        more = conn.recv(1 << 20)
+        if not more:
+            raise ConnectionError("the request ended early")
+        data += more
+    request: dict[str, Any] = json.loads(data[_LENGTH.size :])
+    return request, fds
+
+
+def _become(request: dict[str, Any]) -> None:
+    """In a child: take the request's streams, directory, environment and CPUs; ``exec`` the
+    real command if the environment asks for what only a new interpreter can give."""
+    for target, fd in enumerate(request["fds"]):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    env: dict[str, str] = request["env"]
+    if request["cpus"]:
+        os.sched_setaffinity(0, request["cpus"])
+    argv = [sys.executable, request["chorus"], *request["args"]]
+    differs = {
+        name
+        for name in {*env, *os.environ}
+        if name.startswith(_AT_START) and env.get(name) != os.environ.get(name)
+    }
+    if differs:
+        os.execve(sys.executable, argv, env)
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts with
+    _reopen_streams()
+    sys.argv = argv[1:]
+    sys.orig_argv = argv
+
+
+def _reopen_streams() -> None:
+    """The standard streams over descriptors 0-2 as the interpreter makes them at start-up:
+    stdout line-buffered on a terminal, stderr always line-buffered."""
+    import io
+
+    def text(fd: int, mode: str, like: IO[str], line_buffering: bool) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, mode, closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        return io.TextIOWrapper(
+            buffered,  # type: ignore[arg-type]
+            encoding=like.encoding,
+            errors=like.errors,
+            line_buffering=line_buffering,
+        )
+
+    stdin = text(0, "r", sys.__stdin__ or sys.stdin, False)
+    stdout = text(1, "w", sys.__stdout__ or sys.stdout, os.isatty(1))
+    stderr = text(2, "w", sys.__stderr__ or sys.stderr, True)
+    sys.stdin = sys.__stdin__ = stdin
+    sys.stdout = sys.__stdout__ = stdout
+    sys.stderr = sys.__stderr__ = stderr
+
+
+def _warm() -> None:
+    import importlib
+    import threading
+
+    for name in WARM_FILE.read_text(encoding="utf-8").split():
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    if threading.active_count() != 1:
+        names = ", ".join(t.name for t in threading.enumerate())
+        raise SystemExit(f"forkserver: importing Chorus started threads ({names}): cannot fork")
+    unsafe = [name for name in _NOT_BEFORE_FORK if name in sys.modules]
+    if unsafe:
+        raise SystemExit(f"forkserver: importing Chorus imported {unsafe}: cannot fork")
+
+
+def _main() -> None:
+    path, chorus = sys.argv[1], sys.argv[2]
+    # Ctrl-C in a terminal reaches the whole process group: the test process's end (the
+    # lifeline) stops the server, not the signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.path[0] = str(Path(chorus).parent)  # as the `chorus` script's own sys.path
+    _warm()
+    request = _serve(path, chorus)
+    if request is None:
+        return
+    _become(request)
+    from bot.cli import main
+
+    sys.exit(main())
+
+
+# -- the client side, in the test process ------------------------------------------------------
+
+PIPE = asyncio.subprocess.PIPE
+DEVNULL = asyncio.subprocess.DEVNULL
+STDOUT = asyncio.subprocess.STDOUT
+
+_Stream = int | IO[Any] | None
+
+
+class Forked:
+    """A forked ``chorus``, with the parts of :class:`asyncio.subprocess.Process` the tests use:
+    ``pid``, ``returncode``, ``stdin``/``stdout``/``stderr`` streams when piped, ``wait``,
+    ``communicate``, ``send_signal``, ``terminate`` and ``kill``."""
+
+    def __init__(
+        self,
+        pid: int,
+        told: asyncio.StreamReader,
+        stdin: asyncio.StreamWriter | None,
+        stdout: asyncio.StreamReader | None,
+        stderr: asyncio.StreamReader | None,
+        closing: asyncio.StreamWriter,
+    ) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self._ended = asyncio.get_running_loop().create_task(self._exit_code(told, closing))
+
+    async def _exit_code(self, told: asyncio.StreamReader, closing: asyncio.StreamWriter) -> None:
+        """The fork server tells the exit status once it has reaped the child."""
+        try:
+            self.returncode = int(json.loads(await told.read())["code"])
+        finally:
+            closing.close()
+
+    async def wait(self) -> int:
+        await asyncio.shield(self._ended)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    async def communicate(self, input: bytes | None = None) -> tuple[bytes, bytes]:
+        async def feed() -> None:
+            if self.stdin is None:
+                return
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if input:
+                    self.stdin.write(input)
+                    await self.stdin.drain()
+            self.stdin.close()
+
+        async def read(stream: asyncio.StreamReader | None) -> bytes:
+            return b"" if stream is None else await stream.read()
+
+        _, out, err = await asyncio.gather(feed(), read(self.stdout), read(self.stderr))
+        await self.wait()
+        return out, err
+
+
+class ForkServer:
+    """This test process's fork server: started on first use (a few seconds, once), with a pipe
+    as its lifeline: when this process ends, the pipe closes and the server kills what it forked
+    and exits."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="chorus-forkserver-")
+        self.path = os.path.join(self._dir.name, "socket")
+        self.env = dict(os.environ)
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__, self.path, str(CHORUS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=self.env,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if line != b"ready\n":
+            self._proc.kill()
+            raise RuntimeError(f"the fork server did not start (it said {line!r})")
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    async def spawn(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | str,
+        stdin: _Stream,
+        stdout: _Stream,
+        stderr: _Stream,
+        cpus: set[int] | None,
+    ) -> Forked:
+        opened: list[int] = []  # the child's ends: closed here once sent
+        mine: list[int] = []  # this side's ends of pipes: wrapped in streams below
+
+        def child_end(spec: _Stream, fd: int, reading: bool) -> int:
+            if spec is None:
+                return fd
+            if spec == DEVNULL:
+                opened.append(os.open(os.devnull, os.O_RDONLY if reading else os.O_WRONLY))
+                return opened[-1]
+            if spec == PIPE:
+                r, w = os.pipe()
+                mine.append(w if reading else r)
+                opened.append(r if reading else w)
+                return opened[-1]
+            if isinstance(spec, int):
+                return spec
+            return spec.fileno()
+
+        fds = [child_end(stdin, 0, True), child_end(stdout, 1, False)]
+        fds.append(fds[1] if stderr == STDOUT else child_end(stderr, 2, False))
+        request = json.dumps(
+            {"args": list(args), "env": dict(env), "cwd": str(cwd), "cpus": sorted(cpus or ())}
+        ).encode()
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # A local socket with a backlog: connecting and sending a few kilobytes don't wait.
+            conn.connect(self.path)
+            socket.send_fds(conn, [_LENGTH.pack(len(request)) + request], fds)
+            conn.setblocking(False)
+            told, closing = await asyncio.open_unix_connection(sock=conn)
+            pid = int(json.loads(await told.readline())["pid"])
+        except BaseException:
+            conn.close()
+            for fd in mine:
+                os.close(fd)
+            raise
+        finally:
+            for fd in opened:
+                os.close(fd)
+        streams: list[Any] = []
+        ours = iter(mine)
+        for spec, reading in ((stdin, True), (stdout, False), (stderr, False)):
+            if spec != PIPE:
+                streams.append(None)
+            elif reading:
+                streams.append(await _writer(next(ours)))
+            else:
+                streams.append(await _reader(next(ours)))
+        return Forked(pid, told, *streams, closing)
+
+
+async def _reader(fd: int) -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(fd, "rb", 0)
+    )
+    return reader
+
+
+async def _writer(fd: int) -> asyncio.StreamWriter:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.streams.FlowControlMixin(loop=loop), os.fdopen(fd, "wb", 0)
+    )
+    return asyncio.StreamWriter(transport, protocol, None, loop)
+
+
+_server: ForkServer | None = None
+
+
+def forking() -> bool:
+    """Whether :func:`spawn` forks (the default on Linux) or ``exec``s
+    (``PYTEST_CHORUS_FORK=0``)."""
+    return os.environ.get("PYTEST_CHORUS_FORK", "1") != "0" and hasattr(os, "pidfd_open")
+
+
+async def spawn(
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path | str,
+    stdin: _Stream = None,
+    stdout: _Stream = None,
+    stderr: _Stream = None,
+    cpus: set[int] | None = None,
+) -> Forked | asyncio.subprocess.Process:
+    """``chorus ARGS`` in a new process (forked from the fork server, see the module's
+    docstring), with :func:`asyncio.create_subprocess_exec`'s meaning of the streams (``PIPE``,
+    ``DEVNULL``, ``STDOUT`` for stderr, a descriptor or a file, None to share this process's)
+    and ``cpus`` as its CPU affinity."""
+    global _server
+    if not forking():
+        return await asyncio.create_subprocess_exec(
+            str(CHORUS),
+            *args,
+            env=dict(env),
+            cwd=cwd,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+    if _server is None or not _server.alive:
+        _server = ForkServer()
+    return await _server.spawn(
+        args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
+    )
+
+
+if __name__ == "__main__":
+    _main()
