@@ -6,7 +6,6 @@ Redis servers on 127.0.0.1 (``CHORUS_TEST_PG_URL`` / ``CHORUS_TEST_REDIS_URL`` o
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import importlib.metadata
 import itertools
@@ -15,7 +14,6 @@ import os
 import random
 import sqlite3
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -188,16 +186,6 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return Settings.model_validate(data)
-
-
-async def in_one_rate_window(margin_s: float = 5.0) -> None:
-    """Wait, if the clock minute ends within ``margin_s``, for the next one to begin: the rate
-    limit counts a person's messages per clock minute (bot/middleware/rate_limit.py), so a
-    test that counts what it lets through must not straddle two minutes (seen once in CI: a
-    third message through a limit of two)."""
-    left = 60.0 - time.time() % 60.0
-    if left < margin_s:
-        await asyncio.sleep(left + 0.05)
 
 
 def message(text: str, **kw: Any) -> Message:

@@ -24,7 +24,7 @@ from bot.inbox import Inbox, Pending
 from bot.middleware.dedupe import first_sight
 from bot.storage.models import AuditEntry, InboundEvent, Interaction, Tenant
 from tests.api_helpers import API, ApiSite, api_site
-from tests.conftest import in_one_rate_window, message
+from tests.conftest import message
 from tests.fakes import FakeLLM, StreamingLLM
 
 
@@ -589,7 +589,6 @@ async def test_an_agent_made_from_a_personality_answers_in_its_workspace_only(
 
 async def test_the_same_rate_limit_as_in_chat(tmp_path: Path, llm: FakeLLM) -> None:
     async for site in api_site(tmp_path, llm, dispatcher={"rate_limit_per_minute": 2}):
-        await in_one_rate_window()
         await site.say("hello", tenant="T1", user="U1")
         headers = site.auth(await site.key())
         sent = [

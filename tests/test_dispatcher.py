@@ -133,14 +133,13 @@ async def test_rate_limit_sends_one_notice(
 ) -> None:
     import fakeredis
 
-    from tests.conftest import in_one_rate_window, make_settings
+    from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, dispatcher={"rate_limit_per_minute": 2})
     app = await Chorus.create(
         settings, llm=llm, redis=fakeredis.FakeAsyncRedis(decode_responses=True)
     )
     try:
-        await in_one_rate_window()
         for i in range(5):
             await app.dispatcher.handle_message(message(f"m{i}"), transport)
         assert transport.texts.count(messages.RATE_LIMITED) == 1
