@@ -51,13 +51,14 @@ class Rig:
             return list(s.exec(select(Interaction).order_by(col(Interaction.created_at))))
 
     async def settle(self) -> None:
-        """Let Bolt's background listeners finish (they run after the ack), then whatever
-        they handed the dispatcher. Bounded generously: a slow machine is not a failure."""
+        """Let Bolt's background listeners finish (they run after the ack, and await the
+        dispatcher's handling of what they were given), then what the dispatcher still does
+        after an answer (learning, background work). Bounded generously: a slow machine is
+        not a failure."""
         for _ in range(2_000):
             await asyncio.sleep(0.01)
             if not [t for t in asyncio.all_tasks() if "listener" in repr(t.get_coro())]:
                 break
-        await asyncio.sleep(0.05)
         await self.app.dispatcher.drain(20)
 
 
