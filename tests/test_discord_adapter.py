@@ -62,9 +62,20 @@ class Rig:
         raise AssertionError(f"{count} interactions were not recorded")
 
     async def settle(self) -> None:
-        """Let the gateway deliver and the dispatcher finish what is in flight."""
-        await asyncio.sleep(0.1)
-        await self.app.dispatcher.drain(10)
+        """Until the client has read what the gateway sent, the handlers discord.py started for
+        it are done, and the dispatcher has finished what they gave it; again while that sent
+        more events (the bot's own messages come back through the gateway)."""
+        started = ("discord.py: on_", "CommandTree")  # event handlers, slash commands
+        for _ in range(20):
+            sent = self.fake.dispatched
+            await self.fake.read_by_client()
+            for _ in range(1_000):
+                if not [t for t in asyncio.all_tasks() if t.get_name().startswith(started)]:
+                    break
+                await asyncio.sleep(0.01)
+            await self.app.dispatcher.drain(10)
+            if self.fake.dispatched == sent:
+                return
 
 
 async def _rig(

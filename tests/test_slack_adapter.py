@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,13 @@ from sqlmodel import col, select
 from adapters.slack import SlackAdapter
 from adapters.slack.adapter import reply_metadata
 from bot.app import Chorus
+from bot.context import ChatMessage
 from bot.inbox import Pending
 from bot.settings import Secrets
 from bot.storage.models import AuditEntry, Feedback, Interaction
 from tests.admin_helpers import csrf_of, link_in
 from tests.conftest import make_settings
-from tests.fakes import FakeLLM
+from tests.fakes import BreaksOff, Cut, FakeLLM
 from tests.servers import slack_fake as sf
 from tests.servers.slack_fake import FakeSlack
 
@@ -50,13 +51,14 @@ class Rig:
             return list(s.exec(select(Interaction).order_by(col(Interaction.created_at))))
 
     async def settle(self) -> None:
-        """Let Bolt's background listeners finish (they run after the ack), then whatever
-        they handed the dispatcher. Bounded generously: a slow machine is not a failure."""
+        """Let Bolt's background listeners finish (they run after the ack, and await the
+        dispatcher's handling of what they were given), then what the dispatcher still does
+        after an answer (learning, background work). Bounded generously: a slow machine is
+        not a failure."""
         for _ in range(2_000):
             await asyncio.sleep(0.01)
             if not [t for t in asyncio.all_tasks() if "listener" in repr(t.get_coro())]:
                 break
-        await asyncio.sleep(0.05)
         await self.app.dispatcher.drain(20)
 
 
@@ -208,13 +210,27 @@ async def test_fast_answers_skip_the_placeholder(tmp_path: Path, llm: FakeLLM) -
         assert rig.fake.calls_to("chat.update") == []
 
 
+class HeldLLM(FakeLLM):
+    """:class:`FakeLLM` whose answers wait until the test lets them go (``release``): a
+    model still thinking for as long as the test needs, without sleeping for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def _answer(self, messages: Sequence[ChatMessage]) -> str | Cut | BreaksOff:
+        await self.release.wait()
+        return await super()._answer(messages)
+
+
 async def test_slow_answers_show_a_placeholder_first(tmp_path: Path) -> None:
-    slow = FakeLLM(delay_s=0.5)
+    slow = HeldLLM()
     async for rig in _rig(tmp_path, socket=False, llm=slow, progress_after_s=0.1):
         await rig.post(sf.app_mention("think hard"))
         [placeholder] = await rig.fake.wait_for_call("chat.postMessage")
         assert placeholder.params["text"] == "_Thinking…_"
         assert rig.fake.calls_to("chat.update") == []
+        slow.release.set()
         [update] = await rig.fake.wait_for_call("chat.update")
         assert update.params["ts"] == placeholder.response["ts"]
 
@@ -302,11 +318,13 @@ async def test_mention_delivered_as_message_and_app_mention_is_answered_once(rig
 
 
 async def test_ack_does_not_wait_for_the_model(tmp_path: Path) -> None:
-    slow = FakeLLM(delay_s=1.0)
+    slow = HeldLLM()
     async for rig in _rig(tmp_path, socket=False, llm=slow):
-        result = await rig.post(sf.app_mention("take your time"))
+        # the model answers only after the ack: an ack that waited for it would never come
+        result = await asyncio.wait_for(rig.post(sf.app_mention("take your time")), 10)
         assert result.status == 200
         assert rig.fake.calls_to("chat.update") == []  # acked before the answer exists
+        slow.release.set()
         await rig.fake.wait_for_call("chat.update", timeout=10)
 
 

@@ -4,6 +4,7 @@ doubles that ask for tool calls exactly as the APIs do, the executor, and the re
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,18 +175,22 @@ async def test_time_is_bounded(tmp_path: Path) -> None:
         settings = make_settings(
             tmp_path, tools={"max_seconds": 0.3}, bot={"default_autonomy": "high"}
         )
-        toolkit = Toolkit(slow_s=1.0)
+        slow = threading.Event()  # the tool runs until the test is done with it
+        toolkit = Toolkit(hold=slow)
         async with tool_app(settings, provider_for("openai", fake), {"toolkit": toolkit}) as app:
-            fake.call_tools(("lookup_metric", {"metric": "churn"}))
-            fake.call_tools(("lookup_metric", {"metric": "churn"}))
-            transport = FakeTransport()
-            await app.dispatcher.handle_message(message("churn?"), transport)
-            assert transport.texts == ["Out of time."]
-            assert len(fake.requests) == 2 and fake.requests[1].body["tool_choice"] == "none"
-            [row] = interactions(app)
-            assert row.context["tool_bound"] == "time"
-            [call] = row.context["tool_calls"]
-            assert call["outcome"] in ("timeout", "refused")  # cut short, or no time left
+            try:
+                fake.call_tools(("lookup_metric", {"metric": "churn"}))
+                fake.call_tools(("lookup_metric", {"metric": "churn"}))
+                transport = FakeTransport()
+                await app.dispatcher.handle_message(message("churn?"), transport)
+                assert transport.texts == ["Out of time."]
+                assert len(fake.requests) == 2 and fake.requests[1].body["tool_choice"] == "none"
+                [row] = interactions(app)
+                assert row.context["tool_bound"] == "time"
+                [call] = row.context["tool_calls"]
+                assert call["outcome"] in ("timeout", "refused")  # cut short, or no time left
+            finally:
+                slow.set()
 
 
 async def test_a_provider_failing_mid_loop_keeps_the_calls_made(rig: Rig) -> None:

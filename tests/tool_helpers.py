@@ -4,7 +4,7 @@ is a real SDK client talking to a local OpenAI or Anthropic double."""
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -60,9 +60,11 @@ class Toolkit:
     """Declares ``lookup_metric`` (read-only), ``save_note`` (writes inside Chorus) and
     ``send_email`` (acts outside) for every personality; records what ran."""
 
-    def __init__(self, *, slow_s: float = 0.0) -> None:
+    def __init__(self, *, hold: threading.Event | None = None) -> None:
         self.ran: list[tuple[str, dict[str, Any]]] = []
-        self.slow_s = slow_s
+        #: With one, ``lookup_metric`` runs until the test sets it (a slow tool, without a
+        #: sleep that would outlast the test).
+        self.hold = hold
 
     @hookimpl
     def chorus_tools(self, personality: Personality) -> list[Tool]:
@@ -87,8 +89,8 @@ class Toolkit:
         ]
 
     def lookup_metric(self, metric: str, days: int = 7) -> dict[str, Any]:
-        if self.slow_s:
-            time.sleep(self.slow_s)
+        if self.hold is not None:
+            self.hold.wait(30)
         self.ran.append(("lookup_metric", {"metric": metric, "days": days}))
         return {"metric": metric, "days": days, "value": 42}
 

@@ -128,6 +128,8 @@ class _Session:
     seq: int = 0
     ws: web.WebSocketResponse | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)  # dispatches, for RESUME
+    #: The last sequence number the client said it had read (in a heartbeat).
+    read: int = 0
 
 
 @dataclass
@@ -641,6 +643,27 @@ class FakeDiscord:
     async def wait_for_resume(self, *, count: int = 1, timeout: float = 15) -> None:
         await self._wait(lambda: len(self.resumes) >= count, timeout, "RESUME")
 
+    @property
+    def dispatched(self) -> int:
+        """How many events the gateway has sent (every session, READY and all)."""
+        return sum(session.seq for session in self._sessions.values())
+
+    async def read_by_client(self, *, timeout: float = 10) -> None:
+        """Until the client has read every event sent so far on its open connections: each is
+        asked for a heartbeat (op 1) after them, and answers with the last sequence number it
+        read once it has handled them (discord.py reads a connection's frames one by one; the
+        handlers a read event starts may still be running)."""
+        waiting: dict[str, int] = {}
+        for session in self._sessions.values():
+            if session.ws is not None and not session.ws.closed and session.read < session.seq:
+                waiting[session.id] = session.seq
+                self._send_later(session.ws, {"op": 1, "d": None})
+        await self._wait(
+            lambda: all(self._sessions[i].read >= seq for i, seq in waiting.items()),
+            timeout,
+            "the client to read the events sent",
+        )
+
     async def wait_for_close(self, code: int, *, timeout: float = 10) -> None:
         await self._wait(lambda: code in self.closes, timeout, f"close {code}")
 
@@ -717,6 +740,8 @@ class FakeDiscord:
             frame = json.loads(msg.data)
             op, data = frame.get("op"), frame.get("d")
             if op == 1:
+                if session is not None and isinstance(data, int):
+                    session.read = max(session.read, data)
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:
                 session = await self._identify(ws, data)
