@@ -390,9 +390,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 def empty_postgres(engine: Engine) -> None:
     """Delete every row of the test schema's tables (the schema is shared by the session).
 
-    Only the tables that hold a row are truncated: TRUNCATE replaces each table's files, about
-    0.1-0.2 s for all 22 of them even when they are empty (as after most tests), against a few
-    ms to find the few a test filled."""
+    Only the tables that hold a row are emptied, found in a few ms. As a superuser (the
+    default ``postgres``), with DELETE and foreign keys unchecked (``session_replication_role``
+    = replica, for this transaction only; a superuser also bypasses row-level security): TRUNCATE
+    replaces each table's files and waits for the disk, 0.3-0.6 s a test where a DELETE of the
+    few rows a test wrote takes milliseconds. Another role truncates, which row-level security
+    does not filter."""
     with engine.begin() as conn:
         tables = (
             conn.execute(
@@ -420,7 +423,14 @@ def empty_postgres(engine: Engine) -> None:
             .scalars()
             .all()
         )
-        if filled:
+        if not filled:
+            return
+        superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        if conn.execute(text(superuser)).scalar():
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in filled:
+                conn.execute(text(f"DELETE FROM {quoted[table]}"))
+        else:
             conn.execute(text("TRUNCATE " + ", ".join(quoted[t] for t in filled) + " CASCADE"))
 
 
