@@ -52,6 +52,9 @@ def _redis_url() -> str:
 
 REDIS_URL = _redis_url()
 
+# hypothesis runs no hooks of other packages at import (see pytest_collection_finish).
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+
 _ids = itertools.count(1)
 
 
@@ -119,12 +122,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     all again, ~0.2 s a time, a dozen times in a few hundred tests and several times more as
     pytest ends. Objects made later, by the tests, are collected as before.
 
-    hypothesis, imported later by a test, asks the collector who refers to trio's random
-    generator (a hook trio registers for it) and warns when nothing it can see does, which
-    ``filterwarnings = error`` turns into a failure: frozen referrers are not seen, so when
-    trio is loaded already (by anyio's pytest plugin), hypothesis is imported first."""
-    if "trio" in sys.modules:
-        import hypothesis  # noqa: F401
+    hypothesis, imported later by a test, runs the hooks installed packages register for it;
+    trio's (trio is loaded by anyio's pytest plugin) hands it trio's random generator, and
+    hypothesis asks the collector who refers to it and warns when nothing it can see does,
+    which ``filterwarnings = error`` turns into a failure: frozen referrers are not seen.
+    Those hooks are off (``HYPOTHESIS_NO_PLUGINS``, set below): trio's is the only one, and no
+    test runs trio under hypothesis. Importing hypothesis here instead, before the freeze,
+    cost every worker ~0.5 s of CPU (its import and trio's hook: a full pass of the collector
+    and a search of every object for referrers), for the one test that uses it."""
     gc.freeze()
 
 
