@@ -186,6 +186,10 @@ def make_redis(url: str | None, *, timeout_s: float = 2.0, outage_s: float = 5.0
 
     # No socket timeout: nothing goes over a network, and with one every round trip would
     # pay for a task (``asyncio.wait_for``) and a timer (about 20 us of a ~80 us round trip).
-    fake = InProcess(decode_responses=True, socket_timeout=None)
+    # Its own server, held by its connection pool: without one, fakeredis keeps every client's
+    # server (and all it stored) in a registry of the process for good, under a random name
+    # nothing can look up again. Version 7, as the registry's would be (the client's default).
+    server = fakeredis.FakeServer(version=(7,))
+    fake = InProcess(decode_responses=True, socket_timeout=None, server=server)
     fake.outage = _Outage(0.0)
     return fake

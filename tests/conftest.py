@@ -15,6 +15,7 @@ import random
 import sqlite3
 import sys
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ def _redis_url() -> str:
 
 
 REDIS_URL = _redis_url()
+
+# hypothesis runs no hooks of other packages at import (see pytest_collection_finish).
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 _ids = itertools.count(1)
 
@@ -116,12 +120,36 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     all again, ~0.2 s a time, a dozen times in a few hundred tests and several times more as
     pytest ends. Objects made later, by the tests, are collected as before.
 
-    hypothesis, imported later by a test, asks the collector who refers to trio's random
-    generator (a hook trio registers for it) and warns when nothing it can see does, which
-    ``filterwarnings = error`` turns into a failure: frozen referrers are not seen, so when
-    trio is loaded already (by anyio's pytest plugin), hypothesis is imported first."""
-    if "trio" in sys.modules:
-        import hypothesis  # noqa: F401
+    hypothesis, imported later by a test, runs the hooks installed packages register for it;
+    trio's (trio is loaded by anyio's pytest plugin) hands it trio's random generator, and
+    hypothesis asks the collector who refers to it and warns when nothing it can see does,
+    which ``filterwarnings = error`` turns into a failure: frozen referrers are not seen.
+    Those hooks are off (``HYPOTHESIS_NO_PLUGINS``, set below): trio's is the only one, and no
+    test runs trio under hypothesis. Importing hypothesis here instead, before the freeze,
+    cost every worker ~0.5 s of CPU (its import and trio's hook: a full pass of the collector
+    and a search of every object for referrers), for the one test that uses it."""
+    gc.freeze()
+    gc.callbacks.append(_freeze_survivors)
+
+
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """After each full pass of the collector, what survived it joins the frozen objects.
+
+    The tests leave behind objects they cannot drop (caches of the libraries, compiled
+    statements, dialects and engines SQLAlchemy keeps, modules imported on first use):
+    ~600,000 after 1,000 tests, which each full pass walked again, 0.2-0.6 s a time and ~30
+    times in 1,300 tests. Right after a pass nothing unreachable is left to freeze; what
+    survives is what the run holds, and what of it a later test drops is freed as before
+    (by its reference count) unless it is part of a cycle.
+
+    Not after the pass hypothesis asks for in ``register_random`` (schemathesis's tests): it
+    looks for the referrers of a random generator next, and frozen ones are not seen (it then
+    warns, an error here)."""
+    if phase != "stop" or info["generation"] != 2:
+        return
+    caller = sys._getframe().f_back  # None when no Python code asked (a thread starting)
+    if caller is not None and caller.f_code.co_name == "register_random":
+        return
     gc.freeze()
 
 
@@ -237,6 +265,31 @@ def _entry_points_read_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(importlib.metadata, "entry_points", entry_points)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fakeredis_servers_while_used() -> Iterator[None]:
+    """fakeredis keeps the server of every client made without ``server=`` (most of the
+    suite's: ``fakeredis.FakeAsyncRedis(...)``) in a map of its class for the life of the process,
+    under a random name nothing asks for again, with all it stored and what that holds on to
+    (event loops, databases): ~400 of them after ~1,000 tests, which every full pass of the
+    garbage collector walked again (0.2-0.6 s a pass, ~8 s of CPU in 1,300 tests, measured).
+
+    For the session the map holds them weakly: a server lives as long as something uses it
+    (the connections of a client's pool, which its pool keeps, refer to it), as before, and
+    goes with its last client."""
+    servers: weakref.WeakValueDictionary[str, fakeredis.FakeServer] = weakref.WeakValueDictionary()
+
+    def get_server(key: str, version: Any, server_type: Any) -> fakeredis.FakeServer:
+        server = servers.get(key)
+        if server is None:  # held here until the connection that asked for it holds it
+            server = fakeredis.FakeServer(version=version, server_type=server_type)
+            servers[key] = server
+        return server
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fakeredis.FakeServer, "get_server", staticmethod(get_server))
         yield
 
 
