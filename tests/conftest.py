@@ -17,6 +17,7 @@ import sys
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -495,13 +496,22 @@ async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[aioredis
         yield client
         await client.aclose()
         return
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    async with emptied(aioredis.Redis.from_url(REDIS_URL, decode_responses=True)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def emptied(client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+    """``client``, its database flushed before and after (the test Redis fails the test when
+    it is not reachable), closed after."""
     try:
         await client.ping()
     except Exception:
         await client.aclose()
         service_missing(f"Redis not reachable at {REDIS_URL}")
     await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()

@@ -24,7 +24,7 @@ from bot.settings import Secrets, Settings
 from bot.storage import tenancy
 from bot.storage.db import Database, Inserts
 from bot.storage.tables import INBOUND, TENANTS
-from tests.conftest import REDIS_URL, message, service_missing
+from tests.conftest import REDIS_URL, emptied, message
 from tests.fakes import FakeLLM
 
 # -- the micro-batcher ---------------------------------------------------------------------------
@@ -313,16 +313,8 @@ async def test_a_bad_insert_fails_alone(database: Database) -> None:
 
 @pytest.fixture(params=["in_process", "server"])
 async def kv(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]:
-    client = make_redis(REDIS_URL if request.param == "server" else None)
-    try:
-        await client.ping()
-    except Exception:
-        await client.aclose()
-        service_missing(f"Redis not reachable at {REDIS_URL}")
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
+    async with emptied(make_redis(REDIS_URL if request.param == "server" else None)) as client:
+        yield client
 
 
 async def test_concurrent_commands_share_round_trips_and_get_their_own_answers(

@@ -19,7 +19,7 @@ from bot import messages
 from bot.kv import KEY_PREFIX, make_redis
 from bot.middleware.base import Incoming, build_chain
 from bot.middleware.rate_limit import RateLimit
-from tests.conftest import REDIS_URL, message, reaction, service_missing
+from tests.conftest import REDIS_URL, emptied, message, reaction
 from tests.fakes import FakeTransport
 
 #: 12:00:00 UTC, a minute's start.
@@ -78,15 +78,8 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[aioredis.Redis]
         client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     else:
         client = make_redis(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        await client.aclose()
-        service_missing(f"Redis not reachable at {REDIS_URL}")
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
+    async with emptied(client):
+        yield client
 
 
 @pytest.fixture
