@@ -25,13 +25,14 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from bot.app import Chorus
 from bot.events import Message, Reaction
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
 from bot.storage.migrate import create_foreign_tables
+from tests import forkserver
 from tests.fakes import FakeLLM, FakeTransport
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -58,12 +59,14 @@ _ids = itertools.count(1)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the two /dev/null files llama-cpp-python opens at import and never closes.
+    """Stop this process's fork server (tests/forkserver.py), and close the two /dev/null
+    files llama-cpp-python opens at import and never closes.
 
     ``filterwarnings = error`` turns warnings on for the whole run, so otherwise the
-    interpreter prints "Exception ignored ... ResourceWarning: unclosed file" for them at exit,
-    after the summary line, as if a test had leaked them.
+    interpreter prints "Exception ignored ... ResourceWarning: unclosed file" (or "subprocess
+    is still running") for them at exit, after the summary line, as if a test had leaked them.
     """
+    forkserver.shutdown()
     utils = sys.modules.get("llama_cpp._utils")
     for name in ("outnull_file", "errnull_file"):
         handle = getattr(utils, name, None)
@@ -119,7 +122,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Keep what collection made (every test module and what they import: ~400,000 objects)
     out of the garbage collector's full passes (``gc.freeze``): each pass otherwise walks them
     all again, ~0.2 s a time, a dozen times in a few hundred tests and several times more as
-    pytest ends. Objects made later, by the tests, are collected as before.
+    pytest ends. Objects made later, by the tests, are collected as before until they survive
+    a full pass (:func:`pytest_runtest_logfinish`).
 
     hypothesis, imported later by a test, runs the hooks installed packages register for it;
     trio's (trio is loaded by anyio's pytest plugin) hands it trio's random generator, and
@@ -130,28 +134,30 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     cost every worker ~0.5 s of CPU (its import and trio's hook: a full pass of the collector
     and a search of every object for referrers), for the one test that uses it."""
     gc.freeze()
-    gc.callbacks.append(_freeze_survivors)
 
 
-def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    """After each full pass of the collector, what survived it joins the frozen objects.
+#: Full passes of the collector so far, when the last test ended.
+_full_passes = 0
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """After a test in which the collector made a full pass, what survived joins the frozen
+    objects.
 
     The tests leave behind objects they cannot drop (caches of the libraries, compiled
     statements, dialects and engines SQLAlchemy keeps, modules imported on first use):
     ~600,000 after 1,000 tests, which each full pass walked again, 0.2-0.6 s a time and ~30
-    times in 1,300 tests. Right after a pass nothing unreachable is left to freeze; what
-    survives is what the run holds, and what of it a later test drops is freed as before
-    (by its reference count) unless it is part of a cycle.
+    times in 1,300 tests. Frozen, a later test's pass walks only what came since; what of it a
+    later test drops is freed as before (by its reference count) unless it is part of a cycle.
 
-    Not after the pass hypothesis asks for in ``register_random`` (schemathesis's tests): it
-    looks for the referrers of a random generator next, and frozen ones are not seen (it then
-    warns, an error here)."""
-    if phase != "stop" or info["generation"] != 2:
-        return
-    caller = sys._getframe().f_back  # None when no Python code asked (a thread starting)
-    if caller is not None and caller.f_code.co_name == "register_random":
-        return
-    gc.freeze()
+    Between tests, never during one: hypothesis's ``register_random`` (schemathesis's test)
+    runs a full pass and then looks for who refers to its random generator, and frozen
+    referrers are not seen (it warns then, an error here)."""
+    global _full_passes
+    passes = gc.get_stats()[2]["collections"]
+    if passes != _full_passes:
+        _full_passes = passes
+        gc.freeze()
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
@@ -479,13 +485,24 @@ def empty_postgres(engine: Engine) -> None:
         )
         if not filled:
             return
-        superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-        if conn.execute(text(superuser)).scalar():
+        if _superuser(conn):
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             for table in filled:
                 conn.execute(text(f"DELETE FROM {quoted[table]}"))
         else:
             conn.execute(text("TRUNCATE " + ", ".join(quoted[t] for t in filled) + " CASCADE"))
+
+
+#: Whether the role of a PostgreSQL URL is a superuser, asked once per URL.
+_superusers: dict[str, bool] = {}
+
+
+def _superuser(conn: Connection) -> bool:
+    url = conn.engine.url.render_as_string(hide_password=False)
+    if url not in _superusers:
+        asked = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        _superusers[url] = bool(conn.execute(text(asked)).scalar())
+    return _superusers[url]
 
 
 @pytest.fixture(params=["fakeredis", "redis_server"])

@@ -291,28 +291,38 @@ class Forked:
 
 class ForkServer:
     """This test process's fork server: started on first use (a few seconds, once), with a pipe
-    as its lifeline: when this process ends, the pipe closes and the server kills what it forked
-    and exits."""
+    as its lifeline: when the pipe closes (:meth:`close`, or this process ending), the server
+    kills what it forked and exits."""
 
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="chorus-forkserver-")
         self.path = os.path.join(self._dir.name, "socket")
-        self.env = dict(os.environ)
         self._proc = subprocess.Popen(
             [sys.executable, __file__, self.path, str(CHORUS)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=self.env,
         )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if line != b"ready\n":
-            self._proc.kill()
+            self.close()
             raise RuntimeError(f"the fork server did not start (it said {line!r})")
 
     @property
     def alive(self) -> bool:
         return self._proc.poll() is None
+
+    def close(self) -> None:
+        """Stop the server (and anything it forked that still runs) and remove its socket."""
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._dir.cleanup()
 
     async def spawn(
         self,
@@ -396,6 +406,14 @@ async def _writer(fd: int) -> asyncio.StreamWriter:
 _server: ForkServer | None = None
 
 
+def shutdown() -> None:
+    """Stop this process's fork server, if it started (at the end of a test session)."""
+    global _server
+    if _server is not None:
+        _server.close()
+        _server = None
+
+
 def forking() -> bool:
     """Whether :func:`spawn` forks (the default on Linux) or ``exec``s
     (``PYTEST_CHORUS_FORK=0``)."""
@@ -428,6 +446,8 @@ async def spawn(
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
     if _server is None or not _server.alive:
+        if _server is not None:
+            _server.close()
         _server = ForkServer()
     return await _server.spawn(
         args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
