@@ -7,7 +7,6 @@ Redis servers on 127.0.0.1 (``CHORUS_TEST_PG_URL`` / ``CHORUS_TEST_REDIS_URL`` o
 from __future__ import annotations
 
 import gc
-import importlib.metadata
 import itertools
 import json
 import os
@@ -34,6 +33,8 @@ from bot.storage.db import Database
 from bot.storage.migrate import create_foreign_tables
 from tests import forkserver
 from tests.fakes import FakeLLM, FakeTransport
+
+pytest_plugins = ["tests.shared_caches"]
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -252,27 +253,6 @@ def reaction(message_id: str, emoji: str = "+1", **kw: Any) -> Reaction:
     }
     fields.update(kw)
     return Reaction(**fields)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _entry_points_read_once() -> Iterator[None]:
-    """``importlib.metadata.entry_points`` reads the metadata of every installed distribution
-    (~190 files) on each call, and every Chorus a test builds calls it for its plugins: a third
-    of building its plugin manager. Distributions are not installed in this process during a
-    run (the tests that install a plugin run ``chorus`` in a subprocess), so the answer is kept
-    for the session, per ``sys.path``: a path added by a test is still searched."""
-    real = importlib.metadata.entry_points
-    found: dict[tuple[tuple[str, ...], tuple[tuple[str, Any], ...]], Any] = {}
-
-    def entry_points(**params: Any) -> Any:
-        key = (tuple(sys.path), tuple(sorted(params.items())))
-        if key not in found:
-            found[key] = real(**params)
-        return found[key]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importlib.metadata, "entry_points", entry_points)
-        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

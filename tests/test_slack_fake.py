@@ -70,7 +70,7 @@ def client_for(fake: FakeSlack, **kw: Any) -> AsyncWebClient:
 
 
 def bolt_app(fake: FakeSlack) -> AsyncApp:
-    return AsyncApp(client=client_for(fake), signing_secret=SECRET)
+    return AsyncApp(client=client_for(fake), signing_secret=SECRET, name="test")
 
 
 # ---------------------------------------------------------------------- Web API

@@ -267,6 +267,7 @@ def _bare_bolt() -> AsyncApp:
         request_verification_enabled=False,
         process_before_response=True,
         logger=logging.getLogger("slack_bolt.guard_test"),
+        name="guard-test",
     )
 
     async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:

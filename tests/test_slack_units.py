@@ -202,7 +202,7 @@ def test_the_events_route_answers_503_before_start_up_and_once_stopping(
         ready_event.set()
     if stopped:
         stopped_event.set()
-    bolt = AsyncApp(token="xoxb-1", signing_secret="s")
+    bolt = AsyncApp(token="xoxb-1", signing_secret="s", name="test")
     route = events_route(bolt, "/slack/events", None, ready_event, stopped_event)
     with TestClient(Starlette(routes=[route])) as client:
         response = client.post("/slack/events", content=b"{}")
