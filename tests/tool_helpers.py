@@ -4,6 +4,7 @@ is a real SDK client talking to a local OpenAI or Anthropic double."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -128,6 +129,7 @@ async def tool_app(
         redis=fakeredis.FakeAsyncRedis(decode_responses=True),
         pm=pm,
     )
+    app.dispatcher.preferences.rng = random.Random(0)  # routing and style draws reproducible
     try:
         yield app
     finally:
