@@ -59,6 +59,19 @@ os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 _ids = itertools.count(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the process that starts the workers starts one fork server
+    (tests/forkserver.py) for all of them, before them: it imports Chorus while they collect."""
+    starts_workers = (
+        not hasattr(config, "workerinput")
+        and bool(getattr(config.option, "numprocesses", None))
+        and getattr(config.option, "dist", "no") != "no"
+        and not config.option.collectonly
+    )
+    if starts_workers:
+        forkserver.share()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop this process's fork server (tests/forkserver.py), and close the two /dev/null
     files llama-cpp-python opens at import and never closes.

@@ -3,8 +3,10 @@
 A test that runs the real command (``chorus run``, ``chorus chat``…) used to start a new
 interpreter each time, which imported Chorus and its libraries again: about 2 s of CPU per
 start, most of the CPU of the ``kill -9`` and several-worker tests, which start four to six each.
-Here a *fork server* per test process imports the modules a ``chorus`` run imports, once; each
-start is a ``fork`` of it, so only what the command itself does costs CPU.
+Here a *fork server* imports the modules a ``chorus`` run imports, once; each start is a
+``fork`` of it, so only what the command itself does costs CPU. Under pytest-xdist one server
+serves all the workers (the process that starts them starts it: :func:`share`); a test process
+without one (``-n 0``) starts its own on first use.
 
 What a test gets is still a separate process running ``bot.cli.main`` from the top, exactly as
 ``.venv/bin/chorus`` runs it: its own arguments, environment, working directory, standard
@@ -44,11 +46,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-#: What the fork server imports: the modules of ``bot``, ``adapters`` and ``plugins`` that the
-#: suite's ``chorus`` processes imported (``sorted(sys.modules)`` at exit of ``run`` over
-#: Slack, Discord and HTTP, ``chat`` and ``config``, with the tests' settings). A module missing
-#: from it costs only its import in a child that needs it; importing all 250 instead costs each
-#: fork server 6.2 s of CPU against 2.9 s (the SDKs of providers the tests don't start).
+#: What the fork server imports: every module the suite's forked ``chorus`` processes imported
+#: themselves, in two or more of them (``sys.addaudithook``'s "import" events in each child over
+#: a whole run; most are libraries Chorus imports on first use: the providers' SDKs and their
+#: HTTP stacks, psycopg, uvicorn's protocols, fakeredis), plus the modules of ``bot``,
+#: ``adapters`` and ``plugins`` that ``run`` over Slack, Discord and HTTP, ``chat`` and
+#: ``config`` import. A module missing from it costs only its import in a child that needs
+#: it; onnxruntime may not be in it (see :data:`_NOT_BEFORE_FORK`).
 WARM_FILE = Path(__file__).with_name("forkserver_modules.txt")
 
 #: The installed ``chorus`` command.
@@ -67,14 +71,11 @@ _AT_START = ("PYTHON", "GLIBC_", "LD_", "MALLOC_")
 # -- the fork server (a separate process) ------------------------------------------------------
 
 
-def _serve(path: str, chorus: str) -> dict[str, Any] | None:
-    """Accept requests on the Unix socket ``path`` until stdin closes (then every child still
-    running is killed); in a child, return its request."""
+def _serve(listener: socket.socket, chorus: str) -> dict[str, Any] | None:
+    """Accept requests on the listening Unix socket until stdin closes (then every child
+    still running is killed); in a child, return its request."""
     import selectors
 
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(16)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
@@ -203,13 +204,16 @@ def _warm() -> None:
 
 
 def _main() -> None:
-    path, chorus = sys.argv[1], sys.argv[2]
+    listening, chorus = int(sys.argv[1]), sys.argv[2]
     # Ctrl-C in a terminal reaches the whole process group: the test process's end (the
     # lifeline) stops the server, not the signal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path[0] = str(Path(chorus).parent)  # as the `chorus` script's own sys.path
+    # Bound and listening already (by the test process): a request sent while Chorus is
+    # still being imported waits in the backlog.
+    listener = socket.socket(fileno=listening)
     _warm()
-    request = _serve(path, chorus)
+    request = _serve(listener, chorus)
     if request is None:
         return
     _become(request)
@@ -290,39 +294,70 @@ class Forked:
 
 
 class ForkServer:
-    """This test process's fork server: started on first use (a few seconds, once), with a pipe
-    as its lifeline: when the pipe closes (:meth:`close`, or this process ending), the server
-    kills what it forked and exits."""
+    """A fork server, started here (``ForkServer()``, a few seconds of CPU once) or shared with
+    the process that started it (:meth:`joined`). The one that starts it holds a pipe as its
+    lifeline: when the pipe closes (:meth:`close`, or that process ending), the server kills
+    what it forked and exits. Its socket is bound before it starts: requests made while it
+    imports Chorus wait for it."""
 
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="chorus-forkserver-")
-        self.path = os.path.join(self._dir.name, "socket")
-        self._proc = subprocess.Popen(
-            [sys.executable, __file__, self.path, str(CHORUS)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+    def __init__(self, *, wait: bool = True) -> None:
+        """``wait``: until it has imported Chorus (else it does so while this process goes on)."""
+        self._dir: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
+            prefix="chorus-forkserver-"
         )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if line != b"ready\n":
-            self.close()
-            raise RuntimeError(f"the fork server did not start (it said {line!r})")
+        self.path = os.path.join(self._dir.name, "socket")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.path)
+            listener.listen(64)
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, __file__, str(listener.fileno()), str(CHORUS)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=[listener.fileno()],
+            )
+        finally:
+            listener.close()
+        if wait:
+            assert self._proc.stdout is not None
+            line = self._proc.stdout.readline()
+            if line != b"ready\n":
+                self.close()
+                raise RuntimeError(f"the fork server did not start (it said {line!r})")
+
+    @classmethod
+    def joined(cls, path: str) -> ForkServer:
+        """The fork server another process started, listening on ``path``."""
+        server = cls.__new__(cls)
+        server._dir = None
+        server._proc = None
+        server.path = path
+        return server
+
+    @property
+    def started_here(self) -> bool:
+        return self._proc is not None
 
     @property
     def alive(self) -> bool:
+        if self._proc is None:
+            return os.path.exists(self.path)
         return self._proc.poll() is None
 
     def close(self) -> None:
-        """Stop the server (and anything it forked that still runs) and remove its socket."""
-        for pipe in (self._proc.stdin, self._proc.stdout):
-            if pipe is not None:
-                pipe.close()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._dir.cleanup()
+        """Stop the server, if this process started it (and anything it forked that still
+        runs), and remove its socket."""
+        if self._proc is not None:
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._dir is not None:
+            self._dir.cleanup()
 
     async def spawn(
         self,
@@ -404,6 +439,20 @@ async def _writer(fd: int) -> asyncio.StreamWriter:
 
 
 _server: ForkServer | None = None
+#: Where a fork server shared by the processes of a test run listens (set by :func:`share`).
+SHARED = "PYTEST_CHORUS_FORKSERVER"
+
+
+def share() -> None:
+    """Start a fork server for this process and the ones it starts later (pytest-xdist's
+    workers): they find it through :data:`SHARED` in their environment. It imports Chorus
+    while they start. One server instead of one per worker: each costs ~3 s of CPU to start,
+    and more for each library it imports so that its children need not."""
+    global _server
+    if not forking() or _server is not None:
+        return
+    _server = ForkServer(wait=False)
+    os.environ[SHARED] = _server.path
 
 
 def shutdown() -> None:
@@ -445,13 +494,24 @@ async def spawn(
             stderr=stderr,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
+    if _server is None and os.environ.get(SHARED):
+        _server = ForkServer.joined(os.environ[SHARED])
     if _server is None or not _server.alive:
         if _server is not None:
             _server.close()
         _server = ForkServer()
-    return await _server.spawn(
-        args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
-    )
+    try:
+        return await _server.spawn(
+            args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
+        )
+    except (ConnectionRefusedError, FileNotFoundError):
+        if _server.started_here:
+            raise
+        # The shared server is gone (its process ended early): this process starts its own.
+        _server = ForkServer()
+        return await _server.spawn(
+            args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_run import chorus, clean_env
-from tests.forkserver import PIPE, Forked, forking, spawn
+from tests.forkserver import PIPE, Forked, ForkServer, forking, spawn
 
 pytestmark = pytest.mark.skipif(not forking(), reason="PYTEST_CHORUS_FORK=0: nothing is forked")
 
@@ -58,3 +58,30 @@ async def test_an_interpreter_setting_that_differs_starts_the_real_command(
 
     assert run.code == 0, run.err
     assert "import time:" in run.err and "| bot.cli" in run.err
+
+
+async def test_a_server_started_elsewhere_serves_requests_sent_before_it_is_ready(
+    tmp_path: Path,
+) -> None:
+    """pytest-xdist's workers share one server that the process starting them started, and
+    may ask before it has imported Chorus: the request waits on its bound socket. When the
+    process that started it stops it, it is gone for those that joined."""
+    started = ForkServer(wait=False)
+    try:
+        joined = ForkServer.joined(started.path)
+        assert not joined.started_here and joined.alive
+        proc = await joined.spawn(
+            ("config", "show", "--json"),
+            env=clean_env(tmp_path),
+            cwd=tmp_path,
+            stdin=None,
+            stdout=PIPE,
+            stderr=PIPE,
+            cpus=None,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err
+        assert json.loads(out)["storage"]["data_dir"] == str(tmp_path / "data")
+    finally:
+        started.close()
+    assert not joined.alive
