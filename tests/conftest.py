@@ -108,6 +108,8 @@ DURATIONS_FILE = Path(__file__).with_name("durations.json")
 #: Tests shorter than this keep their place: moving them gains nothing and splits the runs of a
 #: module's tests that share its fixtures.
 LONG_S = 1.0
+#: The part of the run (counted in short tests) the long tests are spread over, longest first.
+SPREAD = 0.6
 #: What a test marked ``slow`` is assumed to take before a run has measured it.
 SLOW_GUESS_S = 30.0
 
@@ -116,13 +118,14 @@ _durations: dict[str, float] = {}
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On pytest-xdist workers, the longest tests first (by the last run's durations, else the
-    ``slow`` mark), the others in file order.
+    """On pytest-xdist workers, the long tests (by the last run's durations, else the ``slow``
+    mark) spread over the first part of the run, longest first, the others in file order
+    around them.
 
     Workers are dealt tests one at a time (``--maxschedchunk 1`` in pyproject.toml) in this
-    order, so the long ones spread over the workers and start early; left in file order,
-    ``test_workers.py`` and the mypy gate started last and one worker ran them alone at the
-    end. Every worker sorts the same collection by the same cached figures, as pytest-xdist
+    order, so the long ones spread over the workers and none is left to the end; left in file
+    order, ``test_workers.py`` and the mypy gate started last and one worker ran them alone at
+    the end. Every worker sorts the same collection by the same cached figures, as pytest-xdist
     requires; a single process keeps file order (nothing to balance)."""
     if not hasattr(config, "workerinput") or config.getoption("failedfirst", False):
         return  # --ff: the last failures first, as asked
@@ -135,7 +138,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         seconds = known.get(item.nodeid, guess)
         return seconds if seconds >= LONG_S else 0.0
 
-    items.sort(key=expected, reverse=True)  # stable: the short ones keep their order
+    long = sorted((i for i in items if expected(i)), key=expected, reverse=True)
+    short = [i for i in items if not expected(i)]
+    # Most long tests wait (for a `chorus` they killed, a lease, a timeout) more than they
+    # compute: run back to back at the start, three of them at once left both cores idle for
+    # seconds at a time. Spread over the first part of the run instead, longest first, each
+    # waits beside workers running short tests, which take up the cores.
+    step = len(short) * SPREAD / max(1, len(long))
+    order: list[pytest.Item] = []
+    done = 0
+    for n, item in enumerate(long):
+        order.extend(short[done : round(n * step)])
+        order.append(item)
+        done = max(done, round(n * step))
+    items[:] = order + short[done:]
 
 
 @pytest.hookimpl(trylast=True)
