@@ -188,11 +188,11 @@ def _reopen_streams() -> None:
     sys.stderr = sys.__stderr__ = stderr
 
 
-def _warm() -> None:
+def _warm(modules: Path) -> None:
     import importlib
     import threading
 
-    for name in WARM_FILE.read_text(encoding="utf-8").split():
+    for name in modules.read_text(encoding="utf-8").split():
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     if threading.active_count() != 1:
@@ -204,7 +204,7 @@ def _warm() -> None:
 
 
 def _main() -> None:
-    listening, chorus = int(sys.argv[1]), sys.argv[2]
+    listening, chorus, modules = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     # Ctrl-C in a terminal reaches the whole process group: the test process's end (the
     # lifeline) stops the server, not the signal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -212,7 +212,7 @@ def _main() -> None:
     # Bound and listening already (by the test process): a request sent while Chorus is
     # still being imported waits in the backlog.
     listener = socket.socket(fileno=listening)
-    _warm()
+    _warm(modules)
     request = _serve(listener, chorus)
     if request is None:
         return
@@ -300,8 +300,9 @@ class ForkServer:
     what it forked and exits. Its socket is bound before it starts: requests made while it
     imports Chorus wait for it."""
 
-    def __init__(self, *, wait: bool = True) -> None:
-        """``wait``: until it has imported Chorus (else it does so while this process goes on)."""
+    def __init__(self, *, wait: bool = True, modules: Path = WARM_FILE) -> None:
+        """``wait``: until it has imported ``modules`` (a file of module names: what it
+        imports before it forks), else it does so while this process goes on."""
         self._dir: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
             prefix="chorus-forkserver-"
         )
@@ -311,7 +312,7 @@ class ForkServer:
             listener.bind(self.path)
             listener.listen(64)
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, __file__, str(listener.fileno()), str(CHORUS)],
+                [sys.executable, __file__, str(listener.fileno()), str(CHORUS), str(modules)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 pass_fds=[listener.fileno()],

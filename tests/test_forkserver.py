@@ -65,8 +65,11 @@ async def test_a_server_started_elsewhere_serves_requests_sent_before_it_is_read
 ) -> None:
     """pytest-xdist's workers share one server that the process starting them started, and
     may ask before it has imported Chorus: the request waits on its bound socket. When the
-    process that started it stops it, it is gone for those that joined."""
-    started = ForkServer(wait=False)
+    process that started it stops it, it is gone for those that joined. (This server imports
+    only the command line before it forks: the suite's list would cost seconds of CPU here.)"""
+    modules = tmp_path / "modules.txt"
+    modules.write_text("bot.cli\n")
+    started = ForkServer(wait=False, modules=modules)
     try:
         joined = ForkServer.joined(started.path)
         assert not joined.started_here and joined.alive
