@@ -9,6 +9,13 @@ and the ``chorus`` processes those forked, Chromium, HAProxy and the Chroma serv
 PostgreSQL and Redis servers are not counted. Issue 16's target is a pytest wall time under
 120 s on a quiet 2-core machine, after install (the first run installs ``.venv`` when it is
 missing: run it once before measuring). The last line printed is a JSON object of the figures.
+
+A shared machine's speed changes from minute to minute (on the development machine the same
+pure-Python loop took anywhere from 0.06 to 0.11 s within one run of the suite), so each run
+also times a short loop every few seconds, in a thread of this process (which otherwise only
+waits): ``slowdown`` is the loops' mean time over the fastest, and ``cpu_s_at_fastest`` the CPU
+divided by it, an estimate of the run's CPU on the machine at its fastest. Both are rough: the
+loop is one kind of work, and the suite's wall time is not all CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,17 +36,58 @@ TARGET_S = 120.0
 _SUMMARY = re.compile(r"(\d+) passed.* in ([\d.]+)s")
 
 
+#: Seconds between two timings of the calibration loop.
+CALIBRATION_EVERY_S = 3.0
+
+
+def _loop_s() -> float:
+    """CPU seconds of a fixed piece of pure-Python work (~0.06 s on a fast core)."""
+    start = time.thread_time()
+    counts: dict[int, int] = {}
+    for i in range(600_000):
+        counts[i % 1000] = counts.get(i % 1000, 0) + i
+    return time.thread_time() - start
+
+
+class Calibration:
+    """Times :func:`_loop_s` every :data:`CALIBRATION_EVERY_S` in a thread while it runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="calibration", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(_loop_s())
+            self._stop.wait(CALIBRATION_EVERY_S)
+
+    def __enter__(self) -> Calibration:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def slowdown(self) -> float:
+        """The loop's mean time over its fastest (1.0: as fast all along)."""
+        return statistics.fmean(self.samples) / min(self.samples)
+
+
 def run_once(args: list[str]) -> dict[str, float | int]:
     """One run of the suite: its figures (a failed run raises, with pytest's last lines)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "test"), "-q", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with Calibration() as calibration:
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "test"), "-q", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = _SUMMARY.search(done.stdout.strip().splitlines()[-1] if done.stdout else "")
@@ -51,6 +100,8 @@ def run_once(args: list[str]) -> dict[str, float | int]:
         "pytest_wall_s": float(summary.group(2)),
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
+        "slowdown": round(calibration.slowdown, 2),
+        "cpu_s_at_fastest": round(cpu / calibration.slowdown, 1),
     }
 
 
@@ -71,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         "pytest_wall_s_min": min(walls),
         "pytest_wall_s_median": statistics.median(walls),
         "cpu_s_median": statistics.median(float(r["cpu_s"]) for r in runs),
+        "slowdown_median": statistics.median(float(r["slowdown"]) for r in runs),
+        "cpu_s_at_fastest_median": statistics.median(float(r["cpu_s_at_fastest"]) for r in runs),
         "target_wall_s": TARGET_S,
         "met": min(walls) < TARGET_S,
     }
