@@ -80,8 +80,11 @@ def _serve(listener: socket.socket, chorus: str) -> dict[str, Any] | None:
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
     children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, its requester)
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the process that started it is gone already (pytest stopped)
+        return None
     while True:
         for key, _ in selector.select():
             if key.data == "lifeline":
