@@ -6,6 +6,7 @@ Keep them short, friendly and free of internals: no stack traces, hostnames or s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -18,6 +19,7 @@ __all__ = [
     "REUSED_ANSWER",
     "TRUNCATED_NOTICE",
     "RATE_LIMITED",
+    "rate_limited",
     "UNKNOWN_PERSONALITY",
     "PERSONALITY_DISABLED",
     "INTERNAL_ERROR",
@@ -179,9 +181,7 @@ REUSED_ANSWER = (
     "react 👎 and I'll write a fresh one next time.)_"
 )
 TRUNCATED_NOTICE = "_(Your message was very long, so I read only the first {limit:,} characters.)_"
-RATE_LIMITED = (
-    "You're sending messages faster than I can keep up with. I'll answer again in about a minute."
-)
+RATE_LIMITED = "You're sending messages faster than I can keep up with. I'll answer again {when}."
 UNKNOWN_PERSONALITY = "I don't know a personality called `{name}`. Available: {available}."
 PERSONALITY_DISABLED = "`{name}` is not enabled here. Available: {available}."
 INTERNAL_ERROR = (
@@ -401,6 +401,17 @@ FORGET_ME_CONFIRM_LINKED = (
     "It can't be undone. To go ahead, say `forget me confirm`. (To keep your other account, "
     "say `unlink` first.)"
 )
+
+
+def rate_limited(wait_s: float) -> str:
+    """:data:`RATE_LIMITED` for a block that ends in ``wait_s`` seconds (rounded up to five)."""
+    if wait_s <= 5:
+        when = "in a few seconds"
+    elif wait_s <= 55:
+        when = f"in about {5 * math.ceil(wait_s / 5)} seconds"
+    else:
+        when = "in about a minute"
+    return RATE_LIMITED.format(when=when)
 
 
 def link_code(code: str, minutes: int) -> str:

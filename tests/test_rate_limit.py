@@ -24,6 +24,8 @@ from tests.fakes import FakeTransport
 
 #: 12:00:00 UTC, a minute's start.
 NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+#: How every rate-limit notice begins (its end says when the person is answered again).
+NOTICE = messages.RATE_LIMITED.split("{when}")[0]
 
 
 class Clock:
@@ -63,7 +65,7 @@ class Person:
     @property
     def notices(self) -> int:
         return sum(
-            o.text == messages.RATE_LIMITED and o.tenant == self.tenant for o in self.transport.sent
+            o.text.startswith(NOTICE) and o.tenant == self.tenant for o in self.transport.sent
         )
 
 
@@ -141,11 +143,13 @@ async def test_one_notice_per_spell_at_most_one_a_minute(
         await ada.says(f"burst {i}")
     assert ada.answered == ["burst 0", "burst 1"] and ada.notices == 1
     notice = transport.last
-    assert notice.kind == "notice" and notice.text == messages.RATE_LIMITED
+    # Refused at 30 s, the first of the two let through at 0 s: one more gets through at 60 s.
+    assert notice.kind == "notice" and notice.text == messages.rate_limited(30)
+    assert notice.text.endswith("I'll answer again in about 30 seconds.")
 
     clock.at(60)  # the spell is over; a second one starts within a minute of the notice
     assert [await ada.says(f"again {i}") for i in range(3)] == [True, True, False]
-    assert ada.notices == 1  # told 30 s ago: "I'll answer again in about a minute"
+    assert ada.notices == 1  # told 30 s ago
 
     clock.at(130)  # another spell, more than a minute after the notice: told again
     assert [await ada.says(f"later {i}") for i in range(4)] == [True, True, False, False]
@@ -230,3 +234,27 @@ async def test_a_store_failing_after_the_count_answers_the_message(
     with caplog.at_level(logging.WARNING, "bot.middleware.rate_limit"):
         assert await ada.says("first") and await ada.says("over the limit")
     assert ada.notices == 0 and "not limiting" in caplog.text
+
+
+def test_the_notice_says_when_the_next_message_gets_through() -> None:
+    assert messages.rate_limited(0.4).endswith("I'll answer again in a few seconds.")
+    assert messages.rate_limited(5).endswith("in a few seconds.")
+    assert messages.rate_limited(5.1).endswith("in about 10 seconds.")
+    assert messages.rate_limited(41).endswith("in about 45 seconds.")
+    assert messages.rate_limited(55).endswith("in about 55 seconds.")
+    assert messages.rate_limited(59.9).endswith("in about a minute.")
+
+
+async def test_the_notice_counts_from_the_oldest_message_let_through(
+    store: aioredis.Redis, clock: Clock
+) -> None:
+    transport = FakeTransport()
+    ada = Person(RateLimit(store, 3, clock=clock), transport)
+    for second in (0, 20, 40):
+        clock.at(second)
+        assert await ada.says(f"at {second}")
+    clock.at(52)
+    assert not await ada.says("too soon")
+    assert transport.last.text == messages.rate_limited(8)  # the one at 0 s leaves at 60 s
+    clock.at(60)
+    assert await ada.says("a slot is free")

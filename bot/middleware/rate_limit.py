@@ -15,6 +15,7 @@ and one more when it is refused (the count is over the limit; ``notice`` is
 ``chorus:rate-notice:<platform>:<tenant>:<user>``, a sorted set of one)::
 
     ZREM key <member>                       (a refused message does not count)
+    ZRANGE key 0 0 WITHSCORES               (the oldest counted: its time + 60 s ends the block)
     ZREMRANGEBYSCORE notice -inf now-60000
     ZADD notice NX now "notice"             (1: no notice in the last 60 s, so send one)
     PEXPIRE notice 60000
@@ -44,7 +45,9 @@ Edge cases, and what happens:
   out while an older one leaves the window) a message is refused that would have fitted:
   refusing too many, never letting through too many.
 - **One notice per blocked spell, at most one a minute.** A refused message gets the notice
-  (:data:`bot.messages.RATE_LIMITED`) unless the person had one in the last 60 s: a spell's
+  (:func:`bot.messages.rate_limited`: when the oldest message counted leaves the window, which
+  is when the next one gets through, read in the same round trip that takes the refused one
+  out) unless the person had one in the last 60 s: a spell's
   first refusal tells the person unless an earlier spell's notice is under a minute old, and
   every refused message comes at most a minute after a notice. Not "until the oldest message
   leaves the window": someone who keeps sending faster than the limit has a slot free up for
@@ -110,15 +113,16 @@ class RateLimit:
         if self.per_minute <= 0 or not isinstance(msg, Message):
             await next(event)
             return
-        verdict = await self.judge(f"{msg.platform}:{msg.tenant}:{msg.user}")
+        verdict, wait_s = await self.judge(f"{msg.platform}:{msg.tenant}:{msg.user}")
         if verdict == "answer":
             await next(event)
         elif verdict == "notice":
-            await notice(event, messages.RATE_LIMITED)
+            await notice(event, messages.rate_limited(wait_s))
 
-    async def judge(self, person: str) -> Verdict:
+    async def judge(self, person: str) -> tuple[Verdict, float]:
         """Count a message of ``person`` now: ``answer`` it (counted), or refuse it (not
-        counted), with the spell's ``notice`` or silently (``refuse``)."""
+        counted), with the spell's ``notice`` or silently (``refuse``); and, when refused, the
+        seconds until the oldest message counted leaves the window and one more gets through."""
         key = f"{KEY_PREFIX}rate:{person}"
         now = int(self.clock().timestamp() * 1000)
         member = uuid.uuid4().hex
@@ -130,15 +134,17 @@ class RateLimit:
                 pipe.zcard(key)
                 *_, count = await pipe.execute()
             if count <= self.per_minute:
-                return "answer"
+                return "answer", 0.0
             told = f"{KEY_PREFIX}rate-notice:{person}"
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zrem(key, member)
+                pipe.zrange(key, 0, 0, withscores=True)
                 pipe.zremrangebyscore(told, "-inf", now - WINDOW_MS)
                 pipe.zadd(told, {"notice": now}, nx=True)
                 pipe.pexpire(told, WINDOW_MS)
-                _, _, first, _ = await pipe.execute()
+                _, oldest, _, first, _ = await pipe.execute()
         except Exception as e:
             log.warning("rate-limit store unavailable (%s); not limiting", type(e).__name__)
-            return "answer"
-        return "notice" if first else "refuse"
+            return "answer", 0.0
+        ends = float(oldest[0][1]) + WINDOW_MS if oldest else float(now)
+        return ("notice" if first else "refuse"), max(0.0, (ends - now) / 1000)
