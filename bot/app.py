@@ -176,6 +176,7 @@ def personal_data(
     from bot.learning.selfcheck import SATISFACTION_ALERTS, data_sets
     from bot.memory.personal import MEMORIES, memory_vectors
     from bot.memory.short_term import ShortTermMemory
+    from bot.middleware.rate_limit import rate_windows
     from bot.pipeline.feedback import FEEDBACK
     from bot.pipeline.record import INTERACTIONS, thread_histories
     from bot.scheduler.tasks import PROACTIVE_TASKS
@@ -188,6 +189,7 @@ def personal_data(
         d = settings.dispatcher
         short_term = ShortTermMemory(redis, max_turns=d.history_turns, ttl_s=d.history_ttl_s)
         registry.add(thread_histories(short_term))
+        registry.add(rate_windows(redis))
     # SQL, in one transaction (rows before the rows they refer to; the users row last).
     registry.add(MEMORIES)
     registry.add(INTERACTIONS)

@@ -10,17 +10,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
+from sqlmodel import select
 
 from bot import messages
+from bot.app import Chorus
 from bot.kv import KEY_PREFIX, make_redis
 from bot.middleware.base import Incoming, build_chain
 from bot.middleware.rate_limit import RateLimit
-from tests.conftest import REDIS_URL, emptied, message, reaction
-from tests.fakes import FakeTransport
+from bot.storage.models import User
+from tests.conftest import REDIS_URL, emptied, make_settings, message, reaction
+from tests.fakes import FakeLLM, FakeTransport
 
 #: 12:00:00 UTC, a minute's start.
 NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -258,3 +262,28 @@ async def test_the_notice_counts_from_the_oldest_message_let_through(
     assert transport.last.text == messages.rate_limited(8)  # the one at 0 s leaves at 60 s
     clock.at(60)
     assert await ada.says("a slot is free")
+
+
+async def test_forget_me_deletes_the_persons_rate_limit_keys(tmp_path: Path) -> None:
+    """The keys hold no words but are named after the account: they go with the person (the
+    registry ``forget me`` and ``chorus memory forget`` erase through), not a minute later;
+    someone else's stay."""
+    settings = make_settings(tmp_path, dispatcher={"rate_limit_per_minute": 1})
+    redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+    app = await Chorus.create(settings, llm=FakeLLM(), redis=redis)
+    try:
+        transport = FakeTransport()
+        for text, user in (("hi", "U1"), ("again", "U1"), ("hello", "U2")):
+            await app.dispatcher.handle_message(message(text, user=user), transport)
+        ada = [f"{KEY_PREFIX}rate:test:T1:U1", f"{KEY_PREFIX}rate-notice:test:T1:U1"]
+        assert await redis.exists(*ada) == 2  # counted, and told once
+        with app.db.session() as s:
+            user = s.exec(select(User).where(User.external_id == "U1")).one()
+        erased = await app.personal_data.erase(
+            app.db, user.tenant_id, user.id, actor="test", action="memory.forget_me"
+        )
+        assert erased.counts["rate_limit_windows"] == 2
+        assert await redis.exists(*ada) == 0
+        assert await redis.exists(f"{KEY_PREFIX}rate:test:T1:U2") == 1
+    finally:
+        await app.aclose()

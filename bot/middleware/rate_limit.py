@@ -66,6 +66,9 @@ Edge cases, and what happens:
 - **Redelivered messages** (the inbound journal, after a worker died) count again: they are
   answered again. Platform retries do not count: dedupe, before this middleware, drops them.
 - ``per_minute`` 0 means no limit and no Redis command; reactions are never limited.
+- **Personal data.** The keys hold message ids and times, no words, but are named after the
+  person's account; they expire a minute after their last message, and ``forget me`` deletes
+  them at once (:func:`rate_windows`, registered in :func:`bot.app.personal_data`).
 """
 
 from __future__ import annotations
@@ -77,13 +80,16 @@ from datetime import datetime
 from typing import Literal
 
 import redis.asyncio as aioredis
+from sqlmodel import Session, select
 
 from bot import messages
 from bot.events import Message, utcnow
 from bot.kv import KEY_PREFIX
 from bot.middleware.base import Handler, Incoming, notice
+from bot.personal_data import PersonalStore
+from bot.storage.models import Tenant, User
 
-__all__ = ["RateLimit", "WINDOW_MS"]
+__all__ = ["RateLimit", "WINDOW_MS", "rate_windows"]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +119,7 @@ class RateLimit:
         if self.per_minute <= 0 or not isinstance(msg, Message):
             await next(event)
             return
-        verdict, wait_s = await self.judge(f"{msg.platform}:{msg.tenant}:{msg.user}")
+        verdict, wait_s = await self.judge(_person(msg.platform, msg.tenant, msg.user))
         if verdict == "answer":
             await next(event)
         elif verdict == "notice":
@@ -123,7 +129,7 @@ class RateLimit:
         """Count a message of ``person`` now: ``answer`` it (counted), or refuse it (not
         counted), with the spell's ``notice`` or silently (``refuse``); and, when refused, the
         seconds until the oldest message counted leaves the window and one more gets through."""
-        key = f"{KEY_PREFIX}rate:{person}"
+        key, told = _keys(person)
         now = int(self.clock().timestamp() * 1000)
         member = uuid.uuid4().hex
         try:
@@ -135,7 +141,6 @@ class RateLimit:
                 *_, count = await pipe.execute()
             if count <= self.per_minute:
                 return "answer", 0.0
-            told = f"{KEY_PREFIX}rate-notice:{person}"
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zrem(key, member)
                 pipe.zrange(key, 0, 0, withscores=True)
@@ -148,3 +153,29 @@ class RateLimit:
             return "answer", 0.0
         ends = float(oldest[0][1]) + WINDOW_MS if oldest else float(now)
         return ("notice" if first else "refuse"), max(0.0, (ends - now) / 1000)
+
+
+def _person(platform: str, tenant: str, user: str) -> str:
+    return f"{platform}:{tenant}:{user}"
+
+
+def _keys(person: str) -> tuple[str, str]:
+    """The person's window and the time of their last notice."""
+    return f"{KEY_PREFIX}rate:{person}", f"{KEY_PREFIX}rate-notice:{person}"
+
+
+def rate_windows(redis: aioredis.Redis) -> PersonalStore[list[str]]:
+    """A person's rate-limit keys in Redis, for ``forget me`` (:mod:`bot.personal_data`)."""
+
+    def find(session: Session, tenant_id: uuid.UUID, user_id: uuid.UUID) -> list[str]:
+        account = session.exec(
+            select(User.platform, Tenant.external_id, User.external_id)
+            .join(Tenant, Tenant.id == User.tenant_id)  # type: ignore[arg-type]
+            .where(User.id == user_id, User.tenant_id == tenant_id)
+        ).first()
+        return list(_keys(_person(*account))) if account is not None else []
+
+    async def erase(keys: list[str]) -> int:
+        return int(await redis.delete(*keys)) if keys else 0
+
+    return PersonalStore("rate_limit_windows", find, erase)
