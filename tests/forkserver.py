@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -504,18 +505,24 @@ async def spawn(
         if _server is not None:
             _server.close()
         _server = ForkServer()
+    start = functools.partial(
+        ForkServer.spawn,
+        args=args,
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        cpus=cpus,
+    )
     try:
-        return await _server.spawn(
-            args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
-        )
+        return await start(_server)
     except (ConnectionRefusedError, FileNotFoundError):
         if _server.started_here:
             raise
         # The shared server is gone (its process ended early): this process starts its own.
         _server = ForkServer()
-        return await _server.spawn(
-            args, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus
-        )
+        return await start(_server)
 
 
 if __name__ == "__main__":

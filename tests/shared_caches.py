@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import Mapper
 from sqlalchemy.util import LRUCache
@@ -124,6 +125,11 @@ def _statements_compiled_once() -> Iterator[None]:
     """Every engine, and the ORM's per-mapper caches of INSERT and UPDATE statements, use one
     :class:`CompiledAcrossEngines` for the session."""
     shared = CompiledAcrossEngines()
+    # The attribute an engine keeps its cache in (SQLAlchemy's, not public): if it were renamed,
+    # the property below would go unused and engines would quietly stop sharing.
+    probe = create_engine("sqlite://")
+    assert "_compiled_cache" in vars(probe), "SQLAlchemy's Engine no longer has _compiled_cache"
+    probe.dispose()
 
     # An engine sets its cache in its constructor (None when made with query_cache_size=0).
     def cache(engine: Engine) -> CompiledAcrossEngines | None:
