@@ -207,16 +207,6 @@ class ChorusPluginManager(pluggy.PluginManager):
         return offered
 
 
-def _module_version(module: str) -> str:
-    top = module.split(".")[0]
-    try:
-        return importlib.metadata.version(top)
-    except importlib.metadata.PackageNotFoundError:
-        from bot import __version__
-
-        return __version__ if top in ("plugins", "bot") else ""
-
-
 def _load_file(path: Path) -> Callable[[], ModuleType]:
     def loader() -> ModuleType:
         if not path.is_file():
@@ -260,12 +250,14 @@ def get_plugin_manager(
     """
     pm = ChorusPluginManager()
     if builtins:
+        from bot import __version__  # the built-ins ship with Chorus: they are its version
+
         for module in BUILTIN_PLUGINS:
             pm.try_load(
                 module.rsplit(".", 1)[1],
                 lambda m=module: importlib.import_module(m),  # type: ignore[misc]
                 source="builtin",
-                version=_module_version(module),
+                version=__version__,
             )
     if entry_points:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
