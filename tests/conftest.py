@@ -38,7 +38,7 @@ from bot.storage.migrate import create_foreign_tables, current_revision, head_re
 from tests import forkserver
 from tests.fakes import FakeLLM, FakeTransport
 
-pytest_plugins = ["tests.shared_caches"]
+pytest_plugins = ["tests.shared_caches", "tests.hang_guard"]
 
 PG_URL = os.environ.get("CHORUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
