@@ -7,7 +7,6 @@ Redis servers on 127.0.0.1 (``CHORUS_TEST_PG_URL`` / ``CHORUS_TEST_REDIS_URL`` o
 from __future__ import annotations
 
 import atexit
-import functools
 import gc
 import itertools
 import json
@@ -28,13 +27,12 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Chorus
 from bot.events import Message, Reaction
 from bot.settings import Secrets, Settings
 from bot.storage.db import Database
-from bot.storage.migrate import create_foreign_tables, current_revision, head_revision
+from bot.storage.migrate import create_foreign_tables
 from tests import forkserver
 from tests.fakes import FakeLLM, FakeTransport
 
@@ -346,39 +344,18 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 _real_upgrade = Database.upgrade
-#: PostgreSQL URLs this session migrated to head (see _migrate_from_template).
-_postgres_at_head: set[str] = set()
-
-
-@functools.cache
-def _head() -> str | None:
-    return head_revision()
-
-
-def _at_head(db: Database) -> bool:
-    try:
-        return current_revision(db.engine) == _head()
-    except SQLAlchemyError:  # unreachable, or no version table: let Alembic say so
-        return False
 
 
 @pytest.fixture(autouse=True)
 def _migrate_from_template(monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path) -> None:
     """A new SQLite database migrated to head is a copy of :func:`migrated_sqlite` (SQLite's
-    backup API), not eight migrations again: the suite's biggest single cost otherwise. A
-    PostgreSQL database this session migrated to head already, and still at head, is left as
-    it is (Alembic would read every migration script again to find nothing to do: ~17 ms, some
-    250 times). Any other upgrade (to a revision, of a SQLite database that has tables, through
-    another role) runs Alembic."""
+    backup API), not eight migrations again: the suite's biggest single cost otherwise. Any
+    other upgrade (PostgreSQL, to a revision, of a SQLite database that has tables) runs as
+    Chorus runs it (one at head already is left as it is)."""
 
     def upgrade(self: Database, revision: str = "head") -> None:
         if not (self.is_sqlite and revision == "head"):
-            itself = self.migrate_url in (None, self.url) and revision == "head"
-            if itself and self.url in _postgres_at_head and _at_head(self):
-                return
             _real_upgrade(self, revision)
-            if itself:
-                _postgres_at_head.add(self.url)
             return
         self.check()
         with self.engine.connect() as conn:

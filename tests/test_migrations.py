@@ -106,6 +106,26 @@ def test_upgrade_head_builds_exactly_the_models_schema(empty_db: Database) -> No
     assert schema_diff(empty_db.engine) == []
 
 
+def test_a_database_at_head_is_not_migrated_again(
+    empty_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alembic runs while there is something to do; at head (most starts) it is not loaded."""
+    ran: list[str] = []
+    real = command.upgrade
+
+    def upgrade(config: Any, revision: str, **kw: Any) -> None:
+        ran.append(revision)
+        real(config, revision, **kw)
+
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    first = ScriptDirectory(str(MIGRATIONS)).get_base()
+    empty_db.upgrade(first)
+    empty_db.upgrade()  # behind head: migrated
+    empty_db.upgrade()  # at head: nothing to do
+    assert ran == [first, "head"]
+    assert current_revision(empty_db.engine) == HEAD
+
+
 def test_the_comparison_would_notice_drift(empty_db: Database) -> None:
     """Guard for the test above: a model change without a migration shows up as a diff."""
     empty_db.upgrade()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -9,9 +10,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 __all__ = [
     "alembic_config",
+    "at_head",
     "create_foreign_tables",
     "current_revision",
     "head_revision",
@@ -30,7 +33,22 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to ``revision``. A database at head already is left as it is: Alembic would load
+    its environment and every migration script to find nothing to do (most starts of
+    ``chorus``). Processes starting at once on a database behind head each go through Alembic,
+    whose lock (``env.py``) lets one migrate."""
+    if revision == "head" and at_head(engine):
+        return
     command.upgrade(alembic_config(engine), revision)
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database is at the newest revision (False when it cannot be read: no
+    version table yet, or unreachable, which Alembic then reports)."""
+    try:
+        return current_revision(engine) == head_revision()
+    except SQLAlchemyError:
+        return False
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -38,6 +56,7 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@functools.cache  # the scripts ship with Chorus: they do not change while it runs
 def head_revision() -> str | None:
     script = ScriptDirectory(str(MIGRATIONS))
     return script.get_current_head()
