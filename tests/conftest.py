@@ -179,7 +179,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     a full pass (:func:`pytest_runtest_logfinish`).
 
     hypothesis, imported later by a test, runs the hooks installed packages register for it;
-    trio's (trio is loaded by anyio's pytest plugin) hands it trio's random generator, and
+    trio's (when trio is loaded, as anyio's pytest plugin did before it was turned off in
+    pyproject.toml) hands it trio's random generator, and
     hypothesis asks the collector who refers to it and warns when nothing it can see does,
     which ``filterwarnings = error`` turns into a failure: frozen referrers are not seen.
     Those hooks are off (``HYPOTHESIS_NO_PLUGINS``, set below): trio's is the only one, and no
