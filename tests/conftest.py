@@ -216,15 +216,18 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: one worker more than this process may use cores. Many tests spend part of
+    """``-n auto``: two workers more than this process may use cores. Many tests spend part of
     their time waiting (for a ``chorus`` subprocess, a fake server, a lease or a timeout to run
-    out), and a worker that waits leaves its core idle; the extra worker takes that time. Each
-    worker has its own Redis database (:func:`_redis_url`)."""
+    out), and a worker that waits leaves its core idle; the extra workers take that time. With
+    one extra on 2 cores, both cores were still idle ~19 s of a ~130 s run (where the waiting
+    tests met); with two, 5-9 s, for ~5 % more CPU (a worker's start-up and collection): the
+    run ~3 % shorter, measured alternately (docs/benchmarks.md). Each worker has its own Redis
+    database (:func:`_redis_url`)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         cores = os.cpu_count() or 1
-    return cores + 1
+    return cores + 2
 
 
 def _stored_durations() -> dict[str, float]:
