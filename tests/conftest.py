@@ -63,7 +63,8 @@ _ids = itertools.count(1)
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, the process that starts the workers starts one fork server
-    (tests/forkserver.py) for all of them, before them: it imports Chorus while they collect.
+    (tests/forkserver.py) for all of them, before them, and the workers are forked from it:
+    it imports Chorus and what the test modules import once, instead of each worker again.
     A process that collects tests does so with the garbage collector off (its full passes
     walked every module imported so far, again and again: ~0.5-2 s of CPU a process) until
     :func:`pytest_collection_finish` freezes what collection made."""
@@ -75,6 +76,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if starts_workers:
         forkserver.share()
+        python = forkserver.worker_python()
+        if python is not None:  # fork the workers too: see forkserver.worker_python
+            config.option.tx = [
+                f"popen//python={python}" if spec == "popen" else spec for spec in config.option.tx
+            ]
     else:  # this process collects the tests: see pytest_collection_finish
         gc.disable()
     if hasattr(config, "workerinput"):

@@ -37,6 +37,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import signal
 import socket
 import struct
@@ -55,6 +56,14 @@ from typing import IO, Any
 #: ``config`` import. A module missing from it costs only its import in a child that needs
 #: it; onnxruntime may not be in it (see :data:`_NOT_BEFORE_FORK`).
 WARM_FILE = Path(__file__).with_name("forkserver_modules.txt")
+#: What a pytest-xdist worker imports as it starts and collects the tests, beyond
+#: :data:`WARM_FILE`: pytest's own modules and the libraries test modules import (the Anthropic
+#: SDK, onnx, matplotlib, selenium…). The shared server (:func:`share`) imports these too, and
+#: forks the workers (:func:`worker_python`). Never a pytest plugin's distribution (anyio,
+#: hypothesis, xdist, pytest-asyncio…): pytest rewrites their asserts, which it cannot once
+#: they are imported. anyio is imported by Chorus's HTTP stack all the same: pyproject.toml
+#: ignores that one warning.
+WORKER_WARM_FILE = Path(__file__).with_name("forkserver_worker_modules.txt")
 
 #: The installed ``chorus`` command.
 CHORUS = Path(sys.executable).with_name("chorus")
@@ -142,6 +151,21 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return request, fds
 
 
+def _send(path: str, request: dict[str, Any], fds: Sequence[int]) -> socket.socket:
+    """Send ``request`` and the child's standard descriptors to the fork server at ``path``;
+    the connection, on which it answers. A local socket with a backlog: connecting and sending
+    a few kilobytes do not wait, not even while the server is still importing."""
+    data = json.dumps(request).encode()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        socket.send_fds(conn, [_LENGTH.pack(len(data)) + data], fds)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def _become(request: dict[str, Any]) -> None:
     """In a child: take the request's streams, directory, environment and CPUs; ``exec`` the
     real command if the environment asks for what only a new interpreter can give."""
@@ -152,7 +176,10 @@ def _become(request: dict[str, Any]) -> None:
     env: dict[str, str] = request["env"]
     if request["cpus"]:
         os.sched_setaffinity(0, request["cpus"])
-    argv = [sys.executable, request["chorus"], *request["args"]]
+    if request.get("python"):  # the interpreter's own command line (a pytest-xdist worker)
+        argv = [sys.executable, *request["args"]]
+    else:
+        argv = [sys.executable, request["chorus"], *request["args"]]
     differs = {
         name
         for name in {*env, *os.environ}
@@ -164,18 +191,27 @@ def _become(request: dict[str, Any]) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts with
-    _reopen_streams()
-    sys.argv = argv[1:]
+    if not request.get("python"):
+        _reopen_streams()
+        sys.argv = argv[1:]
     sys.orig_argv = argv
 
 
-def _reopen_streams() -> None:
+def _reopen_streams(unbuffered: bool = False) -> None:
     """The standard streams over descriptors 0-2 as the interpreter makes them at start-up:
-    stdout line-buffered on a terminal, stderr always line-buffered."""
+    stdout line-buffered on a terminal, stderr always line-buffered; with ``-u``
+    (``unbuffered``) both written through, with no buffer under them."""
     import io
 
     def text(fd: int, mode: str, like: IO[str], line_buffering: bool) -> io.TextIOWrapper:
         raw = io.FileIO(fd, mode, closefd=False)
+        if mode == "w" and unbuffered:
+            return io.TextIOWrapper(
+                raw,  # type: ignore[arg-type]
+                encoding=like.encoding,
+                errors=like.errors,
+                write_through=True,
+            )
         buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
         return io.TextIOWrapper(
             buffered,  # type: ignore[arg-type]
@@ -185,20 +221,21 @@ def _reopen_streams() -> None:
         )
 
     stdin = text(0, "r", sys.__stdin__ or sys.stdin, False)
-    stdout = text(1, "w", sys.__stdout__ or sys.stdout, os.isatty(1))
-    stderr = text(2, "w", sys.__stderr__ or sys.stderr, True)
+    stdout = text(1, "w", sys.__stdout__ or sys.stdout, os.isatty(1) and not unbuffered)
+    stderr = text(2, "w", sys.__stderr__ or sys.stderr, not unbuffered)
     sys.stdin = sys.__stdin__ = stdin
     sys.stdout = sys.__stdout__ = stdout
     sys.stderr = sys.__stderr__ = stderr
 
 
-def _warm(modules: Path) -> None:
+def _warm(modules: Sequence[Path]) -> None:
     import importlib
     import threading
 
-    for name in modules.read_text(encoding="utf-8").split():
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+    for listed in modules:
+        for name in listed.read_text(encoding="utf-8").split():
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
     if threading.active_count() != 1:
         names = ", ".join(t.name for t in threading.enumerate())
         raise SystemExit(f"forkserver: importing Chorus started threads ({names}): cannot fork")
@@ -207,8 +244,66 @@ def _warm(modules: Path) -> None:
         raise SystemExit(f"forkserver: importing Chorus imported {unsafe}: cannot fork")
 
 
+def _run_python(args: Sequence[str]) -> None:
+    """In a child: run ``python ARGS`` from here, for the command line pytest-xdist starts its
+    workers with (``-u -c CODE``, and ``-B``); any other is ``exec``'d."""
+    import builtins
+    import types
+
+    unbuffered, rest = False, list(args)
+    while rest and rest[0] in ("-u", "-B"):
+        flag = rest.pop(0)
+        unbuffered = unbuffered or flag == "-u"
+        sys.dont_write_bytecode = sys.dont_write_bytecode or flag == "-B"
+    if len(rest) < 2 or rest[0] != "-c":
+        os.execv(sys.executable, [sys.executable, *args])
+    _reopen_streams(unbuffered)
+    sys.argv = ["-c", *rest[2:]]
+    sys.path[0] = ""  # as for ``python -c``: the working directory
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    exec(compile(rest[1], "<string>", "exec"), main.__dict__)
+
+
+def _trampoline(args: Sequence[str]) -> None:
+    """``python forkserver.py python ARGS``: stand in for ``python ARGS`` with a child of the
+    shared fork server (:func:`worker_python`) that runs them over this process's standard
+    streams, environment and directory; exit as it does. Without a server, ``exec`` Python."""
+    path = os.environ.get(SHARED)
+    request = {"python": True, "args": list(args), "env": dict(os.environ)}
+    request |= {"cwd": os.getcwd(), "cpus": []}
+    try:
+        if not path:
+            raise FileNotFoundError("no shared fork server")
+        conn = _send(path, request, [0, 1, 2])
+    except OSError:
+        os.execv(sys.executable, [sys.executable, *args])
+    pid = 0
+
+    def forward(signum: int, _frame: object) -> None:
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too: it decides
+    reply = conn.makefile("rb")
+    pid = int(json.loads(reply.readline())["pid"])
+    told = reply.read()
+    code = int(json.loads(told)["code"]) if told else 1
+    if code < 0:  # ended by a signal: end by the same one
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+
+
 def _main() -> None:
-    listening, chorus, modules = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    if sys.argv[1] == "python":
+        _trampoline(sys.argv[2:])
+        return
+    listening, chorus = int(sys.argv[1]), sys.argv[2]
+    modules = [Path(p) for p in sys.argv[3].split(os.pathsep)]
     # Ctrl-C in a terminal reaches the whole process group: the test process's end (the
     # lifeline) stops the server, not the signal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -225,6 +320,9 @@ def _main() -> None:
         sys.stderr.flush()
         os._exit(0)
     _become(request)
+    if request.get("python"):
+        _run_python(request["args"])
+        sys.exit(0)
     from bot.cli import main
 
     sys.exit(main())
@@ -308,8 +406,8 @@ class ForkServer:
     what it forked and exits. Its socket is bound before it starts: requests made while it
     imports Chorus wait for it."""
 
-    def __init__(self, *, wait: bool = True, modules: Path = WARM_FILE) -> None:
-        """``wait``: until it has imported ``modules`` (a file of module names: what it
+    def __init__(self, *, wait: bool = True, modules: Sequence[Path] = (WARM_FILE,)) -> None:
+        """``wait``: until it has imported ``modules`` (files of module names: what it
         imports before it forks), else it does so while this process goes on."""
         self._dir: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
             prefix="chorus-forkserver-"
@@ -320,7 +418,13 @@ class ForkServer:
             listener.bind(self.path)
             listener.listen(64)
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, __file__, str(listener.fileno()), str(CHORUS), str(modules)],
+                [
+                    sys.executable,
+                    __file__,
+                    str(listener.fileno()),
+                    str(CHORUS),
+                    os.pathsep.join(map(str, modules)),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 pass_fds=[listener.fileno()],
@@ -399,19 +503,17 @@ class ForkServer:
 
         fds = [child_end(stdin, 0, True), child_end(stdout, 1, False)]
         fds.append(fds[1] if stderr == STDOUT else child_end(stderr, 2, False))
-        request = json.dumps(
-            {"args": list(args), "env": dict(env), "cwd": str(cwd), "cpus": sorted(cpus or ())}
-        ).encode()
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        request = {"args": list(args), "env": dict(env), "cwd": str(cwd)}
+        request["cpus"] = sorted(cpus or ())
+        conn: socket.socket | None = None
         try:
-            # A local socket with a backlog: connecting and sending a few kilobytes don't wait.
-            conn.connect(self.path)
-            socket.send_fds(conn, [_LENGTH.pack(len(request)) + request], fds)
+            conn = _send(self.path, request, fds)
             conn.setblocking(False)
             told, closing = await asyncio.open_unix_connection(sock=conn)
             pid = int(json.loads(await told.readline())["pid"])
         except BaseException:
-            conn.close()
+            if conn is not None:
+                conn.close()
             for fd in mine:
                 os.close(fd)
             raise
@@ -460,8 +562,20 @@ def share() -> None:
     global _server
     if not forking() or _server is not None:
         return
-    _server = ForkServer(wait=False)
+    _server = ForkServer(wait=False, modules=(WARM_FILE, WORKER_WARM_FILE))
     os.environ[SHARED] = _server.path
+
+
+def worker_python() -> str | None:
+    """The ``python`` for pytest-xdist's ``popen`` workers (``--tx popen//python=...``) that
+    forks each from the shared fork server (:func:`share`), which has imported what a worker
+    imports to start and collect (~4 s of CPU a worker otherwise); None when nothing is shared.
+    A worker is still a process of its own running pytest-xdist's bootstrap over its own
+    pipes; the command line is ``python tests/forkserver.py python -u -c CODE``, which stands
+    in for ``python -u -c CODE`` (see :func:`_trampoline`)."""
+    if _server is None or not _server.started_here:
+        return None
+    return shlex.join([sys.executable, __file__, "python"])
 
 
 def shutdown() -> None:

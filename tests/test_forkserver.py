@@ -8,10 +8,13 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.cli_run import chorus, clean_env
 from tests.forkserver import PIPE, Forked, ForkServer, forking, spawn
 
@@ -69,7 +72,7 @@ async def test_a_server_started_elsewhere_serves_requests_sent_before_it_is_read
     only the command line before it forks: the suite's list would cost seconds of CPU here.)"""
     modules = tmp_path / "modules.txt"
     modules.write_text("bot.cli\n")
-    started = ForkServer(wait=False, modules=modules)
+    started = ForkServer(wait=False, modules=[modules])
     try:
         joined = ForkServer.joined(started.path)
         assert not joined.started_here and joined.alive
@@ -88,3 +91,33 @@ async def test_a_server_started_elsewhere_serves_requests_sent_before_it_is_read
     finally:
         started.close()
     assert not joined.alive
+
+
+PYTHON_CODE = (
+    "import os, sys; print(os.getppid(), sys.argv, flush=True); "
+    "print(sys.stdin.readline().strip()); sys.exit(3)"
+)
+
+
+def test_a_python_command_line_is_run_by_a_child_of_the_shared_server(tmp_path: Path) -> None:
+    """How the pytest-xdist workers start (``forkserver.worker_python``): ``python forkserver.py
+    python -u -c CODE`` runs CODE in a child of the shared server, over the caller's streams,
+    with its arguments, and ends as the child does. Without a server, Python runs it itself."""
+    modules = tmp_path / "modules.txt"
+    modules.write_text("json\n")
+    server = ForkServer(modules=[modules])
+    command = [sys.executable, forkserver.__file__, "python", "-u", "-c", PYTHON_CODE, "x"]
+    try:
+        assert server._proc is not None
+        env = {**clean_env(tmp_path), forkserver.SHARED: server.path}
+        run = subprocess.run(command, input="hello\n", env=env, capture_output=True, text=True)
+        parent, argv = run.stdout.splitlines()[0].split(" ", 1)
+        assert run.returncode == 3, run.stderr
+        assert int(parent) == server._proc.pid  # forked by the server
+        assert argv == "['-c', 'x']" and run.stdout.splitlines()[1] == "hello"
+    finally:
+        server.close()
+    alone = {k: v for k, v in clean_env(tmp_path).items() if k != forkserver.SHARED}
+    run = subprocess.run(command, input="hello\n", env=alone, capture_output=True, text=True)
+    assert run.returncode == 3, run.stderr
+    assert int(run.stdout.split(" ", 1)[0]) == os.getpid()  # the interpreter, exec'd
