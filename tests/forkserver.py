@@ -289,7 +289,10 @@ def _trampoline(args: Sequence[str]) -> None:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too: it decides
     reply = conn.makefile("rb")
-    pid = int(json.loads(reply.readline())["pid"])
+    forked = reply.readline()
+    if not forked:  # the server stopped before it forked (it could not start): Python runs it
+        os.execv(sys.executable, [sys.executable, *args])
+    pid = int(json.loads(forked)["pid"])
     told = reply.read()
     code = int(json.loads(told)["code"]) if told else 1
     if code < 0:  # ended by a signal: end by the same one

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,24 @@ def test_a_python_command_line_is_run_by_a_child_of_the_shared_server(tmp_path: 
     run = subprocess.run(command, input="hello\n", env=alone, capture_output=True, text=True)
     assert run.returncode == 3, run.stderr
     assert int(run.stdout.split(" ", 1)[0]) == os.getpid()  # the interpreter, exec'd
+
+
+def test_a_server_gone_before_it_forks_leaves_the_python_command_line_to_python(
+    tmp_path: Path,
+) -> None:
+    """A fork server that could not start (it exits before forking) costs a worker its fork,
+    not its start: the stand-in runs Python itself."""
+    path = str(tmp_path / "socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        command = [sys.executable, forkserver.__file__, "python", "-u", "-c", PYTHON_CODE, "x"]
+        env = {**clean_env(tmp_path), forkserver.SHARED: path}
+        proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+        )
+        conn, _ = listener.accept()
+        conn.close()  # gone without an answer
+        out, _ = proc.communicate("hello\n", timeout=60)
+    assert proc.returncode == 3
+    assert int(out.split(" ", 1)[0]) == os.getpid() and out.splitlines()[1] == "hello"
