@@ -5,8 +5,10 @@ interpreter each time, which imported Chorus and its libraries again: about 2 s 
 start, most of the CPU of the ``kill -9`` and several-worker tests, which start four to six each.
 Here a *fork server* imports the modules a ``chorus`` run imports, once; each start is a
 ``fork`` of it, so only what the command itself does costs CPU. Under pytest-xdist one server
-serves all the workers (the process that starts them starts it: :func:`share`); a test process
-without one (``-n 0``) starts its own on first use.
+serves all the workers (the process that starts them starts it: :func:`share`), and forks the
+workers themselves too (:func:`worker_python`): it also imports what a worker imports to start
+and collect, once for all of them. A test process without one (``-n 0``) starts its own on
+first use.
 
 What a test gets is still a separate process running ``bot.cli.main`` from the top, exactly as
 ``.venv/bin/chorus`` runs it: its own arguments, environment, working directory, standard
@@ -238,10 +240,10 @@ def _warm(modules: Sequence[Path]) -> None:
                 importlib.import_module(name)
     if threading.active_count() != 1:
         names = ", ".join(t.name for t in threading.enumerate())
-        raise SystemExit(f"forkserver: importing Chorus started threads ({names}): cannot fork")
+        raise SystemExit(f"forkserver: its imports started threads ({names}): cannot fork")
     unsafe = [name for name in _NOT_BEFORE_FORK if name in sys.modules]
     if unsafe:
-        raise SystemExit(f"forkserver: importing Chorus imported {unsafe}: cannot fork")
+        raise SystemExit(f"forkserver: its imports imported {unsafe}: cannot fork")
 
 
 def _run_python(args: Sequence[str]) -> None:
