@@ -91,9 +91,17 @@ def report_and_cancel(nodeid: str, seconds: float, out: Any = None) -> int:
     stuck = [task for task in pending if _of_the_test(task)]
     out.write(f"=== cancelling the test's {len(stuck)} pending task(s) ===\n")
     out.flush()
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Task[Any]]] = {}
     for task in stuck:
-        task.get_loop().call_soon_threadsafe(task.cancel)
+        by_loop.setdefault(task.get_loop(), []).append(task)
+    for loop, tasks in by_loop.items():  # all of a loop's at once: none runs on uncancelled
+        loop.call_soon_threadsafe(_cancel, tasks)
     return len(stuck)
+
+
+def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
 
 
 @pytest.hookimpl(hookwrapper=True)
