@@ -291,7 +291,10 @@ def _trampoline(args: Sequence[str]) -> None:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child too: it decides
     reply = conn.makefile("rb")
-    forked = reply.readline()
+    try:
+        forked = reply.readline()
+    except OSError:  # reset: the server closed without reading the request
+        forked = b""
     if not forked:  # the server stopped before it forked (it could not start): Python runs it
         os.execv(sys.executable, [sys.executable, *args])
     pid = int(json.loads(forked)["pid"])
