@@ -64,8 +64,8 @@ def awaiting(task: asyncio.Task[Any]) -> str:
             break
         code = frame.f_code
         lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-        coro = coro or getattr(coro, "ag_await", None)
+        inner = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        coro = inner or getattr(coro, "ag_await", None)
     return "\n".join(lines) + "\n"
 
 
