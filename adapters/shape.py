@@ -68,10 +68,11 @@ def _names(schema: object) -> Iterator[str]:
 class Shape:
     """A schema that answers with one reason, or None when the payload fits.
 
-    The schema is checked against the Draft 2020-12 meta-schema and compiled on first use
-    (:meth:`compile`), not when the module defining it is imported: that check is a tenth of
-    a second for the Slack and Discord shapes, and every ``chorus`` process imports both
-    adapters, most of them to serve neither (a test compiles every shape)."""
+    The schema is compiled on first use, not when the module defining it is imported. It is
+    checked against the Draft 2020-12 meta-schema only by :meth:`compile`: a shape is a
+    constant of the code, which a test compiles, while that check costs a process 50–90 ms
+    per shape (about half a second for the Slack and Discord ones), paid by every ``chorus``
+    process on its first event for nothing it could act on."""
 
     def __init__(
         self, schema: Mapping[str, Any], *, name: str = "the payload", prefix: str = ""
@@ -87,12 +88,15 @@ class Shape:
     def _validator(self) -> Draft202012Validator:
         from jsonschema import Draft202012Validator
 
-        Draft202012Validator.check_schema(self._schema)  # SchemaError if the schema is wrong
         return Draft202012Validator(self._schema)
 
     def compile(self) -> None:
-        """Check the schema and compile it now (else on the first :meth:`problem`); raises
-        ``jsonschema.SchemaError`` for a schema that is not valid Draft 2020-12."""
+        """Check the schema against the Draft 2020-12 meta-schema and compile it now (else
+        unchecked, on the first :meth:`problem`); raises ``jsonschema.SchemaError`` for a
+        schema that is not valid Draft 2020-12."""
+        from jsonschema import Draft202012Validator
+
+        Draft202012Validator.check_schema(self._schema)
         self._validator  # noqa: B018 (the cached property does the work)
 
     def problem(self, instance: object) -> str | None:

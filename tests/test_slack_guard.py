@@ -49,8 +49,9 @@ def _signed(body: bytes, *, secret: str = SECRET, at: float = NOW) -> dict[str, 
 
 
 def test_every_platform_schema_is_valid_draft_2020_12() -> None:
-    """The shapes are compiled on first use, not at import: each must still be a valid
-    schema, and a wrong one is refused when compiled."""
+    """The shapes are compiled on first use, not at import, and checked against the
+    meta-schema only here: each must be a valid schema, and a wrong one is refused when
+    compiled."""
     shapes = [slack_shapes.BODY, slack_shapes.PAYLOAD_FIELD, slack_shapes.ENVELOPE]
     shapes += discord_guard._SHAPES.values()
     assert len(shapes) == 7
@@ -59,8 +60,6 @@ def test_every_platform_schema_is_valid_draft_2020_12() -> None:
     wrong = Shape({"type": "object", "properties": {"id": {"type": "snowflake"}}})
     with pytest.raises(SchemaError):
         wrong.compile()
-    with pytest.raises(SchemaError):
-        wrong.problem({"id": "1"})
 
 
 # -- signatures ---------------------------------------------------------------------------------
