@@ -62,6 +62,21 @@ def test_every_platform_schema_is_valid_draft_2020_12() -> None:
         wrong.compile()
 
 
+def test_only_jsonschema_refuses_a_payload_the_fast_check_does_not_pass() -> None:
+    """jsonschema-rs passes payloads first; what it does not pass, jsonschema decides. Python's
+    ``$`` also matches before a final newline, so jsonschema-rs alone would refuse this one."""
+    shape = Shape(
+        {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}}}
+    )
+    assert shape.problem({"id": "123"}) is None
+    assert shape.problem({"id": "123\n"}) is None
+    assert shape.problem({"id": "12a"}) == "id fails the schema's 'pattern' rule"
+    assert shape.problem({"id": 12}) == "id is an integer, not a string"
+    # Not JSON at all (jsonschema-rs raises for it): jsonschema still gives the reason.
+    assert shape.problem({"id": object()}) == "id is a object, not a string"
+    assert shape.problem({1: "2"}) is None
+
+
 # -- signatures ---------------------------------------------------------------------------------
 
 
