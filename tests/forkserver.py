@@ -46,7 +46,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -230,6 +230,30 @@ def _reopen_streams(unbuffered: bool = False) -> None:
     sys.stderr = sys.__stderr__ = stderr
 
 
+def tls_context_cache(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``httpcore2.default_ssl_context`` that builds each context once per process.
+
+    Each model provider's SDK client (OpenAI's, Anthropic's) builds an SSL context when it is
+    made, parsing the system's CA bundle again: ~60 ms of CPU, for clients that then speak plain
+    HTTP to a fake server on 127.0.0.1. A context is kept per arguments and per environment
+    that chooses it (``SSL_CERT_FILE``, ``SSL_CERT_DIR``); nothing in Chorus changes a context
+    it is given. Used by the test processes (tests/shared_caches.py) and by the fork server,
+    which builds the default one before it forks, for every child."""
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def default_ssl_context(**kw: Any) -> Any:
+        key = (
+            tuple(sorted(kw.items())),
+            os.environ.get("SSL_CERT_FILE"),
+            os.environ.get("SSL_CERT_DIR"),
+        )
+        if key not in built:
+            built[key] = real(**kw)
+        return built[key]
+
+    return default_ssl_context
+
+
 def _warm(modules: Sequence[Path]) -> None:
     import importlib
     import threading
@@ -238,6 +262,10 @@ def _warm(modules: Sequence[Path]) -> None:
         for name in listed.read_text(encoding="utf-8").split():
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
+    httpcore = sys.modules.get("httpcore2")
+    if httpcore is not None:
+        httpcore.default_ssl_context = tls_context_cache(httpcore.default_ssl_context)
+        httpcore.default_ssl_context(_trust_env=True)  # as httpx2 asks for it
     if threading.active_count() != 1:
         names = ", ".join(t.name for t in threading.enumerate())
         raise SystemExit(f"forkserver: its imports started threads ({names}): cannot fork")

@@ -10,10 +10,9 @@ variable, a dialect's settings) gets a new answer.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import sys
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -49,28 +48,16 @@ def _entry_points_read_once() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _tls_context_built_once() -> Iterator[None]:
-    """Each model provider's SDK client (OpenAI's, Anthropic's) builds an SSL context when it
-    is made, parsing the system's CA bundle (``SSL_CERT_FILE``) again: ~60 ms of CPU, ~160
-    times in the suite, for clients that then speak plain HTTP to a fake server on 127.0.0.1.
-    The context is kept, per process and per environment that chooses it; nothing in Chorus
-    changes a context it is given."""
+    """The SDK clients' SSL contexts, built once per process and environment that chooses
+    them (:func:`tests.forkserver.tls_context_cache`): ~160 clients in the suite."""
     import httpcore2
 
-    real: Callable[..., Any] = httpcore2.default_ssl_context
-    built: dict[tuple[Any, ...], Any] = {}
-
-    def default_ssl_context(**kw: Any) -> Any:
-        key = (
-            tuple(sorted(kw.items())),
-            os.environ.get("SSL_CERT_FILE"),
-            os.environ.get("SSL_CERT_DIR"),
-        )
-        if key not in built:
-            built[key] = real(**kw)
-        return built[key]
+    from tests.forkserver import tls_context_cache
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(httpcore2, "default_ssl_context", default_ssl_context)
+        patch.setattr(
+            httpcore2, "default_ssl_context", tls_context_cache(httpcore2.default_ssl_context)
+        )
         yield
 
 
