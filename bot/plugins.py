@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Literal
 
 import pluggy
@@ -81,6 +81,11 @@ class PersonalityRegistry:
         return [p for n, p in sorted(self.personalities.items()) if self.plugin_of[n] in enabled]
 
 
+#: What pluggy takes a hook implementation from (see ChorusPluginManager.parse_hookimpl_opts).
+_HOOKABLE = (FunctionType, MethodType, staticmethod, classmethod)
+_ABSENT = object()
+
+
 class ChorusPluginManager(pluggy.PluginManager):
     """A pluggy manager that also knows where each plugin came from and what it offers."""
 
@@ -90,6 +95,18 @@ class ChorusPluginManager(pluggy.PluginManager):
         self.info: dict[str, PluginInfo] = {}
         self.load_errors: dict[str, str] = {}
         self.registry = PersonalityRegistry()
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """pluggy's, but a module's attribute that cannot be a hook (a class, a constant, an
+        imported module: most of a plugin module's names) is passed over without
+        :func:`inspect.getattr_static`, a third of registering a plugin, which every app of
+        the suite and every start pays for each plugin. pluggy hooks only functions, static
+        and class methods, and bound methods; anything else it would pass over too."""
+        if isinstance(plugin, ModuleType):
+            value = vars(plugin).get(name, _ABSENT)
+            if value is not _ABSENT and not isinstance(value, _HOOKABLE):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
 
     def load(
         self,

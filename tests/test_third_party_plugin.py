@@ -252,6 +252,57 @@ def test_rejected_plugins_leave_nothing_half_registered(
     assert "shouty" in pm.registry
 
 
+SHAPES_OF_HOOKS = """
+    import functools
+    import pathlib
+
+    from bot import hookimpl
+
+    LIMIT = 3
+    Path = pathlib.Path
+
+
+    class Helper:
+        @hookimpl
+        def chorus_startup(self, app):  # a class in a module is not a plugin: never hooked
+            raise AssertionError("hooked")
+
+
+    @hookimpl(specname="chorus_startup")
+    def when_started(app):
+        pass
+
+
+    @hookimpl
+    def chorus_shutdown(app):
+        pass
+
+
+    def chorus_on_feedback(app):  # not marked: not a hook
+        raise AssertionError("hooked")
+
+
+    # pluggy takes hooks from functions and methods only, not from other callables
+    marked_partial = hookimpl(specname="chorus_shutdown")(functools.partial(chorus_on_feedback))
+"""
+
+
+def test_a_module_plugins_hooks_are_its_marked_functions_whatever_else_it_holds(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "drop_ins", "shapes.py", SHAPES_OF_HOOKS)
+    pm = get_plugin_manager([str(tmp_path / "drop_ins")])
+    assert "shapes" in pm.info, pm.load_errors
+    plugin = pm.get_plugin("shapes")
+    hooked = {
+        (name, impl.function.__name__)
+        for name in ("chorus_startup", "chorus_shutdown", "chorus_on_feedback")
+        for impl in getattr(pm.hook, name).get_hookimpls()
+        if impl.plugin is plugin
+    }
+    assert hooked == {("chorus_startup", "when_started"), ("chorus_shutdown", "chorus_shutdown")}
+
+
 async def test_a_rejected_plugin_never_runs(
     tmp_path: Path, llm: FakeLLM, transport: FakeTransport
 ) -> None:
