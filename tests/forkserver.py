@@ -22,6 +22,8 @@ and how they are kept out of the tests' way:
   fork server's makes the child ``exec`` the real command instead.
 * The standard streams are made again over the child's descriptors, with the buffering Python
   gives them at start-up (a terminal's stdout is line-buffered).
+* The SSL context the model SDKs' clients build is built once, by the server, and kept for
+  each environment that chooses it (:func:`tls_context_cache`, as in the test processes).
 * The fork server starts no Python thread (a fork copies no thread, only the locks they held)
   and imports no library whose native threads a child would miss (onnxruntime; checked at
   start). OpenBLAS's, started by numpy, are made again in a child (``pthread_atfork``).
