@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -20,7 +21,7 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.discord import guard as discord_guard
-from adapters.shape import Shape
+from adapters.shape import NATIVE_DEPTH, Shape
 from adapters.slack import shapes as slack_shapes
 from adapters.slack.convert import message_from_event, reaction_from_event, tenant_of, thread_of
 from adapters.slack.feedback import FEEDBACK_ACTION, reaction_from_feedback
@@ -75,6 +76,33 @@ def test_only_jsonschema_refuses_a_payload_the_fast_check_does_not_pass() -> Non
     # Not JSON at all (jsonschema-rs raises for it): jsonschema still gives the reason.
     assert shape.problem({"id": object()}) == "id is a object, not a string"
     assert shape.problem({1: "2"}) is None
+
+
+def test_jsonschema_rs_is_asked_only_as_deep_as_json_loads_nests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """jsonschema-rs recurses on the native stack (20,000 levels crashed the process): it passes
+    payloads as deep as ``json.loads`` nests them at the interpreter's recursion limit, and is
+    left out when that limit is raised above ``NATIVE_DEPTH``."""
+    nested = {"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}}
+    shape = Shape({"$defs": {"n": nested}, "$ref": "#/$defs/n"})
+    depth = sys.getrecursionlimit() - 50
+    deepest = json.loads('{"n": ' * depth + "{}" + "}" * depth)
+    assert shape.problem(deepest) is None
+
+    class Asked:
+        times = 0
+
+        def is_valid(self, instance: object) -> bool:
+            Asked.times += 1
+            return False
+
+    monkeypatch.setattr(Shape, "_fits", Asked())
+    shape = Shape({"$defs": {"n": nested}, "$ref": "#/$defs/n"})  # none compiled yet
+    assert shape.problem({"n": {}}) is None and Asked.times == 1
+    monkeypatch.setattr(sys, "getrecursionlimit", lambda: NATIVE_DEPTH + 1)
+    assert shape.problem({"n": {}}) is None and shape.problem({"n": 1}) is not None
+    assert Asked.times == 1
 
 
 # -- signatures ---------------------------------------------------------------------------------
