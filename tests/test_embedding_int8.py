@@ -179,6 +179,33 @@ def test_a_new_data_directory_takes_the_machines_verdict_without_measuring(
         next((tmp_path / "two").glob("*.json")).read_text()
         == next(shared.glob("*.json")).read_text()
     )
+    # The rewrite is on disk once, however many data directories use it.
+    models = [d / quick_measure[0].name for d in (tmp_path / "one", shared, tmp_path / "two")]
+    assert [m.is_file() for m in models] == [True, faster, faster]
+    if faster:
+        assert models[0].samefile(models[1]) and models[0].samefile(models[2])
+
+
+def test_where_no_hard_link_can_be_made_the_rewrite_is_copied(
+    tmp_path: Path, measured: Path, quick_measure: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = measured_in(measured, tmp_path / "cache")
+    with_verdict(shared, faster=True)
+    [model] = shared.glob("*.onnx")
+
+    def no_link(source: object, target: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(int8_model.os, "link", no_link)
+    loads = Loads()
+    run = run_with(MiniLMEmbedder())
+    assert int8_model.choose(SHIPPED, tmp_path / "data", loads, run, shared=shared)[1]
+    copied = tmp_path / "data" / model.name
+    assert loads.paths == [copied] and not quick_measure  # taken, not measured again
+    assert not copied.samefile(model) and copied.read_bytes() == model.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == sorted(
+        p.name for p in shared.iterdir()
+    )  # nothing half-made left behind
 
 
 def with_verdict(directory: Path, **changes: object) -> tuple[Path, dict[str, Any]]:

@@ -16,7 +16,8 @@ first time a data directory sees this CPU and onnxruntime version, and keeps the
 the rewritten model and the verdict are kept in the data directory (``models/``), so later
 starts load only the chosen model (the rewritten one also loads in half the time: nothing to
 fold). Both are also offered to the machine's cache (:func:`machine_cache`), from which a new
-data directory takes them instead of measuring again. Rewriting needs the ``onnx`` package;
+data directory takes them instead of measuring again (the model as a hard link where it can
+be: one copy on disk). Rewriting needs the ``onnx`` package;
 without it the model is used as shipped.
 """
 
@@ -172,6 +173,24 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
+def _share(source: Path, target: Path) -> None:
+    """``target`` as ``source`` is, whole or not at all: a hard link where the file system
+    allows one (the model's 24 MB are then on disk once, whatever the number of data
+    directories: neither file is ever written in place, only replaced), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        os.link(source, tmp)
+    except OSError:  # another file system, or one without hard links
+        _write(target, source.read_bytes())
+        return
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _machine() -> str:
     """What the verdict depends on: the CPU (model and instruction sets) and onnxruntime."""
     cpu = ""
@@ -282,7 +301,7 @@ def _copy_verdict(source: Path, target: Path, files: _Files) -> bool:
         return False
     try:
         if found.get("faster"):
-            _write(target / model, (source / model).read_bytes())
+            _share(source / model, target / model)
         _write(target / verdict, (source / verdict).read_bytes())
     except OSError as e:  # a read-only or missing cache: each directory measures for itself
         log.debug("cannot copy the embedding model's verdict from %s to %s (%s)", source, target, e)
