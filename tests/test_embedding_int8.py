@@ -35,12 +35,14 @@ def rewritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def measured(tmp_path_factory: pytest.TempPathFactory, rewritten: Path) -> Path:
     """A models directory where :func:`int8_model.choose` has rewritten, checked and timed the
-    model (as in use, once): tests of what a kept verdict does start from a
-    copy of it instead of measuring again."""
+    model (once, as :func:`quick_measure` does): tests of what a kept verdict does start from
+    a copy of it instead of measuring again."""
     models = tmp_path_factory.mktemp("measured")
-    int8_model.choose(SHIPPED, models, _session, run_with(MiniLMEmbedder()))
+    with pytest.MonkeyPatch.context() as patch:
+        quick(patch, rewritten)
+        int8_model.choose(SHIPPED, models, _session, run_with(MiniLMEmbedder()))
     assert {p.suffix for p in models.iterdir()} == {".onnx", ".json"}
     return models
 
@@ -57,6 +59,11 @@ def quick_measure(monkeypatch: pytest.MonkeyPatch, rewritten: Path) -> list[Path
     (:func:`rewrite` is checked by the tests of ``rewritten``) written as the rewrite writes,
     and both models are timed once: these tests check what is measured when and what is kept,
     not the rewrite or which model is faster. The targets rewritten, in order."""
+    return quick(monkeypatch, rewritten)
+
+
+def quick(patch: pytest.MonkeyPatch, rewritten: Path) -> list[Path]:
+    """:func:`quick_measure`'s patches, through ``patch``."""
     targets: list[Path] = []
 
     def copy(source: Path, target: Path) -> int:
@@ -65,9 +72,9 @@ def quick_measure(monkeypatch: pytest.MonkeyPatch, rewritten: Path) -> list[Path
         int8_model._write(target, rewritten.read_bytes())
         return 36
 
-    monkeypatch.setattr(int8_model, "rewrite", copy)
-    monkeypatch.setattr(int8_model, "ROUNDS", 1)
-    monkeypatch.setattr(int8_model, "RUNS", 1)
+    patch.setattr(int8_model, "rewrite", copy)
+    patch.setattr(int8_model, "ROUNDS", 1)
+    patch.setattr(int8_model, "RUNS", 1)
     return targets
 
 
