@@ -29,6 +29,7 @@ from adapters.terminal import Terminal
 from bot import messages
 from bot.app import Chorus
 from bot.commands import Answer
+from bot.daemon_threads import DaemonThreads
 from bot.errors import CommandError
 from bot.events import DirectSent, Message, Outgoing, Reaction, ReplyStream, Speaker
 
@@ -110,6 +111,10 @@ class ConsoleAdapter(Adapter):
         #: Talk to this personality from the start (``chorus chat --personality NAME``).
         self.personality: str | None = None
         self._closed = False
+        #: Reads the input lines: a daemon thread, since a read waiting on an input that stays
+        #: open (a pipe no line comes through) never returns, and a thread of the event loop's
+        #: own executor would keep a stopped ``chorus run`` from exiting until it did.
+        self._reader = DaemonThreads(1, "chorus-console-input")
 
     @classmethod
     def configured(cls, app: Chorus) -> bool:
@@ -195,7 +200,7 @@ class ConsoleAdapter(Adapter):
             # The prompt returns after the answer (or its question), never in the middle of it.
             await self._question_or_answer()
             self.term.prompt(PROMPT)
-        line: str = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
+        line: str = await asyncio.wrap_future(self._reader.submit(self.stdin.readline))
         self.term.read()
         if line == "":
             return None
@@ -334,5 +339,6 @@ class ConsoleAdapter(Adapter):
 
     async def aclose(self) -> None:
         self._closed = True
+        self._reader.close()  # a read in progress is left to end with the process
         if self.app.direct.get(self.platform) is self:
             del self.app.direct[self.platform]

@@ -214,12 +214,14 @@ async def serving(
     cwd: Path,
     port: int | None,
     ready: Callable[[], Awaitable[object]] | None = None,
+    stdin: int = DEVNULL,
 ) -> AsyncIterator[Served]:
     """``chorus run`` in a subprocess, once it listens on ``port`` (or, without a port, once
     ``ready()`` returns: e.g. a fake's wait for its connection); stopped with SIGTERM after,
     unless the test stopped or killed it (:meth:`Served.stop`, :meth:`Served.kill`); one that
-    does not exit is killed and fails the test."""
-    proc = await spawn("run", cwd=cwd, env=env, stdin=DEVNULL, stdout=PIPE, stderr=PIPE)
+    does not exit is killed and fails the test. Its standard input is empty, or with
+    ``stdin=PIPE`` a pipe that stays open (the console adapter then waits for a line)."""
+    proc = await spawn("run", cwd=cwd, env=env, stdin=stdin, stdout=PIPE, stderr=PIPE)
     served = Served(proc)
     served.start_reading()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from bot.app import Chorus, adapter_classes
 from bot.events import Outgoing, ShowsProgress, Speaker, StreamsReplies
 from bot.settings import Secrets
 from bot.storage.models import Feedback, Interaction
+from tests.cli_run import PIPE, clean_env, free_port, serving
 from tests.conftest import make_settings
 from tests.fakes import FakeLLM, StreamingLLM
 from tests.plugin_helpers import app_with
@@ -316,3 +318,25 @@ async def test_admin_prints_a_link_to_the_admin_page_of_chorus_run(app: Chorus) 
         assert f"{web.url}/admin/link/" in "\n".join(lines)
     finally:
         await web.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_chorus_run_stops_while_the_console_waits_for_a_line(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Its input a pipe that stays open (``docker run -i``, a supervisor's pipe): the console
+    adapter is waiting for a line when the signal comes, and the process still exits."""
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        CHORUS_HTTP__PORT=str(port),
+        CHORUS_LLM__PROVIDER="openai",
+        CHORUS_LLM__OPENAI__BASE_URL="http://127.0.0.1:9/v1",  # never called: no line comes
+        OPENAI_API_KEY="sk-unused",
+    )
+    async with serving(env, tmp_path, port, stdin=PIPE) as served:
+        served.proc.send_signal(stop)
+        assert await served.stop(timeout_s=30), served.last_words()
+    assert served.code == 0, served.err
+    assert "Traceback" not in served.err
