@@ -17,8 +17,8 @@ the rewritten model and the verdict are kept in the data directory (``models/``)
 starts load only the chosen model (the rewritten one also loads in half the time: nothing to
 fold). Both are also offered to the machine's cache (:func:`machine_cache`), from which a new
 data directory takes them instead of measuring again (the model as a hard link where it can
-be: one copy on disk). Rewriting needs the ``onnx`` package;
-without it the model is used as shipped.
+be: one copy on disk). Rewriting needs the ``onnx`` package; without it the model is used as
+shipped.
 """
 
 from __future__ import annotations
