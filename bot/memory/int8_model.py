@@ -28,8 +28,8 @@ import importlib.util
 import json
 import logging
 import os
+import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,30 +162,32 @@ def _scaled_int8(
 
 def _write(path: Path, data: bytes) -> None:
     """Whole or not at all (another process may be writing the same file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: Path) -> None:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    _replace(path, write)
 
 
 def _share(source: Path, target: Path) -> None:
     """``target`` as ``source`` is, whole or not at all: a hard link where the file system
     allows one (the model's 24 MB are then on disk once, whatever the number of data
     directories: neither file is ever written in place, only replaced), else a copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
-        os.link(source, tmp)
+        _replace(target, lambda tmp: os.link(source, tmp))
     except OSError:  # another file system, or one without hard links
         _write(target, source.read_bytes())
-        return
+
+
+def _replace(path: Path, make: Callable[[Path], None]) -> None:
+    """``path`` replaced by the file ``make`` creates at a new name beside it; that file is
+    removed if anything fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
     try:
-        os.replace(tmp, target)
+        make(tmp)
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
