@@ -335,6 +335,7 @@ class ConsoleAdapter(Adapter):
                 break
             if not await self.handle_line(line):
                 break
+        self._reader.close()  # nothing more is read: its thread ends
         await self.settle()
 
     async def aclose(self) -> None:

@@ -102,8 +102,12 @@ def test_the_platform_packages_answer_without_their_sdks() -> None:
 
 async def test_piped_input_prints_one_reply_per_line(app: Chorus, llm: FakeLLM) -> None:
     llm.enqueue("Hello there!", "Second answer")
-    _, lines = await _session(app, "hello\nhow are you?\n")
+    adapter, lines = await _session(app, "hello\nhow are you?\n")
     assert lines == ["🤖 Assistant: Hello there!", "🤖 Assistant: Second answer"]
+    # the thread that read the lines ends with the input
+    (reader,) = adapter._reader._threads
+    reader.join(timeout=10)
+    assert not reader.is_alive()
 
 
 async def test_conversation_is_remembered_within_the_console(app: Chorus, llm: FakeLLM) -> None:
